@@ -1,0 +1,169 @@
+//! Canonical hosts and paths. Every rule is matched on these forms, never on what the client
+//! typed, so `APP.example.com.`, `/public/../admin` and `/%61dmin` all mean what a server
+//! would take them to mean.
+
+use percent_encoding::percent_decode_str;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CanonicalError {
+    #[error("the host is empty or not a valid host name")]
+    InvalidHost,
+    #[error("the port is not a number between 1 and 65535")]
+    InvalidPort,
+    #[error("the path must start with '/'")]
+    RelativePath,
+    #[error("the path has invalid percent-encoding or is not UTF-8")]
+    InvalidPath,
+}
+
+/// A host as rules see it: lower case, no trailing dot, IDNA in ASCII (punycode) form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+/// Splits `host[:port]` (with `[v6]:port`) and canonicalises the host.
+pub fn host_port(authority: &str) -> Result<HostPort, CanonicalError> {
+    let authority = authority.trim();
+    let (host, port) = split_port(authority)?;
+    Ok(HostPort { host: host_name(host)?, port })
+}
+
+fn split_port(authority: &str) -> Result<(&str, Option<u16>), CanonicalError> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (inner, after) = rest.split_once(']').ok_or(CanonicalError::InvalidHost)?;
+        let port = match after {
+            "" => None,
+            _ => Some(parse_port(after.strip_prefix(':').ok_or(CanonicalError::InvalidPort)?)?),
+        };
+        // Keep the brackets: the canonical form of an IPv6 host in URLs.
+        return Ok((&authority[..inner.len() + 2], port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => Ok((host, Some(parse_port(port)?))),
+        Some(_) => Err(CanonicalError::InvalidHost), // bare IPv6 without brackets
+        None => Ok((authority, None)),
+    }
+}
+
+fn parse_port(text: &str) -> Result<u16, CanonicalError> {
+    match text.parse::<u16>() {
+        Ok(port) if port > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(port),
+        _ => Err(CanonicalError::InvalidPort),
+    }
+}
+
+/// Lower case, trailing dot removed, Unicode labels to punycode; IP literals are kept as they
+/// are written canonically by the standard library.
+pub fn host_name(host: &str) -> Result<String, CanonicalError> {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() || host.len() > 253 {
+        return Err(CanonicalError::InvalidHost);
+    }
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let ip: std::net::Ipv6Addr = inner.parse().map_err(|_| CanonicalError::InvalidHost)?;
+        return Ok(format!("[{ip}]"));
+    }
+    let ascii = idna::domain_to_ascii_strict(host)
+        .or_else(|_| idna::domain_to_ascii(host))
+        .map_err(|_| CanonicalError::InvalidHost)?;
+    let valid = !ascii.is_empty()
+        && ascii
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        && !ascii.split('.').any(str::is_empty);
+    if valid { Ok(ascii) } else { Err(CanonicalError::InvalidHost) }
+}
+
+/// The canonical form of a request path (without its query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonicalPath {
+    /// Decoded once, dot segments resolved, repeated slashes merged. An encoded slash stays
+    /// written as `%2F`, so it can never be mistaken for a separator.
+    pub path: String,
+    /// The raw path held an encoded slash (`%2F`). Rules that grant access (public paths)
+    /// refuse such paths: different servers disagree on what they mean.
+    pub has_encoded_slash: bool,
+}
+
+pub fn path(raw: &str) -> Result<CanonicalPath, CanonicalError> {
+    if !raw.starts_with('/') {
+        return Err(CanonicalError::RelativePath);
+    }
+    let mut segments: Vec<String> = Vec::new();
+    let mut has_encoded_slash = false;
+    let raw_segments: Vec<&str> = raw.split('/').skip(1).collect();
+    let last_index = raw_segments.len().saturating_sub(1);
+    let mut trailing_slash = false;
+    for (index, raw_segment) in raw_segments.iter().enumerate() {
+        let (decoded, encoded_slash) = decode_segment(raw_segment)?;
+        has_encoded_slash |= encoded_slash;
+        let is_last = index == last_index;
+        match decoded.as_str() {
+            "" => trailing_slash = is_last,
+            "." => trailing_slash = is_last,
+            ".." => {
+                segments.pop();
+                trailing_slash = is_last;
+            }
+            _ => {
+                segments.push(decoded);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut path = String::with_capacity(raw.len());
+    for segment in &segments {
+        path.push('/');
+        path.push_str(segment);
+    }
+    if path.is_empty() || trailing_slash {
+        path.push('/');
+    }
+    Ok(CanonicalPath { path, has_encoded_slash })
+}
+
+/// Percent-decodes one segment once. A decoded `/` is written back as `%2F` (it was data, not a
+/// separator) and reported; a decoded `%` as `%25`, so the result reads back unambiguously.
+fn decode_segment(segment: &str) -> Result<(String, bool), CanonicalError> {
+    if !segment.contains('%') {
+        return Ok((segment.to_owned(), false));
+    }
+    validate_percent_escapes(segment)?;
+    let bytes: Vec<u8> = percent_decode_str(segment).collect();
+    let text = String::from_utf8(bytes).map_err(|_| CanonicalError::InvalidPath)?;
+    let mut out = String::with_capacity(text.len());
+    let mut encoded_slash = false;
+    for ch in text.chars() {
+        match ch {
+            '/' => {
+                encoded_slash = true;
+                out.push_str("%2F");
+            }
+            '%' => out.push_str("%25"),
+            _ => out.push(ch),
+        }
+    }
+    Ok((out, encoded_slash))
+}
+
+fn validate_percent_escapes(segment: &str) -> Result<(), CanonicalError> {
+    let bytes = segment.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = bytes.get(index + 1..index + 3).ok_or(CanonicalError::InvalidPath)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return Err(CanonicalError::InvalidPath);
+            }
+            index += 3;
+        } else {
+            index += 1;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,70 @@
+use super::*;
+
+fn canon(raw: &str) -> String {
+    path(raw).unwrap().path
+}
+
+#[test]
+fn hosts_are_lower_case_without_trailing_dot() {
+    assert_eq!(host_port("APP.Example.COM.").unwrap().host, "app.example.com");
+    assert_eq!(
+        host_port("app.example.com:8443").unwrap(),
+        HostPort { host: "app.example.com".into(), port: Some(8443) }
+    );
+}
+
+#[test]
+fn unicode_hosts_become_punycode() {
+    assert_eq!(host_name("bücher.example").unwrap(), "xn--bcher-kva.example");
+    assert_eq!(host_name("XN--BCHER-KVA.example").unwrap(), "xn--bcher-kva.example");
+}
+
+#[test]
+fn ipv6_hosts_keep_brackets() {
+    let parsed = host_port("[::1]:3000").unwrap();
+    assert_eq!(parsed, HostPort { host: "[::1]".into(), port: Some(3000) });
+    assert_eq!(host_port("[2001:DB8::1]").unwrap().host, "[2001:db8::1]");
+}
+
+#[test]
+fn bad_hosts_and_ports_are_refused() {
+    for bad in ["", ".", "a..b", "exa mple.com", "evil.com/x", "a:b:c", "h:0", "h:99999", "h:+1", "[::1", "[::1]x", "h@x"] {
+        assert!(host_port(bad).is_err(), "{bad:?} should be refused");
+    }
+}
+
+#[test]
+fn dot_segments_and_double_slashes_are_resolved() {
+    assert_eq!(canon("/public/../admin"), "/admin");
+    assert_eq!(canon("//admin"), "/admin");
+    assert_eq!(canon("/a/./b//c/"), "/a/b/c/");
+    assert_eq!(canon("/../../etc"), "/etc");
+    assert_eq!(canon("/a/b/.."), "/a/");
+    assert_eq!(canon("/"), "/");
+}
+
+#[test]
+fn percent_encoding_is_decoded_once() {
+    assert_eq!(canon("/%61dmin"), "/admin");
+    assert_eq!(canon("/%2e%2e/admin"), "/admin");
+    // A literal `%` stays escaped, so `%252F` (the text "%2F") is not an encoded slash.
+    assert_eq!(canon("/a%2525b"), "/a%2525b");
+    assert!(!path("/a%252Fb").unwrap().has_encoded_slash);
+    assert_eq!(canon("/caf%C3%A9"), "/café");
+}
+
+#[test]
+fn encoded_slashes_stay_data_and_are_flagged() {
+    let parsed = path("/admin%2F").unwrap();
+    assert_eq!(parsed.path, "/admin%2F");
+    assert!(parsed.has_encoded_slash);
+    assert!(path("/public%2f..%2fadmin").unwrap().has_encoded_slash);
+    assert!(!path("/admin").unwrap().has_encoded_slash);
+}
+
+#[test]
+fn malformed_paths_are_refused() {
+    for bad in ["admin", "", "/%zz", "/%4", "/%ff%fe"] {
+        assert!(path(bad).is_err(), "{bad:?} should be refused");
+    }
+}

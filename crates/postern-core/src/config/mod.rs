@@ -1,0 +1,150 @@
+//! Configuration: a TOML file, overlaid by `POSTERN_*` env vars, overlaid by CLI flags
+//! (CLI > env > file > defaults), checked in full before any port is bound. A bad config is
+//! answered with every problem at once, never only the first.
+
+mod layers;
+mod raw;
+pub mod schema;
+mod validate;
+
+mod env;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use env::{EnvSource, NoEnv, ProcessEnv};
+use url::Url;
+
+use crate::client_ip::TrustedProxies;
+use crate::redirect::RedirectPolicy;
+use crate::session::SessionPolicy;
+use crate::users::UserTable;
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The login portal's public URL, without a trailing slash.
+    pub app_url: Url,
+    pub secret: Secret,
+    pub trusted_proxies: TrustedProxies,
+    pub users: UserTable,
+    pub users_file: Option<PathBuf>,
+    pub server: ServerConfig,
+    pub session: SessionConfig,
+    pub ui: UiConfig,
+    pub log: LogConfig,
+}
+
+impl Config {
+    /// `app_url` + `path`, e.g. `login_url("/login")`.
+    pub fn portal_url(&self, path: &str) -> String {
+        format!("{}{}", self.app_url.as_str().trim_end_matches('/'), path)
+    }
+
+    pub fn redirect_policy(&self) -> RedirectPolicy {
+        RedirectPolicy::new(self.app_url.clone(), self.session.cookie_domain.clone())
+    }
+}
+
+/// The server secret. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret {
+    pub bytes: Vec<u8>,
+    /// No secret was configured; one was drawn at start (sessions end at restart).
+    pub generated: bool,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret(<{} bytes>, generated: {})", self.bytes.len(), self.generated)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsConfig>,
+    pub shutdown_timeout: Duration,
+    pub header_read_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub store: StoreKind,
+    pub cookie_name: String,
+    /// `None`: a host-only cookie (IP or single-label portals such as `localhost`).
+    pub cookie_domain: Option<String>,
+    pub secure_cookie: bool,
+    pub policy: SessionPolicy,
+    pub max_sessions: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct UiConfig {
+    pub title: String,
+    pub primary_color: String,
+    pub background_color: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// Every problem found, in the order found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} problem(s) in the configuration:\n  - {}", .0.len(), .0.join("\n  - "))]
+pub struct ConfigProblems(pub Vec<String>);
+
+/// Where the config comes from.
+pub struct Sources<'a> {
+    /// The TOML text and the file's path (relative paths inside it resolve against its folder).
+    pub file: Option<(&'a str, &'a Path)>,
+    pub env: &'a dyn EnvSource,
+    /// `(key path, value)` pairs from CLI flags, highest precedence.
+    pub cli: &'a [(&'static str, String)],
+}
+
+/// Loads and validates. On error, every problem is listed.
+pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigProblems> {
+    let mut problems = Vec::new();
+    let table = layers::merge(sources, &mut problems);
+    let base_dir = sources.file.and_then(|(_, path)| path.parent()).map(Path::to_path_buf);
+    let raw = match table {
+        Some(table) => match toml::Value::Table(table).try_into::<raw::RawConfig>() {
+            Ok(raw) => raw,
+            Err(err) => {
+                problems.push(err.to_string().trim().to_owned());
+                return Err(ConfigProblems(problems));
+            }
+        },
+        None => return Err(ConfigProblems(problems)),
+    };
+    let config = validate::validate(raw, base_dir.as_deref(), &mut problems);
+    match config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => Err(ConfigProblems(problems)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

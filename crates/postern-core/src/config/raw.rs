@@ -1,0 +1,86 @@
+//! The config as written: every field optional, unknown fields refused. `validate` turns it
+//! into `Config`, applying defaults and collecting every problem.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::duration::HumanDuration;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub app_url: Option<String>,
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub users_file: Option<PathBuf>,
+    #[serde(default)]
+    pub users: Vec<RawUser>,
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub session: RawSession,
+    #[serde(default)]
+    pub ui: RawUi,
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    pub name: String,
+    pub password_hash: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    pub totp_secret: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub shutdown_timeout: Option<HumanDuration>,
+    pub header_read_timeout: Option<HumanDuration>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSession {
+    pub store: Option<String>,
+    pub cookie_name: Option<String>,
+    pub cookie_domain: Option<String>,
+    pub secure_cookie: Option<bool>,
+    pub idle_timeout: Option<HumanDuration>,
+    pub max_lifetime: Option<HumanDuration>,
+    pub remember_me_lifetime: Option<HumanDuration>,
+    pub max_sessions: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUi {
+    pub title: Option<String>,
+    pub primary_color: Option<String>,
+    pub background_color: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub level: Option<String>,
+    pub format: Option<String>,
+}

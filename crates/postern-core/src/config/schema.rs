@@ -1,0 +1,99 @@
+//! Every config key postern knows, in one table: its path in the TOML file, its type, its
+//! default as documented, and from it the env var name. The env overlay, the unknown-key check
+//! and the docs test all read this table, so a key added here is a key everywhere.
+
+/// The type of a key's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    /// A string that must never be logged.
+    Secret,
+    Bool,
+    Int,
+    /// `"30m"`, `"12h"`, or a number of seconds.
+    Duration,
+    /// An array of strings; comma-separated in env vars.
+    List,
+    /// An array of tables (`[[users]]`); only in files.
+    Tables,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// Dotted path: `app_url`, `server.listen`, `server.tls.cert_file`.
+    pub path: &'static str,
+    pub kind: Kind,
+    /// The default, as docs/configuration.md states it.
+    pub default: &'static str,
+}
+
+impl Key {
+    /// `POSTERN_` + the path in upper case with `_` for `.`: `POSTERN_SERVER_TLS_CERT_FILE`.
+    pub fn env_name(&self) -> Option<String> {
+        (self.kind != Kind::Tables).then(|| format!("POSTERN_{}", self.path.replace('.', "_").to_uppercase()))
+    }
+}
+
+/// Tables that hold keys (`[server]`, `[server.tls]`, ...).
+pub const SECTIONS: &[&str] = &["server", "server.tls", "session", "ui", "log"];
+
+const fn key(path: &'static str, kind: Kind, default: &'static str) -> Key {
+    Key { path, kind, default }
+}
+
+pub const KEYS: &[Key] = &[
+    key("app_url", Kind::Str, "(required)"),
+    key("secret", Kind::Secret, "(generated at start)"),
+    key("secret_file", Kind::Str, "(none)"),
+    key("trusted_proxies", Kind::List, "[\"127.0.0.1/32\", \"::1/128\"]"),
+    key("users_file", Kind::Str, "(none)"),
+    key("users", Kind::Tables, "[]"),
+    key("server.listen", Kind::Str, "127.0.0.1:3000"),
+    key("server.shutdown_timeout", Kind::Duration, "10s"),
+    key("server.header_read_timeout", Kind::Duration, "10s"),
+    key("server.tls.cert_file", Kind::Str, "(none)"),
+    key("server.tls.key_file", Kind::Str, "(none)"),
+    key("session.store", Kind::Str, "memory"),
+    key("session.cookie_name", Kind::Str, "postern_session"),
+    key("session.cookie_domain", Kind::Str, "(parent domain of app_url's host)"),
+    key("session.secure_cookie", Kind::Bool, "(true when app_url is https)"),
+    key("session.idle_timeout", Kind::Duration, "30m"),
+    key("session.max_lifetime", Kind::Duration, "12h"),
+    key("session.remember_me_lifetime", Kind::Duration, "30d"),
+    key("session.max_sessions", Kind::Int, "100000"),
+    key("ui.title", Kind::Str, "postern"),
+    key("ui.primary_color", Kind::Str, "#3b5bdb"),
+    key("ui.background_color", Kind::Str, "#f4f5f7"),
+    key("log.level", Kind::Str, "info"),
+    key("log.format", Kind::Str, "text"),
+];
+
+pub fn find(path: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|key| key.path == path)
+}
+
+/// The known key or section with the smallest edit distance, for "did you mean" hints.
+pub fn suggestion(path: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|key| key.path)
+        .chain(SECTIONS.iter().copied())
+        .map(|known| (edit_distance(path, known), known))
+        .filter(|(distance, _)| *distance <= 3)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| known)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}

@@ -1,0 +1,333 @@
+//! From `RawConfig` to `Config`: defaults applied, every value checked, every problem kept.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use url::{Host, Url};
+
+use super::raw::{RawConfig, RawLog, RawServer, RawSession, RawUi, RawUser};
+use super::{Config, LogConfig, LogFormat, Secret, ServerConfig, SessionConfig, StoreKind, TlsConfig, UiConfig};
+use crate::client_ip::TrustedProxies;
+use crate::session::SessionPolicy;
+use crate::users::{self, User, UserTable};
+use crate::{password, token};
+
+/// Secrets shipped in examples and docs, and other values that are no secret at all.
+const KNOWN_EXAMPLE_SECRETS: &[&str] = &[
+    "change-me-to-a-long-random-string-of-32-bytes-or-more",
+    "this-is-not-a-secret-replace-it-with-openssl-rand-hex-32",
+    "0123456789abcdef0123456789abcdef",
+    "00000000000000000000000000000000",
+    "secretsecretsecretsecretsecretsecret",
+];
+
+pub(super) fn validate(raw: RawConfig, base_dir: Option<&Path>, problems: &mut Vec<String>) -> Option<Config> {
+    let resolve = |path: PathBuf| match base_dir {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    };
+    let app_url = app_url(raw.app_url.as_deref(), problems);
+    let secret = secret(raw.secret, raw.secret_file.map(resolve), problems);
+    let trusted_proxies = trusted_proxies(raw.trusted_proxies, problems);
+    let users_file = raw.users_file.map(resolve);
+    let users = users(raw.users, users_file.as_deref(), problems);
+    let server = server(raw.server, &resolve, problems);
+    let session = app_url.as_ref().and_then(|url| session(raw.session, url, problems));
+    let ui = ui(raw.ui, problems);
+    let log = log(raw.log, problems);
+    Some(Config {
+        app_url: app_url?,
+        secret: secret?,
+        trusted_proxies,
+        users,
+        users_file,
+        server: server?,
+        session: session?,
+        ui,
+        log: log?,
+    })
+}
+
+fn app_url(raw: Option<&str>, problems: &mut Vec<String>) -> Option<Url> {
+    let Some(raw) = raw else {
+        problems.push("`app_url` is required: the public URL of the login portal, e.g. https://auth.example.com".into());
+        return None;
+    };
+    let url = match Url::parse(raw) {
+        Ok(url) => url,
+        Err(err) => {
+            problems.push(format!("`app_url` = {raw:?} is not a URL ({err})"));
+            return None;
+        }
+    };
+    let mut fine = true;
+    let mut refuse = |why: &str| {
+        problems.push(format!("`app_url` = {raw:?}: {why}"));
+        fine = false;
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        refuse("must start with https:// (or http:// for local testing)");
+    }
+    if url.host().is_none() {
+        refuse("has no host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        refuse("must not contain a user name or password");
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        refuse("must be an origin without a path, query or fragment (postern serves at the root of its host)");
+    }
+    fine.then_some(url)
+}
+
+fn secret(inline: Option<String>, file: Option<PathBuf>, problems: &mut Vec<String>) -> Option<Secret> {
+    let text = match (inline, file) {
+        (Some(_), Some(_)) => {
+            problems.push("set `secret` or `secret_file`, not both".into());
+            return None;
+        }
+        (Some(text), None) => text,
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            // Files written by `echo` end with a newline that is not part of the secret.
+            Ok(text) => text.trim_end_matches(['\n', '\r']).to_owned(),
+            Err(err) => {
+                problems.push(format!("`secret_file` {}: {err}", path.display()));
+                return None;
+            }
+        },
+        (None, None) => return Some(Secret { bytes: token::random_bytes::<32>().to_vec(), generated: true }),
+    };
+    if text.len() < 32 {
+        problems.push(format!("the secret is {} bytes long; it must be at least 32 (try `openssl rand -hex 32`)", text.len()));
+        return None;
+    }
+    let single_character = text.chars().all(|c| text.starts_with(c));
+    if single_character || KNOWN_EXAMPLE_SECRETS.contains(&text.as_str()) {
+        problems.push("the secret is an example value or trivially guessable; generate one with `openssl rand -hex 32`".into());
+        return None;
+    }
+    Some(Secret { bytes: text.into_bytes(), generated: false })
+}
+
+fn trusted_proxies(raw: Option<Vec<String>>, problems: &mut Vec<String>) -> TrustedProxies {
+    let entries = raw.unwrap_or_else(|| vec!["127.0.0.1/32".into(), "::1/128".into()]);
+    let mut networks = Vec::new();
+    for entry in entries {
+        let entry = entry.trim();
+        match entry.parse::<IpNet>().or_else(|_| entry.parse::<IpAddr>().map(IpNet::from)) {
+            Ok(net) => networks.push(net.trunc()),
+            Err(_) => problems.push(format!("`trusted_proxies`: {entry:?} is not an IP address or CIDR network")),
+        }
+    }
+    TrustedProxies::new(networks)
+}
+
+fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) -> UserTable {
+    let mut all = Vec::new();
+    for (index, raw) in inline.into_iter().enumerate() {
+        let label = format!("[[users]] #{} (`{}`)", index + 1, raw.name);
+        let mut fine = true;
+        if let Some(problem) = users::name_problem(&raw.name) {
+            problems.push(format!("{label}: {problem}"));
+            fine = false;
+        }
+        if let Err(problem) = password::hash_kind(&raw.password_hash) {
+            problems.push(format!("{label}: `password_hash`: {problem} (make one with `postern hash-password`)"));
+            fine = false;
+        }
+        if !raw.email.is_empty() && !looks_like_email(&raw.email) {
+            problems.push(format!("{label}: `email` {:?} is not an email address", raw.email));
+            fine = false;
+        }
+        if fine {
+            all.push(User::new(raw.name, raw.password_hash, raw.email, raw.display_name, raw.groups, raw.totp_secret));
+        }
+    }
+    if let Some(path) = file {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let (users, file_problems) = users::parse_users_file(&text);
+                problems.extend(file_problems.into_iter().map(|p| format!("`users_file` {}: {p}", path.display())));
+                all.extend(users);
+            }
+            Err(err) => problems.push(format!("`users_file` {}: {err}", path.display())),
+        }
+    }
+    let mut seen = HashSet::new();
+    for user in &all {
+        if !seen.insert(user.name.to_lowercase()) {
+            problems.push(format!("user `{}` is defined more than once", user.name));
+        }
+    }
+    if all.is_empty() && problems.is_empty() {
+        problems.push("no users: add a [[users]] table or a `users_file` (make a hash with `postern hash-password`)".into());
+    }
+    UserTable::new(all)
+}
+
+fn looks_like_email(text: &str) -> bool {
+    text.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
+fn server(raw: RawServer, resolve: &dyn Fn(PathBuf) -> PathBuf, problems: &mut Vec<String>) -> Option<ServerConfig> {
+    let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:3000".into());
+    let listen = match listen_text.parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            problems.push(format!("`server.listen` = {listen_text:?} is not an address such as 127.0.0.1:3000 or [::]:3000"));
+            None
+        }
+    };
+    let tls = match raw.tls {
+        None => None,
+        Some(tls) => match (tls.cert_file, tls.key_file) {
+            (Some(cert), Some(key)) => Some(TlsConfig { cert_file: resolve(cert), key_file: resolve(key) }),
+            (None, None) => None,
+            _ => {
+                problems.push("`[server.tls]` needs both `cert_file` and `key_file`".into());
+                None
+            }
+        },
+    };
+    for path in tls.iter().flat_map(|tls| [&tls.cert_file, &tls.key_file]) {
+        if let Err(err) = std::fs::metadata(path) {
+            problems.push(format!("`[server.tls]` {}: {err}", path.display()));
+        }
+    }
+    let shutdown_timeout = raw.shutdown_timeout.map_or(Duration::from_secs(10), |d| d.0);
+    let header_read_timeout = raw.header_read_timeout.map_or(Duration::from_secs(10), |d| d.0);
+    if header_read_timeout.is_zero() {
+        problems.push("`server.header_read_timeout` must be longer than 0s".into());
+    }
+    Some(ServerConfig { listen: listen?, tls, shutdown_timeout, header_read_timeout })
+}
+
+fn session(raw: RawSession, app_url: &Url, problems: &mut Vec<String>) -> Option<SessionConfig> {
+    let store = match raw.store.as_deref().unwrap_or("memory") {
+        "memory" => Some(StoreKind::Memory),
+        other => {
+            problems.push(format!("`session.store` = {other:?}: this build supports \"memory\""));
+            None
+        }
+    };
+    let cookie_name = raw.cookie_name.unwrap_or_else(|| "postern_session".into());
+    let valid_name = !cookie_name.is_empty() && cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !valid_name {
+        problems.push(format!("`session.cookie_name` = {cookie_name:?}: use letters, digits, '-', '_' or '.'"));
+    }
+    let cookie_domain = cookie_domain(raw.cookie_domain, app_url, problems);
+    let https = app_url.scheme() == "https";
+    let secure_cookie = raw.secure_cookie.unwrap_or(https);
+    if secure_cookie && !https && !is_loopback(app_url) {
+        problems.push("`session.secure_cookie` = true needs an https `app_url`: browsers drop Secure cookies set over http".into());
+    }
+    let idle = raw.idle_timeout.map_or(1800, |d| d.as_secs());
+    let max = raw.max_lifetime.map_or(43_200, |d| d.as_secs());
+    let remember = raw.remember_me_lifetime.map_or(2_592_000, |d| d.as_secs());
+    if idle < 60 {
+        problems.push("`session.idle_timeout` must be at least 1m".into());
+    }
+    if max < idle {
+        problems.push("`session.max_lifetime` must not be shorter than `session.idle_timeout`".into());
+    }
+    if remember < max {
+        problems.push("`session.remember_me_lifetime` must not be shorter than `session.max_lifetime`".into());
+    }
+    let max_sessions = raw.max_sessions.unwrap_or(100_000);
+    if max_sessions == 0 {
+        problems.push("`session.max_sessions` must be at least 1".into());
+    }
+    Some(SessionConfig {
+        store: store?,
+        cookie_name,
+        cookie_domain: cookie_domain?,
+        secure_cookie,
+        policy: SessionPolicy { idle_timeout: idle, max_lifetime: max, remember_me_lifetime: remember },
+        max_sessions: usize::try_from(max_sessions).unwrap_or(usize::MAX),
+    })
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(domain)) => domain == "localhost" || domain.ends_with(".localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// tinyauth's rule: the parent domain of the portal's host (`auth.example.com` -> `example.com`),
+/// so one sign-in covers every app beside the portal. IPs and single-label hosts get a host-only
+/// cookie (`Some(None)`); an explicit domain must contain the portal's host.
+fn cookie_domain(raw: Option<String>, app_url: &Url, problems: &mut Vec<String>) -> Option<Option<String>> {
+    let host = match app_url.host() {
+        Some(Host::Domain(domain)) => domain.to_ascii_lowercase(),
+        _ => {
+            if raw.is_some() {
+                problems.push("`session.cookie_domain` cannot be used when `app_url` is an IP address".into());
+                return None;
+            }
+            return Some(None);
+        }
+    };
+    match raw {
+        Some(domain) => {
+            let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
+            let covers = host == domain || host.ends_with(&format!(".{domain}"));
+            if domain.is_empty() || !domain.contains('.') || !covers {
+                problems.push(format!("`session.cookie_domain` = {domain:?} must be `{host}` or a parent domain of it with at least two labels"));
+                return None;
+            }
+            Some(Some(domain))
+        }
+        None => {
+            let labels: Vec<&str> = host.split('.').collect();
+            Some(match labels.len() {
+                0 | 1 => None,
+                2 => Some(host.clone()),
+                _ => Some(labels[1..].join(".")),
+            })
+        }
+    }
+}
+
+fn ui(raw: RawUi, problems: &mut Vec<String>) -> UiConfig {
+    let mut color = |key: &str, value: Option<String>, default: &str| {
+        let value = value.unwrap_or_else(|| default.to_owned());
+        let hex = value.strip_prefix('#').unwrap_or_default();
+        if matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            value.to_ascii_lowercase()
+        } else {
+            problems.push(format!("`ui.{key}` = {value:?} must be a hex colour like \"#3b5bdb\""));
+            default.to_owned()
+        }
+    };
+    let primary_color = color("primary_color", raw.primary_color, "#3b5bdb");
+    let background_color = color("background_color", raw.background_color, "#f4f5f7");
+    let title = raw.title.unwrap_or_else(|| "postern".into()).trim().to_owned();
+    if title.is_empty() || title.len() > 80 || title.chars().any(char::is_control) {
+        problems.push("`ui.title` must be 1 to 80 printable characters".into());
+    }
+    UiConfig { title, primary_color, background_color }
+}
+
+fn log(raw: RawLog, problems: &mut Vec<String>) -> Option<LogConfig> {
+    let level = raw.level.unwrap_or_else(|| "info".into()).to_ascii_lowercase();
+    if !["trace", "debug", "info", "warn", "error"].contains(&level.as_str()) {
+        problems.push(format!("`log.level` = {level:?} must be one of trace, debug, info, warn, error"));
+    }
+    let format = match raw.format.as_deref().unwrap_or("text") {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        other => {
+            problems.push(format!("`log.format` = {other:?} must be \"text\" or \"json\""));
+            None
+        }
+    };
+    Some(LogConfig { level, format: format? })
+}

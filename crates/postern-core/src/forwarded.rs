@@ -1,0 +1,218 @@
+//! The request a proxy asks about. Each proxy says it differently (ARCHITECTURE.md):
+//! traefik and caddy send `X-Forwarded-{Proto,Host,Uri,Method}`; nginx sends `X-Original-URL`
+//! (+ `X-Original-Method`), else the same X-Forwarded set; envoy sends the original `Host`,
+//! `X-Forwarded-Proto`, and the original path appended to `/api/auth/envoy`.
+
+use http::{HeaderMap, Method};
+
+use crate::canonical::{self, CanonicalError, CanonicalPath};
+
+/// Which proxy protocol an auth request speaks, from the last segment of `/api/auth/{proxy}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    Traefik,
+    Caddy,
+    Nginx,
+    Envoy,
+}
+
+impl ProxyKind {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "traefik" => Some(Self::Traefik),
+            "caddy" => Some(Self::Caddy),
+            "nginx" => Some(Self::Nginx),
+            "envoy" => Some(Self::Envoy),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Traefik => "traefik",
+            Self::Caddy => "caddy",
+            Self::Nginx => "nginx",
+            Self::Envoy => "envoy",
+        }
+    }
+}
+
+/// Why a target could not be read. Answered with 400: the proxy is misconfigured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("missing header {0}")]
+    Missing(&'static str),
+    #[error("header {0} is not valid text")]
+    NotText(&'static str),
+    #[error("{0} is not http or https")]
+    BadScheme(&'static str),
+    #[error("X-Original-URL is not an absolute http(s) URL")]
+    BadOriginalUrl,
+    #[error("{0} is not a valid HTTP method")]
+    BadMethod(&'static str),
+    #[error("target: {0}")]
+    Canonical(#[from] CanonicalError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    fn parse(text: &str, header: &'static str) -> Result<Self, TargetError> {
+        // A proxy chain may send "https,http"; the first entry is the client-facing one.
+        let first = text.split(',').next().unwrap_or_default().trim();
+        if first.eq_ignore_ascii_case("https") {
+            Ok(Self::Https)
+        } else if first.eq_ignore_ascii_case("http") {
+            Ok(Self::Http)
+        } else {
+            Err(TargetError::BadScheme(header))
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
+/// The original request a proxy asks about, in two forms: as the client wrote it (to send the
+/// browser back to exactly that URL after login) and canonical (for every rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedRequest {
+    pub method: Method,
+    pub scheme: Scheme,
+    /// Canonical host (lower case, no trailing dot, punycode).
+    pub host: String,
+    pub port: Option<u16>,
+    pub path: CanonicalPath,
+    /// The host and port as the client sent them.
+    pub raw_authority: String,
+    /// Path and query as the client sent them.
+    pub raw_path_and_query: String,
+}
+
+impl ForwardedRequest {
+    /// `scheme://authority/path?query` as the client requested it: where to return after login.
+    pub fn original_url(&self) -> String {
+        format!("{}://{}{}", self.scheme.as_str(), self.raw_authority, self.raw_path_and_query)
+    }
+
+    /// Reads the target for `kind`. `own_method` is the method of the auth request itself and
+    /// `envoy_path` the path and query after `/api/auth/envoy`.
+    pub fn from_headers(
+        kind: ProxyKind,
+        headers: &HeaderMap,
+        own_method: &Method,
+        envoy_path: &str,
+    ) -> Result<Self, TargetError> {
+        match kind {
+            ProxyKind::Traefik | ProxyKind::Caddy => from_forwarded_set(headers),
+            ProxyKind::Nginx => match text(headers, "x-original-url")? {
+                Some(url) => from_original_url(headers, url),
+                None => from_forwarded_set(headers),
+            },
+            ProxyKind::Envoy => from_envoy(headers, own_method, envoy_path),
+        }
+    }
+}
+
+fn text<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, TargetError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => value.to_str().map(Some).map_err(|_| TargetError::NotText(name)),
+    }
+}
+
+fn required<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, TargetError> {
+    match text(headers, name)? {
+        Some(value) if !value.trim().is_empty() => Ok(value.trim()),
+        _ => Err(TargetError::Missing(name)),
+    }
+}
+
+/// Proxies always call the auth server with GET; the original method rides in a header.
+fn method_header(headers: &HeaderMap, name: &'static str) -> Result<Option<Method>, TargetError> {
+    match text(headers, name)? {
+        Some(value) if !value.trim().is_empty() => Method::from_bytes(value.trim().as_bytes())
+            .map(Some)
+            .map_err(|_| TargetError::BadMethod(name)),
+        _ => Ok(None),
+    }
+}
+
+fn build(
+    method: Method,
+    scheme: Scheme,
+    authority: &str,
+    path_and_query: &str,
+) -> Result<ForwardedRequest, TargetError> {
+    let host_port = canonical::host_port(authority)?;
+    let path_only = path_and_query.split(['?', '#']).next().unwrap_or_default();
+    let path = canonical::path(path_only)?;
+    Ok(ForwardedRequest {
+        method,
+        scheme,
+        host: host_port.host,
+        port: host_port.port,
+        path,
+        raw_authority: authority.to_owned(),
+        raw_path_and_query: path_and_query.to_owned(),
+    })
+}
+
+fn from_forwarded_set(headers: &HeaderMap) -> Result<ForwardedRequest, TargetError> {
+    let scheme = Scheme::parse(required(headers, "x-forwarded-proto")?, "X-Forwarded-Proto")?;
+    // Chains of proxies may list several hosts; the first is what the client asked for.
+    let host = required(headers, "x-forwarded-host")?.split(',').next().unwrap_or_default().trim();
+    let uri = text(headers, "x-forwarded-uri")?.map(str::trim).filter(|uri| !uri.is_empty());
+    let method = method_header(headers, "x-forwarded-method")?.unwrap_or(Method::GET);
+    build(method, scheme, host, uri.unwrap_or("/"))
+}
+
+fn from_original_url(headers: &HeaderMap, url: &str) -> Result<ForwardedRequest, TargetError> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://").ok_or(TargetError::BadOriginalUrl)?;
+    let scheme = Scheme::parse(scheme, "X-Original-URL").map_err(|_| TargetError::BadOriginalUrl)?;
+    if scheme.as_str().len() != url.find("://").unwrap_or_default() {
+        return Err(TargetError::BadOriginalUrl);
+    }
+    let split_at = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path_and_query) = rest.split_at(split_at);
+    if authority.contains('@') {
+        return Err(TargetError::BadOriginalUrl);
+    }
+    let path_and_query = match path_and_query.chars().next() {
+        Some('/') => path_and_query.to_owned(),
+        _ => format!("/{path_and_query}"),
+    };
+    let method = match method_header(headers, "x-original-method")? {
+        Some(method) => method,
+        None => method_header(headers, "x-forwarded-method")?.unwrap_or(Method::GET),
+    };
+    build(method, scheme, authority, &path_and_query)
+}
+
+fn from_envoy(
+    headers: &HeaderMap,
+    own_method: &Method,
+    envoy_path: &str,
+) -> Result<ForwardedRequest, TargetError> {
+    let scheme = match text(headers, "x-forwarded-proto")? {
+        Some(proto) => Scheme::parse(proto, "X-Forwarded-Proto")?,
+        None => Scheme::Http,
+    };
+    let host = required(headers, "host")?;
+    // Envoy's ext_authz keeps the original method on the check request itself.
+    let method = method_header(headers, "x-forwarded-method")?.unwrap_or_else(|| own_method.clone());
+    let path_and_query = if envoy_path.is_empty() { "/" } else { envoy_path };
+    build(method, scheme, host, path_and_query)
+}
+
+#[cfg(test)]
+mod tests;

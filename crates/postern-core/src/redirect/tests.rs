@@ -1,0 +1,75 @@
+use super::*;
+
+fn policy() -> RedirectPolicy {
+    RedirectPolicy::new(Url::parse("https://auth.example.com").unwrap(), Some("example.com".into()))
+}
+
+#[test]
+fn follows_the_portal_and_hosts_under_the_cookie_domain() {
+    for good in [
+        "https://auth.example.com/settings",
+        "https://app.example.com/x?y=1",
+        "https://example.com/",
+        "https://deep.sub.example.com:8443/",
+        "https://APP.EXAMPLE.COM/",
+        "/dashboard",
+    ] {
+        assert!(policy().validate(good).is_some(), "{good:?} should be followed");
+    }
+}
+
+#[test]
+fn refuses_open_redirect_vectors() {
+    for evil in [
+        "https://evil.com",
+        "https://example.com.evil.com",
+        "https://evilexample.com",
+        "//evil.com",
+        "/\\evil.com",
+        "https:\\\\evil.com",
+        "https:/\\evil.com",
+        "\\\\evil.com",
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "https://user@evil.com",
+        "https://user:pw@app.example.com/",
+        "data:text/html,<script>alert(1)</script>",
+        "java\tscript:alert(1)",
+        "https://app.example.com\r\nLocation: https://evil.com",
+        "https://evil.com\n.example.com",
+        "http://app.example.com/",
+        "ftp://app.example.com/",
+        "https://evil.com#.example.com",
+        "https://evil.com?.example.com",
+        "https://evil.com\\.example.com",
+        "https://app.example.com@evil.com",
+        "",
+        " https://app.example.com",
+    ] {
+        assert!(policy().validate(evil).is_none(), "{evil:?} must not be followed");
+    }
+}
+
+#[test]
+fn the_portal_host_needs_its_own_port_but_the_cookie_domain_takes_any() {
+    let host_only = RedirectPolicy::new(Url::parse("http://localhost:3000").unwrap(), None);
+    assert!(host_only.validate("http://localhost:3000/x").is_some());
+    assert!(host_only.validate("http://localhost:4000/x").is_none());
+    assert!(host_only.validate("http://127.0.0.1:3000/x").is_none());
+    assert!(policy().validate("https://auth.example.com:444/").is_some(), "auth.example.com is under the cookie domain");
+}
+
+#[test]
+fn http_portals_may_send_to_https_but_not_back() {
+    let plain = RedirectPolicy::new(Url::parse("http://auth.example.com").unwrap(), Some("example.com".into()));
+    assert!(plain.validate("https://app.example.com/").is_some());
+    assert!(plain.validate("http://app.example.com/").is_some());
+    assert!(policy().validate("http://app.example.com/").is_none());
+}
+
+#[test]
+fn invalid_targets_land_on_the_portal() {
+    assert_eq!(policy().target_or_home(Some("https://evil.com")).as_str(), "https://auth.example.com/");
+    assert_eq!(policy().target_or_home(None).as_str(), "https://auth.example.com/");
+    assert_eq!(policy().target_or_home(Some("https://app.example.com/a")).as_str(), "https://app.example.com/a");
+}

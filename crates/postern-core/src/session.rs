@@ -1,0 +1,129 @@
+//! Session records and the timing rules around them: idle and absolute deadlines, and when the
+//! check path may write (at most once per tenth of the idle window, so most checks only read).
+
+use crate::UnixSeconds;
+
+/// How strongly the user proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthLevel {
+    /// Username and password (or one external provider).
+    OneFactor,
+    /// Password plus a second factor.
+    TwoFactor,
+}
+
+/// What the store keeps for a session, keyed by the SHA-256 of its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The user's configured name (the table's canonical spelling).
+    pub user: String,
+    pub level: AuthLevel,
+    pub created_at: UnixSeconds,
+    /// The session ends at this time unless a request moves it (idle timeout).
+    pub idle_deadline: UnixSeconds,
+    /// The session ends at this time whatever happens (absolute lifetime).
+    pub expires_at: UnixSeconds,
+    /// "Remember me": a persistent cookie, no idle timeout, the longer lifetime.
+    pub remember: bool,
+}
+
+/// The timeouts from `[session]`, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    pub idle_timeout: u64,
+    pub max_lifetime: u64,
+    pub remember_me_lifetime: u64,
+}
+
+impl SessionPolicy {
+    pub fn new_session(&self, user: &str, level: AuthLevel, remember: bool, now: UnixSeconds) -> SessionRecord {
+        let lifetime = if remember { self.remember_me_lifetime } else { self.max_lifetime };
+        let expires_at = now.saturating_add(lifetime);
+        let idle_deadline = if remember { expires_at } else { now.saturating_add(self.idle_timeout).min(expires_at) };
+        SessionRecord { user: user.to_owned(), level, created_at: now, idle_deadline, expires_at, remember }
+    }
+
+    pub fn is_live(&self, record: &SessionRecord, now: UnixSeconds) -> bool {
+        now < record.idle_deadline && now < record.expires_at
+    }
+
+    /// The record with its idle deadline moved, when the check path should write it: only once
+    /// a tenth of the idle window has passed since the last move. `None` means "no write".
+    pub fn throttled_touch(&self, record: &SessionRecord, now: UnixSeconds) -> Option<SessionRecord> {
+        if record.remember {
+            return None;
+        }
+        let last_moved = record.idle_deadline.saturating_sub(self.idle_timeout);
+        let due = now >= last_moved.saturating_add(self.idle_timeout / 10).max(last_moved + 1);
+        due.then(|| self.keepalive(record, now))
+    }
+
+    /// The record with its idle deadline moved to `now + idle_timeout` (never past the
+    /// absolute deadline). The absolute deadline never moves.
+    pub fn keepalive(&self, record: &SessionRecord, now: UnixSeconds) -> SessionRecord {
+        let mut moved = record.clone();
+        if !record.remember {
+            moved.idle_deadline = now.saturating_add(self.idle_timeout).min(record.expires_at);
+        }
+        moved
+    }
+
+    /// Seconds the store should keep the record: until the earlier deadline.
+    pub fn ttl(&self, record: &SessionRecord, now: UnixSeconds) -> u64 {
+        record.idle_deadline.min(record.expires_at).saturating_sub(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: SessionPolicy = SessionPolicy { idle_timeout: 1800, max_lifetime: 43_200, remember_me_lifetime: 2_592_000 };
+
+    #[test]
+    fn idle_sessions_end() {
+        let record = POLICY.new_session("alice", AuthLevel::OneFactor, false, 1000);
+        assert!(POLICY.is_live(&record, 1000 + 1799));
+        assert!(!POLICY.is_live(&record, 1000 + 1800));
+    }
+
+    #[test]
+    fn activity_never_extends_past_the_absolute_lifetime() {
+        let mut record = POLICY.new_session("alice", AuthLevel::OneFactor, false, 0);
+        let mut now = 0;
+        while now < 50_000 {
+            now += 1000;
+            if let Some(moved) = POLICY.throttled_touch(&record, now) {
+                record = moved;
+            }
+        }
+        assert_eq!(record.expires_at, 43_200);
+        assert!(!POLICY.is_live(&record, 43_200));
+        assert!(POLICY.is_live(&record, 43_199));
+    }
+
+    #[test]
+    fn the_check_path_writes_at_most_once_per_tenth_of_the_idle_window() {
+        let record = POLICY.new_session("alice", AuthLevel::OneFactor, false, 0);
+        assert_eq!(POLICY.throttled_touch(&record, 179), None);
+        let moved = POLICY.throttled_touch(&record, 180).unwrap();
+        assert_eq!(moved.idle_deadline, 180 + 1800);
+        assert_eq!(POLICY.throttled_touch(&moved, 359), None);
+        assert!(POLICY.throttled_touch(&moved, 360).is_some());
+    }
+
+    #[test]
+    fn remembered_sessions_have_no_idle_timeout_and_are_never_touched() {
+        let record = POLICY.new_session("alice", AuthLevel::OneFactor, true, 0);
+        assert!(POLICY.is_live(&record, 2_591_999));
+        assert!(!POLICY.is_live(&record, 2_592_000));
+        assert_eq!(POLICY.throttled_touch(&record, 100_000), None);
+    }
+
+    #[test]
+    fn ttl_runs_to_the_earlier_deadline() {
+        let record = POLICY.new_session("alice", AuthLevel::OneFactor, false, 100);
+        assert_eq!(POLICY.ttl(&record, 100), 1800);
+        assert_eq!(POLICY.ttl(&record, 5000), 0);
+    }
+}

@@ -1,0 +1,109 @@
+//! Session tokens: 32 random bytes shown to the browser as base64url, and stored by the server
+//! only as their SHA-256, so a copy of the store holds nothing that can be replayed as a cookie.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+const TOKEN_BYTES: usize = 32;
+/// Length of the base64url (unpadded) text of a token.
+pub const TOKEN_TEXT_LEN: usize = 43;
+
+/// The secret a client holds. Never logged, never stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(String);
+
+/// What the store keys a session by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl SessionToken {
+    /// A fresh token from the operating system's CSPRNG.
+    pub fn generate() -> Self {
+        Self(URL_SAFE_NO_PAD.encode(random_bytes::<TOKEN_BYTES>()))
+    }
+
+    /// Accepts only text that could have been issued by `generate`; anything else is treated
+    /// as no token at all, so malformed cookies never reach the store.
+    pub fn parse(text: &str) -> Option<Self> {
+        let well_formed = text.len() == TOKEN_TEXT_LEN
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        well_formed.then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(self.0.as_bytes())
+    }
+}
+
+impl TokenHash {
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(Sha256::digest(bytes).into())
+    }
+
+    /// Lower-case hex, for store keys.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A prefix is enough to correlate log lines and reveals nothing usable.
+        write!(f, "TokenHash({})", &self.to_hex()[..12])
+    }
+}
+
+/// `N` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::fill(&mut bytes);
+    bytes
+}
+
+/// Random base64url text of `N` bytes of entropy.
+pub fn random_text<const N: usize>() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<N>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_parse_and_differ() {
+        let a = SessionToken::generate();
+        let b = SessionToken::generate();
+        assert_eq!(a.as_str().len(), TOKEN_TEXT_LEN);
+        assert_ne!(a, b);
+        assert_eq!(SessionToken::parse(a.as_str()), Some(a.clone()));
+        assert_ne!(a.hash(), b.hash());
+    }
+
+    #[test]
+    fn malformed_tokens_are_no_token() {
+        let long = "a".repeat(44);
+        for bad in ["", "short", long.as_str(), &"a".repeat(42), &format!("{}=", "a".repeat(42))] {
+            assert!(SessionToken::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(SessionToken::parse(&format!("{}+", "a".repeat(42))).is_none());
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let token = SessionToken::generate();
+        assert!(!format!("{token:?}").contains(token.as_str()));
+    }
+}
