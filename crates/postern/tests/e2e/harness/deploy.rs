@@ -1,0 +1,35 @@
+//! Reads the shipped configs from `deploy/` and swaps in this test's addresses. Only
+//! addresses and ports change; every other line is tested exactly as a user copies it.
+
+use super::peers::workspace_root;
+
+pub fn read(relative: &str) -> String {
+    let path = workspace_root().join("deploy").join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Replaces `from` with `to` in the one non-comment line containing it. Panics when there is
+/// not exactly one such line: a changed deploy file must not silently leave the test
+/// configuration pointing somewhere else.
+pub fn replace_once(file: &str, text: &str, from: &str, to: &str) -> String {
+    let is_comment = |line: &str| line.trim_start().starts_with('#');
+    let hits: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !is_comment(line) && line.contains(from))
+        .map(|(index, _)| index)
+        .collect();
+    assert!(
+        hits.len() == 1
+            && text
+                .lines()
+                .nth(hits[0])
+                .is_some_and(|line| line.matches(from).count() == 1),
+        "deploy/{file}: expected `{from}` exactly once outside comments, found it on {} lines; \
+         update the e2e harness to match the new file",
+        hits.len()
+    );
+    let mut out: Vec<String> = text.lines().map(str::to_owned).collect();
+    out[hits[0]] = out[hits[0]].replacen(from, to, 1);
+    out.join("\n") + "\n"
+}

@@ -1,0 +1,106 @@
+//! One real reverse proxy in front of postern and the upstream app, configured from deploy/.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use url::Url;
+
+use super::client::{self, Request, Response};
+use super::ports::free_port;
+use super::process::{Process, wait_until};
+use super::scratch::ScratchDir;
+use super::{caddy, nginx, traefik};
+
+/// The protected app's hostname in the deploy/ examples.
+pub const APP_HOST: &str = "app.example.com";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    Nginx,
+    Traefik,
+    Caddy,
+}
+
+impl ProxyKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Nginx => "nginx",
+            Self::Traefik => "traefik",
+            Self::Caddy => "caddy",
+        }
+    }
+}
+
+/// The loopback ports a proxy config is materialised with.
+pub struct Ports {
+    /// Where the proxy itself listens.
+    pub listen: u16,
+    pub postern: u16,
+    pub upstream: u16,
+}
+
+pub struct Proxy {
+    kind: ProxyKind,
+    // Before `_dir`: the process stops before its config and logs are removed.
+    process: Process,
+    port: u16,
+    _dir: ScratchDir,
+}
+
+impl Proxy {
+    pub async fn start(kind: ProxyKind, postern_port: u16, upstream_port: u16) -> Self {
+        let dir = ScratchDir::new(kind.name());
+        let ports = Ports {
+            listen: free_port(),
+            postern: postern_port,
+            upstream: upstream_port,
+        };
+        let process = match kind {
+            ProxyKind::Nginx => nginx::start(&dir, &ports),
+            ProxyKind::Traefik => traefik::start(&dir, &ports),
+            ProxyKind::Caddy => caddy::start(&dir, &ports),
+        };
+        let mut proxy = Self {
+            kind,
+            process,
+            port: ports.listen,
+            _dir: dir,
+        };
+        proxy.wait_until_routed().await;
+        proxy
+    }
+
+    /// `app.example.com:<port>`, the `Host` a browser sends.
+    pub fn host(&self) -> String {
+        format!("{APP_HOST}:{}", self.port)
+    }
+
+    /// The absolute URL a browser would have asked for.
+    pub fn url(&self, target: &str) -> Url {
+        Url::parse(&format!("http://{}{target}", self.host())).expect("app URL")
+    }
+
+    pub async fn send(&self, request: Request) -> Response {
+        client::send(self.port, &self.host(), request).await
+    }
+
+    /// Ready when a request travels the whole way: proxy, router, postern. An API client
+    /// without a session gets postern's 401 through every proxy. An open port is not enough:
+    /// traefik answers 404 until its file provider has loaded the routers.
+    async fn wait_until_routed(&mut self) {
+        let (port, host) = (self.port, self.host());
+        let what = format!("{} routing to postern", self.kind.name());
+        wait_until(
+            &mut self.process,
+            &what,
+            Duration::from_secs(20),
+            async || {
+                let probe = Request::get("/").api_client();
+                client::try_send(port, &host, probe)
+                    .await
+                    .is_ok_and(|r| r.status == StatusCode::UNAUTHORIZED)
+            },
+        )
+        .await;
+    }
+}

@@ -1,0 +1,43 @@
+//! traefik with deploy/traefik/postern.yml as its file-provider configuration. The static
+//! configuration (one entrypoint, the file provider, no update check or telemetry) is given
+//! as flags; it is the user's own and not part of what postern ships.
+
+use std::process::Command;
+
+use super::deploy::{read, replace_once};
+use super::peers;
+use super::process::Process;
+use super::proxy::Ports;
+use super::scratch::ScratchDir;
+
+pub fn start(dir: &ScratchDir, ports: &Ports) -> Process {
+    let file = "traefik/postern.yml";
+    let dynamic = read(file);
+    let dynamic = replace_once(
+        file,
+        &dynamic,
+        "http://postern:3000",
+        &format!("http://127.0.0.1:{}", ports.postern),
+    );
+    let dynamic = replace_once(
+        file,
+        &dynamic,
+        "http://whoami:80",
+        &format!("http://127.0.0.1:{}", ports.upstream),
+    );
+    let dynamic = dir.write("postern.yml", &dynamic);
+
+    let mut command = Command::new(peers::traefik());
+    command
+        .arg("--global.checkNewVersion=false")
+        .arg("--global.sendAnonymousUsage=false")
+        .arg(format!(
+            "--entryPoints.web.address=127.0.0.1:{}",
+            ports.listen
+        ))
+        .arg(format!("--providers.file.filename={}", dynamic.display()))
+        .arg("--providers.file.watch=false")
+        .arg("--log.level=INFO")
+        .arg("--log.noColor=true");
+    Process::spawn("traefik", command, &dir.join("traefik.log"))
+}
