@@ -24,7 +24,10 @@ pub enum Asset {
 
 impl Assets {
     pub fn new(ui: &UiConfig) -> Self {
-        let theme = format!(":root {{ --primary: {}; --background: {}; }}\n", ui.primary_color, ui.background_color);
+        let theme = format!(
+            ":root {{ --primary: {}; --background: {}; }}\n",
+            ui.primary_color, ui.background_color
+        );
         Self {
             stylesheet_url: format!("/static/postern.{}.css", short_hash(STYLESHEET)),
             theme_url: format!("/static/theme.{}.css", short_hash(&theme)),
@@ -47,7 +50,10 @@ impl Assets {
 
     pub fn body(&self, asset: &Asset) -> (&'static str, Bytes) {
         match asset {
-            Asset::Stylesheet => ("text/css; charset=utf-8", Bytes::from_static(STYLESHEET.as_bytes())),
+            Asset::Stylesheet => (
+                "text/css; charset=utf-8",
+                Bytes::from_static(STYLESHEET.as_bytes()),
+            ),
             Asset::Theme => ("text/css; charset=utf-8", self.theme.clone()),
             Asset::Icon => ("image/svg+xml", Bytes::from_static(ICON.as_bytes())),
         }
@@ -55,5 +61,8 @@ impl Assets {
 }
 
 fn short_hash(content: &str) -> String {
-    Sha256::digest(content.as_bytes())[..4].iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(content.as_bytes())[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

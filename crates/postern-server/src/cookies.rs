@@ -45,7 +45,9 @@ impl CookieSpec {
     pub fn issue(&self, token: &str, remember_for_secs: Option<u64>) -> String {
         let mut cookie = self.base(token.to_owned());
         if let Some(secs) = remember_for_secs {
-            cookie.set_max_age(CookieDuration::seconds(i64::try_from(secs).unwrap_or(i64::MAX)));
+            cookie.set_max_age(CookieDuration::seconds(
+                i64::try_from(secs).unwrap_or(i64::MAX),
+            ));
         }
         cookie.to_string()
     }
@@ -71,7 +73,12 @@ impl CookieSpec {
     }
 
     pub fn expire_pre_session(&self) -> String {
-        let mut cookie = Cookie::build((PRE_SESSION_COOKIE, "")).http_only(true).same_site(SameSite::Lax).path("/").secure(self.secure).build();
+        let mut cookie = Cookie::build((PRE_SESSION_COOKIE, ""))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(self.secure)
+            .build();
         cookie.set_max_age(CookieDuration::ZERO);
         cookie.to_string()
     }

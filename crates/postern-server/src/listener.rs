@@ -25,7 +25,10 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Tls(#[from] TlsError),
 }
@@ -42,9 +45,21 @@ impl Server {
     /// before anything is served.
     pub async fn bind(state: Arc<AppState>) -> Result<Self, ServeError> {
         let addr = state.config.server.listen;
-        let tls = state.config.server.tls.as_ref().map(tls::acceptor).transpose()?;
-        let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
-        Ok(Self { listener, tls, state })
+        let tls = state
+            .config
+            .server
+            .tls
+            .as_ref()
+            .map(tls::acceptor)
+            .transpose()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        Ok(Self {
+            listener,
+            tls,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -58,10 +73,21 @@ impl Server {
     /// Serves until `shutdown` is cancelled, then lets open requests finish for up to
     /// `server.shutdown_timeout`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let Self { listener, tls, state } = self;
+        let Self {
+            listener,
+            tls,
+            state,
+        } = self;
         let mut builder = Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(state.config.server.header_read_timeout).keep_alive(true);
-        builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(state.config.server.header_read_timeout)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(256);
         let graceful = GracefulShutdown::new();
         let sweeper = tokio::spawn(sweep_periodically(Arc::clone(&state), shutdown.clone()));
         loop {
@@ -79,7 +105,14 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let watcher = graceful.watcher();
-            tokio::spawn(serve_connection(builder.clone(), watcher, stream, peer, tls.clone(), Arc::clone(&state)));
+            tokio::spawn(serve_connection(
+                builder.clone(),
+                watcher,
+                stream,
+                peer,
+                tls.clone(),
+                Arc::clone(&state),
+            ));
         }
         drop(listener);
         sweeper.abort();
@@ -106,18 +139,36 @@ async fn serve_connection(
         async move { Ok::<_, std::convert::Infallible>(router::handle(state, peer, request).await) }
     });
     let result = match tls {
-        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned()).await,
-        Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(tls_stream)) => watcher.watch(builder.serve_connection(TokioIo::new(tls_stream), service).into_owned()).await,
-            Ok(Err(err)) => {
-                tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                return;
+        None => {
+            watcher
+                .watch(
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned(),
+                )
+                .await
+        }
+        Some(acceptor) => {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls_stream)) => {
+                    watcher
+                        .watch(
+                            builder
+                                .serve_connection(TokioIo::new(tls_stream), service)
+                                .into_owned(),
+                        )
+                        .await
+                }
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
             }
-            Err(_) => {
-                tracing::debug!(%peer, "TLS handshake timed out");
-                return;
-            }
-        },
+        }
     };
     if let Err(err) = result {
         tracing::debug!(%peer, error = %err, "connection ended with an error");

@@ -80,8 +80,21 @@ pub fn render(status: StatusCode, template: &impl Template) -> HttpResponse {
 }
 
 /// A page that explains an error to a person.
-pub fn error_page(state: &AppState, status: StatusCode, heading: &str, message: &str) -> HttpResponse {
-    render(status, &ErrorPage { page: PageContext::new(state), status: status.as_u16(), heading, message })
+pub fn error_page(
+    state: &AppState,
+    status: StatusCode,
+    heading: &str,
+    message: &str,
+) -> HttpResponse {
+    render(
+        status,
+        &ErrorPage {
+            page: PageContext::new(state),
+            status: status.as_u16(),
+            heading,
+            message,
+        },
+    )
 }
 
 /// The store did not answer: logged here, explained on the page.

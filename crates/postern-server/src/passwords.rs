@@ -21,7 +21,9 @@ pub struct PasswordPool {
 impl PasswordPool {
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        Self { permits: Arc::new(Semaphore::new(cores.max(2))) }
+        Self {
+            permits: Arc::new(Semaphore::new(cores.max(2))),
+        }
     }
 
     /// Verifies `password` against `hash`; for unknown users pass `None` and a dummy hash of
@@ -36,7 +38,10 @@ impl PasswordPool {
             match hash {
                 Some(hash) => postern_core::password::verify_password(&hash, password.as_bytes()),
                 None => {
-                    postern_core::password::verify_password(postern_core::password::dummy_hash(), password.as_bytes());
+                    postern_core::password::verify_password(
+                        postern_core::password::dummy_hash(),
+                        password.as_bytes(),
+                    );
                     false
                 }
             }

@@ -12,8 +12,7 @@ pub type Body = Full<Bytes>;
 pub type HttpResponse = Response<Body>;
 
 /// Pages: no scripts at all, styles only from postern itself, never framed.
-const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
 
 fn base(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> HttpResponse {
     let mut response = Response::new(Full::new(body.into()));
@@ -21,13 +20,19 @@ fn base(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
 /// `{"status": <code>, "message": <message>}`.
 pub fn json_message(status: StatusCode, message: &str) -> HttpResponse {
-    json(status, json!({ "status": status.as_u16(), "message": message }))
+    json(
+        status,
+        json!({ "status": status.as_u16(), "message": message }),
+    )
 }
 
 /// `{"status": <code>, "message": <message>, ...fields}`.
@@ -49,10 +54,16 @@ pub fn json(status: StatusCode, body: Value) -> HttpResponse {
 pub fn page(status: StatusCode, html: String) -> HttpResponse {
     let mut response = base(status, "text/html; charset=utf-8", html);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Login URLs carry redirect targets; don't leak them to other sites.
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -71,7 +82,10 @@ pub fn set_location(response: &mut HttpResponse, location: &str) {
             response.headers_mut().insert(header::LOCATION, value);
         }
         Err(_) => {
-            tracing::error!(location_len = location.len(), "refused to send a Location header that is not a valid header value");
+            tracing::error!(
+                location_len = location.len(),
+                "refused to send a Location header that is not a valid header value"
+            );
             *response = json_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
         }
     }
@@ -87,9 +101,10 @@ pub fn add_cookie(response: &mut HttpResponse, cookie: &str) {
 /// A static asset, cached for a year (its URL changes with its content).
 pub fn asset(content_type: &'static str, body: Bytes) -> HttpResponse {
     let mut response = base(StatusCode::OK, content_type, body);
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
     response
 }
 
@@ -99,7 +114,9 @@ pub fn not_found() -> HttpResponse {
 
 pub fn method_not_allowed(allowed: &'static str) -> HttpResponse {
     let mut response = json_message(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allowed));
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allowed));
     response
 }
 

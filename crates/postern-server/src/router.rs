@@ -57,14 +57,25 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         "/api/session" if method == Method::DELETE => Route::LogoutApi,
         "/api/session/keepalive" if post => Route::Keepalive,
         "/api/csrf" if get => Route::Csrf,
-        "/api/healthcheck" | "/api/healthz" if get => Route::Healthy { with_version: false },
+        "/api/healthcheck" | "/api/healthz" if get => Route::Healthy {
+            with_version: false,
+        },
         "/health" | "/api/health" if get => Route::Healthy { with_version: true },
         "/api/ready" if get => Route::Ready,
-        "/" | "/login" | "/logout" | "/unauthorized" | "/api/status" | "/api/csrf" | "/api/healthcheck"
-        | "/api/healthz" | "/health" | "/api/health" | "/api/ready" => Route::MethodNotAllowed(if matches!(path, "/login" | "/logout") { "GET, HEAD, POST" } else { "GET, HEAD" }),
+        "/" | "/login" | "/logout" | "/unauthorized" | "/api/status" | "/api/csrf"
+        | "/api/healthcheck" | "/api/healthz" | "/health" | "/api/health" | "/api/ready" => {
+            Route::MethodNotAllowed(if matches!(path, "/login" | "/logout") {
+                "GET, HEAD, POST"
+            } else {
+                "GET, HEAD"
+            })
+        }
         "/api/login" | "/api/logout" | "/api/session/keepalive" => Route::MethodNotAllowed("POST"),
         "/api/session" => Route::MethodNotAllowed("GET, HEAD, DELETE"),
-        _ if get && path.starts_with("/static/") => state.assets.find(path).map_or(Route::NotFound, Route::Asset),
+        _ if get && path.starts_with("/static/") => state
+            .assets
+            .find(path)
+            .map_or(Route::NotFound, Route::Asset),
         _ => Route::NotFound,
     }
 }
@@ -91,11 +102,25 @@ fn check_route(rest: &str, query: Option<&str>) -> Route {
 }
 
 /// Answers one request. Never fails: every error is a response.
-pub async fn handle(state: Arc<AppState>, peer: SocketAddr, request: Request<Incoming>) -> HttpResponse {
-    let route = route(&state, request.method(), request.uri().path(), request.uri().query());
+pub async fn handle(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> HttpResponse {
+    let route = route(
+        &state,
+        request.method(),
+        request.uri().path(),
+        request.uri().query(),
+    );
     match route {
-        Route::Check(kind, envoy_path) => check::check(&state, peer, &request, kind, &envoy_path).await,
-        Route::UnknownProxy => respond::json_message(StatusCode::NOT_FOUND, "Unknown proxy: use traefik, caddy, nginx or envoy"),
+        Route::Check(kind, envoy_path) => {
+            check::check(&state, peer, &request, kind, &envoy_path).await
+        }
+        Route::UnknownProxy => respond::json_message(
+            StatusCode::NOT_FOUND,
+            "Unknown proxy: use traefik, caddy, nginx or envoy",
+        ),
         Route::Home => pages::home(&state, &request).await,
         Route::LoginPage => login::page(&state, &request).await,
         Route::LoginForm => login::submit_form(&state, request).await,
@@ -112,9 +137,12 @@ pub async fn handle(state: Arc<AppState>, peer: SocketAddr, request: Request<Inc
         Route::Ready => health::ready(&state).await,
         Route::Asset(asset) => pages::asset(&state, &asset),
         Route::MethodNotAllowed(allowed) => respond::method_not_allowed(allowed),
-        Route::NotFound if request::wants_html(request.headers()) => {
-            error_page(&state, StatusCode::NOT_FOUND, "Page not found", "There is nothing at this address.")
-        }
+        Route::NotFound if request::wants_html(request.headers()) => error_page(
+            &state,
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is nothing at this address.",
+        ),
         Route::NotFound => respond::not_found(),
     }
 }

@@ -22,8 +22,13 @@ pub struct CurrentSession {
 
 /// The session the request's cookie names, if it is live and its user still exists.
 /// `Err` means the store did not answer: callers fail closed.
-pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<CurrentSession>, StoreError> {
-    let Some(token) = cookies::find(headers, &state.session_cookie.name).and_then(SessionToken::parse) else {
+pub async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<CurrentSession>, StoreError> {
+    let Some(token) =
+        cookies::find(headers, &state.session_cookie.name).and_then(SessionToken::parse)
+    else {
         return Ok(None);
     };
     let key = token.hash();
@@ -47,7 +52,9 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Cur
 pub fn touch_if_due(state: &Arc<AppState>, session: &CurrentSession) {
     let now = now();
     let policy = state.config.session.policy;
-    let Some(moved) = policy.throttled_touch(&session.record, now) else { return };
+    let Some(moved) = policy.throttled_touch(&session.record, now) else {
+        return;
+    };
     let state = Arc::clone(state);
     let key = session.key;
     tokio::spawn(async move {
@@ -60,7 +67,11 @@ pub fn touch_if_due(state: &Arc<AppState>, session: &CurrentSession) {
 
 /// A new session for `user`: a fresh token, stored by its hash. Returns the token (for the
 /// cookie) and the record.
-pub async fn start(state: &AppState, user: &User, remember: bool) -> Result<(SessionToken, SessionRecord), StoreError> {
+pub async fn start(
+    state: &AppState,
+    user: &User,
+    remember: bool,
+) -> Result<(SessionToken, SessionRecord), StoreError> {
     let now = now();
     let policy = &state.config.session.policy;
     let record = policy.new_session(&user.name, AuthLevel::OneFactor, remember, now);
@@ -72,7 +83,9 @@ pub async fn start(state: &AppState, user: &User, remember: bool) -> Result<(Ses
 
 /// `Set-Cookie` value for a session that was just started.
 pub fn cookie_for(state: &AppState, token: &SessionToken, record: &SessionRecord) -> String {
-    let persistent = record.remember.then(|| record.expires_at.saturating_sub(record.created_at));
+    let persistent = record
+        .remember
+        .then(|| record.expires_at.saturating_sub(record.created_at));
     state.session_cookie.issue(token.as_str(), persistent)
 }
 

@@ -55,11 +55,16 @@ impl AppState {
     /// True the first time a peer outside `trusted_proxies` is seen sending `X-Forwarded-For`,
     /// so the warning is logged once per peer, not once per request.
     pub fn first_untrusted_forwarding(&self, peer: IpAddr) -> bool {
-        let mut seen = self.untrusted_forwarders.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self
+            .untrusted_forwarders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         seen.len() < MAX_REMEMBERED_FORWARDERS && seen.insert(peer)
     }
 }
 
 pub fn now() -> UnixSeconds {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "postern", version, about = "A fast, safe forward-auth server for traefik, nginx, caddy and envoy")]
+#[command(
+    name = "postern",
+    version,
+    about = "A fast, safe forward-auth server for traefik, nginx, caddy and envoy"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

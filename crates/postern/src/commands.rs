@@ -20,7 +20,10 @@ pub fn hash_password() -> ExitCode {
         eprintln!("postern: cannot read the password: {err}");
         return ExitCode::FAILURE;
     }
-    let password = line.strip_suffix('\n').map(|rest| rest.strip_suffix('\r').unwrap_or(rest)).unwrap_or(&line);
+    let password = line
+        .strip_suffix('\n')
+        .map(|rest| rest.strip_suffix('\r').unwrap_or(rest))
+        .unwrap_or(&line);
     if password.is_empty() {
         eprintln!("postern: the password is empty");
         return ExitCode::FAILURE;
@@ -63,7 +66,10 @@ const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A plain HTTP/1.1 GET with a timeout; healthy means status 200.
 pub fn healthcheck(args: &HealthcheckArgs) -> ExitCode {
-    let url = args.url.clone().unwrap_or_else(|| default_health_url(&args.config));
+    let url = args
+        .url
+        .clone()
+        .unwrap_or_else(|| default_health_url(&args.config));
     match probe(&url) {
         Ok(200) => ExitCode::SUCCESS,
         Ok(status) => {
@@ -92,7 +98,9 @@ fn default_health_url(args: &ConfigArgs) -> String {
 }
 
 fn probe(url: &str) -> Result<u16, String> {
-    let rest = url.strip_prefix("http://").ok_or("only http:// URLs are supported (point --url at a plain listener)")?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// URLs are supported (point --url at a plain listener)")?;
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
     let addr = authority
@@ -100,9 +108,14 @@ fn probe(url: &str) -> Result<u16, String> {
         .map_err(|err| format!("cannot resolve {authority}: {err}"))?
         .next()
         .ok_or_else(|| format!("cannot resolve {authority}"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, HEALTHCHECK_TIMEOUT).map_err(|err| err.to_string())?;
-    stream.set_read_timeout(Some(HEALTHCHECK_TIMEOUT)).map_err(|err| err.to_string())?;
-    stream.set_write_timeout(Some(HEALTHCHECK_TIMEOUT)).map_err(|err| err.to_string())?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, HEALTHCHECK_TIMEOUT).map_err(|err| err.to_string())?;
+    stream
+        .set_read_timeout(Some(HEALTHCHECK_TIMEOUT))
+        .map_err(|err| err.to_string())?;
+    stream
+        .set_write_timeout(Some(HEALTHCHECK_TIMEOUT))
+        .map_err(|err| err.to_string())?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n\r\n")
         .map_err(|err| err.to_string())?;
     let mut head = [0u8; 64];

@@ -8,7 +8,12 @@ pub fn load(path: Option<&Path>, cli: &[(&'static str, String)]) -> Result<Confi
     let text = match path {
         Some(path) => match std::fs::read_to_string(path) {
             Ok(text) => Some(text),
-            Err(err) => return Err(ConfigProblems(vec![format!("cannot read {}: {err}", path.display())])),
+            Err(err) => {
+                return Err(ConfigProblems(vec![format!(
+                    "cannot read {}: {err}",
+                    path.display()
+                )]));
+            }
         },
         None => None,
     };
@@ -16,5 +21,9 @@ pub fn load(path: Option<&Path>, cli: &[(&'static str, String)]) -> Result<Confi
         (Some(text), Some(path)) => Some((text.as_str(), path)),
         _ => None,
     };
-    config::load(&Sources { file, env: &ProcessEnv, cli })
+    config::load(&Sources {
+        file,
+        env: &ProcessEnv,
+        cli,
+    })
 }

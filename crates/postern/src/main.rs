@@ -23,7 +23,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::HashPassword => commands::hash_password(),
-        Command::Config { action: ConfigAction::Check(args) } => commands::config_check(&args),
+        Command::Config {
+            action: ConfigAction::Check(args),
+        } => commands::config_check(&args),
         Command::Healthcheck(args) => commands::healthcheck(&args),
     }
 }

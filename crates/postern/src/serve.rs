@@ -27,7 +27,10 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         }
     };
     logging::init(&config.log.level, config.log.format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             tracing::error!(error = %err, "cannot start the async runtime");
@@ -58,7 +61,9 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     let scheme = if server.is_tls() { "https" } else { "http" };
-    let listening = server.local_addr().map_or_else(|_| "?".to_owned(), |addr| addr.to_string());
+    let listening = server
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |addr| addr.to_string());
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         listen = %format!("{scheme}://{listening}"),

@@ -19,7 +19,11 @@ use crate::sessions;
 use crate::state::AppState;
 
 /// Everything but RFC 3986's unreserved characters is escaped inside `redirect_uri=`.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 const REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
 const REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
@@ -34,7 +38,8 @@ pub async fn check(
     envoy_path: &str,
 ) -> HttpResponse {
     let headers = request.headers();
-    let target = match ForwardedRequest::from_headers(proxy, headers, request.method(), envoy_path) {
+    let target = match ForwardedRequest::from_headers(proxy, headers, request.method(), envoy_path)
+    {
         Ok(target) => target,
         Err(err) => {
             tracing::debug!(proxy = proxy.name(), error = %err, "auth request without a usable target");
@@ -57,13 +62,19 @@ pub async fn check(
             CheckOutcome::StoreUnavailable
         }
     };
-    answer(state, decision::answer(proxy, mode, &target.method, outcome), &target)
+    answer(
+        state,
+        decision::answer(proxy, mode, &target.method, outcome),
+        &target,
+    )
 }
 
 fn answer(state: &AppState, answer: Answer, target: &ForwardedRequest) -> HttpResponse {
     match answer {
         Answer::Allow(identity) => allow(&identity),
-        Answer::RedirectToLogin { status } => respond::redirect(status_code(status), &login_url(state, target)),
+        Answer::RedirectToLogin { status } => {
+            respond::redirect(status_code(status), &login_url(state, target))
+        }
         Answer::Unauthorized { with_location } => {
             let mut response = respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
             if let Ok(challenge) = HeaderValue::from_str(&format!(
@@ -71,16 +82,19 @@ fn answer(state: &AppState, answer: Answer, target: &ForwardedRequest) -> HttpRe
                 state.config.ui.title.replace('"', ""),
                 state.session_cookie.name
             )) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge);
             }
             if with_location {
                 respond::set_location(&mut response, &login_url(state, target));
             }
             response
         }
-        Answer::RedirectToUnauthorized { status } => {
-            respond::redirect(status_code(status), &state.config.portal_url("/unauthorized"))
-        }
+        Answer::RedirectToUnauthorized { status } => respond::redirect(
+            status_code(status),
+            &state.config.portal_url("/unauthorized"),
+        ),
         Answer::Forbidden => respond::json_message(StatusCode::FORBIDDEN, "Forbidden"),
         Answer::Unavailable { page: true } => pages::store_down_page(state),
         Answer::Unavailable { page: false } => {
@@ -101,13 +115,20 @@ fn allow(identity: &Identity) -> HttpResponse {
         (REMOTE_GROUPS, &identity.groups_header()),
     ] {
         // Identity values are stripped of control characters when the user table is built.
-        headers.insert(name, HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("")));
+        headers.insert(
+            name,
+            HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("")),
+        );
     }
     response
 }
 
 fn login_url(state: &AppState, target: &ForwardedRequest) -> String {
-    format!("{}?redirect_uri={}", state.login_url, utf8_percent_encode(&target.original_url(), QUERY_VALUE))
+    format!(
+        "{}?redirect_uri={}",
+        state.login_url,
+        utf8_percent_encode(&target.original_url(), QUERY_VALUE)
+    )
 }
 
 fn status_code(status: u16) -> StatusCode {

@@ -18,10 +18,22 @@ pub enum LoginError {
     Busy,
 }
 
-pub async fn authenticate(state: &AppState, login: &str, password: String) -> Result<Arc<User>, LoginError> {
-    let user = if login.len() <= MAX_LOGIN_NAME { state.config.users.find_for_login(login).cloned() } else { None };
+pub async fn authenticate(
+    state: &AppState,
+    login: &str,
+    password: String,
+) -> Result<Arc<User>, LoginError> {
+    let user = if login.len() <= MAX_LOGIN_NAME {
+        state.config.users.find_for_login(login).cloned()
+    } else {
+        None
+    };
     let hash = user.as_ref().map(|user| user.password_hash.clone());
-    let verified = state.passwords.verify(hash, password).await.map_err(|_| LoginError::Busy)?;
+    let verified = state
+        .passwords
+        .verify(hash, password)
+        .await
+        .map_err(|_| LoginError::Busy)?;
     match user {
         Some(user) if verified => {
             tracing::info!(target: "audit", event = "login.ok", user = %user.name);

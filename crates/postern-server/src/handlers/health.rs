@@ -9,7 +9,11 @@ use crate::state::AppState;
 
 pub fn healthy(with_version: bool) -> HttpResponse {
     if with_version {
-        respond::json_with(StatusCode::OK, "OK", json!({ "version": env!("CARGO_PKG_VERSION") }))
+        respond::json_with(
+            StatusCode::OK,
+            "OK",
+            json!({ "version": env!("CARGO_PKG_VERSION") }),
+        )
     } else {
         respond::json_message(StatusCode::OK, "OK")
     }

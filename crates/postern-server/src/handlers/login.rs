@@ -49,17 +49,28 @@ struct LoginJson {
 
 /// `GET /login`: the form, or straight on to the target when already signed in.
 pub async fn page(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    let query: LoginQuery = serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
+    let query: LoginQuery =
+        serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
     match sessions::current(state, request.headers()).await {
         Ok(Some(_)) => {
-            let target = state.redirects.target_or_home(query.redirect_uri.as_deref());
+            let target = state
+                .redirects
+                .target_or_home(query.redirect_uri.as_deref());
             return respond::redirect(StatusCode::FOUND, target.as_str());
         }
         Ok(None) => {}
         Err(err) => return pages::unavailable_page(state, &err),
     }
-    let notice = query.logged_out.is_some().then_some("You have been signed out.");
-    let form = FormState { redirect_uri: query.redirect_uri.as_deref(), username: "", error: None, notice };
+    let notice = query
+        .logged_out
+        .is_some()
+        .then_some("You have been signed out.");
+    let form = FormState {
+        redirect_uri: query.redirect_uri.as_deref(),
+        username: "",
+        error: None,
+        notice,
+    };
     form.render(state, request.headers(), StatusCode::OK)
 }
 
@@ -70,12 +81,25 @@ pub async fn submit_form(state: &AppState, request: Request<Incoming>) -> HttpRe
         Err(response) => return response,
     };
     let Ok(mut form) = serde_urlencoded::from_bytes::<LoginForm>(&body) else {
-        return pages::error_page(state, StatusCode::BAD_REQUEST, "Bad request", "The sign-in form could not be read.");
+        return pages::error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The sign-in form could not be read.",
+        );
     };
     let password = std::mem::take(&mut form.password);
-    let mut retry = FormState { redirect_uri: form.redirect_uri.as_deref(), username: &form.username, error: None, notice: None };
-    let csrf_ok = cookies::find(&parts.headers, PRE_SESSION_COOKIE)
-        .is_some_and(|pre_session| state.csrf.verify(CsrfBinding::PreSession(pre_session), &form.csrf));
+    let mut retry = FormState {
+        redirect_uri: form.redirect_uri.as_deref(),
+        username: &form.username,
+        error: None,
+        notice: None,
+    };
+    let csrf_ok = cookies::find(&parts.headers, PRE_SESSION_COOKIE).is_some_and(|pre_session| {
+        state
+            .csrf
+            .verify(CsrfBinding::PreSession(pre_session), &form.csrf)
+    });
     if !csrf_ok {
         retry.error = Some("Your sign-in form expired. Please try again.");
         return retry.render(state, &parts.headers, StatusCode::FORBIDDEN);
@@ -88,7 +112,10 @@ pub async fn submit_form(state: &AppState, request: Request<Incoming>) -> HttpRe
         }
         Err(LoginError::Busy) => return busy_page(state),
     };
-    let remember = form.remember_me.as_deref().is_some_and(|value| matches!(value, "true" | "on" | "1"));
+    let remember = form
+        .remember_me
+        .as_deref()
+        .is_some_and(|value| matches!(value, "true" | "on" | "1"));
     let target = state.redirects.target_or_home(form.redirect_uri.as_deref());
     match sign_in(state, &parts.headers, &user, remember).await {
         Ok(cookie) => {
@@ -106,7 +133,10 @@ pub async fn submit_json(state: &AppState, request: Request<Incoming>) -> HttpRe
     // A cross-site form cannot send application/json without a CORS preflight, and a browser
     // always sends Origin on a cross-site POST: together they stand in for a CSRF token here.
     if !request::content_type_is(request.headers(), "application/json") {
-        return respond::json_message(StatusCode::FORBIDDEN, "Content-Type must be application/json");
+        return respond::json_message(
+            StatusCode::FORBIDDEN,
+            "Content-Type must be application/json",
+        );
     }
     if !request::origin_allowed(state, request.headers()) {
         return respond::json_message(StatusCode::FORBIDDEN, "Origin not allowed");
@@ -117,19 +147,39 @@ pub async fn submit_json(state: &AppState, request: Request<Incoming>) -> HttpRe
     };
     let login: LoginJson = match serde_json::from_slice(&body) {
         Ok(login) => login,
-        Err(err) => return respond::json_message(StatusCode::BAD_REQUEST, &format!("Invalid JSON body: {err}")),
+        Err(err) => {
+            return respond::json_message(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid JSON body: {err}"),
+            );
+        }
     };
-    let Some(name) = login.username.or(login.email).filter(|name| !name.trim().is_empty()) else {
-        return respond::json_message(StatusCode::BAD_REQUEST, "`username` (or `email`) is required");
+    let Some(name) = login
+        .username
+        .or(login.email)
+        .filter(|name| !name.trim().is_empty())
+    else {
+        return respond::json_message(
+            StatusCode::BAD_REQUEST,
+            "`username` (or `email`) is required",
+        );
     };
     let user = match credentials::authenticate(state, &name, login.password).await {
         Ok(user) => user,
-        Err(LoginError::Invalid) => return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
-        Err(LoginError::Busy) => return respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Too many sign-ins in progress, try again"),
+        Err(LoginError::Invalid) => {
+            return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+        }
+        Err(LoginError::Busy) => {
+            return respond::json_message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many sign-ins in progress, try again",
+            );
+        }
     };
     match sign_in(state, &parts.headers, &user, login.remember_me).await {
         Ok(cookie) => {
-            let mut response = respond::json_with(StatusCode::OK, "Logged in", json!({ "totpPending": false }));
+            let mut response =
+                respond::json_with(StatusCode::OK, "Logged in", json!({ "totpPending": false }));
             respond::add_cookie(&mut response, &cookie);
             response
         }
@@ -142,7 +192,12 @@ pub async fn submit_json(state: &AppState, request: Request<Incoming>) -> HttpRe
 
 /// Starts a session with a new token and ends the one the browser held, so a session id can
 /// never be fixed before login and used after it.
-async fn sign_in(state: &AppState, headers: &HeaderMap, user: &Arc<User>, remember: bool) -> Result<String, postern_store::StoreError> {
+async fn sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &Arc<User>,
+    remember: bool,
+) -> Result<String, postern_store::StoreError> {
     if let Some(previous) = sessions::current(state, headers).await? {
         sessions::end(state, &previous.key).await?;
     }
@@ -160,22 +215,45 @@ struct FormState<'a> {
 
 impl FormState<'_> {
     fn render(&self, state: &AppState, headers: &HeaderMap, status: StatusCode) -> HttpResponse {
-        let existing = cookies::find(headers, PRE_SESSION_COOKIE).filter(|value| value.len() == 22 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        let existing = cookies::find(headers, PRE_SESSION_COOKIE).filter(|value| {
+            value.len() == 22
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
         let pre_session = existing.map_or_else(random_text::<16>, str::to_owned);
         let csrf = state.csrf.token_for(CsrfBinding::PreSession(&pre_session));
         // Only a target postern would follow is carried through the form.
-        let redirect_uri = self.redirect_uri.filter(|raw| state.redirects.validate(raw).is_some()).unwrap_or_default();
+        let redirect_uri = self
+            .redirect_uri
+            .filter(|raw| state.redirects.validate(raw).is_some())
+            .unwrap_or_default();
         let mut response = pages::render(
             status,
-            &LoginPage { page: PageContext::new(state), csrf: &csrf, redirect_uri, username: self.username, error: self.error, notice: self.notice },
+            &LoginPage {
+                page: PageContext::new(state),
+                csrf: &csrf,
+                redirect_uri,
+                username: self.username,
+                error: self.error,
+                notice: self.notice,
+            },
         );
         if existing.is_none() {
-            respond::add_cookie(&mut response, &state.session_cookie.pre_session(&pre_session));
+            respond::add_cookie(
+                &mut response,
+                &state.session_cookie.pre_session(&pre_session),
+            );
         }
         response
     }
 }
 
 fn busy_page(state: &AppState) -> HttpResponse {
-    pages::error_page(state, StatusCode::SERVICE_UNAVAILABLE, "Too busy", "Too many sign-ins are in progress. Please try again in a moment.")
+    pages::error_page(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Too busy",
+        "Too many sign-ins are in progress. Please try again in a moment.",
+    )
 }

@@ -28,7 +28,10 @@ enum Outcome {
 }
 
 /// Shared by every logout route: checks the CSRF token when a session exists, then deletes it.
-async fn log_out(state: &AppState, request: Request<Incoming>) -> Result<(Outcome, CsrfForm), HttpResponse> {
+async fn log_out(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<(Outcome, CsrfForm), HttpResponse> {
     let session = match sessions::current(state, request.headers()).await {
         Ok(session) => session,
         Err(err) => {
@@ -39,12 +42,19 @@ async fn log_out(state: &AppState, request: Request<Incoming>) -> Result<(Outcom
     let header_token = request::csrf_header(request.headers()).map(str::to_owned);
     let is_form = request::content_type_is(request.headers(), "application/x-www-form-urlencoded");
     let (_, body) = request::read_body(request).await?;
-    let form: CsrfForm = if is_form { serde_urlencoded::from_bytes(&body).unwrap_or_default() } else { CsrfForm::default() };
+    let form: CsrfForm = if is_form {
+        serde_urlencoded::from_bytes(&body).unwrap_or_default()
+    } else {
+        CsrfForm::default()
+    };
     let Some(CurrentSession { key, record, .. }) = session else {
         return Ok((Outcome::NoSession, form));
     };
     let presented = header_token.as_deref().unwrap_or(&form.csrf);
-    if !state.csrf.verify(postern_core::csrf::CsrfBinding::Session(&key), presented) {
+    if !state
+        .csrf
+        .verify(postern_core::csrf::CsrfBinding::Session(&key), presented)
+    {
         return Ok((Outcome::BadCsrf, form));
     }
     if let Err(err) = sessions::end(state, &key).await {
@@ -62,9 +72,15 @@ pub async fn api(state: &AppState, request: Request<Incoming>) -> HttpResponse {
         Err(response) => return response,
     };
     let mut response = match outcome {
-        Outcome::LoggedOut | Outcome::NoSession => respond::json_message(StatusCode::OK, "Logged out"),
-        Outcome::BadCsrf => return respond::json_message(StatusCode::FORBIDDEN, "Invalid CSRF token"),
-        Outcome::StoreDown => return respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        Outcome::LoggedOut | Outcome::NoSession => {
+            respond::json_message(StatusCode::OK, "Logged out")
+        }
+        Outcome::BadCsrf => {
+            return respond::json_message(StatusCode::FORBIDDEN, "Invalid CSRF token");
+        }
+        Outcome::StoreDown => {
+            return respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+        }
     };
     respond::add_cookie(&mut response, &state.session_cookie.expire());
     response
@@ -78,7 +94,11 @@ pub async fn form(state: &AppState, request: Request<Incoming>) -> HttpResponse 
     };
     match outcome {
         Outcome::LoggedOut | Outcome::NoSession => {
-            let target = match form.redirect_uri.as_deref().and_then(|raw| state.redirects.validate(raw)) {
+            let target = match form
+                .redirect_uri
+                .as_deref()
+                .and_then(|raw| state.redirects.validate(raw))
+            {
                 Some(url) => url.to_string(),
                 None => state.config.portal_url("/login?logged_out=1"),
             };
@@ -92,6 +112,9 @@ pub async fn form(state: &AppState, request: Request<Incoming>) -> HttpResponse 
             "Sign-out expired",
             "This sign-out form is no longer valid. Open the sign-out page again.",
         ),
-        Outcome::StoreDown => crate::pages::unavailable_page(state, &postern_store::StoreError::Unavailable("logout".into())),
+        Outcome::StoreDown => crate::pages::unavailable_page(
+            state,
+            &postern_store::StoreError::Unavailable("logout".into()),
+        ),
     }
 }

@@ -86,7 +86,10 @@ pub async fn keepalive(state: &AppState, request: &Request<Incoming>) -> HttpRes
         Err(err) => return unavailable(&err),
     };
     let presented = request::csrf_header(request.headers()).unwrap_or_default();
-    if !state.csrf.verify(CsrfBinding::Session(&session.key), presented) {
+    if !state
+        .csrf
+        .verify(CsrfBinding::Session(&session.key), presented)
+    {
         return respond::json_message(StatusCode::FORBIDDEN, "Invalid CSRF token");
     }
     let now = now();
@@ -96,7 +99,14 @@ pub async fn keepalive(state: &AppState, request: &Request<Incoming>) -> HttpRes
     if let Err(err) = state.store.put_session(&session.key, &moved, ttl).await {
         return unavailable(&err);
     }
-    session_body(StatusCode::OK, "Session extended", &CurrentSession { record: moved, ..session })
+    session_body(
+        StatusCode::OK,
+        "Session extended",
+        &CurrentSession {
+            record: moved,
+            ..session
+        },
+    )
 }
 
 /// `GET /api/csrf`: the token that state-changing calls with this session must carry.

@@ -8,11 +8,22 @@ use crate::support::*;
 async fn a_browser_without_a_session_is_sent_to_login_with_its_target() {
     let server = TestServer::start().await;
     for proxy in ["traefik", "caddy"] {
-        let response = server.get(&format!("/api/auth/{proxy}")).browser().forwarded("GET", "/some/path?x=1&y=%C3%A9").send().await;
+        let response = server
+            .get(&format!("/api/auth/{proxy}"))
+            .browser()
+            .forwarded("GET", "/some/path?x=1&y=%C3%A9")
+            .send()
+            .await;
         assert_eq!(response.status, StatusCode::FOUND, "{proxy}");
         let location = response.header("location").unwrap();
-        assert!(location.starts_with("https://auth.example.com/login?redirect_uri="), "{location}");
-        assert_eq!(response.query_of_location()["redirect_uri"], "https://app.example.com/some/path?x=1&y=%C3%A9");
+        assert!(
+            location.starts_with("https://auth.example.com/login?redirect_uri="),
+            "{location}"
+        );
+        assert_eq!(
+            response.query_of_location()["redirect_uri"],
+            "https://app.example.com/some/path?x=1&y=%C3%A9"
+        );
         assert_eq!(response.header("cache-control"), Some("no-store"));
     }
 }
@@ -20,8 +31,19 @@ async fn a_browser_without_a_session_is_sent_to_login_with_its_target() {
 #[tokio::test]
 async fn the_redirect_status_follows_the_original_method() {
     let server = TestServer::start().await;
-    for (method, status) in [("GET", 302), ("HEAD", 302), ("POST", 303), ("PUT", 303), ("DELETE", 303)] {
-        let response = server.get("/api/auth/traefik").browser().forwarded(method, "/form").send().await;
+    for (method, status) in [
+        ("GET", 302),
+        ("HEAD", 302),
+        ("POST", 303),
+        ("PUT", 303),
+        ("DELETE", 303),
+    ] {
+        let response = server
+            .get("/api/auth/traefik")
+            .browser()
+            .forwarded(method, "/form")
+            .send()
+            .await;
         assert_eq!(response.status.as_u16(), status, "{method}");
     }
 }
@@ -37,8 +59,16 @@ async fn nginx_browsers_get_401_with_location_and_api_clients_without() {
         .send()
         .await;
     assert_eq!(browser.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(browser.query_of_location()["redirect_uri"], "https://app.example.com/a?b=c");
-    let api = server.get("/api/auth/nginx").header("accept", "application/json").header("x-original-url", "https://app.example.com/a").send().await;
+    assert_eq!(
+        browser.query_of_location()["redirect_uri"],
+        "https://app.example.com/a?b=c"
+    );
+    let api = server
+        .get("/api/auth/nginx")
+        .header("accept", "application/json")
+        .header("x-original-url", "https://app.example.com/a")
+        .send()
+        .await;
     assert_eq!(api.status, StatusCode::UNAUTHORIZED);
     assert_eq!(api.header("location"), None);
 }
@@ -47,14 +77,24 @@ async fn nginx_browsers_get_401_with_location_and_api_clients_without() {
 async fn api_clients_get_json_401_with_a_challenge_and_no_location() {
     let server = TestServer::start().await;
     for request in [
-        server.get("/api/auth/traefik").header("accept", "application/json").forwarded("GET", "/"),
+        server
+            .get("/api/auth/traefik")
+            .header("accept", "application/json")
+            .forwarded("GET", "/"),
         server.get("/api/auth/caddy").forwarded("GET", "/"),
         // Authorization means API mode even for a browser Accept header.
-        server.get("/api/auth/traefik").browser().header("authorization", "Basic Zm9vOmJhcg==").forwarded("GET", "/"),
+        server
+            .get("/api/auth/traefik")
+            .browser()
+            .header("authorization", "Basic Zm9vOmJhcg==")
+            .forwarded("GET", "/"),
     ] {
         let response = request.send().await;
         assert_eq!(response.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(response.json(), serde_json::json!({"status": 401, "message": "Unauthorized"}));
+        assert_eq!(
+            response.json(),
+            serde_json::json!({"status": 401, "message": "Unauthorized"})
+        );
         assert!(response.header("www-authenticate").is_some());
         assert_eq!(response.header("location"), None);
     }
@@ -65,7 +105,14 @@ async fn a_session_passes_with_all_four_identity_headers() {
     let server = TestServer::start().await;
     let cookie = server.login("alice").await;
     for proxy in ["traefik", "caddy", "nginx"] {
-        let response = server.get(&format!("/api/auth/{proxy}")).browser().header("cookie", &cookie).forwarded("GET", "/").header("x-original-url", "https://app.example.com/").send().await;
+        let response = server
+            .get(&format!("/api/auth/{proxy}"))
+            .browser()
+            .header("cookie", &cookie)
+            .forwarded("GET", "/")
+            .header("x-original-url", "https://app.example.com/")
+            .send()
+            .await;
         assert_eq!(response.status, StatusCode::OK, "{proxy}");
         assert_eq!(response.header("remote-user"), Some("alice"));
         assert_eq!(response.header("remote-email"), Some("alice@example.com"));
@@ -78,7 +125,12 @@ async fn a_session_passes_with_all_four_identity_headers() {
 async fn unknown_identity_fields_are_sent_empty() {
     let server = TestServer::start().await;
     let cookie = server.login("bob").await;
-    let response = server.get("/api/auth/traefik").header("cookie", &cookie).forwarded("GET", "/").send().await;
+    let response = server
+        .get("/api/auth/traefik")
+        .header("cookie", &cookie)
+        .forwarded("GET", "/")
+        .send()
+        .await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.header("remote-user"), Some("bob"));
     for name in ["remote-email", "remote-name", "remote-groups"] {
@@ -95,8 +147,16 @@ async fn identity_values_never_carry_line_breaks() {
     );
     let server = TestServer::with_config(&text).await;
     let cookie = server.login("eve").await;
-    let response = server.get("/api/auth/traefik").header("cookie", &cookie).forwarded("GET", "/").send().await;
-    assert_eq!(response.header("remote-name"), Some("EveRemote-User: admin"));
+    let response = server
+        .get("/api/auth/traefik")
+        .header("cookie", &cookie)
+        .forwarded("GET", "/")
+        .send()
+        .await;
+    assert_eq!(
+        response.header("remote-name"),
+        Some("EveRemote-User: admin")
+    );
     assert_eq!(response.header("remote-groups"), Some("ab,cd"));
     assert_eq!(response.headers.get_all("remote-user").iter().count(), 1);
 }
@@ -112,9 +172,17 @@ async fn envoy_reads_host_and_the_path_after_its_endpoint() {
         .await;
     // The test client sends Host: auth.example.com; envoy sends the original host there.
     assert_eq!(response.status, StatusCode::SEE_OTHER);
-    assert_eq!(response.query_of_location()["redirect_uri"], "https://auth.example.com/api/items?id=3");
+    assert_eq!(
+        response.query_of_location()["redirect_uri"],
+        "https://auth.example.com/api/items?id=3"
+    );
     let cookie = server.login("alice").await;
-    let allowed = server.get("/api/auth/envoy/").header("cookie", &cookie).header("x-forwarded-proto", "https").send().await;
+    let allowed = server
+        .get("/api/auth/envoy/")
+        .header("cookie", &cookie)
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await;
     assert_eq!(allowed.status, StatusCode::OK);
     assert_eq!(allowed.header("remote-user"), Some("alice"));
 }
@@ -122,9 +190,17 @@ async fn envoy_reads_host_and_the_path_after_its_endpoint() {
 #[tokio::test]
 async fn caddys_appended_query_is_never_read_as_postern_parameters() {
     let server = TestServer::start().await;
-    let response = server.get("/api/auth/caddy?redirect_uri=https://evil.com").browser().forwarded("GET", "/p?redirect_uri=https://evil.com").send().await;
+    let response = server
+        .get("/api/auth/caddy?redirect_uri=https://evil.com")
+        .browser()
+        .forwarded("GET", "/p?redirect_uri=https://evil.com")
+        .send()
+        .await;
     assert_eq!(response.status, StatusCode::FOUND);
-    assert_eq!(response.query_of_location()["redirect_uri"], "https://app.example.com/p?redirect_uri=https://evil.com");
+    assert_eq!(
+        response.query_of_location()["redirect_uri"],
+        "https://app.example.com/p?redirect_uri=https://evil.com"
+    );
 }
 
 #[tokio::test]
@@ -132,13 +208,29 @@ async fn a_missing_or_malformed_target_is_400_and_an_unknown_proxy_404() {
     let server = TestServer::start().await;
     for request in [
         server.get("/api/auth/traefik").browser(),
-        server.get("/api/auth/traefik").header("x-forwarded-proto", "https"),
-        server.get("/api/auth/traefik").header("x-forwarded-proto", "gopher").header("x-forwarded-host", "a.example.com"),
-        server.get("/api/auth/caddy").header("x-forwarded-proto", "https").header("x-forwarded-host", "a.example.com").header("x-forwarded-uri", "/%zz"),
-        server.get("/api/auth/nginx").header("x-original-url", "not a url"),
+        server
+            .get("/api/auth/traefik")
+            .header("x-forwarded-proto", "https"),
+        server
+            .get("/api/auth/traefik")
+            .header("x-forwarded-proto", "gopher")
+            .header("x-forwarded-host", "a.example.com"),
+        server
+            .get("/api/auth/caddy")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "a.example.com")
+            .header("x-forwarded-uri", "/%zz"),
+        server
+            .get("/api/auth/nginx")
+            .header("x-original-url", "not a url"),
     ] {
         let response = request.send().await;
-        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.body);
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            response.body
+        );
         assert_eq!(response.json()["status"], 400);
     }
     for path in ["/api/auth/apache", "/api/auth/", "/api/auth/traefik/extra"] {
@@ -152,17 +244,37 @@ async fn a_logged_out_cookie_no_longer_passes() {
     let server = TestServer::start().await;
     let cookie = server.login("alice").await;
     let csrf = server.csrf(&cookie).await;
-    let logout = server.post("/api/logout").header("cookie", &cookie).header("x-csrf-token", &csrf).send().await;
+    let logout = server
+        .post("/api/logout")
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await;
     assert_eq!(logout.status, StatusCode::OK);
-    let response = server.get("/api/auth/traefik").header("cookie", &cookie).forwarded("GET", "/").send().await;
+    let response = server
+        .get("/api/auth/traefik")
+        .header("cookie", &cookie)
+        .forwarded("GET", "/")
+        .send()
+        .await;
     assert_eq!(response.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn garbage_cookies_are_no_credentials() {
     let server = TestServer::start().await;
-    for cookie in ["postern_session=", "postern_session=abc", &format!("postern_session={}", "A".repeat(43)), &"x".repeat(6000)] {
-        let response = server.get("/api/auth/traefik").header("cookie", cookie).forwarded("GET", "/").send().await;
+    for cookie in [
+        "postern_session=",
+        "postern_session=abc",
+        &format!("postern_session={}", "A".repeat(43)),
+        &"x".repeat(6000),
+    ] {
+        let response = server
+            .get("/api/auth/traefik")
+            .header("cookie", cookie)
+            .forwarded("GET", "/")
+            .send()
+            .await;
         assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{cookie:.40}");
     }
 }

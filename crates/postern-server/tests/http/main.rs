@@ -1,4 +1,5 @@
 //! The HTTP contract, driven over real sockets against an in-process server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod support;
 

@@ -12,7 +12,12 @@ async fn status_says_who_is_signed_in() {
     assert_eq!(anonymous.json()["isLoggedIn"], false);
     assert_eq!(anonymous.json()["totpPending"], false);
     let cookie = server.login("alice").await;
-    let signed_in = server.get("/api/status").header("cookie", &cookie).send().await.json();
+    let signed_in = server
+        .get("/api/status")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .json();
     assert_eq!(signed_in["status"], 200);
     assert_eq!(signed_in["isLoggedIn"], true);
     assert_eq!(signed_in["username"], "alice");
@@ -23,9 +28,16 @@ async fn status_says_who_is_signed_in() {
 #[tokio::test]
 async fn session_answers_200_or_401() {
     let server = TestServer::start().await;
-    assert_eq!(server.get("/api/session").send().await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server.get("/api/session").send().await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let cookie = server.login("alice").await;
-    let response = server.get("/api/session").header("cookie", &cookie).send().await;
+    let response = server
+        .get("/api/session")
+        .header("cookie", &cookie)
+        .send()
+        .await;
     assert_eq!(response.status, StatusCode::OK);
     let body = response.json();
     assert_eq!(body["username"], "alice");
@@ -38,28 +50,56 @@ async fn session_answers_200_or_401() {
 async fn keepalive_needs_csrf_and_moves_only_the_idle_deadline() {
     let server = TestServer::start().await;
     let cookie = server.login("alice").await;
-    let refused = server.post("/api/session/keepalive").header("cookie", &cookie).send().await;
+    let refused = server
+        .post("/api/session/keepalive")
+        .header("cookie", &cookie)
+        .send()
+        .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     let csrf = server.csrf(&cookie).await;
-    let response = server.post("/api/session/keepalive").header("cookie", &cookie).header("x-csrf-token", &csrf).send().await;
+    let response = server
+        .post("/api/session/keepalive")
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await;
     assert_eq!(response.status, StatusCode::OK);
     let body = response.json();
     assert_eq!(body["message"], "Session extended");
-    let before = server.get("/api/session").header("cookie", &cookie).send().await.json();
+    let before = server
+        .get("/api/session")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .json();
     assert_eq!(body["expiresAt"], before["expiresAt"]);
-    assert!(body["idleExpiresAt"].as_u64().unwrap() >= before["createdAt"].as_u64().unwrap() + 1800);
-    let anonymous = server.post("/api/session/keepalive").header("x-csrf-token", &csrf).send().await;
+    assert!(
+        body["idleExpiresAt"].as_u64().unwrap() >= before["createdAt"].as_u64().unwrap() + 1800
+    );
+    let anonymous = server
+        .post("/api/session/keepalive")
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn csrf_tokens_belong_to_one_session() {
     let server = TestServer::start().await;
-    assert_eq!(server.get("/api/csrf").send().await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server.get("/api/csrf").send().await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let alice = server.login("alice").await;
     let bob = server.login("bob").await;
     let alices_token = server.csrf(&alice).await;
-    let response = server.post("/api/logout").header("cookie", &bob).header("x-csrf-token", &alices_token).send().await;
+    let response = server
+        .post("/api/logout")
+        .header("cookie", &bob)
+        .header("x-csrf-token", &alices_token)
+        .send()
+        .await;
     assert_eq!(response.status, StatusCode::FORBIDDEN);
 }
 
@@ -67,7 +107,11 @@ async fn csrf_tokens_belong_to_one_session() {
 async fn health_endpoints_answer() {
     let server = TestServer::start().await;
     for path in ["/api/healthcheck", "/api/healthz"] {
-        assert_eq!(server.get(path).send().await.json(), serde_json::json!({"status": 200, "message": "OK"}), "{path}");
+        assert_eq!(
+            server.get(path).send().await.json(),
+            serde_json::json!({"status": 200, "message": "OK"}),
+            "{path}"
+        );
     }
     for path in ["/health", "/api/health"] {
         let body = server.get(path).send().await.json();

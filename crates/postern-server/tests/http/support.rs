@@ -63,7 +63,13 @@ impl TestServer {
     }
 
     pub fn request(&self, method: Method, path: &str) -> TestRequest {
-        TestRequest { addr: self.addr, method, path: path.to_owned(), headers: Vec::new(), body: Bytes::new() }
+        TestRequest {
+            addr: self.addr,
+            method,
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
     }
 
     pub fn get(&self, path: &str) -> TestRequest {
@@ -78,11 +84,15 @@ impl TestServer {
     pub async fn login(&self, user: &str) -> String {
         let response = self
             .post("/api/login")
-            .json(&format!("{{\"username\":\"{user}\",\"password\":\"{PASSWORD}\"}}"))
+            .json(&format!(
+                "{{\"username\":\"{user}\",\"password\":\"{PASSWORD}\"}}"
+            ))
             .send()
             .await;
         assert_eq!(response.status, StatusCode::OK, "{}", response.body);
-        response.session_cookie().expect("login sets the session cookie")
+        response
+            .session_cookie()
+            .expect("login sets the session cookie")
     }
 
     /// The CSRF token for a session cookie.
@@ -100,7 +110,12 @@ impl Drop for TestServer {
 }
 
 pub fn load(text: &str) -> Config {
-    config::load(&Sources { file: Some((text, Path::new("test.toml"))), env: &NoEnv, cli: &[] }).unwrap()
+    config::load(&Sources {
+        file: Some((text, Path::new("test.toml"))),
+        env: &NoEnv,
+        cli: &[],
+    })
+    .unwrap()
 }
 
 pub struct TestRequest {
@@ -150,28 +165,47 @@ impl TestRequest {
     /// Sends and reports the status, or the transport error (for requests a server may cut off).
     pub async fn send_raw(self) -> Result<StatusCode, hyper::Error> {
         let stream = TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
-        let mut builder = Request::builder().method(self.method).uri(&self.path).header("host", "auth.example.com");
+        let mut builder = Request::builder()
+            .method(self.method)
+            .uri(&self.path)
+            .header("host", "auth.example.com");
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
-        Ok(sender.send_request(builder.body(Full::new(self.body)).unwrap()).await?.status())
+        Ok(sender
+            .send_request(builder.body(Full::new(self.body)).unwrap())
+            .await?
+            .status())
     }
 
     pub async fn send(self) -> TestResponse {
         let stream = TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
         tokio::spawn(connection);
-        let mut builder = Request::builder().method(self.method).uri(&self.path).header("host", "auth.example.com");
+        let mut builder = Request::builder()
+            .method(self.method)
+            .uri(&self.path)
+            .header("host", "auth.example.com");
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
-        let response = sender.send_request(builder.body(Full::new(self.body)).unwrap()).await.unwrap();
+        let response = sender
+            .send_request(builder.body(Full::new(self.body)).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        TestResponse { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+        TestResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
     }
 }
 
@@ -187,28 +221,43 @@ impl TestResponse {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.body))
     }
 
     /// `name=value` of the first Set-Cookie for `name`, ready for a Cookie header.
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.set_cookies().into_iter().find(|c| c.starts_with(&format!("{name}="))).map(|c| c.split(';').next().unwrap().to_owned())
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap().to_owned())
     }
 
     pub fn session_cookie(&self) -> Option<String> {
-        self.cookie("postern_session").filter(|c| c != "postern_session=")
+        self.cookie("postern_session")
+            .filter(|c| c != "postern_session=")
     }
 
     pub fn set_cookies(&self) -> Vec<String> {
-        self.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
     }
 
     /// The value of `<input ... name="{name}" value="...">` in a page.
     pub fn hidden_field(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no field {name} in {}", self.body)) + marker.len();
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+            + marker.len();
         let end = self.body[start..].find('"').unwrap();
-        self.body[start..start + end].replace("&#38;", "&").replace("&amp;", "&")
+        self.body[start..start + end]
+            .replace("&#38;", "&")
+            .replace("&amp;", "&")
     }
 
     pub fn query_of_location(&self) -> HashMap<String, String> {

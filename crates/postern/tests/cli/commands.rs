@@ -6,18 +6,34 @@ use crate::support::*;
 fn version_names_the_release() {
     let output = run(&["--version"], "");
     assert!(output.status.success());
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), format!("postern {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("postern {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
 fn hash_password_prints_a_verifiable_argon2id_hash() {
     let output = run(&["hash-password"], "s3cret pass\n");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let hash = String::from_utf8(output.stdout).unwrap();
     let hash = hash.trim();
-    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-    assert!(postern_core::password::verify_password(hash, b"s3cret pass"), "the newline is not part of the password");
-    assert!(!postern_core::password::verify_password(hash, b"s3cret pass\n"));
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    assert!(
+        postern_core::password::verify_password(hash, b"s3cret pass"),
+        "the newline is not part of the password"
+    );
+    assert!(!postern_core::password::verify_password(
+        hash,
+        b"s3cret pass\n"
+    ));
 }
 
 #[test]
@@ -32,7 +48,12 @@ fn config_check_accepts_a_valid_file() {
     let dir = TempDir::new("check-ok");
     let path = dir.write("postern.toml", &config(3000, ""));
     let output = run(&["config", "check", "--config", path.to_str().unwrap()], "");
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("configuration is valid"));
 }
 
@@ -46,20 +67,33 @@ fn config_check_lists_every_problem_and_exits_64() {
     let output = run(&["config", "check", "--config", path.to_str().unwrap()], "");
     assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    for expected in ["session.idle_timeout", "cookie_nam", "did you mean `session.cookie_name`"] {
-        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    for expected in [
+        "session.idle_timeout",
+        "cookie_nam",
+        "did you mean `session.cookie_name`",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
 }
 
 #[test]
 fn semantic_problems_are_listed_together() {
     let dir = TempDir::new("check-semantic");
-    let path = dir.write("postern.toml", "app_url = \"nope\"\nsecret = \"short\"\nusers_file = \"missing.txt\"\n");
+    let path = dir.write(
+        "postern.toml",
+        "app_url = \"nope\"\nsecret = \"short\"\nusers_file = \"missing.txt\"\n",
+    );
     let output = run(&["config", "check", "--config", path.to_str().unwrap()], "");
     assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
     for expected in ["`app_url`", "at least 32", "missing.txt"] {
-        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
 }
 
@@ -82,6 +116,15 @@ fn the_config_can_come_from_env_alone() {
 fn postern_config_names_the_file() {
     let dir = TempDir::new("check-env-file");
     let path = dir.write("postern.toml", &config(3000, ""));
-    let output = std::process::Command::new(BINARY).args(["config", "check"]).env("POSTERN_CONFIG", &path).output().unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = std::process::Command::new(BINARY)
+        .args(["config", "check"])
+        .env("POSTERN_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

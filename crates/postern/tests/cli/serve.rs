@@ -12,15 +12,34 @@ fn serve_answers_health_and_healthcheck_agrees() {
     let path = dir.write("postern.toml", &config(port, ""));
     let server = Running::start(&dir, &path, port);
     let url = format!("http://127.0.0.1:{port}/api/healthcheck");
-    assert_eq!(run(&["healthcheck", "--url", &url], "").status.code(), Some(0));
-    assert_eq!(run(&["healthcheck", "--config", path.to_str().unwrap()], "").status.code(), Some(0));
-    assert!(server.log_text().contains("postern is ready"), "{}", server.log_text());
+    assert_eq!(
+        run(&["healthcheck", "--url", &url], "").status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["healthcheck", "--config", path.to_str().unwrap()], "")
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(
+        server.log_text().contains("postern is ready"),
+        "{}",
+        server.log_text()
+    );
 }
 
 #[test]
 fn healthcheck_fails_when_nothing_answers() {
     let port = free_port();
-    let output = run(&["healthcheck", "--url", &format!("http://127.0.0.1:{port}/api/healthcheck")], "");
+    let output = run(
+        &[
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{port}/api/healthcheck"),
+        ],
+        "",
+    );
     assert_eq!(output.status.code(), Some(1));
 }
 
@@ -33,7 +52,12 @@ fn sigterm_stops_the_server_gracefully() {
     // An idle keep-alive connection (as proxies keep) must not hold the shutdown up.
     let _idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
     server.terminate();
-    assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(0), "{}", server.log_text());
+    assert_eq!(
+        server.wait_exit(Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        server.log_text()
+    );
     assert!(server.log_text().contains("SIGTERM"));
 }
 
@@ -45,7 +69,10 @@ fn an_invalid_config_exits_64_before_binding() {
     let output = run(&["serve", "--config", path.to_str().unwrap()], "");
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("bogus_key"));
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing may listen after a config error");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing may listen after a config error"
+    );
 }
 
 #[test]
@@ -67,7 +94,13 @@ fn cli_flags_override_env_and_file() {
     let path = dir.write("postern.toml", &config(file_port, ""));
     let log = dir.0.join("log");
     let mut child = std::process::Command::new(BINARY)
-        .args(["serve", "--config", path.to_str().unwrap(), "--listen", &format!("127.0.0.1:{flag_port}")])
+        .args([
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{flag_port}"),
+        ])
         .env("POSTERN_SERVER_LISTEN", format!("127.0.0.1:{file_port}"))
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -82,18 +115,37 @@ fn cli_flags_override_env_and_file() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(healthy, "{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(
+        healthy,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 }
 
 #[test]
 fn an_untrusted_forwarder_is_warned_about_once() {
     let dir = TempDir::new("untrusted");
     let port = free_port();
-    let path = dir.write("postern.toml", &config(port, "trusted_proxies = [\"10.0.0.0/8\"]"));
+    let path = dir.write(
+        "postern.toml",
+        &config(port, "trusted_proxies = [\"10.0.0.0/8\"]"),
+    );
     let server = Running::start(&dir, &path, port);
     for _ in 0..3 {
-        let answer = get(port, "/api/auth/traefik", &[("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "a.example.com")]).unwrap();
-        assert!(answer.starts_with("HTTP/1.1 401"), "answered normally: {answer}");
+        let answer = get(
+            port,
+            "/api/auth/traefik",
+            &[
+                ("X-Forwarded-For", "6.6.6.6"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "a.example.com"),
+            ],
+        )
+        .unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 401"),
+            "answered normally: {answer}"
+        );
     }
     let log = server.log_text();
     assert_eq!(log.matches("outside `trusted_proxies`").count(), 1, "{log}");
