@@ -27,7 +27,10 @@ pub struct HostPort {
 pub fn host_port(authority: &str) -> Result<HostPort, CanonicalError> {
     let authority = authority.trim();
     let (host, port) = split_port(authority)?;
-    Ok(HostPort { host: host_name(host)?, port })
+    Ok(HostPort {
+        host: host_name(host)?,
+        port,
+    })
 }
 
 fn split_port(authority: &str) -> Result<(&str, Option<u16>), CanonicalError> {
@@ -35,7 +38,9 @@ fn split_port(authority: &str) -> Result<(&str, Option<u16>), CanonicalError> {
         let (inner, after) = rest.split_once(']').ok_or(CanonicalError::InvalidHost)?;
         let port = match after {
             "" => None,
-            _ => Some(parse_port(after.strip_prefix(':').ok_or(CanonicalError::InvalidPort)?)?),
+            _ => Some(parse_port(
+                after.strip_prefix(':').ok_or(CanonicalError::InvalidPort)?,
+            )?),
         };
         // Keep the brackets: the canonical form of an IPv6 host in URLs.
         return Ok((&authority[..inner.len() + 2], port));
@@ -73,7 +78,11 @@ pub fn host_name(host: &str) -> Result<String, CanonicalError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
         && !ascii.split('.').any(str::is_empty);
-    if valid { Ok(ascii) } else { Err(CanonicalError::InvalidHost) }
+    if valid {
+        Ok(ascii)
+    } else {
+        Err(CanonicalError::InvalidHost)
+    }
 }
 
 /// The canonical form of a request path (without its query).
@@ -121,7 +130,10 @@ pub fn path(raw: &str) -> Result<CanonicalPath, CanonicalError> {
     if path.is_empty() || trailing_slash {
         path.push('/');
     }
-    Ok(CanonicalPath { path, has_encoded_slash })
+    Ok(CanonicalPath {
+        path,
+        has_encoded_slash,
+    })
 }
 
 /// Percent-decodes one segment once. A decoded `/` is written back as `%2F` (it was data, not a
@@ -153,7 +165,9 @@ fn validate_percent_escapes(segment: &str) -> Result<(), CanonicalError> {
     let mut index = 0;
     while index < bytes.len() {
         if bytes[index] == b'%' {
-            let hex = bytes.get(index + 1..index + 3).ok_or(CanonicalError::InvalidPath)?;
+            let hex = bytes
+                .get(index + 1..index + 3)
+                .ok_or(CanonicalError::InvalidPath)?;
             if !hex.iter().all(u8::is_ascii_hexdigit) {
                 return Err(CanonicalError::InvalidPath);
             }

@@ -45,7 +45,10 @@ impl TrustedProxies {
             .filter(|hop| !hop.is_empty())
             .peekable();
         if !self.contains(peer) {
-            return ClientIp { ip: peer, untrusted_forwarding: hops.peek().is_some() };
+            return ClientIp {
+                ip: peer,
+                untrusted_forwarding: hops.peek().is_some(),
+            };
         }
         let mut client = peer;
         for hop in hops {
@@ -55,7 +58,10 @@ impl TrustedProxies {
                 break;
             }
         }
-        ClientIp { ip: client, untrusted_forwarding: false }
+        ClientIp {
+            ip: client,
+            untrusted_forwarding: false,
+        }
     }
 }
 
@@ -86,7 +92,10 @@ mod tests {
     use super::*;
 
     fn proxies() -> TrustedProxies {
-        TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()])
+        TrustedProxies::new(vec![
+            "127.0.0.1/32".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ])
     }
 
     fn ip(text: &str) -> IpAddr {
@@ -96,13 +105,22 @@ mod tests {
     #[test]
     fn an_untrusted_peer_cannot_choose_its_ip() {
         let got = proxies().client_ip(ip("203.0.113.9"), ["6.6.6.6"].into_iter());
-        assert_eq!(got, ClientIp { ip: ip("203.0.113.9"), untrusted_forwarding: true });
+        assert_eq!(
+            got,
+            ClientIp {
+                ip: ip("203.0.113.9"),
+                untrusted_forwarding: true
+            }
+        );
     }
 
     #[test]
     fn reads_right_to_left_through_trusted_hops() {
         // nginx appends: a forged entry on the left is never reached.
-        let got = proxies().client_ip(ip("127.0.0.1"), ["6.6.6.6, 198.51.100.7, 10.1.2.3"].into_iter());
+        let got = proxies().client_ip(
+            ip("127.0.0.1"),
+            ["6.6.6.6, 198.51.100.7, 10.1.2.3"].into_iter(),
+        );
         assert_eq!(got.ip, ip("198.51.100.7"));
         let several = proxies().client_ip(ip("127.0.0.1"), ["6.6.6.6", "198.51.100.7"].into_iter());
         assert_eq!(several.ip, ip("198.51.100.7"));

@@ -31,7 +31,9 @@ pub enum CsrfBinding<'a> {
 impl CsrfKey {
     pub fn new(secret: &[u8]) -> Self {
         // A sub-key, so the server secret itself never signs anything the client sees.
-        Self { key: derive_subkey(secret, b"postern csrf v1") }
+        Self {
+            key: derive_subkey(secret, b"postern csrf v1"),
+        }
     }
 
     pub fn token_for(&self, binding: CsrfBinding<'_>) -> String {

@@ -19,9 +19,15 @@ pub enum ClientMode {
 impl ClientMode {
     pub fn detect(accept: Option<&[u8]>, has_authorization: bool) -> Self {
         let wants_html = accept.is_some_and(|accept| {
-            accept.windows(9).any(|window| window.eq_ignore_ascii_case(b"text/html"))
+            accept
+                .windows(9)
+                .any(|window| window.eq_ignore_ascii_case(b"text/html"))
         });
-        if wants_html && !has_authorization { Self::Browser } else { Self::Api }
+        if wants_html && !has_authorization {
+            Self::Browser
+        } else {
+            Self::Api
+        }
     }
 }
 
@@ -54,40 +60,68 @@ pub enum Answer {
     Unavailable { page: bool },
 }
 
-pub fn answer(proxy: ProxyKind, mode: ClientMode, original_method: &Method, outcome: CheckOutcome) -> Answer {
+pub fn answer(
+    proxy: ProxyKind,
+    mode: ClientMode,
+    original_method: &Method,
+    outcome: CheckOutcome,
+) -> Answer {
     let browser = mode == ClientMode::Browser;
     let nginx = proxy == ProxyKind::Nginx;
     let redirect_status = redirect_status(original_method);
     match outcome {
         CheckOutcome::Allowed(identity) => Answer::Allow(identity),
-        CheckOutcome::NoCredentials if browser && !nginx => Answer::RedirectToLogin { status: redirect_status },
-        CheckOutcome::NoCredentials => Answer::Unauthorized { with_location: browser && nginx },
-        CheckOutcome::NotAllowed if browser && !nginx => Answer::RedirectToUnauthorized { status: redirect_status },
+        CheckOutcome::NoCredentials if browser && !nginx => Answer::RedirectToLogin {
+            status: redirect_status,
+        },
+        CheckOutcome::NoCredentials => Answer::Unauthorized {
+            with_location: browser && nginx,
+        },
+        CheckOutcome::NotAllowed if browser && !nginx => Answer::RedirectToUnauthorized {
+            status: redirect_status,
+        },
         CheckOutcome::NotAllowed => Answer::Forbidden,
-        CheckOutcome::StoreUnavailable => Answer::Unavailable { page: browser && !nginx },
+        CheckOutcome::StoreUnavailable => Answer::Unavailable {
+            page: browser && !nginx,
+        },
     }
 }
 
 /// 302 keeps a GET a GET; after any other method a 303 makes the browser fetch the login page
 /// with GET instead of re-sending a form body to it.
 pub fn redirect_status(original_method: &Method) -> u16 {
-    if original_method == Method::GET || original_method == Method::HEAD { 302 } else { 303 }
+    if original_method == Method::GET || original_method == Method::HEAD {
+        302
+    } else {
+        303
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const PROXIES: [ProxyKind; 4] = [ProxyKind::Traefik, ProxyKind::Caddy, ProxyKind::Nginx, ProxyKind::Envoy];
+    const PROXIES: [ProxyKind; 4] = [
+        ProxyKind::Traefik,
+        ProxyKind::Caddy,
+        ProxyKind::Nginx,
+        ProxyKind::Envoy,
+    ];
 
     #[test]
     fn client_mode_follows_accept_and_authorization() {
         let html = Some(&b"text/html,application/xhtml+xml,*/*;q=0.8"[..]);
         assert_eq!(ClientMode::detect(html, false), ClientMode::Browser);
-        assert_eq!(ClientMode::detect(Some(b"TEXT/HTML"), false), ClientMode::Browser);
+        assert_eq!(
+            ClientMode::detect(Some(b"TEXT/HTML"), false),
+            ClientMode::Browser
+        );
         assert_eq!(ClientMode::detect(html, true), ClientMode::Api);
         assert_eq!(ClientMode::detect(Some(b"*/*"), false), ClientMode::Api);
-        assert_eq!(ClientMode::detect(Some(b"application/json"), false), ClientMode::Api);
+        assert_eq!(
+            ClientMode::detect(Some(b"application/json"), false),
+            ClientMode::Api
+        );
         assert_eq!(ClientMode::detect(None, false), ClientMode::Api);
     }
 
@@ -96,7 +130,12 @@ mod tests {
         let identity = Identity::new("alice", "", "", &[]);
         for proxy in PROXIES {
             for mode in [ClientMode::Browser, ClientMode::Api] {
-                let got = answer(proxy, mode, &Method::GET, CheckOutcome::Allowed(identity.clone()));
+                let got = answer(
+                    proxy,
+                    mode,
+                    &Method::GET,
+                    CheckOutcome::Allowed(identity.clone()),
+                );
                 assert_eq!(got, Answer::Allow(identity.clone()));
             }
         }
@@ -105,26 +144,94 @@ mod tests {
     #[test]
     fn browsers_without_credentials_are_redirected_except_through_nginx() {
         for proxy in [ProxyKind::Traefik, ProxyKind::Caddy, ProxyKind::Envoy] {
-            assert_eq!(answer(proxy, ClientMode::Browser, &Method::GET, CheckOutcome::NoCredentials), Answer::RedirectToLogin { status: 302 });
-            assert_eq!(answer(proxy, ClientMode::Browser, &Method::HEAD, CheckOutcome::NoCredentials), Answer::RedirectToLogin { status: 302 });
-            assert_eq!(answer(proxy, ClientMode::Browser, &Method::POST, CheckOutcome::NoCredentials), Answer::RedirectToLogin { status: 303 });
+            assert_eq!(
+                answer(
+                    proxy,
+                    ClientMode::Browser,
+                    &Method::GET,
+                    CheckOutcome::NoCredentials
+                ),
+                Answer::RedirectToLogin { status: 302 }
+            );
+            assert_eq!(
+                answer(
+                    proxy,
+                    ClientMode::Browser,
+                    &Method::HEAD,
+                    CheckOutcome::NoCredentials
+                ),
+                Answer::RedirectToLogin { status: 302 }
+            );
+            assert_eq!(
+                answer(
+                    proxy,
+                    ClientMode::Browser,
+                    &Method::POST,
+                    CheckOutcome::NoCredentials
+                ),
+                Answer::RedirectToLogin { status: 303 }
+            );
         }
         // nginx auth_request turns a 302 into a 500: a 401 carrying the login URL instead.
-        assert_eq!(answer(ProxyKind::Nginx, ClientMode::Browser, &Method::GET, CheckOutcome::NoCredentials), Answer::Unauthorized { with_location: true });
+        assert_eq!(
+            answer(
+                ProxyKind::Nginx,
+                ClientMode::Browser,
+                &Method::GET,
+                CheckOutcome::NoCredentials
+            ),
+            Answer::Unauthorized {
+                with_location: true
+            }
+        );
     }
 
     #[test]
     fn api_clients_get_401_without_location() {
         for proxy in PROXIES {
-            assert_eq!(answer(proxy, ClientMode::Api, &Method::GET, CheckOutcome::NoCredentials), Answer::Unauthorized { with_location: false });
+            assert_eq!(
+                answer(
+                    proxy,
+                    ClientMode::Api,
+                    &Method::GET,
+                    CheckOutcome::NoCredentials
+                ),
+                Answer::Unauthorized {
+                    with_location: false
+                }
+            );
         }
     }
 
     #[test]
     fn signed_in_but_not_allowed() {
-        assert_eq!(answer(ProxyKind::Traefik, ClientMode::Browser, &Method::GET, CheckOutcome::NotAllowed), Answer::RedirectToUnauthorized { status: 302 });
-        assert_eq!(answer(ProxyKind::Nginx, ClientMode::Browser, &Method::GET, CheckOutcome::NotAllowed), Answer::Forbidden);
-        assert_eq!(answer(ProxyKind::Caddy, ClientMode::Api, &Method::GET, CheckOutcome::NotAllowed), Answer::Forbidden);
+        assert_eq!(
+            answer(
+                ProxyKind::Traefik,
+                ClientMode::Browser,
+                &Method::GET,
+                CheckOutcome::NotAllowed
+            ),
+            Answer::RedirectToUnauthorized { status: 302 }
+        );
+        assert_eq!(
+            answer(
+                ProxyKind::Nginx,
+                ClientMode::Browser,
+                &Method::GET,
+                CheckOutcome::NotAllowed
+            ),
+            Answer::Forbidden
+        );
+        assert_eq!(
+            answer(
+                ProxyKind::Caddy,
+                ClientMode::Api,
+                &Method::GET,
+                CheckOutcome::NotAllowed
+            ),
+            Answer::Forbidden
+        );
     }
 
     #[test]
@@ -132,10 +239,29 @@ mod tests {
         for proxy in PROXIES {
             for mode in [ClientMode::Browser, ClientMode::Api] {
                 let got = answer(proxy, mode, &Method::GET, CheckOutcome::StoreUnavailable);
-                assert!(matches!(got, Answer::Unavailable { .. }), "{proxy:?} {mode:?}");
+                assert!(
+                    matches!(got, Answer::Unavailable { .. }),
+                    "{proxy:?} {mode:?}"
+                );
             }
         }
-        assert_eq!(answer(ProxyKind::Traefik, ClientMode::Browser, &Method::GET, CheckOutcome::StoreUnavailable), Answer::Unavailable { page: true });
-        assert_eq!(answer(ProxyKind::Nginx, ClientMode::Browser, &Method::GET, CheckOutcome::StoreUnavailable), Answer::Unavailable { page: false });
+        assert_eq!(
+            answer(
+                ProxyKind::Traefik,
+                ClientMode::Browser,
+                &Method::GET,
+                CheckOutcome::StoreUnavailable
+            ),
+            Answer::Unavailable { page: true }
+        );
+        assert_eq!(
+            answer(
+                ProxyKind::Nginx,
+                ClientMode::Browser,
+                &Method::GET,
+                CheckOutcome::StoreUnavailable
+            ),
+            Answer::Unavailable { page: false }
+        );
     }
 }

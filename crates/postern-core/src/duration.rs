@@ -111,8 +111,20 @@ mod tests {
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        for bad in ["", "m", "10x", "1.5h", "-3s", "h10", "99999999999999999999d", "10m5"] {
-            assert!(bad.parse::<HumanDuration>().is_err(), "{bad:?} should be refused");
+        for bad in [
+            "",
+            "m",
+            "10x",
+            "1.5h",
+            "-3s",
+            "h10",
+            "99999999999999999999d",
+            "10m5",
+        ] {
+            assert!(
+                bad.parse::<HumanDuration>().is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 }

@@ -100,7 +100,12 @@ pub struct ForwardedRequest {
 impl ForwardedRequest {
     /// `scheme://authority/path?query` as the client requested it: where to return after login.
     pub fn original_url(&self) -> String {
-        format!("{}://{}{}", self.scheme.as_str(), self.raw_authority, self.raw_path_and_query)
+        format!(
+            "{}://{}{}",
+            self.scheme.as_str(),
+            self.raw_authority,
+            self.raw_path_and_query
+        )
     }
 
     /// Reads the target for `kind`. `own_method` is the method of the auth request itself and
@@ -125,7 +130,10 @@ impl ForwardedRequest {
 fn text<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, TargetError> {
     match headers.get(name) {
         None => Ok(None),
-        Some(value) => value.to_str().map(Some).map_err(|_| TargetError::NotText(name)),
+        Some(value) => value
+            .to_str()
+            .map(Some)
+            .map_err(|_| TargetError::NotText(name)),
     }
 }
 
@@ -169,8 +177,14 @@ fn build(
 fn from_forwarded_set(headers: &HeaderMap) -> Result<ForwardedRequest, TargetError> {
     let scheme = Scheme::parse(required(headers, "x-forwarded-proto")?, "X-Forwarded-Proto")?;
     // Chains of proxies may list several hosts; the first is what the client asked for.
-    let host = required(headers, "x-forwarded-host")?.split(',').next().unwrap_or_default().trim();
-    let uri = text(headers, "x-forwarded-uri")?.map(str::trim).filter(|uri| !uri.is_empty());
+    let host = required(headers, "x-forwarded-host")?
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    let uri = text(headers, "x-forwarded-uri")?
+        .map(str::trim)
+        .filter(|uri| !uri.is_empty());
     let method = method_header(headers, "x-forwarded-method")?.unwrap_or(Method::GET);
     build(method, scheme, host, uri.unwrap_or("/"))
 }
@@ -178,7 +192,8 @@ fn from_forwarded_set(headers: &HeaderMap) -> Result<ForwardedRequest, TargetErr
 fn from_original_url(headers: &HeaderMap, url: &str) -> Result<ForwardedRequest, TargetError> {
     let url = url.trim();
     let (scheme, rest) = url.split_once("://").ok_or(TargetError::BadOriginalUrl)?;
-    let scheme = Scheme::parse(scheme, "X-Original-URL").map_err(|_| TargetError::BadOriginalUrl)?;
+    let scheme =
+        Scheme::parse(scheme, "X-Original-URL").map_err(|_| TargetError::BadOriginalUrl)?;
     if scheme.as_str().len() != url.find("://").unwrap_or_default() {
         return Err(TargetError::BadOriginalUrl);
     }
@@ -209,8 +224,13 @@ fn from_envoy(
     };
     let host = required(headers, "host")?;
     // Envoy's ext_authz keeps the original method on the check request itself.
-    let method = method_header(headers, "x-forwarded-method")?.unwrap_or_else(|| own_method.clone());
-    let path_and_query = if envoy_path.is_empty() { "/" } else { envoy_path };
+    let method =
+        method_header(headers, "x-forwarded-method")?.unwrap_or_else(|| own_method.clone());
+    let path_and_query = if envoy_path.is_empty() {
+        "/"
+    } else {
+        envoy_path
+    };
     build(method, scheme, host, path_and_query)
 }
 

@@ -39,9 +39,14 @@ pub fn hash_password(password: &[u8]) -> Result<String, PasswordError> {
 /// Checks that `stored` is a hash postern can verify, without verifying anything.
 pub fn hash_kind(stored: &str) -> Result<HashKind, String> {
     if is_bcrypt(stored) {
-        return if stored.len() == 60 { Ok(HashKind::Bcrypt) } else { Err("bcrypt hash has the wrong length".into()) };
+        return if stored.len() == 60 {
+            Ok(HashKind::Bcrypt)
+        } else {
+            Err("bcrypt hash has the wrong length".into())
+        };
     }
-    let parsed = PasswordHash::new(stored).map_err(|err| format!("not an argon2 or bcrypt hash ({err})"))?;
+    let parsed =
+        PasswordHash::new(stored).map_err(|err| format!("not an argon2 or bcrypt hash ({err})"))?;
     if parsed.salt.is_none() || parsed.hash.is_none() {
         return Err("the argon2 hash has no salt or no hash part".into());
     }
@@ -52,7 +57,9 @@ pub fn hash_kind(stored: &str) -> Result<HashKind, String> {
 }
 
 fn is_bcrypt(stored: &str) -> bool {
-    ["$2a$", "$2b$", "$2y$"].iter().any(|prefix| stored.starts_with(prefix))
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
 }
 
 /// Verifies `password` against `stored`. Comparison is constant-time inside both libraries.
@@ -74,14 +81,14 @@ pub fn verify_password(stored: &str, password: &[u8]) -> bool {
 pub fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
-        hash_password(&crate::token::random_bytes::<32>()).unwrap_or_else(|_| FALLBACK_DUMMY.to_owned())
+        hash_password(&crate::token::random_bytes::<32>())
+            .unwrap_or_else(|_| FALLBACK_DUMMY.to_owned())
     })
 }
 
 /// Used only if hashing fails at runtime (it cannot with fixed parameters): a valid hash of an
 /// unknown password with the same cost.
-const FALLBACK_DUMMY: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$cG9zdGVybmR1bW15c2FsdA$Lmj0zBZrgAqoUeVTqEBuo4+4/+Ho2eQYzxOuVEMYDJE";
+const FALLBACK_DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$cG9zdGVybmR1bW15c2FsdA$Lmj0zBZrgAqoUeVTqEBuo4+4/+Ho2eQYzxOuVEMYDJE";
 
 #[cfg(test)]
 mod tests {
@@ -90,7 +97,10 @@ mod tests {
     #[test]
     fn hashes_are_argon2id_with_the_documented_cost_and_verify() {
         let hash = hash_password(b"correct horse").unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(verify_password(&hash, b"correct horse"));
         assert!(!verify_password(&hash, b"correct horsE"));
         assert_eq!(hash_kind(&hash), Ok(HashKind::Argon2));
@@ -109,7 +119,13 @@ mod tests {
 
     #[test]
     fn malformed_hashes_never_verify_and_are_reported() {
-        for bad in ["", "plain", "$2b$short", "$argon2id$v=19$garbage", "$pbkdf2-sha256$i=1$abc$def"] {
+        for bad in [
+            "",
+            "plain",
+            "$2b$short",
+            "$argon2id$v=19$garbage",
+            "$pbkdf2-sha256$i=1$abc$def",
+        ] {
             assert!(!verify_password(bad, b"anything"));
             assert!(hash_kind(bad).is_err(), "{bad}");
         }

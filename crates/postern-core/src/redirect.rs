@@ -16,7 +16,10 @@ impl RedirectPolicy {
     /// `cookie_domain` is `None` when the cookie is host-only (IP or `localhost` portals).
     pub fn new(app_url: Url, cookie_domain: Option<String>) -> Self {
         let cookie_domain = cookie_domain.map(|d| d.trim_start_matches('.').to_ascii_lowercase());
-        Self { app_url, cookie_domain }
+        Self {
+            app_url,
+            cookie_domain,
+        }
     }
 
     pub fn app_url(&self) -> &Url {
@@ -42,7 +45,8 @@ impl RedirectPolicy {
 
     /// The validated target, else `app_url`.
     pub fn target_or_home(&self, raw: Option<&str>) -> Url {
-        raw.and_then(|raw| self.validate(raw)).unwrap_or_else(|| self.app_url.clone())
+        raw.and_then(|raw| self.validate(raw))
+            .unwrap_or_else(|| self.app_url.clone())
     }
 
     fn is_allowed(&self, target: &Url) -> bool {
@@ -51,7 +55,9 @@ impl RedirectPolicy {
         if !scheme_ok || !target.username().is_empty() || target.password().is_some() {
             return false;
         }
-        let Some(host) = target.host_str() else { return false };
+        let Some(host) = target.host_str() else {
+            return false;
+        };
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         let same_origin_host = self
             .app_url
@@ -59,7 +65,10 @@ impl RedirectPolicy {
             .is_some_and(|app_host| app_host.eq_ignore_ascii_case(&host))
             && target.port_or_known_default() == self.app_url.port_or_known_default();
         let under_cookie_domain = self.cookie_domain.as_deref().is_some_and(|domain| {
-            host == domain || host.strip_suffix(domain).is_some_and(|rest| rest.ends_with('.'))
+            host == domain
+                || host
+                    .strip_suffix(domain)
+                    .is_some_and(|rest| rest.ends_with('.'))
         });
         same_origin_host || under_cookie_domain
     }

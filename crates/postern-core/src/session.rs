@@ -36,11 +36,32 @@ pub struct SessionPolicy {
 }
 
 impl SessionPolicy {
-    pub fn new_session(&self, user: &str, level: AuthLevel, remember: bool, now: UnixSeconds) -> SessionRecord {
-        let lifetime = if remember { self.remember_me_lifetime } else { self.max_lifetime };
+    pub fn new_session(
+        &self,
+        user: &str,
+        level: AuthLevel,
+        remember: bool,
+        now: UnixSeconds,
+    ) -> SessionRecord {
+        let lifetime = if remember {
+            self.remember_me_lifetime
+        } else {
+            self.max_lifetime
+        };
         let expires_at = now.saturating_add(lifetime);
-        let idle_deadline = if remember { expires_at } else { now.saturating_add(self.idle_timeout).min(expires_at) };
-        SessionRecord { user: user.to_owned(), level, created_at: now, idle_deadline, expires_at, remember }
+        let idle_deadline = if remember {
+            expires_at
+        } else {
+            now.saturating_add(self.idle_timeout).min(expires_at)
+        };
+        SessionRecord {
+            user: user.to_owned(),
+            level,
+            created_at: now,
+            idle_deadline,
+            expires_at,
+            remember,
+        }
     }
 
     pub fn is_live(&self, record: &SessionRecord, now: UnixSeconds) -> bool {
@@ -49,12 +70,19 @@ impl SessionPolicy {
 
     /// The record with its idle deadline moved, when the check path should write it: only once
     /// a tenth of the idle window has passed since the last move. `None` means "no write".
-    pub fn throttled_touch(&self, record: &SessionRecord, now: UnixSeconds) -> Option<SessionRecord> {
+    pub fn throttled_touch(
+        &self,
+        record: &SessionRecord,
+        now: UnixSeconds,
+    ) -> Option<SessionRecord> {
         if record.remember {
             return None;
         }
         let last_moved = record.idle_deadline.saturating_sub(self.idle_timeout);
-        let due = now >= last_moved.saturating_add(self.idle_timeout / 10).max(last_moved + 1);
+        let due = now
+            >= last_moved
+                .saturating_add(self.idle_timeout / 10)
+                .max(last_moved + 1);
         due.then(|| self.keepalive(record, now))
     }
 
@@ -70,7 +98,10 @@ impl SessionPolicy {
 
     /// Seconds the store should keep the record: until the earlier deadline.
     pub fn ttl(&self, record: &SessionRecord, now: UnixSeconds) -> u64 {
-        record.idle_deadline.min(record.expires_at).saturating_sub(now)
+        record
+            .idle_deadline
+            .min(record.expires_at)
+            .saturating_sub(now)
     }
 }
 
@@ -78,7 +109,11 @@ impl SessionPolicy {
 mod tests {
     use super::*;
 
-    const POLICY: SessionPolicy = SessionPolicy { idle_timeout: 1800, max_lifetime: 43_200, remember_me_lifetime: 2_592_000 };
+    const POLICY: SessionPolicy = SessionPolicy {
+        idle_timeout: 1800,
+        max_lifetime: 43_200,
+        remember_me_lifetime: 2_592_000,
+    };
 
     #[test]
     fn idle_sessions_end() {

@@ -95,7 +95,13 @@ mod tests {
     #[test]
     fn malformed_tokens_are_no_token() {
         let long = "a".repeat(44);
-        for bad in ["", "short", long.as_str(), &"a".repeat(42), &format!("{}=", "a".repeat(42))] {
+        for bad in [
+            "",
+            "short",
+            long.as_str(),
+            &"a".repeat(42),
+            &format!("{}=", "a".repeat(42)),
+        ] {
             assert!(SessionToken::parse(bad).is_none(), "{bad:?}");
         }
         assert!(SessionToken::parse(&format!("{}+", "a".repeat(42))).is_none());

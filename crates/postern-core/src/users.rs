@@ -29,7 +29,15 @@ impl User {
         totp_secret: Option<String>,
     ) -> Self {
         let identity = Identity::new(&name, &email, &display_name, &groups);
-        Self { name, password_hash, email, display_name, groups, totp_secret, identity }
+        Self {
+            name,
+            password_hash,
+            email,
+            display_name,
+            groups,
+            totp_secret,
+            identity,
+        }
     }
 
     /// The `Remote-*` identity, built once when the table is loaded.
@@ -41,7 +49,11 @@ impl User {
 impl std::fmt::Debug for User {
     // No hash and no TOTP secret in any log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User").field("name", &self.name).field("email", &self.email).field("groups", &self.groups).finish_non_exhaustive()
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .field("groups", &self.groups)
+            .finish_non_exhaustive()
     }
 }
 
@@ -59,7 +71,9 @@ impl UserTable {
         for user in users {
             let user = Arc::new(user);
             if !user.email.is_empty() {
-                table.by_email.insert(user.email.to_lowercase(), Arc::clone(&user));
+                table
+                    .by_email
+                    .insert(user.email.to_lowercase(), Arc::clone(&user));
             }
             table.by_name.insert(user.name.to_lowercase(), user);
         }
@@ -92,7 +106,10 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
         Some("the name is empty")
     } else if name.len() > 128 {
         Some("the name is longer than 128 characters")
-    } else if name.chars().any(|c| c.is_control() || c.is_whitespace() || c == ':' || c == ',') {
+    } else if name
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == ':' || c == ',')
+    {
         Some("the name may not contain spaces, control characters, ':' or ','")
     } else {
         None
@@ -122,7 +139,14 @@ pub fn parse_users_file(text: &str) -> (Vec<User>, Vec<String>) {
             problems.push(format!("line {number} (user `{name}`): {problem}"));
             continue;
         }
-        users.push(User::new(name.to_owned(), hash.to_owned(), String::new(), String::new(), Vec::new(), totp.map(str::to_owned)));
+        users.push(User::new(
+            name.to_owned(),
+            hash.to_owned(),
+            String::new(),
+            String::new(),
+            Vec::new(),
+            totp.map(str::to_owned),
+        ));
     }
     (users, problems)
 }
@@ -144,23 +168,51 @@ mod tests {
         assert_eq!(users[1].totp_secret.as_deref(), Some("JBSWY3DPEHPK3PXP"));
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].starts_with("line 5:"), "{problems:?}");
-        assert!(problems[1].starts_with("line 6 (user `carol`)"), "{problems:?}");
+        assert!(
+            problems[1].starts_with("line 6 (user `carol`)"),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn lookups_are_case_insensitive_and_accept_emails() {
-        let alice = User::new("Alice".into(), HASH.into(), "Alice@Example.com".into(), "Alice".into(), vec!["admins".into()], None);
+        let alice = User::new(
+            "Alice".into(),
+            HASH.into(),
+            "Alice@Example.com".into(),
+            "Alice".into(),
+            vec!["admins".into()],
+            None,
+        );
         let table = UserTable::new([alice]);
         assert_eq!(table.get("alice").map(|u| u.name.as_str()), Some("Alice"));
-        assert_eq!(table.find_for_login(" alice@example.COM ").map(|u| u.name.as_str()), Some("Alice"));
+        assert_eq!(
+            table
+                .find_for_login(" alice@example.COM ")
+                .map(|u| u.name.as_str()),
+            Some("Alice")
+        );
         assert!(table.find_for_login("nobody").is_none());
-        assert_eq!(table.get("ALICE").unwrap().identity().groups_header(), "admins");
+        assert_eq!(
+            table.get("ALICE").unwrap().identity().groups_header(),
+            "admins"
+        );
     }
 
     #[test]
     fn debug_output_hides_the_hash() {
-        let user = User::new("a".into(), HASH.into(), String::new(), String::new(), vec![], Some("SECRET".into()));
+        let user = User::new(
+            "a".into(),
+            HASH.into(),
+            String::new(),
+            String::new(),
+            vec![],
+            Some("SECRET".into()),
+        );
         let text = format!("{user:?}");
-        assert!(!text.contains("argon2") && !text.contains("SECRET"), "{text}");
+        assert!(
+            !text.contains("argon2") && !text.contains("SECRET"),
+            "{text}"
+        );
     }
 }

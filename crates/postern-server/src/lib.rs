@@ -1,1 +1,20 @@
+//! postern's HTTP side: the listener (plain and TLS), a small hand-written router, the
+//! handlers, and the pages. Every error becomes a response inside the handler that met it
+//! (`respond`), so a bad request never drops the proxy's keep-alive connection.
 #![forbid(unsafe_code)]
+
+mod assets;
+mod cookies;
+mod handlers;
+mod listener;
+mod pages;
+mod passwords;
+mod request;
+mod respond;
+mod router;
+mod sessions;
+mod state;
+mod tls;
+
+pub use listener::{ServeError, Server};
+pub use state::AppState;

@@ -46,7 +46,12 @@ impl Store {
     }
 
     /// Creates or replaces a session, kept for `ttl`.
-    pub async fn put_session(&self, key: &TokenHash, record: &SessionRecord, ttl: Duration) -> Result<(), StoreError> {
+    pub async fn put_session(
+        &self,
+        key: &TokenHash,
+        record: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
         match self {
             Self::Memory(store) => store.put(*key, record.clone(), ttl),
         }

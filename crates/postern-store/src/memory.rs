@@ -35,7 +35,13 @@ struct Inner {
 impl MemoryStore {
     pub fn new(max_sessions: usize) -> Self {
         let shards = (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
-        Self { inner: Arc::new(Inner { shards, len: AtomicUsize::new(0), max_sessions }) }
+        Self {
+            inner: Arc::new(Inner {
+                shards,
+                len: AtomicUsize::new(0),
+                max_sessions,
+            }),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -59,7 +65,12 @@ impl MemoryStore {
         }
     }
 
-    pub(crate) fn put(&self, key: TokenHash, record: SessionRecord, ttl: Duration) -> Result<(), StoreError> {
+    pub(crate) fn put(
+        &self,
+        key: TokenHash,
+        record: SessionRecord,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
         let expires = Instant::now() + ttl;
         let mut shard = self.shard(&key);
         if let Some(entry) = shard.get_mut(&key) {
@@ -109,5 +120,7 @@ impl MemoryStore {
 /// A poisoned shard only means another thread panicked while holding it; the map itself is
 /// still consistent (every mutation is a single call), so keep serving.
 fn lock(shard: &Shard) -> MutexGuard<'_, HashMap<TokenHash, Entry>> {
-    shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    shard
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

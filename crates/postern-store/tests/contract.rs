@@ -1,4 +1,5 @@
 //! The store contract: every backend must pass these. Issue #3 adds Redis to `backends()`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::time::Duration;
 
@@ -6,7 +7,11 @@ use postern_core::session::{AuthLevel, SessionPolicy, SessionRecord};
 use postern_core::token::{SessionToken, TokenHash};
 use postern_store::{Store, StoreError};
 
-const POLICY: SessionPolicy = SessionPolicy { idle_timeout: 1800, max_lifetime: 43_200, remember_me_lifetime: 2_592_000 };
+const POLICY: SessionPolicy = SessionPolicy {
+    idle_timeout: 1800,
+    max_lifetime: 43_200,
+    remember_me_lifetime: 2_592_000,
+};
 
 fn backends() -> Vec<Store> {
     vec![Store::memory(1000)]
@@ -25,8 +30,16 @@ async fn a_stored_session_reads_back_and_deletes() {
     for store in backends() {
         let key = key();
         assert_eq!(store.get_session(&key).await, Ok(None));
-        store.put_session(&key, &record("alice"), Duration::from_secs(60)).await.unwrap();
-        assert_eq!(store.get_session(&key).await.unwrap(), Some(record("alice")), "{}", store.backend_name());
+        store
+            .put_session(&key, &record("alice"), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_session(&key).await.unwrap(),
+            Some(record("alice")),
+            "{}",
+            store.backend_name()
+        );
         store.delete_session(&key).await.unwrap();
         assert_eq!(store.get_session(&key).await, Ok(None));
         store.delete_session(&key).await.unwrap();
@@ -37,10 +50,16 @@ async fn a_stored_session_reads_back_and_deletes() {
 async fn a_put_replaces_the_record() {
     for store in backends() {
         let key = key();
-        store.put_session(&key, &record("alice"), Duration::from_secs(60)).await.unwrap();
+        store
+            .put_session(&key, &record("alice"), Duration::from_secs(60))
+            .await
+            .unwrap();
         let mut moved = record("alice");
         moved.idle_deadline += 100;
-        store.put_session(&key, &moved, Duration::from_secs(60)).await.unwrap();
+        store
+            .put_session(&key, &moved, Duration::from_secs(60))
+            .await
+            .unwrap();
         assert_eq!(store.get_session(&key).await.unwrap(), Some(moved));
     }
 }
@@ -49,9 +68,17 @@ async fn a_put_replaces_the_record() {
 async fn entries_expire_with_their_ttl() {
     for store in backends() {
         let key = key();
-        store.put_session(&key, &record("alice"), Duration::from_millis(50)).await.unwrap();
+        store
+            .put_session(&key, &record("alice"), Duration::from_millis(50))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(120)).await;
-        assert_eq!(store.get_session(&key).await, Ok(None), "{}", store.backend_name());
+        assert_eq!(
+            store.get_session(&key).await,
+            Ok(None),
+            "{}",
+            store.backend_name()
+        );
     }
 }
 
@@ -59,10 +86,19 @@ async fn entries_expire_with_their_ttl() {
 async fn sessions_are_independent() {
     for store in backends() {
         let (a, b) = (key(), key());
-        store.put_session(&a, &record("alice"), Duration::from_secs(60)).await.unwrap();
-        store.put_session(&b, &record("bob"), Duration::from_secs(60)).await.unwrap();
+        store
+            .put_session(&a, &record("alice"), Duration::from_secs(60))
+            .await
+            .unwrap();
+        store
+            .put_session(&b, &record("bob"), Duration::from_secs(60))
+            .await
+            .unwrap();
         store.delete_session(&a).await.unwrap();
-        assert_eq!(store.get_session(&b).await.unwrap().map(|r| r.user), Some("bob".to_owned()));
+        assert_eq!(
+            store.get_session(&b).await.unwrap().map(|r| r.user),
+            Some("bob".to_owned())
+        );
     }
 }
 
@@ -78,12 +114,23 @@ async fn the_memory_store_is_bounded_and_reclaims_expired_entries() {
     let store = Store::memory(3);
     let short = Duration::from_millis(30);
     for _ in 0..3 {
-        store.put_session(&key(), &record("alice"), short).await.unwrap();
+        store
+            .put_session(&key(), &record("alice"), short)
+            .await
+            .unwrap();
     }
-    assert_eq!(store.put_session(&key(), &record("alice"), Duration::from_secs(60)).await, Err(StoreError::Full(3)));
+    assert_eq!(
+        store
+            .put_session(&key(), &record("alice"), Duration::from_secs(60))
+            .await,
+        Err(StoreError::Full(3))
+    );
     tokio::time::sleep(Duration::from_millis(60)).await;
     // Expired entries make room without a separate sweep.
-    store.put_session(&key(), &record("alice"), Duration::from_secs(60)).await.unwrap();
+    store
+        .put_session(&key(), &record("alice"), Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(store.sweep_expired(), 0);
     let Store::Memory(memory) = &store;
     assert_eq!(memory.len(), 1);

@@ -1,1 +1,31 @@
-fn main() {}
+//! The `postern` binary: parses the command line, loads the config, sets up logging and
+//! signals, and hands over to the server. Exit codes: 0 success, 1 runtime failure,
+//! 2 usage error (clap), 64 invalid configuration.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod config_file;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ConfigAction};
+
+/// The configuration is invalid (EX_USAGE).
+pub const EXIT_INVALID_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(&args),
+        Command::HashPassword => commands::hash_password(),
+        Command::Config {
+            action: ConfigAction::Check(args),
+        } => commands::config_check(&args),
+        Command::Healthcheck(args) => commands::healthcheck(&args),
+    }
+}

@@ -6,29 +6,60 @@ fn canon(raw: &str) -> String {
 
 #[test]
 fn hosts_are_lower_case_without_trailing_dot() {
-    assert_eq!(host_port("APP.Example.COM.").unwrap().host, "app.example.com");
+    assert_eq!(
+        host_port("APP.Example.COM.").unwrap().host,
+        "app.example.com"
+    );
     assert_eq!(
         host_port("app.example.com:8443").unwrap(),
-        HostPort { host: "app.example.com".into(), port: Some(8443) }
+        HostPort {
+            host: "app.example.com".into(),
+            port: Some(8443)
+        }
     );
 }
 
 #[test]
 fn unicode_hosts_become_punycode() {
-    assert_eq!(host_name("bücher.example").unwrap(), "xn--bcher-kva.example");
-    assert_eq!(host_name("XN--BCHER-KVA.example").unwrap(), "xn--bcher-kva.example");
+    assert_eq!(
+        host_name("bücher.example").unwrap(),
+        "xn--bcher-kva.example"
+    );
+    assert_eq!(
+        host_name("XN--BCHER-KVA.example").unwrap(),
+        "xn--bcher-kva.example"
+    );
 }
 
 #[test]
 fn ipv6_hosts_keep_brackets() {
     let parsed = host_port("[::1]:3000").unwrap();
-    assert_eq!(parsed, HostPort { host: "[::1]".into(), port: Some(3000) });
+    assert_eq!(
+        parsed,
+        HostPort {
+            host: "[::1]".into(),
+            port: Some(3000)
+        }
+    );
     assert_eq!(host_port("[2001:DB8::1]").unwrap().host, "[2001:db8::1]");
 }
 
 #[test]
 fn bad_hosts_and_ports_are_refused() {
-    for bad in ["", ".", "a..b", "exa mple.com", "evil.com/x", "a:b:c", "h:0", "h:99999", "h:+1", "[::1", "[::1]x", "h@x"] {
+    for bad in [
+        "",
+        ".",
+        "a..b",
+        "exa mple.com",
+        "evil.com/x",
+        "a:b:c",
+        "h:0",
+        "h:99999",
+        "h:+1",
+        "[::1",
+        "[::1]x",
+        "h@x",
+    ] {
         assert!(host_port(bad).is_err(), "{bad:?} should be refused");
     }
 }

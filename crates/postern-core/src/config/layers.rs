@@ -20,7 +20,9 @@ pub(super) fn merge(sources: &Sources<'_>, problems: &mut Vec<String>) -> Option
     };
     check_table(&table, "", problems);
     for key in schema::KEYS {
-        let Some(env_name) = key.env_name() else { continue };
+        let Some(env_name) = key.env_name() else {
+            continue;
+        };
         if let Some(text) = sources.env.var(&env_name) {
             match typed_value(key.kind, &text) {
                 Ok(value) => insert(&mut table, key.path, value),
@@ -31,7 +33,10 @@ pub(super) fn merge(sources: &Sources<'_>, problems: &mut Vec<String>) -> Option
     for (path, text) in sources.cli {
         match schema::find(path).map(|key| typed_value(key.kind, text)) {
             Some(Ok(value)) => insert(&mut table, path, value),
-            Some(Err(why)) => problems.push(format!("--{}: {why}", path.rsplit('.').next().unwrap_or(path))),
+            Some(Err(why)) => problems.push(format!(
+                "--{}: {why}",
+                path.rsplit('.').next().unwrap_or(path)
+            )),
             None => problems.push(format!("internal: CLI flag for unknown key `{path}`")),
         }
     }
@@ -47,10 +52,21 @@ fn typed_value(kind: Kind, text: &str) -> Result<Value, String> {
             "false" | "0" | "no" | "off" => Ok(Value::Boolean(false)),
             _ => Err(format!("`{text}` is not true or false")),
         },
-        Kind::Int => text.trim().parse::<i64>().map(Value::Integer).map_err(|_| format!("`{text}` is not a whole number")),
-        Kind::Duration => text.parse::<HumanDuration>().map(|_| Value::String(text.trim().to_owned())).map_err(|err| err.to_string()),
+        Kind::Int => text
+            .trim()
+            .parse::<i64>()
+            .map(Value::Integer)
+            .map_err(|_| format!("`{text}` is not a whole number")),
+        Kind::Duration => text
+            .parse::<HumanDuration>()
+            .map(|_| Value::String(text.trim().to_owned()))
+            .map_err(|err| err.to_string()),
         Kind::List => Ok(Value::Array(
-            text.split(',').map(str::trim).filter(|item| !item.is_empty()).map(|item| Value::String(item.to_owned())).collect(),
+            text.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| Value::String(item.to_owned()))
+                .collect(),
         )),
         Kind::Tables => Err("cannot be set from an env var; use the config file".to_owned()),
     }
@@ -64,7 +80,9 @@ fn insert(table: &mut Table, path: &str, value: Value) {
             current.insert(part.to_owned(), value);
             return;
         }
-        let entry = current.entry(part.to_owned()).or_insert_with(|| Value::Table(Table::new()));
+        let entry = current
+            .entry(part.to_owned())
+            .or_insert_with(|| Value::Table(Table::new()));
         if !entry.is_table() {
             *entry = Value::Table(Table::new());
         }
@@ -75,7 +93,11 @@ fn insert(table: &mut Table, path: &str, value: Value) {
 
 fn check_table(table: &Table, prefix: &str, problems: &mut Vec<String>) {
     for (name, value) in table {
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
         if schema::SECTIONS.contains(&path.as_str()) {
             match value {
                 Value::Table(inner) => check_table(inner, &path, problems),
@@ -84,7 +106,9 @@ fn check_table(table: &Table, prefix: &str, problems: &mut Vec<String>) {
             continue;
         }
         let Some(key) = schema::find(&path) else {
-            let hint = schema::suggestion(&path).map(|known| format!(" (did you mean `{known}`?)")).unwrap_or_default();
+            let hint = schema::suggestion(&path)
+                .map(|known| format!(" (did you mean `{known}`?)"))
+                .unwrap_or_default();
             problems.push(format!("unknown key `{path}`{hint}"));
             continue;
         };
@@ -104,8 +128,12 @@ fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
             Value::Integer(secs) => *secs >= 0,
             _ => false,
         },
-        Kind::List => value.as_array().is_some_and(|items| items.iter().all(Value::is_str)),
-        Kind::Tables => value.as_array().is_some_and(|items| items.iter().all(Value::is_table)),
+        Kind::List => value
+            .as_array()
+            .is_some_and(|items| items.iter().all(Value::is_str)),
+        Kind::Tables => value
+            .as_array()
+            .is_some_and(|items| items.iter().all(Value::is_table)),
     };
     (!ok).then_some(match kind {
         Kind::Str | Kind::Secret => "a string",

@@ -57,7 +57,12 @@ pub struct Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secret(<{} bytes>, generated: {})", self.bytes.len(), self.generated)
+        write!(
+            f,
+            "Secret(<{} bytes>, generated: {})",
+            self.bytes.len(),
+            self.generated
+        )
     }
 }
 
@@ -128,7 +133,10 @@ pub struct Sources<'a> {
 pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigProblems> {
     let mut problems = Vec::new();
     let table = layers::merge(sources, &mut problems);
-    let base_dir = sources.file.and_then(|(_, path)| path.parent()).map(Path::to_path_buf);
+    let base_dir = sources
+        .file
+        .and_then(|(_, path)| path.parent())
+        .map(Path::to_path_buf);
     let raw = match table {
         Some(table) => match toml::Value::Table(table).try_into::<raw::RawConfig>() {
             Ok(raw) => raw,

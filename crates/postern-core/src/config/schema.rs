@@ -30,7 +30,8 @@ pub struct Key {
 impl Key {
     /// `POSTERN_` + the path in upper case with `_` for `.`: `POSTERN_SERVER_TLS_CERT_FILE`.
     pub fn env_name(&self) -> Option<String> {
-        (self.kind != Kind::Tables).then(|| format!("POSTERN_{}", self.path.replace('.', "_").to_uppercase()))
+        (self.kind != Kind::Tables)
+            .then(|| format!("POSTERN_{}", self.path.replace('.', "_").to_uppercase()))
     }
 }
 
@@ -38,14 +39,22 @@ impl Key {
 pub const SECTIONS: &[&str] = &["server", "server.tls", "session", "ui", "log"];
 
 const fn key(path: &'static str, kind: Kind, default: &'static str) -> Key {
-    Key { path, kind, default }
+    Key {
+        path,
+        kind,
+        default,
+    }
 }
 
 pub const KEYS: &[Key] = &[
     key("app_url", Kind::Str, "(required)"),
     key("secret", Kind::Secret, "(generated at start)"),
     key("secret_file", Kind::Str, "(none)"),
-    key("trusted_proxies", Kind::List, "[\"127.0.0.1/32\", \"::1/128\"]"),
+    key(
+        "trusted_proxies",
+        Kind::List,
+        "[\"127.0.0.1/32\", \"::1/128\"]",
+    ),
     key("users_file", Kind::Str, "(none)"),
     key("users", Kind::Tables, "[]"),
     key("server.listen", Kind::Str, "127.0.0.1:3000"),
@@ -55,8 +64,16 @@ pub const KEYS: &[Key] = &[
     key("server.tls.key_file", Kind::Str, "(none)"),
     key("session.store", Kind::Str, "memory"),
     key("session.cookie_name", Kind::Str, "postern_session"),
-    key("session.cookie_domain", Kind::Str, "(parent domain of app_url's host)"),
-    key("session.secure_cookie", Kind::Bool, "(true when app_url is https)"),
+    key(
+        "session.cookie_domain",
+        Kind::Str,
+        "(parent domain of app_url's host)",
+    ),
+    key(
+        "session.secure_cookie",
+        Kind::Bool,
+        "(true when app_url is https)",
+    ),
     key("session.idle_timeout", Kind::Duration, "30m"),
     key("session.max_lifetime", Kind::Duration, "12h"),
     key("session.remember_me_lifetime", Kind::Duration, "30d"),

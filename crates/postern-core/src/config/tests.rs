@@ -6,12 +6,25 @@ use super::*;
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$cG9zdGVybmR1bW15c2FsdA$Lmj0zBZrgAqoUeVTqEBuo4+4/+Ho2eQYzxOuVEMYDJE";
 
 fn minimal() -> String {
-    format!("app_url = \"https://auth.example.com\"\n[[users]]\nname = \"alice\"\npassword_hash = \"{HASH}\"\n")
+    format!(
+        "app_url = \"https://auth.example.com\"\n[[users]]\nname = \"alice\"\npassword_hash = \"{HASH}\"\n"
+    )
 }
 
-fn load_with(text: &str, env: &[(&str, &str)], cli: &[(&'static str, String)]) -> Result<Config, ConfigProblems> {
-    let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    load(&Sources { file: Some((text, Path::new("/etc/postern/postern.toml"))), env: &env, cli })
+fn load_with(
+    text: &str,
+    env: &[(&str, &str)],
+    cli: &[(&'static str, String)],
+) -> Result<Config, ConfigProblems> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    load(&Sources {
+        file: Some((text, Path::new("/etc/postern/postern.toml"))),
+        env: &env,
+        cli,
+    })
 }
 
 #[test]
@@ -21,24 +34,46 @@ fn a_minimal_config_gets_the_documented_defaults() {
     assert_eq!(config.session.cookie_name, "postern_session");
     assert_eq!(config.session.cookie_domain.as_deref(), Some("example.com"));
     assert!(config.session.secure_cookie);
-    assert_eq!(config.session.policy, SessionPolicy { idle_timeout: 1800, max_lifetime: 43_200, remember_me_lifetime: 2_592_000 });
+    assert_eq!(
+        config.session.policy,
+        SessionPolicy {
+            idle_timeout: 1800,
+            max_lifetime: 43_200,
+            remember_me_lifetime: 2_592_000
+        }
+    );
     assert!(config.secret.generated);
     assert_eq!(config.secret.bytes.len(), 32);
     assert_eq!(config.users.len(), 1);
-    assert_eq!(config.portal_url("/login"), "https://auth.example.com/login");
-    assert!(config.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+    assert_eq!(
+        config.portal_url("/login"),
+        "https://auth.example.com/login"
+    );
+    assert!(
+        config
+            .trusted_proxies
+            .contains("127.0.0.1".parse().unwrap())
+    );
     assert!(config.trusted_proxies.contains("::1".parse().unwrap()));
 }
 
 #[test]
 fn env_overrides_the_file_and_cli_overrides_env() {
     let text = format!("{}\n[server]\nlisten = \"127.0.0.1:1111\"\n", minimal());
-    let env = [("POSTERN_SERVER_LISTEN", "127.0.0.1:2222"), ("POSTERN_SESSION_IDLE_TIMEOUT", "5m"), ("POSTERN_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1")];
+    let env = [
+        ("POSTERN_SERVER_LISTEN", "127.0.0.1:2222"),
+        ("POSTERN_SESSION_IDLE_TIMEOUT", "5m"),
+        ("POSTERN_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"),
+    ];
     let config = load_with(&text, &env, &[]).unwrap();
     assert_eq!(config.server.listen.port(), 2222);
     assert_eq!(config.session.policy.idle_timeout, 300);
     assert!(config.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
-    assert!(!config.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+    assert!(
+        !config
+            .trusted_proxies
+            .contains("127.0.0.1".parse().unwrap())
+    );
     let config = load_with(&text, &env, &[("server.listen", "127.0.0.1:3333".into())]).unwrap();
     assert_eq!(config.server.listen.port(), 3333);
 }
@@ -46,9 +81,23 @@ fn env_overrides_the_file_and_cli_overrides_env() {
 #[test]
 fn top_level_keys_come_from_env_too() {
     let text = format!("[[users]]\nname = \"alice\"\npassword_hash = \"{HASH}\"\n");
-    let config = load_with(&text, &[("POSTERN_APP_URL", "http://localhost:3000"), ("POSTERN_SECRET", "a-long-enough-secret-for-the-test-suite-123")], &[]).unwrap();
+    let config = load_with(
+        &text,
+        &[
+            ("POSTERN_APP_URL", "http://localhost:3000"),
+            (
+                "POSTERN_SECRET",
+                "a-long-enough-secret-for-the-test-suite-123",
+            ),
+        ],
+        &[],
+    )
+    .unwrap();
     assert_eq!(config.app_url.as_str(), "http://localhost:3000/");
-    assert_eq!(config.session.cookie_domain, None, "localhost gets a host-only cookie");
+    assert_eq!(
+        config.session.cookie_domain, None,
+        "localhost gets a host-only cookie"
+    );
     assert!(!config.session.secure_cookie);
     assert!(!config.secret.generated);
 }
@@ -58,7 +107,9 @@ fn every_problem_is_reported_not_just_the_first() {
     let text = "app_url = \"ftp://x/path\"\nsecret = \"short\"\ntrusted_proxies = [\"nonsense\"]\nlisten = 3\n\
          [server]\nlisten = \"nowhere\"\n[session]\nidle_timeout = \"forever\"\ncooky_name = \"x\"\n\
          [[users]]\nname = \"bad name\"\npassword_hash = \"plain\"\n".to_string();
-    let problems = load_with(&text, &[("POSTERN_SESSION_SECURE_COOKIE", "maybe")], &[]).unwrap_err().0;
+    let problems = load_with(&text, &[("POSTERN_SESSION_SECURE_COOKIE", "maybe")], &[])
+        .unwrap_err()
+        .0;
     let joined = problems.join("\n");
     for expected in [
         "unknown key `listen`",
@@ -66,7 +117,10 @@ fn every_problem_is_reported_not_just_the_first() {
         "`session.idle_timeout` must be a duration",
         "POSTERN_SESSION_SECURE_COOKIE: `maybe` is not true or false",
     ] {
-        assert!(joined.contains(expected), "missing {expected:?} in:\n{joined}");
+        assert!(
+            joined.contains(expected),
+            "missing {expected:?} in:\n{joined}"
+        );
     }
 }
 
@@ -74,47 +128,88 @@ fn every_problem_is_reported_not_just_the_first() {
 fn semantic_problems_are_all_listed() {
     let text = "app_url = \"ftp://x/path\"\nsecret = \"short\"\ntrusted_proxies = [\"nonsense\"]\n\
          [server]\nlisten = \"nowhere\"\n[ui]\nprimary_color = \"red; } body {\"\n\
-         [[users]]\nname = \"bad name\"\npassword_hash = \"plain\"\n".to_string();
+         [[users]]\nname = \"bad name\"\npassword_hash = \"plain\"\n"
+        .to_string();
     let problems = load_with(&text, &[], &[]).unwrap_err().0;
     let joined = problems.join("\n");
-    for expected in ["`app_url`", "at least 32", "`trusted_proxies`", "`server.listen`", "`ui.primary_color`", "name may not contain", "`password_hash`"] {
-        assert!(joined.contains(expected), "missing {expected:?} in:\n{joined}");
+    for expected in [
+        "`app_url`",
+        "at least 32",
+        "`trusted_proxies`",
+        "`server.listen`",
+        "`ui.primary_color`",
+        "name may not contain",
+        "`password_hash`",
+    ] {
+        assert!(
+            joined.contains(expected),
+            "missing {expected:?} in:\n{joined}"
+        );
     }
     assert!(problems.len() >= 7, "{problems:#?}");
 }
 
 #[test]
 fn example_secrets_are_refused() {
-    let text = format!("secret = \"change-me-to-a-long-random-string-of-32-bytes-or-more\"\n{}", minimal());
+    let text = format!(
+        "secret = \"change-me-to-a-long-random-string-of-32-bytes-or-more\"\n{}",
+        minimal()
+    );
     let problems = load_with(&text, &[], &[]).unwrap_err().0;
-    assert!(problems.iter().any(|p| p.contains("example value")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("example value")),
+        "{problems:?}"
+    );
 }
 
 #[test]
 fn cookie_domain_must_cover_the_portal() {
     let text = format!("{}[session]\ncookie_domain = \"other.com\"\n", minimal());
     let problems = load_with(&text, &[], &[]).unwrap_err().0;
-    assert!(problems.iter().any(|p| p.contains("cookie_domain")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("cookie_domain")),
+        "{problems:?}"
+    );
     let text = format!("{}[session]\ncookie_domain = \".Example.com\"\n", minimal());
-    assert_eq!(load_with(&text, &[], &[]).unwrap().session.cookie_domain.as_deref(), Some("example.com"));
+    assert_eq!(
+        load_with(&text, &[], &[])
+            .unwrap()
+            .session
+            .cookie_domain
+            .as_deref(),
+        Some("example.com")
+    );
 }
 
 #[test]
 fn timeouts_must_be_ordered() {
-    let text = format!("{}[session]\nidle_timeout = \"2h\"\nmax_lifetime = \"1h\"\n", minimal());
+    let text = format!(
+        "{}[session]\nidle_timeout = \"2h\"\nmax_lifetime = \"1h\"\n",
+        minimal()
+    );
     let problems = load_with(&text, &[], &[]).unwrap_err().0;
-    assert!(problems.iter().any(|p| p.contains("max_lifetime")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("max_lifetime")),
+        "{problems:?}"
+    );
 }
 
 #[test]
 fn a_config_without_users_is_refused() {
-    let problems = load_with("app_url = \"https://auth.example.com\"\n", &[], &[]).unwrap_err().0;
-    assert!(problems.iter().any(|p| p.contains("no users")), "{problems:?}");
+    let problems = load_with("app_url = \"https://auth.example.com\"\n", &[], &[])
+        .unwrap_err()
+        .0;
+    assert!(
+        problems.iter().any(|p| p.contains("no users")),
+        "{problems:?}"
+    );
 }
 
 #[test]
 fn invalid_toml_is_a_problem_not_a_panic() {
-    let problems = load_with("app_url = \"unterminated\n[[[", &[], &[]).unwrap_err().0;
+    let problems = load_with("app_url = \"unterminated\n[[[", &[], &[])
+        .unwrap_err()
+        .0;
     assert_eq!(problems.len(), 1);
     assert!(problems[0].contains("postern.toml"), "{problems:?}");
 }
@@ -127,5 +222,11 @@ fn every_key_has_an_env_name_except_tables() {
             _ => assert!(key.env_name().unwrap().starts_with("POSTERN_")),
         }
     }
-    assert_eq!(schema::find("server.tls.cert_file").unwrap().env_name().unwrap(), "POSTERN_SERVER_TLS_CERT_FILE");
+    assert_eq!(
+        schema::find("server.tls.cert_file")
+            .unwrap()
+            .env_name()
+            .unwrap(),
+        "POSTERN_SERVER_TLS_CERT_FILE"
+    );
 }

@@ -9,7 +9,10 @@ use ipnet::IpNet;
 use url::{Host, Url};
 
 use super::raw::{RawConfig, RawLog, RawServer, RawSession, RawUi, RawUser};
-use super::{Config, LogConfig, LogFormat, Secret, ServerConfig, SessionConfig, StoreKind, TlsConfig, UiConfig};
+use super::{
+    Config, LogConfig, LogFormat, Secret, ServerConfig, SessionConfig, StoreKind, TlsConfig,
+    UiConfig,
+};
 use crate::client_ip::TrustedProxies;
 use crate::session::SessionPolicy;
 use crate::users::{self, User, UserTable};
@@ -24,7 +27,11 @@ const KNOWN_EXAMPLE_SECRETS: &[&str] = &[
     "secretsecretsecretsecretsecretsecret",
 ];
 
-pub(super) fn validate(raw: RawConfig, base_dir: Option<&Path>, problems: &mut Vec<String>) -> Option<Config> {
+pub(super) fn validate(
+    raw: RawConfig,
+    base_dir: Option<&Path>,
+    problems: &mut Vec<String>,
+) -> Option<Config> {
     let resolve = |path: PathBuf| match base_dir {
         Some(dir) if path.is_relative() => dir.join(path),
         _ => path,
@@ -35,7 +42,9 @@ pub(super) fn validate(raw: RawConfig, base_dir: Option<&Path>, problems: &mut V
     let users_file = raw.users_file.map(resolve);
     let users = users(raw.users, users_file.as_deref(), problems);
     let server = server(raw.server, &resolve, problems);
-    let session = app_url.as_ref().and_then(|url| session(raw.session, url, problems));
+    let session = app_url
+        .as_ref()
+        .and_then(|url| session(raw.session, url, problems));
     let ui = ui(raw.ui, problems);
     let log = log(raw.log, problems);
     Some(Config {
@@ -78,12 +87,18 @@ fn app_url(raw: Option<&str>, problems: &mut Vec<String>) -> Option<Url> {
         refuse("must not contain a user name or password");
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        refuse("must be an origin without a path, query or fragment (postern serves at the root of its host)");
+        refuse(
+            "must be an origin without a path, query or fragment (postern serves at the root of its host)",
+        );
     }
     fine.then_some(url)
 }
 
-fn secret(inline: Option<String>, file: Option<PathBuf>, problems: &mut Vec<String>) -> Option<Secret> {
+fn secret(
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    problems: &mut Vec<String>,
+) -> Option<Secret> {
     let text = match (inline, file) {
         (Some(_), Some(_)) => {
             problems.push("set `secret` or `secret_file`, not both".into());
@@ -98,10 +113,18 @@ fn secret(inline: Option<String>, file: Option<PathBuf>, problems: &mut Vec<Stri
                 return None;
             }
         },
-        (None, None) => return Some(Secret { bytes: token::random_bytes::<32>().to_vec(), generated: true }),
+        (None, None) => {
+            return Some(Secret {
+                bytes: token::random_bytes::<32>().to_vec(),
+                generated: true,
+            });
+        }
     };
     if text.len() < 32 {
-        problems.push(format!("the secret is {} bytes long; it must be at least 32 (try `openssl rand -hex 32`)", text.len()));
+        problems.push(format!(
+            "the secret is {} bytes long; it must be at least 32 (try `openssl rand -hex 32`)",
+            text.len()
+        ));
         return None;
     }
     let single_character = text.chars().all(|c| text.starts_with(c));
@@ -109,7 +132,10 @@ fn secret(inline: Option<String>, file: Option<PathBuf>, problems: &mut Vec<Stri
         problems.push("the secret is an example value or trivially guessable; generate one with `openssl rand -hex 32`".into());
         return None;
     }
-    Some(Secret { bytes: text.into_bytes(), generated: false })
+    Some(Secret {
+        bytes: text.into_bytes(),
+        generated: false,
+    })
 }
 
 fn trusted_proxies(raw: Option<Vec<String>>, problems: &mut Vec<String>) -> TrustedProxies {
@@ -117,9 +143,14 @@ fn trusted_proxies(raw: Option<Vec<String>>, problems: &mut Vec<String>) -> Trus
     let mut networks = Vec::new();
     for entry in entries {
         let entry = entry.trim();
-        match entry.parse::<IpNet>().or_else(|_| entry.parse::<IpAddr>().map(IpNet::from)) {
+        match entry
+            .parse::<IpNet>()
+            .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+        {
             Ok(net) => networks.push(net.trunc()),
-            Err(_) => problems.push(format!("`trusted_proxies`: {entry:?} is not an IP address or CIDR network")),
+            Err(_) => problems.push(format!(
+                "`trusted_proxies`: {entry:?} is not an IP address or CIDR network"
+            )),
         }
     }
     TrustedProxies::new(networks)
@@ -135,22 +166,38 @@ fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) 
             fine = false;
         }
         if let Err(problem) = password::hash_kind(&raw.password_hash) {
-            problems.push(format!("{label}: `password_hash`: {problem} (make one with `postern hash-password`)"));
+            problems.push(format!(
+                "{label}: `password_hash`: {problem} (make one with `postern hash-password`)"
+            ));
             fine = false;
         }
         if !raw.email.is_empty() && !looks_like_email(&raw.email) {
-            problems.push(format!("{label}: `email` {:?} is not an email address", raw.email));
+            problems.push(format!(
+                "{label}: `email` {:?} is not an email address",
+                raw.email
+            ));
             fine = false;
         }
         if fine {
-            all.push(User::new(raw.name, raw.password_hash, raw.email, raw.display_name, raw.groups, raw.totp_secret));
+            all.push(User::new(
+                raw.name,
+                raw.password_hash,
+                raw.email,
+                raw.display_name,
+                raw.groups,
+                raw.totp_secret,
+            ));
         }
     }
     if let Some(path) = file {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let (users, file_problems) = users::parse_users_file(&text);
-                problems.extend(file_problems.into_iter().map(|p| format!("`users_file` {}: {p}", path.display())));
+                problems.extend(
+                    file_problems
+                        .into_iter()
+                        .map(|p| format!("`users_file` {}: {p}", path.display())),
+                );
                 all.extend(users);
             }
             Err(err) => problems.push(format!("`users_file` {}: {err}", path.display())),
@@ -170,11 +217,17 @@ fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) 
 
 fn looks_like_email(text: &str) -> bool {
     text.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && domain.contains('.') && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        !local.is_empty()
+            && domain.contains('.')
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control())
     })
 }
 
-fn server(raw: RawServer, resolve: &dyn Fn(PathBuf) -> PathBuf, problems: &mut Vec<String>) -> Option<ServerConfig> {
+fn server(
+    raw: RawServer,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+    problems: &mut Vec<String>,
+) -> Option<ServerConfig> {
     let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:3000".into());
     let listen = match listen_text.parse::<SocketAddr>() {
         Ok(addr) => Some(addr),
@@ -186,7 +239,10 @@ fn server(raw: RawServer, resolve: &dyn Fn(PathBuf) -> PathBuf, problems: &mut V
     let tls = match raw.tls {
         None => None,
         Some(tls) => match (tls.cert_file, tls.key_file) {
-            (Some(cert), Some(key)) => Some(TlsConfig { cert_file: resolve(cert), key_file: resolve(key) }),
+            (Some(cert), Some(key)) => Some(TlsConfig {
+                cert_file: resolve(cert),
+                key_file: resolve(key),
+            }),
             (None, None) => None,
             _ => {
                 problems.push("`[server.tls]` needs both `cert_file` and `key_file`".into());
@@ -199,26 +255,42 @@ fn server(raw: RawServer, resolve: &dyn Fn(PathBuf) -> PathBuf, problems: &mut V
             problems.push(format!("`[server.tls]` {}: {err}", path.display()));
         }
     }
-    let shutdown_timeout = raw.shutdown_timeout.map_or(Duration::from_secs(10), |d| d.0);
-    let header_read_timeout = raw.header_read_timeout.map_or(Duration::from_secs(10), |d| d.0);
+    let shutdown_timeout = raw
+        .shutdown_timeout
+        .map_or(Duration::from_secs(10), |d| d.0);
+    let header_read_timeout = raw
+        .header_read_timeout
+        .map_or(Duration::from_secs(10), |d| d.0);
     if header_read_timeout.is_zero() {
         problems.push("`server.header_read_timeout` must be longer than 0s".into());
     }
-    Some(ServerConfig { listen: listen?, tls, shutdown_timeout, header_read_timeout })
+    Some(ServerConfig {
+        listen: listen?,
+        tls,
+        shutdown_timeout,
+        header_read_timeout,
+    })
 }
 
 fn session(raw: RawSession, app_url: &Url, problems: &mut Vec<String>) -> Option<SessionConfig> {
     let store = match raw.store.as_deref().unwrap_or("memory") {
         "memory" => Some(StoreKind::Memory),
         other => {
-            problems.push(format!("`session.store` = {other:?}: this build supports \"memory\""));
+            problems.push(format!(
+                "`session.store` = {other:?}: this build supports \"memory\""
+            ));
             None
         }
     };
     let cookie_name = raw.cookie_name.unwrap_or_else(|| "postern_session".into());
-    let valid_name = !cookie_name.is_empty() && cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let valid_name = !cookie_name.is_empty()
+        && cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     if !valid_name {
-        problems.push(format!("`session.cookie_name` = {cookie_name:?}: use letters, digits, '-', '_' or '.'"));
+        problems.push(format!(
+            "`session.cookie_name` = {cookie_name:?}: use letters, digits, '-', '_' or '.'"
+        ));
     }
     let cookie_domain = cookie_domain(raw.cookie_domain, app_url, problems);
     let https = app_url.scheme() == "https";
@@ -233,10 +305,13 @@ fn session(raw: RawSession, app_url: &Url, problems: &mut Vec<String>) -> Option
         problems.push("`session.idle_timeout` must be at least 1m".into());
     }
     if max < idle {
-        problems.push("`session.max_lifetime` must not be shorter than `session.idle_timeout`".into());
+        problems
+            .push("`session.max_lifetime` must not be shorter than `session.idle_timeout`".into());
     }
     if remember < max {
-        problems.push("`session.remember_me_lifetime` must not be shorter than `session.max_lifetime`".into());
+        problems.push(
+            "`session.remember_me_lifetime` must not be shorter than `session.max_lifetime`".into(),
+        );
     }
     let max_sessions = raw.max_sessions.unwrap_or(100_000);
     if max_sessions == 0 {
@@ -247,7 +322,11 @@ fn session(raw: RawSession, app_url: &Url, problems: &mut Vec<String>) -> Option
         cookie_name,
         cookie_domain: cookie_domain?,
         secure_cookie,
-        policy: SessionPolicy { idle_timeout: idle, max_lifetime: max, remember_me_lifetime: remember },
+        policy: SessionPolicy {
+            idle_timeout: idle,
+            max_lifetime: max,
+            remember_me_lifetime: remember,
+        },
         max_sessions: usize::try_from(max_sessions).unwrap_or(usize::MAX),
     })
 }
@@ -264,12 +343,18 @@ fn is_loopback(url: &Url) -> bool {
 /// tinyauth's rule: the parent domain of the portal's host (`auth.example.com` -> `example.com`),
 /// so one sign-in covers every app beside the portal. IPs and single-label hosts get a host-only
 /// cookie (`Some(None)`); an explicit domain must contain the portal's host.
-fn cookie_domain(raw: Option<String>, app_url: &Url, problems: &mut Vec<String>) -> Option<Option<String>> {
+fn cookie_domain(
+    raw: Option<String>,
+    app_url: &Url,
+    problems: &mut Vec<String>,
+) -> Option<Option<String>> {
     let host = match app_url.host() {
         Some(Host::Domain(domain)) => domain.to_ascii_lowercase(),
         _ => {
             if raw.is_some() {
-                problems.push("`session.cookie_domain` cannot be used when `app_url` is an IP address".into());
+                problems.push(
+                    "`session.cookie_domain` cannot be used when `app_url` is an IP address".into(),
+                );
                 return None;
             }
             return Some(None);
@@ -303,31 +388,51 @@ fn ui(raw: RawUi, problems: &mut Vec<String>) -> UiConfig {
         if matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             value.to_ascii_lowercase()
         } else {
-            problems.push(format!("`ui.{key}` = {value:?} must be a hex colour like \"#3b5bdb\""));
+            problems.push(format!(
+                "`ui.{key}` = {value:?} must be a hex colour like \"#3b5bdb\""
+            ));
             default.to_owned()
         }
     };
     let primary_color = color("primary_color", raw.primary_color, "#3b5bdb");
     let background_color = color("background_color", raw.background_color, "#f4f5f7");
-    let title = raw.title.unwrap_or_else(|| "postern".into()).trim().to_owned();
+    let title = raw
+        .title
+        .unwrap_or_else(|| "postern".into())
+        .trim()
+        .to_owned();
     if title.is_empty() || title.len() > 80 || title.chars().any(char::is_control) {
         problems.push("`ui.title` must be 1 to 80 printable characters".into());
     }
-    UiConfig { title, primary_color, background_color }
+    UiConfig {
+        title,
+        primary_color,
+        background_color,
+    }
 }
 
 fn log(raw: RawLog, problems: &mut Vec<String>) -> Option<LogConfig> {
-    let level = raw.level.unwrap_or_else(|| "info".into()).to_ascii_lowercase();
+    let level = raw
+        .level
+        .unwrap_or_else(|| "info".into())
+        .to_ascii_lowercase();
     if !["trace", "debug", "info", "warn", "error"].contains(&level.as_str()) {
-        problems.push(format!("`log.level` = {level:?} must be one of trace, debug, info, warn, error"));
+        problems.push(format!(
+            "`log.level` = {level:?} must be one of trace, debug, info, warn, error"
+        ));
     }
     let format = match raw.format.as_deref().unwrap_or("text") {
         "text" => Some(LogFormat::Text),
         "json" => Some(LogFormat::Json),
         other => {
-            problems.push(format!("`log.format` = {other:?} must be \"text\" or \"json\""));
+            problems.push(format!(
+                "`log.format` = {other:?} must be \"text\" or \"json\""
+            ));
             None
         }
     };
-    Some(LogConfig { level, format: format? })
+    Some(LogConfig {
+        level,
+        format: format?,
+    })
 }

@@ -5,7 +5,10 @@ use super::*;
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in pairs {
-        map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
     }
     map
 }
@@ -28,13 +31,23 @@ fn traefik_and_caddy_read_the_forwarded_set() {
         assert_eq!(target.host, "app.example.com");
         assert_eq!(target.port, Some(8443));
         assert_eq!(target.path.path, "/path");
-        assert_eq!(target.original_url(), "https://App.Example.com:8443/some/../path?x=1");
+        assert_eq!(
+            target.original_url(),
+            "https://App.Example.com:8443/some/../path?x=1"
+        );
     }
 }
 
 #[test]
 fn a_missing_uri_means_the_root() {
-    let target = parse(ProxyKind::Traefik, &[("x-forwarded-proto", "http"), ("x-forwarded-host", "a.test")]).unwrap();
+    let target = parse(
+        ProxyKind::Traefik,
+        &[
+            ("x-forwarded-proto", "http"),
+            ("x-forwarded-host", "a.test"),
+        ],
+    )
+    .unwrap();
     assert_eq!(target.path.path, "/");
     assert_eq!(target.method, Method::GET);
 }
@@ -58,16 +71,29 @@ fn nginx_prefers_the_original_url() {
 
 #[test]
 fn nginx_falls_back_to_the_forwarded_set() {
-    let target = parse(ProxyKind::Nginx, &[("x-forwarded-proto", "https"), ("x-forwarded-host", "a.test"), ("x-forwarded-uri", "/x")]).unwrap();
+    let target = parse(
+        ProxyKind::Nginx,
+        &[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "a.test"),
+            ("x-forwarded-uri", "/x"),
+        ],
+    )
+    .unwrap();
     assert_eq!(target.original_url(), "https://a.test/x");
 }
 
 #[test]
 fn envoy_reads_host_and_the_appended_path() {
     let map = headers(&[("host", "app.example.com"), ("x-forwarded-proto", "https")]);
-    let target = ForwardedRequest::from_headers(ProxyKind::Envoy, &map, &Method::PUT, "/api/items?id=3").unwrap();
+    let target =
+        ForwardedRequest::from_headers(ProxyKind::Envoy, &map, &Method::PUT, "/api/items?id=3")
+            .unwrap();
     assert_eq!(target.method, Method::PUT);
-    assert_eq!(target.original_url(), "https://app.example.com/api/items?id=3");
+    assert_eq!(
+        target.original_url(),
+        "https://app.example.com/api/items?id=3"
+    );
 }
 
 #[test]
@@ -76,26 +102,65 @@ fn missing_or_malformed_targets_are_errors() {
         (ProxyKind::Traefik, &[]),
         (ProxyKind::Traefik, &[("x-forwarded-proto", "https")]),
         (ProxyKind::Traefik, &[("x-forwarded-host", "a.test")]),
-        (ProxyKind::Traefik, &[("x-forwarded-proto", "ftp"), ("x-forwarded-host", "a.test")]),
-        (ProxyKind::Caddy, &[("x-forwarded-proto", "http"), ("x-forwarded-host", "a b")]),
-        (ProxyKind::Caddy, &[("x-forwarded-proto", "http"), ("x-forwarded-host", "a.test"), ("x-forwarded-uri", "nope")]),
-        (ProxyKind::Caddy, &[("x-forwarded-proto", "http"), ("x-forwarded-host", "a.test"), ("x-forwarded-uri", "/%zz")]),
-        (ProxyKind::Traefik, &[("x-forwarded-proto", "http"), ("x-forwarded-host", "a.test"), ("x-forwarded-method", "G E T")]),
+        (
+            ProxyKind::Traefik,
+            &[("x-forwarded-proto", "ftp"), ("x-forwarded-host", "a.test")],
+        ),
+        (
+            ProxyKind::Caddy,
+            &[("x-forwarded-proto", "http"), ("x-forwarded-host", "a b")],
+        ),
+        (
+            ProxyKind::Caddy,
+            &[
+                ("x-forwarded-proto", "http"),
+                ("x-forwarded-host", "a.test"),
+                ("x-forwarded-uri", "nope"),
+            ],
+        ),
+        (
+            ProxyKind::Caddy,
+            &[
+                ("x-forwarded-proto", "http"),
+                ("x-forwarded-host", "a.test"),
+                ("x-forwarded-uri", "/%zz"),
+            ],
+        ),
+        (
+            ProxyKind::Traefik,
+            &[
+                ("x-forwarded-proto", "http"),
+                ("x-forwarded-host", "a.test"),
+                ("x-forwarded-method", "G E T"),
+            ],
+        ),
         (ProxyKind::Nginx, &[("x-original-url", "/relative")]),
-        (ProxyKind::Nginx, &[("x-original-url", "javascript:alert(1)")]),
-        (ProxyKind::Nginx, &[("x-original-url", "http://user@evil.com/")]),
+        (
+            ProxyKind::Nginx,
+            &[("x-original-url", "javascript:alert(1)")],
+        ),
+        (
+            ProxyKind::Nginx,
+            &[("x-original-url", "http://user@evil.com/")],
+        ),
         (ProxyKind::Nginx, &[("x-original-url", "xhttp://a.test/")]),
         (ProxyKind::Envoy, &[]),
     ];
     for (kind, pairs) in cases {
-        assert!(parse(*kind, pairs).is_err(), "{kind:?} {pairs:?} should be refused");
+        assert!(
+            parse(*kind, pairs).is_err(),
+            "{kind:?} {pairs:?} should be refused"
+        );
     }
 }
 
 #[test]
 fn non_utf8_header_values_are_refused() {
     let mut map = headers(&[("x-forwarded-proto", "http")]);
-    map.insert("x-forwarded-host", HeaderValue::from_bytes(b"caf\xe9.test").unwrap());
+    map.insert(
+        "x-forwarded-host",
+        HeaderValue::from_bytes(b"caf\xe9.test").unwrap(),
+    );
     assert_eq!(
         ForwardedRequest::from_headers(ProxyKind::Traefik, &map, &Method::GET, ""),
         Err(TargetError::NotText("x-forwarded-host"))

@@ -1,7 +1,10 @@
 use super::*;
 
 fn policy() -> RedirectPolicy {
-    RedirectPolicy::new(Url::parse("https://auth.example.com").unwrap(), Some("example.com".into()))
+    RedirectPolicy::new(
+        Url::parse("https://auth.example.com").unwrap(),
+        Some("example.com".into()),
+    )
 }
 
 #[test]
@@ -14,7 +17,10 @@ fn follows_the_portal_and_hosts_under_the_cookie_domain() {
         "https://APP.EXAMPLE.COM/",
         "/dashboard",
     ] {
-        assert!(policy().validate(good).is_some(), "{good:?} should be followed");
+        assert!(
+            policy().validate(good).is_some(),
+            "{good:?} should be followed"
+        );
     }
 }
 
@@ -46,7 +52,10 @@ fn refuses_open_redirect_vectors() {
         "",
         " https://app.example.com",
     ] {
-        assert!(policy().validate(evil).is_none(), "{evil:?} must not be followed");
+        assert!(
+            policy().validate(evil).is_none(),
+            "{evil:?} must not be followed"
+        );
     }
 }
 
@@ -56,12 +65,18 @@ fn the_portal_host_needs_its_own_port_but_the_cookie_domain_takes_any() {
     assert!(host_only.validate("http://localhost:3000/x").is_some());
     assert!(host_only.validate("http://localhost:4000/x").is_none());
     assert!(host_only.validate("http://127.0.0.1:3000/x").is_none());
-    assert!(policy().validate("https://auth.example.com:444/").is_some(), "auth.example.com is under the cookie domain");
+    assert!(
+        policy().validate("https://auth.example.com:444/").is_some(),
+        "auth.example.com is under the cookie domain"
+    );
 }
 
 #[test]
 fn http_portals_may_send_to_https_but_not_back() {
-    let plain = RedirectPolicy::new(Url::parse("http://auth.example.com").unwrap(), Some("example.com".into()));
+    let plain = RedirectPolicy::new(
+        Url::parse("http://auth.example.com").unwrap(),
+        Some("example.com".into()),
+    );
     assert!(plain.validate("https://app.example.com/").is_some());
     assert!(plain.validate("http://app.example.com/").is_some());
     assert!(policy().validate("http://app.example.com/").is_none());
@@ -69,7 +84,18 @@ fn http_portals_may_send_to_https_but_not_back() {
 
 #[test]
 fn invalid_targets_land_on_the_portal() {
-    assert_eq!(policy().target_or_home(Some("https://evil.com")).as_str(), "https://auth.example.com/");
-    assert_eq!(policy().target_or_home(None).as_str(), "https://auth.example.com/");
-    assert_eq!(policy().target_or_home(Some("https://app.example.com/a")).as_str(), "https://app.example.com/a");
+    assert_eq!(
+        policy().target_or_home(Some("https://evil.com")).as_str(),
+        "https://auth.example.com/"
+    );
+    assert_eq!(
+        policy().target_or_home(None).as_str(),
+        "https://auth.example.com/"
+    );
+    assert_eq!(
+        policy()
+            .target_or_home(Some("https://app.example.com/a"))
+            .as_str(),
+        "https://app.example.com/a"
+    );
 }

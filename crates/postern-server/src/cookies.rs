@@ -1,0 +1,116 @@
+//! Reading cookies without building a jar (the check path only needs one value), and writing
+//! the two postern sets: the session cookie and the login form's pre-session cookie.
+
+use cookie::time::Duration as CookieDuration;
+use cookie::{Cookie, SameSite};
+use http::HeaderMap;
+use http::header::COOKIE;
+use postern_core::config::Config;
+
+/// The short-lived cookie the login form's CSRF token is bound to.
+pub const PRE_SESSION_COOKIE: &str = "postern_csrf";
+const PRE_SESSION_LIFETIME_SECS: i64 = 3600;
+
+/// The first value of cookie `name` across all `Cookie` headers.
+pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"'))
+}
+
+/// How the session cookie is written: name, domain and Secure flag from `[session]`.
+#[derive(Debug, Clone)]
+pub struct CookieSpec {
+    pub name: String,
+    domain: Option<String>,
+    secure: bool,
+}
+
+impl CookieSpec {
+    pub fn session(config: &Config) -> Self {
+        Self {
+            name: config.session.cookie_name.clone(),
+            domain: config.session.cookie_domain.clone(),
+            secure: config.session.secure_cookie,
+        }
+    }
+
+    /// `Set-Cookie` for a new session. Remembered sessions get a persistent cookie; the others
+    /// end with the browser session (and on the server at their deadlines anyway).
+    pub fn issue(&self, token: &str, remember_for_secs: Option<u64>) -> String {
+        let mut cookie = self.base(token.to_owned());
+        if let Some(secs) = remember_for_secs {
+            cookie.set_max_age(CookieDuration::seconds(
+                i64::try_from(secs).unwrap_or(i64::MAX),
+            ));
+        }
+        cookie.to_string()
+    }
+
+    /// `Set-Cookie` that makes the browser forget the session cookie.
+    pub fn expire(&self) -> String {
+        let mut cookie = self.base(String::new());
+        cookie.set_max_age(CookieDuration::ZERO);
+        cookie.set_expires(cookie::time::OffsetDateTime::UNIX_EPOCH);
+        cookie.to_string()
+    }
+
+    /// The login form's pre-session cookie: host-only, an hour.
+    pub fn pre_session(&self, value: &str) -> String {
+        let mut cookie = Cookie::build((PRE_SESSION_COOKIE, value.to_owned()))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(self.secure)
+            .build();
+        cookie.set_max_age(CookieDuration::seconds(PRE_SESSION_LIFETIME_SECS));
+        cookie.to_string()
+    }
+
+    pub fn expire_pre_session(&self) -> String {
+        let mut cookie = Cookie::build((PRE_SESSION_COOKIE, ""))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(self.secure)
+            .build();
+        cookie.set_max_age(CookieDuration::ZERO);
+        cookie.to_string()
+    }
+
+    fn base(&self, value: String) -> Cookie<'static> {
+        let mut cookie = Cookie::build((self.name.clone(), value))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(self.secure)
+            .build();
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn finds_a_cookie_across_headers() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("a=1; postern_session=abc"));
+        headers.append(COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(find(&headers, "postern_session"), Some("abc"));
+        assert_eq!(find(&headers, "b"), Some("2"));
+        assert_eq!(find(&headers, "postern"), None);
+        assert_eq!(find(&HeaderMap::new(), "a"), None);
+    }
+}

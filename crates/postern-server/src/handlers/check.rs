@@ -1,0 +1,136 @@
+//! `/api/auth/{traefik,caddy,nginx,envoy}`: the forward-auth decision, on every proxied request.
+//! It reads one key from the store and, on most requests, writes nothing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
+use postern_core::forwarded::{ForwardedRequest, ProxyKind};
+use postern_core::identity::Identity;
+
+use crate::pages;
+use crate::request;
+use crate::respond::{self, HttpResponse};
+use crate::sessions;
+use crate::state::AppState;
+
+/// Everything but RFC 3986's unreserved characters is escaped inside `redirect_uri=`.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+const REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
+const REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
+const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
+const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
+
+pub async fn check(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+    proxy: ProxyKind,
+    envoy_path: &str,
+) -> HttpResponse {
+    let headers = request.headers();
+    let target = match ForwardedRequest::from_headers(proxy, headers, request.method(), envoy_path)
+    {
+        Ok(target) => target,
+        Err(err) => {
+            tracing::debug!(proxy = proxy.name(), error = %err, "auth request without a usable target");
+            return respond::json_message(StatusCode::BAD_REQUEST, &format!("Bad Request: {err}"));
+        }
+    };
+    request::client_ip(state, peer, headers);
+    let mode = ClientMode::detect(
+        headers.get(header::ACCEPT).map(HeaderValue::as_bytes),
+        headers.contains_key(header::AUTHORIZATION),
+    );
+    let outcome = match sessions::current(state, headers).await {
+        Ok(Some(session)) => {
+            sessions::touch_if_due(state, &session);
+            CheckOutcome::Allowed(session.user.identity().clone())
+        }
+        Ok(None) => CheckOutcome::NoCredentials,
+        Err(err) => {
+            tracing::error!(proxy = proxy.name(), error = %err, "session store unavailable; refusing the request");
+            CheckOutcome::StoreUnavailable
+        }
+    };
+    answer(
+        state,
+        decision::answer(proxy, mode, &target.method, outcome),
+        &target,
+    )
+}
+
+fn answer(state: &AppState, answer: Answer, target: &ForwardedRequest) -> HttpResponse {
+    match answer {
+        Answer::Allow(identity) => allow(&identity),
+        Answer::RedirectToLogin { status } => {
+            respond::redirect(status_code(status), &login_url(state, target))
+        }
+        Answer::Unauthorized { with_location } => {
+            let mut response = respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+            if let Ok(challenge) = HeaderValue::from_str(&format!(
+                "Cookie realm=\"{}\", form-action=\"/login\", cookie-name=\"{}\"",
+                state.config.ui.title.replace('"', ""),
+                state.session_cookie.name
+            )) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge);
+            }
+            if with_location {
+                respond::set_location(&mut response, &login_url(state, target));
+            }
+            response
+        }
+        Answer::RedirectToUnauthorized { status } => respond::redirect(
+            status_code(status),
+            &state.config.portal_url("/unauthorized"),
+        ),
+        Answer::Forbidden => respond::json_message(StatusCode::FORBIDDEN, "Forbidden"),
+        Answer::Unavailable { page: true } => pages::store_down_page(state),
+        Answer::Unavailable { page: false } => {
+            respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+    }
+}
+
+/// 200 with all four `Remote-*` headers, empty when unknown, so a proxy that copies them
+/// always overwrites whatever a client sent.
+fn allow(identity: &Identity) -> HttpResponse {
+    let mut response = respond::json_message(StatusCode::OK, "Authenticated");
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (REMOTE_USER, identity.user.as_str()),
+        (REMOTE_EMAIL, identity.email.as_str()),
+        (REMOTE_NAME, identity.name.as_str()),
+        (REMOTE_GROUPS, &identity.groups_header()),
+    ] {
+        // Identity values are stripped of control characters when the user table is built.
+        headers.insert(
+            name,
+            HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("")),
+        );
+    }
+    response
+}
+
+fn login_url(state: &AppState, target: &ForwardedRequest) -> String {
+    format!(
+        "{}?redirect_uri={}",
+        state.login_url,
+        utf8_percent_encode(&target.original_url(), QUERY_VALUE)
+    )
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND)
+}

@@ -1,0 +1,259 @@
+//! Signing in: the login page, its form (`POST /login`) and the JSON login (`POST /api/login`).
+//! Both end the same way: a new session token, whatever session the browser had before ended.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, Request, StatusCode};
+use hyper::body::Incoming;
+use postern_core::csrf::CsrfBinding;
+use postern_core::token::random_text;
+use postern_core::users::User;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::credentials::{self, LoginError};
+use crate::cookies::{self, PRE_SESSION_COOKIE};
+use crate::pages::{self, LoginPage, PageContext};
+use crate::request;
+use crate::respond::{self, HttpResponse};
+use crate::sessions;
+use crate::state::AppState;
+
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    redirect_uri: Option<String>,
+    logged_out: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    remember_me: Option<String>,
+    redirect_uri: Option<String>,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct LoginJson {
+    username: Option<String>,
+    email: Option<String>,
+    #[serde(default)]
+    password: String,
+    #[serde(default, alias = "rememberMe")]
+    remember_me: bool,
+}
+
+/// `GET /login`: the form, or straight on to the target when already signed in.
+pub async fn page(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+    let query: LoginQuery =
+        serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
+    match sessions::current(state, request.headers()).await {
+        Ok(Some(_)) => {
+            let target = state
+                .redirects
+                .target_or_home(query.redirect_uri.as_deref());
+            return respond::redirect(StatusCode::FOUND, target.as_str());
+        }
+        Ok(None) => {}
+        Err(err) => return pages::unavailable_page(state, &err),
+    }
+    let notice = query
+        .logged_out
+        .is_some()
+        .then_some("You have been signed out.");
+    let form = FormState {
+        redirect_uri: query.redirect_uri.as_deref(),
+        username: "",
+        error: None,
+        notice,
+    };
+    form.render(state, request.headers(), StatusCode::OK)
+}
+
+/// `POST /login`: the form submission. Answers 303 on success, the form again otherwise.
+pub async fn submit_form(state: &AppState, request: Request<Incoming>) -> HttpResponse {
+    let (parts, body) = match request::read_body(request).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    let Ok(mut form) = serde_urlencoded::from_bytes::<LoginForm>(&body) else {
+        return pages::error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The sign-in form could not be read.",
+        );
+    };
+    let password = std::mem::take(&mut form.password);
+    let mut retry = FormState {
+        redirect_uri: form.redirect_uri.as_deref(),
+        username: &form.username,
+        error: None,
+        notice: None,
+    };
+    let csrf_ok = cookies::find(&parts.headers, PRE_SESSION_COOKIE).is_some_and(|pre_session| {
+        state
+            .csrf
+            .verify(CsrfBinding::PreSession(pre_session), &form.csrf)
+    });
+    if !csrf_ok {
+        retry.error = Some("Your sign-in form expired. Please try again.");
+        return retry.render(state, &parts.headers, StatusCode::FORBIDDEN);
+    }
+    let user = match credentials::authenticate(state, &form.username, password).await {
+        Ok(user) => user,
+        Err(LoginError::Invalid) => {
+            retry.error = Some("Incorrect username or password.");
+            return retry.render(state, &parts.headers, StatusCode::UNAUTHORIZED);
+        }
+        Err(LoginError::Busy) => return busy_page(state),
+    };
+    let remember = form
+        .remember_me
+        .as_deref()
+        .is_some_and(|value| matches!(value, "true" | "on" | "1"));
+    let target = state.redirects.target_or_home(form.redirect_uri.as_deref());
+    match sign_in(state, &parts.headers, &user, remember).await {
+        Ok(cookie) => {
+            let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
+            respond::add_cookie(&mut response, &cookie);
+            respond::add_cookie(&mut response, &state.session_cookie.expire_pre_session());
+            response
+        }
+        Err(err) => pages::unavailable_page(state, &err),
+    }
+}
+
+/// `POST /api/login`: JSON in, JSON out (tinyauth's shape), session cookie on success.
+pub async fn submit_json(state: &AppState, request: Request<Incoming>) -> HttpResponse {
+    // A cross-site form cannot send application/json without a CORS preflight, and a browser
+    // always sends Origin on a cross-site POST: together they stand in for a CSRF token here.
+    if !request::content_type_is(request.headers(), "application/json") {
+        return respond::json_message(
+            StatusCode::FORBIDDEN,
+            "Content-Type must be application/json",
+        );
+    }
+    if !request::origin_allowed(state, request.headers()) {
+        return respond::json_message(StatusCode::FORBIDDEN, "Origin not allowed");
+    }
+    let (parts, body) = match request::read_body(request).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    let login: LoginJson = match serde_json::from_slice(&body) {
+        Ok(login) => login,
+        Err(err) => {
+            return respond::json_message(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid JSON body: {err}"),
+            );
+        }
+    };
+    let Some(name) = login
+        .username
+        .or(login.email)
+        .filter(|name| !name.trim().is_empty())
+    else {
+        return respond::json_message(
+            StatusCode::BAD_REQUEST,
+            "`username` (or `email`) is required",
+        );
+    };
+    let user = match credentials::authenticate(state, &name, login.password).await {
+        Ok(user) => user,
+        Err(LoginError::Invalid) => {
+            return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+        }
+        Err(LoginError::Busy) => {
+            return respond::json_message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many sign-ins in progress, try again",
+            );
+        }
+    };
+    match sign_in(state, &parts.headers, &user, login.remember_me).await {
+        Ok(cookie) => {
+            let mut response =
+                respond::json_with(StatusCode::OK, "Logged in", json!({ "totpPending": false }));
+            respond::add_cookie(&mut response, &cookie);
+            response
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "could not store a new session");
+            respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+    }
+}
+
+/// Starts a session with a new token and ends the one the browser held, so a session id can
+/// never be fixed before login and used after it.
+async fn sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &Arc<User>,
+    remember: bool,
+) -> Result<String, postern_store::StoreError> {
+    if let Some(previous) = sessions::current(state, headers).await? {
+        sessions::end(state, &previous.key).await?;
+    }
+    let (token, record) = sessions::start(state, user, remember).await?;
+    Ok(sessions::cookie_for(state, &token, &record))
+}
+
+/// What the login form shows, and the pre-session cookie its CSRF token is bound to.
+struct FormState<'a> {
+    redirect_uri: Option<&'a str>,
+    username: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+impl FormState<'_> {
+    fn render(&self, state: &AppState, headers: &HeaderMap, status: StatusCode) -> HttpResponse {
+        let existing = cookies::find(headers, PRE_SESSION_COOKIE).filter(|value| {
+            value.len() == 22
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+        let pre_session = existing.map_or_else(random_text::<16>, str::to_owned);
+        let csrf = state.csrf.token_for(CsrfBinding::PreSession(&pre_session));
+        // Only a target postern would follow is carried through the form.
+        let redirect_uri = self
+            .redirect_uri
+            .filter(|raw| state.redirects.validate(raw).is_some())
+            .unwrap_or_default();
+        let mut response = pages::render(
+            status,
+            &LoginPage {
+                page: PageContext::new(state),
+                csrf: &csrf,
+                redirect_uri,
+                username: self.username,
+                error: self.error,
+                notice: self.notice,
+            },
+        );
+        if existing.is_none() {
+            respond::add_cookie(
+                &mut response,
+                &state.session_cookie.pre_session(&pre_session),
+            );
+        }
+        response
+    }
+}
+
+fn busy_page(state: &AppState) -> HttpResponse {
+    pages::error_page(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Too busy",
+        "Too many sign-ins are in progress. Please try again in a moment.",
+    )
+}

@@ -1,0 +1,9 @@
+//! One module per group of routes; `router` decides which handler answers.
+
+pub mod check;
+pub mod credentials;
+pub mod health;
+pub mod login;
+pub mod logout;
+pub mod pages;
+pub mod session_api;

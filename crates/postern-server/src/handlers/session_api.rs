@@ -1,0 +1,138 @@
+//! The session seen from a script: who am I (`/api/status`), is my session valid
+//! (`GET /api/session`), keep it alive (`POST /api/session/keepalive`), and the CSRF token
+//! for state-changing calls (`GET /api/csrf`).
+
+use std::time::Duration;
+
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use postern_core::csrf::CsrfBinding;
+use serde_json::json;
+
+use crate::request;
+use crate::respond::{self, HttpResponse};
+use crate::sessions::{self, CurrentSession};
+use crate::state::{AppState, now};
+
+fn unauthorized() -> HttpResponse {
+    respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized")
+}
+
+fn unavailable(err: &postern_store::StoreError) -> HttpResponse {
+    tracing::error!(error = %err, "session store unavailable");
+    respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+}
+
+/// `GET /api/status`: always 200; `isLoggedIn` says whether the cookie names a live session.
+pub async fn status(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+    let session = match sessions::current(state, request.headers()).await {
+        Ok(session) => session,
+        Err(err) => return unavailable(&err),
+    };
+    let title = &state.config.ui.title;
+    match session {
+        Some(CurrentSession { user, .. }) => {
+            let identity = user.identity();
+            respond::json_with(
+                StatusCode::OK,
+                "Authenticated",
+                json!({
+                    "isLoggedIn": true,
+                    "username": identity.user,
+                    "name": identity.name,
+                    "email": identity.email,
+                    "groups": identity.groups,
+                    "oauth": false,
+                    "provider": "",
+                    "totpPending": false,
+                    "configuredProviders": [],
+                    "title": title,
+                }),
+            )
+        }
+        None => respond::json_with(
+            StatusCode::OK,
+            "Unauthenticated",
+            json!({
+                "isLoggedIn": false,
+                "username": "",
+                "name": "",
+                "email": "",
+                "groups": [],
+                "oauth": false,
+                "provider": "",
+                "totpPending": false,
+                "configuredProviders": [],
+                "title": title,
+            }),
+        ),
+    }
+}
+
+/// `GET /api/session`: 200 with the session's deadlines, or 401.
+pub async fn get(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+    match sessions::current(state, request.headers()).await {
+        Ok(Some(session)) => session_body(StatusCode::OK, "Session valid", &session),
+        Ok(None) => unauthorized(),
+        Err(err) => unavailable(&err),
+    }
+}
+
+/// `POST /api/session/keepalive`: moves the idle deadline (never the absolute one).
+pub async fn keepalive(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+    let session = match sessions::current(state, request.headers()).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return unauthorized(),
+        Err(err) => return unavailable(&err),
+    };
+    let presented = request::csrf_header(request.headers()).unwrap_or_default();
+    if !state
+        .csrf
+        .verify(CsrfBinding::Session(&session.key), presented)
+    {
+        return respond::json_message(StatusCode::FORBIDDEN, "Invalid CSRF token");
+    }
+    let now = now();
+    let policy = state.config.session.policy;
+    let moved = policy.keepalive(&session.record, now);
+    let ttl = Duration::from_secs(policy.ttl(&moved, now));
+    if let Err(err) = state.store.put_session(&session.key, &moved, ttl).await {
+        return unavailable(&err);
+    }
+    session_body(
+        StatusCode::OK,
+        "Session extended",
+        &CurrentSession {
+            record: moved,
+            ..session
+        },
+    )
+}
+
+/// `GET /api/csrf`: the token that state-changing calls with this session must carry.
+pub async fn csrf(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+    match sessions::current(state, request.headers()).await {
+        Ok(Some(session)) => respond::json_with(
+            StatusCode::OK,
+            "OK",
+            json!({ "csrfToken": state.csrf.token_for(CsrfBinding::Session(&session.key)) }),
+        ),
+        Ok(None) => unauthorized(),
+        Err(err) => unavailable(&err),
+    }
+}
+
+fn session_body(status: StatusCode, message: &str, session: &CurrentSession) -> HttpResponse {
+    let record = &session.record;
+    respond::json_with(
+        status,
+        message,
+        json!({
+            "username": session.user.name,
+            "createdAt": record.created_at,
+            "idleExpiresAt": record.idle_deadline,
+            "expiresAt": record.expires_at,
+            "rememberMe": record.remember,
+        }),
+    )
+}

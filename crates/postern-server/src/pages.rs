@@ -1,0 +1,114 @@
+//! The server-rendered pages. One struct per page, each carrying the shared `PageContext`
+//! (title, stylesheet URLs); templates live in `web/templates/` and escape every value.
+
+use askama::Template;
+use http::StatusCode;
+
+use crate::respond::{self, HttpResponse};
+use crate::state::AppState;
+
+/// What every page needs from the config.
+pub struct PageContext<'a> {
+    pub title: &'a str,
+    pub stylesheet_url: &'a str,
+    pub theme_url: &'a str,
+    pub icon_url: &'a str,
+}
+
+impl<'a> PageContext<'a> {
+    pub fn new(state: &'a AppState) -> Self {
+        Self {
+            title: &state.config.ui.title,
+            stylesheet_url: &state.assets.stylesheet_url,
+            theme_url: &state.assets.theme_url,
+            icon_url: &state.assets.icon_url,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub page: PageContext<'a>,
+    pub csrf: &'a str,
+    pub redirect_uri: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub page: PageContext<'a>,
+    /// `Some((user, csrf))` when signed in.
+    pub signed_in: Option<(&'a str, &'a str)>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage<'a> {
+    pub page: PageContext<'a>,
+    pub user: &'a str,
+    pub display_name: &'a str,
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "unauthorized.html")]
+pub struct UnauthorizedPage<'a> {
+    pub page: PageContext<'a>,
+    pub user: Option<&'a str>,
+    pub login_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub page: PageContext<'a>,
+    pub status: u16,
+    pub heading: &'a str,
+    pub message: &'a str,
+}
+
+/// Renders a page; a template failure is logged and answered 500.
+pub fn render(status: StatusCode, template: &impl Template) -> HttpResponse {
+    match template.render() {
+        Ok(html) => respond::page(status, html),
+        Err(err) => respond::internal_error("rendering a page", &err),
+    }
+}
+
+/// A page that explains an error to a person.
+pub fn error_page(
+    state: &AppState,
+    status: StatusCode,
+    heading: &str,
+    message: &str,
+) -> HttpResponse {
+    render(
+        status,
+        &ErrorPage {
+            page: PageContext::new(state),
+            status: status.as_u16(),
+            heading,
+            message,
+        },
+    )
+}
+
+/// The store did not answer: logged here, explained on the page.
+pub fn unavailable_page(state: &AppState, err: &postern_store::StoreError) -> HttpResponse {
+    tracing::error!(error = %err, "session store unavailable");
+    store_down_page(state)
+}
+
+/// The page for a store outage, for callers that logged the cause already.
+pub fn store_down_page(state: &AppState) -> HttpResponse {
+    error_page(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-in is unavailable",
+        "postern cannot reach its session store right now. Please try again in a moment.",
+    )
+}

@@ -1,0 +1,99 @@
+//! Reading what a request carries: a size- and time-limited body, form and JSON payloads, the
+//! presented CSRF token, the client's IP.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use postern_core::client_ip::ClientIp;
+
+use crate::respond::{self, HttpResponse};
+use crate::state::AppState;
+
+/// Login forms and JSON bodies are tiny; anything larger is refused with 413.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+/// A body must arrive within this time (slow-body clients hold a connection otherwise).
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Collects the body, or answers why not.
+pub async fn read_body(
+    request: Request<Incoming>,
+) -> Result<(http::request::Parts, Bytes), HttpResponse> {
+    let (parts, body) = request.into_parts();
+    let collected =
+        tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await;
+    match collected {
+        Ok(Ok(body)) => Ok((parts, body.to_bytes())),
+        Ok(Err(err))
+            if err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(respond::json_message(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+            ))
+        }
+        Ok(Err(_)) => Err(respond::json_message(
+            StatusCode::BAD_REQUEST,
+            "Could not read the request body",
+        )),
+        Err(_) => Err(respond::json_message(
+            StatusCode::REQUEST_TIMEOUT,
+            "Request body timed out",
+        )),
+    }
+}
+
+/// True when `Content-Type` is `essence` (parameters such as `charset` ignored).
+pub fn content_type_is(headers: &HeaderMap, essence: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case(essence))
+}
+
+/// The CSRF token a request presents in a header (`X-CSRF-Token`, or Kirby's `X-CSRF`).
+pub fn csrf_header(headers: &HeaderMap) -> Option<&str> {
+    ["x-csrf-token", "x-csrf"]
+        .into_iter()
+        .find_map(|name| headers.get(name).and_then(|value| value.to_str().ok()))
+}
+
+/// Browser pages are wanted when `Accept` names text/html.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).is_some_and(|accept| {
+        accept
+            .as_bytes()
+            .windows(9)
+            .any(|window| window.eq_ignore_ascii_case(b"text/html"))
+    })
+}
+
+/// The client IP through `trusted_proxies`; warns once per misconfigured peer.
+pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> ClientIp {
+    let forwarded_for = headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok());
+    let found = state.config.trusted_proxies.client_ip(peer.ip(), forwarded_for);
+    if found.untrusted_forwarding && state.first_untrusted_forwarding(peer.ip()) {
+        tracing::warn!(
+            peer = %peer.ip(),
+            "a peer outside `trusted_proxies` sent X-Forwarded-For; its header is ignored. \
+             If this is your reverse proxy, add its address to `trusted_proxies`"
+        );
+    }
+    found
+}
+
+/// The request's `Origin` matches `app_url` (or there is none).
+pub fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    match headers.get(header::ORIGIN) {
+        None => true,
+        Some(origin) => origin.to_str().is_ok_and(|origin| {
+            origin.trim_end_matches('/') == state.config.app_url.origin().ascii_serialization()
+        }),
+    }
+}

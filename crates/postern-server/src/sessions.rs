@@ -1,0 +1,95 @@
+//! Sessions as the handlers use them: find the current one from the cookie, start one at login,
+//! end one at logout. Timing rules live in `postern_core::session`; storage in `postern_store`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+use postern_core::session::{AuthLevel, SessionRecord};
+use postern_core::token::{SessionToken, TokenHash};
+use postern_core::users::User;
+use postern_store::StoreError;
+
+use crate::cookies;
+use crate::state::{AppState, now};
+
+/// A live session and its user, as found from a request's cookie.
+pub struct CurrentSession {
+    pub key: TokenHash,
+    pub record: SessionRecord,
+    pub user: Arc<User>,
+}
+
+/// The session the request's cookie names, if it is live and its user still exists.
+/// `Err` means the store did not answer: callers fail closed.
+pub async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<CurrentSession>, StoreError> {
+    let Some(token) =
+        cookies::find(headers, &state.session_cookie.name).and_then(SessionToken::parse)
+    else {
+        return Ok(None);
+    };
+    let key = token.hash();
+    let Some(record) = state.store.get_session(&key).await? else {
+        return Ok(None);
+    };
+    let now = now();
+    let policy = &state.config.session.policy;
+    if !policy.is_live(&record, now) {
+        return Ok(None);
+    }
+    // A user removed from the config loses every session at the next request.
+    let Some(user) = state.config.users.get(&record.user).cloned() else {
+        return Ok(None);
+    };
+    Ok(Some(CurrentSession { key, record, user }))
+}
+
+/// Moves the idle deadline when it is due (a tenth of the idle window), off the request's
+/// path: the answer never waits for this write, and a failed write only shortens the session.
+pub fn touch_if_due(state: &Arc<AppState>, session: &CurrentSession) {
+    let now = now();
+    let policy = state.config.session.policy;
+    let Some(moved) = policy.throttled_touch(&session.record, now) else {
+        return;
+    };
+    let state = Arc::clone(state);
+    let key = session.key;
+    tokio::spawn(async move {
+        let ttl = Duration::from_secs(policy.ttl(&moved, now));
+        if let Err(err) = state.store.put_session(&key, &moved, ttl).await {
+            tracing::warn!(error = %err, "could not move a session's idle deadline");
+        }
+    });
+}
+
+/// A new session for `user`: a fresh token, stored by its hash. Returns the token (for the
+/// cookie) and the record.
+pub async fn start(
+    state: &AppState,
+    user: &User,
+    remember: bool,
+) -> Result<(SessionToken, SessionRecord), StoreError> {
+    let now = now();
+    let policy = &state.config.session.policy;
+    let record = policy.new_session(&user.name, AuthLevel::OneFactor, remember, now);
+    let token = SessionToken::generate();
+    let ttl = Duration::from_secs(policy.ttl(&record, now));
+    state.store.put_session(&token.hash(), &record, ttl).await?;
+    Ok((token, record))
+}
+
+/// `Set-Cookie` value for a session that was just started.
+pub fn cookie_for(state: &AppState, token: &SessionToken, record: &SessionRecord) -> String {
+    let persistent = record
+        .remember
+        .then(|| record.expires_at.saturating_sub(record.created_at));
+    state.session_cookie.issue(token.as_str(), persistent)
+}
+
+/// Ends the session server-side. Deleting what is already gone is fine.
+pub async fn end(state: &AppState, key: &TokenHash) -> Result<(), StoreError> {
+    state.store.delete_session(key).await
+}

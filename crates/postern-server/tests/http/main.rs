@@ -1,0 +1,12 @@
+//! The HTTP contract, driven over real sockets against an in-process server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+mod support;
+
+mod check;
+mod hostile_input;
+mod login;
+mod logout;
+mod pages;
+mod session_api;
+mod tls;

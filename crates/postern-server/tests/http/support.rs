@@ -1,0 +1,268 @@
+//! `TestServer`: a real postern server on 127.0.0.1:0 with the memory store, stopped when
+//! dropped; and a minimal HTTP/1.1 client that never follows redirects.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use postern_core::config::{self, Config, NoEnv, Sources};
+use postern_server::{AppState, Server};
+use postern_store::Store;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// One argon2id hash of PASSWORD for the whole test binary (hashing is the slow part).
+pub fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| postern_core::password::hash_password(PASSWORD.as_bytes()).unwrap())
+}
+
+/// A config with alice (all identity fields) and bob (name only), plus `extra` TOML.
+pub fn config_text(app_url: &str, extra: &str) -> String {
+    let hash = password_hash();
+    format!(
+        "app_url = \"{app_url}\"\nsecret = \"test-secret-that-is-long-enough-for-postern\"\n{extra}\n\
+         [server]\nlisten = \"127.0.0.1:0\"\n\
+         [[users]]\nname = \"alice\"\npassword_hash = \"{hash}\"\nemail = \"alice@example.com\"\n\
+         display_name = \"Alice Example\"\ngroups = [\"admins\", \"dev\"]\n\
+         [[users]]\nname = \"bob\"\npassword_hash = \"{hash}\"\n"
+    )
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+}
+
+impl TestServer {
+    /// A server whose portal is https://auth.example.com (cookie domain example.com).
+    pub async fn start() -> Self {
+        Self::with_config(&config_text("https://auth.example.com", "")).await
+    }
+
+    pub async fn with_config(text: &str) -> Self {
+        let config = load(text);
+        let store = Store::memory(config.session.max_sessions);
+        Self::with_state(AppState::new(config, store)).await
+    }
+
+    pub async fn with_state(state: AppState) -> Self {
+        let state = Arc::new(state);
+        let server = Server::bind(state).await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(server.run(shutdown.clone()));
+        Self { addr, shutdown }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> TestRequest {
+        TestRequest {
+            addr: self.addr,
+            method,
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> TestRequest {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> TestRequest {
+        self.request(Method::POST, path)
+    }
+
+    /// Signs alice in through `POST /api/login`; returns the `Cookie` header value.
+    pub async fn login(&self, user: &str) -> String {
+        let response = self
+            .post("/api/login")
+            .json(&format!(
+                "{{\"username\":\"{user}\",\"password\":\"{PASSWORD}\"}}"
+            ))
+            .send()
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        response
+            .session_cookie()
+            .expect("login sets the session cookie")
+    }
+
+    /// The CSRF token for a session cookie.
+    pub async fn csrf(&self, cookie: &str) -> String {
+        let response = self.get("/api/csrf").header("cookie", cookie).send().await;
+        assert_eq!(response.status, StatusCode::OK);
+        response.json()["csrfToken"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn load(text: &str) -> Config {
+    config::load(&Sources {
+        file: Some((text, Path::new("test.toml"))),
+        env: &NoEnv,
+        cli: &[],
+    })
+    .unwrap()
+}
+
+pub struct TestRequest {
+    addr: SocketAddr,
+    method: Method,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+impl TestRequest {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// A browser asking for a page.
+    pub fn browser(self) -> Self {
+        self.header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+    }
+
+    /// The headers traefik sends for `https://app.example.com{uri}`.
+    pub fn forwarded(self, method: &str, uri: &str) -> Self {
+        self.header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "app.example.com")
+            .header("x-forwarded-uri", uri)
+            .header("x-forwarded-method", method)
+    }
+
+    pub fn json(self, body: &str) -> Self {
+        let mut request = self.header("content-type", "application/json");
+        request.body = Bytes::from(body.to_owned());
+        request
+    }
+
+    pub fn form(self, pairs: &[(&str, &str)]) -> Self {
+        let mut request = self.header("content-type", "application/x-www-form-urlencoded");
+        request.body = Bytes::from(serde_urlencoded::to_string(pairs).unwrap());
+        request
+    }
+
+    pub fn raw_body(mut self, body: Vec<u8>) -> Self {
+        self.body = Bytes::from(body);
+        self
+    }
+
+    /// Sends and reports the status, or the transport error (for requests a server may cut off).
+    pub async fn send_raw(self) -> Result<StatusCode, hyper::Error> {
+        let stream = TcpStream::connect(self.addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let mut builder = Request::builder()
+            .method(self.method)
+            .uri(&self.path)
+            .header("host", "auth.example.com");
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        Ok(sender
+            .send_request(builder.body(Full::new(self.body)).unwrap())
+            .await?
+            .status())
+    }
+
+    pub async fn send(self) -> TestResponse {
+        let stream = TcpStream::connect(self.addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let mut builder = Request::builder()
+            .method(self.method)
+            .uri(&self.path)
+            .header("host", "auth.example.com");
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        let response = sender
+            .send_request(builder.body(Full::new(self.body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        TestResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|value| value.to_str().unwrap())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.body))
+    }
+
+    /// `name=value` of the first Set-Cookie for `name`, ready for a Cookie header.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        self.cookie("postern_session")
+            .filter(|c| c != "postern_session=")
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The value of `<input ... name="{name}" value="...">` in a page.
+    pub fn hidden_field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap();
+        self.body[start..start + end]
+            .replace("&#38;", "&")
+            .replace("&amp;", "&")
+    }
+
+    pub fn query_of_location(&self) -> HashMap<String, String> {
+        let location = self.header("location").expect("a Location header");
+        let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        serde_urlencoded::from_str(query).unwrap()
+    }
+}

@@ -1,0 +1,98 @@
+//! `postern serve`: validate everything, bind, then serve until SIGTERM or SIGINT.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use postern_core::config::{Config, StoreKind};
+use postern_server::{AppState, Server};
+use postern_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServeArgs;
+use crate::{EXIT_INVALID_CONFIG, config_file, logging};
+
+pub fn run(args: &ServeArgs) -> ExitCode {
+    let mut overrides = Vec::new();
+    if let Some(listen) = &args.listen {
+        overrides.push(("server.listen", listen.clone()));
+    }
+    if let Some(level) = &args.log_level {
+        overrides.push(("log.level", level.clone()));
+    }
+    let config = match config_file::load(args.config.config.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(problems) => {
+            eprintln!("postern: {problems}");
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        }
+    };
+    logging::init(&config.log.level, config.log.format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> ExitCode {
+    if config.secret.generated {
+        tracing::warn!(
+            "no `secret` configured: generated one for this run. Sessions end when postern restarts, \
+             and several replicas cannot share sessions. Set `secret_file` for production."
+        );
+    }
+    let store = match config.session.store {
+        StoreKind::Memory => Store::memory(config.session.max_sessions),
+    };
+    let app_url = config.app_url.to_string();
+    let users = config.users.len();
+    let state = Arc::new(AppState::new(config, store));
+    let server = match Server::bind(Arc::clone(&state)).await {
+        Ok(server) => server,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    let listening = server
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |addr| addr.to_string());
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        listen = %format!("{scheme}://{listening}"),
+        store = state.store.backend_name(),
+        users,
+        "postern is ready: open {app_url} in a browser"
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    server.run(shutdown).await;
+    tracing::info!("postern stopped");
+    ExitCode::SUCCESS
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,130 @@
+//! `--version`, `hash-password`, `config check`.
+
+use crate::support::*;
+
+#[test]
+fn version_names_the_release() {
+    let output = run(&["--version"], "");
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("postern {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn hash_password_prints_a_verifiable_argon2id_hash() {
+    let output = run(&["hash-password"], "s3cret pass\n");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let hash = String::from_utf8(output.stdout).unwrap();
+    let hash = hash.trim();
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    assert!(
+        postern_core::password::verify_password(hash, b"s3cret pass"),
+        "the newline is not part of the password"
+    );
+    assert!(!postern_core::password::verify_password(
+        hash,
+        b"s3cret pass\n"
+    ));
+}
+
+#[test]
+fn hash_password_refuses_an_empty_password() {
+    let output = run(&["hash-password"], "\n");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("empty"));
+}
+
+#[test]
+fn config_check_accepts_a_valid_file() {
+    let dir = TempDir::new("check-ok");
+    let path = dir.write("postern.toml", &config(3000, ""));
+    let output = run(&["config", "check", "--config", path.to_str().unwrap()], "");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("configuration is valid"));
+}
+
+#[test]
+fn config_check_lists_every_problem_and_exits_64() {
+    let dir = TempDir::new("check-bad");
+    let path = dir.write(
+        "postern.toml",
+        "app_url = \"nope\"\nsecret = \"short\"\nusers_file = \"missing.txt\"\n[session]\nidle_timeout = \"soon\"\ncookie_nam = \"x\"\n",
+    );
+    let output = run(&["config", "check", "--config", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "session.idle_timeout",
+        "cookie_nam",
+        "did you mean `session.cookie_name`",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn semantic_problems_are_listed_together() {
+    let dir = TempDir::new("check-semantic");
+    let path = dir.write(
+        "postern.toml",
+        "app_url = \"nope\"\nsecret = \"short\"\nusers_file = \"missing.txt\"\n",
+    );
+    let output = run(&["config", "check", "--config", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in ["`app_url`", "at least 32", "missing.txt"] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_config_can_come_from_env_alone() {
+    let output = std::process::Command::new(BINARY)
+        .args(["config", "check"])
+        .env_remove("POSTERN_CONFIG")
+        .env("POSTERN_APP_URL", "https://auth.example.com")
+        .env("POSTERN_SERVER_LISTEN", "0.0.0.0:9999")
+        .env("POSTERN_USERS_FILE", "/nonexistent/users")
+        .output()
+        .unwrap();
+    // The users file is missing: exit 64, and the env-provided values were read.
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/users"));
+}
+
+#[test]
+fn postern_config_names_the_file() {
+    let dir = TempDir::new("check-env-file");
+    let path = dir.write("postern.toml", &config(3000, ""));
+    let output = std::process::Command::new(BINARY)
+        .args(["config", "check"])
+        .env("POSTERN_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,8 @@
+//! The `postern` binary as an operator uses it: commands, exit codes, signals, logs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+mod support;
+
+mod commands;
+mod docs;
+mod serve;

@@ -1,0 +1,152 @@
+//! `serve` and `healthcheck` against a real process.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::support::*;
+
+#[test]
+fn serve_answers_health_and_healthcheck_agrees() {
+    let dir = TempDir::new("serve");
+    let port = free_port();
+    let path = dir.write("postern.toml", &config(port, ""));
+    let server = Running::start(&dir, &path, port);
+    let url = format!("http://127.0.0.1:{port}/api/healthcheck");
+    assert_eq!(
+        run(&["healthcheck", "--url", &url], "").status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["healthcheck", "--config", path.to_str().unwrap()], "")
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(
+        server.log_text().contains("postern is ready"),
+        "{}",
+        server.log_text()
+    );
+}
+
+#[test]
+fn healthcheck_fails_when_nothing_answers() {
+    let port = free_port();
+    let output = run(
+        &[
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{port}/api/healthcheck"),
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let dir = TempDir::new("sigterm");
+    let port = free_port();
+    let path = dir.write("postern.toml", &config(port, ""));
+    let mut server = Running::start(&dir, &path, port);
+    // An idle keep-alive connection (as proxies keep) must not hold the shutdown up.
+    let _idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    server.terminate();
+    assert_eq!(
+        server.wait_exit(Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        server.log_text()
+    );
+    assert!(server.log_text().contains("SIGTERM"));
+}
+
+#[test]
+fn an_invalid_config_exits_64_before_binding() {
+    let dir = TempDir::new("serve-bad");
+    let port = free_port();
+    let path = dir.write("postern.toml", &config(port, "bogus_key = 1"));
+    let output = run(&["serve", "--config", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("bogus_key"));
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing may listen after a config error"
+    );
+}
+
+#[test]
+fn a_busy_port_is_a_clear_failure() {
+    let dir = TempDir::new("serve-busy");
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let path = dir.write("postern.toml", &config(port, ""));
+    let output = run(&["serve", "--config", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"));
+}
+
+#[test]
+fn cli_flags_override_env_and_file() {
+    let dir = TempDir::new("serve-flags");
+    let file_port = free_port();
+    let flag_port = free_port();
+    let path = dir.write("postern.toml", &config(file_port, ""));
+    let log = dir.0.join("log");
+    let mut child = std::process::Command::new(BINARY)
+        .args([
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{flag_port}"),
+        ])
+        .env("POSTERN_SERVER_LISTEN", format!("127.0.0.1:{file_port}"))
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut healthy = false;
+    for _ in 0..250 {
+        if get(flag_port, "/api/healthcheck", &[]).is_ok_and(|a| a.starts_with("HTTP/1.1 200")) {
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        healthy,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+#[test]
+fn an_untrusted_forwarder_is_warned_about_once() {
+    let dir = TempDir::new("untrusted");
+    let port = free_port();
+    let path = dir.write(
+        "postern.toml",
+        &config(port, "trusted_proxies = [\"10.0.0.0/8\"]"),
+    );
+    let server = Running::start(&dir, &path, port);
+    for _ in 0..3 {
+        let answer = get(
+            port,
+            "/api/auth/traefik",
+            &[
+                ("X-Forwarded-For", "6.6.6.6"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "a.example.com"),
+            ],
+        )
+        .unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 401"),
+            "answered normally: {answer}"
+        );
+    }
+    let log = server.log_text();
+    assert_eq!(log.matches("outside `trusted_proxies`").count(), 1, "{log}");
+}
