@@ -1,6 +1,7 @@
 //! Assertions shared by the scenarios.
 
 use http::StatusCode;
+use http::header::WWW_AUTHENTICATE;
 use url::Url;
 
 use crate::harness::client::Response;
@@ -59,6 +60,20 @@ pub fn plain_unauthorized(response: &Response) {
         response.location().is_none(),
         "a 401 for an API client must not carry Location: {}",
         response.describe()
+    );
+    assert_eq!(
+        response.json()["status"],
+        401,
+        "postern's JSON body: {}",
+        response.describe()
+    );
+    // nginx's auth_request already copies postern's challenge; a config that adds it again
+    // would send two.
+    let challenges = response.headers.get_all(WWW_AUTHENTICATE).iter().count();
+    assert!(
+        challenges <= 1,
+        "WWW-Authenticate sent {challenges} times: {:?}",
+        response.headers
     );
 }
 
