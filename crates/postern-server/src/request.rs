@@ -76,8 +76,14 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 
 /// The client IP through `trusted_proxies`; warns once per misconfigured peer.
 pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> ClientIp {
-    let forwarded_for = headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok());
-    let found = state.config.trusted_proxies.client_ip(peer.ip(), forwarded_for);
+    let forwarded_for = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok());
+    let found = state
+        .config
+        .trusted_proxies
+        .client_ip(peer.ip(), forwarded_for);
     if found.untrusted_forwarding && state.first_untrusted_forwarding(peer.ip()) {
         tracing::warn!(
             peer = %peer.ip(),

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use postern_core::config::schema::{KEYS, Kind};
+use postern_core::config::schema::KEYS;
 
 use crate::support::run;
 
@@ -22,10 +22,8 @@ fn every_config_key_env_var_and_default_is_documented() {
         if !docs.contains(&format!("`{name}`")) && !docs.contains(&format!("`{}`", key.path)) {
             missing.push(format!("key {}", key.path));
         }
-        if let Some(env) = key.env_name().filter(|_| key.kind != Kind::Tables) {
-            if !docs.contains(&env) {
-                missing.push(format!("env var {env}"));
-            }
+        if let Some(env) = key.env_name().filter(|env| !docs.contains(env)) {
+            missing.push(format!("env var {env}"));
         }
         if !docs.contains(key.default) {
             missing.push(format!("default {} of {}", key.default, key.path));
