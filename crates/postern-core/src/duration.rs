@@ -1,4 +1,4 @@
-//! Human durations in config files: `"90s"`, `"30m"`, `"12h"`, `"30d"`, `"1h30m"`.
+//! Human durations in config files: `"500ms"`, `"90s"`, `"30m"`, `"12h"`, `"30d"`, `"1h30m"`.
 
 use std::fmt;
 use std::time::Duration;
@@ -35,38 +35,47 @@ impl std::str::FromStr for HumanDuration {
         if let Ok(secs) = trimmed.parse::<u64>() {
             return Ok(Self::from_secs(secs));
         }
-        let mut total: u64 = 0;
+        let mut total_ms: u64 = 0;
         let mut digits = String::new();
-        for ch in trimmed.chars() {
+        let mut chars = trimmed.chars().peekable();
+        while let Some(ch) = chars.next() {
             if ch.is_ascii_digit() {
                 digits.push(ch);
                 continue;
             }
-            let unit: u64 = match ch {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                'd' => 86_400,
-                'w' => 604_800,
+            let unit_ms: u64 = match ch {
+                'm' if chars.peek() == Some(&'s') => {
+                    chars.next();
+                    1
+                }
+                's' => 1000,
+                'm' => 60_000,
+                'h' => 3_600_000,
+                'd' => 86_400_000,
+                'w' => 604_800_000,
                 _ => return Err(invalid()),
             };
             let amount: u64 = digits.parse().map_err(|_| invalid())?;
             digits.clear();
-            total = amount
-                .checked_mul(unit)
-                .and_then(|secs| total.checked_add(secs))
+            total_ms = amount
+                .checked_mul(unit_ms)
+                .and_then(|ms| total_ms.checked_add(ms))
                 .ok_or_else(invalid)?;
         }
         if !digits.is_empty() {
             return Err(invalid());
         }
-        Ok(Self::from_secs(total))
+        Ok(Self(Duration::from_millis(total_ms)))
     }
 }
 
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}s", self.0.as_secs())
+        if self.0.subsec_millis() == 0 {
+            write!(f, "{}s", self.0.as_secs())
+        } else {
+            write!(f, "{}ms", self.0.as_millis())
+        }
     }
 }
 
@@ -107,6 +116,14 @@ mod tests {
         assert_eq!(parse("30d"), Ok(2_592_000));
         assert_eq!(parse("1h30m"), Ok(5400));
         assert_eq!(parse("45"), Ok(45));
+        assert_eq!(
+            "250ms".parse::<HumanDuration>().map(|d| d.0),
+            Ok(Duration::from_millis(250))
+        );
+        assert_eq!(
+            "1s500ms".parse::<HumanDuration>().map(|d| d.0),
+            Ok(Duration::from_millis(1500))
+        );
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! Session records and the timing rules around them: idle and absolute deadlines, and when the
 //! check path may write (at most once per tenth of the idle window, so most checks only read).
 
+use serde::{Deserialize, Serialize};
+
 use crate::UnixSeconds;
 
 /// How strongly the user proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AuthLevel {
     /// Username and password (or one external provider).
     OneFactor,
@@ -13,7 +16,7 @@ pub enum AuthLevel {
 }
 
 /// What the store keeps for a session, keyed by the SHA-256 of its token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// The user's configured name (the table's canonical spelling).
     pub user: String,

@@ -51,6 +51,18 @@ impl TokenHash {
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// The inverse of `to_hex`; `None` for anything that is not 64 hex digits.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(Self(bytes))
+    }
 }
 
 impl std::fmt::Debug for SessionToken {
@@ -105,6 +117,15 @@ mod tests {
             assert!(SessionToken::parse(bad).is_none(), "{bad:?}");
         }
         assert!(SessionToken::parse(&format!("{}+", "a".repeat(42))).is_none());
+    }
+
+    #[test]
+    fn hashes_round_trip_through_hex() {
+        let hash = SessionToken::generate().hash();
+        assert_eq!(TokenHash::from_hex(&hash.to_hex()), Some(hash));
+        for bad in ["", "zz", &"g".repeat(64), &"a".repeat(63), &"é".repeat(32)] {
+            assert_eq!(TokenHash::from_hex(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub fn cookie_for(state: &AppState, token: &SessionToken, record: &SessionRecord
 }
 
 /// Ends the session server-side. Deleting what is already gone is fine.
-pub async fn end(state: &AppState, key: &TokenHash) -> Result<(), StoreError> {
-    state.store.delete_session(key).await
+pub async fn end(state: &AppState, session: &CurrentSession) -> Result<(), StoreError> {
+    state
+        .store
+        .delete_session(&session.key, &session.record.user)
+        .await
 }

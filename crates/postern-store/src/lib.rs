@@ -1,19 +1,27 @@
-//! All state that outlives a request, each entry with a TTL. One enum, one contract: the
-//! server never knows which backend it talks to, and `tests/contract.rs` runs the same suite
+//! All state that outlives a request, each entry with a TTL: sessions and their per-user
+//! index, failure counters, token buckets, single-use marks (TOTP steps, spent or revoked
+//! tokens) and single-use values (OAuth transactions, tickets). One enum, one contract: the
+//! server never knows which backend it talks to, and `tests/contract` runs the same suite
 //! against every backend.
 #![forbid(unsafe_code)]
 
+mod keys;
 mod memory;
+mod redis;
 
 use std::time::Duration;
 
-pub use memory::MemoryStore;
+pub use memory::{DEFAULT_MAX_OTHER_ENTRIES, MemoryStore};
+use postern_core::config::RedisConfig;
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
+pub use redis::RedisStore;
+
+use crate::keys::{Keys, Kind};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    /// The backend did not answer. Callers fail closed.
+    /// The backend did not answer (or answered with an error). Callers fail closed.
     #[error("the session store is unavailable: {0}")]
     Unavailable(String),
     /// The memory store holds `max_sessions` live sessions already.
@@ -21,10 +29,30 @@ pub enum StoreError {
     Full(usize),
 }
 
-/// The session store.
+/// A counter within its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    pub count: u64,
+    /// Time until the window ends and the count starts again from zero.
+    pub resets_in: Duration,
+}
+
+impl Counter {
+    pub const ZERO: Self = Self {
+        count: 0,
+        resets_in: Duration::ZERO,
+    };
+}
+
 #[derive(Clone)]
 pub enum Store {
     Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+/// Memory keys carry no prefix: the map belongs to this process alone.
+fn memory_key(kind: Kind, id: &str) -> String {
+    Keys::new("").other(kind, id)
 }
 
 impl Store {
@@ -32,38 +60,144 @@ impl Store {
         Self::Memory(MemoryStore::new(max_sessions))
     }
 
+    /// A Redis-backed store; connects on first use.
+    pub fn redis(config: &RedisConfig) -> Result<Self, StoreError> {
+        RedisStore::new(config).map(Self::Redis)
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             Self::Memory(_) => "memory",
+            Self::Redis(_) => "redis",
         }
     }
 
     /// The session for a token hash, if it exists and its TTL has not run out.
-    pub async fn get_session(&self, key: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+    pub async fn get_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
         match self {
-            Self::Memory(store) => Ok(store.get(key)),
+            Self::Memory(store) => Ok(store.get_session(hash)),
+            Self::Redis(store) => store.get_session(hash).await,
         }
     }
 
-    /// Creates or replaces a session, kept for `ttl`.
+    /// Creates or replaces a session, kept for `ttl`, and lists it under its user.
     pub async fn put_session(
         &self,
-        key: &TokenHash,
+        hash: &TokenHash,
         record: &SessionRecord,
         ttl: Duration,
     ) -> Result<(), StoreError> {
         match self {
-            Self::Memory(store) => store.put(*key, record.clone(), ttl),
+            Self::Memory(store) => store.put_session(*hash, record.clone(), ttl),
+            Self::Redis(store) => store.put_session(hash, record, ttl).await,
         }
     }
 
-    /// Ends a session. Deleting a session that does not exist is not an error.
-    pub async fn delete_session(&self, key: &TokenHash) -> Result<(), StoreError> {
+    /// Ends a session. Deleting one that does not exist is not an error.
+    pub async fn delete_session(&self, hash: &TokenHash, user: &str) -> Result<(), StoreError> {
         match self {
             Self::Memory(store) => {
-                store.delete(key);
+                store.delete_session(hash, user);
                 Ok(())
             }
+            Self::Redis(store) => store.delete_session(hash, user).await,
+        }
+    }
+
+    /// The live sessions of `user` (any spelling case).
+    pub async fn user_sessions(&self, user: &str) -> Result<Vec<TokenHash>, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.user_sessions(user)),
+            Self::Redis(store) => store.user_sessions(user).await,
+        }
+    }
+
+    /// Ends every session of `user` ("log out everywhere"); returns how many there were.
+    pub async fn delete_user_sessions(&self, user: &str) -> Result<usize, StoreError> {
+        match self {
+            Self::Memory(store) => {
+                let hashes = store.user_sessions(user);
+                for hash in &hashes {
+                    store.delete_session(hash, user);
+                }
+                Ok(hashes.len())
+            }
+            Self::Redis(store) => store.delete_user_sessions(user).await,
+        }
+    }
+
+    /// Adds one failure to the counter `id`; a new counter's window is `window`.
+    pub async fn count_failure(&self, id: &str, window: Duration) -> Result<Counter, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.count(&memory_key(Kind::Failures, id), window)),
+            Self::Redis(store) => store.count(Kind::Failures, id, window).await,
+        }
+    }
+
+    pub async fn failures(&self, id: &str) -> Result<Counter, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.counter(&memory_key(Kind::Failures, id))),
+            Self::Redis(store) => store.counter(Kind::Failures, id).await,
+        }
+    }
+
+    pub async fn clear_failures(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(store) => {
+                store.remove(&memory_key(Kind::Failures, id));
+                Ok(())
+            }
+            Self::Redis(store) => store.remove(Kind::Failures, id).await,
+        }
+    }
+
+    /// Takes one token from the bucket `id` (refilled at `rate`/s up to `burst`). `None`: the
+    /// request may go; `Some(wait)`: refused, try again after `wait`.
+    pub async fn take_token(
+        &self,
+        id: &str,
+        rate: f64,
+        burst: u32,
+    ) -> Result<Option<Duration>, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.take_token(&memory_key(Kind::Bucket, id), rate, burst)),
+            Self::Redis(store) => store.take_token(id, rate, burst).await,
+        }
+    }
+
+    /// Sets the mark `id` for `ttl` if it is not set; true when this call set it.
+    pub async fn mark_once(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.mark_once(&memory_key(Kind::Mark, id), ttl)),
+            Self::Redis(store) => store.mark_once(id, ttl).await,
+        }
+    }
+
+    pub async fn is_marked(&self, id: &str) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.is_marked(&memory_key(Kind::Mark, id))),
+            Self::Redis(store) => store.is_marked(id).await,
+        }
+    }
+
+    /// Stores `value` under `id` for `ttl` unless something is there; true when stored.
+    pub async fn put_value(
+        &self,
+        id: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.put_value(&memory_key(Kind::Value, id), value, ttl)),
+            Self::Redis(store) => store.put_value(id, value, ttl).await,
+        }
+    }
+
+    /// Reads and deletes the value under `id`: each value can be taken once.
+    pub async fn take_value(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.take_value(&memory_key(Kind::Value, id))),
+            Self::Redis(store) => store.take_value(id).await,
         }
     }
 
@@ -71,14 +205,15 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Self::Memory(_) => Ok(()),
+            Self::Redis(store) => store.ping().await,
         }
     }
 
-    /// Drops expired entries; the server calls this periodically. Backends with their own
-    /// expiry do nothing here.
+    /// Drops expired entries; the server calls this periodically. Redis expires on its own.
     pub fn sweep_expired(&self) -> usize {
         match self {
             Self::Memory(store) => store.sweep_expired(),
+            Self::Redis(_) => 0,
         }
     }
 }

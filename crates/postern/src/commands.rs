@@ -49,9 +49,7 @@ pub fn config_check(args: &ConfigArgs) -> ExitCode {
                 config.app_url,
                 config.server.listen,
                 config.users.len(),
-                match config.session.store {
-                    postern_core::config::StoreKind::Memory => "memory",
-                }
+                config.session.store.name()
             );
             ExitCode::SUCCESS
         }

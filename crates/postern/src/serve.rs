@@ -47,12 +47,23 @@ async fn serve(config: Config) -> ExitCode {
              and several replicas cannot share sessions. Set `secret_file` for production."
         );
     }
-    let store = match config.session.store {
+    let store = match &config.session.store {
         StoreKind::Memory => Store::memory(config.session.max_sessions),
+        StoreKind::Redis(redis) => match Store::redis(redis) {
+            Ok(store) => store,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot set up the Redis store");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     let app_url = config.app_url.to_string();
     let users = config.users.len();
     let state = Arc::new(AppState::new(config, store));
+    if let Err(err) = state.store.ping().await {
+        // Not fatal: postern serves (failing closed) and reports not-ready until the store answers.
+        tracing::error!(error = %err, store = state.store.backend_name(), "the session store does not answer yet");
+    }
     let server = match Server::bind(Arc::clone(&state)).await {
         Ok(server) => server,
         Err(err) => {

@@ -4,6 +4,7 @@
 
 mod layers;
 mod raw;
+mod redis;
 pub mod schema;
 mod validate;
 
@@ -80,9 +81,66 @@ pub struct TlsConfig {
     pub key_file: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
     Memory,
+    Redis(RedisConfig),
+}
+
+impl StoreKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis(_) => "redis",
+        }
+    }
+}
+
+/// How to reach Redis (or Valkey), from `session.redis_url` or `[session.redis]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    pub mode: RedisMode,
+    /// The server (standalone), the sentinels (sentinel) or the seed nodes (cluster).
+    pub nodes: Vec<RedisNode>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: i64,
+    pub tls: bool,
+    /// PEM roots to verify the server with; the system's roots when `None`.
+    pub tls_ca_file: Option<PathBuf>,
+    pub key_prefix: String,
+    /// Every store call gives up after this long (and the request fails closed).
+    pub timeout: Duration,
+    /// Writes that start or end a session wait for this many replicas (WAIT).
+    pub wait_replicas: u32,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    // Never the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("mode", &self.mode)
+            .field("nodes", &self.nodes)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("db", &self.db)
+            .field("tls", &self.tls)
+            .field("key_prefix", &self.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisMode {
+    Standalone,
+    Sentinel { master: String },
+    Cluster,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisNode {
+    pub host: String,
+    pub port: u16,
 }
 
 #[derive(Debug, Clone)]

@@ -68,6 +68,25 @@ pub struct RawSession {
     pub max_lifetime: Option<HumanDuration>,
     pub remember_me_lifetime: Option<HumanDuration>,
     pub max_sessions: Option<u64>,
+    pub redis_url: Option<String>,
+    pub redis: Option<RawRedis>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    pub mode: Option<String>,
+    pub nodes: Option<Vec<String>>,
+    pub sentinel_master: Option<String>,
+    pub key_prefix: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub db: Option<i64>,
+    pub tls: Option<bool>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub timeout: Option<HumanDuration>,
+    pub wait_replicas: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

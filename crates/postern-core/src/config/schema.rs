@@ -36,7 +36,14 @@ impl Key {
 }
 
 /// Tables that hold keys (`[server]`, `[server.tls]`, ...).
-pub const SECTIONS: &[&str] = &["server", "server.tls", "session", "ui", "log"];
+pub const SECTIONS: &[&str] = &[
+    "server",
+    "server.tls",
+    "session",
+    "session.redis",
+    "ui",
+    "log",
+];
 
 const fn key(path: &'static str, kind: Kind, default: &'static str) -> Key {
     Key {
@@ -78,6 +85,19 @@ pub const KEYS: &[Key] = &[
     key("session.max_lifetime", Kind::Duration, "12h"),
     key("session.remember_me_lifetime", Kind::Duration, "30d"),
     key("session.max_sessions", Kind::Int, "100000"),
+    key("session.redis_url", Kind::Secret, "(none)"),
+    key("session.redis.mode", Kind::Str, "standalone"),
+    key("session.redis.nodes", Kind::List, "[]"),
+    key("session.redis.sentinel_master", Kind::Str, "(none)"),
+    key("session.redis.key_prefix", Kind::Str, "postern:"),
+    key("session.redis.username", Kind::Str, "(none)"),
+    key("session.redis.password", Kind::Secret, "(none)"),
+    key("session.redis.password_file", Kind::Str, "(none)"),
+    key("session.redis.db", Kind::Int, "0"),
+    key("session.redis.tls", Kind::Bool, "false"),
+    key("session.redis.tls_ca_file", Kind::Str, "(system roots)"),
+    key("session.redis.timeout", Kind::Duration, "1s"),
+    key("session.redis.wait_replicas", Kind::Int, "0"),
     key("ui.title", Kind::Str, "postern"),
     key("ui.primary_color", Kind::Str, "#3b5bdb"),
     key("ui.background_color", Kind::Str, "#f4f5f7"),

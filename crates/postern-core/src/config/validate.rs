@@ -10,8 +10,7 @@ use url::{Host, Url};
 
 use super::raw::{RawConfig, RawLog, RawServer, RawSession, RawUi, RawUser};
 use super::{
-    Config, LogConfig, LogFormat, Secret, ServerConfig, SessionConfig, StoreKind, TlsConfig,
-    UiConfig,
+    Config, LogConfig, LogFormat, Secret, ServerConfig, SessionConfig, TlsConfig, UiConfig,
 };
 use crate::client_ip::TrustedProxies;
 use crate::session::SessionPolicy;
@@ -42,9 +41,10 @@ pub(super) fn validate(
     let users_file = raw.users_file.map(resolve);
     let users = users(raw.users, users_file.as_deref(), problems);
     let server = server(raw.server, &resolve, problems);
+    let secret_generated = secret.as_ref().is_some_and(|secret| secret.generated);
     let session = app_url
         .as_ref()
-        .and_then(|url| session(raw.session, url, problems));
+        .and_then(|url| session(raw.session, url, secret_generated, &resolve, problems));
     let ui = ui(raw.ui, problems);
     let log = log(raw.log, problems);
     Some(Config {
@@ -272,16 +272,23 @@ fn server(
     })
 }
 
-fn session(raw: RawSession, app_url: &Url, problems: &mut Vec<String>) -> Option<SessionConfig> {
-    let store = match raw.store.as_deref().unwrap_or("memory") {
-        "memory" => Some(StoreKind::Memory),
-        other => {
-            problems.push(format!(
-                "`session.store` = {other:?}: this build supports \"memory\""
-            ));
-            None
-        }
-    };
+fn session(
+    raw: RawSession,
+    app_url: &Url,
+    secret_generated: bool,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+    problems: &mut Vec<String>,
+) -> Option<SessionConfig> {
+    let store = super::redis::store_kind(
+        super::redis::RawStore {
+            store: raw.store.as_deref(),
+            redis_url: raw.redis_url,
+            redis: raw.redis,
+            secret_generated,
+        },
+        resolve,
+        problems,
+    );
     let cookie_name = raw.cookie_name.unwrap_or_else(|| "postern_session".into());
     let valid_name = !cookie_name.is_empty()
         && cookie_name

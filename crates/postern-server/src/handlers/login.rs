@@ -199,7 +199,7 @@ async fn sign_in(
     remember: bool,
 ) -> Result<String, postern_store::StoreError> {
     if let Some(previous) = sessions::current(state, headers).await? {
-        sessions::end(state, &previous.key).await?;
+        sessions::end(state, &previous).await?;
     }
     let (token, record) = sessions::start(state, user, remember).await?;
     Ok(sessions::cookie_for(state, &token, &record))

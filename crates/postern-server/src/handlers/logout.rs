@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::pages;
 use crate::request;
 use crate::respond::{self, HttpResponse};
-use crate::sessions::{self, CurrentSession};
+use crate::sessions;
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -47,21 +47,21 @@ async fn log_out(
     } else {
         CsrfForm::default()
     };
-    let Some(CurrentSession { key, record, .. }) = session else {
+    let Some(session) = session else {
         return Ok((Outcome::NoSession, form));
     };
     let presented = header_token.as_deref().unwrap_or(&form.csrf);
-    if !state
-        .csrf
-        .verify(postern_core::csrf::CsrfBinding::Session(&key), presented)
-    {
+    if !state.csrf.verify(
+        postern_core::csrf::CsrfBinding::Session(&session.key),
+        presented,
+    ) {
         return Ok((Outcome::BadCsrf, form));
     }
-    if let Err(err) = sessions::end(state, &key).await {
+    if let Err(err) = sessions::end(state, &session).await {
         tracing::error!(error = %err, "session store unavailable during logout");
         return Ok((Outcome::StoreDown, form));
     }
-    tracing::info!(target: "audit", event = "logout", user = %record.user);
+    tracing::info!(target: "audit", event = "logout", user = %session.record.user);
     Ok((Outcome::LoggedOut, form))
 }
 

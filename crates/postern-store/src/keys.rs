@@ -1,0 +1,77 @@
+//! Every store key, named in one place. Keys carry the configured prefix so several postern
+//! installations can share one Redis. Sessions are keyed by token hash (the check path knows
+//! only the token, so they spread over cluster slots); everything about one user sits under a
+//! `{user}` hash tag, on one slot.
+
+use postern_core::token::TokenHash;
+
+/// What a key holds. Each kind has its own namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Failed-login counters (per IP, per account).
+    Failures,
+    /// Token buckets for request rates.
+    Bucket,
+    /// Single-use marks: TOTP steps, spent refresh tokens, revoked token ids.
+    Mark,
+    /// Single-use values: OAuth transactions, one-time tickets.
+    Value,
+}
+
+impl Kind {
+    fn namespace(self) -> &'static str {
+        match self {
+            Self::Failures => "fail",
+            Self::Bucket => "bucket",
+            Self::Mark => "mark",
+            Self::Value => "value",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub fn session(&self, hash: &TokenHash) -> String {
+        format!("{}session:{}", self.prefix, hash.to_hex())
+    }
+
+    /// The sorted set of a user's session hashes, scored by expiry.
+    pub fn user_sessions(&self, user: &str) -> String {
+        format!("{}user:{{{}}}:sessions", self.prefix, user.to_lowercase())
+    }
+
+    /// A key of `kind` for `id`. Ids that name a user should start with `user:` so callers
+    /// can keep one user's state together; this function does not interpret them.
+    pub fn other(&self, kind: Kind, id: &str) -> String {
+        format!("{}{}:{}", self.prefix, kind.namespace(), id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_users_keys_share_a_hash_tag() {
+        let keys = Keys::new("postern:");
+        assert_eq!(keys.user_sessions("Alice"), "postern:user:{alice}:sessions");
+        assert!(
+            keys.session(&TokenHash::of(b"x"))
+                .starts_with("postern:session:")
+        );
+        assert_eq!(
+            keys.other(Kind::Failures, "ip:10.0.0.1"),
+            "postern:fail:ip:10.0.0.1"
+        );
+    }
+}

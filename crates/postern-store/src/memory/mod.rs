@@ -1,0 +1,207 @@
+//! The embedded store. Everything is bounded: sessions by `max_sessions`, everything else by a
+//! separate cap, so no map grows without limit whatever clients send.
+
+mod sessions;
+mod ttl_map;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use postern_core::session::SessionRecord;
+use postern_core::token::TokenHash;
+
+use self::sessions::SessionMap;
+use self::ttl_map::{Action, Entry, TtlMap, Value, expires_in};
+use crate::{Counter, StoreError};
+
+/// Entries other than sessions (counters, buckets, marks, values) the memory store keeps at most.
+pub const DEFAULT_MAX_OTHER_ENTRIES: usize = 200_000;
+
+#[derive(Clone)]
+pub struct MemoryStore {
+    sessions: Arc<SessionMap>,
+    others: Arc<TtlMap>,
+}
+
+impl MemoryStore {
+    pub fn new(max_sessions: usize) -> Self {
+        Self::with_limits(max_sessions, DEFAULT_MAX_OTHER_ENTRIES)
+    }
+
+    pub fn with_limits(max_sessions: usize, max_other_entries: usize) -> Self {
+        Self {
+            sessions: Arc::new(SessionMap::new(max_sessions)),
+            others: Arc::new(TtlMap::new(max_other_entries)),
+        }
+    }
+
+    /// Live and not yet swept sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Entries other than sessions, including expired ones not yet swept.
+    pub fn other_count(&self) -> usize {
+        self.others.len()
+    }
+
+    pub(crate) fn get_session(&self, key: &TokenHash) -> Option<SessionRecord> {
+        self.sessions.get(key)
+    }
+
+    pub(crate) fn put_session(
+        &self,
+        key: TokenHash,
+        record: SessionRecord,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.sessions.put(key, record, ttl)
+    }
+
+    pub(crate) fn delete_session(&self, key: &TokenHash, user: &str) {
+        self.sessions.delete(key, user);
+    }
+
+    pub(crate) fn user_sessions(&self, user: &str) -> Vec<TokenHash> {
+        self.sessions.of_user(user)
+    }
+
+    pub(crate) fn count(&self, key: &str, window: Duration) -> Counter {
+        self.others.update(key, |entry| match entry {
+            Some(Entry {
+                value: Value::Counter(count),
+                expires,
+            }) => {
+                *count += 1;
+                (
+                    Action::Keep,
+                    Counter {
+                        count: *count,
+                        resets_in: expires.saturating_duration_since(Instant::now()),
+                    },
+                )
+            }
+            _ => {
+                let entry = Entry {
+                    value: Value::Counter(1),
+                    expires: expires_in(window),
+                };
+                (
+                    Action::Set(entry),
+                    Counter {
+                        count: 1,
+                        resets_in: window,
+                    },
+                )
+            }
+        })
+    }
+
+    pub(crate) fn counter(&self, key: &str) -> Counter {
+        self.others.update(key, |entry| match entry {
+            Some(Entry {
+                value: Value::Counter(count),
+                expires,
+            }) => (
+                Action::Keep,
+                Counter {
+                    count: *count,
+                    resets_in: expires.saturating_duration_since(Instant::now()),
+                },
+            ),
+            _ => (Action::Keep, Counter::ZERO),
+        })
+    }
+
+    pub(crate) fn remove(&self, key: &str) {
+        self.others.update(key, |_| (Action::Remove, ()));
+    }
+
+    /// A token bucket refilled at `rate` per second up to `burst`. `None`: allowed;
+    /// `Some(wait)`: refused, a token will be there after `wait`.
+    pub(crate) fn take_token(&self, key: &str, rate: f64, burst: u32) -> Option<Duration> {
+        let now = Instant::now();
+        let burst = f64::from(burst.max(1));
+        let rate = rate.max(f64::MIN_POSITIVE);
+        // The entry lives as long as a full refill takes; after that a new one is equivalent.
+        let ttl = Duration::from_secs_f64((burst / rate).max(1.0));
+        self.others.update(key, |entry| {
+            let tokens = match entry {
+                Some(Entry {
+                    value: Value::Bucket { tokens, updated },
+                    ..
+                }) => (*tokens + now.saturating_duration_since(*updated).as_secs_f64() * rate)
+                    .min(burst),
+                _ => burst,
+            };
+            let (left, wait) = if tokens >= 1.0 {
+                (tokens - 1.0, None)
+            } else {
+                (tokens, Some(Duration::from_secs_f64((1.0 - tokens) / rate)))
+            };
+            (
+                Action::Set(Entry {
+                    value: Value::Bucket {
+                        tokens: left,
+                        updated: now,
+                    },
+                    expires: now + ttl,
+                }),
+                wait,
+            )
+        })
+    }
+
+    pub(crate) fn mark_once(&self, key: &str, ttl: Duration) -> bool {
+        self.others.update(key, |entry| match entry {
+            Some(_) => (Action::Keep, false),
+            None => (
+                Action::Set(Entry {
+                    value: Value::Mark,
+                    expires: expires_in(ttl),
+                }),
+                true,
+            ),
+        })
+    }
+
+    pub(crate) fn is_marked(&self, key: &str) -> bool {
+        self.others
+            .update(key, |entry| (Action::Keep, entry.is_some()))
+    }
+
+    pub(crate) fn put_value(&self, key: &str, value: Vec<u8>, ttl: Duration) -> bool {
+        self.others.update(key, |entry| match entry {
+            Some(_) => (Action::Keep, false),
+            None => (
+                Action::Set(Entry {
+                    value: Value::Bytes(value),
+                    expires: expires_in(ttl),
+                }),
+                true,
+            ),
+        })
+    }
+
+    pub(crate) fn take_value(&self, key: &str) -> Option<Vec<u8>> {
+        self.others.update(key, |entry| match entry {
+            Some(Entry {
+                value: Value::Bytes(bytes),
+                ..
+            }) => (Action::Remove, Some(std::mem::take(bytes))),
+            _ => (Action::Keep, None),
+        })
+    }
+
+    pub(crate) fn sweep_expired(&self) -> usize {
+        self.sessions.sweep_expired() + self.others.sweep_expired()
+    }
+}
+
+/// A poisoned lock only means another thread panicked while holding it; every mutation is a
+/// single call on the map, so the data is still consistent: keep serving.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

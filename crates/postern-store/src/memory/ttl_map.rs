@@ -1,0 +1,111 @@
+//! Everything else the memory store keeps (failure counters, token buckets, single-use marks and
+//! values): one bounded map with a TTL per entry. It has its own cap, separate from sessions,
+//! so a flood of anonymous entries (random usernames, abandoned OAuth flows) can never evict a
+//! signed-in user; when full, expired entries go first, then the one closest to expiry.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::lock;
+
+const SHARDS: usize = 64;
+
+pub enum Value {
+    Counter(u64),
+    Bucket { tokens: f64, updated: Instant },
+    Mark,
+    Bytes(Vec<u8>),
+}
+
+pub struct Entry {
+    pub value: Value,
+    pub expires: Instant,
+}
+
+/// What an update does with the entry.
+pub enum Action {
+    Keep,
+    Set(Entry),
+    Remove,
+}
+
+pub struct TtlMap {
+    shards: Vec<Mutex<HashMap<String, Entry>>>,
+    hasher: RandomState,
+    per_shard_cap: usize,
+}
+
+impl TtlMap {
+    pub fn new(max_entries: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            per_shard_cap: max_entries.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    /// Runs `update` on the live entry for `key` (`None` if absent or expired) with the shard's
+    /// lock held, applies the `Action` it returns, and returns its answer.
+    pub fn update<T>(
+        &self,
+        key: &str,
+        update: impl FnOnce(Option<&mut Entry>) -> (Action, T),
+    ) -> T {
+        let now = Instant::now();
+        let mut shard = lock(&self.shards[self.shard_of(key)]);
+        let live = shard.get_mut(key).filter(|entry| entry.expires > now);
+        let (action, answer) = update(live);
+        match action {
+            Action::Keep => {}
+            Action::Set(entry) => {
+                if !shard.contains_key(key) && shard.len() >= self.per_shard_cap {
+                    make_room(&mut shard, now);
+                }
+                shard.insert(key.to_owned(), entry);
+            }
+            Action::Remove => {
+                shard.remove(key);
+            }
+        }
+        answer
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|shard| lock(shard).len()).sum()
+    }
+
+    pub fn sweep_expired(&self) -> usize {
+        let now = Instant::now();
+        self.shards
+            .iter()
+            .map(|shard| {
+                let mut shard = lock(shard);
+                let before = shard.len();
+                shard.retain(|_, entry| entry.expires > now);
+                before - shard.len()
+            })
+            .sum()
+    }
+
+    fn shard_of(&self, key: &str) -> usize {
+        usize::try_from(self.hasher.hash_one(key) % SHARDS as u64).unwrap_or(0)
+    }
+}
+
+fn make_room(shard: &mut HashMap<String, Entry>, now: Instant) {
+    shard.retain(|_, entry| entry.expires > now);
+    if let Some(soonest) = shard
+        .iter()
+        .min_by_key(|(_, entry)| entry.expires)
+        .map(|(key, _)| key.clone())
+    {
+        shard.remove(&soonest);
+    }
+}
+
+/// `now + ttl`, for new entries.
+pub fn expires_in(ttl: Duration) -> Instant {
+    Instant::now() + ttl
+}

@@ -1,0 +1,327 @@
+//! The Redis backend (standalone, Sentinel or Cluster; Valkey too). Every call has a timeout;
+//! every error is `StoreError::Unavailable`, which callers answer by failing closed.
+
+mod connection;
+mod scripts;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use postern_core::config::RedisConfig;
+use postern_core::session::SessionRecord;
+use postern_core::token::TokenHash;
+use redis::{AsyncCommands, RedisError};
+
+use self::connection::{Conn, Connector};
+use crate::keys::{Keys, Kind};
+use crate::{Counter, StoreError};
+
+#[derive(Clone)]
+pub struct RedisStore {
+    connector: Connector,
+    keys: Keys,
+    timeout: Duration,
+    wait_replicas: u32,
+}
+
+impl RedisStore {
+    /// Prepares the connection; nothing is sent until the first call.
+    pub fn new(config: &RedisConfig) -> Result<Self, StoreError> {
+        // redis-rs builds its TLS client with the process-wide rustls provider; make sure there
+        // is one (ring, as everywhere in postern). Err only means one is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let connector = Connector::new(config)
+            .map_err(|err| StoreError::Unavailable(format!("Redis configuration: {err}")))?;
+        Ok(Self {
+            connector,
+            keys: Keys::new(&config.key_prefix),
+            timeout: config.timeout,
+            wait_replicas: config.wait_replicas,
+        })
+    }
+
+    /// Runs `call` on a live connection under the store timeout. Errors tell the connector
+    /// (so a demoted sentinel master is dropped) and become `Unavailable`.
+    async fn run<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let attempt = async {
+            let conn = self.connector.get(self.timeout).await?;
+            call(conn).await
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => {
+                self.connector.observe_error(&err).await;
+                Err(StoreError::Unavailable(err.to_string()))
+            }
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "Redis did not answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+
+    /// With `wait_replicas`, waits (up to half the store timeout) until that many replicas
+    /// acknowledged the writes made so far on this connection, so a failover right after a
+    /// login or logout cannot undo it. A shortfall (no healthy replica, e.g. just after a
+    /// failover) is logged, not fatal: sign-in stays available, at the durability Redis has.
+    async fn wait_for_replicas(&self, conn: &mut Conn) -> Result<(), RedisError> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let timeout_ms = u64::try_from(self.timeout.as_millis() / 2).unwrap_or(250);
+        let acknowledged: u32 = redis::cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(timeout_ms)
+            .query_async(conn)
+            .await?;
+        if acknowledged < self.wait_replicas {
+            tracing::warn!(
+                acknowledged,
+                wanted = self.wait_replicas,
+                "too few Redis replicas acknowledged a session write"
+            );
+        }
+        Ok(())
+    }
+
+    pub async fn get_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+        let key = self.keys.session(hash);
+        let raw: Option<Vec<u8>> = self
+            .run(|mut conn| async move { conn.get(key).await })
+            .await?;
+        Ok(raw.and_then(|bytes| match serde_json::from_slice(&bytes) {
+            Ok(record) => Some(record),
+            Err(err) => {
+                tracing::warn!(error = %err, "ignoring a session record that does not decode");
+                None
+            }
+        }))
+    }
+
+    pub async fn put_session(
+        &self,
+        hash: &TokenHash,
+        record: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let body =
+            serde_json::to_vec(record).map_err(|err| StoreError::Unavailable(err.to_string()))?;
+        let session_key = self.keys.session(hash);
+        let index_key = self.keys.user_sessions(&record.user);
+        let member = hash.to_hex();
+        let now = unix_ms();
+        self.run(|mut conn| async move {
+            let () = redis::cmd("SET")
+                .arg(&session_key)
+                .arg(body)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async(&mut conn)
+                .await?;
+            let _: i64 = scripts::INDEX_SESSION
+                .key(&index_key)
+                .arg(member)
+                .arg(now.saturating_add(ttl_ms))
+                .arg(now)
+                .invoke_async(&mut conn)
+                .await?;
+            self.wait_for_replicas(&mut conn).await
+        })
+        .await
+    }
+
+    pub async fn delete_session(&self, hash: &TokenHash, user: &str) -> Result<(), StoreError> {
+        let session_key = self.keys.session(hash);
+        let index_key = self.keys.user_sessions(user);
+        let member = hash.to_hex();
+        self.run(|mut conn| async move {
+            let _: i64 = conn.del(&session_key).await?;
+            let _: i64 = conn.zrem(&index_key, member).await?;
+            self.wait_for_replicas(&mut conn).await
+        })
+        .await
+    }
+
+    pub async fn user_sessions(&self, user: &str) -> Result<Vec<TokenHash>, StoreError> {
+        let index_key = self.keys.user_sessions(user);
+        let now = unix_ms();
+        let members: Vec<String> = self
+            .run(|mut conn| async move { conn.zrangebyscore(&index_key, now, "+inf").await })
+            .await?;
+        Ok(members
+            .iter()
+            .filter_map(|hex| TokenHash::from_hex(hex))
+            .collect())
+    }
+
+    /// Ends every session of `user`. The sessions spread over cluster slots, so they are
+    /// deleted one by one: not atomic, but each deletion is final.
+    pub async fn delete_user_sessions(&self, user: &str) -> Result<usize, StoreError> {
+        let index_key = self.keys.user_sessions(user);
+        let members: Vec<String> = self
+            .run(|mut conn| {
+                let key = index_key.clone();
+                async move { conn.zrange(&key, 0, -1).await }
+            })
+            .await?;
+        let session_keys: Vec<String> = members
+            .iter()
+            .filter_map(|hex| TokenHash::from_hex(hex))
+            .map(|hash| self.keys.session(&hash))
+            .collect();
+        let count = session_keys.len();
+        self.run(|mut conn| async move {
+            for key in session_keys {
+                let _: i64 = conn.del(key).await?;
+            }
+            let _: i64 = conn.del(&index_key).await?;
+            self.wait_for_replicas(&mut conn).await
+        })
+        .await?;
+        Ok(count)
+    }
+
+    pub async fn count(
+        &self,
+        kind: Kind,
+        id: &str,
+        window: Duration,
+    ) -> Result<Counter, StoreError> {
+        let key = self.keys.other(kind, id);
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (count, ttl_ms): (u64, i64) = self
+            .run(|mut conn| async move {
+                scripts::COUNT
+                    .key(key)
+                    .arg(window_ms)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(Counter {
+            count,
+            resets_in: Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0)),
+        })
+    }
+
+    pub async fn counter(&self, kind: Kind, id: &str) -> Result<Counter, StoreError> {
+        let key = self.keys.other(kind, id);
+        let (count, ttl_ms): (Option<u64>, i64) = self
+            .run(|mut conn| async move {
+                redis::pipe()
+                    .get(&key)
+                    .pttl(&key)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(match count {
+            Some(count) => Counter {
+                count,
+                resets_in: Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0)),
+            },
+            None => Counter::ZERO,
+        })
+    }
+
+    pub async fn remove(&self, kind: Kind, id: &str) -> Result<(), StoreError> {
+        let key = self.keys.other(kind, id);
+        self.run(|mut conn| async move { conn.del::<_, i64>(key).await.map(drop) })
+            .await
+    }
+
+    pub async fn take_token(
+        &self,
+        id: &str,
+        rate: f64,
+        burst: u32,
+    ) -> Result<Option<Duration>, StoreError> {
+        let key = self.keys.other(Kind::Bucket, id);
+        let wait_ms: u64 = self
+            .run(|mut conn| async move {
+                scripts::TAKE_TOKEN
+                    .key(key)
+                    .arg(rate)
+                    .arg(burst.max(1))
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok((wait_ms > 0).then(|| Duration::from_millis(wait_ms)))
+    }
+
+    pub async fn mark_once(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let key = self.keys.other(Kind::Mark, id);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let set: Option<String> = self
+            .run(|mut conn| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    pub async fn is_marked(&self, id: &str) -> Result<bool, StoreError> {
+        let key = self.keys.other(Kind::Mark, id);
+        self.run(|mut conn| async move { conn.exists(key).await })
+            .await
+    }
+
+    pub async fn put_value(
+        &self,
+        id: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let key = self.keys.other(Kind::Value, id);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let set: Option<String> = self
+            .run(|mut conn| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    pub async fn take_value(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = self.keys.other(Kind::Value, id);
+        self.run(
+            |mut conn| async move { redis::cmd("GETDEL").arg(key).query_async(&mut conn).await },
+        )
+        .await
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|mut conn| async move {
+            let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}

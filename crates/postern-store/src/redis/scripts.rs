@@ -1,0 +1,67 @@
+//! Operations that must be atomic on the server, as Lua scripts. Each touches exactly one key,
+//! so each runs on one cluster slot.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// INCR and, on a new counter, start its window: `{count, ms until the window ends}`.
+pub static COUNT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local count = redis.call('INCR', KEYS[1])
+        local ttl = redis.call('PTTL', KEYS[1])
+        if ttl < 0 then
+            redis.call('PEXPIRE', KEYS[1], ARGV[1])
+            ttl = tonumber(ARGV[1])
+        end
+        return {count, ttl}
+        ",
+    )
+});
+
+/// A token bucket on the server's clock: refill at ARGV[1] tokens/s up to ARGV[2], take one.
+/// Returns 0 when a token was taken, else the ms until one will be there.
+pub static TAKE_TOKEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local rate = tonumber(ARGV[1])
+        local burst = tonumber(ARGV[2])
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+        local tokens = tonumber(state[1])
+        local at = tonumber(state[2])
+        if tokens == nil or at == nil then
+            tokens = burst
+            at = now
+        end
+        tokens = math.min(burst, tokens + math.max(0, now - at) / 1000 * rate)
+        local wait = 0
+        if tokens >= 1 then
+            tokens = tokens - 1
+        else
+            wait = math.ceil((1 - tokens) / rate * 1000)
+        end
+        redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
+        redis.call('PEXPIRE', KEYS[1], math.max(1000, math.ceil(burst / rate * 1000)))
+        return wait
+        ",
+    )
+});
+
+/// Adds a session hash to a user's index (scored by its expiry in unix ms), drops members that
+/// expired, and keeps the index as long as its longest-lived member.
+pub static INDEX_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+        local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+        if last[2] then
+            redis.call('PEXPIREAT', KEYS[1], last[2])
+        end
+        return 1
+        ",
+    )
+});

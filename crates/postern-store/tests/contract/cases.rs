@@ -1,0 +1,297 @@
+//! The cases every backend must pass. Each uses fresh random keys, so several can share a store.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use postern_store::{Counter, Store};
+
+use crate::support::{id, key, record};
+
+pub type Case = fn(Store) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Every case, by name, for the backends that run the list in one test.
+pub const ALL: &[(&str, Case)] = &[
+    ("a_session_reads_back_and_deletes", |s| {
+        Box::pin(a_session_reads_back_and_deletes(s))
+    }),
+    ("a_put_replaces_the_record", |s| {
+        Box::pin(a_put_replaces_the_record(s))
+    }),
+    ("sessions_expire_with_their_ttl", |s| {
+        Box::pin(sessions_expire_with_their_ttl(s))
+    }),
+    ("sessions_are_independent", |s| {
+        Box::pin(sessions_are_independent(s))
+    }),
+    ("a_users_sessions_are_listed", |s| {
+        Box::pin(a_users_sessions_are_listed(s))
+    }),
+    ("log_out_everywhere_ends_every_session", |s| {
+        Box::pin(log_out_everywhere_ends_every_session(s))
+    }),
+    ("failures_count_within_their_window", |s| {
+        Box::pin(failures_count_within_their_window(s))
+    }),
+    ("a_token_bucket_allows_its_burst_then_refills", |s| {
+        Box::pin(a_token_bucket_allows_its_burst_then_refills(s))
+    }),
+    ("a_mark_is_set_once", |s| Box::pin(a_mark_is_set_once(s))),
+    ("concurrent_marks_have_one_winner", |s| {
+        Box::pin(concurrent_marks_have_one_winner(s))
+    }),
+    ("a_value_is_taken_once", |s| {
+        Box::pin(a_value_is_taken_once(s))
+    }),
+    ("ping_answers", |s| Box::pin(ping_answers(s))),
+];
+
+pub async fn run_all(store: &Store) {
+    for (name, case) in ALL {
+        eprintln!("contract case: {name}");
+        case(store.clone()).await;
+    }
+}
+
+pub async fn a_session_reads_back_and_deletes(store: Store) {
+    let key = key();
+    assert_eq!(store.get_session(&key).await, Ok(None));
+    store
+        .put_session(&key, &record("alice"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_session(&key).await.unwrap(),
+        Some(record("alice"))
+    );
+    store.delete_session(&key, "alice").await.unwrap();
+    assert_eq!(store.get_session(&key).await, Ok(None));
+    store.delete_session(&key, "alice").await.unwrap();
+}
+
+pub async fn a_put_replaces_the_record(store: Store) {
+    let key = key();
+    store
+        .put_session(&key, &record("alice"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut moved = record("alice");
+    moved.idle_deadline += 100;
+    store
+        .put_session(&key, &moved, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(store.get_session(&key).await.unwrap(), Some(moved));
+}
+
+pub async fn sessions_expire_with_their_ttl(store: Store) {
+    let key = key();
+    store
+        .put_session(&key, &record("alice"), Duration::from_millis(60))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(store.get_session(&key).await, Ok(None));
+}
+
+pub async fn sessions_are_independent(store: Store) {
+    let (a, b) = (key(), key());
+    store
+        .put_session(&a, &record("alice"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    store
+        .put_session(&b, &record("bob"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    store.delete_session(&a, "alice").await.unwrap();
+    assert_eq!(
+        store.get_session(&b).await.unwrap().map(|r| r.user),
+        Some("bob".to_owned())
+    );
+}
+
+pub async fn a_users_sessions_are_listed(store: Store) {
+    let user = id("user");
+    let (a, b, c) = (key(), key(), key());
+    for hash in [&a, &b] {
+        store
+            .put_session(hash, &record(&user), Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+    store
+        .put_session(&c, &record(&user), Duration::from_millis(50))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let mut listed = store.user_sessions(&user.to_uppercase()).await.unwrap();
+    listed.sort();
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "live sessions only, any spelling of the name"
+    );
+    store.delete_session(&a, &user).await.unwrap();
+    assert_eq!(store.user_sessions(&user).await.unwrap(), vec![b]);
+}
+
+pub async fn log_out_everywhere_ends_every_session(store: Store) {
+    let user = id("user");
+    let other = key();
+    store
+        .put_session(&other, &record("someone-else"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mine: Vec<_> = (0..3).map(|_| key()).collect();
+    for hash in &mine {
+        store
+            .put_session(hash, &record(&user), Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.delete_user_sessions(&user).await.unwrap(), 3);
+    for hash in &mine {
+        assert_eq!(store.get_session(hash).await, Ok(None));
+    }
+    assert!(store.get_session(&other).await.unwrap().is_some());
+    assert_eq!(store.user_sessions(&user).await.unwrap(), vec![]);
+}
+
+pub async fn failures_count_within_their_window(store: Store) {
+    let counter = id("ip");
+    assert_eq!(store.failures(&counter).await.unwrap(), Counter::ZERO);
+    for expected in 1..=3 {
+        let counted = store
+            .count_failure(&counter, Duration::from_secs(300))
+            .await
+            .unwrap();
+        assert_eq!(counted.count, expected);
+        assert!(
+            counted.resets_in <= Duration::from_secs(300)
+                && counted.resets_in > Duration::from_secs(290),
+            "{counted:?}"
+        );
+    }
+    assert_eq!(store.failures(&counter).await.unwrap().count, 3);
+    store.clear_failures(&counter).await.unwrap();
+    assert_eq!(store.failures(&counter).await.unwrap(), Counter::ZERO);
+    let short = id("ip");
+    store
+        .count_failure(&short, Duration::from_millis(80))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(160)).await;
+    assert_eq!(
+        store
+            .count_failure(&short, Duration::from_millis(80))
+            .await
+            .unwrap()
+            .count,
+        1,
+        "a new window starts from zero"
+    );
+}
+
+pub async fn a_token_bucket_allows_its_burst_then_refills(store: Store) {
+    let bucket = id("bucket");
+    for _ in 0..5 {
+        assert_eq!(store.take_token(&bucket, 10.0, 5).await.unwrap(), None);
+    }
+    let wait = store
+        .take_token(&bucket, 10.0, 5)
+        .await
+        .unwrap()
+        .expect("the burst is spent");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_millis(110),
+        "{wait:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(
+        store.take_token(&bucket, 10.0, 5).await.unwrap(),
+        None,
+        "refilled at 10/s"
+    );
+}
+
+pub async fn a_mark_is_set_once(store: Store) {
+    let mark = id("mark");
+    assert!(!store.is_marked(&mark).await.unwrap());
+    assert!(
+        store
+            .mark_once(&mark, Duration::from_millis(100))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_once(&mark, Duration::from_millis(100))
+            .await
+            .unwrap()
+    );
+    assert!(store.is_marked(&mark).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!store.is_marked(&mark).await.unwrap());
+    assert!(
+        store
+            .mark_once(&mark, Duration::from_secs(10))
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn concurrent_marks_have_one_winner(store: Store) {
+    let mark = id("mark");
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            let mark = mark.clone();
+            tokio::spawn(async move {
+                store
+                    .mark_once(&mark, Duration::from_secs(10))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for attempt in attempts {
+        winners += usize::from(attempt.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn a_value_is_taken_once(store: Store) {
+    let value = id("value");
+    assert!(
+        store
+            .put_value(&value, b"state".to_vec(), Duration::from_secs(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_value(&value, b"other".to_vec(), Duration::from_secs(10))
+            .await
+            .unwrap(),
+        "no overwrite"
+    );
+    assert_eq!(
+        store.take_value(&value).await.unwrap(),
+        Some(b"state".to_vec())
+    );
+    assert_eq!(store.take_value(&value).await.unwrap(), None);
+    let short = id("value");
+    store
+        .put_value(&short, b"x".to_vec(), Duration::from_millis(50))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(store.take_value(&short).await.unwrap(), None);
+}
+
+pub async fn ping_answers(store: Store) {
+    store.ping().await.unwrap();
+}
