@@ -13,6 +13,9 @@ use crate::token::TokenHash;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The short-lived cookie the login form's CSRF token is bound to.
+pub const PRE_SESSION_COOKIE: &str = "postern_csrf";
+
 /// Derives and checks CSRF tokens with the server secret.
 #[derive(Clone)]
 pub struct CsrfKey {

@@ -113,18 +113,28 @@ impl ForwardedRequest {
     pub fn from_headers(
         kind: ProxyKind,
         headers: &HeaderMap,
-        own_method: &Method,
-        envoy_path: &str,
+        own: &OwnRequest<'_>,
     ) -> Result<Self, TargetError> {
         match kind {
             ProxyKind::Traefik | ProxyKind::Caddy => from_forwarded_set(headers),
-            ProxyKind::Nginx => match text(headers, "x-original-url")? {
+            ProxyKind::Nginx => match text(headers, "X-Original-URL")? {
                 Some(url) => from_original_url(headers, url),
                 None => from_forwarded_set(headers),
             },
-            ProxyKind::Envoy => from_envoy(headers, own_method, envoy_path),
+            ProxyKind::Envoy => from_envoy(headers, own),
         }
     }
+}
+
+/// The auth request itself. Envoy's ext_authz keeps the original method, authority and path
+/// on the check request, so its target is read from here.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnRequest<'a> {
+    pub method: &'a Method,
+    /// The URI's authority: HTTP/2 carries the host here (`:authority`), not in `Host`.
+    pub authority: Option<&'a str>,
+    /// The path and query after `/api/auth/envoy`.
+    pub envoy_path: &'a str,
 }
 
 fn text<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, TargetError> {
@@ -175,17 +185,17 @@ fn build(
 }
 
 fn from_forwarded_set(headers: &HeaderMap) -> Result<ForwardedRequest, TargetError> {
-    let scheme = Scheme::parse(required(headers, "x-forwarded-proto")?, "X-Forwarded-Proto")?;
+    let scheme = Scheme::parse(required(headers, "X-Forwarded-Proto")?, "X-Forwarded-Proto")?;
     // Chains of proxies may list several hosts; the first is what the client asked for.
-    let host = required(headers, "x-forwarded-host")?
+    let host = required(headers, "X-Forwarded-Host")?
         .split(',')
         .next()
         .unwrap_or_default()
         .trim();
-    let uri = text(headers, "x-forwarded-uri")?
+    let uri = text(headers, "X-Forwarded-Uri")?
         .map(str::trim)
         .filter(|uri| !uri.is_empty());
-    let method = method_header(headers, "x-forwarded-method")?.unwrap_or(Method::GET);
+    let method = method_header(headers, "X-Forwarded-Method")?.unwrap_or(Method::GET);
     build(method, scheme, host, uri.unwrap_or("/"))
 }
 
@@ -206,32 +216,33 @@ fn from_original_url(headers: &HeaderMap, url: &str) -> Result<ForwardedRequest,
         Some('/') => path_and_query.to_owned(),
         _ => format!("/{path_and_query}"),
     };
-    let method = match method_header(headers, "x-original-method")? {
+    let method = match method_header(headers, "X-Original-Method")? {
         Some(method) => method,
-        None => method_header(headers, "x-forwarded-method")?.unwrap_or(Method::GET),
+        None => method_header(headers, "X-Forwarded-Method")?.unwrap_or(Method::GET),
     };
     build(method, scheme, authority, &path_and_query)
 }
 
-fn from_envoy(
-    headers: &HeaderMap,
-    own_method: &Method,
-    envoy_path: &str,
-) -> Result<ForwardedRequest, TargetError> {
-    let scheme = match text(headers, "x-forwarded-proto")? {
+fn from_envoy(headers: &HeaderMap, own: &OwnRequest<'_>) -> Result<ForwardedRequest, TargetError> {
+    let scheme = match text(headers, "X-Forwarded-Proto")? {
         Some(proto) => Scheme::parse(proto, "X-Forwarded-Proto")?,
         None => Scheme::Http,
     };
-    let host = required(headers, "host")?;
-    // Envoy's ext_authz keeps the original method on the check request itself.
-    let method =
-        method_header(headers, "x-forwarded-method")?.unwrap_or_else(|| own_method.clone());
-    let path_and_query = if envoy_path.is_empty() {
-        "/"
-    } else {
-        envoy_path
+    let host = match text(headers, "Host")?
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+    {
+        Some(host) => host,
+        None => own.authority.ok_or(TargetError::Missing("Host"))?,
     };
-    build(method, scheme, host, path_and_query)
+    let method =
+        method_header(headers, "X-Forwarded-Method")?.unwrap_or_else(|| own.method.clone());
+    let path_and_query = match own.envoy_path {
+        "" => "/".to_owned(),
+        query if query.starts_with('?') => format!("/{query}"),
+        path => path.to_owned(),
+    };
+    build(method, scheme, host, &path_and_query)
 }
 
 #[cfg(test)]

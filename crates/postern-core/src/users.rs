@@ -104,7 +104,7 @@ impl UserTable {
 pub fn name_problem(name: &str) -> Option<&'static str> {
     if name.is_empty() {
         Some("the name is empty")
-    } else if name.len() > 128 {
+    } else if name.chars().count() > 128 {
         Some("the name is longer than 128 characters")
     } else if name
         .chars()

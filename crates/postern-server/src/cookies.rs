@@ -7,8 +7,7 @@ use http::HeaderMap;
 use http::header::COOKIE;
 use postern_core::config::Config;
 
-/// The short-lived cookie the login form's CSRF token is bound to.
-pub const PRE_SESSION_COOKIE: &str = "postern_csrf";
+pub use postern_core::csrf::PRE_SESSION_COOKIE;
 const PRE_SESSION_LIFETIME_SECS: i64 = 3600;
 
 /// The first value of cookie `name` across all `Cookie` headers.

@@ -18,3 +18,4 @@ mod tls;
 
 pub use listener::{ServeError, Server};
 pub use state::AppState;
+pub use tls::{TlsError, check as check_tls};

@@ -19,6 +19,11 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
+/// Loads the certificate and key as `serve` would; for `config check`.
+pub fn check(tls: &TlsConfig) -> Result<(), TlsError> {
+    acceptor(tls).map(drop)
+}
+
 pub fn acceptor(tls: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
     let cert_path = tls.cert_file.display().to_string();
     let key_path = tls.key_file.display().to_string();

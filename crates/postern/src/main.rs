@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod config_file;
+mod healthcheck;
 mod logging;
 mod serve;
 
@@ -26,6 +27,6 @@ fn main() -> ExitCode {
         Command::Config {
             action: ConfigAction::Check(args),
         } => commands::config_check(&args),
-        Command::Healthcheck(args) => commands::healthcheck(&args),
+        Command::Healthcheck(args) => healthcheck::run(&args),
     }
 }

@@ -43,8 +43,9 @@ pub fn run(args: &ServeArgs) -> ExitCode {
 async fn serve(config: Config) -> ExitCode {
     if config.secret.generated {
         tracing::warn!(
-            "no `secret` configured: generated one for this run. Sessions end when postern restarts, \
-             and several replicas cannot share sessions. Set `secret_file` for production."
+            "no `secret` configured: generated one for this run. Login and logout forms opened before \
+             a restart will ask the user to retry, and replicas cannot check each other's CSRF tokens. \
+             Set `secret_file` for production."
         );
     }
     let store = match &config.session.store {
@@ -68,7 +69,13 @@ async fn serve(config: Config) -> ExitCode {
         Ok(server) => server,
         Err(err) => {
             tracing::error!(error = %err, "cannot start");
-            return ExitCode::FAILURE;
+            // Unreadable TLS material is a configuration problem, like the others.
+            let code = if matches!(err, postern_server::ServeError::Tls(_)) {
+                EXIT_INVALID_CONFIG
+            } else {
+                1
+            };
+            return ExitCode::from(code);
         }
     };
     let scheme = if server.is_tls() { "https" } else { "http" };

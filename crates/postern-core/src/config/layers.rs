@@ -18,7 +18,7 @@ pub(super) fn merge(sources: &Sources<'_>, problems: &mut Vec<String>) -> Option
         },
         None => Table::new(),
     };
-    check_table(&table, "", problems);
+    check_table(&mut table, "", problems);
     for key in schema::KEYS {
         let Some(env_name) = key.env_name() else {
             continue;
@@ -54,9 +54,9 @@ fn typed_value(kind: Kind, text: &str) -> Result<Value, String> {
         },
         Kind::Int => text
             .trim()
-            .parse::<i64>()
-            .map(Value::Integer)
-            .map_err(|_| format!("`{text}` is not a whole number")),
+            .parse::<u32>()
+            .map(|number| Value::Integer(i64::from(number)))
+            .map_err(|_| format!("`{text}` is not a whole number, 0 or more")),
         Kind::Duration => text
             .parse::<HumanDuration>()
             .map(|_| Value::String(text.trim().to_owned()))
@@ -91,8 +91,11 @@ fn insert(table: &mut Table, path: &str, value: Value) {
     }
 }
 
-fn check_table(table: &Table, prefix: &str, problems: &mut Vec<String>) {
-    for (name, value) in table {
+/// Reports every unknown key and wrongly typed value, and drops them from the table, so the
+/// rest of the config is still checked (and every problem listed at once).
+fn check_table(table: &mut Table, prefix: &str, problems: &mut Vec<String>) {
+    let mut rejected = Vec::new();
+    for (name, value) in table.iter_mut() {
         let path = if prefix.is_empty() {
             name.clone()
         } else {
@@ -101,7 +104,10 @@ fn check_table(table: &Table, prefix: &str, problems: &mut Vec<String>) {
         if schema::SECTIONS.contains(&path.as_str()) {
             match value {
                 Value::Table(inner) => check_table(inner, &path, problems),
-                _ => problems.push(format!("`{path}` must be a table ([{path}])")),
+                _ => {
+                    problems.push(format!("`{path}` must be a table ([{path}])"));
+                    rejected.push(name.clone());
+                }
             }
             continue;
         }
@@ -110,19 +116,76 @@ fn check_table(table: &Table, prefix: &str, problems: &mut Vec<String>) {
                 .map(|known| format!(" (did you mean `{known}`?)"))
                 .unwrap_or_default();
             problems.push(format!("unknown key `{path}`{hint}"));
+            rejected.push(name.clone());
             continue;
         };
         if let Some(expected) = type_mismatch(key.kind, value) {
             problems.push(format!("`{path}` must be {expected}"));
+            rejected.push(name.clone());
+        } else if key.kind == Kind::Tables {
+            check_user_tables(value, problems);
         }
     }
+    for name in rejected {
+        table.remove(&name);
+    }
+}
+
+/// The keys of a `[[users]]` table: (name, required, kind).
+const USER_KEYS: &[(&str, bool, Kind)] = &[
+    ("name", true, Kind::Str),
+    ("password_hash", true, Kind::Str),
+    ("email", false, Kind::Str),
+    ("display_name", false, Kind::Str),
+    ("groups", false, Kind::List),
+    ("totp_secret", false, Kind::Str),
+];
+
+/// Checks each `[[users]]` table; a table missing a required key is reported and dropped.
+fn check_user_tables(value: &mut Value, problems: &mut Vec<String>) {
+    let Value::Array(users) = value else { return };
+    let mut index = 0;
+    users.retain_mut(|user| {
+        index += 1;
+        let Value::Table(fields) = user else {
+            return false;
+        };
+        let label = format!("[[users]] #{index}");
+        let mut rejected = Vec::new();
+        for (name, field) in fields.iter() {
+            match USER_KEYS.iter().find(|(known, _, _)| known == name) {
+                None => {
+                    problems.push(format!("{label}: unknown key `{name}`"));
+                    rejected.push(name.clone());
+                }
+                Some((_, _, kind)) => {
+                    if let Some(expected) = type_mismatch(*kind, field) {
+                        problems.push(format!("{label}: `{name}` must be {expected}"));
+                        rejected.push(name.clone());
+                    }
+                }
+            }
+        }
+        for name in rejected {
+            fields.remove(&name);
+        }
+        let missing: Vec<&str> = USER_KEYS
+            .iter()
+            .filter(|(name, required, _)| *required && !fields.contains_key(*name))
+            .map(|(name, _, _)| *name)
+            .collect();
+        for name in &missing {
+            problems.push(format!("{label}: `{name}` is required"));
+        }
+        missing.is_empty()
+    });
 }
 
 fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
     let ok = match kind {
         Kind::Str | Kind::Secret => value.is_str(),
         Kind::Bool => value.is_bool(),
-        Kind::Int => value.is_integer(),
+        Kind::Int => value.as_integer().is_some_and(|number| number >= 0),
         Kind::Duration => match value {
             Value::String(text) => text.parse::<HumanDuration>().is_ok(),
             Value::Integer(secs) => *secs >= 0,
@@ -138,7 +201,7 @@ fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
     (!ok).then_some(match kind {
         Kind::Str | Kind::Secret => "a string",
         Kind::Bool => "true or false",
-        Kind::Int => "a whole number",
+        Kind::Int => "a whole number, 0 or more",
         Kind::Duration => "a duration such as \"30m\" or a number of seconds",
         Kind::List => "a list of strings",
         Kind::Tables => "a list of tables ([[...]])",

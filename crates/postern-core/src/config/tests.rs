@@ -230,3 +230,64 @@ fn every_key_has_an_env_name_except_tables() {
         "POSTERN_SERVER_TLS_CERT_FILE"
     );
 }
+
+#[test]
+fn unknown_keys_and_type_errors_do_not_hide_the_other_problems() {
+    let text = "app_url = \"ftp://x\"\nsecret = \"short\"\nbogus = 1\n[session]\nmax_sessions = -5\nidle_timeout = \"1s\"\n\
+                [[users]]\nname = \"alice\"\npassword_hash = \"plain\"\nshoe_size = 44\n[[users]]\nname = \"bob\"\n";
+    let problems = load_with(text, &[], &[]).unwrap_err().0;
+    let joined = problems.join("\n");
+    for expected in [
+        "unknown key `bogus`",
+        "`session.max_sessions` must be a whole number, 0 or more",
+        "[[users]] #1: unknown key `shoe_size`",
+        "[[users]] #2: `password_hash` is required",
+        "`app_url`",
+        "at least 32",
+        "`session.idle_timeout` must be at least 1m",
+        "`password_hash`: not an argon2 or bcrypt hash",
+    ] {
+        assert!(
+            joined.contains(expected),
+            "missing {expected:?} in:\n{joined}"
+        );
+    }
+    assert_eq!(
+        problems.iter().filter(|p| p.contains("bogus")).count(),
+        1,
+        "each problem once: {problems:#?}"
+    );
+}
+
+#[test]
+fn the_session_cookie_cannot_take_the_login_forms_cookie_name() {
+    let text = format!("{}[session]\ncookie_name = \"postern_csrf\"\n", minimal());
+    let problems = load_with(&text, &[], &[]).unwrap_err().0;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("login form uses that cookie")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn shared_emails_and_unenforceable_totp_secrets_are_refused() {
+    let text = format!(
+        "{}email = \"alice@example.com\"\n[[users]]\nname = \"bob\"\npassword_hash = \"{HASH}\"\nemail = \"ALICE@example.com\"\ntotp_secret = \"JBSWY3DPEHPK3PXP\"\n",
+        minimal()
+    );
+    let problems = load_with(&text, &[], &[]).unwrap_err().0;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("belongs to more than one user")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("cannot verify TOTP codes yet")),
+        "{problems:?}"
+    );
+}

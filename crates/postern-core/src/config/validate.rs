@@ -42,9 +42,13 @@ pub(super) fn validate(
     let users = users(raw.users, users_file.as_deref(), problems);
     let server = server(raw.server, &resolve, problems);
     let secret_generated = secret.as_ref().is_some_and(|secret| secret.generated);
-    let session = app_url
-        .as_ref()
-        .and_then(|url| session(raw.session, url, secret_generated, &resolve, problems));
+    let session = session(
+        raw.session,
+        app_url.as_ref(),
+        secret_generated,
+        &resolve,
+        problems,
+    );
     let ui = ui(raw.ui, problems);
     let log = log(raw.log, problems);
     Some(Config {
@@ -203,10 +207,26 @@ fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) 
             Err(err) => problems.push(format!("`users_file` {}: {err}", path.display())),
         }
     }
-    let mut seen = HashSet::new();
+    let mut names = HashSet::new();
+    let mut emails = HashSet::new();
     for user in &all {
-        if !seen.insert(user.name.to_lowercase()) {
+        if !names.insert(user.name.to_lowercase()) {
             problems.push(format!("user `{}` is defined more than once", user.name));
+        }
+        if !user.email.is_empty() && !emails.insert(user.email.to_lowercase()) {
+            problems.push(format!(
+                "the email `{}` belongs to more than one user: sign-in by email would be ambiguous",
+                user.email
+            ));
+        }
+        // Fail closed: a user who was given a second factor must not be able to sign in
+        // with the password alone.
+        if user.totp_secret.is_some() {
+            problems.push(format!(
+                "user `{}` has a TOTP secret, but this version of postern cannot verify TOTP codes yet; \
+                 remove the secret (the user then signs in with the password alone) or wait for TOTP support",
+                user.name
+            ));
         }
     }
     if all.is_empty() && problems.is_empty() {
@@ -274,7 +294,7 @@ fn server(
 
 fn session(
     raw: RawSession,
-    app_url: &Url,
+    app_url: Option<&Url>,
     secret_generated: bool,
     resolve: &dyn Fn(PathBuf) -> PathBuf,
     problems: &mut Vec<String>,
@@ -299,10 +319,17 @@ fn session(
             "`session.cookie_name` = {cookie_name:?}: use letters, digits, '-', '_' or '.'"
         ));
     }
-    let cookie_domain = cookie_domain(raw.cookie_domain, app_url, problems);
-    let https = app_url.scheme() == "https";
+    if cookie_name == crate::csrf::PRE_SESSION_COOKIE {
+        problems.push(format!(
+            "`session.cookie_name` may not be {:?}: the login form uses that cookie",
+            crate::csrf::PRE_SESSION_COOKIE
+        ));
+    }
+    // The cookie rules depend on `app_url`; when it is invalid (reported already) they wait.
+    let cookie_domain = app_url.map(|url| cookie_domain(raw.cookie_domain, url, problems));
+    let https = app_url.is_some_and(|url| url.scheme() == "https");
     let secure_cookie = raw.secure_cookie.unwrap_or(https);
-    if secure_cookie && !https && !is_loopback(app_url) {
+    if secure_cookie && !https && app_url.is_some_and(|url| !is_loopback(url)) {
         problems.push("`session.secure_cookie` = true needs an https `app_url`: browsers drop Secure cookies set over http".into());
     }
     let idle = raw.idle_timeout.map_or(1800, |d| d.as_secs());
@@ -327,7 +354,7 @@ fn session(
     Some(SessionConfig {
         store: store?,
         cookie_name,
-        cookie_domain: cookie_domain?,
+        cookie_domain: cookie_domain??,
         secure_cookie,
         policy: SessionPolicy {
             idle_timeout: idle,
@@ -408,7 +435,7 @@ fn ui(raw: RawUi, problems: &mut Vec<String>) -> UiConfig {
         .unwrap_or_else(|| "postern".into())
         .trim()
         .to_owned();
-    if title.is_empty() || title.len() > 80 || title.chars().any(char::is_control) {
+    if title.is_empty() || title.chars().count() > 80 || title.chars().any(char::is_control) {
         problems.push("`ui.title` must be 1 to 80 printable characters".into());
     }
     UiConfig {

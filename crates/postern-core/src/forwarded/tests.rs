@@ -13,8 +13,16 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     map
 }
 
+fn own<'a>(method: &'a Method, authority: Option<&'a str>, envoy_path: &'a str) -> OwnRequest<'a> {
+    OwnRequest {
+        method,
+        authority,
+        envoy_path,
+    }
+}
+
 fn parse(kind: ProxyKind, pairs: &[(&str, &str)]) -> Result<ForwardedRequest, TargetError> {
-    ForwardedRequest::from_headers(kind, &headers(pairs), &Method::GET, "")
+    ForwardedRequest::from_headers(kind, &headers(pairs), &own(&Method::GET, None, ""))
 }
 
 #[test]
@@ -86,9 +94,12 @@ fn nginx_falls_back_to_the_forwarded_set() {
 #[test]
 fn envoy_reads_host_and_the_appended_path() {
     let map = headers(&[("host", "app.example.com"), ("x-forwarded-proto", "https")]);
-    let target =
-        ForwardedRequest::from_headers(ProxyKind::Envoy, &map, &Method::PUT, "/api/items?id=3")
-            .unwrap();
+    let target = ForwardedRequest::from_headers(
+        ProxyKind::Envoy,
+        &map,
+        &own(&Method::PUT, None, "/api/items?id=3"),
+    )
+    .unwrap();
     assert_eq!(target.method, Method::PUT);
     assert_eq!(
         target.original_url(),
@@ -162,7 +173,18 @@ fn non_utf8_header_values_are_refused() {
         HeaderValue::from_bytes(b"caf\xe9.test").unwrap(),
     );
     assert_eq!(
-        ForwardedRequest::from_headers(ProxyKind::Traefik, &map, &Method::GET, ""),
-        Err(TargetError::NotText("x-forwarded-host"))
+        ForwardedRequest::from_headers(ProxyKind::Traefik, &map, &own(&Method::GET, None, "")),
+        Err(TargetError::NotText("X-Forwarded-Host"))
     );
+}
+
+#[test]
+fn envoy_over_http2_reads_the_authority_and_a_bare_query() {
+    let map = headers(&[("x-forwarded-proto", "https")]);
+    let own_request = own(&Method::GET, Some("app.example.com"), "?x=1");
+    let target = ForwardedRequest::from_headers(ProxyKind::Envoy, &map, &own_request).unwrap();
+    assert_eq!(target.original_url(), "https://app.example.com/?x=1");
+    let missing =
+        ForwardedRequest::from_headers(ProxyKind::Envoy, &map, &own(&Method::GET, None, ""));
+    assert_eq!(missing, Err(TargetError::Missing("Host")));
 }

@@ -9,7 +9,7 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
-use postern_core::forwarded::{ForwardedRequest, ProxyKind};
+use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind};
 use postern_core::identity::Identity;
 
 use crate::pages;
@@ -38,8 +38,12 @@ pub async fn check(
     envoy_path: &str,
 ) -> HttpResponse {
     let headers = request.headers();
-    let target = match ForwardedRequest::from_headers(proxy, headers, request.method(), envoy_path)
-    {
+    let own = OwnRequest {
+        method: request.method(),
+        authority: request.uri().authority().map(http::uri::Authority::as_str),
+        envoy_path,
+    };
+    let target = match ForwardedRequest::from_headers(proxy, headers, &own) {
         Ok(target) => target,
         Err(err) => {
             tracing::debug!(proxy = proxy.name(), error = %err, "auth request without a usable target");

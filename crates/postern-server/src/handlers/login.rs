@@ -154,10 +154,11 @@ pub async fn submit_json(state: &AppState, request: Request<Incoming>) -> HttpRe
             );
         }
     };
-    let Some(name) = login
-        .username
-        .or(login.email)
-        .filter(|name| !name.trim().is_empty())
+    let present = |name: &Option<String>| name.as_ref().is_some_and(|name| !name.trim().is_empty());
+    let Some(name) = [login.username, login.email]
+        .into_iter()
+        .find(present)
+        .flatten()
     else {
         return respond::json_message(
             StatusCode::BAD_REQUEST,

@@ -23,7 +23,8 @@ fn unavailable(err: &postern_store::StoreError) -> HttpResponse {
     respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
 }
 
-/// `GET /api/status`: always 200; `isLoggedIn` says whether the cookie names a live session.
+/// `GET /api/status`: 200 with `isLoggedIn` saying whether the cookie names a live session;
+/// 503 when the store does not answer.
 pub async fn status(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
     let session = match sessions::current(state, request.headers()).await {
         Ok(session) => session,
@@ -99,9 +100,15 @@ pub async fn keepalive(state: &AppState, request: &Request<Incoming>) -> HttpRes
     if let Err(err) = state.store.put_session(&session.key, &moved, ttl).await {
         return unavailable(&err);
     }
+    // Remembered sessions have no idle timeout: nothing moves, and the answer says so.
+    let message = if moved.remember {
+        "Session has no idle timeout"
+    } else {
+        "Session extended"
+    };
     session_body(
         StatusCode::OK,
-        "Session extended",
+        message,
         &CurrentSession {
             record: moved,
             ..session

@@ -150,3 +150,77 @@ fn an_untrusted_forwarder_is_warned_about_once() {
     let log = server.log_text();
     assert_eq!(log.matches("outside `trusted_proxies`").count(), 1, "{log}");
 }
+
+#[test]
+fn healthcheck_speaks_https_to_a_tls_listener() {
+    let dir = TempDir::new("tls");
+    let ca = postern_testkit::TestCa::new();
+    let (cert, key) = ca.issue_files("postern", &["localhost"]);
+    let port = free_port();
+    let tls = format!(
+        "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let text = config(port, "").replace("[[users]]", &format!("{tls}[[users]]"));
+    let path = dir.write("postern.toml", &text);
+    let log = dir.0.join("log");
+    let mut child = std::process::Command::new(BINARY)
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}/api/healthcheck");
+    let mut healthy = false;
+    for _ in 0..250 {
+        if run(&["healthcheck", "--url", &url], "").status.success() {
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let from_config = run(&["healthcheck", "--config", path.to_str().unwrap()], "")
+        .status
+        .code();
+    let plain = run(
+        &[
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{port}/api/healthcheck"),
+        ],
+        "",
+    )
+    .status
+    .code();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        healthy,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(from_config, Some(0), "the default URL follows [server.tls]");
+    assert_eq!(plain, Some(1), "plain HTTP to a TLS port is not healthy");
+}
+
+#[test]
+fn tls_material_that_does_not_parse_is_a_config_error() {
+    let dir = TempDir::new("tls-bad");
+    let cert = dir.write("cert.pem", "not a certificate");
+    let key = dir.write("key.pem", "not a key");
+    let port = free_port();
+    let tls = format!(
+        "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let path = dir.write(
+        "postern.toml",
+        &config(port, "").replace("[[users]]", &format!("{tls}[[users]]")),
+    );
+    let check = run(&["config", "check", "--config", path.to_str().unwrap()], "");
+    assert_eq!(check.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&check.stderr).contains("[server.tls]"));
+    let serve = run(&["serve", "--config", path.to_str().unwrap()], "");
+    assert_eq!(serve.status.code(), Some(64));
+}
