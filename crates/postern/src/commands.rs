@@ -42,13 +42,11 @@ pub fn hash_password() -> ExitCode {
 pub fn config_check(args: &ConfigArgs) -> ExitCode {
     match config_file::load(args.config.as_deref(), &[]) {
         Ok(config) => {
-            if let Some(tls) = &config.server.tls {
-                if let Err(err) = postern_server::check_tls(tls) {
-                    eprintln!(
-                        "postern: 1 problem(s) in the configuration:\n  - `[server.tls]`: {err}"
-                    );
-                    return ExitCode::from(EXIT_INVALID_CONFIG);
-                }
+            if let Some(tls) = &config.server.tls
+                && let Err(err) = postern_server::check_tls(tls)
+            {
+                eprintln!("postern: 1 problem(s) in the configuration:\n  - `[server.tls]`: {err}");
+                return ExitCode::from(EXIT_INVALID_CONFIG);
             }
             println!(
                 "configuration is valid: app_url {}, listen {}, {} user(s), {} store",
