@@ -11,6 +11,7 @@ pub mod decision;
 pub mod duration;
 pub mod forwarded;
 pub mod identity;
+pub mod limits;
 pub mod password;
 pub mod redirect;
 pub mod session;

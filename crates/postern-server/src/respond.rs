@@ -91,6 +91,13 @@ pub fn set_location(response: &mut HttpResponse, location: &str) {
     }
 }
 
+/// `Retry-After` in seconds, for 429 answers.
+pub fn set_retry_after(response: &mut HttpResponse, seconds: u64) {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+}
+
 /// Appends a `Set-Cookie` header.
 pub fn add_cookie(response: &mut HttpResponse, cookie: &str) {
     if let Ok(value) = HeaderValue::from_str(cookie) {

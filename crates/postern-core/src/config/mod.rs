@@ -18,6 +18,7 @@ pub use env::{EnvSource, NoEnv, ProcessEnv};
 use url::Url;
 
 use crate::client_ip::TrustedProxies;
+use crate::limits::LoginLimits;
 use crate::redirect::RedirectPolicy;
 use crate::session::SessionPolicy;
 use crate::users::UserTable;
@@ -33,6 +34,7 @@ pub struct Config {
     pub users_file: Option<PathBuf>,
     pub server: ServerConfig,
     pub session: SessionConfig,
+    pub limits: LoginLimits,
     pub ui: UiConfig,
     pub log: LogConfig,
 }

@@ -22,6 +22,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub session: RawSession,
     #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
     pub ui: RawUi,
     #[serde(default)]
     pub log: RawLog,
@@ -87,6 +89,15 @@ pub struct RawRedis {
     pub tls_ca_file: Option<PathBuf>,
     pub timeout: Option<HumanDuration>,
     pub wait_replicas: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_failures_per_ip: Option<u64>,
+    pub failure_window: Option<HumanDuration>,
+    pub max_failures_per_user: Option<u64>,
+    pub user_failure_window: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

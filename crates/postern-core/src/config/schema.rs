@@ -41,6 +41,7 @@ pub const SECTIONS: &[&str] = &[
     "server.tls",
     "session",
     "session.redis",
+    "limits",
     "ui",
     "log",
 ];
@@ -98,6 +99,10 @@ pub const KEYS: &[Key] = &[
     key("session.redis.tls_ca_file", Kind::Str, "(system roots)"),
     key("session.redis.timeout", Kind::Duration, "1s"),
     key("session.redis.wait_replicas", Kind::Int, "0"),
+    key("limits.max_failures_per_ip", Kind::Int, "5"),
+    key("limits.failure_window", Kind::Duration, "300s"),
+    key("limits.max_failures_per_user", Kind::Int, "10"),
+    key("limits.user_failure_window", Kind::Duration, "900s"),
     key("ui.title", Kind::Str, "postern"),
     key("ui.primary_color", Kind::Str, "#3b5bdb"),
     key("ui.background_color", Kind::Str, "#f4f5f7"),

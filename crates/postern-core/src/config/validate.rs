@@ -8,11 +8,12 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::{Host, Url};
 
-use super::raw::{RawConfig, RawLog, RawServer, RawSession, RawUi, RawUser};
+use super::raw::{RawConfig, RawLimits, RawLog, RawServer, RawSession, RawUi, RawUser};
 use super::{
     Config, LogConfig, LogFormat, Secret, ServerConfig, SessionConfig, TlsConfig, UiConfig,
 };
 use crate::client_ip::TrustedProxies;
+use crate::limits::LoginLimits;
 use crate::session::SessionPolicy;
 use crate::users::{self, User, UserTable};
 use crate::{password, token};
@@ -49,6 +50,7 @@ pub(super) fn validate(
         &resolve,
         problems,
     );
+    let limits = limits(&raw.limits, problems);
     let ui = ui(raw.ui, problems);
     let log = log(raw.log, problems);
     Some(Config {
@@ -59,6 +61,7 @@ pub(super) fn validate(
         users_file,
         server: server?,
         session: session?,
+        limits,
         ui,
         log: log?,
     })
@@ -413,6 +416,36 @@ fn cookie_domain(
             })
         }
     }
+}
+
+fn limits(raw: &RawLimits, problems: &mut Vec<String>) -> LoginLimits {
+    let limits = LoginLimits {
+        max_failures_per_ip: raw.max_failures_per_ip.unwrap_or(5),
+        failure_window: raw.failure_window.map_or(Duration::from_secs(300), |d| d.0),
+        max_failures_per_user: raw.max_failures_per_user.unwrap_or(10),
+        user_failure_window: raw
+            .user_failure_window
+            .map_or(Duration::from_secs(900), |d| d.0),
+    };
+    // A limit of 0 would refuse every sign-in; more than 100 would let an account be guessed
+    // at too long.
+    for (key, max) in [
+        ("max_failures_per_ip", limits.max_failures_per_ip),
+        ("max_failures_per_user", limits.max_failures_per_user),
+    ] {
+        if !(1..=100).contains(&max) {
+            problems.push(format!("`limits.{key}` must be between 1 and 100"));
+        }
+    }
+    for (key, window) in [
+        ("failure_window", limits.failure_window),
+        ("user_failure_window", limits.user_failure_window),
+    ] {
+        if window < Duration::from_secs(1) || window > Duration::from_secs(86_400) {
+            problems.push(format!("`limits.{key}` must be between 1s and 24h"));
+        }
+    }
+    limits
 }
 
 fn ui(raw: RawUi, problems: &mut Vec<String>) -> UiConfig {

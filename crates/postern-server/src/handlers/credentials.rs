@@ -1,10 +1,13 @@
-//! Checking a username (or email) and password. Unknown users are verified against a dummy
-//! hash of the same cost, so neither the answer nor its timing tells them apart from a wrong
-//! password.
+//! Checking a username (or email) and password, under the failed-login limits. Unknown users
+//! are verified against a dummy hash of the same cost and counted like known ones, so neither
+//! the answer, nor its timing, nor a 429 tells them apart from a wrong password.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use postern_core::limits::LoginLimits;
 use postern_core::users::User;
+use postern_store::StoreError;
 
 use crate::state::AppState;
 
@@ -14,12 +17,23 @@ const MAX_LOGIN_NAME: usize = 256;
 pub enum LoginError {
     /// Unknown user or wrong password: one answer for both.
     Invalid,
+    /// Too many failures from this client or on this account; retry after this many seconds.
+    Limited { retry_after: u64 },
     /// Every verifier is busy.
     Busy,
+    /// The store did not answer: no attempt is made (the limits could not be checked).
+    Unavailable(StoreError),
+}
+
+impl From<StoreError> for LoginError {
+    fn from(err: StoreError) -> Self {
+        Self::Unavailable(err)
+    }
 }
 
 pub async fn authenticate(
     state: &AppState,
+    client: IpAddr,
     login: &str,
     password: String,
 ) -> Result<Arc<User>, LoginError> {
@@ -28,6 +42,10 @@ pub async fn authenticate(
     } else {
         None
     };
+    // An email and its user's name share one counter; other names count as typed.
+    let account = LoginLimits::user_counter(user.as_ref().map_or(login, |user| user.name.as_str()));
+    let ip = LoginLimits::ip_counter(client);
+    refuse_if_limited(state, &ip, &account).await?;
     let hash = user.as_ref().map(|user| user.password_hash.clone());
     let verified = state
         .passwords
@@ -36,12 +54,53 @@ pub async fn authenticate(
         .map_err(|_| LoginError::Busy)?;
     match user {
         Some(user) if verified => {
-            tracing::info!(target: "audit", event = "login.ok", user = %user.name);
+            state.store.clear_failures(&account).await?;
+            tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client);
             Ok(user)
         }
         _ => {
-            tracing::info!(target: "audit", event = "login.failed", known_user = user.is_some());
+            let limits = &state.config.limits;
+            let by_ip = state
+                .store
+                .count_failure(&ip, limits.failure_window)
+                .await?;
+            let by_account = state
+                .store
+                .count_failure(&account, limits.user_failure_window)
+                .await?;
+            tracing::info!(
+                target: "audit",
+                event = "login.failed",
+                known_user = user.is_some(),
+                ip = %client,
+                ip_failures = by_ip.count,
+                account_failures = by_account.count,
+            );
             Err(LoginError::Invalid)
         }
+    }
+}
+
+async fn refuse_if_limited(state: &AppState, ip: &str, account: &str) -> Result<(), LoginError> {
+    let limits = &state.config.limits;
+    let by_ip = state.store.failures(ip).await?;
+    let by_account = state.store.failures(account).await?;
+    let mut retry_after = None;
+    if by_ip.count >= limits.max_failures_per_ip {
+        retry_after = Some(by_ip.resets_in);
+    }
+    if by_account.count >= limits.max_failures_per_user {
+        retry_after = Some(retry_after.map_or(by_account.resets_in, |ip_wait| {
+            ip_wait.max(by_account.resets_in)
+        }));
+    }
+    match retry_after {
+        Some(wait) => {
+            tracing::info!(target: "audit", event = "login.limited", ip_failures = by_ip.count, account_failures = by_account.count);
+            Err(LoginError::Limited {
+                retry_after: LoginLimits::retry_after_secs(wait),
+            })
+        }
+        None => Ok(()),
     }
 }

@@ -1,6 +1,7 @@
 //! Signing in: the login page, its form (`POST /login`) and the JSON login (`POST /api/login`).
 //! Both end the same way: a new session token, whatever session the browser had before ended.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{HeaderMap, Request, StatusCode};
@@ -75,7 +76,11 @@ pub async fn page(state: &AppState, request: &Request<Incoming>) -> HttpResponse
 }
 
 /// `POST /login`: the form submission. Answers 303 on success, the form again otherwise.
-pub async fn submit_form(state: &AppState, request: Request<Incoming>) -> HttpResponse {
+pub async fn submit_form(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> HttpResponse {
     let (parts, body) = match request::read_body(request).await {
         Ok(read) => read,
         Err(response) => return response,
@@ -95,22 +100,33 @@ pub async fn submit_form(state: &AppState, request: Request<Incoming>) -> HttpRe
         error: None,
         notice: None,
     };
+    let client = request::client_ip(state, peer, &parts.headers).ip;
     let csrf_ok = cookies::find(&parts.headers, PRE_SESSION_COOKIE).is_some_and(|pre_session| {
         state
             .csrf
             .verify(CsrfBinding::PreSession(pre_session), &form.csrf)
     });
     if !csrf_ok {
-        retry.error = Some("Your sign-in form expired. Please try again.");
+        retry.error = Some("Your sign-in form expired. Please try again.".into());
         return retry.render(state, &parts.headers, StatusCode::FORBIDDEN);
     }
-    let user = match credentials::authenticate(state, &form.username, password).await {
+    let user = match credentials::authenticate(state, client, &form.username, password).await {
         Ok(user) => user,
         Err(LoginError::Invalid) => {
-            retry.error = Some("Incorrect username or password.");
+            retry.error = Some("Incorrect username or password.".into());
             return retry.render(state, &parts.headers, StatusCode::UNAUTHORIZED);
         }
+        Err(LoginError::Limited { retry_after }) => {
+            retry.error = Some(format!(
+                "Too many failed sign-ins. Try again in {}.",
+                wait_in_words(retry_after)
+            ));
+            let mut response = retry.render(state, &parts.headers, StatusCode::TOO_MANY_REQUESTS);
+            respond::set_retry_after(&mut response, retry_after);
+            return response;
+        }
         Err(LoginError::Busy) => return busy_page(state),
+        Err(LoginError::Unavailable(err)) => return pages::unavailable_page(state, &err),
     };
     let remember = form
         .remember_me
@@ -129,7 +145,11 @@ pub async fn submit_form(state: &AppState, request: Request<Incoming>) -> HttpRe
 }
 
 /// `POST /api/login`: JSON in, JSON out (tinyauth's shape), session cookie on success.
-pub async fn submit_json(state: &AppState, request: Request<Incoming>) -> HttpResponse {
+pub async fn submit_json(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> HttpResponse {
     // A cross-site form cannot send application/json without a CORS preflight, and a browser
     // always sends Origin on a cross-site POST: together they stand in for a CSRF token here.
     if !request::content_type_is(request.headers(), "application/json") {
@@ -165,10 +185,24 @@ pub async fn submit_json(state: &AppState, request: Request<Incoming>) -> HttpRe
             "`username` (or `email`) is required",
         );
     };
-    let user = match credentials::authenticate(state, &name, login.password).await {
+    let client = request::client_ip(state, peer, &parts.headers).ip;
+    let user = match credentials::authenticate(state, client, &name, login.password).await {
         Ok(user) => user,
         Err(LoginError::Invalid) => {
             return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+        }
+        Err(LoginError::Limited { retry_after }) => {
+            let mut response = respond::json_with(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-ins, try again later",
+                json!({ "retryAfter": retry_after }),
+            );
+            respond::set_retry_after(&mut response, retry_after);
+            return response;
+        }
+        Err(LoginError::Unavailable(err)) => {
+            tracing::error!(error = %err, "session store unavailable during sign-in");
+            return respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
         }
         Err(LoginError::Busy) => {
             return respond::json_message(
@@ -210,7 +244,7 @@ async fn sign_in(
 struct FormState<'a> {
     redirect_uri: Option<&'a str>,
     username: &'a str,
-    error: Option<&'a str>,
+    error: Option<String>,
     notice: Option<&'a str>,
 }
 
@@ -236,7 +270,7 @@ impl FormState<'_> {
                 csrf: &csrf,
                 redirect_uri,
                 username: self.username,
-                error: self.error,
+                error: self.error.as_deref(),
                 notice: self.notice,
             },
         );
@@ -257,4 +291,15 @@ fn busy_page(state: &AppState) -> HttpResponse {
         "Too busy",
         "Too many sign-ins are in progress. Please try again in a moment.",
     )
+}
+
+/// "4 minutes", "1 minute", "30 seconds": how long until a limited sign-in may try again.
+fn wait_in_words(seconds: u64) -> String {
+    match seconds {
+        0..=59 => format!("{seconds} second{}", if seconds == 1 { "" } else { "s" }),
+        _ => {
+            let minutes = seconds.div_ceil(60);
+            format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+        }
+    }
 }

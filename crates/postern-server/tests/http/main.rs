@@ -5,6 +5,7 @@ mod support;
 
 mod check;
 mod hostile_input;
+mod limits;
 mod login;
 mod logout;
 mod pages;

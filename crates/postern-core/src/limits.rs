@@ -1,0 +1,74 @@
+//! Failed-login limits: which counters an attempt touches and when they refuse. Counting
+//! itself happens in the store, so every replica sees the same numbers.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// `[limits]`: failures per client IP and per account, each within its own window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    pub max_failures_per_ip: u64,
+    pub failure_window: Duration,
+    pub max_failures_per_user: u64,
+    pub user_failure_window: Duration,
+}
+
+impl LoginLimits {
+    /// The counter id for a client: IPv4 addresses as they are, IPv6 by their /64, since one
+    /// host usually holds a whole /64 and could otherwise rotate through it.
+    pub fn ip_counter(ip: IpAddr) -> String {
+        match ip {
+            IpAddr::V4(v4) => format!("ip:{v4}"),
+            IpAddr::V6(v6) => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("ip6:{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        }
+    }
+
+    /// The counter id for an account, by the name as the user table spells it in lower case.
+    /// Unknown names are counted the same way, so a 429 never tells which names exist. The
+    /// `{...}` hash tag keeps all of a user's state on one Redis Cluster slot.
+    pub fn user_counter(name: &str) -> String {
+        format!("user:{{{}}}", name.trim().to_lowercase())
+    }
+
+    /// Seconds to put in `Retry-After`: at least 1, rounded up.
+    pub fn retry_after_secs(resets_in: Duration) -> u64 {
+        let rounded_up = resets_in.as_secs() + u64::from(resets_in.subsec_nanos() > 0);
+        rounded_up.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_slash_64() {
+        let a = LoginLimits::ip_counter("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = LoginLimits::ip_counter("2001:db8:1:2:ffff::9".parse().unwrap());
+        let other = LoginLimits::ip_counter("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, other);
+        assert_eq!(
+            LoginLimits::ip_counter("192.0.2.7".parse().unwrap()),
+            "ip:192.0.2.7"
+        );
+    }
+
+    #[test]
+    fn user_counters_ignore_case_and_carry_a_hash_tag() {
+        assert_eq!(LoginLimits::user_counter(" Alice "), "user:{alice}");
+    }
+
+    #[test]
+    fn retry_after_rounds_up_and_is_never_zero() {
+        assert_eq!(
+            LoginLimits::retry_after_secs(Duration::from_millis(299_001)),
+            300
+        );
+        assert_eq!(LoginLimits::retry_after_secs(Duration::from_secs(300)), 300);
+        assert_eq!(LoginLimits::retry_after_secs(Duration::ZERO), 1);
+    }
+}

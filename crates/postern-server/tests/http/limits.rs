@@ -1,0 +1,201 @@
+//! Failed-login limits: per client IP and per account, 429 with Retry-After, and nothing that
+//! tells known usernames from unknown ones.
+
+use http::StatusCode;
+
+use crate::support::*;
+
+fn attempt(
+    server: &TestServer,
+    user: &str,
+    password: &str,
+    client: &str,
+) -> crate::support::TestRequest {
+    server
+        .post("/api/login")
+        .header("x-forwarded-for", client)
+        .json(&format!(
+            "{{\"username\":\"{user}\",\"password\":\"{password}\"}}"
+        ))
+}
+
+#[tokio::test]
+async fn five_failures_from_one_ip_refuse_even_the_right_password() {
+    let server = TestServer::start().await;
+    for _ in 0..5 {
+        assert_eq!(
+            attempt(&server, "alice", "wrong", "198.51.100.1")
+                .send()
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = attempt(&server, "alice", PASSWORD, "198.51.100.1")
+        .send()
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((290..=300).contains(&retry_after), "{retry_after}");
+    assert_eq!(limited.json()["retryAfter"], retry_after);
+    assert!(limited.session_cookie().is_none());
+    // Another client is not affected.
+    assert_eq!(
+        attempt(&server, "alice", PASSWORD, "198.51.100.2")
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_form_says_when_to_try_again() {
+    let server = TestServer::start().await;
+    for _ in 0..5 {
+        attempt(&server, "bob", "wrong", "127.0.0.1").send().await;
+    }
+    let page = server.get("/login").browser().send().await;
+    let pre_session = page.cookie("postern_csrf").unwrap();
+    let csrf = page.hidden_field("csrf");
+    let response = server
+        .post("/login")
+        .header("cookie", &pre_session)
+        .form(&[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        response
+            .body
+            .contains("Too many failed sign-ins. Try again in 5 minutes."),
+        "{}",
+        response.body
+    );
+    assert!(response.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn an_account_is_limited_across_clients_and_unknown_names_alike() {
+    let text = config_text(
+        "https://auth.example.com",
+        "[limits]\nmax_failures_per_user = 3\n",
+    );
+    let server = TestServer::with_config(&text).await;
+    for (index, user) in ["alice", "nobody"].into_iter().enumerate() {
+        for attempt_number in 0..3 {
+            let client = format!("203.0.113.{}", index * 10 + attempt_number);
+            attempt(&server, user, "wrong", &client).send().await;
+        }
+        let limited = attempt(&server, user, "wrong", "203.0.113.99").send().await;
+        assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{user}");
+        assert!(
+            limited
+                .header("retry-after")
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                > 800
+        );
+    }
+    // By email too: the email shares its user's counter.
+    let by_email = server
+        .post("/api/login")
+        .header("x-forwarded-for", "203.0.113.77")
+        .json(&format!(
+            "{{\"email\":\"alice@example.com\",\"password\":\"{PASSWORD}\"}}"
+        ))
+        .send()
+        .await;
+    assert_eq!(by_email.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        attempt(&server, "bob", PASSWORD, "203.0.113.99")
+            .send()
+            .await
+            .status,
+        StatusCode::OK,
+        "other accounts are unaffected"
+    );
+}
+
+#[tokio::test]
+async fn a_successful_sign_in_clears_its_accounts_failures() {
+    let text = config_text(
+        "https://auth.example.com",
+        "[limits]\nmax_failures_per_user = 3\n",
+    );
+    let server = TestServer::with_config(&text).await;
+    for round in 0..3 {
+        for step in 0..2 {
+            attempt(
+                &server,
+                "alice",
+                "wrong",
+                &format!("192.0.2.{}", round * 2 + step),
+            )
+            .send()
+            .await;
+        }
+        let ok = attempt(
+            &server,
+            "alice",
+            PASSWORD,
+            &format!("192.0.2.{}", 100 + round),
+        )
+        .send()
+        .await;
+        assert_eq!(ok.status, StatusCode::OK, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_limited_by_their_slash_64() {
+    let server = TestServer::start().await;
+    for host in 1..=5 {
+        attempt(
+            &server,
+            "alice",
+            "wrong",
+            &format!("2001:db8:7:7::{host:x}"),
+        )
+        .send()
+        .await;
+    }
+    let limited = attempt(&server, "bob", PASSWORD, "2001:db8:7:7:ffff::1")
+        .send()
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        attempt(&server, "bob", PASSWORD, "2001:db8:7:8::1")
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_is_not_a_trusted_proxy_cannot_choose_its_ip() {
+    let text = config_text(
+        "https://auth.example.com",
+        "trusted_proxies = [\"10.0.0.0/8\"]",
+    );
+    let server = TestServer::with_config(&text).await;
+    for forged in 1..=5 {
+        attempt(&server, "alice", "wrong", &format!("198.51.100.{forged}"))
+            .send()
+            .await;
+    }
+    let limited = attempt(&server, "alice", PASSWORD, "198.51.100.200")
+        .send()
+        .await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "all five counted against 127.0.0.1"
+    );
+}
