@@ -3,6 +3,7 @@
 //! in isolation and the server only wires them together.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod canonical;
 pub mod client_ip;
 pub mod config;

@@ -95,6 +95,10 @@ impl UserTable {
         self.by_name.len()
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<User>> {
+        self.by_name.values()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }

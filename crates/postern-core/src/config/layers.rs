@@ -68,7 +68,9 @@ fn typed_value(kind: Kind, text: &str) -> Result<Value, String> {
                 .map(|item| Value::String(item.to_owned()))
                 .collect(),
         )),
-        Kind::Tables => Err("cannot be set from an env var; use the config file".to_owned()),
+        Kind::Tables | Kind::Table => {
+            Err("cannot be set from an env var; use the config file".to_owned())
+        }
     }
 }
 
@@ -122,14 +124,33 @@ fn check_table(table: &mut Table, prefix: &str, problems: &mut Vec<String>) {
         if let Some(expected) = type_mismatch(key.kind, value) {
             problems.push(format!("`{path}` must be {expected}"));
             rejected.push(name.clone());
-        } else if key.kind == Kind::Tables {
-            check_user_tables(value, problems);
+        } else if key.path == "users" {
+            check_tables(value, "users", USER_KEYS, problems);
+        } else if key.path == "apps" {
+            check_tables(value, "apps", APP_KEYS, problems);
         }
     }
     for name in rejected {
         table.remove(&name);
     }
 }
+
+/// The keys of an `[[apps]]` table: (name, required, kind).
+const APP_KEYS: &[(&str, bool, Kind)] = &[
+    ("name", false, Kind::Str),
+    ("host", true, Kind::Str),
+    ("policy", false, Kind::Str),
+    ("allow_users", false, Kind::List),
+    ("deny_users", false, Kind::List),
+    ("allow_groups", false, Kind::List),
+    ("allow_ips", false, Kind::List),
+    ("deny_ips", false, Kind::List),
+    ("bypass_ips", false, Kind::List),
+    ("public_paths", false, Kind::List),
+    ("methods", false, Kind::List),
+    ("headers", false, Kind::Table),
+    ("upstream_basic_auth", false, Kind::Table),
+];
 
 /// The keys of a `[[users]]` table: (name, required, kind).
 const USER_KEYS: &[(&str, bool, Kind)] = &[
@@ -141,19 +162,25 @@ const USER_KEYS: &[(&str, bool, Kind)] = &[
     ("totp_secret", false, Kind::Str),
 ];
 
-/// Checks each `[[users]]` table; a table missing a required key is reported and dropped.
-fn check_user_tables(value: &mut Value, problems: &mut Vec<String>) {
-    let Value::Array(users) = value else { return };
+/// Checks each table of an array of tables against `spec`; a table missing a required key is
+/// reported and dropped.
+fn check_tables(
+    value: &mut Value,
+    array: &str,
+    spec: &[(&str, bool, Kind)],
+    problems: &mut Vec<String>,
+) {
+    let Value::Array(tables) = value else { return };
     let mut index = 0;
-    users.retain_mut(|user| {
+    tables.retain_mut(|table| {
         index += 1;
-        let Value::Table(fields) = user else {
+        let Value::Table(fields) = table else {
             return false;
         };
-        let label = format!("[[users]] #{index}");
+        let label = format!("[[{array}]] #{index}");
         let mut rejected = Vec::new();
         for (name, field) in fields.iter() {
-            match USER_KEYS.iter().find(|(known, _, _)| known == name) {
+            match spec.iter().find(|(known, _, _)| known == name) {
                 None => {
                     problems.push(format!("{label}: unknown key `{name}`"));
                     rejected.push(name.clone());
@@ -169,7 +196,7 @@ fn check_user_tables(value: &mut Value, problems: &mut Vec<String>) {
         for name in rejected {
             fields.remove(&name);
         }
-        let missing: Vec<&str> = USER_KEYS
+        let missing: Vec<&str> = spec
             .iter()
             .filter(|(name, required, _)| *required && !fields.contains_key(*name))
             .map(|(name, _, _)| *name)
@@ -197,6 +224,7 @@ fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
         Kind::Tables => value
             .as_array()
             .is_some_and(|items| items.iter().all(Value::is_table)),
+        Kind::Table => value.is_table(),
     };
     (!ok).then_some(match kind {
         Kind::Str | Kind::Secret => "a string",
@@ -205,5 +233,6 @@ fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
         Kind::Duration => "a duration such as \"30m\" or a number of seconds",
         Kind::List => "a list of strings",
         Kind::Tables => "a list of tables ([[...]])",
+        Kind::Table => "a table ({ key = \"value\" })",
     })
 }

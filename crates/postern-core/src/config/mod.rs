@@ -17,6 +17,7 @@ use std::time::Duration;
 pub use env::{EnvSource, NoEnv, ProcessEnv};
 use url::Url;
 
+use crate::access::AccessRules;
 use crate::client_ip::TrustedProxies;
 use crate::limits::LoginLimits;
 use crate::redirect::RedirectPolicy;
@@ -34,6 +35,7 @@ pub struct Config {
     pub users_file: Option<PathBuf>,
     pub server: ServerConfig,
     pub session: SessionConfig,
+    pub access: AccessRules,
     pub limits: LoginLimits,
     pub ui: UiConfig,
     pub log: LogConfig,

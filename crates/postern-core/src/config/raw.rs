@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::access::{RawAccess, RawApp};
 use crate::duration::HumanDuration;
 
 #[derive(Debug, Default, Deserialize)]
@@ -21,6 +22,10 @@ pub struct RawConfig {
     pub server: RawServer,
     #[serde(default)]
     pub session: RawSession,
+    #[serde(default)]
+    pub apps: Vec<RawApp>,
+    #[serde(default)]
+    pub access: RawAccess,
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]

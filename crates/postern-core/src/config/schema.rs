@@ -14,8 +14,10 @@ pub enum Kind {
     Duration,
     /// An array of strings; comma-separated in env vars.
     List,
-    /// An array of tables (`[[users]]`); only in files.
+    /// An array of tables (`[[users]]`, `[[apps]]`); only in files.
     Tables,
+    /// A table of its own keys (`headers = { ... }`); only inside `[[apps]]`.
+    Table,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +44,7 @@ pub const SECTIONS: &[&str] = &[
     "session",
     "session.redis",
     "limits",
+    "access",
     "ui",
     "log",
 ];
@@ -99,6 +102,8 @@ pub const KEYS: &[Key] = &[
     key("session.redis.tls_ca_file", Kind::Str, "(system roots)"),
     key("session.redis.timeout", Kind::Duration, "1s"),
     key("session.redis.wait_replicas", Kind::Int, "0"),
+    key("apps", Kind::Tables, "[]"),
+    key("access.default_policy", Kind::Str, "allow"),
     key("limits.max_failures_per_ip", Kind::Int, "5"),
     key("limits.failure_window", Kind::Duration, "300s"),
     key("limits.max_failures_per_user", Kind::Int, "10"),

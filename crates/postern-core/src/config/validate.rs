@@ -50,6 +50,7 @@ pub(super) fn validate(
         &resolve,
         problems,
     );
+    let access = crate::access::build(raw.apps, &raw.access, &users, base_dir, problems);
     let limits = limits(&raw.limits, problems);
     let ui = ui(raw.ui, problems);
     let log = log(raw.log, problems);
@@ -61,6 +62,7 @@ pub(super) fn validate(
         users_file,
         server: server?,
         session: session?,
+        access,
         limits,
         ui,
         log: log?,
