@@ -4,6 +4,7 @@
 
 use http::Method;
 
+use crate::access::Reason;
 use crate::forwarded::ProxyKind;
 use crate::identity::Identity;
 
@@ -37,8 +38,8 @@ pub enum CheckOutcome {
     Allowed(Identity),
     /// No credentials, or credentials that are not (or no longer) valid.
     NoCredentials,
-    /// Signed in, but not allowed to reach this target.
-    NotAllowed,
+    /// The access rules refuse this request (signed in or not).
+    NotAllowed(Reason),
     /// The store did not answer: fail closed.
     StoreUnavailable,
 }
@@ -52,10 +53,10 @@ pub enum Answer {
     RedirectToLogin { status: u16 },
     /// 401. `with_location`: nginx's browsers get the login URL in `Location` for `error_page`.
     Unauthorized { with_location: bool },
-    /// 302 (or 303) to `/unauthorized`.
-    RedirectToUnauthorized { status: u16 },
-    /// 403.
-    Forbidden,
+    /// 302 (or 303) to `/unauthorized`, which names the reason.
+    RedirectToUnauthorized { status: u16, reason: Reason },
+    /// 403 with the reason in the JSON body.
+    Forbidden(Reason),
     /// 503; `page` for browsers, JSON for the rest.
     Unavailable { page: bool },
 }
@@ -77,10 +78,11 @@ pub fn answer(
         CheckOutcome::NoCredentials => Answer::Unauthorized {
             with_location: browser && nginx,
         },
-        CheckOutcome::NotAllowed if browser && !nginx => Answer::RedirectToUnauthorized {
+        CheckOutcome::NotAllowed(reason) if browser && !nginx => Answer::RedirectToUnauthorized {
             status: redirect_status,
+            reason,
         },
-        CheckOutcome::NotAllowed => Answer::Forbidden,
+        CheckOutcome::NotAllowed(reason) => Answer::Forbidden(reason),
         CheckOutcome::StoreUnavailable => Answer::Unavailable {
             page: browser && !nginx,
         },
@@ -210,27 +212,30 @@ mod tests {
                 ProxyKind::Traefik,
                 ClientMode::Browser,
                 &Method::GET,
-                CheckOutcome::NotAllowed
+                CheckOutcome::NotAllowed(Reason::User)
             ),
-            Answer::RedirectToUnauthorized { status: 302 }
+            Answer::RedirectToUnauthorized {
+                status: 302,
+                reason: Reason::User
+            }
         );
         assert_eq!(
             answer(
                 ProxyKind::Nginx,
                 ClientMode::Browser,
                 &Method::GET,
-                CheckOutcome::NotAllowed
+                CheckOutcome::NotAllowed(Reason::Network)
             ),
-            Answer::Forbidden
+            Answer::Forbidden(Reason::Network)
         );
         assert_eq!(
             answer(
                 ProxyKind::Caddy,
                 ClientMode::Api,
                 &Method::GET,
-                CheckOutcome::NotAllowed
+                CheckOutcome::NotAllowed(Reason::SecondFactor)
             ),
-            Answer::Forbidden
+            Answer::Forbidden(Reason::SecondFactor)
         );
     }
 

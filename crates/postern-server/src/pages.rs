@@ -59,6 +59,10 @@ pub struct HomePage<'a> {
 pub struct UnauthorizedPage<'a> {
     pub page: PageContext<'a>,
     pub user: Option<&'a str>,
+    /// A configured app's name, or "that app".
+    pub app: &'a str,
+    /// A `Reason` code, or `None` when the link carried none (or a forged one).
+    pub reason: Option<&'a str>,
     pub login_url: &'a str,
 }
 

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use postern_core::UnixSeconds;
+use postern_core::access::AccessRules;
 use postern_core::config::Config;
 use postern_core::csrf::CsrfKey;
 use postern_core::redirect::RedirectPolicy;
@@ -18,6 +20,9 @@ use crate::passwords::PasswordPool;
 
 pub struct AppState {
     pub config: Config,
+    /// The access rules in force: those of `config` at start, swapped whole when the config
+    /// file is reloaded. The check path reads them without a lock.
+    pub access: ArcSwap<AccessRules>,
     pub store: Store,
     pub csrf: CsrfKey,
     pub redirects: RedirectPolicy,
@@ -40,6 +45,7 @@ impl AppState {
         let login_url = config.portal_url("/login");
         let assets = Assets::new(&config.ui);
         Self {
+            access: ArcSwap::from_pointee(config.access.clone()),
             csrf,
             redirects,
             passwords: PasswordPool::new(),

@@ -28,6 +28,8 @@ pub enum Command {
     },
     /// Exit 0 when a running postern answers healthy (for Docker's HEALTHCHECK).
     Healthcheck(HealthcheckArgs),
+    /// Show which app a URL matches, each access rule's verdict, and the decision.
+    Explain(ExplainArgs),
 }
 
 #[derive(Subcommand)]
@@ -63,4 +65,27 @@ pub struct HealthcheckArgs {
     pub url: Option<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
+}
+
+#[derive(Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The URL the client asks for, e.g. https://app.example.com/admin?x=1.
+    #[arg(long)]
+    pub url: String,
+    /// A configured user who is signed in. Without it, the rules that need a session are not
+    /// evaluated.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The client's IP address, as postern would find it through `trusted_proxies`.
+    /// Default: 0.0.0.0 (inside no network but 0.0.0.0/0).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// The request method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// The user signed in with a second factor (for `two_factor` apps).
+    #[arg(long)]
+    pub second_factor: bool,
 }

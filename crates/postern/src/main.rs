@@ -6,8 +6,10 @@
 mod cli;
 mod commands;
 mod config_file;
+mod explain;
 mod healthcheck;
 mod logging;
+mod reload;
 mod serve;
 
 use std::process::ExitCode;
@@ -18,6 +20,8 @@ use crate::cli::{Cli, Command, ConfigAction};
 
 /// The configuration is invalid (EX_USAGE).
 pub const EXIT_INVALID_CONFIG: u8 = 64;
+/// A bad argument (the same code clap uses).
+pub const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,5 +32,6 @@ fn main() -> ExitCode {
             action: ConfigAction::Check(args),
         } => commands::config_check(&args),
         Command::Healthcheck(args) => healthcheck::run(&args),
+        Command::Explain(args) => explain::run(&args),
     }
 }

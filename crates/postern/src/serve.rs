@@ -1,5 +1,6 @@
 //! `postern serve`: validate everything, bind, then serve until SIGTERM or SIGINT.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use postern_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
-use crate::{EXIT_INVALID_CONFIG, config_file, logging};
+use crate::{EXIT_INVALID_CONFIG, config_file, logging, reload};
 
 pub fn run(args: &ServeArgs) -> ExitCode {
     let mut overrides = Vec::new();
@@ -37,10 +38,14 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(config))
+    let reload = (args.config.config.clone(), overrides);
+    runtime.block_on(serve(config, reload))
 }
 
-async fn serve(config: Config) -> ExitCode {
+/// The config file and CLI overrides, to load again when the rules reload.
+type ReloadSource = (Option<PathBuf>, Vec<(&'static str, String)>);
+
+async fn serve(config: Config, (path, overrides): ReloadSource) -> ExitCode {
     if config.secret.generated {
         tracing::warn!(
             "no `secret` configured: generated one for this run. Login and logout forms opened before \
@@ -89,6 +94,7 @@ async fn serve(config: Config) -> ExitCode {
         users,
         "postern is ready: open {app_url} in a browser"
     );
+    reload::spawn(Arc::clone(&state), path, overrides);
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     server.run(shutdown).await;

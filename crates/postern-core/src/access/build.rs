@@ -108,7 +108,15 @@ pub fn build(
             raw.name.as_deref().unwrap_or(&raw.host)
         );
         let before = problems.len();
-        let app = compile(raw, &label, users, &known_groups, base_dir, problems);
+        let app = compile(
+            raw,
+            &label,
+            default_allows,
+            users,
+            &known_groups,
+            base_dir,
+            problems,
+        );
         if problems.len() != before {
             continue;
         }
@@ -129,6 +137,7 @@ pub fn build(
 fn compile(
     raw: RawApp,
     label: &str,
+    default_allows: bool,
     users: &UserTable,
     known_groups: &HashSet<&str>,
     base_dir: Option<&Path>,
@@ -159,6 +168,16 @@ fn compile(
             || has_subject_rules)
     {
         problem("a `deny` app refuses everyone: its other rules can never match".into());
+    }
+    if policy.is_none()
+        && !default_allows
+        && (has_subject_rules || !raw.public_paths.is_empty() || !raw.methods.is_empty())
+    {
+        problem(
+            "no `policy`, so `access.default_policy = \"deny\"` refuses everyone: its user, \
+             group, path and method rules can never match (set `policy = \"one_factor\"`)"
+                .into(),
+        );
     }
     for name in raw.allow_users.iter().chain(&raw.deny_users) {
         if users.get(name).is_none() {

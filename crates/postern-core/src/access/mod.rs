@@ -186,17 +186,26 @@ impl AccessRules {
             );
             return verdict;
         };
-        if contains(&app.deny_ips, client) {
-            trace.rule("deny_ips", "client matches: refuse");
-            return Gate::Refuse(Reason::Network);
+        if !app.deny_ips.is_empty() {
+            if contains(&app.deny_ips, client) {
+                trace.rule("deny_ips", "client matches: refuse");
+                return Gate::Refuse(Reason::Network);
+            }
+            trace.rule("deny_ips", "client does not match");
         }
-        if contains(&app.bypass_ips, client) {
-            trace.rule("bypass_ips", "client matches: no sign-in needed");
-            return Gate::Bypass;
+        if !app.bypass_ips.is_empty() {
+            if contains(&app.bypass_ips, client) {
+                trace.rule("bypass_ips", "client matches: no sign-in needed");
+                return Gate::Bypass;
+            }
+            trace.rule("bypass_ips", "client does not match");
         }
-        if !app.allow_ips.is_empty() && !contains(&app.allow_ips, client) {
-            trace.rule("allow_ips", "client is not listed: refuse");
-            return Gate::Refuse(Reason::Network);
+        if !app.allow_ips.is_empty() {
+            if !contains(&app.allow_ips, client) {
+                trace.rule("allow_ips", "client is not listed: refuse");
+                return Gate::Refuse(Reason::Network);
+            }
+            trace.rule("allow_ips", "client is listed");
         }
         match app.policy {
             Some(Policy::Deny) => {
@@ -209,26 +218,30 @@ impl AccessRules {
             }
             Some(policy) => trace.rule("policy", policy.name()),
             None if self.default_allows => {
-                trace.rule("policy", "not set: default_policy allow (one_factor)")
+                trace.rule("policy", "not set: default_policy allow (one_factor)");
             }
             None => {
                 trace.rule("policy", "not set: default_policy deny");
                 return Gate::Refuse(Reason::Denied);
             }
         }
-        // An encoded slash means different things to different servers: never public.
-        let public = !target.path.has_encoded_slash
-            && app
-                .public_paths
-                .as_ref()
-                .is_some_and(|set| set.is_match(&target.path.path));
-        if public {
-            trace.rule("public_paths", "path matches: no sign-in needed");
-            return Gate::Bypass;
+        if let Some(set) = &app.public_paths {
+            // An encoded slash means different things to different servers: never public.
+            if target.path.has_encoded_slash {
+                trace.rule("public_paths", "path has an encoded slash: never public");
+            } else if set.is_match(&target.path.path) {
+                trace.rule("public_paths", "path matches: no sign-in needed");
+                return Gate::Bypass;
+            } else {
+                trace.rule("public_paths", "path does not match");
+            }
         }
-        if app.methods.contains(&target.method) {
-            trace.rule("methods", "method is listed: no sign-in needed");
-            return Gate::Bypass;
+        if !app.methods.is_empty() {
+            if app.methods.contains(&target.method) {
+                trace.rule("methods", "method is listed: no sign-in needed");
+                return Gate::Bypass;
+            }
+            trace.rule("methods", "method is not listed");
         }
         Gate::NeedsSession
     }
@@ -245,9 +258,12 @@ impl AccessRules {
             return Ok(());
         };
         let is = |listed: &String| listed.eq_ignore_ascii_case(subject.user);
-        if app.deny_users.iter().any(is) {
-            trace.rule("deny_users", "user is listed: refuse");
-            return Err(Reason::User);
+        if !app.deny_users.is_empty() {
+            if app.deny_users.iter().any(is) {
+                trace.rule("deny_users", "user is listed: refuse");
+                return Err(Reason::User);
+            }
+            trace.rule("deny_users", "user is not listed");
         }
         if !app.allow_users.is_empty() || !app.allow_groups.is_empty() {
             let by_user = app.allow_users.iter().any(is);
@@ -268,11 +284,13 @@ impl AccessRules {
                 },
             );
         }
-        if app.policy == Some(Policy::TwoFactor) && subject.level != AuthLevel::TwoFactor {
-            trace.rule("policy two_factor", "this session has one factor: refuse");
-            return Err(Reason::SecondFactor);
+        if app.policy == Some(Policy::TwoFactor) {
+            if subject.level != AuthLevel::TwoFactor {
+                trace.rule("policy two_factor", "this session has one factor: refuse");
+                return Err(Reason::SecondFactor);
+            }
+            trace.rule("policy two_factor", "this session has a second factor");
         }
-        trace.rule("decision", "allow");
         Ok(())
     }
 }

@@ -1,1 +1,676 @@
+//! Table tests for every rule, their combinations, and the bypass attempts that broke peers.
 
+use std::net::IpAddr;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::Deserialize;
+
+use super::*;
+use crate::forwarded::{OwnRequest, ProxyKind};
+use crate::users::{User, UserTable};
+
+#[derive(Deserialize)]
+struct Rules {
+    #[serde(default)]
+    apps: Vec<RawApp>,
+    #[serde(default)]
+    access: RawAccess,
+}
+
+fn users() -> UserTable {
+    let user = |name: &str, groups: &[&str]| {
+        User::new(
+            name.into(),
+            "$argon2id$unused".into(),
+            String::new(),
+            String::new(),
+            groups.iter().map(|group| (*group).to_owned()).collect(),
+            None,
+        )
+    };
+    UserTable::new([
+        user("alice", &["admins"]),
+        user("bob", &["dev"]),
+        user("carol", &[]),
+    ])
+}
+
+fn try_rules(toml_text: &str) -> Result<AccessRules, Vec<String>> {
+    let raw: Rules = toml::from_str(toml_text).expect("test TOML parses");
+    let mut problems = Vec::new();
+    let rules = build(raw.apps, &raw.access, &users(), None, &mut problems);
+    if problems.is_empty() {
+        Ok(rules)
+    } else {
+        Err(problems)
+    }
+}
+
+fn rules(toml_text: &str) -> AccessRules {
+    try_rules(toml_text).expect("rules are valid")
+}
+
+fn problems(toml_text: &str) -> Vec<String> {
+    try_rules(toml_text).expect_err("rules are refused")
+}
+
+/// The target as traefik describes it: `url` is `scheme://host[:port]/path?query`.
+fn target(method: &str, url: &str) -> ForwardedRequest {
+    let (scheme, rest) = url.split_once("://").expect("test URL has a scheme");
+    let (authority, uri) = rest.find('/').map_or((rest, "/"), |at| rest.split_at(at));
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("x-forwarded-method", method),
+        ("x-forwarded-proto", scheme),
+        ("x-forwarded-host", authority),
+        ("x-forwarded-uri", uri),
+    ] {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_str(value).expect("test header value"),
+        );
+    }
+    let own = OwnRequest {
+        method: &Method::GET,
+        authority: None,
+        envoy_path: "",
+    };
+    ForwardedRequest::from_headers(ProxyKind::Traefik, &headers, &own).expect("test target parses")
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().expect("test IP")
+}
+
+const OUTSIDE: &str = "203.0.113.9";
+
+/// Phase one for a GET from an outside address.
+fn gate(rules: &AccessRules, url: &str) -> Gate {
+    gate_from(rules, "GET", url, OUTSIDE)
+}
+
+fn gate_from(rules: &AccessRules, method: &str, url: &str, client: &str) -> Gate {
+    let target = target(method, url);
+    rules.gate(
+        rules.app_for(&target.host),
+        &target,
+        ip(client),
+        &mut NoTrace,
+    )
+}
+
+/// Phase two for a user of `users()`.
+fn admit(rules: &AccessRules, url: &str, user: &str, level: AuthLevel) -> Result<(), Reason> {
+    let table = users();
+    let groups = table
+        .get(user)
+        .map(|user| user.groups.clone())
+        .unwrap_or_default();
+    let target = target("GET", url);
+    let subject = Subject {
+        user,
+        groups: &groups,
+        level,
+    };
+    rules.admit(rules.app_for(&target.host), subject, &mut NoTrace)
+}
+
+fn app_name(rules: &AccessRules, url: &str) -> Option<String> {
+    let target = target("GET", url);
+    rules.app_for(&target.host).map(|app| app.name.clone())
+}
+
+// ---- hosts ----
+
+const HOSTS: &str = r#"
+[[apps]]
+name = "exact"
+host = "grafana.example.com"
+[[apps]]
+name = "wild"
+host = "*.example.com"
+[[apps]]
+name = "dev"
+host = "*.dev.example.com"
+[[apps]]
+name = "dev-exact"
+host = "api.dev.example.com"
+"#;
+
+#[test]
+fn the_most_specific_host_wins() {
+    let rules = rules(HOSTS);
+    let cases = [
+        ("https://grafana.example.com/", Some("exact")),
+        ("https://other.example.com/", Some("wild")),
+        ("https://a.b.example.com/", Some("wild")),
+        ("https://x.dev.example.com/", Some("dev")),
+        ("https://deep.x.dev.example.com/", Some("dev")),
+        ("https://api.dev.example.com/", Some("dev-exact")),
+        // A wildcard covers subdomains only, not the domain itself.
+        ("https://example.com/", None),
+        ("https://example.org/", None),
+        ("https://grafana.example.com.evil.org/", None),
+    ];
+    for (url, expected) in cases {
+        assert_eq!(app_name(&rules, url).as_deref(), expected, "{url}");
+    }
+}
+
+#[test]
+fn hosts_match_after_canonicalisation() {
+    let rules = rules(HOSTS);
+    for url in [
+        "https://GRAFANA.Example.COM/",
+        "https://grafana.example.com./",
+        "https://grafana.example.com:8443/",
+        "https://Grafana.Example.Com.:443/",
+    ] {
+        assert_eq!(app_name(&rules, url).as_deref(), Some("exact"), "{url}");
+    }
+}
+
+#[test]
+fn unicode_and_punycode_hosts_are_one_host() {
+    let unicode =
+        rules("[[apps]]\nname = \"cafe\"\nhost = \"café.example.com\"\npolicy = \"deny\"\n");
+    assert_eq!(
+        app_name(&unicode, "https://xn--caf-dma.example.com/").as_deref(),
+        Some("cafe")
+    );
+    assert_eq!(
+        gate(&unicode, "https://XN--CAF-DMA.example.com./"),
+        Gate::Refuse(Reason::Denied)
+    );
+    // Browsers send the punycode form; a config may use either.
+    let punycode = rules("[[apps]]\nname = \"cafe\"\nhost = \"XN--CAF-DMA.example.com\"\n");
+    assert_eq!(
+        app_name(&punycode, "https://xn--caf-dma.example.com/").as_deref(),
+        Some("cafe")
+    );
+}
+
+// ---- policies and the default ----
+
+#[test]
+fn the_default_policy_decides_unmatched_hosts() {
+    let allow = rules("");
+    assert_eq!(gate(&allow, "https://any.example.com/"), Gate::NeedsSession);
+    assert_eq!(
+        admit(
+            &allow,
+            "https://any.example.com/",
+            "carol",
+            AuthLevel::OneFactor
+        ),
+        Ok(())
+    );
+    let deny = rules("[access]\ndefault_policy = \"deny\"\n");
+    assert_eq!(
+        gate(&deny, "https://any.example.com/"),
+        Gate::Refuse(Reason::Denied)
+    );
+}
+
+#[test]
+fn an_app_without_policy_abstains_to_the_default() {
+    let app = "[[apps]]\nhost = \"a.example.com\"\n";
+    assert_eq!(
+        gate(&rules(app), "https://a.example.com/"),
+        Gate::NeedsSession
+    );
+    let denied = format!("[access]\ndefault_policy = \"deny\"\n{app}");
+    assert_eq!(
+        gate(&rules(&denied), "https://a.example.com/"),
+        Gate::Refuse(Reason::Denied)
+    );
+    // An app's own policy overrides a deny default.
+    let own = format!("[access]\ndefault_policy = \"deny\"\n{app}policy = \"one_factor\"\n");
+    assert_eq!(
+        gate(&rules(&own), "https://a.example.com/"),
+        Gate::NeedsSession
+    );
+}
+
+#[test]
+fn each_policy_does_what_it_says() {
+    let policy = |name: &str| {
+        rules(&format!(
+            "[[apps]]\nhost = \"a.example.com\"\npolicy = \"{name}\"\n"
+        ))
+    };
+    let url = "https://a.example.com/";
+    assert_eq!(gate(&policy("bypass"), url), Gate::Bypass);
+    assert_eq!(gate(&policy("deny"), url), Gate::Refuse(Reason::Denied));
+    assert_eq!(gate(&policy("one_factor"), url), Gate::NeedsSession);
+    assert_eq!(
+        admit(&policy("one_factor"), url, "carol", AuthLevel::OneFactor),
+        Ok(())
+    );
+    assert_eq!(gate(&policy("two_factor"), url), Gate::NeedsSession);
+    assert_eq!(
+        admit(&policy("two_factor"), url, "carol", AuthLevel::OneFactor),
+        Err(Reason::SecondFactor)
+    );
+    assert_eq!(
+        admit(&policy("two_factor"), url, "carol", AuthLevel::TwoFactor),
+        Ok(())
+    );
+}
+
+// ---- subjects ----
+
+const SUBJECTS: &str = r#"
+[[apps]]
+host = "users.example.com"
+allow_users = ["alice", "Bob"]
+[[apps]]
+host = "groups.example.com"
+allow_groups = ["admins"]
+[[apps]]
+host = "either.example.com"
+allow_users = ["carol"]
+allow_groups = ["admins"]
+[[apps]]
+host = "deny.example.com"
+deny_users = ["bob"]
+[[apps]]
+host = "both.example.com"
+allow_groups = ["admins", "dev"]
+deny_users = ["bob"]
+[[apps]]
+host = "strict.example.com"
+policy = "two_factor"
+allow_groups = ["admins"]
+"#;
+
+#[test]
+fn user_and_group_rules_combine() {
+    let rules = rules(SUBJECTS);
+    let one = AuthLevel::OneFactor;
+    let cases = [
+        ("users", "alice", Ok(())),
+        ("users", "bob", Ok(())),
+        ("users", "carol", Err(Reason::User)),
+        ("groups", "alice", Ok(())),
+        ("groups", "bob", Err(Reason::User)),
+        ("either", "carol", Ok(())),
+        ("either", "alice", Ok(())),
+        ("either", "bob", Err(Reason::User)),
+        ("deny", "bob", Err(Reason::User)),
+        ("deny", "carol", Ok(())),
+        // deny_users wins over a group that allows.
+        ("both", "bob", Err(Reason::User)),
+        ("both", "alice", Ok(())),
+        // Not allowed at all is said before "add a second factor".
+        ("strict", "bob", Err(Reason::User)),
+        ("strict", "alice", Err(Reason::SecondFactor)),
+    ];
+    for (app, user, expected) in cases {
+        let url = format!("https://{app}.example.com/");
+        assert_eq!(admit(&rules, &url, user, one), expected, "{app} / {user}");
+    }
+    assert_eq!(
+        admit(
+            &rules,
+            "https://strict.example.com/",
+            "alice",
+            AuthLevel::TwoFactor
+        ),
+        Ok(())
+    );
+}
+
+// ---- networks ----
+
+const NETWORKS: &str = r#"
+[[apps]]
+host = "office.example.com"
+allow_ips = ["10.0.0.0/8", "2001:db8::/32"]
+deny_ips = ["10.6.6.0/24"]
+bypass_ips = ["10.1.0.0/16"]
+"#;
+
+#[test]
+fn network_rules_in_order_deny_bypass_allow() {
+    let rules = rules(NETWORKS);
+    let url = "https://office.example.com/";
+    let cases = [
+        ("10.6.6.6", Gate::Refuse(Reason::Network)),
+        ("10.1.2.3", Gate::Bypass),
+        ("10.9.9.9", Gate::NeedsSession),
+        ("2001:db8::1", Gate::NeedsSession),
+        // IPv4-mapped IPv6 is the IPv4 address.
+        ("::ffff:10.9.9.9", Gate::NeedsSession),
+        ("::ffff:10.6.6.1", Gate::Refuse(Reason::Network)),
+        (OUTSIDE, Gate::Refuse(Reason::Network)),
+        ("2001:db9::1", Gate::Refuse(Reason::Network)),
+    ];
+    for (client, expected) in cases {
+        assert_eq!(gate_from(&rules, "GET", url, client), expected, "{client}");
+    }
+}
+
+#[test]
+fn a_denied_network_loses_even_on_a_bypass_app() {
+    let rules = rules(
+        "[[apps]]\nhost = \"a.example.com\"\npolicy = \"bypass\"\ndeny_ips = [\"192.0.2.0/24\"]\n",
+    );
+    assert_eq!(
+        gate_from(&rules, "GET", "https://a.example.com/", "192.0.2.7"),
+        Gate::Refuse(Reason::Network)
+    );
+    assert_eq!(gate(&rules, "https://a.example.com/"), Gate::Bypass);
+}
+
+// ---- public paths and their bypass attempts ----
+
+const MEDIA: &str = r#"
+[[apps]]
+host = "media.example.com"
+public_paths = ["/share/[A-Za-z0-9]+", "/public(/.*)?", "/[b-z].*"]
+"#;
+
+#[test]
+fn public_paths_let_listed_paths_through() {
+    let rules = rules(MEDIA);
+    for path in [
+        "/share/abc123",
+        "/public",
+        "/public/logo.png",
+        "/public/a/../b",
+        "/videos",
+        "/share/%61bc",
+    ] {
+        assert_eq!(
+            gate(&rules, &format!("https://media.example.com{path}")),
+            Gate::Bypass,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn public_paths_resist_the_classic_bypasses() {
+    let rules = rules(MEDIA);
+    let attempts = [
+        // Dot segments are resolved before matching.
+        "/public/../admin",
+        "/public/%2e%2e/admin",
+        "/share/abc/../../admin",
+        // Merged slashes: `//admin` is `/admin`, not a path under some other root.
+        "//admin",
+        // Decoded once: `/%61dmin` is `/admin`, which the `/[b-z].*` rule does not cover.
+        "/%61dmin",
+        // An encoded slash makes the path never public.
+        "/public%2F..%2Fadmin",
+        "/admin%2F",
+        "/videos%2F..%2Fadmin",
+        // The query is not part of the path.
+        "/admin?x=/public",
+        "/admin?/public",
+        // Anchored: a public pattern must match the whole path.
+        "/admin/public",
+        "/admin/share/abc",
+        "/a/share/abc",
+        "/admin#/public",
+    ];
+    for path in attempts {
+        assert_eq!(
+            gate(&rules, &format!("https://media.example.com{path}")),
+            Gate::NeedsSession,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn an_unanchored_pattern_is_anchored_anyway() {
+    let rules = rules(
+        "[[apps]]\nhost = \"a.example.com\"\npublic_paths = [\"/public\", \"health|status\"]\n",
+    );
+    assert_eq!(gate(&rules, "https://a.example.com/public"), Gate::Bypass);
+    assert_eq!(
+        gate(&rules, "https://a.example.com/public/x"),
+        Gate::NeedsSession
+    );
+    assert_eq!(
+        gate(&rules, "https://a.example.com/x/public"),
+        Gate::NeedsSession
+    );
+    assert_eq!(
+        gate(&rules, "https://a.example.com/admin?public"),
+        Gate::NeedsSession
+    );
+    // An alternation inside one pattern is anchored as a whole, not just its first branch.
+    assert_eq!(
+        gate(&rules, "https://a.example.com/statusx"),
+        Gate::NeedsSession
+    );
+    assert_eq!(
+        gate(&rules, "https://a.example.com/x/health"),
+        Gate::NeedsSession
+    );
+}
+
+#[test]
+fn public_paths_do_not_open_a_denied_network() {
+    let rules = rules(
+        "[[apps]]\nhost = \"a.example.com\"\npublic_paths = [\"/public\"]\nallow_ips = [\"10.0.0.0/8\"]\n",
+    );
+    assert_eq!(
+        gate(&rules, "https://a.example.com/public"),
+        Gate::Refuse(Reason::Network)
+    );
+    assert_eq!(
+        gate_from(&rules, "GET", "https://a.example.com/public", "10.0.0.1"),
+        Gate::Bypass
+    );
+}
+
+// ---- methods ----
+
+#[test]
+fn listed_methods_pass_and_nothing_else_does() {
+    let rules = rules(
+        "[[apps]]\nhost = \"api.example.com\"\nmethods = [\"options\"]\nallow_groups = [\"dev\"]\n",
+    );
+    let url = "https://api.example.com/items";
+    assert_eq!(gate_from(&rules, "OPTIONS", url, OUTSIDE), Gate::Bypass);
+    for method in ["GET", "POST", "DELETE", "HEAD"] {
+        assert_eq!(
+            gate_from(&rules, method, url, OUTSIDE),
+            Gate::NeedsSession,
+            "{method}"
+        );
+    }
+}
+
+// ---- headers for the upstream ----
+
+#[test]
+fn extra_headers_and_upstream_basic_auth_are_built_once() {
+    let dir = std::env::temp_dir().join(format!("postern-access-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("upstream.pw"), "s3cret\n").expect("password file");
+    let raw: Rules = toml::from_str(
+        "[[apps]]\nhost = \"a.example.com\"\nheaders = { X-Team = \"ops\" }\n\
+         upstream_basic_auth = { username = \"svc\", password_file = \"upstream.pw\" }\n",
+    )
+    .expect("test TOML parses");
+    let mut problems = Vec::new();
+    let rules = build(raw.apps, &raw.access, &users(), Some(&dir), &mut problems);
+    assert!(problems.is_empty(), "{problems:?}");
+    let app = rules.app_for("a.example.com").expect("app");
+    let headers: Vec<(&str, &[u8])> = app
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+        .collect();
+    // base64("svc:s3cret"): the trailing newline of the file is not part of the password.
+    assert_eq!(
+        headers,
+        vec![
+            ("x-team", &b"ops"[..]),
+            ("authorization", &b"Basic c3ZjOnMzY3JldA=="[..])
+        ]
+    );
+    assert!(app.headers.iter().any(|(_, value)| value.is_sensitive()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- what config check reports ----
+
+fn assert_problem(toml_text: &str, fragment: &str) {
+    let found = problems(toml_text);
+    assert!(
+        found.iter().any(|problem| problem.contains(fragment)),
+        "expected {fragment:?} in {found:?}"
+    );
+}
+
+#[test]
+fn rules_that_can_never_match_are_reported() {
+    assert_problem(
+        "[[apps]]\nhost = \"a.example.com\"\nallow_users = [\"mallory\"]\n",
+        "user `mallory` does not exist",
+    );
+    assert_problem(
+        "[[apps]]\nhost = \"a.example.com\"\ndeny_users = [\"mallory\"]\n",
+        "user `mallory` does not exist",
+    );
+    assert_problem(
+        "[[apps]]\nhost = \"a.example.com\"\nallow_groups = [\"nobody\"]\n",
+        "no user is in group `nobody`",
+    );
+    assert_problem(
+        "[[apps]]\nhost = \"a.example.com\"\npolicy = \"bypass\"\nallow_users = [\"alice\"]\n",
+        "can never apply to a `bypass` app",
+    );
+    assert_problem(
+        "[[apps]]\nhost = \"a.example.com\"\npolicy = \"deny\"\npublic_paths = [\"/x\"]\n",
+        "a `deny` app refuses everyone",
+    );
+    assert_problem(
+        "[access]\ndefault_policy = \"deny\"\n[[apps]]\nhost = \"a.example.com\"\nallow_groups = [\"admins\"]\n",
+        "set `policy = \"one_factor\"`",
+    );
+}
+
+#[test]
+fn hosts_claimed_twice_with_equal_specificity_are_reported() {
+    assert_problem(
+        "[[apps]]\nhost = \"app.example.com\"\n[[apps]]\nhost = \"APP.example.com.\"\n",
+        "already claimed",
+    );
+    assert_problem(
+        "[[apps]]\nhost = \"*.example.com\"\n[[apps]]\nhost = \"*.Example.com\"\n",
+        "already claimed",
+    );
+    // Different specificity is fine: the exact host wins.
+    assert!(
+        try_rules("[[apps]]\nhost = \"app.example.com\"\n[[apps]]\nhost = \"*.example.com\"\n")
+            .is_ok()
+    );
+}
+
+#[test]
+fn malformed_rules_are_reported_each_one() {
+    let found = problems(
+        r#"
+[access]
+default_policy = "maybe"
+[[apps]]
+host = "a.example.com:443"
+[[apps]]
+host = "a.*.example.com"
+[[apps]]
+host = "b.example.com"
+policy = "sometimes"
+allow_ips = ["10.0.0.0/33", "not-an-ip"]
+public_paths = ["/ok", "/broken("]
+methods = ["GE T"]
+headers = { Remote-User = "admin", "bad name" = "x" }
+upstream_basic_auth = { username = "a:b", password_file = "x" }
+[[apps]]
+"#,
+    );
+    for fragment in [
+        "`access.default_policy`",
+        "leave the port out",
+        "only a leading `*.`",
+        "`policy` = \"sometimes\"",
+        "\"10.0.0.0/33\"",
+        "\"not-an-ip\"",
+        "\"/broken(\" does not compile",
+        "\"GE T\" is not an HTTP method",
+        "`remote-user` is set by postern",
+        "\"bad name\"",
+        "may not contain ':'",
+        "`host` is required",
+    ] {
+        assert!(
+            found.iter().any(|problem| problem.contains(fragment)),
+            "expected {fragment:?} in {found:?}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_password_file_is_reported() {
+    assert_problem(
+        "[[apps]]\nhost = \"a.example.com\"\nupstream_basic_auth = { username = \"svc\", password_file = \"/nonexistent/postern.pw\" }\n",
+        "upstream_basic_auth.password_file",
+    );
+}
+
+// ---- explain ----
+
+#[derive(Default)]
+struct Recorder(Vec<(String, String)>);
+
+impl Trace for Recorder {
+    fn rule(&mut self, rule: &str, verdict: &str) {
+        self.0.push((rule.to_owned(), verdict.to_owned()));
+    }
+}
+
+#[test]
+fn the_trace_names_each_rule_that_decided() {
+    let rules = rules(SUBJECTS);
+    let target = target("GET", "https://strict.example.com/");
+    let app = rules.app_for(&target.host);
+    let mut trace = Recorder::default();
+    assert_eq!(
+        rules.gate(app, &target, ip(OUTSIDE), &mut trace),
+        Gate::NeedsSession
+    );
+    let groups = vec!["admins".to_owned()];
+    let subject = Subject {
+        user: "alice",
+        groups: &groups,
+        level: AuthLevel::OneFactor,
+    };
+    assert_eq!(
+        rules.admit(app, subject, &mut trace),
+        Err(Reason::SecondFactor)
+    );
+    let rules_seen: Vec<&str> = trace.0.iter().map(|(rule, _)| rule.as_str()).collect();
+    assert_eq!(
+        rules_seen,
+        ["policy", "allow_users/allow_groups", "policy two_factor"]
+    );
+}
+
+#[test]
+fn reason_codes_round_trip_and_nothing_else_parses() {
+    for reason in [
+        Reason::Denied,
+        Reason::Network,
+        Reason::User,
+        Reason::SecondFactor,
+    ] {
+        assert_eq!(Reason::from_code(reason.code()), Some(reason));
+    }
+    assert_eq!(Reason::from_code("<script>"), None);
+}

@@ -1,13 +1,15 @@
 //! `/api/auth/{traefik,caddy,nginx,envoy}`: the forward-auth decision, on every proxied request.
-//! It reads one key from the store and, on most requests, writes nothing.
+//! The access rules that need no session go first, so a bypassed or refused request costs no
+//! store read; otherwise it reads one key from the store and, on most requests, writes nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Request, StatusCode};
+use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use postern_core::access::{AccessRules, App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
 use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind};
 use postern_core::identity::Identity;
@@ -50,32 +52,65 @@ pub async fn check(
             return respond::json_message(StatusCode::BAD_REQUEST, &format!("Bad Request: {err}"));
         }
     };
-    request::client_ip(state, peer, headers);
+    let client = request::client_ip(state, peer, headers).ip;
     let mode = ClientMode::detect(
         headers.get(header::ACCEPT).map(HeaderValue::as_bytes),
         headers.contains_key(header::AUTHORIZATION),
     );
-    let outcome = match sessions::current(state, headers).await {
+    let rules = state.access.load();
+    let app = rules.app_for(&target.host);
+    let outcome = match rules.gate(app, &target, client, &mut NoTrace) {
+        Gate::Bypass => CheckOutcome::Allowed(Identity::default()),
+        Gate::Refuse(reason) => CheckOutcome::NotAllowed(reason),
+        Gate::NeedsSession => signed_in_outcome(state, headers, &rules, app, proxy).await,
+    };
+    answer(
+        state,
+        decision::answer(proxy, mode, &target.method, outcome),
+        &target,
+        app,
+    )
+}
+
+/// The session's verdict: one store read, then the rules that need to know who it is.
+async fn signed_in_outcome(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    rules: &AccessRules,
+    app: Option<&App>,
+    proxy: ProxyKind,
+) -> CheckOutcome {
+    match sessions::current(state, headers).await {
         Ok(Some(session)) => {
-            sessions::touch_if_due(state, &session);
-            CheckOutcome::Allowed(session.user.identity().clone())
+            let subject = Subject {
+                user: &session.user.name,
+                groups: &session.user.groups,
+                level: session.record.level,
+            };
+            match rules.admit(app, subject, &mut NoTrace) {
+                Ok(()) => {
+                    sessions::touch_if_due(state, &session);
+                    CheckOutcome::Allowed(session.user.identity().clone())
+                }
+                Err(reason) => CheckOutcome::NotAllowed(reason),
+            }
         }
         Ok(None) => CheckOutcome::NoCredentials,
         Err(err) => {
             tracing::error!(proxy = proxy.name(), error = %err, "session store unavailable; refusing the request");
             CheckOutcome::StoreUnavailable
         }
-    };
-    answer(
-        state,
-        decision::answer(proxy, mode, &target.method, outcome),
-        &target,
-    )
+    }
 }
 
-fn answer(state: &AppState, answer: Answer, target: &ForwardedRequest) -> HttpResponse {
+fn answer(
+    state: &AppState,
+    answer: Answer,
+    target: &ForwardedRequest,
+    app: Option<&App>,
+) -> HttpResponse {
     match answer {
-        Answer::Allow(identity) => allow(&identity),
+        Answer::Allow(identity) => allow(&identity, app),
         Answer::RedirectToLogin { status } => {
             respond::redirect(status_code(status), &login_url(state, target))
         }
@@ -95,11 +130,14 @@ fn answer(state: &AppState, answer: Answer, target: &ForwardedRequest) -> HttpRe
             }
             response
         }
-        Answer::RedirectToUnauthorized { status } => respond::redirect(
-            status_code(status),
-            &state.config.portal_url("/unauthorized"),
+        Answer::RedirectToUnauthorized { status, reason } => {
+            respond::redirect(status_code(status), &unauthorized_url(state, app, reason))
+        }
+        Answer::Forbidden(reason) => respond::json_with(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            serde_json::json!({ "reason": reason.code() }),
         ),
-        Answer::Forbidden => respond::json_message(StatusCode::FORBIDDEN, "Forbidden"),
         Answer::Unavailable { page: true } => pages::store_down_page(state),
         Answer::Unavailable { page: false } => {
             respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
@@ -107,9 +145,9 @@ fn answer(state: &AppState, answer: Answer, target: &ForwardedRequest) -> HttpRe
     }
 }
 
-/// 200 with all four `Remote-*` headers, empty when unknown, so a proxy that copies them
-/// always overwrites whatever a client sent.
-fn allow(identity: &Identity) -> HttpResponse {
+/// 200 with all four `Remote-*` headers, empty when unknown (or bypassed), so a proxy that
+/// copies them always overwrites whatever a client sent; then the app's own headers.
+fn allow(identity: &Identity, app: Option<&App>) -> HttpResponse {
     let mut response = respond::json_message(StatusCode::OK, "Authenticated");
     let headers = response.headers_mut();
     for (name, value) in [
@@ -124,7 +162,25 @@ fn allow(identity: &Identity) -> HttpResponse {
             HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("")),
         );
     }
+    for (name, value) in app.map(|app| app.headers.as_slice()).unwrap_or_default() {
+        headers.insert(name.clone(), value.clone());
+    }
     response
+}
+
+/// `/unauthorized?app=<name>&reason=<code>`: the page names the app (only a configured app's
+/// name; a host nobody configured stays unnamed) and says why, nothing more.
+fn unauthorized_url(state: &AppState, app: Option<&App>, reason: Reason) -> String {
+    let mut url = format!(
+        "{}?reason={}",
+        state.config.portal_url("/unauthorized"),
+        reason.code()
+    );
+    if let Some(app) = app {
+        url.push_str("&app=");
+        url.extend(utf8_percent_encode(&app.name, QUERY_VALUE));
+    }
+    url
 }
 
 fn login_url(state: &AppState, target: &ForwardedRequest) -> String {

@@ -2,7 +2,9 @@
 
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
+use postern_core::access::Reason;
 use postern_core::csrf::CsrfBinding;
+use serde::Deserialize;
 
 use crate::assets::Asset;
 use crate::pages::{self, HomePage, LogoutPage, PageContext, UnauthorizedPage};
@@ -55,8 +57,19 @@ pub async fn logout(state: &AppState, request: &Request<Incoming>) -> HttpRespon
     }
 }
 
-/// `GET /unauthorized`: where a signed-in user lands when an app refuses them.
+/// `GET /unauthorized?app=<name>&reason=<code>`: where a browser lands when an app's rules
+/// refuse it. Both parameters are checked: an unknown app name or reason is not shown, so the
+/// page cannot be made to say anything the rules did not.
 pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+    let query: UnauthorizedQuery =
+        serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
+    let reason = query.reason.as_deref().and_then(Reason::from_code);
+    let rules = state.access.load();
+    let app = query
+        .app
+        .as_deref()
+        .filter(|name| rules.apps().iter().any(|app| app.name == *name))
+        .unwrap_or("that app");
     let session = sessions::current(state, request.headers())
         .await
         .ok()
@@ -67,9 +80,17 @@ pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> Http
         &UnauthorizedPage {
             page: PageContext::new(state),
             user,
+            app,
+            reason: reason.map(Reason::code),
             login_url: &state.login_url,
         },
     )
+}
+
+#[derive(Deserialize, Default)]
+struct UnauthorizedQuery {
+    app: Option<String>,
+    reason: Option<String>,
 }
 
 pub fn asset(state: &AppState, asset: &Asset) -> HttpResponse {

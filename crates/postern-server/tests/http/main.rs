@@ -3,6 +3,7 @@
 
 mod support;
 
+mod access;
 mod check;
 mod hostile_input;
 mod limits;

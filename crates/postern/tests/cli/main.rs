@@ -5,4 +5,6 @@ mod support;
 
 mod commands;
 mod docs;
+mod explain;
+mod reload;
 mod serve;

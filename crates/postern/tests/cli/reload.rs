@@ -1,0 +1,91 @@
+//! Access rules reload with the config file: on a change and on SIGHUP, validated first.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+fn status_app(policy: &str) -> String {
+    format!("[[apps]]\nhost = \"status.example.com\"\npolicy = \"{policy}\"\n")
+}
+
+/// The status code traefik would get for https://status.example.com/.
+fn check(port: u16) -> String {
+    let answer = get(
+        port,
+        "/api/auth/traefik",
+        &[
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "status.example.com"),
+            ("X-Forwarded-Uri", "/"),
+        ],
+    )
+    .unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn rules_follow_the_file_and_a_broken_file_changes_nothing() {
+    let dir = TempDir::new("reload");
+    let port = free_port();
+    let path = dir.write("postern.toml", &config(port, &status_app("deny")));
+    let running = Running::start(&dir, &path, port);
+    assert_eq!(check(port), "403");
+
+    dir.write("postern.toml", &config(port, &status_app("bypass")));
+    wait_for("the new rules", Duration::from_secs(5), || {
+        check(port) == "200"
+    });
+
+    // A broken file: logged, and the rules in force stay.
+    dir.write(
+        "postern.toml",
+        &config(
+            port,
+            &format!("{}public_paths = [\"(\"]\n", status_app("one_factor")),
+        ),
+    );
+    wait_for("the error in the log", Duration::from_secs(5), || {
+        running
+            .log_text()
+            .contains("the new configuration is invalid")
+    });
+    assert_eq!(check(port), "200");
+    assert!(
+        running.log_text().contains("does not compile"),
+        "{}",
+        running.log_text()
+    );
+
+    // SIGHUP reloads on demand.
+    dir.write("postern.toml", &config(port, &status_app("deny")));
+    let status = Command::new("kill")
+        .args(["-HUP", &running.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for("the rules after SIGHUP", Duration::from_secs(5), || {
+        check(port) == "403"
+    });
+    assert!(
+        running
+            .log_text()
+            .contains("SIGHUP: reloading the access rules")
+    );
+    assert!(running.log_text().contains("access rules reloaded"));
+}
