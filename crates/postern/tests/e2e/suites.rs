@@ -2,7 +2,7 @@
 //! proxy, `... browser_login` one scenario everywhere.
 
 use crate::harness::proxy::ProxyKind;
-use crate::scenarios::{browser_login, login_redirect, logout, spoofing};
+use crate::scenarios::{access, browser_login, login_redirect, logout, spoofing};
 
 macro_rules! proxy_suite {
     ($proxy:ident, $kind:expr) => {
@@ -50,6 +50,26 @@ macro_rules! proxy_suite {
             #[tokio::test]
             async fn logout_ends_access_through_the_proxy() {
                 logout::logout_ends_access_through_the_proxy(KIND).await;
+            }
+
+            #[tokio::test]
+            async fn access_a_user_outside_the_group_is_refused() {
+                access::a_user_outside_the_group_is_refused(KIND).await;
+            }
+
+            #[tokio::test]
+            async fn access_a_public_path_passes_and_its_bypasses_do_not() {
+                access::a_public_path_passes_and_its_bypasses_do_not(KIND).await;
+            }
+
+            #[tokio::test]
+            async fn access_a_forged_method_reaches_only_the_preflight() {
+                access::a_forged_method_reaches_only_the_preflight(KIND).await;
+            }
+
+            #[tokio::test]
+            async fn access_a_forged_client_ip_changes_nothing() {
+                access::a_forged_client_ip_changes_nothing(KIND).await;
             }
         }
     };

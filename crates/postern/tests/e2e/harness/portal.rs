@@ -72,7 +72,12 @@ impl LoginForm {
 /// A session for alice through `POST /api/login`: the quick way when the test is not about
 /// the login form. Returns the cookie as `name=value`.
 pub async fn api_login(postern: &Postern) -> String {
-    let body = serde_json::json!({ "username": ALICE, "password": ALICE_PASSWORD });
+    api_login_as(postern, ALICE).await
+}
+
+/// The same for another configured user (every e2e user has alice's password).
+pub async fn api_login_as(postern: &Postern, user: &str) -> String {
+    let body = serde_json::json!({ "username": user, "password": ALICE_PASSWORD });
     let response = send_to(
         &postern.url("/api/login"),
         Request::post("/api/login").api_client().json(&body),

@@ -14,6 +14,8 @@ use super::scratch::ScratchDir;
 
 pub const ALICE: &str = "alice";
 pub const ALICE_PASSWORD: &str = "alice-e2e-password";
+/// A second user in no group, with alice's password, for rules that tell users apart.
+pub const BOB: &str = "bob";
 pub const SESSION_COOKIE: &str = "postern_session";
 pub const CSRF_COOKIE: &str = "postern_csrf";
 
@@ -36,9 +38,14 @@ pub struct Postern {
 
 impl Postern {
     pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// With `extra` TOML appended to the config (e.g. `[[apps]]` tables).
+    pub async fn start_with(extra: &str) -> Self {
         let dir = ScratchDir::new("postern");
         let port = free_port();
-        let config = dir.write("postern.toml", &config(port));
+        let config = dir.write("postern.toml", &format!("{}{extra}", config(port)));
         let mut command = Command::new(binary());
         command
             .arg("serve")
@@ -107,6 +114,10 @@ password_hash = "{ALICE_HASH}"
 email = "alice@example.com"
 display_name = "Alice Example"
 groups = ["admins", "dev"]
+
+[[users]]
+name = "{BOB}"
+password_hash = "{ALICE_HASH}"
 "#
     )
 }

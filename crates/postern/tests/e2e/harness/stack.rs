@@ -13,8 +13,13 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(kind: ProxyKind) -> Self {
+        Self::start_with(kind, "").await
+    }
+
+    /// With `extra` TOML in postern's config (e.g. access rules).
+    pub async fn start_with(kind: ProxyKind, extra: &str) -> Self {
         let upstream = Upstream::start().await;
-        let postern = Postern::start().await;
+        let postern = Postern::start_with(extra).await;
         let proxy = Proxy::start(kind, postern.port(), upstream.port()).await;
         Self {
             proxy,
