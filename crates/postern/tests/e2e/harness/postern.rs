@@ -37,11 +37,7 @@ pub struct Postern {
 }
 
 impl Postern {
-    pub async fn start() -> Self {
-        Self::start_with("").await
-    }
-
-    /// With `extra` TOML appended to the config (e.g. `[[apps]]` tables).
+    /// With `extra` TOML appended to the config (e.g. `[[apps]]` tables; `""` for none).
     pub async fn start_with(extra: &str) -> Self {
         let dir = ScratchDir::new("postern");
         let port = free_port();
