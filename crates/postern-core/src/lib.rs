@@ -17,6 +17,7 @@ pub mod password;
 pub mod redirect;
 pub mod session;
 pub mod token;
+pub mod totp;
 pub mod users;
 
 /// Seconds since the Unix epoch. Every time-dependent rule takes one of these as `now`.

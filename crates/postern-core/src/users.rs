@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::identity::Identity;
 use crate::password;
+use crate::totp::TotpKey;
 
 /// One local account.
 #[derive(Clone)]
@@ -15,7 +16,8 @@ pub struct User {
     pub email: String,
     pub display_name: String,
     pub groups: Vec<String>,
-    pub totp_secret: Option<String>,
+    /// Set: the user signs in with a password and a TOTP code.
+    pub totp: Option<TotpKey>,
     identity: Identity,
 }
 
@@ -26,7 +28,7 @@ impl User {
         email: String,
         display_name: String,
         groups: Vec<String>,
-        totp_secret: Option<String>,
+        totp: Option<TotpKey>,
     ) -> Self {
         let identity = Identity::new(&name, &email, &display_name, &groups);
         Self {
@@ -35,7 +37,7 @@ impl User {
             email,
             display_name,
             groups,
-            totp_secret,
+            totp,
             identity,
         }
     }
@@ -143,13 +145,22 @@ pub fn parse_users_file(text: &str) -> (Vec<User>, Vec<String>) {
             problems.push(format!("line {number} (user `{name}`): {problem}"));
             continue;
         }
+        let totp = match totp.map(TotpKey::parse).transpose() {
+            Ok(totp) => totp,
+            Err(problem) => {
+                problems.push(format!(
+                    "line {number} (user `{name}`): the TOTP secret {problem}"
+                ));
+                continue;
+            }
+        };
         users.push(User::new(
             name.to_owned(),
             hash.to_owned(),
             String::new(),
             String::new(),
             Vec::new(),
-            totp.map(str::to_owned),
+            totp,
         ));
     }
     (users, problems)
@@ -164,13 +175,18 @@ mod tests {
     #[test]
     fn parses_tinyauth_lines_and_reports_each_bad_one() {
         let text = format!(
-            "# users\nalice:{HASH}\n\nbob:{HASH}:JBSWY3DPEHPK3PXP\nbad name:{HASH}\ncarol:plaintext\n:{HASH}\n"
+            "# users\nalice:{HASH}\n\nbob:{HASH}:GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\nbad name:{HASH}\ncarol:plaintext\n:{HASH}\ndave:{HASH}:JBSWY3DPEHPK3PXP\n"
         );
         let (users, problems) = parse_users_file(&text);
         let names: Vec<_> = users.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(names, ["alice", "bob"]);
-        assert_eq!(users[1].totp_secret.as_deref(), Some("JBSWY3DPEHPK3PXP"));
-        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(users[1].totp.is_some());
+        assert!(users[0].totp.is_none());
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(
+            problems[3].contains("shorter than 128 bits"),
+            "{problems:?}"
+        );
         assert!(problems[0].starts_with("line 5:"), "{problems:?}");
         assert!(
             problems[1].starts_with("line 6 (user `carol`)"),
@@ -211,11 +227,11 @@ mod tests {
             String::new(),
             String::new(),
             vec![],
-            Some("SECRET".into()),
+            Some(TotpKey::parse("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap()),
         );
         let text = format!("{user:?}");
         assert!(
-            !text.contains("argon2") && !text.contains("SECRET"),
+            !text.contains("argon2") && !text.contains("GEZDGNBV") && !text.contains("49, 50"),
             "{text}"
         );
     }

@@ -1,5 +1,6 @@
 //! Reading cookies without building a jar (the check path only needs one value), and writing
-//! the two postern sets: the session cookie and the login form's pre-session cookie.
+//! the ones postern sets: the session cookie, the login form's pre-session cookie, and the
+//! pending-login cookie of a TOTP user between password and code.
 
 use cookie::time::Duration as CookieDuration;
 use cookie::{Cookie, SameSite};
@@ -9,6 +10,8 @@ use postern_core::config::Config;
 
 pub use postern_core::csrf::PRE_SESSION_COOKIE;
 const PRE_SESSION_LIFETIME_SECS: i64 = 3600;
+/// Holds the token of a pending login (password checked, TOTP code not yet).
+pub const PENDING_COOKIE: &str = "postern_pending";
 
 /// The first value of cookie `name` across all `Cookie` headers.
 pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -61,24 +64,31 @@ impl CookieSpec {
 
     /// The login form's pre-session cookie: host-only, an hour.
     pub fn pre_session(&self, value: &str) -> String {
-        let mut cookie = Cookie::build((PRE_SESSION_COOKIE, value.to_owned()))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .path("/")
-            .secure(self.secure)
-            .build();
-        cookie.set_max_age(CookieDuration::seconds(PRE_SESSION_LIFETIME_SECS));
-        cookie.to_string()
+        self.host_only(PRE_SESSION_COOKIE, value, PRE_SESSION_LIFETIME_SECS)
     }
 
     pub fn expire_pre_session(&self) -> String {
-        let mut cookie = Cookie::build((PRE_SESSION_COOKIE, ""))
+        self.host_only(PRE_SESSION_COOKIE, "", 0)
+    }
+
+    /// The half-finished login of a TOTP user: host-only (only the portal reads it), and as
+    /// long as the pending record lives.
+    pub fn pending(&self, value: &str, lifetime_secs: i64) -> String {
+        self.host_only(PENDING_COOKIE, value, lifetime_secs)
+    }
+
+    pub fn expire_pending(&self) -> String {
+        self.host_only(PENDING_COOKIE, "", 0)
+    }
+
+    fn host_only(&self, name: &'static str, value: &str, max_age_secs: i64) -> String {
+        let mut cookie = Cookie::build((name, value.to_owned()))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
             .secure(self.secure)
             .build();
-        cookie.set_max_age(CookieDuration::ZERO);
+        cookie.set_max_age(CookieDuration::seconds(max_age_secs));
         cookie.to_string()
     }
 

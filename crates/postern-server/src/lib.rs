@@ -9,6 +9,7 @@ mod handlers;
 mod listener;
 mod pages;
 mod passwords;
+mod pending;
 mod request;
 mod respond;
 mod router;

@@ -38,6 +38,14 @@ pub struct LoginPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "totp.html")]
+pub struct TotpPage<'a> {
+    pub page: PageContext<'a>,
+    pub csrf: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
 #[template(path = "logout.html")]
 pub struct LogoutPage<'a> {
     pub page: PageContext<'a>,

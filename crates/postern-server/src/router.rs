@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use postern_core::forwarded::ProxyKind;
 
 use crate::assets::Asset;
-use crate::handlers::{check, health, login, logout, pages, session_api};
+use crate::handlers::{check, health, login, logout, pages, session_api, totp};
 use crate::pages::error_page;
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -30,6 +30,9 @@ enum Route {
     Keepalive,
     Csrf,
     Unauthorized,
+    TotpPage,
+    TotpForm,
+    TotpJson,
     Healthy { with_version: bool },
     Ready,
     Asset(Asset),
@@ -50,6 +53,9 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         "/logout" if get => Route::LogoutPage,
         "/logout" if post => Route::LogoutForm,
         "/unauthorized" if get => Route::Unauthorized,
+        "/totp" if get => Route::TotpPage,
+        "/totp" if post => Route::TotpForm,
+        "/api/totp" if post => Route::TotpJson,
         "/api/login" if post => Route::LoginJson,
         "/api/logout" if post => Route::LogoutApi,
         "/api/status" if get => Route::Status,
@@ -62,15 +68,17 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         },
         "/health" | "/api/health" if get => Route::Healthy { with_version: true },
         "/api/ready" if get => Route::Ready,
-        "/" | "/login" | "/logout" | "/unauthorized" | "/api/status" | "/api/csrf"
+        "/" | "/login" | "/logout" | "/totp" | "/unauthorized" | "/api/status" | "/api/csrf"
         | "/api/healthcheck" | "/api/healthz" | "/health" | "/api/health" | "/api/ready" => {
-            Route::MethodNotAllowed(if matches!(path, "/login" | "/logout") {
+            Route::MethodNotAllowed(if matches!(path, "/login" | "/logout" | "/totp") {
                 "GET, HEAD, POST"
             } else {
                 "GET, HEAD"
             })
         }
-        "/api/login" | "/api/logout" | "/api/session/keepalive" => Route::MethodNotAllowed("POST"),
+        "/api/login" | "/api/logout" | "/api/totp" | "/api/session/keepalive" => {
+            Route::MethodNotAllowed("POST")
+        }
         "/api/session" => Route::MethodNotAllowed("GET, HEAD, DELETE"),
         _ if get && path.starts_with("/static/") => state
             .assets
@@ -133,6 +141,9 @@ pub async fn handle(
         Route::Keepalive => session_api::keepalive(&state, &request).await,
         Route::Csrf => session_api::csrf(&state, &request).await,
         Route::Unauthorized => pages::unauthorized(&state, &request).await,
+        Route::TotpPage => totp::page(&state, &request),
+        Route::TotpForm => totp::submit_form(&state, peer, request).await,
+        Route::TotpJson => totp::submit_json(&state, peer, request).await,
         Route::Healthy { with_version } => health::healthy(with_version),
         Route::Ready => health::ready(&state).await,
         Route::Asset(asset) => pages::asset(&state, &asset),

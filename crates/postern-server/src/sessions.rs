@@ -70,11 +70,12 @@ pub fn touch_if_due(state: &Arc<AppState>, session: &CurrentSession) {
 pub async fn start(
     state: &AppState,
     user: &User,
+    level: AuthLevel,
     remember: bool,
 ) -> Result<(SessionToken, SessionRecord), StoreError> {
     let now = now();
     let policy = &state.config.session.policy;
-    let record = policy.new_session(&user.name, AuthLevel::OneFactor, remember, now);
+    let record = policy.new_session(&user.name, level, remember, now);
     let token = SessionToken::generate();
     let ttl = Duration::from_secs(policy.ttl(&record, now));
     state.store.put_session(&token.hash(), &record, ttl).await?;

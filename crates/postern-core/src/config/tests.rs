@@ -272,9 +272,9 @@ fn the_session_cookie_cannot_take_the_login_forms_cookie_name() {
 }
 
 #[test]
-fn shared_emails_and_unenforceable_totp_secrets_are_refused() {
+fn shared_emails_and_weak_totp_secrets_are_refused() {
     let text = format!(
-        "{}email = \"alice@example.com\"\n[[users]]\nname = \"bob\"\npassword_hash = \"{HASH}\"\nemail = \"ALICE@example.com\"\ntotp_secret = \"JBSWY3DPEHPK3PXP\"\n",
+        "{}email = \"alice@example.com\"\n[[users]]\nname = \"bob\"\npassword_hash = \"{HASH}\"\nemail = \"ALICE@example.com\"\ntotp_secret = \"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\"\n[[users]]\nname = \"carol\"\npassword_hash = \"{HASH}\"\ntotp_secret = \"JBSWY3DPEHPK3PXP\"\n",
         minimal()
     );
     let problems = load_with(&text, &[], &[]).unwrap_err().0;
@@ -287,7 +287,7 @@ fn shared_emails_and_unenforceable_totp_secrets_are_refused() {
     assert!(
         problems
             .iter()
-            .any(|p| p.contains("cannot verify TOTP codes yet")),
+            .any(|p| p.contains("`totp_secret` is shorter than 128 bits")),
         "{problems:?}"
     );
 }

@@ -15,6 +15,7 @@ use super::{
 use crate::client_ip::TrustedProxies;
 use crate::limits::LoginLimits;
 use crate::session::SessionPolicy;
+use crate::totp::TotpKey;
 use crate::users::{self, User, UserTable};
 use crate::{password, token};
 
@@ -187,6 +188,14 @@ fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) 
             ));
             fine = false;
         }
+        let totp = match raw.totp_secret.as_deref().map(TotpKey::parse).transpose() {
+            Ok(totp) => totp,
+            Err(problem) => {
+                problems.push(format!("{label}: `totp_secret` {problem}"));
+                fine = false;
+                None
+            }
+        };
         if fine {
             all.push(User::new(
                 raw.name,
@@ -194,7 +203,7 @@ fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) 
                 raw.email,
                 raw.display_name,
                 raw.groups,
-                raw.totp_secret,
+                totp,
             ));
         }
     }
@@ -222,15 +231,6 @@ fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) 
             problems.push(format!(
                 "the email `{}` belongs to more than one user: sign-in by email would be ambiguous",
                 user.email
-            ));
-        }
-        // Fail closed: a user who was given a second factor must not be able to sign in
-        // with the password alone.
-        if user.totp_secret.is_some() {
-            problems.push(format!(
-                "user `{}` has a TOTP secret, but this version of postern cannot verify TOTP codes yet; \
-                 remove the secret (the user then signs in with the password alone) or wait for TOTP support",
-                user.name
             ));
         }
     }

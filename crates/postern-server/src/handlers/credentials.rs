@@ -53,35 +53,54 @@ pub async fn authenticate(
         .await
         .map_err(|_| LoginError::Busy)?;
     match user {
+        // A TOTP user's failures are cleared only once the code is right too.
+        Some(user) if verified && user.totp.is_some() => {
+            tracing::info!(target: "audit", event = "login.password_ok", user = %user.name, ip = %client);
+            Ok(user)
+        }
         Some(user) if verified => {
             state.store.clear_failures(&account).await?;
             tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client);
             Ok(user)
         }
         _ => {
-            let limits = &state.config.limits;
-            let by_ip = state
-                .store
-                .count_failure(&ip, limits.failure_window)
-                .await?;
-            let by_account = state
-                .store
-                .count_failure(&account, limits.user_failure_window)
-                .await?;
-            tracing::info!(
-                target: "audit",
-                event = "login.failed",
-                known_user = user.is_some(),
-                ip = %client,
-                ip_failures = by_ip.count,
-                account_failures = by_account.count,
-            );
+            record_failure(state, client, &ip, &account, "login.failed", user.is_some()).await?;
             Err(LoginError::Invalid)
         }
     }
 }
 
-async fn refuse_if_limited(state: &AppState, ip: &str, account: &str) -> Result<(), LoginError> {
+/// Counts one failed attempt against the client and the account, and says so in the audit log.
+pub async fn record_failure(
+    state: &AppState,
+    client: IpAddr,
+    ip: &str,
+    account: &str,
+    event: &'static str,
+    known_user: bool,
+) -> Result<(), StoreError> {
+    let limits = &state.config.limits;
+    let by_ip = state.store.count_failure(ip, limits.failure_window).await?;
+    let by_account = state
+        .store
+        .count_failure(account, limits.user_failure_window)
+        .await?;
+    tracing::info!(
+        target: "audit",
+        event,
+        known_user,
+        ip = %client,
+        ip_failures = by_ip.count,
+        account_failures = by_account.count,
+    );
+    Ok(())
+}
+
+pub async fn refuse_if_limited(
+    state: &AppState,
+    ip: &str,
+    account: &str,
+) -> Result<(), LoginError> {
     let limits = &state.config.limits;
     let by_ip = state.store.failures(ip).await?;
     let by_account = state.store.failures(account).await?;

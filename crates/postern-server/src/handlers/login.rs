@@ -7,6 +7,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use postern_core::csrf::CsrfBinding;
+use postern_core::session::AuthLevel;
 use postern_core::token::random_text;
 use postern_core::users::User;
 use serde::Deserialize;
@@ -15,6 +16,7 @@ use serde_json::json;
 use super::credentials::{self, LoginError};
 use crate::cookies::{self, PRE_SESSION_COOKIE};
 use crate::pages::{self, LoginPage, PageContext};
+use crate::pending;
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
@@ -132,8 +134,24 @@ pub async fn submit_form(
         .remember_me
         .as_deref()
         .is_some_and(|value| matches!(value, "true" | "on" | "1"));
+    if user.totp.is_some() {
+        // Only a target postern would follow is carried to the TOTP step.
+        let redirect_uri = form
+            .redirect_uri
+            .as_deref()
+            .filter(|raw| state.redirects.validate(raw).is_some());
+        return match pending::begin(state, &user.name, remember, redirect_uri).await {
+            Ok(cookie) => {
+                let mut response =
+                    respond::redirect(StatusCode::SEE_OTHER, &state.config.portal_url("/totp"));
+                respond::add_cookie(&mut response, &cookie);
+                response
+            }
+            Err(err) => pages::unavailable_page(state, &err),
+        };
+    }
     let target = state.redirects.target_or_home(form.redirect_uri.as_deref());
-    match sign_in(state, &parts.headers, &user, remember).await {
+    match sign_in(state, &parts.headers, &user, AuthLevel::OneFactor, remember).await {
         Ok(cookie) => {
             let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
             respond::add_cookie(&mut response, &cookie);
@@ -211,7 +229,32 @@ pub async fn submit_json(
             );
         }
     };
-    match sign_in(state, &parts.headers, &user, login.remember_me).await {
+    if user.totp.is_some() {
+        return match pending::begin(state, &user.name, login.remember_me, None).await {
+            Ok(cookie) => {
+                let mut response = respond::json_with(
+                    StatusCode::OK,
+                    "TOTP code required",
+                    json!({ "totpPending": true }),
+                );
+                respond::add_cookie(&mut response, &cookie);
+                response
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not store a pending login");
+                respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            }
+        };
+    }
+    match sign_in(
+        state,
+        &parts.headers,
+        &user,
+        AuthLevel::OneFactor,
+        login.remember_me,
+    )
+    .await
+    {
         Ok(cookie) => {
             let mut response =
                 respond::json_with(StatusCode::OK, "Logged in", json!({ "totpPending": false }));
@@ -227,16 +270,17 @@ pub async fn submit_json(
 
 /// Starts a session with a new token and ends the one the browser held, so a session id can
 /// never be fixed before login and used after it.
-async fn sign_in(
+pub async fn sign_in(
     state: &AppState,
     headers: &HeaderMap,
     user: &Arc<User>,
+    level: AuthLevel,
     remember: bool,
 ) -> Result<String, postern_store::StoreError> {
     if let Some(previous) = sessions::current(state, headers).await? {
         sessions::end(state, &previous).await?;
     }
-    let (token, record) = sessions::start(state, user, remember).await?;
+    let (token, record) = sessions::start(state, user, level, remember).await?;
     Ok(sessions::cookie_for(state, &token, &record))
 }
 

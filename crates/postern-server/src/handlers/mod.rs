@@ -7,3 +7,4 @@ pub mod login;
 pub mod logout;
 pub mod pages;
 pub mod session_api;
+pub mod totp;

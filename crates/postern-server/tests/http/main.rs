@@ -12,3 +12,4 @@ mod logout;
 mod pages;
 mod session_api;
 mod tls;
+mod totp;

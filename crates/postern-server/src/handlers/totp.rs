@@ -1,0 +1,313 @@
+//! The second step of a TOTP user's login: `GET /totp` (the page), `POST /totp` (its form) and
+//! `POST /api/totp` (JSON, tinyauth's shape). A right code turns the pending login into a
+//! two-factor session; a wrong one counts against the failed-login limits and the pending
+//! login, which ends after `pending::MAX_CODE_FAILURES` of them.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use postern_core::csrf::CsrfBinding;
+use postern_core::limits::LoginLimits;
+use postern_core::session::AuthLevel;
+use postern_core::token::SessionToken;
+use postern_core::users::User;
+use postern_store::StoreError;
+use serde::Deserialize;
+
+use super::credentials::{self, LoginError};
+use super::login;
+use crate::pages::{self, PageContext, TotpPage};
+use crate::pending::{self, PendingLogin};
+use crate::request;
+use crate::respond::{self, HttpResponse};
+use crate::state::{AppState, now};
+
+/// A used step, and the two before it, stay marked this long: past the ±1 step window.
+const REPLAY_MARK_TTL: Duration = Duration::from_secs(120);
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct CodeJson {
+    #[serde(default)]
+    code: String,
+}
+
+enum CodeError {
+    /// No pending login (none, expired, already used, or ended by too many wrong codes).
+    NoPending,
+    /// Wrong, or already used, code. `ended`: that was the last try.
+    Wrong {
+        ended: bool,
+    },
+    Limited {
+        retry_after: u64,
+    },
+    Unavailable(StoreError),
+}
+
+impl From<StoreError> for CodeError {
+    fn from(err: StoreError) -> Self {
+        Self::Unavailable(err)
+    }
+}
+
+/// `GET /totp`: the code form, or back to the login page when there is nothing pending.
+pub fn page(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+    match pending::cookie_token(request.headers()) {
+        Some(token) => render(state, &token, None, StatusCode::OK),
+        None => respond::redirect(StatusCode::SEE_OTHER, &state.login_url),
+    }
+}
+
+/// `POST /totp`: the form. 303 to the target on success.
+pub async fn submit_form(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> HttpResponse {
+    let (parts, body) = match request::read_body(request).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    let Some(token) = pending::cookie_token(&parts.headers) else {
+        return restart_page(state);
+    };
+    let form: CodeForm = serde_urlencoded::from_bytes(&body).unwrap_or(CodeForm {
+        code: String::new(),
+        csrf: String::new(),
+    });
+    if !state
+        .csrf
+        .verify(CsrfBinding::PreSession(token.as_str()), &form.csrf)
+    {
+        return render(
+            state,
+            &token,
+            Some("Your form expired. Please enter the code again."),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let client = request::client_ip(state, peer, &parts.headers).ip;
+    match verify(state, client, &token, &form.code).await {
+        Ok((user, record)) => {
+            let target = state
+                .redirects
+                .target_or_home(record.redirect_uri.as_deref());
+            match login::sign_in(
+                state,
+                &parts.headers,
+                &user,
+                AuthLevel::TwoFactor,
+                record.remember,
+            )
+            .await
+            {
+                Ok(cookie) => {
+                    let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
+                    respond::add_cookie(&mut response, &cookie);
+                    respond::add_cookie(&mut response, &state.session_cookie.expire_pending());
+                    response
+                }
+                Err(err) => pages::unavailable_page(state, &err),
+            }
+        }
+        Err(CodeError::NoPending | CodeError::Wrong { ended: true }) => restart_page(state),
+        Err(CodeError::Wrong { ended: false }) => render(
+            state,
+            &token,
+            Some("That code is not right, or was already used. Enter the current code."),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(CodeError::Limited { retry_after }) => {
+            let mut response = render(
+                state,
+                &token,
+                Some("Too many failed attempts. Wait a few minutes, then try again."),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            respond::set_retry_after(&mut response, retry_after);
+            response
+        }
+        Err(CodeError::Unavailable(err)) => pages::unavailable_page(state, &err),
+    }
+}
+
+/// `POST /api/totp` `{"code"}`: JSON in and out, session cookie on success.
+pub async fn submit_json(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> HttpResponse {
+    // As for /api/login: JSON needs a preflight cross-site, and Origin must be the portal.
+    if !request::content_type_is(request.headers(), "application/json") {
+        return respond::json_message(
+            StatusCode::FORBIDDEN,
+            "Content-Type must be application/json",
+        );
+    }
+    if !request::origin_allowed(state, request.headers()) {
+        return respond::json_message(StatusCode::FORBIDDEN, "Origin not allowed");
+    }
+    let (parts, body) = match request::read_body(request).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    let Some(token) = pending::cookie_token(&parts.headers) else {
+        return respond::json_message(
+            StatusCode::UNAUTHORIZED,
+            "No pending login: sign in with the password first",
+        );
+    };
+    let code = match serde_json::from_slice::<CodeJson>(&body) {
+        Ok(json) => json.code,
+        Err(err) => {
+            return respond::json_message(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid JSON body: {err}"),
+            );
+        }
+    };
+    let client = request::client_ip(state, peer, &parts.headers).ip;
+    match verify(state, client, &token, &code).await {
+        Ok((user, record)) => {
+            match login::sign_in(
+                state,
+                &parts.headers,
+                &user,
+                AuthLevel::TwoFactor,
+                record.remember,
+            )
+            .await
+            {
+                Ok(cookie) => {
+                    let mut response = respond::json_message(StatusCode::OK, "Logged in");
+                    respond::add_cookie(&mut response, &cookie);
+                    respond::add_cookie(&mut response, &state.session_cookie.expire_pending());
+                    response
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "could not store a new session");
+                    respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+                }
+            }
+        }
+        Err(CodeError::NoPending) => respond::json_message(
+            StatusCode::UNAUTHORIZED,
+            "No pending login: sign in with the password first",
+        ),
+        Err(CodeError::Wrong { ended }) => respond::json_with(
+            StatusCode::UNAUTHORIZED,
+            "Invalid code",
+            serde_json::json!({ "pendingEnded": ended }),
+        ),
+        Err(CodeError::Limited { retry_after }) => {
+            let mut response = respond::json_with(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed attempts, try again later",
+                serde_json::json!({ "retryAfter": retry_after }),
+            );
+            respond::set_retry_after(&mut response, retry_after);
+            response
+        }
+        Err(CodeError::Unavailable(err)) => {
+            tracing::error!(error = %err, "session store unavailable during the TOTP step");
+            respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+    }
+}
+
+/// Takes the pending login, checks the limits and the code, and marks the step used.
+async fn verify(
+    state: &AppState,
+    client: IpAddr,
+    token: &SessionToken,
+    code: &str,
+) -> Result<(Arc<User>, PendingLogin), CodeError> {
+    let Some(mut record) = pending::take(state, token).await? else {
+        return Err(CodeError::NoPending);
+    };
+    let Some(user) = state.config.users.get(&record.user).cloned() else {
+        return Err(CodeError::NoPending);
+    };
+    let Some(key) = user.totp.as_ref() else {
+        return Err(CodeError::NoPending);
+    };
+    let account = LoginLimits::user_counter(&user.name);
+    let ip = LoginLimits::ip_counter(client);
+    match credentials::refuse_if_limited(state, &ip, &account).await {
+        Ok(()) => {}
+        Err(LoginError::Limited { retry_after }) => {
+            pending::put_back(state, token, &record).await?;
+            return Err(CodeError::Limited { retry_after });
+        }
+        Err(LoginError::Unavailable(err)) => return Err(CodeError::Unavailable(err)),
+        Err(LoginError::Invalid | LoginError::Busy) => return Err(CodeError::NoPending),
+    }
+    if let Some(step) = key.matching_step(code, now())
+        && first_use(state, &user.name, step).await?
+    {
+        state.store.clear_failures(&account).await?;
+        tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client, factor = "totp");
+        return Ok((user, record));
+    }
+    credentials::record_failure(state, client, &ip, &account, "totp.failed", true).await?;
+    record.failures += 1;
+    let ended = record.failures >= pending::MAX_CODE_FAILURES;
+    if !ended {
+        pending::put_back(state, token, &record).await?;
+    }
+    Err(CodeError::Wrong { ended })
+}
+
+/// True the first time `step` is used for this user, on any replica. The two steps before it
+/// are marked too, so once a code is accepted no older one works, even inside the skew window.
+async fn first_use(state: &AppState, user: &str, step: u64) -> Result<bool, StoreError> {
+    let mark = |step: u64| format!("totp:{user}:{step}");
+    if !state.store.mark_once(&mark(step), REPLAY_MARK_TTL).await? {
+        return Ok(false);
+    }
+    for older in [step.saturating_sub(1), step.saturating_sub(2)] {
+        state.store.mark_once(&mark(older), REPLAY_MARK_TTL).await?;
+    }
+    Ok(true)
+}
+
+fn render(
+    state: &AppState,
+    token: &SessionToken,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let csrf = state
+        .csrf
+        .token_for(CsrfBinding::PreSession(token.as_str()));
+    pages::render(
+        status,
+        &TotpPage {
+            page: PageContext::new(state),
+            csrf: &csrf,
+            error,
+        },
+    )
+}
+
+fn restart_page(state: &AppState) -> HttpResponse {
+    let mut response = pages::error_page(
+        state,
+        StatusCode::UNAUTHORIZED,
+        "Sign in again",
+        "This sign-in expired or had too many wrong codes. Please sign in again.",
+    );
+    respond::add_cookie(&mut response, &state.session_cookie.expire_pending());
+    response
+}

@@ -1,0 +1,234 @@
+//! The TOTP step: a pending login that is no session, codes that work once, limits, and a
+//! two-factor session that `two_factor` apps admit.
+
+use http::StatusCode;
+use postern_core::totp::TotpKey;
+
+use crate::support::*;
+
+const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn code_at(offset_steps: i64) -> String {
+    let at = now() as i64 + offset_steps * 30;
+    TotpKey::parse(SECRET).unwrap().code_at(at as u64)
+}
+
+async fn server() -> TestServer {
+    let hash = password_hash();
+    let extra = format!(
+        "[[apps]]\nname = \"Vault\"\nhost = \"vault.example.com\"\npolicy = \"two_factor\"\n\
+         [[users]]\nname = \"tess\"\npassword_hash = \"{hash}\"\ntotp_secret = \"{SECRET}\"\n"
+    );
+    // The extra users table must come after the others' keys: append it at the end.
+    let text = format!("{}{extra}", config_text("https://auth.example.com", ""));
+    TestServer::with_config(&text).await
+}
+
+/// Password step for tess: returns the pending cookie.
+async fn password_step(server: &TestServer) -> String {
+    let response = server
+        .post("/api/login")
+        .json(&format!(
+            "{{\"username\":\"tess\",\"password\":\"{PASSWORD}\"}}"
+        ))
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(response.json()["totpPending"], true);
+    assert!(
+        response.session_cookie().is_none(),
+        "a session before the code"
+    );
+    response.cookie("postern_pending").expect("pending cookie")
+}
+
+async fn code_step(server: &TestServer, pending: &str, code: &str) -> TestResponse {
+    server
+        .post("/api/totp")
+        .header("cookie", pending)
+        .json(&format!("{{\"code\":\"{code}\"}}"))
+        .send()
+        .await
+}
+
+fn vault_check(server: &TestServer, cookie: &str) -> TestRequest {
+    server
+        .get("/api/auth/traefik")
+        .header("cookie", cookie)
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "vault.example.com")
+        .header("x-forwarded-uri", "/")
+}
+
+#[tokio::test]
+async fn a_pending_login_is_no_session_and_the_right_code_makes_a_two_factor_one() {
+    let server = server().await;
+    let pending = password_step(&server).await;
+    // The pending cookie opens nothing, even renamed to the session cookie.
+    let value = pending.split_once('=').unwrap().1;
+    for cookie in [pending.clone(), format!("postern_session={value}")] {
+        assert_eq!(
+            vault_check(&server, &cookie).send().await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            server
+                .get("/api/session")
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let wrong = code_step(&server, &pending, "000000").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+    let right = code_step(&server, &pending, &code_at(0)).await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.body);
+    let session = right.session_cookie().expect("session cookie");
+    let allowed = vault_check(&server, &session).send().await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("remote-user"), Some("tess"));
+    // The pending login is spent.
+    assert_eq!(
+        code_step(&server, &pending, &code_at(0)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_code_works_once_and_no_older_code_after_it() {
+    let server = server().await;
+    let first = password_step(&server).await;
+    assert_eq!(
+        code_step(&server, &first, &code_at(1)).await.status,
+        StatusCode::OK
+    );
+    let second = password_step(&server).await;
+    for code in [code_at(1), code_at(0), code_at(-1)] {
+        let replay = code_step(&server, &second, &code).await;
+        assert_eq!(
+            replay.status,
+            StatusCode::UNAUTHORIZED,
+            "{code}: {}",
+            replay.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_factor_sessions_do_not_reach_two_factor_apps() {
+    let server = server().await;
+    let alice = server.login("alice").await;
+    let refused = vault_check(&server, &alice).send().await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.json()["reason"], "second_factor");
+    let browser = vault_check(&server, &alice).browser().send().await;
+    assert_eq!(
+        browser.header("location"),
+        Some("https://auth.example.com/unauthorized?reason=second_factor&app=Vault")
+    );
+}
+
+#[tokio::test]
+async fn wrong_codes_end_the_pending_login_and_count_as_failures() {
+    let server = server().await;
+    let pending = password_step(&server).await;
+    for attempt in 1..=5 {
+        let wrong = code_step(&server, &pending, "123456").await;
+        assert_eq!(
+            wrong.status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}: {}",
+            wrong.body
+        );
+        assert_eq!(
+            wrong.json()["pendingEnded"],
+            attempt == 5,
+            "attempt {attempt}"
+        );
+    }
+    assert_eq!(
+        code_step(&server, &pending, &code_at(0)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Five failures from this client: the per-IP limit (5) now refuses even the password.
+    let limited = server
+        .post("/api/login")
+        .json(&format!(
+            "{{\"username\":\"tess\",\"password\":\"{PASSWORD}\"}}"
+        ))
+        .send()
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn the_form_flow_goes_through_the_totp_page_to_the_target() {
+    let server = server().await;
+    let page = server.get("/login").browser().send().await;
+    let csrf = page.hidden_field("csrf");
+    let pre_session = page.cookie("postern_csrf").unwrap();
+    let submitted = server
+        .post("/login")
+        .header("cookie", &pre_session)
+        .form(&[
+            ("username", "tess"),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+            ("redirect_uri", "https://vault.example.com/secrets"),
+        ])
+        .send()
+        .await;
+    assert_eq!(
+        submitted.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        submitted.body
+    );
+    assert_eq!(
+        submitted.header("location"),
+        Some("https://auth.example.com/totp")
+    );
+    assert!(submitted.session_cookie().is_none());
+    let pending = submitted.cookie("postern_pending").unwrap();
+    let totp_page = server
+        .get("/totp")
+        .header("cookie", &pending)
+        .browser()
+        .send()
+        .await;
+    assert_eq!(totp_page.status, StatusCode::OK);
+    assert!(totp_page.body.contains("autocomplete=\"one-time-code\""));
+    let form_csrf = totp_page.hidden_field("csrf");
+    // A forged CSRF token is refused without spending the pending login.
+    let forged = server
+        .post("/totp")
+        .header("cookie", &pending)
+        .form(&[("code", &code_at(0)), ("csrf", "forged")])
+        .send()
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let done = server
+        .post("/totp")
+        .header("cookie", &pending)
+        .form(&[("code", &code_at(0)), ("csrf", &form_csrf)])
+        .send()
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(
+        done.header("location"),
+        Some("https://vault.example.com/secrets")
+    );
+    assert!(done.session_cookie().is_some());
+    // Without a pending login the page sends the browser back to sign in.
+    let nothing = server.get("/totp").browser().send().await;
+    assert_eq!(nothing.status, StatusCode::SEE_OTHER);
+}
