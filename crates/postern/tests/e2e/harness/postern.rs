@@ -35,7 +35,7 @@ pub struct Postern {
     port: u16,
     app_url: Url,
     config: PathBuf,
-    log_count: u32,
+    starts: u32,
     dir: ScratchDir,
 }
 
@@ -57,7 +57,7 @@ impl Postern {
             port,
             app_url,
             config,
-            log_count: 0,
+            starts: 0,
             dir,
         }
     }
@@ -70,12 +70,17 @@ impl Postern {
     /// Starts a stopped process again on the same port with the same config; returns once it
     /// answers its health check.
     pub async fn start_again(&mut self) {
-        self.log_count += 1;
-        self.process = launch(&self.dir, &self.config, self.log_count, self.port).await;
+        self.starts += 1;
+        self.process = launch(&self.dir, &self.config, self.starts, self.port).await;
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// What the running process has logged so far.
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
     }
 
     /// `app_url`: `http://auth.example.com:<port>`, or the proxy's portal for replicas.

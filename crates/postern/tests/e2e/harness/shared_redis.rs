@@ -1,7 +1,7 @@
 //! The store the replicas share: a real Redis in each deployment postern supports. Each test
 //! gets its own processes, stopped when it ends.
 
-use postern_testkit::{RedisCluster, RedisSentinel, RedisServer, free_port};
+use postern_testkit::{RedisCluster, RedisSentinel, RedisServer, free_port, redis_cli};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedisKind {
@@ -55,6 +55,18 @@ impl SharedRedis {
             ),
         };
         format!("[session]\nstore = \"redis\"\n\n[session.redis]\n{redis}\n")
+    }
+
+    /// With Sentinel: how many sessions the Redis replica holds right now.
+    pub fn sessions_on_the_sentinel_replica(&self) -> Option<usize> {
+        let Self::Sentinel(sentinel) = self else {
+            return None;
+        };
+        let keys = redis_cli(
+            sentinel.replica.port,
+            &["--scan", "--pattern", "postern:session:*"],
+        );
+        Some(keys.lines().filter(|line| !line.is_empty()).count())
     }
 
     /// The one server of a standalone setup, to stop and resume it.

@@ -82,6 +82,10 @@ pub async fn a_redis_outage_fails_closed_and_heals() {
             replica.port()
         );
     }
+    eprintln!(
+        "every replica answered checks again {:?} after Redis came back",
+        back.elapsed()
+    );
     allowed_on(stack.replica(1), &session, "after the outage").await;
     let app = stack
         .balancer

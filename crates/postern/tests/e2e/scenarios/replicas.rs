@@ -43,6 +43,7 @@ pub async fn a_session_made_through_the_proxy_passes_every_replica(kind: RedisKi
     let session = signed_in
         .set_cookie(SESSION_COOKIE)
         .expect("login sets the session cookie");
+    expect_sentinel_writes_replicated(&stack);
 
     let before = stack.checks_by_replica();
     for round in 0..CHECKS {
@@ -184,5 +185,25 @@ pub async fn a_restarted_replica_keeps_the_user_signed_in(kind: RedisKind) {
     stack.replicas[A].start_again().await;
     for replica in &stack.replicas {
         allowed_on(replica, &session, "after the restart").await;
+    }
+}
+
+/// With `wait_replicas = 1`, a sign-in answers only once the Redis replica has the session,
+/// and no replica had to log that the replica fell short.
+fn expect_sentinel_writes_replicated(stack: &ReplicaStack) {
+    let Some(on_replica) = stack.redis.sessions_on_the_sentinel_replica() else {
+        return;
+    };
+    assert_eq!(
+        on_replica, 1,
+        "sessions on the Redis replica right after the sign-in"
+    );
+    for replica in &stack.replicas {
+        let log = replica.log_text();
+        assert!(
+            !log.contains("too few Redis replicas acknowledged"),
+            "replica on port {} could not wait for the Redis replica:\n{log}",
+            replica.port()
+        );
     }
 }
