@@ -47,6 +47,11 @@ impl ReplicaStack {
         }
     }
 
+    /// `path` on the public portal, which nginx spreads over the replicas (`app_url`).
+    pub fn portal_url(&self, path: &str) -> url::Url {
+        self.replicas[0].url(path)
+    }
+
     /// Replica A, B, …: the first, second, … in nginx's upstream block.
     pub fn replica(&self, index: usize) -> &Postern {
         &self.replicas[index]

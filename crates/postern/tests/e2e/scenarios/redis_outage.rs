@@ -16,7 +16,7 @@ const RECOVERY: Duration = Duration::from_secs(2);
 
 pub async fn a_redis_outage_fails_closed_and_heals() {
     let mut stack = ReplicaStack::start(RedisKind::Standalone).await;
-    let session = api_login_at(&stack.replica(0).url("/api/login")).await;
+    let session = api_login_at(&stack.portal_url("/api/login")).await;
     for replica in &stack.replicas {
         allowed_on(replica, &session, "before the outage").await;
     }

@@ -32,7 +32,7 @@ pub async fn a_session_made_through_the_proxy_passes_every_replica(kind: RedisKi
     let login_url = expect::login_redirect(&refused, StatusCode::FOUND, a, &original);
     let form = LoginForm::open(&login_url).await;
     let signed_in = form
-        .submit_to(&a.url("/login"), ALICE, ALICE_PASSWORD)
+        .submit_to(&stack.portal_url("/login"), ALICE, ALICE_PASSWORD)
         .await;
     assert_eq!(
         signed_in.status,
@@ -96,7 +96,7 @@ pub async fn a_session_made_through_the_proxy_passes_every_replica(kind: RedisKi
 pub async fn logout_on_b_ends_the_session_on_a(kind: RedisKind) {
     let stack = ReplicaStack::start(kind).await;
     let (a, b) = (stack.replica(A), stack.replica(B));
-    let session = api_login_at(&a.url("/api/login")).await;
+    let session = api_login_at(&stack.portal_url("/api/login")).await;
     allowed_on(a, &session, "before the logout").await;
 
     let logged_out = logout_at(&b.direct_url("/"), &session).await;
@@ -166,7 +166,7 @@ pub async fn failed_logins_on_a_and_b_trip_one_limit(kind: RedisKind) {
 /// back it knows the session it never saw being made.
 pub async fn a_restarted_replica_keeps_the_user_signed_in(kind: RedisKind) {
     let mut stack = ReplicaStack::start(kind).await;
-    let session = api_login_at(&stack.replica(B).url("/api/login")).await;
+    let session = api_login_at(&stack.portal_url("/api/login")).await;
     allowed_on(stack.replica(A), &session, "before the restart").await;
 
     stack.replicas[A].stop();
