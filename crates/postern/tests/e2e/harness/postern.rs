@@ -35,7 +35,7 @@ pub struct Postern {
     port: u16,
     app_url: Url,
     config: PathBuf,
-    starts: u32,
+    restarts: u32,
     dir: ScratchDir,
 }
 
@@ -57,7 +57,7 @@ impl Postern {
             port,
             app_url,
             config,
-            starts: 0,
+            restarts: 0,
             dir,
         }
     }
@@ -70,8 +70,8 @@ impl Postern {
     /// Starts a stopped process again on the same port with the same config; returns once it
     /// answers its health check.
     pub async fn start_again(&mut self) {
-        self.starts += 1;
-        self.process = launch(&self.dir, &self.config, self.starts, self.port).await;
+        self.restarts += 1;
+        self.process = launch(&self.dir, &self.config, self.restarts, self.port).await;
     }
 
     pub fn port(&self) -> u16 {
