@@ -6,3 +6,4 @@ mod support;
 mod commands;
 mod docs;
 mod serve;
+mod shipped_configs;
