@@ -5,4 +5,5 @@
 mod cases;
 mod memory;
 mod redis;
+mod sizing;
 mod support;

@@ -8,3 +8,4 @@ mod docs;
 mod explain;
 mod reload;
 mod serve;
+mod shipped_configs;

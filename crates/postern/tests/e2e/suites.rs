@@ -1,5 +1,6 @@
 //! Every scenario against every proxy: `cargo test -p postern --test e2e nginx::` runs one
-//! proxy, `... browser_login` one scenario everywhere.
+//! proxy, `... browser_login` one scenario everywhere. The replica scenarios run against each
+//! Redis deployment: `... replicas::` runs them all, `... replicas::cluster::` one deployment.
 
 use crate::harness::proxy::ProxyKind;
 use crate::scenarios::{access, browser_login, login_redirect, logout, spoofing};
@@ -78,3 +79,53 @@ macro_rules! proxy_suite {
 proxy_suite!(nginx, ProxyKind::Nginx);
 proxy_suite!(traefik, ProxyKind::Traefik);
 proxy_suite!(caddy, ProxyKind::Caddy);
+
+macro_rules! replica_suite {
+    ($redis:ident, $kind:expr) => {
+        mod $redis {
+            use super::*;
+
+            const KIND: crate::harness::shared_redis::RedisKind = $kind;
+
+            #[tokio::test]
+            async fn a_session_made_through_the_proxy_passes_every_replica() {
+                crate::scenarios::replicas::a_session_made_through_the_proxy_passes_every_replica(
+                    KIND,
+                )
+                .await;
+            }
+
+            #[tokio::test]
+            async fn logout_on_b_ends_the_session_on_a() {
+                crate::scenarios::replicas::logout_on_b_ends_the_session_on_a(KIND).await;
+            }
+
+            #[tokio::test]
+            async fn failed_logins_on_a_and_b_trip_one_limit() {
+                crate::scenarios::replicas::failed_logins_on_a_and_b_trip_one_limit(KIND).await;
+            }
+
+            #[tokio::test]
+            async fn a_restarted_replica_keeps_the_user_signed_in() {
+                crate::scenarios::replicas::a_restarted_replica_keeps_the_user_signed_in(KIND)
+                    .await;
+            }
+        }
+    };
+}
+
+/// Several postern processes behind one nginx (deploy/compose/nginx.conf), one Redis.
+mod replicas {
+    use crate::harness::shared_redis::RedisKind;
+
+    replica_suite!(standalone, RedisKind::Standalone);
+    replica_suite!(cluster, RedisKind::Cluster);
+    replica_suite!(sentinel, RedisKind::Sentinel);
+
+    /// Stopping the one Redis server is an outage; with Sentinel or Cluster it is a failover,
+    /// which the store's own tests cover.
+    #[tokio::test]
+    async fn a_redis_outage_fails_closed_and_heals() {
+        crate::scenarios::redis_outage::a_redis_outage_fails_closed_and_heals().await;
+    }
+}

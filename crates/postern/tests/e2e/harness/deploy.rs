@@ -33,3 +33,29 @@ pub fn replace_once(file: &str, text: &str, from: &str, to: &str) -> String {
     out[hits[0]] = out[hits[0]].replacen(from, to, 1);
     out.join("\n") + "\n"
 }
+
+/// Replaces `from` with `to` wherever it appears outside comments, and panics unless that is
+/// exactly `times` lines (e.g. the two `listen 80;` of a file with two server blocks).
+pub fn replace_every(file: &str, text: &str, from: &str, to: &str, times: usize) -> String {
+    let is_comment = |line: &str| line.trim_start().starts_with('#');
+    let found = text
+        .lines()
+        .filter(|line| !is_comment(line) && line.contains(from))
+        .count();
+    assert_eq!(
+        found, times,
+        "deploy/{file}: expected `{from}` on {times} lines outside comments, found {found}; \
+         update the e2e harness to match the new file"
+    );
+    text.lines()
+        .map(|line| {
+            if is_comment(line) {
+                line.to_owned()
+            } else {
+                line.replace(from, to)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}

@@ -65,7 +65,7 @@ pub fn start(dir: &ScratchDir, ports: &Ports) -> Process {
 }
 
 /// Every file in deploy/nginx/snippets, verbatim, where site.conf's relative includes find them.
-fn copy_snippets(dir: &ScratchDir) {
+pub fn copy_snippets(dir: &ScratchDir) {
     let source = peers::workspace_root().join("deploy/nginx/snippets");
     for entry in
         std::fs::read_dir(&source).unwrap_or_else(|e| panic!("read {}: {e}", source.display()))

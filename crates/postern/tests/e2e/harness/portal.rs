@@ -55,6 +55,12 @@ impl LoginForm {
 
     /// Submits the form as the browser would.
     pub async fn submit(&self, postern: &Postern, username: &str, password: &str) -> Response {
+        self.submit_to(&postern.url("/login"), username, password)
+            .await
+    }
+
+    /// Submits the form to `login_url` (one replica, or the proxy in front of them all).
+    pub async fn submit_to(&self, login_url: &Url, username: &str, password: &str) -> Response {
         let fields = [
             ("username", username),
             ("password", password),
@@ -65,21 +71,30 @@ impl LoginForm {
             .browser()
             .cookie(&self.csrf_cookie)
             .form(&fields);
-        send_to(&postern.url("/login"), request).await
+        send_to(login_url, request).await
     }
 }
 
 /// A session for alice through `POST /api/login`: the quick way when the test is not about
 /// the login form. Returns the cookie as `name=value`.
 pub async fn api_login(postern: &Postern) -> String {
-    api_login_as(postern, ALICE).await
+    api_login_at(&postern.url("/api/login")).await
 }
 
 /// The same for another configured user (every e2e user has alice's password).
 pub async fn api_login_as(postern: &Postern, user: &str) -> String {
+    api_login_as_at(&postern.url("/api/login"), user).await
+}
+
+/// `api_login` at an explicit `/api/login` URL: one replica, or the proxy's portal.
+pub async fn api_login_at(login_url: &Url) -> String {
+    api_login_as_at(login_url, ALICE).await
+}
+
+async fn api_login_as_at(login_url: &Url, user: &str) -> String {
     let body = serde_json::json!({ "username": user, "password": ALICE_PASSWORD });
     let response = send_to(
-        &postern.url("/api/login"),
+        login_url,
         Request::post("/api/login").api_client().json(&body),
     )
     .await;
@@ -100,8 +115,13 @@ pub async fn api_login_as(postern: &Postern, user: &str) -> String {
 /// Logs the session out the way the portal's logout button does: CSRF token from
 /// `/api/csrf`, then `POST /api/logout` with it.
 pub async fn logout(postern: &Postern, session_cookie: &str) -> Response {
+    logout_at(&postern.url("/"), session_cookie).await
+}
+
+/// `logout` against the portal at `base` (one replica, or the proxy's portal).
+pub async fn logout_at(base: &Url, session_cookie: &str) -> Response {
     let csrf = send_to(
-        &postern.url("/api/csrf"),
+        &base.join("/api/csrf").expect("csrf URL"),
         Request::get("/api/csrf")
             .api_client()
             .cookie(session_cookie),
@@ -122,7 +142,7 @@ pub async fn logout(postern: &Postern, session_cookie: &str) -> Response {
         .cookie(session_cookie)
         .header("X-CSRF-Token", &token)
         .json(&serde_json::json!({}));
-    send_to(&postern.url("/api/logout"), request).await
+    send_to(&base.join("/api/logout").expect("logout URL"), request).await
 }
 
 /// The decoded `value` of `<input ... name="NAME" ... value="...">`, attributes in any order.

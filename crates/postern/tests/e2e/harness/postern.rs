@@ -1,4 +1,6 @@
 //! A real `postern serve` on a free port, with one user (alice), stopped when the test ends.
+//! Several of them can share one Redis store and one public `app_url` as replicas behind one
+//! proxy (see replicas.rs).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -31,53 +33,97 @@ pub const PORTAL_HOST: &str = "auth.example.com";
 pub struct Postern {
     // Field order matters: the process stops (and prints its log on failure) before its
     // directory goes away.
-    _process: Process,
+    process: Process,
     port: u16,
-    _dir: ScratchDir,
+    app_url: Url,
+    config: PathBuf,
+    restarts: u32,
+    dir: ScratchDir,
 }
 
 impl Postern {
-    /// With `extra` TOML appended to the config (e.g. `[[apps]]` tables; `""` for none).
-    pub async fn start_with(extra: &str) -> Self {
-        let dir = ScratchDir::new("postern");
+    /// One postern with the memory store, serving its portal on its own port, with
+    /// `extra_toml` (e.g. `[[apps]]` tables; `""` for none) added to its config.
+    pub async fn start_alone_with(extra_toml: &str) -> Self {
         let port = free_port();
-        let config = dir.write("postern.toml", &format!("{}{extra}", config(port)));
-        let mut command = Command::new(binary());
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_BACKTRACE", "1");
-        let mut process = Process::spawn("postern", command, &dir.join("postern.log"));
-        let health = portal_url(port)
-            .join("/api/healthcheck")
-            .expect("healthcheck URL");
-        wait_until(
-            &mut process,
-            "postern /api/healthcheck",
-            Duration::from_secs(20),
-            async || try_get(&health).await == Some(StatusCode::OK),
-        )
-        .await;
+        Self::start_with(port, portal_url(port), extra_toml).await
+    }
+
+    /// A postern listening on `port` whose public portal is `app_url` (a proxy in front of
+    /// several replicas), with `extra_toml` (e.g. `[session]` for Redis) added to its config.
+    pub async fn start_with(port: u16, app_url: Url, extra_toml: &str) -> Self {
+        let dir = ScratchDir::new("postern");
+        let config = dir.write("postern.toml", &config(port, &app_url, extra_toml));
+        let process = launch(&dir, &config, 0, port).await;
         Self {
-            _process: process,
+            process,
             port,
-            _dir: dir,
+            app_url,
+            config,
+            restarts: 0,
+            dir,
         }
+    }
+
+    /// Stops the process with SIGTERM, as an orchestrator would during a rolling restart.
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Starts a stopped process again on the same port with the same config; returns once it
+    /// answers its health check.
+    pub async fn start_again(&mut self) {
+        self.restarts += 1;
+        self.process = launch(&self.dir, &self.config, self.restarts, self.port).await;
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// `app_url`: `http://auth.example.com:<port>`.
-    pub fn app_url(&self) -> Url {
-        portal_url(self.port)
+    /// What the running process has logged so far.
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
     }
 
-    pub fn url(&self, path: &str) -> Url {
-        self.app_url().join(path).expect("portal URL")
+    /// `app_url`: `http://auth.example.com:<port>`, or the proxy's portal for replicas.
+    pub fn app_url(&self) -> Url {
+        self.app_url.clone()
     }
+
+    /// `path` on the public portal (through the proxy, for replicas).
+    pub fn url(&self, path: &str) -> Url {
+        self.app_url.join(path).expect("portal URL")
+    }
+
+    /// `path` on this process itself, bypassing any proxy.
+    pub fn direct_url(&self, path: &str) -> Url {
+        portal_url(self.port).join(path).expect("direct URL")
+    }
+}
+
+/// Starts `postern serve` and waits for its liveness answer. Each start logs to its own file,
+/// so a restarted replica's first life stays readable.
+async fn launch(dir: &ScratchDir, config: &std::path::Path, life: u32, port: u16) -> Process {
+    let mut command = Command::new(binary());
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_BACKTRACE", "1");
+    let log = dir.join(&format!("postern-{life}.log"));
+    let mut process = Process::spawn(&format!("postern :{port}"), command, &log);
+    let health = portal_url(port)
+        .join("/api/healthcheck")
+        .expect("healthcheck URL");
+    wait_until(
+        &mut process,
+        "postern /api/healthcheck",
+        Duration::from_secs(20),
+        async || try_get(&health).await == Some(StatusCode::OK),
+    )
+    .await;
+    process
 }
 
 fn portal_url(port: u16) -> Url {
@@ -92,9 +138,10 @@ fn binary() -> PathBuf {
     )
 }
 
-fn config(port: u16) -> String {
+fn config(port: u16, app_url: &Url, extra_toml: &str) -> String {
+    let app_url = app_url.as_str().trim_end_matches('/');
     format!(
-        r#"app_url = "http://{PORTAL_HOST}:{port}"
+        r#"app_url = "{app_url}"
 secret = "a-test-secret-that-is-at-least-32-bytes-long"
 trusted_proxies = ["127.0.0.1/32", "::1/128"]
 
@@ -103,6 +150,8 @@ listen = "127.0.0.1:{port}"
 
 [log]
 level = "debug"
+
+{extra_toml}
 
 [[users]]
 name = "{ALICE}"

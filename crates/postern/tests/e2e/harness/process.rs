@@ -49,7 +49,7 @@ impl Process {
 
     /// SIGTERM first, so nginx's master takes its workers down with it and postern shuts down
     /// the way it will in production; SIGKILL if it has not exited after a few seconds.
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if self.exit_status().is_some() {
             return;
         }

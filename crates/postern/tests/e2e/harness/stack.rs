@@ -19,7 +19,7 @@ impl Stack {
     /// With `extra` TOML in postern's config (e.g. access rules).
     pub async fn start_with(kind: ProxyKind, extra: &str) -> Self {
         let upstream = Upstream::start().await;
-        let postern = Postern::start_with(extra).await;
+        let postern = Postern::start_alone_with(extra).await;
         let proxy = Proxy::start(kind, postern.port(), upstream.port()).await;
         Self {
             proxy,

@@ -1,10 +1,14 @@
 //! What a user of each proxy would check by hand, written once and run against every proxy
-//! (see suites.rs). Each scenario starts its own stack: postern, upstream app, proxy.
+//! (see suites.rs). Each scenario starts its own stack: postern, upstream app, proxy. The
+//! replica scenarios start several postern processes behind one nginx, sharing one Redis.
 
 pub mod access;
 pub mod browser_login;
 pub mod login_redirect;
 pub mod logout;
+pub mod redis_outage;
+pub mod replicas;
 pub mod spoofing;
 
 mod expect;
+mod replica_checks;
