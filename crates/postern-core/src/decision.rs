@@ -42,6 +42,10 @@ pub enum CheckOutcome {
     NotAllowed(Reason),
     /// The store did not answer: fail closed.
     StoreUnavailable,
+    /// Credentials in the request (Basic) hit the failed-login limits.
+    Limited {
+        retry_after: u64,
+    },
 }
 
 /// What to send back to the proxy.
@@ -59,6 +63,8 @@ pub enum Answer {
     Forbidden(Reason),
     /// 503; `page` for browsers, JSON for the rest.
     Unavailable { page: bool },
+    /// 429 with `Retry-After`.
+    TooManyRequests { retry_after: u64 },
 }
 
 pub fn answer(
@@ -83,6 +89,11 @@ pub fn answer(
             reason,
         },
         CheckOutcome::NotAllowed(reason) => Answer::Forbidden(reason),
+        // nginx's auth_request turns any status but 2xx, 401 and 403 into a 500.
+        CheckOutcome::Limited { .. } if nginx => Answer::Unauthorized {
+            with_location: false,
+        },
+        CheckOutcome::Limited { retry_after } => Answer::TooManyRequests { retry_after },
         CheckOutcome::StoreUnavailable => Answer::Unavailable {
             page: browser && !nginx,
         },

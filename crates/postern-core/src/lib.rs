@@ -12,6 +12,7 @@ pub mod decision;
 pub mod duration;
 pub mod forwarded;
 pub mod identity;
+pub mod jwt;
 pub mod limits;
 pub mod password;
 pub mod redirect;

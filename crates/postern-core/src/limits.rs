@@ -11,6 +11,10 @@ pub struct LoginLimits {
     pub failure_window: Duration,
     pub max_failures_per_user: u64,
     pub user_failure_window: Duration,
+    /// Requests per second each client IP may make to the UI and API routes (the check path
+    /// is exempt), and how many it may make at once.
+    pub api_rate: u64,
+    pub api_burst: u64,
 }
 
 impl LoginLimits {

@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 
 mod assets;
+mod authorization;
+mod basic;
 mod cookies;
 mod handlers;
 mod listener;
@@ -16,6 +18,7 @@ mod router;
 mod sessions;
 mod state;
 mod tls;
+mod tokens;
 
 pub use listener::{ServeError, Server};
 pub use state::AppState;

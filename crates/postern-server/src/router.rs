@@ -7,9 +7,10 @@ use std::sync::Arc;
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use postern_core::forwarded::ProxyKind;
+use postern_core::limits::LoginLimits;
 
 use crate::assets::Asset;
-use crate::handlers::{check, health, login, logout, pages, session_api, totp};
+use crate::handlers::{check, health, login, logout, pages, session_api, tokens, totp};
 use crate::pages::error_page;
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -33,6 +34,8 @@ enum Route {
     TotpPage,
     TotpForm,
     TotpJson,
+    TokenLogin,
+    TokenRefresh,
     Healthy { with_version: bool },
     Ready,
     Asset(Asset),
@@ -41,11 +44,17 @@ enum Route {
 }
 
 fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> Route {
+    let get = method == Method::GET || method == Method::HEAD;
+    let post = method == Method::POST;
+    match path {
+        "/api/auth/login" if post => return Route::TokenLogin,
+        "/api/auth/refresh" if post => return Route::TokenRefresh,
+        "/api/auth/login" | "/api/auth/refresh" => return Route::MethodNotAllowed("POST"),
+        _ => {}
+    }
     if let Some(rest) = path.strip_prefix("/api/auth/") {
         return check_route(rest, query);
     }
-    let get = method == Method::GET || method == Method::HEAD;
-    let post = method == Method::POST;
     match path {
         "/" if get => Route::Home,
         "/login" if get => Route::LoginPage,
@@ -109,6 +118,51 @@ fn check_route(rest: &str, query: Option<&str>) -> Route {
     }
 }
 
+impl Route {
+    /// The UI and API routes share a per-client token bucket. The check path is exempt (every
+    /// asset of every page passes it), and so are health probes and static assets.
+    fn is_rate_limited(&self) -> bool {
+        !matches!(
+            self,
+            Self::Check(..)
+                | Self::UnknownProxy
+                | Self::Healthy { .. }
+                | Self::Ready
+                | Self::Asset(_)
+        )
+    }
+}
+
+/// `Some(429)` when the client's bucket is empty. A store that does not answer lets the
+/// request through: every route behind this that checks credentials fails closed on its own.
+async fn rate_limit(
+    state: &AppState,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+) -> Option<HttpResponse> {
+    let client = request::client_ip(state, peer, request.headers()).ip;
+    let bucket = format!("api-{}", LoginLimits::ip_counter(client));
+    let limits = &state.config.limits;
+    let burst = u32::try_from(limits.api_burst).unwrap_or(u32::MAX);
+    #[allow(clippy::cast_precision_loss)] // at most 100000, exact in an f64
+    let rate = limits.api_rate as f64;
+    match state.store.take_token(&bucket, rate, burst).await {
+        Ok(None) => None,
+        Ok(Some(_)) => {
+            let mut response = respond::json_message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests, slow down",
+            );
+            respond::set_retry_after(&mut response, 1);
+            Some(response)
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, "rate limit not checked: the store did not answer");
+            None
+        }
+    }
+}
+
 /// Answers one request. Never fails: every error is a response.
 pub async fn handle(
     state: Arc<AppState>,
@@ -121,6 +175,11 @@ pub async fn handle(
         request.uri().path(),
         request.uri().query(),
     );
+    if route.is_rate_limited()
+        && let Some(limited) = rate_limit(&state, peer, &request).await
+    {
+        return limited;
+    }
     match route {
         Route::Check(kind, envoy_path) => {
             check::check(&state, peer, &request, kind, &envoy_path).await
@@ -144,6 +203,8 @@ pub async fn handle(
         Route::TotpPage => totp::page(&state, &request),
         Route::TotpForm => totp::submit_form(&state, peer, request).await,
         Route::TotpJson => totp::submit_json(&state, peer, request).await,
+        Route::TokenLogin => tokens::login(&state, peer, request).await,
+        Route::TokenRefresh => tokens::refresh(&state, request).await,
         Route::Healthy { with_version } => health::healthy(with_version),
         Route::Ready => health::ready(&state).await,
         Route::Asset(asset) => pages::asset(&state, &asset),

@@ -11,10 +11,12 @@ use postern_core::UnixSeconds;
 use postern_core::access::AccessRules;
 use postern_core::config::Config;
 use postern_core::csrf::CsrfKey;
+use postern_core::jwt::JwtKey;
 use postern_core::redirect::RedirectPolicy;
 use postern_store::Store;
 
 use crate::assets::Assets;
+use crate::basic::BasicCache;
 use crate::cookies::CookieSpec;
 use crate::passwords::PasswordPool;
 
@@ -25,6 +27,10 @@ pub struct AppState {
     pub access: ArcSwap<AccessRules>,
     pub store: Store,
     pub csrf: CsrfKey,
+    /// Signs and checks bearer tokens.
+    pub jwt: JwtKey,
+    /// Verified Basic credentials, briefly.
+    pub basic_cache: BasicCache,
     pub redirects: RedirectPolicy,
     pub passwords: PasswordPool,
     pub assets: Assets,
@@ -40,6 +46,11 @@ const MAX_REMEMBERED_FORWARDERS: usize = 1024;
 impl AppState {
     pub fn new(config: Config, store: Store) -> Self {
         let csrf = CsrfKey::new(&config.secret.bytes);
+        let jwt = JwtKey::new(
+            &config.secret.bytes,
+            &config.app_url.origin().ascii_serialization(),
+        );
+        let basic_cache = BasicCache::new(&config.secret.bytes, config.api.basic_cache_ttl);
         let redirects = config.redirect_policy();
         let session_cookie = CookieSpec::session(&config);
         let login_url = config.portal_url("/login");
@@ -47,6 +58,8 @@ impl AppState {
         Self {
             access: ArcSwap::from_pointee(config.access.clone()),
             csrf,
+            jwt,
+            basic_cache,
             redirects,
             passwords: PasswordPool::new(),
             assets,

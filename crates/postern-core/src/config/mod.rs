@@ -37,6 +37,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub access: AccessRules,
     pub limits: LoginLimits,
+    pub api: ApiConfig,
     pub ui: UiConfig,
     pub log: LogConfig,
 }
@@ -175,6 +176,20 @@ pub enum LogFormat {
 pub struct LogConfig {
     pub level: String,
     pub format: LogFormat,
+}
+
+/// `[api]`: credentials for headless clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Accept `Authorization: Basic` on the check path and the API.
+    pub basic_auth: bool,
+    /// Accept Basic over plain HTTP too (for testing only).
+    pub allow_insecure_basic: bool,
+    /// How long a verified Basic credential is remembered.
+    pub basic_cache_ttl: Duration,
+    pub access_token_ttl: Duration,
+    /// The absolute lifetime of a token family: refreshing never goes past it.
+    pub refresh_token_ttl: Duration,
 }
 
 /// Every problem found, in the order found.

@@ -29,6 +29,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]
+    pub api: RawApi,
+    #[serde(default)]
     pub ui: RawUi,
     #[serde(default)]
     pub log: RawLog,
@@ -103,6 +105,18 @@ pub struct RawLimits {
     pub failure_window: Option<HumanDuration>,
     pub max_failures_per_user: Option<u64>,
     pub user_failure_window: Option<HumanDuration>,
+    pub api_rate: Option<u64>,
+    pub api_burst: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub basic_auth: Option<bool>,
+    pub allow_insecure_basic: Option<bool>,
+    pub basic_cache_ttl: Option<HumanDuration>,
+    pub access_token_ttl: Option<HumanDuration>,
+    pub refresh_token_ttl: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,9 +8,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::{Host, Url};
 
-use super::raw::{RawConfig, RawLimits, RawLog, RawServer, RawSession, RawUi, RawUser};
+use super::raw::{RawApi, RawConfig, RawLimits, RawLog, RawServer, RawSession, RawUi, RawUser};
 use super::{
-    Config, LogConfig, LogFormat, Secret, ServerConfig, SessionConfig, TlsConfig, UiConfig,
+    ApiConfig, Config, LogConfig, LogFormat, Secret, ServerConfig, SessionConfig, TlsConfig,
+    UiConfig,
 };
 use crate::client_ip::TrustedProxies;
 use crate::limits::LoginLimits;
@@ -53,6 +54,7 @@ pub(super) fn validate(
     );
     let access = crate::access::build(raw.apps, &raw.access, &users, base_dir, problems);
     let limits = limits(&raw.limits, problems);
+    let api = api(&raw.api, problems);
     let ui = ui(raw.ui, problems);
     let log = log(raw.log, problems);
     Some(Config {
@@ -65,6 +67,7 @@ pub(super) fn validate(
         session: session?,
         access,
         limits,
+        api,
         ui,
         log: log?,
     })
@@ -428,7 +431,13 @@ fn limits(raw: &RawLimits, problems: &mut Vec<String>) -> LoginLimits {
         user_failure_window: raw
             .user_failure_window
             .map_or(Duration::from_secs(900), |d| d.0),
+        api_rate: raw.api_rate.unwrap_or(20),
+        api_burst: raw.api_burst.unwrap_or(60),
     };
+    if !(1..=100_000).contains(&limits.api_rate) || !(1..=100_000).contains(&limits.api_burst) {
+        problems
+            .push("`limits.api_rate` and `limits.api_burst` must be between 1 and 100000".into());
+    }
     // A limit of 0 would refuse every sign-in; more than 100 would let an account be guessed
     // at too long.
     for (key, max) in [
@@ -504,4 +513,30 @@ fn log(raw: RawLog, problems: &mut Vec<String>) -> Option<LogConfig> {
         level,
         format: format?,
     })
+}
+
+fn api(raw: &RawApi, problems: &mut Vec<String>) -> ApiConfig {
+    let api = ApiConfig {
+        basic_auth: raw.basic_auth.unwrap_or(false),
+        allow_insecure_basic: raw.allow_insecure_basic.unwrap_or(false),
+        basic_cache_ttl: raw.basic_cache_ttl.map_or(Duration::from_secs(60), |d| d.0),
+        access_token_ttl: raw
+            .access_token_ttl
+            .map_or(Duration::from_secs(8 * 3600), |d| d.0),
+        refresh_token_ttl: raw
+            .refresh_token_ttl
+            .map_or(Duration::from_secs(7 * 86_400), |d| d.0),
+    };
+    if api.basic_cache_ttl > Duration::from_secs(3600) {
+        problems.push("`api.basic_cache_ttl` must be at most 1h: a cached credential outlives a password change on other replicas until then".into());
+    }
+    if api.access_token_ttl < Duration::from_secs(60)
+        || api.access_token_ttl > api.refresh_token_ttl
+    {
+        problems.push("`api.access_token_ttl` must be at least 1m and not longer than `api.refresh_token_ttl`".into());
+    }
+    if api.refresh_token_ttl > Duration::from_secs(365 * 86_400) {
+        problems.push("`api.refresh_token_ttl` must be at most 365d".into());
+    }
+    api
 }

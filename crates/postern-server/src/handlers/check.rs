@@ -2,7 +2,7 @@
 //! The access rules that need no session go first, so a bypassed or refused request costs no
 //! store read; otherwise it reads one key from the store and, on most requests, writes nothing.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http::header::{self, HeaderName, HeaderValue};
@@ -11,14 +11,19 @@ use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::access::{AccessRules, App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
-use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind};
+use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind, Scheme};
 use postern_core::identity::Identity;
+use postern_core::session::AuthLevel;
+use postern_core::users::User;
 
+use crate::authorization::{self, Presented};
+use crate::basic::{self, BasicOutcome};
 use crate::pages;
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
+use crate::tokens;
 
 /// Everything but RFC 3986's unreserved characters is escaped inside `redirect_uri=`.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -62,7 +67,7 @@ pub async fn check(
     let outcome = match rules.gate(app, &target, client, &mut NoTrace) {
         Gate::Bypass => CheckOutcome::Allowed(Identity::default()),
         Gate::Refuse(reason) => CheckOutcome::NotAllowed(reason),
-        Gate::NeedsSession => signed_in_outcome(state, headers, &rules, app, proxy).await,
+        Gate::NeedsSession => signed_in_outcome(state, headers, &rules, app, &target, client).await,
     };
     answer(
         state,
@@ -72,35 +77,65 @@ pub async fn check(
     )
 }
 
-/// The session's verdict: one store read, then the rules that need to know who it is.
+/// Who is asking, then whether the rules admit them: the session cookie first (one store
+/// read), else a bearer token or, when enabled, Basic credentials.
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     rules: &AccessRules,
     app: Option<&App>,
-    proxy: ProxyKind,
+    target: &ForwardedRequest,
+    client: IpAddr,
 ) -> CheckOutcome {
+    let admit = |user: &User, level: AuthLevel| {
+        let subject = Subject {
+            user: &user.name,
+            groups: &user.groups,
+            level,
+        };
+        rules.admit(app, subject, &mut NoTrace)
+    };
     match sessions::current(state, headers).await {
         Ok(Some(session)) => {
-            let subject = Subject {
-                user: &session.user.name,
-                groups: &session.user.groups,
-                level: session.record.level,
-            };
-            match rules.admit(app, subject, &mut NoTrace) {
+            return match admit(&session.user, session.record.level) {
                 Ok(()) => {
                     sessions::touch_if_due(state, &session);
                     CheckOutcome::Allowed(session.user.identity().clone())
                 }
                 Err(reason) => CheckOutcome::NotAllowed(reason),
+            };
+        }
+        Ok(None) => {}
+        Err(err) => return store_down(&err),
+    }
+    let (user, level) = match authorization::presented(headers) {
+        Presented::Bearer(token) => match tokens::bearer(state, token).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return CheckOutcome::NoCredentials,
+            Err(err) => return store_down(&err),
+        },
+        Presented::Basic(encoded) if basic::allowed(state, target.scheme == Scheme::Https) => {
+            match basic::verify(state, client, encoded).await {
+                BasicOutcome::Verified(user) => (user, AuthLevel::OneFactor),
+                BasicOutcome::Refused => return CheckOutcome::NoCredentials,
+                BasicOutcome::Limited { retry_after } => {
+                    return CheckOutcome::Limited { retry_after };
+                }
+                BasicOutcome::Busy => return CheckOutcome::StoreUnavailable,
+                BasicOutcome::Unavailable(err) => return store_down(&err),
             }
         }
-        Ok(None) => CheckOutcome::NoCredentials,
-        Err(err) => {
-            tracing::error!(proxy = proxy.name(), error = %err, "session store unavailable; refusing the request");
-            CheckOutcome::StoreUnavailable
-        }
+        _ => return CheckOutcome::NoCredentials,
+    };
+    match admit(&user, level) {
+        Ok(()) => CheckOutcome::Allowed(user.identity().clone()),
+        Err(reason) => CheckOutcome::NotAllowed(reason),
     }
+}
+
+fn store_down(err: &postern_store::StoreError) -> CheckOutcome {
+    tracing::error!(error = %err, "session store unavailable; refusing the request");
+    CheckOutcome::StoreUnavailable
 }
 
 fn answer(
@@ -125,9 +160,26 @@ fn answer(
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, challenge);
             }
+            if state.config.api.basic_auth {
+                // A second challenge, so clients that speak Basic know they may.
+                if let Ok(basic) = HeaderValue::from_str(&basic::challenge(state)) {
+                    response
+                        .headers_mut()
+                        .append(header::WWW_AUTHENTICATE, basic);
+                }
+            }
             if with_location {
                 respond::set_location(&mut response, &login_url(state, target));
             }
+            response
+        }
+        Answer::TooManyRequests { retry_after } => {
+            let mut response = respond::json_with(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-ins, try again later",
+                serde_json::json!({ "retryAfter": retry_after }),
+            );
+            respond::set_retry_after(&mut response, retry_after);
             response
         }
         Answer::RedirectToUnauthorized { status, reason } => {

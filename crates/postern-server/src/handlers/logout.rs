@@ -7,11 +7,13 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
+use crate::authorization::{self, Presented};
 use crate::pages;
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
+use crate::tokens;
 
 #[derive(Deserialize, Default)]
 struct CsrfForm {
@@ -66,7 +68,19 @@ async fn log_out(
 }
 
 /// `POST /api/logout`, `DELETE /api/session`.
+/// A bearer token is revoked with its whole family (no CSRF token: a bearer token is never
+/// sent by a browser on its own); Basic has nothing to end, so it is a plain 200.
 pub async fn api(state: &AppState, request: Request<Incoming>) -> HttpResponse {
+    if let Presented::Bearer(token) = authorization::presented(request.headers()) {
+        return match tokens::revoke(state, token).await {
+            Ok(true) => respond::json_message(StatusCode::OK, "Logged out"),
+            Ok(false) => respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Err(err) => {
+                tracing::error!(error = %err, "session store unavailable during logout");
+                respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            }
+        };
+    }
     let outcome = match log_out(state, request).await {
         Ok((outcome, _)) => outcome,
         Err(response) => return response,

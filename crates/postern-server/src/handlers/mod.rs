@@ -7,4 +7,5 @@ pub mod login;
 pub mod logout;
 pub mod pages;
 pub mod session_api;
+pub mod tokens;
 pub mod totp;

@@ -239,9 +239,9 @@ async fn verify(
     let Some(user) = state.config.users.get(&record.user).cloned() else {
         return Err(CodeError::NoPending);
     };
-    let Some(key) = user.totp.as_ref() else {
+    if user.totp.is_none() {
         return Err(CodeError::NoPending);
-    };
+    }
     let account = LoginLimits::user_counter(&user.name);
     let ip = LoginLimits::ip_counter(client);
     match credentials::refuse_if_limited(state, &ip, &account).await {
@@ -253,9 +253,7 @@ async fn verify(
         Err(LoginError::Unavailable(err)) => return Err(CodeError::Unavailable(err)),
         Err(LoginError::Invalid | LoginError::Busy) => return Err(CodeError::NoPending),
     }
-    if let Some(step) = key.matching_step(code, now())
-        && first_use(state, &user.name, step).await?
-    {
+    if accept_code(state, &user, code).await? {
         state.store.clear_failures(&account).await?;
         tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client, factor = "totp");
         return Ok((user, record));
@@ -267,6 +265,19 @@ async fn verify(
         pending::put_back(state, token, &record).await?;
     }
     Err(CodeError::Wrong { ended })
+}
+
+/// True when `code` is the user's current code (±1 step) and its step was not used before,
+/// nor any later one. Marks it used, on every replica. False for a user without TOTP.
+pub async fn accept_code(state: &AppState, user: &User, code: &str) -> Result<bool, StoreError> {
+    let Some(step) = user
+        .totp
+        .as_ref()
+        .and_then(|key| key.matching_step(code, now()))
+    else {
+        return Ok(false);
+    };
+    first_use(state, &user.name, step).await
 }
 
 /// True the first time `step` is used for this user, on any replica. The two steps before it

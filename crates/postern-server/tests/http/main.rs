@@ -5,6 +5,7 @@ mod support;
 
 mod access;
 mod check;
+mod headless;
 mod hostile_input;
 mod limits;
 mod login;

@@ -1,0 +1,123 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::*;
+
+const NOW: UnixSeconds = 1_800_000_000;
+
+fn key() -> JwtKey {
+    JwtKey::new(&[9u8; 32], "https://auth.example.com")
+}
+
+fn claims(kind: TokenType) -> Claims {
+    Claims {
+        sub: "alice".into(),
+        iat: NOW,
+        nbf: NOW,
+        exp: NOW + 3600,
+        jti: "j1".into(),
+        kind,
+        iss: "https://auth.example.com".into(),
+        aud: AUDIENCE.into(),
+        fam: "f1".into(),
+        fam_exp: NOW + 86_400,
+        mfa: false,
+    }
+}
+
+fn forge(header_json: &str, claims: &Claims, signature: &str) -> String {
+    format!(
+        "{}.{}.{signature}",
+        URL_SAFE_NO_PAD.encode(header_json),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap())
+    )
+}
+
+#[test]
+fn the_header_constant_is_what_it_says() {
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(HEADER).unwrap(),
+        br#"{"alg":"HS256","typ":"JWT"}"#
+    );
+}
+
+#[test]
+fn a_signed_token_verifies_and_round_trips() {
+    let token = key().sign(&claims(TokenType::Access));
+    assert_eq!(
+        key().verify(&token, TokenType::Access, NOW + 1).unwrap(),
+        claims(TokenType::Access)
+    );
+}
+
+#[test]
+fn every_bad_token_is_refused_for_its_own_reason() {
+    let key = key();
+    let access = key.sign(&claims(TokenType::Access));
+    let mut expired = claims(TokenType::Access);
+    expired.exp = NOW;
+    let mut early = claims(TokenType::Access);
+    early.nbf = NOW + 10;
+    let mut other_aud = claims(TokenType::Access);
+    other_aud.aud = "grafana".into();
+    let mut other_iss = claims(TokenType::Access);
+    other_iss.iss = "https://evil.example".into();
+    let cases = [
+        (key.sign(&expired), JwtError::Expired),
+        (key.sign(&early), JwtError::NotYetValid),
+        (key.sign(&other_aud), JwtError::WrongParty),
+        (key.sign(&other_iss), JwtError::WrongParty),
+        (key.sign(&claims(TokenType::Refresh)), JwtError::WrongType),
+        (
+            JwtKey::new(&[8u8; 32], "https://auth.example.com").sign(&claims(TokenType::Access)),
+            JwtError::Signature,
+        ),
+        (
+            forge(
+                r#"{"alg":"none","typ":"JWT"}"#,
+                &claims(TokenType::Access),
+                "",
+            ),
+            JwtError::Header,
+        ),
+        (
+            forge(r#"{"alg":"RS256"}"#, &claims(TokenType::Access), "AAAA"),
+            JwtError::Header,
+        ),
+        (
+            forge(
+                r#"{"alg":"HS256","typ":"JWE"}"#,
+                &claims(TokenType::Access),
+                "AAAA",
+            ),
+            JwtError::Header,
+        ),
+        (format!("{access}."), JwtError::Malformed),
+        (access.replacen('.', "", 1), JwtError::Malformed),
+        ("".into(), JwtError::Malformed),
+        ("a.b.c".into(), JwtError::Malformed),
+        ("!!!.???.***".into(), JwtError::Malformed),
+        ("x".repeat(5000), JwtError::Malformed),
+    ];
+    for (token, expected) in cases {
+        assert_eq!(
+            key.verify(&token, TokenType::Access, NOW + 1),
+            Err(expected),
+            "{token:.60}"
+        );
+    }
+}
+
+#[test]
+fn a_changed_payload_breaks_the_signature() {
+    let key = key();
+    let token = key.sign(&claims(TokenType::Access));
+    let signature = token.rsplit('.').next().unwrap();
+    let mut admin = claims(TokenType::Access);
+    admin.sub = "admin".into();
+    let tampered = forge(r#"{"alg":"HS256","typ":"JWT"}"#, &admin, signature);
+    assert_eq!(
+        key.verify(&tampered, TokenType::Access, NOW + 1),
+        Err(JwtError::Signature)
+    );
+}

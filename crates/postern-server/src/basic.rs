@@ -1,0 +1,140 @@
+//! HTTP Basic for headless clients: opt-in (`[api] basic_auth`), over HTTPS only unless
+//! `allow_insecure_basic`, never for a TOTP user, and argon2 only on a cache miss. The cache
+//! is keyed by a keyed hash of the header (a dump of it holds no password) and each entry
+//! remembers the password hash it was verified against: a changed password makes it useless.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use postern_core::csrf::derive_subkey;
+use postern_core::users::User;
+use sha2::Sha256;
+
+use crate::authorization::basic_pair;
+use crate::handlers::credentials::{self, LoginError};
+use crate::state::AppState;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Entries kept at most; when full, expired ones go first, then a new entry is not cached.
+const MAX_ENTRIES: usize = 10_000;
+
+struct Entry {
+    user: String,
+    /// The password hash this credential was verified against.
+    verified_hash: String,
+    until: Instant,
+}
+
+pub struct BasicCache {
+    key: Vec<u8>,
+    ttl: Duration,
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
+}
+
+pub enum BasicOutcome {
+    Verified(Arc<User>),
+    /// Wrong, unknown, or not allowed for this user: one answer for all.
+    Refused,
+    Limited {
+        retry_after: u64,
+    },
+    Busy,
+    Unavailable(postern_store::StoreError),
+}
+
+impl BasicCache {
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        Self {
+            key: derive_subkey(secret, b"postern basic cache v1"),
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn fingerprint(&self, encoded: &str) -> [u8; 32] {
+        match HmacSha256::new_from_slice(&self.key) {
+            Ok(mut mac) => {
+                mac.update(encoded.as_bytes());
+                mac.finalize().into_bytes().into()
+            }
+            Err(_) => [0u8; 32],
+        }
+    }
+
+    fn lookup(&self, state: &AppState, fingerprint: &[u8; 32]) -> Option<Arc<User>> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = entries.get(fingerprint)?;
+        let user = state.config.users.get(&entry.user)?;
+        (entry.until > Instant::now()
+            && user.password_hash == entry.verified_hash
+            && user.totp.is_none())
+        .then(|| Arc::clone(user))
+    }
+
+    fn remember(&self, fingerprint: [u8; 32], user: &User) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, entry| entry.until > now);
+        }
+        if entries.len() < MAX_ENTRIES {
+            entries.insert(
+                fingerprint,
+                Entry {
+                    user: user.name.clone(),
+                    verified_hash: user.password_hash.clone(),
+                    until: now + self.ttl,
+                },
+            );
+        }
+    }
+}
+
+/// Whether Basic may be used for a request whose original scheme is (or is not) HTTPS.
+pub fn allowed(state: &AppState, https: bool) -> bool {
+    let api = &state.config.api;
+    api.basic_auth && (https || api.allow_insecure_basic)
+}
+
+/// `WWW-Authenticate` for Basic (RFC 7617).
+pub fn challenge(state: &AppState) -> String {
+    format!(
+        "Basic realm=\"{}\", charset=\"UTF-8\"",
+        state.config.ui.title.replace('"', "")
+    )
+}
+
+/// Checks a Basic credential (the base64 part of the header) from `client`.
+pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOutcome {
+    let fingerprint = state.basic_cache.fingerprint(encoded);
+    if let Some(user) = state.basic_cache.lookup(state, &fingerprint) {
+        return BasicOutcome::Verified(user);
+    }
+    // An undecodable credential is counted like a wrong password.
+    let (login, password) = basic_pair(encoded).unwrap_or_default();
+    match credentials::authenticate(state, client, &login, password).await {
+        // A second factor cannot be skipped: same answer as a wrong password, and counted.
+        Ok(user) if user.totp.is_some() => {
+            let account = postern_core::limits::LoginLimits::user_counter(&user.name);
+            let ip = postern_core::limits::LoginLimits::ip_counter(client);
+            match credentials::record_failure(state, client, &ip, &account, "basic.totp_user", true)
+                .await
+            {
+                Ok(()) => BasicOutcome::Refused,
+                Err(err) => BasicOutcome::Unavailable(err),
+            }
+        }
+        Ok(user) => {
+            state.basic_cache.remember(fingerprint, &user);
+            BasicOutcome::Verified(user)
+        }
+        Err(LoginError::Invalid) => BasicOutcome::Refused,
+        Err(LoginError::Limited { retry_after }) => BasicOutcome::Limited { retry_after },
+        Err(LoginError::Busy) => BasicOutcome::Busy,
+        Err(LoginError::Unavailable(err)) => BasicOutcome::Unavailable(err),
+    }
+}

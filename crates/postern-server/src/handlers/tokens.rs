@@ -1,0 +1,153 @@
+//! `POST /api/auth/login` and `POST /api/auth/refresh`: the token pair for headless clients
+//! (seed 001's shape). Login runs under the same failed-login limits as every other login;
+//! a TOTP user must send `code` as well.
+
+use std::net::SocketAddr;
+
+use http::request::Parts;
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use postern_core::limits::LoginLimits;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::credentials::{self, LoginError};
+use super::totp;
+use crate::request;
+use crate::respond::{self, HttpResponse};
+use crate::state::AppState;
+use crate::tokens::{self, RefreshError};
+
+#[derive(Deserialize)]
+struct LoginBody {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    #[serde(default)]
+    refresh_token: String,
+}
+
+/// `POST /api/auth/login` `{"username","password"[,"code"]}`.
+pub async fn login(state: &AppState, peer: SocketAddr, request: Request<Incoming>) -> HttpResponse {
+    let (parts, body) = match json_body::<LoginBody>(state, request).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    let client = request::client_ip(state, peer, &parts.headers).ip;
+    let user = match credentials::authenticate(state, client, &body.username, body.password).await {
+        Ok(user) => user,
+        Err(err) => return login_error(err),
+    };
+    if user.totp.is_some() {
+        let Some(code) = body.code.as_deref() else {
+            // The password was right; without the code nothing is issued (and nothing counted).
+            return respond::json_with(
+                StatusCode::UNAUTHORIZED,
+                "TOTP code required",
+                json!({ "totpRequired": true }),
+            );
+        };
+        let account = LoginLimits::user_counter(&user.name);
+        match totp::accept_code(state, &user, code).await {
+            Ok(true) => {
+                if let Err(err) = state.store.clear_failures(&account).await {
+                    return login_error(LoginError::Unavailable(err));
+                }
+            }
+            Ok(false) => {
+                let ip = LoginLimits::ip_counter(client);
+                if let Err(err) =
+                    credentials::record_failure(state, client, &ip, &account, "totp.failed", true)
+                        .await
+                {
+                    return login_error(LoginError::Unavailable(err));
+                }
+                return respond::json_with(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    json!({ "totpRequired": true }),
+                );
+            }
+            Err(err) => return login_error(LoginError::Unavailable(err)),
+        }
+    }
+    tracing::info!(target: "audit", event = "token.issued", user = %user.name, ip = %client);
+    let issued = tokens::issue(state, &user, user.totp.is_some(), None);
+    respond::json(StatusCode::OK, issued.body())
+}
+
+/// `POST /api/auth/refresh` `{"refresh_token"}`: a new pair; the old refresh token is spent.
+pub async fn refresh(state: &AppState, request: Request<Incoming>) -> HttpResponse {
+    let (_, body) = match json_body::<RefreshBody>(state, request).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    match tokens::refresh(state, &body.refresh_token).await {
+        Ok(Ok(issued)) => respond::json(StatusCode::OK, issued.body()),
+        Ok(Err(RefreshError::Reused)) => respond::json_message(
+            StatusCode::UNAUTHORIZED,
+            "Refresh token already used: every token of this login is revoked",
+        ),
+        Ok(Err(RefreshError::Invalid | RefreshError::Revoked | RefreshError::UnknownUser)) => {
+            respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized")
+        }
+        Err(err) => login_error(LoginError::Unavailable(err)),
+    }
+}
+
+/// The JSON rules of `POST /api/login`: `Content-Type`, `Origin`, size, then the body.
+async fn json_body<T: DeserializeOwned>(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<(Parts, T), HttpResponse> {
+    if !request::content_type_is(request.headers(), "application/json") {
+        return Err(respond::json_message(
+            StatusCode::FORBIDDEN,
+            "Content-Type must be application/json",
+        ));
+    }
+    if !request::origin_allowed(state, request.headers()) {
+        return Err(respond::json_message(
+            StatusCode::FORBIDDEN,
+            "Origin not allowed",
+        ));
+    }
+    let (parts, body) = request::read_body(request).await?;
+    match serde_json::from_slice::<T>(&body) {
+        Ok(value) => Ok((parts, value)),
+        Err(err) => Err(respond::json_message(
+            StatusCode::BAD_REQUEST,
+            &format!("Invalid JSON body: {err}"),
+        )),
+    }
+}
+
+fn login_error(err: LoginError) -> HttpResponse {
+    match err {
+        LoginError::Invalid => respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        LoginError::Limited { retry_after } => {
+            let mut response = respond::json_with(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-ins, try again later",
+                json!({ "retryAfter": retry_after }),
+            );
+            respond::set_retry_after(&mut response, retry_after);
+            response
+        }
+        LoginError::Busy => respond::json_message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many sign-ins in progress, try again",
+        ),
+        LoginError::Unavailable(err) => {
+            tracing::error!(error = %err, "session store unavailable during a token request");
+            respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Access and refresh tokens (seed 001's pair). One login makes one family; refreshing spends
+//! the refresh token (first use wins, on any replica) and issues a new pair in the same family
+//! up to the family's absolute end. A refresh token used twice means it was copied: the whole
+//! family is revoked. Revocation is a store mark per family, so a bearer check costs one read.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use postern_core::UnixSeconds;
+use postern_core::jwt::{AUDIENCE, Claims, TokenType};
+use postern_core::session::AuthLevel;
+use postern_core::token::random_text;
+use postern_core::users::User;
+use postern_store::StoreError;
+use serde_json::{Value, json};
+
+use crate::state::{AppState, now};
+
+pub struct Issued {
+    pub access: String,
+    pub refresh: String,
+    pub expires_in: u64,
+}
+
+impl Issued {
+    /// The body of `POST /api/auth/login` and `/api/auth/refresh`.
+    pub fn body(&self) -> Value {
+        json!({
+            "status": "success",
+            "access_token": self.access,
+            "refresh_token": self.refresh,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        })
+    }
+}
+
+pub enum RefreshError {
+    Invalid,
+    /// Already used: the family is now revoked.
+    Reused,
+    Revoked,
+    UnknownUser,
+}
+
+fn family_key(family: &str) -> String {
+    format!("revoked-family:{family}")
+}
+
+fn spent_key(jti: &str) -> String {
+    format!("refresh-spent:{jti}")
+}
+
+/// A new pair: a new family (at login), or the next pair of `family` (at refresh).
+pub fn issue(
+    state: &AppState,
+    user: &User,
+    mfa: bool,
+    family: Option<(&str, UnixSeconds)>,
+) -> Issued {
+    let now = now();
+    let api = &state.config.api;
+    let (fam, fam_exp) = match family {
+        Some((fam, fam_exp)) => (fam.to_owned(), fam_exp),
+        None => (random_text::<16>(), now + api.refresh_token_ttl.as_secs()),
+    };
+    let access_exp = (now + api.access_token_ttl.as_secs()).min(fam_exp);
+    let claims = |kind: TokenType, exp: UnixSeconds| Claims {
+        sub: user.name.clone(),
+        iat: now,
+        nbf: now,
+        exp,
+        jti: random_text::<16>(),
+        kind,
+        iss: state.jwt.issuer().to_owned(),
+        aud: AUDIENCE.to_owned(),
+        fam: fam.clone(),
+        fam_exp,
+        mfa,
+    };
+    Issued {
+        access: state.jwt.sign(&claims(TokenType::Access, access_exp)),
+        refresh: state.jwt.sign(&claims(TokenType::Refresh, fam_exp)),
+        expires_in: access_exp.saturating_sub(now),
+    }
+}
+
+/// The user and level of a valid, unrevoked access token whose user still exists.
+pub async fn bearer(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<(Arc<User>, AuthLevel)>, StoreError> {
+    let Ok(claims) = state.jwt.verify(token, TokenType::Access, now()) else {
+        return Ok(None);
+    };
+    let Some(user) = state.config.users.get(&claims.sub).cloned() else {
+        return Ok(None);
+    };
+    if state.store.is_marked(&family_key(&claims.fam)).await? {
+        return Ok(None);
+    }
+    Ok(Some((user, claims.level())))
+}
+
+/// Spends a refresh token and issues the next pair.
+pub async fn refresh(
+    state: &AppState,
+    token: &str,
+) -> Result<Result<Issued, RefreshError>, StoreError> {
+    let now = now();
+    let claims = match state.jwt.verify(token, TokenType::Refresh, now) {
+        Ok(claims) => claims,
+        Err(_) => return Ok(Err(RefreshError::Invalid)),
+    };
+    if state.store.is_marked(&family_key(&claims.fam)).await? {
+        return Ok(Err(RefreshError::Revoked));
+    }
+    let ttl = Duration::from_secs(claims.exp.saturating_sub(now).max(1));
+    if !state.store.mark_once(&spent_key(&claims.jti), ttl).await? {
+        revoke_family(state, &claims.fam, claims.fam_exp).await?;
+        tracing::warn!(target: "audit", event = "token.reuse", user = %claims.sub, "a refresh token was used twice: its family is revoked");
+        return Ok(Err(RefreshError::Reused));
+    }
+    let Some(user) = state.config.users.get(&claims.sub).cloned() else {
+        return Ok(Err(RefreshError::UnknownUser));
+    };
+    tracing::info!(target: "audit", event = "token.refresh", user = %user.name);
+    Ok(Ok(issue(
+        state,
+        &user,
+        claims.mfa,
+        Some((&claims.fam, claims.fam_exp)),
+    )))
+}
+
+/// Ends every token of the family `token` belongs to, if it is one of postern's.
+pub async fn revoke(state: &AppState, token: &str) -> Result<bool, StoreError> {
+    let now = now();
+    let claims = state
+        .jwt
+        .verify(token, TokenType::Access, now)
+        .or_else(|_| state.jwt.verify(token, TokenType::Refresh, now));
+    match claims {
+        Ok(claims) => {
+            revoke_family(state, &claims.fam, claims.fam_exp).await?;
+            tracing::info!(target: "audit", event = "token.revoked", user = %claims.sub);
+            Ok(true)
+        }
+        Err(_) => Ok(false),
+    }
+}
+
+async fn revoke_family(
+    state: &AppState,
+    family: &str,
+    until: UnixSeconds,
+) -> Result<(), StoreError> {
+    let ttl = Duration::from_secs(until.saturating_sub(now()).max(1));
+    state
+        .store
+        .mark_once(&family_key(family), ttl)
+        .await
+        .map(|_| ())
+}

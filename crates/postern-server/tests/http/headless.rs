@@ -1,0 +1,360 @@
+//! Headless clients: Basic (opt-in, HTTPS only, never for TOTP users, limited), the token pair
+//! with refresh, reuse detection and revocation, hostile `Authorization` headers, and the
+//! per-client rate limit on UI and API routes.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use http::StatusCode;
+use postern_core::totp::TotpKey;
+
+use crate::support::*;
+
+const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+async fn server(api: &str) -> TestServer {
+    let hash = password_hash();
+    let text = format!(
+        "{}{api}\n[[apps]]\nname = \"Vault\"\nhost = \"vault.example.com\"\npolicy = \"two_factor\"\n\
+         [[users]]\nname = \"tess\"\npassword_hash = \"{hash}\"\ntotp_secret = \"{SECRET}\"\n",
+        config_text("https://auth.example.com", "")
+    );
+    TestServer::with_config(&text).await
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// traefik asking about `{scheme}://{host}/`.
+fn check(server: &TestServer, scheme: &str, host: &str) -> TestRequest {
+    server
+        .get("/api/auth/traefik")
+        .header("x-forwarded-proto", scheme)
+        .header("x-forwarded-host", host)
+        .header("x-forwarded-uri", "/")
+}
+
+#[tokio::test]
+async fn basic_is_off_unless_enabled() {
+    let server = server("").await;
+    let response = check(&server, "https", "app.example.com")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        response
+            .headers
+            .get_all("www-authenticate")
+            .iter()
+            .all(|v| !v.to_str().unwrap().starts_with("Basic"))
+    );
+}
+
+#[tokio::test]
+async fn basic_works_over_https_only_and_never_for_a_totp_user() {
+    let server = server("[api]\nbasic_auth = true\n").await;
+    let ok = check(&server, "https", "app.example.com")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.header("remote-user"), Some("alice"));
+    // Again: answered from the cache, the same way.
+    let cached = check(&server, "https", "app.example.com")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(cached.header("remote-user"), Some("alice"));
+
+    let plain_http = check(&server, "http", "app.example.com")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(plain_http.status, StatusCode::UNAUTHORIZED);
+
+    let wrong = check(&server, "https", "app.example.com")
+        .header("authorization", &basic("alice", "nope"))
+        .send()
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let challenges: Vec<String> = wrong
+        .headers
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        challenges.contains(&"Basic realm=\"postern\", charset=\"UTF-8\"".to_owned()),
+        "{challenges:?}"
+    );
+
+    let totp_user = check(&server, "https", "app.example.com")
+        .header("authorization", &basic("tess", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(
+        totp_user.status,
+        StatusCode::UNAUTHORIZED,
+        "a second factor was skipped"
+    );
+    assert_eq!(
+        totp_user.body, wrong.body,
+        "the answer tells a TOTP user apart"
+    );
+}
+
+#[tokio::test]
+async fn basic_guesses_hit_the_limits() {
+    let server = server("[api]\nbasic_auth = true\n").await;
+    for _ in 0..5 {
+        let wrong = check(&server, "https", "app.example.com")
+            .header("authorization", &basic("alice", "guess"))
+            .send()
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    let limited = check(&server, "https", "app.example.com")
+        .header("authorization", &basic("bob", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    assert!(limited.header("retry-after").is_some());
+    // nginx cannot pass a 429 on: it gets a 401.
+    let nginx = server
+        .get("/api/auth/nginx")
+        .header("x-original-url", "https://app.example.com/")
+        .header("authorization", &basic("bob", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(nginx.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn token_login(server: &TestServer, body: &str) -> TestResponse {
+    server.post("/api/auth/login").json(body).send().await
+}
+
+async fn pair(server: &TestServer) -> (String, String) {
+    let response = token_login(
+        server,
+        &format!("{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}"),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let json = response.json();
+    assert_eq!(json["status"], "success");
+    assert_eq!(json["token_type"], "Bearer");
+    assert_eq!(json["expires_in"], 8 * 3600);
+    (
+        json["access_token"].as_str().unwrap().to_owned(),
+        json["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn bearer(server: &TestServer, token: &str) -> TestRequest {
+    check(server, "https", "app.example.com").header("authorization", &format!("Bearer {token}"))
+}
+
+async fn refresh(server: &TestServer, token: &str) -> TestResponse {
+    server
+        .post("/api/auth/refresh")
+        .json(&format!("{{\"refresh_token\":\"{token}\"}}"))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn a_token_pair_works_refreshes_once_and_a_reuse_revokes_the_family() {
+    let server = server("").await;
+    let (access, refresh_token) = pair(&server).await;
+    let allowed = bearer(&server, &access).send().await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.header("remote-user"), Some("alice"));
+    assert_eq!(
+        bearer(&server, &refresh_token).send().await.status,
+        StatusCode::UNAUTHORIZED,
+        "a refresh token as bearer"
+    );
+
+    let next = refresh(&server, &refresh_token).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+    let next_access = next.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        bearer(&server, &next_access).send().await.status,
+        StatusCode::OK
+    );
+
+    // The old refresh token again: it was copied. Every token of the login ends.
+    let reused = refresh(&server, &refresh_token).await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+    for token in [&access, &next_access] {
+        assert_eq!(
+            bearer(&server, token).send().await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let next_refresh = next.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        refresh(&server, &next_refresh).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn two_concurrent_refreshes_with_one_token_have_one_winner() {
+    let server = server("").await;
+    let (_, refresh_token) = pair(&server).await;
+    let (a, b) = tokio::join!(
+        refresh(&server, &refresh_token),
+        refresh(&server, &refresh_token)
+    );
+    let wins = [a.status, b.status]
+        .iter()
+        .filter(|status| **status == StatusCode::OK)
+        .count();
+    assert_eq!(wins, 1, "{} / {}", a.body, b.body);
+}
+
+#[tokio::test]
+async fn logout_with_a_bearer_token_revokes_it() {
+    let server = server("").await;
+    let (access, refresh_token) = pair(&server).await;
+    let out = server
+        .post("/api/logout")
+        .header("authorization", &format!("Bearer {access}"))
+        .send()
+        .await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert_eq!(
+        bearer(&server, &access).send().await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&server, &refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Basic has nothing to end.
+    let basic_out = server
+        .post("/api/logout")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(basic_out.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_totp_user_needs_the_code_for_tokens_and_gets_two_factor_ones() {
+    let server = server("").await;
+    let without = token_login(
+        &server,
+        &format!("{{\"username\":\"tess\",\"password\":\"{PASSWORD}\"}}"),
+    )
+    .await;
+    assert_eq!(without.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(without.json()["totpRequired"], true);
+    let wrong = token_login(
+        &server,
+        &format!("{{\"username\":\"tess\",\"password\":\"{PASSWORD}\",\"code\":\"000000\"}}"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = TotpKey::parse(SECRET).unwrap().code_at(now);
+    let with = token_login(
+        &server,
+        &format!("{{\"username\":\"tess\",\"password\":\"{PASSWORD}\",\"code\":\"{code}\"}}"),
+    )
+    .await;
+    assert_eq!(with.status, StatusCode::OK, "{}", with.body);
+    let access = with.json()["access_token"].as_str().unwrap().to_owned();
+    let vault = check(&server, "https", "vault.example.com")
+        .header("authorization", &format!("Bearer {access}"))
+        .send()
+        .await;
+    assert_eq!(vault.status, StatusCode::OK);
+    // A one-factor token does not open the two-factor app.
+    let (alice, _) = pair(&server).await;
+    let refused = check(&server, "https", "vault.example.com")
+        .header("authorization", &format!("Bearer {alice}"))
+        .send()
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn hostile_authorization_headers_are_401_and_nothing_else() {
+    let server = server("[api]\nbasic_auth = true\n").await;
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let claims = URL_SAFE_NO_PAD.encode(br#"{"sub":"alice","type":"access","exp":9999999999}"#);
+    let big = "A".repeat(8000);
+    let cases = [
+        "Basic".to_owned(),
+        "Basic ".to_owned(),
+        "Basic !!!!".to_owned(),
+        format!("Basic {}", STANDARD.encode("no-colon")),
+        format!("Basic {}", STANDARD.encode(":empty-user")),
+        format!("Basic {}", STANDARD.encode([0xff, 0xfe, b':', b'x'])),
+        format!("Basic {big}"),
+        "Bearer".to_owned(),
+        "Bearer a.b".to_owned(),
+        "Bearer a.b.c.d".to_owned(),
+        format!("Bearer {header}.{claims}."),
+        format!("Bearer {header}.{claims}.AAAA"),
+        format!("Bearer {big}.{big}.{big}"),
+        "Digest username=\"alice\"".to_owned(),
+        "bEaReR    ".to_owned(),
+        "\u{00e9}".to_owned(),
+    ];
+    for value in &cases {
+        let response = check(&server, "https", "app.example.com")
+            .header("authorization", value)
+            .send()
+            .await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{value:.60}");
+    }
+    // The server still answers.
+    assert_eq!(
+        server.get("/api/healthcheck").send().await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn ui_and_api_routes_are_rate_limited_and_the_check_path_is_not() {
+    let server = server("[limits]\napi_rate = 1\napi_burst = 5\n").await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(server.get("/api/status").send().await);
+    }
+    let limited: Vec<&TestResponse> = statuses
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert!(
+        limited.len() >= 2,
+        "{:?}",
+        statuses.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(limited[0].header("retry-after"), Some("1"));
+    for _ in 0..20 {
+        assert_eq!(
+            check(&server, "https", "app.example.com")
+                .send()
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        server.get("/api/healthcheck").send().await.status,
+        StatusCode::OK
+    );
+}
