@@ -99,6 +99,17 @@ pub fn set_retry_after(response: &mut HttpResponse, seconds: u64) {
 }
 
 /// Appends a `Set-Cookie` header.
+/// `429` JSON with `retryAfter` and `Retry-After`: a client that hit a failed-login limit.
+pub fn limited(message: &str, retry_after: u64) -> HttpResponse {
+    let mut response = json_with(
+        StatusCode::TOO_MANY_REQUESTS,
+        message,
+        json!({ "retryAfter": retry_after }),
+    );
+    set_retry_after(&mut response, retry_after);
+    response
+}
+
 pub fn add_cookie(response: &mut HttpResponse, cookie: &str) {
     if let Ok(value) = HeaderValue::from_str(cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);

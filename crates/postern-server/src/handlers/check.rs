@@ -174,13 +174,7 @@ fn answer(
             response
         }
         Answer::TooManyRequests { retry_after } => {
-            let mut response = respond::json_with(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many failed sign-ins, try again later",
-                serde_json::json!({ "retryAfter": retry_after }),
-            );
-            respond::set_retry_after(&mut response, retry_after);
-            response
+            respond::limited("Too many failed sign-ins, try again later", retry_after)
         }
         Answer::RedirectToUnauthorized { status, reason } => {
             respond::redirect(status_code(status), &unauthorized_url(state, app, reason))

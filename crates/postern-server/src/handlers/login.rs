@@ -210,13 +210,7 @@ pub async fn submit_json(
             return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
         }
         Err(LoginError::Limited { retry_after }) => {
-            let mut response = respond::json_with(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many failed sign-ins, try again later",
-                json!({ "retryAfter": retry_after }),
-            );
-            respond::set_retry_after(&mut response, retry_after);
-            return response;
+            return respond::limited("Too many failed sign-ins, try again later", retry_after);
         }
         Err(LoginError::Unavailable(err)) => {
             tracing::error!(error = %err, "session store unavailable during sign-in");

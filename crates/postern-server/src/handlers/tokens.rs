@@ -133,13 +133,7 @@ fn login_error(err: LoginError) -> HttpResponse {
     match err {
         LoginError::Invalid => respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
         LoginError::Limited { retry_after } => {
-            let mut response = respond::json_with(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many failed sign-ins, try again later",
-                json!({ "retryAfter": retry_after }),
-            );
-            respond::set_retry_after(&mut response, retry_after);
-            response
+            respond::limited("Too many failed sign-ins, try again later", retry_after)
         }
         LoginError::Busy => respond::json_message(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -211,13 +211,7 @@ pub async fn submit_json(
             serde_json::json!({ "pendingEnded": ended }),
         ),
         Err(CodeError::Limited { retry_after }) => {
-            let mut response = respond::json_with(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many failed attempts, try again later",
-                serde_json::json!({ "retryAfter": retry_after }),
-            );
-            respond::set_retry_after(&mut response, retry_after);
-            response
+            respond::limited("Too many failed attempts, try again later", retry_after)
         }
         Err(CodeError::Unavailable(err)) => {
             tracing::error!(error = %err, "session store unavailable during the TOTP step");
