@@ -91,6 +91,43 @@ pub fn generate_secret() -> String {
     }
 }
 
+/// How many recovery codes `postern totp generate` prints.
+pub const RECOVERY_CODES: usize = 10;
+
+/// Ten single-use recovery codes, `xxxxx-xxxxx` (50 bits each, base32 in lower case).
+pub fn generate_recovery_codes() -> Vec<String> {
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let mut bytes = [0u8; 7];
+            rand::rng().fill_bytes(&mut bytes);
+            let text = match Secret::Raw(bytes.to_vec()).to_encoded() {
+                Secret::Encoded(text) => text.to_ascii_lowercase(),
+                Secret::Raw(_) => String::new(),
+            };
+            let text: String = text.chars().take(10).collect();
+            format!(
+                "{}-{}",
+                &text[..5.min(text.len())],
+                &text[5.min(text.len())..]
+            )
+        })
+        .collect()
+}
+
+/// A recovery code as a user types it: 10 base32 characters, dashes and spaces ignored.
+pub fn normalize_recovery_code(input: &str) -> Option<String> {
+    let cleaned: String = input
+        .chars()
+        .filter(|ch| *ch != '-' && !ch.is_whitespace())
+        .map(|ch| ch.to_ascii_lowercase())
+        .collect();
+    let valid = cleaned.len() == 10
+        && cleaned
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
+    valid.then(|| format!("{}-{}", &cleaned[..5], &cleaned[5..]))
+}
+
 /// The `otpauth://` URI authenticator apps read from a QR code.
 pub fn otpauth_uri(secret: &str, issuer: &str, account: &str) -> String {
     use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -176,6 +213,23 @@ mod tests {
         assert_eq!(generated.len(), 32);
         assert!(TotpKey::parse(&generated).is_ok());
         assert_ne!(generated, generate_secret());
+    }
+
+    #[test]
+    fn recovery_codes_are_ten_distinct_and_normalize_back() {
+        let codes = generate_recovery_codes();
+        assert_eq!(codes.len(), 10);
+        let distinct: std::collections::HashSet<_> = codes.iter().collect();
+        assert_eq!(distinct.len(), 10);
+        for code in &codes {
+            assert_eq!(code.len(), 11, "{code}");
+            assert_eq!(
+                normalize_recovery_code(&code.to_uppercase().replace('-', " ")).as_deref(),
+                Some(code.as_str())
+            );
+        }
+        assert_eq!(normalize_recovery_code("123456"), None);
+        assert_eq!(normalize_recovery_code("abcde-fghi1"), None);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct User {
     pub groups: Vec<String>,
     /// Set: the user signs in with a password and a TOTP code.
     pub totp: Option<TotpKey>,
+    /// argon2id hashes of single-use recovery codes (`postern totp generate`).
+    pub recovery_codes: Vec<String>,
     identity: Identity,
 }
 
@@ -38,6 +40,7 @@ impl User {
             display_name,
             groups,
             totp,
+            recovery_codes: Vec::new(),
             identity,
         }
     }

@@ -30,6 +30,27 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Show which app a URL matches, each access rule's verdict, and the decision.
     Explain(ExplainArgs),
+    /// Second-factor (TOTP) tools.
+    Totp {
+        #[command(subcommand)]
+        action: TotpAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TotpAction {
+    /// Make a TOTP secret and recovery codes for a user, with a QR code to scan.
+    Generate(TotpGenerateArgs),
+}
+
+#[derive(Args)]
+pub struct TotpGenerateArgs {
+    /// The user's name, as in the config (shown in the authenticator app).
+    #[arg(long)]
+    pub user: String,
+    /// The issuer shown in the authenticator app.
+    #[arg(long, default_value = "postern")]
+    pub issuer: String,
 }
 
 #[derive(Subcommand)]

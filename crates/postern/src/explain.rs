@@ -1,6 +1,7 @@
 //! `postern explain`: which app a URL matches, each rule's verdict, and the decision, exactly as
 //! the check path would decide it (the same core functions, with a tracer that prints).
 
+use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 
@@ -12,12 +13,12 @@ use postern_core::session::AuthLevel;
 use crate::cli::ExplainArgs;
 use crate::{EXIT_INVALID_CONFIG, EXIT_USAGE, config_file};
 
-/// Prints each rule as the core reports it.
-struct PrintTrace;
+/// Writes each rule as the core reports it.
+struct PrintTrace<'a>(&'a mut String);
 
-impl Trace for PrintTrace {
+impl Trace for PrintTrace<'_> {
     fn rule(&mut self, rule: &str, verdict: &str) {
-        println!("  {rule:<26} {verdict}");
+        outln!(self.0, "  {rule:<26} {verdict}");
     }
 }
 
@@ -53,10 +54,17 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
     };
 
     let rules = &config.access;
+    let mut out = String::new();
     let app = rules.app_for(&target.host);
-    println!("request:  {} {}", target.method, target.original_url());
-    println!("          host {}, path {}", target.host, target.path.path);
-    println!(
+    outln!(out, "request:  {} {}", target.method, target.original_url());
+    outln!(
+        out,
+        "          host {}, path {}",
+        target.host,
+        target.path.path
+    );
+    outln!(
+        out,
         "client:   {client}{}",
         if args.ip.is_none() {
             " (no --ip given)"
@@ -65,11 +73,14 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
         }
     );
     match app {
-        Some(app) => println!("app:      {} (host {})", app.name, app.host),
-        None => println!("app:      none matches; `access.default_policy` decides"),
+        Some(app) => outln!(out, "app:      {} (host {})", app.name, app.host),
+        None => outln!(
+            out,
+            "app:      none matches; `access.default_policy` decides"
+        ),
     }
-    println!("rules:");
-    let decision = match rules.gate(app, &target, client, &mut PrintTrace) {
+    outln!(out, "rules:");
+    let decision = match rules.gate(app, &target, client, &mut PrintTrace(&mut out)) {
         Gate::Bypass => "allow without sign-in".to_owned(),
         Gate::Refuse(reason) => format!("refuse ({})", reason.code()),
         Gate::NeedsSession => match user {
@@ -85,14 +96,15 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
                     groups: &user.groups,
                     level,
                 };
-                match rules.admit(app, subject, &mut PrintTrace) {
+                match rules.admit(app, subject, &mut PrintTrace(&mut out)) {
                     Ok(()) => format!("allow {}", user.name),
                     Err(reason) => format!("refuse {} ({})", user.name, reason.code()),
                 }
             }
         },
     };
-    println!("decision: {decision}");
+    outln!(out, "decision: {decision}");
+    let _ = std::io::stdout().write_all(out.as_bytes());
     ExitCode::SUCCESS
 }
 

@@ -3,6 +3,14 @@
 //! 2 usage error (clap), 64 invalid configuration.
 #![forbid(unsafe_code)]
 
+/// `writeln!` into a `String`, which cannot fail; commands print it in one write at the end,
+/// so a closed pipe (`| head`) is not a panic.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = ::std::fmt::Write::write_fmt(&mut $out, format_args!("{}\n", format_args!($($arg)*)));
+    }};
+}
+
 mod cli;
 mod commands;
 mod config_file;
@@ -11,12 +19,13 @@ mod healthcheck;
 mod logging;
 mod reload;
 mod serve;
+mod totp;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ConfigAction};
+use crate::cli::{Cli, Command, ConfigAction, TotpAction};
 
 /// The configuration is invalid (EX_USAGE).
 pub const EXIT_INVALID_CONFIG: u8 = 64;
@@ -33,5 +42,8 @@ fn main() -> ExitCode {
         } => commands::config_check(&args),
         Command::Healthcheck(args) => healthcheck::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Totp {
+            action: TotpAction::Generate(args),
+        } => totp::generate(&args),
     }
 }

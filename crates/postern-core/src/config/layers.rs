@@ -160,6 +160,7 @@ const USER_KEYS: &[(&str, bool, Kind)] = &[
     ("display_name", false, Kind::Str),
     ("groups", false, Kind::List),
     ("totp_secret", false, Kind::Str),
+    ("recovery_codes", false, Kind::List),
 ];
 
 /// Checks each table of an array of tables against `spec`; a table missing a required key is

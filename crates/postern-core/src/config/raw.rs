@@ -48,6 +48,8 @@ pub struct RawUser {
     #[serde(default)]
     pub groups: Vec<String>,
     pub totp_secret: Option<String>,
+    #[serde(default)]
+    pub recovery_codes: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -191,6 +191,21 @@ fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) 
             ));
             fine = false;
         }
+        for code_hash in &raw.recovery_codes {
+            if password::hash_kind(code_hash).is_err() {
+                problems.push(format!(
+                    "{label}: `recovery_codes` holds hashes, as `postern totp generate` prints them, not the codes"
+                ));
+                fine = false;
+                break;
+            }
+        }
+        if !raw.recovery_codes.is_empty() && raw.totp_secret.is_none() {
+            problems.push(format!(
+                "{label}: `recovery_codes` without a `totp_secret` can never be used"
+            ));
+            fine = false;
+        }
         let totp = match raw.totp_secret.as_deref().map(TotpKey::parse).transpose() {
             Ok(totp) => totp,
             Err(problem) => {
@@ -200,14 +215,16 @@ fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) 
             }
         };
         if fine {
-            all.push(User::new(
+            let mut user = User::new(
                 raw.name,
                 raw.password_hash,
                 raw.email,
                 raw.display_name,
                 raw.groups,
                 totp,
-            ));
+            );
+            user.recovery_codes = raw.recovery_codes;
+            all.push(user);
         }
     }
     if let Some(path) = file {

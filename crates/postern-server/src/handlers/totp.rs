@@ -12,7 +12,8 @@ use hyper::body::Incoming;
 use postern_core::csrf::CsrfBinding;
 use postern_core::limits::LoginLimits;
 use postern_core::session::AuthLevel;
-use postern_core::token::SessionToken;
+use postern_core::token::{SessionToken, TokenHash};
+use postern_core::totp as recovery_code;
 use postern_core::users::User;
 use postern_store::StoreError;
 use serde::Deserialize;
@@ -27,6 +28,8 @@ use crate::state::{AppState, now};
 
 /// A used step, and the two before it, stay marked this long: past the ±1 step window.
 const REPLAY_MARK_TTL: Duration = Duration::from_secs(120);
+/// A spent recovery code stays spent this long (ten years).
+const RECOVERY_MARK_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
 
 #[derive(Deserialize)]
 struct CodeForm {
@@ -263,15 +266,48 @@ async fn verify(
 
 /// True when `code` is the user's current code (±1 step) and its step was not used before,
 /// nor any later one. Marks it used, on every replica. False for a user without TOTP.
+/// A recovery code works too, once.
 pub async fn accept_code(state: &AppState, user: &User, code: &str) -> Result<bool, StoreError> {
-    let Some(step) = user
-        .totp
-        .as_ref()
-        .and_then(|key| key.matching_step(code, now()))
-    else {
+    let Some(key) = user.totp.as_ref() else {
         return Ok(false);
     };
-    first_use(state, &user.name, step).await
+    if let Some(step) = key.matching_step(code, now()) {
+        return first_use(state, &user.name, step).await;
+    }
+    match recovery_code::normalize_recovery_code(code) {
+        Some(recovery) => accept_recovery_code(state, user, recovery).await,
+        None => Ok(false),
+    }
+}
+
+/// Checks a recovery code against the user's hashes (argon2, on the password pool) and spends
+/// it. Spent marks live in the store for ten years: with the memory store a restart forgets
+/// them, so use Redis (or remove used hashes from the config) where that matters.
+async fn accept_recovery_code(
+    state: &AppState,
+    user: &User,
+    code: String,
+) -> Result<bool, StoreError> {
+    for hash in &user.recovery_codes {
+        let Ok(true) = state
+            .passwords
+            .verify(Some(hash.clone()), code.clone())
+            .await
+        else {
+            continue;
+        };
+        let spent = format!(
+            "recovery:{{{}}}:{}",
+            user.name.to_lowercase(),
+            TokenHash::of(hash.as_bytes()).to_hex()
+        );
+        let fresh = state.store.mark_once(&spent, RECOVERY_MARK_TTL).await?;
+        if fresh {
+            tracing::warn!(target: "audit", event = "login.recovery_code", user = %user.name, "a recovery code was used");
+        }
+        return Ok(fresh);
+    }
+    Ok(false)
 }
 
 /// True the first time `step` is used for this user, on any replica. The two steps before it

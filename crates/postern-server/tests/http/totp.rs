@@ -20,11 +20,21 @@ fn code_at(offset_steps: i64) -> String {
     TotpKey::parse(SECRET).unwrap().code_at(at as u64)
 }
 
+/// A recovery code of tess's, and its hash (made once per test binary: argon2 is slow).
+const RECOVERY: &str = "k3v7q-mz2ha";
+
+fn recovery_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| postern_core::password::hash_password(RECOVERY.as_bytes()).unwrap())
+}
+
 async fn server() -> TestServer {
     let hash = password_hash();
+    let recovery = recovery_hash();
     let extra = format!(
         "[[apps]]\nname = \"Vault\"\nhost = \"vault.example.com\"\npolicy = \"two_factor\"\n\
-         [[users]]\nname = \"tess\"\npassword_hash = \"{hash}\"\ntotp_secret = \"{SECRET}\"\n"
+         [[users]]\nname = \"tess\"\npassword_hash = \"{hash}\"\ntotp_secret = \"{SECRET}\"\n\
+         recovery_codes = [\"{recovery}\"]\n"
     );
     // The extra users table must come after the others' keys: append it at the end.
     let text = format!("{}{extra}", config_text("https://auth.example.com", ""));
@@ -231,4 +241,26 @@ async fn the_form_flow_goes_through_the_totp_page_to_the_target() {
     // Without a pending login the page sends the browser back to sign in.
     let nothing = server.get("/totp").browser().send().await;
     assert_eq!(nothing.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_recovery_code_works_once_in_place_of_a_code() {
+    let server = server().await;
+    let pending = password_step(&server).await;
+    let used = code_step(&server, &pending, "K3V7Q MZ2HA").await;
+    assert_eq!(used.status, StatusCode::OK, "{}", used.body);
+    let session = used.session_cookie().unwrap();
+    assert_eq!(
+        vault_check(&server, &session).send().await.status,
+        StatusCode::OK
+    );
+    let again = password_step(&server).await;
+    let reused = code_step(&server, &again, RECOVERY).await;
+    assert_eq!(
+        reused.status,
+        StatusCode::UNAUTHORIZED,
+        "a recovery code worked twice"
+    );
+    let other = code_step(&server, &again, "aaaaa-bbbbb").await;
+    assert_eq!(other.status, StatusCode::UNAUTHORIZED);
 }

@@ -128,3 +128,46 @@ fn postern_config_names_the_file() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn totp_generate_prints_a_usable_secret_and_recovery_codes_with_their_hashes() {
+    let output = run(
+        &["totp", "generate", "--user", "alice", "--issuer", "My Home"],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let secret = text
+        .lines()
+        .find_map(|line| line.strip_prefix("secret: "))
+        .expect("a secret line");
+    assert!(
+        postern_core::totp::TotpKey::parse(secret).is_ok(),
+        "{secret}"
+    );
+    assert!(text.contains(&format!(
+        "otpauth://totp/My%20Home:alice?secret={secret}&issuer=My%20Home"
+    )));
+    assert!(text.contains(&format!("alice:<password hash>:{secret}")));
+    assert!(text.contains('█'), "no QR code drawn");
+    let codes: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("  "))
+        .filter(|line| line.len() == 11 && line.as_bytes()[5] == b'-')
+        .collect();
+    assert_eq!(codes.len(), 10, "{text}");
+    let hashes: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix('"'))
+        .filter_map(|line| line.strip_suffix("\","))
+        .collect();
+    assert_eq!(hashes.len(), 10);
+    for (code, hash) in codes.iter().zip(&hashes) {
+        assert!(
+            postern_core::password::verify_password(hash, code.as_bytes()),
+            "{code}"
+        );
+    }
+    let bad = run(&["totp", "generate", "--user", "a:b"], "");
+    assert_eq!(bad.status.code(), Some(2));
+}
