@@ -1,0 +1,111 @@
+//! Real headless Chromium (Debian's `chromium`, driven by npm `playwright-core`, both installed
+//! by `.ci/install-peers`) walks the password + TOTP sign-in, the signed-in, "no access" and
+//! sign-out pages on a desktop and a phone window. Screenshots of every page land in
+//! `browser-artifacts/` at the workspace root. A missing node, package or browser fails the
+//! test; it is never skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_postern");
+const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn password_and_totp_sign_in_through_the_pages_on_desktop_and_phone() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        here.join("node_modules/playwright-core").is_dir()
+            && Path::new("/usr/bin/chromium").is_file(),
+        "playwright-core or /usr/bin/chromium is missing: run .ci/install-peers"
+    );
+    let dir = std::env::temp_dir().join(format!("postern-browser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let hash = postern_core::password::hash_password(PASSWORD.as_bytes()).unwrap();
+    let config = dir.join("postern.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "app_url = \"http://127.0.0.1:{port}\"\nsecret = \"a-browser-test-secret-long-enough-for-it\"\n\
+             [server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [[users]]\nname = \"tess\"\npassword_hash = \"{hash}\"\ndisplay_name = \"Tess Example\"\n\
+             totp_secret = \"{SECRET}\"\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("postern.log")).unwrap();
+    let _server = Server(
+        Command::new(BINARY)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "postern did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let artifacts = workspace().join("browser-artifacts");
+    let output = Command::new("node")
+        .arg(here.join("walk.mjs"))
+        .current_dir(&here)
+        .env("POSTERN_URL", format!("http://127.0.0.1:{port}"))
+        .env("POSTERN_USER", "tess")
+        .env("POSTERN_PASSWORD", PASSWORD)
+        .env("POSTERN_TOTP_SECRET", SECRET)
+        .env("ARTIFACTS", &artifacts)
+        .output()
+        .expect("node runs (install Node.js)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("walk: ok"),
+        "the browser walk failed:\n{stdout}\n{stderr}\npostern log:\n{}",
+        std::fs::read_to_string(dir.join("postern.log")).unwrap_or_default()
+    );
+    for size in ["desktop", "phone"] {
+        for page in [
+            "01-login",
+            "03-totp",
+            "05-signed-in",
+            "06-unauthorized",
+            "07-signed-out",
+        ] {
+            let shot = artifacts.join(format!("{size}-{page}.png"));
+            assert!(
+                std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000),
+                "no screenshot {}",
+                shot.display()
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
