@@ -10,7 +10,7 @@ use postern_core::forwarded::ProxyKind;
 use postern_core::limits::LoginLimits;
 
 use crate::assets::Asset;
-use crate::handlers::{check, health, login, logout, pages, session_api, tokens, totp};
+use crate::handlers::{check, health, login, logout, pages, session_api, tickets, tokens, totp};
 use crate::pages::error_page;
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -35,6 +35,8 @@ enum Route {
     TotpForm,
     TotpJson,
     TokenLogin,
+    TicketIssue,
+    TicketRedeem,
     TokenRefresh,
     Healthy { with_version: bool },
     Ready,
@@ -65,6 +67,8 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         "/totp" if get => Route::TotpPage,
         "/totp" if post => Route::TotpForm,
         "/api/totp" if post => Route::TotpJson,
+        "/api/ws-token" if get => Route::TicketIssue,
+        "/api/ticket/redeem" if post => Route::TicketRedeem,
         "/api/login" if post => Route::LoginJson,
         "/api/logout" if post => Route::LogoutApi,
         "/api/status" if get => Route::Status,
@@ -78,16 +82,19 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         "/health" | "/api/health" if get => Route::Healthy { with_version: true },
         "/api/ready" if get => Route::Ready,
         "/" | "/login" | "/logout" | "/totp" | "/unauthorized" | "/api/status" | "/api/csrf"
-        | "/api/healthcheck" | "/api/healthz" | "/health" | "/api/health" | "/api/ready" => {
+        | "/api/ws-token" | "/api/healthcheck" | "/api/healthz" | "/health" | "/api/health"
+        | "/api/ready" => {
             Route::MethodNotAllowed(if matches!(path, "/login" | "/logout" | "/totp") {
                 "GET, HEAD, POST"
             } else {
                 "GET, HEAD"
             })
         }
-        "/api/login" | "/api/logout" | "/api/totp" | "/api/session/keepalive" => {
-            Route::MethodNotAllowed("POST")
-        }
+        "/api/login"
+        | "/api/logout"
+        | "/api/totp"
+        | "/api/ticket/redeem"
+        | "/api/session/keepalive" => Route::MethodNotAllowed("POST"),
         "/api/session" => Route::MethodNotAllowed("GET, HEAD, DELETE"),
         _ if get && path.starts_with("/static/") => state
             .assets
@@ -204,6 +211,8 @@ pub async fn handle(
         Route::TotpForm => totp::submit_form(&state, peer, request).await,
         Route::TotpJson => totp::submit_json(&state, peer, request).await,
         Route::TokenLogin => tokens::login(&state, peer, request).await,
+        Route::TicketIssue => tickets::issue(&state, &request).await,
+        Route::TicketRedeem => tickets::redeem(&state, request).await,
         Route::TokenRefresh => tokens::refresh(&state, request).await,
         Route::Healthy { with_version } => health::healthy(with_version),
         Route::Ready => health::ready(&state).await,

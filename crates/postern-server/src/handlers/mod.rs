@@ -7,5 +7,6 @@ pub mod login;
 pub mod logout;
 pub mod pages;
 pub mod session_api;
+pub mod tickets;
 pub mod tokens;
 pub mod totp;

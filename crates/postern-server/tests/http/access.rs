@@ -121,7 +121,9 @@ async fn the_unauthorized_page_names_the_app_and_reason_and_nothing_forged() {
         .send()
         .await;
     assert!(
-        network.body.contains("You cannot open <strong>Office</strong> from your network"),
+        network
+            .body
+            .contains("You cannot open <strong>Office</strong> from your network"),
         "{}",
         network.body
     );

@@ -12,5 +12,6 @@ mod login;
 mod logout;
 mod pages;
 mod session_api;
+mod tickets;
 mod tls;
 mod totp;

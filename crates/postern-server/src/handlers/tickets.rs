@@ -1,0 +1,142 @@
+//! One-time tickets (seed 001's `ws-token`): a signed-in client asks for a short-lived ticket
+//! (`GET /api/ws-token`) and hands it to another client, which exchanges it once for a
+//! session cookie (`POST /api/ticket/redeem`). The ticket carries the level of the session it
+//! came from, so a ticket never upgrades a login. Kept in the store: any replica redeems it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, Request, StatusCode};
+use hyper::body::Incoming;
+use postern_core::session::AuthLevel;
+use postern_core::token::random_text;
+use postern_core::users::User;
+use postern_store::StoreError;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::login;
+use crate::authorization::{self, Presented};
+use crate::request;
+use crate::respond::{self, HttpResponse};
+use crate::sessions;
+use crate::state::AppState;
+use crate::tokens;
+
+/// Two minutes to redeem.
+const TICKET_TTL: Duration = Duration::from_secs(120);
+
+#[derive(Serialize, Deserialize)]
+struct Ticket {
+    user: String,
+    level: AuthLevel,
+}
+
+#[derive(Deserialize)]
+struct RedeemBody {
+    #[serde(default)]
+    token: String,
+}
+
+fn key(ticket: &str) -> String {
+    format!(
+        "ticket:{}",
+        postern_core::token::TokenHash::of(ticket.as_bytes()).to_hex()
+    )
+}
+
+/// `GET /api/ws-token`: a ticket for the caller's session (cookie) or bearer token.
+pub async fn issue(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+    let (user, level) = match caller(state, request.headers()).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        Err(err) => return unavailable(&err),
+    };
+    // 32 random bytes: far above the 128 bits a bearer secret needs.
+    let ticket = random_text::<32>();
+    let record = Ticket {
+        user: user.name.clone(),
+        level,
+    };
+    let bytes = serde_json::to_vec(&record).unwrap_or_default();
+    match state
+        .store
+        .put_value(&key(&ticket), bytes, TICKET_TTL)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(target: "audit", event = "ticket.issued", user = %user.name);
+            respond::json_with(
+                StatusCode::OK,
+                "OK",
+                json!({ "token": ticket, "expiresIn": TICKET_TTL.as_secs() }),
+            )
+        }
+        Err(err) => unavailable(&err),
+    }
+}
+
+/// `POST /api/ticket/redeem` `{"token"}`: a session cookie, once.
+pub async fn redeem(state: &AppState, request: Request<Incoming>) -> HttpResponse {
+    // A cross-site page cannot send JSON without a preflight, and must not be another origin.
+    if !request::content_type_is(request.headers(), "application/json") {
+        return respond::json_message(
+            StatusCode::FORBIDDEN,
+            "Content-Type must be application/json",
+        );
+    }
+    if !request::origin_allowed(state, request.headers()) {
+        return respond::json_message(StatusCode::FORBIDDEN, "Origin not allowed");
+    }
+    let (parts, body) = match request::read_body(request).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    let Ok(body) = serde_json::from_slice::<RedeemBody>(&body) else {
+        return respond::json_message(
+            StatusCode::BAD_REQUEST,
+            "Invalid JSON body: expected {\"token\": \"...\"}",
+        );
+    };
+    if body.token.is_empty() || body.token.len() > 256 {
+        return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    let taken = match state.store.take_value(&key(&body.token)).await {
+        Ok(taken) => taken,
+        Err(err) => return unavailable(&err),
+    };
+    let Some(ticket) = taken.and_then(|bytes| serde_json::from_slice::<Ticket>(&bytes).ok()) else {
+        return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+    };
+    let Some(user) = state.config.users.get(&ticket.user).cloned() else {
+        return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+    };
+    match login::sign_in(state, &parts.headers, &user, ticket.level, false).await {
+        Ok(cookie) => {
+            tracing::info!(target: "audit", event = "ticket.redeemed", user = %user.name);
+            let mut response = respond::json_message(StatusCode::OK, "Logged in");
+            respond::add_cookie(&mut response, &cookie);
+            response
+        }
+        Err(err) => unavailable(&err),
+    }
+}
+
+/// The signed-in caller: the session cookie first, then a bearer token.
+async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(Arc<User>, AuthLevel)>, StoreError> {
+    if let Some(session) = sessions::current(state, headers).await? {
+        return Ok(Some((session.user, session.record.level)));
+    }
+    match authorization::presented(headers) {
+        Presented::Bearer(token) => tokens::bearer(state, token).await,
+        _ => Ok(None),
+    }
+}
+
+fn unavailable(err: &StoreError) -> HttpResponse {
+    tracing::error!(error = %err, "session store unavailable");
+    respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+}
