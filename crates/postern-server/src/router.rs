@@ -10,7 +10,9 @@ use postern_core::forwarded::ProxyKind;
 use postern_core::limits::LoginLimits;
 
 use crate::assets::Asset;
-use crate::handlers::{check, health, login, logout, pages, session_api, tickets, tokens, totp};
+use crate::handlers::{
+    check, health, login, logout, pages, session_api, session_list, tickets, tokens, totp,
+};
 use crate::pages::error_page;
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -36,6 +38,9 @@ enum Route {
     TotpJson,
     TokenLogin,
     TicketIssue,
+    SessionList,
+    SessionEndOne(String),
+    SessionEndOthers,
     TicketRedeem,
     TokenRefresh,
     Healthy { with_version: bool },
@@ -68,6 +73,16 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         "/totp" if post => Route::TotpForm,
         "/api/totp" if post => Route::TotpJson,
         "/api/ws-token" if get => Route::TicketIssue,
+        "/api/sessions" if get => Route::SessionList,
+        "/api/sessions" if method == Method::DELETE => Route::SessionEndOthers,
+        "/api/sessions" => Route::MethodNotAllowed("GET, HEAD, DELETE"),
+        _ if path.starts_with("/api/sessions/") => match path.strip_prefix("/api/sessions/") {
+            Some(id) if method == Method::DELETE && !id.is_empty() && !id.contains('/') => {
+                Route::SessionEndOne(id.to_owned())
+            }
+            Some(id) if !id.is_empty() && !id.contains('/') => Route::MethodNotAllowed("DELETE"),
+            _ => Route::NotFound,
+        },
         "/api/ticket/redeem" if post => Route::TicketRedeem,
         "/api/login" if post => Route::LoginJson,
         "/api/logout" if post => Route::LogoutApi,
@@ -212,7 +227,10 @@ pub async fn handle(
         Route::TotpJson => totp::submit_json(&state, peer, request).await,
         Route::TokenLogin => tokens::login(&state, peer, request).await,
         Route::TicketIssue => tickets::issue(&state, &request).await,
-        Route::TicketRedeem => tickets::redeem(&state, request).await,
+        Route::SessionList => session_list::list(&state, &request).await,
+        Route::SessionEndOne(id) => session_list::end_one(&state, &request, &id).await,
+        Route::SessionEndOthers => session_list::end_others(&state, &request).await,
+        Route::TicketRedeem => tickets::redeem(&state, peer, request).await,
         Route::TokenRefresh => tokens::refresh(&state, request).await,
         Route::Healthy { with_version } => health::healthy(with_version),
         Route::Ready => health::ready(&state).await,

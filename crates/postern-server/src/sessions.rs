@@ -4,11 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::IpAddr;
+
 use http::HeaderMap;
 use postern_core::session::{AuthLevel, SessionRecord};
 use postern_core::token::{SessionToken, TokenHash};
 use postern_core::users::User;
 use postern_store::StoreError;
+use serde::{Deserialize, Serialize};
 
 use crate::cookies;
 use crate::state::{AppState, now};
@@ -72,6 +75,7 @@ pub async fn start(
     user: &User,
     level: AuthLevel,
     remember: bool,
+    device: &Device,
 ) -> Result<(SessionToken, SessionRecord), StoreError> {
     let now = now();
     let policy = &state.config.session.policy;
@@ -79,7 +83,49 @@ pub async fn start(
     let token = SessionToken::generate();
     let ttl = Duration::from_secs(policy.ttl(&record, now));
     state.store.put_session(&token.hash(), &record, ttl).await?;
+    // Only `GET /api/sessions` reads it; the check path never does. Losing it loses nothing
+    // but the list's detail, so a failed write is logged, not fatal.
+    let lifetime = Duration::from_secs(record.expires_at.saturating_sub(now).max(1));
+    let bytes = serde_json::to_vec(device).unwrap_or_default();
+    if let Err(err) = state
+        .store
+        .put_value(&device_key(&token.hash()), bytes, lifetime)
+        .await
+    {
+        tracing::warn!(error = %err, "could not store a session's device details");
+    }
     Ok((token, record))
+}
+
+/// Where a session was started, for the user's list of sessions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Device {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// User agents are cut to this many characters: enough to tell browsers apart.
+const MAX_USER_AGENT_CHARS: usize = 200;
+
+impl Device {
+    pub fn of(client: IpAddr, headers: &HeaderMap) -> Self {
+        let user_agent = headers
+            .get(http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .filter(|ch| !ch.is_control())
+            .take(MAX_USER_AGENT_CHARS)
+            .collect();
+        Self {
+            ip: client.to_string(),
+            user_agent,
+        }
+    }
+}
+
+pub fn device_key(key: &TokenHash) -> String {
+    format!("session-device:{}", key.to_hex())
 }
 
 /// `Set-Cookie` value for a session that was just started.

@@ -193,6 +193,14 @@ impl Store {
         }
     }
 
+    /// Reads the value under `id` and leaves it there.
+    pub async fn peek_value(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.peek_value(&memory_key(Kind::Value, id))),
+            Self::Redis(store) => store.peek_value(id).await,
+        }
+    }
+
     /// Reads and deletes the value under `id`: each value can be taken once.
     pub async fn take_value(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self {

@@ -1,7 +1,7 @@
 //! Signing in: the login page, its form (`POST /login`) and the JSON login (`POST /api/login`).
 //! Both end the same way: a new session token, whatever session the browser had before ended.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http::{HeaderMap, Request, StatusCode};
@@ -151,7 +151,16 @@ pub async fn submit_form(
         };
     }
     let target = state.redirects.target_or_home(form.redirect_uri.as_deref());
-    match sign_in(state, &parts.headers, &user, AuthLevel::OneFactor, remember).await {
+    match sign_in(
+        state,
+        &parts.headers,
+        client,
+        &user,
+        AuthLevel::OneFactor,
+        remember,
+    )
+    .await
+    {
         Ok(cookie) => {
             let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
             respond::add_cookie(&mut response, &cookie);
@@ -243,6 +252,7 @@ pub async fn submit_json(
     match sign_in(
         state,
         &parts.headers,
+        client,
         &user,
         AuthLevel::OneFactor,
         login.remember_me,
@@ -267,6 +277,7 @@ pub async fn submit_json(
 pub async fn sign_in(
     state: &AppState,
     headers: &HeaderMap,
+    client: IpAddr,
     user: &Arc<User>,
     level: AuthLevel,
     remember: bool,
@@ -274,7 +285,8 @@ pub async fn sign_in(
     if let Some(previous) = sessions::current(state, headers).await? {
         sessions::end(state, &previous).await?;
     }
-    let (token, record) = sessions::start(state, user, level, remember).await?;
+    let device = sessions::Device::of(client, headers);
+    let (token, record) = sessions::start(state, user, level, remember, &device).await?;
     Ok(sessions::cookie_for(state, &token, &record))
 }
 

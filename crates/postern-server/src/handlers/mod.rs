@@ -7,6 +7,7 @@ pub mod login;
 pub mod logout;
 pub mod pages;
 pub mod session_api;
+pub mod session_list;
 pub mod tickets;
 pub mod tokens;
 pub mod totp;

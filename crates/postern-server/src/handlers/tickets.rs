@@ -3,6 +3,7 @@
 //! session cookie (`POST /api/ticket/redeem`). The ticket carries the level of the session it
 //! came from, so a ticket never upgrades a login. Kept in the store: any replica redeems it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,7 +78,11 @@ pub async fn issue(state: &AppState, request: &Request<Incoming>) -> HttpRespons
 }
 
 /// `POST /api/ticket/redeem` `{"token"}`: a session cookie, once.
-pub async fn redeem(state: &AppState, request: Request<Incoming>) -> HttpResponse {
+pub async fn redeem(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> HttpResponse {
     // A cross-site page cannot send JSON without a preflight, and must not be another origin.
     if !request::content_type_is(request.headers(), "application/json") {
         return respond::json_message(
@@ -111,7 +116,8 @@ pub async fn redeem(state: &AppState, request: Request<Incoming>) -> HttpRespons
     let Some(user) = state.config.users.get(&ticket.user).cloned() else {
         return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
     };
-    match login::sign_in(state, &parts.headers, &user, ticket.level, false).await {
+    let client = request::client_ip(state, peer, &parts.headers).ip;
+    match login::sign_in(state, &parts.headers, client, &user, ticket.level, false).await {
         Ok(cookie) => {
             tracing::info!(target: "audit", event = "ticket.redeemed", user = %user.name);
             let mut response = respond::json_message(StatusCode::OK, "Logged in");

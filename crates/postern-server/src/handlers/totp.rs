@@ -109,6 +109,7 @@ pub async fn submit_form(
             match login::sign_in(
                 state,
                 &parts.headers,
+                client,
                 &user,
                 AuthLevel::TwoFactor,
                 record.remember,
@@ -186,6 +187,7 @@ pub async fn submit_json(
             match login::sign_in(
                 state,
                 &parts.headers,
+                client,
                 &user,
                 AuthLevel::TwoFactor,
                 record.remember,

@@ -12,6 +12,7 @@ mod login;
 mod logout;
 mod pages;
 mod session_api;
+mod session_list;
 mod tickets;
 mod tls;
 mod totp;

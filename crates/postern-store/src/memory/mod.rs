@@ -183,6 +183,16 @@ impl MemoryStore {
         })
     }
 
+    pub(crate) fn peek_value(&self, key: &str) -> Option<Vec<u8>> {
+        self.others.update(key, |entry| match entry {
+            Some(Entry {
+                value: Value::Bytes(bytes),
+                ..
+            }) => (Action::Keep, Some(bytes.clone())),
+            _ => (Action::Keep, None),
+        })
+    }
+
     pub(crate) fn take_value(&self, key: &str) -> Option<Vec<u8>> {
         self.others.update(key, |entry| match entry {
             Some(Entry {

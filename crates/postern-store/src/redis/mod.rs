@@ -301,6 +301,12 @@ impl RedisStore {
         Ok(set.is_some())
     }
 
+    pub async fn peek_value(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = self.keys.other(Kind::Value, id);
+        self.run(|mut conn| async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
+            .await
+    }
+
     pub async fn take_value(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = self.keys.other(Kind::Value, id);
         self.run(

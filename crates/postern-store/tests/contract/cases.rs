@@ -278,11 +278,19 @@ pub async fn a_value_is_taken_once(store: Store) {
             .unwrap(),
         "no overwrite"
     );
+    // A peek reads without taking.
+    for _ in 0..2 {
+        assert_eq!(
+            store.peek_value(&value).await.unwrap(),
+            Some(b"state".to_vec())
+        );
+    }
     assert_eq!(
         store.take_value(&value).await.unwrap(),
         Some(b"state".to_vec())
     );
     assert_eq!(store.take_value(&value).await.unwrap(), None);
+    assert_eq!(store.peek_value(&value).await.unwrap(), None);
     let short = id("value");
     store
         .put_value(&short, b"x".to_vec(), Duration::from_millis(50))
