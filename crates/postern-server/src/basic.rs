@@ -68,11 +68,11 @@ impl BasicCache {
     fn lookup(&self, state: &AppState, fingerprint: &[u8; 32]) -> Option<Arc<User>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = entries.get(fingerprint)?;
-        let user = state.config.users.get(&entry.user)?;
+        let user = state.user(&entry.user)?;
         (entry.until > Instant::now()
             && user.password_hash == entry.verified_hash
             && user.totp.is_none())
-        .then(|| Arc::clone(user))
+        .then_some(user)
     }
 
     fn remember(&self, fingerprint: [u8; 32], user: &User) {

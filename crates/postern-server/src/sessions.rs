@@ -44,7 +44,7 @@ pub async fn current(
         return Ok(None);
     }
     // A user removed from the config loses every session at the next request.
-    let Some(user) = state.config.users.get(&record.user).cloned() else {
+    let Some(user) = state.user(&record.user) else {
         return Ok(None);
     };
     Ok(Some(CurrentSession { key, record, user }))

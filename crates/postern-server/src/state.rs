@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -13,6 +13,7 @@ use postern_core::config::Config;
 use postern_core::csrf::CsrfKey;
 use postern_core::jwt::JwtKey;
 use postern_core::redirect::RedirectPolicy;
+use postern_core::users::{User, UserTable};
 use postern_store::Store;
 
 use crate::assets::Assets;
@@ -25,6 +26,9 @@ pub struct AppState {
     /// The access rules in force: those of `config` at start, swapped whole when the config
     /// file is reloaded. The check path reads them without a lock.
     pub access: ArcSwap<AccessRules>,
+    /// The users in force: those of `config` at start, swapped whole when the config file or
+    /// `users_file` changes, or a password changes. Read without a lock.
+    pub users: ArcSwap<UserTable>,
     pub store: Store,
     pub csrf: CsrfKey,
     /// Signs and checks bearer tokens.
@@ -57,6 +61,7 @@ impl AppState {
         let assets = Assets::new(&config.ui);
         Self {
             access: ArcSwap::from_pointee(config.access.clone()),
+            users: ArcSwap::from_pointee(config.users.clone()),
             csrf,
             jwt,
             basic_cache,
@@ -69,6 +74,11 @@ impl AppState {
             store,
             config,
         }
+    }
+
+    /// The user called `name` now, if there still is one.
+    pub fn user(&self, name: &str) -> Option<Arc<User>> {
+        self.users.load().get(name).cloned()
     }
 
     /// True the first time a peer outside `trusted_proxies` is seen sending `X-Forwarded-For`,

@@ -93,7 +93,7 @@ pub async fn bearer(
     let Ok(claims) = state.jwt.verify(token, TokenType::Access, now()) else {
         return Ok(None);
     };
-    let Some(user) = state.config.users.get(&claims.sub).cloned() else {
+    let Some(user) = state.user(&claims.sub) else {
         return Ok(None);
     };
     if state.store.is_marked(&family_key(&claims.fam)).await? {
@@ -121,7 +121,7 @@ pub async fn refresh(
         tracing::warn!(target: "audit", event = "token.reuse", user = %claims.sub, "a refresh token was used twice: its family is revoked");
         return Ok(Err(RefreshError::Reused));
     }
-    let Some(user) = state.config.users.get(&claims.sub).cloned() else {
+    let Some(user) = state.user(&claims.sub) else {
         return Ok(Err(RefreshError::UnknownUser));
     };
     tracing::info!(target: "audit", event = "token.refresh", user = %user.name);

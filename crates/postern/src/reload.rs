@@ -1,13 +1,13 @@
-//! Access rules follow the config file without a restart: on SIGHUP, and when the file changes
-//! (its modification time or size, checked every `WATCH_INTERVAL`; the metadata is read through
-//! symlinks, so a Kubernetes ConfigMap swap counts). The new file is validated whole first; if
-//! it has any problem the old rules stay and every problem is logged.
+//! Access rules and users follow their files without a restart: on SIGHUP, and when the config
+//! file or `users_file` changes (modification time or size, checked every `WATCH_INTERVAL`;
+//! the metadata is read through symlinks, so a Kubernetes ConfigMap swap counts). The whole
+//! configuration is validated first; if it has any problem, the rules and users in force stay
+//! and every problem is logged. Other settings take effect at the next restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use postern_core::config::Config;
 use postern_server::AppState;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -29,7 +29,9 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
     };
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(WATCH_INTERVAL);
-        let mut seen = stamp(path.as_deref());
+        let users_file = state.config.users_file.clone();
+        let stamps = || (stamp(path.as_deref()), stamp(users_file.as_deref()));
+        let mut seen = stamps();
         loop {
             let hangup = async {
                 match hangups.as_mut() {
@@ -39,16 +41,16 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
             };
             tokio::select! {
                 _ = hangup => {
-                    tracing::info!("SIGHUP: reloading the access rules");
-                    seen = stamp(path.as_deref());
+                    tracing::info!("SIGHUP: reloading the access rules and users");
+                    seen = stamps();
                 }
                 _ = ticks.tick() => {
-                    let now = stamp(path.as_deref());
+                    let now = stamps();
                     if now == seen {
                         continue;
                     }
                     seen = now;
-                    tracing::info!("the config file changed: reloading the access rules");
+                    tracing::info!("the config file or users_file changed: reloading the access rules and users");
                 }
             }
             reload(&state, path.as_deref(), &overrides);
@@ -64,40 +66,17 @@ fn stamp(path: Option<&Path>) -> Stamp {
 fn reload(state: &AppState, path: Option<&Path>, overrides: &[(&'static str, String)]) {
     match config_file::load(path, overrides) {
         Ok(config) => {
-            warn_about_what_needs_a_restart(&state.config, &config);
             let apps = config.access.apps().len();
+            let users = config.users.len();
+            state.users.store(Arc::new(config.users));
             state.access.store(Arc::new(config.access));
-            tracing::info!(apps, "access rules reloaded");
+            tracing::info!(apps, users, "access rules and users reloaded");
         }
         Err(problems) => {
             tracing::error!(
                 problems = %problems,
-                "the new configuration is invalid; the access rules in force stay as they were"
+                "the new configuration is invalid; the access rules and users in force stay as they were"
             );
         }
-    }
-}
-
-/// Only the rules reload; say so when anything else in the file changed.
-fn warn_about_what_needs_a_restart(running: &Config, loaded: &Config) {
-    let users = |config: &Config| {
-        let mut users: Vec<(String, String, Vec<String>)> = config
-            .users
-            .iter()
-            .map(|user| {
-                (
-                    user.name.clone(),
-                    user.password_hash.clone(),
-                    user.groups.clone(),
-                )
-            })
-            .collect();
-        users.sort();
-        users
-    };
-    if users(running) != users(loaded) {
-        tracing::warn!(
-            "users changed in the config: they take effect after a restart (rules naming a new user match nobody until then)"
-        );
     }
 }

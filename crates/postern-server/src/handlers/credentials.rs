@@ -38,7 +38,7 @@ pub async fn authenticate(
     password: String,
 ) -> Result<Arc<User>, LoginError> {
     let user = if login.len() <= MAX_LOGIN_NAME {
-        state.config.users.find_for_login(login).cloned()
+        state.users.load().find_for_login(login).cloned()
     } else {
         None
     };

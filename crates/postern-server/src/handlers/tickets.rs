@@ -113,7 +113,7 @@ pub async fn redeem(
     let Some(ticket) = taken.and_then(|bytes| serde_json::from_slice::<Ticket>(&bytes).ok()) else {
         return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
     };
-    let Some(user) = state.config.users.get(&ticket.user).cloned() else {
+    let Some(user) = state.user(&ticket.user) else {
         return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
     };
     let client = request::client_ip(state, peer, &parts.headers).ip;

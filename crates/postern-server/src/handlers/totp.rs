@@ -235,7 +235,7 @@ async fn verify(
     let Some(mut record) = pending::take(state, token).await? else {
         return Err(CodeError::NoPending);
     };
-    let Some(user) = state.config.users.get(&record.user).cloned() else {
+    let Some(user) = state.user(&record.user) else {
         return Err(CodeError::NoPending);
     };
     if user.totp.is_none() {

@@ -1,4 +1,4 @@
-//! Access rules reload with the config file: on a change and on SIGHUP, validated first.
+//! Access rules and users reload with their files: on a change and on SIGHUP, validated first.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -85,7 +85,42 @@ fn rules_follow_the_file_and_a_broken_file_changes_nothing() {
     assert!(
         running
             .log_text()
-            .contains("SIGHUP: reloading the access rules")
+            .contains("SIGHUP: reloading the access rules and users")
     );
-    assert!(running.log_text().contains("access rules reloaded"));
+    assert!(
+        running
+            .log_text()
+            .contains("access rules and users reloaded")
+    );
+}
+
+#[test]
+fn a_user_removed_from_the_users_file_loses_access_at_once() {
+    let dir = TempDir::new("reload-users");
+    let port = free_port();
+    let users = dir.write("users.txt", &format!("carol:{HASH}\n"));
+    let path = dir.write(
+        "postern.toml",
+        &config(port, &format!("users_file = \"{}\"\n", users.display())),
+    );
+    let _running = Running::start(&dir, &path, port);
+    let login = |user: &str| {
+        let body = format!("{{\"username\":\"{user}\",\"password\":\"{PASSWORD}\"}}");
+        post_json(port, "/api/login", &body)
+    };
+    let answer = login("carol");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .and_then(|cookie| cookie.split(';').next())
+        .unwrap()
+        .to_owned();
+    let session = || get(port, "/api/session", &[("Cookie", &cookie)]).unwrap();
+    assert!(session().starts_with("HTTP/1.1 200"));
+    dir.write("users.txt", &format!("dave:{HASH}\n"));
+    wait_for("carol to be gone", Duration::from_secs(5), || {
+        session().starts_with("HTTP/1.1 401")
+    });
+    assert!(login("dave").starts_with("HTTP/1.1 200"));
 }

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_postern");
+/// The password HASH is made from.
+pub const PASSWORD: &str = "correct horse battery staple";
 /// argon2id of "correct horse battery staple".
 pub const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$9L6TfQD05HBXDYqLUnwCqA$1bAzYUU6W3g8pKZcwQb/VboOm0BpiL1ivEGuRWz5UO4";
 
@@ -153,4 +155,20 @@ pub fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<S
     let mut answer = String::new();
     stream.read_to_string(&mut answer)?;
     Ok(answer)
+}
+
+/// A raw HTTP/1.1 POST of a JSON body; returns the whole answer as text.
+pub fn post_json(port: u16, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }
