@@ -15,11 +15,13 @@ pub mod identity;
 pub mod jwt;
 pub mod limits;
 pub mod password;
+pub mod password_policy;
 pub mod redirect;
 pub mod session;
 pub mod token;
 pub mod totp;
 pub mod users;
+pub mod users_file;
 
 /// Seconds since the Unix epoch. Every time-dependent rule takes one of these as `now`.
 pub type UnixSeconds = u64;

@@ -20,6 +20,8 @@ pub struct User {
     pub totp: Option<TotpKey>,
     /// argon2id hashes of single-use recovery codes (`postern totp generate`).
     pub recovery_codes: Vec<String>,
+    /// Defined in `users_file` (a password change rewrites that file), not in the config.
+    pub from_users_file: bool,
     identity: Identity,
 }
 
@@ -41,8 +43,15 @@ impl User {
             groups,
             totp,
             recovery_codes: Vec::new(),
+            from_users_file: false,
             identity,
         }
+    }
+
+    /// The same user, marked as coming from `users_file`.
+    pub fn from_users_file(mut self) -> Self {
+        self.from_users_file = true;
+        self
     }
 
     /// The `Remote-*` identity, built once when the table is loaded.

@@ -193,6 +193,22 @@ impl Store {
         }
     }
 
+    /// Stores `value` under `id` for `ttl`, replacing what is there.
+    pub async fn set_value(
+        &self,
+        id: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(store) => {
+                store.set_value(&memory_key(Kind::Value, id), value, ttl);
+                Ok(())
+            }
+            Self::Redis(store) => store.set_value(id, value, ttl).await,
+        }
+    }
+
     /// Reads the value under `id` and leaves it there.
     pub async fn peek_value(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self {

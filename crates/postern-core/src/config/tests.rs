@@ -291,3 +291,49 @@ fn shared_emails_and_weak_totp_secrets_are_refused() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn a_toml_users_file_holds_full_users() {
+    let dir = std::env::temp_dir().join(format!("postern-users-toml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("users.toml"),
+        format!("[[users]]\nname = \"carol\"\npassword_hash = \"{HASH}\"\nemail = \"carol@example.com\"\ngroups = [\"ops\"]\n"),
+    )
+    .unwrap();
+    let config = load(&Sources {
+        file: Some((
+            &format!("users_file = \"users.toml\"\n{}", minimal()),
+            &dir.join("postern.toml"),
+        )),
+        env: &HashMap::<String, String>::new(),
+        cli: &[],
+    })
+    .unwrap();
+    let carol = config.users.get("carol").unwrap();
+    assert_eq!(carol.groups, ["ops"]);
+    assert!(carol.from_users_file);
+    assert!(!config.users.get("alice").unwrap().from_users_file);
+    std::fs::write(
+        dir.join("users.toml"),
+        "[[users]]\nname = \"dave\"\npassword_hash = \"plain\"\nhobby = 1\n",
+    )
+    .unwrap();
+    let problems = load(&Sources {
+        file: Some((
+            &format!("users_file = \"users.toml\"\n{}", minimal()),
+            &dir.join("postern.toml"),
+        )),
+        env: &HashMap::<String, String>::new(),
+        cli: &[],
+    })
+    .unwrap_err()
+    .0;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("users.toml") && p.contains("hobby")),
+        "{problems:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

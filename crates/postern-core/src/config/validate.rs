@@ -18,6 +18,7 @@ use crate::limits::LoginLimits;
 use crate::session::SessionPolicy;
 use crate::totp::TotpKey;
 use crate::users::{self, User, UserTable};
+use crate::users_file;
 use crate::{password, token};
 
 /// Secrets shipped in examples and docs, and other values that are no secret at all.
@@ -170,9 +171,56 @@ fn trusted_proxies(raw: Option<Vec<String>>, problems: &mut Vec<String>) -> Trus
 }
 
 fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) -> UserTable {
+    let mut all = user_tables(inline, "[[users]]", problems);
+    if let Some(path) = file {
+        match std::fs::read_to_string(path) {
+            Ok(text) if users_file::is_toml(path) => match toml::from_str::<UsersToml>(&text) {
+                Ok(parsed) => {
+                    let prefix = format!("`users_file` {}: [[users]]", path.display());
+                    all.extend(
+                        user_tables(parsed.users, &prefix, problems)
+                            .into_iter()
+                            .map(User::from_users_file),
+                    );
+                }
+                Err(err) => problems.push(format!(
+                    "`users_file` {}: {}",
+                    path.display(),
+                    err.to_string().trim()
+                )),
+            },
+            Ok(text) => {
+                let (users, file_problems) = users::parse_users_file(&text);
+                problems.extend(
+                    file_problems
+                        .into_iter()
+                        .map(|p| format!("`users_file` {}: {p}", path.display())),
+                );
+                all.extend(users.into_iter().map(User::from_users_file));
+            }
+            Err(err) => problems.push(format!("`users_file` {}: {err}", path.display())),
+        }
+    }
+    check_unique(&all, problems);
+    if all.is_empty() && problems.is_empty() {
+        problems.push("no users: add a [[users]] table or a `users_file` (make a hash with `postern hash-password`)".into());
+    }
+    UserTable::new(all)
+}
+
+/// A `users_file` that ends in `.toml`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersToml {
+    #[serde(default)]
+    users: Vec<RawUser>,
+}
+
+/// `[[users]]` tables, each checked; `prefix` names where they come from in messages.
+fn user_tables(inline: Vec<RawUser>, prefix: &str, problems: &mut Vec<String>) -> Vec<User> {
     let mut all = Vec::new();
     for (index, raw) in inline.into_iter().enumerate() {
-        let label = format!("[[users]] #{} (`{}`)", index + 1, raw.name);
+        let label = format!("{prefix} #{} (`{}`)", index + 1, raw.name);
         let mut fine = true;
         if let Some(problem) = users::name_problem(&raw.name) {
             problems.push(format!("{label}: {problem}"));
@@ -227,23 +275,14 @@ fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) 
             all.push(user);
         }
     }
-    if let Some(path) = file {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let (users, file_problems) = users::parse_users_file(&text);
-                problems.extend(
-                    file_problems
-                        .into_iter()
-                        .map(|p| format!("`users_file` {}: {p}", path.display())),
-                );
-                all.extend(users);
-            }
-            Err(err) => problems.push(format!("`users_file` {}: {err}", path.display())),
-        }
-    }
+    all
+}
+
+/// One name per user, one user per email.
+fn check_unique(all: &[User], problems: &mut Vec<String>) {
     let mut names = HashSet::new();
     let mut emails = HashSet::new();
-    for user in &all {
+    for user in all {
         if !names.insert(user.name.to_lowercase()) {
             problems.push(format!("user `{}` is defined more than once", user.name));
         }
@@ -254,10 +293,6 @@ fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) 
             ));
         }
     }
-    if all.is_empty() && problems.is_empty() {
-        problems.push("no users: add a [[users]] table or a `users_file` (make a hash with `postern hash-password`)".into());
-    }
-    UserTable::new(all)
 }
 
 fn looks_like_email(text: &str) -> bool {

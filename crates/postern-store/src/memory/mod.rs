@@ -183,6 +183,18 @@ impl MemoryStore {
         })
     }
 
+    pub(crate) fn set_value(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+        self.others.update(key, |_| {
+            (
+                Action::Set(Entry {
+                    value: Value::Bytes(value),
+                    expires: expires_in(ttl),
+                }),
+                (),
+            )
+        });
+    }
+
     pub(crate) fn peek_value(&self, key: &str) -> Option<Vec<u8>> {
         self.others.update(key, |entry| match entry {
             Some(Entry {

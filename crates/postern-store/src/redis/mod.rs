@@ -301,6 +301,26 @@ impl RedisStore {
         Ok(set.is_some())
     }
 
+    pub async fn set_value(
+        &self,
+        id: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.keys.other(Kind::Value, id);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.run(|mut conn| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
     pub async fn peek_value(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = self.keys.other(Kind::Value, id);
         self.run(|mut conn| async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })

@@ -291,6 +291,18 @@ pub async fn a_value_is_taken_once(store: Store) {
     );
     assert_eq!(store.take_value(&value).await.unwrap(), None);
     assert_eq!(store.peek_value(&value).await.unwrap(), None);
+    // A set replaces.
+    let replaced = id("value");
+    for text in [&b"one"[..], b"two"] {
+        store
+            .set_value(&replaced, text.to_vec(), Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.peek_value(&replaced).await.unwrap(),
+        Some(b"two".to_vec())
+    );
     let short = id("value");
     store
         .put_value(&short, b"x".to_vec(), Duration::from_millis(50))
