@@ -16,6 +16,7 @@ use sha2::Sha256;
 use crate::authorization::basic_pair;
 use crate::handlers::credentials::{self, LoginError};
 use crate::state::AppState;
+use crate::user_passwords;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -65,17 +66,17 @@ impl BasicCache {
         }
     }
 
-    fn lookup(&self, state: &AppState, fingerprint: &[u8; 32]) -> Option<Arc<User>> {
+    /// A live entry: the user (still configured, without TOTP) and the hash it was verified
+    /// against, which the caller compares with the hash in force.
+    fn lookup(&self, state: &AppState, fingerprint: &[u8; 32]) -> Option<(Arc<User>, String)> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = entries.get(fingerprint)?;
         let user = state.user(&entry.user)?;
-        (entry.until > Instant::now()
-            && user.password_hash == entry.verified_hash
-            && user.totp.is_none())
-        .then_some(user)
+        (entry.until > Instant::now() && user.totp.is_none())
+            .then(|| (user, entry.verified_hash.clone()))
     }
 
-    fn remember(&self, fingerprint: [u8; 32], user: &User) {
+    fn remember(&self, fingerprint: [u8; 32], user: &User, verified_hash: String) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         if entries.len() >= MAX_ENTRIES {
@@ -86,7 +87,7 @@ impl BasicCache {
                 fingerprint,
                 Entry {
                     user: user.name.clone(),
-                    verified_hash: user.password_hash.clone(),
+                    verified_hash,
                     until: now + self.ttl,
                 },
             );
@@ -111,8 +112,12 @@ pub fn challenge(state: &AppState) -> String {
 /// Checks a Basic credential (the base64 part of the header) from `client`.
 pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOutcome {
     let fingerprint = state.basic_cache.fingerprint(encoded);
-    if let Some(user) = state.basic_cache.lookup(state, &fingerprint) {
-        return BasicOutcome::Verified(user);
+    if let Some((user, verified_hash)) = state.basic_cache.lookup(state, &fingerprint) {
+        match user_passwords::effective_hash(state, &user).await {
+            Ok(hash) if hash == verified_hash => return BasicOutcome::Verified(user),
+            Ok(_) => {} // the password changed: verify again
+            Err(err) => return BasicOutcome::Unavailable(err),
+        }
     }
     // An undecodable credential is counted like a wrong password.
     let (login, password) = basic_pair(encoded).unwrap_or_default();
@@ -128,10 +133,13 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
                 Err(err) => BasicOutcome::Unavailable(err),
             }
         }
-        Ok(user) => {
-            state.basic_cache.remember(fingerprint, &user);
-            BasicOutcome::Verified(user)
-        }
+        Ok(user) => match user_passwords::effective_hash(state, &user).await {
+            Ok(hash) => {
+                state.basic_cache.remember(fingerprint, &user, hash);
+                BasicOutcome::Verified(user)
+            }
+            Err(err) => BasicOutcome::Unavailable(err),
+        },
         Err(LoginError::Invalid) => BasicOutcome::Refused,
         Err(LoginError::Limited { retry_after }) => BasicOutcome::Limited { retry_after },
         Err(LoginError::Busy) => BasicOutcome::Busy,

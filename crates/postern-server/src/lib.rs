@@ -19,6 +19,7 @@ mod sessions;
 mod state;
 mod tls;
 mod tokens;
+mod user_passwords;
 
 pub use listener::{ServeError, Server};
 pub use state::AppState;

@@ -52,6 +52,24 @@ impl PasswordPool {
     }
 }
 
+impl PasswordPool {
+    /// Hashes a new password (argon2id) on the blocking pool, behind the same semaphore.
+    pub async fn hash(&self, password: String) -> Result<String, Busy> {
+        let permit = tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(&self.permits).acquire_owned())
+            .await
+            .map_err(|_| Busy)?
+            .map_err(|_| Busy)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            postern_core::password::hash_password(password.as_bytes()).ok()
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or(Busy)
+    }
+}
+
 impl Default for PasswordPool {
     fn default() -> Self {
         Self::new()

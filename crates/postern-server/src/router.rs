@@ -11,7 +11,8 @@ use postern_core::limits::LoginLimits;
 
 use crate::assets::Asset;
 use crate::handlers::{
-    check, health, login, logout, pages, session_api, session_list, tickets, tokens, totp,
+    change_password, check, health, login, logout, pages, session_api, session_list, tickets,
+    tokens, totp,
 };
 use crate::pages::error_page;
 use crate::request;
@@ -38,6 +39,7 @@ enum Route {
     TotpJson,
     TokenLogin,
     TicketIssue,
+    ChangePassword,
     SessionList,
     SessionEndOne(String),
     SessionEndOthers,
@@ -73,6 +75,7 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         "/totp" if post => Route::TotpForm,
         "/api/totp" if post => Route::TotpJson,
         "/api/ws-token" if get => Route::TicketIssue,
+        "/api/change-password" if post => Route::ChangePassword,
         "/api/sessions" if get => Route::SessionList,
         "/api/sessions" if method == Method::DELETE => Route::SessionEndOthers,
         "/api/sessions" => Route::MethodNotAllowed("GET, HEAD, DELETE"),
@@ -109,6 +112,7 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         | "/api/logout"
         | "/api/totp"
         | "/api/ticket/redeem"
+        | "/api/change-password"
         | "/api/session/keepalive" => Route::MethodNotAllowed("POST"),
         "/api/session" => Route::MethodNotAllowed("GET, HEAD, DELETE"),
         _ if get && path.starts_with("/static/") => state
@@ -227,6 +231,7 @@ pub async fn handle(
         Route::TotpJson => totp::submit_json(&state, peer, request).await,
         Route::TokenLogin => tokens::login(&state, peer, request).await,
         Route::TicketIssue => tickets::issue(&state, &request).await,
+        Route::ChangePassword => change_password::change(&state, peer, request).await,
         Route::SessionList => session_list::list(&state, &request).await,
         Route::SessionEndOne(id) => session_list::end_one(&state, &request, &id).await,
         Route::SessionEndOthers => session_list::end_others(&state, &request).await,

@@ -29,6 +29,8 @@ pub struct AppState {
     /// The users in force: those of `config` at start, swapped whole when the config file or
     /// `users_file` changes, or a password changes. Read without a lock.
     pub users: ArcSwap<UserTable>,
+    /// One password change at a time rewrites `users_file`.
+    pub users_file_lock: tokio::sync::Mutex<()>,
     pub store: Store,
     pub csrf: CsrfKey,
     /// Signs and checks bearer tokens.
@@ -62,6 +64,7 @@ impl AppState {
         Self {
             access: ArcSwap::from_pointee(config.access.clone()),
             users: ArcSwap::from_pointee(config.users.clone()),
+            users_file_lock: tokio::sync::Mutex::new(()),
             csrf,
             jwt,
             basic_cache,

@@ -15,6 +15,7 @@ use postern_store::StoreError;
 use serde_json::{Value, json};
 
 use crate::state::{AppState, now};
+use crate::user_passwords;
 
 pub struct Issued {
     pub access: String,
@@ -51,10 +52,12 @@ fn spent_key(jti: &str) -> String {
     format!("refresh-spent:{jti}")
 }
 
-/// A new pair: a new family (at login), or the next pair of `family` (at refresh).
+/// A new pair: a new family (at login), or the next pair of `family` (at refresh). `pwd` is
+/// the fingerprint of the password hash in force (`user_passwords::fingerprint`).
 pub fn issue(
     state: &AppState,
     user: &User,
+    pwd: &str,
     mfa: bool,
     family: Option<(&str, UnixSeconds)>,
 ) -> Issued {
@@ -77,6 +80,7 @@ pub fn issue(
         fam: fam.clone(),
         fam_exp,
         mfa,
+        pwd: pwd.to_owned(),
     };
     Issued {
         access: state.jwt.sign(&claims(TokenType::Access, access_exp)),
@@ -96,7 +100,9 @@ pub async fn bearer(
     let Some(user) = state.user(&claims.sub) else {
         return Ok(None);
     };
-    if state.store.is_marked(&family_key(&claims.fam)).await? {
+    if state.store.is_marked(&family_key(&claims.fam)).await?
+        || !same_password(state, &user, &claims).await?
+    {
         return Ok(None);
     }
     Ok(Some((user, claims.level())))
@@ -124,10 +130,14 @@ pub async fn refresh(
     let Some(user) = state.user(&claims.sub) else {
         return Ok(Err(RefreshError::UnknownUser));
     };
+    if !same_password(state, &user, &claims).await? {
+        return Ok(Err(RefreshError::Revoked));
+    }
     tracing::info!(target: "audit", event = "token.refresh", user = %user.name);
     Ok(Ok(issue(
         state,
         &user,
+        &claims.pwd,
         claims.mfa,
         Some((&claims.fam, claims.fam_exp)),
     )))
@@ -148,6 +158,12 @@ pub async fn revoke(state: &AppState, token: &str) -> Result<bool, StoreError> {
         }
         Err(_) => Ok(false),
     }
+}
+
+/// The password is the one the token's login used.
+async fn same_password(state: &AppState, user: &User, claims: &Claims) -> Result<bool, StoreError> {
+    let hash = user_passwords::effective_hash(state, user).await?;
+    Ok(user_passwords::fingerprint(&hash) == claims.pwd)
 }
 
 async fn revoke_family(

@@ -22,6 +22,7 @@ fn claims(kind: TokenType) -> Claims {
         fam: "f1".into(),
         fam_exp: NOW + 86_400,
         mfa: false,
+        pwd: "0011223344556677".into(),
     }
 }
 

@@ -10,6 +10,7 @@ use postern_core::users::User;
 use postern_store::StoreError;
 
 use crate::state::AppState;
+use crate::user_passwords;
 
 /// Longest accepted username or email; longer input is a failed login, not an error page.
 const MAX_LOGIN_NAME: usize = 256;
@@ -46,7 +47,10 @@ pub async fn authenticate(
     let account = LoginLimits::user_counter(user.as_ref().map_or(login, |user| user.name.as_str()));
     let ip = LoginLimits::ip_counter(client);
     refuse_if_limited(state, &ip, &account).await?;
-    let hash = user.as_ref().map(|user| user.password_hash.clone());
+    let hash = match &user {
+        Some(user) => Some(user_passwords::effective_hash(state, user).await?),
+        None => None,
+    };
     let verified = state
         .passwords
         .verify(hash, password)

@@ -18,6 +18,7 @@ use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::state::AppState;
 use crate::tokens::{self, RefreshError};
+use crate::user_passwords;
 
 #[derive(Deserialize)]
 struct LoginBody {
@@ -79,7 +80,11 @@ pub async fn login(state: &AppState, peer: SocketAddr, request: Request<Incoming
         }
     }
     tracing::info!(target: "audit", event = "token.issued", user = %user.name, ip = %client);
-    let issued = tokens::issue(state, &user, user.totp.is_some(), None);
+    let pwd = match user_passwords::effective_hash(state, &user).await {
+        Ok(hash) => user_passwords::fingerprint(&hash),
+        Err(err) => return login_error(LoginError::Unavailable(err)),
+    };
+    let issued = tokens::issue(state, &user, &pwd, user.totp.is_some(), None);
     respond::json(StatusCode::OK, issued.body())
 }
 

@@ -4,6 +4,7 @@
 mod support;
 
 mod access;
+mod change_password;
 mod check;
 mod headless;
 mod hostile_input;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use postern_core::config::{self, Config, NoEnv, Sources};
+use postern_core::config::{self, Config, NoEnv, Sources, StoreKind};
 use postern_server::{AppState, Server};
 use postern_store::Store;
 use tokio::net::TcpStream;
@@ -47,9 +47,13 @@ impl TestServer {
         Self::with_config(&config_text("https://auth.example.com", "")).await
     }
 
+    /// With the store the config names (memory, or Redis for `store = "redis"`).
     pub async fn with_config(text: &str) -> Self {
         let config = load(text);
-        let store = Store::memory(config.session.max_sessions);
+        let store = match &config.session.store {
+            StoreKind::Memory => Store::memory(config.session.max_sessions),
+            StoreKind::Redis(redis) => Store::redis(redis).unwrap(),
+        };
         Self::with_state(AppState::new(config, store)).await
     }
 

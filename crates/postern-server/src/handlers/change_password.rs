@@ -1,0 +1,209 @@
+//! `POST /api/change-password` `{"current_password","new_password"}`: for a signed-in user
+//! (session cookie with its CSRF token, or a bearer token). The current password is checked
+//! under the failed-login limits; the new one against the password policy. On success every
+//! other session of the user ends, and so do their tokens and cached Basic credentials (both
+//! are tied to the hash in force).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{HeaderMap, Request, StatusCode};
+use hyper::body::Incoming;
+use postern_core::csrf::CsrfBinding;
+use postern_core::limits::LoginLimits;
+use postern_core::password_policy;
+use postern_core::token::TokenHash;
+use postern_core::users::User;
+use postern_store::StoreError;
+use serde::Deserialize;
+
+use super::credentials::{self, LoginError};
+use crate::authorization::{self, Presented};
+use crate::request;
+use crate::respond::{self, HttpResponse};
+use crate::sessions;
+use crate::state::AppState;
+use crate::tokens;
+use crate::user_passwords::{self, SaveError};
+
+#[derive(Deserialize)]
+struct ChangeBody {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+pub async fn change(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> HttpResponse {
+    if !request::content_type_is(request.headers(), "application/json") {
+        return respond::json_message(
+            StatusCode::FORBIDDEN,
+            "Content-Type must be application/json",
+        );
+    }
+    if !request::origin_allowed(state, request.headers()) {
+        return respond::json_message(StatusCode::FORBIDDEN, "Origin not allowed");
+    }
+    let (user, keep) = match caller(state, request.headers()).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(response)) => return response,
+        Err(err) => return unavailable(&err),
+    };
+    let (parts, body) = match request::read_body(request).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    let body: ChangeBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(err) => {
+            return respond::json_message(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid JSON body: {err}"),
+            );
+        }
+    };
+    let client = request::client_ip(state, peer, &parts.headers).ip;
+    let account = LoginLimits::user_counter(&user.name);
+    let ip = LoginLimits::ip_counter(client);
+    match credentials::refuse_if_limited(state, &ip, &account).await {
+        Ok(()) => {}
+        Err(LoginError::Limited { retry_after }) => {
+            return respond::limited("Too many failed attempts, try again later", retry_after);
+        }
+        Err(LoginError::Unavailable(err)) => return unavailable(&err),
+        Err(LoginError::Invalid | LoginError::Busy) => return busy(),
+    }
+    let current_hash = match user_passwords::effective_hash(state, &user).await {
+        Ok(hash) => hash,
+        Err(err) => return unavailable(&err),
+    };
+    match state
+        .passwords
+        .verify(Some(current_hash), body.current_password)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            if let Err(err) = credentials::record_failure(
+                state,
+                client,
+                &ip,
+                &account,
+                "password_change.failed",
+                true,
+            )
+            .await
+            {
+                return unavailable(&err);
+            }
+            return respond::json_message(
+                StatusCode::UNAUTHORIZED,
+                "The current password is not right",
+            );
+        }
+        Err(_) => return busy(),
+    }
+    if let Err(weak) = password_policy::check_new_password(&body.new_password) {
+        return respond::json_message(StatusCode::BAD_REQUEST, &capitalized(&weak.to_string()));
+    }
+    let Ok(new_hash) = state.passwords.hash(body.new_password).await else {
+        return busy();
+    };
+    match user_passwords::save(state, &user, &new_hash).await {
+        Ok(()) => {}
+        Err(SaveError::InlineUser) => {
+            return respond::json_message(
+                StatusCode::CONFLICT,
+                &capitalized(&SaveError::InlineUser.to_string()),
+            );
+        }
+        Err(SaveError::Store(err)) => return unavailable(&err),
+        Err(err) => {
+            tracing::error!(error = %err, user = %user.name, "password change not saved");
+            return respond::json_message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &capitalized(&err.to_string()),
+            );
+        }
+    }
+    let ended = match end_other_sessions(state, &user.name, keep.as_ref()).await {
+        Ok(ended) => ended,
+        Err(err) => return unavailable(&err),
+    };
+    if let Err(err) = state.store.clear_failures(&account).await {
+        tracing::warn!(error = %err, "could not clear the failure counter after a password change");
+    }
+    tracing::info!(target: "audit", event = "password.changed", user = %user.name, ip = %client, sessions_ended = ended);
+    respond::json_with(
+        StatusCode::OK,
+        "Password changed",
+        serde_json::json!({ "sessionsEnded": ended }),
+    )
+}
+
+/// The caller, and the session to keep (the one making the change, if it is a session).
+async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Result<(Arc<User>, Option<TokenHash>), HttpResponse>, StoreError> {
+    if let Some(session) = sessions::current(state, headers).await? {
+        let presented = request::csrf_header(headers).unwrap_or_default();
+        if !state
+            .csrf
+            .verify(CsrfBinding::Session(&session.key), presented)
+        {
+            return Ok(Err(respond::json_message(
+                StatusCode::FORBIDDEN,
+                "Invalid CSRF token",
+            )));
+        }
+        return Ok(Ok((session.user, Some(session.key))));
+    }
+    if let Presented::Bearer(token) = authorization::presented(headers)
+        && let Some((user, _)) = tokens::bearer(state, token).await?
+    {
+        return Ok(Ok((user, None)));
+    }
+    Ok(Err(respond::json_message(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+    )))
+}
+
+async fn end_other_sessions(
+    state: &AppState,
+    user: &str,
+    keep: Option<&TokenHash>,
+) -> Result<usize, StoreError> {
+    let mut ended = 0;
+    for hash in state.store.user_sessions(user).await? {
+        if Some(&hash) != keep {
+            state.store.delete_session(&hash, user).await?;
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+fn busy() -> HttpResponse {
+    respond::json_message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Too many sign-ins in progress, try again",
+    )
+}
+
+fn unavailable(err: &StoreError) -> HttpResponse {
+    tracing::error!(error = %err, "session store unavailable during a password change");
+    respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+}

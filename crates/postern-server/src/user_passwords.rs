@@ -1,0 +1,158 @@
+//! Which password hash is in force for a user, and changing it. A change rewrites the user's
+//! `users_file` when it can; with the Redis store the new hash is also kept in Redis, so every
+//! replica uses it at once, even before its file watch fires and even when the file is a
+//! read-only mount. A kept hash applies only while the file still holds the hash it replaced:
+//! an administrator who sets a new hash in the file later wins.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postern_core::users::{User, UserTable};
+use postern_core::users_file;
+use postern_store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::state::AppState;
+
+/// Kept hashes live this long (ten years): until the file changes, in practice.
+const KEPT_HASH_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+#[derive(Serialize, Deserialize)]
+struct KeptHash {
+    hash: String,
+    /// The hash the user's file or config held when this one was set.
+    replaces: String,
+}
+
+fn kept_key(user: &str) -> String {
+    // The hash tag keeps it on the user's Redis Cluster slot.
+    format!("password:{{{}}}", user.to_lowercase())
+}
+
+/// The hash a password is checked against now.
+pub async fn effective_hash(state: &AppState, user: &User) -> Result<String, StoreError> {
+    if !matches!(state.store, Store::Redis(_)) {
+        return Ok(user.password_hash.clone());
+    }
+    let kept = state.store.peek_value(&kept_key(&user.name)).await?;
+    Ok(kept
+        .and_then(|bytes| serde_json::from_slice::<KeptHash>(&bytes).ok())
+        .filter(|kept| kept.replaces == user.password_hash)
+        .map_or_else(|| user.password_hash.clone(), |kept| kept.hash))
+}
+
+/// A short fingerprint of a hash, for tokens: a token issued before a password change stops
+/// working after it.
+pub fn fingerprint(hash: &str) -> String {
+    let digest = Sha256::digest(hash.as_bytes());
+    digest
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error(
+        "the user is defined in the main config file, which postern does not rewrite: move the user to `users_file`, or use the Redis store"
+    )]
+    InlineUser,
+    #[error("`users_file` could not be written: {0}")]
+    File(std::io::Error),
+    #[error("the user is no longer in `users_file`")]
+    NotInFile,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Stores `new_hash` as `user`'s password hash, everywhere it must go.
+pub async fn save(state: &AppState, user: &User, new_hash: &str) -> Result<(), SaveError> {
+    let redis = matches!(state.store, Store::Redis(_));
+    let mut wrote_file = false;
+    if user.from_users_file {
+        let _serialized = state.users_file_lock.lock().await;
+        match rewrite_users_file(state, &user.name, new_hash).await {
+            Ok(()) => wrote_file = true,
+            // Read-only mounts are normal in containers: Redis carries the change then.
+            Err(err) if redis => {
+                tracing::warn!(error = %err, "users_file not rewritten; the new hash is kept in Redis")
+            }
+            Err(err) => return Err(err),
+        }
+    } else if !redis {
+        return Err(SaveError::InlineUser);
+    }
+    if redis {
+        let kept = KeptHash {
+            hash: new_hash.to_owned(),
+            replaces: user.password_hash.clone(),
+        };
+        let bytes = serde_json::to_vec(&kept).unwrap_or_default();
+        state
+            .store
+            .set_value(&kept_key(&user.name), bytes, KEPT_HASH_TTL)
+            .await?;
+    }
+    if wrote_file {
+        // This replica uses the new hash at once; the file watch reloads the rest later.
+        swap_hash(state, &user.name, new_hash);
+    }
+    Ok(())
+}
+
+async fn rewrite_users_file(state: &AppState, user: &str, new_hash: &str) -> Result<(), SaveError> {
+    let Some(path) = state.config.users_file.clone() else {
+        return Err(SaveError::NotInFile);
+    };
+    let user = user.to_owned();
+    let new_hash = new_hash.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let text = std::fs::read_to_string(&path).map_err(SaveError::File)?;
+        let changed =
+            users_file::with_new_hash(&text, &user, &new_hash, users_file::is_toml(&path))
+                .ok_or(SaveError::NotInFile)?;
+        write_atomically(&path, changed.as_bytes()).map_err(SaveError::File)
+    })
+    .await
+    .map_err(|err| SaveError::File(std::io::Error::other(err.to_string())))?
+}
+
+/// Temp file beside the target, fsync, rename over it, fsync the folder: a crash leaves the
+/// old file or the new one, never half of one. The file keeps its permissions.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.postern-{}", std::process::id()));
+    let permissions = std::fs::metadata(path)?.permissions();
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.set_permissions(permissions)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+fn swap_hash(state: &AppState, name: &str, new_hash: &str) {
+    let current = state.users.load();
+    let users = current.iter().map(|user| {
+        let mut user = User::clone(user);
+        if user.name == name {
+            user.password_hash = new_hash.to_owned();
+        }
+        user
+    });
+    state.users.store(Arc::new(UserTable::new(users)));
+}

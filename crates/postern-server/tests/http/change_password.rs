@@ -1,0 +1,334 @@
+//! `POST /api/change-password`: the users file rewritten in place, the old password, other
+//! sessions, tokens and cached Basic credentials ended; refusals; and, with Redis, a change
+//! every replica sees at once even when the file cannot be written.
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::StatusCode;
+use postern_testkit::RedisServer;
+
+use crate::support::*;
+
+const NEW: &str = "a brand new passphrase";
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(label: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "postern-pw-{label}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A server with `users_file` = `file_text`, Basic on, plus `extra` tables.
+async fn server_with_file(dir: &Dir, file_name: &str, file_text: &str, extra: &str) -> TestServer {
+    let path = dir.0.join(file_name);
+    std::fs::write(&path, file_text).unwrap();
+    let top = format!("users_file = \"{}\"", path.display());
+    let text = format!(
+        "{}\n[api]\nbasic_auth = true\n{extra}",
+        config_text("https://auth.example.com", &top)
+    );
+    TestServer::with_config(&text).await
+}
+
+fn lines_file() -> String {
+    let hash = password_hash();
+    format!("# team\ncarol:{hash}\ndave:{hash}\n")
+}
+
+async fn login(server: &TestServer, user: &str, password: &str) -> TestResponse {
+    server
+        .post("/api/login")
+        .json(&format!(
+            "{{\"username\":\"{user}\",\"password\":\"{password}\"}}"
+        ))
+        .send()
+        .await
+}
+
+async fn change(server: &TestServer, cookie: &str, current: &str, new: &str) -> TestResponse {
+    let csrf = server.csrf(cookie).await;
+    server
+        .post("/api/change-password")
+        .header("cookie", cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&format!(
+            "{{\"current_password\":\"{current}\",\"new_password\":\"{new}\"}}"
+        ))
+        .send()
+        .await
+}
+
+fn check_basic(server: &TestServer, user: &str, password: &str) -> TestRequest {
+    server
+        .get("/api/auth/traefik")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "app.example.com")
+        .header(
+            "authorization",
+            &format!("Basic {}", STANDARD.encode(format!("{user}:{password}"))),
+        )
+}
+
+#[tokio::test]
+async fn a_change_rewrites_the_file_and_ends_everything_else() {
+    let dir = Dir::new("lines");
+    let server = server_with_file(&dir, "users.txt", &lines_file(), "").await;
+    let here = login(&server, "carol", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    let elsewhere = login(&server, "carol", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    let token = server
+        .post("/api/auth/login")
+        .json(&format!(
+            "{{\"username\":\"carol\",\"password\":\"{PASSWORD}\"}}"
+        ))
+        .send()
+        .await
+        .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        check_basic(&server, "carol", PASSWORD).send().await.status,
+        StatusCode::OK,
+        "Basic is cached now"
+    );
+
+    let changed = change(&server, &here, PASSWORD, NEW).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(changed.json()["sessionsEnded"], 1);
+
+    let file = std::fs::read_to_string(dir.0.join("users.txt")).unwrap();
+    let lines: Vec<&str> = file.lines().collect();
+    assert_eq!(lines[0], "# team");
+    assert!(
+        lines[1].starts_with("carol:$argon2id$") && !lines[1].contains(password_hash()),
+        "{file}"
+    );
+    assert_eq!(
+        lines[2],
+        format!("dave:{}", password_hash()),
+        "another line changed"
+    );
+    assert!(postern_core::password::verify_password(
+        lines[1].split_once(':').unwrap().1,
+        NEW.as_bytes()
+    ));
+
+    assert_eq!(
+        login(&server, "carol", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(login(&server, "carol", NEW).await.status, StatusCode::OK);
+    assert_eq!(
+        server
+            .get("/api/session")
+            .header("cookie", &here)
+            .send()
+            .await
+            .status,
+        StatusCode::OK,
+        "the caller's session stays"
+    );
+    assert_eq!(
+        server
+            .get("/api/session")
+            .header("cookie", &elsewhere)
+            .send()
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let bearer = server
+        .get("/api/auth/traefik")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "app.example.com")
+        .header("authorization", &format!("Bearer {token}"))
+        .send()
+        .await;
+    assert_eq!(
+        bearer.status,
+        StatusCode::UNAUTHORIZED,
+        "a token from before the change"
+    );
+    assert_eq!(
+        check_basic(&server, "carol", PASSWORD).send().await.status,
+        StatusCode::UNAUTHORIZED,
+        "the cached Basic credential"
+    );
+    assert_eq!(
+        check_basic(&server, "carol", NEW).send().await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_toml_users_file_is_rewritten_in_place() {
+    let dir = Dir::new("toml");
+    let hash = password_hash();
+    let text = format!(
+        "[[users]]\nname = \"carol\"\npassword_hash = \"{hash}\"\nemail = \"carol@example.com\"\n\n[[users]]\nname = \"dave\"\npassword_hash = \"{hash}\"\n"
+    );
+    let server = server_with_file(&dir, "users.toml", &text, "").await;
+    let cookie = login(&server, "carol", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    assert_eq!(
+        change(&server, &cookie, PASSWORD, NEW).await.status,
+        StatusCode::OK
+    );
+    let file = std::fs::read_to_string(dir.0.join("users.toml")).unwrap();
+    let parsed: toml::Value = toml::from_str(&file).unwrap();
+    let carol_hash = parsed["users"][0]["password_hash"].as_str().unwrap();
+    assert!(postern_core::password::verify_password(
+        carol_hash,
+        NEW.as_bytes()
+    ));
+    assert_eq!(
+        parsed["users"][0]["email"].as_str(),
+        Some("carol@example.com")
+    );
+    assert_eq!(parsed["users"][1]["password_hash"].as_str(), Some(hash));
+}
+
+#[tokio::test]
+async fn refusals_say_why_and_change_nothing() {
+    let dir = Dir::new("refusals");
+    let server = server_with_file(&dir, "users.txt", &lines_file(), "").await;
+    let cookie = login(&server, "carol", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    let before = std::fs::read_to_string(dir.0.join("users.txt")).unwrap();
+    for (new, message) in [
+        ("short", "at least 8"),
+        ("password123", "most common"),
+        ("iloveyou", "most common"),
+    ] {
+        let refused = change(&server, &cookie, PASSWORD, new).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{new}");
+        assert!(
+            refused.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains(message),
+            "{}",
+            refused.body
+        );
+    }
+    let wrong = change(&server, &cookie, "not it", NEW).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let no_csrf = server
+        .post("/api/change-password")
+        .header("cookie", &cookie)
+        .json(&format!(
+            "{{\"current_password\":\"{PASSWORD}\",\"new_password\":\"{NEW}\"}}"
+        ))
+        .send()
+        .await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    let anonymous = server
+        .post("/api/change-password")
+        .json(&format!(
+            "{{\"current_password\":\"{PASSWORD}\",\"new_password\":\"{NEW}\"}}"
+        ))
+        .send()
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("users.txt")).unwrap(),
+        before
+    );
+
+    // alice is defined in the main config and the store is memory: nowhere to keep it.
+    let alice = server.login("alice").await;
+    let inline = change(&server, &alice, PASSWORD, NEW).await;
+    assert_eq!(inline.status, StatusCode::CONFLICT);
+    assert!(
+        inline.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("main config"),
+        "{}",
+        inline.body
+    );
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_toward_the_limits() {
+    let dir = Dir::new("limits");
+    let server = server_with_file(&dir, "users.txt", &lines_file(), "").await;
+    let cookie = login(&server, "carol", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            change(&server, &cookie, "guess", NEW).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = change(&server, &cookie, PASSWORD, NEW).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn with_redis_every_replica_sees_the_change_at_once_even_from_a_read_only_file() {
+    let redis = RedisServer::start();
+    let dir = Dir::new("redis");
+    let extra = format!(
+        "[session]\nstore = \"redis\"\nredis_url = \"{}\"\n",
+        redis.url()
+    );
+    let a = server_with_file(&dir, "users.txt", &lines_file(), &extra).await;
+    let b = server_with_file(&dir, "users.txt", &lines_file(), &extra).await;
+    let path = dir.0.join("users.txt");
+    // Make the file unwritable even for root (tests may run as root, which ignores permission
+    // bits): a folder sits where postern writes its temporary file, so the write fails just
+    // as on a read-only mount.
+    std::fs::create_dir(
+        dir.0
+            .join(format!(".users.txt.postern-{}", std::process::id())),
+    )
+    .unwrap();
+    let cookie = login(&a, "carol", PASSWORD).await.session_cookie().unwrap();
+    let changed = change(&a, &cookie, PASSWORD, NEW).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        lines_file(),
+        "the file was not writable"
+    );
+    assert_eq!(
+        login(&b, "carol", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(login(&b, "carol", NEW).await.status, StatusCode::OK);
+    // An inline user can change too: Redis keeps the hash.
+    let alice = a.login("alice").await;
+    assert_eq!(
+        change(&a, &alice, PASSWORD, NEW).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(login(&b, "alice", NEW).await.status, StatusCode::OK);
+}
