@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod config;
 pub mod csrf;
 pub mod decision;
+pub mod device;
 pub mod duration;
 pub mod forwarded;
 pub mod identity;

@@ -121,7 +121,7 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     }
     // An undecodable credential is counted like a wrong password.
     let (login, password) = basic_pair(encoded).unwrap_or_default();
-    match credentials::authenticate(state, client, &login, password).await {
+    match credentials::authenticate(state, client, &login, password, None).await {
         // A second factor cannot be skipped: same answer as a wrong password, and counted.
         Ok(user) if user.totp.is_some() => {
             let account = postern_core::limits::LoginLimits::user_counter(&user.name);

@@ -9,6 +9,8 @@ use http::header::COOKIE;
 use postern_core::config::Config;
 
 pub use postern_core::csrf::PRE_SESSION_COOKIE;
+pub use postern_core::device::DEVICE_COOKIE;
+use postern_core::device::DEVICE_COOKIE_LIFETIME_SECS;
 const PRE_SESSION_LIFETIME_SECS: i64 = 3600;
 /// Holds the token of a pending login (password checked, TOTP code not yet).
 pub const PENDING_COOKIE: &str = "postern_pending";
@@ -75,6 +77,11 @@ impl CookieSpec {
     /// long as the pending record lives.
     pub fn pending(&self, value: &str, lifetime_secs: i64) -> String {
         self.host_only(PENDING_COOKIE, value, lifetime_secs)
+    }
+
+    /// The device cookie for `value` (see `postern_core::device`): host-only, a year.
+    pub fn device(&self, value: &str) -> String {
+        self.host_only(DEVICE_COOKIE, value, DEVICE_COOKIE_LIFETIME_SECS)
     }
 
     pub fn expire_pending(&self) -> String {

@@ -22,6 +22,8 @@ pub const MAX_CODE_FAILURES: u32 = 5;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PendingLogin {
     pub user: String,
+    /// The failure counter the password step used: the account's, or the device's.
+    pub counter: String,
     pub remember: bool,
     /// Validated again when it is followed.
     pub redirect_uri: Option<String>,
@@ -37,12 +39,14 @@ fn key(token: &SessionToken) -> String {
 pub async fn begin(
     state: &AppState,
     user: &str,
+    counter: &str,
     remember: bool,
     redirect_uri: Option<&str>,
 ) -> Result<String, StoreError> {
     let token = SessionToken::generate();
     let record = PendingLogin {
         user: user.to_owned(),
+        counter: counter.to_owned(),
         remember,
         redirect_uri: redirect_uri.map(str::to_owned),
         failures: 0,

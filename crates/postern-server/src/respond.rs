@@ -110,6 +110,12 @@ pub fn limited(message: &str, retry_after: u64) -> HttpResponse {
     response
 }
 
+pub fn add_cookies(response: &mut HttpResponse, cookies: &[String]) {
+    for cookie in cookies {
+        add_cookie(response, cookie);
+    }
+}
+
 pub fn add_cookie(response: &mut HttpResponse, cookie: &str) {
     if let Ok(value) = HeaderValue::from_str(cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);

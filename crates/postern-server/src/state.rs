@@ -11,6 +11,7 @@ use postern_core::UnixSeconds;
 use postern_core::access::AccessRules;
 use postern_core::config::Config;
 use postern_core::csrf::CsrfKey;
+use postern_core::device::DeviceKey;
 use postern_core::jwt::JwtKey;
 use postern_core::redirect::RedirectPolicy;
 use postern_core::users::{User, UserTable};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub users_file_lock: tokio::sync::Mutex<()>,
     pub store: Store,
     pub csrf: CsrfKey,
+    /// Signs and checks device cookies.
+    pub device: DeviceKey,
     /// Signs and checks bearer tokens.
     pub jwt: JwtKey,
     /// Verified Basic credentials, briefly.
@@ -68,6 +71,7 @@ impl AppState {
             csrf,
             jwt,
             basic_cache,
+            device: DeviceKey::new(&config.secret.bytes),
             redirects,
             passwords: PasswordPool::new(),
             assets,

@@ -32,19 +32,20 @@ impl From<StoreError> for LoginError {
     }
 }
 
+/// `device_cookie`: the browser's device cookie, if it sent one (see `postern_core::device`).
 pub async fn authenticate(
     state: &AppState,
     client: IpAddr,
     login: &str,
     password: String,
+    device_cookie: Option<&str>,
 ) -> Result<Arc<User>, LoginError> {
     let user = if login.len() <= MAX_LOGIN_NAME {
         state.users.load().find_for_login(login).cloned()
     } else {
         None
     };
-    // An email and its user's name share one counter; other names count as typed.
-    let account = LoginLimits::user_counter(user.as_ref().map_or(login, |user| user.name.as_str()));
+    let account = account_counter(state, user.as_deref(), login, device_cookie);
     let ip = LoginLimits::ip_counter(client);
     refuse_if_limited(state, &ip, &account).await?;
     let hash = match &user {
@@ -63,7 +64,7 @@ pub async fn authenticate(
             Ok(user)
         }
         Some(user) if verified => {
-            state.store.clear_failures(&account).await?;
+            clear_failures(state, &user, &account).await?;
             tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client);
             Ok(user)
         }
@@ -73,6 +74,43 @@ pub async fn authenticate(
         }
     }
 }
+
+/// The counter an attempt is limited by besides its IP's: the account's (an email and its
+/// user's name share one; other names count as typed), or, for a browser holding a device
+/// cookie signed for this user, the device's own, so a lockout of the account does not lock
+/// out the user's browser.
+pub fn account_counter(
+    state: &AppState,
+    user: Option<&User>,
+    login: &str,
+    device_cookie: Option<&str>,
+) -> String {
+    let name = user.map_or(login, |user| user.name.as_str());
+    match (user, device_cookie) {
+        (Some(user), Some(cookie)) => match state.device.verify(cookie, &user.name) {
+            Some(device) => format!("device:{{{}}}:{device}", user.name.to_lowercase()),
+            None => LoginLimits::user_counter(name),
+        },
+        _ => LoginLimits::user_counter(name),
+    }
+}
+
+/// After a full sign-in: the counter used (the account's or the device's) and the account's.
+pub async fn clear_failures(
+    state: &AppState,
+    user: &User,
+    counter: &str,
+) -> Result<(), StoreError> {
+    let account = LoginLimits::user_counter(&user.name);
+    state.store.clear_failures(&account).await?;
+    if counter != account {
+        state.store.clear_failures(counter).await?;
+    }
+    Ok(())
+}
+
+/// Failures in a row on one account (or device) that raise an `auth.suspicious` event.
+const SUSPICIOUS_FAILURES: u64 = 5;
 
 /// Counts one failed attempt against the client and the account, and says so in the audit log.
 pub async fn record_failure(
@@ -97,6 +135,23 @@ pub async fn record_failure(
         ip_failures = by_ip.count,
         account_failures = by_account.count,
     );
+    // Seed 003: once, at the fifth failure in a row on an account (or device), a warning.
+    if by_account.count == SUSPICIOUS_FAILURES {
+        let user = account
+            .split_once('{')
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .map_or("", |(name, _)| name);
+        tracing::warn!(
+            target: "audit",
+            event = "auth.suspicious",
+            user,
+            known_user,
+            ip = %client,
+            count = by_account.count,
+            method = event,
+            "several failed sign-ins in a row on one account"
+        );
+    }
     Ok(())
 }
 

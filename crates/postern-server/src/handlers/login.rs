@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::credentials::{self, LoginError};
-use crate::cookies::{self, PRE_SESSION_COOKIE};
+use crate::cookies::{self, DEVICE_COOKIE, PRE_SESSION_COOKIE};
 use crate::pages::{self, LoginPage, PageContext};
 use crate::pending;
 use crate::request;
@@ -112,7 +112,15 @@ pub async fn submit_form(
         retry.error = Some("Your sign-in form expired. Please try again.".into());
         return retry.render(state, &parts.headers, StatusCode::FORBIDDEN);
     }
-    let user = match credentials::authenticate(state, client, &form.username, password).await {
+    let user = match credentials::authenticate(
+        state,
+        client,
+        &form.username,
+        password,
+        cookies::find(&parts.headers, DEVICE_COOKIE),
+    )
+    .await
+    {
         Ok(user) => user,
         Err(LoginError::Invalid) => {
             retry.error = Some("Incorrect username or password.".into());
@@ -140,7 +148,13 @@ pub async fn submit_form(
             .redirect_uri
             .as_deref()
             .filter(|raw| state.redirects.validate(raw).is_some());
-        return match pending::begin(state, &user.name, remember, redirect_uri).await {
+        let counter = credentials::account_counter(
+            state,
+            Some(&user),
+            &form.username,
+            cookies::find(&parts.headers, DEVICE_COOKIE),
+        );
+        return match pending::begin(state, &user.name, &counter, remember, redirect_uri).await {
             Ok(cookie) => {
                 let mut response =
                     respond::redirect(StatusCode::SEE_OTHER, &state.config.portal_url("/totp"));
@@ -161,9 +175,9 @@ pub async fn submit_form(
     )
     .await
     {
-        Ok(cookie) => {
+        Ok(cookies) => {
             let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
-            respond::add_cookie(&mut response, &cookie);
+            respond::add_cookies(&mut response, &cookies);
             respond::add_cookie(&mut response, &state.session_cookie.expire_pre_session());
             response
         }
@@ -213,7 +227,15 @@ pub async fn submit_json(
         );
     };
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    let user = match credentials::authenticate(state, client, &name, login.password).await {
+    let user = match credentials::authenticate(
+        state,
+        client,
+        &name,
+        login.password,
+        cookies::find(&parts.headers, DEVICE_COOKIE),
+    )
+    .await
+    {
         Ok(user) => user,
         Err(LoginError::Invalid) => {
             return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
@@ -233,7 +255,13 @@ pub async fn submit_json(
         }
     };
     if user.totp.is_some() {
-        return match pending::begin(state, &user.name, login.remember_me, None).await {
+        let counter = credentials::account_counter(
+            state,
+            Some(&user),
+            &name,
+            cookies::find(&parts.headers, DEVICE_COOKIE),
+        );
+        return match pending::begin(state, &user.name, &counter, login.remember_me, None).await {
             Ok(cookie) => {
                 let mut response = respond::json_with(
                     StatusCode::OK,
@@ -259,10 +287,10 @@ pub async fn submit_json(
     )
     .await
     {
-        Ok(cookie) => {
+        Ok(cookies) => {
             let mut response =
                 respond::json_with(StatusCode::OK, "Logged in", json!({ "totpPending": false }));
-            respond::add_cookie(&mut response, &cookie);
+            respond::add_cookies(&mut response, &cookies);
             response
         }
         Err(err) => {
@@ -273,7 +301,8 @@ pub async fn submit_json(
 }
 
 /// Starts a session with a new token and ends the one the browser held, so a session id can
-/// never be fixed before login and used after it.
+/// never be fixed before login and used after it. Returns the `Set-Cookie` values: the
+/// session cookie and a device cookie for the user.
 pub async fn sign_in(
     state: &AppState,
     headers: &HeaderMap,
@@ -281,13 +310,15 @@ pub async fn sign_in(
     user: &Arc<User>,
     level: AuthLevel,
     remember: bool,
-) -> Result<String, postern_store::StoreError> {
+) -> Result<[String; 2], postern_store::StoreError> {
     if let Some(previous) = sessions::current(state, headers).await? {
         sessions::end(state, &previous).await?;
     }
     let device = sessions::Device::of(client, headers);
     let (token, record) = sessions::start(state, user, level, remember, &device).await?;
-    Ok(sessions::cookie_for(state, &token, &record))
+    // A fresh device cookie for this user: its failures no longer count against the account.
+    let device_cookie = state.session_cookie.device(&state.device.issue(&user.name));
+    Ok([sessions::cookie_for(state, &token, &record), device_cookie])
 }
 
 /// What the login form shows, and the pre-session cookie its CSRF token is bound to.

@@ -118,10 +118,10 @@ pub async fn redeem(
     };
     let client = request::client_ip(state, peer, &parts.headers).ip;
     match login::sign_in(state, &parts.headers, client, &user, ticket.level, false).await {
-        Ok(cookie) => {
+        Ok(cookies) => {
             tracing::info!(target: "audit", event = "ticket.redeemed", user = %user.name);
             let mut response = respond::json_message(StatusCode::OK, "Logged in");
-            respond::add_cookie(&mut response, &cookie);
+            respond::add_cookies(&mut response, &cookies);
             response
         }
         Err(err) => unavailable(&err),

@@ -42,10 +42,11 @@ pub async fn login(state: &AppState, peer: SocketAddr, request: Request<Incoming
         Err(response) => return response,
     };
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    let user = match credentials::authenticate(state, client, &body.username, body.password).await {
-        Ok(user) => user,
-        Err(err) => return login_error(err),
-    };
+    let user =
+        match credentials::authenticate(state, client, &body.username, body.password, None).await {
+            Ok(user) => user,
+            Err(err) => return login_error(err),
+        };
     if user.totp.is_some() {
         let Some(code) = body.code.as_deref() else {
             // The password was right; without the code nothing is issued (and nothing counted).

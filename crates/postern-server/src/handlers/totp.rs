@@ -116,9 +116,9 @@ pub async fn submit_form(
             )
             .await
             {
-                Ok(cookie) => {
+                Ok(cookies) => {
                     let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
-                    respond::add_cookie(&mut response, &cookie);
+                    respond::add_cookies(&mut response, &cookies);
                     respond::add_cookie(&mut response, &state.session_cookie.expire_pending());
                     response
                 }
@@ -194,9 +194,9 @@ pub async fn submit_json(
             )
             .await
             {
-                Ok(cookie) => {
+                Ok(cookies) => {
                     let mut response = respond::json_message(StatusCode::OK, "Logged in");
-                    respond::add_cookie(&mut response, &cookie);
+                    respond::add_cookies(&mut response, &cookies);
                     respond::add_cookie(&mut response, &state.session_cookie.expire_pending());
                     response
                 }
@@ -241,7 +241,7 @@ async fn verify(
     if user.totp.is_none() {
         return Err(CodeError::NoPending);
     }
-    let account = LoginLimits::user_counter(&user.name);
+    let account = record.counter.clone();
     let ip = LoginLimits::ip_counter(client);
     match credentials::refuse_if_limited(state, &ip, &account).await {
         Ok(()) => {}
@@ -253,7 +253,7 @@ async fn verify(
         Err(LoginError::Invalid | LoginError::Busy) => return Err(CodeError::NoPending),
     }
     if accept_code(state, &user, code).await? {
-        state.store.clear_failures(&account).await?;
+        credentials::clear_failures(state, &user, &account).await?;
         tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client, factor = "totp");
         return Ok((user, record));
     }

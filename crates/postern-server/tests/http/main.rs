@@ -6,6 +6,7 @@ mod support;
 mod access;
 mod change_password;
 mod check;
+mod device;
 mod headless;
 mod hostile_input;
 mod limits;

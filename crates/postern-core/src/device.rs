@@ -1,0 +1,89 @@
+//! Device cookies (OWASP's answer to lockout as a denial of service): a browser that signed in
+//! as a user holds a cookie signed for that user. Its failed attempts are counted against the
+//! device, not the account, so an attacker who locks the account out (without the cookie)
+//! does not lock out the user's own browser. The per-IP limit applies to everyone.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::csrf::derive_subkey;
+use crate::token::random_text;
+
+type HmacSha256 = Hmac<Sha256>;
+
+pub const DEVICE_COOKIE: &str = "postern_device";
+/// A year.
+pub const DEVICE_COOKIE_LIFETIME_SECS: i64 = 365 * 86_400;
+
+#[derive(Clone)]
+pub struct DeviceKey {
+    key: Vec<u8>,
+}
+
+impl DeviceKey {
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            key: derive_subkey(secret, b"postern device v1"),
+        }
+    }
+
+    /// `<nonce>.<mac>` for `user`.
+    pub fn issue(&self, user: &str) -> String {
+        let nonce = random_text::<16>();
+        let mac = URL_SAFE_NO_PAD.encode(self.mac(&nonce, user));
+        format!("{nonce}.{mac}")
+    }
+
+    /// The device's id (its nonce) when `cookie` was issued for `user`.
+    pub fn verify<'a>(&self, cookie: &'a str, user: &str) -> Option<&'a str> {
+        let (nonce, mac) = cookie.split_once('.')?;
+        if nonce.len() != 22 {
+            return None;
+        }
+        let presented = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        let expected = self.mac(nonce, user);
+        (presented.len() == expected.len() && bool::from(presented.ct_eq(&expected)))
+            .then_some(nonce)
+    }
+
+    fn mac(&self, nonce: &str, user: &str) -> [u8; 32] {
+        let Ok(mut mac) = HmacSha256::new_from_slice(&self.key) else {
+            // HMAC accepts keys of any length; this branch cannot be taken.
+            return [0u8; 32];
+        };
+        mac.update(nonce.as_bytes());
+        mac.update(b"\0");
+        mac.update(user.to_lowercase().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_cookie_is_bound_to_its_user_and_key() {
+        let key = DeviceKey::new(&[1u8; 32]);
+        let cookie = key.issue("Alice");
+        let nonce = key
+            .verify(&cookie, "alice")
+            .expect("valid for alice, in any case");
+        assert_eq!(nonce.len(), 22);
+        assert_eq!(key.verify(&cookie, "bob"), None);
+        assert_eq!(DeviceKey::new(&[2u8; 32]).verify(&cookie, "alice"), None);
+        for bad in [
+            "",
+            ".",
+            "abc.def",
+            &format!("{cookie}x"),
+            &cookie.replace('.', ""),
+        ] {
+            assert_eq!(key.verify(bad, "alice"), None, "{bad}");
+        }
+        assert_ne!(key.issue("alice"), key.issue("alice"));
+    }
+}
