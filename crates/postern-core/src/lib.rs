@@ -13,6 +13,7 @@ pub mod duration;
 pub mod forwarded;
 pub mod identity;
 pub mod limits;
+pub mod oauth;
 pub mod password;
 pub mod redirect;
 pub mod session;

@@ -7,6 +7,7 @@ mod assets;
 mod cookies;
 mod handlers;
 mod listener;
+mod oauth;
 mod pages;
 mod passwords;
 mod pending;

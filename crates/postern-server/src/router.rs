@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use postern_core::forwarded::ProxyKind;
 
 use crate::assets::Asset;
-use crate::handlers::{check, health, login, logout, pages, session_api, totp};
+use crate::handlers::{check, health, login, logout, oauth, pages, session_api, totp};
 use crate::pages::error_page;
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -33,6 +33,7 @@ enum Route {
     TotpPage,
     TotpForm,
     TotpJson,
+    OAuth(OAuthStep, String),
     Healthy { with_version: bool },
     Ready,
     Asset(Asset),
@@ -40,11 +41,21 @@ enum Route {
     NotFound,
 }
 
+/// The three routes of a sign-in through a provider, each with the provider's id in the path.
+enum OAuthStep {
+    Url,
+    Login,
+    Callback,
+}
+
 fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> Route {
     if let Some(rest) = path.strip_prefix("/api/auth/") {
         return check_route(rest, query);
     }
     let get = method == Method::GET || method == Method::HEAD;
+    if let Some(rest) = path.strip_prefix("/api/oauth/") {
+        return oauth_route(rest, get);
+    }
     let post = method == Method::POST;
     match path {
         "/" if get => Route::Home,
@@ -109,6 +120,26 @@ fn check_route(rest: &str, query: Option<&str>) -> Route {
     }
 }
 
+/// `/api/oauth/{url,login,callback}/{provider}`; GET only.
+fn oauth_route(rest: &str, get: bool) -> Route {
+    let Some((step, provider)) = rest.split_once('/') else {
+        return Route::NotFound;
+    };
+    let step = match step {
+        "url" => OAuthStep::Url,
+        "login" => OAuthStep::Login,
+        "callback" => OAuthStep::Callback,
+        _ => return Route::NotFound,
+    };
+    if provider.is_empty() || provider.contains('/') {
+        return Route::NotFound;
+    }
+    if !get {
+        return Route::MethodNotAllowed("GET, HEAD");
+    }
+    Route::OAuth(step, provider.to_owned())
+}
+
 /// Answers one request. Never fails: every error is a response.
 pub async fn handle(
     state: Arc<AppState>,
@@ -144,6 +175,11 @@ pub async fn handle(
         Route::TotpPage => totp::page(&state, &request),
         Route::TotpForm => totp::submit_form(&state, peer, request).await,
         Route::TotpJson => totp::submit_json(&state, peer, request).await,
+        Route::OAuth(OAuthStep::Url, provider) => oauth::url(&state, &request, &provider).await,
+        Route::OAuth(OAuthStep::Login, provider) => oauth::login(&state, &request, &provider).await,
+        Route::OAuth(OAuthStep::Callback, provider) => {
+            oauth::callback(&state, &request, &provider).await
+        }
         Route::Healthy { with_version } => health::healthy(with_version),
         Route::Ready => health::ready(&state).await,
         Route::Asset(asset) => pages::asset(&state, &asset),

@@ -68,7 +68,7 @@ fn typed_value(kind: Kind, text: &str) -> Result<Value, String> {
                 .map(|item| Value::String(item.to_owned()))
                 .collect(),
         )),
-        Kind::Tables | Kind::Table => {
+        Kind::Tables | Kind::Table | Kind::NamedTables => {
             Err("cannot be set from an env var; use the config file".to_owned())
         }
     }
@@ -128,6 +128,8 @@ fn check_table(table: &mut Table, prefix: &str, problems: &mut Vec<String>) {
             check_tables(value, "users", USER_KEYS, problems);
         } else if key.path == "apps" {
             check_tables(value, "apps", APP_KEYS, problems);
+        } else if key.path == "oauth" {
+            check_named_tables(value, "oauth", OAUTH_KEYS, problems);
         }
     }
     for name in rejected {
@@ -150,6 +152,28 @@ const APP_KEYS: &[(&str, bool, Kind)] = &[
     ("methods", false, Kind::List),
     ("headers", false, Kind::Table),
     ("upstream_basic_auth", false, Kind::Table),
+];
+
+/// The keys of an `[oauth.<id>]` table: (name, required, kind). Which are required depends on
+/// the provider, so validation says that.
+pub(super) const OAUTH_KEYS: &[(&str, bool, Kind)] = &[
+    ("client_id", false, Kind::Str),
+    ("client_secret", false, Kind::Secret),
+    ("client_secret_file", false, Kind::Str),
+    ("issuer", false, Kind::Str),
+    ("scopes", false, Kind::List),
+    ("auth_url", false, Kind::Str),
+    ("token_url", false, Kind::Str),
+    ("userinfo_url", false, Kind::Str),
+    ("jwks_url", false, Kind::Str),
+    ("label", false, Kind::Str),
+    ("groups_claim", false, Kind::Str),
+    ("username_claim", false, Kind::Str),
+    ("allowed_emails", false, Kind::List),
+    ("allowed_domains", false, Kind::List),
+    ("allowed_groups", false, Kind::List),
+    ("allow_all", false, Kind::Bool),
+    ("link_local_users", false, Kind::Bool),
 ];
 
 /// The keys of a `[[users]]` table: (name, required, kind).
@@ -208,6 +232,53 @@ fn check_tables(
     });
 }
 
+/// Checks each `[<section>.<id>]` table against `spec`, like `check_tables`; ids are letters,
+/// digits, `-` and `_`, since they appear in URLs (`/api/oauth/login/<id>`).
+fn check_named_tables(
+    value: &mut Value,
+    section: &str,
+    spec: &[(&str, bool, Kind)],
+    problems: &mut Vec<String>,
+) {
+    let Value::Table(named) = value else { return };
+    named.retain(|id, table| {
+        let label = format!("[{section}.{id}]");
+        let id_ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !id_ok {
+            problems.push(format!(
+                "{label}: the id must be 1 to 64 letters, digits, '-' or '_'"
+            ));
+            return false;
+        }
+        let Value::Table(fields) = table else {
+            return false;
+        };
+        let mut rejected = Vec::new();
+        for (name, field) in fields.iter() {
+            match spec.iter().find(|(known, _, _)| known == name) {
+                None => {
+                    problems.push(format!("{label}: unknown key `{name}`"));
+                    rejected.push(name.clone());
+                }
+                Some((_, _, kind)) => {
+                    if let Some(expected) = type_mismatch(*kind, field) {
+                        problems.push(format!("{label}: `{name}` must be {expected}"));
+                        rejected.push(name.clone());
+                    }
+                }
+            }
+        }
+        for name in rejected {
+            fields.remove(&name);
+        }
+        true
+    });
+}
+
 fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
     let ok = match kind {
         Kind::Str | Kind::Secret => value.is_str(),
@@ -225,6 +296,9 @@ fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
             .as_array()
             .is_some_and(|items| items.iter().all(Value::is_table)),
         Kind::Table => value.is_table(),
+        Kind::NamedTables => value
+            .as_table()
+            .is_some_and(|named| named.values().all(Value::is_table)),
     };
     (!ok).then_some(match kind {
         Kind::Str | Kind::Secret => "a string",
@@ -234,5 +308,6 @@ fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
         Kind::List => "a list of strings",
         Kind::Tables => "a list of tables ([[...]])",
         Kind::Table => "a table ({ key = \"value\" })",
+        Kind::NamedTables => "tables named by id ([section.id])",
     })
 }

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod health;
 pub mod login;
 pub mod logout;
+pub mod oauth;
 pub mod pages;
 pub mod session_api;
 pub mod totp;
