@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod deploy;
+pub mod oidc;
 pub mod peers;
 pub mod portal;
 pub mod ports;

@@ -8,7 +8,6 @@ use http::StatusCode;
 use url::Url;
 
 use super::client::{Request, try_send};
-use super::ports::free_port;
 use super::process::{Process, wait_until};
 use super::scratch::ScratchDir;
 
@@ -37,10 +36,10 @@ pub struct Postern {
 }
 
 impl Postern {
-    /// With `extra` TOML appended to the config (e.g. `[[apps]]` tables; `""` for none).
-    pub async fn start_with(extra: &str) -> Self {
+    /// On `port`, chosen beforehand (a provider must know the callback URL before postern
+    /// runs), with `extra` TOML appended to the config (e.g. `[[apps]]` tables; `""` for none).
+    pub async fn start_on(port: u16, extra: &str) -> Self {
         let dir = ScratchDir::new("postern");
-        let port = free_port();
         let config = dir.write("postern.toml", &format!("{}{extra}", config(port)));
         let mut command = Command::new(binary());
         command
