@@ -215,6 +215,8 @@ impl Exchange<'_> {
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect(),
+            // Zitadel's role claim: an object keyed by role name.
+            Some(Value::Object(roles)) => roles.keys().cloned().collect(),
             Some(Value::String(list)) => list
                 .split(',')
                 .map(str::trim)
