@@ -175,8 +175,12 @@ pub async fn handle(
         Route::TotpPage => totp::page(&state, &request),
         Route::TotpForm => totp::submit_form(&state, peer, request).await,
         Route::TotpJson => totp::submit_json(&state, peer, request).await,
-        Route::OAuth(OAuthStep::Url, provider) => oauth::url(&state, &request, &provider).await,
-        Route::OAuth(OAuthStep::Login, provider) => oauth::login(&state, &request, &provider).await,
+        Route::OAuth(OAuthStep::Url, provider) => {
+            oauth::url(&state, peer, &request, &provider).await
+        }
+        Route::OAuth(OAuthStep::Login, provider) => {
+            oauth::login(&state, peer, &request, &provider).await
+        }
         Route::OAuth(OAuthStep::Callback, provider) => {
             oauth::callback(&state, &request, &provider).await
         }

@@ -3,6 +3,9 @@
 //! (where the provider sends the browser back). Any failure at the callback ends in a page
 //! that says what went wrong, and never in a session.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use postern_core::oauth::{self, Refusal, SignInAs};
@@ -15,6 +18,7 @@ use url::Url;
 use super::login;
 use crate::oauth::{self as flow, Exchange, ExchangeError, ProviderError, transaction};
 use crate::pages;
+use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::{AppState, now};
@@ -32,15 +36,26 @@ struct CallbackQuery {
     iss: Option<String>,
 }
 
+/// Sign-ins one client IP may start: a burst of 10, then one every 2 seconds. Each start
+/// stores a transaction for ten minutes, so an unbounded client could crowd the store.
+const STARTS_BURST: u32 = 10;
+const STARTS_PER_SEC: f64 = 0.5;
+
 enum StartError {
     UnknownProvider,
+    Limited(Duration),
     Store(StoreError),
     Provider(ProviderError),
 }
 
 /// `GET /api/oauth/url/{provider}`: `{"status":200,"message":"OK","url":...}`.
-pub async fn url(state: &AppState, request: &Request<Incoming>, provider: &str) -> HttpResponse {
-    match start(state, request, provider).await {
+pub async fn url(
+    state: &AppState,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+    provider: &str,
+) -> HttpResponse {
+    match start(state, peer, request, provider).await {
         Ok((url, cookie)) => {
             let mut response =
                 respond::json_with(StatusCode::OK, "OK", json!({ "url": url.as_str() }));
@@ -51,6 +66,14 @@ pub async fn url(state: &AppState, request: &Request<Incoming>, provider: &str) 
         }
         Err(StartError::UnknownProvider) => {
             respond::json_message(StatusCode::NOT_FOUND, "Unknown OAuth provider")
+        }
+        Err(StartError::Limited(wait)) => {
+            let mut response = respond::json_message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins started, try again later",
+            );
+            respond::set_retry_after(&mut response, wait.as_secs().max(1));
+            response
         }
         Err(StartError::Store(err)) => {
             tracing::error!(error = %err, "could not store an OAuth sign-in");
@@ -64,8 +87,13 @@ pub async fn url(state: &AppState, request: &Request<Incoming>, provider: &str) 
 }
 
 /// `GET /api/oauth/login/{provider}`: 302 to the provider.
-pub async fn login(state: &AppState, request: &Request<Incoming>, provider: &str) -> HttpResponse {
-    match start(state, request, provider).await {
+pub async fn login(
+    state: &AppState,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+    provider: &str,
+) -> HttpResponse {
+    match start(state, peer, request, provider).await {
         Ok((url, cookie)) => {
             let mut response = respond::redirect(StatusCode::FOUND, url.as_str());
             if let Some(cookie) = cookie {
@@ -79,6 +107,16 @@ pub async fn login(state: &AppState, request: &Request<Incoming>, provider: &str
             "Unknown sign-in provider",
             "This portal has no sign-in provider of that name.",
         ),
+        Err(StartError::Limited(wait)) => {
+            let mut response = pages::error_page(
+                state,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins",
+                "Too many sign-ins were started from your network. Please wait a moment and try again.",
+            );
+            respond::set_retry_after(&mut response, wait.as_secs().max(1));
+            response
+        }
         Err(StartError::Store(err)) => pages::unavailable_page(state, &err),
         Err(StartError::Provider(err)) => {
             tracing::error!(provider, error = %err, "OAuth provider unavailable");
@@ -89,6 +127,7 @@ pub async fn login(state: &AppState, request: &Request<Incoming>, provider: &str
 
 async fn start(
     state: &AppState,
+    peer: SocketAddr,
     request: &Request<Incoming>,
     provider_id: &str,
 ) -> Result<(Url, Option<String>), StartError> {
@@ -96,6 +135,16 @@ async fn start(
         .oauth
         .provider(provider_id)
         .ok_or(StartError::UnknownProvider)?;
+    let client = request::client_ip(state, peer, request.headers()).ip;
+    let bucket = format!("oauth-start:{client}");
+    if let Some(wait) = state
+        .store
+        .take_token(&bucket, STARTS_PER_SEC, STARTS_BURST)
+        .await
+        .map_err(StartError::Store)?
+    {
+        return Err(StartError::Limited(wait));
+    }
     let query: StartQuery =
         serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
     // Only a target postern would follow is carried through the provider.

@@ -69,7 +69,7 @@ pub async fn start(
     // 256 bits: unguessable, and unique enough that NX never finds a previous value.
     let state_value = random_text::<32>();
     let bytes = serde_json::to_vec(&transaction).unwrap_or_default();
-    state
+    let stored = state
         .store
         .put_value(
             &key(&state_value),
@@ -77,6 +77,12 @@ pub async fn start(
             Duration::from_secs(LIFETIME_SECS),
         )
         .await?;
+    if !stored {
+        // Only a collision of 256 random bits could get here; never hand out an unstored state.
+        return Err(StoreError::Unavailable(
+            "the sign-in could not be stored".into(),
+        ));
+    }
     let lifetime = i64::try_from(LIFETIME_SECS).unwrap_or(0);
     Ok(Started {
         state: state_value,

@@ -453,3 +453,21 @@ async fn a_local_user_s_name_is_refused_unless_linking_is_on() {
         assert_eq!(check.header("remote-groups"), Some("admins,dev"));
     }
 }
+
+#[tokio::test]
+async fn starting_sign_ins_is_limited_per_client() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(&fake.google_config("allow_all = true")).await;
+    for _ in 0..10 {
+        start(&server, "google").await;
+    }
+    let limited = server.get("/api/oauth/url/google").send().await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.header("retry-after").is_some());
+    let page = server.get("/api/oauth/login/google").browser().send().await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        page.header("location").is_none(),
+        "no transaction, no redirect"
+    );
+}
