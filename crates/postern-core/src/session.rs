@@ -177,6 +177,26 @@ mod tests {
     }
 
     #[test]
+    fn records_without_an_external_identity_keep_their_stored_shape() {
+        let mut record = POLICY.new_session("alice", AuthLevel::OneFactor, false, 0);
+        let local = serde_json::to_string(&record).unwrap();
+        assert!(!local.contains("external"), "{local}");
+        record.external = Some(ExternalIdentity {
+            provider: "google".into(),
+            email: "carol@example.org".into(),
+            name: "Carol".into(),
+            groups: vec!["staff".into()],
+        });
+        let external = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            serde_json::from_str::<SessionRecord>(&external).unwrap(),
+            record
+        );
+        let before = serde_json::from_str::<SessionRecord>(&local).unwrap();
+        assert_eq!(before.external, None);
+    }
+
+    #[test]
     fn ttl_runs_to_the_earlier_deadline() {
         let record = POLICY.new_session("alice", AuthLevel::OneFactor, false, 100);
         assert_eq!(POLICY.ttl(&record, 100), 1800);
