@@ -30,6 +30,7 @@ pub(super) fn merge(sources: &Sources<'_>, problems: &mut Vec<String>) -> Option
             }
         }
     }
+    overlay_provider_env(&mut table, sources, problems);
     for (path, text) in sources.cli {
         match schema::find(path).map(|key| typed_value(key.kind, text)) {
             Some(Ok(value)) => insert(&mut table, path, value),
@@ -41,6 +42,36 @@ pub(super) fn merge(sources: &Sources<'_>, problems: &mut Vec<String>) -> Option
         }
     }
     Some(table)
+}
+
+/// `POSTERN_OAUTH_<ID>_<KEY>` for each provider the file declares (ids upper-cased, `-` as
+/// `_`), so a client secret can come from the environment. Ids are open-ended, so only declared
+/// ones are looked up.
+fn overlay_provider_env(table: &mut Table, sources: &Sources<'_>, problems: &mut Vec<String>) {
+    let Some(Value::Table(providers)) = table.get_mut("oauth") else {
+        return;
+    };
+    for (id, provider) in providers.iter_mut() {
+        let Value::Table(fields) = provider else {
+            continue;
+        };
+        for (key, _, kind) in OAUTH_KEYS {
+            let env_name = provider_env_name(id, key);
+            if let Some(text) = sources.env.var(&env_name) {
+                match typed_value(*kind, &text) {
+                    Ok(value) => {
+                        fields.insert((*key).to_owned(), value);
+                    }
+                    Err(why) => problems.push(format!("{env_name}: {why}")),
+                }
+            }
+        }
+    }
+}
+
+/// `POSTERN_OAUTH_GOOGLE_CLIENT_SECRET` for `[oauth.google]` `client_secret`.
+pub(super) fn provider_env_name(id: &str, key: &str) -> String {
+    format!("POSTERN_OAUTH_{}_{}", id.replace('-', "_"), key).to_uppercase()
 }
 
 /// Env and CLI values are text; give them the type the schema says.

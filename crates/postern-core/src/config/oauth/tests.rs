@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::config::{NoEnv, Sources, load};
@@ -99,4 +100,31 @@ fn bad_provider_tables_are_each_reported() {
         "the id must be",
     );
     assert_problem("oauth = 5\n", "`oauth` must be tables named by id");
+}
+
+#[test]
+fn a_declared_provider_s_keys_can_come_from_env_vars() {
+    let env: HashMap<String, String> = [
+        ("POSTERN_OAUTH_MY_IDP_CLIENT_SECRET", "from-env"),
+        ("POSTERN_OAUTH_MY_IDP_ALLOWED_GROUPS", "staff, ops"),
+        ("POSTERN_OAUTH_GITHUB_CLIENT_ID", "never-read"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let text = "app_url = \"https://auth.example.com\"\n[oauth.my-idp]\n\
+                issuer = \"https://id.example.com\"\nclient_id = \"postern\"\n";
+    let config = load(&Sources {
+        file: Some((text, Path::new("/etc/postern/postern.toml"))),
+        env: &env,
+        cli: &[],
+    })
+    .unwrap();
+    let provider = config.oauth_provider("my-idp").unwrap();
+    assert_eq!(provider.client_secret, "from-env");
+    assert_eq!(provider.allow.groups, ["staff", "ops"]);
+    assert!(
+        config.oauth_provider("github").is_none(),
+        "only declared ids"
+    );
 }
