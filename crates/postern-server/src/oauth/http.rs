@@ -57,7 +57,7 @@ impl HttpClient {
         if let Some(token) = bearer {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
         }
-        self.json(url, request, Bytes::new()).await
+        self.json(url, request, Bytes::new(), false).await
     }
 
     /// `POST url` with a form body, and its JSON answer.
@@ -77,14 +77,18 @@ impl HttpClient {
             let pair = format!("{}:{}", form_encode(id), form_encode(secret));
             request = request.header(AUTHORIZATION, format!("Basic {}", STANDARD.encode(pair)));
         }
-        self.json(url, request, Bytes::from(body)).await
+        // Token endpoints explain refusals in JSON ({"error": "invalid_grant"}), with a 400.
+        self.json(url, request, Bytes::from(body), true).await
     }
 
+    /// The JSON answer; `error_json` lets a failed status through when its body is an OAuth
+    /// error object, for the caller to read.
     async fn json(
         &self,
         url: &Url,
         request: http::request::Builder,
         body: Bytes,
+        error_json: bool,
     ) -> Result<Value, FetchError> {
         let exchange = self.exchange(url, request, body);
         let (status, body) = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
@@ -93,8 +97,8 @@ impl HttpClient {
                 FetchError::Transport(format!("{url}: no answer within {EXCHANGE_TIMEOUT:?}"))
             })??;
         if !status.is_success() {
-            // Token endpoints explain refusals in JSON ({"error": "invalid_grant"}).
-            if let Ok(json) = serde_json::from_slice::<Value>(&body)
+            if error_json
+                && let Ok(json) = serde_json::from_slice::<Value>(&body)
                 && json.get("error").is_some()
             {
                 return Ok(json);

@@ -471,3 +471,24 @@ async fn starting_sign_ins_is_limited_per_client() {
         "no transaction, no redirect"
     );
 }
+
+#[tokio::test]
+async fn a_code_the_token_endpoint_refuses_starts_no_session() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let config = fake
+        .google_config("allow_all = true")
+        .replace(fake::CLIENT_SECRET, "not-the-secret");
+    let server = server(&config).await;
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        &server,
+        "google",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    assert_refused(&response, StatusCode::UNAUTHORIZED);
+    assert!(response.body.contains("did not accept"));
+}
