@@ -177,17 +177,29 @@ impl HttpClient {
                 if added == 0 {
                     return Err("no trusted root certificates found on this system".to_owned());
                 }
-                let provider = Arc::new(rustls::crypto::ring::default_provider());
-                let config = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|err| err.to_string())?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                Ok(TlsConnector::from(Arc::new(config)))
+                connector(roots)
             })
             .as_ref()
             .map_err(Clone::clone)
     }
+
+    /// A client that trusts only `roots` (tests stand up their own CA).
+    #[cfg(test)]
+    pub fn trusting(roots: rustls::RootCertStore) -> Self {
+        Self {
+            tls: OnceLock::from(connector(roots)),
+        }
+    }
+}
+
+fn connector(roots: rustls::RootCertStore) -> Result<TlsConnector, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| err.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 async fn send<S>(
@@ -209,3 +221,6 @@ where
 fn form_encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[cfg(test)]
+mod tests;
