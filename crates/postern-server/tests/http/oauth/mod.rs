@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use http::StatusCode;
+use postern_core::config::StoreKind;
 use postern_core::token::TokenHash;
 use postern_server::AppState;
 use postern_store::Store;
@@ -491,4 +492,40 @@ async fn a_code_the_token_endpoint_refuses_starts_no_session() {
     .await;
     assert_refused(&response, StatusCode::UNAUTHORIZED);
     assert!(response.body.contains("did not accept"));
+}
+
+#[tokio::test]
+async fn the_callback_may_land_on_another_replica_and_works_once_on_all() {
+    let redis = postern_testkit::RedisServer::start();
+    let fake = FakeProvider::start(Account::default()).await;
+    let shared = format!(
+        "{}[session]\nstore = \"redis\"\nredis_url = \"{}\"\n",
+        fake.google_config("allow_all = true"),
+        redis.url()
+    );
+    let replica = || async {
+        let config = load(&config_text("https://auth.example.com", &shared));
+        let StoreKind::Redis(redis) = &config.session.store else {
+            panic!("a Redis store");
+        };
+        let store = Store::redis(redis).unwrap();
+        TestServer::with_state(AppState::new(config, store)).await
+    };
+    let first = replica().await;
+    let second = replica().await;
+    let started = start(&first, "google").await;
+    let code = fake.sign_in(&started.url);
+    let state = &started.query["state"];
+    let signed_in = callback(&second, "google", &code, state, Some(&started.cookie)).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    let session = signed_in.session_cookie().unwrap();
+    let check = identity(&first, &session).await;
+    assert_eq!(check.header("remote-user"), Some("carol@example.org"));
+    let replay = callback(&first, "google", &code, state, Some(&started.cookie)).await;
+    assert_refused(&replay, StatusCode::BAD_REQUEST);
 }
