@@ -529,3 +529,42 @@ async fn the_callback_may_land_on_another_replica_and_works_once_on_all() {
     let replay = callback(&first, "google", &code, state, Some(&started.cookie)).await;
     assert_refused(&replay, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_portal_with_only_providers_shows_only_their_buttons_and_reports_them() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let text = format!(
+        "app_url = \"https://auth.example.com\"\nsecret = \"test-secret-that-is-long-enough-for-postern\"\n\
+         {}[server]\nlisten = \"127.0.0.1:0\"\n",
+        fake.github_config("allow_all = true")
+    );
+    let server = TestServer::with_config(&text).await;
+    let page = server.get("/login").browser().send().await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("name=\"password\""), "no password form");
+    assert!(page.body.contains("Sign in with GitHub"));
+
+    let status = server.get("/api/status").send().await.json();
+    assert_eq!(status["configuredProviders"], serde_json::json!(["github"]));
+    let started = start(&server, "github").await;
+    let code = fake.sign_in(&started.url);
+    let signed_in = callback(
+        &server,
+        "github",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    let session = signed_in.session_cookie().unwrap();
+    let status = server
+        .get("/api/status")
+        .header("cookie", &session)
+        .send()
+        .await
+        .json();
+    assert_eq!(status["isLoggedIn"], true);
+    assert_eq!(status["oauth"], true);
+    assert_eq!(status["provider"], "github");
+    assert_eq!(status["username"], "carol@example.org");
+}
