@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
-use postern_core::oauth::{self, Refusal, SignInAs};
+use postern_core::oauth::{self, ProviderClaims, Refusal, SignInAs};
 use postern_core::session::{AuthLevel, ExternalIdentity};
 use postern_store::StoreError;
 use serde::Deserialize;
@@ -16,7 +16,8 @@ use serde_json::json;
 use url::Url;
 
 use super::login;
-use crate::oauth::{self as flow, Exchange, ExchangeError, ProviderError, transaction};
+use crate::oauth::transaction::{self, Transaction};
+use crate::oauth::{self as flow, Exchange, ExchangeError, ProviderError, ProviderRuntime};
 use crate::pages;
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -164,7 +165,9 @@ async fn start(
     Ok((url, started.set_cookie))
 }
 
-/// `GET /api/oauth/callback/{provider}?code=&state=`.
+/// `GET /api/oauth/callback/{provider}?code=&state=`: the transaction, then the provider's
+/// word on the user, then the allow-lists, then the session. Each step answers its own
+/// failure with a page.
 pub async fn callback(
     state: &AppState,
     request: &Request<Incoming>,
@@ -173,110 +176,13 @@ pub async fn callback(
     let query: CallbackQuery =
         serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
     let headers = request.headers();
-    let Some(state_value) = query.state.as_deref().filter(|value| !value.is_empty()) else {
-        return failed(
-            state,
-            StatusCode::BAD_REQUEST,
-            provider_id,
-            "no state",
-            RESTART,
-        );
+    let (transaction, provider, code) = match accepted(state, headers, &query, provider_id).await {
+        Ok(accepted) => accepted,
+        Err(page) => return page,
     };
-    let transaction = match transaction::take(state, state_value).await {
-        Ok(Some(transaction)) => transaction,
-        Ok(None) => {
-            return failed(
-                state,
-                StatusCode::BAD_REQUEST,
-                provider_id,
-                "unknown, expired or used state",
-                "This sign-in expired or was already completed. Please sign in again.",
-            );
-        }
-        Err(err) => return pages::unavailable_page(state, &err),
-    };
-    if !transaction::same_browser(headers, &transaction) {
-        return failed(
-            state,
-            StatusCode::FORBIDDEN,
-            provider_id,
-            "state from another browser",
-            "This sign-in was started in another browser (or its cookie is gone). Please sign in again.",
-        );
-    }
-    let provider = match state.oauth.provider(provider_id) {
-        Some(provider) if transaction.provider == provider_id => provider,
-        _ => {
-            return failed(
-                state,
-                StatusCode::BAD_REQUEST,
-                provider_id,
-                "provider differs from the sign-in's",
-                "This answer came back for a different provider than the sign-in was started with. Please sign in again.",
-            );
-        }
-    };
-    // RFC 9207: a provider that names itself must be the one we sent the browser to.
-    if let (Some(iss), Some(issuer)) = (query.iss.as_deref(), provider.issuer())
-        && iss.trim_end_matches('/') != issuer
-    {
-        return failed(
-            state,
-            StatusCode::BAD_REQUEST,
-            provider_id,
-            "iss mismatch",
-            RESTART,
-        );
-    }
-    if let Some(error) = query.error.as_deref() {
-        tracing::info!(target: "audit", event = "oauth.refused_by_provider", provider = provider_id, error);
-        return pages::error_page(
-            state,
-            StatusCode::UNAUTHORIZED,
-            "Sign-in cancelled",
-            "The provider did not complete the sign-in. Please try again.",
-        );
-    }
-    let Some(code) = query.code.as_deref().filter(|code| !code.is_empty()) else {
-        return failed(
-            state,
-            StatusCode::BAD_REQUEST,
-            provider_id,
-            "no code",
-            RESTART,
-        );
-    };
-    let callback = flow::callback_url(&state.config, provider_id);
-    let exchange = Exchange {
-        http: &state.oauth.http,
-        provider,
-        redirect_uri: &callback,
-        now: now(),
-    };
-    let claims = match exchange.claims(code, &transaction).await {
+    let claims = match provider_claims(state, provider, code, &transaction).await {
         Ok(claims) => claims,
-        Err(ExchangeError::Unreachable(why)) => {
-            tracing::error!(provider = provider_id, error = %why, "OAuth exchange failed");
-            return unreachable_page(state);
-        }
-        Err(ExchangeError::Refused(why)) => {
-            return failed(
-                state,
-                StatusCode::UNAUTHORIZED,
-                provider_id,
-                &why,
-                "The provider did not accept this sign-in. Please sign in again.",
-            );
-        }
-        Err(ExchangeError::IdToken(why)) => {
-            return failed(
-                state,
-                StatusCode::UNAUTHORIZED,
-                provider_id,
-                &why.to_string(),
-                "The provider's answer could not be verified, so you were not signed in.",
-            );
-        }
+        Err(page) => return page,
     };
     let who = match oauth::sign_in_as(&provider.config, &claims, &state.config.users) {
         Ok(who) => who,
@@ -293,6 +199,107 @@ pub async fn callback(
         }
         Err(err) => pages::unavailable_page(state, &err),
     }
+}
+
+/// The callback's transaction (taken out of the store: it never works twice), checked against
+/// the browser, the path's provider and the `iss` parameter; and the code.
+async fn accepted<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    query: &'a CallbackQuery,
+    provider_id: &str,
+) -> Result<(Transaction, &'a ProviderRuntime, &'a str), HttpResponse> {
+    let fail = |status, why: &str, message: &str| failed(state, status, provider_id, why, message);
+    let Some(state_value) = query.state.as_deref().filter(|value| !value.is_empty()) else {
+        return Err(fail(StatusCode::BAD_REQUEST, "no state", RESTART));
+    };
+    let transaction = match transaction::take(state, state_value).await {
+        Ok(Some(transaction)) => transaction,
+        Ok(None) => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "unknown, expired or used state",
+                "This sign-in expired or was already completed. Please sign in again.",
+            ));
+        }
+        Err(err) => return Err(pages::unavailable_page(state, &err)),
+    };
+    if !transaction::same_browser(headers, &transaction) {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "state from another browser",
+            "This sign-in was started in another browser (or its cookie is gone). Please sign in again.",
+        ));
+    }
+    let provider = match state.oauth.provider(provider_id) {
+        Some(provider) if transaction.provider == provider_id => provider,
+        _ => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "provider differs from the sign-in's",
+                "This answer came back for a different provider than the sign-in was started with. Please sign in again.",
+            ));
+        }
+    };
+    // RFC 9207: a provider that names itself must be the one we sent the browser to.
+    if let (Some(iss), Some(issuer)) = (query.iss.as_deref(), provider.issuer())
+        && iss.trim_end_matches('/') != issuer
+    {
+        return Err(fail(StatusCode::BAD_REQUEST, "iss mismatch", RESTART));
+    }
+    if let Some(error) = query.error.as_deref() {
+        tracing::info!(target: "audit", event = "oauth.refused_by_provider", provider = provider_id, error);
+        return Err(pages::error_page(
+            state,
+            StatusCode::UNAUTHORIZED,
+            "Sign-in cancelled",
+            "The provider did not complete the sign-in. Please try again.",
+        ));
+    }
+    match query.code.as_deref().filter(|code| !code.is_empty()) {
+        Some(code) => Ok((transaction, provider, code)),
+        None => Err(fail(StatusCode::BAD_REQUEST, "no code", RESTART)),
+    }
+}
+
+/// What the provider says about the user, after the code exchange and the token checks.
+async fn provider_claims(
+    state: &AppState,
+    provider: &ProviderRuntime,
+    code: &str,
+    transaction: &Transaction,
+) -> Result<ProviderClaims, HttpResponse> {
+    let provider_id = provider.config.id.as_str();
+    let callback = flow::callback_url(&state.config, provider_id);
+    let exchange = Exchange {
+        http: &state.oauth.http,
+        provider,
+        redirect_uri: &callback,
+        now: now(),
+    };
+    exchange
+        .claims(code, transaction)
+        .await
+        .map_err(|err| match err {
+            ExchangeError::Unreachable(why) => {
+                tracing::error!(provider = provider_id, error = %why, "OAuth exchange failed");
+                unreachable_page(state)
+            }
+            ExchangeError::Refused(why) => failed(
+                state,
+                StatusCode::UNAUTHORIZED,
+                provider_id,
+                &why,
+                "The provider did not accept this sign-in. Please sign in again.",
+            ),
+            ExchangeError::IdToken(why) => failed(
+                state,
+                StatusCode::UNAUTHORIZED,
+                provider_id,
+                &why.to_string(),
+                "The provider's answer could not be verified, so you were not signed in.",
+            ),
+        })
 }
 
 const RESTART: &str = "This sign-in could not be completed. Please sign in again.";
