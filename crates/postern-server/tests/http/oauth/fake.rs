@@ -43,6 +43,8 @@ pub struct Account {
     pub bad_signature: bool,
     /// Puts this nonce in the ID token instead of the sign-in's.
     pub nonce: Option<String>,
+    /// The `issuer` the discovery document names; the fake's own URL when `None`.
+    pub discovery_issuer: Option<String>,
 }
 
 impl Default for Account {
@@ -56,6 +58,7 @@ impl Default for Account {
             audience: None,
             bad_signature: false,
             nonce: None,
+            discovery_issuer: None,
         }
     }
 }
@@ -68,6 +71,7 @@ struct Grant {
 
 #[derive(Default)]
 struct Shared {
+    base: String,
     account: Account,
     grants: HashMap<String, Grant>,
     counter: u64,
@@ -90,6 +94,7 @@ impl FakeProvider {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Mutex::new(Shared {
+            base: base.clone(),
             account,
             ..Shared::default()
         }));
@@ -208,6 +213,19 @@ async fn answer(shared: &Mutex<Shared>, request: Request<Incoming>) -> Response<
                     "token_type": "Bearer",
                     "expires_in": 3600,
                     "id_token": id_token(&account, &nonce),
+                }),
+            )
+        }
+        "/.well-known/openid-configuration" => {
+            let base = &shared.base;
+            json_answer(
+                StatusCode::OK,
+                json!({
+                    "issuer": account.discovery_issuer.clone().unwrap_or_else(|| base.clone()),
+                    "authorization_endpoint": format!("{base}/auth"),
+                    "token_endpoint": format!("{base}/token"),
+                    "userinfo_endpoint": format!("{base}/userinfo"),
+                    "jwks_uri": format!("{base}/certs"),
                 }),
             )
         }

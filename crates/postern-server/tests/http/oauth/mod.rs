@@ -568,3 +568,43 @@ async fn a_portal_with_only_providers_shows_only_their_buttons_and_reports_them(
     assert_eq!(status["provider"], "github");
     assert_eq!(status["username"], "carol@example.org");
 }
+
+#[tokio::test]
+async fn a_discovery_document_for_another_issuer_or_a_dead_provider_is_a_502() {
+    let fake = FakeProvider::start(Account {
+        discovery_issuer: Some("https://elsewhere.example.com".into()),
+        ..Account::default()
+    })
+    .await;
+    let generic = format!(
+        "[oauth.generic]\nissuer = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"s\"\nallow_all = true\n",
+        fake.base,
+        fake::CLIENT_ID
+    );
+    let server = server(&generic).await;
+    let json = server.get("/api/oauth/url/generic").send().await;
+    assert_eq!(json.status, StatusCode::BAD_GATEWAY, "{}", json.body);
+    let page = server
+        .get("/api/oauth/login/generic")
+        .browser()
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert!(page.set_cookies().is_empty(), "nothing was started");
+
+    let dead = fake
+        .google_config("allow_all = true")
+        .replace(&format!("{}/token", fake.base), "http://127.0.0.1:1/token");
+    let server = self::server(&dead).await;
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        &server,
+        "google",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    assert_refused(&response, StatusCode::BAD_GATEWAY);
+}
