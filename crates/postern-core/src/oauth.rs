@@ -2,7 +2,7 @@
 //! pure decision of who a provider's answer makes the user (and whether they may come in).
 //! The exchange itself (HTTP, tokens, signatures) lives in the server.
 
-use url::Url;
+use url::{Host, Url};
 
 use crate::users::UserTable;
 
@@ -22,6 +22,18 @@ impl ProviderKind {
     pub fn is_oidc(self) -> bool {
         matches!(self, Self::Google | Self::Oidc)
     }
+}
+
+/// Whether postern may send credentials to `url`: https, or http on a loopback host (a local
+/// provider, or a test). Applies to configured and to discovered endpoints alike.
+pub fn is_safe_endpoint(url: &Url) -> bool {
+    let loopback = match url.host() {
+        Some(Host::Domain(domain)) => domain == "localhost",
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
 }
 
 /// One `[oauth.<id>]` provider, validated.

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use url::{Host, Url};
+use url::Url;
 
 use super::raw::RawOAuthProvider;
-use crate::oauth::{AllowList, OAuthProvider, ProviderKind};
+use crate::oauth::{AllowList, OAuthProvider, ProviderKind, is_safe_endpoint};
 
 struct Preset {
     label: &'static str,
@@ -169,13 +169,7 @@ fn endpoint(label: &str, key: &str, text: &str, problems: &mut Vec<String>) -> O
             return None;
         }
     };
-    let loopback = match url.host() {
-        Some(Host::Domain(domain)) => domain == "localhost",
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+    if !is_safe_endpoint(&url) {
         problems.push(format!(
             "{label}: `{key}` = {text:?} must be an https:// URL (http:// only on localhost)"
         ));

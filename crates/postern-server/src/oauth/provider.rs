@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use postern_core::oauth::{OAuthProvider, ProviderKind};
+use postern_core::oauth::{OAuthProvider, ProviderKind, is_safe_endpoint};
 use serde::Deserialize;
 use tokio::sync::{Mutex, OnceCell};
 use url::Url;
@@ -23,6 +23,8 @@ pub enum ProviderError {
     IssuerMismatch { found: String, configured: String },
     #[error("the provider has no {0} (neither configured nor discovered)")]
     Missing(&'static str),
+    #[error("the discovered endpoint {0} is not https")]
+    Insecure(String),
     #[error("fetching the key set: {0}")]
     Keys(FetchError),
 }
@@ -127,6 +129,20 @@ impl ProviderRuntime {
         let json = http.get_json(&parsed, None).await.map_err(fail)?;
         let discovery: Discovery = serde_json::from_value(json)
             .map_err(|err| fail(FetchError::NotJson(err.to_string())))?;
+        // The client secret and the codes go to these: never over plain http to another host.
+        for url in [
+            &discovery.authorization_endpoint,
+            &discovery.token_endpoint,
+            &discovery.userinfo_endpoint,
+            &discovery.jwks_uri,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !is_safe_endpoint(url) {
+                return Err(ProviderError::Insecure(url.to_string()));
+            }
+        }
         // OIDC Discovery 4.3: the document must name the issuer it was fetched from.
         if discovery.issuer.trim_end_matches('/') != issuer {
             return Err(ProviderError::IssuerMismatch {

@@ -45,6 +45,8 @@ pub struct Account {
     pub nonce: Option<String>,
     /// The `issuer` the discovery document names; the fake's own URL when `None`.
     pub discovery_issuer: Option<String>,
+    /// The token endpoint the discovery document names; the fake's own when `None`.
+    pub discovery_token_endpoint: Option<String>,
 }
 
 impl Default for Account {
@@ -59,6 +61,7 @@ impl Default for Account {
             bad_signature: false,
             nonce: None,
             discovery_issuer: None,
+            discovery_token_endpoint: None,
         }
     }
 }
@@ -223,7 +226,10 @@ async fn answer(shared: &Mutex<Shared>, request: Request<Incoming>) -> Response<
                 json!({
                     "issuer": account.discovery_issuer.clone().unwrap_or_else(|| base.clone()),
                     "authorization_endpoint": format!("{base}/auth"),
-                    "token_endpoint": format!("{base}/token"),
+                    "token_endpoint": account
+                        .discovery_token_endpoint
+                        .clone()
+                        .unwrap_or_else(|| format!("{base}/token")),
                     "userinfo_endpoint": format!("{base}/userinfo"),
                     "jwks_uri": format!("{base}/certs"),
                 }),

@@ -592,6 +592,16 @@ async fn a_discovery_document_for_another_issuer_or_a_dead_provider_is_a_502() {
     assert_eq!(page.status, StatusCode::BAD_GATEWAY);
     assert!(page.set_cookies().is_empty(), "nothing was started");
 
+    // The client secret would go to this endpoint: plain http to another host is refused.
+    let insecure = FakeProvider::start(Account {
+        discovery_token_endpoint: Some("http://id.example.com/token".into()),
+        ..Account::default()
+    })
+    .await;
+    let server = self::server(&generic.replace(&fake.base, &insecure.base)).await;
+    let json = server.get("/api/oauth/url/generic").send().await;
+    assert_eq!(json.status, StatusCode::BAD_GATEWAY, "{}", json.body);
+
     let dead = fake
         .google_config("allow_all = true")
         .replace(&format!("{}/token", fake.base), "http://127.0.0.1:1/token");
