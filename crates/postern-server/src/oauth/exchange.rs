@@ -195,6 +195,19 @@ impl Exchange<'_> {
             profile.insert("email".into(), email);
             profile.insert("email_verified".into(), Value::Bool(true));
         }
+        // `groups_claim = "orgs"`: the user's organisations (scope `read:org`) as groups.
+        if self.provider.config.groups_claim.as_deref() == Some("orgs") {
+            let orgs_url = Url::parse(&format!("{}/orgs", user_url.as_str().trim_end_matches('/')))
+                .map_err(|err| ExchangeError::Unreachable(err.to_string()))?;
+            let orgs = self.http.get_json(&orgs_url, Some(access_token)).await?;
+            let logins: Vec<Value> = orgs
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|org| org.get("login").cloned())
+                .collect();
+            profile.insert("orgs".into(), Value::Array(logins));
+        }
         Ok(self.read(&profile))
     }
 

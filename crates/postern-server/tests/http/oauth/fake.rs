@@ -253,6 +253,16 @@ async fn answer(shared: &Mutex<Shared>, request: Request<Incoming>) -> Response<
             StatusCode::OK,
             json!({"login": account.login, "id": 42, "name": account.name, "email": "public@example.net"}),
         ),
+        "/user/orgs" => json_answer(
+            StatusCode::OK,
+            json!(
+                account
+                    .groups
+                    .iter()
+                    .map(|login| json!({"login": login, "id": 7}))
+                    .collect::<Vec<_>>()
+            ),
+        ),
         "/user/emails" => json_answer(
             StatusCode::OK,
             json!([

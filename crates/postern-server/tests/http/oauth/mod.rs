@@ -226,6 +226,29 @@ async fn a_github_sign_in_uses_the_primary_verified_email_and_the_login_claim() 
 }
 
 #[tokio::test]
+async fn a_github_organisation_counts_as_a_group() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(&fake.github_config(
+        "scopes = [\"read:user\", \"user:email\", \"read:org\"]\ngroups_claim = \"orgs\"\nallowed_groups = [\"staff\"]",
+    ))
+    .await;
+    let started = start(&server, "github").await;
+    assert_eq!(started.query["scope"], "read:user user:email read:org");
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        &server,
+        "github",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+    let check = identity(&server, &response.session_cookie().unwrap()).await;
+    assert_eq!(check.header("remote-groups"), Some("staff"));
+}
+
+#[tokio::test]
 async fn a_missing_or_unknown_state_is_refused() {
     let fake = FakeProvider::start(Account::default()).await;
     let server = server(&fake.google_config("allow_all = true")).await;
