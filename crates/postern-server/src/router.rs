@@ -54,7 +54,7 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
     }
     let get = method == Method::GET || method == Method::HEAD;
     if let Some(rest) = path.strip_prefix("/api/oauth/") {
-        return oauth_route(rest, get);
+        return oauth_route(rest, method == Method::GET);
     }
     let post = method == Method::POST;
     match path {
@@ -120,7 +120,8 @@ fn check_route(rest: &str, query: Option<&str>) -> Route {
     }
 }
 
-/// `/api/oauth/{url,login,callback}/{provider}`; GET only.
+/// `/api/oauth/{url,login,callback}/{provider}`. GET only, not HEAD: each one stores or
+/// consumes a sign-in, which a link checker's HEAD must not do.
 fn oauth_route(rest: &str, get: bool) -> Route {
     let Some((step, provider)) = rest.split_once('/') else {
         return Route::NotFound;
@@ -135,7 +136,7 @@ fn oauth_route(rest: &str, get: bool) -> Route {
         return Route::NotFound;
     }
     if !get {
-        return Route::MethodNotAllowed("GET, HEAD");
+        return Route::MethodNotAllowed("GET");
     }
     Route::OAuth(step, provider.to_owned())
 }

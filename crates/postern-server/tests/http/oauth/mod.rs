@@ -164,6 +164,15 @@ async fn the_url_and_login_routes_start_a_pkce_sign_in() {
 
     let unknown = server.get("/api/oauth/url/nobody").send().await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let head = server
+        .request(
+            http::Method::HEAD,
+            "/api/oauth/callback/google?state=x&code=y",
+        )
+        .send()
+        .await;
+    assert_eq!(head.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(head.header("allow"), Some("GET"));
 }
 
 #[tokio::test]
