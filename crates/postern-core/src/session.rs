@@ -28,6 +28,23 @@ pub struct SessionRecord {
     pub expires_at: UnixSeconds,
     /// "Remember me": a persistent cookie, no idle timeout, the longer lifetime.
     pub remember: bool,
+    /// Set for a user known only through an OAuth provider (not in the user table): the
+    /// identity the provider vouched for, so the check path needs no second read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalIdentity>,
+}
+
+/// A provider user's identity, as kept in their session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalIdentity {
+    /// The `[oauth.<id>]` that signed the user in; the session ends if it is removed.
+    pub provider: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// The timeouts from `[session]`, in seconds.
@@ -64,6 +81,7 @@ impl SessionPolicy {
             idle_deadline,
             expires_at,
             remember,
+            external: None,
         }
     }
 
@@ -156,6 +174,26 @@ mod tests {
         assert!(POLICY.is_live(&record, 2_591_999));
         assert!(!POLICY.is_live(&record, 2_592_000));
         assert_eq!(POLICY.throttled_touch(&record, 100_000), None);
+    }
+
+    #[test]
+    fn records_without_an_external_identity_keep_their_stored_shape() {
+        let mut record = POLICY.new_session("alice", AuthLevel::OneFactor, false, 0);
+        let local = serde_json::to_string(&record).unwrap();
+        assert!(!local.contains("external"), "{local}");
+        record.external = Some(ExternalIdentity {
+            provider: "google".into(),
+            email: "carol@example.org".into(),
+            name: "Carol".into(),
+            groups: vec!["staff".into()],
+        });
+        let external = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            serde_json::from_str::<SessionRecord>(&external).unwrap(),
+            record
+        );
+        let before = serde_json::from_str::<SessionRecord>(&local).unwrap();
+        assert_eq!(before.external, None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Reading cookies without building a jar (the check path only needs one value), and writing
 //! the ones postern sets: the session cookie, the login form's pre-session cookie, and the
-//! pending-login cookie of a TOTP user between password and code.
+//! pending-login cookie of a TOTP user between password and code, and the cookie that binds an
+//! OAuth sign-in to its browser.
 
 use cookie::time::Duration as CookieDuration;
 use cookie::{Cookie, SameSite};
@@ -14,6 +15,8 @@ use postern_core::device::DEVICE_COOKIE_LIFETIME_SECS;
 const PRE_SESSION_LIFETIME_SECS: i64 = 3600;
 /// Holds the token of a pending login (password checked, TOTP code not yet).
 pub const PENDING_COOKIE: &str = "postern_pending";
+/// Binds a sign-in through an OAuth provider to the browser that started it.
+pub const OAUTH_COOKIE: &str = "postern_oauth";
 
 /// The first value of cookie `name` across all `Cookie` headers.
 pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -86,6 +89,12 @@ impl CookieSpec {
 
     pub fn expire_pending(&self) -> String {
         self.host_only(PENDING_COOKIE, "", 0)
+    }
+
+    /// The browser's side of its OAuth sign-ins: host-only, as long as a sign-in may take.
+    /// SameSite=Lax still sends it on the provider's top-level redirect back to the callback.
+    pub fn oauth(&self, value: &str, lifetime_secs: i64) -> String {
+        self.host_only(OAUTH_COOKIE, value, lifetime_secs)
     }
 
     fn host_only(&self, name: &'static str, value: &str, max_age_secs: i64) -> String {

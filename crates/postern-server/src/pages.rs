@@ -35,6 +35,16 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
     pub error: Option<&'a str>,
     pub notice: Option<&'a str>,
+    /// One "Sign in with ..." button per provider.
+    pub providers: Vec<ProviderButton<'a>>,
+    /// False when there are no local users: then the page offers only the providers.
+    pub password_form: bool,
+}
+
+pub struct ProviderButton<'a> {
+    pub label: &'a str,
+    /// `/api/oauth/login/<id>?redirect_uri=...`, built by the server.
+    pub href: String,
 }
 
 #[derive(Template)]

@@ -11,8 +11,8 @@ use postern_core::limits::LoginLimits;
 
 use crate::assets::Asset;
 use crate::handlers::{
-    change_password, check, health, login, logout, pages, session_api, session_list, tickets,
-    tokens, totp,
+    change_password, check, health, login, logout, oauth, pages, session_api, session_list,
+    tickets, tokens, totp,
 };
 use crate::pages::error_page;
 use crate::request;
@@ -45,11 +45,19 @@ enum Route {
     SessionEndOthers,
     TicketRedeem,
     TokenRefresh,
+    OAuth(OAuthStep, String),
     Healthy { with_version: bool },
     Ready,
     Asset(Asset),
     MethodNotAllowed(&'static str),
     NotFound,
+}
+
+/// The three routes of a sign-in through a provider, each with the provider's id in the path.
+enum OAuthStep {
+    Url,
+    Login,
+    Callback,
 }
 
 fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> Route {
@@ -63,6 +71,9 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
     }
     if let Some(rest) = path.strip_prefix("/api/auth/") {
         return check_route(rest, query);
+    }
+    if let Some(rest) = path.strip_prefix("/api/oauth/") {
+        return oauth_route(rest, method == Method::GET);
     }
     match path {
         "/" if get => Route::Home,
@@ -189,6 +200,27 @@ async fn rate_limit(
     }
 }
 
+/// `/api/oauth/{url,login,callback}/{provider}`. GET only, not HEAD: each one stores or
+/// consumes a sign-in, which a link checker's HEAD must not do.
+fn oauth_route(rest: &str, get: bool) -> Route {
+    let Some((step, provider)) = rest.split_once('/') else {
+        return Route::NotFound;
+    };
+    let step = match step {
+        "url" => OAuthStep::Url,
+        "login" => OAuthStep::Login,
+        "callback" => OAuthStep::Callback,
+        _ => return Route::NotFound,
+    };
+    if provider.is_empty() || provider.contains('/') {
+        return Route::NotFound;
+    }
+    if !get {
+        return Route::MethodNotAllowed("GET");
+    }
+    Route::OAuth(step, provider.to_owned())
+}
+
 /// Answers one request. Never fails: every error is a response.
 pub async fn handle(
     state: Arc<AppState>,
@@ -237,6 +269,15 @@ pub async fn handle(
         Route::SessionEndOthers => session_list::end_others(&state, &request).await,
         Route::TicketRedeem => tickets::redeem(&state, peer, request).await,
         Route::TokenRefresh => tokens::refresh(&state, request).await,
+        Route::OAuth(OAuthStep::Url, provider) => {
+            oauth::url(&state, peer, &request, &provider).await
+        }
+        Route::OAuth(OAuthStep::Login, provider) => {
+            oauth::login(&state, peer, &request, &provider).await
+        }
+        Route::OAuth(OAuthStep::Callback, provider) => {
+            oauth::callback(&state, peer, &request, &provider).await
+        }
         Route::Healthy { with_version } => health::healthy(with_version),
         Route::Ready => health::ready(&state).await,
         Route::Asset(asset) => pages::asset(&state, &asset),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use std::net::IpAddr;
 
 use http::HeaderMap;
-use postern_core::session::{AuthLevel, SessionRecord};
+use postern_core::session::{AuthLevel, ExternalIdentity, SessionRecord};
 use postern_core::token::{SessionToken, TokenHash};
 use postern_core::users::User;
 use postern_store::StoreError;
@@ -23,7 +23,8 @@ pub struct CurrentSession {
     pub user: Arc<User>,
 }
 
-/// The session the request's cookie names, if it is live and its user still exists.
+/// The session the request's cookie names, if it is live and its user still exists (a local
+/// user in the table, or a provider user whose provider is still configured).
 /// `Err` means the store did not answer: callers fail closed.
 pub async fn current(
     state: &AppState,
@@ -43,11 +44,28 @@ pub async fn current(
     if !policy.is_live(&record, now) {
         return Ok(None);
     }
-    // A user removed from the config loses every session at the next request.
-    let Some(user) = state.user(&record.user) else {
-        return Ok(None);
+    let local = state.user(&record.user);
+    let user = match (&record.external, local) {
+        // A user removed from the config loses every session at the next request.
+        (None, local) => local,
+        (Some(external), None) => external_user(state, &record.user, external),
+        // A local user of that name was added since: the name is theirs now.
+        (Some(_), Some(_)) => None,
     };
-    Ok(Some(CurrentSession { key, record, user }))
+    Ok(user.map(|user| CurrentSession { key, record, user }))
+}
+
+/// A provider user as the handlers see users; `None` when the provider is gone from the config.
+fn external_user(state: &AppState, name: &str, external: &ExternalIdentity) -> Option<Arc<User>> {
+    state.config.oauth_provider(&external.provider)?;
+    Some(Arc::new(User::new(
+        name.to_owned(),
+        String::new(),
+        external.email.clone(),
+        external.name.clone(),
+        external.groups.clone(),
+        None,
+    )))
 }
 
 /// Moves the idle deadline when it is due (a tenth of the idle window), off the request's
@@ -126,6 +144,22 @@ impl Device {
 
 pub fn device_key(key: &TokenHash) -> String {
     format!("session-device:{}", key.to_hex())
+}
+
+/// A new one-factor session for a user known only through a provider.
+pub async fn start_external(
+    state: &AppState,
+    name: &str,
+    external: ExternalIdentity,
+) -> Result<(SessionToken, SessionRecord), StoreError> {
+    let now = now();
+    let policy = &state.config.session.policy;
+    let mut record = policy.new_session(name, AuthLevel::OneFactor, false, now);
+    record.external = Some(external);
+    let token = SessionToken::generate();
+    let ttl = Duration::from_secs(policy.ttl(&record, now));
+    state.store.put_session(&token.hash(), &record, ttl).await?;
+    Ok((token, record))
 }
 
 /// `Set-Cookie` value for a session that was just started.

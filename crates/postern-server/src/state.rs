@@ -20,6 +20,7 @@ use postern_store::Store;
 use crate::assets::Assets;
 use crate::basic::BasicCache;
 use crate::cookies::CookieSpec;
+use crate::oauth::OAuth;
 use crate::passwords::PasswordPool;
 
 pub struct AppState {
@@ -44,6 +45,8 @@ pub struct AppState {
     pub passwords: PasswordPool,
     pub assets: Assets,
     pub session_cookie: CookieSpec,
+    /// The `[oauth.<id>]` providers and their HTTP client.
+    pub oauth: OAuth,
     /// `<app_url>/login`, the start of every login redirect.
     pub login_url: String,
     untrusted_forwarders: Mutex<HashSet<IpAddr>>,
@@ -64,6 +67,7 @@ impl AppState {
         let session_cookie = CookieSpec::session(&config);
         let login_url = config.portal_url("/login");
         let assets = Assets::new(&config.ui);
+        let oauth = OAuth::new(&config);
         Self {
             access: ArcSwap::from_pointee(config.access.clone()),
             users: ArcSwap::from_pointee(config.users.clone()),
@@ -76,6 +80,7 @@ impl AppState {
             passwords: PasswordPool::new(),
             assets,
             session_cookie,
+            oauth,
             login_url,
             untrusted_forwarders: Mutex::new(HashSet::new()),
             store,

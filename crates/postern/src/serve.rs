@@ -65,6 +65,7 @@ async fn serve(config: Config, (path, overrides): ReloadSource) -> ExitCode {
     };
     let app_url = config.app_url.to_string();
     let users = config.users.len();
+    let providers: Vec<String> = config.oauth.iter().map(|p| p.id.clone()).collect();
     let state = Arc::new(AppState::new(config, store));
     if let Err(err) = state.store.ping().await {
         // Not fatal: postern serves (failing closed) and reports not-ready until the store answers.
@@ -92,6 +93,7 @@ async fn serve(config: Config, (path, overrides): ReloadSource) -> ExitCode {
         listen = %format!("{scheme}://{listening}"),
         store = state.store.backend_name(),
         users,
+        oauth = %providers.join(","),
         "postern is ready: open {app_url} in a browser"
     );
     reload::spawn(Arc::clone(&state), path, overrides);

@@ -30,6 +30,7 @@ pub(super) fn merge(sources: &Sources<'_>, problems: &mut Vec<String>) -> Option
             }
         }
     }
+    overlay_provider_env(&mut table, sources, problems);
     for (path, text) in sources.cli {
         match schema::find(path).map(|key| typed_value(key.kind, text)) {
             Some(Ok(value)) => insert(&mut table, path, value),
@@ -41,6 +42,36 @@ pub(super) fn merge(sources: &Sources<'_>, problems: &mut Vec<String>) -> Option
         }
     }
     Some(table)
+}
+
+/// `POSTERN_OAUTH_<ID>_<KEY>` for each provider the file declares (ids upper-cased, `-` as
+/// `_`), so a client secret can come from the environment. Ids are open-ended, so only declared
+/// ones are looked up.
+fn overlay_provider_env(table: &mut Table, sources: &Sources<'_>, problems: &mut Vec<String>) {
+    let Some(Value::Table(providers)) = table.get_mut("oauth") else {
+        return;
+    };
+    for (id, provider) in providers.iter_mut() {
+        let Value::Table(fields) = provider else {
+            continue;
+        };
+        for (key, _, kind) in OAUTH_KEYS {
+            let env_name = provider_env_name(id, key);
+            if let Some(text) = sources.env.var(&env_name) {
+                match typed_value(*kind, &text) {
+                    Ok(value) => {
+                        fields.insert((*key).to_owned(), value);
+                    }
+                    Err(why) => problems.push(format!("{env_name}: {why}")),
+                }
+            }
+        }
+    }
+}
+
+/// `POSTERN_OAUTH_GOOGLE_CLIENT_SECRET` for `[oauth.google]` `client_secret`.
+pub(super) fn provider_env_name(id: &str, key: &str) -> String {
+    format!("POSTERN_OAUTH_{}_{}", id.replace('-', "_"), key).to_uppercase()
 }
 
 /// Env and CLI values are text; give them the type the schema says.
@@ -68,7 +99,7 @@ fn typed_value(kind: Kind, text: &str) -> Result<Value, String> {
                 .map(|item| Value::String(item.to_owned()))
                 .collect(),
         )),
-        Kind::Tables | Kind::Table => {
+        Kind::Tables | Kind::Table | Kind::NamedTables => {
             Err("cannot be set from an env var; use the config file".to_owned())
         }
     }
@@ -128,6 +159,8 @@ fn check_table(table: &mut Table, prefix: &str, problems: &mut Vec<String>) {
             check_tables(value, "users", USER_KEYS, problems);
         } else if key.path == "apps" {
             check_tables(value, "apps", APP_KEYS, problems);
+        } else if key.path == "oauth" {
+            check_named_tables(value, "oauth", OAUTH_KEYS, problems);
         }
     }
     for name in rejected {
@@ -150,6 +183,28 @@ const APP_KEYS: &[(&str, bool, Kind)] = &[
     ("methods", false, Kind::List),
     ("headers", false, Kind::Table),
     ("upstream_basic_auth", false, Kind::Table),
+];
+
+/// The keys of an `[oauth.<id>]` table: (name, required, kind). Which are required depends on
+/// the provider, so validation says that.
+pub(super) const OAUTH_KEYS: &[(&str, bool, Kind)] = &[
+    ("client_id", false, Kind::Str),
+    ("client_secret", false, Kind::Secret),
+    ("client_secret_file", false, Kind::Str),
+    ("issuer", false, Kind::Str),
+    ("scopes", false, Kind::List),
+    ("auth_url", false, Kind::Str),
+    ("token_url", false, Kind::Str),
+    ("userinfo_url", false, Kind::Str),
+    ("jwks_url", false, Kind::Str),
+    ("label", false, Kind::Str),
+    ("groups_claim", false, Kind::Str),
+    ("username_claim", false, Kind::Str),
+    ("allowed_emails", false, Kind::List),
+    ("allowed_domains", false, Kind::List),
+    ("allowed_groups", false, Kind::List),
+    ("allow_all", false, Kind::Bool),
+    ("link_local_users", false, Kind::Bool),
 ];
 
 /// The keys of a `[[users]]` table: (name, required, kind).
@@ -209,6 +264,53 @@ fn check_tables(
     });
 }
 
+/// Checks each `[<section>.<id>]` table against `spec`, like `check_tables`; ids are letters,
+/// digits, `-` and `_`, since they appear in URLs (`/api/oauth/login/<id>`).
+fn check_named_tables(
+    value: &mut Value,
+    section: &str,
+    spec: &[(&str, bool, Kind)],
+    problems: &mut Vec<String>,
+) {
+    let Value::Table(named) = value else { return };
+    named.retain(|id, table| {
+        let label = format!("[{section}.{id}]");
+        let id_ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !id_ok {
+            problems.push(format!(
+                "{label}: the id must be 1 to 64 letters, digits, '-' or '_'"
+            ));
+            return false;
+        }
+        let Value::Table(fields) = table else {
+            return false;
+        };
+        let mut rejected = Vec::new();
+        for (name, field) in fields.iter() {
+            match spec.iter().find(|(known, _, _)| known == name) {
+                None => {
+                    problems.push(format!("{label}: unknown key `{name}`"));
+                    rejected.push(name.clone());
+                }
+                Some((_, _, kind)) => {
+                    if let Some(expected) = type_mismatch(*kind, field) {
+                        problems.push(format!("{label}: `{name}` must be {expected}"));
+                        rejected.push(name.clone());
+                    }
+                }
+            }
+        }
+        for name in rejected {
+            fields.remove(&name);
+        }
+        true
+    });
+}
+
 fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
     let ok = match kind {
         Kind::Str | Kind::Secret => value.is_str(),
@@ -226,6 +328,9 @@ fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
             .as_array()
             .is_some_and(|items| items.iter().all(Value::is_table)),
         Kind::Table => value.is_table(),
+        Kind::NamedTables => value
+            .as_table()
+            .is_some_and(|named| named.values().all(Value::is_table)),
     };
     (!ok).then_some(match kind {
         Kind::Str | Kind::Secret => "a string",
@@ -235,5 +340,6 @@ fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
         Kind::List => "a list of strings",
         Kind::Tables => "a list of tables ([[...]])",
         Kind::Table => "a table ({ key = \"value\" })",
+        Kind::NamedTables => "tables named by id ([section.id])",
     })
 }

@@ -3,6 +3,7 @@
 //! answered with every problem at once, never only the first.
 
 mod layers;
+mod oauth;
 mod raw;
 mod redis;
 pub mod schema;
@@ -20,6 +21,7 @@ use url::Url;
 use crate::access::AccessRules;
 use crate::client_ip::TrustedProxies;
 use crate::limits::LoginLimits;
+use crate::oauth::OAuthProvider;
 use crate::redirect::RedirectPolicy;
 use crate::session::SessionPolicy;
 use crate::users::UserTable;
@@ -36,6 +38,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub session: SessionConfig,
     pub access: AccessRules,
+    /// `[oauth.<id>]` providers, in id order (the order of the login page's buttons).
+    pub oauth: Vec<OAuthProvider>,
     pub limits: LoginLimits,
     pub api: ApiConfig,
     pub ui: UiConfig,
@@ -46,6 +50,10 @@ impl Config {
     /// `app_url` + `path`, e.g. `login_url("/login")`.
     pub fn portal_url(&self, path: &str) -> String {
         format!("{}{}", self.app_url.as_str().trim_end_matches('/'), path)
+    }
+
+    pub fn oauth_provider(&self, id: &str) -> Option<&OAuthProvider> {
+        self.oauth.iter().find(|provider| provider.id == id)
     }
 
     pub fn redirect_policy(&self) -> RedirectPolicy {

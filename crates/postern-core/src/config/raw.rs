@@ -1,6 +1,7 @@
 //! The config as written: every field optional, unknown fields refused. `validate` turns it
 //! into `Config`, applying defaults and collecting every problem.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -26,6 +27,8 @@ pub struct RawConfig {
     pub apps: Vec<RawApp>,
     #[serde(default)]
     pub access: RawAccess,
+    #[serde(default)]
+    pub oauth: BTreeMap<String, RawOAuthProvider>,
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]
@@ -134,4 +137,32 @@ pub struct RawUi {
 pub struct RawLog {
     pub level: Option<String>,
     pub format: Option<String>,
+}
+
+/// One `[oauth.<id>]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuthProvider {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub auth_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub jwks_url: Option<String>,
+    pub label: Option<String>,
+    pub groups_claim: Option<String>,
+    pub username_claim: Option<String>,
+    #[serde(default)]
+    pub allowed_emails: Vec<String>,
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    #[serde(default)]
+    pub allow_all: bool,
+    #[serde(default)]
+    pub link_local_users: bool,
 }

@@ -18,6 +18,8 @@ pub enum Kind {
     Tables,
     /// A table of its own keys (`headers = { ... }`); only inside `[[apps]]`.
     Table,
+    /// A table of tables named by id (`[oauth.github]`, `[oauth.keycloak]`); only in files.
+    NamedTables,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +34,7 @@ pub struct Key {
 impl Key {
     /// `POSTERN_` + the path in upper case with `_` for `.`: `POSTERN_SERVER_TLS_CERT_FILE`.
     pub fn env_name(&self) -> Option<String> {
-        (self.kind != Kind::Tables)
+        (!matches!(self.kind, Kind::Tables | Kind::NamedTables))
             .then(|| format!("POSTERN_{}", self.path.replace('.', "_").to_uppercase()))
     }
 }
@@ -104,6 +106,7 @@ pub const KEYS: &[Key] = &[
     key("session.redis.timeout", Kind::Duration, "1s"),
     key("session.redis.wait_replicas", Kind::Int, "0"),
     key("apps", Kind::Tables, "[]"),
+    key("oauth", Kind::NamedTables, "{}"),
     key("access.default_policy", Kind::Str, "allow"),
     key("limits.max_failures_per_ip", Kind::Int, "5"),
     key("limits.failure_window", Kind::Duration, "300s"),

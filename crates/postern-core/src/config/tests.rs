@@ -218,7 +218,9 @@ fn invalid_toml_is_a_problem_not_a_panic() {
 fn every_key_has_an_env_name_except_tables() {
     for key in schema::KEYS {
         match key.kind {
-            schema::Kind::Tables => assert!(key.env_name().is_none()),
+            schema::Kind::Tables | schema::Kind::NamedTables => {
+                assert!(key.env_name().is_none());
+            }
             _ => assert!(key.env_name().unwrap().starts_with("POSTERN_")),
         }
     }

@@ -43,7 +43,13 @@ pub(super) fn validate(
     let secret = secret(raw.secret, raw.secret_file.map(resolve), problems);
     let trusted_proxies = trusted_proxies(raw.trusted_proxies, problems);
     let users_file = raw.users_file.map(resolve);
-    let users = users(raw.users, users_file.as_deref(), problems);
+    let oauth = super::oauth::providers(raw.oauth, &resolve, problems);
+    let users = users(
+        raw.users,
+        users_file.as_deref(),
+        !oauth.is_empty(),
+        problems,
+    );
     let server = server(raw.server, &resolve, problems);
     let secret_generated = secret.as_ref().is_some_and(|secret| secret.generated);
     let session = session(
@@ -67,6 +73,7 @@ pub(super) fn validate(
         server: server?,
         session: session?,
         access,
+        oauth,
         limits,
         api,
         ui,
@@ -170,7 +177,12 @@ fn trusted_proxies(raw: Option<Vec<String>>, problems: &mut Vec<String>) -> Trus
     TrustedProxies::new(networks)
 }
 
-fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) -> UserTable {
+fn users(
+    inline: Vec<RawUser>,
+    file: Option<&Path>,
+    has_providers: bool,
+    problems: &mut Vec<String>,
+) -> UserTable {
     let mut all = user_tables(inline, "[[users]]", problems);
     if let Some(path) = file {
         match std::fs::read_to_string(path) {
@@ -202,8 +214,8 @@ fn users(inline: Vec<RawUser>, file: Option<&Path>, problems: &mut Vec<String>) 
         }
     }
     check_unique(&all, problems);
-    if all.is_empty() && problems.is_empty() {
-        problems.push("no users: add a [[users]] table or a `users_file` (make a hash with `postern hash-password`)".into());
+    if all.is_empty() && !has_providers && problems.is_empty() {
+        problems.push("no users and no `[oauth.<id>]` provider: add a [[users]] table or a `users_file` (make a hash with `postern hash-password`)".into());
     }
     UserTable::new(all)
 }

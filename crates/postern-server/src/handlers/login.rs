@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::csrf::CsrfBinding;
 use postern_core::session::AuthLevel;
 use postern_core::token::random_text;
@@ -15,7 +16,7 @@ use serde_json::json;
 
 use super::credentials::{self, LoginError};
 use crate::cookies::{self, DEVICE_COOKIE, PRE_SESSION_COOKIE};
-use crate::pages::{self, LoginPage, PageContext};
+use crate::pages::{self, LoginPage, PageContext, ProviderButton};
 use crate::pending;
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -353,6 +354,8 @@ impl FormState<'_> {
                 username: self.username,
                 error: self.error.as_deref(),
                 notice: self.notice,
+                providers: provider_buttons(state, redirect_uri),
+                password_form: !state.config.users.is_empty(),
             },
         );
         if existing.is_none() {
@@ -363,6 +366,25 @@ impl FormState<'_> {
         }
         response
     }
+}
+
+/// A button per provider, carrying the (validated) target through the provider's sign-in.
+fn provider_buttons<'a>(state: &'a AppState, redirect_uri: &str) -> Vec<ProviderButton<'a>> {
+    state
+        .oauth
+        .providers()
+        .map(|provider| {
+            let mut href = format!("/api/oauth/login/{}", provider.config.id);
+            if !redirect_uri.is_empty() {
+                href.push_str("?redirect_uri=");
+                href.extend(utf8_percent_encode(redirect_uri, NON_ALPHANUMERIC));
+            }
+            ProviderButton {
+                label: &provider.config.label,
+                href,
+            }
+        })
+        .collect()
 }
 
 fn busy_page(state: &AppState) -> HttpResponse {

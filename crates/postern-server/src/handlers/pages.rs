@@ -63,7 +63,11 @@ pub async fn logout(state: &AppState, request: &Request<Incoming>) -> HttpRespon
 pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
     let query: UnauthorizedQuery =
         serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
-    let reason = query.reason.as_deref().and_then(Reason::from_code);
+    // "account": a provider's user outside its allow-list (never signed in, so no app).
+    let reason = match query.reason.as_deref() {
+        Some("account") => Some("account"),
+        code => code.and_then(Reason::from_code).map(Reason::code),
+    };
     let rules = state.access.load();
     let app = query
         .app
@@ -81,7 +85,7 @@ pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> Http
             page: PageContext::new(state),
             user,
             app,
-            reason: reason.map(Reason::code),
+            reason,
             login_url: &state.login_url,
         },
     )

@@ -31,9 +31,19 @@ pub async fn status(state: &AppState, request: &Request<Incoming>) -> HttpRespon
         Err(err) => return unavailable(&err),
     };
     let title = &state.config.ui.title;
+    let providers: Vec<&str> = state
+        .config
+        .oauth
+        .iter()
+        .map(|provider| provider.id.as_str())
+        .collect();
     match session {
-        Some(CurrentSession { user, .. }) => {
+        Some(CurrentSession { user, record, .. }) => {
             let identity = user.identity();
+            let provider = record
+                .external
+                .as_ref()
+                .map_or("", |external| external.provider.as_str());
             respond::json_with(
                 StatusCode::OK,
                 "Authenticated",
@@ -43,10 +53,10 @@ pub async fn status(state: &AppState, request: &Request<Incoming>) -> HttpRespon
                     "name": identity.name,
                     "email": identity.email,
                     "groups": identity.groups,
-                    "oauth": false,
-                    "provider": "",
+                    "oauth": record.external.is_some(),
+                    "provider": provider,
                     "totpPending": false,
-                    "configuredProviders": [],
+                    "configuredProviders": providers,
                     "title": title,
                 }),
             )
@@ -63,7 +73,7 @@ pub async fn status(state: &AppState, request: &Request<Incoming>) -> HttpRespon
                 "oauth": false,
                 "provider": "",
                 "totpPending": false,
-                "configuredProviders": [],
+                "configuredProviders": providers,
                 "title": title,
             }),
         ),

@@ -12,6 +12,7 @@ mod hostile_input;
 mod limits;
 mod login;
 mod logout;
+mod oauth;
 mod pages;
 mod session_api;
 mod session_list;

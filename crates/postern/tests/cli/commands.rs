@@ -80,6 +80,26 @@ fn config_check_lists_every_problem_and_exits_64() {
 }
 
 #[test]
+fn config_check_refuses_an_oauth_provider_nobody_may_use() {
+    let dir = TempDir::new("check-oauth");
+    let path = dir.write(
+        "postern.toml",
+        "app_url = \"https://auth.example.com\"\n[oauth.keycloak]\nissuer = \"https://id.example.com/realms/main\"\nclient_id = \"postern\"\nclient_secret = \"s\"\n",
+    );
+    let output = run(&["config", "check", "--config", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("[oauth.keycloak]: nobody may sign in") && stderr.contains("allow_all"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("no users"),
+        "a provider replaces users: {stderr}"
+    );
+}
+
+#[test]
 fn semantic_problems_are_listed_together() {
     let dir = TempDir::new("check-semantic");
     let path = dir.write(

@@ -3,7 +3,7 @@
 //! Redis deployment: `... replicas::` runs them all, `... replicas::cluster::` one deployment.
 
 use crate::harness::proxy::ProxyKind;
-use crate::scenarios::{access, browser_login, login_redirect, logout, spoofing};
+use crate::scenarios::{access, browser_login, login_redirect, logout, oidc_login, spoofing};
 
 macro_rules! proxy_suite {
     ($proxy:ident, $kind:expr) => {
@@ -71,6 +71,11 @@ macro_rules! proxy_suite {
             #[tokio::test]
             async fn access_a_forged_client_ip_changes_nothing() {
                 access::a_forged_client_ip_changes_nothing(KIND).await;
+            }
+
+            #[tokio::test]
+            async fn oauth_oidc_login_reaches_the_app_with_the_provider_identity() {
+                oidc_login::oidc_login_reaches_the_app_with_the_provider_identity(KIND).await;
             }
         }
     };

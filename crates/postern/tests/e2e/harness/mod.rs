@@ -4,6 +4,7 @@
 pub mod balancer;
 pub mod client;
 pub mod deploy;
+pub mod oidc;
 pub mod peers;
 pub mod portal;
 pub mod ports;

@@ -10,7 +10,6 @@ use http::StatusCode;
 use url::Url;
 
 use super::client::{Request, try_send};
-use super::ports::free_port;
 use super::process::{Process, wait_until};
 use super::scratch::ScratchDir;
 
@@ -42,10 +41,10 @@ pub struct Postern {
 }
 
 impl Postern {
-    /// One postern with the memory store, serving its portal on its own port, with
-    /// `extra_toml` (e.g. `[[apps]]` tables; `""` for none) added to its config.
-    pub async fn start_alone_with(extra_toml: &str) -> Self {
-        let port = free_port();
+    /// One postern with the memory store, serving its portal on `port` (chosen beforehand:
+    /// a provider must know the callback URL before postern runs), with `extra_toml` (e.g.
+    /// `[[apps]]` tables; `""` for none) added to its config.
+    pub async fn start_on(port: u16, extra_toml: &str) -> Self {
         Self::start_with(port, portal_url(port), extra_toml).await
     }
 

@@ -6,6 +6,7 @@ pub mod access;
 pub mod browser_login;
 pub mod login_redirect;
 pub mod logout;
+pub mod oidc_login;
 pub mod redis_outage;
 pub mod replicas;
 pub mod spoofing;

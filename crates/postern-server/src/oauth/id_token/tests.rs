@@ -1,0 +1,104 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::json;
+
+use super::*;
+
+const NOW: u64 = 1_800_000_000;
+
+/// An ES256 key and its JWK.
+fn key() -> (EcdsaKeyPair, KeySet) {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let point = pair.public_key().as_ref();
+    let jwk = Jwk {
+        kty: "EC".into(),
+        kid: Some("k1".into()),
+        alg: None,
+        usage: Some("sig".into()),
+        n: None,
+        e: None,
+        crv: Some("P-256".into()),
+        x: Some(URL_SAFE_NO_PAD.encode(&point[1..33])),
+        y: Some(URL_SAFE_NO_PAD.encode(&point[33..65])),
+    };
+    (pair, KeySet { keys: vec![jwk] })
+}
+
+fn token(pair: &EcdsaKeyPair, header: &Value, claims: &Value) -> String {
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = pair.sign(&SystemRandom::new(), signed.as_bytes()).unwrap();
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+}
+
+fn claims() -> Value {
+    json!({"iss": "https://id.example.com", "aud": "postern", "exp": NOW + 60, "iat": NOW, "nonce": "n1", "sub": "carol"})
+}
+
+fn expected() -> Expected<'static> {
+    Expected {
+        issuers: &["https://id.example.com/"],
+        client_id: "postern",
+        nonce: "n1",
+        now: NOW,
+    }
+}
+
+#[test]
+fn a_good_es256_token_passes() {
+    let (pair, keys) = key();
+    let header = json!({"alg": "ES256", "kid": "k1"});
+    let verified = verify(&token(&pair, &header, &claims()), &keys, &expected()).unwrap();
+    assert_eq!(verified["sub"], "carol");
+}
+
+#[test]
+fn each_claim_check_refuses() {
+    let (pair, keys) = key();
+    let header = json!({"alg": "ES256", "kid": "k1"});
+    let cases = [
+        (
+            "iss",
+            json!("https://evil.example.com"),
+            IdTokenError::Issuer("https://evil.example.com".into()),
+        ),
+        ("aud", json!(["other", "postern"]), IdTokenError::Audience),
+        ("exp", json!(NOW - 61), IdTokenError::Expired),
+        ("iat", json!(NOW + 3600), IdTokenError::IssuedInFuture),
+        ("nonce", json!("n2"), IdTokenError::Nonce),
+    ];
+    for (name, value, error) in cases {
+        let mut claims = claims();
+        claims[name] = value;
+        if name == "aud" {
+            claims["azp"] = json!("other");
+        }
+        let result = verify(&token(&pair, &header, &claims), &keys, &expected());
+        assert_eq!(result, Err(error), "{name}");
+    }
+}
+
+#[test]
+fn unsigned_and_shared_secret_tokens_are_refused() {
+    let (pair, keys) = key();
+    for alg in ["none", "HS256"] {
+        let header = json!({"alg": alg});
+        let result = verify(&token(&pair, &header, &claims()), &keys, &expected());
+        assert_eq!(result, Err(IdTokenError::Algorithm(alg.into())));
+    }
+    let unknown = json!({"alg": "ES256", "kid": "k2"});
+    let result = verify(&token(&pair, &unknown, &claims()), &keys, &expected());
+    assert_eq!(result, Err(IdTokenError::UnknownKey));
+    let (other, _) = key();
+    let header = json!({"alg": "ES256", "kid": "k1"});
+    let result = verify(&token(&other, &header, &claims()), &keys, &expected());
+    assert_eq!(result, Err(IdTokenError::Signature));
+}

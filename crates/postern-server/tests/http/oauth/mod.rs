@@ -1,0 +1,652 @@
+//! Sign-in through OAuth providers, against local fakes of Google and GitHub: the happy paths
+//! end in a session whose identity reaches the check endpoint; every broken callback ends on an
+//! error page with no session.
+
+mod fake;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use http::StatusCode;
+use postern_core::config::StoreKind;
+use postern_core::token::TokenHash;
+use postern_server::AppState;
+use postern_store::Store;
+use url::Url;
+
+use self::fake::{Account, FakeProvider};
+use crate::support::*;
+
+const TARGET: &str = "https://app.example.com/private?x=1";
+
+async fn server(providers: &str) -> TestServer {
+    TestServer::with_config(&config_text("https://auth.example.com", providers)).await
+}
+
+/// A started sign-in: the provider URL, its query, and the browser's `postern_oauth` cookie.
+struct Started {
+    url: String,
+    query: HashMap<String, String>,
+    cookie: String,
+}
+
+async fn start(server: &TestServer, provider: &str) -> Started {
+    let response = server
+        .get(&format!(
+            "/api/oauth/url/{provider}?redirect_uri={}",
+            serde_urlencoded::to_string([("v", TARGET)])
+                .unwrap()
+                .trim_start_matches("v=")
+        ))
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let json = response.json();
+    assert_eq!(json["status"], 200);
+    assert_eq!(json["message"], "OK");
+    let url = json["url"].as_str().unwrap().to_owned();
+    let query = Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let cookie = response
+        .cookie("postern_oauth")
+        .expect("the browser cookie");
+    Started { url, query, cookie }
+}
+
+async fn callback(
+    server: &TestServer,
+    provider: &str,
+    code: &str,
+    state: &str,
+    cookie: Option<&str>,
+) -> TestResponse {
+    let query = serde_urlencoded::to_string([("code", code), ("state", state)]).unwrap();
+    let mut request = server
+        .get(&format!("/api/oauth/callback/{provider}?{query}"))
+        .browser();
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.send().await
+}
+
+/// The callback failed with `status`, an explaining page, and no session.
+fn assert_refused(response: &TestResponse, status: StatusCode) {
+    assert_eq!(response.status, status, "{}", response.body);
+    assert!(response.session_cookie().is_none(), "no session may start");
+    assert!(
+        response
+            .header("content-type")
+            .is_some_and(|value| value.starts_with("text/html")),
+        "a page explains the failure"
+    );
+}
+
+async fn identity(server: &TestServer, session: &str) -> TestResponse {
+    server
+        .get("/api/auth/traefik")
+        .forwarded("GET", "/")
+        .header("cookie", session)
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn the_login_page_has_a_button_per_provider() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let providers = format!(
+        "{}{}",
+        fake.google_config("allow_all = true"),
+        fake.github_config("allow_all = true")
+    );
+    let server = server(&providers).await;
+    let page = server
+        .get("/login?redirect_uri=https%3A%2F%2Fapp.example.com%2F")
+        .browser()
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    for (id, label) in [("github", "GitHub"), ("google", "Google")] {
+        assert!(
+            page.body.contains(&format!(
+                "href=\"/api/oauth/login/{id}?redirect_uri=https%3A%2F%2Fapp%2Eexample%2Ecom%2F\""
+            )) || page
+                .body
+                .contains(&format!("/api/oauth/login/{id}?redirect_uri=")),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(&format!("Sign in with {label}")));
+    }
+}
+
+#[tokio::test]
+async fn the_url_and_login_routes_start_a_pkce_sign_in() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(&fake.google_config("allow_all = true")).await;
+    let first = start(&server, "google").await;
+    assert!(first.url.starts_with(&format!("{}/auth?", fake.base)));
+    assert!(
+        first.query["state"].len() >= 22,
+        "state has at least 128 bits"
+    );
+    assert_eq!(first.query["code_challenge_method"], "S256");
+    assert_eq!(first.query["code_challenge"].len(), 43);
+    assert!(!first.query["nonce"].is_empty());
+    assert_eq!(
+        first.query["redirect_uri"],
+        "https://auth.example.com/api/oauth/callback/google"
+    );
+    assert_eq!(first.query["scope"], "openid email profile");
+
+    let redirect = server.get("/api/oauth/login/google").browser().send().await;
+    assert_eq!(redirect.status, StatusCode::FOUND);
+    let location = redirect.header("location").unwrap();
+    assert!(location.starts_with(&format!("{}/auth?", fake.base)));
+    let set = redirect
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("postern_oauth="))
+        .unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    let second: HashMap<String, String> = Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_ne!(second["state"], first.query["state"]);
+
+    let unknown = server.get("/api/oauth/url/nobody").send().await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let head = server
+        .request(
+            http::Method::HEAD,
+            "/api/oauth/callback/google?state=x&code=y",
+        )
+        .send()
+        .await;
+    assert_eq!(head.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(head.header("allow"), Some("GET"));
+}
+
+#[tokio::test]
+async fn a_google_sign_in_reaches_the_app_with_the_verified_email() {
+    let fake = FakeProvider::start(Account::default()).await;
+    // Groups are not in Google's ID token: asking for them makes postern read userinfo too.
+    let server = server(
+        &fake.google_config("allowed_domains = [\"example.org\"]\ngroups_claim = \"groups\""),
+    )
+    .await;
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        &server,
+        "google",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+    assert_eq!(response.header("location"), Some(TARGET));
+    let session = response.session_cookie().expect("a session");
+    let check = identity(&server, &session).await;
+    assert_eq!(check.status, StatusCode::OK);
+    assert_eq!(check.header("remote-user"), Some("carol@example.org"));
+    assert_eq!(check.header("remote-email"), Some("carol@example.org"));
+    assert_eq!(check.header("remote-name"), Some("Carol Provider"));
+    assert_eq!(check.header("remote-groups"), Some("staff"));
+    let status = server
+        .get("/api/session")
+        .header("cookie", &session)
+        .send()
+        .await;
+    assert_eq!(status.status, StatusCode::OK, "{}", status.body);
+}
+
+#[tokio::test]
+async fn a_github_sign_in_uses_the_primary_verified_email_and_the_login_claim() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(
+        &fake.github_config("allowed_emails = [\"Carol@Example.org\"]\nusername_claim = \"login\""),
+    )
+    .await;
+    let started = start(&server, "github").await;
+    assert!(!started.query.contains_key("nonce"), "GitHub is not OIDC");
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        &server,
+        "github",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+    let check = identity(&server, &response.session_cookie().unwrap()).await;
+    assert_eq!(check.header("remote-user"), Some("carol"));
+    assert_eq!(check.header("remote-email"), Some("carol@example.org"));
+}
+
+#[tokio::test]
+async fn a_github_organisation_counts_as_a_group() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(&fake.github_config(
+        "scopes = [\"read:user\", \"user:email\", \"read:org\"]\ngroups_claim = \"orgs\"\nallowed_groups = [\"staff\"]",
+    ))
+    .await;
+    let started = start(&server, "github").await;
+    assert_eq!(started.query["scope"], "read:user user:email read:org");
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        &server,
+        "github",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+    let check = identity(&server, &response.session_cookie().unwrap()).await;
+    assert_eq!(check.header("remote-groups"), Some("staff"));
+}
+
+#[tokio::test]
+async fn a_missing_or_unknown_state_is_refused() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(&fake.google_config("allow_all = true")).await;
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    let missing = server
+        .get(&format!("/api/oauth/callback/google?code={code}"))
+        .header("cookie", &started.cookie)
+        .browser()
+        .send()
+        .await;
+    assert_refused(&missing, StatusCode::BAD_REQUEST);
+    let mismatched = callback(
+        &server,
+        "google",
+        &code,
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        Some(&started.cookie),
+    )
+    .await;
+    assert_refused(&mismatched, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_replayed_callback_is_refused() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(&fake.google_config("allow_all = true")).await;
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    let state = &started.query["state"];
+    let first = callback(&server, "google", &code, state, Some(&started.cookie)).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+    let replay = callback(&server, "google", &code, state, Some(&started.cookie)).await;
+    assert_refused(&replay, StatusCode::BAD_REQUEST);
+    assert!(replay.body.contains("expired or was already completed"));
+}
+
+#[tokio::test]
+async fn an_expired_transaction_is_refused() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let config = load(&config_text(
+        "https://auth.example.com",
+        &fake.google_config("allow_all = true"),
+    ));
+    let store = Store::memory(100);
+    // A transaction as `start` writes it, but past its ten minutes (the store still has it).
+    let browser = "B".repeat(43);
+    let record = serde_json::json!({
+        "provider": "google",
+        "browser": TokenHash::of(browser.as_bytes()).to_hex(),
+        "pkce_verifier": "v".repeat(43),
+        "nonce": "n",
+        "redirect_uri": null,
+        "expires_at": 1_000,
+    });
+    let state = "S".repeat(43);
+    store
+        .put_value(
+            &format!("oauth:{}", TokenHash::of(state.as_bytes()).to_hex()),
+            record.to_string().into_bytes(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let server = TestServer::with_state(AppState::new(config, store)).await;
+    let response = callback(
+        &server,
+        "google",
+        "code-1",
+        &state,
+        Some(&format!("postern_oauth={browser}")),
+    )
+    .await;
+    assert_refused(&response, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_callback_for_another_provider_is_refused() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let providers = format!(
+        "{}{}",
+        fake.google_config("allow_all = true"),
+        fake.github_config("allow_all = true")
+    );
+    let server = server(&providers).await;
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        &server,
+        "github",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    assert_refused(&response, StatusCode::BAD_REQUEST);
+    assert!(response.body.contains("different provider"));
+}
+
+#[tokio::test]
+async fn a_callback_in_another_browser_is_refused() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(&fake.google_config("allow_all = true")).await;
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    let state = &started.query["state"];
+    let without = callback(&server, "google", &code, state, None).await;
+    assert_refused(&without, StatusCode::FORBIDDEN);
+
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    let other = format!("postern_oauth={}", "C".repeat(43));
+    let elsewhere = callback(
+        &server,
+        "google",
+        &code,
+        &started.query["state"],
+        Some(&other),
+    )
+    .await;
+    assert_refused(&elsewhere, StatusCode::FORBIDDEN);
+}
+
+async fn sign_in_as(account: Account, allow: &str) -> TestResponse {
+    let fake = FakeProvider::start(account).await;
+    let server = server(&fake.google_config(allow)).await;
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    callback(
+        &server,
+        "google",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_id_token_for_another_audience_is_refused() {
+    let account = Account {
+        audience: Some("someone-else".into()),
+        ..Account::default()
+    };
+    let response = sign_in_as(account, "allow_all = true").await;
+    assert_refused(&response, StatusCode::UNAUTHORIZED);
+    assert!(response.body.contains("could not be verified"));
+}
+
+#[tokio::test]
+async fn an_id_token_with_a_bad_signature_is_refused() {
+    let account = Account {
+        bad_signature: true,
+        ..Account::default()
+    };
+    let response = sign_in_as(account, "allow_all = true").await;
+    assert_refused(&response, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_id_token_with_another_nonce_is_refused() {
+    let account = Account {
+        nonce: Some("replayed-nonce".into()),
+        ..Account::default()
+    };
+    let response = sign_in_as(account, "allow_all = true").await;
+    assert_refused(&response, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_unverified_email_is_refused() {
+    let account = Account {
+        email_verified: false,
+        ..Account::default()
+    };
+    let response = sign_in_as(account, "allowed_domains = [\"example.org\"]").await;
+    assert_refused(&response, StatusCode::FORBIDDEN);
+    assert!(response.body.contains("not verified"));
+}
+
+#[tokio::test]
+async fn an_account_outside_the_allow_list_lands_on_unauthorized() {
+    let response = sign_in_as(
+        Account::default(),
+        "allowed_emails = [\"dave@example.org\"]",
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.header("location"),
+        Some("https://auth.example.com/unauthorized?reason=account")
+    );
+    assert!(response.session_cookie().is_none());
+}
+
+#[tokio::test]
+async fn a_local_user_s_name_is_refused_unless_linking_is_on() {
+    let alice = Account {
+        login: "alice".into(),
+        ..Account::default()
+    };
+    for link in [false, true] {
+        let fake = FakeProvider::start(alice.clone()).await;
+        let server = server(&fake.github_config(&format!(
+            "allow_all = true\nusername_claim = \"login\"\nlink_local_users = {link}"
+        )))
+        .await;
+        let started = start(&server, "github").await;
+        let code = fake.sign_in(&started.url);
+        let response = callback(
+            &server,
+            "github",
+            &code,
+            &started.query["state"],
+            Some(&started.cookie),
+        )
+        .await;
+        if !link {
+            assert_refused(&response, StatusCode::FORBIDDEN);
+            continue;
+        }
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+        // Linked: the session is the local alice's, with her groups from the user table.
+        let check = identity(&server, &response.session_cookie().unwrap()).await;
+        assert_eq!(check.header("remote-user"), Some("alice"));
+        assert_eq!(check.header("remote-groups"), Some("admins,dev"));
+    }
+}
+
+#[tokio::test]
+async fn starting_sign_ins_is_limited_per_client() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(&fake.google_config("allow_all = true")).await;
+    for _ in 0..10 {
+        start(&server, "google").await;
+    }
+    let limited = server.get("/api/oauth/url/google").send().await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.header("retry-after").is_some());
+    let page = server.get("/api/oauth/login/google").browser().send().await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        page.header("location").is_none(),
+        "no transaction, no redirect"
+    );
+}
+
+#[tokio::test]
+async fn a_code_the_token_endpoint_refuses_starts_no_session() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let config = fake
+        .google_config("allow_all = true")
+        .replace(fake::CLIENT_SECRET, "not-the-secret");
+    let server = server(&config).await;
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        &server,
+        "google",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    assert_refused(&response, StatusCode::UNAUTHORIZED);
+    assert!(response.body.contains("did not accept"));
+}
+
+#[tokio::test]
+async fn the_callback_may_land_on_another_replica_and_works_once_on_all() {
+    let redis = postern_testkit::RedisServer::start();
+    let fake = FakeProvider::start(Account::default()).await;
+    let shared = format!(
+        "{}[session]\nstore = \"redis\"\nredis_url = \"{}\"\n",
+        fake.google_config("allow_all = true"),
+        redis.url()
+    );
+    let replica = || async {
+        let config = load(&config_text("https://auth.example.com", &shared));
+        let StoreKind::Redis(redis) = &config.session.store else {
+            panic!("a Redis store");
+        };
+        let store = Store::redis(redis).unwrap();
+        TestServer::with_state(AppState::new(config, store)).await
+    };
+    let first = replica().await;
+    let second = replica().await;
+    let started = start(&first, "google").await;
+    let code = fake.sign_in(&started.url);
+    let state = &started.query["state"];
+    let signed_in = callback(&second, "google", &code, state, Some(&started.cookie)).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    let session = signed_in.session_cookie().unwrap();
+    let check = identity(&first, &session).await;
+    assert_eq!(check.header("remote-user"), Some("carol@example.org"));
+    let replay = callback(&first, "google", &code, state, Some(&started.cookie)).await;
+    assert_refused(&replay, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_portal_with_only_providers_shows_only_their_buttons_and_reports_them() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let text = format!(
+        "app_url = \"https://auth.example.com\"\nsecret = \"test-secret-that-is-long-enough-for-postern\"\n\
+         {}[server]\nlisten = \"127.0.0.1:0\"\n",
+        fake.github_config("allow_all = true")
+    );
+    let server = TestServer::with_config(&text).await;
+    let page = server.get("/login").browser().send().await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("name=\"password\""), "no password form");
+    assert!(page.body.contains("Sign in with GitHub"));
+
+    let status = server.get("/api/status").send().await.json();
+    assert_eq!(status["configuredProviders"], serde_json::json!(["github"]));
+    let started = start(&server, "github").await;
+    let code = fake.sign_in(&started.url);
+    let signed_in = callback(
+        &server,
+        "github",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    let session = signed_in.session_cookie().unwrap();
+    let status = server
+        .get("/api/status")
+        .header("cookie", &session)
+        .send()
+        .await
+        .json();
+    assert_eq!(status["isLoggedIn"], true);
+    assert_eq!(status["oauth"], true);
+    assert_eq!(status["provider"], "github");
+    assert_eq!(status["username"], "carol@example.org");
+}
+
+#[tokio::test]
+async fn a_discovery_document_for_another_issuer_or_a_dead_provider_is_a_502() {
+    let fake = FakeProvider::start(Account {
+        discovery_issuer: Some("https://elsewhere.example.com".into()),
+        ..Account::default()
+    })
+    .await;
+    let generic = format!(
+        "[oauth.generic]\nissuer = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"s\"\nallow_all = true\n",
+        fake.base,
+        fake::CLIENT_ID
+    );
+    let server = server(&generic).await;
+    let json = server.get("/api/oauth/url/generic").send().await;
+    assert_eq!(json.status, StatusCode::BAD_GATEWAY, "{}", json.body);
+    let page = server
+        .get("/api/oauth/login/generic")
+        .browser()
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert!(page.set_cookies().is_empty(), "nothing was started");
+
+    // The client secret would go to this endpoint: plain http to another host is refused.
+    let insecure = FakeProvider::start(Account {
+        discovery_token_endpoint: Some("http://id.example.com/token".into()),
+        ..Account::default()
+    })
+    .await;
+    let server = self::server(&generic.replace(&fake.base, &insecure.base)).await;
+    let json = server.get("/api/oauth/url/generic").send().await;
+    assert_eq!(json.status, StatusCode::BAD_GATEWAY, "{}", json.body);
+
+    let dead = fake
+        .google_config("allow_all = true")
+        .replace(&format!("{}/token", fake.base), "http://127.0.0.1:1/token");
+    let server = self::server(&dead).await;
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        &server,
+        "google",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    assert_refused(&response, StatusCode::BAD_GATEWAY);
+}
