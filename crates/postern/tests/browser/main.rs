@@ -1,6 +1,7 @@
 //! Real headless Chromium (Debian's `chromium`, driven by npm `playwright-core`, both installed
 //! by `.ci/install-peers`) walks the password + TOTP sign-in, the signed-in, "no access" and
-//! sign-out pages on a desktop and a phone window. Screenshots of every page land in
+//! sign-out pages, and the OpenID Connect sign-in through a real oidc-provider, on a desktop
+//! and a phone window. Screenshots of every page land in
 //! `browser-artifacts/` at the workspace root. A missing node, package or browser fails the
 //! test; it is never skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
@@ -35,8 +36,16 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
-fn password_and_totp_sign_in_through_the_pages_on_desktop_and_phone() {
+fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         here.join("node_modules/playwright-core").is_dir()
@@ -58,6 +67,36 @@ fn password_and_totp_sign_in_through_the_pages_on_desktop_and_phone() {
         ),
     )
     .unwrap();
+    let oidc_port = free_port();
+    let oidc_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/oidc");
+    assert!(
+        oidc_dir.join("node_modules/oidc-provider").is_dir(),
+        "oidc-provider is missing: run .ci/install-peers"
+    );
+    let _provider = Server(
+        Command::new("node")
+            .arg(oidc_dir.join("provider.mjs"))
+            .current_dir(&oidc_dir)
+            .env("OIDC_PORT", oidc_port.to_string())
+            .env("OIDC_CLIENT_ID", "postern-browser")
+            .env("OIDC_CLIENT_SECRET", "browser-test-client-secret")
+            .env(
+                "OIDC_REDIRECT_URI",
+                format!("http://127.0.0.1:{port}/api/oauth/callback/generic"),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs the provider (install Node.js)"),
+    );
+    wait_for_port(oidc_port, "the OpenID provider");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[oauth.generic]\nissuer = \"http://127.0.0.1:{oidc_port}\"\nclient_id = \"postern-browser\"\n\
+         client_secret = \"browser-test-client-secret\"\nscopes = [\"openid\", \"email\", \"profile\", \"groups\"]\n\
+         allowed_groups = [\"staff\"]\nlabel = \"Example ID\"\n"
+    ));
+    std::fs::write(&config, text).unwrap();
     let log = std::fs::File::create(dir.join("postern.log")).unwrap();
     let _server = Server(
         Command::new(BINARY)
@@ -68,11 +107,7 @@ fn password_and_totp_sign_in_through_the_pages_on_desktop_and_phone() {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "postern did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_port(port, "postern");
     let artifacts = workspace().join("browser-artifacts");
     let output = Command::new("node")
         .arg(here.join("walk.mjs"))
@@ -82,6 +117,7 @@ fn password_and_totp_sign_in_through_the_pages_on_desktop_and_phone() {
         .env("POSTERN_PASSWORD", PASSWORD)
         .env("POSTERN_TOTP_SECRET", SECRET)
         .env("ARTIFACTS", &artifacts)
+        .env("OIDC_USER", "carol")
         .output()
         .expect("node runs (install Node.js)");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -98,6 +134,8 @@ fn password_and_totp_sign_in_through_the_pages_on_desktop_and_phone() {
             "05-signed-in",
             "06-unauthorized",
             "07-signed-out",
+            "08-provider-login",
+            "09-signed-in-oidc",
         ] {
             let shot = artifacts.join(format!("{size}-{page}.png"));
             assert!(

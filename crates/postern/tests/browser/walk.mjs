@@ -1,7 +1,10 @@
 // Walks postern's sign-in pages in a real headless Chromium: password, TOTP, the signed-in
 // page, "no access", sign-out; on a desktop-sized and a phone-sized window. Every page is
 // saved as a screenshot, and each must fit its window (no sideways scrolling).
-// env: POSTERN_URL, POSTERN_USER, POSTERN_PASSWORD, POSTERN_TOTP_SECRET, ARTIFACTS (a folder).
+// Then the OpenID Connect sign-in: postern's provider button, the provider's own login form
+// (a real oidc-provider), and back to postern signed in as the provider's user.
+// env: POSTERN_URL, POSTERN_USER, POSTERN_PASSWORD, POSTERN_TOTP_SECRET, ARTIFACTS (a folder),
+//      OIDC_USER (an account of the provider).
 import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -94,6 +97,19 @@ try {
     await page.click('button[type=submit]');
     await page.waitForURL(/\/login/);
     await shot('07-signed-out');
+
+    // OpenID Connect: the provider's button, its login form, and back.
+    await page.goto(`${base}/login`);
+    await page.click('a.provider');
+    await page.waitForSelector('input[name=login]');
+    await shot('08-provider-login');
+    await page.fill('input[name=login]', process.env.OIDC_USER);
+    await page.fill('input[name=password]', 'any');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('text=You are signed in');
+    check(page.url().startsWith(base), `back on postern after the provider (${page.url()})`);
+    check((await page.textContent('body')).includes(process.env.OIDC_USER), 'signed in as the provider user');
+    await shot('09-signed-in-oidc');
     await context.close();
   }
 } finally {
