@@ -72,7 +72,9 @@ pub async fn status(state: &AppState, request: &Request<Incoming>) -> HttpRespon
                 "groups": [],
                 "oauth": false,
                 "provider": "",
-                "totpPending": false,
+                // The password step of a TOTP user is done (its cookie is present; whether it
+                // is still live is for `POST /api/totp` to say).
+                "totpPending": crate::pending::cookie_token(request.headers()).is_some(),
                 "configuredProviders": providers,
                 "title": title,
             }),

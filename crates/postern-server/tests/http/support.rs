@@ -13,6 +13,7 @@ use hyper_util::rt::TokioIo;
 use postern_core::config::{self, Config, NoEnv, Sources, StoreKind};
 use postern_server::{AppState, Server};
 use postern_store::Store;
+use postern_testkit::RedisServer;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +40,14 @@ pub fn config_text(app_url: &str, extra: &str) -> String {
 pub struct TestServer {
     pub addr: SocketAddr,
     shutdown: CancellationToken,
+    /// The Redis this server's store lives in, when the suite runs against Redis.
+    _redis: Option<RedisServer>,
+}
+
+/// `POSTERN_TEST_STORE=redis` runs every test whose config names the memory store against a
+/// real redis-server of its own instead (`.ci/test` runs the suite both ways).
+pub fn redis_instead_of_memory() -> bool {
+    std::env::var("POSTERN_TEST_STORE").is_ok_and(|store| store == "redis")
 }
 
 impl TestServer {
@@ -49,12 +58,27 @@ impl TestServer {
 
     /// With the store the config names (memory, or Redis for `store = "redis"`).
     pub async fn with_config(text: &str) -> Self {
-        let config = load(text);
+        let mut config = load(text);
+        let mut redis = None;
+        if matches!(config.session.store, StoreKind::Memory) && redis_instead_of_memory() {
+            let server = RedisServer::start();
+            let with_redis = load(&config_text(
+                "https://auth.example.com",
+                &format!(
+                    "[session]\nstore = \"redis\"\nredis_url = \"{}\"",
+                    server.url()
+                ),
+            ));
+            config.session.store = with_redis.session.store;
+            redis = Some(server);
+        }
         let store = match &config.session.store {
             StoreKind::Memory => Store::memory(config.session.max_sessions),
             StoreKind::Redis(redis) => Store::redis(redis).unwrap(),
         };
-        Self::with_state(AppState::new(config, store)).await
+        let mut server = Self::with_state(AppState::new(config, store)).await;
+        server._redis = redis;
+        server
     }
 
     pub async fn with_state(state: AppState) -> Self {
@@ -63,7 +87,11 @@ impl TestServer {
         let addr = server.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         tokio::spawn(server.run(shutdown.clone()));
-        Self { addr, shutdown }
+        Self {
+            addr,
+            shutdown,
+            _redis: None,
+        }
     }
 
     pub fn request(&self, method: Method, path: &str) -> TestRequest {

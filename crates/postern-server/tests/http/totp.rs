@@ -81,6 +81,13 @@ fn vault_check(server: &TestServer, cookie: &str) -> TestRequest {
 async fn a_pending_login_is_no_session_and_the_right_code_makes_a_two_factor_one() {
     let server = server().await;
     let pending = password_step(&server).await;
+    let status = server
+        .get("/api/status")
+        .header("cookie", &pending)
+        .send()
+        .await;
+    assert_eq!(status.json()["isLoggedIn"], false);
+    assert_eq!(status.json()["totpPending"], true);
     // The pending cookie opens nothing, even renamed to the session cookie.
     let value = pending.split_once('=').unwrap().1;
     for cookie in [pending.clone(), format!("postern_session={value}")] {
