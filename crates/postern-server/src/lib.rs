@@ -9,6 +9,7 @@ mod basic;
 mod cookies;
 mod handlers;
 mod listener;
+mod notify;
 mod oauth;
 mod pages;
 mod passwords;

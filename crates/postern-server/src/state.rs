@@ -20,6 +20,7 @@ use postern_store::Store;
 use crate::assets::Assets;
 use crate::basic::BasicCache;
 use crate::cookies::CookieSpec;
+use crate::notify::Notifier;
 use crate::oauth::OAuth;
 use crate::passwords::PasswordPool;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub users_file_lock: tokio::sync::Mutex<()>,
     pub store: Store,
     pub csrf: CsrfKey,
+    /// Posts `auth.suspicious` to `[notify] webhook_url`.
+    pub notifier: Notifier,
     /// Signs and checks device cookies.
     pub device: DeviceKey,
     /// Signs and checks bearer tokens.
@@ -76,6 +79,7 @@ impl AppState {
             jwt,
             basic_cache,
             device: DeviceKey::new(&config.secret.bytes),
+            notifier: Notifier::new(config.webhook_url.clone()),
             redirects,
             passwords: PasswordPool::new(),
             assets,

@@ -42,6 +42,8 @@ pub struct Config {
     pub oauth: Vec<OAuthProvider>,
     pub limits: LoginLimits,
     pub api: ApiConfig,
+    /// `[notify] webhook_url`: where `auth.suspicious` events are POSTed.
+    pub webhook_url: Option<Url>,
     pub ui: UiConfig,
     pub log: LogConfig,
 }

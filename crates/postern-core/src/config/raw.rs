@@ -34,6 +34,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub api: RawApi,
     #[serde(default)]
+    pub notify: RawNotify,
+    #[serde(default)]
     pub ui: RawUi,
     #[serde(default)]
     pub log: RawLog,
@@ -112,6 +114,12 @@ pub struct RawLimits {
     pub user_failure_window: Option<HumanDuration>,
     pub api_rate: Option<u64>,
     pub api_burst: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub webhook_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -48,6 +48,7 @@ pub const SECTIONS: &[&str] = &[
     "limits",
     "access",
     "api",
+    "notify",
     "ui",
     "log",
 ];
@@ -114,6 +115,7 @@ pub const KEYS: &[Key] = &[
     key("limits.user_failure_window", Kind::Duration, "900s"),
     key("limits.api_rate", Kind::Int, "20"),
     key("limits.api_burst", Kind::Int, "60"),
+    key("notify.webhook_url", Kind::Secret, "(none)"),
     key("api.basic_auth", Kind::Bool, "false"),
     key("api.allow_insecure_basic", Kind::Bool, "false"),
     key("api.basic_cache_ttl", Kind::Duration, "60s"),

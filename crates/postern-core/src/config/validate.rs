@@ -62,6 +62,7 @@ pub(super) fn validate(
     let access = crate::access::build(raw.apps, &raw.access, &users, base_dir, problems);
     let limits = limits(&raw.limits, problems);
     let api = api(&raw.api, problems);
+    let webhook_url = webhook_url(raw.notify.webhook_url.as_deref(), problems);
     let ui = ui(raw.ui, problems);
     let log = log(raw.log, problems);
     Some(Config {
@@ -76,6 +77,7 @@ pub(super) fn validate(
         oauth,
         limits,
         api,
+        webhook_url,
         ui,
         log: log?,
     })
@@ -603,4 +605,20 @@ fn api(raw: &RawApi, problems: &mut Vec<String>) -> ApiConfig {
         problems.push("`api.refresh_token_ttl` must be at most 365d".into());
     }
     api
+}
+
+/// https, or http on a loopback host: the events name users and addresses.
+fn webhook_url(raw: Option<&str>, problems: &mut Vec<String>) -> Option<Url> {
+    let raw = raw?.trim();
+    match Url::parse(raw) {
+        Ok(url) if crate::oauth::is_safe_endpoint(&url) => Some(url),
+        // The URL may carry a token (many webhook URLs do): never repeat it.
+        _ => {
+            problems.push(
+                "`notify.webhook_url` must be an https:// URL (or http:// on a loopback host)"
+                    .into(),
+            );
+            None
+        }
+    }
 }

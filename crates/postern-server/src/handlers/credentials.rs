@@ -151,6 +151,9 @@ pub async fn record_failure(
             method = event,
             "several failed sign-ins in a row on one account"
         );
+        state
+            .notifier
+            .suspicious(user, client, by_account.count, event);
     }
     Ok(())
 }

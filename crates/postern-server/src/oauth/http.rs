@@ -81,6 +81,22 @@ impl HttpClient {
         self.json(url, request, Bytes::from(body), true).await
     }
 
+    /// `POST url` with a JSON body; the answer's status (its body is not read beyond the
+    /// size limit and not returned).
+    pub async fn post_json(&self, url: &Url, body: &Value) -> Result<StatusCode, FetchError> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .header(CONTENT_TYPE, "application/json");
+        let bytes = Bytes::from(serde_json::to_vec(body).unwrap_or_default());
+        let exchange = self.exchange(url, request, bytes);
+        let (status, _) = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
+            .await
+            .map_err(|_| {
+                FetchError::Transport(format!("no answer within {EXCHANGE_TIMEOUT:?}"))
+            })??;
+        Ok(status)
+    }
+
     /// The JSON answer; `error_json` lets a failed status through when its body is an OAuth
     /// error object, for the caller to read.
     async fn json(

@@ -12,6 +12,7 @@ mod hostile_input;
 mod limits;
 mod login;
 mod logout;
+mod notify;
 mod oauth;
 mod pages;
 mod session_api;

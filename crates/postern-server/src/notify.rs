@@ -1,0 +1,79 @@
+//! Seed 003's incident notice: at the fifth failed sign-in in a row on an account, besides the
+//! `auth.suspicious` audit line, a POST to `[notify] webhook_url`. It never holds up the
+//! request that triggered it: it runs in its own task, retries a few times with growing
+//! pauses, and is dropped (with a warning) when too many notices are already on their way.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::Semaphore;
+use url::Url;
+
+use crate::oauth::HttpClient;
+use crate::state::now;
+
+/// Attempts per notice, and the pause before the second (doubled each time).
+const ATTEMPTS: u32 = 4;
+const FIRST_PAUSE: Duration = Duration::from_millis(500);
+/// Notices on their way at once; more are dropped rather than queued without bound.
+const IN_FLIGHT: usize = 32;
+
+pub struct Notifier {
+    url: Option<Url>,
+    client: Arc<HttpClient>,
+    permits: Arc<Semaphore>,
+}
+
+impl Notifier {
+    pub fn new(url: Option<Url>) -> Self {
+        Self {
+            url,
+            client: Arc::new(HttpClient::default()),
+            permits: Arc::new(Semaphore::new(IN_FLIGHT)),
+        }
+    }
+
+    /// Sends `auth.suspicious` to the webhook, if one is configured. No secret is in it.
+    pub fn suspicious(&self, user: &str, client: IpAddr, count: u64, method: &str) {
+        let Some(url) = self.url.clone() else {
+            return;
+        };
+        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            tracing::warn!("too many webhook notices on their way: this one is dropped");
+            return;
+        };
+        let body = json!({
+            "event": "auth.suspicious",
+            "user": user,
+            "ip": client.to_string(),
+            "count": count,
+            "method": method,
+            "time": now(),
+        });
+        let http = Arc::clone(&self.client);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut pause = FIRST_PAUSE;
+            for attempt in 1..=ATTEMPTS {
+                match http.post_json(&url, &body).await {
+                    Ok(status) if status.is_success() => return,
+                    // A 4xx will not change on a retry.
+                    Ok(status) if status.is_client_error() => {
+                        tracing::warn!(%status, "the webhook refused an auth.suspicious notice");
+                        return;
+                    }
+                    Ok(status) => tracing::warn!(%status, attempt, "the webhook failed; retrying"),
+                    // The error would repeat the URL, which may hold a token: not logged.
+                    Err(_) => tracing::warn!(attempt, "the webhook did not answer; retrying"),
+                }
+                if attempt < ATTEMPTS {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+            tracing::warn!("an auth.suspicious notice could not be delivered to the webhook");
+        });
+    }
+}
