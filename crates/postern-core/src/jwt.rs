@@ -46,7 +46,8 @@ pub struct Claims {
     pub fam_exp: UnixSeconds,
     /// `true` when the login had a second factor.
     pub mfa: bool,
-    /// A fingerprint of the user's password hash at login: a password change ends the family.
+    /// A stamp of the user's credentials at login: a password change, or `postern users
+    /// revoke`, ends the family.
     pub pwd: String,
 }
 

@@ -25,7 +25,7 @@ const MAX_ENTRIES: usize = 10_000;
 
 struct Entry {
     user: String,
-    /// The password hash this credential was verified against.
+    /// The stamp of the credentials this was verified against (`user_passwords::InForce`).
     verified_hash: String,
     until: Instant,
 }
@@ -113,8 +113,8 @@ pub fn challenge(state: &AppState) -> String {
 pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOutcome {
     let fingerprint = state.basic_cache.fingerprint(encoded);
     if let Some((user, verified_hash)) = state.basic_cache.lookup(state, &fingerprint) {
-        match user_passwords::effective_hash(state, &user).await {
-            Ok(hash) if hash == verified_hash => return BasicOutcome::Verified(user),
+        match user_passwords::in_force(state, &user).await {
+            Ok(now) if now.stamp == verified_hash => return BasicOutcome::Verified(user),
             Ok(_) => {} // the password changed: verify again
             Err(err) => return BasicOutcome::Unavailable(err),
         }
@@ -133,9 +133,9 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
                 Err(err) => BasicOutcome::Unavailable(err),
             }
         }
-        Ok(user) => match user_passwords::effective_hash(state, &user).await {
-            Ok(hash) => {
-                state.basic_cache.remember(fingerprint, &user, hash);
+        Ok(user) => match user_passwords::in_force(state, &user).await {
+            Ok(now) => {
+                state.basic_cache.remember(fingerprint, &user, now.stamp);
                 BasicOutcome::Verified(user)
             }
             Err(err) => BasicOutcome::Unavailable(err),

@@ -3,6 +3,7 @@
 //! (`respond`), so a bad request never drops the proxy's keep-alive connection.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 mod assets;
 mod authorization;
 mod basic;

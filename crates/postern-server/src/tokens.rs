@@ -53,7 +53,7 @@ fn spent_key(jti: &str) -> String {
 }
 
 /// A new pair: a new family (at login), or the next pair of `family` (at refresh). `pwd` is
-/// the fingerprint of the password hash in force (`user_passwords::fingerprint`).
+/// the stamp of the credentials in force (`user_passwords::InForce`).
 pub fn issue(
     state: &AppState,
     user: &User,
@@ -162,8 +162,7 @@ pub async fn revoke(state: &AppState, token: &str) -> Result<bool, StoreError> {
 
 /// The password is the one the token's login used.
 async fn same_password(state: &AppState, user: &User, claims: &Claims) -> Result<bool, StoreError> {
-    let hash = user_passwords::effective_hash(state, user).await?;
-    Ok(user_passwords::fingerprint(&hash) == claims.pwd)
+    Ok(user_passwords::in_force(state, user).await?.stamp == claims.pwd)
 }
 
 async fn revoke_family(

@@ -17,8 +17,16 @@ use sha2::{Digest, Sha256};
 
 use crate::state::AppState;
 
-/// Kept hashes live this long (ten years): until the file changes, in practice.
-const KEPT_HASH_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
+/// A user's state in Redis lives this long (ten years): until it is replaced, in practice.
+const USER_STATE_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// What Redis keeps about a user: a hash set through the API, and when `postern users revoke`
+/// last ended everything of theirs.
+#[derive(Serialize, Deserialize, Default)]
+struct UserState {
+    kept: Option<KeptHash>,
+    revoked_at: Option<u64>,
+}
 
 #[derive(Serialize, Deserialize)]
 struct KeptHash {
@@ -27,32 +35,70 @@ struct KeptHash {
     replaces: String,
 }
 
-fn kept_key(user: &str) -> String {
+fn state_key(user: &str) -> String {
     // The hash tag keeps it on the user's Redis Cluster slot.
-    format!("password:{{{}}}", user.to_lowercase())
+    format!("user-state:{{{}}}", user.to_lowercase())
 }
 
-/// The hash a password is checked against now.
-pub async fn effective_hash(state: &AppState, user: &User) -> Result<String, StoreError> {
+async fn read_state(store: &Store, user: &str) -> Result<UserState, StoreError> {
+    Ok(store
+        .peek_value(&state_key(user))
+        .await?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default())
+}
+
+async fn write_state(store: &Store, user: &str, state: &UserState) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(state).unwrap_or_default();
+    store
+        .set_value(&state_key(user), bytes, USER_STATE_TTL)
+        .await
+}
+
+/// The user's credentials as they stand now.
+pub struct InForce {
+    /// The hash a password is checked against.
+    pub hash: String,
+    /// Changes whenever the hash does or the user is revoked: tokens and cached Basic
+    /// credentials made under another stamp no longer work.
+    pub stamp: String,
+}
+
+pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreError> {
+    // Only Redis can hold a state: with the memory store nothing outside this process
+    // changes a user, and a change inside it rewrites the file and the table.
     if !matches!(state.store, Store::Redis(_)) {
-        return Ok(user.password_hash.clone());
+        return Ok(InForce {
+            hash: user.password_hash.clone(),
+            stamp: fingerprint(&user.password_hash),
+        });
     }
-    let kept = state.store.peek_value(&kept_key(&user.name)).await?;
-    Ok(kept
-        .and_then(|bytes| serde_json::from_slice::<KeptHash>(&bytes).ok())
+    let kept = read_state(&state.store, &user.name).await?;
+    let hash = kept
+        .kept
         .filter(|kept| kept.replaces == user.password_hash)
-        .map_or_else(|| user.password_hash.clone(), |kept| kept.hash))
+        .map_or_else(|| user.password_hash.clone(), |kept| kept.hash);
+    let stamp = fingerprint(&format!("{hash}:{}", kept.revoked_at.unwrap_or(0)));
+    Ok(InForce { hash, stamp })
 }
 
-/// A short fingerprint of a hash, for tokens: a token issued before a password change stops
-/// working after it.
-pub fn fingerprint(hash: &str) -> String {
-    let digest = Sha256::digest(hash.as_bytes());
+/// A short fingerprint, for tokens and the Basic cache.
+fn fingerprint(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
     digest
         .iter()
         .take(8)
         .map(|byte| format!("{byte:02x}"))
         .collect()
+}
+
+/// `postern users revoke`: ends every token and cached Basic credential of `user`, on every
+/// replica (the caller ends the sessions). Needs Redis: the memory store lives inside the
+/// running process.
+pub async fn revoke(store: &Store, user: &str, now: u64) -> Result<(), StoreError> {
+    let mut current = read_state(store, user).await?;
+    current.revoked_at = Some(now);
+    write_state(store, user, &current).await
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,15 +133,12 @@ pub async fn save(state: &AppState, user: &User, new_hash: &str) -> Result<(), S
         return Err(SaveError::InlineUser);
     }
     if redis {
-        let kept = KeptHash {
+        let mut current = read_state(&state.store, &user.name).await?;
+        current.kept = Some(KeptHash {
             hash: new_hash.to_owned(),
             replaces: user.password_hash.clone(),
-        };
-        let bytes = serde_json::to_vec(&kept).unwrap_or_default();
-        state
-            .store
-            .set_value(&kept_key(&user.name), bytes, KEPT_HASH_TTL)
-            .await?;
+        });
+        write_state(&state.store, &user.name, &current).await?;
     }
     if wrote_file {
         // This replica uses the new hash at once; the file watch reloads the rest later.

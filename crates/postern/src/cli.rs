@@ -30,6 +30,11 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Show which app a URL matches, each access rule's verdict, and the decision.
     Explain(ExplainArgs),
+    /// Act on a user's state in the shared (Redis) store, for every replica at once.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Second-factor (TOTP) tools.
     Totp {
         #[command(subcommand)]
@@ -109,4 +114,20 @@ pub struct ExplainArgs {
     /// The user signed in with a second factor (for `two_factor` apps).
     #[arg(long)]
     pub second_factor: bool,
+}
+
+#[derive(Subcommand)]
+pub enum UsersAction {
+    /// Clear the user's failed sign-in counter, so the account may sign in again at once.
+    Unlock(UserArgs),
+    /// End every session, bearer token and cached Basic credential of the user.
+    Revoke(UserArgs),
+}
+
+#[derive(Args)]
+pub struct UserArgs {
+    /// The user's name.
+    pub name: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }

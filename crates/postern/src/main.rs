@@ -20,6 +20,7 @@ mod logging;
 mod reload;
 mod serve;
 mod totp;
+mod users;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         } => commands::config_check(&args),
         Command::Healthcheck(args) => healthcheck::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Users { action } => users::run(&action),
         Command::Totp {
             action: TotpAction::Generate(args),
         } => totp::generate(&args),

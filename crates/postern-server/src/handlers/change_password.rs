@@ -77,8 +77,8 @@ pub async fn change(
         Err(LoginError::Unavailable(err)) => return unavailable(&err),
         Err(LoginError::Invalid | LoginError::Busy) => return busy(),
     }
-    let current_hash = match user_passwords::effective_hash(state, &user).await {
-        Ok(hash) => hash,
+    let current_hash = match user_passwords::in_force(state, &user).await {
+        Ok(now) => now.hash,
         Err(err) => return unavailable(&err),
     };
     match state

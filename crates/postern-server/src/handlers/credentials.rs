@@ -49,7 +49,7 @@ pub async fn authenticate(
     let ip = LoginLimits::ip_counter(client);
     refuse_if_limited(state, &ip, &account).await?;
     let hash = match &user {
-        Some(user) => Some(user_passwords::effective_hash(state, user).await?),
+        Some(user) => Some(user_passwords::in_force(state, user).await?.hash),
         None => None,
     };
     let verified = state

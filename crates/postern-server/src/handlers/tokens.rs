@@ -81,8 +81,8 @@ pub async fn login(state: &AppState, peer: SocketAddr, request: Request<Incoming
         }
     }
     tracing::info!(target: "audit", event = "token.issued", user = %user.name, ip = %client);
-    let pwd = match user_passwords::effective_hash(state, &user).await {
-        Ok(hash) => user_passwords::fingerprint(&hash),
+    let pwd = match user_passwords::in_force(state, &user).await {
+        Ok(now) => now.stamp,
         Err(err) => return login_error(LoginError::Unavailable(err)),
     };
     let issued = tokens::issue(state, &user, &pwd, user.totp.is_some(), None);

@@ -9,3 +9,4 @@ mod explain;
 mod reload;
 mod serve;
 mod shipped_configs;
+mod users;

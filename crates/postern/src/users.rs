@@ -1,0 +1,69 @@
+//! `postern users unlock NAME` and `postern users revoke NAME`: act on the store the
+//! configuration names, so every replica sees the change at once. The memory store lives
+//! inside the running postern, out of reach of another process: these commands need Redis.
+
+use std::process::ExitCode;
+
+use postern_core::config::StoreKind;
+use postern_store::Store;
+
+use crate::cli::UsersAction;
+use crate::{EXIT_INVALID_CONFIG, config_file};
+
+pub fn run(action: &UsersAction) -> ExitCode {
+    let (args, revoke) = match action {
+        UsersAction::Unlock(args) => (args, false),
+        UsersAction::Revoke(args) => (args, true),
+    };
+    let config = match config_file::load(args.config.config.as_deref(), &[]) {
+        Ok(config) => config,
+        Err(problems) => {
+            eprintln!("postern: {problems}");
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        }
+    };
+    let StoreKind::Redis(redis) = &config.session.store else {
+        eprintln!(
+            "postern users: the memory store lives inside the running postern and cannot be reached \
+             from here. Restart postern to end every session and clear every counter, or use \
+             `session.store = \"redis\"`."
+        );
+        return ExitCode::FAILURE;
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("postern users: cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let name = config
+        .users
+        .get(&args.name)
+        .map_or(args.name.clone(), |user| user.name.clone());
+    let done = runtime.block_on(async {
+        let store = Store::redis(redis)?;
+        if revoke {
+            let ended = postern_server::admin::revoke(&store, &name).await?;
+            Ok::<_, postern_store::StoreError>(format!(
+                "revoked {name}: {ended} session(s) ended; every bearer token and cached Basic credential no longer works"
+            ))
+        } else {
+            postern_server::admin::unlock(&store, &name).await?;
+            Ok(format!("unlocked {name}: the failed sign-in counter is cleared"))
+        }
+    });
+    match done {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("postern users: the store did not answer: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

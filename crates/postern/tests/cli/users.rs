@@ -1,0 +1,122 @@
+//! `postern users unlock` and `postern users revoke`, against a running postern and a real
+//! redis-server: the change reaches the server through the store.
+
+use postern_testkit::RedisServer;
+
+use crate::support::*;
+
+fn status_of(answer: &str) -> &str {
+    answer.split_whitespace().nth(1).unwrap_or_default()
+}
+
+fn login(port: u16, password: &str) -> String {
+    post_json(
+        port,
+        "/api/login",
+        &format!("{{\"username\":\"alice\",\"password\":\"{password}\"}}"),
+    )
+}
+
+#[test]
+fn unlock_and_revoke_act_on_the_shared_store() {
+    let redis = RedisServer::start();
+    let dir = TempDir::new("users-cli");
+    let port = free_port();
+    let extra = format!(
+        "[session]\nstore = \"redis\"\nredis_url = \"{}\"\n[limits]\nmax_failures_per_ip = 100\nmax_failures_per_user = 3\n",
+        redis.url()
+    );
+    let path = dir.write("postern.toml", &config(port, &extra));
+    let _running = Running::start(&dir, &path, port);
+
+    // A session and a bearer token, then revoke: both stop working.
+    let answer = login(port, PASSWORD);
+    assert_eq!(status_of(&answer), "200", "{answer}");
+    let cookie = answer
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: postern_session="))
+        .and_then(|rest| rest.split(';').next())
+        .map(|value| format!("postern_session={value}"))
+        .unwrap();
+    let tokens = post_json(
+        port,
+        "/api/auth/login",
+        &format!("{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}"),
+    );
+    let body = tokens.split("\r\n\r\n").nth(1).unwrap();
+    let access = serde_json::from_str::<serde_json::Value>(body).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bearer = format!("Bearer {access}");
+    let check = |headers: &[(&str, &str)]| {
+        let mut all = vec![
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "app.example.com"),
+        ];
+        all.extend_from_slice(headers);
+        status_of(&get(port, "/api/auth/traefik", &all).unwrap()).to_owned()
+    };
+    assert_eq!(check(&[("Cookie", &cookie)]), "200");
+    assert_eq!(check(&[("Authorization", &bearer)]), "200");
+    let revoked = run(
+        &[
+            "users",
+            "revoke",
+            "alice",
+            "--config",
+            path.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(
+        revoked.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&revoked.stdout).contains("1 session(s) ended"));
+    assert_eq!(check(&[("Cookie", &cookie)]), "401");
+    assert_eq!(check(&[("Authorization", &bearer)]), "401");
+
+    // Three wrong passwords lock the account; unlock opens it again.
+    for _ in 0..3 {
+        assert_eq!(status_of(&login(port, "wrong")), "401");
+    }
+    assert_eq!(status_of(&login(port, PASSWORD)), "429");
+    let unlocked = run(
+        &[
+            "users",
+            "unlock",
+            "alice",
+            "--config",
+            path.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(
+        unlocked.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&unlocked.stderr)
+    );
+    assert_eq!(status_of(&login(port, PASSWORD)), "200");
+}
+
+#[test]
+fn with_the_memory_store_the_commands_say_why_they_cannot() {
+    let dir = TempDir::new("users-memory");
+    let path = dir.write("postern.toml", &config(free_port(), ""));
+    let output = run(
+        &[
+            "users",
+            "revoke",
+            "alice",
+            "--config",
+            path.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("memory store"));
+}
