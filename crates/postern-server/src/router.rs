@@ -268,7 +268,7 @@ pub async fn handle(
         Route::SessionEndOne(id) => session_list::end_one(&state, &request, &id).await,
         Route::SessionEndOthers => session_list::end_others(&state, &request).await,
         Route::TicketRedeem => tickets::redeem(&state, peer, request).await,
-        Route::TokenRefresh => tokens::refresh(&state, request).await,
+        Route::TokenRefresh => tokens::refresh(&state, peer, request).await,
         Route::OAuth(OAuthStep::Url, provider) => {
             oauth::url(&state, peer, &request, &provider).await
         }

@@ -11,6 +11,7 @@ use postern_store::StoreError;
 
 use crate::state::AppState;
 use crate::user_passwords;
+use postern_core::password::{self, HashKind};
 
 /// Longest accepted username or email; longer input is a failed login, not an error page.
 const MAX_LOGIN_NAME: usize = 256;
@@ -52,11 +53,20 @@ pub async fn authenticate(
         Some(user) => Some(user_passwords::in_force(state, user).await?.hash),
         None => None,
     };
+    // A bcrypt hash in users_file is replaced by argon2id at the first right password.
+    let upgrade = hash.as_deref().is_some_and(|hash| {
+        matches!(password::hash_kind(hash), Ok(HashKind::Bcrypt))
+            && user.as_ref().is_some_and(|user| user.from_users_file)
+    });
+    let password_for_upgrade = upgrade.then(|| password.clone());
     let verified = state
         .passwords
         .verify(hash, password)
         .await
         .map_err(|_| LoginError::Busy)?;
+    if verified && let (Some(user), Some(password)) = (&user, password_for_upgrade) {
+        upgrade_to_argon2(state, user, password).await;
+    }
     match user {
         // A TOTP user's failures are cleared only once the code is right too.
         Some(user) if verified && user.totp.is_some() => {
@@ -72,6 +82,20 @@ pub async fn authenticate(
             record_failure(state, client, &ip, &account, "login.failed", user.is_some()).await?;
             Err(LoginError::Invalid)
         }
+    }
+}
+
+/// Rewrites a user's bcrypt hash as argon2id (the file, and Redis when that is the store).
+/// A failure only leaves the bcrypt hash in place: the sign-in goes on.
+async fn upgrade_to_argon2(state: &AppState, user: &User, password: String) {
+    let Ok(new_hash) = state.passwords.hash(password).await else {
+        return;
+    };
+    match user_passwords::save(state, user, &new_hash).await {
+        Ok(()) => {
+            tracing::info!(user = %user.name, "bcrypt hash replaced by argon2id in users_file")
+        }
+        Err(err) => tracing::warn!(user = %user.name, error = %err, "bcrypt hash not replaced"),
     }
 }
 

@@ -90,12 +90,37 @@ pub async fn login(state: &AppState, peer: SocketAddr, request: Request<Incoming
 }
 
 /// `POST /api/auth/refresh` `{"refresh_token"}`: a new pair; the old refresh token is spent.
-pub async fn refresh(state: &AppState, request: Request<Incoming>) -> HttpResponse {
-    let (_, body) = match json_body::<RefreshBody>(state, request).await {
+/// A refresh token that does not work counts as a failed attempt of the client IP (there is
+/// no account to count it on: the token's user is not to be believed).
+pub async fn refresh(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> HttpResponse {
+    let (parts, body) = match json_body::<RefreshBody>(state, request).await {
         Ok(read) => read,
         Err(response) => return response,
     };
-    match tokens::refresh(state, &body.refresh_token).await {
+    let client = request::client_ip(state, peer, &parts.headers).ip;
+    let ip = LoginLimits::ip_counter(client);
+    let limits = &state.config.limits;
+    match state.store.failures(&ip).await {
+        Ok(counter) if counter.count >= limits.max_failures_per_ip => {
+            return respond::limited(
+                "Too many failed attempts, try again later",
+                LoginLimits::retry_after_secs(counter.resets_in),
+            );
+        }
+        Ok(_) => {}
+        Err(err) => return login_error(LoginError::Unavailable(err)),
+    }
+    let outcome = tokens::refresh(state, &body.refresh_token).await;
+    if matches!(outcome, Ok(Err(_)))
+        && let Err(err) = state.store.count_failure(&ip, limits.failure_window).await
+    {
+        return login_error(LoginError::Unavailable(err));
+    }
+    match outcome {
         Ok(Ok(issued)) => respond::json(StatusCode::OK, issued.body()),
         Ok(Err(RefreshError::Reused)) => respond::json_message(
             StatusCode::UNAUTHORIZED,

@@ -337,3 +337,29 @@ async fn with_redis_every_replica_sees_the_change_at_once_even_from_a_read_only_
     );
     assert_eq!(login(&b, "alice", NEW).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_bcrypt_hash_becomes_argon2id_at_the_first_sign_in() {
+    let dir = Dir::new("bcrypt");
+    let bcrypt = bcrypt::hash(PASSWORD, 4).unwrap();
+    let server = server_with_file(&dir, "users.txt", &format!("carol:{bcrypt}\n"), "").await;
+    assert_eq!(
+        login(&server, "carol", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    let file = std::fs::read_to_string(dir.0.join("users.txt")).unwrap();
+    let hash = file.trim().strip_prefix("carol:").unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{file}");
+    assert!(postern_core::password::verify_password(
+        hash,
+        PASSWORD.as_bytes()
+    ));
+    assert_eq!(
+        login(&server, "carol", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login(&server, "carol", "wrong").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -358,3 +358,22 @@ async fn ui_and_api_routes_are_rate_limited_and_the_check_path_is_not() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn bad_refresh_tokens_count_against_the_client() {
+    let server = server("").await;
+    for n in 0..5 {
+        let bad = refresh(&server, &format!("not-a-token-{n}")).await;
+        assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    }
+    let login = token_login(
+        &server,
+        &format!("{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}"),
+    )
+    .await;
+    assert_eq!(
+        login.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the same client is limited on every path"
+    );
+}
