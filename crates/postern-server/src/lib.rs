@@ -15,6 +15,7 @@ mod oauth;
 mod pages;
 mod passwords;
 mod pending;
+mod principal;
 mod request;
 mod respond;
 mod router;

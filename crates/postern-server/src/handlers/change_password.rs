@@ -18,12 +18,11 @@ use postern_store::StoreError;
 use serde::Deserialize;
 
 use super::credentials::{self, LoginError};
-use crate::authorization::{self, Presented};
+use crate::principal::{self, Found};
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
-use crate::tokens;
 use crate::user_passwords::{self, SaveError};
 
 #[derive(Deserialize)]
@@ -48,12 +47,13 @@ pub async fn change(
     if !request::origin_allowed(state, request.headers()) {
         return respond::json_message(StatusCode::FORBIDDEN, "Origin not allowed");
     }
-    let (user, keep) = match caller(state, request.headers()).await {
+    let client = request::client_ip(state, peer, request.headers()).ip;
+    let (user, keep) = match caller(state, request.headers(), client).await {
         Ok(Ok(found)) => found,
         Ok(Err(response)) => return response,
         Err(err) => return unavailable(&err),
     };
-    let (parts, body) = match request::read_body(request).await {
+    let (_, body) = match request::read_body(request).await {
         Ok(read) => read,
         Err(response) => return response,
     };
@@ -66,7 +66,6 @@ pub async fn change(
             );
         }
     };
-    let client = request::client_ip(state, peer, &parts.headers).ip;
     let account = LoginLimits::user_counter(&user.name);
     let ip = LoginLimits::ip_counter(client);
     match credentials::refuse_if_limited(state, &ip, &account).await {
@@ -149,6 +148,7 @@ pub async fn change(
 async fn caller(
     state: &AppState,
     headers: &HeaderMap,
+    client: std::net::IpAddr,
 ) -> Result<Result<(Arc<User>, Option<TokenHash>), HttpResponse>, StoreError> {
     if let Some(session) = sessions::current(state, headers).await? {
         let presented = request::csrf_header(headers).unwrap_or_default();
@@ -163,15 +163,21 @@ async fn caller(
         }
         return Ok(Ok((session.user, Some(session.key))));
     }
-    if let Presented::Bearer(token) = authorization::presented(headers)
-        && let Some((user, _)) = tokens::bearer(state, token).await?
-    {
-        return Ok(Ok((user, None)));
+    // A bearer token, or Basic: not sent by a browser on its own, so no CSRF token.
+    let https = state.config.app_url.scheme() == "https";
+    match principal::from_authorization(state, headers, client, https).await {
+        Found::User(user, _) => Ok(Ok((user, None))),
+        Found::Nobody => Ok(Err(respond::json_message(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+        ))),
+        Found::Limited { retry_after } => Ok(Err(respond::limited(
+            "Too many failed attempts, try again later",
+            retry_after,
+        ))),
+        Found::Busy => Ok(Err(busy())),
+        Found::Unavailable(err) => Err(err),
     }
-    Ok(Err(respond::json_message(
-        StatusCode::UNAUTHORIZED,
-        "Unauthorized",
-    )))
 }
 
 async fn end_other_sessions(

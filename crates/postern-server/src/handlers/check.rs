@@ -16,14 +16,13 @@ use postern_core::identity::Identity;
 use postern_core::session::AuthLevel;
 use postern_core::users::User;
 
-use crate::authorization::{self, Presented};
-use crate::basic::{self, BasicOutcome};
+use crate::basic;
 use crate::pages;
+use crate::principal::{self, Found};
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
-use crate::tokens;
 
 /// Everything but RFC 3986's unreserved characters is escaped inside `redirect_uri=`.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -108,24 +107,13 @@ async fn signed_in_outcome(
         Ok(None) => {}
         Err(err) => return store_down(&err),
     }
-    let (user, level) = match authorization::presented(headers) {
-        Presented::Bearer(token) => match tokens::bearer(state, token).await {
-            Ok(Some(found)) => found,
-            Ok(None) => return CheckOutcome::NoCredentials,
-            Err(err) => return store_down(&err),
-        },
-        Presented::Basic(encoded) if basic::allowed(state, target.scheme == Scheme::Https) => {
-            match basic::verify(state, client, encoded).await {
-                BasicOutcome::Verified(user) => (user, AuthLevel::OneFactor),
-                BasicOutcome::Refused => return CheckOutcome::NoCredentials,
-                BasicOutcome::Limited { retry_after } => {
-                    return CheckOutcome::Limited { retry_after };
-                }
-                BasicOutcome::Busy => return CheckOutcome::StoreUnavailable,
-                BasicOutcome::Unavailable(err) => return store_down(&err),
-            }
-        }
-        _ => return CheckOutcome::NoCredentials,
+    let https = target.scheme == Scheme::Https;
+    let (user, level) = match principal::from_authorization(state, headers, client, https).await {
+        Found::User(user, level) => (user, level),
+        Found::Nobody => return CheckOutcome::NoCredentials,
+        Found::Limited { retry_after } => return CheckOutcome::Limited { retry_after },
+        Found::Busy => return CheckOutcome::StoreUnavailable,
+        Found::Unavailable(err) => return store_down(&err),
     };
     match admit(&user, level) {
         Ok(()) => CheckOutcome::Allowed(user.identity().clone()),

@@ -2,6 +2,7 @@
 //! (`GET /api/session`), keep it alive (`POST /api/session/keepalive`), and the CSRF token
 //! for state-changing calls (`GET /api/csrf`).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Request, StatusCode};
@@ -9,6 +10,7 @@ use hyper::body::Incoming;
 use postern_core::csrf::CsrfBinding;
 use serde_json::json;
 
+use crate::principal;
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions::{self, CurrentSession};
@@ -23,12 +25,27 @@ fn unavailable(err: &postern_store::StoreError) -> HttpResponse {
     respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
 }
 
-/// `GET /api/status`: 200 with `isLoggedIn` saying whether the cookie names a live session;
-/// 503 when the store does not answer.
-pub async fn status(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+/// `GET /api/status`: 200 with `isLoggedIn` saying whether the cookie names a live session
+/// (or, without one, whether `Authorization` carries a valid bearer token or Basic
+/// credentials); 503 when the store does not answer.
+pub async fn status(
+    state: &AppState,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+) -> HttpResponse {
     let session = match sessions::current(state, request.headers()).await {
         Ok(session) => session,
         Err(err) => return unavailable(&err),
+    };
+    let headed = if session.is_none() && request.headers().contains_key(http::header::AUTHORIZATION)
+    {
+        let client = request::client_ip(state, peer, request.headers()).ip;
+        match principal::api_caller(state, request.headers(), client).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        }
+    } else {
+        None
     };
     let title = &state.config.ui.title;
     let providers: Vec<&str> = state
@@ -55,6 +72,28 @@ pub async fn status(state: &AppState, request: &Request<Incoming>) -> HttpRespon
                     "groups": identity.groups,
                     "oauth": record.external.is_some(),
                     "provider": provider,
+                    "totpPending": false,
+                    "configuredProviders": providers,
+                    "title": title,
+                }),
+            )
+        }
+        None if headed.is_some() => {
+            let identity = headed
+                .as_ref()
+                .map(|(user, _)| user.identity().clone())
+                .unwrap_or_default();
+            respond::json_with(
+                StatusCode::OK,
+                "Authenticated",
+                json!({
+                    "isLoggedIn": true,
+                    "username": identity.user,
+                    "name": identity.name,
+                    "email": identity.email,
+                    "groups": identity.groups,
+                    "oauth": false,
+                    "provider": "",
                     "totpPending": false,
                     "configuredProviders": providers,
                     "title": title,

@@ -4,25 +4,21 @@
 //! came from, so a ticket never upgrades a login. Kept in the store: any replica redeems it.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, Request, StatusCode};
+use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use postern_core::session::AuthLevel;
 use postern_core::token::random_text;
-use postern_core::users::User;
 use postern_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::login;
-use crate::authorization::{self, Presented};
+use crate::principal;
 use crate::request;
 use crate::respond::{self, HttpResponse};
-use crate::sessions;
 use crate::state::AppState;
-use crate::tokens;
 
 /// Two minutes to redeem.
 const TICKET_TTL: Duration = Duration::from_secs(120);
@@ -47,11 +43,16 @@ fn key(ticket: &str) -> String {
 }
 
 /// `GET /api/ws-token`: a ticket for the caller's session (cookie) or bearer token.
-pub async fn issue(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    let (user, level) = match caller(state, request.headers()).await {
+pub async fn issue(
+    state: &AppState,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+) -> HttpResponse {
+    let client = request::client_ip(state, peer, request.headers()).ip;
+    let (user, level) = match principal::api_caller(state, request.headers(), client).await {
         Ok(Some(found)) => found,
         Ok(None) => return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
-        Err(err) => return unavailable(&err),
+        Err(response) => return response,
     };
     // 32 random bytes: far above the 128 bits a bearer secret needs.
     let ticket = random_text::<32>();
@@ -125,20 +126,6 @@ pub async fn redeem(
             response
         }
         Err(err) => unavailable(&err),
-    }
-}
-
-/// The signed-in caller: the session cookie first, then a bearer token.
-async fn caller(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<(Arc<User>, AuthLevel)>, StoreError> {
-    if let Some(session) = sessions::current(state, headers).await? {
-        return Ok(Some((session.user, session.record.level)));
-    }
-    match authorization::presented(headers) {
-        Presented::Bearer(token) => tokens::bearer(state, token).await,
-        _ => Ok(None),
     }
 }
 

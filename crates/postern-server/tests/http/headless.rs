@@ -377,3 +377,34 @@ async fn bad_refresh_tokens_count_against_the_client() {
         "the same client is limited on every path"
     );
 }
+
+#[tokio::test]
+async fn the_api_knows_bearer_and_basic_callers_too() {
+    let server = server("[api]\nbasic_auth = true\n").await;
+    let (access, _) = pair(&server).await;
+    let by_token = server
+        .get("/api/status")
+        .header("authorization", &format!("Bearer {access}"))
+        .send()
+        .await;
+    assert_eq!(by_token.json()["isLoggedIn"], true, "{}", by_token.body);
+    assert_eq!(by_token.json()["username"], "alice");
+    let by_basic = server
+        .get("/api/status")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(by_basic.json()["isLoggedIn"], true, "{}", by_basic.body);
+    let wrong = server
+        .get("/api/status")
+        .header("authorization", &basic("alice", "nope"))
+        .send()
+        .await;
+    assert_eq!(wrong.json()["isLoggedIn"], false);
+    let ticket = server
+        .get("/api/ws-token")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(ticket.status, StatusCode::OK, "{}", ticket.body);
+}
