@@ -4,6 +4,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// Longer typed names are counted under their hash.
+const MAX_NAME_IN_KEY: usize = 128;
+
 /// `[limits]`: failures per client IP and per account, each within its own window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimits {
@@ -34,7 +37,17 @@ impl LoginLimits {
     /// Unknown names are counted the same way, so a 429 never tells which names exist. The
     /// `{...}` hash tag keeps all of a user's state on one Redis Cluster slot.
     pub fn user_counter(name: &str) -> String {
-        format!("user:{{{}}}", name.trim().to_lowercase())
+        let name = name.trim().to_lowercase();
+        // A typed name can be kilobytes long: past any real name's length, its hash stands
+        // in, so each counter stays small however long the input.
+        if name.len() > MAX_NAME_IN_KEY {
+            format!(
+                "user:{{#{}}}",
+                crate::token::TokenHash::of(name.as_bytes()).to_hex()
+            )
+        } else {
+            format!("user:{{{name}}}")
+        }
     }
 
     /// Seconds to put in `Retry-After`: at least 1, rounded up.
@@ -64,6 +77,18 @@ mod tests {
     #[test]
     fn user_counters_ignore_case_and_carry_a_hash_tag() {
         assert_eq!(LoginLimits::user_counter(" Alice "), "user:{alice}");
+    }
+
+    #[test]
+    fn a_huge_typed_name_makes_a_small_counter() {
+        let huge = "x".repeat(16 * 1024);
+        let counter = LoginLimits::user_counter(&huge);
+        assert!(counter.len() < 80, "{}", counter.len());
+        assert_eq!(counter, LoginLimits::user_counter(&huge.to_uppercase()));
+        assert_ne!(
+            counter,
+            LoginLimits::user_counter(&"x".repeat(16 * 1024 - 1))
+        );
     }
 
     #[test]

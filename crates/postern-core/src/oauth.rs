@@ -166,6 +166,14 @@ pub fn sign_in_as(
             .map(str::to_owned)
             .ok_or(Refusal::UnverifiedEmail)?,
     };
+    // The name as the upstream will see it in `Remote-User` (control characters and outer
+    // spaces dropped), so " bob" or "bob\t" cannot pass for someone else below.
+    let user = crate::identity::header_safe(&user);
+    if user.is_empty() {
+        return Err(Refusal::NoUsername(
+            provider.username_claim.clone().unwrap_or_default(),
+        ));
+    }
     let needs_email = !provider.allow.all
         && provider.allow.groups.is_empty()
         && (!provider.allow.emails.is_empty() || !provider.allow.domains.is_empty());

@@ -121,6 +121,16 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     }
     // An undecodable credential is counted like a wrong password.
     let (login, password) = basic_pair(encoded).unwrap_or_default();
+    // The stamp before the check: if the password changes meanwhile, this entry is stale
+    // at once instead of vouching for the old password under the new stamp.
+    let known = state.users.load().find_for_login(&login).cloned();
+    let stamp_before = match &known {
+        Some(user) => match user_passwords::in_force(state, user).await {
+            Ok(now) => Some(now.stamp),
+            Err(err) => return BasicOutcome::Unavailable(err),
+        },
+        None => None,
+    };
     match credentials::authenticate(state, client, &login, password, None).await {
         // A second factor cannot be skipped: same answer as a wrong password, and counted.
         Ok(user) if user.totp.is_some() => {
@@ -133,13 +143,12 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
                 Err(err) => BasicOutcome::Unavailable(err),
             }
         }
-        Ok(user) => match user_passwords::in_force(state, &user).await {
-            Ok(now) => {
-                state.basic_cache.remember(fingerprint, &user, now.stamp);
-                BasicOutcome::Verified(user)
+        Ok(user) => {
+            if let Some(stamp) = stamp_before {
+                state.basic_cache.remember(fingerprint, &user, stamp);
             }
-            Err(err) => BasicOutcome::Unavailable(err),
-        },
+            BasicOutcome::Verified(user)
+        }
         Err(LoginError::Invalid) => BasicOutcome::Refused,
         Err(LoginError::Limited { retry_after }) => BasicOutcome::Limited { retry_after },
         Err(LoginError::Busy) => BasicOutcome::Busy,

@@ -89,6 +89,11 @@ pub fn issue(
     }
 }
 
+/// Whether the token family was revoked (a logout with one of its tokens, or a refresh reuse).
+pub async fn family_revoked(state: &AppState, family: &str) -> Result<bool, StoreError> {
+    state.store.is_marked(&family_key(family)).await
+}
+
 /// The user and level of a valid, unrevoked access token whose user still exists.
 pub async fn bearer(
     state: &AppState,

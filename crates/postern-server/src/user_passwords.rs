@@ -167,15 +167,24 @@ async fn rewrite_users_file(state: &AppState, user: &str, new_hash: &str) -> Res
 /// Temp file beside the target, fsync, rename over it, fsync the folder: a crash leaves the
 /// old file or the new one, never half of one. The file keeps its permissions.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // Through a symlink to the file itself, so the link stays a link.
+    let path = &std::fs::canonicalize(path)?;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.postern-{}", std::process::id()));
+    // Unpredictable and created fresh (never through a link planted in its place).
+    let temp = dir.join(format!(
+        ".{name}.postern-{}",
+        postern_core::token::random_text::<9>()
+    ));
     let permissions = std::fs::metadata(path)?.permissions();
     let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
         file.set_permissions(permissions)?;
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -189,13 +198,15 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn swap_hash(state: &AppState, name: &str, new_hash: &str) {
-    let current = state.users.load();
-    let users = current.iter().map(|user| {
-        let mut user = User::clone(user);
-        if user.name == name {
-            user.password_hash = new_hash.to_owned();
-        }
-        user
+    // `rcu`: a reload swapping in a new table meanwhile is retried on, not overwritten.
+    state.users.rcu(|current| {
+        let users = current.iter().map(|user| {
+            let mut user = User::clone(user);
+            if user.name == name {
+                user.password_hash = new_hash.to_owned();
+            }
+            user
+        });
+        Arc::new(UserTable::new(users))
     });
-    state.users.store(Arc::new(UserTable::new(users)));
 }

@@ -95,6 +95,7 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
                     user: &user.name,
                     groups: &user.groups,
                     level,
+                    provider: None,
                 };
                 match rules.admit(app, subject, &mut PrintTrace(&mut out)) {
                     Ok(()) => format!("allow {}", user.name),

@@ -75,10 +75,13 @@ const RESERVED_HEADERS: &[&str] = &[
     "location",
 ];
 
+/// `providers`: the ids of the `[oauth.<id>]` providers. Their users are not in `users`, and
+/// their groups are named `<id>:<group>` in rules.
 pub fn build(
     apps: Vec<RawApp>,
     access: &RawAccess,
     users: &UserTable,
+    providers: &[&str],
     base_dir: Option<&Path>,
     problems: &mut Vec<String>,
 ) -> AccessRules {
@@ -112,8 +115,11 @@ pub fn build(
             raw,
             &label,
             default_allows,
-            users,
-            &known_groups,
+            Known {
+                users,
+                groups: &known_groups,
+                providers,
+            },
             base_dir,
             problems,
         );
@@ -134,12 +140,19 @@ pub fn build(
     rules
 }
 
+/// Who rules may name.
+#[derive(Clone, Copy)]
+struct Known<'a> {
+    users: &'a UserTable,
+    groups: &'a HashSet<&'a str>,
+    providers: &'a [&'a str],
+}
+
 fn compile(
     raw: RawApp,
     label: &str,
     default_allows: bool,
-    users: &UserTable,
-    known_groups: &HashSet<&str>,
+    known: Known<'_>,
     base_dir: Option<&Path>,
     problems: &mut Vec<String>,
 ) -> App {
@@ -179,17 +192,23 @@ fn compile(
                 .into(),
         );
     }
-    for name in raw.allow_users.iter().chain(&raw.deny_users) {
-        if users.get(name).is_none() {
-            problem(format!(
-                "user `{name}` does not exist: the rule can never match"
-            ));
+    // A provider's users are known only when they sign in: with providers, any name may be one.
+    if known.providers.is_empty() {
+        for name in raw.allow_users.iter().chain(&raw.deny_users) {
+            if known.users.get(name).is_none() {
+                problem(format!(
+                    "user `{name}` does not exist: the rule can never match"
+                ));
+            }
         }
     }
     for group in &raw.allow_groups {
-        if !known_groups.contains(group.as_str()) {
+        let provider_group = group.split_once(':').is_some_and(|(provider, name)| {
+            !name.is_empty() && known.providers.contains(&provider)
+        });
+        if !provider_group && !known.groups.contains(group.as_str()) {
             problem(format!(
-                "no user is in group `{group}`: the rule can never match"
+                "no user is in group `{group}`, and it names no `<provider>:<group>`: the rule can never match"
             ));
         }
     }
@@ -201,7 +220,7 @@ fn compile(
                     .parse::<IpNet>()
                     .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
                 {
-                    Ok(net) => Some(net.trunc()),
+                    Ok(net) => Some(unmapped(net.trunc())),
                     Err(_) => {
                         problem(format!(
                             "`{key}`: {entry:?} is not an IP address or CIDR network"
@@ -248,6 +267,18 @@ fn compile(
         public_paths,
         methods,
         headers,
+    }
+}
+
+/// `::ffff:10.0.0.0/104` is `10.0.0.0/8`: clients are compared as IPv4 once unmapped, so a
+/// mapped network must be too, or it would never match anyone.
+fn unmapped(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        other => other,
     }
 }
 

@@ -129,6 +129,10 @@ pub struct Subject<'a> {
     pub user: &'a str,
     pub groups: &'a [String],
     pub level: AuthLevel,
+    /// The OAuth provider the user signed in with, if they are a provider's user: their
+    /// groups then match only rules that name them `<provider>:<group>`, so a group someone
+    /// can create at a provider never passes for a local group of the same name.
+    pub provider: Option<&'a str>,
 }
 
 /// Receives each rule's verdict; `postern explain` prints them, the check path ignores them.
@@ -141,6 +145,18 @@ pub struct NoTrace;
 
 impl Trace for NoTrace {
     fn rule(&mut self, _rule: &str, _verdict: &str) {}
+}
+
+impl Subject<'_> {
+    fn holds(&self, rule_group: &str) -> bool {
+        match self.provider {
+            None => self.groups.iter().any(|group| group == rule_group),
+            Some(provider) => rule_group
+                .strip_prefix(provider)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .is_some_and(|name| self.groups.iter().any(|group| group == name)),
+        }
+    }
 }
 
 impl AccessRules {
@@ -267,10 +283,7 @@ impl AccessRules {
         }
         if !app.allow_users.is_empty() || !app.allow_groups.is_empty() {
             let by_user = app.allow_users.iter().any(is);
-            let by_group = app
-                .allow_groups
-                .iter()
-                .any(|group| subject.groups.contains(group));
+            let by_group = app.allow_groups.iter().any(|group| subject.holds(group));
             if !by_user && !by_group {
                 trace.rule("allow_users/allow_groups", "user is in neither: refuse");
                 return Err(Reason::User);

@@ -38,7 +38,7 @@ fn users() -> UserTable {
 fn try_rules(toml_text: &str) -> Result<AccessRules, Vec<String>> {
     let raw: Rules = toml::from_str(toml_text).expect("test TOML parses");
     let mut problems = Vec::new();
-    let rules = build(raw.apps, &raw.access, &users(), None, &mut problems);
+    let rules = build(raw.apps, &raw.access, &users(), &[], None, &mut problems);
     if problems.is_empty() {
         Ok(rules)
     } else {
@@ -111,6 +111,7 @@ fn admit(rules: &AccessRules, url: &str, user: &str, level: AuthLevel) -> Result
         user,
         groups: &groups,
         level,
+        provider: None,
     };
     rules.admit(rules.app_for(&target.host), subject, &mut NoTrace)
 }
@@ -352,6 +353,24 @@ fn network_rules_in_order_deny_bypass_allow() {
 }
 
 #[test]
+fn a_mapped_network_in_the_rules_matches_ipv4_clients() {
+    let rules =
+        rules("[[apps]]\nhost = \"a.example.com\"\ndeny_ips = [\"::ffff:10.66.0.0/112\"]\n");
+    assert_eq!(
+        gate_from(&rules, "GET", "https://a.example.com/", "10.66.1.2"),
+        Gate::Refuse(Reason::Network)
+    );
+    assert_eq!(
+        gate_from(&rules, "GET", "https://a.example.com/", "::ffff:10.66.1.2"),
+        Gate::Refuse(Reason::Network)
+    );
+    assert_eq!(
+        gate_from(&rules, "GET", "https://a.example.com/", "10.67.1.2"),
+        Gate::NeedsSession
+    );
+}
+
+#[test]
 fn a_denied_network_loses_even_on_a_bypass_app() {
     let rules = rules(
         "[[apps]]\nhost = \"a.example.com\"\npolicy = \"bypass\"\ndeny_ips = [\"192.0.2.0/24\"]\n",
@@ -499,7 +518,14 @@ fn extra_headers_and_upstream_basic_auth_are_built_once() {
     )
     .expect("test TOML parses");
     let mut problems = Vec::new();
-    let rules = build(raw.apps, &raw.access, &users(), Some(&dir), &mut problems);
+    let rules = build(
+        raw.apps,
+        &raw.access,
+        &users(),
+        &[],
+        Some(&dir),
+        &mut problems,
+    );
     assert!(problems.is_empty(), "{problems:?}");
     let app = rules.app_for("a.example.com").expect("app");
     let headers: Vec<(&str, &[u8])> = app
@@ -650,6 +676,7 @@ fn the_trace_names_each_rule_that_decided() {
         user: "alice",
         groups: &groups,
         level: AuthLevel::OneFactor,
+        provider: None,
     };
     assert_eq!(
         rules.admit(app, subject, &mut trace),
@@ -673,4 +700,63 @@ fn reason_codes_round_trip_and_nothing_else_parses() {
         assert_eq!(Reason::from_code(reason.code()), Some(reason));
     }
     assert_eq!(Reason::from_code("<script>"), None);
+}
+
+// ---- provider users ----
+
+fn provider_rules(toml_text: &str) -> Result<AccessRules, Vec<String>> {
+    let raw: Rules = toml::from_str(toml_text).expect("test TOML parses");
+    let mut problems = Vec::new();
+    let rules = build(
+        raw.apps,
+        &raw.access,
+        &users(),
+        &["github"],
+        None,
+        &mut problems,
+    );
+    if problems.is_empty() {
+        Ok(rules)
+    } else {
+        Err(problems)
+    }
+}
+
+#[test]
+fn provider_groups_match_only_when_named_with_their_provider() {
+    let rules = provider_rules(
+        "[[apps]]\nhost = \"ops.example.com\"\nallow_groups = [\"admins\", \"github:octo-ops\"]\n",
+    )
+    .expect("a provider group needs no local holder");
+    let app = rules.app_for("ops.example.com");
+    let admit = |groups: &[&str], provider: Option<&str>| {
+        let groups: Vec<String> = groups.iter().map(|group| (*group).to_owned()).collect();
+        let subject = Subject {
+            user: "someone@example.org",
+            groups: &groups,
+            level: AuthLevel::OneFactor,
+            provider,
+        };
+        rules.admit(app, subject, &mut NoTrace)
+    };
+    // A provider user in an org named like a local group is not in the local group.
+    assert_eq!(admit(&["admins"], Some("github")), Err(Reason::User));
+    assert_eq!(admit(&["octo-ops"], Some("github")), Ok(()));
+    assert_eq!(admit(&["octo-ops"], Some("google")), Err(Reason::User));
+    // A local user's groups are local.
+    assert_eq!(admit(&["admins"], None), Ok(()));
+    assert_eq!(admit(&["octo-ops"], None), Err(Reason::User));
+    // With a provider, a user name the table does not know may be a provider's user.
+    assert!(
+        provider_rules(
+            "[[apps]]\nhost = \"a.example.com\"\nallow_users = [\"carol@example.org\"]\n"
+        )
+        .is_ok()
+    );
+    let unknown =
+        provider_rules("[[apps]]\nhost = \"a.example.com\"\nallow_groups = [\"gitlab:devs\"]\n");
+    assert!(
+        unknown.is_err(),
+        "a group of a provider that is not configured"
+    );
 }

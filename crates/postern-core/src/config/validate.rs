@@ -59,7 +59,15 @@ pub(super) fn validate(
         &resolve,
         problems,
     );
-    let access = crate::access::build(raw.apps, &raw.access, &users, base_dir, problems);
+    let provider_ids: Vec<&str> = oauth.iter().map(|provider| provider.id.as_str()).collect();
+    let access = crate::access::build(
+        raw.apps,
+        &raw.access,
+        &users,
+        &provider_ids,
+        base_dir,
+        problems,
+    );
     let limits = limits(&raw.limits, problems);
     let api = api(&raw.api, problems);
     let webhook_url = webhook_url(raw.notify.webhook_url.as_deref(), problems);

@@ -93,6 +93,27 @@ fn a_local_name_is_refused_unless_linking_is_on() {
 }
 
 #[test]
+fn a_name_that_only_looks_different_is_still_the_local_name() {
+    let p = provider(AllowList {
+        all: true,
+        ..AllowList::default()
+    });
+    for disguised in [
+        " alice@example.com",
+        "alice@example.com\t",
+        "alice@\u{7f}example.com",
+    ] {
+        assert!(
+            matches!(
+                sign_in_as(&p, &claims(disguised, true, &[]), &users()),
+                Err(Refusal::LocalName(_))
+            ),
+            "{disguised:?}"
+        );
+    }
+}
+
+#[test]
 fn a_username_claim_replaces_the_email() {
     let mut p = provider(AllowList {
         all: true,

@@ -86,17 +86,23 @@ async fn signed_in_outcome(
     target: &ForwardedRequest,
     client: IpAddr,
 ) -> CheckOutcome {
-    let admit = |user: &User, level: AuthLevel| {
+    let admit = |user: &User, level: AuthLevel, provider: Option<&str>| {
         let subject = Subject {
             user: &user.name,
             groups: &user.groups,
             level,
+            provider,
         };
         rules.admit(app, subject, &mut NoTrace)
     };
     match sessions::current(state, headers).await {
         Ok(Some(session)) => {
-            return match admit(&session.user, session.record.level) {
+            let provider = session
+                .record
+                .external
+                .as_ref()
+                .map(|external| external.provider.as_str());
+            return match admit(&session.user, session.record.level, provider) {
                 Ok(()) => {
                     sessions::touch_if_due(state, &session);
                     CheckOutcome::Allowed(session.user.identity().clone())
@@ -115,7 +121,7 @@ async fn signed_in_outcome(
         Found::Busy => return CheckOutcome::StoreUnavailable,
         Found::Unavailable(err) => return store_down(&err),
     };
-    match admit(&user, level) {
+    match admit(&user, level, None) {
         Ok(()) => CheckOutcome::Allowed(user.identity().clone()),
         Err(reason) => CheckOutcome::NotAllowed(reason),
     }
@@ -133,7 +139,12 @@ fn answer(
     app: Option<&App>,
 ) -> HttpResponse {
     match answer {
-        Answer::Allow(identity) => allow(&identity, app),
+        // An anonymous pass (bypass, public path, listed method) gets no app headers: they may
+        // carry roles or the upstream's own credentials, which are for signed-in users only.
+        Answer::Allow(identity) => {
+            let signed_in = !identity.user.is_empty();
+            allow(&identity, app.filter(|_| signed_in))
+        }
         Answer::RedirectToLogin { status } => {
             respond::redirect(status_code(status), &login_url(state, target))
         }

@@ -161,10 +161,15 @@ pub async fn record_failure(
     );
     // Seed 003: once, at the fifth failure in a row on an account (or device), a warning.
     if by_account.count == SUSPICIOUS_FAILURES {
-        let user = account
-            .split_once('{')
-            .and_then(|(_, rest)| rest.split_once('}'))
-            .map_or("", |(name, _)| name);
+        // A name nobody has may be a password typed into the wrong field: not repeated.
+        let user = if !known_user {
+            ""
+        } else {
+            account
+                .split_once('{')
+                .and_then(|(_, rest)| rest.split_once('}'))
+                .map_or("", |(name, _)| name)
+        };
         tracing::warn!(
             target: "audit",
             event = "auth.suspicious",

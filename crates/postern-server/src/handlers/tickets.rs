@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
+use postern_core::jwt::TokenType;
 use postern_core::session::AuthLevel;
 use postern_core::token::random_text;
 use postern_store::StoreError;
@@ -15,10 +16,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::login;
+use crate::authorization::{self, Presented};
 use crate::principal;
 use crate::request;
 use crate::respond::{self, HttpResponse};
-use crate::state::AppState;
+use crate::state::{AppState, now};
+use crate::tokens;
+use crate::user_passwords;
 
 /// Two minutes to redeem.
 const TICKET_TTL: Duration = Duration::from_secs(120);
@@ -27,6 +31,11 @@ const TICKET_TTL: Duration = Duration::from_secs(120);
 struct Ticket {
     user: String,
     level: AuthLevel,
+    /// The user's credentials stamp at issue: a password change or `postern users revoke`
+    /// since then voids the ticket.
+    stamp: String,
+    /// The bearer token family it was asked for with, if any: revoking the family voids it.
+    family: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -56,9 +65,23 @@ pub async fn issue(
     };
     // 32 random bytes: far above the 128 bits a bearer secret needs.
     let ticket = random_text::<32>();
+    let stamp = match user_passwords::in_force(state, &user).await {
+        Ok(now) => now.stamp,
+        Err(err) => return unavailable(&err),
+    };
+    let family = match authorization::presented(request.headers()) {
+        Presented::Bearer(token) => state
+            .jwt
+            .verify(token, TokenType::Access, now())
+            .ok()
+            .map(|claims| claims.fam),
+        _ => None,
+    };
     let record = Ticket {
         user: user.name.clone(),
         level,
+        stamp,
+        family,
     };
     let bytes = serde_json::to_vec(&record).unwrap_or_default();
     match state
@@ -117,6 +140,21 @@ pub async fn redeem(
     let Some(user) = state.user(&ticket.user) else {
         return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
     };
+    // Whatever ended the sign-in the ticket came from ends the ticket too.
+    let stamp = match user_passwords::in_force(state, &user).await {
+        Ok(now) => now.stamp,
+        Err(err) => return unavailable(&err),
+    };
+    let revoked = match &ticket.family {
+        Some(family) => match tokens::family_revoked(state, family).await {
+            Ok(revoked) => revoked,
+            Err(err) => return unavailable(&err),
+        },
+        None => false,
+    };
+    if stamp != ticket.stamp || revoked {
+        return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
     let client = request::client_ip(state, peer, &parts.headers).ip;
     match login::sign_in(state, &parts.headers, client, &user, ticket.level, false).await {
         Ok(cookies) => {

@@ -81,6 +81,8 @@ pub async fn login(state: &AppState, peer: SocketAddr, request: Request<Incoming
         }
     }
     tracing::info!(target: "audit", event = "token.issued", user = %user.name, ip = %client);
+    // The user as the table holds them now: signing in may have just replaced a bcrypt hash.
+    let user = state.user(&user.name).unwrap_or(user);
     let pwd = match user_passwords::in_force(state, &user).await {
         Ok(now) => now.stamp,
         Err(err) => return login_error(LoginError::Unavailable(err)),

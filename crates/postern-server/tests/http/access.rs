@@ -17,6 +17,7 @@ headers = { X-Team = "ops" }
 name = "Status"
 host = "status.example.com"
 policy = "bypass"
+headers = { X-Role = "viewer" }
 [[apps]]
 name = "Office"
 host = "office.example.com"
@@ -152,6 +153,8 @@ async fn a_bypassed_request_passes_without_a_session_and_without_an_identity() {
     // Empty identity headers, so the proxy overwrites anything the client sent.
     assert_eq!(response.header("remote-user"), Some(""));
     assert_eq!(response.header("remote-groups"), Some(""));
+    // App headers are for signed-in users only.
+    assert_eq!(response.header("x-role"), None);
 }
 
 #[tokio::test]

@@ -113,6 +113,15 @@ async fn a_change_rewrites_the_file_and_ends_everything_else() {
         "Basic is cached now"
     );
 
+    let ticket = server
+        .get("/api/ws-token")
+        .header("cookie", &elsewhere)
+        .send()
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let changed = change(&server, &here, PASSWORD, NEW).await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
     assert_eq!(changed.json()["sessionsEnded"], 1);
@@ -179,6 +188,13 @@ async fn a_change_rewrites_the_file_and_ends_everything_else() {
         check_basic(&server, "carol", NEW).send().await.status,
         StatusCode::OK
     );
+    // A ticket asked for before the change does not outlive it.
+    let redeemed = server
+        .post("/api/ticket/redeem")
+        .json(&format!("{{\"token\":\"{ticket}\"}}"))
+        .send()
+        .await;
+    assert_eq!(redeemed.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -90,3 +90,28 @@ async fn a_bearer_token_can_ask_for_a_ticket() {
     let token = ticket(&server, ("authorization", &format!("Bearer {access}"))).await;
     assert_eq!(redeem(&server, &token).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_ticket_dies_with_the_token_family_it_came_from() {
+    let server = TestServer::start().await;
+    let login = server
+        .post("/api/auth/login")
+        .json(&format!(
+            "{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}"
+        ))
+        .send()
+        .await;
+    let access = login.json()["access_token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {access}");
+    let token = ticket(&server, ("authorization", &bearer)).await;
+    let out = server
+        .post("/api/logout")
+        .header("authorization", &bearer)
+        .send()
+        .await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert_eq!(
+        redeem(&server, &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -14,13 +14,18 @@ use self::sessions::SessionMap;
 use self::ttl_map::{Action, Entry, TtlMap, Value, expires_in};
 use crate::{Counter, StoreError};
 
-/// Entries other than sessions (counters, buckets, marks, values) the memory store keeps at most.
+/// Entries other than sessions the memory store keeps at most: counters, buckets and values in
+/// one map, security marks in another, each this big.
 pub const DEFAULT_MAX_OTHER_ENTRIES: usize = 200_000;
 
 #[derive(Clone)]
 pub struct MemoryStore {
     sessions: Arc<SessionMap>,
     others: Arc<TtlMap>,
+    /// Security marks (a TOTP step used, a refresh token spent, a token family revoked) in a
+    /// map of their own: setting one takes valid credentials, so a flood of anonymous entries
+    /// (failure counters, sign-in transactions) can never evict one and re-open a replay.
+    marks: Arc<TtlMap>,
 }
 
 impl MemoryStore {
@@ -32,6 +37,7 @@ impl MemoryStore {
         Self {
             sessions: Arc::new(SessionMap::new(max_sessions)),
             others: Arc::new(TtlMap::new(max_other_entries)),
+            marks: Arc::new(TtlMap::new(max_other_entries)),
         }
     }
 
@@ -153,7 +159,7 @@ impl MemoryStore {
     }
 
     pub(crate) fn mark_once(&self, key: &str, ttl: Duration) -> bool {
-        self.others.update(key, |entry| match entry {
+        self.marks.update(key, |entry| match entry {
             Some(_) => (Action::Keep, false),
             None => (
                 Action::Set(Entry {
@@ -166,7 +172,7 @@ impl MemoryStore {
     }
 
     pub(crate) fn is_marked(&self, key: &str) -> bool {
-        self.others
+        self.marks
             .update(key, |entry| (Action::Keep, entry.is_some()))
     }
 
@@ -216,7 +222,7 @@ impl MemoryStore {
     }
 
     pub(crate) fn sweep_expired(&self) -> usize {
-        self.sessions.sweep_expired() + self.others.sweep_expired()
+        self.sessions.sweep_expired() + self.others.sweep_expired() + self.marks.sweep_expired()
     }
 }
 
