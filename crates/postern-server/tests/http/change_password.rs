@@ -27,6 +27,32 @@ impl Dir {
     }
 }
 
+/// `chattr +i` on a folder for as long as it lives: nothing can be created in it.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(path: &std::path::Path) -> Self {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status();
+        assert!(
+            status.is_ok_and(|status| status.success()),
+            "chattr +i failed: this test needs e2fsprogs and a filesystem with the immutable attribute"
+        );
+        Self(path.to_owned())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
 impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -324,14 +350,9 @@ async fn with_redis_every_replica_sees_the_change_at_once_even_from_a_read_only_
     let a = server_with_file(&dir, "users.txt", &lines_file(), &extra).await;
     let b = server_with_file(&dir, "users.txt", &lines_file(), &extra).await;
     let path = dir.0.join("users.txt");
-    // Make the file unwritable even for root (tests may run as root, which ignores permission
-    // bits): a folder sits where postern writes its temporary file, so the write fails just
-    // as on a read-only mount.
-    std::fs::create_dir(
-        dir.0
-            .join(format!(".users.txt.postern-{}", std::process::id())),
-    )
-    .unwrap();
+    // Make the folder unwritable even for root (tests may run as root, which ignores
+    // permission bits): the immutable attribute, as close to a read-only mount as a test gets.
+    let _immutable = Immutable::set(&dir.0);
     let cookie = login(&a, "carol", PASSWORD).await.session_cookie().unwrap();
     let changed = change(&a, &cookie, PASSWORD, NEW).await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
