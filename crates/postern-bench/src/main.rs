@@ -19,6 +19,8 @@ use std::time::Duration;
 pub struct Options {
     pub quick: bool,
     pub build: bool,
+    /// Only the footprint figures (idle RSS, cold start, idle connections, size).
+    pub footprint_only: bool,
     pub runs: usize,
     pub duration: Duration,
     pub warmup: Duration,
@@ -34,6 +36,7 @@ impl Options {
         let mut options = Self {
             quick,
             build: true,
+            footprint_only: false,
             runs: if quick { 1 } else { 3 },
             duration: Duration::from_secs(if quick { 3 } else { 10 }),
             warmup: Duration::from_secs(if quick { 1 } else { 2 }),
@@ -52,6 +55,7 @@ impl Options {
             match arg.as_str() {
                 "--quick" => {}
                 "--no-build" => options.build = false,
+                "--footprint-only" => options.footprint_only = true,
                 "--runs" => options.runs = number("--runs")?.max(1) as usize,
                 "--duration" => {
                     options.duration = Duration::from_secs(number("--duration")?.max(1))
@@ -65,9 +69,10 @@ impl Options {
     }
 }
 
-const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--runs N] [--duration SECS] [--connections N]\n\
+const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-only] [--runs N] [--duration SECS] [--connections N]\n\
   --quick        1 run of 3 s per scenario (under 2 minutes); exits 1 only on a crash or a ratio collapse\n\
   --no-build     use the release binaries already built next to this one\n\
+ --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
   --runs N       runs per scenario (default 3, 1 with --quick)\n\
   --duration S   seconds per run (default 10, 3 with --quick)\n\
   --connections  wrk connections (default 32, one wrk thread)";

@@ -73,7 +73,9 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
     };
     let mut rows = Vec::new();
     let mut footprint = Footprint::default();
-    bench.throughput(&mut rows, &mut footprint)?;
+    if !options.footprint_only {
+        bench.throughput(&mut rows, &mut footprint)?;
+    }
     bench.footprint(&mut footprint);
     rows.push(Row {
         key: "i",
