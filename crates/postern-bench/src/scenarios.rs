@@ -48,6 +48,7 @@ struct Bench<'o> {
     dir: TempDir,
     script: PathBuf,
     ticks: f64,
+    started: Instant,
     /// Server-side processes that are not ours to stop (redis-server), counted in CPU.
     extra_pids: Vec<u32>,
     problems: Vec<String>,
@@ -68,6 +69,7 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
         dir,
         script,
         ticks: procs::ticks_per_second(),
+        started,
         extra_pids: Vec::new(),
         problems: Vec::new(),
     };
@@ -137,6 +139,14 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
 }
 
 impl Bench<'_> {
+    /// A progress line on stderr, with the time since the start.
+    fn note(&self, what: &str) {
+        eprintln!(
+            "postern-bench [{:>5.1} s] {what}",
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
     fn load(&self) -> Load<'_> {
         Load {
             wrk: &self.wrk,
@@ -238,7 +248,7 @@ impl Bench<'_> {
         servers: &mut [&mut Proc],
     ) {
         let (addr, path, headers) = target;
-        eprintln!("postern-bench: {key}) {title}");
+        self.note(&format!("{key}) {title}"));
         let outcome = (|| -> anyhow::Result<Measured> {
             let cookie = first_line(cookies)?;
             let mut probe_headers = headers.to_vec();
@@ -277,6 +287,7 @@ impl Bench<'_> {
     }
 
     fn throughput(&mut self, rows: &mut Vec<Row>, footprint: &mut Footprint) -> anyhow::Result<()> {
+        self.note("starting bare hyper and the seeded postern");
         let (mut bare, bare_addr) = self.bare("bare")?;
         let (mut memory, memory_addr, valid) = self.seeded("postern-memory", 0)?;
         let invalid = self.dir.path().join("unknown.cookies");
@@ -459,6 +470,7 @@ impl Bench<'_> {
                 bail!("the generated config has no Redis store");
             };
             let store = Store::redis(redis_config)?;
+            self.note("seeding Redis");
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -550,6 +562,7 @@ impl Bench<'_> {
                 &config_toml(&loopback(port).to_string(), &StoreChoice::Memory, 0),
             )
         };
+        self.note("cold start");
         let mut starts = Vec::new();
         for _ in 0..self.options.cold_starts {
             let port = free_port();
@@ -578,10 +591,10 @@ impl Bench<'_> {
             footprint.cold_start_ms = Some((*median, *best));
         }
 
-        eprintln!(
-            "postern-bench: g) {} idle keep-alive connections",
+        self.note(&format!(
+            "g) {} idle keep-alive connections",
             self.options.idle_connections
-        );
+        ));
         let postern = (|| -> anyhow::Result<(u64, (usize, u64, u64))> {
             let port = free_port();
             let config = config_for(&self.dir, port);
@@ -611,6 +624,7 @@ impl Bench<'_> {
                 .problems
                 .push(format!("g) idle connections to bare hyper: {err:#}")),
         }
+        self.note("binary size");
         footprint.binary = binary_size(&self.bins.postern, &self.dir);
     }
 }
