@@ -38,7 +38,7 @@ impl Options {
             build: true,
             footprint_only: false,
             runs: if quick { 1 } else { 3 },
-            duration: Duration::from_secs(if quick { 3 } else { 10 }),
+            duration: Duration::from_secs(if quick { 2 } else { 10 }),
             warmup: Duration::from_secs(if quick { 1 } else { 2 }),
             connections: 32,
             sessions: 100_000,
@@ -70,11 +70,11 @@ impl Options {
 }
 
 const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-only] [--runs N] [--duration SECS] [--connections N]\n\
-  --quick        1 run of 3 s per scenario (under 2 minutes); exits 1 only on a crash or a ratio collapse\n\
+  --quick        1 run of 2 s per scenario (under 2 minutes); exits 1 only on a crash or a ratio collapse\n\
   --no-build     use the release binaries already built next to this one\n\
  --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
   --runs N       runs per scenario (default 3, 1 with --quick)\n\
-  --duration S   seconds per run (default 10, 3 with --quick)\n\
+  --duration S   seconds per run (default 10, 2 with --quick)\n\
   --connections  wrk connections (default 32, one wrk thread)";
 
 fn main() -> ExitCode {

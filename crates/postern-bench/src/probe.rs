@@ -71,7 +71,7 @@ pub async fn idle_connections(
     for _ in 0..count {
         let request = request.clone();
         batch.spawn(async move { one_idle(addr, &request).await });
-        if batch.len() >= 256 {
+        if batch.len() >= 64 {
             while let Some(done) = batch.join_next().await {
                 open.push(done??);
             }

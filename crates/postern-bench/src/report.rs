@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub requests_per_sec: f64,
+    /// Median of (this run ÷ the bare hyper run just before it), when runs were paired.
+    pub paired_ratio: Option<f64>,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// Server-side CPU (every server process of the scenario), in % of one core.
@@ -75,6 +77,15 @@ pub fn find<'r>(rows: &'r [Row], key: &str) -> Option<&'r Measured> {
             Outcome::Measured(measured) => Some(measured),
             _ => None,
         })
+}
+
+/// The ratio to bare hyper: paired when the runs alternated with bare hyper runs, else
+/// against scenario a's median.
+pub fn ratio_to_bare(measured: &Measured, bare: Option<f64>) -> Option<f64> {
+    measured.paired_ratio.or_else(|| {
+        bare.filter(|bare| *bare > 0.0)
+            .map(|bare| measured.requests_per_sec / bare)
+    })
 }
 
 pub fn mib(kib: u64) -> String {
@@ -193,6 +204,7 @@ impl Report<'_> {
             let verdict = match target.met {
                 Some(true) => "met",
                 Some(false) => "**missed**",
+                None if target.measured != "–" => "–",
                 None => "not measured",
             };
             let _ = writeln!(

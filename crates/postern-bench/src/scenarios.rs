@@ -51,6 +51,9 @@ struct Bench<'o> {
     started: Instant,
     /// Server-side processes that are not ours to stop (redis-server), counted in CPU.
     extra_pids: Vec<u32>,
+    /// bare hyper's check URL: every other scenario's runs alternate with runs against it,
+    /// so each ratio compares figures taken seconds apart.
+    paired_with: Option<String>,
     problems: Vec<String>,
 }
 
@@ -71,6 +74,7 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
         ticks: procs::ticks_per_second(),
         started,
         extra_pids: Vec::new(),
+        paired_with: None,
         problems: Vec::new(),
     };
     let mut rows = Vec::new();
@@ -97,8 +101,8 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
         }
     }
     let targets = targets(&rows, &footprint);
-    if let (Some(bare), Some(postern)) = (report::find(&rows, "a"), report::find(&rows, "c")) {
-        let ratio = postern.requests_per_sec / bare.requests_per_sec.max(1.0);
+    let bare = report::find(&rows, "a").map(|bare| bare.requests_per_sec);
+    if let Some(ratio) = report::find(&rows, "c").and_then(|c| report::ratio_to_bare(c, bare)) {
         if ratio < COLLAPSE_RATIO {
             bench.problems.push(format!(
                 "ratio collapse: postern valid-cookie check at {ratio:.2}× bare hyper (< {COLLAPSE_RATIO}×)"
@@ -210,12 +214,21 @@ impl Bench<'_> {
         };
         warmup.run(url, headers, cookies)?;
         let mut runs: Vec<(WrkRun, f64)> = Vec::new();
+        let mut ratios = Vec::new();
+        let pair = self.paired_with.as_deref().filter(|pair| *pair != url);
         for _ in 0..self.options.runs {
+            let bare = match pair {
+                Some(pair) => Some(load.run(pair, &CHECK_HEADERS, cookies)?),
+                None => None,
+            };
             let before = procs::total_ticks(pids);
             let start = Instant::now();
             let run = load.run(url, headers, cookies)?;
             let seconds = start.elapsed().as_secs_f64();
             let used = procs::total_ticks(pids).saturating_sub(before) as f64 / self.ticks;
+            if let Some(bare) = bare {
+                ratios.push(run.requests_per_sec / bare.requests_per_sec.max(1.0));
+            }
             runs.push((run, 100.0 * used / seconds.max(0.001)));
         }
         let median = |pick: &dyn Fn(&(WrkRun, f64)) -> f64| -> f64 {
@@ -223,8 +236,10 @@ impl Bench<'_> {
             values.sort_by(f64::total_cmp);
             values.get(values.len() / 2).copied().unwrap_or(0.0)
         };
+        ratios.sort_by(f64::total_cmp);
         Ok(Measured {
             requests_per_sec: median(&|(run, _)| run.requests_per_sec),
+            paired_ratio: ratios.get(ratios.len() / 2).copied(),
             p50_ms: median(&|(run, _)| run.p50_ms),
             p99_ms: median(&|(run, _)| run.p99_ms),
             cpu_percent: median(&|(_, cpu)| *cpu),
@@ -645,11 +660,14 @@ impl Bench<'_> {
             .build()?;
         let count = self.options.idle_connections;
         let connections = runtime.block_on(probe::idle_connections(addr, path, count))?;
+        self.note(&format!("  {count} connections open to {}", server.name));
         std::thread::sleep(Duration::from_millis(500));
         let after = procs::rss_kib(server.pid())?;
         server.alive()?;
         drop(connections);
+        let name = server.name.clone();
         server.stop()?;
+        self.note(&format!("  {name} stopped"));
         Ok((before, (count, before, after)))
     }
 }
@@ -709,7 +727,26 @@ fn binaries(build: bool) -> anyhow::Result<Bins> {
             .unwrap_or("release")
             .to_owned();
         eprintln!("postern-bench: cargo build --profile {profile} -p postern -p postern-bench");
-        let status = Command::new(cargo)
+        let mut command = Command::new(cargo);
+        // `cargo run` hands its package's CARGO_PKG_* (and friends) to this process; passed on,
+        // they make build scripts that watch them (ring's) rerun, and the next plain build
+        // redo it all again.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                ]
+                .contains(&name.as_ref())
+            {
+                command.env_remove(name.as_ref());
+            }
+        }
+        let status = command
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args([
                 "build",
@@ -762,51 +799,56 @@ fn binary_size(release: &Path, dir: &TempDir) -> Option<(String, u64)> {
 
 fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
     let bare = report::find(rows, "a").map(|m| m.requests_per_sec);
-    let ratio = |key: &str, base: Option<f64>| {
-        report::find(rows, key)
-            .zip(base)
-            .map(|(m, base)| (m.requests_per_sec / base.max(1.0), m.p99_ms))
+    let paired = |key: &str| {
+        report::find(rows, key).and_then(|m| report::ratio_to_bare(m, bare).map(|r| (r, m.p99_ms)))
     };
     let mut targets = Vec::new();
-    let throughput = |what, target, key: &str, base: Option<f64>, min: f64, p99: Option<f64>| {
-        let found = ratio(key, base);
-        Target {
-            what,
-            target,
-            measured: found.map_or_else(
-                || "–".to_owned(),
-                |(r, p)| match p99 {
-                    Some(_) => format!("{r:.2}×, p99 {p:.3} ms"),
-                    None => format!("{r:.2}×"),
-                },
-            ),
-            met: found.map(|(r, p)| r >= min && p99.is_none_or(|limit| p < limit)),
-        }
+    let throughput = |what, target, found: Option<(f64, f64)>, min: f64, p99: Option<f64>| Target {
+        what,
+        target,
+        measured: found.map_or_else(
+            || "–".to_owned(),
+            |(r, p)| match p99 {
+                Some(_) => format!("{r:.2}×, p99 {p:.3} ms"),
+                None => format!("{r:.2}×"),
+            },
+        ),
+        met: found.map(|(r, p)| r >= min && p99.is_none_or(|limit| p < limit)),
     };
     targets.push(throughput(
-        "valid cookie, memory (c/a)",
+        "valid cookie, memory (c ÷ bare)",
         "≥ 0.8× bare hyper, p99 < 1 ms",
-        "c",
-        bare,
+        paired("c"),
         0.8,
         Some(1.0),
     ));
     targets.push(throughput(
-        "valid cookie, Redis (d/a)",
+        "valid cookie, Redis (d ÷ bare)",
         "≥ 0.5× bare hyper, p99 < 2 ms",
-        "d",
-        bare,
+        paired("d"),
         0.5,
         Some(2.0),
     ));
+    // f2 and f3 each against the bare hyper run next to it, then against each other.
+    let f3_over_f2 = paired("f3")
+        .zip(paired("f2"))
+        .map(|((f3, p), (f2, _))| (f3 / f2.max(1e-9), p));
     targets.push(throughput(
-        "nginx + auth_request → postern (f3/f2)",
+        "nginx + auth_request → postern (f3 ÷ f2)",
         "≥ 0.9× nginx + auth_request → bare hyper",
-        "f3",
-        report::find(rows, "f2").map(|m| m.requests_per_sec),
+        f3_over_f2,
         0.9,
         None,
     ));
+    let h1000_over_h1 = paired("h1000")
+        .zip(paired("h1"))
+        .map(|((many, _), (one, _))| many / one.max(1e-9));
+    targets.push(Target {
+        what: "1,000 `[[apps]]` against 1 (h1000 ÷ h1)",
+        target: "none yet (rules not enforced on this branch)",
+        measured: h1000_over_h1.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
+        met: None,
+    });
     let memory = |what, target, kib: Option<u64>, limit_mib: f64| Target {
         what,
         target,
