@@ -46,10 +46,8 @@ pub fn wait_for(
 ) -> anyhow::Result<Duration> {
     let start = Instant::now();
     loop {
-        if let Ok(status) = get(addr, path, &[]) {
-            if status == want {
-                return Ok(start.elapsed());
-            }
+        if get(addr, path, &[]).is_ok_and(|status| status == want) {
+            return Ok(start.elapsed());
         }
         if start.elapsed() > deadline {
             bail!("{addr}{path} did not answer {want} within {deadline:?}");
