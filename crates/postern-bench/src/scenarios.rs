@@ -317,6 +317,7 @@ impl Bench<'_> {
             200,
             &mut [&mut bare],
         );
+        self.paired_with = Some(format!("http://{bare_addr}{CHECK_PATH}"));
         self.row(
             rows,
             "c",
