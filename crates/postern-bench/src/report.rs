@@ -104,7 +104,7 @@ impl Report<'_> {
         let _ = writeln!(out, "- harness run time: {:.0} s\n", self.elapsed_secs);
         let _ = writeln!(
             out,
-            "| scenario | req/s | × bare hyper | p50 | p99 | server CPU | CPU/req | CPU/req ÷ bare | RSS | non-2xx/3xx, socket errors |"
+            "| scenario | req/s | × bare hyper (paired) | p50 | p99 | server CPU | CPU/req | CPU/req ÷ bare | RSS | non-2xx/3xx, socket errors |"
         );
         let _ = writeln!(
             out,
@@ -119,10 +119,7 @@ impl Report<'_> {
                     row.key,
                     row.title,
                     m.requests_per_sec,
-                    bare.filter(|bare| *bare > 0.0).map_or_else(
-                        || "–".to_owned(),
-                        |bare| format!("{:.2}×", m.requests_per_sec / bare)
-                    ),
+                    ratio_to_bare(m, bare).map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
                     m.p50_ms,
                     m.p99_ms,
                     m.cpu_percent,

@@ -799,22 +799,28 @@ fn binary_size(release: &Path, dir: &TempDir) -> Option<(String, u64)> {
 
 fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
     let bare = report::find(rows, "a").map(|m| m.requests_per_sec);
+    let bare_cpu = report::find(rows, "a").map(Measured::cpu_us_per_request);
+    // (paired req/s ratio, CPU-bound estimate = bare's CPU per request ÷ this one's, p99)
     let paired = |key: &str| {
-        report::find(rows, key).and_then(|m| report::ratio_to_bare(m, bare).map(|r| (r, m.p99_ms)))
+        report::find(rows, key).and_then(|m| {
+            let cpu = bare_cpu.map_or(0.0, |bare| bare / m.cpu_us_per_request().max(1e-9));
+            report::ratio_to_bare(m, bare).map(|r| (r, cpu, m.p99_ms))
+        })
     };
     let mut targets = Vec::new();
-    let throughput = |what, target, found: Option<(f64, f64)>, min: f64, p99: Option<f64>| Target {
-        what,
-        target,
-        measured: found.map_or_else(
-            || "–".to_owned(),
-            |(r, p)| match p99 {
-                Some(_) => format!("{r:.2}×, p99 {p:.3} ms"),
-                None => format!("{r:.2}×"),
-            },
-        ),
-        met: found.map(|(r, p)| r >= min && p99.is_none_or(|limit| p < limit)),
-    };
+    let throughput =
+        |what, target, found: Option<(f64, f64, f64)>, min: f64, p99: Option<f64>| Target {
+            what,
+            target,
+            measured: found.map_or_else(
+                || "–".to_owned(),
+                |(r, cpu, p)| match p99 {
+                    Some(_) => format!("{r:.2}× ({cpu:.2}× from CPU/req), p99 {p:.3} ms"),
+                    None => format!("{r:.2}× ({cpu:.2}× from CPU/req)"),
+                },
+            ),
+            met: found.map(|(r, _, p)| r >= min && p99.is_none_or(|limit| p < limit)),
+        };
     targets.push(throughput(
         "valid cookie, memory (c ÷ bare)",
         "≥ 0.8× bare hyper, p99 < 1 ms",
@@ -832,7 +838,9 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
     // f2 and f3 each against the bare hyper run next to it, then against each other.
     let f3_over_f2 = paired("f3")
         .zip(paired("f2"))
-        .map(|((f3, p), (f2, _))| (f3 / f2.max(1e-9), p));
+        .map(|((f3, f3_cpu, p), (f2, f2_cpu, _))| {
+            (f3 / f2.max(1e-9), f3_cpu / f2_cpu.max(1e-9), p)
+        });
     targets.push(throughput(
         "nginx + auth_request → postern (f3 ÷ f2)",
         "≥ 0.9× nginx + auth_request → bare hyper",
@@ -842,7 +850,7 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
     ));
     let h1000_over_h1 = paired("h1000")
         .zip(paired("h1"))
-        .map(|((many, _), (one, _))| many / one.max(1e-9));
+        .map(|((many, _, _), (one, _, _))| many / one.max(1e-9));
     targets.push(Target {
         what: "1,000 `[[apps]]` against 1 (h1000 ÷ h1)",
         target: "none yet (rules not enforced on this branch)",
