@@ -134,9 +134,14 @@ async fn serve_connection(
     tls: Option<TlsAcceptor>,
     state: Arc<AppState>,
 ) {
+    // Boxed: hyper keeps room for one in-flight service future per connection for as long as
+    // the connection lives, and the router's future is several KiB. Unboxed, every idle
+    // keep-alive connection would carry it.
     let service = service_fn(move |request| {
         let state = Arc::clone(&state);
-        async move { Ok::<_, std::convert::Infallible>(router::handle(state, peer, request).await) }
+        Box::pin(async move {
+            Ok::<_, std::convert::Infallible>(router::handle(state, peer, request).await)
+        })
     });
     let result = match tls {
         None => {
@@ -148,25 +153,33 @@ async fn serve_connection(
                 )
                 .await
         }
+        // Boxed, so that a plain connection's task does not carry room for the handshake and
+        // the TLS stream.
         Some(acceptor) => {
-            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls_stream)) => {
-                    watcher
-                        .watch(
-                            builder
-                                .serve_connection(TokioIo::new(tls_stream), service)
-                                .into_owned(),
-                        )
-                        .await
+            let served = Box::pin(async move {
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => Some(
+                        watcher
+                            .watch(
+                                builder
+                                    .serve_connection(TokioIo::new(tls_stream), service)
+                                    .into_owned(),
+                            )
+                            .await,
+                    ),
+                    Ok(Err(err)) => {
+                        tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        None
+                    }
                 }
-                Ok(Err(err)) => {
-                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
+            });
+            match served.await {
+                Some(result) => result,
+                None => return,
             }
         }
     };

@@ -41,8 +41,18 @@ impl Keys {
         }
     }
 
+    /// `<prefix>session:<64 hex digits>`. Built by hand: every Redis check builds one, and
+    /// `TokenHash::to_hex` formats (and allocates) byte by byte.
     pub fn session(&self, hash: &TokenHash) -> String {
-        format!("{}session:{}", self.prefix, hash.to_hex())
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut key = String::with_capacity(self.prefix.len() + "session:".len() + 64);
+        key.push_str(&self.prefix);
+        key.push_str("session:");
+        for byte in hash.0 {
+            key.push(char::from(HEX[usize::from(byte >> 4)]));
+            key.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        key
     }
 
     /// The sorted set of a user's session hashes, scored by expiry.
@@ -72,6 +82,15 @@ mod tests {
         assert_eq!(
             keys.other(Kind::Failures, "ip:10.0.0.1"),
             "postern:fail:ip:10.0.0.1"
+        );
+    }
+
+    #[test]
+    fn a_session_key_is_the_prefix_and_the_hash_in_lower_case_hex() {
+        let hash = TokenHash::of(b"x");
+        assert_eq!(
+            Keys::new("p:").session(&hash),
+            format!("p:session:{}", hash.to_hex())
         );
     }
 }

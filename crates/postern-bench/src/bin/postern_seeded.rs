@@ -1,0 +1,85 @@
+//! postern's own server (`postern-server`, the same listener, router and handlers as
+//! `postern serve`), run in-process with its memory store seeded through the `Store` API
+//! before it starts listening, so a benchmark can check 100k live sessions without 100k
+//! logins. Bench-only: the product has no seeding path.
+//!
+//! Usage: `postern-seeded CONFIG SESSIONS COOKIES_OUT`. Writes one cookie value per line to
+//! COOKIES_OUT, prints `ready` on stdout once it listens, and serves until SIGTERM or SIGINT.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use postern_bench::{load_config, seed_sessions};
+use postern_server::{AppState, Server};
+use postern_store::Store;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [config, sessions, cookies] = args.as_slice() else {
+        eprintln!("usage: postern-seeded CONFIG SESSIONS COOKIES_OUT");
+        return ExitCode::from(64);
+    };
+    let Ok(sessions) = sessions.parse::<usize>() else {
+        eprintln!("postern-seeded: SESSIONS must be a number");
+        return ExitCode::from(64);
+    };
+    // Same log setup as `postern serve` at `warn`: nothing is written per request.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_writer(std::io::stderr)
+        .try_init();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| {
+            runtime.block_on(serve(
+                PathBuf::from(config),
+                sessions,
+                PathBuf::from(cookies),
+            ))
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("postern-seeded: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: PathBuf, sessions: usize, cookies: PathBuf) -> anyhow::Result<()> {
+    let config = load_config(&config)?;
+    let store = Store::memory(config.session.max_sessions);
+    let tokens = seed_sessions(&store, config.session.policy, sessions, 1).await?;
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&cookies)
+            .with_context(|| format!("cannot write {}", cookies.display()))?,
+    );
+    for token in &tokens {
+        writeln!(out, "{token}")?;
+    }
+    out.flush()?;
+    drop(tokens);
+    let state = Arc::new(AppState::new(config, store));
+    let server = Server::bind(state).await?;
+    println!("ready {}", server.local_addr()?);
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            Some(()) = async { match terminate.as_mut() { Some(signal) => signal.recv().await, None => std::future::pending().await } } => {}
+        }
+        stop.cancel();
+    });
+    server.run(shutdown).await;
+    Ok(())
+}

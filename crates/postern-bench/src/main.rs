@@ -1,0 +1,102 @@
+//! `postern-bench [--quick]`: postern against bare hyper and nginx under wrk, on loopback,
+//! with the servers and wrk on separate cores. Prints a Markdown report and writes it to
+//! `crates/postern-bench/results/<date>.md`. Exits 1 on a crash, a scenario that could not
+//! run, or a ratio collapse (postern's valid-cookie check below 0.3× bare hyper); never on
+//! absolute figures. See docs/performance.md.
+#![forbid(unsafe_code)]
+
+mod nginx;
+mod probe;
+mod procs;
+mod report;
+mod scenarios;
+mod wrk;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long and how often each scenario runs.
+pub struct Options {
+    pub quick: bool,
+    pub build: bool,
+    /// Only the footprint figures (idle RSS, cold start, idle connections, size).
+    pub footprint_only: bool,
+    pub runs: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub connections: usize,
+    pub sessions: usize,
+    pub idle_connections: usize,
+    pub cold_starts: usize,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let quick = args.iter().any(|arg| arg == "--quick");
+        let mut options = Self {
+            quick,
+            build: true,
+            footprint_only: false,
+            runs: if quick { 1 } else { 3 },
+            duration: Duration::from_secs(if quick { 2 } else { 10 }),
+            warmup: Duration::from_secs(if quick { 1 } else { 2 }),
+            connections: 32,
+            sessions: 100_000,
+            idle_connections: 10_000,
+            cold_starts: if quick { 3 } else { 10 },
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut number = |name: &str| -> Result<u64, String> {
+                args.next()
+                    .and_then(|value| value.parse().ok())
+                    .ok_or_else(|| format!("{name} needs a number"))
+            };
+            match arg.as_str() {
+                "--quick" => {}
+                "--no-build" => options.build = false,
+                "--footprint-only" => options.footprint_only = true,
+                "--runs" => options.runs = number("--runs")?.max(1) as usize,
+                "--duration" => {
+                    options.duration = Duration::from_secs(number("--duration")?.max(1))
+                }
+                "--connections" => options.connections = number("--connections")?.max(1) as usize,
+                "--help" | "-h" => return Err(USAGE.to_owned()),
+                other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-only] [--runs N] [--duration SECS] [--connections N]\n\
+  --quick        1 run of 2 s per scenario (under 2 minutes); exits 1 only on a crash or a ratio collapse\n\
+  --no-build     use the release binaries already built next to this one\n\
+ --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
+  --runs N       runs per scenario (default 3, 1 with --quick)\n\
+  --duration S   seconds per run (default 10, 2 with --quick)\n\
+  --connections  wrk connections (default 32, one wrk thread)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match Options::parse(&args) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(64);
+        }
+    };
+    match scenarios::run(&options, &args) {
+        Ok(verdict) if verdict.is_empty() => ExitCode::SUCCESS,
+        Ok(verdict) => {
+            for problem in verdict {
+                eprintln!("postern-bench: FAILED: {problem}");
+            }
+            ExitCode::from(1)
+        }
+        Err(err) => {
+            eprintln!("postern-bench: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

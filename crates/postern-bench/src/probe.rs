@@ -1,0 +1,96 @@
+//! Small HTTP/1.1 probes: one blocking GET (readiness, expected answers, cold start) and the
+//! many idle keep-alive connections of the idle-connections scenario.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `GET path` on a fresh connection; returns the status code.
+pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut request = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        request.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    status_of(&answer)
+}
+
+fn status_of(answer: &[u8]) -> anyhow::Result<u16> {
+    let text = String::from_utf8_lossy(answer);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("no HTTP status line")
+}
+
+/// Polls `GET path` until it answers `want`; returns the time it took.
+pub fn wait_for(
+    addr: SocketAddr,
+    path: &str,
+    want: u16,
+    deadline: Duration,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    loop {
+        if get(addr, path, &[]).is_ok_and(|status| status == want) {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > deadline {
+            bail!("{addr}{path} did not answer {want} within {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+/// Opens `count` connections, sends one keep-alive `GET path` on each and reads its answer,
+/// then keeps them all open and idle. Dropping the result closes them.
+pub async fn idle_connections(
+    addr: SocketAddr,
+    path: &str,
+    count: usize,
+) -> anyhow::Result<Vec<tokio::net::TcpStream>> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut open = Vec::with_capacity(count);
+    let mut batch = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let request = request.clone();
+        batch.spawn(async move { one_idle(addr, &request).await });
+        if batch.len() >= 64 {
+            while let Some(done) = batch.join_next().await {
+                open.push(done??);
+            }
+        }
+    }
+    while let Some(done) = batch.join_next().await {
+        open.push(done??);
+    }
+    Ok(open)
+}
+
+async fn one_idle(addr: SocketAddr, request: &str) -> anyhow::Result<tokio::net::TcpStream> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut buffer = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+        .await
+        .context("no answer within 10 s")??;
+    let status = status_of(buffer.get(..read).unwrap_or_default())?;
+    if status != 200 {
+        bail!("answered {status}");
+    }
+    Ok(stream)
+}

@@ -1,0 +1,964 @@
+//! Every scenario, in the order they run. Servers share one core and wrk gets the other, so a
+//! ratio compares what each server does with the same core.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use postern_bench::{
+    StoreChoice, TARGET_HOST, config_toml, load_config, seed_sessions, unknown_tokens,
+};
+use postern_core::config::StoreKind;
+use postern_store::Store;
+use postern_testkit::{RedisServer, TempDir, free_port, redis_cli, require_tool};
+
+use crate::Options;
+use crate::nginx::{self, Site};
+use crate::probe;
+use crate::procs::{self, Pinning, Proc};
+use crate::report::{self, Footprint, Measured, Outcome, Report, Row, Target};
+use crate::wrk::{self, Load, WrkRun};
+
+/// The traefik endpoint's view of the request being checked, from a browser (so a missing
+/// session is a 302 to the login page).
+const CHECK_PATH: &str = "/api/auth/traefik";
+const CHECK_HEADERS: [(&str, &str); 5] = [
+    ("Accept", "text/html,application/xhtml+xml"),
+    ("X-Forwarded-Proto", "http"),
+    ("X-Forwarded-Host", TARGET_HOST),
+    ("X-Forwarded-Uri", "/"),
+    ("X-Forwarded-Method", "GET"),
+];
+/// Below this ratio of bare hyper, postern's valid-cookie check has collapsed.
+const COLLAPSE_RATIO: f64 = 0.3;
+
+struct Bins {
+    postern: PathBuf,
+    bare: PathBuf,
+    seeded: PathBuf,
+}
+
+struct Bench<'o> {
+    options: &'o Options,
+    pinning: Pinning,
+    bins: Bins,
+    wrk: PathBuf,
+    dir: TempDir,
+    script: PathBuf,
+    ticks: f64,
+    started: Instant,
+    /// Server-side processes that are not ours to stop (redis-server), counted in CPU.
+    extra_pids: Vec<u32>,
+    /// bare hyper's check URL: every other scenario's runs alternate with runs against it,
+    /// so each ratio compares figures taken seconds apart.
+    paired_with: Option<String>,
+    problems: Vec<String>,
+}
+
+/// Runs everything; returns the reasons to fail (empty: success).
+pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
+    let started = Instant::now();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let bins = binaries(options.build)?;
+    let dir = TempDir::new("bench");
+    let script = dir.write("cookies.lua", wrk::COOKIE_SCRIPT);
+    let mut bench = Bench {
+        options,
+        pinning: Pinning::for_cores(cores),
+        bins,
+        wrk: require_tool("wrk"),
+        dir,
+        script,
+        ticks: procs::ticks_per_second(),
+        started,
+        extra_pids: Vec::new(),
+        paired_with: None,
+        problems: Vec::new(),
+    };
+    let mut rows = Vec::new();
+    let mut footprint = Footprint::default();
+    if !options.footprint_only {
+        bench.throughput(&mut rows, &mut footprint)?;
+    }
+    bench.footprint(&mut footprint);
+    rows.push(Row {
+        key: "i",
+        title: "Basic auth (`Authorization: Basic`)",
+        outcome: Outcome::NotAvailable("a later issue"),
+    });
+    rows.push(Row {
+        key: "j",
+        title: "bearer token (`Authorization: Bearer`)",
+        outcome: Outcome::NotAvailable("a later issue"),
+    });
+    for row in &rows {
+        if let Outcome::Failed(err) = &row.outcome {
+            bench
+                .problems
+                .push(format!("scenario {}) {}: {err}", row.key, row.title));
+        }
+    }
+    let targets = targets(&rows, &footprint);
+    let bare = report::find(&rows, "a").map(|bare| bare.requests_per_sec);
+    let ratio = report::find(&rows, "c").and_then(|c| report::ratio_to_bare(c, bare));
+    if let Some(ratio) = ratio.filter(|ratio| *ratio < COLLAPSE_RATIO) {
+        bench.problems.push(format!(
+            "ratio collapse: postern valid-cookie check at {ratio:.2}× bare hyper (< {COLLAPSE_RATIO}×)"
+        ));
+    }
+    let date = today();
+    let report = Report {
+        date: date.clone(),
+        command: command_line(args),
+        machine: machine(cores, &bench.pinning),
+        settings: format!(
+            "{} run(s) of {} s per scenario after a {} s warm-up, median reported; wrk 1 thread, {} connections; {} sessions seeded; {}",
+            options.runs,
+            options.duration.as_secs(),
+            options.warmup.as_secs(),
+            options.connections,
+            options.sessions,
+            if options.quick { "--quick" } else { "full" }
+        ),
+        rows: &rows,
+        footprint: &footprint,
+        targets: &targets,
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    };
+    let text = report.markdown();
+    println!("{text}");
+    let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    let name = if options.quick {
+        format!("{date}-quick.md")
+    } else {
+        format!("{date}.md")
+    };
+    std::fs::create_dir_all(&results)?;
+    std::fs::write(results.join(&name), &text)?;
+    eprintln!("postern-bench: wrote {}", results.join(name).display());
+    Ok(bench.problems)
+}
+
+impl Bench<'_> {
+    /// A progress line on stderr, with the time since the start.
+    fn note(&self, what: &str) {
+        eprintln!(
+            "postern-bench [{:>5.1} s] {what}",
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    fn load(&self) -> Load<'_> {
+        Load {
+            wrk: &self.wrk,
+            core: self.pinning.client,
+            connections: self.options.connections,
+            duration: self.options.duration,
+            script: &self.script,
+        }
+    }
+
+    fn spawn(&self, name: &str, program: &Path, args: &[&str]) -> anyhow::Result<Proc> {
+        let mut command = procs::command(program, self.pinning.server);
+        command.args(args);
+        Proc::spawn(name, command, &self.dir.path().join(format!("{name}.log")))
+    }
+
+    fn bare(&self, name: &str) -> anyhow::Result<(Proc, SocketAddr)> {
+        let port = free_port();
+        let proc = self.spawn(name, &self.bins.bare, &[&port.to_string()])?;
+        let addr = loopback(port);
+        probe::wait_for(addr, "/", 200, Duration::from_secs(10))?;
+        Ok((proc, addr))
+    }
+
+    /// postern-server in-process with `sessions` seeded sessions and `apps` `[[apps]]`.
+    fn seeded(&self, name: &str, apps: usize) -> anyhow::Result<(Proc, SocketAddr, PathBuf)> {
+        let port = free_port();
+        let addr = loopback(port);
+        let config = self.dir.write(
+            &format!("{name}.toml"),
+            &config_toml(&addr.to_string(), &StoreChoice::Memory, apps),
+        );
+        let cookies = self.dir.path().join(format!("{name}.cookies"));
+        let proc = self.spawn(
+            name,
+            &self.bins.seeded,
+            &[
+                &config.display().to_string(),
+                &self.options.sessions.to_string(),
+                &cookies.display().to_string(),
+            ],
+        )?;
+        probe::wait_for(addr, "/api/health", 200, Duration::from_secs(120))
+            .with_context(|| format!("{name} did not start; see its log"))?;
+        Ok((proc, addr, cookies))
+    }
+
+    /// Warm-up, then `runs` wrk runs; CPU is the delta of utime + stime over `pids`.
+    fn measure(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        cookies: &Path,
+        pids: &[u32],
+        rss_pid: u32,
+    ) -> anyhow::Result<Measured> {
+        let load = self.load();
+        let warmup = Load {
+            duration: self.options.warmup,
+            ..self.load()
+        };
+        warmup.run(url, headers, cookies)?;
+        let mut runs: Vec<(WrkRun, f64)> = Vec::new();
+        let mut ratios = Vec::new();
+        let pair = self.paired_with.as_deref().filter(|pair| *pair != url);
+        for _ in 0..self.options.runs {
+            let bare = match pair {
+                Some(pair) => Some(load.run(pair, &CHECK_HEADERS, cookies)?),
+                None => None,
+            };
+            let before = procs::total_ticks(pids);
+            let start = Instant::now();
+            let run = load.run(url, headers, cookies)?;
+            let seconds = start.elapsed().as_secs_f64();
+            let used = procs::total_ticks(pids).saturating_sub(before) as f64 / self.ticks;
+            if let Some(bare) = bare {
+                ratios.push(run.requests_per_sec / bare.requests_per_sec.max(1.0));
+            }
+            runs.push((run, 100.0 * used / seconds.max(0.001)));
+        }
+        let median = |pick: &dyn Fn(&(WrkRun, f64)) -> f64| -> f64 {
+            let mut values: Vec<f64> = runs.iter().map(pick).collect();
+            values.sort_by(f64::total_cmp);
+            values.get(values.len() / 2).copied().unwrap_or(0.0)
+        };
+        ratios.sort_by(f64::total_cmp);
+        Ok(Measured {
+            requests_per_sec: median(&|(run, _)| run.requests_per_sec),
+            paired_ratio: ratios.get(ratios.len() / 2).copied(),
+            p50_ms: median(&|(run, _)| run.p50_ms),
+            p99_ms: median(&|(run, _)| run.p99_ms),
+            cpu_percent: median(&|(_, cpu)| *cpu),
+            rss_kib: procs::rss_kib(rss_pid).unwrap_or(0),
+            bad_status: runs.iter().map(|(run, _)| run.bad_status).sum(),
+            socket_errors: runs.iter().map(|(run, _)| run.socket_errors).sum(),
+        })
+    }
+
+    /// One row: checks the expected status with a probe first, then measures; a process
+    /// that died is a crash.
+    #[allow(clippy::too_many_arguments)]
+    fn row(
+        &mut self,
+        rows: &mut Vec<Row>,
+        key: &'static str,
+        title: &'static str,
+        target: (SocketAddr, &str, &[(&str, &str)]),
+        cookies: &Path,
+        expect: u16,
+        servers: &mut [&mut Proc],
+    ) {
+        let (addr, path, headers) = target;
+        self.note(&format!("{key}) {title}"));
+        let outcome = (|| -> anyhow::Result<Measured> {
+            let cookie = first_line(cookies)?;
+            let mut probe_headers = headers.to_vec();
+            let cookie_header = format!("postern_session={cookie}");
+            probe_headers.push(("Cookie", &cookie_header));
+            let status = probe::get(addr, path, &probe_headers)?;
+            if status != expect {
+                bail!("answered {status}, expected {expect}");
+            }
+            let pids: Vec<u32> = servers
+                .iter()
+                .flat_map(|server| procs::with_children(server.pid()))
+                .chain(self.extra_pids.iter().copied())
+                .collect();
+            let rss_pid = servers.first().map_or(0, |server| server.pid());
+            let url = format!("http://{addr}{path}");
+            let measured = self.measure(&url, headers, cookies, &pids, rss_pid)?;
+            if measured.bad_status > 0 && expect < 400 {
+                bail!("{} answers outside 2xx/3xx under load", measured.bad_status);
+            }
+            Ok(measured)
+        })();
+        for server in servers.iter_mut() {
+            if let Err(err) = server.alive() {
+                self.problems.push(format!("crash: {err:#}"));
+            }
+        }
+        rows.push(Row {
+            key,
+            title,
+            outcome: match outcome {
+                Ok(measured) => Outcome::Measured(measured),
+                Err(err) => Outcome::Failed(format!("{err:#}")),
+            },
+        });
+    }
+
+    fn throughput(&mut self, rows: &mut Vec<Row>, footprint: &mut Footprint) -> anyhow::Result<()> {
+        self.note("starting bare hyper and the seeded postern");
+        let (mut bare, bare_addr) = self.bare("bare")?;
+        let (mut memory, memory_addr, valid) = self.seeded("postern-memory", 0)?;
+        let invalid = self.dir.path().join("unknown.cookies");
+        std::fs::write(&invalid, unknown_tokens(10_000).join("\n") + "\n")?;
+        let check = |addr| (addr, CHECK_PATH, &CHECK_HEADERS[..]);
+
+        self.row(
+            rows,
+            "a",
+            "bare hyper (200 + one header)",
+            check(bare_addr),
+            &valid,
+            200,
+            &mut [&mut bare],
+        );
+        self.paired_with = Some(format!("http://{bare_addr}{CHECK_PATH}"));
+        self.row(
+            rows,
+            "c",
+            "postern, valid cookie, memory store, 100k sessions",
+            check(memory_addr),
+            &valid,
+            200,
+            &mut [&mut memory],
+        );
+        footprint.sessions_rss_kib = procs::rss_kib(memory.pid()).ok();
+        self.row(
+            rows,
+            "e",
+            "postern, unknown cookie (302 to login)",
+            check(memory_addr),
+            &invalid,
+            302,
+            &mut [&mut memory],
+        );
+        self.redis_row(rows);
+        self.apps_rows(rows);
+
+        // nginx: `return 200`, then the shipped auth_request snippets against bare hyper and
+        // postern, and the same proxy without auth. The app behind nginx is bare hyper.
+        let (mut app, app_addr) = self.bare("app")?;
+        let nginx_headers = [
+            ("Host", TARGET_HOST),
+            ("Accept", "text/html,application/xhtml+xml"),
+        ];
+        for (key, title, site, auth) in [
+            ("b", "nginx `return 200`", Site::Return200, None),
+            (
+                "f1",
+                "nginx → app, no auth",
+                Site::NoAuth {
+                    app: app_addr.port(),
+                },
+                None,
+            ),
+            (
+                "f2",
+                "nginx + auth_request → bare hyper → app",
+                Site::AuthRequest {
+                    auth: bare_addr.port(),
+                    app: app_addr.port(),
+                },
+                Some(0),
+            ),
+            (
+                "f3",
+                "nginx + auth_request → postern (memory) → app",
+                Site::AuthRequest {
+                    auth: memory_addr.port(),
+                    app: app_addr.port(),
+                },
+                Some(1),
+            ),
+        ] {
+            let started = self.nginx(key, &site);
+            let (mut nginx, addr) = match started {
+                Ok(started) => started,
+                Err(err) => {
+                    rows.push(Row {
+                        key,
+                        title,
+                        outcome: Outcome::Failed(format!("{err:#}")),
+                    });
+                    continue;
+                }
+            };
+            let target = (addr, "/", &nginx_headers[..]);
+            match (key, auth) {
+                ("b", _) => self.row(rows, key, title, target, &valid, 200, &mut [&mut nginx]),
+                (_, None) => self.row(
+                    rows,
+                    key,
+                    title,
+                    target,
+                    &valid,
+                    200,
+                    &mut [&mut nginx, &mut app],
+                ),
+                (_, Some(0)) => self.row(
+                    rows,
+                    key,
+                    title,
+                    target,
+                    &valid,
+                    200,
+                    &mut [&mut nginx, &mut bare, &mut app],
+                ),
+                _ => self.row(
+                    rows,
+                    key,
+                    title,
+                    target,
+                    &valid,
+                    200,
+                    &mut [&mut nginx, &mut memory, &mut app],
+                ),
+            }
+            if let Err(err) = nginx.stop() {
+                self.problems.push(format!("crash: {err:#}"));
+            }
+        }
+        rows.sort_by_key(|row| row_order(row.key));
+        for server in [bare, memory, app] {
+            if let Err(err) = server.stop() {
+                self.problems.push(format!("crash: {err:#}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn nginx(&self, name: &str, site: &Site) -> anyhow::Result<(Proc, SocketAddr)> {
+        let nginx_bin = require_tool("nginx");
+        let dir = self.dir.path().join(format!("nginx-{name}"));
+        std::fs::create_dir_all(&dir)?;
+        let snippets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nginx/snippets");
+        let snippets = snippets.canonicalize().context("deploy/nginx/snippets")?;
+        let port = free_port();
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, nginx::config(&dir, &snippets, port, site))?;
+        let mut command = procs::command(&nginx_bin, self.pinning.server);
+        command
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.join("error.log"));
+        let proc = Proc::spawn(&format!("nginx-{name}"), command, &dir.join("stdout.log"))?;
+        let addr = loopback(port);
+        wait_listening(addr).with_context(|| {
+            format!(
+                "nginx did not start: {}",
+                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+            )
+        })?;
+        Ok((proc, addr))
+    }
+
+    /// d) the real `postern serve` with store = "redis", sessions seeded through the Store API.
+    fn redis_row(&mut self, rows: &mut Vec<Row>) {
+        let title = "postern, valid cookie, Redis store, 100k sessions";
+        let started = (|| -> anyhow::Result<(RedisServer, Proc, SocketAddr, PathBuf)> {
+            let redis = RedisServer::start();
+            if let (Some(core), Some(pid)) = (self.pinning.server, redis_pid(redis.port)) {
+                let _ = Command::new("taskset")
+                    .args(["-pc", &core.to_string(), &pid.to_string()])
+                    .output();
+            }
+            let port = free_port();
+            let addr = loopback(port);
+            let config = self.dir.write(
+                "postern-redis.toml",
+                &config_toml(
+                    &addr.to_string(),
+                    &StoreChoice::Redis { url: &redis.url() },
+                    0,
+                ),
+            );
+            let loaded = load_config(&config)?;
+            let StoreKind::Redis(redis_config) = &loaded.session.store else {
+                bail!("the generated config has no Redis store");
+            };
+            let store = Store::redis(redis_config)?;
+            self.note("seeding Redis");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let tokens = runtime.block_on(seed_sessions(
+                &store,
+                loaded.session.policy,
+                self.options.sessions,
+                64,
+            ))?;
+            let cookies = self.dir.write("redis.cookies", &(tokens.join("\n") + "\n"));
+            let postern = self.spawn(
+                "postern-redis",
+                &self.bins.postern,
+                &["serve", "--config", &config.display().to_string()],
+            )?;
+            probe::wait_for(addr, "/api/ready", 200, Duration::from_secs(10))?;
+            Ok((redis, postern, addr, cookies))
+        })();
+        match started {
+            Ok((redis, mut postern, addr, cookies)) => {
+                // redis-server's CPU belongs to the server side too.
+                self.extra_pids = redis_pid(redis.port).into_iter().collect();
+                self.row(
+                    rows,
+                    "d",
+                    title,
+                    (addr, CHECK_PATH, &CHECK_HEADERS[..]),
+                    &cookies,
+                    200,
+                    &mut [&mut postern],
+                );
+                self.extra_pids.clear();
+                if let Err(err) = postern.stop() {
+                    self.problems.push(format!("crash: {err:#}"));
+                }
+                drop(redis);
+            }
+            Err(err) => rows.push(Row {
+                key: "d",
+                title,
+                outcome: Outcome::Failed(format!("{err:#}")),
+            }),
+        }
+    }
+
+    /// h) 1 `[[apps]]` against 1000, the checked host matched by a wildcard.
+    fn apps_rows(&mut self, rows: &mut Vec<Row>) {
+        for (key, title, apps) in [
+            (
+                "h1",
+                "postern, valid cookie, 1 `[[apps]]` (wildcard match)",
+                1,
+            ),
+            (
+                "h1000",
+                "postern, valid cookie, 1,000 `[[apps]]` (wildcard match)",
+                1000,
+            ),
+        ] {
+            match self.seeded(&format!("postern-apps{apps}"), apps) {
+                Ok((mut server, addr, cookies)) => {
+                    self.row(
+                        rows,
+                        key,
+                        title,
+                        (addr, CHECK_PATH, &CHECK_HEADERS[..]),
+                        &cookies,
+                        200,
+                        &mut [&mut server],
+                    );
+                    if let Err(err) = server.stop() {
+                        self.problems.push(format!("crash: {err:#}"));
+                    }
+                }
+                Err(err) => rows.push(Row {
+                    key,
+                    title,
+                    outcome: Outcome::Failed(format!("{err:#}")),
+                }),
+            }
+        }
+    }
+
+    /// Idle RSS, cold start, 10k idle keep-alive connections (g), binary size.
+    fn footprint(&mut self, footprint: &mut Footprint) {
+        let config_for = |dir: &TempDir, port: u16| {
+            dir.write(
+                &format!("serve-{port}.toml"),
+                &config_toml(&loopback(port).to_string(), &StoreChoice::Memory, 0),
+            )
+        };
+        self.note("cold start");
+        let mut starts = Vec::new();
+        for _ in 0..self.options.cold_starts {
+            let port = free_port();
+            let config = config_for(&self.dir, port);
+            let start = Instant::now();
+            let started = self
+                .spawn(
+                    "postern-cold",
+                    &self.bins.postern,
+                    &["serve", "--config", &config.display().to_string()],
+                )
+                .and_then(|proc| {
+                    probe::wait_for(loopback(port), "/api/health", 200, Duration::from_secs(10))?;
+                    Ok(proc)
+                });
+            match started {
+                Ok(proc) => {
+                    starts.push(start.elapsed().as_secs_f64() * 1000.0);
+                    let _ = proc.stop();
+                }
+                Err(err) => self.problems.push(format!("cold start: {err:#}")),
+            }
+        }
+        starts.sort_by(f64::total_cmp);
+        if let (Some(median), Some(best)) = (starts.get(starts.len() / 2), starts.first()) {
+            footprint.cold_start_ms = Some((*median, *best));
+        }
+
+        self.note(&format!(
+            "g) {} idle keep-alive connections",
+            self.options.idle_connections
+        ));
+        let postern = (|| -> anyhow::Result<(u64, (usize, u64, u64))> {
+            let port = free_port();
+            let config = config_for(&self.dir, port);
+            let postern = self.spawn(
+                "postern-idle",
+                &self.bins.postern,
+                &["serve", "--config", &config.display().to_string()],
+            )?;
+            let addr = loopback(port);
+            probe::wait_for(addr, "/api/health", 200, Duration::from_secs(10))?;
+            self.idle_connections(postern, addr, "/api/health")
+        })();
+        match postern {
+            Ok((idle_rss, conns)) => {
+                footprint.idle_rss_kib = Some(idle_rss);
+                footprint.idle_conns = Some(conns);
+            }
+            Err(err) => self.problems.push(format!("g) idle connections: {err:#}")),
+        }
+        // The same against bare hyper, to tell postern's share from hyper's and tokio's.
+        match self
+            .bare("bare-idle")
+            .and_then(|(bare, addr)| self.idle_connections(bare, addr, "/"))
+        {
+            Ok((_, conns)) => footprint.idle_conns_bare = Some(conns),
+            Err(err) => self
+                .problems
+                .push(format!("g) idle connections to bare hyper: {err:#}")),
+        }
+        self.note("binary size");
+        footprint.binary = binary_size(&self.bins.postern, &self.dir);
+    }
+}
+
+impl Bench<'_> {
+    /// RSS of `server` when it settled, then with `idle_connections` idle keep-alive
+    /// connections open (each has sent one `GET path`).
+    fn idle_connections(
+        &self,
+        mut server: Proc,
+        addr: SocketAddr,
+        path: &str,
+    ) -> anyhow::Result<(u64, (usize, u64, u64))> {
+        std::thread::sleep(Duration::from_millis(300));
+        let before = procs::rss_kib(server.pid())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let count = self.options.idle_connections;
+        let connections = runtime.block_on(probe::idle_connections(addr, path, count))?;
+        self.note(&format!("  {count} connections open to {}", server.name));
+        std::thread::sleep(Duration::from_millis(500));
+        let after = procs::rss_kib(server.pid())?;
+        server.alive()?;
+        drop(connections);
+        let name = server.name.clone();
+        server.stop()?;
+        self.note(&format!("  {name} stopped"));
+        Ok((before, (count, before, after)))
+    }
+}
+
+fn row_order(key: &str) -> usize {
+    [
+        "a", "b", "c", "d", "e", "f1", "f2", "f3", "h1", "h1000", "i", "j",
+    ]
+    .iter()
+    .position(|k| *k == key)
+    .unwrap_or(usize::MAX)
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Waits until something accepts connections on `addr`.
+fn wait_listening(addr: SocketAddr) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Ok(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    bail!("nothing listens on {addr}")
+}
+
+fn first_line(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)?
+        .lines()
+        .next()
+        .map(str::to_owned)
+        .context("empty cookie list")
+}
+
+fn redis_pid(port: u16) -> Option<u32> {
+    redis_cli(port, &["info", "server"])
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("process_id:"))
+        .and_then(|pid| pid.trim().parse().ok())
+}
+
+/// Builds (unless `--no-build`) and finds the release binaries next to this one.
+fn binaries(build: bool) -> anyhow::Result<Bins> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .context("no directory for this binary")?
+        .to_path_buf();
+    if build {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let profile = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("release")
+            .to_owned();
+        eprintln!("postern-bench: cargo build --profile {profile} -p postern -p postern-bench");
+        let mut command = Command::new(cargo);
+        // `cargo run` hands its package's CARGO_PKG_* (and friends) to this process; passed on,
+        // they make build scripts that watch them (ring's) rerun, and the next plain build
+        // redo it all again.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                ]
+                .contains(&name.as_ref())
+            {
+                command.env_remove(name.as_ref());
+            }
+        }
+        let status = command
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "build",
+                "--profile",
+                &profile,
+                "-p",
+                "postern",
+                "-p",
+                "postern-bench",
+            ])
+            .status()
+            .context("cannot run cargo")?;
+        if !status.success() {
+            bail!("cargo build failed ({status})");
+        }
+    }
+    let bins = Bins {
+        postern: dir.join("postern"),
+        bare: dir.join("bare"),
+        seeded: dir.join("postern-seeded"),
+    };
+    for bin in [&bins.postern, &bins.bare, &bins.seeded] {
+        if !bin.is_file() {
+            bail!("{} is missing: run without --no-build", bin.display());
+        }
+    }
+    Ok(bins)
+}
+
+/// The `dist` profile's binary when it exists (fat LTO, stripped), else a stripped copy of
+/// the release binary.
+fn binary_size(release: &Path, dir: &TempDir) -> Option<(String, u64)> {
+    let dist = release.parent()?.parent()?.join("dist/postern");
+    if let Ok(meta) = std::fs::metadata(&dist) {
+        return Some(("`dist` profile: fat LTO, stripped".to_owned(), meta.len()));
+    }
+    let copy = dir.path().join("postern-stripped");
+    let stripped = Command::new("strip")
+        .arg("-o")
+        .arg(&copy)
+        .arg(release)
+        .status()
+        .ok()?;
+    if !stripped.success() {
+        return None;
+    }
+    let size = std::fs::metadata(&copy).ok()?.len();
+    Some(("`release` profile, stripped with strip(1)".to_owned(), size))
+}
+
+fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
+    let bare = report::find(rows, "a").map(|m| m.requests_per_sec);
+    let bare_cpu = report::find(rows, "a").map(Measured::cpu_us_per_request);
+    // (paired req/s ratio, CPU-bound estimate = bare's CPU per request ÷ this one's, p99)
+    let paired = |key: &str| {
+        report::find(rows, key).and_then(|m| {
+            let cpu = bare_cpu.map_or(0.0, |bare| bare / m.cpu_us_per_request().max(1e-9));
+            report::ratio_to_bare(m, bare).map(|r| (r, cpu, m.p99_ms))
+        })
+    };
+    let mut targets = Vec::new();
+    let throughput =
+        |what, target, found: Option<(f64, f64, f64)>, min: f64, p99: Option<f64>| Target {
+            what,
+            target,
+            measured: found.map_or_else(
+                || "–".to_owned(),
+                |(r, cpu, p)| match p99 {
+                    Some(_) => format!("{r:.2}× ({cpu:.2}× from CPU/req), p99 {p:.3} ms"),
+                    None => format!("{r:.2}× ({cpu:.2}× from CPU/req)"),
+                },
+            ),
+            met: found.map(|(r, _, p)| r >= min && p99.is_none_or(|limit| p < limit)),
+        };
+    targets.push(throughput(
+        "valid cookie, memory (c ÷ bare)",
+        "≥ 0.8× bare hyper, p99 < 1 ms",
+        paired("c"),
+        0.8,
+        Some(1.0),
+    ));
+    targets.push(throughput(
+        "valid cookie, Redis (d ÷ bare)",
+        "≥ 0.5× bare hyper, p99 < 2 ms",
+        paired("d"),
+        0.5,
+        Some(2.0),
+    ));
+    // f2 and f3 each against the bare hyper run next to it, then against each other.
+    let f3_over_f2 = paired("f3")
+        .zip(paired("f2"))
+        .map(|((f3, f3_cpu, p), (f2, f2_cpu, _))| {
+            (f3 / f2.max(1e-9), f3_cpu / f2_cpu.max(1e-9), p)
+        });
+    targets.push(throughput(
+        "nginx + auth_request → postern (f3 ÷ f2)",
+        "≥ 0.9× nginx + auth_request → bare hyper",
+        f3_over_f2,
+        0.9,
+        None,
+    ));
+    let h1000_over_h1 = paired("h1000")
+        .zip(paired("h1"))
+        .map(|((many, _, _), (one, _, _))| many / one.max(1e-9));
+    targets.push(Target {
+        what: "1,000 `[[apps]]` against 1 (h1000 ÷ h1)",
+        target: "none yet (rules not enforced on this branch)",
+        measured: h1000_over_h1.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
+        met: None,
+    });
+    let memory = |what, target, kib: Option<u64>, limit_mib: f64| Target {
+        what,
+        target,
+        measured: kib.map_or_else(|| "–".to_owned(), report::mib),
+        met: kib.map(|kib| (kib as f64 / 1024.0) < limit_mib),
+    };
+    targets.push(memory("idle RSS", "< 20 MB", footprint.idle_rss_kib, 20.0));
+    targets.push(memory(
+        "RSS with 100k sessions",
+        "< 48 MB",
+        footprint.sessions_rss_kib,
+        48.0,
+    ));
+    targets.push(memory(
+        "RSS with 10k idle connections",
+        "< 160 MB",
+        footprint.idle_conns.map(|(_, _, after)| after),
+        160.0,
+    ));
+    targets.push(Target {
+        what: "cold start",
+        target: "< 50 ms",
+        measured: footprint
+            .cold_start_ms
+            .map_or_else(|| "–".to_owned(), |(median, _)| format!("{median:.1} ms")),
+        met: footprint.cold_start_ms.map(|(median, _)| median < 50.0),
+    });
+    targets.push(Target {
+        what: "binary size, stripped",
+        target: "< 15 MB",
+        measured: footprint.binary.as_ref().map_or_else(
+            || "–".to_owned(),
+            |(_, bytes)| format!("{:.2} MiB", *bytes as f64 / 1_048_576.0),
+        ),
+        met: footprint
+            .binary
+            .as_ref()
+            .map(|(_, bytes)| (*bytes as f64 / 1_048_576.0) < 15.0),
+    });
+    targets
+}
+
+fn machine(cores: usize, pinning: &Pinning) -> Vec<(String, String)> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|model| model.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|text| text.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    let wrk = Command::new("wrk")
+        .arg("-v")
+        .output()
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    vec![
+        ("nproc".to_owned(), cores.to_string()),
+        ("CPU".to_owned(), cpu),
+        ("kernel".to_owned(), kernel),
+        ("load average at start".to_owned(), load),
+        ("load generator".to_owned(), wrk),
+        ("pinning".to_owned(), pinning.describe()),
+    ]
+}
+
+fn command_line(args: &[String]) -> String {
+    let mut command = "cargo run --release -p postern-bench --".to_owned();
+    for arg in args {
+        command.push(' ');
+        command.push_str(arg);
+    }
+    command
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, from `date`.
+fn today() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .ok()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .filter(|date| !date.is_empty())
+        .unwrap_or_else(|| "unknown-date".to_owned())
+}

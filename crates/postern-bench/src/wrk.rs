@@ -1,0 +1,165 @@
+//! Runs wrk with the cookie-rotating Lua script and parses its `--latency` report.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::procs;
+
+/// Picks each request's cookie from a list (one value per line, the file named after `--`),
+/// cycling from a random start, so requests rotate over many sessions.
+pub const COOKIE_SCRIPT: &str = r#"-- postern-bench: rotate the session cookie over a list of values
+local cookies = {}
+local next_index = 1
+
+function init(args)
+  for line in io.lines(args[1]) do
+    cookies[#cookies + 1] = line
+  end
+  math.randomseed(os.time() + (id or 0))
+  next_index = math.random(#cookies)
+end
+
+function request()
+  next_index = next_index % #cookies + 1
+  wrk.headers["Cookie"] = "postern_session=" .. cookies[next_index]
+  return wrk.format()
+end
+"#;
+
+/// What one wrk run reported.
+#[derive(Debug, Clone, Default)]
+pub struct WrkRun {
+    pub requests_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub requests: u64,
+    /// Answers outside 2xx and 3xx.
+    pub bad_status: u64,
+    /// connect + read + write + timeout errors.
+    pub socket_errors: u64,
+}
+
+pub struct Load<'a> {
+    pub wrk: &'a Path,
+    pub core: Option<usize>,
+    pub connections: usize,
+    pub duration: Duration,
+    pub script: &'a Path,
+}
+
+impl Load<'_> {
+    pub fn run(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        cookies: &Path,
+    ) -> anyhow::Result<WrkRun> {
+        let mut command = procs::command(self.wrk, self.core);
+        command
+            .arg("-t1")
+            .arg(format!("-c{}", self.connections))
+            .arg(format!("-d{}s", self.duration.as_secs().max(1)))
+            .arg("--latency")
+            .arg("--timeout")
+            .arg("5s")
+            .arg("-s")
+            .arg(self.script);
+        for (name, value) in headers {
+            command.arg("-H").arg(format!("{name}: {value}"));
+        }
+        let output = command
+            .arg(url)
+            .arg("--")
+            .arg(cookies)
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run wrk")?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            bail!(
+                "wrk failed ({}): {}{}",
+                output.status,
+                text,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        parse(&text).with_context(|| format!("cannot read wrk's report:\n{text}"))
+    }
+}
+
+pub fn parse(text: &str) -> anyhow::Result<WrkRun> {
+    let mut run = WrkRun::default();
+    let mut seen_rate = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rate) = line.strip_prefix("Requests/sec:") {
+            run.requests_per_sec = rate.trim().parse()?;
+            seen_rate = true;
+        } else if let Some(latency) = line.strip_prefix("50%") {
+            run.p50_ms = latency_ms(latency.trim())?;
+        } else if let Some(latency) = line.strip_prefix("99%") {
+            run.p99_ms = latency_ms(latency.trim())?;
+        } else if let Some(count) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            run.bad_status = count.trim().parse()?;
+        } else if let Some(errors) = line.strip_prefix("Socket errors:") {
+            run.socket_errors = errors
+                .split(',')
+                .filter_map(|part| part.split_whitespace().last())
+                .filter_map(|n| n.parse::<u64>().ok())
+                .sum();
+        } else if line.contains(" requests in ") {
+            run.requests = line
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    if !seen_rate {
+        bail!("no Requests/sec line");
+    }
+    Ok(run)
+}
+
+/// wrk's latencies: `812.00us`, `1.23ms`, `2.00s`, `1.00m`.
+fn latency_ms(text: &str) -> anyhow::Result<f64> {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .context("latency without a unit")?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse()?;
+    Ok(match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        "h" => number * 3_600_000.0,
+        other => bail!("unknown latency unit {other:?}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "Running 3s test @ http://127.0.0.1:4000/\n  1 threads and 32 connections\n  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   412.33us  101.10us   3.02ms   80.00%\n    Req/Sec    75.20k     2.10k   79.00k    70.00%\n  Latency Distribution\n     50%  398.00us\n     75%  450.00us\n     90%  520.00us\n     99%    1.10ms\n  225600 requests in 3.00s, 30.12MB read\n  Socket errors: connect 0, read 2, write 0, timeout 1\n  Non-2xx or 3xx responses: 5\nRequests/sec:  75199.12\nTransfer/sec:     10.04MB\n";
+
+    #[test]
+    fn parses_the_latency_report() {
+        let run = parse(SAMPLE).unwrap();
+        assert!((run.requests_per_sec - 75199.12).abs() < 1e-6);
+        assert!((run.p50_ms - 0.398).abs() < 1e-9);
+        assert!((run.p99_ms - 1.10).abs() < 1e-9);
+        assert_eq!(run.requests, 225_600);
+        assert_eq!(run.socket_errors, 3);
+        assert_eq!(run.bad_status, 5);
+    }
+
+    #[test]
+    fn refuses_a_report_without_a_rate() {
+        assert!(parse("wrk: connection refused").is_err());
+    }
+}
