@@ -29,6 +29,24 @@ pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> anyhow::Re
     status_of(&answer)
 }
 
+/// `POST path` with a JSON body; the answer's body, when the status is 200.
+pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let status = status_of(&answer)?;
+    let text = String::from_utf8_lossy(&answer);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    anyhow::ensure!(status == 200, "POST {path} answered {status}: {body}");
+    Ok(body.to_owned())
+}
+
 fn status_of(answer: &[u8]) -> anyhow::Result<u16> {
     let text = String::from_utf8_lossy(answer);
     text.split_whitespace()

@@ -38,7 +38,6 @@ pub struct Row {
 pub enum Outcome {
     Measured(Measured),
     Failed(String),
-    NotAvailable(&'static str),
 }
 
 #[derive(Default)]
@@ -137,10 +136,6 @@ impl Report<'_> {
                     row.key,
                     row.title,
                     err.replace('\n', " ").replace('|', "/")
-                ),
-                Outcome::NotAvailable(why) => format!(
-                    "| {}) {} | not available yet ({why}) | | | | | | | | |",
-                    row.key, row.title
                 ),
             };
             let _ = writeln!(out, "{line}");

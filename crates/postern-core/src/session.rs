@@ -29,9 +29,10 @@ pub struct SessionRecord {
     /// "Remember me": a persistent cookie, no idle timeout, the longer lifetime.
     pub remember: bool,
     /// Set for a user known only through an OAuth provider (not in the user table): the
-    /// identity the provider vouched for, so the check path needs no second read.
+    /// identity the provider vouched for, so the check path needs no second read. Boxed: a
+    /// local session (most of them) then pays one word for it, not the whole identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external: Option<ExternalIdentity>,
+    pub external: Option<Box<ExternalIdentity>>,
 }
 
 /// A provider user's identity, as kept in their session.
@@ -181,12 +182,12 @@ mod tests {
         let mut record = POLICY.new_session("alice", AuthLevel::OneFactor, false, 0);
         let local = serde_json::to_string(&record).unwrap();
         assert!(!local.contains("external"), "{local}");
-        record.external = Some(ExternalIdentity {
+        record.external = Some(Box::new(ExternalIdentity {
             provider: "google".into(),
             email: "carol@example.org".into(),
             name: "Carol".into(),
             groups: vec!["staff".into()],
-        });
+        }));
         let external = serde_json::to_string(&record).unwrap();
         assert_eq!(
             serde_json::from_str::<SessionRecord>(&external).unwrap(),

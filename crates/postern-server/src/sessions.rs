@@ -155,7 +155,7 @@ pub async fn start_external(
     let now = now();
     let policy = &state.config.session.policy;
     let mut record = policy.new_session(name, AuthLevel::OneFactor, false, now);
-    record.external = Some(external);
+    record.external = Some(Box::new(external));
     let token = SessionToken::generate();
     let ttl = Duration::from_secs(policy.ttl(&record, now));
     state.store.put_session(&token.hash(), &record, ttl).await?;
