@@ -47,6 +47,30 @@ pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> anyhow::Result<Str
     Ok(body.to_owned())
 }
 
+/// `POST path` with a JSON body and extra headers; the answer's status.
+pub fn post_status(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    status_of(&answer)
+}
+
 fn status_of(answer: &[u8]) -> anyhow::Result<u16> {
     let text = String::from_utf8_lossy(answer);
     text.split_whitespace()

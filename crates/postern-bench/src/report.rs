@@ -49,6 +49,8 @@ pub struct Footprint {
     pub idle_conns_bare: Option<(usize, u64, u64)>,
     pub cold_start_ms: Option<(f64, f64)>,
     pub binary: Option<(String, u64)>,
+    /// Median `POST /api/login` time for an unknown user and for a wrong password, in ms.
+    pub login_ms: Option<(f64, f64)>,
 }
 
 pub struct Target {
@@ -179,6 +181,13 @@ impl Report<'_> {
             opt(f
                 .cold_start_ms
                 .map(|(median, best)| format!("{median:.1} ms median ({best:.1} ms best)")))
+        );
+        let _ = writeln!(
+            out,
+            "| failed `POST /api/login`, median: unknown user / wrong password | {} |",
+            opt(f
+                .login_ms
+                .map(|(unknown, wrong)| format!("{unknown:.1} ms / {wrong:.1} ms")))
         );
         let _ = writeln!(
             out,

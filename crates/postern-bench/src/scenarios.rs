@@ -652,6 +652,54 @@ impl Bench<'_> {
         }
     }
 
+    /// Median times of failed `POST /api/login`s, alternating an unknown user and a wrong
+    /// password for the real one, from a fresh address each time (through the trusted
+    /// loopback proxy) so no limit answers for the password check.
+    fn login_timing(&self) -> anyhow::Result<(f64, f64)> {
+        let rounds = if self.options.quick { 10 } else { 40 };
+        let port = free_port();
+        let addr = loopback(port);
+        let config = self.dir.write(
+            "postern-logins.toml",
+            &format!(
+                "{}\n[limits]\nmax_failures_per_ip = 100\nmax_failures_per_user = 100\napi_burst = 100000\napi_rate = 100000\n",
+                config_toml(&addr.to_string(), &StoreChoice::Memory, 0)
+            ),
+        );
+        let server = self.spawn(
+            "postern-logins",
+            &self.bins.postern,
+            &["serve", "--config", &config.display().to_string()],
+        )?;
+        probe::wait_for(addr, "/api/health", 200, Duration::from_secs(10))?;
+        let mut unknown = Vec::new();
+        let mut wrong = Vec::new();
+        for round in 0..rounds {
+            for (user, times) in [
+                (format!("nobody{round}"), &mut unknown),
+                (BENCH_USER.to_owned(), &mut wrong),
+            ] {
+                let body = format!("{{\"username\":\"{user}\",\"password\":\"not the password\"}}");
+                let forwarded = format!("10.{}.{}.1", round / 250, round % 250);
+                let start = Instant::now();
+                let status = probe::post_status(
+                    addr,
+                    "/api/login",
+                    &body,
+                    &[("X-Forwarded-For", &forwarded)],
+                )?;
+                anyhow::ensure!(status == 401, "a failed sign-in answered {status}");
+                times.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        let _ = server.stop();
+        let median = |times: &mut Vec<f64>| {
+            times.sort_by(f64::total_cmp);
+            times.get(times.len() / 2).copied().unwrap_or(0.0)
+        };
+        Ok((median(&mut unknown), median(&mut wrong)))
+    }
+
     /// Idle RSS, cold start, 10k idle keep-alive connections (g), binary size.
     fn footprint(&mut self, footprint: &mut Footprint) {
         let config_for = |dir: &TempDir, port: u16| {
@@ -687,6 +735,12 @@ impl Bench<'_> {
         starts.sort_by(f64::total_cmp);
         if let (Some(median), Some(best)) = (starts.get(starts.len() / 2), starts.first()) {
             footprint.cold_start_ms = Some((*median, *best));
+        }
+
+        self.note("failed sign-ins: unknown user against wrong password");
+        match self.login_timing() {
+            Ok(medians) => footprint.login_ms = Some(medians),
+            Err(err) => self.problems.push(format!("login timing: {err:#}")),
         }
 
         self.note(&format!(
@@ -976,6 +1030,15 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
             .cold_start_ms
             .map_or_else(|| "–".to_owned(), |(median, _)| format!("{median:.1} ms")),
         met: footprint.cold_start_ms.map(|(median, _)| median < 50.0),
+    });
+    let login_ratio = footprint
+        .login_ms
+        .map(|(unknown, wrong)| unknown / wrong.max(1e-9));
+    targets.push(Target {
+        what: "failed sign-in time, unknown user ÷ wrong password",
+        target: "within 10 % (0.9× to 1.1×)",
+        measured: login_ratio.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
+        met: login_ratio.map(|r| (0.9..=1.1).contains(&r)),
     });
     targets.push(Target {
         what: "binary size, stripped",

@@ -1,11 +1,14 @@
-//! Password checks run argon2 (19 MiB, ~20 ms of one core each): on the blocking pool, behind a
-//! semaphore, so a flood of logins queues instead of exhausting memory, and the async workers
-//! that answer checks are never blocked.
+//! Password checks run argon2 (19 MiB, ~20 ms of one core each) on a few verifier threads of
+//! their own, each reusing one working memory, behind a semaphore: a flood of logins queues
+//! instead of exhausting memory, the async workers that answer checks are never blocked, and
+//! memory stays at one argon2 buffer per verifier however many checks ran.
 
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use postern_core::password::{self, VerifierMemory};
+use tokio::sync::{Semaphore, oneshot};
 
 /// How long a login may wait for a free verifier before it is answered "busy".
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -14,59 +17,103 @@ const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 #[error("too many password checks in progress")]
 pub struct Busy;
 
+/// One password check, run on a verifier thread with that thread's memory.
+type Job = Box<dyn FnOnce(&mut VerifierMemory) + Send>;
+
 pub struct PasswordPool {
     permits: Arc<Semaphore>,
+    jobs: Mutex<SyncSender<Job>>,
 }
 
 impl PasswordPool {
     pub fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let verifiers = std::thread::available_parallelism()
+            .map_or(2, std::num::NonZeroUsize::get)
+            .max(2);
+        // The semaphore admits at most `verifiers` jobs at once, so the channel never fills.
+        let (sender, receiver) = mpsc::sync_channel::<Job>(verifiers);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for number in 0..verifiers {
+            let receiver = Arc::clone(&receiver);
+            let spawned = std::thread::Builder::new()
+                .name(format!("postern-verifier-{number}"))
+                .spawn(move || verifier(&receiver));
+            if let Err(err) = spawned {
+                tracing::error!(error = %err, "cannot start a password verifier thread");
+            }
+        }
         Self {
-            permits: Arc::new(Semaphore::new(cores.max(2))),
+            permits: Arc::new(Semaphore::new(verifiers)),
+            jobs: Mutex::new(sender),
         }
     }
 
     /// Verifies `password` against `hash`; for unknown users pass `None` and a dummy hash of
     /// the same cost is checked, so the answer takes as long as for a wrong password.
     pub async fn verify(&self, hash: Option<String>, password: String) -> Result<bool, Busy> {
-        let permit = tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(&self.permits).acquire_owned())
-            .await
-            .map_err(|_| Busy)?
-            .map_err(|_| Busy)?;
-        let verified = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            match hash {
-                Some(hash) => postern_core::password::verify_password(&hash, password.as_bytes()),
+        let verified = self
+            .run(move |memory| match hash {
+                Some(hash) => password::verify_password_in(memory, &hash, password.as_bytes()),
                 None => {
-                    postern_core::password::verify_password(
-                        postern_core::password::dummy_hash(),
+                    password::verify_password_in(
+                        memory,
+                        password::dummy_hash(),
                         password.as_bytes(),
                     );
                     false
                 }
-            }
-        })
-        .await;
-        // A panic inside the verifier counts as a failed check, never as success.
+            })
+            .await?;
+        // A verifier that died mid-check counts as a failed check, never as success.
         Ok(verified.unwrap_or(false))
+    }
+
+    /// Hashes a new password (argon2id) on a verifier, behind the same semaphore.
+    pub async fn hash(&self, password: String) -> Result<String, Busy> {
+        self.run(move |_| password::hash_password(password.as_bytes()).ok())
+            .await?
+            .flatten()
+            .ok_or(Busy)
+    }
+
+    /// Runs `work` on a verifier thread once a permit is free. `Ok(None)`: the verifier went
+    /// away before answering.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut VerifierMemory) -> T + Send + 'static,
+    ) -> Result<Option<T>, Busy> {
+        let _permit =
+            tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(&self.permits).acquire_owned())
+                .await
+                .map_err(|_| Busy)?
+                .map_err(|_| Busy)?;
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            let _ = answer.send(work(memory));
+        });
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_send(job);
+        if sent.is_err() {
+            return Err(Busy);
+        }
+        Ok(answered.await.ok())
     }
 }
 
-impl PasswordPool {
-    /// Hashes a new password (argon2id) on the blocking pool, behind the same semaphore.
-    pub async fn hash(&self, password: String) -> Result<String, Busy> {
-        let permit = tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(&self.permits).acquire_owned())
-            .await
-            .map_err(|_| Busy)?
-            .map_err(|_| Busy)?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            postern_core::password::hash_password(password.as_bytes()).ok()
-        })
-        .await
-        .ok()
-        .flatten()
-        .ok_or(Busy)
+/// A verifier thread: takes jobs until the pool is dropped. A panicking job ends only itself.
+fn verifier(jobs: &Mutex<Receiver<Job>>) {
+    let mut memory = VerifierMemory::default();
+    loop {
+        let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = job else { return };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory)));
+        if outcome.is_err() {
+            // The memory may be half-written; argon2 overwrites it all on the next use.
+            tracing::error!("a password check panicked; it counts as a failed check");
+        }
     }
 }
 
