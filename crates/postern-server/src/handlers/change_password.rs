@@ -38,33 +38,15 @@ pub async fn change(
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> HttpResponse {
-    if !request::content_type_is(request.headers(), "application/json") {
-        return respond::json_message(
-            StatusCode::FORBIDDEN,
-            "Content-Type must be application/json",
-        );
-    }
-    if !request::origin_allowed(state, request.headers()) {
-        return respond::json_message(StatusCode::FORBIDDEN, "Origin not allowed");
-    }
-    let client = request::client_ip(state, peer, request.headers()).ip;
-    let (user, keep) = match caller(state, request.headers(), client).await {
-        Ok(Ok(found)) => found,
-        Ok(Err(response)) => return response,
-        Err(err) => return unavailable(&err),
-    };
-    let (_, body) = match request::read_body(request).await {
+    let (parts, body) = match request::json_body::<ChangeBody>(state, request).await {
         Ok(read) => read,
         Err(response) => return response,
     };
-    let body: ChangeBody = match serde_json::from_slice(&body) {
-        Ok(body) => body,
-        Err(err) => {
-            return respond::json_message(
-                StatusCode::BAD_REQUEST,
-                &format!("Invalid JSON body: {err}"),
-            );
-        }
+    let client = request::client_ip(state, peer, &parts.headers).ip;
+    let (user, keep) = match caller(state, &parts.headers, client).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(response)) => return response,
+        Err(err) => return unavailable(&err),
     };
     let account = LoginLimits::user_counter(&user.name);
     let ip = LoginLimits::ip_counter(client);

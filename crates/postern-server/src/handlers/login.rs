@@ -192,29 +192,9 @@ pub async fn submit_json(
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> HttpResponse {
-    // A cross-site form cannot send application/json without a CORS preflight, and a browser
-    // always sends Origin on a cross-site POST: together they stand in for a CSRF token here.
-    if !request::content_type_is(request.headers(), "application/json") {
-        return respond::json_message(
-            StatusCode::FORBIDDEN,
-            "Content-Type must be application/json",
-        );
-    }
-    if !request::origin_allowed(state, request.headers()) {
-        return respond::json_message(StatusCode::FORBIDDEN, "Origin not allowed");
-    }
-    let (parts, body) = match request::read_body(request).await {
+    let (parts, login) = match request::json_body::<LoginJson>(state, request).await {
         Ok(read) => read,
         Err(response) => return response,
-    };
-    let login: LoginJson = match serde_json::from_slice(&body) {
-        Ok(login) => login,
-        Err(err) => {
-            return respond::json_message(
-                StatusCode::BAD_REQUEST,
-                &format!("Invalid JSON body: {err}"),
-            );
-        }
     };
     let present = |name: &Option<String>| name.as_ref().is_some_and(|name| !name.trim().is_empty());
     let Some(name) = [login.username, login.email]

@@ -107,25 +107,9 @@ pub async fn redeem(
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> HttpResponse {
-    // A cross-site page cannot send JSON without a preflight, and must not be another origin.
-    if !request::content_type_is(request.headers(), "application/json") {
-        return respond::json_message(
-            StatusCode::FORBIDDEN,
-            "Content-Type must be application/json",
-        );
-    }
-    if !request::origin_allowed(state, request.headers()) {
-        return respond::json_message(StatusCode::FORBIDDEN, "Origin not allowed");
-    }
-    let (parts, body) = match request::read_body(request).await {
+    let (parts, body) = match request::json_body::<RedeemBody>(state, request).await {
         Ok(read) => read,
         Err(response) => return response,
-    };
-    let Ok(body) = serde_json::from_slice::<RedeemBody>(&body) else {
-        return respond::json_message(
-            StatusCode::BAD_REQUEST,
-            "Invalid JSON body: expected {\"token\": \"...\"}",
-        );
     };
     if body.token.is_empty() || body.token.len() > 256 {
         return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");

@@ -4,12 +4,10 @@
 
 use std::net::SocketAddr;
 
-use http::request::Parts;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use postern_core::limits::LoginLimits;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::credentials::{self, LoginError};
@@ -37,7 +35,7 @@ struct RefreshBody {
 
 /// `POST /api/auth/login` `{"username","password"[,"code"]}`.
 pub async fn login(state: &AppState, peer: SocketAddr, request: Request<Incoming>) -> HttpResponse {
-    let (parts, body) = match json_body::<LoginBody>(state, request).await {
+    let (parts, body) = match request::json_body::<LoginBody>(state, request).await {
         Ok(read) => read,
         Err(response) => return response,
     };
@@ -99,7 +97,7 @@ pub async fn refresh(
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> HttpResponse {
-    let (parts, body) = match json_body::<RefreshBody>(state, request).await {
+    let (parts, body) = match request::json_body::<RefreshBody>(state, request).await {
         Ok(read) => read,
         Err(response) => return response,
     };
@@ -132,33 +130,6 @@ pub async fn refresh(
             respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized")
         }
         Err(err) => login_error(LoginError::Unavailable(err)),
-    }
-}
-
-/// The JSON rules of `POST /api/login`: `Content-Type`, `Origin`, size, then the body.
-async fn json_body<T: DeserializeOwned>(
-    state: &AppState,
-    request: Request<Incoming>,
-) -> Result<(Parts, T), HttpResponse> {
-    if !request::content_type_is(request.headers(), "application/json") {
-        return Err(respond::json_message(
-            StatusCode::FORBIDDEN,
-            "Content-Type must be application/json",
-        ));
-    }
-    if !request::origin_allowed(state, request.headers()) {
-        return Err(respond::json_message(
-            StatusCode::FORBIDDEN,
-            "Origin not allowed",
-        ));
-    }
-    let (parts, body) = request::read_body(request).await?;
-    match serde_json::from_slice::<T>(&body) {
-        Ok(value) => Ok((parts, value)),
-        Err(err) => Err(respond::json_message(
-            StatusCode::BAD_REQUEST,
-            &format!("Invalid JSON body: {err}"),
-        )),
     }
 }
 

@@ -152,17 +152,7 @@ pub async fn submit_json(
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> HttpResponse {
-    // As for /api/login: JSON needs a preflight cross-site, and Origin must be the portal.
-    if !request::content_type_is(request.headers(), "application/json") {
-        return respond::json_message(
-            StatusCode::FORBIDDEN,
-            "Content-Type must be application/json",
-        );
-    }
-    if !request::origin_allowed(state, request.headers()) {
-        return respond::json_message(StatusCode::FORBIDDEN, "Origin not allowed");
-    }
-    let (parts, body) = match request::read_body(request).await {
+    let (parts, body) = match request::json_body::<CodeJson>(state, request).await {
         Ok(read) => read,
         Err(response) => return response,
     };
@@ -172,15 +162,7 @@ pub async fn submit_json(
             "No pending login: sign in with the password first",
         );
     };
-    let code = match serde_json::from_slice::<CodeJson>(&body) {
-        Ok(json) => json.code,
-        Err(err) => {
-            return respond::json_message(
-                StatusCode::BAD_REQUEST,
-                &format!("Invalid JSON body: {err}"),
-            );
-        }
-    };
+    let code = body.code;
     let client = request::client_ip(state, peer, &parts.headers).ip;
     match verify(state, client, &token, &code).await {
         Ok((user, record)) => {
