@@ -234,24 +234,7 @@ fn check_tables(
             return false;
         };
         let label = format!("[[{array}]] #{index}");
-        let mut rejected = Vec::new();
-        for (name, field) in fields.iter() {
-            match spec.iter().find(|(known, _, _)| known == name) {
-                None => {
-                    problems.push(format!("{label}: unknown key `{name}`"));
-                    rejected.push(name.clone());
-                }
-                Some((_, _, kind)) => {
-                    if let Some(expected) = type_mismatch(*kind, field) {
-                        problems.push(format!("{label}: `{name}` must be {expected}"));
-                        rejected.push(name.clone());
-                    }
-                }
-            }
-        }
-        for name in rejected {
-            fields.remove(&name);
-        }
+        prune_fields(fields, &label, spec, problems);
         let missing: Vec<&str> = spec
             .iter()
             .filter(|(name, required, _)| *required && !fields.contains_key(*name))
@@ -289,26 +272,37 @@ fn check_named_tables(
         let Value::Table(fields) = table else {
             return false;
         };
-        let mut rejected = Vec::new();
-        for (name, field) in fields.iter() {
-            match spec.iter().find(|(known, _, _)| known == name) {
-                None => {
-                    problems.push(format!("{label}: unknown key `{name}`"));
+        prune_fields(fields, &label, spec, problems);
+        true
+    });
+}
+
+/// Reports and removes a table's unknown keys and keys of the wrong type, so validation goes on
+/// with the rest.
+fn prune_fields(
+    fields: &mut toml::map::Map<String, Value>,
+    label: &str,
+    spec: &[(&str, bool, Kind)],
+    problems: &mut Vec<String>,
+) {
+    let mut rejected = Vec::new();
+    for (name, field) in fields.iter() {
+        match spec.iter().find(|(known, _, _)| known == name) {
+            None => {
+                problems.push(format!("{label}: unknown key `{name}`"));
+                rejected.push(name.clone());
+            }
+            Some((_, _, kind)) => {
+                if let Some(expected) = type_mismatch(*kind, field) {
+                    problems.push(format!("{label}: `{name}` must be {expected}"));
                     rejected.push(name.clone());
-                }
-                Some((_, _, kind)) => {
-                    if let Some(expected) = type_mismatch(*kind, field) {
-                        problems.push(format!("{label}: `{name}` must be {expected}"));
-                        rejected.push(name.clone());
-                    }
                 }
             }
         }
-        for name in rejected {
-            fields.remove(&name);
-        }
-        true
-    });
+    }
+    for name in rejected {
+        fields.remove(&name);
+    }
 }
 
 fn type_mismatch(kind: Kind, value: &Value) -> Option<&'static str> {
