@@ -66,7 +66,7 @@ pub async fn api_caller(
     match sessions::current(state, headers).await {
         Ok(Some(session)) => return Ok(Some((session.user, session.record.level))),
         Ok(None) => {}
-        Err(err) => return Err(unavailable(&err)),
+        Err(err) => return Err(respond::store_unavailable(&err)),
     }
     let https = state.config.app_url.scheme() == "https";
     match from_authorization(state, headers, client, https).await {
@@ -80,11 +80,6 @@ pub async fn api_caller(
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many sign-ins in progress, try again",
         )),
-        Found::Unavailable(err) => Err(unavailable(&err)),
+        Found::Unavailable(err) => Err(respond::store_unavailable(&err)),
     }
-}
-
-fn unavailable(err: &StoreError) -> HttpResponse {
-    tracing::error!(error = %err, "session store unavailable");
-    respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
 }

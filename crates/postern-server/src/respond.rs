@@ -99,6 +99,12 @@ pub fn set_retry_after(response: &mut HttpResponse, seconds: u64) {
 }
 
 /// Appends a `Set-Cookie` header.
+/// `503` JSON for an API call whose store did not answer (logged, never the details).
+pub fn store_unavailable(err: &postern_store::StoreError) -> HttpResponse {
+    tracing::error!(error = %err, "session store unavailable");
+    json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+}
+
 /// `429` JSON with `retryAfter` and `Retry-After`: a client that hit a failed-login limit.
 pub fn limited(message: &str, retry_after: u64) -> HttpResponse {
     let mut response = json_with(

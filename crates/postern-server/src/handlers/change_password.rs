@@ -46,7 +46,7 @@ pub async fn change(
     let (user, keep) = match caller(state, &parts.headers, client).await {
         Ok(Ok(found)) => found,
         Ok(Err(response)) => return response,
-        Err(err) => return unavailable(&err),
+        Err(err) => return respond::store_unavailable(&err),
     };
     let account = LoginLimits::user_counter(&user.name);
     let ip = LoginLimits::ip_counter(client);
@@ -55,12 +55,12 @@ pub async fn change(
         Err(LoginError::Limited { retry_after }) => {
             return respond::limited("Too many failed attempts, try again later", retry_after);
         }
-        Err(LoginError::Unavailable(err)) => return unavailable(&err),
+        Err(LoginError::Unavailable(err)) => return respond::store_unavailable(&err),
         Err(LoginError::Invalid | LoginError::Busy) => return busy(),
     }
     let current_hash = match user_passwords::in_force(state, &user).await {
         Ok(now) => now.hash,
-        Err(err) => return unavailable(&err),
+        Err(err) => return respond::store_unavailable(&err),
     };
     match state
         .passwords
@@ -79,7 +79,7 @@ pub async fn change(
             )
             .await
             {
-                return unavailable(&err);
+                return respond::store_unavailable(&err);
             }
             return respond::json_message(
                 StatusCode::UNAUTHORIZED,
@@ -102,7 +102,7 @@ pub async fn change(
                 &capitalized(&SaveError::InlineUser.to_string()),
             );
         }
-        Err(SaveError::Store(err)) => return unavailable(&err),
+        Err(SaveError::Store(err)) => return respond::store_unavailable(&err),
         Err(err) => {
             tracing::error!(error = %err, user = %user.name, "password change not saved");
             return respond::json_message(
@@ -113,7 +113,7 @@ pub async fn change(
     }
     let ended = match end_other_sessions(state, &user.name, keep.as_ref()).await {
         Ok(ended) => ended,
-        Err(err) => return unavailable(&err),
+        Err(err) => return respond::store_unavailable(&err),
     };
     if let Err(err) = state.store.clear_failures(&account).await {
         tracing::warn!(error = %err, "could not clear the failure counter after a password change");
@@ -189,9 +189,4 @@ fn busy() -> HttpResponse {
         StatusCode::SERVICE_UNAVAILABLE,
         "Too many sign-ins in progress, try again",
     )
-}
-
-fn unavailable(err: &StoreError) -> HttpResponse {
-    tracing::error!(error = %err, "session store unavailable during a password change");
-    respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
 }

@@ -20,11 +20,6 @@ fn unauthorized() -> HttpResponse {
     respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized")
 }
 
-fn unavailable(err: &postern_store::StoreError) -> HttpResponse {
-    tracing::error!(error = %err, "session store unavailable");
-    respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-}
-
 /// `GET /api/status`: 200 with `isLoggedIn` saying whether the cookie names a live session
 /// (or, without one, whether `Authorization` carries a valid bearer token or Basic
 /// credentials); 503 when the store does not answer.
@@ -35,7 +30,7 @@ pub async fn status(
 ) -> HttpResponse {
     let session = match sessions::current(state, request.headers()).await {
         Ok(session) => session,
-        Err(err) => return unavailable(&err),
+        Err(err) => return respond::store_unavailable(&err),
     };
     let headed = if session.is_none() && request.headers().contains_key(http::header::AUTHORIZATION)
     {
@@ -126,7 +121,7 @@ pub async fn get(state: &AppState, request: &Request<Incoming>) -> HttpResponse 
     match sessions::current(state, request.headers()).await {
         Ok(Some(session)) => session_body(StatusCode::OK, "Session valid", &session),
         Ok(None) => unauthorized(),
-        Err(err) => unavailable(&err),
+        Err(err) => respond::store_unavailable(&err),
     }
 }
 
@@ -135,7 +130,7 @@ pub async fn keepalive(state: &AppState, request: &Request<Incoming>) -> HttpRes
     let session = match sessions::current(state, request.headers()).await {
         Ok(Some(session)) => session,
         Ok(None) => return unauthorized(),
-        Err(err) => return unavailable(&err),
+        Err(err) => return respond::store_unavailable(&err),
     };
     let presented = request::csrf_header(request.headers()).unwrap_or_default();
     if !state
@@ -149,7 +144,7 @@ pub async fn keepalive(state: &AppState, request: &Request<Incoming>) -> HttpRes
     let moved = policy.keepalive(&session.record, now);
     let ttl = Duration::from_secs(policy.ttl(&moved, now));
     if let Err(err) = state.store.put_session(&session.key, &moved, ttl).await {
-        return unavailable(&err);
+        return respond::store_unavailable(&err);
     }
     // Remembered sessions have no idle timeout: nothing moves, and the answer says so.
     let message = if moved.remember {
@@ -176,7 +171,7 @@ pub async fn csrf(state: &AppState, request: &Request<Incoming>) -> HttpResponse
             json!({ "csrfToken": state.csrf.token_for(CsrfBinding::Session(&session.key)) }),
         ),
         Ok(None) => unauthorized(),
-        Err(err) => unavailable(&err),
+        Err(err) => respond::store_unavailable(&err),
     }
 }
 

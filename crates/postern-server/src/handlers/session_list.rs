@@ -22,7 +22,7 @@ pub async fn list(state: &AppState, request: &Request<Incoming>) -> HttpResponse
     };
     let hashes = match state.store.user_sessions(&current.record.user).await {
         Ok(hashes) => hashes,
-        Err(err) => return unavailable(&err),
+        Err(err) => return respond::store_unavailable(&err),
     };
     let policy = &state.config.session.policy;
     let now = now();
@@ -31,13 +31,13 @@ pub async fn list(state: &AppState, request: &Request<Incoming>) -> HttpResponse
         let record = match state.store.get_session(&hash).await {
             Ok(Some(record)) if policy.is_live(&record, now) => record,
             Ok(_) => continue,
-            Err(err) => return unavailable(&err),
+            Err(err) => return respond::store_unavailable(&err),
         };
         let device: Device = match state.store.peek_value(&sessions::device_key(&hash)).await {
             Ok(bytes) => bytes
                 .and_then(|bytes| serde_json::from_slice(&bytes).ok())
                 .unwrap_or_default(),
-            Err(err) => return unavailable(&err),
+            Err(err) => return respond::store_unavailable(&err),
         };
         // The idle deadline moves with use (throttled to a tenth of the window), so it tells
         // when the session was last seen, to within that tenth. Remember-me sessions have no
@@ -76,7 +76,7 @@ pub async fn end_one(state: &AppState, request: &Request<Incoming>, id: &str) ->
     };
     let hashes = match state.store.user_sessions(&current.record.user).await {
         Ok(hashes) => hashes,
-        Err(err) => return unavailable(&err),
+        Err(err) => return respond::store_unavailable(&err),
     };
     // Only the caller's own sessions can be named; any other id is simply not found.
     let Some(target) = hashes.into_iter().find(|hash| hash.to_hex() == id) else {
@@ -84,7 +84,7 @@ pub async fn end_one(state: &AppState, request: &Request<Incoming>, id: &str) ->
     };
     match end(state, &target, &current.record.user).await {
         Ok(()) => respond::json_message(StatusCode::OK, "Session ended"),
-        Err(err) => unavailable(&err),
+        Err(err) => respond::store_unavailable(&err),
     }
 }
 
@@ -96,12 +96,12 @@ pub async fn end_others(state: &AppState, request: &Request<Incoming>) -> HttpRe
     };
     let hashes = match state.store.user_sessions(&current.record.user).await {
         Ok(hashes) => hashes,
-        Err(err) => return unavailable(&err),
+        Err(err) => return respond::store_unavailable(&err),
     };
     let mut ended = 0;
     for hash in hashes.into_iter().filter(|hash| *hash != current.key) {
         if let Err(err) = end(state, &hash, &current.record.user).await {
-            return unavailable(&err);
+            return respond::store_unavailable(&err);
         }
         ended += 1;
     }
@@ -136,7 +136,7 @@ async fn signed_in(
                 "Unauthorized",
             ));
         }
-        Err(err) => return Err(unavailable(&err)),
+        Err(err) => return Err(respond::store_unavailable(&err)),
     };
     if needs_csrf {
         let presented = request::csrf_header(request.headers()).unwrap_or_default();
@@ -151,9 +151,4 @@ async fn signed_in(
         }
     }
     Ok(current)
-}
-
-fn unavailable(err: &postern_store::StoreError) -> HttpResponse {
-    tracing::error!(error = %err, "session store unavailable");
-    respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
 }

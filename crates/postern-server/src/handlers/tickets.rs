@@ -11,7 +11,6 @@ use hyper::body::Incoming;
 use postern_core::jwt::TokenType;
 use postern_core::session::AuthLevel;
 use postern_core::token::random_text;
-use postern_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -67,7 +66,7 @@ pub async fn issue(
     let ticket = random_text::<32>();
     let stamp = match user_passwords::in_force(state, &user).await {
         Ok(now) => now.stamp,
-        Err(err) => return unavailable(&err),
+        Err(err) => return respond::store_unavailable(&err),
     };
     let family = match authorization::presented(request.headers()) {
         Presented::Bearer(token) => state
@@ -97,7 +96,7 @@ pub async fn issue(
                 json!({ "token": ticket, "expiresIn": TICKET_TTL.as_secs() }),
             )
         }
-        Err(err) => unavailable(&err),
+        Err(err) => respond::store_unavailable(&err),
     }
 }
 
@@ -116,7 +115,7 @@ pub async fn redeem(
     }
     let taken = match state.store.take_value(&key(&body.token)).await {
         Ok(taken) => taken,
-        Err(err) => return unavailable(&err),
+        Err(err) => return respond::store_unavailable(&err),
     };
     let Some(ticket) = taken.and_then(|bytes| serde_json::from_slice::<Ticket>(&bytes).ok()) else {
         return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
@@ -127,12 +126,12 @@ pub async fn redeem(
     // Whatever ended the sign-in the ticket came from ends the ticket too.
     let stamp = match user_passwords::in_force(state, &user).await {
         Ok(now) => now.stamp,
-        Err(err) => return unavailable(&err),
+        Err(err) => return respond::store_unavailable(&err),
     };
     let revoked = match &ticket.family {
         Some(family) => match tokens::family_revoked(state, family).await {
             Ok(revoked) => revoked,
-            Err(err) => return unavailable(&err),
+            Err(err) => return respond::store_unavailable(&err),
         },
         None => false,
     };
@@ -147,11 +146,6 @@ pub async fn redeem(
             respond::add_cookies(&mut response, &cookies);
             response
         }
-        Err(err) => unavailable(&err),
+        Err(err) => respond::store_unavailable(&err),
     }
-}
-
-fn unavailable(err: &StoreError) -> HttpResponse {
-    tracing::error!(error = %err, "session store unavailable");
-    respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
 }
