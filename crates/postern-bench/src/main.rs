@@ -21,6 +21,9 @@ pub struct Options {
     pub build: bool,
     /// Only the footprint figures (idle RSS, cold start, idle connections, size).
     pub footprint_only: bool,
+    /// `--only a,d`: run just these throughput rows (bare hyper, row a, always runs: every
+    /// ratio needs it); the footprint figures are skipped.
+    pub only: Option<Vec<String>>,
     pub runs: usize,
     pub duration: Duration,
     pub warmup: Duration,
@@ -37,6 +40,7 @@ impl Options {
             quick,
             build: true,
             footprint_only: false,
+            only: None,
             runs: if quick { 1 } else { 3 },
             duration: Duration::from_secs(if quick { 2 } else { 10 }),
             warmup: Duration::from_secs(if quick { 1 } else { 2 }),
@@ -56,6 +60,12 @@ impl Options {
                 "--quick" => {}
                 "--no-build" => options.build = false,
                 "--footprint-only" => options.footprint_only = true,
+                "--only" => {
+                    let keys = args
+                        .next()
+                        .ok_or("--only needs row keys, e.g. --only c,d")?;
+                    options.only = Some(keys.split(',').map(str::to_owned).collect());
+                }
                 "--runs" => options.runs = number("--runs")?.max(1) as usize,
                 "--duration" => {
                     options.duration = Duration::from_secs(number("--duration")?.max(1))
@@ -69,10 +79,11 @@ impl Options {
     }
 }
 
-const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-only] [--runs N] [--duration SECS] [--connections N]\n\
+const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-only] [--only KEYS] [--runs N] [--duration SECS] [--connections N]\n\
   --quick        1 run of 2 s per scenario (under 2 minutes); exits 1 only on a crash or a ratio collapse\n\
   --no-build     use the release binaries already built next to this one\n\
  --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
+  --only KEYS    only these rows, comma-separated (e.g. c,d); a always runs; no footprint\n\
   --runs N       runs per scenario (default 3, 1 with --quick)\n\
   --duration S   seconds per run (default 10, 2 with --quick)\n\
   --connections  wrk connections (default 32, one wrk thread)";

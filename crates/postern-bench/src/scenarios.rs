@@ -86,7 +86,9 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
     if !options.footprint_only {
         bench.throughput(&mut rows, &mut footprint)?;
     }
-    bench.footprint(&mut footprint);
+    if options.only.is_none() {
+        bench.footprint(&mut footprint);
+    }
     for row in &rows {
         if let Outcome::Failed(err) = &row.outcome {
             bench
@@ -142,6 +144,16 @@ impl Bench<'_> {
             "postern-bench [{:>5.1} s] {what}",
             self.started.elapsed().as_secs_f64()
         );
+    }
+
+    /// Whether `--only` (if given) asks for row `key`.
+    fn wants(&self, key: &str) -> bool {
+        key == "a"
+            || self
+                .options
+                .only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|wanted| wanted == key))
     }
 
     fn load(&self) -> Load<'_> {
@@ -255,6 +267,9 @@ impl Bench<'_> {
         expect: u16,
         servers: &mut [&mut Proc],
     ) {
+        if !self.wants(key) {
+            return;
+        }
         let (addr, path, headers) = target;
         self.note(&format!("{key}) {title}"));
         let outcome = (|| -> anyhow::Result<Measured> {
@@ -546,6 +561,9 @@ impl Bench<'_> {
     /// d) the real `postern serve` with store = "redis", sessions seeded through the Store API.
     fn redis_row(&mut self, rows: &mut Vec<Row>) {
         let title = "postern, valid cookie, Redis store, 100k sessions";
+        if !self.wants("d") {
+            return;
+        }
         let started = (|| -> anyhow::Result<(RedisServer, Proc, SocketAddr, PathBuf)> {
             let redis = RedisServer::start();
             if let (Some(core), Some(pid)) = (self.pinning.server, redis_pid(redis.port)) {
@@ -591,6 +609,8 @@ impl Bench<'_> {
             Ok((redis, mut postern, addr, cookies)) => {
                 // redis-server's CPU belongs to the server side too.
                 self.extra_pids = redis_pid(redis.port).into_iter().collect();
+                // Count only the checks' commands, not the seeding's.
+                redis_cli(redis.port, &["config", "resetstat"]);
                 self.row(
                     rows,
                     "d",
@@ -601,6 +621,7 @@ impl Bench<'_> {
                     &mut [&mut postern],
                 );
                 self.extra_pids.clear();
+                self.note(&redis_batching(redis.port));
                 if let Err(err) = postern.stop() {
                     self.problems.push(format!("crash: {err:#}"));
                 }
@@ -840,6 +861,31 @@ fn first_line(path: &Path) -> anyhow::Result<String> {
         .next()
         .map(str::to_owned)
         .context("empty cookie list")
+}
+
+/// How many commands redis-server ran per socket read since the last `CONFIG RESETSTAT`:
+/// above 1 means the
+/// multiplexed connection batched concurrent checks into one write.
+fn redis_batching(port: u16) -> String {
+    let stats = redis_cli(port, &["info", "stats"]);
+    let field = |name: &str| -> Option<f64> {
+        stats.lines().find_map(|line| {
+            line.trim()
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .and_then(|value| value.parse().ok())
+        })
+    };
+    match (
+        field("total_commands_processed"),
+        field("total_reads_processed"),
+    ) {
+        (Some(commands), Some(reads)) if reads > 0.0 => format!(
+            "redis-server: {commands} commands in {reads} reads ({:.2} per read)",
+            commands / reads
+        ),
+        _ => "redis-server: no command/read counts in INFO stats".to_owned(),
+    }
 }
 
 fn redis_pid(port: u16) -> Option<u32> {

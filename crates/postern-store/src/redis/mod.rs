@@ -1,6 +1,7 @@
 //! The Redis backend (standalone, Sentinel or Cluster; Valkey too). Every call has a timeout;
 //! every error is `StoreError::Unavailable`, which callers answer by failing closed.
 
+mod batch;
 mod connection;
 mod scripts;
 
@@ -11,34 +12,28 @@ use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
 use redis::{AsyncCommands, RedisError};
 
+use self::batch::ReadBatcher;
 use self::connection::{Conn, Connector};
 use crate::keys::{Keys, Kind};
 use crate::{Counter, StoreError};
 
 #[derive(Clone)]
 pub struct RedisStore {
-    connector: Connector,
+    link: Link,
     keys: Keys,
-    timeout: Duration,
     wait_replicas: u32,
+    /// The check path's session reads, batched.
+    session_reads: ReadBatcher,
 }
 
-impl RedisStore {
-    /// Prepares the connection; nothing is sent until the first call.
-    pub fn new(config: &RedisConfig) -> Result<Self, StoreError> {
-        // redis-rs builds its TLS client with the process-wide rustls provider; make sure there
-        // is one (ring, as everywhere in postern). Err only means one is installed already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let connector = Connector::new(config)
-            .map_err(|err| StoreError::Unavailable(format!("Redis configuration: {err}")))?;
-        Ok(Self {
-            connector,
-            keys: Keys::new(&config.key_prefix),
-            timeout: config.timeout,
-            wait_replicas: config.wait_replicas,
-        })
-    }
+/// The connection and the timeout every call runs under.
+#[derive(Clone)]
+struct Link {
+    connector: Connector,
+    timeout: Duration,
+}
 
+impl Link {
     /// Runs `call` on a live connection under the store timeout. Errors tell the connector
     /// (so a demoted sentinel master is dropped) and become `Unavailable`.
     async fn run<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
@@ -62,6 +57,34 @@ impl RedisStore {
             ))),
         }
     }
+}
+
+impl RedisStore {
+    /// Prepares the connection; nothing is sent until the first call.
+    pub fn new(config: &RedisConfig) -> Result<Self, StoreError> {
+        // redis-rs builds its TLS client with the process-wide rustls provider; make sure there
+        // is one (ring, as everywhere in postern). Err only means one is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let connector = Connector::new(config)
+            .map_err(|err| StoreError::Unavailable(format!("Redis configuration: {err}")))?;
+        Ok(Self {
+            link: Link {
+                connector,
+                timeout: config.timeout,
+            },
+            keys: Keys::new(&config.key_prefix),
+            wait_replicas: config.wait_replicas,
+            session_reads: ReadBatcher::default(),
+        })
+    }
+
+    async fn run<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        self.link.run(call).await
+    }
 
     /// With `wait_replicas`, waits (up to half the store timeout) until that many replicas
     /// acknowledged the writes made so far on this connection, so a failover right after a
@@ -71,7 +94,7 @@ impl RedisStore {
         if self.wait_replicas == 0 {
             return Ok(());
         }
-        let timeout_ms = u64::try_from(self.timeout.as_millis() / 2).unwrap_or(250);
+        let timeout_ms = u64::try_from(self.link.timeout.as_millis() / 2).unwrap_or(250);
         let acknowledged: u32 = redis::cmd("WAIT")
             .arg(self.wait_replicas)
             .arg(timeout_ms)
@@ -89,9 +112,7 @@ impl RedisStore {
 
     pub async fn get_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
         let key = self.keys.session(hash);
-        let raw: Option<Vec<u8>> = self
-            .run(|mut conn| async move { conn.get(key).await })
-            .await?;
+        let raw = self.session_reads.get(&self.link, key).await?;
         Ok(raw.and_then(|bytes| match serde_json::from_slice(&bytes) {
             Ok(record) => Some(record),
             Err(err) => {

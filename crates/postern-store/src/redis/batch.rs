@@ -1,0 +1,110 @@
+//! Coalesces the check path's concurrent `GET`s into one write to Redis.
+//!
+//! Every check reads one key. Sent one by one, each `GET` would cost Redis a read and a write
+//! system call of its own: tokio runs a task woken by a channel send right after the sender,
+//! so redis-rs's connection task wrote each command before the next check had produced one
+//! (2.2 commands per Redis read, measured with `postern-bench --only d`). Here the checks
+//! queue their keys; one task takes a key, yields once so that every check already runnable
+//! in this scheduler round queues its key too, then sends them all at once, each batch under
+//! one store timeout. A lone check pays one extra task switch.
+
+use std::sync::{Arc, OnceLock};
+
+use futures_util::future::try_join_all;
+use tokio::sync::{mpsc, oneshot};
+
+use super::Link;
+use crate::StoreError;
+
+/// Keys sent in one batch at most; a bigger backlog goes out in the following batches.
+const MAX_BATCH: usize = 256;
+/// Queued reads at most; a check beyond it waits for room (back-pressure, not memory).
+const QUEUE: usize = 4096;
+
+type Reply = Result<Option<Vec<u8>>, StoreError>;
+
+struct Read {
+    key: String,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The queue into the batching task, started on the first read (the store may be built
+/// outside a runtime, e.g. by `config check`).
+#[derive(Clone, Default)]
+pub struct ReadBatcher {
+    queue: Arc<OnceLock<mpsc::Sender<Read>>>,
+}
+
+impl ReadBatcher {
+    /// `GET key` through the current batch. The store's own timeout bounds the batch, so the
+    /// reply always comes; a batcher whose task is gone (its runtime ended) reads directly.
+    pub async fn get(&self, link: &Link, key: String) -> Reply {
+        let queue = self.queue.get_or_init(|| start(link.clone()));
+        let (reply, answer) = oneshot::channel();
+        if let Err(mpsc::error::SendError(read)) = queue.send(Read { key, reply }).await {
+            return get_one(link, read.key).await;
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the Redis reader stopped".into())))
+    }
+}
+
+fn start(link: Link) -> mpsc::Sender<Read> {
+    let (queue, reads) = mpsc::channel(QUEUE);
+    tokio::spawn(collect(link, reads));
+    queue
+}
+
+/// Gathers reads into batches until every sender is gone (the store was dropped).
+async fn collect(link: Link, mut reads: mpsc::Receiver<Read>) {
+    while let Some(first) = reads.recv().await {
+        tokio::task::yield_now().await;
+        let mut batch = Vec::with_capacity(MAX_BATCH.min(reads.len() + 1));
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match reads.try_recv() {
+                Ok(read) => batch.push(read),
+                Err(_) => break,
+            }
+        }
+        // Each batch runs on its own, so a slow one does not hold back the next.
+        tokio::spawn(send(link.clone(), batch));
+    }
+}
+
+async fn send(link: Link, batch: Vec<Read>) {
+    let keys: Vec<String> = batch.iter().map(|read| read.key.clone()).collect();
+    let values = link
+        .run(|conn| {
+            // All GETs are queued on the multiplexed connection in this one poll, so they
+            // leave in one write (one slot each: this works on a cluster too).
+            try_join_all(keys.into_iter().map(|key| {
+                let mut conn = conn.clone();
+                async move {
+                    redis::cmd("GET")
+                        .arg(key)
+                        .query_async::<Option<Vec<u8>>>(&mut conn)
+                        .await
+                }
+            }))
+        })
+        .await;
+    match values {
+        Ok(values) => {
+            for (read, value) in batch.into_iter().zip(values) {
+                let _ = read.reply.send(Ok(value));
+            }
+        }
+        Err(err) => {
+            for read in batch {
+                let _ = read.reply.send(Err(err.clone()));
+            }
+        }
+    }
+}
+
+async fn get_one(link: &Link, key: String) -> Reply {
+    link.run(|mut conn| async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
+        .await
+}
