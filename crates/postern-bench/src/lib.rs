@@ -22,7 +22,11 @@ pub const WILDCARD_APP: usize = 999;
 /// Where the store lives in a generated config.
 pub enum StoreChoice<'a> {
     Memory,
-    Redis { url: &'a str },
+    /// `client_cache`: RESP3 client-side caching of session reads (`[session.redis]`).
+    Redis {
+        url: &'a str,
+        client_cache: bool,
+    },
 }
 
 /// A complete postern config: one user (`bench`, group `admins`), plain HTTP on `listen`,
@@ -34,7 +38,9 @@ pub fn config_toml(listen: &str, store: &StoreChoice<'_>, apps: usize) -> String
         .collect();
     let store = match store {
         StoreChoice::Memory => "store = \"memory\"\nmax_sessions = 100000\n".to_owned(),
-        StoreChoice::Redis { url } => format!("store = \"redis\"\nredis_url = \"{url}\"\n"),
+        StoreChoice::Redis { url, client_cache } => format!(
+            "store = \"redis\"\nredis_url = \"{url}\"\n\n[session.redis]\nclient_cache = {client_cache}\n"
+        ),
     };
     format!(
         "app_url = \"http://auth.example.com\"\nsecret = \"{secret}\"\n\n\

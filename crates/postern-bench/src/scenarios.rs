@@ -126,8 +126,11 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
     let text = report.markdown();
     println!("{text}");
     let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    // Only a full run of every scenario replaces the dated results file.
     let name = if options.quick {
         format!("{date}-quick.md")
+    } else if options.only.is_some() {
+        format!("{date}-partial.md")
     } else {
         format!("{date}.md")
     };
@@ -346,7 +349,7 @@ impl Bench<'_> {
             302,
             &mut [&mut memory],
         );
-        self.redis_row(rows);
+        self.redis_rows(rows);
         self.apps_rows(rows);
         self.headless_rows(rows);
 
@@ -558,12 +561,35 @@ impl Bench<'_> {
         }
     }
 
-    /// d) the real `postern serve` with store = "redis", sessions seeded through the Store API.
-    fn redis_row(&mut self, rows: &mut Vec<Row>) {
-        let title = "postern, valid cookie, Redis store, 100k sessions";
-        if !self.wants("d") {
-            return;
+    /// d) the real `postern serve` with store = "redis", sessions seeded through the Store API;
+    /// d2) the same with client-side caching (every session is read from Redis once, then
+    /// from the replica's cache until Redis says it changed).
+    fn redis_rows(&mut self, rows: &mut Vec<Row>) {
+        for (key, title, client_cache) in [
+            (
+                "d",
+                "postern, valid cookie, Redis store, 100k sessions",
+                false,
+            ),
+            (
+                "d2",
+                "postern, valid cookie, Redis store + client-side cache",
+                true,
+            ),
+        ] {
+            if self.wants(key) {
+                self.redis_row(rows, key, title, client_cache);
+            }
         }
+    }
+
+    fn redis_row(
+        &mut self,
+        rows: &mut Vec<Row>,
+        key: &'static str,
+        title: &'static str,
+        client_cache: bool,
+    ) {
         let started = (|| -> anyhow::Result<(RedisServer, Proc, SocketAddr, PathBuf)> {
             let redis = RedisServer::start();
             if let (Some(core), Some(pid)) = (self.pinning.server, redis_pid(redis.port)) {
@@ -574,10 +600,13 @@ impl Bench<'_> {
             let port = free_port();
             let addr = loopback(port);
             let config = self.dir.write(
-                "postern-redis.toml",
+                &format!("postern-redis-{key}.toml"),
                 &config_toml(
                     &addr.to_string(),
-                    &StoreChoice::Redis { url: &redis.url() },
+                    &StoreChoice::Redis {
+                        url: &redis.url(),
+                        client_cache,
+                    },
                     0,
                 ),
             );
@@ -596,9 +625,11 @@ impl Bench<'_> {
                 self.options.sessions,
                 64,
             ))?;
-            let cookies = self.dir.write("redis.cookies", &(tokens.join("\n") + "\n"));
+            let cookies = self
+                .dir
+                .write(&format!("redis-{key}.cookies"), &(tokens.join("\n") + "\n"));
             let postern = self.spawn(
-                "postern-redis",
+                &format!("postern-redis-{key}"),
                 &self.bins.postern,
                 &["serve", "--config", &config.display().to_string()],
             )?;
@@ -613,7 +644,7 @@ impl Bench<'_> {
                 redis_cli(redis.port, &["config", "resetstat"]);
                 self.row(
                     rows,
-                    "d",
+                    key,
                     title,
                     (addr, CHECK_PATH, &CHECK_HEADERS[..]),
                     &cookies,
@@ -628,7 +659,7 @@ impl Bench<'_> {
                 drop(redis);
             }
             Err(err) => rows.push(Row {
-                key: "d",
+                key,
                 title,
                 outcome: Outcome::Failed(format!("{err:#}")),
             }),
@@ -832,7 +863,7 @@ impl Bench<'_> {
 
 fn row_order(key: &str) -> usize {
     [
-        "a", "b", "c", "d", "e", "f1", "f2", "f3", "h1", "h1000", "i", "j",
+        "a", "b", "c", "d", "d2", "e", "f1", "f2", "f3", "h1", "h1000", "i", "j",
     ]
     .iter()
     .position(|k| *k == key)
@@ -1016,6 +1047,13 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
         "≥ 0.5× bare hyper, p99 < 2 ms",
         paired("d"),
         0.5,
+        Some(2.0),
+    ));
+    targets.push(throughput(
+        "valid cookie, Redis + client-side cache (d2 ÷ bare)",
+        "≥ 0.7× bare hyper, p99 < 2 ms",
+        paired("d2"),
+        0.7,
         Some(2.0),
     ));
     // f2 and f3 each against the bare hyper run next to it, then against each other.

@@ -55,6 +55,19 @@ impl Keys {
         key
     }
 
+    /// The start of every session key (what the client-side cache subscribes to).
+    pub fn session_prefix(&self) -> String {
+        format!("{}session:", self.prefix)
+    }
+
+    /// The token hash in a session key; `None` for any other key.
+    pub fn session_hash(&self, key: &[u8]) -> Option<TokenHash> {
+        let hex = key
+            .strip_prefix(self.prefix.as_bytes())?
+            .strip_prefix(b"session:".as_slice())?;
+        TokenHash::from_hex(std::str::from_utf8(hex).ok()?)
+    }
+
     /// The sorted set of a user's session hashes, scored by expiry.
     pub fn user_sessions(&self, user: &str) -> String {
         format!("{}user:{{{}}}:sessions", self.prefix, user.to_lowercase())
@@ -92,5 +105,15 @@ mod tests {
             Keys::new("p:").session(&hash),
             format!("p:session:{}", hash.to_hex())
         );
+    }
+
+    #[test]
+    fn a_session_key_gives_back_its_hash_and_no_other_key_does() {
+        let keys = Keys::new("p:");
+        let hash = TokenHash::of(b"x");
+        assert_eq!(keys.session_hash(keys.session(&hash).as_bytes()), Some(hash));
+        assert!(keys.session_prefix().starts_with("p:session:"));
+        assert_eq!(keys.session_hash(b"q:session:00"), None);
+        assert_eq!(keys.session_hash(keys.user_sessions("a").as_bytes()), None);
     }
 }

@@ -12,6 +12,7 @@ mod validate;
 mod env;
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -128,6 +129,9 @@ pub struct RedisConfig {
     pub timeout: Duration,
     /// Writes that start or end a session wait for this many replicas (WAIT).
     pub wait_replicas: u32,
+    /// RESP3 client-side caching of session reads: how many sessions each replica keeps
+    /// (`None`: off). Redis's invalidation messages keep the cache exact.
+    pub client_cache: Option<NonZeroUsize>,
 }
 
 impl std::fmt::Debug for RedisConfig {

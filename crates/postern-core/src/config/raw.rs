@@ -103,6 +103,8 @@ pub struct RawRedis {
     pub tls_ca_file: Option<PathBuf>,
     pub timeout: Option<HumanDuration>,
     pub wait_replicas: Option<u32>,
+    pub client_cache: Option<bool>,
+    pub client_cache_size: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,7 @@
 //! `session.store = "redis"`: `session.redis_url` for one server, or `[session.redis]` for any
 //! deployment (standalone, sentinel, cluster). Every problem is reported.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,6 +12,9 @@ use super::{RedisConfig, RedisMode, RedisNode, StoreKind};
 
 const DEFAULT_REDIS_PORT: u16 = 6379;
 const DEFAULT_SENTINEL_PORT: u16 = 26379;
+/// Enough for every session of a large site; about 0.5 KB each (see high-availability.md).
+const DEFAULT_CLIENT_CACHE_SIZE: usize = 100_000;
+const MAX_CLIENT_CACHE_SIZE: usize = 10_000_000;
 
 pub(super) struct RawStore<'a> {
     pub store: Option<&'a str>,
@@ -75,6 +79,18 @@ fn redis_config(
         problems.push("`session.redis.timeout` must be between 10ms and 30s".into());
     }
     let wait_replicas = raw.wait_replicas.unwrap_or(0);
+    let client_cache_size = raw.client_cache_size.unwrap_or(DEFAULT_CLIENT_CACHE_SIZE);
+    let client_cache = match NonZeroUsize::new(client_cache_size) {
+        Some(size) if size.get() <= MAX_CLIENT_CACHE_SIZE => {
+            raw.client_cache.unwrap_or(false).then_some(size)
+        }
+        _ => {
+            problems.push(format!(
+                "`session.redis.client_cache_size` must be between 1 and {MAX_CLIENT_CACHE_SIZE}"
+            ));
+            None
+        }
+    };
     let tls_ca_file = raw.tls_ca_file.clone().map(resolve);
     if let Some(path) = &tls_ca_file
         && let Err(err) = std::fs::metadata(path)
@@ -106,9 +122,13 @@ fn redis_config(
     config.key_prefix = key_prefix;
     config.timeout = timeout;
     config.wait_replicas = wait_replicas;
+    config.client_cache = client_cache;
     config.tls_ca_file = tls_ca_file;
     if config.mode == RedisMode::Cluster && config.db != 0 {
         problems.push("a Redis cluster has only database 0: remove `session.redis.db`".into());
+    }
+    if config.mode == RedisMode::Cluster && client_cache.is_some() {
+        problems.push("`session.redis.client_cache` works with standalone and sentinel deployments, not with a cluster".into());
     }
     if config.mode == RedisMode::Cluster && wait_replicas > 0 {
         problems.push("`session.redis.wait_replicas` works with standalone and sentinel deployments, not with a cluster".into());
@@ -289,5 +309,6 @@ fn base(
         key_prefix: String::new(),
         timeout: Duration::from_secs(1),
         wait_replicas: 0,
+        client_cache: None,
     }
 }

@@ -106,6 +106,8 @@ pub const KEYS: &[Key] = &[
     key("session.redis.tls_ca_file", Kind::Str, "(system roots)"),
     key("session.redis.timeout", Kind::Duration, "1s"),
     key("session.redis.wait_replicas", Kind::Int, "0"),
+    key("session.redis.client_cache", Kind::Bool, "false"),
+    key("session.redis.client_cache_size", Kind::Int, "100000"),
     key("apps", Kind::Tables, "[]"),
     key("oauth", Kind::NamedTables, "{}"),
     key("access.default_policy", Kind::Str, "allow"),

@@ -9,11 +9,14 @@
 //! one store timeout. A lone check pays one extra task switch.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use futures_util::future::try_join_all;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Link;
+use super::connection::Conn;
+use redis::RedisError;
 use crate::StoreError;
 
 /// Keys sent in one batch at most; a bigger backlog goes out in the following batches.
@@ -21,10 +24,17 @@ const MAX_BATCH: usize = 256;
 /// Queued reads at most; a check beyond it waits for room (back-pressure, not memory).
 const QUEUE: usize = 4096;
 
-type Reply = Result<Option<Vec<u8>>, StoreError>;
+/// A key's value, and how long Redis keeps it when that was asked for.
+pub struct Fetched {
+    pub value: Option<Vec<u8>>,
+    pub ttl: Option<Duration>,
+}
+
+type Reply = Result<Fetched, StoreError>;
 
 struct Read {
     key: String,
+    with_ttl: bool,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -36,13 +46,22 @@ pub struct ReadBatcher {
 }
 
 impl ReadBatcher {
-    /// `GET key` through the current batch. The store's own timeout bounds the batch, so the
-    /// reply always comes; a batcher whose task is gone (its runtime ended) reads directly.
-    pub async fn get(&self, link: &Link, key: String) -> Reply {
+    /// `GET key` (and `PTTL key` with `with_ttl`) through the current batch. The store's own
+    /// timeout bounds the batch, so the reply always comes; a batcher whose task is gone (its
+    /// runtime ended) reads directly.
+    pub async fn get(&self, link: &Link, key: String, with_ttl: bool) -> Reply {
         let queue = self.queue.get_or_init(|| start(link.clone()));
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError(read)) = queue.send(Read { key, reply }).await {
-            return get_one(link, read.key).await;
+        let read = Read {
+            key,
+            with_ttl,
+            reply,
+        };
+        if let Err(mpsc::error::SendError(read)) = queue.send(read).await {
+            let (key, with_ttl) = (read.key, read.with_ttl);
+            return link
+                .run(|conn| async move { fetch(conn, key, with_ttl).await })
+                .await;
         }
         answer
             .await
@@ -74,20 +93,18 @@ async fn collect(link: Link, mut reads: mpsc::Receiver<Read>) {
 }
 
 async fn send(link: Link, batch: Vec<Read>) {
-    let keys: Vec<String> = batch.iter().map(|read| read.key.clone()).collect();
+    let keys: Vec<(String, bool)> = batch
+        .iter()
+        .map(|read| (read.key.clone(), read.with_ttl))
+        .collect();
     let values = link
         .run(|conn| {
-            // All GETs are queued on the multiplexed connection in this one poll, so they
-            // leave in one write (one slot each: this works on a cluster too).
-            try_join_all(keys.into_iter().map(|key| {
-                let mut conn = conn.clone();
-                async move {
-                    redis::cmd("GET")
-                        .arg(key)
-                        .query_async::<Option<Vec<u8>>>(&mut conn)
-                        .await
-                }
-            }))
+            // All reads are queued on the multiplexed connection in this one poll, so they
+            // leave in one write (one key each: this works on a cluster too).
+            try_join_all(
+                keys.into_iter()
+                    .map(|(key, with_ttl)| fetch(conn.clone(), key, with_ttl)),
+            )
         })
         .await;
     match values {
@@ -104,7 +121,16 @@ async fn send(link: Link, batch: Vec<Read>) {
     }
 }
 
-async fn get_one(link: &Link, key: String) -> Reply {
-    link.run(|mut conn| async move { redis::cmd("GET").arg(key).query_async(&mut conn).await })
-        .await
+async fn fetch(mut conn: Conn, key: String, with_ttl: bool) -> Result<Fetched, RedisError> {
+    if !with_ttl {
+        let value = redis::cmd("GET").arg(key).query_async(&mut conn).await?;
+        return Ok(Fetched { value, ttl: None });
+    }
+    let (value, ttl_ms): (Option<Vec<u8>>, i64) = redis::pipe()
+        .get(&key)
+        .pttl(&key)
+        .query_async(&mut conn)
+        .await?;
+    let ttl = u64::try_from(ttl_ms).ok().map(Duration::from_millis);
+    Ok(Fetched { value, ttl })
 }

@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use postern_core::config::{RedisConfig, RedisMode};
 use redis::aio::{
-    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+    AsyncPushSender, ConnectionLike, ConnectionManager, ConnectionManagerConfig,
+    MultiplexedConnection,
 };
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
-    Client, Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult,
+    Client, Cmd, ProtocolVersion, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult,
     TlsCertificates, TlsMode, Value,
 };
 use tokio::sync::{Mutex, RwLock};
@@ -81,13 +82,15 @@ enum Target {
 }
 
 impl Connector {
-    pub fn new(config: &RedisConfig) -> RedisResult<Self> {
+    /// `protocol`: RESP2 for the data connection (any Redis), RESP3 for the tracking
+    /// connection of the client-side cache (its invalidations arrive in-band).
+    pub fn new(config: &RedisConfig, protocol: ProtocolVersion) -> RedisResult<Self> {
         let target = match &config.mode {
-            RedisMode::Standalone => Target::Standalone(standalone_client(config)?),
+            RedisMode::Standalone => Target::Standalone(standalone_client(config, protocol)?),
             RedisMode::Sentinel { master } => {
-                Target::Sentinel(Mutex::new(sentinel_client(config, master)?))
+                Target::Sentinel(Mutex::new(sentinel_client(config, master, protocol)?))
             }
-            RedisMode::Cluster => Target::Cluster(cluster_client(config)?),
+            RedisMode::Cluster => Target::Cluster(cluster_client(config, protocol)?),
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -128,6 +131,32 @@ impl Connector {
         if stale {
             *self.inner.current.write().await = None;
         }
+    }
+
+    /// A fresh connection of its own (to the master, with sentinel) whose server pushes go
+    /// to `pushes`. Not for a cluster: its keys live on several masters.
+    pub async fn push_connection(
+        &self,
+        timeout: Duration,
+        pushes: impl AsyncPushSender,
+    ) -> RedisResult<MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_push_sender(pushes);
+        let client = match &self.inner.target {
+            Target::Standalone(client) => client.clone(),
+            Target::Sentinel(sentinel) => sentinel.lock().await.async_get_client().await?,
+            Target::Cluster(_) => {
+                return Err(RedisError::from((
+                    ErrorKind::InvalidClientConfig,
+                    "a push connection is not available for a cluster",
+                )));
+            }
+        };
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
     }
 
     async fn connect(&self, timeout: Duration) -> RedisResult<Conn> {
@@ -181,13 +210,13 @@ fn node_url(config: &RedisConfig, host: &str, port: u16) -> String {
     format!("{scheme}://{host}:{port}/{}", config.db)
 }
 
-fn standalone_client(config: &RedisConfig) -> RedisResult<Client> {
+fn standalone_client(config: &RedisConfig, protocol: ProtocolVersion) -> RedisResult<Client> {
     let node = config.nodes.first().ok_or_else(|| {
         RedisError::from((ErrorKind::InvalidClientConfig, "no Redis node configured"))
     })?;
     let info =
         redis::IntoConnectionInfo::into_connection_info(node_url(config, &node.host, node.port))?;
-    let info = info.set_redis_settings(redis_settings(config));
+    let info = info.set_redis_settings(redis_settings(config).set_protocol(protocol));
     if config.tls {
         Client::build_with_tls(info, certificates(config)?)
     } else {
@@ -206,13 +235,18 @@ fn redis_settings(config: &RedisConfig) -> redis::RedisConnectionInfo {
     settings
 }
 
-fn sentinel_client(config: &RedisConfig, master: &str) -> RedisResult<SentinelClient> {
+fn sentinel_client(
+    config: &RedisConfig,
+    master: &str,
+    protocol: ProtocolVersion,
+) -> RedisResult<SentinelClient> {
     let sentinels = config
         .nodes
         .iter()
         .map(|node| ConnectionAddr::Tcp(node.host.clone(), node.port));
     let mut builder = SentinelClientBuilder::new(sentinels, master, SentinelServerType::Master)?
-        .set_client_to_redis_db(config.db);
+        .set_client_to_redis_db(config.db)
+        .set_client_to_redis_protocol(protocol);
     if let Some(username) = &config.username {
         builder = builder.set_client_to_redis_username(username);
     }
@@ -227,7 +261,7 @@ fn sentinel_client(config: &RedisConfig, master: &str) -> RedisResult<SentinelCl
     builder.build()
 }
 
-fn cluster_client(config: &RedisConfig) -> RedisResult<ClusterClient> {
+fn cluster_client(config: &RedisConfig, protocol: ProtocolVersion) -> RedisResult<ClusterClient> {
     let nodes: Vec<String> = config
         .nodes
         .iter()
@@ -236,7 +270,8 @@ fn cluster_client(config: &RedisConfig) -> RedisResult<ClusterClient> {
     let mut builder = ClusterClientBuilder::new(nodes)
         .retries(2)
         .connection_timeout(config.timeout)
-        .response_timeout(config.timeout);
+        .response_timeout(config.timeout)
+        .use_protocol(protocol);
     if let Some(username) = &config.username {
         builder = builder.username(username);
     }

@@ -2,18 +2,22 @@
 //! every error is `StoreError::Unavailable`, which callers answer by failing closed.
 
 mod batch;
+mod cache;
 mod connection;
 mod scripts;
+mod tracking;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postern_core::config::RedisConfig;
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
-use redis::{AsyncCommands, RedisError};
+use redis::{AsyncCommands, ProtocolVersion, RedisError};
 
 use self::batch::ReadBatcher;
+use self::cache::SessionCache;
 use self::connection::{Conn, Connector};
+use self::tracking::Tracker;
 use crate::keys::{Keys, Kind};
 use crate::{Counter, StoreError};
 
@@ -24,6 +28,8 @@ pub struct RedisStore {
     wait_replicas: u32,
     /// The check path's session reads, batched.
     session_reads: ReadBatcher,
+    /// `client_cache`: sessions already read, kept exact by Redis's invalidations.
+    cached: Option<Tracker>,
 }
 
 /// The connection and the timeout every call runs under.
@@ -65,16 +71,28 @@ impl RedisStore {
         // redis-rs builds its TLS client with the process-wide rustls provider; make sure there
         // is one (ring, as everywhere in postern). Err only means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let connector = Connector::new(config)
-            .map_err(|err| StoreError::Unavailable(format!("Redis configuration: {err}")))?;
+        let configuration =
+            |err: RedisError| StoreError::Unavailable(format!("Redis configuration: {err}"));
+        let connector = Connector::new(config, ProtocolVersion::RESP2).map_err(configuration)?;
+        let keys = Keys::new(&config.key_prefix);
+        let cached = match config.client_cache {
+            Some(size) => Some(Tracker::new(
+                SessionCache::new(size),
+                Connector::new(config, ProtocolVersion::RESP3).map_err(configuration)?,
+                keys.clone(),
+                config.timeout,
+            )),
+            None => None,
+        };
         Ok(Self {
             link: Link {
                 connector,
                 timeout: config.timeout,
             },
-            keys: Keys::new(&config.key_prefix),
+            keys,
             wait_replicas: config.wait_replicas,
             session_reads: ReadBatcher::default(),
+            cached,
         })
     }
 
@@ -112,14 +130,38 @@ impl RedisStore {
 
     pub async fn get_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
         let key = self.keys.session(hash);
-        let raw = self.session_reads.get(&self.link, key).await?;
-        Ok(raw.and_then(|bytes| match serde_json::from_slice(&bytes) {
-            Ok(record) => Some(record),
-            Err(err) => {
-                tracing::warn!(error = %err, "ignoring a session record that does not decode");
-                None
-            }
-        }))
+        let cache = self.cached.as_ref().map(Tracker::cache);
+        let ticket = match cache.map(|cache| cache.lookup(hash)) {
+            Some(Ok(record)) => return Ok(Some(record)),
+            Some(Err(ticket)) => ticket,
+            None => None,
+        };
+        let fetched = self
+            .session_reads
+            .get(&self.link, key, ticket.is_some())
+            .await?;
+        let record: Option<SessionRecord> =
+            fetched.value.and_then(|bytes| match serde_json::from_slice(&bytes) {
+                Ok(record) => Some(record),
+                Err(err) => {
+                    tracing::warn!(error = %err, "ignoring a session record that does not decode");
+                    None
+                }
+            });
+        if let (Some(cache), Some(ticket), Some(record), Some(ttl)) =
+            (cache, ticket, &record, fetched.ttl)
+        {
+            cache.fill(hash, record, ttl, ticket);
+        }
+        Ok(record)
+    }
+
+    /// This replica's own session writes reach its cache at once, not only when Redis's
+    /// message arrives.
+    fn forget_cached(&self, hash: &TokenHash) {
+        if let Some(tracker) = &self.cached {
+            tracker.cache().invalidate(hash);
+        }
     }
 
     pub async fn put_session(
@@ -135,7 +177,7 @@ impl RedisStore {
         let index_key = self.keys.user_sessions(&record.user);
         let member = hash.to_hex();
         let now = unix_ms();
-        self.run(|mut conn| async move {
+        let written = self.run(|mut conn| async move {
             let () = redis::cmd("SET")
                 .arg(&session_key)
                 .arg(body)
@@ -152,19 +194,24 @@ impl RedisStore {
                 .await?;
             self.wait_for_replicas(&mut conn).await
         })
-        .await
+        .await;
+        self.forget_cached(hash);
+        written
     }
 
     pub async fn delete_session(&self, hash: &TokenHash, user: &str) -> Result<(), StoreError> {
         let session_key = self.keys.session(hash);
         let index_key = self.keys.user_sessions(user);
         let member = hash.to_hex();
-        self.run(|mut conn| async move {
-            let _: i64 = conn.del(&session_key).await?;
-            let _: i64 = conn.zrem(&index_key, member).await?;
-            self.wait_for_replicas(&mut conn).await
-        })
-        .await
+        let deleted = self
+            .run(|mut conn| async move {
+                let _: i64 = conn.del(&session_key).await?;
+                let _: i64 = conn.zrem(&index_key, member).await?;
+                self.wait_for_replicas(&mut conn).await
+            })
+            .await;
+        self.forget_cached(hash);
+        deleted
     }
 
     pub async fn user_sessions(&self, user: &str) -> Result<Vec<TokenHash>, StoreError> {
@@ -189,21 +236,25 @@ impl RedisStore {
                 async move { conn.zrange(&key, 0, -1).await }
             })
             .await?;
-        let session_keys: Vec<String> = members
+        let hashes: Vec<TokenHash> = members
             .iter()
             .filter_map(|hex| TokenHash::from_hex(hex))
-            .map(|hash| self.keys.session(&hash))
             .collect();
+        let session_keys: Vec<String> = hashes.iter().map(|hash| self.keys.session(hash)).collect();
         let count = session_keys.len();
-        self.run(|mut conn| async move {
-            for key in session_keys {
-                let _: i64 = conn.del(key).await?;
-            }
-            let _: i64 = conn.del(&index_key).await?;
-            self.wait_for_replicas(&mut conn).await
-        })
-        .await?;
-        Ok(count)
+        let deleted = self
+            .run(|mut conn| async move {
+                for key in session_keys {
+                    let _: i64 = conn.del(key).await?;
+                }
+                let _: i64 = conn.del(&index_key).await?;
+                self.wait_for_replicas(&mut conn).await
+            })
+            .await;
+        for hash in &hashes {
+            self.forget_cached(hash);
+        }
+        deleted.map(|()| count)
     }
 
     pub async fn count(

@@ -2,6 +2,7 @@
 //! redis-server run each case as its own test; Sentinel and Cluster run the whole list.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+mod cache;
 mod cases;
 mod memory;
 mod redis;

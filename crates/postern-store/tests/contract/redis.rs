@@ -8,7 +8,7 @@ use postern_store::{Store, StoreError};
 use postern_testkit::{RedisCluster, RedisSentinel, RedisServer, redis_cli};
 
 use crate::cases;
-use crate::support::{key, record, redis_config, standalone};
+use crate::support::{cached_standalone, key, record, redis_config, standalone};
 
 macro_rules! standalone_cases {
     ($($case:ident),* $(,)?) => {
@@ -20,6 +20,12 @@ macro_rules! standalone_cases {
             }
         )*
     };
+}
+
+#[tokio::test]
+async fn with_the_client_cache_standalone_passes_the_contract() {
+    let server = RedisServer::start();
+    cases::run_all(&cached_standalone(server.port)).await;
 }
 
 standalone_cases!(

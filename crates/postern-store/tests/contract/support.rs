@@ -47,7 +47,15 @@ pub fn redis_config(mode: RedisMode, nodes: &[String]) -> RedisConfig {
         key_prefix: "postern-test:".into(),
         timeout: Duration::from_millis(500),
         wait_replicas: 0,
+        client_cache: None,
     }
+}
+
+/// A standalone store with the client-side session cache on.
+pub fn cached_standalone(port: u16) -> Store {
+    let mut config = redis_config(RedisMode::Standalone, &[format!("127.0.0.1:{port}")]);
+    config.client_cache = std::num::NonZeroUsize::new(1000);
+    Store::redis(&config).unwrap()
 }
 
 pub fn standalone(port: u16) -> Store {
