@@ -21,6 +21,8 @@ pub struct Options {
     pub build: bool,
     /// Only the footprint figures (idle RSS, cold start, idle connections, size).
     pub footprint_only: bool,
+    /// Only the bursts of wrong Basic passwords (k1, k2).
+    pub burst_only: bool,
     pub runs: usize,
     pub duration: Duration,
     pub warmup: Duration,
@@ -37,6 +39,7 @@ impl Options {
             quick,
             build: true,
             footprint_only: false,
+            burst_only: false,
             runs: if quick { 1 } else { 3 },
             duration: Duration::from_secs(if quick { 2 } else { 10 }),
             warmup: Duration::from_secs(if quick { 1 } else { 2 }),
@@ -56,6 +59,7 @@ impl Options {
                 "--quick" => {}
                 "--no-build" => options.build = false,
                 "--footprint-only" => options.footprint_only = true,
+                "--burst-only" => options.burst_only = true,
                 "--runs" => options.runs = number("--runs")?.max(1) as usize,
                 "--duration" => {
                     options.duration = Duration::from_secs(number("--duration")?.max(1))
@@ -69,10 +73,11 @@ impl Options {
     }
 }
 
-const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-only] [--runs N] [--duration SECS] [--connections N]\n\
+const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-only] [--burst-only] [--runs N] [--duration SECS] [--connections N]\n\
   --quick        1 run of 2 s per scenario (under 2 minutes); exits 1 only on a crash or a ratio collapse\n\
   --no-build     use the release binaries already built next to this one\n\
- --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
+  --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
+  --burst-only   only k1 and k2: wrong Basic passwords in a burst (100 with --quick, else 1,000) during cookie checks\n\
   --runs N       runs per scenario (default 3, 1 with --quick)\n\
   --duration S   seconds per run (default 10, 2 with --quick)\n\
   --connections  wrk connections (default 32, one wrk thread)";
