@@ -60,6 +60,8 @@ pub struct Burst {
     /// How many wrong requests, all in flight at once.
     pub size: usize,
     pub answers: crate::probe::BurstAnswers,
+    /// The status of one more wrong request sent after the burst.
+    pub next_status: Option<u16>,
     /// VmRSS before the burst, the peak (VmHWM, reset just before it), and VmRSS after, in KiB.
     pub rss_kib: (u64, u64, u64),
     /// The valid-cookie checks that ran meanwhile.
@@ -242,7 +244,7 @@ impl Report<'_> {
         }
         let _ = writeln!(
             out,
-            "\n| burst | wrong requests | answers | took | RSS before / peak / after | cookie checks meanwhile: req/s, p99 |\n| --- | ---: | --- | ---: | --- | --- |"
+            "\n| burst | wrong requests | answers | took | the next one after it | RSS before / peak / after | cookie checks meanwhile: req/s, p99 |\n| --- | ---: | --- | ---: | ---: | --- | --- |"
         );
         for burst in self.bursts {
             let mut answers: Vec<String> = burst
@@ -257,12 +259,15 @@ impl Report<'_> {
             let (before, peak, after) = burst.rss_kib;
             let _ = writeln!(
                 out,
-                "| {}) {} | {} | {} | {:.2} s | {} / {} / {} | {:.0}, {:.3} ms |",
+                "| {}) {} | {} | {} | {:.2} s | {} | {} / {} / {} | {:.0}, {:.3} ms |",
                 burst.key,
                 burst.title,
                 burst.size,
                 answers.join(", "),
                 burst.answers.took.as_secs_f64(),
+                burst
+                    .next_status
+                    .map_or_else(|| "no answer".to_owned(), |status| status.to_string()),
                 mib(before),
                 mib(peak),
                 mib(after),
