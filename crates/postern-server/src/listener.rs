@@ -35,7 +35,10 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// How long to wait before peeking again at a start that is a piece of the preface: a peek
 /// returns at once while the bytes it saw are unread, so it cannot wait for more by itself.
-const PEEK_RETRY: Duration = Duration::from_millis(5);
+/// The wait doubles from the first to the last: a client that stalls there costs at most ten
+/// wake-ups a second, no more than one that trickles its headers a byte at a time.
+const PEEK_RETRY_FIRST: Duration = Duration::from_millis(1);
+const PEEK_RETRY_LAST: Duration = Duration::from_millis(100);
 /// The most a connection's read buffer may grow to (hyper's default is about 400 KiB). No
 /// request postern answers needs more: bodies are limited to 16 KiB, and a header block this
 /// large is refused. It bounds what a few thousand clients with huge headers can make us hold.
@@ -273,6 +276,7 @@ where
 /// closed or failed first. The caller bounds how long this may wait.
 async fn sniff(stream: &TcpStream) -> Option<Protocol> {
     let mut first = [0u8; H2_PREFACE.len()];
+    let mut retry = PEEK_RETRY_FIRST;
     loop {
         let seen = stream.peek(&mut first).await.ok()?;
         if seen == 0 {
@@ -280,7 +284,10 @@ async fn sniff(stream: &TcpStream) -> Option<Protocol> {
         }
         match classify(first.get(..seen)?) {
             Some(protocol) => return Some(protocol),
-            None => tokio::time::sleep(PEEK_RETRY).await,
+            None => {
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(PEEK_RETRY_LAST);
+            }
         }
     }
 }
