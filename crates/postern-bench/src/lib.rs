@@ -18,6 +18,8 @@ pub const BENCH_USER: &str = "bench";
 pub const TARGET_HOST: &str = "x.dev999.example.com";
 /// The wildcard app that matches `TARGET_HOST`.
 pub const WILDCARD_APP: usize = 999;
+/// The argon2id hash (m=19456, t=2, p=1) every generated user signs in with.
+pub const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$D90LZ3huv0j15dqbwVn2/Q$2byHQBQZWwQyY8iwwH4a+CVMNX/V+S6sOegfvIOB4ok";
 
 /// Where the store lives in a generated config.
 pub enum StoreChoice<'a> {
@@ -47,11 +49,20 @@ pub fn config_toml(listen: &str, store: &StoreChoice<'_>, apps: usize) -> String
          [server]\nlisten = \"{listen}\"\n\n\
          [session]\n{store}\n\
          [log]\nlevel = \"warn\"\n\n\
-         [[users]]\nname = \"{BENCH_USER}\"\n\
-         password_hash = \"$argon2id$v=19$m=19456,t=2,p=1$D90LZ3huv0j15dqbwVn2/Q$2byHQBQZWwQyY8iwwH4a+CVMNX/V+S6sOegfvIOB4ok\"\n\
+         [[users]]\nname = \"{BENCH_USER}\"\npassword_hash = \"{PASSWORD_HASH}\"\n\
          email = \"bench@example.com\"\ndisplay_name = \"Bench User\"\ngroups = [\"admins\"]\n\n{}",
         apps_toml(apps)
     )
+}
+
+/// `[[users]]` tables for `names`, each with `PASSWORD_HASH` and no other field.
+pub fn users_toml(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|name| {
+            format!("[[users]]\nname = \"{name}\"\npassword_hash = \"{PASSWORD_HASH}\"\n\n")
+        })
+        .collect()
 }
 
 /// `count` `[[apps]]` tables. One app is the wildcard that matches `TARGET_HOST`; more

@@ -24,6 +24,8 @@ pub struct Options {
     /// `--only a,d`: run just these throughput rows (bare hyper, row a, always runs: every
     /// ratio needs it); the footprint figures are skipped.
     pub only: Option<Vec<String>>,
+    /// Only the bursts of wrong Basic passwords (k1, k2).
+    pub burst_only: bool,
     pub runs: usize,
     pub duration: Duration,
     pub warmup: Duration,
@@ -41,6 +43,7 @@ impl Options {
             build: true,
             footprint_only: false,
             only: None,
+            burst_only: false,
             runs: if quick { 1 } else { 3 },
             duration: Duration::from_secs(if quick { 2 } else { 10 }),
             warmup: Duration::from_secs(if quick { 1 } else { 2 }),
@@ -66,6 +69,7 @@ impl Options {
                         .ok_or("--only needs row keys, e.g. --only c,d")?;
                     options.only = Some(keys.split(',').map(str::to_owned).collect());
                 }
+                "--burst-only" => options.burst_only = true,
                 "--runs" => options.runs = number("--runs")?.max(1) as usize,
                 "--duration" => {
                     options.duration = Duration::from_secs(number("--duration")?.max(1))
@@ -79,11 +83,12 @@ impl Options {
     }
 }
 
-const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-only] [--only KEYS] [--runs N] [--duration SECS] [--connections N]\n\
+const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-only] [--only KEYS] [--burst-only] [--runs N] [--duration SECS] [--connections N]\n\
   --quick        1 run of 2 s per scenario (under 2 minutes); exits 1 only on a crash or a ratio collapse\n\
   --no-build     use the release binaries already built next to this one\n\
  --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
   --only KEYS    only these rows, comma-separated (e.g. c,d); a always runs; no footprint\n\
+  --burst-only   only k1 and k2: wrong Basic passwords in a burst (100 with --quick, else 1,000) during cookie checks\n\
   --runs N       runs per scenario (default 3, 1 with --quick)\n\
   --duration S   seconds per run (default 10, 2 with --quick)\n\
   --connections  wrk connections (default 32, one wrk thread)";

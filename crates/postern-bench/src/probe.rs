@@ -136,3 +136,72 @@ async fn one_idle(addr: SocketAddr, request: &str) -> anyhow::Result<tokio::net:
     }
     Ok(stream)
 }
+
+/// How a burst of requests was answered.
+#[derive(Debug, Clone, Default)]
+pub struct BurstAnswers {
+    /// (status, how many), by status.
+    pub statuses: Vec<(u16, usize)>,
+    /// Requests that got no status line: refused, reset, or not answered in time.
+    pub failed: usize,
+    /// From the moment every request was released to the last answer.
+    pub took: Duration,
+}
+
+/// Opens one connection per request (`requests` are complete HTTP/1.1 requests with
+/// `Connection: close`), waits until all are open, then sends them all at once and reads
+/// every answer. The connections open at most `CONNECTING` at a time, so the listen queue does
+/// not overflow before the burst begins.
+pub async fn burst(addr: SocketAddr, requests: Vec<String>) -> anyhow::Result<BurstAnswers> {
+    const CONNECTING: usize = 64;
+    let mut open = Vec::with_capacity(requests.len());
+    let mut connecting = tokio::task::JoinSet::new();
+    for request in requests {
+        connecting.spawn(async move { (tokio::net::TcpStream::connect(addr).await, request) });
+        if connecting.len() >= CONNECTING {
+            while let Some(done) = connecting.join_next().await {
+                let (stream, request) = done?;
+                open.push((stream.context("connecting for the burst")?, request));
+            }
+        }
+    }
+    while let Some(done) = connecting.join_next().await {
+        let (stream, request) = done?;
+        open.push((stream.context("connecting for the burst")?, request));
+    }
+    let (release, released) = tokio::sync::watch::channel(false);
+    let mut answers = tokio::task::JoinSet::new();
+    for (stream, request) in open {
+        let mut released = released.clone();
+        answers.spawn(async move {
+            let _ = released.wait_for(|go| *go).await;
+            answer_status(stream, &request).await
+        });
+    }
+    let started = Instant::now();
+    release.send(true)?;
+    let mut counts = std::collections::BTreeMap::new();
+    let mut failed = 0;
+    while let Some(done) = answers.join_next().await {
+        match done? {
+            Some(status) => *counts.entry(status).or_insert(0) += 1,
+            None => failed += 1,
+        }
+    }
+    Ok(BurstAnswers {
+        statuses: counts.into_iter().collect(),
+        failed,
+        took: started.elapsed(),
+    })
+}
+
+/// Sends `request` and reads the answer to its end; its status, if one came within 60 s.
+async fn answer_status(mut stream: tokio::net::TcpStream, request: &str) -> Option<u16> {
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer))
+        .await
+        .ok()?
+        .ok()?;
+    status_of(&answer).ok()
+}

@@ -53,6 +53,21 @@ pub struct Footprint {
     pub login_ms: Option<(f64, f64)>,
 }
 
+/// A burst of wrong Basic passwords fired while wrk checks valid cookies.
+pub struct Burst {
+    pub key: &'static str,
+    pub title: &'static str,
+    /// How many wrong requests, all in flight at once.
+    pub size: usize,
+    pub answers: crate::probe::BurstAnswers,
+    /// The status of one more wrong request sent after the burst.
+    pub next_status: Option<u16>,
+    /// VmRSS before the burst, the peak (VmHWM, reset just before it), and VmRSS after, in KiB.
+    pub rss_kib: (u64, u64, u64),
+    /// The valid-cookie checks that ran meanwhile.
+    pub cookies: Measured,
+}
+
 pub struct Target {
     pub what: &'static str,
     pub target: &'static str,
@@ -67,6 +82,7 @@ pub struct Report<'a> {
     pub settings: String,
     pub rows: &'a [Row],
     pub footprint: &'a Footprint,
+    pub bursts: &'a [Burst],
     pub targets: &'a [Target],
     pub elapsed_secs: f64,
 }
@@ -142,6 +158,7 @@ impl Report<'_> {
             };
             let _ = writeln!(out, "{line}");
         }
+        self.bursts_table(&mut out);
         let f = self.footprint;
         let _ = writeln!(out, "\n| footprint | value |\n| --- | ---: |");
         let opt = |value: Option<String>| value.unwrap_or_else(|| "not measured".to_owned());
@@ -215,5 +232,48 @@ impl Report<'_> {
             );
         }
         out
+    }
+}
+
+impl Report<'_> {
+    /// k) How the wrong Basic passwords were answered, what they cost in memory, and what the
+    /// valid-cookie checks saw meanwhile.
+    fn bursts_table(&self, out: &mut String) {
+        if self.bursts.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n| burst | wrong requests | answers | took | the next one after it | RSS before / peak / after | cookie checks meanwhile: req/s, p99 |\n| --- | ---: | --- | ---: | ---: | --- | --- |"
+        );
+        for burst in self.bursts {
+            let mut answers: Vec<String> = burst
+                .answers
+                .statuses
+                .iter()
+                .map(|(status, count)| format!("{count} × {status}"))
+                .collect();
+            if burst.answers.failed > 0 {
+                answers.push(format!("{} without an answer", burst.answers.failed));
+            }
+            let (before, peak, after) = burst.rss_kib;
+            let _ = writeln!(
+                out,
+                "| {}) {} | {} | {} | {:.2} s | {} | {} / {} / {} | {:.0}, {:.3} ms |",
+                burst.key,
+                burst.title,
+                burst.size,
+                answers.join(", "),
+                burst.answers.took.as_secs_f64(),
+                burst
+                    .next_status
+                    .map_or_else(|| "no answer".to_owned(), |status| status.to_string()),
+                mib(before),
+                mib(peak),
+                mib(after),
+                burst.cookies.requests_per_sec,
+                burst.cookies.p99_ms,
+            );
+        }
     }
 }

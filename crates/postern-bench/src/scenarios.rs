@@ -18,8 +18,10 @@ use crate::Options;
 use crate::nginx::{self, Site};
 use crate::probe;
 use crate::procs::{self, Pinning, Proc};
-use crate::report::{self, Footprint, Measured, Outcome, Report, Row, Target};
+use crate::report::{self, Burst, Footprint, Measured, Outcome, Report, Row, Target};
 use crate::wrk::{self, Load, WrkRun};
+
+mod burst;
 
 /// The traefik endpoint's view of the request being checked, from a browser (so a missing
 /// session is a 302 to the login page).
@@ -82,11 +84,16 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
         problems: Vec::new(),
     };
     let mut rows = Vec::new();
+    let mut bursts = Vec::new();
     let mut footprint = Footprint::default();
-    if !options.footprint_only {
+    if !options.footprint_only && !options.burst_only {
         bench.throughput(&mut rows, &mut footprint)?;
     }
-    if options.only.is_none() {
+    if !options.footprint_only && (bench.wants("k1") || bench.wants("k2")) {
+        bench.burst_rows(&mut rows, &mut bursts);
+        rows.sort_by_key(|row| row_order(row.key));
+    }
+    if !options.burst_only && options.only.is_none() {
         bench.footprint(&mut footprint);
     }
     for row in &rows {
@@ -96,7 +103,8 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
                 .push(format!("scenario {}) {}: {err}", row.key, row.title));
         }
     }
-    let targets = targets(&rows, &footprint);
+    let mut targets = targets(&rows, &footprint);
+    targets.extend(bursts.iter().map(burst_target));
     let bare = report::find(&rows, "a").map(|bare| bare.requests_per_sec);
     let ratio = report::find(&rows, "c").and_then(|c| report::ratio_to_bare(c, bare));
     if let Some(ratio) = ratio.filter(|ratio| *ratio < COLLAPSE_RATIO) {
@@ -120,6 +128,7 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
         ),
         rows: &rows,
         footprint: &footprint,
+        bursts: &bursts,
         targets: &targets,
         elapsed_secs: started.elapsed().as_secs_f64(),
     };
@@ -129,7 +138,7 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
     // Only a full run of every scenario replaces the dated results file.
     let name = if options.quick {
         format!("{date}-quick.md")
-    } else if options.only.is_some() {
+    } else if options.only.is_some() || options.footprint_only || options.burst_only {
         format!("{date}-partial.md")
     } else {
         format!("{date}.md")
@@ -185,12 +194,21 @@ impl Bench<'_> {
 
     /// postern-server in-process with `sessions` seeded sessions and `apps` `[[apps]]`.
     fn seeded(&self, name: &str, apps: usize) -> anyhow::Result<(Proc, SocketAddr, PathBuf)> {
-        let port = free_port();
-        let addr = loopback(port);
-        let config = self.dir.write(
-            &format!("{name}.toml"),
-            &config_toml(&addr.to_string(), &StoreChoice::Memory, apps),
-        );
+        let addr = loopback(free_port());
+        let config = config_toml(&addr.to_string(), &StoreChoice::Memory, apps);
+        let (proc, cookies) = self.seeded_with(name, addr, &config)?;
+        Ok((proc, addr, cookies))
+    }
+
+    /// postern-server in-process on `addr` with the config `text` and `sessions` seeded
+    /// sessions; the file of their cookie values.
+    fn seeded_with(
+        &self,
+        name: &str,
+        addr: SocketAddr,
+        text: &str,
+    ) -> anyhow::Result<(Proc, PathBuf)> {
+        let config = self.dir.write(&format!("{name}.toml"), text);
         let cookies = self.dir.path().join(format!("{name}.cookies"));
         let proc = self.spawn(
             name,
@@ -203,7 +221,7 @@ impl Bench<'_> {
         )?;
         probe::wait_for(addr, "/api/health", 200, Duration::from_secs(120))
             .with_context(|| format!("{name} did not start; see its log"))?;
-        Ok((proc, addr, cookies))
+        Ok((proc, cookies))
     }
 
     /// Warm-up, then `runs` wrk runs; CPU is the delta of utime + stime over `pids`.
@@ -863,7 +881,7 @@ impl Bench<'_> {
 
 fn row_order(key: &str) -> usize {
     [
-        "a", "b", "c", "d", "d2", "e", "f1", "f2", "f3", "h1", "h1000", "i", "j",
+        "a", "b", "c", "d", "d2", "e", "f1", "f2", "f3", "h1", "h1000", "i", "j", "k1", "k2",
     ]
     .iter()
     .position(|k| *k == key)
@@ -1137,6 +1155,26 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
             .map(|(_, bytes)| (*bytes as f64 / 1_048_576.0) < 15.0),
     });
     targets
+}
+
+/// The target for a burst of wrong Basic passwords: peak RSS < 256 MB and the
+/// valid-cookie checks meanwhile with p99 < 10 ms.
+fn burst_target(burst: &Burst) -> Target {
+    let peak_mib = burst.rss_kib.1 as f64 / 1024.0;
+    Target {
+        what: match burst.key {
+            "k1" => "burst of wrong Basic passwords, one address (k1)",
+            _ => "burst of wrong Basic passwords, every one verified (k2)",
+        },
+        target: "peak RSS < 256 MB, cookie checks p99 < 10 ms",
+        measured: format!(
+            "{} wrong: peak {}, p99 {:.3} ms",
+            burst.size,
+            report::mib(burst.rss_kib.1),
+            burst.cookies.p99_ms
+        ),
+        met: Some(peak_mib < 256.0 && burst.cookies.p99_ms < 10.0),
+    }
 }
 
 fn machine(cores: usize, pinning: &Pinning) -> Vec<(String, String)> {

@@ -1,19 +1,29 @@
-//! Accepting connections and serving them: HTTP/1.1 and HTTP/2 (hyper-util's auto builder, with
-//! a timer so the header read timeout really applies), optional TLS with the handshake inside
-//! the connection task under a timeout, graceful shutdown with a bounded grace period.
+//! Accepting connections and serving them. Each connection's protocol is settled before hyper
+//! sees it: on TLS by ALPN ("h2" is HTTP/2), on plain TCP by peeking for the HTTP/2
+//! prior-knowledge preface (h2c). Then hyper's own HTTP/1.1 or HTTP/2 connection serves it.
+//! hyper-util's auto builder did the same detection, but every connection's task kept room for
+//! both protocols' state, about 6 KiB per idle keep-alive connection. HTTP/1.1 runs with a
+//! timer so the header read timeout really applies; TLS handshakes run inside the connection
+//! task under a timeout; shutdown is graceful with a bounded grace period.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
+use http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::respond::HttpResponse;
 use crate::router;
 use crate::state::AppState;
 use crate::tls::{self, TlsError};
@@ -21,6 +31,20 @@ use crate::tls::{self, TlsError};
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often expired sessions are swept from the memory store.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// What an h2c client with prior knowledge sends first (RFC 9113, section 3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// How long to wait before peeking again at a start that is a piece of the preface: a peek
+/// returns at once while the bytes it saw are unread, so it cannot wait for more by itself.
+/// The wait doubles from the first to the last: a client that stalls there costs at most ten
+/// wake-ups a second, no more than one that trickles its headers a byte at a time.
+const PEEK_RETRY_FIRST: Duration = Duration::from_millis(1);
+const PEEK_RETRY_LAST: Duration = Duration::from_millis(100);
+/// The most a connection's read buffer may grow to (hyper's default is about 400 KiB). No
+/// request postern answers needs more: bodies are limited to 16 KiB, and a header block this
+/// large is refused. It bounds what a few thousand clients with huge headers can make us hold.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+/// HTTP/2 streams one connection may have open at once.
+const MAX_CONCURRENT_STREAMS: u32 = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -38,6 +62,23 @@ pub struct Server {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: Arc<AppState>,
+}
+
+/// What every connection task shares, behind one `Arc`: one pointer in each task instead of
+/// copies of the builders' settings.
+struct Shared {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+    state: Arc<AppState>,
+    shutdown: CancellationToken,
+}
+
+/// The protocol a connection speaks, settled once before it is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
 }
 
 impl Server {
@@ -78,16 +119,7 @@ impl Server {
             tls,
             state,
         } = self;
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(state.config.server.header_read_timeout)
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(256);
+        let shared = Arc::new(Shared::new(tls, Arc::clone(&state), shutdown.clone()));
         let graceful = GracefulShutdown::new();
         let sweeper = tokio::spawn(sweep_periodically(Arc::clone(&state), shutdown.clone()));
         loop {
@@ -104,14 +136,11 @@ impl Server {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let watcher = graceful.watcher();
             tokio::spawn(serve_connection(
-                builder.clone(),
-                watcher,
+                Arc::clone(&shared),
+                graceful.watcher(),
                 stream,
                 peer,
-                tls.clone(),
-                Arc::clone(&state),
             ));
         }
         drop(listener);
@@ -124,67 +153,186 @@ impl Server {
     }
 }
 
+impl Shared {
+    fn new(tls: Option<TlsAcceptor>, state: Arc<AppState>, shutdown: CancellationToken) -> Self {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(state.config.server.header_read_timeout)
+            .max_buf_size(MAX_READ_BUFFER)
+            .keep_alive(true);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+        Self {
+            http1,
+            http2,
+            tls,
+            state,
+            shutdown,
+        }
+    }
+}
+
 /// Serves one connection. Runs in its own task: a failure or panic here ends only this
-/// connection.
+/// connection. `watcher` keeps the graceful shutdown waiting until the connection is done.
+///
+/// The HTTP/1.1 connection is awaited here directly, not through another `async fn`: each
+/// level of `async fn` keeps its own copies of what it was given, and an idle keep-alive
+/// connection holds this task's memory for its whole life.
 async fn serve_connection(
-    builder: Builder<TokioExecutor>,
+    shared: Arc<Shared>,
     watcher: Watcher,
     stream: TcpStream,
     peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
-    state: Arc<AppState>,
 ) {
-    // Boxed: hyper keeps room for one in-flight service future per connection for as long as
-    // the connection lives, and the router's future is several KiB. Unboxed, every idle
-    // keep-alive connection would carry it.
-    let service = service_fn(move |request| {
-        let state = Arc::clone(&state);
-        Box::pin(async move {
-            Ok::<_, std::convert::Infallible>(router::handle(state, peer, request).await)
-        })
-    });
-    let result = match tls {
-        None => {
-            watcher
-                .watch(
-                    builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned(),
-                )
-                .await
-        }
+    let result = match &shared.tls {
+        None => match plain_protocol(&shared, &stream).await {
+            Some(Protocol::Http1) => serve_http1(&shared, watcher, stream, peer).await,
+            // Boxed: an HTTP/2 connection's state is larger, and HTTP/1.1 is the common case.
+            Some(Protocol::Http2) => Box::pin(serve_http2(&shared, watcher, stream, peer)).await,
+            None => {
+                tracing::debug!(%peer, "connection closed before it sent a request");
+                return;
+            }
+        },
         // Boxed, so that a plain connection's task does not carry room for the handshake and
         // the TLS stream.
-        Some(acceptor) => {
-            let served = Box::pin(async move {
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => Some(
-                        watcher
-                            .watch(
-                                builder
-                                    .serve_connection(TokioIo::new(tls_stream), service)
-                                    .into_owned(),
-                            )
-                            .await,
-                    ),
-                    Ok(Err(err)) => {
-                        tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                        None
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        None
-                    }
-                }
-            });
-            match served.await {
-                Some(result) => result,
-                None => return,
-            }
-        }
+        Some(acceptor) => Box::pin(serve_tls(&shared, acceptor, watcher, stream, peer)).await,
     };
     if let Err(err) = result {
         tracing::debug!(%peer, error = %err, "connection ended with an error");
+    }
+}
+
+/// Plain TCP: HTTP/2 for a client that opens with the preface (h2c, prior knowledge), else
+/// HTTP/1.1. `None` for a client that says nothing within the header read timeout, or not
+/// before shutdown: it is closed, with no task left behind. (A client that does start within
+/// the timeout then gets hyper's own header read timeout for the rest of its headers.)
+async fn plain_protocol(shared: &Shared, stream: &TcpStream) -> Option<Protocol> {
+    let header_read_timeout = shared.state.config.server.header_read_timeout;
+    tokio::select! {
+        () = shared.shutdown.cancelled() => None,
+        sniffed = tokio::time::timeout(header_read_timeout, sniff(stream)) => sniffed.ok().flatten(),
+    }
+}
+
+/// TLS: the handshake under its timeout, then the protocol ALPN chose.
+async fn serve_tls(
+    shared: &Shared,
+    acceptor: &TlsAcceptor,
+    watcher: Watcher,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Result<(), hyper::Error> {
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => {
+            tracing::debug!(%peer, error = %err, "TLS handshake failed");
+            return Ok(());
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return Ok(());
+        }
+    };
+    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        serve_http2(shared, watcher, stream, peer).await
+    } else {
+        serve_http1(shared, watcher, stream, peer).await
+    }
+}
+
+/// Not an `async fn`, so the future is hyper's connection under the watcher and nothing more.
+fn serve_http1<I>(
+    shared: &Shared,
+    watcher: Watcher,
+    io: I,
+    peer: SocketAddr,
+) -> impl Future<Output = Result<(), hyper::Error>> + use<I>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = Service::new(&shared.state, peer);
+    watcher.watch(shared.http1.serve_connection(TokioIo::new(io), service))
+}
+
+fn serve_http2<I>(
+    shared: &Shared,
+    watcher: Watcher,
+    io: I,
+    peer: SocketAddr,
+) -> impl Future<Output = Result<(), hyper::Error>> + use<I>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = Service::new(&shared.state, peer);
+    watcher.watch(shared.http2.serve_connection(TokioIo::new(io), service))
+}
+
+/// What a plain client speaks, from its first bytes, which stay unread for hyper: HTTP/2 once
+/// the whole preface is there, HTTP/1.1 as soon as a byte differs from it. `None`: the client
+/// closed or failed first. The caller bounds how long this may wait.
+async fn sniff(stream: &TcpStream) -> Option<Protocol> {
+    let mut first = [0u8; H2_PREFACE.len()];
+    let mut retry = PEEK_RETRY_FIRST;
+    loop {
+        let seen = stream.peek(&mut first).await.ok()?;
+        if seen == 0 {
+            return None;
+        }
+        match classify(first.get(..seen)?) {
+            Some(protocol) => return Some(protocol),
+            None => {
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(PEEK_RETRY_LAST);
+            }
+        }
+    }
+}
+
+/// `None`: the bytes so far are a beginning of the preface, too few to tell.
+fn classify(first: &[u8]) -> Option<Protocol> {
+    if !H2_PREFACE.starts_with(first) {
+        Some(Protocol::Http1)
+    } else if first.len() == H2_PREFACE.len() {
+        Some(Protocol::Http2)
+    } else {
+        None
+    }
+}
+
+/// The router as a hyper service for one connection's client.
+#[derive(Clone)]
+struct Service {
+    state: Arc<AppState>,
+    peer: SocketAddr,
+}
+
+impl Service {
+    fn new(state: &Arc<AppState>, peer: SocketAddr) -> Self {
+        Self {
+            state: Arc::clone(state),
+            peer,
+        }
+    }
+}
+
+/// Boxed: hyper keeps room for one in-flight service future per connection for as long as the
+/// connection lives, and the router's future is several KiB. Unboxed, every idle keep-alive
+/// connection would carry it.
+type Answer = Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;
+
+impl hyper::service::Service<Request<Incoming>> for Service {
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let state = Arc::clone(&self.state);
+        let peer = self.peer;
+        Box::pin(async move { Ok(router::handle(state, peer, request).await) })
     }
 }
 
@@ -199,6 +347,35 @@ async fn sweep_periodically(state: Arc<AppState>, shutdown: CancellationToken) {
                     tracing::debug!(removed, "swept expired sessions");
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_whole_preface_is_http2() {
+        assert_eq!(classify(H2_PREFACE), Some(Protocol::Http2));
+    }
+
+    #[test]
+    fn a_beginning_of_the_preface_is_not_enough_to_tell() {
+        for len in 1..H2_PREFACE.len() {
+            assert_eq!(classify(&H2_PREFACE[..len]), None, "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn any_other_start_is_http1() {
+        for start in [
+            &b"GET / HTTP/1.1\r\n"[..],
+            b"POST",
+            b"PRI * HTTP/1.1",
+            b"\r\n",
+        ] {
+            assert_eq!(classify(start), Some(Protocol::Http1), "{start:?}");
         }
     }
 }

@@ -111,7 +111,10 @@ mod tests {
     fn a_session_key_gives_back_its_hash_and_no_other_key_does() {
         let keys = Keys::new("p:");
         let hash = TokenHash::of(b"x");
-        assert_eq!(keys.session_hash(keys.session(&hash).as_bytes()), Some(hash));
+        assert_eq!(
+            keys.session_hash(keys.session(&hash).as_bytes()),
+            Some(hash)
+        );
         assert!(keys.session_prefix().starts_with("p:session:"));
         assert_eq!(keys.session_hash(b"q:session:00"), None);
         assert_eq!(keys.session_hash(keys.user_sessions("a").as_bytes()), None);

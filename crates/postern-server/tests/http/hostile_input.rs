@@ -85,16 +85,14 @@ async fn garbage_on_the_wire_ends_only_that_connection() {
     );
 }
 
-#[tokio::test]
-async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+/// With a 1 s header read timeout, a client that sends `start` and then nothing more is cut
+/// off well within 5 s.
+async fn assert_cut_off_when_it_stalls_after(start: &[u8]) {
     let text = config_text("https://auth.example.com", "")
         .replace("[server]\n", "[server]\nheader_read_timeout = \"1s\"\n");
     let server = TestServer::with_config(&text).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /api/healthcheck HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        .await
-        .unwrap();
+    stream.write_all(start).await.unwrap();
     let started = Instant::now();
     let mut sink = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut sink)).await;
@@ -104,6 +102,22 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         "closed after {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    assert_cut_off_when_it_stalls_after(b"GET /api/healthcheck HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await;
+}
+
+#[tokio::test]
+async fn a_client_that_sends_nothing_is_cut_off() {
+    assert_cut_off_when_it_stalls_after(b"").await;
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_inside_the_http2_preface_is_cut_off() {
+    assert_cut_off_when_it_stalls_after(b"PRI * HTTP/2.0\r\n").await;
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ mod logout;
 mod notify;
 mod oauth;
 mod pages;
+mod protocols;
 mod session_api;
 mod session_list;
 mod tickets;

@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Link;
 use super::connection::Conn;
-use redis::RedisError;
 use crate::StoreError;
+use redis::RedisError;
 
 /// Keys sent in one batch at most; a bigger backlog goes out in the following batches.
 const MAX_BATCH: usize = 256;

@@ -189,7 +189,10 @@ mod tests {
             panic!("expected a miss with a ticket");
         };
         cache.fill(&hash, &record("alice"), Duration::from_secs(60), ticket);
-        assert_eq!(cache.lookup(&hash).ok().map(|r| r.user), Some("alice".into()));
+        assert_eq!(
+            cache.lookup(&hash).ok().map(|r| r.user),
+            Some("alice".into())
+        );
         cache.invalidate(&hash);
         assert!(matches!(cache.lookup(&hash), Err(Some(_))));
     }

@@ -18,8 +18,8 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
-    Client, Cmd, ProtocolVersion, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult,
-    TlsCertificates, TlsMode, Value,
+    Client, Cmd, ConnectionAddr, ErrorKind, Pipeline, ProtocolVersion, RedisError, RedisFuture,
+    RedisResult, TlsCertificates, TlsMode, Value,
 };
 use tokio::sync::{Mutex, RwLock};
 

@@ -140,14 +140,15 @@ impl RedisStore {
             .session_reads
             .get(&self.link, key, ticket.is_some())
             .await?;
-        let record: Option<SessionRecord> =
-            fetched.value.and_then(|bytes| match serde_json::from_slice(&bytes) {
+        let record: Option<SessionRecord> = fetched.value.and_then(|bytes| {
+            match serde_json::from_slice(&bytes) {
                 Ok(record) => Some(record),
                 Err(err) => {
                     tracing::warn!(error = %err, "ignoring a session record that does not decode");
                     None
                 }
-            });
+            }
+        });
         if let (Some(cache), Some(ticket), Some(record), Some(ttl)) =
             (cache, ticket, &record, fetched.ttl)
         {
@@ -177,24 +178,25 @@ impl RedisStore {
         let index_key = self.keys.user_sessions(&record.user);
         let member = hash.to_hex();
         let now = unix_ms();
-        let written = self.run(|mut conn| async move {
-            let () = redis::cmd("SET")
-                .arg(&session_key)
-                .arg(body)
-                .arg("PX")
-                .arg(ttl_ms)
-                .query_async(&mut conn)
-                .await?;
-            let _: i64 = scripts::INDEX_SESSION
-                .key(&index_key)
-                .arg(member)
-                .arg(now.saturating_add(ttl_ms))
-                .arg(now)
-                .invoke_async(&mut conn)
-                .await?;
-            self.wait_for_replicas(&mut conn).await
-        })
-        .await;
+        let written = self
+            .run(|mut conn| async move {
+                let () = redis::cmd("SET")
+                    .arg(&session_key)
+                    .arg(body)
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut conn)
+                    .await?;
+                let _: i64 = scripts::INDEX_SESSION
+                    .key(&index_key)
+                    .arg(member)
+                    .arg(now.saturating_add(ttl_ms))
+                    .arg(now)
+                    .invoke_async(&mut conn)
+                    .await?;
+                self.wait_for_replicas(&mut conn).await
+            })
+            .await;
         self.forget_cached(hash);
         written
     }

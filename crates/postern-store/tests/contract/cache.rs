@@ -50,10 +50,7 @@ async fn seen_within(
         if done(&read) {
             return started.elapsed();
         }
-        assert!(
-            started.elapsed() < limit,
-            "still {read:?} after {limit:?}"
-        );
+        assert!(started.elapsed() < limit, "still {read:?} after {limit:?}");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -109,9 +106,12 @@ async fn a_change_on_another_replica_is_seen_within_100_ms() {
     b.put_session(&hash, &stronger, Duration::from_secs(60))
         .await
         .unwrap();
-    seen_within(&a, &hash, Duration::from_millis(100), |read| {
-        matches!(read, Ok(Some(found)) if found.level == AuthLevel::TwoFactor)
-    })
+    seen_within(
+        &a,
+        &hash,
+        Duration::from_millis(100),
+        |read| matches!(read, Ok(Some(found)) if found.level == AuthLevel::TwoFactor),
+    )
     .await;
 }
 
