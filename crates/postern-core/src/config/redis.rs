@@ -12,7 +12,7 @@ use super::{RedisConfig, RedisMode, RedisNode, StoreKind};
 
 const DEFAULT_REDIS_PORT: u16 = 6379;
 const DEFAULT_SENTINEL_PORT: u16 = 26379;
-/// Enough for every session of a large site; about 0.5 KB each (see high-availability.md).
+/// Enough for every session of a large site; about 200 bytes each (see high-availability.md).
 const DEFAULT_CLIENT_CACHE_SIZE: usize = 100_000;
 const MAX_CLIENT_CACHE_SIZE: usize = 10_000_000;
 
@@ -310,5 +310,66 @@ fn base(
         timeout: Duration::from_secs(1),
         wait_replicas: 0,
         client_cache: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(redis: RawRedis) -> (Option<RedisConfig>, Vec<String>) {
+        let mut problems = Vec::new();
+        let config = redis_config(None, redis, &|path| path, &mut problems);
+        (config, problems)
+    }
+
+    fn nodes(mode: &str) -> RawRedis {
+        RawRedis {
+            mode: Some(mode.into()),
+            nodes: Some(vec!["127.0.0.1:6379".into()]),
+            sentinel_master: (mode == "sentinel").then(|| "mymaster".into()),
+            ..RawRedis::default()
+        }
+    }
+
+    #[test]
+    fn the_client_cache_is_off_unless_asked_and_sized_by_default() {
+        let (config, problems) = check(nodes("standalone"));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(config.and_then(|config| config.client_cache), None);
+        let (config, problems) = check(RawRedis {
+            client_cache: Some(true),
+            ..nodes("sentinel")
+        });
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            config.and_then(|config| config.client_cache),
+            NonZeroUsize::new(DEFAULT_CLIENT_CACHE_SIZE)
+        );
+    }
+
+    #[test]
+    fn the_client_cache_refuses_a_cluster_and_a_size_out_of_range() {
+        let (_, problems) = check(RawRedis {
+            client_cache: Some(true),
+            ..nodes("cluster")
+        });
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("client_cache") && p.contains("cluster")),
+            "{problems:?}"
+        );
+        for size in [0, MAX_CLIENT_CACHE_SIZE + 1] {
+            let (_, problems) = check(RawRedis {
+                client_cache: Some(true),
+                client_cache_size: Some(size),
+                ..nodes("standalone")
+            });
+            assert!(
+                problems.iter().any(|p| p.contains("client_cache_size")),
+                "{size}: {problems:?}"
+            );
+        }
     }
 }

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use postern_core::session::AuthLevel;
+use postern_core::session::{AuthLevel, SessionRecord};
+use postern_core::token::TokenHash;
 use postern_store::{Store, StoreError};
 use postern_testkit::{RedisServer, redis_cli};
 
@@ -23,7 +24,7 @@ fn gets(port: u16) -> u64 {
 
 /// Reads once (which starts the cache's subscription), then waits until a second read of
 /// the same session is served without Redis: the cache is live and holds it.
-async fn warm(store: &Store, port: u16, hash: &postern_core::token::TokenHash) {
+async fn warm(store: &Store, port: u16, hash: &TokenHash) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         store.get_session(hash).await.unwrap();
@@ -37,12 +38,23 @@ async fn warm(store: &Store, port: u16, hash: &postern_core::token::TokenHash) {
     }
 }
 
+/// A session for alice written through `writer` (with `ttl`), served from `reader`'s cache.
+async fn cached_session(writer: &Store, reader: &Store, port: u16, ttl: Duration) -> TokenHash {
+    let hash = key();
+    writer
+        .put_session(&hash, &record("alice"), ttl)
+        .await
+        .unwrap();
+    warm(reader, port, &hash).await;
+    hash
+}
+
 /// Polls `store` until `done` holds for its read of `hash`; returns how long that took.
 async fn seen_within(
     store: &Store,
-    hash: &postern_core::token::TokenHash,
+    hash: &TokenHash,
     limit: Duration,
-    done: impl Fn(&Result<Option<postern_core::session::SessionRecord>, StoreError>) -> bool,
+    done: impl Fn(&Result<Option<SessionRecord>, StoreError>) -> bool,
 ) -> Duration {
     let started = Instant::now();
     loop {
@@ -59,12 +71,7 @@ async fn seen_within(
 async fn repeated_reads_do_not_reach_redis() {
     let server = RedisServer::start();
     let replica = cached_standalone(server.port);
-    let hash = key();
-    replica
-        .put_session(&hash, &record("alice"), Duration::from_secs(60))
-        .await
-        .unwrap();
-    warm(&replica, server.port, &hash).await;
+    let hash = cached_session(&replica, &replica, server.port, Duration::from_secs(60)).await;
     let before = gets(server.port);
     for _ in 0..100 {
         assert_eq!(
@@ -79,11 +86,7 @@ async fn repeated_reads_do_not_reach_redis() {
 async fn a_sign_out_on_another_replica_is_seen_within_100_ms() {
     let server = RedisServer::start();
     let (a, b) = (cached_standalone(server.port), standalone(server.port));
-    let hash = key();
-    b.put_session(&hash, &record("alice"), Duration::from_secs(60))
-        .await
-        .unwrap();
-    warm(&a, server.port, &hash).await;
+    let hash = cached_session(&b, &a, server.port, Duration::from_secs(60)).await;
     b.delete_session(&hash, "alice").await.unwrap();
     let took = seen_within(&a, &hash, Duration::from_millis(100), |read| {
         matches!(read, Ok(None))
@@ -96,11 +99,7 @@ async fn a_sign_out_on_another_replica_is_seen_within_100_ms() {
 async fn a_change_on_another_replica_is_seen_within_100_ms() {
     let server = RedisServer::start();
     let (a, b) = (cached_standalone(server.port), standalone(server.port));
-    let hash = key();
-    b.put_session(&hash, &record("alice"), Duration::from_secs(60))
-        .await
-        .unwrap();
-    warm(&a, server.port, &hash).await;
+    let hash = cached_session(&b, &a, server.port, Duration::from_secs(60)).await;
     let mut stronger = record("alice");
     stronger.level = AuthLevel::TwoFactor;
     b.put_session(&hash, &stronger, Duration::from_secs(60))
@@ -119,13 +118,8 @@ async fn a_change_on_another_replica_is_seen_within_100_ms() {
 async fn log_out_everywhere_and_flushes_reach_the_cache() {
     let server = RedisServer::start();
     let (a, b) = (cached_standalone(server.port), standalone(server.port));
-    let (first, second) = (key(), key());
-    for hash in [&first, &second] {
-        b.put_session(hash, &record("alice"), Duration::from_secs(60))
-            .await
-            .unwrap();
-        warm(&a, server.port, hash).await;
-    }
+    let first = cached_session(&b, &a, server.port, Duration::from_secs(60)).await;
+    let second = cached_session(&b, &a, server.port, Duration::from_secs(60)).await;
     b.delete_user_sessions("alice").await.unwrap();
     seen_within(&a, &first, Duration::from_millis(100), |read| {
         matches!(read, Ok(None))
@@ -146,12 +140,7 @@ async fn log_out_everywhere_and_flushes_reach_the_cache() {
 async fn a_cached_session_ends_with_its_ttl() {
     let server = RedisServer::start();
     let replica = cached_standalone(server.port);
-    let hash = key();
-    replica
-        .put_session(&hash, &record("alice"), Duration::from_millis(400))
-        .await
-        .unwrap();
-    warm(&replica, server.port, &hash).await;
+    let hash = cached_session(&replica, &replica, server.port, Duration::from_millis(400)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(replica.get_session(&hash).await, Ok(None));
 }
@@ -160,12 +149,7 @@ async fn a_cached_session_ends_with_its_ttl() {
 async fn nothing_is_served_from_the_cache_while_redis_is_down() {
     let mut server = RedisServer::start();
     let replica = cached_standalone(server.port);
-    let hash = key();
-    replica
-        .put_session(&hash, &record("alice"), Duration::from_secs(60))
-        .await
-        .unwrap();
-    warm(&replica, server.port, &hash).await;
+    let hash = cached_session(&replica, &replica, server.port, Duration::from_secs(60)).await;
     server.stop();
     // The tracking connection's end turns the cache off at once; allow for the health
     // check (500 ms) in case the end of the socket is noticed late.

@@ -124,6 +124,7 @@ mod replicas {
     use crate::harness::shared_redis::RedisKind;
 
     replica_suite!(standalone, RedisKind::Standalone);
+    replica_suite!(standalone_cached, RedisKind::StandaloneCached);
     replica_suite!(cluster, RedisKind::Cluster);
     replica_suite!(sentinel, RedisKind::Sentinel);
 

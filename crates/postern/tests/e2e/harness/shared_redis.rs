@@ -8,15 +8,19 @@ pub enum RedisKind {
     /// One redis-server, with an append-only file synced on every write, so it keeps its data
     /// across a kill and restart (the outage scenario resumes it).
     Standalone,
+    /// The same server, with every replica's client-side session cache on: a sign-out on one
+    /// replica must still end the session on the others (Redis's invalidations).
+    StandaloneCached,
     /// Three masters, every slot covered.
     Cluster,
     /// A master, a replica and a sentinel; postern waits for one replica on every session
-    /// write (`wait_replicas = 1`).
+    /// write (`wait_replicas = 1`) and caches sessions (`client_cache = true`).
     Sentinel,
 }
 
 pub enum SharedRedis {
-    Standalone(RedisServer),
+    /// The server, and whether replicas cache sessions.
+    Standalone(RedisServer, bool),
     Cluster(RedisCluster),
     Sentinel(RedisSentinel),
 }
@@ -24,10 +28,13 @@ pub enum SharedRedis {
 impl SharedRedis {
     pub fn start(kind: RedisKind) -> Self {
         match kind {
-            RedisKind::Standalone => Self::Standalone(RedisServer::start_with(
-                free_port(),
-                &["--appendonly", "yes", "--appendfsync", "always"],
-            )),
+            RedisKind::Standalone | RedisKind::StandaloneCached => Self::Standalone(
+                RedisServer::start_with(
+                    free_port(),
+                    &["--appendonly", "yes", "--appendfsync", "always"],
+                ),
+                matches!(kind, RedisKind::StandaloneCached),
+            ),
             RedisKind::Cluster => Self::Cluster(RedisCluster::start()),
             RedisKind::Sentinel => Self::Sentinel(RedisSentinel::start()),
         }
@@ -43,13 +50,16 @@ impl SharedRedis {
                 .join(", ")
         };
         let redis = match self {
-            Self::Standalone(server) => format!("nodes = [\"127.0.0.1:{}\"]", server.port),
+            Self::Standalone(server, cached) => format!(
+                "nodes = [\"127.0.0.1:{}\"]\nclient_cache = {cached}",
+                server.port
+            ),
             Self::Cluster(cluster) => {
                 format!("mode = \"cluster\"\nnodes = [{}]", quoted(&cluster.seeds()))
             }
             Self::Sentinel(sentinel) => format!(
                 "mode = \"sentinel\"\nnodes = [\"127.0.0.1:{}\"]\nsentinel_master = \"{}\"\n\
-                 wait_replicas = 1",
+                 wait_replicas = 1\nclient_cache = true",
                 sentinel.sentinel_port,
                 RedisSentinel::MASTER_NAME
             ),
@@ -72,7 +82,7 @@ impl SharedRedis {
     /// The one server of a standalone setup, to stop and resume it.
     pub fn standalone_server(&mut self) -> &mut RedisServer {
         match self {
-            Self::Standalone(server) => server,
+            Self::Standalone(server, _) => server,
             Self::Cluster(_) | Self::Sentinel(_) => {
                 panic!("only a standalone Redis is stopped and resumed by these tests")
             }
