@@ -12,6 +12,9 @@ use tokio::sync::{Semaphore, oneshot};
 
 /// How long a login may wait for a free verifier before it is answered "busy".
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The verifiers' nice value: the proxy's checks come before sign-ins (see `yield_to_checks`).
+#[cfg(target_os = "linux")]
+const VERIFIER_NICE: i32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 #[error("too many password checks in progress")]
@@ -105,6 +108,7 @@ impl PasswordPool {
 
 /// A verifier thread: takes jobs until the pool is dropped. A panicking job ends only itself.
 fn verifier(jobs: &Mutex<Receiver<Job>>) {
+    yield_to_checks();
     let mut memory = VerifierMemory::default();
     loop {
         let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
@@ -114,6 +118,22 @@ fn verifier(jobs: &Mutex<Receiver<Job>>) {
             // The memory may be half-written; argon2 overwrites it all on the next use.
             tracing::error!("a password check panicked; it counts as a failed check");
         }
+    }
+}
+
+/// Lowers this verifier thread's CPU priority. A burst of sign-ins (wrong passwords included)
+/// keeps every verifier busy for seconds; at the same priority they would take most of a
+/// core from the async workers, and the proxy's checks, which every page load waits for,
+/// would queue behind argon2. At nice 10 the scheduler gives the workers about nine tenths
+/// of a contended core; idle cores still run the verifiers at full speed. Linux applies a
+/// thread id given to setpriority to that thread alone. Raising one's own nice value needs
+/// no privilege; a refusal only leaves the default priority.
+fn yield_to_checks() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), VERIFIER_NICE)
+    {
+        tracing::debug!(error = %err, "password verifier keeps the default priority");
     }
 }
 
