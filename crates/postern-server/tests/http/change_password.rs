@@ -340,6 +340,30 @@ async fn wrong_current_passwords_count_toward_the_limits() {
 }
 
 #[tokio::test]
+async fn concurrent_wrong_current_passwords_get_five_checks() {
+    let dir = Dir::new("burst");
+    let server = server_with_file(&dir, "users.txt", &lines_file(), "").await;
+    let cookie = login(&server, "carol", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    let csrf = server.csrf(&cookie).await;
+    let burst = (0..20).map(|_| {
+        server
+            .post("/api/change-password")
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&format!(
+                "{{\"current_password\":\"guess\",\"new_password\":\"{NEW}\"}}"
+            ))
+    });
+    assert_eq!(
+        all_at_once(burst).await,
+        std::collections::BTreeMap::from([(401, 5), (429, 15)])
+    );
+}
+
+#[tokio::test]
 async fn with_redis_every_replica_sees_the_change_at_once_even_from_a_read_only_file() {
     let redis = RedisServer::start();
     let dir = Dir::new("redis");
