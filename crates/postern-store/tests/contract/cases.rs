@@ -180,12 +180,7 @@ pub async fn failures_count_within_their_window(store: Store) {
     assert_eq!(store.failures(&counter).await.unwrap().count, 3);
     store.clear_failures(&counter).await.unwrap();
     assert_eq!(store.failures(&counter).await.unwrap(), Counter::ZERO);
-    let short = id("ip");
-    store
-        .count_failure(&short, Duration::from_millis(80))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(160)).await;
+    let short = a_counter_whose_window_ended(&store).await;
     assert_eq!(
         store
             .count_failure(&short, Duration::from_millis(80))
@@ -229,14 +224,20 @@ pub async fn a_forgiven_failure_keeps_its_window(store: Store) {
         "within the window it started in: {again:?}"
     );
     // A window that ended is not brought back by a late give-back.
-    let short = id("ip");
+    let short = a_counter_whose_window_ended(&store).await;
+    store.forgive_failure(&short).await.unwrap();
+    assert_eq!(store.failures(&short).await.unwrap(), Counter::ZERO);
+}
+
+/// A failure counter with a window of 80 ms, after the window ended.
+async fn a_counter_whose_window_ended(store: &Store) -> String {
+    let counter = id("ip");
     store
-        .count_failure(&short, Duration::from_millis(80))
+        .count_failure(&counter, Duration::from_millis(80))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(160)).await;
-    store.forgive_failure(&short).await.unwrap();
-    assert_eq!(store.failures(&short).await.unwrap(), Counter::ZERO);
+    counter
 }
 
 pub async fn a_token_bucket_allows_its_burst_then_refills(store: Store) {
