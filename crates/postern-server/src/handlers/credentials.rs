@@ -75,6 +75,8 @@ pub async fn authenticate(
         upgrade_to_argon2(state, user, password).await;
     }
     match user {
+        // A TOTP user's failures are cleared only once the code is right too: the caller
+        // settles the attempt.
         Some(user) if verified && user.totp.is_some() => {
             tracing::info!(target: "audit", event = "login.password_ok", user = %user.name, ip = %client);
             Ok(Verified::PasswordOnly(user, attempt))
