@@ -14,7 +14,7 @@ use postern_core::users::User;
 use sha2::Sha256;
 
 use crate::authorization::basic_pair;
-use crate::handlers::credentials::{self, LoginError};
+use crate::handlers::credentials::{self, LoginError, Verified};
 use crate::state::AppState;
 use crate::user_passwords;
 
@@ -133,17 +133,11 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     };
     match credentials::authenticate(state, client, &login, password, None).await {
         // A second factor cannot be skipped: same answer as a wrong password, and counted.
-        Ok(user) if user.totp.is_some() => {
-            let account = postern_core::limits::LoginLimits::user_counter(&user.name);
-            let ip = postern_core::limits::LoginLimits::ip_counter(client);
-            match credentials::record_failure(state, client, &ip, &account, "basic.totp_user", true)
-                .await
-            {
-                Ok(()) => BasicOutcome::Refused,
-                Err(err) => BasicOutcome::Unavailable(err),
-            }
+        Ok(Verified::PasswordOnly(_, attempt)) => {
+            attempt.failed(state, "basic.totp_user", true);
+            BasicOutcome::Refused
         }
-        Ok(user) => {
+        Ok(Verified::SignedIn(user)) => {
             if let Some(stamp) = stamp_before {
                 state.basic_cache.remember(fingerprint, &user, stamp);
             }

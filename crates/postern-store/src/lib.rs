@@ -134,6 +134,18 @@ impl Store {
         }
     }
 
+    /// Takes one failure off the counter `id` (never below zero), keeping its window: a
+    /// failure counted ahead of a check (a reservation) whose secret turned out right.
+    pub async fn forgive_failure(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(store) => {
+                store.forgive(&memory_key(Kind::Failures, id));
+                Ok(())
+            }
+            Self::Redis(store) => store.forgive(Kind::Failures, id).await,
+        }
+    }
+
     pub async fn failures(&self, id: &str) -> Result<Counter, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.counter(&memory_key(Kind::Failures, id))),

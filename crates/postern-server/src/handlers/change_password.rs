@@ -18,6 +18,7 @@ use postern_store::StoreError;
 use serde::Deserialize;
 
 use super::credentials::{self, LoginError};
+use crate::passwords::Busy;
 use crate::principal::{self, Found};
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -49,44 +50,24 @@ pub async fn change(
         Err(err) => return respond::store_unavailable(&err),
     };
     let account = LoginLimits::user_counter(&user.name);
-    let ip = LoginLimits::ip_counter(client);
-    match credentials::refuse_if_limited(state, &ip, &account).await {
-        Ok(()) => {}
+    let attempt = match credentials::begin_attempt(state, client, account.clone()).await {
+        Ok(attempt) => attempt,
         Err(LoginError::Limited { retry_after }) => {
             return respond::limited("Too many failed attempts, try again later", retry_after);
         }
         Err(LoginError::Unavailable(err)) => return respond::store_unavailable(&err),
         Err(LoginError::Invalid | LoginError::Busy) => return busy(),
-    }
+    };
     let current_hash = match user_passwords::in_force(state, &user).await {
         Ok(now) => now.hash,
         Err(err) => return respond::store_unavailable(&err),
     };
-    match state
+    let verified = state
         .passwords
         .verify(Some(current_hash), body.current_password)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            if let Err(err) = credentials::record_failure(
-                state,
-                client,
-                &ip,
-                &account,
-                "password_change.failed",
-                true,
-            )
-            .await
-            {
-                return respond::store_unavailable(&err);
-            }
-            return respond::json_message(
-                StatusCode::UNAUTHORIZED,
-                "The current password is not right",
-            );
-        }
-        Err(_) => return busy(),
+        .await;
+    if let Err(response) = settle(state, attempt, verified).await {
+        return response;
     }
     if let Err(weak) = password_policy::check_new_password(&body.new_password) {
         return respond::json_message(StatusCode::BAD_REQUEST, &capitalized(&weak.to_string()));
@@ -124,6 +105,32 @@ pub async fn change(
         "Password changed",
         serde_json::json!({ "sessionsEnded": ended }),
     )
+}
+
+/// Settles the attempt on the current password: a right one gives its counts back (the
+/// account's failures are cleared once the change is made), a wrong one is a failure.
+async fn settle(
+    state: &AppState,
+    attempt: credentials::Attempt,
+    verified: Result<bool, Busy>,
+) -> Result<(), HttpResponse> {
+    let right = match verified {
+        Ok(true) => true,
+        Ok(false) => {
+            attempt.failed(state, "password_change.failed", true);
+            return Err(respond::json_message(
+                StatusCode::UNAUTHORIZED,
+                "The current password is not right",
+            ));
+        }
+        // Not checked: every verifier was busy.
+        Err(Busy) => false,
+    };
+    attempt
+        .give_back(state)
+        .await
+        .map_err(|err| respond::store_unavailable(&err))?;
+    if right { Ok(()) } else { Err(busy()) }
 }
 
 /// The caller, and the session to keep (the one making the change, if it is a session).

@@ -4,10 +4,11 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use postern_core::limits::LoginLimits;
 use postern_core::users::User;
-use postern_store::StoreError;
+use postern_store::{Counter, StoreError};
 
 use crate::state::AppState;
 use crate::user_passwords;
@@ -33,6 +34,14 @@ impl From<StoreError> for LoginError {
     }
 }
 
+/// A right password. A user without TOTP is signed in: the attempt is settled. A TOTP user's
+/// code is still to come: the caller settles the attempt (gives it back once the sign-in goes
+/// on to the code, or counts it as failed).
+pub enum Verified {
+    SignedIn(Arc<User>),
+    PasswordOnly(Arc<User>, Attempt),
+}
+
 /// `device_cookie`: the browser's device cookie, if it sent one (see `postern_core::device`).
 pub async fn authenticate(
     state: &AppState,
@@ -40,15 +49,14 @@ pub async fn authenticate(
     login: &str,
     password: String,
     device_cookie: Option<&str>,
-) -> Result<Arc<User>, LoginError> {
+) -> Result<Verified, LoginError> {
     let user = if login.len() <= MAX_LOGIN_NAME {
         state.users.load().find_for_login(login).cloned()
     } else {
         None
     };
     let account = account_counter(state, user.as_deref(), login, device_cookie);
-    let ip = LoginLimits::ip_counter(client);
-    refuse_if_limited(state, &ip, &account).await?;
+    let attempt = begin_attempt(state, client, account).await?;
     let hash = match &user {
         Some(user) => Some(user_passwords::in_force(state, user).await?.hash),
         None => None,
@@ -59,28 +67,46 @@ pub async fn authenticate(
             && user.as_ref().is_some_and(|user| user.from_users_file)
     });
     let password_for_upgrade = upgrade.then(|| password.clone());
-    let verified = state
-        .passwords
-        .verify(hash, password)
-        .await
-        .map_err(|_| LoginError::Busy)?;
+    let Ok(verified) = state.passwords.verify(hash, password).await else {
+        attempt.give_back(state).await?;
+        return Err(LoginError::Busy);
+    };
     if verified && let (Some(user), Some(password)) = (&user, password_for_upgrade) {
         upgrade_to_argon2(state, user, password).await;
     }
     match user {
-        // A TOTP user's failures are cleared only once the code is right too.
+        // A TOTP user's failures are cleared only once the code is right too: the caller
+        // settles the attempt.
         Some(user) if verified && user.totp.is_some() => {
             tracing::info!(target: "audit", event = "login.password_ok", user = %user.name, ip = %client);
-            Ok(user)
+            Ok(Verified::PasswordOnly(user, attempt))
         }
         Some(user) if verified => {
-            clear_failures(state, &user, &account).await?;
+            attempt.signed_in(state, &user).await?;
             tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client);
-            Ok(user)
+            Ok(Verified::SignedIn(user))
         }
         _ => {
-            record_failure(state, client, &ip, &account, "login.failed", user.is_some()).await?;
+            attempt.failed(state, "login.failed", user.is_some());
             Err(LoginError::Invalid)
+        }
+    }
+}
+
+/// `authenticate` for the login form and `POST /api/login`, whose TOTP code comes at a step of
+/// its own (`/totp`, counted there): a TOTP user's right password gives its counts back now.
+pub async fn authenticate_for_login(
+    state: &AppState,
+    client: IpAddr,
+    login: &str,
+    password: String,
+    device_cookie: Option<&str>,
+) -> Result<Arc<User>, LoginError> {
+    match authenticate(state, client, login, password, device_cookie).await? {
+        Verified::SignedIn(user) => Ok(user),
+        Verified::PasswordOnly(user, attempt) => {
+            attempt.give_back(state).await?;
+            Ok(user)
         }
     }
 }
@@ -136,62 +162,125 @@ pub async fn clear_failures(
 /// Failures in a row on one account (or device) that raise an `auth.suspicious` event.
 const SUSPICIOUS_FAILURES: u64 = 5;
 
-/// Counts one failed attempt against the client and the account, and says so in the audit log.
-pub async fn record_failure(
+/// One check of a secret, counted as a failure before the secret is checked (a reservation),
+/// on every replica: attempts that run at the same time each take a count of their own, so a
+/// burst of them cannot all pass the limits before the first failure is counted. A right
+/// secret gives its count back; a wrong one keeps it. Dropped unsettled (the store failed
+/// meanwhile), it stays counted: the safe side.
+#[must_use = "an attempt is settled: signed_in, give_back or failed"]
+pub struct Attempt {
+    client: IpAddr,
+    ip: String,
+    account: String,
+    by_ip: Counter,
+    by_account: Counter,
+}
+
+/// Counts an attempt from `client` on `account` (its counter: `account_counter`), or refuses
+/// it (`Limited`) when the limits are reached, without counting it then.
+pub async fn begin_attempt(
     state: &AppState,
     client: IpAddr,
-    ip: &str,
-    account: &str,
-    event: &'static str,
-    known_user: bool,
-) -> Result<(), StoreError> {
+    account: String,
+) -> Result<Attempt, LoginError> {
+    let ip = LoginLimits::ip_counter(client);
+    // Cheap, and enough for the attempts that come after the limit was reached.
+    refuse_if_limited(state, &ip, &account).await?;
     let limits = &state.config.limits;
-    let by_ip = state.store.count_failure(ip, limits.failure_window).await?;
+    let by_ip = state
+        .store
+        .count_failure(&ip, limits.failure_window)
+        .await?;
+    if by_ip.count > limits.max_failures_per_ip {
+        // One of a burst that passed the check above together: the others took the counts.
+        state.store.forgive_failure(&ip).await?;
+        return Err(limited(by_ip.resets_in, by_ip.count, 0));
+    }
     let by_account = state
         .store
-        .count_failure(account, limits.user_failure_window)
+        .count_failure(&account, limits.user_failure_window)
         .await?;
+    let attempt = Attempt {
+        client,
+        ip,
+        account,
+        by_ip,
+        by_account,
+    };
+    if by_account.count > limits.max_failures_per_user {
+        let wait = by_account.resets_in;
+        attempt.give_back(state).await?;
+        return Err(limited(wait, by_ip.count, by_account.count));
+    }
+    Ok(attempt)
+}
+
+impl Attempt {
+    /// A full sign-in: the account's (and the device's) failures are cleared, and the client's
+    /// count for this attempt given back.
+    pub async fn signed_in(self, state: &AppState, user: &User) -> Result<(), StoreError> {
+        clear_failures(state, user, &self.account).await?;
+        state.store.forgive_failure(&self.ip).await
+    }
+
+    /// A right secret that does not sign in yet (a TOTP user's password), or an attempt that
+    /// was not checked: both counts given back; earlier failures stay.
+    pub async fn give_back(self, state: &AppState) -> Result<(), StoreError> {
+        state.store.forgive_failure(&self.ip).await?;
+        state.store.forgive_failure(&self.account).await
+    }
+
+    /// A wrong secret: its counts stay, and the audit log says so.
+    pub fn failed(self, state: &AppState, event: &'static str, known_user: bool) {
+        report_failure(state, &self, event, known_user);
+    }
+}
+
+/// The audit line of a failed attempt, and once, at the fifth failure in a row on an account
+/// (or device), the `auth.suspicious` warning (seed 003).
+fn report_failure(state: &AppState, attempt: &Attempt, event: &'static str, known_user: bool) {
+    let client = attempt.client;
+    let by_account = attempt.by_account.count;
     tracing::info!(
         target: "audit",
         event,
         known_user,
         ip = %client,
-        ip_failures = by_ip.count,
-        account_failures = by_account.count,
+        ip_failures = attempt.by_ip.count,
+        account_failures = by_account,
     );
-    // Seed 003: once, at the fifth failure in a row on an account (or device), a warning.
-    if by_account.count == SUSPICIOUS_FAILURES {
-        // A name nobody has may be a password typed into the wrong field: not repeated.
-        let user = if !known_user {
-            ""
-        } else {
-            account
-                .split_once('{')
-                .and_then(|(_, rest)| rest.split_once('}'))
-                .map_or("", |(name, _)| name)
-        };
-        tracing::warn!(
-            target: "audit",
-            event = "auth.suspicious",
-            user,
-            known_user,
-            ip = %client,
-            count = by_account.count,
-            method = event,
-            "several failed sign-ins in a row on one account"
-        );
-        state
-            .notifier
-            .suspicious(user, client, by_account.count, event);
+    if by_account != SUSPICIOUS_FAILURES {
+        return;
     }
-    Ok(())
+    // A name nobody has may be a password typed into the wrong field: not repeated.
+    let user = if known_user {
+        counter_user(&attempt.account)
+    } else {
+        ""
+    };
+    tracing::warn!(
+        target: "audit",
+        event = "auth.suspicious",
+        user,
+        known_user,
+        ip = %client,
+        count = by_account,
+        method = event,
+        "several failed sign-ins in a row on one account"
+    );
+    state.notifier.suspicious(user, client, by_account, event);
 }
 
-pub async fn refuse_if_limited(
-    state: &AppState,
-    ip: &str,
-    account: &str,
-) -> Result<(), LoginError> {
+/// The user name in an account or device counter (`...{name}...`).
+fn counter_user(counter: &str) -> &str {
+    counter
+        .split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map_or("", |(name, _)| name)
+}
+
+/// Refuses an attempt while the client or the account is at its limit, without counting it.
+async fn refuse_if_limited(state: &AppState, ip: &str, account: &str) -> Result<(), LoginError> {
     let limits = &state.config.limits;
     let by_ip = state.store.failures(ip).await?;
     let by_account = state.store.failures(account).await?;
@@ -205,12 +294,15 @@ pub async fn refuse_if_limited(
         }));
     }
     match retry_after {
-        Some(wait) => {
-            tracing::info!(target: "audit", event = "login.limited", ip_failures = by_ip.count, account_failures = by_account.count);
-            Err(LoginError::Limited {
-                retry_after: LoginLimits::retry_after_secs(wait),
-            })
-        }
+        Some(wait) => Err(limited(wait, by_ip.count, by_account.count)),
         None => Ok(()),
+    }
+}
+
+/// `Limited`, said in the audit log.
+fn limited(wait: Duration, ip_failures: u64, account_failures: u64) -> LoginError {
+    tracing::info!(target: "audit", event = "login.limited", ip_failures, account_failures);
+    LoginError::Limited {
+        retry_after: LoginLimits::retry_after_secs(wait),
     }
 }

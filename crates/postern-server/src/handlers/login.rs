@@ -113,7 +113,7 @@ pub async fn submit_form(
         retry.error = Some("Your sign-in form expired. Please try again.".into());
         return retry.render(state, &parts.headers, StatusCode::FORBIDDEN);
     }
-    let user = match credentials::authenticate(
+    let user = match credentials::authenticate_for_login(
         state,
         client,
         &form.username,
@@ -208,7 +208,7 @@ pub async fn submit_json(
         );
     };
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    let user = match credentials::authenticate(
+    let user = match credentials::authenticate_for_login(
         state,
         client,
         &name,

@@ -10,13 +10,14 @@ use postern_core::limits::LoginLimits;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::credentials::{self, LoginError};
+use super::credentials::{self, Attempt, LoginError, Verified};
 use super::totp;
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::state::AppState;
 use crate::tokens::{self, RefreshError};
 use crate::user_passwords;
+use postern_core::users::User;
 
 #[derive(Deserialize)]
 struct LoginBody {
@@ -40,44 +41,21 @@ pub async fn login(state: &AppState, peer: SocketAddr, request: Request<Incoming
         Err(response) => return response,
     };
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    let user =
+    let verified =
         match credentials::authenticate(state, client, &body.username, body.password, None).await {
-            Ok(user) => user,
+            Ok(verified) => verified,
             Err(err) => return login_error(err),
         };
-    if user.totp.is_some() {
-        let Some(code) = body.code.as_deref() else {
-            // The password was right; without the code nothing is issued (and nothing counted).
-            return respond::json_with(
-                StatusCode::UNAUTHORIZED,
-                "TOTP code required",
-                json!({ "totpRequired": true }),
-            );
-        };
-        let account = LoginLimits::user_counter(&user.name);
-        match totp::accept_code(state, &user, code).await {
-            Ok(true) => {
-                if let Err(err) = state.store.clear_failures(&account).await {
-                    return login_error(LoginError::Unavailable(err));
-                }
+    let user = match verified {
+        Verified::SignedIn(user) => user,
+        Verified::PasswordOnly(user, attempt) => {
+            if let Err(response) = second_factor(state, &user, attempt, body.code.as_deref()).await
+            {
+                return response;
             }
-            Ok(false) => {
-                let ip = LoginLimits::ip_counter(client);
-                if let Err(err) =
-                    credentials::record_failure(state, client, &ip, &account, "totp.failed", true)
-                        .await
-                {
-                    return login_error(LoginError::Unavailable(err));
-                }
-                return respond::json_with(
-                    StatusCode::UNAUTHORIZED,
-                    "Unauthorized",
-                    json!({ "totpRequired": true }),
-                );
-            }
-            Err(err) => return login_error(LoginError::Unavailable(err)),
+            user
         }
-    }
+    };
     tracing::info!(target: "audit", event = "token.issued", user = %user.name, ip = %client);
     // The user as the table holds them now: signing in may have just replaced a bcrypt hash.
     let user = state.user(&user.name).unwrap_or(user);
@@ -87,6 +65,38 @@ pub async fn login(state: &AppState, peer: SocketAddr, request: Request<Incoming
     };
     let issued = tokens::issue(state, &user, &pwd, user.totp.is_some(), None);
     respond::json(StatusCode::OK, issued.body())
+}
+
+/// A TOTP user's code, checked under the attempt their password opened, so that code guesses
+/// sent at once are limited like password guesses: a right code signs in, a wrong one is the
+/// attempt's failure, and without a code the attempt is given back (nothing is issued).
+async fn second_factor(
+    state: &AppState,
+    user: &User,
+    attempt: Attempt,
+    code: Option<&str>,
+) -> Result<(), HttpResponse> {
+    let unavailable = |err| login_error(LoginError::Unavailable(err));
+    let Some(code) = code else {
+        attempt.give_back(state).await.map_err(unavailable)?;
+        return Err(respond::json_with(
+            StatusCode::UNAUTHORIZED,
+            "TOTP code required",
+            json!({ "totpRequired": true }),
+        ));
+    };
+    match totp::accept_code(state, user, code).await {
+        Ok(true) => attempt.signed_in(state, user).await.map_err(unavailable),
+        Ok(false) => {
+            attempt.failed(state, "totp.failed", true);
+            Err(respond::json_with(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                json!({ "totpRequired": true }),
+            ))
+        }
+        Err(err) => Err(unavailable(err)),
+    }
 }
 
 /// `POST /api/auth/refresh` `{"refresh_token"}`: a new pair; the old refresh token is spent.

@@ -10,7 +10,6 @@ use std::time::Duration;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use postern_core::csrf::CsrfBinding;
-use postern_core::limits::LoginLimits;
 use postern_core::session::AuthLevel;
 use postern_core::token::{SessionToken, TokenHash};
 use postern_core::totp as recovery_code;
@@ -223,23 +222,21 @@ async fn verify(
     if user.totp.is_none() {
         return Err(CodeError::NoPending);
     }
-    let account = record.counter.clone();
-    let ip = LoginLimits::ip_counter(client);
-    match credentials::refuse_if_limited(state, &ip, &account).await {
-        Ok(()) => {}
+    let attempt = match credentials::begin_attempt(state, client, record.counter.clone()).await {
+        Ok(attempt) => attempt,
         Err(LoginError::Limited { retry_after }) => {
             pending::put_back(state, token, &record).await?;
             return Err(CodeError::Limited { retry_after });
         }
         Err(LoginError::Unavailable(err)) => return Err(CodeError::Unavailable(err)),
         Err(LoginError::Invalid | LoginError::Busy) => return Err(CodeError::NoPending),
-    }
+    };
     if accept_code(state, &user, code).await? {
-        credentials::clear_failures(state, &user, &account).await?;
+        attempt.signed_in(state, &user).await?;
         tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client, factor = "totp");
         return Ok((user, record));
     }
-    credentials::record_failure(state, client, &ip, &account, "totp.failed", true).await?;
+    attempt.failed(state, "totp.failed", true);
     record.failures += 1;
     let ended = record.failures >= pending::MAX_CODE_FAILURES;
     if !ended {

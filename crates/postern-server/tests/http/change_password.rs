@@ -88,15 +88,25 @@ async fn login(server: &TestServer, user: &str, password: &str) -> TestResponse 
 
 async fn change(server: &TestServer, cookie: &str, current: &str, new: &str) -> TestResponse {
     let csrf = server.csrf(cookie).await;
+    change_request(server, cookie, &csrf, current, new)
+        .send()
+        .await
+}
+
+fn change_request(
+    server: &TestServer,
+    cookie: &str,
+    csrf: &str,
+    current: &str,
+    new: &str,
+) -> TestRequest {
     server
         .post("/api/change-password")
         .header("cookie", cookie)
-        .header("x-csrf-token", &csrf)
+        .header("x-csrf-token", csrf)
         .json(&format!(
             "{{\"current_password\":\"{current}\",\"new_password\":\"{new}\"}}"
         ))
-        .send()
-        .await
 }
 
 fn check_basic(server: &TestServer, user: &str, password: &str) -> TestRequest {
@@ -337,6 +347,22 @@ async fn wrong_current_passwords_count_toward_the_limits() {
     }
     let limited = change(&server, &cookie, PASSWORD, NEW).await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn concurrent_wrong_current_passwords_get_five_checks() {
+    let dir = Dir::new("burst");
+    let server = server_with_file(&dir, "users.txt", &lines_file(), "").await;
+    let cookie = login(&server, "carol", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    let csrf = server.csrf(&cookie).await;
+    let burst = (0..20).map(|_| change_request(&server, &cookie, &csrf, "guess", NEW));
+    assert_eq!(
+        all_at_once(burst).await,
+        std::collections::BTreeMap::from([(401, 5), (429, 15)])
+    );
 }
 
 #[tokio::test]

@@ -135,6 +135,18 @@ async fn basic_guesses_hit_the_limits() {
     assert_eq!(nginx.status, StatusCode::UNAUTHORIZED);
 }
 
+#[tokio::test]
+async fn a_concurrent_basic_burst_gets_five_password_checks() {
+    let server = server("[api]\nbasic_auth = true\n").await;
+    let burst = (0..50).map(|_| {
+        check(&server, "https", "app.example.com").header("authorization", &basic("alice", "guess"))
+    });
+    assert_eq!(
+        all_at_once(burst).await,
+        std::collections::BTreeMap::from([(401, 5), (429, 45)])
+    );
+}
+
 async fn token_login(server: &TestServer, body: &str) -> TestResponse {
     server.post("/api/auth/login").json(body).send().await
 }

@@ -1,6 +1,8 @@
 //! Failed-login limits: per client IP and per account, 429 with Retry-After, and nothing that
 //! tells known usernames from unknown ones.
 
+use std::collections::BTreeMap;
+
 use http::StatusCode;
 
 use crate::support::*;
@@ -198,4 +200,78 @@ async fn a_client_that_is_not_a_trusted_proxy_cannot_choose_its_ip() {
         StatusCode::TOO_MANY_REQUESTS,
         "all five counted against 127.0.0.1"
     );
+}
+
+/// A burst of wrong passwords sent at once from one client: each attempt is counted before its
+/// password is checked, so only `max_failures_per_ip` (5) of them reach argon2.
+#[tokio::test]
+async fn a_concurrent_burst_from_one_ip_gets_five_password_checks() {
+    for path in ["/api/login", "/api/auth/login"] {
+        let server = TestServer::start().await;
+        let burst = (0..50).map(|_| {
+            server
+                .post(path)
+                .header("x-forwarded-for", "198.51.100.7")
+                .json("{\"username\":\"alice\",\"password\":\"wrong\"}")
+        });
+        assert_eq!(
+            all_at_once(burst).await,
+            BTreeMap::from([(401, 5), (429, 45)]),
+            "{path}"
+        );
+        let limited = attempt(&server, "alice", PASSWORD, "198.51.100.7")
+            .send()
+            .await;
+        assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{path}");
+        // The refused attempts were not charged to the account (10 would lock it everywhere).
+        assert_eq!(
+            attempt(&server, "alice", PASSWORD, "198.51.100.8")
+                .send()
+                .await
+                .status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+}
+
+/// The same for a burst spread over many names, known and not: the IP's limit holds alike.
+#[tokio::test]
+async fn a_concurrent_burst_over_many_names_gets_five_password_checks() {
+    let server = TestServer::start().await;
+    let burst = (0..40).map(|index| {
+        let user = match index % 4 {
+            0 => "alice".to_owned(),
+            1 => "bob".to_owned(),
+            _ => format!("nobody{index}"),
+        };
+        attempt(&server, &user, "wrong", "198.51.100.9")
+    });
+    assert_eq!(
+        all_at_once(burst).await,
+        BTreeMap::from([(401, 5), (429, 35)])
+    );
+}
+
+/// A right password is counted while it is checked and given back after: it neither uses up
+/// one of the client's five failures nor clears the ones before it.
+#[tokio::test]
+async fn a_right_password_gives_its_count_back() {
+    let server = TestServer::start().await;
+    let client = "198.51.100.20";
+    let status = |user: &'static str, password: &'static str| {
+        let request = attempt(&server, user, password, client);
+        async move { request.send().await.status }
+    };
+    for _ in 0..6 {
+        assert_eq!(status("alice", PASSWORD).await, StatusCode::OK);
+    }
+    for _ in 0..4 {
+        assert_eq!(status("alice", "wrong").await, StatusCode::UNAUTHORIZED);
+    }
+    // The fifth count is taken by a right password, then given back.
+    assert_eq!(status("bob", PASSWORD).await, StatusCode::OK);
+    assert_eq!(status("bob", "wrong").await, StatusCode::UNAUTHORIZED);
+    // Five failures now: limited, even the right password.
+    assert_eq!(status("bob", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -241,6 +241,23 @@ impl TestRequest {
     }
 }
 
+/// Sends every request at once, each on its own connection; how many got each status.
+pub async fn all_at_once(
+    requests: impl IntoIterator<Item = TestRequest>,
+) -> std::collections::BTreeMap<u16, usize> {
+    let sent: Vec<_> = requests
+        .into_iter()
+        .map(|request| tokio::spawn(request.send()))
+        .collect();
+    let mut tally = std::collections::BTreeMap::new();
+    for response in sent {
+        *tally
+            .entry(response.await.unwrap().status.as_u16())
+            .or_insert(0) += 1;
+    }
+    tally
+}
+
 pub struct TestResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,

@@ -271,3 +271,71 @@ async fn a_recovery_code_works_once_in_place_of_a_code() {
     let other = code_step(&server, &again, "aaaaa-bbbbb").await;
     assert_eq!(other.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Wrong codes sent at once, each on a pending sign-in of its own: each is counted before it is
+/// checked, so no more than the client's limit (5) are checked. Recovery-code guesses, the
+/// slow kind (argon2), so that the checks overlap with the memory store too.
+#[tokio::test]
+async fn concurrent_wrong_codes_get_five_checks() {
+    let server = server().await;
+    let mut pending = Vec::new();
+    for _ in 0..8 {
+        pending.push(password_step(&server).await);
+    }
+    let burst = pending.iter().map(|cookie| {
+        server
+            .post("/api/totp")
+            .header("cookie", cookie)
+            .json("{\"code\":\"aaaaa-bbbbb\"}")
+    });
+    assert_eq!(
+        all_at_once(burst).await,
+        std::collections::BTreeMap::from([(401, 5), (429, 3)])
+    );
+}
+
+/// A TOTP user's right password is counted while it is checked and given back after, on the
+/// client and on the account, before the code is asked for.
+#[tokio::test]
+async fn a_totp_users_right_password_gives_both_counts_back() {
+    let server = server().await;
+    let login = |client: String, password: &'static str| {
+        let request = server
+            .post("/api/login")
+            .header("x-forwarded-for", &client)
+            .json(&format!(
+                "{{\"username\":\"tess\",\"password\":\"{password}\"}}"
+            ));
+        async move { request.send().await.status }
+    };
+    // The client: four failures, the right password (its count given back), the fifth
+    // failure, then limited.
+    let client = || "198.51.100.40".to_owned();
+    for _ in 0..4 {
+        assert_eq!(login(client(), "wrong").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login(client(), PASSWORD).await, StatusCode::OK);
+    assert_eq!(login(client(), "wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        login(client(), PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The account: five failures so far; four more (limit 10), each from a client of its own.
+    for host in 1..=4 {
+        let wrong = login(format!("192.0.2.{host}"), "wrong").await;
+        assert_eq!(wrong, StatusCode::UNAUTHORIZED);
+    }
+    // The tenth count is taken by the right password (several times), then given back.
+    for host in 20..23 {
+        let right = login(format!("192.0.2.{host}"), PASSWORD).await;
+        assert_eq!(right, StatusCode::OK);
+    }
+    assert_eq!(
+        login("192.0.2.30".into(), "wrong").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login("192.0.2.31".into(), PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

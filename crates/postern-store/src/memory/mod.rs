@@ -119,6 +119,21 @@ impl MemoryStore {
         })
     }
 
+    /// One off a live counter, never below zero; its expiry stays. Nothing to do when the
+    /// window already ended (the count it would lower is gone).
+    pub(crate) fn forgive(&self, key: &str) {
+        self.others.update(key, |entry| {
+            if let Some(Entry {
+                value: Value::Counter(count),
+                ..
+            }) = entry
+            {
+                *count = count.saturating_sub(1);
+            }
+            (Action::Keep, ())
+        });
+    }
+
     pub(crate) fn remove(&self, key: &str) {
         self.others.update(key, |_| (Action::Remove, ()));
     }

@@ -302,6 +302,18 @@ impl RedisStore {
         })
     }
 
+    pub async fn forgive(&self, kind: Kind, id: &str) -> Result<(), StoreError> {
+        let key = self.keys.other(kind, id);
+        self.run(|mut conn| async move {
+            scripts::FORGIVE
+                .key(key)
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
     pub async fn remove(&self, kind: Kind, id: &str) -> Result<(), StoreError> {
         let key = self.keys.other(kind, id);
         self.run(|mut conn| async move { conn.del::<_, i64>(key).await.map(drop) })

@@ -20,6 +20,20 @@ pub static COUNT: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// DECR a live counter, never below zero; DECR keeps its TTL (the window). A missing key (the
+/// window ended) stays missing. Returns the count left.
+pub static FORGIVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local count = tonumber(redis.call('GET', KEYS[1]))
+        if count == nil or count <= 0 then
+            return 0
+        end
+        return redis.call('DECR', KEYS[1])
+        ",
+    )
+});
+
 /// A token bucket on the server's clock: refill at ARGV[1] tokens/s up to ARGV[2], take one.
 /// Returns 0 when a token was taken, else the ms until one will be there.
 pub static TAKE_TOKEN: LazyLock<Script> = LazyLock::new(|| {

@@ -33,6 +33,9 @@ pub const ALL: &[(&str, Case)] = &[
     ("failures_count_within_their_window", |s| {
         Box::pin(failures_count_within_their_window(s))
     }),
+    ("a_forgiven_failure_keeps_its_window", |s| {
+        Box::pin(a_forgiven_failure_keeps_its_window(s))
+    }),
     ("a_token_bucket_allows_its_burst_then_refills", |s| {
         Box::pin(a_token_bucket_allows_its_burst_then_refills(s))
     }),
@@ -177,12 +180,7 @@ pub async fn failures_count_within_their_window(store: Store) {
     assert_eq!(store.failures(&counter).await.unwrap().count, 3);
     store.clear_failures(&counter).await.unwrap();
     assert_eq!(store.failures(&counter).await.unwrap(), Counter::ZERO);
-    let short = id("ip");
-    store
-        .count_failure(&short, Duration::from_millis(80))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(160)).await;
+    let short = a_counter_whose_window_ended(&store).await;
     assert_eq!(
         store
             .count_failure(&short, Duration::from_millis(80))
@@ -192,6 +190,54 @@ pub async fn failures_count_within_their_window(store: Store) {
         1,
         "a new window starts from zero"
     );
+}
+
+pub async fn a_forgiven_failure_keeps_its_window(store: Store) {
+    let counter = id("ip");
+    // Nothing to forgive: no counter appears, and none goes below zero.
+    store.forgive_failure(&counter).await.unwrap();
+    assert_eq!(store.failures(&counter).await.unwrap(), Counter::ZERO);
+    for _ in 0..3 {
+        store
+            .count_failure(&counter, Duration::from_secs(300))
+            .await
+            .unwrap();
+    }
+    store.forgive_failure(&counter).await.unwrap();
+    let left = store.failures(&counter).await.unwrap();
+    assert_eq!(left.count, 2);
+    assert!(
+        left.resets_in <= Duration::from_secs(300) && left.resets_in > Duration::from_secs(290),
+        "the window goes on: {left:?}"
+    );
+    for _ in 0..3 {
+        store.forgive_failure(&counter).await.unwrap();
+    }
+    assert_eq!(store.failures(&counter).await.unwrap().count, 0);
+    let again = store
+        .count_failure(&counter, Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(again.count, 1, "counting starts again from zero");
+    assert!(
+        again.resets_in <= Duration::from_secs(300),
+        "within the window it started in: {again:?}"
+    );
+    // A window that ended is not brought back by a late give-back.
+    let short = a_counter_whose_window_ended(&store).await;
+    store.forgive_failure(&short).await.unwrap();
+    assert_eq!(store.failures(&short).await.unwrap(), Counter::ZERO);
+}
+
+/// A failure counter with a window of 80 ms, after the window ended.
+async fn a_counter_whose_window_ended(store: &Store) -> String {
+    let counter = id("ip");
+    store
+        .count_failure(&counter, Duration::from_millis(80))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(160)).await;
+    counter
 }
 
 pub async fn a_token_bucket_allows_its_burst_then_refills(store: Store) {

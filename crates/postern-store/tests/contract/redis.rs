@@ -36,6 +36,7 @@ standalone_cases!(
     a_users_sessions_are_listed,
     log_out_everywhere_ends_every_session,
     failures_count_within_their_window,
+    a_forgiven_failure_keeps_its_window,
     a_token_bucket_allows_its_burst_then_refills,
     a_mark_is_set_once,
     concurrent_marks_have_one_winner,
