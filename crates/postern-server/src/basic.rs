@@ -12,6 +12,7 @@ use hmac::{Hmac, Mac};
 use postern_core::csrf::derive_subkey;
 use postern_core::users::User;
 use sha2::Sha256;
+use tokio::sync::OwnedMutexGuard;
 
 use crate::authorization::basic_pair;
 use crate::handlers::credentials::{self, LoginError, Verified};
@@ -34,6 +35,36 @@ pub struct BasicCache {
     key: Vec<u8>,
     ttl: Duration,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
+    /// Verifications in progress, by fingerprint (see `turn`). An entry lives only while
+    /// requests with those credentials wait or verify, so the map is bounded by them.
+    in_flight: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The right to verify one set of credentials; leaving it lets the next request with the same
+/// credentials in, and the last one out removes the entry.
+struct Turn<'a> {
+    cache: &'a BasicCache,
+    fingerprint: [u8; 32],
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let Some(guard) = self.guard.take() else {
+            return;
+        };
+        let lock = Arc::clone(OwnedMutexGuard::mutex(&guard));
+        drop(guard);
+        let mut in_flight = self
+            .cache
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The map's reference and `lock`: nobody else waits for these credentials.
+        if Arc::strong_count(&lock) <= 2 {
+            in_flight.remove(&self.fingerprint);
+        }
+    }
 }
 
 pub enum BasicOutcome {
@@ -53,6 +84,27 @@ impl BasicCache {
             key: derive_subkey(secret, b"postern basic cache v1"),
             ttl,
             entries: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits until no other request is verifying the same credentials. Clients send
+    /// requests in parallel with one credential (a script, a dashboard's widgets); when the
+    /// cache entry is missing or expired, one verification serves them all, instead of each
+    /// running argon2 and each taking one of the client's few failure-count reservations
+    /// (which would answer the rest 429).
+    async fn turn(&self, fingerprint: [u8; 32]) -> Turn<'_> {
+        let lock = {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(in_flight.entry(fingerprint).or_default())
+        };
+        Turn {
+            cache: self,
+            fingerprint,
+            guard: Some(lock.lock_owned().await),
         }
     }
 
@@ -95,6 +147,16 @@ impl BasicCache {
     }
 }
 
+/// The cached answer for these credentials, if the cache vouches for them still.
+async fn cached(state: &AppState, fingerprint: &[u8; 32]) -> Option<BasicOutcome> {
+    let (user, verified_hash) = state.basic_cache.lookup(state, fingerprint)?;
+    match user_passwords::in_force(state, &user).await {
+        Ok(now) if now.stamp == verified_hash => Some(BasicOutcome::Verified(user)),
+        Ok(_) => None, // the password changed: verify again
+        Err(err) => Some(BasicOutcome::Unavailable(err)),
+    }
+}
+
 /// Whether Basic may be used for a request whose original scheme is (or is not) HTTPS.
 pub fn allowed(state: &AppState, https: bool) -> bool {
     let api = &state.config.api;
@@ -112,12 +174,13 @@ pub fn challenge(state: &AppState) -> String {
 /// Checks a Basic credential (the base64 part of the header) from `client`.
 pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOutcome {
     let fingerprint = state.basic_cache.fingerprint(encoded);
-    if let Some((user, verified_hash)) = state.basic_cache.lookup(state, &fingerprint) {
-        match user_passwords::in_force(state, &user).await {
-            Ok(now) if now.stamp == verified_hash => return BasicOutcome::Verified(user),
-            Ok(_) => {} // the password changed: verify again
-            Err(err) => return BasicOutcome::Unavailable(err),
-        }
+    if let Some(known) = cached(state, &fingerprint).await {
+        return known;
+    }
+    let _turn = state.basic_cache.turn(fingerprint).await;
+    // The request before this one with the same credentials may have verified them.
+    if let Some(known) = cached(state, &fingerprint).await {
+        return known;
     }
     // An undecodable credential is counted like a wrong password.
     let (login, password) = basic_pair(encoded).unwrap_or_default();

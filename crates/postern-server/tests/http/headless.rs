@@ -147,6 +147,22 @@ async fn a_concurrent_basic_burst_gets_five_password_checks() {
     );
 }
 
+/// A client sending its right credentials on many requests at once, before any is cached
+/// (or when the entry expired): one verification serves them all. Each taking a failure
+/// reservation of its own would answer all but five with 429.
+#[tokio::test]
+async fn concurrent_requests_with_right_basic_credentials_all_pass() {
+    let server = server("[api]\nbasic_auth = true\n").await;
+    let burst = (0..32).map(|_| {
+        check(&server, "https", "app.example.com")
+            .header("authorization", &basic("alice", PASSWORD))
+    });
+    assert_eq!(
+        all_at_once(burst).await,
+        std::collections::BTreeMap::from([(200, 32)])
+    );
+}
+
 async fn token_login(server: &TestServer, body: &str) -> TestResponse {
     server.post("/api/auth/login").json(body).send().await
 }
