@@ -195,17 +195,10 @@ fn answer(
 fn allow(identity: &Identity, app: Option<&App>) -> HttpResponse {
     let mut response = respond::json_message(StatusCode::OK, "Authenticated");
     let headers = response.headers_mut();
-    for (name, value) in [
-        (REMOTE_USER, identity.user.as_str()),
-        (REMOTE_EMAIL, identity.email.as_str()),
-        (REMOTE_NAME, identity.name.as_str()),
-        (REMOTE_GROUPS, &identity.groups_header()),
-    ] {
-        // Identity values are stripped of control characters when the user table is built.
-        headers.insert(
-            name,
-            HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("")),
-        );
+    // Rendered when the user table was built, control characters stripped.
+    let names = [REMOTE_USER, REMOTE_EMAIL, REMOTE_NAME, REMOTE_GROUPS];
+    for (name, value) in names.into_iter().zip(identity.remote_headers()) {
+        headers.insert(name, value.clone());
     }
     for (name, value) in app.map(|app| app.headers.as_slice()).unwrap_or_default() {
         headers.insert(name.clone(), value.clone());
