@@ -129,13 +129,14 @@ impl RedisStore {
     }
 
     pub async fn get_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
-        let key = self.keys.session(hash);
         let cache = self.cached.as_ref().map(Tracker::cache);
         let ticket = match cache.map(|cache| cache.lookup(hash)) {
             Some(Ok(record)) => return Ok(Some(record)),
             Some(Err(ticket)) => ticket,
             None => None,
         };
+        // Built only on a miss: a cache hit allocates nothing here.
+        let key = self.keys.session(hash);
         let fetched = self
             .session_reads
             .get(&self.link, key, ticket.is_some())
