@@ -1,6 +1,7 @@
 //! postern's HTTP side: the listener (plain and TLS), a small hand-written router, the
-//! handlers, and the pages. Every error becomes a response inside the handler that met it
-//! (`respond`), so a bad request never drops the proxy's keep-alive connection.
+//! handlers, and the pages. Every error becomes a response before it leaves the router (one
+//! `AppError`, answered in `error`), so a bad request never drops the proxy's keep-alive
+//! connection.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -8,6 +9,7 @@ mod assets;
 mod authorization;
 mod basic;
 mod cookies;
+mod error;
 mod handlers;
 mod listener;
 mod notify;

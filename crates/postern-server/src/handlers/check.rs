@@ -17,7 +17,7 @@ use postern_core::session::AuthLevel;
 use postern_core::users::User;
 
 use crate::basic;
-use crate::pages;
+use crate::error::{AppError, Mode};
 use crate::principal::{self, Found};
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -173,7 +173,7 @@ fn answer(
             response
         }
         Answer::TooManyRequests { retry_after } => {
-            respond::limited("Too many failed sign-ins, try again later", retry_after)
+            AppError::Limited { retry_after }.answer(state, Mode::Json)
         }
         Answer::RedirectToUnauthorized { status, reason } => {
             respond::redirect(status_code(status), &unauthorized_url(state, app, reason))
@@ -183,9 +183,9 @@ fn answer(
             "Forbidden",
             serde_json::json!({ "reason": reason.code() }),
         ),
-        Answer::Unavailable { page: true } => pages::store_down_page(state),
-        Answer::Unavailable { page: false } => {
-            respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        Answer::Unavailable { page } => {
+            let mode = if page { Mode::Page } else { Mode::Json };
+            AppError::Unavailable.answer(state, mode)
         }
     }
 }

@@ -7,15 +7,16 @@ use postern_core::csrf::CsrfBinding;
 use serde::Deserialize;
 
 use crate::assets::Asset;
+use crate::error::AppResult;
 use crate::pages::{self, HomePage, LogoutPage, PageContext, UnauthorizedPage};
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
 
 /// `GET /`: who is signed in, or on to the login page.
-pub async fn home(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    match sessions::current(state, request.headers()).await {
-        Ok(Some(session)) => {
+pub async fn home(state: &AppState, request: &Request<Incoming>) -> AppResult {
+    Ok(match sessions::current(state, request.headers()).await? {
+        Some(session) => {
             let csrf = state.csrf.token_for(CsrfBinding::Session(&session.key));
             let user = &session.user;
             pages::render(
@@ -28,15 +29,14 @@ pub async fn home(state: &AppState, request: &Request<Incoming>) -> HttpResponse
                 },
             )
         }
-        Ok(None) => respond::redirect(StatusCode::FOUND, &state.login_url),
-        Err(err) => crate::pages::unavailable_page(state, &err),
-    }
+        None => respond::redirect(StatusCode::FOUND, &state.login_url),
+    })
 }
 
 /// `GET /logout`: a page with a sign-out button (a GET never changes state).
-pub async fn logout(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    match sessions::current(state, request.headers()).await {
-        Ok(Some(session)) => {
+pub async fn logout(state: &AppState, request: &Request<Incoming>) -> AppResult {
+    Ok(match sessions::current(state, request.headers()).await? {
+        Some(session) => {
             let csrf = state.csrf.token_for(CsrfBinding::Session(&session.key));
             pages::render(
                 StatusCode::OK,
@@ -46,15 +46,14 @@ pub async fn logout(state: &AppState, request: &Request<Incoming>) -> HttpRespon
                 },
             )
         }
-        Ok(None) => pages::render(
+        None => pages::render(
             StatusCode::OK,
             &LogoutPage {
                 page: PageContext::new(state),
                 signed_in: None,
             },
         ),
-        Err(err) => crate::pages::unavailable_page(state, &err),
-    }
+    })
 }
 
 /// `GET /unauthorized?app=<name>&reason=<code>`: where a browser lands when an app's rules

@@ -79,9 +79,7 @@ pub async fn start(
         .await?;
     if !stored {
         // Only a collision of 256 random bits could get here; never hand out an unstored state.
-        return Err(StoreError::Unavailable(
-            "the sign-in could not be stored".into(),
-        ));
+        return Err(StoreError::unavailable("the sign-in could not be stored"));
     }
     let lifetime = i64::try_from(LIFETIME_SECS).unwrap_or(0);
     Ok(Started {
