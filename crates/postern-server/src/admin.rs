@@ -4,7 +4,7 @@
 use postern_core::limits::LoginLimits;
 use postern_store::{Store, StoreError};
 
-use crate::state::now;
+use crate::clock::now;
 use crate::user_passwords;
 
 /// Clears the account's failure counter: the account may sign in again at once.

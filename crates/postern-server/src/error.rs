@@ -9,7 +9,7 @@ use http::StatusCode;
 use postern_store::StoreError;
 use serde_json::{Value, json};
 
-use crate::handlers::credentials::LoginError;
+use crate::credentials::LoginError;
 use crate::pages;
 use crate::passwords::Busy;
 use crate::respond::{self, HttpResponse};

@@ -11,8 +11,8 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::oauth::HttpClient;
-use crate::state::now;
+use crate::clock::now;
+use crate::outbound::HttpClient;
 
 /// Attempts per notice, and the pause before the second (doubled each time).
 const ATTEMPTS: u32 = 4;

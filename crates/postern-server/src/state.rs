@@ -4,10 +4,8 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use postern_core::UnixSeconds;
 use postern_core::access::AccessRules;
 use postern_core::config::Config;
 use postern_core::csrf::CsrfKey;
@@ -18,10 +16,10 @@ use postern_core::users::{User, UserTable};
 use postern_store::Store;
 
 use crate::assets::Assets;
-use crate::basic::BasicCache;
+use crate::basic_cache::BasicCache;
 use crate::cookies::CookieSpec;
 use crate::notify::Notifier;
-use crate::oauth::OAuth;
+use crate::oauth::registry::OAuth;
 use crate::passwords::PasswordPool;
 
 pub struct AppState {
@@ -106,10 +104,4 @@ impl AppState {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         seen.len() < MAX_REMEMBERED_FORWARDERS && seen.insert(peer)
     }
-}
-
-pub fn now() -> UnixSeconds {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }

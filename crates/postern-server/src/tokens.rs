@@ -14,7 +14,8 @@ use postern_core::users::User;
 use postern_store::StoreError;
 use serde_json::{Value, json};
 
-use crate::state::{AppState, now};
+use crate::clock::now;
+use crate::state::AppState;
 use crate::user_passwords;
 
 pub struct Issued {

@@ -14,7 +14,7 @@ use postern_core::token::TokenHash;
 use postern_store::StoreError;
 use serde::Deserialize;
 
-use super::credentials::{self, LoginError};
+use crate::credentials::{self, LoginError};
 use crate::error::{AppError, AppResult};
 use crate::passwords::Busy;
 use crate::principal;

@@ -14,8 +14,8 @@ use postern_core::users::User;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::credentials::{self, LoginError};
 use crate::cookies::{self, DEVICE_COOKIE, PRE_SESSION_COOKIE};
+use crate::credentials::{self, LoginError};
 use crate::error::{self, AppError, AppResult};
 use crate::pages::{self, LoginPage, PageContext, ProviderButton};
 use crate::pending;

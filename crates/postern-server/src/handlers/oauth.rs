@@ -16,6 +16,7 @@ use serde_json::json;
 use url::Url;
 
 use super::login;
+use crate::clock::now;
 use crate::error::{AppError, AppResult, Mode};
 use crate::oauth::transaction::{self, Transaction};
 use crate::oauth::{self as flow, Exchange, ExchangeError, ProviderError, ProviderRuntime};
@@ -23,7 +24,7 @@ use crate::pages;
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
 struct StartQuery {

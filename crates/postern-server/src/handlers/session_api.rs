@@ -10,12 +10,13 @@ use hyper::body::Incoming;
 use postern_core::csrf::CsrfBinding;
 use serde_json::json;
 
+use crate::clock::now;
 use crate::error::{AppError, AppResult};
 use crate::principal;
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions::{self, CurrentSession};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// `GET /api/status`: 200 with `isLoggedIn` saying whether the cookie names a live session
 /// (or, without one, whether `Authorization` carries a valid bearer token or Basic

@@ -8,11 +8,12 @@ use postern_core::session::AuthLevel;
 use postern_core::token::TokenHash;
 use serde_json::{Value, json};
 
+use crate::clock::now;
 use crate::error::{AppError, AppResult};
 use crate::request;
 use crate::respond;
 use crate::sessions::{self, CurrentSession, Device};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// `GET /api/sessions`.
 pub async fn list(state: &AppState, request: &Request<Incoming>) -> AppResult {

@@ -16,11 +16,12 @@ use serde_json::json;
 
 use super::login;
 use crate::authorization::{self, Presented};
+use crate::clock::now;
 use crate::error::{AppError, AppResult};
 use crate::principal::{self, Caller};
 use crate::request;
 use crate::respond;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use crate::tokens;
 use crate::user_passwords;
 

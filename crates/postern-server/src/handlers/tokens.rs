@@ -10,8 +10,8 @@ use postern_core::limits::LoginLimits;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::credentials::{self, Attempt, Verified};
 use super::totp;
+use crate::credentials::{self, Attempt, Verified};
 use crate::error::{AppError, AppResult};
 use crate::request;
 use crate::respond;

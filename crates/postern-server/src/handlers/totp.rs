@@ -17,14 +17,15 @@ use postern_core::users::User;
 use postern_store::StoreError;
 use serde::Deserialize;
 
-use super::credentials::{self, LoginError};
 use super::login;
+use crate::clock::now;
+use crate::credentials::{self, LoginError};
 use crate::error::{self, AppError, AppResult};
 use crate::pages::{self, PageContext, TotpPage};
 use crate::pending::{self, PendingLogin};
 use crate::request;
 use crate::respond::{self, HttpResponse};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// A used step, and the two before it, stay marked this long: past the ±1 step window.
 const REPLAY_MARK_TTL: Duration = Duration::from_secs(120);

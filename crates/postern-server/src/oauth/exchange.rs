@@ -7,10 +7,10 @@ use postern_core::oauth::{ProviderClaims, ProviderKind};
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::http::{ClientAuth, FetchError, HttpClient};
 use super::id_token::{self, Expected, IdTokenError};
 use super::provider::{Endpoints, ProviderError, ProviderRuntime};
 use super::transaction::Transaction;
+use crate::outbound::{ClientAuth, FetchError, HttpClient};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {

@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::clock::now;
 use crate::cookies::{self, OAUTH_COOKIE};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// Ten minutes from the redirect to the callback.
 pub const LIFETIME_SECS: u64 = 600;
