@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::access::{AccessRules, App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
-use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind, Scheme};
+use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind};
 use postern_core::identity::Identity;
 use postern_core::session::AuthLevel;
 use postern_core::users::User;
@@ -66,7 +66,10 @@ pub async fn check(
     let outcome = match rules.gate(app, &target, client, &mut NoTrace) {
         Gate::Bypass => CheckOutcome::Allowed(Identity::default()),
         Gate::Refuse(reason) => CheckOutcome::NotAllowed(reason),
-        Gate::NeedsSession => signed_in_outcome(state, headers, &rules, app, &target, client).await,
+        Gate::NeedsSession => {
+            let https = request::forwarded_https(state, peer, target.scheme);
+            signed_in_outcome(state, headers, &rules, app, https, client).await
+        }
     };
     answer(
         state,
@@ -77,13 +80,14 @@ pub async fn check(
 }
 
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
-/// read), else a bearer token or, when enabled, Basic credentials.
+/// read), else a bearer token or, when enabled, Basic credentials. `https`: whether Basic may
+/// believe the request came over HTTPS (`request::forwarded_https`).
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     rules: &AccessRules,
     app: Option<&App>,
-    target: &ForwardedRequest,
+    https: bool,
     client: IpAddr,
 ) -> CheckOutcome {
     let admit = |user: &User, level: AuthLevel, provider: Option<&str>| {
@@ -113,7 +117,6 @@ async fn signed_in_outcome(
         Ok(None) => {}
         Err(err) => return store_down(&err),
     }
-    let https = target.scheme == Scheme::Https;
     let (user, level) = match principal::from_authorization(state, headers, client, https).await {
         Found::User(user, level) => (user, level),
         Found::Nobody => return CheckOutcome::NoCredentials,
