@@ -70,6 +70,11 @@ impl Proxy {
         proxy
     }
 
+    /// The loopback port the proxy listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `app.example.com:<port>`, the `Host` a browser sends.
     pub fn host(&self) -> String {
         format!("{APP_HOST}:{}", self.port)

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod browser_login;
+pub mod keepalive;
 pub mod login_redirect;
 pub mod logout;
 pub mod oidc_login;
