@@ -43,6 +43,22 @@ pub async fn check(
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
+    let response = decide(state, peer, request, proxy, envoy_path).await;
+    if proxy == ProxyKind::Nginx {
+        // auth_request is a header-only subrequest: nginx never reads a body, and an unread
+        // body makes it close the keep-alive connection after every check (docs/proxies.md).
+        return respond::without_body(response);
+    }
+    response
+}
+
+async fn decide(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+    proxy: ProxyKind,
+    envoy_path: &str,
+) -> HttpResponse {
     let headers = request.headers();
     let own = OwnRequest {
         method: request.method(),
@@ -194,9 +210,10 @@ fn answer(
 }
 
 /// 200 with all four `Remote-*` headers, empty when unknown (or bypassed), so a proxy that
-/// copies them always overwrites whatever a client sent; then the app's own headers.
+/// copies them always overwrites whatever a client sent; then the app's own headers. No body:
+/// no proxy reads it, and one nginx does not read costs it the keep-alive connection.
 fn allow(identity: &Identity, app: Option<&App>) -> HttpResponse {
-    let mut response = respond::json_message(StatusCode::OK, "Authenticated");
+    let mut response = respond::empty(StatusCode::OK);
     let headers = response.headers_mut();
     // Rendered when the user table was built, control characters stripped.
     let names = [REMOTE_USER, REMOTE_EMAIL, REMOTE_NAME, REMOTE_GROUPS];
