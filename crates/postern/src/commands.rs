@@ -40,8 +40,7 @@ pub fn hash_password() -> ExitCode {
 /// Asked twice on the terminal, echo off, so a typo is caught before it becomes the hash.
 fn typed_twice() -> Result<String, String> {
     let read = |prompt: &str| {
-        rpassword::prompt_password(prompt)
-            .map_err(|err| format!("cannot read the password: {err}"))
+        rpassword::prompt_password(prompt).map_err(|err| format!("cannot read the password: {err}"))
     };
     let first = read("Password: ")?;
     let second = read("Password again: ")?;

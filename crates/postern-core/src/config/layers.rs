@@ -74,11 +74,18 @@ fn overlay_provider_env(table: &mut Table, sources: &Sources<'_>, problems: &mut
 /// Known: every key's variable, `POSTERN_CONFIG`, and the provider variables of the ids the
 /// file declares.
 fn refuse_unknown_env(table: &Table, sources: &Sources<'_>, problems: &mut Vec<String>) {
-    let mut known: Vec<String> = schema::KEYS.iter().filter_map(schema::Key::env_name).collect();
+    let mut known: Vec<String> = schema::KEYS
+        .iter()
+        .filter_map(schema::Key::env_name)
+        .collect();
     known.push("POSTERN_CONFIG".to_owned());
     if let Some(Value::Table(providers)) = table.get("oauth") {
         for id in providers.keys() {
-            known.extend(OAUTH_KEYS.iter().map(|(key, _, _)| provider_env_name(id, key)));
+            known.extend(
+                OAUTH_KEYS
+                    .iter()
+                    .map(|(key, _, _)| provider_env_name(id, key)),
+            );
         }
     }
     let mut unknown: Vec<String> = sources

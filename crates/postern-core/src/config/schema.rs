@@ -138,7 +138,9 @@ pub fn find(path: &str) -> Option<&'static Key> {
 pub fn suggestion(path: &str) -> Option<&'static str> {
     closest(
         path,
-        KEYS.iter().map(|key| key.path).chain(SECTIONS.iter().copied()),
+        KEYS.iter()
+            .map(|key| key.path)
+            .chain(SECTIONS.iter().copied()),
     )
 }
 
