@@ -70,7 +70,8 @@ pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> Http
         Some("account") => Some("account"),
         code => code.and_then(Reason::from_code).map(Reason::code),
     };
-    let rules = state.access.load();
+    let live = state.live.load();
+    let rules = &live.access;
     let app = query
         .app
         .as_deref()
