@@ -9,7 +9,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use postern_core::access::{AccessRules, App, Gate, NoTrace, Reason, Subject};
+use postern_core::access::{App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
 use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind};
 use postern_core::identity::Identity;
@@ -22,7 +22,7 @@ use crate::principal::{self, Found};
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
-use crate::state::AppState;
+use crate::state::{AppState, LiveState};
 
 /// Everything but RFC 3986's unreserved characters is escaped inside `redirect_uri=`.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -77,14 +77,15 @@ async fn decide(
         headers.get(header::ACCEPT).map(HeaderValue::as_bytes),
         headers.contains_key(header::AUTHORIZATION),
     );
-    let rules = state.access.load();
+    let live = state.live.load();
+    let rules = &live.access;
     let app = rules.app_for(&target.host);
     let outcome = match rules.gate(app, &target, client, &mut NoTrace) {
         Gate::Bypass => CheckOutcome::Allowed(Identity::default()),
         Gate::Refuse(reason) => CheckOutcome::NotAllowed(reason),
         Gate::NeedsSession => {
             let https = request::forwarded_https(state, peer, target.scheme);
-            signed_in_outcome(state, headers, &rules, app, https, client).await
+            signed_in_outcome(state, headers, &live, app, https, client).await
         }
     };
     answer(
@@ -101,7 +102,7 @@ async fn decide(
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: &HeaderMap,
-    rules: &AccessRules,
+    live: &LiveState,
     app: Option<&App>,
     https: bool,
     client: IpAddr,
@@ -113,9 +114,9 @@ async fn signed_in_outcome(
             level,
             provider,
         };
-        rules.admit(app, subject, &mut NoTrace)
+        live.access.admit(app, subject, &mut NoTrace)
     };
-    match sessions::current(state, headers).await {
+    match sessions::current_among(state, &live.users, headers).await {
         Ok(Some(session)) => {
             let provider = session
                 .record
