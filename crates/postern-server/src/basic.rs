@@ -26,7 +26,7 @@ pub enum BasicOutcome {
 
 /// The cached answer for these credentials, if the cache vouches for them still.
 async fn cached(state: &AppState, fingerprint: &[u8; 32]) -> Option<BasicOutcome> {
-    let (user, verified_hash) = state.basic_cache.lookup(&state.users.load(), fingerprint)?;
+    let (user, verified_hash) = state.basic_cache.lookup(&state.users(), fingerprint)?;
     match user_passwords::in_force(state, &user).await {
         Ok(now) if now.stamp == verified_hash => Some(BasicOutcome::Verified(user)),
         Ok(_) => None, // the password changed: verify again
@@ -63,7 +63,7 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     let (login, password) = basic_pair(encoded).unwrap_or_default();
     // The stamp before the check: if the password changes meanwhile, this entry is stale
     // at once instead of vouching for the old password under the new stamp.
-    let known = state.users.load().find_for_login(&login).cloned();
+    let known = state.live.load().users.find_for_login(&login).cloned();
     let stamp_before = match &known {
         Some(user) => match user_passwords::in_force(state, user).await {
             Ok(now) => Some(now.stamp),

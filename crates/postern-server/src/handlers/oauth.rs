@@ -176,7 +176,7 @@ pub async fn callback(
         Ok(claims) => claims,
         Err(page) => return Ok(page),
     };
-    let who = match oauth::sign_in_as(&provider.config, &claims, &state.config.users) {
+    let who = match oauth::sign_in_as(&provider.config, &claims, &state.users()) {
         Ok(who) => who,
         Err(refusal) => return Ok(refused(state, provider_id, &refusal)),
     };

@@ -29,7 +29,9 @@ pub async fn home(state: &AppState, request: &Request<Incoming>) -> AppResult {
                 },
             )
         }
-        None => respond::redirect(StatusCode::FOUND, &state.login_url),
+        // Relative, so a browser that reached postern on another address than `app_url`
+        // (`serve --listen` on another port) stays where postern answers.
+        None => respond::redirect(StatusCode::FOUND, "login"),
     })
 }
 
@@ -67,7 +69,8 @@ pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> Http
         Some("account") => Some("account"),
         code => code.and_then(Reason::from_code).map(Reason::code),
     };
-    let rules = state.access.load();
+    let live = state.live.load();
+    let rules = &live.access;
     let app = query
         .app
         .as_deref()
