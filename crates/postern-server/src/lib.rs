@@ -3,6 +3,9 @@
 //! `AppError`, answered in `error`), so a bad request never drops the proxy's keep-alive
 //! connection.
 #![forbid(unsafe_code)]
+// The router is generic over the request body; the layout of its nested handler futures goes
+// past the default query depth.
+#![recursion_limit = "256"]
 
 pub mod admin;
 mod assets;
@@ -32,5 +35,7 @@ mod tokens;
 mod user_passwords;
 
 pub use listener::{ServeError, Server};
+pub use request::RequestBody;
+pub use router::handle;
 pub use state::AppState;
 pub use tls::{TlsError, check as check_tls};

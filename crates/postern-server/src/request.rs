@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::Body;
 use postern_core::client_ip::ClientIp;
 use postern_core::csrf::CsrfBinding;
 use postern_core::forwarded::Scheme;
@@ -16,14 +16,22 @@ use postern_core::token::TokenHash;
 use crate::error::AppError;
 use crate::state::AppState;
 
+/// A request body postern can read: hyper's `Incoming` on a connection, any other body (a
+/// `Full<Bytes>`) when a test calls the router in-process.
+pub trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> {}
+
+impl<B: Body<Data = Bytes, Error: Into<BoxError>>> RequestBody for B {}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Login forms and JSON bodies are tiny; anything larger is refused with 413.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 /// A body must arrive within this time (slow-body clients hold a connection otherwise).
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Collects the body, or says why not: 413, 400 or 408.
-pub async fn read_body(
-    request: Request<Incoming>,
+pub async fn read_body<B: RequestBody>(
+    request: Request<B>,
 ) -> Result<(http::request::Parts, Bytes), AppError> {
     let (parts, body) = request.into_parts();
     let collected =
@@ -137,9 +145,9 @@ pub fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
 /// cross-site page cannot send `Content-Type: application/json` without a CORS preflight
 /// (which postern never grants), and a browser always sends `Origin` on a cross-site POST.
 /// `Err` says why not: 403, 413, 408 or 400.
-pub async fn json_body<T: serde::de::DeserializeOwned>(
+pub async fn json_body<T: serde::de::DeserializeOwned, B: RequestBody>(
     state: &AppState,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> Result<(http::request::Parts, T), AppError> {
     if !content_type_is(request.headers(), "application/json") {
         return Err(AppError::refused(

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Method, Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::forwarded::ProxyKind;
 use postern_core::limits::LoginLimits;
 
@@ -16,10 +15,11 @@ use crate::handlers::{
     tickets, tokens, totp,
 };
 use crate::pages::error_page;
-use crate::request;
+use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
 use crate::state::AppState;
 
+#[derive(Debug)]
 enum Route {
     Check(ProxyKind, String),
     UnknownProxy,
@@ -55,6 +55,7 @@ enum Route {
 }
 
 /// The three routes of a sign-in through a provider, each with the provider's id in the path.
+#[derive(Debug)]
 enum OAuthStep {
     Url,
     Login,
@@ -191,10 +192,10 @@ impl Route {
 /// `Err(RateLimited)` when the client's bucket is empty. A store that does not answer lets
 /// the request through: every route behind this that checks credentials fails closed on its
 /// own.
-async fn rate_limit(
+async fn rate_limit<B>(
     state: &AppState,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
 ) -> Result<(), AppError> {
     let client = request::client_ip(state, peer, request.headers()).ip;
     let bucket = format!("api-{}", LoginLimits::ip_counter(client));
@@ -234,10 +235,10 @@ fn oauth_route(rest: &str, get: bool) -> Route {
 }
 
 /// Answers one request. Never fails: every error is a response.
-pub async fn handle(
+pub async fn handle<B: RequestBody>(
     state: Arc<AppState>,
     peer: SocketAddr,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> HttpResponse {
     let route = route(
         &state,
@@ -257,10 +258,10 @@ pub async fn handle(
 }
 
 /// Calls the route's handler.
-async fn serve(
+async fn serve<B: RequestBody>(
     state: &Arc<AppState>,
     peer: SocketAddr,
-    request: Request<Incoming>,
+    request: Request<B>,
     route: Route,
 ) -> AppResult {
     match route {
@@ -316,3 +317,6 @@ async fn serve(
         Route::NotFound => Ok(respond::not_found()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::limits::LoginLimits;
 use postern_core::password_policy;
 use postern_core::token::TokenHash;
@@ -18,7 +17,7 @@ use crate::credentials::{self, LoginError};
 use crate::error::{AppError, AppResult};
 use crate::passwords::Busy;
 use crate::principal;
-use crate::request;
+use crate::request::{self, RequestBody};
 use crate::respond;
 use crate::state::AppState;
 use crate::user_passwords::{self, SaveError};
@@ -31,8 +30,12 @@ struct ChangeBody {
     new_password: String,
 }
 
-pub async fn change(state: &AppState, peer: SocketAddr, request: Request<Incoming>) -> AppResult {
-    let (parts, body) = request::json_body::<ChangeBody>(state, request).await?;
+pub async fn change<B: RequestBody>(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<B>,
+) -> AppResult {
+    let (parts, body) = request::json_body::<ChangeBody, _>(state, request).await?;
     let client = request::client_ip(state, peer, &parts.headers).ip;
     let caller = principal::api_caller(state, &parts.headers, client)
         .await?

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode};
-use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::access::{App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
@@ -36,10 +35,10 @@ const REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
 const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 
-pub async fn check(
+pub async fn check<B>(
     state: &Arc<AppState>,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
@@ -52,10 +51,10 @@ pub async fn check(
     response
 }
 
-async fn decide(
+async fn decide<B>(
     state: &Arc<AppState>,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {

@@ -5,7 +5,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http::{HeaderMap, Request, StatusCode};
-use hyper::body::Incoming;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::csrf::CsrfBinding;
 use postern_core::session::AuthLevel;
@@ -19,7 +18,7 @@ use crate::credentials::{self, LoginError};
 use crate::error::{self, AppError, AppResult};
 use crate::pages::{self, LoginPage, PageContext, ProviderButton};
 use crate::pending;
-use crate::request;
+use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
@@ -53,7 +52,7 @@ struct LoginJson {
 }
 
 /// `GET /login`: the form, or straight on to the target when already signed in.
-pub async fn page(state: &AppState, request: &Request<Incoming>) -> AppResult {
+pub async fn page<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let query: LoginQuery =
         serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
     if sessions::current(state, request.headers()).await?.is_some() {
@@ -76,10 +75,10 @@ pub async fn page(state: &AppState, request: &Request<Incoming>) -> AppResult {
 }
 
 /// `POST /login`: the form submission. Answers 303 on success, the form again otherwise.
-pub async fn submit_form(
+pub async fn submit_form<B: RequestBody>(
     state: &AppState,
     peer: SocketAddr,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> AppResult {
     let (parts, body) = request::read_body(request).await?;
     let Ok(mut form) = serde_urlencoded::from_bytes::<LoginForm>(&body) else {
@@ -168,12 +167,12 @@ pub async fn submit_form(
 }
 
 /// `POST /api/login`: JSON in, JSON out (tinyauth's shape), session cookie on success.
-pub async fn submit_json(
+pub async fn submit_json<B: RequestBody>(
     state: &AppState,
     peer: SocketAddr,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> AppResult {
-    let (parts, login) = request::json_body::<LoginJson>(state, request).await?;
+    let (parts, login) = request::json_body::<LoginJson, _>(state, request).await?;
     let present = |name: &Option<String>| name.as_ref().is_some_and(|name| !name.trim().is_empty());
     let Some(name) = [login.username, login.email]
         .into_iter()

@@ -4,12 +4,11 @@
 //! 200 (idempotent); with one, the session's CSRF token is required.
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 
 use crate::authorization::{self, Presented};
 use crate::error::{AppError, AppResult};
-use crate::request;
+use crate::request::{self, RequestBody};
 use crate::respond;
 use crate::sessions;
 use crate::state::AppState;
@@ -24,7 +23,10 @@ struct CsrfForm {
 
 /// Shared by every logout route: checks the CSRF token when a session exists, then deletes it.
 /// Returns the form the request carried (a logout form's `redirect_uri`).
-async fn log_out(state: &AppState, request: Request<Incoming>) -> Result<CsrfForm, AppError> {
+async fn log_out<B: RequestBody>(
+    state: &AppState,
+    request: Request<B>,
+) -> Result<CsrfForm, AppError> {
     let session = sessions::current(state, request.headers()).await?;
     let header_token = request::csrf_header(request.headers()).map(str::to_owned);
     let is_form = request::content_type_is(request.headers(), "application/x-www-form-urlencoded");
@@ -52,7 +54,7 @@ async fn log_out(state: &AppState, request: Request<Incoming>) -> Result<CsrfFor
 /// `POST /api/logout`, `DELETE /api/session`.
 /// A bearer token is revoked with its whole family (no CSRF token: a bearer token is never
 /// sent by a browser on its own); Basic has nothing to end, so it is a plain 200.
-pub async fn api(state: &AppState, request: Request<Incoming>) -> AppResult {
+pub async fn api<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
     if let Presented::Bearer(token) = authorization::presented(request.headers()) {
         return if tokens::revoke(state, token).await? {
             Ok(respond::json_message(StatusCode::OK, "Logged out"))
@@ -67,7 +69,7 @@ pub async fn api(state: &AppState, request: Request<Incoming>) -> AppResult {
 }
 
 /// `POST /logout`: the form on the logout and home pages; lands on the login page.
-pub async fn form(state: &AppState, request: Request<Incoming>) -> AppResult {
+pub async fn form<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
     let form = log_out(state, request).await?;
     let target = match form
         .redirect_uri

@@ -7,7 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use http::{HeaderMap, Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::oauth::{self, ProviderClaims, Refusal, SignInAs};
 use postern_core::session::{AuthLevel, ExternalIdentity};
 use postern_store::StoreError;
@@ -52,10 +51,10 @@ enum StartError {
 }
 
 /// `GET /api/oauth/url/{provider}`: `{"status":200,"message":"OK","url":...}`.
-pub async fn url(
+pub async fn url<B>(
     state: &AppState,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     provider: &str,
 ) -> AppResult {
     match start(state, peer, request, provider).await {
@@ -86,10 +85,10 @@ pub async fn url(
 }
 
 /// `GET /api/oauth/login/{provider}`: 302 to the provider.
-pub async fn login(
+pub async fn login<B>(
     state: &AppState,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     provider: &str,
 ) -> AppResult {
     match start(state, peer, request, provider).await {
@@ -117,10 +116,10 @@ pub async fn login(
     }
 }
 
-async fn start(
+async fn start<B>(
     state: &AppState,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     provider_id: &str,
 ) -> Result<(Url, Option<String>), StartError> {
     let provider = state
@@ -159,10 +158,10 @@ async fn start(
 /// `GET /api/oauth/callback/{provider}?code=&state=`: the transaction, then the provider's
 /// word on the user, then the allow-lists, then the session. Each step answers its own
 /// failure with a page.
-pub async fn callback(
+pub async fn callback<B>(
     state: &AppState,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     provider_id: &str,
 ) -> AppResult {
     let query: CallbackQuery =

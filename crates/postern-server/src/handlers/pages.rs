@@ -1,7 +1,6 @@
 //! Pages that only show state: the portal's home, the logout page, "no access", assets.
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::access::Reason;
 use postern_core::csrf::CsrfBinding;
 use serde::Deserialize;
@@ -14,7 +13,7 @@ use crate::sessions;
 use crate::state::AppState;
 
 /// `GET /`: who is signed in, or on to the login page.
-pub async fn home(state: &AppState, request: &Request<Incoming>) -> AppResult {
+pub async fn home<B>(state: &AppState, request: &Request<B>) -> AppResult {
     Ok(match sessions::current(state, request.headers()).await? {
         Some(session) => {
             let csrf = state.csrf.token_for(CsrfBinding::Session(&session.key));
@@ -36,7 +35,7 @@ pub async fn home(state: &AppState, request: &Request<Incoming>) -> AppResult {
 }
 
 /// `GET /logout`: a page with a sign-out button (a GET never changes state).
-pub async fn logout(state: &AppState, request: &Request<Incoming>) -> AppResult {
+pub async fn logout<B>(state: &AppState, request: &Request<B>) -> AppResult {
     Ok(match sessions::current(state, request.headers()).await? {
         Some(session) => {
             let csrf = state.csrf.token_for(CsrfBinding::Session(&session.key));
@@ -61,7 +60,7 @@ pub async fn logout(state: &AppState, request: &Request<Incoming>) -> AppResult 
 /// `GET /unauthorized?app=<name>&reason=<code>`: where a browser lands when an app's rules
 /// refuse it. Both parameters are checked: an unknown app name or reason is not shown, so the
 /// page cannot be made to say anything the rules did not.
-pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+pub async fn unauthorized<B>(state: &AppState, request: &Request<B>) -> HttpResponse {
     let query: UnauthorizedQuery =
         serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
     // "account": a provider's user outside its allow-list (never signed in, so no app).

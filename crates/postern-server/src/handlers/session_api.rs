@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::csrf::CsrfBinding;
 use serde_json::json;
 
@@ -21,7 +20,7 @@ use crate::state::AppState;
 /// `GET /api/status`: 200 with `isLoggedIn` saying whether the cookie names a live session
 /// (or, without one, whether `Authorization` carries a valid bearer token or Basic
 /// credentials); 503 when the store does not answer.
-pub async fn status(state: &AppState, peer: SocketAddr, request: &Request<Incoming>) -> AppResult {
+pub async fn status<B>(state: &AppState, peer: SocketAddr, request: &Request<B>) -> AppResult {
     let session = sessions::current(state, request.headers()).await?;
     let headed = if session.is_none() && request.headers().contains_key(http::header::AUTHORIZATION)
     {
@@ -105,7 +104,7 @@ pub async fn status(state: &AppState, peer: SocketAddr, request: &Request<Incomi
 }
 
 /// `GET /api/session`: 200 with the session's deadlines, or 401.
-pub async fn get(state: &AppState, request: &Request<Incoming>) -> AppResult {
+pub async fn get<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let session = sessions::current(state, request.headers())
         .await?
         .ok_or(AppError::Unauthorized)?;
@@ -113,7 +112,7 @@ pub async fn get(state: &AppState, request: &Request<Incoming>) -> AppResult {
 }
 
 /// `POST /api/session/keepalive`: moves the idle deadline (never the absolute one).
-pub async fn keepalive(state: &AppState, request: &Request<Incoming>) -> AppResult {
+pub async fn keepalive<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let session = sessions::current(state, request.headers())
         .await?
         .ok_or(AppError::Unauthorized)?;
@@ -140,7 +139,7 @@ pub async fn keepalive(state: &AppState, request: &Request<Incoming>) -> AppResu
 }
 
 /// `GET /api/csrf`: the token that state-changing calls with this session must carry.
-pub async fn csrf(state: &AppState, request: &Request<Incoming>) -> AppResult {
+pub async fn csrf<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let session = sessions::current(state, request.headers())
         .await?
         .ok_or(AppError::Unauthorized)?;

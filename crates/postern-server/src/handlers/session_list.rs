@@ -3,7 +3,6 @@
 //! but the current one. Cookie sessions only; the deletes need the session's CSRF token.
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::session::AuthLevel;
 use postern_core::token::TokenHash;
 use serde_json::{Value, json};
@@ -16,7 +15,7 @@ use crate::sessions::{self, CurrentSession, Device};
 use crate::state::AppState;
 
 /// `GET /api/sessions`.
-pub async fn list(state: &AppState, request: &Request<Incoming>) -> AppResult {
+pub async fn list<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let current = signed_in(state, request, false).await?;
     let hashes = state.store.user_sessions(&current.record.user).await?;
     let policy = &state.config.session.policy;
@@ -71,7 +70,7 @@ pub async fn list(state: &AppState, request: &Request<Incoming>) -> AppResult {
 }
 
 /// `DELETE /api/sessions/{id}`: ends one of the caller's sessions (the current one too).
-pub async fn end_one(state: &AppState, request: &Request<Incoming>, id: &str) -> AppResult {
+pub async fn end_one<B>(state: &AppState, request: &Request<B>, id: &str) -> AppResult {
     let current = signed_in(state, request, true).await?;
     let hashes = state.store.user_sessions(&current.record.user).await?;
     // Only the caller's own sessions can be named; any other id is simply not found.
@@ -83,7 +82,7 @@ pub async fn end_one(state: &AppState, request: &Request<Incoming>, id: &str) ->
 }
 
 /// `DELETE /api/sessions`: ends every other session of the caller.
-pub async fn end_others(state: &AppState, request: &Request<Incoming>) -> AppResult {
+pub async fn end_others<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let current = signed_in(state, request, true).await?;
     let hashes = state.store.user_sessions(&current.record.user).await?;
     let mut ended = 0;
@@ -109,9 +108,9 @@ async fn end(
 }
 
 /// The caller's session, and for state changes its CSRF token in `X-CSRF-Token` / `X-CSRF`.
-async fn signed_in(
+async fn signed_in<B>(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     needs_csrf: bool,
 ) -> Result<CurrentSession, AppError> {
     let current = sessions::current(state, request.headers())

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::jwt::TokenType;
 use postern_core::session::AuthLevel;
 use postern_core::token::random_text;
@@ -19,7 +18,7 @@ use crate::authorization::{self, Presented};
 use crate::clock::now;
 use crate::error::{AppError, AppResult};
 use crate::principal::{self, Caller};
-use crate::request;
+use crate::request::{self, RequestBody};
 use crate::respond;
 use crate::state::AppState;
 use crate::tokens;
@@ -53,7 +52,7 @@ fn key(ticket: &str) -> String {
 }
 
 /// `GET /api/ws-token`: a ticket for the caller's session (cookie) or bearer token.
-pub async fn issue(state: &AppState, peer: SocketAddr, request: &Request<Incoming>) -> AppResult {
+pub async fn issue<B>(state: &AppState, peer: SocketAddr, request: &Request<B>) -> AppResult {
     let client = request::client_ip(state, peer, request.headers()).ip;
     let Caller { user, level, .. } = principal::api_caller(state, request.headers(), client)
         .await?
@@ -89,8 +88,12 @@ pub async fn issue(state: &AppState, peer: SocketAddr, request: &Request<Incomin
 }
 
 /// `POST /api/ticket/redeem` `{"token"}`: a session cookie, once.
-pub async fn redeem(state: &AppState, peer: SocketAddr, request: Request<Incoming>) -> AppResult {
-    let (parts, body) = request::json_body::<RedeemBody>(state, request).await?;
+pub async fn redeem<B: RequestBody>(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<B>,
+) -> AppResult {
+    let (parts, body) = request::json_body::<RedeemBody, _>(state, request).await?;
     if body.token.is_empty() || body.token.len() > 256 {
         return Err(AppError::Unauthorized);
     }

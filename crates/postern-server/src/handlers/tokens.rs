@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::limits::LoginLimits;
 use serde::Deserialize;
 use serde_json::json;
@@ -13,7 +12,7 @@ use serde_json::json;
 use super::totp;
 use crate::credentials::{self, Attempt, Verified};
 use crate::error::{AppError, AppResult};
-use crate::request;
+use crate::request::{self, RequestBody};
 use crate::respond;
 use crate::state::AppState;
 use crate::tokens::{self, RefreshError};
@@ -36,8 +35,12 @@ struct RefreshBody {
 }
 
 /// `POST /api/auth/login` `{"username","password"[,"code"]}`.
-pub async fn login(state: &AppState, peer: SocketAddr, request: Request<Incoming>) -> AppResult {
-    let (parts, body) = request::json_body::<LoginBody>(state, request).await?;
+pub async fn login<B: RequestBody>(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<B>,
+) -> AppResult {
+    let (parts, body) = request::json_body::<LoginBody, _>(state, request).await?;
     let client = request::client_ip(state, peer, &parts.headers).ip;
     let user = match credentials::authenticate(state, client, &body.username, body.password, None)
         .await?
@@ -87,8 +90,12 @@ async fn second_factor(
 /// `POST /api/auth/refresh` `{"refresh_token"}`: a new pair; the old refresh token is spent.
 /// A refresh token that does not work counts as a failed attempt of the client IP (there is
 /// no account to count it on: the token's user is not to be believed).
-pub async fn refresh(state: &AppState, peer: SocketAddr, request: Request<Incoming>) -> AppResult {
-    let (parts, body) = request::json_body::<RefreshBody>(state, request).await?;
+pub async fn refresh<B: RequestBody>(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<B>,
+) -> AppResult {
+    let (parts, body) = request::json_body::<RefreshBody, _>(state, request).await?;
     let client = request::client_ip(state, peer, &parts.headers).ip;
     let ip = LoginLimits::ip_counter(client);
     let limits = &state.config.limits;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::csrf::CsrfBinding;
 use postern_core::session::AuthLevel;
 use postern_core::token::{SessionToken, TokenHash};
@@ -23,7 +22,7 @@ use crate::credentials::{self, LoginError};
 use crate::error::{self, AppError, AppResult};
 use crate::pages::{self, PageContext, TotpPage};
 use crate::pending::{self, PendingLogin};
-use crate::request;
+use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
 use crate::state::AppState;
 
@@ -66,7 +65,7 @@ impl From<StoreError> for CodeError {
 }
 
 /// `GET /totp`: the code form, or back to the login page when there is nothing pending.
-pub fn page(state: &AppState, request: &Request<Incoming>) -> AppResult {
+pub fn page<B>(state: &AppState, request: &Request<B>) -> AppResult {
     Ok(match pending::cookie_token(request.headers()) {
         Some(token) => render(state, &token, None, StatusCode::OK),
         None => respond::redirect(StatusCode::SEE_OTHER, &state.login_url),
@@ -74,10 +73,10 @@ pub fn page(state: &AppState, request: &Request<Incoming>) -> AppResult {
 }
 
 /// `POST /totp`: the form. 303 to the target on success.
-pub async fn submit_form(
+pub async fn submit_form<B: RequestBody>(
     state: &AppState,
     peer: SocketAddr,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> AppResult {
     let (parts, body) = request::read_body(request).await?;
     let Some(token) = pending::cookie_token(&parts.headers) else {
@@ -132,12 +131,12 @@ pub async fn submit_form(
 }
 
 /// `POST /api/totp` `{"code"}`: JSON in and out, session cookie on success.
-pub async fn submit_json(
+pub async fn submit_json<B: RequestBody>(
     state: &AppState,
     peer: SocketAddr,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> AppResult {
-    let (parts, body) = request::json_body::<CodeJson>(state, request).await?;
+    let (parts, body) = request::json_body::<CodeJson, _>(state, request).await?;
     let no_pending = || {
         AppError::refused(
             StatusCode::UNAUTHORIZED,

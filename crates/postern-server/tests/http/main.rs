@@ -16,6 +16,7 @@ mod notify;
 mod oauth;
 mod pages;
 mod protocols;
+mod routes;
 mod session_api;
 mod session_list;
 mod tickets;
