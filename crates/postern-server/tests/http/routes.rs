@@ -182,3 +182,42 @@ async fn head_over_tcp_has_get_headers_and_no_body() {
         assert!(head.body.is_empty(), "HEAD {path}: {}", head.body);
     }
 }
+
+/// A body whose bytes never come.
+struct Stalled;
+
+impl hyper::body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// Tokio's clock is paused: the ten seconds a body may take pass as soon as nothing else can
+/// run, so the test waits on the timeout itself, not on the wall clock.
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stalls_gets_408() {
+    let state = state();
+    for path in ["/api/login", "/login", "/api/auth/refresh"] {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("host", "auth.example.com")
+            .header("content-type", "application/json")
+            .body(Stalled)
+            .unwrap();
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let answered = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            postern_server::handle(Arc::clone(&state), peer, request),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{path}: no answer within a minute"));
+        assert_eq!(answered.status(), StatusCode::REQUEST_TIMEOUT, "{path}");
+    }
+}
