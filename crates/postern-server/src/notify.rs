@@ -35,6 +35,14 @@ impl Notifier {
         }
     }
 
+    /// Waits until no notice is on its way: each one delivered, refused or given up. (The
+    /// tests wait on this to count notices instead of sleeping.)
+    pub async fn settled(&self) {
+        let all = u32::try_from(IN_FLIGHT).unwrap_or(u32::MAX);
+        // Every permit back in the semaphore: no notice task holds one.
+        let _all_back = self.permits.acquire_many(all).await;
+    }
+
     /// Sends `auth.suspicious` to the webhook, if one is configured. No secret is in it.
     pub fn suspicious(&self, user: &str, client: IpAddr, count: u64, method: &str) {
         let Some(url) = self.url.clone() else {
