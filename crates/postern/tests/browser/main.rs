@@ -109,6 +109,13 @@ fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
     );
     wait_for_port(port, "postern");
     let artifacts = workspace().join("browser-artifacts");
+    // Screenshots of an earlier run would satisfy the checks below: start from an empty folder.
+    match std::fs::remove_dir_all(&artifacts) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => panic!("cannot clear {}: {err}", artifacts.display()),
+    }
+    std::fs::create_dir_all(&artifacts).unwrap();
     let output = Command::new("node")
         .arg(here.join("walk.mjs"))
         .current_dir(&here)
