@@ -9,4 +9,5 @@ mod explain;
 mod reload;
 mod serve;
 mod shipped_configs;
+mod systemd_unit;
 mod users;
