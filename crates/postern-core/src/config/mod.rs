@@ -7,6 +7,7 @@ mod oauth;
 mod raw;
 mod redis;
 pub mod schema;
+mod startup;
 mod validate;
 
 mod env;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use env::{EnvSource, NoEnv, ProcessEnv};
+pub use startup::StartupSettings;
 use url::Url;
 
 use crate::access::AccessRules;
@@ -47,6 +49,8 @@ pub struct Config {
     pub webhook_url: Option<Url>,
     pub ui: UiConfig,
     pub log: LogConfig,
+    /// The keys read only at start, to tell a reload which of them changed.
+    pub startup: StartupSettings,
 }
 
 impl Config {
@@ -228,6 +232,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigProblems> {
         .file
         .and_then(|(_, path)| path.parent())
         .map(Path::to_path_buf);
+    let startup = table.as_ref().map(StartupSettings::of).unwrap_or_default();
     let raw = match table {
         Some(table) => match toml::Value::Table(table).try_into::<raw::RawConfig>() {
             Ok(raw) => raw,
@@ -240,7 +245,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigProblems> {
     };
     let config = validate::validate(raw, base_dir.as_deref(), &mut problems);
     match config {
-        Some(config) if problems.is_empty() => Ok(config),
+        Some(config) if problems.is_empty() => Ok(Config { startup, ..config }),
         _ => Err(ConfigProblems(problems)),
     }
 }

@@ -9,7 +9,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use postern_core::access::{AccessRules, App, Gate, NoTrace, Reason, Subject};
+use postern_core::access::{App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
 use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind};
 use postern_core::identity::Identity;
@@ -22,7 +22,7 @@ use crate::principal::{self, Found};
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
-use crate::state::AppState;
+use crate::state::{AppState, LiveState};
 
 /// Everything but RFC 3986's unreserved characters is escaped inside `redirect_uri=`.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -37,6 +37,22 @@ const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 
 pub async fn check(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+    proxy: ProxyKind,
+    envoy_path: &str,
+) -> HttpResponse {
+    let response = decide(state, peer, request, proxy, envoy_path).await;
+    if proxy == ProxyKind::Nginx {
+        // auth_request is a header-only subrequest: nginx never reads a body, and an unread
+        // body makes it close the keep-alive connection after every check (docs/proxies.md).
+        return respond::without_body(response);
+    }
+    response
+}
+
+async fn decide(
     state: &Arc<AppState>,
     peer: SocketAddr,
     request: &Request<Incoming>,
@@ -61,14 +77,15 @@ pub async fn check(
         headers.get(header::ACCEPT).map(HeaderValue::as_bytes),
         headers.contains_key(header::AUTHORIZATION),
     );
-    let rules = state.access.load();
+    let live = state.live.load();
+    let rules = &live.access;
     let app = rules.app_for(&target.host);
     let outcome = match rules.gate(app, &target, client, &mut NoTrace) {
         Gate::Bypass => CheckOutcome::Allowed(Identity::default()),
         Gate::Refuse(reason) => CheckOutcome::NotAllowed(reason),
         Gate::NeedsSession => {
             let https = request::forwarded_https(state, peer, target.scheme);
-            signed_in_outcome(state, headers, &rules, app, https, client).await
+            signed_in_outcome(state, headers, &live, app, https, client).await
         }
     };
     answer(
@@ -85,7 +102,7 @@ pub async fn check(
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: &HeaderMap,
-    rules: &AccessRules,
+    live: &LiveState,
     app: Option<&App>,
     https: bool,
     client: IpAddr,
@@ -97,9 +114,9 @@ async fn signed_in_outcome(
             level,
             provider,
         };
-        rules.admit(app, subject, &mut NoTrace)
+        live.access.admit(app, subject, &mut NoTrace)
     };
-    match sessions::current(state, headers).await {
+    match sessions::current_among(state, &live.users, headers).await {
         Ok(Some(session)) => {
             let provider = session
                 .record
@@ -194,9 +211,10 @@ fn answer(
 }
 
 /// 200 with all four `Remote-*` headers, empty when unknown (or bypassed), so a proxy that
-/// copies them always overwrites whatever a client sent; then the app's own headers.
+/// copies them always overwrites whatever a client sent; then the app's own headers. No body:
+/// no proxy reads it, and one nginx does not read costs it the keep-alive connection.
 fn allow(identity: &Identity, app: Option<&App>) -> HttpResponse {
-    let mut response = respond::json_message(StatusCode::OK, "Authenticated");
+    let mut response = respond::empty(StatusCode::OK);
     let headers = response.headers_mut();
     // Rendered when the user table was built, control characters stripped.
     let names = [REMOTE_USER, REMOTE_EMAIL, REMOTE_NAME, REMOTE_GROUPS];

@@ -9,4 +9,6 @@ mod explain;
 mod reload;
 mod serve;
 mod shipped_configs;
+mod systemd_unit;
+mod terminal;
 mod users;

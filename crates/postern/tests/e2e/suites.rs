@@ -101,6 +101,27 @@ mod nginx_default_server {
 proxy_suite!(traefik, ProxyKind::Traefik);
 proxy_suite!(caddy, ProxyKind::Caddy);
 
+/// 10,000 proxied requests and a count of the connections each proxy opened to postern.
+mod keepalive {
+    use crate::harness::proxy::ProxyKind;
+    use crate::scenarios::keepalive::the_proxy_keeps_its_connections_to_postern;
+
+    #[tokio::test]
+    async fn nginx() {
+        the_proxy_keeps_its_connections_to_postern(ProxyKind::Nginx).await;
+    }
+
+    #[tokio::test]
+    async fn traefik() {
+        the_proxy_keeps_its_connections_to_postern(ProxyKind::Traefik).await;
+    }
+
+    #[tokio::test]
+    async fn caddy() {
+        the_proxy_keeps_its_connections_to_postern(ProxyKind::Caddy).await;
+    }
+}
+
 macro_rules! replica_suite {
     ($redis:ident, $kind:expr) => {
         mod $redis {

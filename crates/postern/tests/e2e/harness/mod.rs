@@ -12,6 +12,7 @@ pub mod postern;
 pub mod process;
 pub mod proxy;
 pub mod raw;
+pub mod relay;
 pub mod replicas;
 pub mod scratch;
 pub mod shared_redis;
