@@ -19,6 +19,7 @@ mod principal;
 mod request;
 mod respond;
 mod router;
+mod seen_once;
 mod sessions;
 mod state;
 mod tls;
