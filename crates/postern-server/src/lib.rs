@@ -9,6 +9,7 @@ mod authorization;
 mod basic;
 mod cookies;
 mod handlers;
+mod hash_upgrades;
 mod listener;
 mod notify;
 mod oauth;

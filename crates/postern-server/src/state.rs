@@ -19,6 +19,7 @@ use postern_store::Store;
 use crate::assets::Assets;
 use crate::basic::BasicCache;
 use crate::cookies::CookieSpec;
+use crate::hash_upgrades::HashUpgrades;
 use crate::notify::Notifier;
 use crate::oauth::OAuth;
 use crate::passwords::PasswordPool;
@@ -37,6 +38,8 @@ pub struct AppState {
     /// once) when the config file or `users_file` changes, and with a new users table when a
     /// password changes. The check path reads them without a lock.
     pub live: ArcSwap<LiveState>,
+    /// bcrypt hashes waiting to become argon2id, off the request path.
+    pub hash_upgrades: HashUpgrades,
     /// One password change at a time rewrites `users_file`.
     pub users_file_lock: tokio::sync::Mutex<()>,
     pub store: Store,
@@ -83,6 +86,7 @@ impl AppState {
                 access: Arc::new(config.access.clone()),
                 users: Arc::new(config.users.clone()),
             }),
+            hash_upgrades: HashUpgrades::new(),
             users_file_lock: tokio::sync::Mutex::new(()),
             csrf,
             jwt,

@@ -72,7 +72,7 @@ pub async fn authenticate(
         return Err(LoginError::Busy);
     };
     if verified && let (Some(user), Some(password)) = (&user, password_for_upgrade) {
-        upgrade_to_argon2(state, user, password).await;
+        state.hash_upgrades.request(Arc::clone(user), password);
     }
     match user {
         // A TOTP user's failures are cleared only once the code is right too: the caller
@@ -108,20 +108,6 @@ pub async fn authenticate_for_login(
             attempt.give_back(state).await?;
             Ok(user)
         }
-    }
-}
-
-/// Rewrites a user's bcrypt hash as argon2id (the file, and Redis when that is the store).
-/// A failure only leaves the bcrypt hash in place: the sign-in goes on.
-async fn upgrade_to_argon2(state: &AppState, user: &User, password: String) {
-    let Ok(new_hash) = state.passwords.hash(password).await else {
-        return;
-    };
-    match user_passwords::save(state, user, &new_hash).await {
-        Ok(()) => {
-            tracing::info!(user = %user.name, "bcrypt hash replaced by argon2id in users_file")
-        }
-        Err(err) => tracing::warn!(user = %user.name, error = %err, "bcrypt hash not replaced"),
     }
 }
 
