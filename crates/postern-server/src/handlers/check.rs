@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::access::{App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
-use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind, Scheme};
+use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind};
 use postern_core::identity::Identity;
 use postern_core::session::AuthLevel;
 use postern_core::users::User;
@@ -44,6 +44,22 @@ pub async fn check(
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
+    let response = decide(state, peer, request, proxy, envoy_path).await;
+    if proxy == ProxyKind::Nginx {
+        // auth_request is a header-only subrequest: nginx never reads a body, and an unread
+        // body makes it close the keep-alive connection after every check (docs/proxies.md).
+        return respond::without_body(response);
+    }
+    response
+}
+
+async fn decide(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+    proxy: ProxyKind,
+    envoy_path: &str,
+) -> HttpResponse {
     let headers = request.headers();
     let own = OwnRequest {
         method: request.method(),
@@ -68,7 +84,10 @@ pub async fn check(
     let outcome = match rules.gate(app, &target, client, &mut NoTrace) {
         Gate::Bypass => CheckOutcome::Allowed(Identity::default()),
         Gate::Refuse(reason) => CheckOutcome::NotAllowed(reason),
-        Gate::NeedsSession => signed_in_outcome(state, headers, &live, app, &target, client).await,
+        Gate::NeedsSession => {
+            let https = request::forwarded_https(state, peer, target.scheme);
+            signed_in_outcome(state, headers, &live, app, https, client).await
+        }
     };
     answer(
         state,
@@ -79,13 +98,14 @@ pub async fn check(
 }
 
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
-/// read), else a bearer token or, when enabled, Basic credentials.
+/// read), else a bearer token or, when enabled, Basic credentials. `https`: whether Basic may
+/// believe the request came over HTTPS (`request::forwarded_https`).
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     live: &LiveState,
     app: Option<&App>,
-    target: &ForwardedRequest,
+    https: bool,
     client: IpAddr,
 ) -> CheckOutcome {
     let admit = |user: &User, level: AuthLevel, provider: Option<&str>| {
@@ -115,7 +135,6 @@ async fn signed_in_outcome(
         Ok(None) => {}
         Err(err) => return store_down(&err),
     }
-    let https = target.scheme == Scheme::Https;
     let (user, level) = match principal::from_authorization(state, headers, client, https).await {
         Found::User(user, level) => (user, level),
         Found::Nobody => return CheckOutcome::NoCredentials,
@@ -208,9 +227,10 @@ fn answer(
 }
 
 /// 200 with all four `Remote-*` headers, empty when unknown (or bypassed), so a proxy that
-/// copies them always overwrites whatever a client sent; then the app's own headers.
+/// copies them always overwrites whatever a client sent; then the app's own headers. No body:
+/// no proxy reads it, and one nginx does not read costs it the keep-alive connection.
 fn allow(identity: &Identity, app: Option<&App>) -> HttpResponse {
-    let mut response = respond::json_message(StatusCode::OK, "Authenticated");
+    let mut response = respond::empty(StatusCode::OK);
     let headers = response.headers_mut();
     // Rendered when the user table was built, control characters stripped.
     let names = [REMOTE_USER, REMOTE_EMAIL, REMOTE_NAME, REMOTE_GROUPS];

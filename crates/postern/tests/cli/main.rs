@@ -10,5 +10,6 @@ mod explain;
 mod reload;
 mod serve;
 mod shipped_configs;
+mod systemd_unit;
 mod terminal;
 mod users;

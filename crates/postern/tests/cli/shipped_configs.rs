@@ -83,3 +83,15 @@ fn block_scalar(yaml: &str, key: &str) -> String {
         .join("\n")
         + "\n"
 }
+
+#[test]
+fn the_packaged_config_is_valid() {
+    let output = check_with_local_secrets(&workspace_file("deploy/debian/postern.toml"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("memory store"),
+        "deploy/debian/postern.toml fails `postern config check` ({}):\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
