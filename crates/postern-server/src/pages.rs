@@ -35,6 +35,8 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
     pub error: Option<&'a str>,
     pub notice: Option<&'a str>,
+    /// Why the sign-in will not return to the app that sent the browser here, if it will not.
+    pub return_notice: Option<&'a str>,
     /// One "Sign in with ..." button per provider.
     pub providers: Vec<ProviderButton<'a>>,
     /// False when there are no local users: then the page offers only the providers.
