@@ -63,6 +63,7 @@ fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
         &config,
         format!(
             "app_url = \"http://127.0.0.1:{port}\"\nsecret = \"a-browser-test-secret-long-enough-for-it\"\n\
+             [limits]\nmax_failures_per_ip = 50\n\
              [server]\nlisten = \"127.0.0.1:{port}\"\n\
              [[users]]\nname = \"tess\"\npassword_hash = \"{hash}\"\ndisplay_name = \"Tess Example\"\n\
              totp_secret = \"{SECRET}\"\n\
