@@ -79,11 +79,14 @@ pub struct HomePage<'a> {
 pub struct UnauthorizedPage<'a> {
     pub page: PageContext<'a>,
     pub user: Option<&'a str>,
+    /// The session's CSRF token, for the "Switch account" form (empty when signed out).
+    pub csrf: &'a str,
     /// A configured app's name, or "that app".
     pub app: &'a str,
     /// A `Reason` code, or `None` when the link carried none (or a forged one).
     pub reason: Option<&'a str>,
-    pub login_url: &'a str,
+    /// `/login`, with the app's address as `redirect_uri` when postern would follow it.
+    pub login_again: &'a str,
 }
 
 #[derive(Template)]

@@ -133,6 +133,10 @@ impl AppState {
     /// Why a browser asking to come back to `return_to` will land on the portal instead, if
     /// it will; logged at the first sighting of each host, so the operator learns why.
     pub fn return_refusal(&self, return_to: &str) -> Option<String> {
+        // An empty field (the form's hidden redirect_uri without a target) asks for nothing.
+        if return_to.is_empty() {
+            return None;
+        }
         let why = self.redirects.refusal(return_to)?;
         let host = url::Url::parse(return_to)
             .ok()

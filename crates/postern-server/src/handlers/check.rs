@@ -211,9 +211,10 @@ fn answer(
         Answer::TooManyRequests { retry_after } => {
             respond::limited("Too many failed sign-ins, try again later", retry_after)
         }
-        Answer::RedirectToUnauthorized { status, reason } => {
-            respond::redirect(status_code(status), &unauthorized_url(state, app, reason))
-        }
+        Answer::RedirectToUnauthorized { status, reason } => respond::redirect(
+            status_code(status),
+            &unauthorized_url(state, app, reason, target),
+        ),
         Answer::Forbidden(reason) => respond::json_with(
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -243,9 +244,15 @@ fn allow(identity: &Identity, app: Option<&App>) -> HttpResponse {
     response
 }
 
-/// `/unauthorized?app=<name>&reason=<code>`: the page names the app (only a configured app's
-/// name; a host nobody configured stays unnamed) and says why, nothing more.
-fn unauthorized_url(state: &AppState, app: Option<&App>, reason: Reason) -> String {
+/// `/unauthorized?app=<name>&reason=<code>&redirect_uri=<original URL>`: the page names the
+/// app (only a configured app's name; a host nobody configured stays unnamed) and says why,
+/// nothing more; "Switch account" signs in again and comes back to `redirect_uri`.
+fn unauthorized_url(
+    state: &AppState,
+    app: Option<&App>,
+    reason: Reason,
+    target: &ForwardedRequest,
+) -> String {
     let mut url = format!(
         "{}?reason={}",
         state.config.portal_url("/unauthorized"),
@@ -255,6 +262,8 @@ fn unauthorized_url(state: &AppState, app: Option<&App>, reason: Reason) -> Stri
         url.push_str("&app=");
         url.extend(utf8_percent_encode(&app.name, QUERY_VALUE));
     }
+    url.push_str("&redirect_uri=");
+    url.extend(utf8_percent_encode(&target.original_url(), QUERY_VALUE));
     url
 }
 

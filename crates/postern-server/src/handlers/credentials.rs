@@ -271,20 +271,26 @@ fn report_failure(state: &AppState, attempt: &Attempt, event: &'static str, user
         account_failures = by_account,
     );
     let ip_threshold = SUSPICIOUS_FAILURES.min(state.config.limits.max_failures_per_ip);
-    let (name, count, message) = match user {
+    let (name, count, scope, message) = match user {
         Some(name) if by_account == SUSPICIOUS_FAILURES => (
             name,
             by_account,
+            "account",
             "several failed sign-ins in a row on one account",
         ),
-        _ if by_ip == ip_threshold => ("", by_ip, "several failed sign-ins from one client"),
+        _ if by_ip == ip_threshold => (
+            "",
+            by_ip,
+            "client",
+            "several failed sign-ins from one client",
+        ),
         _ => return,
     };
     tracing::warn!(
         target: "audit",
         event = "auth.suspicious",
+        scope,
         user = name,
-        known_user = user.is_some(),
         ip = %client,
         count,
         method = event,

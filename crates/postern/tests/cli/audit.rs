@@ -139,6 +139,7 @@ fn audit_lines_name_the_account_carry_the_ip_and_aggregate_a_spray() {
     );
     assert!(
         suspicious[0].contains("WARN")
+            && suspicious[0].contains("scope=\"account\"")
             && suspicious[0].contains("user=\"alice\"")
             && suspicious[0].contains("ip=203.0.113.9"),
         "{}",
@@ -146,6 +147,7 @@ fn audit_lines_name_the_account_carry_the_ip_and_aggregate_a_spray() {
     );
     assert!(
         suspicious[1].contains("WARN")
+            && suspicious[1].contains("scope=\"client\"")
             && suspicious[1].contains("ip=198.51.100.7")
             && suspicious[1].contains("from one client"),
         "{}",
