@@ -96,7 +96,7 @@ pub async fn change(
         Ok(ended) => ended,
         Err(err) => return respond::store_unavailable(&err),
     };
-    if let Err(err) = state.store.clear_failures(&account).await {
+    if let Err(err) = credentials::clear_account(&state.store, &user.name).await {
         tracing::warn!(error = %err, "could not clear the failure counter after a password change");
     }
     tracing::info!(target: "audit", event = "password.changed", user = %user.name, ip = %client, sessions_ended = ended);

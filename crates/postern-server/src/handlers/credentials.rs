@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use postern_core::limits::LoginLimits;
+use postern_core::limits::{LoginLimits, MAX_CONSECUTIVE_FAILURES, STREAK_WINDOW};
 use postern_core::users::User;
-use postern_store::{Counter, StoreError};
+use postern_store::{Counter, Store, StoreError};
 
 use crate::state::AppState;
 use crate::user_passwords;
@@ -135,18 +135,28 @@ pub fn account_counter(
     }
 }
 
-/// After a full sign-in: the counter used (the account's or the device's) and the account's.
+/// After a full sign-in: the counter used (the account's or the device's), the account's and
+/// its streak.
 pub async fn clear_failures(
     state: &AppState,
     user: &User,
     counter: &str,
 ) -> Result<(), StoreError> {
     let account = LoginLimits::user_counter(&user.name);
-    state.store.clear_failures(&account).await?;
     if counter != account {
         state.store.clear_failures(counter).await?;
     }
-    Ok(())
+    clear_account(&state.store, &user.name).await
+}
+
+/// The account's failures and its streak of failures in a row (also `postern users unlock`).
+pub async fn clear_account(store: &Store, user: &str) -> Result<(), StoreError> {
+    let account = LoginLimits::user_counter(user);
+    store.clear_failures(&account).await?;
+    match LoginLimits::streak_counter(&account) {
+        Some(streak) => store.clear_failures(&streak).await,
+        None => Ok(()),
+    }
 }
 
 /// Failures in a row on one account (or device) that raise an `auth.suspicious` event.
@@ -162,6 +172,8 @@ pub struct Attempt {
     client: IpAddr,
     ip: String,
     account: String,
+    /// The account's streak counter; none for a device's counter.
+    streak: Option<String>,
     by_ip: Counter,
     by_account: Counter,
 }
@@ -174,8 +186,9 @@ pub async fn begin_attempt(
     account: String,
 ) -> Result<Attempt, LoginError> {
     let ip = LoginLimits::ip_counter(client);
+    let streak = LoginLimits::streak_counter(&account);
     // Cheap, and enough for the attempts that come after the limit was reached.
-    refuse_if_limited(state, client, &ip, &account).await?;
+    refuse_if_limited(state, client, &ip, &account, streak.as_deref()).await?;
     let limits = &state.config.limits;
     let by_ip = state
         .store
@@ -190,15 +203,24 @@ pub async fn begin_attempt(
         .store
         .count_failure(&account, limits.user_failure_window)
         .await?;
+    let by_streak = match &streak {
+        Some(streak) => Some(state.store.count_failure(streak, STREAK_WINDOW).await?),
+        None => None,
+    };
     let attempt = Attempt {
         client,
         ip,
         account,
+        streak,
         by_ip,
         by_account,
     };
-    if by_account.count > limits.max_failures_per_user {
-        let wait = by_account.resets_in;
+    let streak_wait = by_streak
+        .filter(|streak| streak.count > MAX_CONSECUTIVE_FAILURES)
+        .map(|streak| streak.resets_in);
+    let account_wait =
+        (by_account.count > limits.max_failures_per_user).then_some(by_account.resets_in);
+    if let Some(wait) = account_wait.max(streak_wait) {
         attempt.give_back(state).await?;
         return Err(limited(client, wait, by_ip.count, by_account.count));
     }
@@ -217,7 +239,11 @@ impl Attempt {
     /// was not checked: both counts given back; earlier failures stay.
     pub async fn give_back(self, state: &AppState) -> Result<(), StoreError> {
         state.store.forgive_failure(&self.ip).await?;
-        state.store.forgive_failure(&self.account).await
+        state.store.forgive_failure(&self.account).await?;
+        match &self.streak {
+            Some(streak) => state.store.forgive_failure(streak).await,
+            None => Ok(()),
+        }
     }
 
     /// A wrong secret: its counts stay, and the audit log says so, naming `user` when the
@@ -273,26 +299,30 @@ fn report_failure(state: &AppState, attempt: &Attempt, event: &'static str, user
     state.notifier.suspicious(name, client, count, event);
 }
 
-/// Refuses an attempt while the client or the account is at its limit, without counting it.
+/// Refuses an attempt while the client or the account is at its limit, or the account at its
+/// cap of failures in a row, without counting it.
 async fn refuse_if_limited(
     state: &AppState,
     client: IpAddr,
     ip: &str,
     account: &str,
+    streak: Option<&str>,
 ) -> Result<(), LoginError> {
     let limits = &state.config.limits;
     let by_ip = state.store.failures(ip).await?;
     let by_account = state.store.failures(account).await?;
-    let mut retry_after = None;
-    if by_ip.count >= limits.max_failures_per_ip {
-        retry_after = Some(by_ip.resets_in);
-    }
-    if by_account.count >= limits.max_failures_per_user {
-        retry_after = Some(retry_after.map_or(by_account.resets_in, |ip_wait| {
-            ip_wait.max(by_account.resets_in)
-        }));
-    }
-    match retry_after {
+    let by_streak = match streak {
+        Some(streak) => Some(state.store.failures(streak).await?),
+        None => None,
+    };
+    let waits = [
+        (by_ip.count >= limits.max_failures_per_ip).then_some(by_ip.resets_in),
+        (by_account.count >= limits.max_failures_per_user).then_some(by_account.resets_in),
+        by_streak
+            .filter(|streak| streak.count >= MAX_CONSECUTIVE_FAILURES)
+            .map(|streak| streak.resets_in),
+    ];
+    match waits.into_iter().flatten().max() {
         Some(wait) => Err(limited(client, wait, by_ip.count, by_account.count)),
         None => Ok(()),
     }
