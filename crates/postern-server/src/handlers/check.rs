@@ -215,11 +215,20 @@ fn answer(
             status_code(status),
             &unauthorized_url(state, app, reason, target),
         ),
-        Answer::Forbidden(reason) => respond::json_with(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            serde_json::json!({ "reason": reason.code() }),
-        ),
+        Answer::Forbidden {
+            reason,
+            with_location,
+        } => {
+            let mut response = respond::json_with(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                serde_json::json!({ "reason": reason.code() }),
+            );
+            if with_location {
+                respond::set_location(&mut response, &unauthorized_url(state, app, reason, target));
+            }
+            response
+        }
         Answer::Unavailable { page: true } => pages::store_down_page(state),
         Answer::Unavailable { page: false } => {
             respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")

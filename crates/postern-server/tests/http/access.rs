@@ -83,7 +83,8 @@ async fn a_user_outside_the_allowed_groups_is_refused_with_the_reason() {
         )
     );
 
-    // Through nginx a browser gets the 403 itself (auth_request cannot pass on a redirect).
+    // Through nginx a browser gets the 403 itself (auth_request cannot pass on a redirect),
+    // with the no-access page in Location for the snippet's `error_page 403` to redirect to.
     let nginx = server
         .get("/api/auth/nginx")
         .browser()
@@ -93,6 +94,26 @@ async fn a_user_outside_the_allowed_groups_is_refused_with_the_reason() {
         .send()
         .await;
     assert_eq!(nginx.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        nginx.header("location"),
+        Some(
+            "https://auth.example.com/unauthorized?reason=user&app=Dashboard&redirect_uri=https%3A%2F%2Fdash.example.com%2F"
+        )
+    );
+    let nginx_api = server
+        .get("/api/auth/nginx")
+        .header("accept", "application/json")
+        .header("cookie", &bob)
+        .header("x-original-url", "https://dash.example.com/")
+        .header("x-original-method", "GET")
+        .send()
+        .await;
+    assert_eq!(nginx_api.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        nginx_api.header("location"),
+        None,
+        "scripts get no redirect"
+    );
 }
 
 #[tokio::test]
