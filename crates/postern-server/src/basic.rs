@@ -73,8 +73,8 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     };
     match credentials::authenticate(state, client, &login, password, None).await {
         // A second factor cannot be skipped: same answer as a wrong password, and counted.
-        Ok(Verified::PasswordOnly(_, attempt)) => {
-            attempt.failed(state, "basic.totp_user", true);
+        Ok(Verified::PasswordOnly(user, attempt)) => {
+            attempt.failed(state, "basic.totp_user", Some(&user.name));
             BasicOutcome::Refused
         }
         Ok(Verified::SignedIn(user)) => {

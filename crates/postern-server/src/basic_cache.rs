@@ -7,13 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use postern_core::csrf::derive_subkey;
+use postern_core::mac::SubKey;
 use postern_core::users::{User, UserTable};
-use sha2::Sha256;
 use tokio::sync::OwnedMutexGuard;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Entries kept at most; when full, expired ones go first, then a new entry is not cached.
 const MAX_ENTRIES: usize = 10_000;
@@ -26,7 +22,7 @@ struct Entry {
 }
 
 pub struct BasicCache {
-    key: Vec<u8>,
+    key: SubKey,
     ttl: Duration,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
     /// Verifications in progress, by fingerprint (see `turn`). An entry lives only while
@@ -64,7 +60,7 @@ impl Drop for Turn<'_> {
 impl BasicCache {
     pub fn new(secret: &[u8], ttl: Duration) -> Self {
         Self {
-            key: derive_subkey(secret, b"postern basic cache v1"),
+            key: SubKey::derive(secret, b"postern basic cache v1"),
             ttl,
             entries: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
@@ -92,13 +88,7 @@ impl BasicCache {
     }
 
     pub(crate) fn fingerprint(&self, encoded: &str) -> [u8; 32] {
-        match HmacSha256::new_from_slice(&self.key) {
-            Ok(mut mac) => {
-                mac.update(encoded.as_bytes());
-                mac.finalize().into_bytes().into()
-            }
-            Err(_) => [0u8; 32],
-        }
+        self.key.sign(&[encoded.as_bytes()])
     }
 
     /// A live entry: the user (still configured, without TOTP) and the hash it was verified

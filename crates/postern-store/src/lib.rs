@@ -5,18 +5,22 @@
 //! against every backend.
 #![forbid(unsafe_code)]
 
+pub mod embedded;
 mod keys;
 mod memory;
+mod records;
 mod redis;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use embedded::EmbeddedStore;
 pub use memory::{DEFAULT_MAX_OTHER_ENTRIES, MemoryStore};
 use postern_core::config::RedisConfig;
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
+pub use records::RecordKind;
 pub use redis::RedisStore;
 
 use crate::keys::{Keys, Kind};
@@ -107,9 +111,10 @@ impl Counter {
 pub enum Store {
     Memory(MemoryStore),
     Redis(RedisStore),
+    Embedded(EmbeddedStore),
 }
 
-/// Memory keys carry no prefix: the map belongs to this process alone.
+/// Memory and embedded keys carry no prefix: the map and the file belong to this process alone.
 fn memory_key(kind: Kind, id: &str) -> String {
     Keys::new("").other(kind, id)
 }
@@ -128,6 +133,7 @@ impl Store {
         match self {
             Self::Memory(_) => "memory",
             Self::Redis(_) => "redis",
+            Self::Embedded(_) => "embedded",
         }
     }
 
@@ -136,6 +142,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.get_session(hash)),
             Self::Redis(store) => store.get_session(hash).await,
+            Self::Embedded(store) => Ok(store.get_session(hash)),
         }
     }
 
@@ -149,6 +156,7 @@ impl Store {
         match self {
             Self::Memory(store) => store.put_session(*hash, record.clone(), ttl),
             Self::Redis(store) => store.put_session(hash, record, ttl).await,
+            Self::Embedded(store) => store.put_session(hash, record, ttl).await,
         }
     }
 
@@ -160,6 +168,7 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.delete_session(hash, user).await,
+            Self::Embedded(store) => store.delete_session(hash).await,
         }
     }
 
@@ -168,6 +177,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.user_sessions(user)),
             Self::Redis(store) => store.user_sessions(user).await,
+            Self::Embedded(store) => Ok(store.user_sessions(user)),
         }
     }
 
@@ -182,6 +192,7 @@ impl Store {
                 Ok(hashes.len())
             }
             Self::Redis(store) => store.delete_user_sessions(user).await,
+            Self::Embedded(store) => store.delete_user_sessions(user).await,
         }
     }
 
@@ -190,6 +201,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.count(&memory_key(Kind::Failures, id), window)),
             Self::Redis(store) => store.count(Kind::Failures, id, window).await,
+            Self::Embedded(store) => store.count(memory_key(Kind::Failures, id), window).await,
         }
     }
 
@@ -202,6 +214,7 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.forgive(Kind::Failures, id).await,
+            Self::Embedded(store) => store.forgive(memory_key(Kind::Failures, id)).await,
         }
     }
 
@@ -209,6 +222,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.counter(&memory_key(Kind::Failures, id))),
             Self::Redis(store) => store.counter(Kind::Failures, id).await,
+            Self::Embedded(store) => store.counter(&memory_key(Kind::Failures, id)),
         }
     }
 
@@ -219,6 +233,7 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.remove(Kind::Failures, id).await,
+            Self::Embedded(store) => store.remove(memory_key(Kind::Failures, id)).await,
         }
     }
 
@@ -233,6 +248,9 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.take_token(&memory_key(Kind::Bucket, id), rate, burst)),
             Self::Redis(store) => store.take_token(id, rate, burst).await,
+            Self::Embedded(store) => {
+                Ok(store.take_token(&memory_key(Kind::Bucket, id), rate, burst))
+            }
         }
     }
 
@@ -241,6 +259,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.mark_once(&memory_key(Kind::Mark, id), ttl)),
             Self::Redis(store) => store.mark_once(id, ttl).await,
+            Self::Embedded(store) => store.mark_once(memory_key(Kind::Mark, id), ttl).await,
         }
     }
 
@@ -248,6 +267,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.is_marked(&memory_key(Kind::Mark, id))),
             Self::Redis(store) => store.is_marked(id).await,
+            Self::Embedded(store) => store.is_marked(&memory_key(Kind::Mark, id)),
         }
     }
 
@@ -261,6 +281,11 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.put_value(&memory_key(Kind::Value, id), value, ttl)),
             Self::Redis(store) => store.put_value(id, value, ttl).await,
+            Self::Embedded(store) => {
+                store
+                    .put_value(memory_key(Kind::Value, id), value, ttl, false)
+                    .await
+            }
         }
     }
 
@@ -277,6 +302,10 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.set_value(id, value, ttl).await,
+            Self::Embedded(store) => store
+                .put_value(memory_key(Kind::Value, id), value, ttl, true)
+                .await
+                .map(drop),
         }
     }
 
@@ -285,6 +314,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.peek_value(&memory_key(Kind::Value, id))),
             Self::Redis(store) => store.peek_value(id).await,
+            Self::Embedded(store) => store.peek_value(&memory_key(Kind::Value, id)),
         }
     }
 
@@ -293,6 +323,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.take_value(&memory_key(Kind::Value, id))),
             Self::Redis(store) => store.take_value(id).await,
+            Self::Embedded(store) => store.take_value(memory_key(Kind::Value, id)).await,
         }
     }
 
@@ -301,6 +332,7 @@ impl Store {
         match self {
             Self::Memory(_) => Ok(()),
             Self::Redis(store) => store.ping().await,
+            Self::Embedded(store) => store.ping(),
         }
     }
 
@@ -309,6 +341,7 @@ impl Store {
         match self {
             Self::Memory(store) => store.sweep_expired(),
             Self::Redis(_) => 0,
+            Self::Embedded(store) => store.sweep_expired(),
         }
     }
 }

@@ -10,6 +10,7 @@ use http::{Request, StatusCode};
 use postern_core::limits::LoginLimits;
 use postern_core::password_policy;
 use postern_core::token::TokenHash;
+use postern_core::users::User;
 use postern_store::StoreError;
 use serde::Deserialize;
 
@@ -53,7 +54,7 @@ pub async fn change<B: RequestBody>(
         .passwords
         .verify(Some(current_hash), body.current_password)
         .await;
-    settle(state, attempt, verified).await?;
+    settle(state, &user, attempt, verified).await?;
     if let Err(weak) = password_policy::check_new_password(&body.new_password) {
         return Err(AppError::refused(
             StatusCode::BAD_REQUEST,
@@ -79,7 +80,7 @@ pub async fn change<B: RequestBody>(
         }
     }
     let ended = end_other_sessions(state, &user.name, caller.session.as_ref()).await?;
-    if let Err(err) = state.store.clear_failures(&account).await {
+    if let Err(err) = credentials::clear_account(&state.store, &user.name).await {
         tracing::warn!(error = %err, "could not clear the failure counter after a password change");
     }
     tracing::info!(target: "audit", event = "password.changed", user = %user.name, ip = %client, sessions_ended = ended);
@@ -94,13 +95,14 @@ pub async fn change<B: RequestBody>(
 /// account's failures are cleared once the change is made), a wrong one is a failure.
 async fn settle(
     state: &AppState,
+    user: &User,
     attempt: credentials::Attempt,
     verified: Result<bool, Busy>,
 ) -> Result<(), AppError> {
     let right = match verified {
         Ok(true) => true,
         Ok(false) => {
-            attempt.failed(state, "password_change.failed", true);
+            attempt.failed(state, "password_change.failed", Some(&user.name));
             return Err(AppError::refused(
                 StatusCode::UNAUTHORIZED,
                 "The current password is not right",

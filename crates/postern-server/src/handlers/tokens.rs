@@ -79,7 +79,7 @@ async fn second_factor(
     if totp::accept_code(state, user, code).await? {
         return Ok(attempt.signed_in(state, user).await?);
     }
-    attempt.failed(state, "totp.failed", true);
+    attempt.failed(state, "totp.failed", Some(&user.name));
     Err(AppError::refused_with(
         StatusCode::UNAUTHORIZED,
         "Unauthorized",
