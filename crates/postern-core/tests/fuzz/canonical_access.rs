@@ -4,6 +4,7 @@
 //! the host index picks an app whose pattern covers the host.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::OnceLock;
 
 use http::{HeaderMap, HeaderValue};
 use postern_core::access::{self, Gate, NoTrace, RawAccess, RawApp};
@@ -147,8 +148,14 @@ fn is_under_public(segments: &[String]) -> bool {
     segments.first().is_some_and(|first| first == "public")
 }
 
-/// One app, `app.example.com`, signed-in users only except `/public` and below.
-fn public_rules() -> access::AccessRules {
+/// One app, `app.example.com`, signed-in users only except `/public` and below; built once
+/// (compiling the regex set per input would be most of the cost).
+fn public_rules() -> &'static access::AccessRules {
+    static RULES: OnceLock<access::AccessRules> = OnceLock::new();
+    RULES.get_or_init(build_public_rules)
+}
+
+fn build_public_rules() -> access::AccessRules {
     let app = RawApp {
         host: "app.example.com".into(),
         policy: Some("one_factor".into()),
@@ -241,7 +248,7 @@ proptest! {
         if let Some(target) = traefik_target(&raw) {
             let canonical_under_public = target.path.path == "/public"
                 || target.path.path.starts_with("/public/");
-            if gate(&rules, &target) == Gate::Bypass {
+            if gate(rules, &target) == Gate::Bypass {
                 prop_assert!(canonical_under_public, "{:?} -> {:?} is public", raw, target.path);
             } else if canonical_under_public && !target.path.has_encoded_slash {
                 // The rule grants what it names, too (a regression that refused every
@@ -262,7 +269,7 @@ proptest! {
     fn a_path_some_common_server_reads_outside_a_public_prefix_is_never_public(raw in raw_path()) {
         let rules = public_rules();
         if let Some(target) = traefik_target(&raw)
-            && gate(&rules, &target) == Gate::Bypass
+            && gate(rules, &target) == Gate::Bypass
         {
             for reading in READINGS {
                 let segments = read_as(&raw, reading);
@@ -332,6 +339,6 @@ fn an_encoded_slash_resolved_away_still_keeps_the_path_from_being_public() {
     let target = traefik_target("/public/%2F/..").unwrap();
     assert_eq!(target.path.path, "/public/");
     assert!(target.path.has_encoded_slash);
-    assert_ne!(gate(&public_rules(), &target), Gate::Bypass);
+    assert_ne!(gate(public_rules(), &target), Gate::Bypass);
     assert!(!canonical::path("/public/").unwrap().has_encoded_slash);
 }
