@@ -264,8 +264,6 @@ proptest! {
     }
 
     #[test]
-    #[ignore = "fails until #12 lands (paths with `;`, `\\`, `%5C` or `%25` are never public): \
-                finds `/public/%5C/..` and `/public/..;/admin`; enable with #12"]
     fn a_path_some_common_server_reads_outside_a_public_prefix_is_never_public(raw in raw_path()) {
         let rules = public_rules();
         if let Some(target) = traefik_target(&raw)

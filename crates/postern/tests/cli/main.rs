@@ -3,10 +3,13 @@
 
 mod support;
 
+mod audit;
 mod commands;
 mod docs;
 mod explain;
 mod reload;
 mod serve;
 mod shipped_configs;
+mod systemd_unit;
+mod terminal;
 mod users;
