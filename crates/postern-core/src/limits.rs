@@ -119,6 +119,16 @@ mod tests {
     }
 
     #[test]
+    fn names_up_to_128_bytes_are_kept_as_typed() {
+        let longest = "y".repeat(128);
+        assert_eq!(
+            LoginLimits::user_counter(&longest),
+            format!("user:{{{longest}}}")
+        );
+        assert!(LoginLimits::user_counter(&"y".repeat(129)).starts_with("user:{#"));
+    }
+
+    #[test]
     fn retry_after_rounds_up_and_is_never_zero() {
         assert_eq!(
             LoginLimits::retry_after_secs(Duration::from_millis(299_001)),

@@ -101,6 +101,17 @@ fn invalid_targets_land_on_the_portal() {
 }
 
 #[test]
+fn targets_longer_than_4096_bytes_are_refused() {
+    let target = |len: usize| {
+        let base = "https://app.example.com/";
+        format!("{base}{}", "a".repeat(len - base.len()))
+    };
+    assert!(policy().validate(&target(4096)).is_some());
+    assert!(policy().validate(&target(4097)).is_none());
+    assert!(policy().validate("").is_none());
+}
+
+#[test]
 fn a_refusal_says_why_in_words() {
     assert_eq!(policy().refusal("https://app.example.com/"), None);
     let outside = policy().refusal("https://app.other.com/x").unwrap();
