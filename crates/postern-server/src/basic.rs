@@ -176,7 +176,7 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     let (login, password) = basic_pair(encoded).unwrap_or_default();
     // The stamp before the check: if the password changes meanwhile, this entry is stale
     // at once instead of vouching for the old password under the new stamp.
-    let known = state.users.load().find_for_login(&login).cloned();
+    let known = state.live.load().users.find_for_login(&login).cloned();
     let stamp_before = match &known {
         Some(user) => match user_passwords::in_force(state, user).await {
             Ok(now) => Some(now.stamp),
@@ -186,8 +186,8 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     };
     match credentials::authenticate(state, client, &login, password, None).await {
         // A second factor cannot be skipped: same answer as a wrong password, and counted.
-        Ok(Verified::PasswordOnly(_, attempt)) => {
-            attempt.failed(state, "basic.totp_user", true);
+        Ok(Verified::PasswordOnly(user, attempt)) => {
+            attempt.failed(state, "basic.totp_user", Some(&user.name));
             BasicOutcome::Refused
         }
         Ok(Verified::SignedIn(user)) => {
