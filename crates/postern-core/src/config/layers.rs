@@ -92,7 +92,9 @@ fn refuse_unknown_env(table: &Table, sources: &Sources<'_>, problems: &mut Vec<S
         .env
         .names()
         .into_iter()
-        .filter(|name| name.starts_with("POSTERN_") && !known.contains(name))
+        .filter(|name| {
+            name.starts_with("POSTERN_") && !known.contains(name) && !is_link_variable(name)
+        })
         .collect();
     unknown.sort();
     for name in unknown {
@@ -101,6 +103,22 @@ fn refuse_unknown_env(table: &Table, sources: &Sources<'_>, problems: &mut Vec<S
             .unwrap_or_default();
         problems.push(format!("unknown environment variable `{name}`{hint}"));
     }
+}
+
+/// Variables a platform sets for a service named `postern`, not meant for postern itself:
+/// Kubernetes service links (`POSTERN_SERVICE_HOST`, `POSTERN_SERVICE_PORT[_HTTP]`,
+/// `POSTERN_PORT`, `POSTERN_PORT_3000_TCP[_ADDR|_PORT|_PROTO]`, in every pod of the namespace
+/// of deploy/k8s/service.yaml) and Docker's legacy links (`POSTERN_NAME`, `POSTERN_ENV_*`).
+fn is_link_variable(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("POSTERN_") else {
+        return false;
+    };
+    matches!(rest, "SERVICE_HOST" | "PORT" | "NAME")
+        || rest.starts_with("SERVICE_PORT")
+        || rest.starts_with("ENV_")
+        || rest
+            .strip_prefix("PORT_")
+            .is_some_and(|port| port.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// `POSTERN_OAUTH_GOOGLE_CLIENT_SECRET` for `[oauth.google]` `client_secret`.
