@@ -79,6 +79,9 @@ fn refuse_unknown_env(table: &Table, sources: &Sources<'_>, problems: &mut Vec<S
         .filter_map(schema::Key::env_name)
         .collect();
     known.push("POSTERN_CONFIG".to_owned());
+    // Not postern's, but named so by its own project: the postern address in
+    // deploy/caddy/Caddyfile, and the test suite's store switch.
+    known.extend(["POSTERN_UPSTREAM", "POSTERN_TEST_STORE"].map(str::to_owned));
     if let Some(Value::Table(providers)) = table.get("oauth") {
         for id in providers.keys() {
             known.extend(
