@@ -19,7 +19,7 @@ use crate::state::{AppState, now};
 /// A live session and its user, as found from a request's cookie.
 pub struct CurrentSession {
     pub key: TokenHash,
-    pub record: SessionRecord,
+    pub record: Arc<SessionRecord>,
     pub user: Arc<User>,
 }
 

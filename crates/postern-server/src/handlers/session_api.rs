@@ -3,6 +3,7 @@
 //! for state-changing calls (`GET /api/csrf`).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, StatusCode};
@@ -156,7 +157,7 @@ pub async fn keepalive(state: &AppState, request: &Request<Incoming>) -> HttpRes
         StatusCode::OK,
         message,
         &CurrentSession {
-            record: moved,
+            record: Arc::new(moved),
             ..session
         },
     )
