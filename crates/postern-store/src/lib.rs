@@ -5,18 +5,22 @@
 //! against every backend.
 #![forbid(unsafe_code)]
 
+pub mod embedded;
 mod keys;
 mod memory;
+mod records;
 mod redis;
 mod token_map;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use embedded::EmbeddedStore;
 pub use memory::{DEFAULT_MAX_OTHER_ENTRIES, MemoryStore};
 use postern_core::config::RedisConfig;
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
+pub use records::RecordKind;
 pub use redis::RedisStore;
 
 use crate::keys::{Keys, Kind};
@@ -50,9 +54,10 @@ impl Counter {
 pub enum Store {
     Memory(MemoryStore),
     Redis(RedisStore),
+    Embedded(EmbeddedStore),
 }
 
-/// Memory keys carry no prefix: the map belongs to this process alone.
+/// Memory and embedded keys carry no prefix: the map and the file belong to this process alone.
 fn memory_key(kind: Kind, id: &str) -> String {
     Keys::new("").other(kind, id)
 }
@@ -71,6 +76,7 @@ impl Store {
         match self {
             Self::Memory(_) => "memory",
             Self::Redis(_) => "redis",
+            Self::Embedded(_) => "embedded",
         }
     }
 
@@ -83,6 +89,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.get_session(hash)),
             Self::Redis(store) => store.get_session(hash).await,
+            Self::Embedded(store) => Ok(store.get_session(hash)),
         }
     }
 
@@ -96,6 +103,7 @@ impl Store {
         match self {
             Self::Memory(store) => store.put_session(*hash, record.clone(), ttl),
             Self::Redis(store) => store.put_session(hash, record, ttl).await,
+            Self::Embedded(store) => store.put_session(hash, record, ttl).await,
         }
     }
 
@@ -107,6 +115,7 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.delete_session(hash, user).await,
+            Self::Embedded(store) => store.delete_session(hash).await,
         }
     }
 
@@ -115,6 +124,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.user_sessions(user)),
             Self::Redis(store) => store.user_sessions(user).await,
+            Self::Embedded(store) => Ok(store.user_sessions(user)),
         }
     }
 
@@ -129,6 +139,7 @@ impl Store {
                 Ok(hashes.len())
             }
             Self::Redis(store) => store.delete_user_sessions(user).await,
+            Self::Embedded(store) => store.delete_user_sessions(user).await,
         }
     }
 
@@ -137,6 +148,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.count(&memory_key(Kind::Failures, id), window)),
             Self::Redis(store) => store.count(Kind::Failures, id, window).await,
+            Self::Embedded(store) => store.count(memory_key(Kind::Failures, id), window).await,
         }
     }
 
@@ -149,6 +161,7 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.forgive(Kind::Failures, id).await,
+            Self::Embedded(store) => store.forgive(memory_key(Kind::Failures, id)).await,
         }
     }
 
@@ -156,6 +169,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.counter(&memory_key(Kind::Failures, id))),
             Self::Redis(store) => store.counter(Kind::Failures, id).await,
+            Self::Embedded(store) => store.counter(&memory_key(Kind::Failures, id)),
         }
     }
 
@@ -166,6 +180,7 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.remove(Kind::Failures, id).await,
+            Self::Embedded(store) => store.remove(memory_key(Kind::Failures, id)).await,
         }
     }
 
@@ -180,6 +195,9 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.take_token(&memory_key(Kind::Bucket, id), rate, burst)),
             Self::Redis(store) => store.take_token(id, rate, burst).await,
+            Self::Embedded(store) => {
+                Ok(store.take_token(&memory_key(Kind::Bucket, id), rate, burst))
+            }
         }
     }
 
@@ -188,6 +206,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.mark_once(&memory_key(Kind::Mark, id), ttl)),
             Self::Redis(store) => store.mark_once(id, ttl).await,
+            Self::Embedded(store) => store.mark_once(memory_key(Kind::Mark, id), ttl).await,
         }
     }
 
@@ -195,6 +214,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.is_marked(&memory_key(Kind::Mark, id))),
             Self::Redis(store) => store.is_marked(id).await,
+            Self::Embedded(store) => store.is_marked(&memory_key(Kind::Mark, id)),
         }
     }
 
@@ -208,6 +228,11 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.put_value(&memory_key(Kind::Value, id), value, ttl)),
             Self::Redis(store) => store.put_value(id, value, ttl).await,
+            Self::Embedded(store) => {
+                store
+                    .put_value(memory_key(Kind::Value, id), value, ttl, false)
+                    .await
+            }
         }
     }
 
@@ -224,6 +249,10 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.set_value(id, value, ttl).await,
+            Self::Embedded(store) => store
+                .put_value(memory_key(Kind::Value, id), value, ttl, true)
+                .await
+                .map(drop),
         }
     }
 
@@ -232,6 +261,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.peek_value(&memory_key(Kind::Value, id))),
             Self::Redis(store) => store.peek_value(id).await,
+            Self::Embedded(store) => store.peek_value(&memory_key(Kind::Value, id)),
         }
     }
 
@@ -240,6 +270,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.take_value(&memory_key(Kind::Value, id))),
             Self::Redis(store) => store.take_value(id).await,
+            Self::Embedded(store) => store.take_value(memory_key(Kind::Value, id)).await,
         }
     }
 
@@ -248,6 +279,7 @@ impl Store {
         match self {
             Self::Memory(_) => Ok(()),
             Self::Redis(store) => store.ping().await,
+            Self::Embedded(store) => store.ping(),
         }
     }
 
@@ -256,6 +288,7 @@ impl Store {
         match self {
             Self::Memory(store) => store.sweep_expired(),
             Self::Redis(_) => 0,
+            Self::Embedded(store) => store.sweep_expired(),
         }
     }
 }

@@ -3,10 +3,14 @@
 
 mod support;
 
+mod audit;
 mod commands;
+mod deploy_variants;
 mod docs;
 mod explain;
 mod reload;
 mod serve;
 mod shipped_configs;
+mod systemd_unit;
+mod terminal;
 mod users;
