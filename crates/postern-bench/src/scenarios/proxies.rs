@@ -236,19 +236,20 @@ impl Bench<'_> {
                 let shipped = replace(
                     "traefik",
                     &shipped,
-                    "http://postern:3000",
+                    // forwardAuth's address and the (unused) portal service.
+                    ("http://postern:3000", 2),
                     &format!("http://127.0.0.1:{auth}"),
                 )?;
                 let shipped = replace(
                     "traefik",
                     &shipped,
-                    "http://whoami:80",
+                    ("http://whoami:80", 1),
                     &format!("http://127.0.0.1:{app}"),
                 )?;
                 replace(
                     "traefik",
                     &shipped,
-                    "Host(`app.example.com`)",
+                    ("Host(`app.example.com`)", 1),
                     &format!("Host(`{TARGET_HOST}`)"),
                 )?
             }
@@ -284,11 +285,11 @@ impl Bench<'_> {
         let caddyfile = match auth {
             Some(_) => {
                 let shipped = read_deploy("caddy/Caddyfile")?;
-                let shipped = replace("caddy", &shipped, "app.example.com {", &site)?;
+                let shipped = replace("caddy", &shipped, ("app.example.com {", 1), &site)?;
                 replace(
                     "caddy",
                     &shipped,
-                    "reverse_proxy whoami:80",
+                    ("reverse_proxy whoami:80", 1),
                     &format!("reverse_proxy 127.0.0.1:{app}"),
                 )?
             }
@@ -341,16 +342,21 @@ fn read_deploy(relative: &str) -> anyhow::Result<String> {
     std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// `text` with `from` replaced by `to` on the one line outside comments that holds it, so a
-/// changed deploy file cannot leave the benchmark pointing somewhere else.
-fn replace(file: &str, text: &str, from: &str, to: &str) -> anyhow::Result<String> {
+/// `text` with `from` replaced by `to` on the lines outside comments that hold it, which must
+/// be `times` lines, so a changed deploy file cannot leave the benchmark pointing elsewhere.
+fn replace(
+    file: &str,
+    text: &str,
+    (from, times): (&str, usize),
+    to: &str,
+) -> anyhow::Result<String> {
     let is_comment = |line: &str| line.trim_start().starts_with('#');
     let hits = text
         .lines()
         .filter(|line| !is_comment(line) && line.contains(from))
         .count();
-    if hits != 1 {
-        bail!("deploy/{file}: expected `{from}` on one line outside comments, found {hits}");
+    if hits != times {
+        bail!("deploy/{file}: expected `{from}` on {times} line(s) outside comments, found {hits}");
     }
     let lines: Vec<String> = text
         .lines()
