@@ -112,7 +112,11 @@ fn keys_postern_cannot_use_are_dropped_and_the_rest_still_verify() {
         usable,
     ]}))
     .unwrap();
-    assert_eq!(set.keys.len(), 2, "the encryption key parses; the odd ones are dropped");
+    assert_eq!(
+        set.keys.len(),
+        2,
+        "the encryption key parses; the odd ones are dropped"
+    );
     let header = json!({"alg": "ES256", "kid": "k1"});
     let verified = verify(&token(&pair, &header, &claims()), &set, &expected()).unwrap();
     assert_eq!(verified["sub"], "carol");
