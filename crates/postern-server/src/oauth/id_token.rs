@@ -1,7 +1,7 @@
 //! ID token verification with `jsonwebtoken`: the signature against the provider's key set
 //! (RSA and ECDSA; `none` and shared-secret algorithms refused), `aud`, then the OpenID
-//! Connect rules the library does not know: `iss` in either spelling, `azp`, `exp` and `iat`
-//! against the caller's `now`, and `nonce`.
+//! Connect rules the library does not know: `iss` in either spelling, `azp`; `exp`, `iat`
+//! (required, OIDC Core 2) and `nbf` (when present) against the caller's `now`; and `nonce`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -47,6 +47,10 @@ pub enum IdTokenError {
     Expired,
     #[error("the ID token was issued in the future")]
     IssuedInFuture,
+    #[error("the ID token has no issue time (iat)")]
+    NoIssuedAt,
+    #[error("the ID token is not valid yet (nbf)")]
+    NotYetValid,
     #[error("the ID token's nonce does not match this sign-in")]
     Nonce,
 }
@@ -213,8 +217,17 @@ fn check_claims(claims: &Map<String, Value>, expected: &Expected<'_>) -> Result<
         Some(exp) if exp.saturating_add(LEEWAY_SECS) > expected.now => {}
         _ => return Err(IdTokenError::Expired),
     }
-    if number("iat").is_some_and(|iat| iat > expected.now.saturating_add(LEEWAY_SECS)) {
-        return Err(IdTokenError::IssuedInFuture);
+    let latest_start = expected.now.saturating_add(LEEWAY_SECS);
+    match number("iat") {
+        Some(iat) if iat > latest_start => return Err(IdTokenError::IssuedInFuture),
+        Some(_) => {}
+        None => return Err(IdTokenError::NoIssuedAt),
+    }
+    // `nbf` is optional; when the provider sends one, it holds, with the same leeway.
+    if let Some(nbf) = claims.get("nbf")
+        && nbf.as_u64().is_none_or(|nbf| nbf > latest_start)
+    {
+        return Err(IdTokenError::NotYetValid);
     }
     let nonce_ok = text("nonce")
         .is_some_and(|nonce| bool::from(nonce.as_bytes().ct_eq(expected.nonce.as_bytes())));
