@@ -330,6 +330,38 @@ impl Bench<'_> {
         });
     }
 
+    /// m) row c with `[metrics] listen` set: every check counted and timed (nobody scrapes).
+    fn metrics_row(&mut self, rows: &mut Vec<Row>) {
+        if !self.wants("m") {
+            return;
+        }
+        let addr = loopback(free_port());
+        let config = config_toml(&addr.to_string(), &StoreChoice::Memory, 0).replacen(
+            "[session]",
+            &format!(
+                "[metrics]\nlisten = \"{}\"\n\n[session]",
+                loopback(free_port())
+            ),
+            1,
+        );
+        match self.seeded_with("postern-metrics", addr, &config) {
+            Ok((mut server, cookies)) => self.row(
+                rows,
+                "m",
+                "postern, valid cookie, memory store, metrics on",
+                (addr, CHECK_PATH, &CHECK_HEADERS[..]),
+                &cookies,
+                200,
+                &mut [&mut server],
+            ),
+            Err(err) => rows.push(Row {
+                key: "m",
+                title: "postern, valid cookie, memory store, metrics on",
+                outcome: Outcome::Failed(format!("{err:#}")),
+            }),
+        }
+    }
+
     fn throughput(&mut self, rows: &mut Vec<Row>, footprint: &mut Footprint) -> anyhow::Result<()> {
         self.note("starting bare hyper and the seeded postern");
         let (mut bare, bare_addr) = self.bare("bare")?;
@@ -358,6 +390,7 @@ impl Bench<'_> {
             &mut [&mut memory],
         );
         footprint.sessions_rss_kib = procs::rss_kib(memory.pid()).ok();
+        self.metrics_row(rows);
         self.row(
             rows,
             "e",
@@ -881,7 +914,7 @@ impl Bench<'_> {
 
 fn row_order(key: &str) -> usize {
     [
-        "a", "b", "c", "d", "d2", "e", "f1", "f2", "f3", "h1", "h1000", "i", "j", "k1", "k2",
+        "a", "b", "c", "m", "d", "d2", "e", "f1", "f2", "f3", "h1", "h1000", "i", "j", "k1", "k2",
     ]
     .iter()
     .position(|k| *k == key)
@@ -1095,6 +1128,19 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
         target: "within 10 % (≥ 0.9×)",
         measured: h1000_over_h1.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
         met: h1000_over_h1.map(|r| r >= 0.9),
+    });
+    // CPU per check with metrics on against off: 1 ÷ (m's CPU/req over c's) ≥ 0.97.
+    let metrics_over_memory = paired("m")
+        .zip(paired("c"))
+        .map(|((m, m_cpu, p), (c, c_cpu, _))| (m / c.max(1e-9), m_cpu / c_cpu.max(1e-9), p));
+    targets.push(Target {
+        what: "metrics on, valid cookie (m ÷ c)",
+        target: "≤ 3 % more CPU per check (≥ 0.97× from CPU/req)",
+        measured: metrics_over_memory.map_or_else(
+            || "–".to_owned(),
+            |(r, cpu, _)| format!("{r:.2}× ({cpu:.2}× from CPU/req)"),
+        ),
+        met: metrics_over_memory.map(|(_, cpu, _)| cpu >= 0.97),
     });
     let basic_over_memory = paired("i")
         .zip(paired("c"))

@@ -21,6 +21,7 @@ mod respond;
 mod router;
 mod sessions;
 mod state;
+pub mod telemetry;
 mod tls;
 mod tokens;
 mod user_passwords;

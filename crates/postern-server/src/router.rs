@@ -18,6 +18,7 @@ use crate::pages::error_page;
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::state::AppState;
+use crate::telemetry::LimitKind;
 
 enum Route {
     Check(ProxyKind, String),
@@ -186,6 +187,9 @@ async fn rate_limit(
     match state.store.take_token(&bucket, rate, burst).await {
         Ok(None) => None,
         Ok(Some(_)) => {
+            if let Some(metrics) = &state.metrics {
+                metrics.audit.limited(LimitKind::Api);
+            }
             let mut response = respond::json_message(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests, slow down",

@@ -67,7 +67,7 @@ pub struct InForce {
 pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreError> {
     // Only Redis can hold a state: with the memory store nothing outside this process
     // changes a user, and a change inside it rewrites the file and the table.
-    if !matches!(state.store, Store::Redis(_)) {
+    if !matches!(*state.store, Store::Redis(_)) {
         return Ok(InForce {
             hash: user.password_hash.clone(),
             stamp: fingerprint(&user.password_hash),
@@ -117,7 +117,7 @@ pub enum SaveError {
 
 /// Stores `new_hash` as `user`'s password hash, everywhere it must go.
 pub async fn save(state: &AppState, user: &User, new_hash: &str) -> Result<(), SaveError> {
-    let redis = matches!(state.store, Store::Redis(_));
+    let redis = matches!(*state.store, Store::Redis(_));
     let mut wrote_file = false;
     if user.from_users_file {
         let _serialized = state.users_file_lock.lock().await;

@@ -71,12 +71,18 @@ fn reload(state: &AppState, path: Option<&Path>, overrides: &[(&'static str, Str
             state.users.store(Arc::new(config.users));
             state.access.store(Arc::new(config.access));
             tracing::info!(apps, users, "access rules and users reloaded");
+            if let Some(metrics) = &state.metrics {
+                metrics.config_reloaded(true);
+            }
         }
         Err(problems) => {
             tracing::error!(
                 problems = %problems,
                 "the new configuration is invalid; the access rules and users in force stay as they were"
             );
+            if let Some(metrics) = &state.metrics {
+                metrics.config_reloaded(false);
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ mod oauth;
 mod raw;
 mod redis;
 pub mod schema;
+mod telemetry;
 mod validate;
 
 mod env;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use env::{EnvSource, NoEnv, ProcessEnv};
+pub use telemetry::{CheckLogging, MetricsConfig};
 use url::Url;
 
 use crate::access::AccessRules;
@@ -47,6 +49,7 @@ pub struct Config {
     pub webhook_url: Option<Url>,
     pub ui: UiConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -190,6 +193,7 @@ pub enum LogFormat {
 pub struct LogConfig {
     pub level: String,
     pub format: LogFormat,
+    pub checks: CheckLogging,
 }
 
 /// `[api]`: credentials for headless clients.

@@ -73,6 +73,7 @@ pub(super) fn validate(
     let webhook_url = webhook_url(raw.notify.webhook_url.as_deref(), problems);
     let ui = ui(raw.ui, problems);
     let log = log(raw.log, problems);
+    let metrics = super::telemetry::metrics(raw.metrics, &resolve, problems);
     Some(Config {
         app_url: app_url?,
         secret: secret?,
@@ -88,6 +89,7 @@ pub(super) fn validate(
         webhook_url,
         ui,
         log: log?,
+        metrics,
     })
 }
 
@@ -583,9 +585,11 @@ fn log(raw: RawLog, problems: &mut Vec<String>) -> Option<LogConfig> {
             None
         }
     };
+    let checks = super::telemetry::check_logging(raw.checks.as_deref(), problems);
     Some(LogConfig {
         level,
         format: format?,
+        checks,
     })
 }
 

@@ -23,6 +23,7 @@ use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
+use crate::telemetry::CheckClock;
 
 /// Everything but RFC 3986's unreserved characters is escaped inside `redirect_uri=`.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -43,6 +44,7 @@ pub async fn check(
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
+    let clock = CheckClock::start(state);
     let headers = request.headers();
     let own = OwnRequest {
         method: request.method(),
@@ -53,6 +55,7 @@ pub async fn check(
         Ok(target) => target,
         Err(err) => {
             tracing::debug!(proxy = proxy.name(), error = %err, "auth request without a usable target");
+            clock.unusable(state, proxy);
             return respond::json_message(StatusCode::BAD_REQUEST, &format!("Bad Request: {err}"));
         }
     };
@@ -68,12 +71,9 @@ pub async fn check(
         Gate::Refuse(reason) => CheckOutcome::NotAllowed(reason),
         Gate::NeedsSession => signed_in_outcome(state, headers, &rules, app, &target, client).await,
     };
-    answer(
-        state,
-        decision::answer(proxy, mode, &target.method, outcome),
-        &target,
-        app,
-    )
+    let decided = decision::answer(proxy, mode, &target.method, outcome);
+    clock.answered(state, proxy, &target, client, app, &decided);
+    answer(state, decided, &target, app)
 }
 
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
@@ -127,8 +127,10 @@ async fn signed_in_outcome(
     }
 }
 
+/// Logged per request at debug only: the outage itself is logged once, with a summary every
+/// 10 s (`telemetry::MeteredStore`).
 fn store_down(err: &postern_store::StoreError) -> CheckOutcome {
-    tracing::error!(error = %err, "session store unavailable; refusing the request");
+    tracing::debug!(error = %err, "session store unavailable; refusing the request");
     CheckOutcome::StoreUnavailable
 }
 
