@@ -186,7 +186,7 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     let (login, password) = basic_pair(encoded).unwrap_or_default();
     // The stamp before the check: if the password changes meanwhile, this entry is stale
     // at once instead of vouching for the old password under the new stamp.
-    let known = state.users.load().find_for_login(&login).cloned();
+    let known = state.live.load().users.find_for_login(&login).cloned();
     let stamp_before = match &known {
         Some(user) => match user_passwords::in_force(state, user).await {
             Ok(now) => Some(now.stamp),

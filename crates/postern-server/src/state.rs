@@ -25,14 +25,19 @@ use crate::oauth::OAuth;
 use crate::passwords::PasswordPool;
 use crate::telemetry::{MeteredStore, Metrics, StoreGauges};
 
+/// What a reload changes, together: a check never sees new users with old rules.
+pub struct LiveState {
+    pub access: Arc<AccessRules>,
+    pub users: Arc<UserTable>,
+}
+
 pub struct AppState {
+    /// As read at start. Its `users` and `access` are the start-up ones: read `live` instead.
     pub config: Config,
-    /// The access rules in force: those of `config` at start, swapped whole when the config
-    /// file is reloaded. The check path reads them without a lock.
-    pub access: ArcSwap<AccessRules>,
-    /// The users in force: those of `config` at start, swapped whole when the config file or
-    /// `users_file` changes, or a password changes. Read without a lock.
-    pub users: ArcSwap<UserTable>,
+    /// The access rules and users in force: those of `config` at start, swapped whole (both at
+    /// once) when the config file or `users_file` changes, and with a new users table when a
+    /// password changes. The check path reads them without a lock.
+    pub live: ArcSwap<LiveState>,
     /// One password change at a time rewrites `users_file`.
     pub users_file_lock: tokio::sync::Mutex<()>,
     /// The store, each call counted and timed when metrics are on (`telemetry::MeteredStore`).
@@ -92,8 +97,10 @@ impl AppState {
         let assets = Assets::new(&config.ui);
         let oauth = OAuth::new(&config);
         Self {
-            access: ArcSwap::from_pointee(config.access.clone()),
-            users: ArcSwap::from_pointee(config.users.clone()),
+            live: ArcSwap::from_pointee(LiveState {
+                access: Arc::new(config.access.clone()),
+                users: Arc::new(config.users.clone()),
+            }),
             users_file_lock: tokio::sync::Mutex::new(()),
             csrf,
             jwt,
@@ -115,7 +122,20 @@ impl AppState {
 
     /// The user called `name` now, if there still is one.
     pub fn user(&self, name: &str) -> Option<Arc<User>> {
-        self.users.load().get(name).cloned()
+        self.live.load().users.get(name).cloned()
+    }
+
+    /// The users in force now.
+    pub fn users(&self) -> Arc<UserTable> {
+        Arc::clone(&self.live.load().users)
+    }
+
+    /// Puts a reloaded configuration's rules and users in force, in one step.
+    pub fn replace_live(&self, access: AccessRules, users: UserTable) {
+        self.live.store(Arc::new(LiveState {
+            access: Arc::new(access),
+            users: Arc::new(users),
+        }));
     }
 
     /// True the first time a peer outside `trusted_proxies` is seen sending `X-Forwarded-For`,

@@ -15,7 +15,7 @@ use postern_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::state::AppState;
+use crate::state::{AppState, LiveState};
 
 /// A user's state in Redis lives this long (ten years): until it is replaced, in practice.
 const USER_STATE_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
@@ -199,14 +199,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn swap_hash(state: &AppState, name: &str, new_hash: &str) {
     // `rcu`: a reload swapping in a new table meanwhile is retried on, not overwritten.
-    state.users.rcu(|current| {
-        let users = current.iter().map(|user| {
+    state.live.rcu(|current| {
+        let users = current.users.iter().map(|user| {
             let mut user = User::clone(user);
             if user.name == name {
                 user.password_hash = new_hash.to_owned();
             }
             user
         });
-        Arc::new(UserTable::new(users))
+        LiveState {
+            access: Arc::clone(&current.access),
+            users: Arc::new(UserTable::new(users)),
+        }
     });
 }

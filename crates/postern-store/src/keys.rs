@@ -73,6 +73,11 @@ impl Keys {
         format!("{}user:{{{}}}:sessions", self.prefix, user.to_lowercase())
     }
 
+    /// The hash of `user`'s durable records of one kind (field: the record id).
+    pub fn user_records(&self, user: &str, kind: &str) -> String {
+        format!("{}records:{{{}}}:{kind}", self.prefix, user.to_lowercase())
+    }
+
     /// A key of `kind` for `id`. Ids that name a user should start with `user:` so callers
     /// can keep one user's state together; this function does not interpret them.
     pub fn other(&self, kind: Kind, id: &str) -> String {

@@ -5,16 +5,20 @@
 //! against every backend.
 #![forbid(unsafe_code)]
 
+pub mod embedded;
 mod keys;
 mod memory;
+mod records;
 mod redis;
 
 use std::time::Duration;
 
+pub use embedded::EmbeddedStore;
 pub use memory::{DEFAULT_MAX_OTHER_ENTRIES, MemoryStore};
 use postern_core::config::RedisConfig;
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
+pub use records::RecordKind;
 pub use redis::RedisStore;
 
 use crate::keys::{Keys, Kind};
@@ -48,9 +52,10 @@ impl Counter {
 pub enum Store {
     Memory(MemoryStore),
     Redis(RedisStore),
+    Embedded(EmbeddedStore),
 }
 
-/// Memory keys carry no prefix: the map belongs to this process alone.
+/// Memory and embedded keys carry no prefix: the map and the file belong to this process alone.
 fn memory_key(kind: Kind, id: &str) -> String {
     Keys::new("").other(kind, id)
 }
@@ -69,6 +74,7 @@ impl Store {
         match self {
             Self::Memory(_) => "memory",
             Self::Redis(_) => "redis",
+            Self::Embedded(_) => "embedded",
         }
     }
 
@@ -77,6 +83,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.get_session(hash)),
             Self::Redis(store) => store.get_session(hash).await,
+            Self::Embedded(store) => Ok(store.get_session(hash)),
         }
     }
 
@@ -90,6 +97,7 @@ impl Store {
         match self {
             Self::Memory(store) => store.put_session(*hash, record.clone(), ttl),
             Self::Redis(store) => store.put_session(hash, record, ttl).await,
+            Self::Embedded(store) => store.put_session(hash, record, ttl).await,
         }
     }
 
@@ -101,6 +109,7 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.delete_session(hash, user).await,
+            Self::Embedded(store) => store.delete_session(hash).await,
         }
     }
 
@@ -109,6 +118,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.user_sessions(user)),
             Self::Redis(store) => store.user_sessions(user).await,
+            Self::Embedded(store) => Ok(store.user_sessions(user)),
         }
     }
 
@@ -123,6 +133,7 @@ impl Store {
                 Ok(hashes.len())
             }
             Self::Redis(store) => store.delete_user_sessions(user).await,
+            Self::Embedded(store) => store.delete_user_sessions(user).await,
         }
     }
 
@@ -131,6 +142,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.count(&memory_key(Kind::Failures, id), window)),
             Self::Redis(store) => store.count(Kind::Failures, id, window).await,
+            Self::Embedded(store) => store.count(memory_key(Kind::Failures, id), window).await,
         }
     }
 
@@ -143,6 +155,7 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.forgive(Kind::Failures, id).await,
+            Self::Embedded(store) => store.forgive(memory_key(Kind::Failures, id)).await,
         }
     }
 
@@ -150,6 +163,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.counter(&memory_key(Kind::Failures, id))),
             Self::Redis(store) => store.counter(Kind::Failures, id).await,
+            Self::Embedded(store) => store.counter(&memory_key(Kind::Failures, id)),
         }
     }
 
@@ -160,6 +174,7 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.remove(Kind::Failures, id).await,
+            Self::Embedded(store) => store.remove(memory_key(Kind::Failures, id)).await,
         }
     }
 
@@ -174,6 +189,9 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.take_token(&memory_key(Kind::Bucket, id), rate, burst)),
             Self::Redis(store) => store.take_token(id, rate, burst).await,
+            Self::Embedded(store) => {
+                Ok(store.take_token(&memory_key(Kind::Bucket, id), rate, burst))
+            }
         }
     }
 
@@ -182,6 +200,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.mark_once(&memory_key(Kind::Mark, id), ttl)),
             Self::Redis(store) => store.mark_once(id, ttl).await,
+            Self::Embedded(store) => store.mark_once(memory_key(Kind::Mark, id), ttl).await,
         }
     }
 
@@ -189,6 +208,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.is_marked(&memory_key(Kind::Mark, id))),
             Self::Redis(store) => store.is_marked(id).await,
+            Self::Embedded(store) => store.is_marked(&memory_key(Kind::Mark, id)),
         }
     }
 
@@ -202,6 +222,11 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.put_value(&memory_key(Kind::Value, id), value, ttl)),
             Self::Redis(store) => store.put_value(id, value, ttl).await,
+            Self::Embedded(store) => {
+                store
+                    .put_value(memory_key(Kind::Value, id), value, ttl, false)
+                    .await
+            }
         }
     }
 
@@ -218,6 +243,10 @@ impl Store {
                 Ok(())
             }
             Self::Redis(store) => store.set_value(id, value, ttl).await,
+            Self::Embedded(store) => store
+                .put_value(memory_key(Kind::Value, id), value, ttl, true)
+                .await
+                .map(drop),
         }
     }
 
@@ -226,6 +255,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.peek_value(&memory_key(Kind::Value, id))),
             Self::Redis(store) => store.peek_value(id).await,
+            Self::Embedded(store) => store.peek_value(&memory_key(Kind::Value, id)),
         }
     }
 
@@ -234,6 +264,7 @@ impl Store {
         match self {
             Self::Memory(store) => Ok(store.take_value(&memory_key(Kind::Value, id))),
             Self::Redis(store) => store.take_value(id).await,
+            Self::Embedded(store) => store.take_value(memory_key(Kind::Value, id)).await,
         }
     }
 
@@ -242,6 +273,7 @@ impl Store {
         match self {
             Self::Memory(_) => Ok(()),
             Self::Redis(store) => store.ping().await,
+            Self::Embedded(store) => store.ping(),
         }
     }
 
@@ -249,14 +281,14 @@ impl Store {
     pub fn session_count(&self) -> Option<usize> {
         match self {
             Self::Memory(store) => Some(store.session_count()),
-            Self::Redis(_) => None,
+            Self::Redis(_) | Self::Embedded(_) => None,
         }
     }
 
     /// Hits and misses of the Redis client-side session cache, when it is on.
     pub fn client_cache_counts(&self) -> Option<(u64, u64)> {
         match self {
-            Self::Memory(_) => None,
+            Self::Memory(_) | Self::Embedded(_) => None,
             Self::Redis(store) => store.client_cache_counts(),
         }
     }
@@ -266,6 +298,7 @@ impl Store {
         match self {
             Self::Memory(store) => store.sweep_expired(),
             Self::Redis(_) => 0,
+            Self::Embedded(store) => store.sweep_expired(),
         }
     }
 }

@@ -7,6 +7,7 @@ mod oauth;
 mod raw;
 mod redis;
 pub mod schema;
+mod startup;
 mod telemetry;
 mod validate;
 
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use env::{EnvSource, NoEnv, ProcessEnv};
+pub use startup::StartupSettings;
 pub use telemetry::{CheckLogging, MetricsConfig};
 use url::Url;
 
@@ -50,6 +52,8 @@ pub struct Config {
     pub ui: UiConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    /// The keys read only at start, to tell a reload which of them changed.
+    pub startup: StartupSettings,
 }
 
 impl Config {
@@ -232,6 +236,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigProblems> {
         .file
         .and_then(|(_, path)| path.parent())
         .map(Path::to_path_buf);
+    let startup = table.as_ref().map(StartupSettings::of).unwrap_or_default();
     let raw = match table {
         Some(table) => match toml::Value::Table(table).try_into::<raw::RawConfig>() {
             Ok(raw) => raw,
@@ -244,7 +249,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigProblems> {
     };
     let config = validate::validate(raw, base_dir.as_deref(), &mut problems);
     match config {
-        Some(config) if problems.is_empty() => Ok(config),
+        Some(config) if problems.is_empty() => Ok(Config { startup, ..config }),
         _ => Err(ConfigProblems(problems)),
     }
 }

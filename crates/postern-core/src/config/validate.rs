@@ -90,6 +90,7 @@ pub(super) fn validate(
         ui,
         log: log?,
         metrics,
+        startup: super::StartupSettings::default(),
     })
 }
 

@@ -9,9 +9,9 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use postern_core::access::{AccessRules, App, Gate, NoTrace, Reason, Subject};
+use postern_core::access::{App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
-use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind, Scheme};
+use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind};
 use postern_core::identity::Identity;
 use postern_core::session::AuthLevel;
 use postern_core::users::User;
@@ -22,7 +22,7 @@ use crate::principal::{self, Found};
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
-use crate::state::AppState;
+use crate::state::{AppState, LiveState};
 use crate::telemetry::CheckClock;
 
 /// Everything but RFC 3986's unreserved characters is escaped inside `redirect_uri=`.
@@ -38,6 +38,22 @@ const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 
 pub async fn check(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+    proxy: ProxyKind,
+    envoy_path: &str,
+) -> HttpResponse {
+    let response = decide(state, peer, request, proxy, envoy_path).await;
+    if proxy == ProxyKind::Nginx {
+        // auth_request is a header-only subrequest: nginx never reads a body, and an unread
+        // body makes it close the keep-alive connection after every check (docs/proxies.md).
+        return respond::without_body(response);
+    }
+    response
+}
+
+async fn decide(
     state: &Arc<AppState>,
     peer: SocketAddr,
     request: &Request<Incoming>,
@@ -64,12 +80,16 @@ pub async fn check(
         headers.get(header::ACCEPT).map(HeaderValue::as_bytes),
         headers.contains_key(header::AUTHORIZATION),
     );
-    let rules = state.access.load();
+    let live = state.live.load();
+    let rules = &live.access;
     let app = rules.app_for(&target.host);
     let outcome = match rules.gate(app, &target, client, &mut NoTrace) {
         Gate::Bypass => CheckOutcome::Allowed(Identity::default()),
         Gate::Refuse(reason) => CheckOutcome::NotAllowed(reason),
-        Gate::NeedsSession => signed_in_outcome(state, headers, &rules, app, &target, client).await,
+        Gate::NeedsSession => {
+            let https = request::forwarded_https(state, peer, target.scheme);
+            signed_in_outcome(state, headers, &live, app, https, client).await
+        }
     };
     let decided = decision::answer(proxy, mode, &target.method, outcome);
     clock.answered(state, proxy, &target, client, app, &decided);
@@ -77,13 +97,14 @@ pub async fn check(
 }
 
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
-/// read), else a bearer token or, when enabled, Basic credentials.
+/// read), else a bearer token or, when enabled, Basic credentials. `https`: whether Basic may
+/// believe the request came over HTTPS (`request::forwarded_https`).
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: &HeaderMap,
-    rules: &AccessRules,
+    live: &LiveState,
     app: Option<&App>,
-    target: &ForwardedRequest,
+    https: bool,
     client: IpAddr,
 ) -> CheckOutcome {
     let admit = |user: &User, level: AuthLevel, provider: Option<&str>| {
@@ -93,9 +114,9 @@ async fn signed_in_outcome(
             level,
             provider,
         };
-        rules.admit(app, subject, &mut NoTrace)
+        live.access.admit(app, subject, &mut NoTrace)
     };
-    match sessions::current(state, headers).await {
+    match sessions::current_among(state, &live.users, headers).await {
         Ok(Some(session)) => {
             let provider = session
                 .record
@@ -113,7 +134,6 @@ async fn signed_in_outcome(
         Ok(None) => {}
         Err(err) => return store_down(&err),
     }
-    let https = target.scheme == Scheme::Https;
     let (user, level) = match principal::from_authorization(state, headers, client, https).await {
         Found::User(user, level) => (user, level),
         Found::Nobody => return CheckOutcome::NoCredentials,
@@ -193,9 +213,10 @@ fn answer(
 }
 
 /// 200 with all four `Remote-*` headers, empty when unknown (or bypassed), so a proxy that
-/// copies them always overwrites whatever a client sent; then the app's own headers.
+/// copies them always overwrites whatever a client sent; then the app's own headers. No body:
+/// no proxy reads it, and one nginx does not read costs it the keep-alive connection.
 fn allow(identity: &Identity, app: Option<&App>) -> HttpResponse {
-    let mut response = respond::json_message(StatusCode::OK, "Authenticated");
+    let mut response = respond::empty(StatusCode::OK);
     let headers = response.headers_mut();
     // Rendered when the user table was built, control characters stripped.
     let names = [REMOTE_USER, REMOTE_EMAIL, REMOTE_NAME, REMOTE_GROUPS];

@@ -51,7 +51,7 @@ pub async fn authenticate(
     device_cookie: Option<&str>,
 ) -> Result<Verified, LoginError> {
     let user = if login.len() <= MAX_LOGIN_NAME {
-        state.users.load().find_for_login(login).cloned()
+        state.live.load().users.find_for_login(login).cloned()
     } else {
         None
     };

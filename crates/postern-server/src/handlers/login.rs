@@ -335,7 +335,7 @@ impl FormState<'_> {
                 error: self.error.as_deref(),
                 notice: self.notice,
                 providers: provider_buttons(state, redirect_uri),
-                password_form: !state.config.users.is_empty(),
+                password_form: !state.live.load().users.is_empty(),
             },
         );
         if existing.is_none() {

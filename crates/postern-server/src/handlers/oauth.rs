@@ -185,7 +185,7 @@ pub async fn callback(
         Ok(claims) => claims,
         Err(page) => return page,
     };
-    let who = match oauth::sign_in_as(&provider.config, &claims, &state.config.users) {
+    let who = match oauth::sign_in_as(&provider.config, &claims, &state.users()) {
         Ok(who) => who,
         Err(refusal) => return refused(state, provider_id, &refusal),
     };

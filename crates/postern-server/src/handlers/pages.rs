@@ -28,7 +28,9 @@ pub async fn home(state: &AppState, request: &Request<Incoming>) -> HttpResponse
                 },
             )
         }
-        Ok(None) => respond::redirect(StatusCode::FOUND, &state.login_url),
+        // Relative, so a browser that reached postern on another address than `app_url`
+        // (`serve --listen` on another port) stays where postern answers.
+        Ok(None) => respond::redirect(StatusCode::FOUND, "login"),
         Err(err) => crate::pages::unavailable_page(state, &err),
     }
 }
@@ -68,7 +70,8 @@ pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> Http
         Some("account") => Some("account"),
         code => code.and_then(Reason::from_code).map(Reason::code),
     };
-    let rules = state.access.load();
+    let live = state.live.load();
+    let rules = &live.access;
     let app = query
         .app
         .as_deref()

@@ -94,6 +94,60 @@ async fn a_user_outside_the_allowed_groups_is_refused_with_the_reason() {
 }
 
 #[tokio::test]
+async fn every_nginx_answer_has_no_body_and_api_refusals_elsewhere_keep_their_json() {
+    let server = server(RULES).await;
+    let bob = server.login("bob").await;
+    let nginx = |accept: &str, url: &str| {
+        server
+            .get("/api/auth/nginx")
+            .header("accept", accept)
+            .header("x-original-url", url)
+            .header("x-original-method", "GET")
+    };
+    let (html, json) = ("text/html", "application/json");
+    for (request, status) in [
+        (nginx(html, "https://dash.example.com/"), 401),
+        (nginx(json, "https://dash.example.com/"), 401),
+        (nginx(json, "not a url"), 400),
+        (
+            nginx(json, "https://dash.example.com/").header("cookie", &bob),
+            403,
+        ),
+        (
+            nginx(html, "https://dash.example.com/").header("cookie", &bob),
+            403,
+        ),
+        (nginx(json, "https://status.example.com/"), 200),
+    ] {
+        let response = request.send().await;
+        assert_eq!(response.status.as_u16(), status, "{}", response.body);
+        // auth_request never reads a body; an unread one costs nginx its keep-alive connection.
+        assert_eq!(response.header("content-length"), Some("0"), "{status}");
+        assert_eq!(response.body, "", "{status}");
+    }
+    // traefik, caddy and envoy pass a refusal to the client as it is: API clients read the JSON.
+    let refusals = [
+        traefik(&server, "GET", "dash.example.com", "/").header("cookie", &bob),
+        server
+            .get("/api/auth/caddy")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "dash.example.com")
+            .header("x-forwarded-uri", "/")
+            .header("x-forwarded-method", "GET")
+            .header("cookie", &bob),
+        server
+            .get("/api/auth/envoy/")
+            .header("x-forwarded-proto", "https"),
+    ];
+    for (request, status) in refusals.into_iter().zip([403, 403, 401]) {
+        let response = request.header("accept", json).send().await;
+        assert_eq!(response.status.as_u16(), status, "{}", response.body);
+        assert_eq!(response.json()["status"], status);
+        assert_eq!(response.header("content-type"), Some("application/json"));
+    }
+}
+
+#[tokio::test]
 async fn the_unauthorized_page_names_the_app_and_reason_and_nothing_forged() {
     let server = server(RULES).await;
     let bob = server.login("bob").await;

@@ -105,6 +105,47 @@ async fn basic_works_over_https_only_and_never_for_a_totp_user() {
 }
 
 #[tokio::test]
+async fn a_forwarded_https_from_an_untrusted_peer_does_not_allow_basic() {
+    // The tests connect from 127.0.0.1: trusting only 10.0.0.0/8 makes this client a stranger
+    // who talks to postern directly over plain HTTP and claims the request was HTTPS.
+    let text = config_text(
+        "https://auth.example.com",
+        "trusted_proxies = [\"10.0.0.0/8\"]\n[api]\nbasic_auth = true\nallow_insecure_basic = false\n",
+    );
+    let server = TestServer::with_config(&text).await;
+    let claimed = check(&server, "https", "app.example.com")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(claimed.status, StatusCode::UNAUTHORIZED, "{}", claimed.body);
+    assert_eq!(claimed.header("remote-user"), None);
+    let original_url = server
+        .get("/api/auth/nginx")
+        .header("x-original-url", "https://app.example.com/")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(
+        original_url.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        original_url.body
+    );
+
+    // The same request from a trusted proxy passes: the claim, not Basic, was refused.
+    let trusted = TestServer::with_config(&config_text(
+        "https://auth.example.com",
+        "[api]\nbasic_auth = true\nallow_insecure_basic = false\n",
+    ))
+    .await;
+    let ok = check(&trusted, "https", "app.example.com")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+}
+
+#[tokio::test]
 async fn basic_guesses_hit_the_limits() {
     let server = server("[api]\nbasic_auth = true\n").await;
     for _ in 0..5 {

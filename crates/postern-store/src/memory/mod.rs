@@ -1,6 +1,7 @@
 //! The embedded store. Everything is bounded: sessions by `max_sessions`, everything else by a
 //! separate cap, so no map grows without limit whatever clients send.
 
+mod records;
 mod sessions;
 mod ttl_map;
 
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
 
+use self::records::Records;
 use self::sessions::SessionMap;
 use self::ttl_map::{Action, Entry, TtlMap, Value, expires_in};
 use crate::{Counter, StoreError};
@@ -26,6 +28,8 @@ pub struct MemoryStore {
     /// map of their own: setting one takes valid credentials, so a flood of anonymous entries
     /// (failure counters, sign-in transactions) can never evict one and re-open a replay.
     marks: Arc<TtlMap>,
+    /// Durable user records: no TTL and no eviction, but only as durable as the process.
+    pub(crate) records: Arc<Records>,
 }
 
 impl MemoryStore {
@@ -38,6 +42,7 @@ impl MemoryStore {
             sessions: Arc::new(SessionMap::new(max_sessions)),
             others: Arc::new(TtlMap::new(max_other_entries)),
             marks: Arc::new(TtlMap::new(max_other_entries)),
+            records: Arc::new(Records::default()),
         }
     }
 

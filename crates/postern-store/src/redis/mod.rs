@@ -4,6 +4,7 @@
 mod batch;
 mod cache;
 mod connection;
+mod records;
 mod scripts;
 mod tracking;
 

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use postern_store::{Counter, Store};
+use postern_store::{Counter, RecordKind, Store};
 
 use crate::support::{id, key, record};
 
@@ -47,7 +47,34 @@ pub const ALL: &[(&str, Case)] = &[
         Box::pin(a_value_is_taken_once(s))
     }),
     ("ping_answers", |s| Box::pin(ping_answers(s))),
+    ("user_records_are_kept_by_kind_and_id", |s| {
+        Box::pin(user_records_are_kept_by_kind_and_id(s))
+    }),
 ];
+
+/// Calls `$backend!` with the name of every case, so a backend that runs each case as its own
+/// test gets every case (`every_case_is_run_on_every_backend` checks this list against `ALL`).
+macro_rules! every_case {
+    ($backend:ident) => {
+        $backend!(
+            a_session_reads_back_and_deletes,
+            a_put_replaces_the_record,
+            sessions_expire_with_their_ttl,
+            sessions_are_independent,
+            a_users_sessions_are_listed,
+            log_out_everywhere_ends_every_session,
+            failures_count_within_their_window,
+            a_forgiven_failure_keeps_its_window,
+            a_token_bucket_allows_its_burst_then_refills,
+            a_mark_is_set_once,
+            concurrent_marks_have_one_winner,
+            a_value_is_taken_once,
+            ping_answers,
+            user_records_are_kept_by_kind_and_id,
+        );
+    };
+}
+pub(crate) use every_case;
 
 pub async fn run_all(store: &Store) {
     for (name, case) in ALL {
@@ -360,4 +387,55 @@ pub async fn a_value_is_taken_once(store: Store) {
 
 pub async fn ping_answers(store: Store) {
     store.ping().await.unwrap();
+}
+
+pub async fn user_records_are_kept_by_kind_and_id(store: Store) {
+    let user = id("user");
+    let kind = RecordKind::Password;
+    assert_eq!(store.user_record(&user, kind, "current").await, Ok(None));
+    store
+        .put_user_record(&user, kind, "current", b"one".to_vec())
+        .await
+        .unwrap();
+    store
+        .put_user_record(&user.to_uppercase(), kind, "current", b"two".to_vec())
+        .await
+        .unwrap();
+    store
+        .put_user_record(&user, kind, "other", b"three".to_vec())
+        .await
+        .unwrap();
+    // Another kind and another user are other namespaces.
+    store
+        .put_user_record(&user, RecordKind::Revocation, "current", b"x".to_vec())
+        .await
+        .unwrap();
+    store
+        .put_user_record(&format!("{user}z"), kind, "current", b"y".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_record(&user, kind, "current").await.unwrap(),
+        Some(b"two".to_vec()),
+        "a put replaces, whatever the spelling of the name"
+    );
+    assert_eq!(
+        store.user_records(&user, kind).await.unwrap(),
+        vec![
+            ("current".to_owned(), b"two".to_vec()),
+            ("other".to_owned(), b"three".to_vec())
+        ]
+    );
+    store
+        .delete_user_record(&user, kind, "current")
+        .await
+        .unwrap();
+    assert_eq!(store.user_record(&user, kind, "current").await, Ok(None));
+    assert_eq!(
+        store
+            .user_record(&user, RecordKind::Revocation, "current")
+            .await
+            .unwrap(),
+        Some(b"x".to_vec())
+    );
 }

@@ -1,9 +1,10 @@
-//! The store contract: every backend passes the same cases. Memory and a real standalone
-//! redis-server run each case as its own test; Sentinel and Cluster run the whole list.
+//! The store contract: every backend passes the same cases. Memory, embedded and a real
+//! standalone redis-server run each case as its own test; Sentinel and Cluster run the whole list.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod cache;
 mod cases;
+mod embedded;
 mod memory;
 mod redis;
 mod sizing;

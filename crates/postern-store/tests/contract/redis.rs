@@ -28,21 +28,7 @@ async fn with_the_client_cache_standalone_passes_the_contract() {
     cases::run_all(&cached_standalone(server.port)).await;
 }
 
-standalone_cases!(
-    a_session_reads_back_and_deletes,
-    a_put_replaces_the_record,
-    sessions_expire_with_their_ttl,
-    sessions_are_independent,
-    a_users_sessions_are_listed,
-    log_out_everywhere_ends_every_session,
-    failures_count_within_their_window,
-    a_forgiven_failure_keeps_its_window,
-    a_token_bucket_allows_its_burst_then_refills,
-    a_mark_is_set_once,
-    concurrent_marks_have_one_winner,
-    a_value_is_taken_once,
-    ping_answers,
-);
+cases::every_case!(standalone_cases);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_passes_the_contract_and_keeps_a_users_index_on_one_slot() {

@@ -13,4 +13,5 @@ mod serve;
 mod shipped_configs;
 mod store_outage;
 mod systemd_unit;
+mod terminal;
 mod users;

@@ -46,6 +46,12 @@ pub fn start(dir: &ScratchDir, ports: &Ports) -> Process {
     let site = replace_once(
         file,
         &site,
+        "listen 80 default_server;",
+        &format!("listen 127.0.0.1:{} default_server;", ports.listen),
+    );
+    let site = replace_once(
+        file,
+        &site,
         "proxy_pass http://127.0.0.1:8080;",
         &format!("proxy_pass http://127.0.0.1:{};", ports.upstream),
     );

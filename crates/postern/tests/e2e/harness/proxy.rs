@@ -70,6 +70,11 @@ impl Proxy {
         proxy
     }
 
+    /// Where the proxy listens on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `app.example.com:<port>`, the `Host` a browser sends.
     pub fn host(&self) -> String {
         format!("{APP_HOST}:{}", self.port)

@@ -1,0 +1,274 @@
+//! Opening the data directory: owner-only permissions, one process per directory (redb's own
+//! lock on the file, with our PID beside it so a refusal can name the holder), a damaged or
+//! foreign file refused with the way out, and the schema version checked and upgraded.
+
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use redb::{Database, DatabaseError, ReadableTable as _, StorageError, TableHandle as _};
+
+use super::tables::{ENTRIES, EXPIRY, META, RECORDS, SCHEMA_VERSION_KEY, SESSIONS, USER_SESSIONS};
+
+pub const DATA_FILE: &str = "postern.redb";
+pub const PID_FILE: &str = "postern.pid";
+/// The layout of the tables this build writes. Raise it with an entry in `UPGRADES` whenever
+/// what is stored changes.
+pub const SCHEMA_VERSION: u64 = 1;
+/// Upgrades from version `n` (index `n - 1`) to `n + 1`, run in order in one transaction.
+const UPGRADES: &[Upgrade] = &[];
+type Upgrade = fn(&redb::WriteTransaction) -> Result<(), redb::Error>;
+/// redb's page cache. Sessions are read from memory; this serves counters, marks and values.
+const CACHE_BYTES: usize = 8 << 20;
+/// After a failed write the file is reopened at most this often.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "the data directory {dir} is in use by another postern process (pid {pid}); stop that one, or give this one its own `data_dir`"
+    )]
+    Locked { dir: PathBuf, pid: String },
+    #[error(
+        "{file} is damaged or not a postern data file ({detail}): restore a backup (see `postern store backup`) or move the file aside to start with an empty store"
+    )]
+    Damaged { file: PathBuf, detail: String },
+    #[error(
+        "{file} was written by a newer postern (schema version {found}; this one reads up to {SCHEMA_VERSION}): run the newer version, or restore a backup made by this one"
+    )]
+    Newer { file: PathBuf, found: u64 },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
+}
+
+/// The data file, reopened in place after an I/O error (redb refuses every operation after
+/// one until the database is opened again).
+pub struct DataFile {
+    pub path: PathBuf,
+    db: ArcSwapOption<Database>,
+    last_reopen: std::sync::Mutex<Option<Instant>>,
+}
+
+impl DataFile {
+    pub fn get(&self) -> Option<Arc<Database>> {
+        self.db.load_full()
+    }
+
+    /// Closes the database and opens it again; at most once per `REOPEN_EVERY`. Only the
+    /// writer thread calls this.
+    pub fn reopen(&self) -> bool {
+        let mut last = crate::memory::lock(&self.last_reopen);
+        if last.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        if let Some(old) = self.db.swap(None) {
+            // Readers hold it for one read; wait for them so the file lock is released.
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(old);
+        }
+        match builder().open(&self.path) {
+            Ok(db) => {
+                self.db.store(Some(Arc::new(db)));
+                true
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "the data file does not open yet");
+                false
+            }
+        }
+    }
+}
+
+fn builder() -> redb::Builder {
+    let mut builder = Database::builder();
+    // Verify every page on open: a file altered outside redb is refused, never trusted.
+    builder
+        .set_cache_size(CACHE_BYTES)
+        .set_check_integrity_on_open(true);
+    builder
+}
+
+/// Opens (or creates) the data file under `dir`.
+pub fn open(dir: &Path) -> Result<DataFile, OpenError> {
+    prepare_dir(dir)?;
+    let path = dir.join(DATA_FILE);
+    let db = open_file(dir, &path)?;
+    check_schema(&db, &path)?;
+    write_pid(dir);
+    Ok(DataFile {
+        path,
+        db: ArcSwapOption::from_pointee(db),
+        last_reopen: std::sync::Mutex::new(None),
+    })
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OpenError {
+    let path = path.to_owned();
+    move |err| OpenError::Io { path, err }
+}
+
+/// Creates `dir` owner-only, or makes an existing one owner-only.
+fn prepare_dir(dir: &Path) -> Result<(), OpenError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(dir))?;
+    owner_only(dir, 0o700).map_err(io(dir))
+}
+
+/// Takes group and other permissions off `path`, saying so when there were any.
+fn owner_only(path: &Path, mode: u32) -> std::io::Result<()> {
+    let found = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if found & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        tracing::warn!(path = %path.display(), was = %format!("{found:o}"), now = %format!("{mode:o}"), "made owner-only: it holds sessions and user data");
+    }
+    Ok(())
+}
+
+/// What is wrong with the permissions under `dir` (for `postern config check`), without
+/// changing anything.
+pub fn permission_problems(dir: &Path) -> Vec<String> {
+    [(dir.to_owned(), 0o700), (dir.join(DATA_FILE), 0o600)]
+        .into_iter()
+        .filter_map(|(path, wanted)| {
+            let found = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
+            (found & 0o077 != 0).then(|| {
+                format!(
+                    "{} is mode {found:o}: others may read it; postern makes it {wanted:o} when it starts",
+                    path.display()
+                )
+            })
+        })
+        .collect()
+}
+
+fn open_file(dir: &Path, path: &Path) -> Result<Database, OpenError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() == 0 => {
+            return Err(OpenError::Damaged {
+                file: path.to_owned(),
+                detail: "it is empty".into(),
+            });
+        }
+        Ok(_) => owner_only(path, 0o600).map_err(io(path))?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            // Created owner-only before redb writes anything into it.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io(path))?;
+            return builder()
+                .create(path)
+                .map_err(|err| refusal(dir, path, err));
+        }
+        Err(err) => return Err(io(path)(err)),
+    }
+    builder().open(path).map_err(|err| refusal(dir, path, err))
+}
+
+fn refusal(dir: &Path, path: &Path, err: DatabaseError) -> OpenError {
+    match err {
+        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+            OpenError::Locked {
+                dir: dir.to_owned(),
+                pid: std::fs::read_to_string(dir.join(PID_FILE))
+                    .map_or_else(|_| "unknown".into(), |pid| pid.trim().to_owned()),
+            }
+        }
+        // Not a redb file, or cut short: damaged, not an I/O problem.
+        DatabaseError::Storage(StorageError::Io(err))
+            if !matches!(
+                err.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            io(path)(err)
+        }
+        other => OpenError::Damaged {
+            file: path.to_owned(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Writes the schema version into a new file, refuses a newer or foreign one, and upgrades
+/// an older one.
+fn check_schema(db: &Database, path: &Path) -> Result<(), OpenError> {
+    let damaged = |err: redb::Error| OpenError::Damaged {
+        file: path.to_owned(),
+        detail: err.to_string(),
+    };
+    let txn = db.begin_write().map_err(|err| damaged(err.into()))?;
+    let found = {
+        let meta = txn.open_table(META).map_err(|err| damaged(err.into()))?;
+        meta.get(SCHEMA_VERSION_KEY)
+            .map_err(|err| damaged(err.into()))?
+            .map(|version| version.value())
+    };
+    let found = match found {
+        Some(version) => version,
+        None => {
+            let foreign = txn
+                .list_tables()
+                .map_err(|err| damaged(err.into()))?
+                .any(|table| table.name() != META.name());
+            if foreign {
+                return Err(OpenError::Damaged {
+                    file: path.to_owned(),
+                    detail: "a redb file without postern's schema version".into(),
+                });
+            }
+            SCHEMA_VERSION
+        }
+    };
+    if found > SCHEMA_VERSION {
+        return Err(OpenError::Newer {
+            file: path.to_owned(),
+            found,
+        });
+    }
+    let setup = || -> Result<(), redb::Error> {
+        for upgrade in UPGRADES
+            .iter()
+            .skip(usize::try_from(found).unwrap_or(0).saturating_sub(1))
+        {
+            upgrade(&txn)?;
+        }
+        txn.open_table(META)?
+            .insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
+        txn.open_table(SESSIONS)?;
+        txn.open_table(USER_SESSIONS)?;
+        txn.open_table(ENTRIES)?;
+        txn.open_table(EXPIRY)?;
+        txn.open_table(RECORDS)?;
+        Ok(())
+    };
+    setup().map_err(damaged)?;
+    txn.commit().map_err(|err| damaged(err.into()))
+}
+
+/// Our PID beside the file, so a second process refused by the lock can name this one.
+fn write_pid(dir: &Path) {
+    let path = dir.join(PID_FILE);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut file| writeln!(file, "{}", std::process::id()));
+    if let Err(err) = written {
+        tracing::warn!(path = %path.display(), error = %err, "cannot write the PID file");
+    }
+}

@@ -1,0 +1,100 @@
+//! Durable user data: what a user or an administrator changes at run time and must outlive
+//! every TTL (a changed password now; passkeys, self-enrolled TOTP secrets, recovery codes and
+//! OIDC consents next). Each user has a keyed namespace per `RecordKind`; a new kind of user
+//! data is a new variant, not a new store API. The embedded store and Redis keep records
+//! durably; the memory store keeps them only as long as the process runs.
+
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// The password hash set through change-password (id `current`).
+    Password,
+    /// When `postern users revoke` last ended everything of the user (id `current`).
+    Revocation,
+}
+
+impl RecordKind {
+    /// Every kind, for export and import.
+    pub const ALL: &[Self] = &[Self::Password, Self::Revocation];
+
+    /// The stored name: never change one, files and Redis hold it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Revocation => "revocation",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|kind| kind.name() == name)
+    }
+}
+
+impl Store {
+    /// The record `id` of `kind` for `user` (any spelling case).
+    pub async fn user_record(
+        &self,
+        user: &str,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.records.get(user, kind.name(), id)),
+            Self::Redis(store) => store.record(user, kind.name(), id).await,
+            Self::Embedded(store) => store.record(user, kind.name(), id),
+        }
+    }
+
+    /// Every record of `kind` for `user`, by id.
+    pub async fn user_records(
+        &self,
+        user: &str,
+        kind: RecordKind,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.records.of_kind(user, kind.name())),
+            Self::Redis(store) => store.records(user, kind.name()).await,
+            Self::Embedded(store) => store.records(user, kind.name()),
+        }
+    }
+
+    /// Stores (or replaces) a record; durable before this returns (but see the memory store).
+    pub async fn put_user_record(
+        &self,
+        user: &str,
+        kind: RecordKind,
+        id: &str,
+        value: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(store) => {
+                store.records.put(user, kind.name(), id, value);
+                Ok(())
+            }
+            Self::Redis(store) => store.put_record(user, kind.name(), id, value).await,
+            Self::Embedded(store) => store.put_record(user, kind.name(), id, value).await,
+        }
+    }
+
+    pub async fn delete_user_record(
+        &self,
+        user: &str,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(store) => {
+                store.records.delete(user, kind.name(), id);
+                Ok(())
+            }
+            Self::Redis(store) => store.delete_record(user, kind.name(), id).await,
+            Self::Embedded(store) => store.delete_record(user, kind.name(), id).await,
+        }
+    }
+
+    /// Whether records outlive this process (false only for the memory store).
+    pub fn keeps_records_durably(&self) -> bool {
+        !matches!(self, Self::Memory(_))
+    }
+}

@@ -1,0 +1,334 @@
+//! The contract on the embedded store (a redb file in a fresh directory per test), and what
+//! only it promises: what was acknowledged survives a restart, expiry holds across one, one
+//! process per directory, a damaged, foreign or newer file is refused, owner-only files.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use postern_store::embedded::{DATA_FILE, OpenError, permission_problems};
+use postern_store::{EmbeddedStore, RecordKind, Store, StoreError};
+use postern_testkit::TempDir;
+
+use crate::cases;
+use crate::support::{key, record};
+
+macro_rules! embedded_cases {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let dir = TempDir::new("embedded");
+                cases::$case(open(dir.path())).await;
+            }
+        )*
+    };
+}
+
+cases::every_case!(embedded_cases);
+
+fn open(dir: &Path) -> Store {
+    Store::Embedded(EmbeddedStore::open(dir, 1000).unwrap())
+}
+
+/// Opens `dir` again once the store dropped before has let go of it (its writer thread ends
+/// when the last handle is gone).
+fn reopen(dir: &Path) -> Store {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match EmbeddedStore::open(dir, 1000) {
+            Ok(store) => return Store::Embedded(store),
+            Err(OpenError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(err) => panic!("reopen: {err}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn what_was_acknowledged_is_there_after_a_restart() {
+    let dir = TempDir::new("embedded-restart");
+    let store = open(dir.path());
+    let (kept, ended, short) = (key(), key(), key());
+    for hash in [&kept, &ended] {
+        store
+            .put_session(hash, &record("alice"), Duration::from_secs(600))
+            .await
+            .unwrap();
+    }
+    store.delete_session(&ended, "alice").await.unwrap();
+    store
+        .put_session(&short, &record("alice"), Duration::from_millis(300))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        store
+            .count_failure("user:{alice}", Duration::from_secs(600))
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .mark_once("spent", Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_value("taken", b"t".to_vec(), Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
+    store.take_value("taken").await.unwrap();
+    store
+        .put_value("kept", b"k".to_vec(), Duration::from_secs(600))
+        .await
+        .unwrap();
+    store
+        .put_user_record("Alice", RecordKind::Password, "current", b"hash".to_vec())
+        .await
+        .unwrap();
+    drop(store);
+    // Stopped for longer than the short session's TTL.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let store = reopen(dir.path());
+    assert_eq!(
+        store.get_session(&kept).await.unwrap(),
+        Some(record("alice"))
+    );
+    assert_eq!(
+        store.get_session(&ended).await,
+        Ok(None),
+        "a sign-out stays done"
+    );
+    assert_eq!(
+        store.get_session(&short).await,
+        Ok(None),
+        "expired while stopped"
+    );
+    assert_eq!(store.user_sessions("alice").await.unwrap(), vec![kept]);
+    let failures = store.failures("user:{alice}").await.unwrap();
+    assert_eq!(failures.count, 3);
+    assert!(
+        failures.resets_in > Duration::from_secs(590),
+        "{failures:?}"
+    );
+    assert!(
+        !store
+            .mark_once("spent", Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.take_value("taken").await,
+        Ok(None),
+        "a taken value stays taken"
+    );
+    assert_eq!(store.peek_value("kept").await, Ok(Some(b"k".to_vec())));
+    assert_eq!(
+        store
+            .user_record("alice", RecordKind::Password, "current")
+            .await
+            .unwrap(),
+        Some(b"hash".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn the_sweep_removes_expired_rows_from_the_file() {
+    let dir = TempDir::new("embedded-sweep");
+    let Store::Embedded(embedded) = open(dir.path()) else {
+        unreachable!()
+    };
+    let store = Store::Embedded(embedded.clone());
+    for n in 0..200 {
+        store
+            .put_session(&key(), &record("alice"), Duration::from_millis(50))
+            .await
+            .unwrap();
+        store
+            .count_failure(&format!("ip:{n}"), Duration::from_millis(50))
+            .await
+            .unwrap();
+    }
+    let lasting = key();
+    store
+        .put_session(&lasting, &record("bob"), Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(embedded.stored_rows().unwrap(), 401);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.sweep_expired();
+    embedded.flush().await.unwrap();
+    assert_eq!(embedded.stored_rows().unwrap(), 1);
+    assert!(store.get_session(&lasting).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sessions_are_bounded_by_max_sessions() {
+    let dir = TempDir::new("embedded-bound");
+    let store = Store::Embedded(EmbeddedStore::open(dir.path(), 3).unwrap());
+    for _ in 0..3 {
+        store
+            .put_session(&key(), &record("alice"), Duration::from_millis(50))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .put_session(&key(), &record("alice"), Duration::from_secs(60))
+            .await,
+        Err(StoreError::Full(3))
+    );
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    store
+        .put_session(&key(), &record("alice"), Duration::from_secs(60))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_directory_is_refused_naming_the_holder() {
+    let dir = TempDir::new("embedded-lock");
+    let _first = open(dir.path());
+    let Err(err) = EmbeddedStore::open(dir.path(), 1000) else {
+        panic!("a second open succeeded");
+    };
+    let message = err.to_string();
+    assert!(
+        matches!(&err, OpenError::Locked { pid, .. } if *pid == std::process::id().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+}
+
+fn refused(dir: &Path) -> String {
+    match EmbeddedStore::open(dir, 1000) {
+        Ok(_) => panic!("a bad file was opened"),
+        Err(err @ OpenError::Damaged { .. }) => {
+            let message = err.to_string();
+            assert!(
+                message.contains(&dir.join(DATA_FILE).display().to_string())
+                    && message.contains("restore a backup")
+                    && message.contains("move the file aside"),
+                "{message}"
+            );
+            message
+        }
+        Err(other) => panic!("not refused as damaged: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn an_empty_or_foreign_file_is_refused() {
+    let dir = TempDir::new("embedded-foreign");
+    dir.write(DATA_FILE, "");
+    refused(dir.path());
+    dir.write(DATA_FILE, &"not a database at all\n".repeat(500));
+    refused(dir.path());
+    // A redb file of some other program.
+    std::fs::remove_file(dir.path().join(DATA_FILE)).unwrap();
+    {
+        let other = redb::Database::create(dir.path().join(DATA_FILE)).unwrap();
+        let txn = other.begin_write().unwrap();
+        txn.open_table(redb::TableDefinition::<&str, &str>::new("things"))
+            .unwrap()
+            .insert("a", "b")
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    refused(dir.path());
+}
+
+#[tokio::test]
+async fn a_truncated_or_corrupted_file_is_refused() {
+    for damage in ["truncate", "corrupt"] {
+        let dir = TempDir::new("embedded-damaged");
+        let store = open(dir.path());
+        for _ in 0..500 {
+            store
+                .put_session(&key(), &record("alice"), Duration::from_secs(600))
+                .await
+                .unwrap();
+        }
+        drop(store);
+        let _ = reopen(dir.path());
+        let path = dir.path().join(DATA_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        if damage == "truncate" {
+            bytes.truncate(bytes.len() / 2);
+        } else {
+            let middle = bytes.len() / 2;
+            for byte in &mut bytes[middle..middle + 4096] {
+                *byte ^= 0x5a;
+            }
+        }
+        // Wait for the reopened store to let go first.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            std::fs::write(&path, &bytes).unwrap();
+            match EmbeddedStore::open(dir.path(), 1000) {
+                Err(OpenError::Locked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                _ => break,
+            }
+        }
+        let message = refused(dir.path());
+        eprintln!("{damage}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_file_from_a_newer_schema_is_refused() {
+    let dir = TempDir::new("embedded-newer");
+    drop(open(dir.path()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let db = loop {
+        match redb::Database::open(dir.path().join(DATA_FILE)) {
+            Ok(db) => break db,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(err) => panic!("{err}"),
+        }
+    };
+    let txn = db.begin_write().unwrap();
+    txn.open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+        .unwrap()
+        .insert("schema_version", 99)
+        .unwrap();
+    txn.commit().unwrap();
+    drop(db);
+    let Err(err) = EmbeddedStore::open(dir.path(), 1000) else {
+        panic!("a newer file was opened");
+    };
+    assert!(matches!(err, OpenError::Newer { found: 99, .. }), "{err}");
+    assert!(err.to_string().contains("newer postern"), "{err}");
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn the_directory_and_file_are_owner_only() {
+    let parent = TempDir::new("embedded-perms");
+    let dir = parent.path().join("data");
+    drop(open(&dir));
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join(DATA_FILE)), 0o600);
+    // Opened up by hand: reported, then made owner-only again at the next start.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.join(DATA_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let problems = permission_problems(&dir);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[1].contains("644"), "{problems:?}");
+    drop(reopen(&dir));
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join(DATA_FILE)), 0o600);
+    assert!(permission_problems(&dir).is_empty());
+}
