@@ -4,6 +4,7 @@
 mod support;
 
 mod commands;
+mod deploy_files;
 mod docs;
 mod explain;
 mod metrics;

@@ -154,20 +154,46 @@ fn the_deb_installs_serves_as_its_user_and_removes_cleanly() {
     run("dpkg", &["-i", deb.to_str().unwrap()]);
     assert!(installed());
     run("getent", &["passwd", "postern"]);
-    assert_eq!(owner_and_mode(BINARY), ("root".into(), "root".into(), 0o755));
-    assert_eq!(owner_and_mode("/etc/postern"), ("root".into(), "postern".into(), 0o750));
-    assert_eq!(owner_and_mode(CONFIG), ("root".into(), "postern".into(), 0o640));
-    assert_eq!(owner_and_mode("/etc/postern/secret"), ("root".into(), "root".into(), 0o600));
+    assert_eq!(
+        owner_and_mode(BINARY),
+        ("root".into(), "root".into(), 0o755)
+    );
+    assert_eq!(
+        owner_and_mode("/etc/postern"),
+        ("root".into(), "postern".into(), 0o750)
+    );
+    assert_eq!(
+        owner_and_mode(CONFIG),
+        ("root".into(), "postern".into(), 0o640)
+    );
+    assert_eq!(
+        owner_and_mode("/etc/postern/secret"),
+        ("root".into(), "root".into(), 0o600)
+    );
     assert_eq!(owner_and_mode("/etc/postern/admin-password").2, 0o600);
-    assert_eq!(owner_and_mode("/var/lib/postern"), ("postern".into(), "postern".into(), 0o750));
+    assert_eq!(
+        owner_and_mode("/var/lib/postern"),
+        ("postern".into(), "postern".into(), 0o750)
+    );
     assert_eq!(owner_and_mode(USERS).0, "postern");
-    assert!(std::fs::read_to_string(USERS).unwrap().starts_with("admin:$argon2id$"));
+    assert!(
+        std::fs::read_to_string(USERS)
+            .unwrap()
+            .starts_with("admin:$argon2id$")
+    );
 
     let check = run(BINARY, &["config", "check", "--config", CONFIG]);
     assert!(String::from_utf8_lossy(&check.stdout).contains("1 user(s)"));
     let verify = run("systemd-analyze", &["verify", UNIT]);
-    assert!(verify.stderr.is_empty(), "{}", String::from_utf8_lossy(&verify.stderr));
-    let security = run("systemd-analyze", &["security", "--offline=true", "--no-pager", UNIT]);
+    assert!(
+        verify.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let security = run(
+        "systemd-analyze",
+        &["security", "--offline=true", "--no-pager", UNIT],
+    );
     let report = String::from_utf8_lossy(&security.stdout);
     let exposure: f64 = report
         .split("Overall exposure level for postern.service: ")
@@ -184,7 +210,10 @@ fn the_deb_installs_serves_as_its_user_and_removes_cleanly() {
     run("chown", &["postern:postern", USERS]);
     let secret = work.join("credential-secret");
     std::fs::copy("/etc/postern/secret", &secret).unwrap();
-    run("chown", &["postern", secret.to_str().unwrap(), work.to_str().unwrap()]);
+    run(
+        "chown",
+        &["postern", secret.to_str().unwrap(), work.to_str().unwrap()],
+    );
     let port = free_port();
     let log = work.join("postern.log");
     let mut child = serve_as_the_postern_user(&secret, port, &log);
@@ -207,7 +236,10 @@ fn the_deb_installs_serves_as_its_user_and_removes_cleanly() {
     );
     assert!(signed_in.starts_with("HTTP/1.1 200"), "{signed_in}");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(USERS).unwrap().starts_with("admin:$argon2id$") {
+    while !std::fs::read_to_string(USERS)
+        .unwrap()
+        .starts_with("admin:$argon2id$")
+    {
         assert!(
             Instant::now() < deadline,
             "the users file was not upgraded:\n{}",
@@ -221,16 +253,21 @@ fn the_deb_installs_serves_as_its_user_and_removes_cleanly() {
 
     run("dpkg", &["-r", PACKAGE]);
     assert!(!Path::new(BINARY).exists() && !Path::new(UNIT).exists());
-    assert!(Path::new(CONFIG).exists(), "dpkg -r keeps the config (a conffile)");
+    assert!(
+        Path::new(CONFIG).exists(),
+        "dpkg -r keeps the config (a conffile)"
+    );
     run("dpkg", &["-P", PACKAGE]);
     assert!(!installed());
     for gone in ["/etc/postern", "/var/lib/postern"] {
         assert!(!Path::new(gone).exists(), "{gone} is left after a purge");
     }
-    assert!(!Command::new("getent")
-        .args(["passwd", "postern"])
-        .status()
-        .unwrap()
-        .success());
+    assert!(
+        !Command::new("getent")
+            .args(["passwd", "postern"])
+            .status()
+            .unwrap()
+            .success()
+    );
     let _ = std::fs::remove_dir_all(&work);
 }
