@@ -18,7 +18,7 @@ const PACKAGE: &str = "postern";
 const BINARY: &str = "/usr/bin/postern";
 const CONFIG: &str = "/etc/postern/postern.toml";
 const USERS: &str = "/var/lib/postern/users";
-const UNIT: &str = "/lib/systemd/system/postern.service";
+const UNIT: &str = "/usr/lib/systemd/system/postern.service";
 const PASSWORD: &str = "an upgraded bcrypt password";
 
 fn run(program: &str, args: &[&str]) -> Output {
