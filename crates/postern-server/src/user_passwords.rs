@@ -84,12 +84,7 @@ pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreErr
 
 /// A short fingerprint, for tokens and the Basic cache.
 fn fingerprint(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    digest
-        .iter()
-        .take(8)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    postern_core::mac::hex(&Sha256::digest(text.as_bytes())[..8])
 }
 
 /// `postern users revoke`: ends every token and cached Basic credential of `user`, on every

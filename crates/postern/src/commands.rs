@@ -73,6 +73,9 @@ pub fn config_check(args: &ConfigArgs) -> ExitCode {
                 eprintln!("postern: 1 problem(s) in the configuration:\n  - `[server.tls]`: {err}");
                 return ExitCode::from(EXIT_INVALID_CONFIG);
             }
+            for warning in config.warnings() {
+                eprintln!("postern: warning: {warning}");
+            }
             println!(
                 "configuration is valid: app_url {}, listen {}, {} user(s), {} store",
                 config.app_url,

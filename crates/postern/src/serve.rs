@@ -72,6 +72,9 @@ async fn serve(
             }
         },
     };
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let app_url = config.app_url.to_string();
     let users = config.users.len();
     let providers: Vec<String> = config.oauth.iter().map(|p| p.id.clone()).collect();

@@ -69,6 +69,37 @@ impl Config {
     pub fn redirect_policy(&self) -> RedirectPolicy {
         RedirectPolicy::new(self.app_url.clone(), self.session.cookie_domain.clone())
     }
+
+    /// What is valid but will not work as the operator likely expects: `config check` prints
+    /// these and `serve` logs them. Today: apps a sign-in at `app_url` cannot cover.
+    pub fn warnings(&self) -> Vec<String> {
+        let policy = self.redirect_policy();
+        let covered_by = self.session.cookie_domain.as_deref().map_or_else(
+            || {
+                format!(
+                    "the cookie is host-only (app_url's host {} is a single label or an IP address)",
+                    self.app_url.host_str().unwrap_or_default()
+                )
+            },
+            |domain| format!("app_url's cookie domain is {domain}"),
+        );
+        self.access
+            .apps()
+            .iter()
+            .filter(|app| !policy.covers_app_host(&app.host))
+            .map(|app| {
+                format!(
+                    "app `{}` ({}) is outside what a sign-in at {} covers: {covered_by}. Its \
+                     users cannot stay signed in there and are not sent back to it after \
+                     signing in. Put postern under the same parent domain, or see \
+                     docs/configuration.md#cookie_domain-rules",
+                    app.name,
+                    app.host,
+                    self.app_url.origin().ascii_serialization()
+                )
+            })
+            .collect()
+    }
 }
 
 /// The server secret. Its `Debug` never shows it.

@@ -373,3 +373,19 @@ fn provider_env_vars_are_known_only_for_declared_providers() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn apps_outside_the_cookie_domain_are_warned_about() {
+    let text = format!(
+        "{}[[apps]]\nhost = \"wiki.example.com\"\n[[apps]]\nname = \"grafana\"\nhost = \"grafana.other.org\"\n",
+        minimal()
+    );
+    let warnings = load_with(&text, &[], &[]).unwrap().warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("app `grafana` (grafana.other.org)")
+            && warnings[0].contains("cookie domain is example.com"),
+        "{}",
+        warnings[0]
+    );
+}

@@ -36,6 +36,7 @@ const REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
 const REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
 const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
+const POSTERN_NOTICE: HeaderName = HeaderName::from_static("postern-notice");
 
 pub async fn check(
     state: &Arc<AppState>,
@@ -168,10 +169,30 @@ fn answer(
             allow(&identity, app.filter(|_| signed_in))
         }
         Answer::RedirectToLogin { status } => {
-            respond::redirect(status_code(status), &login_url(state, target))
+            let mut response = respond::redirect(status_code(status), &login_url(state, target));
+            if let Some(why) = state.return_refusal(&target.original_url()) {
+                set_notice(&mut response, &why);
+            }
+            response
         }
         Answer::Unauthorized { with_location } => {
-            let mut response = respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+            let refusal = state.return_refusal(&target.original_url());
+            let mut response = match &refusal {
+                Some(why) => respond::json_with(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    serde_json::json!({ "notice": why }),
+                ),
+                None => respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+            };
+            // The standard scheme first: clients that read only one challenge read Basic.
+            if state.config.api.basic_auth
+                && let Ok(basic) = HeaderValue::from_str(&basic::challenge(state))
+            {
+                response
+                    .headers_mut()
+                    .append(header::WWW_AUTHENTICATE, basic);
+            }
             if let Ok(challenge) = HeaderValue::from_str(&format!(
                 "Cookie realm=\"{}\", form-action=\"/login\", cookie-name=\"{}\"",
                 state.config.ui.title.replace('"', ""),
@@ -179,32 +200,37 @@ fn answer(
             )) {
                 response
                     .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, challenge);
-            }
-            if state.config.api.basic_auth {
-                // A second challenge, so clients that speak Basic know they may.
-                if let Ok(basic) = HeaderValue::from_str(&basic::challenge(state)) {
-                    response
-                        .headers_mut()
-                        .append(header::WWW_AUTHENTICATE, basic);
-                }
+                    .append(header::WWW_AUTHENTICATE, challenge);
             }
             if with_location {
                 respond::set_location(&mut response, &login_url(state, target));
+            }
+            if let Some(why) = &refusal {
+                set_notice(&mut response, why);
             }
             response
         }
         Answer::TooManyRequests { retry_after } => {
             respond::limited("Too many failed sign-ins, try again later", retry_after)
         }
-        Answer::RedirectToUnauthorized { status, reason } => {
-            respond::redirect(status_code(status), &unauthorized_url(state, app, reason))
-        }
-        Answer::Forbidden(reason) => respond::json_with(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            serde_json::json!({ "reason": reason.code() }),
+        Answer::RedirectToUnauthorized { status, reason } => respond::redirect(
+            status_code(status),
+            &unauthorized_url(state, app, reason, target),
         ),
+        Answer::Forbidden {
+            reason,
+            with_location,
+        } => {
+            let mut response = respond::json_with(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                serde_json::json!({ "reason": reason.code() }),
+            );
+            if with_location {
+                respond::set_location(&mut response, &unauthorized_url(state, app, reason, target));
+            }
+            response
+        }
         Answer::Unavailable { page: true } => pages::store_down_page(state),
         Answer::Unavailable { page: false } => {
             respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
@@ -229,9 +255,15 @@ fn allow(identity: &Identity, app: Option<&App>) -> HttpResponse {
     response
 }
 
-/// `/unauthorized?app=<name>&reason=<code>`: the page names the app (only a configured app's
-/// name; a host nobody configured stays unnamed) and says why, nothing more.
-fn unauthorized_url(state: &AppState, app: Option<&App>, reason: Reason) -> String {
+/// `/unauthorized?app=<name>&reason=<code>&redirect_uri=<original URL>`: the page names the
+/// app (only a configured app's name; a host nobody configured stays unnamed) and says why,
+/// nothing more; "Switch account" signs in again and comes back to `redirect_uri`.
+fn unauthorized_url(
+    state: &AppState,
+    app: Option<&App>,
+    reason: Reason,
+    target: &ForwardedRequest,
+) -> String {
     let mut url = format!(
         "{}?reason={}",
         state.config.portal_url("/unauthorized"),
@@ -241,6 +273,8 @@ fn unauthorized_url(state: &AppState, app: Option<&App>, reason: Reason) -> Stri
         url.push_str("&app=");
         url.extend(utf8_percent_encode(&app.name, QUERY_VALUE));
     }
+    url.push_str("&redirect_uri=");
+    url.extend(utf8_percent_encode(&target.original_url(), QUERY_VALUE));
     url
 }
 
@@ -250,6 +284,14 @@ fn login_url(state: &AppState, target: &ForwardedRequest) -> String {
         state.login_url,
         utf8_percent_encode(&target.original_url(), QUERY_VALUE)
     )
+}
+
+/// `Postern-Notice`: why the sign-in this answer starts will not come back to the app, for
+/// whoever reads the headers (curl, the browser's network panel, the proxy's log).
+fn set_notice(response: &mut HttpResponse, why: &str) {
+    if let Ok(value) = HeaderValue::from_str(why) {
+        response.headers_mut().insert(POSTERN_NOTICE, value);
+    }
 }
 
 fn status_code(status: u16) -> StatusCode {

@@ -161,7 +161,8 @@ async fn start(
         .await
         .map_err(StartError::Store)?;
     let callback = flow::callback_url(&state.config, provider_id);
-    let url = flow::authorization_url(&endpoints.auth, provider, &callback, &started);
+    let url = flow::authorization_url(&endpoints.auth, provider, &callback, &started)
+        .map_err(StartError::Provider)?;
     Ok((url, started.set_cookie))
 }
 

@@ -152,7 +152,7 @@ fn describe(answer: &Answer) -> (usize, u16, &'static str, &str) {
         Answer::RedirectToLogin { status } => (LOGIN, *status, "no_credentials", ""),
         Answer::Unauthorized { .. } => (LOGIN, 401, "no_credentials", ""),
         Answer::RedirectToUnauthorized { status, reason } => (DENIED, *status, reason.code(), ""),
-        Answer::Forbidden(reason) => (DENIED, 403, reason.code(), ""),
+        Answer::Forbidden { reason, .. } => (DENIED, 403, reason.code(), ""),
         Answer::TooManyRequests { .. } => (LIMITED, 429, "failed_logins", ""),
         Answer::Unavailable { .. } => (ERROR, 503, "store_unavailable", ""),
     }

@@ -78,10 +78,13 @@ async fn a_user_outside_the_allowed_groups_is_refused_with_the_reason() {
     assert_eq!(browser.status, StatusCode::FOUND);
     assert_eq!(
         browser.header("location"),
-        Some("https://auth.example.com/unauthorized?reason=user&app=Dashboard")
+        Some(
+            "https://auth.example.com/unauthorized?reason=user&app=Dashboard&redirect_uri=https%3A%2F%2Fdash.example.com%2F"
+        )
     );
 
-    // Through nginx a browser gets the 403 itself (auth_request cannot pass on a redirect).
+    // Through nginx a browser gets the 403 itself (auth_request cannot pass on a redirect),
+    // with the no-access page in Location for the snippet's `error_page 403` to redirect to.
     let nginx = server
         .get("/api/auth/nginx")
         .browser()
@@ -91,6 +94,26 @@ async fn a_user_outside_the_allowed_groups_is_refused_with_the_reason() {
         .send()
         .await;
     assert_eq!(nginx.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        nginx.header("location"),
+        Some(
+            "https://auth.example.com/unauthorized?reason=user&app=Dashboard&redirect_uri=https%3A%2F%2Fdash.example.com%2F"
+        )
+    );
+    let nginx_api = server
+        .get("/api/auth/nginx")
+        .header("accept", "application/json")
+        .header("cookie", &bob)
+        .header("x-original-url", "https://dash.example.com/")
+        .header("x-original-method", "GET")
+        .send()
+        .await;
+    assert_eq!(nginx_api.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        nginx_api.header("location"),
+        None,
+        "scripts get no redirect"
+    );
 }
 
 #[tokio::test]
@@ -316,11 +339,63 @@ async fn a_deny_default_refuses_unknown_hosts_even_when_signed_in() {
     // An unconfigured host is not named on the page.
     assert_eq!(
         browser.header("location"),
-        Some("https://auth.example.com/unauthorized?reason=denied")
+        Some(
+            "https://auth.example.com/unauthorized?reason=denied&redirect_uri=https%3A%2F%2Fother.example.com%2F"
+        )
     );
     let known = traefik(&server, "GET", "dash.example.com", "/")
         .header("cookie", &alice)
         .send()
         .await;
     assert_eq!(known.status, StatusCode::OK);
+}
+
+/// "Switch account" on the no-access page signs out and starts a sign-in that comes back to
+/// the app, in one step: no confirmation page, and the app's address is kept.
+#[tokio::test]
+async fn switch_account_signs_out_and_returns_to_the_app_after_the_next_sign_in() {
+    let server = server(RULES).await;
+    let bob = server.login("bob").await;
+    let refused = traefik(&server, "GET", "dash.example.com", "/reports?q=1")
+        .header("cookie", &bob)
+        .browser()
+        .send()
+        .await;
+    let location = refused.header("location").unwrap();
+    let page = server
+        .get(location.trim_start_matches("https://auth.example.com"))
+        .browser()
+        .header("cookie", &bob)
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("id=\"switch-account\""), "{}", page.body);
+    let csrf = page.hidden_field("csrf");
+    let redirect_uri = page.hidden_field("redirect_uri");
+    assert_eq!(
+        redirect_uri,
+        "/login?redirect_uri=https%3A%2F%2Fdash%2Eexample%2Ecom%2Freports%3Fq%3D1"
+    );
+    let switched = server
+        .post("/logout")
+        .header("cookie", &bob)
+        .form(&[("csrf", &csrf), ("redirect_uri", &redirect_uri)])
+        .send()
+        .await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER);
+    let login = switched.header("location").unwrap();
+    assert_eq!(
+        login,
+        "https://auth.example.com/login?redirect_uri=https%3A%2F%2Fdash%2Eexample%2Ecom%2Freports%3Fq%3D1"
+    );
+    let form = server
+        .get(login.trim_start_matches("https://auth.example.com"))
+        .browser()
+        .send()
+        .await;
+    assert_eq!(
+        form.hidden_field("redirect_uri"),
+        "https://dash.example.com/reports?q=1",
+        "the next sign-in returns to the app"
+    );
 }

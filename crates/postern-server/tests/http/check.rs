@@ -288,3 +288,62 @@ async fn garbage_cookies_are_no_credentials() {
         assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{cookie:.40}");
     }
 }
+
+#[tokio::test]
+async fn an_app_outside_the_cookie_domain_is_told_why_it_will_not_be_returned_to() {
+    let server = TestServer::start().await;
+    let outside = |proxy: &str, accept: &str| {
+        server
+            .get(&format!("/api/auth/{proxy}"))
+            .header("accept", accept)
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "grafana.other.org")
+            .header("x-forwarded-uri", "/d/1")
+            .header("x-forwarded-method", "GET")
+    };
+    let browser = outside("traefik", "text/html").send().await;
+    assert_eq!(browser.status, StatusCode::FOUND);
+    let notice = browser.header("postern-notice").unwrap_or_default();
+    assert!(
+        notice.contains("grafana.other.org is outside the cookie domain example.com"),
+        "{notice:?}"
+    );
+    // The login page it leads to says so too, instead of dropping the target in silence.
+    let location = browser.header("location").unwrap();
+    let path = location.trim_start_matches("https://auth.example.com");
+    let page = server.get(path).browser().send().await;
+    assert!(
+        page.body.contains("id=\"return-notice\"")
+            && page
+                .body
+                .contains("grafana.other.org is outside the cookie domain example.com"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("name=\"redirect_uri\" value=\"\""));
+
+    let api = outside("traefik", "application/json").send().await;
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        api.json()["notice"]
+            .as_str()
+            .is_some_and(|n| n.contains("outside the cookie domain")),
+        "{}",
+        api.body
+    );
+
+    // An app inside the cookie domain gets no notice.
+    let inside = server
+        .get("/api/auth/traefik")
+        .browser()
+        .forwarded("GET", "/")
+        .send()
+        .await;
+    assert_eq!(inside.header("postern-notice"), None);
+    let page = server
+        .get("/login?redirect_uri=https%3A%2F%2Fapp.example.com%2F")
+        .browser()
+        .send()
+        .await;
+    assert!(!page.body.contains("return-notice"));
+}

@@ -3,8 +3,10 @@
 
 mod support;
 
+mod audit;
 mod commands;
 mod deploy_files;
+mod deploy_variants;
 mod docs;
 mod explain;
 mod metrics;

@@ -270,3 +270,39 @@ fn tls_material_that_does_not_parse_is_a_config_error() {
     let serve = run(&["serve", "--config", path.to_str().unwrap()], "");
     assert_eq!(serve.status.code(), Some(64));
 }
+
+#[test]
+fn a_return_address_postern_will_not_follow_is_explained_once_in_the_log() {
+    let dir = TempDir::new("serve-refusal");
+    let port = free_port();
+    let path = dir.write("postern.toml", &config(port, ""));
+    let server = Running::start(&dir, &path, port);
+    for _ in 0..3 {
+        let answer = get(
+            port,
+            "/api/auth/traefik",
+            &[
+                ("Accept", "text/html"),
+                ("X-Forwarded-Proto", "http"),
+                ("X-Forwarded-Host", "127.0.0.1:8080"),
+                ("X-Forwarded-Uri", "/dashboard"),
+            ],
+        )
+        .unwrap();
+        assert!(
+            answer.contains("postern-notice: http://127.0.0.1:8080 is not http://127.0.0.1:"),
+            "{answer}"
+        );
+    }
+    let log = server.log_text();
+    let explained: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("a sign-in will not return to this app"))
+        .collect();
+    assert_eq!(explained.len(), 1, "once per host:\n{log}");
+    assert!(
+        explained[0].contains("WARN") && explained[0].contains("127.0.0.1"),
+        "{}",
+        explained[0]
+    );
+}

@@ -4,7 +4,8 @@
 
 use crate::harness::proxy::ProxyKind;
 use crate::scenarios::{
-    access, browser_login, host_confusion, login_redirect, logout, oidc_login, spoofing,
+    access, browser_login, deploy_variants, host_confusion, login_redirect, logout, oidc_login,
+    refused_in_chromium, spoofing,
 };
 
 macro_rules! proxy_suite {
@@ -13,6 +14,17 @@ macro_rules! proxy_suite {
             use super::*;
 
             const KIND: ProxyKind = $kind;
+
+            #[tokio::test]
+            async fn access_a_refused_browser_lands_on_postern_s_no_access_page() {
+                refused_in_chromium::a_refused_browser_lands_on_postern_s_no_access_page(KIND)
+                    .await;
+            }
+
+            #[tokio::test]
+            async fn deploy_the_uncommented_portal_block_serves_the_login_page() {
+                deploy_variants::the_uncommented_portal_block_serves_the_login_page(KIND).await;
+            }
 
             #[tokio::test]
             async fn browser_without_session_is_sent_to_login() {

@@ -15,18 +15,16 @@ fn key() -> (EcdsaKeyPair, KeySet) {
     let pair =
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
     let point = pair.public_key().as_ref();
-    let jwk = Jwk {
-        kty: "EC".into(),
-        kid: Some("k1".into()),
-        alg: None,
-        usage: Some("sig".into()),
-        n: None,
-        e: None,
-        crv: Some("P-256".into()),
-        x: Some(URL_SAFE_NO_PAD.encode(&point[1..33])),
-        y: Some(URL_SAFE_NO_PAD.encode(&point[33..65])),
-    };
-    (pair, KeySet { keys: vec![jwk] })
+    let keys = serde_json::from_value(json!({"keys": [{
+        "kty": "EC",
+        "kid": "k1",
+        "use": "sig",
+        "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+        "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+    }]}))
+    .unwrap();
+    (pair, keys)
 }
 
 fn token(pair: &EcdsaKeyPair, header: &Value, claims: &Value) -> String {
@@ -101,4 +99,40 @@ fn unsigned_and_shared_secret_tokens_are_refused() {
     let header = json!({"alg": "ES256", "kid": "k1"});
     let result = verify(&token(&other, &header, &claims()), &keys, &expected());
     assert_eq!(result, Err(IdTokenError::Signature));
+}
+
+#[test]
+fn keys_postern_cannot_use_are_dropped_and_the_rest_still_verify() {
+    let (pair, keys) = key();
+    let usable = serde_json::to_value(&keys.keys[0]).unwrap();
+    let set: KeySet = serde_json::from_value(json!({"keys": [
+        {"kty": "RSA", "kid": "enc", "use": "enc", "alg": "RSA-OAEP", "n": "AQAB", "e": "AQAB"},
+        {"kty": "future-type", "kid": "k9"},
+        "not even an object",
+        usable,
+    ]}))
+    .unwrap();
+    assert_eq!(
+        set.keys.len(),
+        2,
+        "the encryption key parses; the odd ones are dropped"
+    );
+    let header = json!({"alg": "ES256", "kid": "k1"});
+    let verified = verify(&token(&pair, &header, &claims()), &set, &expected()).unwrap();
+    assert_eq!(verified["sub"], "carol");
+    // An encryption key is never a candidate, even when the token names it.
+    let named = json!({"alg": "RS256", "kid": "enc"});
+    let result = verify(&token(&pair, &named, &claims()), &set, &expected());
+    assert_eq!(result, Err(IdTokenError::UnknownKey));
+}
+
+#[test]
+fn a_key_on_another_curve_is_no_candidate() {
+    let (pair, keys) = key();
+    let mut p384 = serde_json::to_value(&keys.keys[0]).unwrap();
+    p384["crv"] = json!("P-384");
+    let set: KeySet = serde_json::from_value(json!({"keys": [p384]})).unwrap();
+    let header = json!({"alg": "ES256", "kid": "k1"});
+    let result = verify(&token(&pair, &header, &claims()), &set, &expected());
+    assert_eq!(result, Err(IdTokenError::UnknownKey));
 }

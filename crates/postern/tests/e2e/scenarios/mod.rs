@@ -4,12 +4,14 @@
 
 pub mod access;
 pub mod browser_login;
+pub mod deploy_variants;
 pub mod host_confusion;
 pub mod keepalive;
 pub mod login_redirect;
 pub mod logout;
 pub mod oidc_login;
 pub mod redis_outage;
+pub mod refused_in_chromium;
 pub mod replicas;
 pub mod spoofing;
 
