@@ -2,6 +2,7 @@
 //! (CLI > env > file > defaults), checked in full before any port is bound. A bad config is
 //! answered with every problem at once, never only the first.
 
+mod defaults;
 mod layers;
 mod oauth;
 mod raw;
@@ -9,6 +10,7 @@ mod redis;
 pub mod schema;
 mod startup;
 mod telemetry;
+mod user_tables;
 mod validate;
 
 mod env;

@@ -106,13 +106,11 @@ impl EmbeddedStore {
                 op,
                 reply: Some(reply),
             })
-            .map_err(|_| StoreError::Unavailable("the data file writer stopped".into()))?;
+            .map_err(|_| StoreError::unavailable("the data file writer stopped"))?;
         match answer.await {
             Ok(Ok(Reply::Full(max))) => Err(StoreError::Full(max)),
             Ok(answer) => answer,
-            Err(_) => Err(StoreError::Unavailable(
-                "the data file cannot be written".into(),
-            )),
+            Err(_) => Err(StoreError::unavailable("the data file cannot be written")),
         }
     }
 
@@ -120,11 +118,12 @@ impl EmbeddedStore {
         &self,
         read: impl FnOnce(&ReadTransaction) -> Result<T, redb::Error>,
     ) -> Result<T, StoreError> {
-        let unavailable = |err: redb::Error| StoreError::Unavailable(err.to_string());
+        let unavailable =
+            |err: redb::Error| StoreError::unavailable_because("the data file cannot be read", err);
         let db = self
             .file
             .get()
-            .ok_or_else(|| StoreError::Unavailable("the data file is being reopened".into()))?;
+            .ok_or_else(|| StoreError::unavailable("the data file is being reopened"))?;
         let txn = db.begin_read().map_err(|err| unavailable(err.into()))?;
         read(&txn).map_err(unavailable)
     }
@@ -339,7 +338,7 @@ fn stored(reply: Reply) -> Result<bool, StoreError> {
 
 /// An answer of the wrong shape: a bug, reported as the store failing (closed).
 fn unexpected(reply: &Reply) -> StoreError {
-    StoreError::Unavailable(format!(
+    StoreError::unavailable(format!(
         "unexpected answer from the data file writer: {reply:?}"
     ))
 }

@@ -65,7 +65,7 @@ impl ReadBatcher {
         }
         answer
             .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("the Redis reader stopped".into())))
+            .unwrap_or_else(|_| Err(StoreError::unavailable("the Redis reader stopped")))
     }
 }
 

@@ -335,3 +335,34 @@ fn limited(client: IpAddr, wait: Duration, ip_failures: u64, account_failures: u
         retry_after: LoginLimits::retry_after_secs(wait),
     }
 }
+
+/// Starts the task that does the queued bcrypt-to-argon2id upgrades (`hash_upgrades`). It
+/// holds the state weakly, so it ends when the state is dropped (the sender goes with it).
+pub fn run_hash_upgrades(state: &Arc<AppState>) {
+    let Some(mut queue) = state.hash_upgrades.take_queue() else {
+        return;
+    };
+    let state = Arc::downgrade(state);
+    tokio::spawn(async move {
+        while let Some(upgrade) = queue.recv().await {
+            let Some(state) = std::sync::Weak::upgrade(&state) else {
+                return;
+            };
+            upgrade_to_argon2(&state, &upgrade.user, upgrade.password).await;
+        }
+    });
+}
+
+/// Rewrites a user's bcrypt hash as argon2id (the file, and Redis when that is the store).
+/// A failure only leaves the bcrypt hash in place.
+async fn upgrade_to_argon2(state: &AppState, user: &User, password: String) {
+    let Ok(new_hash) = state.passwords.hash(password).await else {
+        return;
+    };
+    match user_passwords::save(state, user, &new_hash).await {
+        Ok(()) => {
+            tracing::info!(user = %user.name, "bcrypt hash replaced by argon2id in users_file")
+        }
+        Err(err) => tracing::warn!(user = %user.name, error = %err, "bcrypt hash not replaced"),
+    }
+}
