@@ -381,6 +381,38 @@ impl Bench<'_> {
         });
     }
 
+    /// m) row c with `[metrics] listen` set: every check counted and timed (nobody scrapes).
+    fn metrics_row(&mut self, rows: &mut Vec<Row>) {
+        if !self.wants("m") {
+            return;
+        }
+        let addr = loopback(free_port());
+        let config = config_toml(&addr.to_string(), &StoreChoice::Memory, 0).replacen(
+            "[session]",
+            &format!(
+                "[metrics]\nlisten = \"{}\"\n\n[session]",
+                loopback(free_port())
+            ),
+            1,
+        );
+        match self.seeded_with("postern-metrics", addr, &config) {
+            Ok((mut server, cookies)) => self.row(
+                rows,
+                "m",
+                "postern, valid cookie, memory store, metrics on",
+                (addr, CHECK_PATH, &CHECK_HEADERS[..]),
+                &cookies,
+                200,
+                &mut [&mut server],
+            ),
+            Err(err) => rows.push(Row {
+                key: "m",
+                title: "postern, valid cookie, memory store, metrics on",
+                outcome: Outcome::Failed(format!("{err:#}")),
+            }),
+        }
+    }
+
     fn throughput(&mut self, rows: &mut Vec<Row>, footprint: &mut Footprint) -> anyhow::Result<()> {
         self.note("starting bare hyper, nginx `return 200` and the seeded postern");
         let (mut bare, bare_addr) = self.bare("bare")?;
@@ -424,6 +456,7 @@ impl Bench<'_> {
             &mut [&mut memory],
         );
         footprint.sessions_rss_kib = procs::rss_kib(memory.pid()).ok();
+        self.metrics_row(rows);
         self.row(
             rows,
             "e",
@@ -884,8 +917,8 @@ impl Bench<'_> {
 
 fn row_order(key: &str) -> usize {
     [
-        "a", "b", "c", "d", "d2", "e", "f1", "f2", "f2n", "f3", "t1", "t2", "t3", "y1", "y2", "y3",
-        "h1", "h1000", "i", "j", "k1", "k2",
+        "a", "b", "c", "m", "d", "d2", "e", "f1", "f2", "f2n", "f3", "t1", "t2", "t3", "y1", "y2",
+        "y3", "h1", "h1000", "i", "j", "k1", "k2",
     ]
     .iter()
     .position(|k| *k == key)
@@ -1116,6 +1149,15 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
         target: "within 10 % (≥ 0.9×)",
         measured: h1000_over_h1.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
         met: h1000_over_h1.map(|r| r >= 0.9),
+    });
+    // CPU per check with metrics on against off (m ÷ c, own CPU): ≤ 3 % more.
+    let own_cpu = |key: &str| report::find(rows, key).map(|m| m.own_cpu_us);
+    let metrics_cost = own_cpu("m").zip(own_cpu("c")).map(|(m, c)| m / c.max(1e-9));
+    targets.push(Target {
+        what: "metrics on, valid cookie (m ÷ c)",
+        target: "≤ 3 % more CPU per check (≤ 1.03×)",
+        measured: metrics_cost.map_or_else(|| "–".to_owned(), |r| format!("{r:.3}× CPU/req")),
+        met: metrics_cost.map(|r| r <= 1.03),
     });
     let basic_over_memory = rate_ratio("i")
         .zip(rate_ratio("c"))

@@ -32,6 +32,7 @@ mod router;
 mod seen_once;
 mod sessions;
 mod state;
+pub mod telemetry;
 mod tls;
 mod tokens;
 mod user_passwords;

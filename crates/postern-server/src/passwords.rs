@@ -25,6 +25,7 @@ type Job = Box<dyn FnOnce(&mut VerifierMemory) + Send>;
 
 pub struct PasswordPool {
     permits: Arc<Semaphore>,
+    verifiers: usize,
     jobs: Mutex<SyncSender<Job>>,
 }
 
@@ -47,8 +48,15 @@ impl PasswordPool {
         }
         Self {
             permits: Arc::new(Semaphore::new(verifiers)),
+            verifiers,
             jobs: Mutex::new(sender),
         }
+    }
+
+    /// Password checks and hashes holding a verifier now.
+    pub fn in_flight(&self) -> usize {
+        self.verifiers
+            .saturating_sub(self.permits.available_permits())
     }
 
     /// Verifies `password` against `hash`; for unknown users pass `None` and a dummy hash of

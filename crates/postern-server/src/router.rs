@@ -18,6 +18,7 @@ use crate::pages::error_page;
 use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
 use crate::state::AppState;
+use crate::telemetry::LimitKind;
 
 #[derive(Debug)]
 enum Route {
@@ -205,7 +206,12 @@ async fn rate_limit<B>(
     let rate = limits.api_rate as f64;
     match state.store.take_token(&bucket, rate, burst).await {
         Ok(None) => Ok(()),
-        Ok(Some(_)) => Err(AppError::RateLimited { retry_after: 1 }),
+        Ok(Some(_)) => {
+            if let Some(metrics) = &state.metrics {
+                metrics.audit.limited(LimitKind::Api);
+            }
+            Err(AppError::RateLimited { retry_after: 1 })
+        }
         Err(err) => {
             tracing::debug!(error = %err, "rate limit not checked: the store did not answer");
             Ok(())

@@ -22,6 +22,7 @@ use crate::notify::Notifier;
 use crate::oauth::registry::OAuth;
 use crate::passwords::PasswordPool;
 use crate::seen_once::SeenOnce;
+use crate::telemetry::{MeteredStore, Metrics, StoreGauges};
 
 /// What a reload changes, together: a check never sees new users with old rules.
 pub struct LiveState {
@@ -40,7 +41,10 @@ pub struct AppState {
     pub hash_upgrades: HashUpgrades,
     /// One password change at a time rewrites `users_file`.
     pub users_file_lock: tokio::sync::Mutex<()>,
-    pub store: Store,
+    /// The store, each call counted and timed when metrics are on (`telemetry::MeteredStore`).
+    pub store: MeteredStore,
+    /// `None` unless `[metrics] listen` is set.
+    pub metrics: Option<Arc<Metrics>>,
     pub csrf: CsrfKey,
     /// Posts `auth.suspicious` to `[notify] webhook_url`.
     pub notifier: Notifier,
@@ -51,7 +55,7 @@ pub struct AppState {
     /// Verified Basic credentials, briefly.
     pub basic_cache: BasicCache,
     pub redirects: RedirectPolicy,
-    pub passwords: PasswordPool,
+    pub passwords: Arc<PasswordPool>,
     pub assets: Assets,
     pub session_cookie: CookieSpec,
     /// The `[oauth.<id>]` providers and their HTTP client.
@@ -67,7 +71,23 @@ pub struct AppState {
 const MAX_REMEMBERED_FORWARDERS: usize = 1024;
 
 impl AppState {
+    /// With metrics when `[metrics] listen` is set.
     pub fn new(config: Config, store: Store) -> Self {
+        let metrics = config.metrics.listen.map(|_| Metrics::new());
+        Self::with_metrics(config, store, metrics)
+    }
+
+    /// `metrics` made by the caller, which may have handed its audit counters to the logger.
+    pub fn with_metrics(config: Config, store: Store, metrics: Option<Metrics>) -> Self {
+        let passwords = Arc::new(PasswordPool::new());
+        let metrics = metrics.map(|mut metrics| {
+            metrics.watch(StoreGauges::new(store.clone(), Arc::clone(&passwords)));
+            Arc::new(metrics)
+        });
+        let store = MeteredStore::new(
+            store,
+            metrics.as_ref().map(|metrics| Arc::clone(&metrics.store)),
+        );
         let csrf = CsrfKey::new(&config.secret.bytes);
         let jwt = JwtKey::new(
             &config.secret.bytes,
@@ -92,7 +112,8 @@ impl AppState {
             device: DeviceKey::new(&config.secret.bytes),
             notifier: Notifier::new(config.webhook_url.clone()),
             redirects,
-            passwords: PasswordPool::new(),
+            passwords,
+            metrics,
             assets,
             session_cookie,
             oauth,

@@ -67,7 +67,7 @@ pub struct InForce {
 pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreError> {
     // Only Redis can hold a state: with the memory store nothing outside this process
     // changes a user, and a change inside it rewrites the file and the table.
-    if !matches!(state.store, Store::Redis(_)) {
+    if !matches!(*state.store, Store::Redis(_)) {
         return Ok(InForce {
             hash: user.password_hash.clone(),
             stamp: fingerprint(&user.password_hash),
@@ -127,7 +127,7 @@ pub async fn save(
     replaces: &str,
     new_hash: &str,
 ) -> Result<(), SaveError> {
-    let redis = matches!(state.store, Store::Redis(_));
+    let redis = matches!(*state.store, Store::Redis(_));
     // Held throughout: this replica's saves and their checks happen one at a time.
     let _serialized = state.users_file_lock.lock().await;
     let live_hash = state

@@ -341,6 +341,22 @@ impl Store {
         }
     }
 
+    /// Live sessions, where the backend counts them without a round trip (memory only).
+    pub fn session_count(&self) -> Option<usize> {
+        match self {
+            Self::Memory(store) => Some(store.session_count()),
+            Self::Redis(_) | Self::Embedded(_) => None,
+        }
+    }
+
+    /// Hits and misses of the Redis client-side session cache, when it is on.
+    pub fn client_cache_counts(&self) -> Option<(u64, u64)> {
+        match self {
+            Self::Memory(_) | Self::Embedded(_) => None,
+            Self::Redis(store) => store.client_cache_counts(),
+        }
+    }
+
     /// Drops expired entries; the server calls this periodically. Redis expires on its own.
     pub fn sweep_expired(&self) -> usize {
         match self {

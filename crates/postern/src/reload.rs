@@ -71,6 +71,9 @@ fn reload(state: &AppState, path: Option<&Path>, overrides: &[(&'static str, Str
             let restart = state.config.startup.changed(&config.startup);
             state.replace_live(config.access, config.users);
             tracing::info!(apps, users, "access rules and users reloaded");
+            if let Some(metrics) = &state.metrics {
+                metrics.config_reloaded(true);
+            }
             if !restart.is_empty() {
                 tracing::warn!(
                     keys = %restart.join(", "),
@@ -83,6 +86,9 @@ fn reload(state: &AppState, path: Option<&Path>, overrides: &[(&'static str, Str
                 problems = %problems,
                 "the new configuration is invalid; the access rules and users in force stay as they were"
             );
+            if let Some(metrics) = &state.metrics {
+                metrics.config_reloaded(false);
+            }
         }
     }
 }

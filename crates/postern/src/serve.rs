@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use postern_core::config::{Config, StoreKind};
+use postern_server::telemetry::{Metrics, MetricsListener};
 use postern_server::{AppState, Server};
 use postern_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +28,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID_CONFIG);
         }
     };
-    logging::init(&config.log.level, config.log.format);
+    let metrics = config.metrics.listen.map(|_| Metrics::new());
+    logging::init(
+        &config.log,
+        metrics.as_ref().map(|metrics| metrics.audit.clone()),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,13 +44,17 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         }
     };
     let reload = (args.config.config.clone(), overrides);
-    runtime.block_on(serve(config, reload))
+    runtime.block_on(serve(config, metrics, reload))
 }
 
 /// The config file and CLI overrides, to load again when the rules reload.
 type ReloadSource = (Option<PathBuf>, Vec<(&'static str, String)>);
 
-async fn serve(config: Config, (path, overrides): ReloadSource) -> ExitCode {
+async fn serve(
+    config: Config,
+    metrics: Option<Metrics>,
+    (path, overrides): ReloadSource,
+) -> ExitCode {
     if config.secret.generated {
         tracing::warn!(
             "no `secret` configured: generated one for this run. Login and logout forms opened before \
@@ -69,7 +78,7 @@ async fn serve(config: Config, (path, overrides): ReloadSource) -> ExitCode {
     let app_url = config.app_url.to_string();
     let users = config.users.len();
     let providers: Vec<String> = config.oauth.iter().map(|p| p.id.clone()).collect();
-    let state = Arc::new(AppState::new(config, store));
+    let state = Arc::new(AppState::with_metrics(config, store, metrics));
     if let Err(err) = state.store.ping().await {
         // Not fatal: postern serves (failing closed) and reports not-ready until the store answers.
         tracing::error!(error = %err, store = state.store.backend_name(), "the session store does not answer yet");
@@ -87,6 +96,10 @@ async fn serve(config: Config, (path, overrides): ReloadSource) -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let shutdown = CancellationToken::new();
+    if let Err(code) = serve_metrics(&state, &shutdown).await {
+        return code;
+    }
     let scheme = if server.is_tls() { "https" } else { "http" };
     let listening = server.local_addr().ok();
     let listen_url = listening.map_or_else(|| "?".to_owned(), |addr| format!("{scheme}://{addr}"));
@@ -105,11 +118,32 @@ async fn serve(config: Config, (path, overrides): ReloadSource) -> ExitCode {
         tracing::warn!(listen = %listen_url, app_url = %app_url, "{why}");
     }
     reload::spawn(Arc::clone(&state), path, overrides);
-    let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     server.run(shutdown).await;
     tracing::info!("postern stopped");
     ExitCode::SUCCESS
+}
+
+/// The `[metrics] listen` listener, when set, until `shutdown`.
+async fn serve_metrics(state: &AppState, shutdown: &CancellationToken) -> Result<(), ExitCode> {
+    let (Some(addr), Some(metrics)) = (state.config.metrics.listen, &state.metrics) else {
+        return Ok(());
+    };
+    let token = state.config.metrics.token.as_deref();
+    match MetricsListener::bind(addr, Arc::clone(metrics), token).await {
+        Ok(listener) => {
+            let bound = listener
+                .local_addr()
+                .map_or_else(|_| addr.to_string(), |addr| addr.to_string());
+            tracing::info!(listen = %bound, token = token.is_some(), "metrics at http://{bound}/metrics");
+            tokio::spawn(listener.run(shutdown.clone()));
+            Ok(())
+        }
+        Err(err) => {
+            tracing::error!(error = %err, %addr, "cannot listen for metrics");
+            Err(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// Why `app_url` looks like it is not where postern listens: a local `app_url` (loopback or an

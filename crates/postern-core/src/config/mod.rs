@@ -9,6 +9,7 @@ mod raw;
 mod redis;
 pub mod schema;
 mod startup;
+mod telemetry;
 mod user_tables;
 mod validate;
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use env::{EnvSource, NoEnv, ProcessEnv};
 pub use startup::StartupSettings;
+pub use telemetry::{CheckLogging, MetricsConfig};
 use url::Url;
 
 use crate::access::AccessRules;
@@ -51,6 +53,7 @@ pub struct Config {
     pub webhook_url: Option<Url>,
     pub ui: UiConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
     /// The keys read only at start, to tell a reload which of them changed.
     pub startup: StartupSettings,
 }
@@ -227,6 +230,7 @@ pub enum LogFormat {
 pub struct LogConfig {
     pub level: String,
     pub format: LogFormat,
+    pub checks: CheckLogging,
 }
 
 /// `[api]`: credentials for headless clients.

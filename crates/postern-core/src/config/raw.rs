@@ -39,6 +39,8 @@ pub struct RawConfig {
     pub ui: RawUi,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub metrics: RawMetrics,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,6 +149,14 @@ pub struct RawUi {
 pub struct RawLog {
     pub level: Option<String>,
     pub format: Option<String>,
+    pub checks: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Option<String>,
+    pub token_file: Option<PathBuf>,
 }
 
 /// One `[oauth.<id>]` table.

@@ -51,6 +51,7 @@ pub const SECTIONS: &[&str] = &[
     "notify",
     "ui",
     "log",
+    "metrics",
 ];
 
 const fn key(path: &'static str, kind: Kind, default: &'static str) -> Key {
@@ -128,6 +129,9 @@ pub const KEYS: &[Key] = &[
     key("ui.background_color", Kind::Str, "#f4f5f7"),
     key("log.level", Kind::Str, "info"),
     key("log.format", Kind::Str, "text"),
+    key("log.checks", Kind::Str, "none"),
+    key("metrics.listen", Kind::Str, "(off)"),
+    key("metrics.token_file", Kind::Str, "(none)"),
 ];
 
 pub fn find(path: &str) -> Option<&'static Key> {

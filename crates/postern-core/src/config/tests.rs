@@ -439,3 +439,47 @@ fn apps_outside_the_cookie_domain_are_warned_about() {
         warnings[0]
     );
 }
+
+#[test]
+fn metrics_are_off_and_checks_are_not_logged_by_default() {
+    let config = load_with(&minimal(), &[], &[]).unwrap();
+    assert_eq!(config.metrics.listen, None);
+    assert_eq!(config.metrics.token, None);
+    assert_eq!(config.log.checks, CheckLogging::None);
+}
+
+#[test]
+fn metrics_listen_token_file_and_log_checks_are_read_and_checked() {
+    let dir = std::env::temp_dir().join(format!("postern-metrics-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "a-metrics-token-of-32-characters\n").unwrap();
+    let text = format!(
+        "{}[metrics]\nlisten = \"127.0.0.1:9464\"\ntoken_file = \"{}\"\n[log]\nchecks = \"denied\"\n",
+        minimal(),
+        token.display()
+    );
+    let config = load_with(&text, &[], &[]).unwrap();
+    assert_eq!(config.metrics.listen.unwrap().to_string(), "127.0.0.1:9464");
+    assert_eq!(
+        config.metrics.token.as_deref(),
+        Some(&b"a-metrics-token-of-32-characters"[..])
+    );
+    assert_eq!(config.log.checks, CheckLogging::Denied);
+    assert!(!format!("{:?}", config.metrics).contains("a-metrics-token"));
+
+    std::fs::write(&token, "short\n").unwrap();
+    let bad = format!(
+        "{}[metrics]\nlisten = \"metrics.local:9464\"\ntoken_file = \"{}\"\n[log]\nchecks = \"some\"\n",
+        minimal(),
+        token.display()
+    );
+    let problems = load_with(&bad, &[], &[]).unwrap_err().0;
+    for expected in ["`metrics.listen`", "at least 16", "`log.checks`"] {
+        assert!(
+            problems.iter().any(|problem| problem.contains(expected)),
+            "{expected} in {problems:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -71,6 +71,7 @@ pub(super) fn validate(
     let webhook_url = webhook_url(raw.notify.webhook_url.as_deref(), problems);
     let ui = ui(raw.ui, problems);
     let log = log(raw.log, problems);
+    let metrics = super::telemetry::metrics(raw.metrics, &resolve, problems);
     Some(Config {
         app_url: app_url?,
         secret: secret?,
@@ -86,6 +87,7 @@ pub(super) fn validate(
         webhook_url,
         ui,
         log: log?,
+        metrics,
         startup: super::StartupSettings::default(),
     })
 }
@@ -458,9 +460,11 @@ fn log(raw: RawLog, problems: &mut Vec<String>) -> Option<LogConfig> {
             None
         }
     };
+    let checks = super::telemetry::check_logging(raw.checks.as_deref(), problems);
     Some(LogConfig {
         level,
         format: format?,
+        checks,
     })
 }
 

@@ -22,6 +22,7 @@ use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::{AppState, LiveState};
+use crate::telemetry::CheckClock;
 
 /// Everything but RFC 3986's unreserved characters is escaped inside `redirect_uri=`.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -59,6 +60,7 @@ async fn decide<B>(
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
+    let clock = CheckClock::start(state);
     let headers = request.headers();
     let own = OwnRequest {
         method: request.method(),
@@ -69,6 +71,7 @@ async fn decide<B>(
         Ok(target) => target,
         Err(err) => {
             tracing::debug!(proxy = proxy.name(), error = %err, "auth request without a usable target");
+            clock.unusable(state, proxy);
             return respond::json_message(StatusCode::BAD_REQUEST, &format!("Bad Request: {err}"));
         }
     };
@@ -88,12 +91,9 @@ async fn decide<B>(
             signed_in_outcome(state, headers, &live, app, https, client).await
         }
     };
-    answer(
-        state,
-        decision::answer(proxy, mode, &target.method, outcome),
-        &target,
-        app,
-    )
+    let decided = decision::answer(proxy, mode, &target.method, outcome);
+    clock.answered(state, proxy, &target, client, app, &decided);
+    answer(state, decided, &target, app)
 }
 
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
@@ -152,8 +152,10 @@ async fn signed_in_outcome(
     }
 }
 
+/// Logged per request at debug only: the outage itself is logged once, with a summary every
+/// 10 s (`telemetry::MeteredStore`).
 fn store_down(err: &postern_store::StoreError) -> CheckOutcome {
-    tracing::error!(error = %err, "session store unavailable; refusing the request");
+    tracing::debug!(error = %err, "session store unavailable; refusing the request");
     CheckOutcome::StoreUnavailable
 }
 

@@ -23,7 +23,7 @@ pub async fn ready(state: &AppState) -> HttpResponse {
     match state.store.ping().await {
         Ok(()) => respond::json_message(StatusCode::OK, "Ready"),
         Err(err) => {
-            tracing::warn!(error = %err, "not ready: the session store does not answer");
+            tracing::debug!(error = %err, "not ready: the session store does not answer");
             respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Session store unavailable")
         }
     }

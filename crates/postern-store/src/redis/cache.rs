@@ -36,6 +36,9 @@ struct Inner {
     /// Moves on every change of `live`, so a read begun under an older subscription does
     /// not fill the cache under a newer one.
     epoch: AtomicU64,
+    /// Reads answered from the cache, and reads that went to Redis while it was live.
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 #[derive(Default)]
@@ -65,6 +68,8 @@ impl SessionCache {
                 per_shard: size.get().div_ceil(SHARDS),
                 live: AtomicBool::new(false),
                 epoch: AtomicU64::new(0),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
             }),
         }
     }
@@ -79,10 +84,12 @@ impl SessionCache {
         let mut shard = self.shard(hash);
         if let Some(entry) = shard.entries.get(hash) {
             if Instant::now() < entry.stale_at {
+                self.inner.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Arc::clone(&entry.record));
             }
             shard.entries.remove(hash);
         }
+        self.inner.misses.fetch_add(1, Ordering::Relaxed);
         Err(Some(Ticket {
             epoch,
             generation: shard.generation,
@@ -118,6 +125,14 @@ impl SessionCache {
                 stale_at: Instant::now() + ttl.min(MAX_AGE),
             },
         );
+    }
+
+    /// Hits and misses since start (for `postern_redis_client_cache_*_total`).
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.inner.hits.load(Ordering::Relaxed),
+            self.inner.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// The session changed or ended (told by Redis, or written by this replica).

@@ -133,6 +133,11 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Hits and misses of the client-side cache, when it is on.
+    pub fn client_cache_counts(&self) -> Option<(u64, u64)> {
+        self.cached.as_ref().map(|tracker| tracker.cache().counts())
+    }
+
     pub async fn get_session(
         &self,
         hash: &TokenHash,

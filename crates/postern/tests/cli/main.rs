@@ -5,12 +5,16 @@ mod support;
 
 mod audit;
 mod commands;
+mod deploy_files;
 mod deploy_variants;
 mod docs;
 mod explain;
+mod metrics;
 mod reload;
+mod secrets_in_logs;
 mod serve;
 mod shipped_configs;
+mod store_outage;
 mod systemd_unit;
 mod terminal;
 mod users;
