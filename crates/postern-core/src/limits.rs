@@ -9,12 +9,6 @@ use std::time::{Duration, Instant};
 /// Longer typed names are counted under their hash.
 const MAX_NAME_IN_KEY: usize = 128;
 
-/// The most failures in a row an account takes, however they are spread over clients and over
-/// `user_failure_window`s: with a short window, the per-account limit alone would let a
-/// guesser with many addresses go on all day. A successful sign-in (or `postern users unlock`)
-/// ends the streak. Attempts with the user's device cookie are counted on the device's own
-/// counter instead, so a capped account does not lock out its owner's browser.
-pub const MAX_CONSECUTIVE_FAILURES: u64 = 100;
 /// How long a streak lasts from its first failure, unless a sign-in ends it sooner.
 pub const STREAK_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
@@ -25,6 +19,13 @@ pub struct LoginLimits {
     pub failure_window: Duration,
     pub max_failures_per_user: u64,
     pub user_failure_window: Duration,
+    /// The most failures in a row an account takes (0: no cap), however they are spread over
+    /// clients and over `user_failure_window`s: with a short window, the per-account limit
+    /// alone would let a guesser with many addresses go on all day. A successful sign-in (or
+    /// `postern users unlock`) ends the streak. Attempts with the user's device cookie are
+    /// counted on the device's own counter instead, so a capped account does not lock out its
+    /// owner's browser; clients without one are locked out until the streak ends.
+    pub max_consecutive_failures_per_user: u64,
     /// Requests per second each client IP may make to the UI and API routes (the check path
     /// is exempt), and how many it may make at once.
     pub api_rate: u64,
@@ -61,7 +62,7 @@ impl LoginLimits {
         }
     }
 
-    /// The streak counter (`MAX_CONSECUTIVE_FAILURES`) that goes with an account counter
+    /// The streak counter (`max_consecutive_failures_per_user`) that goes with an account counter
     /// (`user_counter`); none for any other counter, such as a device's.
     pub fn streak_counter(account_counter: &str) -> Option<String> {
         account_counter

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use postern_core::limits::{LoginLimits, MAX_CONSECUTIVE_FAILURES, STREAK_WINDOW};
+use postern_core::limits::{LoginLimits, STREAK_WINDOW};
 use postern_core::users::User;
 use postern_store::{Counter, Store, StoreError};
 
@@ -181,6 +181,8 @@ pub struct Attempt {
     streak: Option<String>,
     by_ip: Counter,
     by_account: Counter,
+    /// Failures in a row on the account with this one; 0 when they are not counted.
+    by_streak: u64,
 }
 
 /// Counts an attempt from `client` on `account` (its counter: `account_counter`), or refuses
@@ -191,7 +193,9 @@ pub async fn begin_attempt(
     account: String,
 ) -> Result<Attempt, LoginError> {
     let ip = LoginLimits::ip_counter(client);
-    let streak = LoginLimits::streak_counter(&account);
+    let streak_cap = state.config.limits.max_consecutive_failures_per_user;
+    // With the cap off (0), failures in a row are not even counted.
+    let streak = LoginLimits::streak_counter(&account).filter(|_| streak_cap > 0);
     // Cheap, and enough for the attempts that come after the limit was reached.
     refuse_if_limited(state, client, &ip, &account, streak.as_deref()).await?;
     let limits = &state.config.limits;
@@ -219,9 +223,10 @@ pub async fn begin_attempt(
         streak,
         by_ip,
         by_account,
+        by_streak: by_streak.map_or(0, |streak| streak.count),
     };
     let streak_wait = by_streak
-        .filter(|streak| streak.count > MAX_CONSECUTIVE_FAILURES)
+        .filter(|streak| streak.count > streak_cap)
         .map(|streak| streak.resets_in);
     let account_wait =
         (by_account.count > limits.max_failures_per_user).then_some(by_account.resets_in);
@@ -275,6 +280,22 @@ fn report_failure(state: &AppState, attempt: &Attempt, event: &'static str, user
         ip_failures = by_ip,
         account_failures = by_account,
     );
+    let streak_cap = state.config.limits.max_consecutive_failures_per_user;
+    if let Some(name) = user.filter(|_| streak_cap > 0 && attempt.by_streak == streak_cap) {
+        // Every attempt on the account without its device cookie is refused from now on.
+        tracing::warn!(
+            target: "audit",
+            event = "auth.suspicious",
+            scope = "streak",
+            user = name,
+            ip = %client,
+            count = streak_cap,
+            method = event,
+            "an account reached its cap of failed sign-ins in a row and is locked"
+        );
+        state.notifier.suspicious(name, client, streak_cap, event);
+        return;
+    }
     let ip_threshold = SUSPICIOUS_FAILURES.min(state.config.limits.max_failures_per_ip);
     let (name, count, scope, message) = match user {
         Some(name) if by_account == SUSPICIOUS_FAILURES => (
@@ -324,7 +345,7 @@ async fn refuse_if_limited(
         (by_ip.count >= limits.max_failures_per_ip).then_some(by_ip.resets_in),
         (by_account.count >= limits.max_failures_per_user).then_some(by_account.resets_in),
         by_streak
-            .filter(|streak| streak.count >= MAX_CONSECUTIVE_FAILURES)
+            .filter(|streak| streak.count >= limits.max_consecutive_failures_per_user)
             .map(|streak| streak.resets_in),
     ];
     match waits.into_iter().flatten().max() {

@@ -116,6 +116,7 @@ pub struct RawLimits {
     pub failure_window: Option<HumanDuration>,
     pub max_failures_per_user: Option<u64>,
     pub user_failure_window: Option<HumanDuration>,
+    pub max_consecutive_failures_per_user: Option<u64>,
     pub api_rate: Option<u64>,
     pub api_burst: Option<u64>,
 }

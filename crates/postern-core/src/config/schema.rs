@@ -116,6 +116,7 @@ pub const KEYS: &[Key] = &[
     key("limits.failure_window", Kind::Duration, "300s"),
     key("limits.max_failures_per_user", Kind::Int, "10"),
     key("limits.user_failure_window", Kind::Duration, "900s"),
+    key("limits.max_consecutive_failures_per_user", Kind::Int, "100"),
     key("limits.api_rate", Kind::Int, "20"),
     key("limits.api_burst", Kind::Int, "60"),
     key("notify.webhook_url", Kind::Secret, "(none)"),

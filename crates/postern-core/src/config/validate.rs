@@ -380,6 +380,10 @@ fn limits(raw: &RawLimits, problems: &mut Vec<String>) -> LoginLimits {
             "limits.max_failures_per_user",
         ),
         user_failure_window: or_default(raw.user_failure_window, "limits.user_failure_window"),
+        max_consecutive_failures_per_user: int_or_default(
+            raw.max_consecutive_failures_per_user,
+            "limits.max_consecutive_failures_per_user",
+        ),
         api_rate: int_or_default(raw.api_rate, "limits.api_rate"),
         api_burst: int_or_default(raw.api_burst, "limits.api_burst"),
     };
@@ -396,6 +400,12 @@ fn limits(raw: &RawLimits, problems: &mut Vec<String>) -> LoginLimits {
         if !(1..=100).contains(&max) {
             problems.push(format!("`limits.{key}` must be between 1 and 100"));
         }
+    }
+    // 0 turns the cap off; past a million it would never be reached in its 24 h anyway.
+    if limits.max_consecutive_failures_per_user > 1_000_000 {
+        problems.push(
+            "`limits.max_consecutive_failures_per_user` must be between 0 (off) and 1000000".into(),
+        );
     }
     for (key, window) in [
         ("failure_window", limits.failure_window),

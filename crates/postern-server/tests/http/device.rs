@@ -77,7 +77,7 @@ async fn a_known_browser_signs_in_while_the_account_is_locked() {
 }
 
 /// A guesser with many addresses and a short `user_failure_window` still gets no more than
-/// `MAX_CONSECUTIVE_FAILURES` wrong passwords on an account; the owner's browser still signs
+/// `max_consecutive_failures_per_user` (default 100) wrong passwords on an account; the owner's browser still signs
 /// in, and that sign-in ends the streak.
 #[tokio::test]
 async fn failures_in_a_row_are_capped_across_clients_and_windows() {
@@ -91,25 +91,8 @@ async fn failures_in_a_row_are_capped_across_clients_and_windows() {
     assert_eq!(first.status, StatusCode::OK);
     let device = first.cookie("postern_device").expect("a device cookie");
 
-    let cap = postern_core::limits::MAX_CONSECUTIVE_FAILURES;
-    let mut failures = 0;
-    let mut client = 0u32;
-    while failures < cap {
-        client += 1;
-        let ip = format!("10.{}.{}.1", client / 250, client % 250);
-        let guess = login_from(&server, &ip, "alice", "guess", None).await;
-        match guess.status {
-            StatusCode::UNAUTHORIZED => failures += 1,
-            // The short per-account window is full: wait for it to pass, as a guesser would.
-            StatusCode::TOO_MANY_REQUESTS => {
-                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            }
-            other => panic!("guess {failures}: {other}"),
-        }
-        assert!(client < 2_000, "the guesses never got through");
-    }
     // The per-account window passes; the streak does not.
-    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    guess_wrong_from_many_clients(&server, 100).await;
     let capped = login_from(&server, "203.0.113.7", "alice", PASSWORD, None).await;
     assert_eq!(
         capped.status,
@@ -132,4 +115,57 @@ async fn failures_in_a_row_are_capped_across_clients_and_windows() {
         StatusCode::OK,
         "the sign-in did not end the streak"
     );
+}
+
+/// `max_failures` wrong passwords on alice, each from a client of its own, waiting out the
+/// per-account window whenever it is full, as a guesser would.
+async fn guess_wrong_from_many_clients(server: &TestServer, max_failures: u64) {
+    let mut failures = 0;
+    let mut client = 0u32;
+    while failures < max_failures {
+        client += 1;
+        let ip = format!("10.{}.{}.1", client / 250, client % 250);
+        let guess = login_from(server, &ip, "alice", "guess", None).await;
+        match guess.status {
+            StatusCode::UNAUTHORIZED => failures += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            other => panic!("guess {failures}: {other}"),
+        }
+        assert!(client < 2_000, "the guesses never got through");
+    }
+    // Let the per-account window pass, so only the streak can still refuse.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+}
+
+fn streak_config(cap: u64) -> String {
+    config_text(
+        "https://auth.example.com",
+        &format!(
+            "trusted_proxies = [\"127.0.0.1/32\"]\n\
+             [limits]\nmax_failures_per_user = 10\nuser_failure_window = \"1s\"\n\
+             max_consecutive_failures_per_user = {cap}\n"
+        ),
+    )
+}
+
+/// The cap is the config key's: 3 locks alice after 3 failures in a row, and 0 turns the cap
+/// off, so 15 failures (past 3, and past the per-account limit of 10) still leave her a way in.
+#[tokio::test]
+async fn the_cap_of_failures_in_a_row_is_configurable_and_0_turns_it_off() {
+    let capped = TestServer::with_config(&streak_config(3)).await;
+    guess_wrong_from_many_clients(&capped, 3).await;
+    let refused = login_from(&capped, "203.0.113.7", "alice", PASSWORD, None).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.body
+    );
+
+    let uncapped = TestServer::with_config(&streak_config(0)).await;
+    guess_wrong_from_many_clients(&uncapped, 15).await;
+    let signed_in = login_from(&uncapped, "203.0.113.7", "alice", PASSWORD, None).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
 }
