@@ -14,6 +14,9 @@ const QUEUE: usize = 16;
 
 pub struct Upgrade {
     pub user: Arc<User>,
+    /// The bcrypt hash `password` was checked against: the upgrade replaces only that one,
+    /// never a hash set after it was queued.
+    pub replaces: String,
     pub password: String,
 }
 
@@ -32,9 +35,15 @@ impl HashUpgrades {
         }
     }
 
-    /// Queues the upgrade of `user`'s hash to an argon2id hash of `password`; never waits.
-    pub fn request(&self, user: Arc<User>, password: String) {
-        if self.sender.try_send(Upgrade { user, password }).is_err() {
+    /// Queues the upgrade of `user`'s hash `replaces` to an argon2id hash of `password`;
+    /// never waits.
+    pub fn request(&self, user: Arc<User>, replaces: String, password: String) {
+        let upgrade = Upgrade {
+            user,
+            replaces,
+            password,
+        };
+        if self.sender.try_send(upgrade).is_err() {
             tracing::debug!("bcrypt upgrade queue full; the next sign-in asks again");
         }
     }

@@ -20,7 +20,7 @@ use crate::state::AppState;
 /// A live session and its user, as found from a request's cookie.
 pub struct CurrentSession {
     pub key: TokenHash,
-    pub record: SessionRecord,
+    pub record: Arc<SessionRecord>,
     pub user: Arc<User>,
 }
 

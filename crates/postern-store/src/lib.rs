@@ -10,6 +10,7 @@ mod keys;
 mod memory;
 mod records;
 mod redis;
+mod token_map;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -137,8 +138,12 @@ impl Store {
         }
     }
 
-    /// The session for a token hash, if it exists and its TTL has not run out.
-    pub async fn get_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+    /// The session for a token hash, if it exists and its TTL has not run out. Shared: the
+    /// memory store and the client-side cache hand out their own copy without cloning it.
+    pub async fn get_session(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.get_session(hash)),
             Self::Redis(store) => store.get_session(hash).await,

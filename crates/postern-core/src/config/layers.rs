@@ -79,6 +79,9 @@ fn refuse_unknown_env(table: &Table, sources: &Sources<'_>, problems: &mut Vec<S
         .filter_map(schema::Key::env_name)
         .collect();
     known.push("POSTERN_CONFIG".to_owned());
+    // Not postern's, but named so by its own project: the postern address in
+    // deploy/caddy/Caddyfile, and the test suite's store switch.
+    known.extend(["POSTERN_UPSTREAM", "POSTERN_TEST_STORE"].map(str::to_owned));
     if let Some(Value::Table(providers)) = table.get("oauth") {
         for id in providers.keys() {
             known.extend(
@@ -96,6 +99,7 @@ fn refuse_unknown_env(table: &Table, sources: &Sources<'_>, problems: &mut Vec<S
             name.starts_with("POSTERN_")
                 && !known.contains(name)
                 && !is_kubernetes_service_link(name)
+                && !is_docker_link(name)
         })
         .collect();
     unknown.sort();
@@ -133,6 +137,12 @@ fn is_kubernetes_service_link(name: &str) -> bool {
             && matches!(protocol, "TCP" | "UDP" | "SCTP")
             && matches!(field, "" | "PROTO" | "PORT" | "ADDR")
     })
+}
+
+/// Docker's legacy links for a container called `postern` (`POSTERN_NAME`, `POSTERN_ENV_*`):
+/// set by the engine, not meant for postern.
+fn is_docker_link(name: &str) -> bool {
+    name == "POSTERN_NAME" || name.starts_with("POSTERN_ENV_")
 }
 
 /// `POSTERN_OAUTH_GOOGLE_CLIENT_SECRET` for `[oauth.google]` `client_secret`.

@@ -388,6 +388,27 @@ fn kubernetes_service_link_variables_are_not_refused() {
 }
 
 #[test]
+fn kubernetes_and_docker_link_variables_of_a_postern_service_are_not_config() {
+    let env = [
+        ("POSTERN_SERVICE_HOST", "10.0.0.7"),
+        ("POSTERN_SERVICE_PORT", "80"),
+        ("POSTERN_SERVICE_PORT_HTTP", "80"),
+        ("POSTERN_PORT", "tcp://10.0.0.7:80"),
+        ("POSTERN_PORT_80_TCP", "tcp://10.0.0.7:80"),
+        ("POSTERN_PORT_80_TCP_PROTO", "tcp"),
+        ("POSTERN_PORT_80_TCP_PORT", "80"),
+        ("POSTERN_PORT_80_TCP_ADDR", "10.0.0.7"),
+        ("POSTERN_NAME", "/web/postern"),
+        ("POSTERN_ENV_TZ", "UTC"),
+    ];
+    assert!(load_with(&minimal(), &env, &[]).is_ok());
+    let problems = load_with(&minimal(), &[("POSTERN_PORTS", "1")], &[])
+        .unwrap_err()
+        .0;
+    assert!(problems[0].contains("`POSTERN_PORTS`"), "{problems:?}");
+}
+
+#[test]
 fn provider_env_vars_are_known_only_for_declared_providers() {
     let text = format!(
         "{}[oauth.github]\nclient_id = \"a\"\nallow_all = true\n",

@@ -154,7 +154,8 @@ proptest! {
     fn a_new_hash_changes_that_user_only_in_lines(text in tinyauth_file(), user in name()) {
         let (users, problems) = summary(&text);
         let position = users.iter().position(|(name, _, _)| name.eq_ignore_ascii_case(&user));
-        let changed = with_new_hash(&text, &user, NEW_HASH, false);
+        let old = position.map_or(HASHES[0], |position| users[position].1.as_str());
+        let changed = with_new_hash(&text, &user, old, NEW_HASH, false).ok();
         match (position, changed) {
             (None, None) => {}
             (Some(position), Some(changed)) => {
@@ -177,7 +178,8 @@ proptest! {
     fn a_new_hash_changes_that_user_only_in_tables(text in toml_file(), user in name()) {
         let users = toml_users(&text);
         let position = users.iter().position(|(name, _)| name.eq_ignore_ascii_case(&user));
-        let changed = with_new_hash(&text, &user, NEW_HASH, true);
+        let old = position.map_or(HASHES[0], |position| users[position].1.as_str());
+        let changed = with_new_hash(&text, &user, old, NEW_HASH, true).ok();
         match (position, changed) {
             (None, None) => {}
             (Some(position), Some(changed)) => {

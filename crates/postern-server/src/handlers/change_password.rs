@@ -52,7 +52,7 @@ pub async fn change<B: RequestBody>(
     let current_hash = user_passwords::in_force(state, &user).await?.hash;
     let verified = state
         .passwords
-        .verify(Some(current_hash), body.current_password)
+        .verify(Some(current_hash.clone()), body.current_password)
         .await;
     settle(state, &user, attempt, verified).await?;
     if let Err(weak) = password_policy::check_new_password(&body.new_password) {
@@ -62,12 +62,12 @@ pub async fn change<B: RequestBody>(
         ));
     }
     let new_hash = state.passwords.hash(body.new_password).await?;
-    match user_passwords::save(state, &user, &new_hash).await {
+    match user_passwords::save(state, &user, &current_hash, &new_hash).await {
         Ok(()) => {}
-        Err(SaveError::InlineUser) => {
+        Err(err @ (SaveError::InlineUser | SaveError::Changed)) => {
             return Err(AppError::refused(
                 StatusCode::CONFLICT,
-                capitalized(&SaveError::InlineUser.to_string()),
+                capitalized(&err.to_string()),
             ));
         }
         Err(SaveError::Store(err)) => return Err(err.into()),

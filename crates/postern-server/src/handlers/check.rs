@@ -141,6 +141,11 @@ async fn signed_in_outcome(
         Found::Busy => return CheckOutcome::StoreUnavailable,
         Found::Unavailable(err) => return store_down(&err),
     };
+    // The user as the same live state as the rules has them (a reload may have swapped the
+    // table since the credentials were checked): never new users with old rules.
+    let Some(user) = live.users.get(&user.name).cloned() else {
+        return CheckOutcome::NoCredentials;
+    };
     match admit(&user, level, None) {
         Ok(()) => CheckOutcome::Allowed(user.identity().clone()),
         Err(reason) => CheckOutcome::NotAllowed(reason),

@@ -3,6 +3,7 @@
 //! for state-changing calls (`GET /api/csrf`).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, StatusCode};
@@ -132,7 +133,7 @@ pub async fn keepalive<B>(state: &AppState, request: &Request<B>) -> AppResult {
         StatusCode::OK,
         message,
         &CurrentSession {
-            record: moved,
+            record: Arc::new(moved),
             ..session
         },
     ))

@@ -399,3 +399,45 @@ async fn switch_account_signs_out_and_returns_to_the_app_after_the_next_sign_in(
         "the next sign-in returns to the app"
     );
 }
+
+/// A reload puts new rules and new users in force together: bob, moved into a new group that
+/// the new rules admit, passes at once, with his new groups, and so does a Basic caller.
+#[tokio::test]
+async fn a_reload_swaps_rules_and_users_together() {
+    let server = server(&format!("{RULES}[api]\nbasic_auth = true\n")).await;
+    let bob = server.login("bob").await;
+    let check = |cookie: Option<&str>, basic: Option<&str>| {
+        let mut request = traefik(&server, "GET", "dash.example.com", "/");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(basic) = basic {
+            request = request.header("authorization", basic);
+        }
+        request.send()
+    };
+    assert_eq!(check(Some(&bob), None).await.status, StatusCode::FORBIDDEN);
+
+    let text = config_text(
+        "https://auth.example.com",
+        &RULES.replace("allow_groups = [\"admins\"]", "allow_groups = [\"night\"]"),
+    )
+    .replace(
+        "[[users]]\nname = \"bob\"\n",
+        "[[users]]\nname = \"bob\"\ngroups = [\"night\"]\n",
+    );
+    let reloaded = load(&text);
+    server.state.replace_live(reloaded.access, reloaded.users);
+
+    let session = check(Some(&bob), None).await;
+    assert_eq!(session.status, StatusCode::OK);
+    assert_eq!(session.header("remote-groups"), Some("night"));
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("bob:{PASSWORD}"))
+    );
+    let basic = check(None, Some(&basic)).await;
+    assert_eq!(basic.status, StatusCode::OK, "{}", basic.body);
+    assert_eq!(basic.header("remote-groups"), Some("night"));
+}

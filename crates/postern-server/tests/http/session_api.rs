@@ -141,7 +141,8 @@ fn wall_clock() -> u64 {
 /// only the server's own liveness check can then refuse it.
 async fn set_deadlines(server: &TestServer, cookie: &str, idle: u64, absolute: u64) {
     let key = session_key(cookie);
-    let mut record = server.state.store.get_session(&key).await.unwrap().unwrap();
+    let stored = server.state.store.get_session(&key).await.unwrap().unwrap();
+    let mut record = std::sync::Arc::unwrap_or_clone(stored);
     record.idle_deadline = idle;
     record.expires_at = absolute;
     server

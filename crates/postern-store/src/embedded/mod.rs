@@ -140,7 +140,7 @@ impl EmbeddedStore {
         })
     }
 
-    pub(crate) fn get_session(&self, hash: &TokenHash) -> Option<SessionRecord> {
+    pub(crate) fn get_session(&self, hash: &TokenHash) -> Option<Arc<SessionRecord>> {
         self.memory.get_session(hash)
     }
 

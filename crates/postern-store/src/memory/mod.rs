@@ -57,7 +57,7 @@ impl MemoryStore {
         self.others.len()
     }
 
-    pub(crate) fn get_session(&self, key: &TokenHash) -> Option<SessionRecord> {
+    pub(crate) fn get_session(&self, key: &TokenHash) -> Option<Arc<SessionRecord>> {
         self.sessions.get(key)
     }
 

@@ -8,6 +8,7 @@ mod records;
 mod scripts;
 mod tracking;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postern_core::config::RedisConfig;
@@ -132,7 +133,10 @@ impl RedisStore {
         Ok(())
     }
 
-    pub async fn get_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+    pub async fn get_session(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
         let cache = self.cached.as_ref().map(Tracker::cache);
         let ticket = match cache.map(|cache| cache.lookup(hash)) {
             Some(Ok(record)) => return Ok(Some(record)),
@@ -145,9 +149,9 @@ impl RedisStore {
             .session_reads
             .get(&self.link, key, ticket.is_some())
             .await?;
-        let record: Option<SessionRecord> = fetched.value.and_then(|bytes| {
+        let record: Option<Arc<SessionRecord>> = fetched.value.and_then(|bytes| {
             match serde_json::from_slice(&bytes) {
-                Ok(record) => Some(record),
+                Ok(record) => Some(Arc::new(record)),
                 Err(err) => {
                     tracing::warn!(error = %err, "ignoring a session record that does not decode");
                     None

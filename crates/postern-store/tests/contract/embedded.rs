@@ -95,8 +95,8 @@ async fn what_was_acknowledged_is_there_after_a_restart() {
 
     let store = reopen(dir.path());
     assert_eq!(
-        store.get_session(&kept).await.unwrap(),
-        Some(record("alice"))
+        store.get_session(&kept).await.unwrap().as_deref(),
+        Some(&record("alice"))
     );
     assert_eq!(
         store.get_session(&ended).await,

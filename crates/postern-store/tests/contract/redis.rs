@@ -74,7 +74,7 @@ async fn sentinel_passes_the_contract_and_survives_a_failover() {
             Err(err) => panic!("the store did not follow the failover: {err}"),
         }
     };
-    assert_eq!(found, Some(record("alice")));
+    assert_eq!(found.as_deref(), Some(&record("alice")));
     let after = key();
     store
         .put_session(&after, &record("bob"), Duration::from_secs(600))

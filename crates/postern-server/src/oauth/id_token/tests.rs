@@ -71,6 +71,10 @@ fn each_claim_check_refuses() {
         ("aud", json!(["other", "postern"]), IdTokenError::Audience),
         ("exp", json!(NOW - 61), IdTokenError::Expired),
         ("iat", json!(NOW + 3600), IdTokenError::IssuedInFuture),
+        ("iat", json!(NOW + 61), IdTokenError::IssuedInFuture),
+        ("iat", json!("yesterday"), IdTokenError::NoIssuedAt),
+        ("nbf", json!(NOW + 61), IdTokenError::NotYetValid),
+        ("nbf", json!("soon"), IdTokenError::NotYetValid),
         ("nonce", json!("n2"), IdTokenError::Nonce),
     ];
     for (name, value, error) in cases {
@@ -81,6 +85,23 @@ fn each_claim_check_refuses() {
         }
         let result = verify(&token(&pair, &header, &claims), &keys, &expected());
         assert_eq!(result, Err(error), "{name}");
+    }
+}
+
+#[test]
+fn iat_is_required_and_nbf_holds_within_the_leeway() {
+    let (pair, keys) = key();
+    let header = json!({"alg": "ES256", "kid": "k1"});
+    let mut without_iat = claims();
+    without_iat.as_object_mut().unwrap().remove("iat");
+    let result = verify(&token(&pair, &header, &without_iat), &keys, &expected());
+    assert_eq!(result, Err(IdTokenError::NoIssuedAt));
+    // A provider clock up to 60 s ahead is tolerated, for nbf as for iat and exp.
+    for (name, value) in [("nbf", NOW + 60), ("nbf", NOW - 3600), ("iat", NOW + 60)] {
+        let mut claims = claims();
+        claims[name] = json!(value);
+        let result = verify(&token(&pair, &header, &claims), &keys, &expected());
+        assert!(result.is_ok(), "{name} = {value}: {result:?}");
     }
 }
 
