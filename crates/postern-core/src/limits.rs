@@ -189,6 +189,12 @@ mod tests {
     }
 
     #[test]
+    fn a_streak_is_100_failures_within_24_hours_as_docs_security_md_promises() {
+        assert_eq!(MAX_CONSECUTIVE_FAILURES, 100);
+        assert_eq!(STREAK_WINDOW, Duration::from_secs(86_400));
+    }
+
+    #[test]
     fn retry_after_rounds_up_and_is_never_zero() {
         assert_eq!(
             LoginLimits::retry_after_secs(Duration::from_millis(299_001)),
