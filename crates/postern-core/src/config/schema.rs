@@ -61,6 +61,9 @@ const fn key(path: &'static str, kind: Kind, default: &'static str) -> Key {
     }
 }
 
+/// Where the embedded store keeps its file (and the admin socket) unless `data_dir` says.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/postern";
+
 pub const KEYS: &[Key] = &[
     key("app_url", Kind::Str, "(required)"),
     key("secret", Kind::Secret, "(generated at start)"),
@@ -71,6 +74,7 @@ pub const KEYS: &[Key] = &[
         "[\"127.0.0.1/32\", \"::1/128\"]",
     ),
     key("users_file", Kind::Str, "(none)"),
+    key("data_dir", Kind::Str, DEFAULT_DATA_DIR),
     key("users", Kind::Tables, "[]"),
     key("server.listen", Kind::Str, "127.0.0.1:3000"),
     key("server.shutdown_timeout", Kind::Duration, "10s"),

@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use postern_core::config::{self, Config, NoEnv, Sources, StoreKind};
 use postern_server::{AppState, Server};
 use postern_store::Store;
-use postern_testkit::RedisServer;
+use postern_testkit::{RedisServer, TempDir};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -42,12 +42,19 @@ pub struct TestServer {
     shutdown: CancellationToken,
     /// The Redis this server's store lives in, when the suite runs against Redis.
     _redis: Option<RedisServer>,
+    /// The data directory of an embedded store.
+    _data: Option<TempDir>,
 }
 
 /// `POSTERN_TEST_STORE=redis` runs every test whose config names the memory store against a
-/// real redis-server of its own instead (`.ci/test` runs the suite both ways).
+/// real redis-server of its own instead, `POSTERN_TEST_STORE=embedded` against a data file in
+/// a directory of its own (`.ci/test` runs the suite all three ways).
 pub fn redis_instead_of_memory() -> bool {
     std::env::var("POSTERN_TEST_STORE").is_ok_and(|store| store == "redis")
+}
+
+pub fn embedded_instead_of_memory() -> bool {
+    std::env::var("POSTERN_TEST_STORE").is_ok_and(|store| store == "embedded")
 }
 
 impl TestServer {
@@ -72,12 +79,24 @@ impl TestServer {
             config.session.store = with_redis.session.store;
             redis = Some(server);
         }
+        if matches!(config.session.store, StoreKind::Memory) && embedded_instead_of_memory() {
+            config.session.store = StoreKind::Embedded;
+        }
+        let mut data = None;
         let store = match &config.session.store {
             StoreKind::Memory => Store::memory(config.session.max_sessions),
             StoreKind::Redis(redis) => Store::redis(redis).unwrap(),
+            StoreKind::Embedded => {
+                let dir = TempDir::new("http-embedded");
+                let store =
+                    postern_store::EmbeddedStore::open(dir.path(), config.session.max_sessions);
+                data = Some(dir);
+                Store::Embedded(store.unwrap())
+            }
         };
         let mut server = Self::with_state(AppState::new(config, store)).await;
         server._redis = redis;
+        server._data = data;
         server
     }
 
@@ -91,6 +110,7 @@ impl TestServer {
             addr,
             shutdown,
             _redis: None,
+            _data: None,
         }
     }
 

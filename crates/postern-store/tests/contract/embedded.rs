@@ -86,7 +86,12 @@ async fn what_was_acknowledged_is_there_after_a_restart() {
         .await
         .unwrap();
     store
-        .put_user_record("Alice", RecordKind::Password, "current", b"hash".to_vec())
+        .put_user_record(
+            "Alice",
+            RecordKind::Credentials,
+            "current",
+            b"hash".to_vec(),
+        )
         .await
         .unwrap();
     drop(store);
@@ -129,7 +134,7 @@ async fn what_was_acknowledged_is_there_after_a_restart() {
     assert_eq!(store.peek_value("kept").await, Ok(Some(b"k".to_vec())));
     assert_eq!(
         store
-            .user_record("alice", RecordKind::Password, "current")
+            .user_record("alice", RecordKind::Credentials, "current")
             .await
             .unwrap(),
         Some(b"hash".to_vec())

@@ -5,6 +5,7 @@ mod support;
 
 mod commands;
 mod docs;
+mod embedded;
 mod explain;
 mod reload;
 mod serve;
