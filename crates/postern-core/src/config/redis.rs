@@ -29,7 +29,7 @@ pub(super) fn store_kind(
     resolve: &dyn Fn(PathBuf) -> PathBuf,
     problems: &mut Vec<String>,
 ) -> Option<StoreKind> {
-    let store = raw.store.unwrap_or("memory");
+    let store = raw.store.unwrap_or("embedded");
     if store != "redis" && (raw.redis_url.is_some() || raw.redis.is_some()) {
         problems.push(format!("Redis settings are given but `session.store` is {store:?}: set `session.store = \"redis\"` or remove them"));
     }

@@ -81,7 +81,7 @@ pub const KEYS: &[Key] = &[
     key("server.header_read_timeout", Kind::Duration, "10s"),
     key("server.tls.cert_file", Kind::Str, "(none)"),
     key("server.tls.key_file", Kind::Str, "(none)"),
-    key("session.store", Kind::Str, "memory"),
+    key("session.store", Kind::Str, "embedded"),
     key("session.cookie_name", Kind::Str, "postern_session"),
     key(
         "session.cookie_domain",

@@ -30,32 +30,6 @@ impl Dir {
     }
 }
 
-/// `chattr +i` on a folder for as long as it lives: nothing can be created in it.
-struct Immutable(PathBuf);
-
-impl Immutable {
-    fn set(path: &std::path::Path) -> Self {
-        let status = std::process::Command::new("chattr")
-            .arg("+i")
-            .arg(path)
-            .status();
-        assert!(
-            status.is_ok_and(|status| status.success()),
-            "chattr +i failed: this test needs e2fsprogs and a filesystem with the immutable attribute"
-        );
-        Self(path.to_owned())
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

@@ -7,6 +7,7 @@ mod access;
 mod change_password;
 mod check;
 mod device;
+mod embedded;
 mod headless;
 mod hostile_input;
 mod limits;

@@ -46,9 +46,10 @@ pub struct TestServer {
     _data: Option<TempDir>,
 }
 
-/// `POSTERN_TEST_STORE=redis` runs every test whose config names the memory store against a
-/// real redis-server of its own instead, `POSTERN_TEST_STORE=embedded` against a data file in
-/// a directory of its own (`.ci/test` runs the suite all three ways).
+/// Tests whose config names no store (the default, embedded) or the memory store run on the
+/// memory store; `POSTERN_TEST_STORE=redis` runs them against a real redis-server of their own
+/// instead, `POSTERN_TEST_STORE=embedded` on a data file in a directory of their own
+/// (`.ci/test` runs the suite all three ways).
 pub fn redis_instead_of_memory() -> bool {
     std::env::var("POSTERN_TEST_STORE").is_ok_and(|store| store == "redis")
 }
@@ -66,6 +67,9 @@ impl TestServer {
     /// With the store the config names (memory, or Redis for `store = "redis"`).
     pub async fn with_config(text: &str) -> Self {
         let mut config = load(text);
+        if matches!(config.session.store, StoreKind::Embedded) {
+            config.session.store = StoreKind::Memory;
+        }
         let mut redis = None;
         if matches!(config.session.store, StoreKind::Memory) && redis_instead_of_memory() {
             let server = RedisServer::start();
@@ -333,5 +337,32 @@ impl TestResponse {
         let location = self.header("location").expect("a Location header");
         let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
         serde_urlencoded::from_str(query).unwrap()
+    }
+}
+
+/// `chattr +i` on a file or folder for as long as it lives: nothing can write to it, not even
+/// root (tests may run as root, which ignores permission bits).
+pub struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    pub fn set(path: &std::path::Path) -> Self {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status();
+        assert!(
+            status.is_ok_and(|status| status.success()),
+            "chattr +i failed: this test needs e2fsprogs and a filesystem with the immutable attribute"
+        );
+        Self(path.to_owned())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
     }
 }

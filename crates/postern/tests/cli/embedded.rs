@@ -50,8 +50,9 @@ fn stop(mut running: Running) {
     assert_eq!(running.wait_exit(Duration::from_secs(10)), Some(0));
 }
 
-fn users(action: &str, config: &Path) -> std::process::Output {
-    run(
+fn users(dir: &TempDir, action: &str, config: &Path) -> std::process::Output {
+    run_in(
+        &dir.0.join("data"),
         &[
             "users",
             action,
@@ -78,7 +79,7 @@ fn sessions_outlive_a_restart_and_users_commands_work_while_postern_is_stopped()
     assert_eq!(check(port, &cookie), "200");
 
     // While it runs, the commands cannot open the file, and say who holds it.
-    let refused = users("revoke", &path);
+    let refused = users(&dir, "revoke", &path);
     let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
     assert_eq!(refused.status.code(), Some(64), "{stderr}");
     assert!(
@@ -95,7 +96,7 @@ fn sessions_outlive_a_restart_and_users_commands_work_while_postern_is_stopped()
     );
     stop(running);
 
-    let revoked = users("revoke", &path);
+    let revoked = users(&dir, "revoke", &path);
     assert_eq!(
         revoked.status.code(),
         Some(0),
@@ -103,7 +104,7 @@ fn sessions_outlive_a_restart_and_users_commands_work_while_postern_is_stopped()
         String::from_utf8_lossy(&revoked.stderr)
     );
     assert!(String::from_utf8_lossy(&revoked.stdout).contains("1 session(s) ended"));
-    assert_eq!(users("unlock", &path).status.code(), Some(0));
+    assert_eq!(users(&dir, "unlock", &path).status.code(), Some(0));
 
     let running = Running::start(&dir, &path, port);
     assert_eq!(check(port, &cookie), "401", "revoked while stopped");
@@ -116,7 +117,8 @@ fn a_second_serve_on_the_same_data_dir_exits_64_naming_the_holder() {
     let port = free_port();
     let path = embedded_config(&dir, port);
     let running = Running::start(&dir, &path, port);
-    let second = run(
+    let second = run_in(
+        &dir.0.join("data"),
         &[
             "serve",
             "--config",
@@ -146,7 +148,11 @@ fn a_damaged_data_file_is_refused_with_the_way_out() {
     let path = embedded_config(&dir, port);
     std::fs::create_dir_all(dir.0.join("data")).unwrap();
     let file = dir.write("data/postern.redb", &"garbage ".repeat(1000));
-    let output = run(&["serve", "--config", path.to_str().unwrap()], "");
+    let output = run_in(
+        &dir.0.join("data"),
+        &["serve", "--config", path.to_str().unwrap()],
+        "",
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(64), "{stderr}");
     assert!(
