@@ -7,6 +7,7 @@ mod commands;
 mod docs;
 mod embedded;
 mod explain;
+mod kill9;
 mod reload;
 mod serve;
 mod shipped_configs;
