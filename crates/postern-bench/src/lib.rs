@@ -34,10 +34,7 @@ pub enum StoreChoice<'a> {
 /// A complete postern config: one user (`bench`, group `admins`), plain HTTP on `listen`,
 /// logging at `warn`, and `apps` `[[apps]]` tables (see `apps_toml`).
 pub fn config_toml(listen: &str, store: &StoreChoice<'_>, apps: usize) -> String {
-    let secret: String = postern_core::token::random_bytes::<32>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let secret = postern_core::mac::hex(&postern_core::token::random_bytes::<32>());
     let store = match store {
         StoreChoice::Memory => "store = \"memory\"\nmax_sessions = 100000\n".to_owned(),
         StoreChoice::Redis { url, client_cache } => format!(

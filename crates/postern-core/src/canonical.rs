@@ -91,9 +91,61 @@ pub struct CanonicalPath {
     /// Decoded once, dot segments resolved, repeated slashes merged. An encoded slash stays
     /// written as `%2F`, so it can never be mistaken for a separator.
     pub path: String,
-    /// The raw path held an encoded slash (`%2F`). Rules that grant access (public paths)
-    /// refuse such paths: different servers disagree on what they mean.
-    pub has_encoded_slash: bool,
+    /// The first thing in the raw path that some common server reads differently from this
+    /// canonical form. Rules that grant access (public paths) refuse such paths.
+    pub ambiguity: Option<Ambiguity>,
+}
+
+/// Something in a path that servers disagree on. The canonical form resolves `..` one way;
+/// the upstream behind the proxy may resolve it another way and climb out of a public prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ambiguity {
+    /// `%2F`: a separator to some servers, data to others.
+    EncodedSlash,
+    /// `;` (or `%3B`) in a segment: Tomcat, Jetty and Spring strip `;...` as path parameters,
+    /// so `/public/..;/admin` is `/admin` to them.
+    Semicolon,
+    /// `\` (or `%5C`): a separator to IIS and other Windows-minded servers.
+    Backslash,
+    /// `%25`: a server that decodes twice sees new escapes (`%252e%252e` becomes `..`).
+    EncodedPercent,
+    /// A control character such as `%00`: C-based servers end the path there.
+    ControlCharacter,
+    /// A segment of only dots and spaces other than `.` and `..` (`...`, `.. `): Windows
+    /// strips trailing dots and spaces, so it may become a dot segment.
+    DotLikeSegment,
+}
+
+impl Ambiguity {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::EncodedSlash => "an encoded slash",
+            Self::Semicolon => "a `;` (path parameter)",
+            Self::Backslash => "a backslash",
+            Self::EncodedPercent => {
+                "an encoded `%` (read differently by servers that decode twice)"
+            }
+            Self::ControlCharacter => "a control character",
+            Self::DotLikeSegment => "a segment of dots and spaces",
+        }
+    }
+
+    /// What one segment, decoded once, holds that servers disagree on.
+    fn of_segment(decoded: &str) -> Option<Self> {
+        let dot_like =
+            !matches!(decoded, "" | "." | "..") && decoded.trim_end_matches(['.', ' ']).is_empty();
+        decoded
+            .chars()
+            .find_map(|ch| match ch {
+                '/' => Some(Self::EncodedSlash),
+                ';' => Some(Self::Semicolon),
+                '\\' => Some(Self::Backslash),
+                '%' => Some(Self::EncodedPercent),
+                ch if ch.is_control() => Some(Self::ControlCharacter),
+                _ => None,
+            })
+            .or(dot_like.then_some(Self::DotLikeSegment))
+    }
 }
 
 pub fn path(raw: &str) -> Result<CanonicalPath, CanonicalError> {
@@ -101,13 +153,13 @@ pub fn path(raw: &str) -> Result<CanonicalPath, CanonicalError> {
         return Err(CanonicalError::RelativePath);
     }
     let mut segments: Vec<String> = Vec::new();
-    let mut has_encoded_slash = false;
+    let mut ambiguity = None;
     let raw_segments: Vec<&str> = raw.split('/').skip(1).collect();
     let last_index = raw_segments.len().saturating_sub(1);
     let mut trailing_slash = false;
     for (index, raw_segment) in raw_segments.iter().enumerate() {
-        let (decoded, encoded_slash) = decode_segment(raw_segment)?;
-        has_encoded_slash |= encoded_slash;
+        let decoded = decode_segment(raw_segment)?;
+        ambiguity = ambiguity.or_else(|| Ambiguity::of_segment(&decoded));
         let is_last = index == last_index;
         match decoded.as_str() {
             "" => trailing_slash = is_last,
@@ -117,7 +169,7 @@ pub fn path(raw: &str) -> Result<CanonicalPath, CanonicalError> {
                 trailing_slash = is_last;
             }
             _ => {
-                segments.push(decoded);
+                segments.push(escape_segment(&decoded));
                 trailing_slash = false;
             }
         }
@@ -130,34 +182,34 @@ pub fn path(raw: &str) -> Result<CanonicalPath, CanonicalError> {
     if path.is_empty() || trailing_slash {
         path.push('/');
     }
-    Ok(CanonicalPath {
-        path,
-        has_encoded_slash,
-    })
+    Ok(CanonicalPath { path, ambiguity })
 }
 
-/// Percent-decodes one segment once. A decoded `/` is written back as `%2F` (it was data, not a
-/// separator) and reported; a decoded `%` as `%25`, so the result reads back unambiguously.
-fn decode_segment(segment: &str) -> Result<(String, bool), CanonicalError> {
+/// Percent-decodes one segment once.
+fn decode_segment(segment: &str) -> Result<String, CanonicalError> {
     if !segment.contains('%') {
-        return Ok((segment.to_owned(), false));
+        return Ok(segment.to_owned());
     }
     validate_percent_escapes(segment)?;
     let bytes: Vec<u8> = percent_decode_str(segment).collect();
-    let text = String::from_utf8(bytes).map_err(|_| CanonicalError::InvalidPath)?;
-    let mut out = String::with_capacity(text.len());
-    let mut encoded_slash = false;
-    for ch in text.chars() {
+    String::from_utf8(bytes).map_err(|_| CanonicalError::InvalidPath)
+}
+
+/// A decoded `/` is written back as `%2F` (it was data, not a separator) and a decoded `%` as
+/// `%25`, so the canonical path reads back unambiguously.
+fn escape_segment(decoded: &str) -> String {
+    if !decoded.contains(['/', '%']) {
+        return decoded.to_owned();
+    }
+    let mut out = String::with_capacity(decoded.len() + 4);
+    for ch in decoded.chars() {
         match ch {
-            '/' => {
-                encoded_slash = true;
-                out.push_str("%2F");
-            }
+            '/' => out.push_str("%2F"),
             '%' => out.push_str("%25"),
             _ => out.push(ch),
         }
     }
-    Ok((out, encoded_slash))
+    out
 }
 
 fn validate_percent_escapes(segment: &str) -> Result<(), CanonicalError> {

@@ -3,15 +3,10 @@
 //! short-lived pre-session cookie. Any replica holding the shared secret can verify either,
 //! and nothing extra is written to the store.
 
+use crate::mac::SubKey;
+use crate::token::TokenHash;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
-
-use crate::token::TokenHash;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The short-lived cookie the login form's CSRF token is bound to.
 pub const PRE_SESSION_COOKIE: &str = "postern_csrf";
@@ -19,7 +14,7 @@ pub const PRE_SESSION_COOKIE: &str = "postern_csrf";
 /// Derives and checks CSRF tokens with the server secret.
 #[derive(Clone)]
 pub struct CsrfKey {
-    key: Vec<u8>,
+    key: SubKey,
 }
 
 /// What a CSRF token is bound to.
@@ -35,50 +30,29 @@ impl CsrfKey {
     pub fn new(secret: &[u8]) -> Self {
         // A sub-key, so the server secret itself never signs anything the client sees.
         Self {
-            key: derive_subkey(secret, b"postern csrf v1"),
+            key: SubKey::derive(secret, b"postern csrf v1"),
         }
     }
 
     pub fn token_for(&self, binding: CsrfBinding<'_>) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(binding))
+        URL_SAFE_NO_PAD.encode(self.key.sign(&binding.parts()))
     }
 
     /// Constant-time check of a presented token.
     pub fn verify(&self, binding: CsrfBinding<'_>, presented: &str) -> bool {
-        let Ok(presented) = URL_SAFE_NO_PAD.decode(presented.trim()) else {
-            return false;
-        };
-        let expected = self.mac(binding);
-        presented.len() == expected.len() && bool::from(presented.ct_eq(&expected))
-    }
-
-    fn mac(&self, binding: CsrfBinding<'_>) -> [u8; 32] {
-        let Ok(mut mac) = HmacSha256::new_from_slice(&self.key) else {
-            // HMAC accepts keys of any length; this branch cannot be taken.
-            return [0u8; 32];
-        };
-        match binding {
-            CsrfBinding::Session(hash) => {
-                mac.update(b"session\0");
-                mac.update(&hash.0);
-            }
-            CsrfBinding::PreSession(value) => {
-                mac.update(b"pre-session\0");
-                mac.update(value.as_bytes());
-            }
-        }
-        mac.finalize().into_bytes().into()
+        URL_SAFE_NO_PAD
+            .decode(presented.trim())
+            .is_ok_and(|presented| self.key.verify(&binding.parts(), &presented))
     }
 }
 
-/// HMAC-SHA256(secret, label): one secret, independent keys per purpose.
-pub fn derive_subkey(secret: &[u8], label: &[u8]) -> Vec<u8> {
-    match HmacSha256::new_from_slice(secret) {
-        Ok(mut mac) => {
-            mac.update(label);
-            mac.finalize().into_bytes().to_vec()
+impl CsrfBinding<'_> {
+    /// What the MAC covers: the kind of binding, then its value.
+    fn parts(&self) -> [&[u8]; 2] {
+        match self {
+            CsrfBinding::Session(hash) => [b"session\0", &hash.0],
+            CsrfBinding::PreSession(value) => [b"pre-session\0", value.as_bytes()],
         }
-        Err(_) => secret.to_vec(),
     }
 }
 

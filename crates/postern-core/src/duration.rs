@@ -1,4 +1,9 @@
 //! Human durations in config files: `"500ms"`, `"90s"`, `"30m"`, `"12h"`, `"30d"`, `"1h30m"`.
+//!
+//! The grammar is `humantime`'s (units `ms`, `s`, `m`, `h`, `d`, `w` and their long names,
+//! fractions such as `1.5h`, pairs combined with or without spaces), with one addition on
+//! purpose: a bare number is seconds, as TOML integers and environment variables have always
+//! been read. Display stays `"90s"` / `"250ms"`, which both read back.
 
 use std::fmt;
 use std::time::Duration;
@@ -27,45 +32,13 @@ impl std::str::FromStr for HumanDuration {
     type Err = DurationError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let invalid = || DurationError(text.to_owned());
         let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err(invalid());
-        }
         if let Ok(secs) = trimmed.parse::<u64>() {
             return Ok(Self::from_secs(secs));
         }
-        let mut total_ms: u64 = 0;
-        let mut digits = String::new();
-        let mut chars = trimmed.chars().peekable();
-        while let Some(ch) = chars.next() {
-            if ch.is_ascii_digit() {
-                digits.push(ch);
-                continue;
-            }
-            let unit_ms: u64 = match ch {
-                'm' if chars.peek() == Some(&'s') => {
-                    chars.next();
-                    1
-                }
-                's' => 1000,
-                'm' => 60_000,
-                'h' => 3_600_000,
-                'd' => 86_400_000,
-                'w' => 604_800_000,
-                _ => return Err(invalid()),
-            };
-            let amount: u64 = digits.parse().map_err(|_| invalid())?;
-            digits.clear();
-            total_ms = amount
-                .checked_mul(unit_ms)
-                .and_then(|ms| total_ms.checked_add(ms))
-                .ok_or_else(invalid)?;
-        }
-        if !digits.is_empty() {
-            return Err(invalid());
-        }
-        Ok(Self(Duration::from_millis(total_ms)))
+        humantime::parse_duration(trimmed)
+            .map(Self)
+            .map_err(|_| DurationError(text.to_owned()))
     }
 }
 
@@ -116,6 +89,10 @@ mod tests {
         assert_eq!(parse("30d"), Ok(2_592_000));
         assert_eq!(parse("1h30m"), Ok(5400));
         assert_eq!(parse("45"), Ok(45));
+        // humantime's grammar: fractions, spaces and long unit names.
+        assert_eq!(parse("1.5h"), Ok(5400));
+        assert_eq!(parse("1h 30m"), Ok(5400));
+        assert_eq!(parse("2 days"), Ok(172_800));
         assert_eq!(
             "250ms".parse::<HumanDuration>().map(|d| d.0),
             Ok(Duration::from_millis(250))
@@ -132,7 +109,6 @@ mod tests {
             "",
             "m",
             "10x",
-            "1.5h",
             "-3s",
             "h10",
             "99999999999999999999d",

@@ -1,21 +1,18 @@
 //! Bearer tokens for headless clients: compact JWTs signed with HS256 under a sub-key of the
-//! server secret, so every replica can verify them without a store read. Exactly one header is
-//! accepted (`alg` HS256), so `none`, RS256-with-the-secret-as-public-key and friends fail
-//! before any signature is looked at. Revocation is by family (every token of one login
-//! shares a `fam`), which the caller checks in the store.
+//! server secret, so every replica can verify them without a store read. Encoding, decoding and
+//! the signature are `jsonwebtoken`'s; the algorithm is pinned to HS256, so `none`,
+//! RS256-with-the-secret-as-public-key and friends fail before any signature is looked at.
+//! Time is checked here against the caller's `now` (the library would read the clock).
+//! Revocation is by family (every token of one login shares a `fam`), which the caller
+//! checks in the store.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 use crate::UnixSeconds;
-use crate::csrf::derive_subkey;
+use crate::mac::SubKey;
 use crate::session::AuthLevel;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The audience every postern token is for.
 pub const AUDIENCE: &str = "postern";
@@ -79,25 +76,29 @@ pub enum JwtError {
     WrongType,
 }
 
-/// The only header postern writes or reads (its exact base64url bytes).
-const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"; // {"alg":"HS256","typ":"JWT"}
-
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    typ: Option<String>,
-}
-
 #[derive(Clone)]
 pub struct JwtKey {
-    key: Vec<u8>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    /// HS256 only; issuer and audience; no clock (see `verify`).
+    validation: Validation,
     issuer: String,
 }
 
 impl JwtKey {
     pub fn new(secret: &[u8], issuer: &str) -> Self {
+        let key = SubKey::derive(secret, b"postern jwt v1");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud"]);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[AUDIENCE]);
         Self {
-            key: derive_subkey(secret, b"postern jwt v1"),
+            encoding: EncodingKey::from_secret(key.as_bytes()),
+            decoding: DecodingKey::from_secret(key.as_bytes()),
+            validation,
             issuer: issuer.to_owned(),
         }
     }
@@ -107,13 +108,14 @@ impl JwtKey {
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-        let signing_input = format!("{HEADER}.{payload}");
-        let signature = URL_SAFE_NO_PAD.encode(self.mac(signing_input.as_bytes()));
-        format!("{signing_input}.{signature}")
+        // HS256 over a struct of strings and numbers cannot fail; if it ever did, the empty
+        // token verifies as nothing.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .unwrap_or_default()
     }
 
-    /// Verifies signature, header, time, issuer, audience and type.
+    /// Verifies header, signature, issuer, audience, time and type. The header is read first
+    /// so a foreign algorithm or `typ` is refused as such, before the signature.
     pub fn verify(
         &self,
         token: &str,
@@ -123,59 +125,37 @@ impl JwtKey {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwtError::Malformed);
         }
-        let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(JwtError::Malformed);
-        };
-        let header_bytes = URL_SAFE_NO_PAD
-            .decode(header)
-            .map_err(|_| JwtError::Malformed)?;
-        let parsed: Header =
-            serde_json::from_slice(&header_bytes).map_err(|_| JwtError::Malformed)?;
-        if parsed.alg != "HS256"
-            || parsed
+        let header = jsonwebtoken::decode_header(token).map_err(|err| match err.kind() {
+            // Well-formed base64 whose JSON is no header we know (`"alg":"none"`).
+            ErrorKind::Json(_) => JwtError::Header,
+            _ => JwtError::Malformed,
+        })?;
+        if header.alg != Algorithm::HS256
+            || header
                 .typ
                 .as_deref()
                 .is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT"))
         {
             return Err(JwtError::Header);
         }
-        let presented = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| JwtError::Malformed)?;
-        let expected_mac = self.mac(&token.as_bytes()[..header.len() + 1 + payload.len()]);
-        if presented.len() != expected_mac.len() || !bool::from(presented.ct_eq(&expected_mac)) {
-            return Err(JwtError::Signature);
-        }
-        let payload_bytes = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| JwtError::Malformed)?;
-        let claims: Claims =
-            serde_json::from_slice(&payload_bytes).map_err(|_| JwtError::Malformed)?;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|err| match err.kind() {
+                ErrorKind::InvalidSignature => JwtError::Signature,
+                ErrorKind::InvalidAlgorithm => JwtError::Header,
+                ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => JwtError::WrongParty,
+                _ => JwtError::Malformed,
+            })?
+            .claims;
         if claims.exp <= now {
             return Err(JwtError::Expired);
         }
         if claims.nbf > now {
             return Err(JwtError::NotYetValid);
         }
-        if claims.iss != self.issuer || claims.aud != AUDIENCE {
-            return Err(JwtError::WrongParty);
-        }
         if claims.kind != expected {
             return Err(JwtError::WrongType);
         }
         Ok(claims)
-    }
-
-    fn mac(&self, input: &[u8]) -> [u8; 32] {
-        let Ok(mut mac) = HmacSha256::new_from_slice(&self.key) else {
-            // HMAC accepts keys of any length; this branch cannot be taken.
-            return [0u8; 32];
-        };
-        mac.update(input);
-        mac.finalize().into_bytes().into()
     }
 }
 

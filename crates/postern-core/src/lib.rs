@@ -15,6 +15,7 @@ pub mod forwarded;
 pub mod identity;
 pub mod jwt;
 pub mod limits;
+pub mod mac;
 pub mod oauth;
 pub mod password;
 pub mod password_policy;

@@ -7,6 +7,15 @@ use std::time::Duration;
 /// Longer typed names are counted under their hash.
 const MAX_NAME_IN_KEY: usize = 128;
 
+/// The most failures in a row an account takes, however they are spread over clients and over
+/// `user_failure_window`s: with a short window, the per-account limit alone would let a
+/// guesser with many addresses go on all day. A successful sign-in (or `postern users unlock`)
+/// ends the streak. Attempts with the user's device cookie are counted on the device's own
+/// counter instead, so a capped account does not lock out its owner's browser.
+pub const MAX_CONSECUTIVE_FAILURES: u64 = 100;
+/// How long a streak lasts from its first failure, unless a sign-in ends it sooner.
+pub const STREAK_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 /// `[limits]`: failures per client IP and per account, each within its own window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimits {
@@ -50,6 +59,14 @@ impl LoginLimits {
         }
     }
 
+    /// The streak counter (`MAX_CONSECUTIVE_FAILURES`) that goes with an account counter
+    /// (`user_counter`); none for any other counter, such as a device's.
+    pub fn streak_counter(account_counter: &str) -> Option<String> {
+        account_counter
+            .strip_prefix("user:")
+            .map(|name| format!("streak:{name}"))
+    }
+
     /// Seconds to put in `Retry-After`: at least 1, rounded up.
     pub fn retry_after_secs(resets_in: Duration) -> u64 {
         let rounded_up = resets_in.as_secs() + u64::from(resets_in.subsec_nanos() > 0);
@@ -77,6 +94,16 @@ mod tests {
     #[test]
     fn user_counters_ignore_case_and_carry_a_hash_tag() {
         assert_eq!(LoginLimits::user_counter(" Alice "), "user:{alice}");
+    }
+
+    #[test]
+    fn only_account_counters_have_a_streak() {
+        let account = LoginLimits::user_counter("Alice");
+        assert_eq!(
+            LoginLimits::streak_counter(&account).as_deref(),
+            Some("streak:{alice}")
+        );
+        assert_eq!(LoginLimits::streak_counter("device:{alice}:abc"), None);
     }
 
     #[test]

@@ -49,6 +49,70 @@ impl RedirectPolicy {
             .unwrap_or_else(|| self.app_url.clone())
     }
 
+    /// Why `raw` would not be followed, in words for the person signing in and for the log;
+    /// `None` when it would be. A target the browser itself would refuse to treat as a web
+    /// address gets a short answer; one on a real host that a sign-in here cannot cover
+    /// names that host and the cookie domain.
+    pub fn refusal(&self, raw: &str) -> Option<String> {
+        if self.validate(raw).is_some() {
+            return None;
+        }
+        let portal = self.app_url.origin().ascii_serialization();
+        let target = Url::parse(raw).ok().filter(|target| {
+            matches!(target.scheme(), "http" | "https")
+                && target.username().is_empty()
+                && target.password().is_none()
+        });
+        let Some((target, host)) = target.and_then(|target| {
+            let host = target.host_str()?.to_ascii_lowercase();
+            Some((target, host))
+        }) else {
+            return Some(format!(
+                "the return address is not one postern follows, so you will land on {portal} \
+                 (see docs/api.md#redirect_uri-rules)"
+            ));
+        };
+        if target.scheme() == "http" && self.app_url.scheme() == "https" {
+            return Some(format!(
+                "{} uses http while postern uses https, so you will land on {portal} \
+                 (see docs/api.md#redirect_uri-rules)",
+                target.origin().ascii_serialization()
+            ));
+        }
+        Some(match &self.cookie_domain {
+            Some(domain) => format!(
+                "{host} is outside the cookie domain {domain}, so a sign-in at {portal} does \
+                 not reach it and you will land on {portal} (see \
+                 docs/configuration.md#cookie_domain-rules)"
+            ),
+            None => format!(
+                "{} is not {portal}: with app_url on a single-label host or an IP address a \
+                 sign-in covers only that address, so you will land on {portal} (see \
+                 docs/configuration.md#cookie_domain-rules)",
+                target.origin().ascii_serialization()
+            ),
+        })
+    }
+
+    /// Whether a sign-in covers the hosts an `[[apps]]` pattern names (`*.` for all under
+    /// it): they are under the cookie domain, or the portal's own host.
+    pub fn covers_app_host(&self, pattern: &str) -> bool {
+        let host = pattern
+            .trim_start_matches("*.")
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let portal_host = self.app_url.host_str().unwrap_or_default();
+        match &self.cookie_domain {
+            Some(domain) => {
+                host == *domain
+                    || host
+                        .strip_suffix(domain.as_str())
+                        .is_some_and(|rest| rest.ends_with('.'))
+            }
+            None => !pattern.starts_with("*.") && host.eq_ignore_ascii_case(portal_host),
+        }
+    }
+
     fn is_allowed(&self, target: &Url) -> bool {
         let scheme_ok = target.scheme() == self.app_url.scheme()
             || (self.app_url.scheme() == "http" && target.scheme() == "https");

@@ -49,19 +49,12 @@ impl TokenHash {
 
     /// Lower-case hex, for store keys.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::mac::hex(&self.0)
     }
 
     /// The inverse of `to_hex`; `None` for anything that is not 64 hex digits.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        if hex.len() != 64 {
-            return None;
-        }
-        let mut bytes = [0u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-        }
-        Some(Self(bytes))
+        crate::mac::from_hex(hex).map(Self)
     }
 }
 

@@ -1,15 +1,15 @@
 //! What `postern users unlock` and `postern users revoke` do, on the shared store, so every
 //! replica sees it at once.
 
-use postern_core::limits::LoginLimits;
 use postern_store::{Store, StoreError};
 
 use crate::state::now;
 use crate::user_passwords;
 
-/// Clears the account's failure counter: the account may sign in again at once.
+/// Clears the account's failure counter and its streak of failures in a row: the account may
+/// sign in again at once.
 pub async fn unlock(store: &Store, user: &str) -> Result<(), StoreError> {
-    store.clear_failures(&LoginLimits::user_counter(user)).await
+    crate::handlers::credentials::clear_account(store, user).await
 }
 
 /// Ends every session, bearer token and cached Basic credential of `user`. Returns the number

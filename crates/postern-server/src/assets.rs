@@ -61,8 +61,5 @@ impl Assets {
 }
 
 fn short_hash(content: &str) -> String {
-    Sha256::digest(content.as_bytes())[..4]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    postern_core::mac::hex(&Sha256::digest(content.as_bytes())[..4])
 }

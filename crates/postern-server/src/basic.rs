@@ -8,18 +8,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use postern_core::csrf::derive_subkey;
+use postern_core::mac::SubKey;
 use postern_core::users::User;
-use sha2::Sha256;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::authorization::basic_pair;
 use crate::handlers::credentials::{self, LoginError, Verified};
 use crate::state::AppState;
 use crate::user_passwords;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Entries kept at most; when full, expired ones go first, then a new entry is not cached.
 const MAX_ENTRIES: usize = 10_000;
@@ -32,7 +28,7 @@ struct Entry {
 }
 
 pub struct BasicCache {
-    key: Vec<u8>,
+    key: SubKey,
     ttl: Duration,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
     /// Verifications in progress, by fingerprint (see `turn`). An entry lives only while
@@ -81,7 +77,7 @@ pub enum BasicOutcome {
 impl BasicCache {
     pub fn new(secret: &[u8], ttl: Duration) -> Self {
         Self {
-            key: derive_subkey(secret, b"postern basic cache v1"),
+            key: SubKey::derive(secret, b"postern basic cache v1"),
             ttl,
             entries: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
@@ -109,13 +105,7 @@ impl BasicCache {
     }
 
     fn fingerprint(&self, encoded: &str) -> [u8; 32] {
-        match HmacSha256::new_from_slice(&self.key) {
-            Ok(mut mac) => {
-                mac.update(encoded.as_bytes());
-                mac.finalize().into_bytes().into()
-            }
-            Err(_) => [0u8; 32],
-        }
+        self.key.sign(&[encoded.as_bytes()])
     }
 
     /// A live entry: the user (still configured, without TOTP) and the hash it was verified
@@ -186,7 +176,7 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     let (login, password) = basic_pair(encoded).unwrap_or_default();
     // The stamp before the check: if the password changes meanwhile, this entry is stale
     // at once instead of vouching for the old password under the new stamp.
-    let known = state.users.load().find_for_login(&login).cloned();
+    let known = state.live.load().users.find_for_login(&login).cloned();
     let stamp_before = match &known {
         Some(user) => match user_passwords::in_force(state, user).await {
             Ok(now) => Some(now.stamp),
@@ -196,8 +186,8 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     };
     match credentials::authenticate(state, client, &login, password, None).await {
         // A second factor cannot be skipped: same answer as a wrong password, and counted.
-        Ok(Verified::PasswordOnly(_, attempt)) => {
-            attempt.failed(state, "basic.totp_user", true);
+        Ok(Verified::PasswordOnly(user, attempt)) => {
+            attempt.failed(state, "basic.totp_user", Some(&user.name));
             BasicOutcome::Refused
         }
         Ok(Verified::SignedIn(user)) => {

@@ -3,8 +3,9 @@
 //! prior-knowledge preface (h2c). Then hyper's own HTTP/1.1 or HTTP/2 connection serves it.
 //! hyper-util's auto builder did the same detection, but every connection's task kept room for
 //! both protocols' state, about 6 KiB per idle keep-alive connection. HTTP/1.1 runs with a
-//! timer so the header read timeout really applies; TLS handshakes run inside the connection
-//! task under a timeout; shutdown is graceful with a bounded grace period.
+//! timer so the header read timeout really applies; HTTP/2 is closed when idle for as long
+//! (`idle.rs`) and pings its peer; TLS handshakes run inside the connection task under a
+//! timeout; shutdown is graceful with a bounded grace period.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,10 +24,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use self::idle::Activity;
 use crate::respond::HttpResponse;
 use crate::router;
 use crate::state::AppState;
 use crate::tls::{self, TlsError};
+
+mod idle;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often expired sessions are swept from the memory store.
@@ -85,6 +89,7 @@ impl Server {
     /// Binds `server.listen` and loads TLS material, so every startup error surfaces here,
     /// before anything is served.
     pub async fn bind(state: Arc<AppState>) -> Result<Self, ServeError> {
+        crate::hash_upgrades::HashUpgrades::start(&state);
         let addr = state.config.server.listen;
         let tls = state
             .config
@@ -161,9 +166,15 @@ impl Shared {
             .header_read_timeout(state.config.server.header_read_timeout)
             .max_buf_size(MAX_READ_BUFFER)
             .keep_alive(true);
+        // A peer that stops answering pings (gone, or never really there) is dropped after
+        // two header read timeouts even while a request is in flight; an idle one sooner, by
+        // the idle timer in `serve_http2`.
+        let quiet = state.config.server.header_read_timeout;
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
+            .keep_alive_interval(Some(quiet))
+            .keep_alive_timeout(quiet)
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
         Self {
             http1,
@@ -258,17 +269,57 @@ where
     watcher.watch(shared.http1.serve_connection(TokioIo::new(io), service))
 }
 
-fn serve_http2<I>(
+/// An HTTP/2 connection, closed gracefully (GOAWAY, open streams finish) when postern shuts
+/// down or when no request has been in flight for `server.header_read_timeout`: hyper itself
+/// would keep an idle, or preface-only, HTTP/2 connection open for as long as the client does.
+/// One that has not closed another timeout later (no preface yet, or GOAWAY never read) is
+/// dropped.
+/// The watcher is held, not used to watch, so that the idle timer can shut the connection down
+/// too; `run` cancels `shutdown` before it waits for the watchers.
+async fn serve_http2<I>(
     shared: &Shared,
     watcher: Watcher,
     io: I,
     peer: SocketAddr,
-) -> impl Future<Output = Result<(), hyper::Error>> + use<I>
+) -> Result<(), hyper::Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = Service::new(&shared.state, peer);
-    watcher.watch(shared.http2.serve_connection(TokioIo::new(io), service))
+    let activity = Activity::new();
+    let service = Service {
+        activity: Some(Arc::clone(&activity)),
+        ..Service::new(&shared.state, peer)
+    };
+    let connection = shared.http2.serve_connection(TokioIo::new(io), service);
+    let mut connection = std::pin::pin!(connection);
+    let idle_timeout = shared.state.config.server.header_read_timeout;
+    let mut closing = false;
+    // Set when the idle timer closed the connection: a client that has not even sent its
+    // preface yet (TLS) or does not read the GOAWAY is dropped when this passes.
+    let mut drop_at: Option<tokio::time::Instant> = None;
+    let result = loop {
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            () = shared.shutdown.cancelled(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = activity.idle_for(idle_timeout), if !closing => {
+                tracing::debug!(%peer, "closing an idle HTTP/2 connection");
+                closing = true;
+                drop_at = Some(tokio::time::Instant::now() + idle_timeout);
+                connection.as_mut().graceful_shutdown();
+            }
+            () = tokio::time::sleep_until(drop_at.unwrap_or_else(tokio::time::Instant::now)),
+                if drop_at.is_some() =>
+            {
+                tracing::debug!(%peer, "dropping an idle HTTP/2 connection that did not close");
+                break Ok(());
+            }
+        }
+    };
+    drop(watcher);
+    result
 }
 
 /// What a plain client speaks, from its first bytes, which stay unread for hyper: HTTP/2 once
@@ -308,6 +359,8 @@ fn classify(first: &[u8]) -> Option<Protocol> {
 struct Service {
     state: Arc<AppState>,
     peer: SocketAddr,
+    /// HTTP/2 only: the requests in flight, for the idle timer.
+    activity: Option<Arc<Activity>>,
 }
 
 impl Service {
@@ -315,6 +368,7 @@ impl Service {
         Self {
             state: Arc::clone(state),
             peer,
+            activity: None,
         }
     }
 }
@@ -332,7 +386,12 @@ impl hyper::service::Service<Request<Incoming>> for Service {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let state = Arc::clone(&self.state);
         let peer = self.peer;
-        Box::pin(async move { Ok(router::handle(state, peer, request).await) })
+        let in_flight = self.activity.as_ref().map(Activity::request_started);
+        Box::pin(async move {
+            let answer = router::handle(state, peer, request).await;
+            drop(in_flight);
+            Ok(answer)
+        })
     }
 }
 

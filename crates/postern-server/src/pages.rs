@@ -35,6 +35,8 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
     pub error: Option<&'a str>,
     pub notice: Option<&'a str>,
+    /// Why the sign-in will not return to the app that sent the browser here, if it will not.
+    pub return_notice: Option<&'a str>,
     /// One "Sign in with ..." button per provider.
     pub providers: Vec<ProviderButton<'a>>,
     /// False when there are no local users: then the page offers only the providers.
@@ -77,11 +79,14 @@ pub struct HomePage<'a> {
 pub struct UnauthorizedPage<'a> {
     pub page: PageContext<'a>,
     pub user: Option<&'a str>,
+    /// The session's CSRF token, for the "Switch account" form (empty when signed out).
+    pub csrf: &'a str,
     /// A configured app's name, or "that app".
     pub app: &'a str,
     /// A `Reason` code, or `None` when the link carried none (or a forged one).
     pub reason: Option<&'a str>,
-    pub login_url: &'a str,
+    /// `/login`, with the app's address as `redirect_uri` when postern would follow it.
+    pub login_again: &'a str,
 }
 
 #[derive(Template)]

@@ -9,6 +9,7 @@ use http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use postern_core::client_ip::ClientIp;
+use postern_core::forwarded::Scheme;
 
 use crate::respond::{self, HttpResponse};
 use crate::state::AppState;
@@ -92,6 +93,18 @@ pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Cli
         );
     }
     found
+}
+
+/// Whether the request a proxy asks about came over HTTPS, as far as a security decision may
+/// believe it (Basic's HTTPS rule). The scheme a proxy reports (`X-Forwarded-Proto`,
+/// `X-Original-URL`) counts only from a peer in `trusted_proxies`; any other peer could be the
+/// client itself, so only postern's own listener counts: TLS or not.
+pub fn forwarded_https(state: &AppState, peer: SocketAddr, claimed: Scheme) -> bool {
+    if state.config.trusted_proxies.contains(peer.ip()) {
+        claimed == Scheme::Https
+    } else {
+        state.config.server.tls.is_some()
+    }
 }
 
 /// The request's `Origin` matches `app_url` (or there is none).

@@ -27,6 +27,28 @@ fn base(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
     response
 }
 
+/// An answer with no body (`Content-Length: 0`), for a reader that only looks at the status
+/// and headers: a forward-auth proxy's allowed answer, every nginx `auth_request` answer.
+pub fn empty(status: StatusCode) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `response` with its body (and the body's `Content-Type`) taken away, every other header
+/// kept.
+pub fn without_body(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().remove(header::CONTENT_TYPE);
+    response
+        .headers_mut()
+        .remove(header::X_CONTENT_TYPE_OPTIONS);
+    *response.body_mut() = Full::new(Bytes::new());
+    response
+}
+
 /// `{"status": <code>, "message": <message>}`.
 pub fn json_message(status: StatusCode, message: &str) -> HttpResponse {
     json(

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use http::HeaderMap;
 use postern_core::session::{AuthLevel, ExternalIdentity, SessionRecord};
 use postern_core::token::{SessionToken, TokenHash};
-use postern_core::users::User;
+use postern_core::users::{User, UserTable};
 use postern_store::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,16 @@ pub async fn current(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<CurrentSession>, StoreError> {
+    current_among(state, &state.users(), headers).await
+}
+
+/// `current`, with the user looked up in `users`: the check path passes the table of the same
+/// live state as its rules.
+pub async fn current_among(
+    state: &AppState,
+    users: &UserTable,
+    headers: &HeaderMap,
+) -> Result<Option<CurrentSession>, StoreError> {
     let Some(token) =
         cookies::find(headers, &state.session_cookie.name).and_then(SessionToken::parse)
     else {
@@ -44,7 +54,7 @@ pub async fn current(
     if !policy.is_live(&record, now) {
         return Ok(None);
     }
-    let local = state.user(&record.user);
+    let local = users.get(&record.user).cloned();
     let user = match (&record.external, local) {
         // A user removed from the config loses every session at the next request.
         (None, local) => local,

@@ -1,9 +1,8 @@
 //! What every handler shares: the validated config, the store, and the keys and policies
 //! derived from them once at start.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -20,18 +19,27 @@ use postern_store::Store;
 use crate::assets::Assets;
 use crate::basic::BasicCache;
 use crate::cookies::CookieSpec;
+use crate::hash_upgrades::HashUpgrades;
 use crate::notify::Notifier;
 use crate::oauth::OAuth;
 use crate::passwords::PasswordPool;
+use crate::seen_once::SeenOnce;
+
+/// What a reload changes, together: a check never sees new users with old rules.
+pub struct LiveState {
+    pub access: Arc<AccessRules>,
+    pub users: Arc<UserTable>,
+}
 
 pub struct AppState {
+    /// As read at start. Its `users` and `access` are the start-up ones: read `live` instead.
     pub config: Config,
-    /// The access rules in force: those of `config` at start, swapped whole when the config
-    /// file is reloaded. The check path reads them without a lock.
-    pub access: ArcSwap<AccessRules>,
-    /// The users in force: those of `config` at start, swapped whole when the config file or
-    /// `users_file` changes, or a password changes. Read without a lock.
-    pub users: ArcSwap<UserTable>,
+    /// The access rules and users in force: those of `config` at start, swapped whole (both at
+    /// once) when the config file or `users_file` changes, and with a new users table when a
+    /// password changes. The check path reads them without a lock.
+    pub live: ArcSwap<LiveState>,
+    /// bcrypt hashes waiting to become argon2id, off the request path.
+    pub hash_upgrades: HashUpgrades,
     /// One password change at a time rewrites `users_file`.
     pub users_file_lock: tokio::sync::Mutex<()>,
     pub store: Store,
@@ -52,10 +60,12 @@ pub struct AppState {
     pub oauth: OAuth,
     /// `<app_url>/login`, the start of every login redirect.
     pub login_url: String,
-    untrusted_forwarders: Mutex<HashSet<IpAddr>>,
+    untrusted_forwarders: SeenOnce<IpAddr>,
+    /// Hosts whose refused return address was already explained in the log.
+    refused_return_hosts: SeenOnce<String>,
 }
 
-/// How many distinct misconfigured peers are remembered for the once-per-peer warning.
+/// How many distinct causes (peers, hosts) each once-only warning remembers.
 const MAX_REMEMBERED_FORWARDERS: usize = 1024;
 
 impl AppState {
@@ -72,8 +82,11 @@ impl AppState {
         let assets = Assets::new(&config.ui);
         let oauth = OAuth::new(&config);
         Self {
-            access: ArcSwap::from_pointee(config.access.clone()),
-            users: ArcSwap::from_pointee(config.users.clone()),
+            live: ArcSwap::from_pointee(LiveState {
+                access: Arc::new(config.access.clone()),
+                users: Arc::new(config.users.clone()),
+            }),
+            hash_upgrades: HashUpgrades::new(),
             users_file_lock: tokio::sync::Mutex::new(()),
             csrf,
             jwt,
@@ -86,7 +99,8 @@ impl AppState {
             session_cookie,
             oauth,
             login_url,
-            untrusted_forwarders: Mutex::new(HashSet::new()),
+            untrusted_forwarders: SeenOnce::new(MAX_REMEMBERED_FORWARDERS),
+            refused_return_hosts: SeenOnce::new(MAX_REMEMBERED_FORWARDERS),
             store,
             config,
         }
@@ -94,17 +108,44 @@ impl AppState {
 
     /// The user called `name` now, if there still is one.
     pub fn user(&self, name: &str) -> Option<Arc<User>> {
-        self.users.load().get(name).cloned()
+        self.live.load().users.get(name).cloned()
+    }
+
+    /// The users in force now.
+    pub fn users(&self) -> Arc<UserTable> {
+        Arc::clone(&self.live.load().users)
+    }
+
+    /// Puts a reloaded configuration's rules and users in force, in one step.
+    pub fn replace_live(&self, access: AccessRules, users: UserTable) {
+        self.live.store(Arc::new(LiveState {
+            access: Arc::new(access),
+            users: Arc::new(users),
+        }));
     }
 
     /// True the first time a peer outside `trusted_proxies` is seen sending `X-Forwarded-For`,
     /// so the warning is logged once per peer, not once per request.
     pub fn first_untrusted_forwarding(&self, peer: IpAddr) -> bool {
-        let mut seen = self
-            .untrusted_forwarders
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        seen.len() < MAX_REMEMBERED_FORWARDERS && seen.insert(peer)
+        self.untrusted_forwarders.first(peer)
+    }
+
+    /// Why a browser asking to come back to `return_to` will land on the portal instead, if
+    /// it will; logged at the first sighting of each host, so the operator learns why.
+    pub fn return_refusal(&self, return_to: &str) -> Option<String> {
+        // An empty field (the form's hidden redirect_uri without a target) asks for nothing.
+        if return_to.is_empty() {
+            return None;
+        }
+        let why = self.redirects.refusal(return_to)?;
+        let host = url::Url::parse(return_to)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        if self.refused_return_hosts.first(host.clone()) {
+            tracing::warn!(host, "a sign-in will not return to this app: {why}");
+        }
+        Some(why)
     }
 }
 

@@ -15,7 +15,7 @@ use postern_store::{RecordKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::state::AppState;
+use crate::state::{AppState, LiveState};
 
 /// The id of the one credentials record of a user.
 const CURRENT: &str = "current";
@@ -79,12 +79,7 @@ pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreErr
 
 /// A short fingerprint, for tokens and the Basic cache.
 fn fingerprint(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    digest
-        .iter()
-        .take(8)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    postern_core::mac::hex(&Sha256::digest(text.as_bytes())[..8])
 }
 
 /// `postern users revoke`: ends every token and cached Basic credential of `user`, on every
@@ -194,14 +189,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn swap_hash(state: &AppState, name: &str, new_hash: &str) {
     // `rcu`: a reload swapping in a new table meanwhile is retried on, not overwritten.
-    state.users.rcu(|current| {
-        let users = current.iter().map(|user| {
+    state.live.rcu(|current| {
+        let users = current.users.iter().map(|user| {
             let mut user = User::clone(user);
             if user.name == name {
                 user.password_hash = new_hash.to_owned();
             }
             user
         });
-        Arc::new(UserTable::new(users))
+        LiveState {
+            access: Arc::clone(&current.access),
+            users: Arc::new(UserTable::new(users)),
+        }
     });
 }

@@ -41,17 +41,12 @@ impl Keys {
         }
     }
 
-    /// `<prefix>session:<64 hex digits>`. Built by hand: every Redis check builds one, and
-    /// `TokenHash::to_hex` formats (and allocates) byte by byte.
+    /// `<prefix>session:<64 hex digits>`, built in one allocation: every Redis check builds one.
     pub fn session(&self, hash: &TokenHash) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut key = String::with_capacity(self.prefix.len() + "session:".len() + 64);
         key.push_str(&self.prefix);
         key.push_str("session:");
-        for byte in hash.0 {
-            key.push(char::from(HEX[usize::from(byte >> 4)]));
-            key.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
+        postern_core::mac::push_hex(&mut key, &hash.0);
         key
     }
 

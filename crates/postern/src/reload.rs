@@ -68,9 +68,15 @@ fn reload(state: &AppState, path: Option<&Path>, overrides: &[(&'static str, Str
         Ok(config) => {
             let apps = config.access.apps().len();
             let users = config.users.len();
-            state.users.store(Arc::new(config.users));
-            state.access.store(Arc::new(config.access));
+            let restart = state.config.startup.changed(&config.startup);
+            state.replace_live(config.access, config.users);
             tracing::info!(apps, users, "access rules and users reloaded");
+            if !restart.is_empty() {
+                tracing::warn!(
+                    keys = %restart.join(", "),
+                    "changed in the configuration but read only at start: they keep their old values until postern restarts"
+                );
+            }
         }
         Err(problems) => {
             tracing::error!(

@@ -60,6 +60,9 @@ async fn serve(config: Config, (path, overrides): ReloadSource) -> ExitCode {
         }
     };
     crate::store::log_where_data_lives(&store);
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let app_url = config.app_url.to_string();
     let users = config.users.len();
     let providers: Vec<String> = config.oauth.iter().map(|p| p.id.clone()).collect();
@@ -82,23 +85,48 @@ async fn serve(config: Config, (path, overrides): ReloadSource) -> ExitCode {
         }
     };
     let scheme = if server.is_tls() { "https" } else { "http" };
-    let listening = server
-        .local_addr()
-        .map_or_else(|_| "?".to_owned(), |addr| addr.to_string());
+    let listening = server.local_addr().ok();
+    let listen_url = listening.map_or_else(|| "?".to_owned(), |addr| format!("{scheme}://{addr}"));
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        listen = %format!("{scheme}://{listening}"),
+        listen = %listen_url,
+        app_url = %app_url,
         store = state.store.backend_name(),
         users,
         oauth = %providers.join(","),
-        "postern is ready: open {app_url} in a browser"
+        "postern is ready: listening on {listen_url}; browsers are sent to {app_url}"
     );
+    if let Some(addr) = listening
+        && let Some(why) = app_url_elsewhere(&state.config.app_url, addr)
+    {
+        tracing::warn!(listen = %listen_url, app_url = %app_url, "{why}");
+    }
     reload::spawn(Arc::clone(&state), path, overrides);
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     server.run(shutdown).await;
     tracing::info!("postern stopped");
     ExitCode::SUCCESS
+}
+
+/// Why `app_url` looks like it is not where postern listens: a local `app_url` (loopback or an
+/// IP literal, so probably no proxy in front) on another port than the one bound, as after
+/// `serve --listen` with the quickstart config. Browsers would be sent to a port with nothing
+/// on it.
+fn app_url_elsewhere(app_url: &url::Url, listening: std::net::SocketAddr) -> Option<String> {
+    let local = match app_url.host()? {
+        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(_) | url::Host::Ipv6(_) => true,
+    };
+    let port = app_url.port_or_known_default()?;
+    (local && port != listening.port()).then(|| {
+        format!(
+            "app_url {app_url} is on port {port} but postern listens on port {}: login redirects \
+             and links go to app_url. Set app_url (POSTERN_APP_URL) to the address browsers use, \
+             unless a proxy forwards app_url to postern",
+            listening.port()
+        )
+    })
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -242,9 +242,12 @@ impl AccessRules {
             }
         }
         if let Some(set) = &app.public_paths {
-            // An encoded slash means different things to different servers: never public.
-            if target.path.has_encoded_slash {
-                trace.rule("public_paths", "path has an encoded slash: never public");
+            // A path that other servers read differently is never public (canonical.rs).
+            if let Some(ambiguity) = target.path.ambiguity {
+                trace.rule(
+                    "public_paths",
+                    &format!("path has {}: never public", ambiguity.describe()),
+                );
             } else if set.is_match(&target.path.path) {
                 trace.rule("public_paths", "path matches: no sign-in needed");
                 return Gate::Bypass;

@@ -425,6 +425,12 @@ fn public_paths_resist_the_classic_bypasses() {
         "/public%2F..%2Fadmin",
         "/admin%2F",
         "/videos%2F..%2Fadmin",
+        // What other servers read as separators is never public either (canonical.rs).
+        "/public/..;/admin",
+        "/public/..%5Cadmin",
+        "/public/..\\admin",
+        "/public/%252e%252e/admin",
+        "/videos;x/../../admin",
         // The query is not part of the path.
         "/admin?x=/public",
         "/admin?/public",
@@ -760,3 +766,5 @@ fn provider_groups_match_only_when_named_with_their_provider() {
         "a group of a provider that is not configured"
     );
 }
+
+mod server_models;

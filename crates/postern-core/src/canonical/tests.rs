@@ -80,7 +80,10 @@ fn percent_encoding_is_decoded_once() {
     assert_eq!(canon("/%2e%2e/admin"), "/admin");
     // A literal `%` stays escaped, so `%252F` (the text "%2F") is not an encoded slash.
     assert_eq!(canon("/a%2525b"), "/a%2525b");
-    assert!(!path("/a%252Fb").unwrap().has_encoded_slash);
+    assert_eq!(
+        path("/a%252Fb").unwrap().ambiguity,
+        Some(Ambiguity::EncodedPercent)
+    );
     assert_eq!(canon("/caf%C3%A9"), "/café");
 }
 
@@ -88,9 +91,41 @@ fn percent_encoding_is_decoded_once() {
 fn encoded_slashes_stay_data_and_are_flagged() {
     let parsed = path("/admin%2F").unwrap();
     assert_eq!(parsed.path, "/admin%2F");
-    assert!(parsed.has_encoded_slash);
-    assert!(path("/public%2f..%2fadmin").unwrap().has_encoded_slash);
-    assert!(!path("/admin").unwrap().has_encoded_slash);
+    assert_eq!(parsed.ambiguity, Some(Ambiguity::EncodedSlash));
+    assert_eq!(
+        path("/public%2f..%2fadmin").unwrap().ambiguity,
+        Some(Ambiguity::EncodedSlash)
+    );
+    assert_eq!(path("/admin").unwrap().ambiguity, None);
+}
+
+#[test]
+fn what_other_servers_read_differently_is_flagged() {
+    for (raw, ambiguity) in [
+        ("/public/..;/admin", Ambiguity::Semicolon),
+        ("/public;x/logo", Ambiguity::Semicolon),
+        ("/public/..%3B/admin", Ambiguity::Semicolon),
+        ("/public/..\\admin", Ambiguity::Backslash),
+        ("/public/..%5Cadmin", Ambiguity::Backslash),
+        ("/public/..%5cadmin", Ambiguity::Backslash),
+        ("/public/%252e%252e/admin", Ambiguity::EncodedPercent),
+        ("/public/%25/x", Ambiguity::EncodedPercent),
+        ("/public/x%00/../../admin", Ambiguity::ControlCharacter),
+        ("/public/.../admin", Ambiguity::DotLikeSegment),
+        ("/public/..%20/admin", Ambiguity::DotLikeSegment),
+    ] {
+        assert_eq!(path(raw).unwrap().ambiguity, Some(ambiguity), "{raw}");
+    }
+    for plain in [
+        "/",
+        "/public/logo.png",
+        "/a/./b/../c",
+        "/caf%C3%A9",
+        "/.well-known/x",
+        "/a..b",
+    ] {
+        assert_eq!(path(plain).unwrap().ambiguity, None, "{plain}");
+    }
 }
 
 #[test]

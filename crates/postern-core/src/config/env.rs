@@ -5,6 +5,9 @@ use std::collections::HashMap;
 
 pub trait EnvSource {
     fn var(&self, name: &str) -> Option<String>;
+
+    /// Every variable's name, so misspelt `POSTERN_*` ones can be refused.
+    fn names(&self) -> Vec<String>;
 }
 
 /// The real process environment.
@@ -14,11 +17,21 @@ impl EnvSource for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
+
+    fn names(&self) -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect()
+    }
 }
 
 impl EnvSource for HashMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().cloned().collect()
     }
 }
 
@@ -28,5 +41,9 @@ pub struct NoEnv;
 impl EnvSource for NoEnv {
     fn var(&self, _name: &str) -> Option<String> {
         None
+    }
+
+    fn names(&self) -> Vec<String> {
+        Vec::new()
     }
 }

@@ -31,6 +31,7 @@ pub(super) fn merge(sources: &Sources<'_>, problems: &mut Vec<String>) -> Option
         }
     }
     overlay_provider_env(&mut table, sources, problems);
+    refuse_unknown_env(&table, sources, problems);
     for (path, text) in sources.cli {
         match schema::find(path).map(|key| typed_value(key.kind, text)) {
             Some(Ok(value)) => insert(&mut table, path, value),
@@ -66,6 +67,39 @@ fn overlay_provider_env(table: &mut Table, sources: &Sources<'_>, problems: &mut
                 }
             }
         }
+    }
+}
+
+/// A misspelt `POSTERN_*` variable is refused like a misspelt key, not silently ignored.
+/// Known: every key's variable, `POSTERN_CONFIG`, and the provider variables of the ids the
+/// file declares.
+fn refuse_unknown_env(table: &Table, sources: &Sources<'_>, problems: &mut Vec<String>) {
+    let mut known: Vec<String> = schema::KEYS
+        .iter()
+        .filter_map(schema::Key::env_name)
+        .collect();
+    known.push("POSTERN_CONFIG".to_owned());
+    if let Some(Value::Table(providers)) = table.get("oauth") {
+        for id in providers.keys() {
+            known.extend(
+                OAUTH_KEYS
+                    .iter()
+                    .map(|(key, _, _)| provider_env_name(id, key)),
+            );
+        }
+    }
+    let mut unknown: Vec<String> = sources
+        .env
+        .names()
+        .into_iter()
+        .filter(|name| name.starts_with("POSTERN_") && !known.contains(name))
+        .collect();
+    unknown.sort();
+    for name in unknown {
+        let hint = schema::closest(&name, known.iter().map(String::as_str))
+            .map(|known| format!(" (did you mean `{known}`?)"))
+            .unwrap_or_default();
+        problems.push(format!("unknown environment variable `{name}`{hint}"));
     }
 }
 

@@ -7,6 +7,7 @@ mod oauth;
 mod raw;
 mod redis;
 pub mod schema;
+mod startup;
 mod validate;
 
 mod env;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use env::{EnvSource, NoEnv, ProcessEnv};
+pub use startup::StartupSettings;
 use url::Url;
 
 use crate::access::AccessRules;
@@ -49,6 +51,8 @@ pub struct Config {
     pub webhook_url: Option<Url>,
     pub ui: UiConfig,
     pub log: LogConfig,
+    /// The keys read only at start, to tell a reload which of them changed.
+    pub startup: StartupSettings,
 }
 
 impl Config {
@@ -63,6 +67,37 @@ impl Config {
 
     pub fn redirect_policy(&self) -> RedirectPolicy {
         RedirectPolicy::new(self.app_url.clone(), self.session.cookie_domain.clone())
+    }
+
+    /// What is valid but will not work as the operator likely expects: `config check` prints
+    /// these and `serve` logs them. Today: apps a sign-in at `app_url` cannot cover.
+    pub fn warnings(&self) -> Vec<String> {
+        let policy = self.redirect_policy();
+        let covered_by = self.session.cookie_domain.as_deref().map_or_else(
+            || {
+                format!(
+                    "the cookie is host-only (app_url's host {} is a single label or an IP address)",
+                    self.app_url.host_str().unwrap_or_default()
+                )
+            },
+            |domain| format!("app_url's cookie domain is {domain}"),
+        );
+        self.access
+            .apps()
+            .iter()
+            .filter(|app| !policy.covers_app_host(&app.host))
+            .map(|app| {
+                format!(
+                    "app `{}` ({}) is outside what a sign-in at {} covers: {covered_by}. Its \
+                     users cannot stay signed in there and are not sent back to it after \
+                     signing in. Put postern under the same parent domain, or see \
+                     docs/configuration.md#cookie_domain-rules",
+                    app.name,
+                    app.host,
+                    self.app_url.origin().ascii_serialization()
+                )
+            })
+            .collect()
     }
 }
 
@@ -233,6 +268,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigProblems> {
         .file
         .and_then(|(_, path)| path.parent())
         .map(Path::to_path_buf);
+    let startup = table.as_ref().map(StartupSettings::of).unwrap_or_default();
     let raw = match table {
         Some(table) => match toml::Value::Table(table).try_into::<raw::RawConfig>() {
             Ok(raw) => raw,
@@ -245,7 +281,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigProblems> {
     };
     let config = validate::validate(raw, base_dir.as_deref(), &mut problems);
     match config {
-        Some(config) if problems.is_empty() => Ok(config),
+        Some(config) if problems.is_empty() => Ok(Config { startup, ..config }),
         _ => Err(ConfigProblems(problems)),
     }
 }

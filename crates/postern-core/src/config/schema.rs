@@ -140,10 +140,18 @@ pub fn find(path: &str) -> Option<&'static Key> {
 
 /// The known key or section with the smallest edit distance, for "did you mean" hints.
 pub fn suggestion(path: &str) -> Option<&'static str> {
-    KEYS.iter()
-        .map(|key| key.path)
-        .chain(SECTIONS.iter().copied())
-        .map(|known| (edit_distance(path, known), known))
+    closest(
+        path,
+        KEYS.iter()
+            .map(|key| key.path)
+            .chain(SECTIONS.iter().copied()),
+    )
+}
+
+/// The candidate nearest to `name`, if one is within three edits.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|known| (edit_distance(name, known), known))
         .filter(|(distance, _)| *distance <= 3)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, known)| known)

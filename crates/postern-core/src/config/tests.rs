@@ -339,3 +339,53 @@ fn a_toml_users_file_holds_full_users() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn misspelt_postern_env_vars_are_refused_with_a_hint() {
+    let env = [
+        ("POSTERN_SERVER_LISTN", "127.0.0.1:1"),
+        ("POSTERN_CONFIG", "/etc/postern/postern.toml"),
+        ("POSTERN_LOG_LEVEL", "debug"),
+        ("PATH", "/usr/bin"),
+    ];
+    let problems = load_with(&minimal(), &env, &[]).unwrap_err().0;
+    assert_eq!(
+        problems,
+        vec![
+            "unknown environment variable `POSTERN_SERVER_LISTN` (did you mean `POSTERN_SERVER_LISTEN`?)"
+                .to_owned()
+        ]
+    );
+}
+
+#[test]
+fn provider_env_vars_are_known_only_for_declared_providers() {
+    let text = format!(
+        "{}[oauth.github]\nclient_id = \"a\"\nallow_all = true\n",
+        minimal()
+    );
+    let declared = [("POSTERN_OAUTH_GITHUB_CLIENT_SECRET", "s")];
+    assert!(load_with(&text, &declared, &[]).is_ok());
+    let undeclared = [("POSTERN_OAUTH_GITLAB_CLIENT_SECRET", "s")];
+    let problems = load_with(&text, &undeclared, &[]).unwrap_err().0;
+    assert!(
+        problems[0].contains("`POSTERN_OAUTH_GITLAB_CLIENT_SECRET` (did you mean `POSTERN_OAUTH_GITHUB_CLIENT_SECRET`?)"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn apps_outside_the_cookie_domain_are_warned_about() {
+    let text = format!(
+        "{}[[apps]]\nhost = \"wiki.example.com\"\n[[apps]]\nname = \"grafana\"\nhost = \"grafana.other.org\"\n",
+        minimal()
+    );
+    let warnings = load_with(&text, &[], &[]).unwrap().warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("app `grafana` (grafana.other.org)")
+            && warnings[0].contains("cookie domain is example.com"),
+        "{}",
+        warnings[0]
+    );
+}

@@ -93,6 +93,7 @@ pub(super) fn validate(
         webhook_url,
         ui,
         log: log?,
+        startup: super::StartupSettings::default(),
     })
 }
 

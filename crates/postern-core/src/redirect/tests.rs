@@ -99,3 +99,39 @@ fn invalid_targets_land_on_the_portal() {
         "https://app.example.com/a"
     );
 }
+
+#[test]
+fn a_refusal_says_why_in_words() {
+    assert_eq!(policy().refusal("https://app.example.com/"), None);
+    let outside = policy().refusal("https://app.other.com/x").unwrap();
+    assert!(
+        outside.contains("app.other.com is outside the cookie domain example.com")
+            && outside.contains("docs/configuration.md#cookie_domain-rules"),
+        "{outside}"
+    );
+    let host_only = RedirectPolicy::new(Url::parse("http://localhost:3000").unwrap(), None);
+    let other_port = host_only.refusal("http://localhost:8080/").unwrap();
+    assert!(
+        other_port.contains("http://localhost:8080 is not http://localhost:3000"),
+        "{other_port}"
+    );
+    let downgrade = policy().refusal("http://app.example.com/").unwrap();
+    assert!(downgrade.contains("uses http"), "{downgrade}");
+    let junk = policy().refusal("javascript:alert(1)").unwrap();
+    assert!(
+        junk.contains("not one postern follows") && !junk.contains("alert"),
+        "{junk}"
+    );
+}
+
+#[test]
+fn app_hosts_are_covered_under_the_cookie_domain_only() {
+    assert!(policy().covers_app_host("app.example.com"));
+    assert!(policy().covers_app_host("*.example.com"));
+    assert!(policy().covers_app_host("example.com"));
+    assert!(!policy().covers_app_host("app.other.com"));
+    assert!(!policy().covers_app_host("*.notexample.com"));
+    let host_only = RedirectPolicy::new(Url::parse("http://localhost:3000").unwrap(), None);
+    assert!(host_only.covers_app_host("localhost"));
+    assert!(!host_only.covers_app_host("app.localhost"));
+}

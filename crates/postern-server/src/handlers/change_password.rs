@@ -66,7 +66,7 @@ pub async fn change(
         .passwords
         .verify(Some(current_hash), body.current_password)
         .await;
-    if let Err(response) = settle(state, attempt, verified).await {
+    if let Err(response) = settle(state, &user, attempt, verified).await {
         return response;
     }
     if let Err(weak) = password_policy::check_new_password(&body.new_password) {
@@ -96,7 +96,7 @@ pub async fn change(
         Ok(ended) => ended,
         Err(err) => return respond::store_unavailable(&err),
     };
-    if let Err(err) = state.store.clear_failures(&account).await {
+    if let Err(err) = credentials::clear_account(&state.store, &user.name).await {
         tracing::warn!(error = %err, "could not clear the failure counter after a password change");
     }
     tracing::info!(target: "audit", event = "password.changed", user = %user.name, ip = %client, sessions_ended = ended);
@@ -111,13 +111,14 @@ pub async fn change(
 /// account's failures are cleared once the change is made), a wrong one is a failure.
 async fn settle(
     state: &AppState,
+    user: &User,
     attempt: credentials::Attempt,
     verified: Result<bool, Busy>,
 ) -> Result<(), HttpResponse> {
     let right = match verified {
         Ok(true) => true,
         Ok(false) => {
-            attempt.failed(state, "password_change.failed", true);
+            attempt.failed(state, "password_change.failed", Some(&user.name));
             return Err(respond::json_message(
                 StatusCode::UNAUTHORIZED,
                 "The current password is not right",

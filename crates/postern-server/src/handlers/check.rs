@@ -9,9 +9,9 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode};
 use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use postern_core::access::{AccessRules, App, Gate, NoTrace, Reason, Subject};
+use postern_core::access::{App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
-use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind, Scheme};
+use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind};
 use postern_core::identity::Identity;
 use postern_core::session::AuthLevel;
 use postern_core::users::User;
@@ -22,7 +22,7 @@ use crate::principal::{self, Found};
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
-use crate::state::AppState;
+use crate::state::{AppState, LiveState};
 
 /// Everything but RFC 3986's unreserved characters is escaped inside `redirect_uri=`.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -35,8 +35,25 @@ const REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
 const REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
 const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
+const POSTERN_NOTICE: HeaderName = HeaderName::from_static("postern-notice");
 
 pub async fn check(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+    proxy: ProxyKind,
+    envoy_path: &str,
+) -> HttpResponse {
+    let response = decide(state, peer, request, proxy, envoy_path).await;
+    if proxy == ProxyKind::Nginx {
+        // auth_request is a header-only subrequest: nginx never reads a body, and an unread
+        // body makes it close the keep-alive connection after every check (docs/proxies.md).
+        return respond::without_body(response);
+    }
+    response
+}
+
+async fn decide(
     state: &Arc<AppState>,
     peer: SocketAddr,
     request: &Request<Incoming>,
@@ -61,12 +78,16 @@ pub async fn check(
         headers.get(header::ACCEPT).map(HeaderValue::as_bytes),
         headers.contains_key(header::AUTHORIZATION),
     );
-    let rules = state.access.load();
+    let live = state.live.load();
+    let rules = &live.access;
     let app = rules.app_for(&target.host);
     let outcome = match rules.gate(app, &target, client, &mut NoTrace) {
         Gate::Bypass => CheckOutcome::Allowed(Identity::default()),
         Gate::Refuse(reason) => CheckOutcome::NotAllowed(reason),
-        Gate::NeedsSession => signed_in_outcome(state, headers, &rules, app, &target, client).await,
+        Gate::NeedsSession => {
+            let https = request::forwarded_https(state, peer, target.scheme);
+            signed_in_outcome(state, headers, &live, app, https, client).await
+        }
     };
     answer(
         state,
@@ -77,13 +98,14 @@ pub async fn check(
 }
 
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
-/// read), else a bearer token or, when enabled, Basic credentials.
+/// read), else a bearer token or, when enabled, Basic credentials. `https`: whether Basic may
+/// believe the request came over HTTPS (`request::forwarded_https`).
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: &HeaderMap,
-    rules: &AccessRules,
+    live: &LiveState,
     app: Option<&App>,
-    target: &ForwardedRequest,
+    https: bool,
     client: IpAddr,
 ) -> CheckOutcome {
     let admit = |user: &User, level: AuthLevel, provider: Option<&str>| {
@@ -93,9 +115,9 @@ async fn signed_in_outcome(
             level,
             provider,
         };
-        rules.admit(app, subject, &mut NoTrace)
+        live.access.admit(app, subject, &mut NoTrace)
     };
-    match sessions::current(state, headers).await {
+    match sessions::current_among(state, &live.users, headers).await {
         Ok(Some(session)) => {
             let provider = session
                 .record
@@ -113,7 +135,6 @@ async fn signed_in_outcome(
         Ok(None) => {}
         Err(err) => return store_down(&err),
     }
-    let https = target.scheme == Scheme::Https;
     let (user, level) = match principal::from_authorization(state, headers, client, https).await {
         Found::User(user, level) => (user, level),
         Found::Nobody => return CheckOutcome::NoCredentials,
@@ -146,10 +167,30 @@ fn answer(
             allow(&identity, app.filter(|_| signed_in))
         }
         Answer::RedirectToLogin { status } => {
-            respond::redirect(status_code(status), &login_url(state, target))
+            let mut response = respond::redirect(status_code(status), &login_url(state, target));
+            if let Some(why) = state.return_refusal(&target.original_url()) {
+                set_notice(&mut response, &why);
+            }
+            response
         }
         Answer::Unauthorized { with_location } => {
-            let mut response = respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+            let refusal = state.return_refusal(&target.original_url());
+            let mut response = match &refusal {
+                Some(why) => respond::json_with(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    serde_json::json!({ "notice": why }),
+                ),
+                None => respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+            };
+            // The standard scheme first: clients that read only one challenge read Basic.
+            if state.config.api.basic_auth
+                && let Ok(basic) = HeaderValue::from_str(&basic::challenge(state))
+            {
+                response
+                    .headers_mut()
+                    .append(header::WWW_AUTHENTICATE, basic);
+            }
             if let Ok(challenge) = HeaderValue::from_str(&format!(
                 "Cookie realm=\"{}\", form-action=\"/login\", cookie-name=\"{}\"",
                 state.config.ui.title.replace('"', ""),
@@ -157,27 +198,23 @@ fn answer(
             )) {
                 response
                     .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, challenge);
-            }
-            if state.config.api.basic_auth {
-                // A second challenge, so clients that speak Basic know they may.
-                if let Ok(basic) = HeaderValue::from_str(&basic::challenge(state)) {
-                    response
-                        .headers_mut()
-                        .append(header::WWW_AUTHENTICATE, basic);
-                }
+                    .append(header::WWW_AUTHENTICATE, challenge);
             }
             if with_location {
                 respond::set_location(&mut response, &login_url(state, target));
+            }
+            if let Some(why) = &refusal {
+                set_notice(&mut response, why);
             }
             response
         }
         Answer::TooManyRequests { retry_after } => {
             respond::limited("Too many failed sign-ins, try again later", retry_after)
         }
-        Answer::RedirectToUnauthorized { status, reason } => {
-            respond::redirect(status_code(status), &unauthorized_url(state, app, reason))
-        }
+        Answer::RedirectToUnauthorized { status, reason } => respond::redirect(
+            status_code(status),
+            &unauthorized_url(state, app, reason, target),
+        ),
         Answer::Forbidden(reason) => respond::json_with(
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -191,9 +228,10 @@ fn answer(
 }
 
 /// 200 with all four `Remote-*` headers, empty when unknown (or bypassed), so a proxy that
-/// copies them always overwrites whatever a client sent; then the app's own headers.
+/// copies them always overwrites whatever a client sent; then the app's own headers. No body:
+/// no proxy reads it, and one nginx does not read costs it the keep-alive connection.
 fn allow(identity: &Identity, app: Option<&App>) -> HttpResponse {
-    let mut response = respond::json_message(StatusCode::OK, "Authenticated");
+    let mut response = respond::empty(StatusCode::OK);
     let headers = response.headers_mut();
     // Rendered when the user table was built, control characters stripped.
     let names = [REMOTE_USER, REMOTE_EMAIL, REMOTE_NAME, REMOTE_GROUPS];
@@ -206,9 +244,15 @@ fn allow(identity: &Identity, app: Option<&App>) -> HttpResponse {
     response
 }
 
-/// `/unauthorized?app=<name>&reason=<code>`: the page names the app (only a configured app's
-/// name; a host nobody configured stays unnamed) and says why, nothing more.
-fn unauthorized_url(state: &AppState, app: Option<&App>, reason: Reason) -> String {
+/// `/unauthorized?app=<name>&reason=<code>&redirect_uri=<original URL>`: the page names the
+/// app (only a configured app's name; a host nobody configured stays unnamed) and says why,
+/// nothing more; "Switch account" signs in again and comes back to `redirect_uri`.
+fn unauthorized_url(
+    state: &AppState,
+    app: Option<&App>,
+    reason: Reason,
+    target: &ForwardedRequest,
+) -> String {
     let mut url = format!(
         "{}?reason={}",
         state.config.portal_url("/unauthorized"),
@@ -218,6 +262,8 @@ fn unauthorized_url(state: &AppState, app: Option<&App>, reason: Reason) -> Stri
         url.push_str("&app=");
         url.extend(utf8_percent_encode(&app.name, QUERY_VALUE));
     }
+    url.push_str("&redirect_uri=");
+    url.extend(utf8_percent_encode(&target.original_url(), QUERY_VALUE));
     url
 }
 
@@ -227,6 +273,14 @@ fn login_url(state: &AppState, target: &ForwardedRequest) -> String {
         state.login_url,
         utf8_percent_encode(&target.original_url(), QUERY_VALUE)
     )
+}
+
+/// `Postern-Notice`: why the sign-in this answer starts will not come back to the app, for
+/// whoever reads the headers (curl, the browser's network panel, the proxy's log).
+fn set_notice(response: &mut HttpResponse, why: &str) {
+    if let Ok(value) = HeaderValue::from_str(why) {
+        response.headers_mut().insert(POSTERN_NOTICE, value);
+    }
 }
 
 fn status_code(status: u16) -> StatusCode {

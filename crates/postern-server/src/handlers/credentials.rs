@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use postern_core::limits::LoginLimits;
+use postern_core::limits::{LoginLimits, MAX_CONSECUTIVE_FAILURES, STREAK_WINDOW};
 use postern_core::users::User;
-use postern_store::{Counter, StoreError};
+use postern_store::{Counter, Store, StoreError};
 
 use crate::state::AppState;
 use crate::user_passwords;
@@ -51,7 +51,7 @@ pub async fn authenticate(
     device_cookie: Option<&str>,
 ) -> Result<Verified, LoginError> {
     let user = if login.len() <= MAX_LOGIN_NAME {
-        state.users.load().find_for_login(login).cloned()
+        state.live.load().users.find_for_login(login).cloned()
     } else {
         None
     };
@@ -72,7 +72,7 @@ pub async fn authenticate(
         return Err(LoginError::Busy);
     };
     if verified && let (Some(user), Some(password)) = (&user, password_for_upgrade) {
-        upgrade_to_argon2(state, user, password).await;
+        state.hash_upgrades.request(Arc::clone(user), password);
     }
     match user {
         // A TOTP user's failures are cleared only once the code is right too: the caller
@@ -87,7 +87,11 @@ pub async fn authenticate(
             Ok(Verified::SignedIn(user))
         }
         _ => {
-            attempt.failed(state, "login.failed", user.is_some());
+            attempt.failed(
+                state,
+                "login.failed",
+                user.as_deref().map(|user| user.name.as_str()),
+            );
             Err(LoginError::Invalid)
         }
     }
@@ -111,20 +115,6 @@ pub async fn authenticate_for_login(
     }
 }
 
-/// Rewrites a user's bcrypt hash as argon2id (the file, and Redis when that is the store).
-/// A failure only leaves the bcrypt hash in place: the sign-in goes on.
-async fn upgrade_to_argon2(state: &AppState, user: &User, password: String) {
-    let Ok(new_hash) = state.passwords.hash(password).await else {
-        return;
-    };
-    match user_passwords::save(state, user, &new_hash).await {
-        Ok(()) => {
-            tracing::info!(user = %user.name, "bcrypt hash replaced by argon2id in users_file")
-        }
-        Err(err) => tracing::warn!(user = %user.name, error = %err, "bcrypt hash not replaced"),
-    }
-}
-
 /// The counter an attempt is limited by besides its IP's: the account's (an email and its
 /// user's name share one; other names count as typed), or, for a browser holding a device
 /// cookie signed for this user, the device's own, so a lockout of the account does not lock
@@ -145,18 +135,28 @@ pub fn account_counter(
     }
 }
 
-/// After a full sign-in: the counter used (the account's or the device's) and the account's.
+/// After a full sign-in: the counter used (the account's or the device's), the account's and
+/// its streak.
 pub async fn clear_failures(
     state: &AppState,
     user: &User,
     counter: &str,
 ) -> Result<(), StoreError> {
     let account = LoginLimits::user_counter(&user.name);
-    state.store.clear_failures(&account).await?;
     if counter != account {
         state.store.clear_failures(counter).await?;
     }
-    Ok(())
+    clear_account(&state.store, &user.name).await
+}
+
+/// The account's failures and its streak of failures in a row (also `postern users unlock`).
+pub async fn clear_account(store: &Store, user: &str) -> Result<(), StoreError> {
+    let account = LoginLimits::user_counter(user);
+    store.clear_failures(&account).await?;
+    match LoginLimits::streak_counter(&account) {
+        Some(streak) => store.clear_failures(&streak).await,
+        None => Ok(()),
+    }
 }
 
 /// Failures in a row on one account (or device) that raise an `auth.suspicious` event.
@@ -172,6 +172,8 @@ pub struct Attempt {
     client: IpAddr,
     ip: String,
     account: String,
+    /// The account's streak counter; none for a device's counter.
+    streak: Option<String>,
     by_ip: Counter,
     by_account: Counter,
 }
@@ -184,8 +186,9 @@ pub async fn begin_attempt(
     account: String,
 ) -> Result<Attempt, LoginError> {
     let ip = LoginLimits::ip_counter(client);
+    let streak = LoginLimits::streak_counter(&account);
     // Cheap, and enough for the attempts that come after the limit was reached.
-    refuse_if_limited(state, &ip, &account).await?;
+    refuse_if_limited(state, client, &ip, &account, streak.as_deref()).await?;
     let limits = &state.config.limits;
     let by_ip = state
         .store
@@ -194,23 +197,32 @@ pub async fn begin_attempt(
     if by_ip.count > limits.max_failures_per_ip {
         // One of a burst that passed the check above together: the others took the counts.
         state.store.forgive_failure(&ip).await?;
-        return Err(limited(by_ip.resets_in, by_ip.count, 0));
+        return Err(limited(client, by_ip.resets_in, by_ip.count, 0));
     }
     let by_account = state
         .store
         .count_failure(&account, limits.user_failure_window)
         .await?;
+    let by_streak = match &streak {
+        Some(streak) => Some(state.store.count_failure(streak, STREAK_WINDOW).await?),
+        None => None,
+    };
     let attempt = Attempt {
         client,
         ip,
         account,
+        streak,
         by_ip,
         by_account,
     };
-    if by_account.count > limits.max_failures_per_user {
-        let wait = by_account.resets_in;
+    let streak_wait = by_streak
+        .filter(|streak| streak.count > MAX_CONSECUTIVE_FAILURES)
+        .map(|streak| streak.resets_in);
+    let account_wait =
+        (by_account.count > limits.max_failures_per_user).then_some(by_account.resets_in);
+    if let Some(wait) = account_wait.max(streak_wait) {
         attempt.give_back(state).await?;
-        return Err(limited(wait, by_ip.count, by_account.count));
+        return Err(limited(client, wait, by_ip.count, by_account.count));
     }
     Ok(attempt)
 }
@@ -227,81 +239,98 @@ impl Attempt {
     /// was not checked: both counts given back; earlier failures stay.
     pub async fn give_back(self, state: &AppState) -> Result<(), StoreError> {
         state.store.forgive_failure(&self.ip).await?;
-        state.store.forgive_failure(&self.account).await
+        state.store.forgive_failure(&self.account).await?;
+        match &self.streak {
+            Some(streak) => state.store.forgive_failure(streak).await,
+            None => Ok(()),
+        }
     }
 
-    /// A wrong secret: its counts stay, and the audit log says so.
-    pub fn failed(self, state: &AppState, event: &'static str, known_user: bool) {
-        report_failure(state, &self, event, known_user);
+    /// A wrong secret: its counts stay, and the audit log says so, naming `user` when the
+    /// attempt was on an account that exists.
+    pub fn failed(self, state: &AppState, event: &'static str, user: Option<&str>) {
+        report_failure(state, &self, event, user);
     }
 }
 
-/// The audit line of a failed attempt, and once, at the fifth failure in a row on an account
-/// (or device), the `auth.suspicious` warning (seed 003).
-fn report_failure(state: &AppState, attempt: &Attempt, event: &'static str, known_user: bool) {
+/// The audit line of a failed attempt, and at most one `auth.suspicious` warning for a run of
+/// failures: at the fifth in a row on an existing account (or device), naming it; otherwise
+/// once per client when its failures reach the same count (or its limit, if lower), so a
+/// client spraying names that do not exist raises one warning per window, not one per name.
+fn report_failure(state: &AppState, attempt: &Attempt, event: &'static str, user: Option<&str>) {
     let client = attempt.client;
     let by_account = attempt.by_account.count;
+    let by_ip = attempt.by_ip.count;
     tracing::info!(
         target: "audit",
         event,
-        known_user,
+        user = user.unwrap_or_default(),
+        known_user = user.is_some(),
         ip = %client,
-        ip_failures = attempt.by_ip.count,
+        ip_failures = by_ip,
         account_failures = by_account,
     );
-    if by_account != SUSPICIOUS_FAILURES {
-        return;
-    }
-    // A name nobody has may be a password typed into the wrong field: not repeated.
-    let user = if known_user {
-        counter_user(&attempt.account)
-    } else {
-        ""
+    let ip_threshold = SUSPICIOUS_FAILURES.min(state.config.limits.max_failures_per_ip);
+    let (name, count, scope, message) = match user {
+        Some(name) if by_account == SUSPICIOUS_FAILURES => (
+            name,
+            by_account,
+            "account",
+            "several failed sign-ins in a row on one account",
+        ),
+        _ if by_ip == ip_threshold => (
+            "",
+            by_ip,
+            "client",
+            "several failed sign-ins from one client",
+        ),
+        _ => return,
     };
     tracing::warn!(
         target: "audit",
         event = "auth.suspicious",
-        user,
-        known_user,
+        scope,
+        user = name,
         ip = %client,
-        count = by_account,
+        count,
         method = event,
-        "several failed sign-ins in a row on one account"
+        "{message}"
     );
-    state.notifier.suspicious(user, client, by_account, event);
+    state.notifier.suspicious(name, client, count, event);
 }
 
-/// The user name in an account or device counter (`...{name}...`).
-fn counter_user(counter: &str) -> &str {
-    counter
-        .split_once('{')
-        .and_then(|(_, rest)| rest.split_once('}'))
-        .map_or("", |(name, _)| name)
-}
-
-/// Refuses an attempt while the client or the account is at its limit, without counting it.
-async fn refuse_if_limited(state: &AppState, ip: &str, account: &str) -> Result<(), LoginError> {
+/// Refuses an attempt while the client or the account is at its limit, or the account at its
+/// cap of failures in a row, without counting it.
+async fn refuse_if_limited(
+    state: &AppState,
+    client: IpAddr,
+    ip: &str,
+    account: &str,
+    streak: Option<&str>,
+) -> Result<(), LoginError> {
     let limits = &state.config.limits;
     let by_ip = state.store.failures(ip).await?;
     let by_account = state.store.failures(account).await?;
-    let mut retry_after = None;
-    if by_ip.count >= limits.max_failures_per_ip {
-        retry_after = Some(by_ip.resets_in);
-    }
-    if by_account.count >= limits.max_failures_per_user {
-        retry_after = Some(retry_after.map_or(by_account.resets_in, |ip_wait| {
-            ip_wait.max(by_account.resets_in)
-        }));
-    }
-    match retry_after {
-        Some(wait) => Err(limited(wait, by_ip.count, by_account.count)),
+    let by_streak = match streak {
+        Some(streak) => Some(state.store.failures(streak).await?),
+        None => None,
+    };
+    let waits = [
+        (by_ip.count >= limits.max_failures_per_ip).then_some(by_ip.resets_in),
+        (by_account.count >= limits.max_failures_per_user).then_some(by_account.resets_in),
+        by_streak
+            .filter(|streak| streak.count >= MAX_CONSECUTIVE_FAILURES)
+            .map(|streak| streak.resets_in),
+    ];
+    match waits.into_iter().flatten().max() {
+        Some(wait) => Err(limited(client, wait, by_ip.count, by_account.count)),
         None => Ok(()),
     }
 }
 
 /// `Limited`, said in the audit log.
-fn limited(wait: Duration, ip_failures: u64, account_failures: u64) -> LoginError {
-    tracing::info!(target: "audit", event = "login.limited", ip_failures, account_failures);
+fn limited(client: IpAddr, wait: Duration, ip_failures: u64, account_failures: u64) -> LoginError {
+    tracing::info!(target: "audit", event = "login.limited", ip = %client, ip_failures, account_failures);
     LoginError::Limited {
         retry_after: LoginLimits::retry_after_secs(wait),
     }

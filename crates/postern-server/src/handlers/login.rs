@@ -320,10 +320,12 @@ impl FormState<'_> {
         });
         let pre_session = existing.map_or_else(random_text::<16>, str::to_owned);
         let csrf = state.csrf.token_for(CsrfBinding::PreSession(&pre_session));
-        // Only a target postern would follow is carried through the form.
+        // Only a target postern would follow is carried through the form; another one is
+        // explained on the page (and once in the log) instead of dropped in silence.
+        let refusal = self.redirect_uri.and_then(|raw| state.return_refusal(raw));
         let redirect_uri = self
             .redirect_uri
-            .filter(|raw| state.redirects.validate(raw).is_some())
+            .filter(|_| refusal.is_none())
             .unwrap_or_default();
         let mut response = pages::render(
             status,
@@ -334,8 +336,9 @@ impl FormState<'_> {
                 username: self.username,
                 error: self.error.as_deref(),
                 notice: self.notice,
+                return_notice: refusal.as_deref(),
                 providers: provider_buttons(state, redirect_uri),
-                password_form: !state.config.users.is_empty(),
+                password_form: !state.live.load().users.is_empty(),
             },
         );
         if existing.is_none() {

@@ -161,7 +161,8 @@ async fn start(
         .await
         .map_err(StartError::Store)?;
     let callback = flow::callback_url(&state.config, provider_id);
-    let url = flow::authorization_url(&endpoints.auth, provider, &callback, &started);
+    let url = flow::authorization_url(&endpoints.auth, provider, &callback, &started)
+        .map_err(StartError::Provider)?;
     Ok((url, started.set_cookie))
 }
 
@@ -185,7 +186,7 @@ pub async fn callback(
         Ok(claims) => claims,
         Err(page) => return page,
     };
-    let who = match oauth::sign_in_as(&provider.config, &claims, &state.config.users) {
+    let who = match oauth::sign_in_as(&provider.config, &claims, &state.users()) {
         Ok(who) => who,
         Err(refusal) => return refused(state, provider_id, &refusal),
     };

@@ -2,6 +2,7 @@
 
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::access::Reason;
 use postern_core::csrf::CsrfBinding;
 use serde::Deserialize;
@@ -28,7 +29,9 @@ pub async fn home(state: &AppState, request: &Request<Incoming>) -> HttpResponse
                 },
             )
         }
-        Ok(None) => respond::redirect(StatusCode::FOUND, &state.login_url),
+        // Relative, so a browser that reached postern on another address than `app_url`
+        // (`serve --listen` on another port) stays where postern answers.
+        Ok(None) => respond::redirect(StatusCode::FOUND, "login"),
         Err(err) => crate::pages::unavailable_page(state, &err),
     }
 }
@@ -68,7 +71,8 @@ pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> Http
         Some("account") => Some("account"),
         code => code.and_then(Reason::from_code).map(Reason::code),
     };
-    let rules = state.access.load();
+    let live = state.live.load();
+    let rules = &live.access;
     let app = query
         .app
         .as_deref()
@@ -79,14 +83,30 @@ pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> Http
         .ok()
         .flatten();
     let user = session.as_ref().map(|session| session.user.name.as_str());
+    // Where a new sign-in goes: back to the app, when postern would follow its address.
+    let login_again = match query
+        .redirect_uri
+        .as_deref()
+        .and_then(|raw| state.redirects.validate(raw))
+    {
+        Some(target) => format!(
+            "/login?redirect_uri={}",
+            utf8_percent_encode(target.as_str(), NON_ALPHANUMERIC)
+        ),
+        None => "/login".to_owned(),
+    };
+    let csrf = session
+        .as_ref()
+        .map(|session| state.csrf.token_for(CsrfBinding::Session(&session.key)));
     pages::render(
         StatusCode::FORBIDDEN,
         &UnauthorizedPage {
             page: PageContext::new(state),
             user,
+            csrf: csrf.as_deref().unwrap_or_default(),
             app,
             reason,
-            login_url: &state.login_url,
+            login_again: &login_again,
         },
     )
 }
@@ -95,6 +115,7 @@ pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> Http
 struct UnauthorizedQuery {
     app: Option<String>,
     reason: Option<String>,
+    redirect_uri: Option<String>,
 }
 
 pub fn asset(state: &AppState, asset: &Asset) -> HttpResponse {

@@ -88,7 +88,7 @@ async fn second_factor(
     match totp::accept_code(state, user, code).await {
         Ok(true) => attempt.signed_in(state, user).await.map_err(unavailable),
         Ok(false) => {
-            attempt.failed(state, "totp.failed", true);
+            attempt.failed(state, "totp.failed", Some(&user.name));
             Err(respond::json_with(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized",

@@ -236,7 +236,7 @@ async fn verify(
         tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client, factor = "totp");
         return Ok((user, record));
     }
-    attempt.failed(state, "totp.failed", true);
+    attempt.failed(state, "totp.failed", Some(&user.name));
     record.failures += 1;
     let ended = record.failures >= pending::MAX_CODE_FAILURES;
     if !ended {

@@ -2,12 +2,22 @@
 //! (with the PKCE verifier), then the verified ID token and userinfo (OIDC), or GitHub's user
 //! and email APIs.
 
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthorizationCode, Client, ClientId, ClientSecret, EndpointNotSet, EndpointSet,
+    ExtraTokenFields, PkceCodeVerifier, RedirectUrl, RequestTokenError, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
+};
 use postern_core::UnixSeconds;
 use postern_core::oauth::{ProviderClaims, ProviderKind};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::http::{ClientAuth, FetchError, HttpClient};
+use super::http::{FetchError, HttpClient};
 use super::id_token::{self, Expected, IdTokenError};
 use super::provider::{Endpoints, ProviderError, ProviderRuntime};
 use super::transaction::Transaction;
@@ -36,6 +46,30 @@ impl From<FetchError> for ExchangeError {
     }
 }
 
+/// The token answer: OAuth 2.0's, plus OpenID Connect's `id_token`.
+type TokenAnswer = StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdTokenField {
+    id_token: Option<String>,
+}
+
+impl ExtraTokenFields for IdTokenField {}
+
+/// An `oauth2` client that knows the token endpoint.
+type TokenClient = Client<
+    BasicErrorResponse,
+    TokenAnswer,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
 pub struct Exchange<'a> {
     pub http: &'a HttpClient,
     pub provider: &'a ProviderRuntime,
@@ -51,18 +85,14 @@ impl Exchange<'_> {
     ) -> Result<ProviderClaims, ExchangeError> {
         let endpoints = self.provider.endpoints(self.http).await?;
         let tokens = self.tokens(endpoints, code, transaction).await?;
-        let access_token = tokens
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                ExchangeError::Unreachable("the token answer has no access_token".into())
-            })?;
+        let access_token = tokens.access_token().secret().as_str();
         if self.provider.config.kind == ProviderKind::GitHub {
             return self.github(endpoints, access_token).await;
         }
         let id_token = tokens
-            .get("id_token")
-            .and_then(Value::as_str)
+            .extra_fields()
+            .id_token
+            .as_deref()
             .ok_or(IdTokenError::Malformed("the token answer has no id_token"))?;
         let mut claims = self
             .verified(endpoints, id_token, &transaction.nonce)
@@ -83,42 +113,46 @@ impl Exchange<'_> {
         Ok(self.read(&claims))
     }
 
+    /// The code and the PKCE verifier for tokens, with `oauth2` over our own client. GitHub
+    /// reads the client from the form; OIDC providers all take HTTP Basic.
     async fn tokens(
         &self,
         endpoints: &Endpoints,
         code: &str,
         transaction: &Transaction,
-    ) -> Result<Map<String, Value>, ExchangeError> {
+    ) -> Result<TokenAnswer, ExchangeError> {
         let config = &self.provider.config;
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", self.redirect_uri),
-            ("code_verifier", transaction.pkce_verifier.as_str()),
-        ];
-        // GitHub reads the client from the form; OIDC providers all take HTTP Basic.
-        let auth = if config.kind == ProviderKind::GitHub {
-            form.push(("client_id", &config.client_id));
-            form.push(("client_secret", &config.client_secret));
-            ClientAuth::InForm
+        let redirect_uri = RedirectUrl::new(self.redirect_uri.to_owned())
+            .map_err(|err| ExchangeError::Unreachable(format!("the callback URL: {err}")))?;
+        let auth_type = if config.kind == ProviderKind::GitHub {
+            AuthType::RequestBody
         } else {
-            ClientAuth::Basic {
-                id: &config.client_id,
-                secret: &config.client_secret,
-            }
+            AuthType::BasicAuth
         };
-        let answer = self.http.post_form(&endpoints.token, &form, auth).await?;
-        let Value::Object(answer) = answer else {
-            return Err(ExchangeError::Unreachable(
-                "the token answer is not an object".into(),
-            ));
-        };
-        // GitHub answers refusals with 200 and an `error`.
-        if let Some(error) = answer.get("error") {
-            let error = error.as_str().unwrap_or("error").to_owned();
-            return Err(ExchangeError::Refused(error));
-        }
-        Ok(answer)
+        let client: TokenClient = Client::new(ClientId::new(config.client_id.clone()))
+            .set_client_secret(ClientSecret::new(config.client_secret.clone()))
+            .set_token_uri(TokenUrl::from_url(endpoints.token.clone()))
+            .set_redirect_uri(redirect_uri)
+            .set_auth_type(auth_type);
+        client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(transaction.pkce_verifier.clone()))
+            .request_async(self.http)
+            .await
+            .map_err(|err| match err {
+                RequestTokenError::ServerResponse(refusal) => {
+                    ExchangeError::Refused(refusal.error().to_string())
+                }
+                RequestTokenError::Request(err) => ExchangeError::Unreachable(err.to_string()),
+                // GitHub answers refusals with 200 and an `error`, which is no token answer.
+                RequestTokenError::Parse(err, body) => {
+                    match serde_json::from_slice::<BasicErrorResponse>(&body) {
+                        Ok(refusal) => ExchangeError::Refused(refusal.error().to_string()),
+                        Err(_) => ExchangeError::Unreachable(format!("the token answer: {err}")),
+                    }
+                }
+                RequestTokenError::Other(why) => ExchangeError::Unreachable(why),
+            })
     }
 
     async fn verified(

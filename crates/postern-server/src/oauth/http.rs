@@ -4,11 +4,11 @@
 //! timeout, a whole-exchange timeout and a body size limit, so a slow or hostile provider can
 //! hold a sign-in for seconds, never a worker for ever.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use http::{Method, Request, StatusCode};
@@ -37,14 +37,6 @@ pub enum FetchError {
     NotJson(String),
 }
 
-/// How a request authenticates the client at the token endpoint.
-pub enum ClientAuth<'a> {
-    /// `Authorization: Basic` (client_secret_basic).
-    Basic { id: &'a str, secret: &'a str },
-    /// Nothing extra (the form carries the credentials: client_secret_post).
-    InForm,
-}
-
 #[derive(Default)]
 pub struct HttpClient {
     tls: OnceLock<Result<TlsConnector, String>>,
@@ -57,28 +49,35 @@ impl HttpClient {
         if let Some(token) = bearer {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
         }
-        self.json(url, request, Bytes::new(), false).await
+        self.json(url, request, Bytes::new()).await
     }
 
-    /// `POST url` with a form body, and its JSON answer.
-    pub async fn post_form(
+    /// One exchange for the `oauth2` crate (the token request it builds, with the client's
+    /// credentials and the PKCE verifier), bounded like every other call here. Its status,
+    /// `Content-Type` and body go back to the crate, which reads OAuth errors from them.
+    async fn oauth2(
         &self,
-        url: &Url,
-        form: &[(&str, &str)],
-        auth: ClientAuth<'_>,
-    ) -> Result<Value, FetchError> {
-        let body = serde_urlencoded::to_string(form)
+        request: oauth2::HttpRequest,
+    ) -> Result<oauth2::HttpResponse, FetchError> {
+        let url = Url::parse(&request.uri().to_string())
             .map_err(|err| FetchError::Transport(err.to_string()))?;
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
-        if let ClientAuth::Basic { id, secret } = auth {
-            // RFC 6749 2.3.1: both parts form-encoded before the base64.
-            let pair = format!("{}:{}", form_encode(id), form_encode(secret));
-            request = request.header(AUTHORIZATION, format!("Basic {}", STANDARD.encode(pair)));
+        let (parts, body) = request.into_parts();
+        let mut builder = Request::builder().method(parts.method);
+        if let Some(headers) = builder.headers_mut() {
+            *headers = parts.headers;
         }
-        // Token endpoints explain refusals in JSON ({"error": "invalid_grant"}), with a 400.
-        self.json(url, request, Bytes::from(body), true).await
+        let (parts, body) = self
+            .exchange(&url, builder, Bytes::from(body))
+            .await?
+            .into_parts();
+        let mut response = http::Response::new(body.to_vec());
+        *response.status_mut() = parts.status;
+        if let Some(content_type) = parts.headers.get(CONTENT_TYPE) {
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, content_type.clone());
+        }
+        Ok(response)
     }
 
     /// `POST url` with a JSON body; the answer's status (its body is not read beyond the
@@ -88,49 +87,45 @@ impl HttpClient {
             .method(Method::POST)
             .header(CONTENT_TYPE, "application/json");
         let bytes = Bytes::from(serde_json::to_vec(body).unwrap_or_default());
-        let exchange = self.exchange(url, request, bytes);
-        let (status, _) = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
-            .await
-            .map_err(|_| {
-                FetchError::Transport(format!("no answer within {EXCHANGE_TIMEOUT:?}"))
-            })??;
-        Ok(status)
+        Ok(self.exchange(url, request, bytes).await?.status())
     }
 
-    /// The JSON answer; `error_json` lets a failed status through when its body is an OAuth
-    /// error object, for the caller to read.
+    /// The JSON answer of a successful status.
     async fn json(
         &self,
         url: &Url,
         request: http::request::Builder,
         body: Bytes,
-        error_json: bool,
     ) -> Result<Value, FetchError> {
-        let exchange = self.exchange(url, request, body);
-        let (status, body) = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
-            .await
-            .map_err(|_| {
-                FetchError::Transport(format!("{url}: no answer within {EXCHANGE_TIMEOUT:?}"))
-            })??;
+        let answer = self.exchange(url, request, body).await?;
+        let (status, body) = (answer.status(), answer.into_body());
         if !status.is_success() {
-            if error_json
-                && let Ok(json) = serde_json::from_slice::<Value>(&body)
-                && json.get("error").is_some()
-            {
-                return Ok(json);
-            }
             let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
             return Err(FetchError::Status { status, body: text });
         }
         serde_json::from_slice(&body).map_err(|err| FetchError::NotJson(err.to_string()))
     }
 
+    /// One request and its answer, within `EXCHANGE_TIMEOUT` from connect to the last byte.
     async fn exchange(
         &self,
         url: &Url,
         request: http::request::Builder,
         body: Bytes,
-    ) -> Result<(StatusCode, Bytes), FetchError> {
+    ) -> Result<http::Response<Bytes>, FetchError> {
+        tokio::time::timeout(EXCHANGE_TIMEOUT, self.untimed(url, request, body))
+            .await
+            .map_err(|_| {
+                FetchError::Transport(format!("{url}: no answer within {EXCHANGE_TIMEOUT:?}"))
+            })?
+    }
+
+    async fn untimed(
+        &self,
+        url: &Url,
+        request: http::request::Builder,
+        body: Bytes,
+    ) -> Result<http::Response<Bytes>, FetchError> {
         let transport =
             |err: &dyn std::fmt::Display| FetchError::Transport(format!("{url}: {err}"));
         let host = url.host_str().ok_or_else(|| transport(&"no host"))?;
@@ -145,11 +140,17 @@ impl HttpClient {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
-        let request = request
+        let mut request = request
             .uri(target)
             .header(HOST, authority)
-            .header(USER_AGENT, AGENT)
-            .header(ACCEPT, "application/json")
+            .header(USER_AGENT, AGENT);
+        if !request
+            .headers_ref()
+            .is_some_and(|headers| headers.contains_key(ACCEPT))
+        {
+            request = request.header(ACCEPT, "application/json");
+        }
+        let request = request
             .body(Full::new(body))
             .map_err(|err| transport(&err))?;
         // `host_str` keeps IPv6 brackets; the socket wants the bare address.
@@ -173,13 +174,13 @@ impl HttpClient {
             _ => send(tcp, request).await,
         }
         .map_err(|err| transport(&err))?;
-        let status = response.status();
-        let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_BODY_BYTES)
             .collect()
             .await
             .map_err(|err| transport(&err))?
             .to_bytes();
-        Ok((status, body))
+        Ok(http::Response::from_parts(parts, body))
     }
 
     /// The TLS connector, built on first use: reading the system's roots takes a moment and
@@ -208,6 +209,18 @@ impl HttpClient {
     }
 }
 
+/// `oauth2` sends its requests through this client. The future is boxed so that it is `Send`
+/// for every lifetime, as the handlers' futures must be.
+impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {
+    type Error = FetchError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, FetchError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(self.oauth2(request))
+    }
+}
+
 fn connector(roots: rustls::RootCertStore) -> Result<TlsConnector, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -232,10 +245,6 @@ where
         let _ = connection.await;
     });
     sender.send_request(request).await
-}
-
-fn form_encode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 #[cfg(test)]

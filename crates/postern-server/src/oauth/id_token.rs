@@ -1,17 +1,33 @@
-//! ID token verification: the signature against the provider's key set (RSA and ECDSA with
-//! ring; `none` and shared-secret algorithms refused), then `iss`, `aud` (and `azp`), `exp`,
-//! `iat` and `nonce`.
+//! ID token verification with `jsonwebtoken`: the signature against the provider's key set
+//! (RSA and ECDSA; `none` and shared-secret algorithms refused), `aud`, then the OpenID
+//! Connect rules the library does not know: `iss` in either spelling, `azp`, `exp` and `iat`
+//! against the caller's `now`, and `nonce`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use postern_core::UnixSeconds;
-use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
 /// Clock difference tolerated between postern and the provider.
 const LEEWAY_SECS: u64 = 60;
+
+/// The algorithms an ID token may be signed with: asymmetric only, so the client secret
+/// can never serve as a key.
+const ACCEPTED: [Algorithm; 8] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdTokenError {
@@ -35,25 +51,28 @@ pub enum IdTokenError {
     Nonce,
 }
 
-/// A provider's key set (`jwks_uri`).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A provider's key set (`jwks_uri`). Keys postern cannot use (encryption keys, unknown
+/// types) are dropped when it is read, so one odd key does not make the set unreadable.
+#[derive(Debug, Clone, Default)]
 pub struct KeySet {
-    #[serde(default)]
     pub keys: Vec<Jwk>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Jwk {
-    pub kty: String,
-    pub kid: Option<String>,
-    pub alg: Option<String>,
-    #[serde(rename = "use")]
-    pub usage: Option<String>,
-    pub n: Option<String>,
-    pub e: Option<String>,
-    pub crv: Option<String>,
-    pub x: Option<String>,
-    pub y: Option<String>,
+impl<'de> Deserialize<'de> for KeySet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            keys: Vec<Value>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let keys = raw
+            .keys
+            .into_iter()
+            .filter_map(|key| serde_json::from_value(key).ok())
+            .collect();
+        Ok(Self { keys })
+    }
 }
 
 /// What the token must say.
@@ -65,39 +84,27 @@ pub struct Expected<'a> {
     pub now: UnixSeconds,
 }
 
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
-}
-
 /// Verifies `token` and returns its claims.
 pub fn verify(
     token: &str,
     keys: &KeySet,
     expected: &Expected<'_>,
 ) -> Result<Map<String, Value>, IdTokenError> {
-    let mut parts = token.split('.');
-    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(IdTokenError::Malformed("not three dot-separated parts"));
-    };
-    let header: Header = decode_json(header_b64)?;
-    let signature = decode(signature_b64)?;
-    let signed = &token.as_bytes()[..header_b64.len() + 1 + claims_b64.len()];
-    let key_type = match header.alg.as_str() {
-        "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" => "RSA",
-        "ES256" | "ES384" => "EC",
-        other => return Err(IdTokenError::Algorithm(other.to_owned())),
-    };
+    let header = jsonwebtoken::decode_header(token).map_err(|err| match err.kind() {
+        ErrorKind::Json(_) => match named_algorithm(token) {
+            Some(alg) => IdTokenError::Algorithm(alg),
+            None => IdTokenError::Malformed("the header is not a JOSE header"),
+        },
+        _ => IdTokenError::Malformed("not three base64url parts"),
+    })?;
+    if !ACCEPTED.contains(&header.alg) {
+        return Err(IdTokenError::Algorithm(format!("{:?}", header.alg)));
+    }
     let candidates: Vec<&Jwk> = keys
         .keys
         .iter()
-        .filter(|key| key.kty == key_type)
-        .filter(|key| key.usage.as_deref().is_none_or(|usage| usage == "sig"))
-        .filter(|key| key.alg.as_deref().is_none_or(|alg| alg == header.alg))
-        .filter(|key| match (&header.kid, &key.kid) {
+        .filter(|key| fits(key, header.alg))
+        .filter(|key| match (&header.kid, &key.common.key_id) {
             (Some(wanted), Some(kid)) => wanted == kid,
             _ => true,
         })
@@ -105,15 +112,93 @@ pub fn verify(
     if candidates.is_empty() {
         return Err(IdTokenError::UnknownKey);
     }
-    if !candidates
-        .iter()
-        .any(|key| signature_ok(&header.alg, key, signed, &signature))
-    {
-        return Err(IdTokenError::Signature);
+    let mut validation = Validation::new(header.alg);
+    // Time is checked below against `now`; the library would read the clock.
+    validation.validate_exp = false;
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+    validation.set_audience(&[expected.client_id]);
+    let mut outcome = Err(IdTokenError::Signature);
+    for key in candidates {
+        let Ok(decoding) = DecodingKey::from_jwk(key) else {
+            continue;
+        };
+        match jsonwebtoken::decode::<Map<String, Value>>(token, &decoding, &validation) {
+            Ok(data) => {
+                outcome = Ok(data.claims);
+                break;
+            }
+            Err(err) => match err.kind() {
+                // This key did not sign it; another candidate may have.
+                ErrorKind::InvalidSignature
+                | ErrorKind::InvalidEcdsaKey
+                | ErrorKind::InvalidRsaKey(_)
+                | ErrorKind::Crypto(_) => {}
+                // The signature held: what is wrong is the content, whichever key is tried.
+                ErrorKind::InvalidAudience => return Err(IdTokenError::Audience),
+                ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => {
+                    return Err(IdTokenError::Audience);
+                }
+                ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => {
+                    return Err(IdTokenError::Expired);
+                }
+                ErrorKind::MissingRequiredClaim(_) => {
+                    return Err(IdTokenError::Issuer(String::new()));
+                }
+                _ => return Err(IdTokenError::Malformed("the claims are not a JSON object")),
+            },
+        }
     }
-    let claims: Map<String, Value> = decode_json(claims_b64)?;
+    let claims = outcome?;
     check_claims(&claims, expected)?;
     Ok(claims)
+}
+
+/// Whether `key` may verify a token signed with `alg`: its type and curve, its `use` and
+/// its own `alg`, when it names them.
+fn fits(key: &Jwk, alg: Algorithm) -> bool {
+    let type_fits = match &key.algorithm {
+        AlgorithmParameters::RSA(_) => matches!(
+            alg,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        ),
+        AlgorithmParameters::EllipticCurve(params) => matches!(
+            (alg, &params.curve),
+            (Algorithm::ES256, EllipticCurve::P256) | (Algorithm::ES384, EllipticCurve::P384)
+        ),
+        _ => false,
+    };
+    let use_fits = key
+        .common
+        .public_key_use
+        .as_ref()
+        .is_none_or(|usage| *usage == PublicKeyUse::Signature);
+    let alg_fits = key.common.key_algorithm.is_none_or(|key_alg| {
+        matches!(
+            (key_alg, alg),
+            (KeyAlgorithm::RS256, Algorithm::RS256)
+                | (KeyAlgorithm::RS384, Algorithm::RS384)
+                | (KeyAlgorithm::RS512, Algorithm::RS512)
+                | (KeyAlgorithm::PS256, Algorithm::PS256)
+                | (KeyAlgorithm::PS384, Algorithm::PS384)
+                | (KeyAlgorithm::PS512, Algorithm::PS512)
+                | (KeyAlgorithm::ES256, Algorithm::ES256)
+                | (KeyAlgorithm::ES384, Algorithm::ES384)
+        )
+    });
+    type_fits && use_fits && alg_fits
+}
+
+/// The `alg` a header names when it is none `jsonwebtoken` knows (`"none"`), for the error.
+fn named_algorithm(token: &str) -> Option<String> {
+    let header = token.split('.').next()?;
+    let bytes = URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')).ok()?;
+    let json: Value = serde_json::from_slice(&bytes).ok()?;
+    json.get("alg")?.as_str().map(str::to_owned)
 }
 
 fn check_claims(claims: &Map<String, Value>, expected: &Expected<'_>) -> Result<(), IdTokenError> {
@@ -152,59 +237,6 @@ fn check_claims(claims: &Map<String, Value>, expected: &Expected<'_>) -> Result<
         return Err(IdTokenError::Nonce);
     }
     Ok(())
-}
-
-fn signature_ok(alg: &str, key: &Jwk, message: &[u8], signature: &[u8]) -> bool {
-    let field = |value: &Option<String>| value.as_deref().and_then(|text| decode(text).ok());
-    match key.kty.as_str() {
-        "RSA" => {
-            let (Some(n), Some(e)) = (field(&key.n), field(&key.e)) else {
-                return false;
-            };
-            let params: &signature::RsaParameters = match alg {
-                "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
-                "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
-                "RS512" => &signature::RSA_PKCS1_2048_8192_SHA512,
-                "PS256" => &signature::RSA_PSS_2048_8192_SHA256,
-                "PS384" => &signature::RSA_PSS_2048_8192_SHA384,
-                "PS512" => &signature::RSA_PSS_2048_8192_SHA512,
-                _ => return false,
-            };
-            RsaPublicKeyComponents { n: &n, e: &e }
-                .verify(params, message, signature)
-                .is_ok()
-        }
-        "EC" => {
-            let (Some(x), Some(y)) = (field(&key.x), field(&key.y)) else {
-                return false;
-            };
-            let (algorithm, curve): (&signature::EcdsaVerificationAlgorithm, &str) = match alg {
-                "ES256" => (&signature::ECDSA_P256_SHA256_FIXED, "P-256"),
-                "ES384" => (&signature::ECDSA_P384_SHA384_FIXED, "P-384"),
-                _ => return false,
-            };
-            if key.crv.as_deref() != Some(curve) {
-                return false;
-            }
-            let mut point = vec![0x04];
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            UnparsedPublicKey::new(algorithm, point)
-                .verify(message, signature)
-                .is_ok()
-        }
-        _ => false,
-    }
-}
-
-fn decode(text: &str) -> Result<Vec<u8>, IdTokenError> {
-    URL_SAFE_NO_PAD
-        .decode(text.trim_end_matches('='))
-        .map_err(|_| IdTokenError::Malformed("not base64url"))
-}
-
-fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, IdTokenError> {
-    serde_json::from_slice(&decode(text)?).map_err(|_| IdTokenError::Malformed("not JSON"))
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ mod id_token;
 mod provider;
 pub mod transaction;
 
+use oauth2::basic::BasicClient;
+use oauth2::{AuthUrl, ClientId, RedirectUrl, Scope};
 use postern_core::config::Config;
 use url::Url;
 
@@ -52,29 +54,31 @@ pub fn callback_url(config: &Config, provider: &str) -> String {
     config.portal_url(&format!("/api/oauth/callback/{provider}"))
 }
 
-/// The provider's authorization URL for one transaction.
+/// The provider's authorization URL for one transaction: `oauth2`'s, with the PKCE challenge
+/// and the state from `transaction::start`, and the OIDC nonce.
 pub fn authorization_url(
     auth: &Url,
     provider: &ProviderRuntime,
     redirect_uri: &str,
     started: &transaction::Started,
-) -> Url {
+) -> Result<Url, ProviderError> {
     let config = &provider.config;
-    let mut url = auth.clone();
-    let scopes = config.scopes.join(" ");
-    {
-        let mut query = url.query_pairs_mut();
-        query
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &config.client_id)
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("scope", &scopes)
-            .append_pair("state", &started.state)
-            .append_pair("code_challenge", &started.pkce_challenge)
-            .append_pair("code_challenge_method", "S256");
-        if config.kind.is_oidc() {
-            query.append_pair("nonce", &started.nonce);
-        }
+    let client = BasicClient::new(ClientId::new(config.client_id.clone()))
+        .set_auth_uri(AuthUrl::from_url(auth.clone()))
+        .set_redirect_uri(redirect_url(redirect_uri)?);
+    let state = started.state.clone();
+    let mut request = client
+        .authorize_url(move || state)
+        .add_scopes(config.scopes.iter().cloned().map(Scope::new))
+        .set_pkce_challenge(started.pkce_challenge.clone());
+    if config.kind.is_oidc() {
+        request = request.add_extra_param("nonce", &started.nonce);
     }
-    url
+    Ok(request.url().0)
+}
+
+/// The callback URL as `oauth2` takes it.
+fn redirect_url(redirect_uri: &str) -> Result<RedirectUrl, ProviderError> {
+    RedirectUrl::new(redirect_uri.to_owned())
+        .map_err(|err| ProviderError::Callback(format!("{redirect_uri}: {err}")))
 }

@@ -27,6 +27,9 @@ pub enum ProviderError {
     Insecure(String),
     #[error("fetching the key set: {0}")]
     Keys(FetchError),
+    /// `app_url` is validated, so this is a bug, not a provider's fault.
+    #[error("the callback URL {0} is not a URL")]
+    Callback(String),
 }
 
 #[derive(Debug, Clone)]

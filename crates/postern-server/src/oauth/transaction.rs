@@ -6,14 +6,12 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
+use oauth2::{CsrfToken, PkceCodeChallenge};
 use postern_core::UnixSeconds;
 use postern_core::token::{SessionToken, TokenHash, random_text};
 use postern_store::StoreError;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::cookies::{self, OAUTH_COOKIE};
@@ -37,8 +35,8 @@ pub struct Transaction {
 
 /// What the authorization URL needs, and the cookie to set (when the browser had none).
 pub struct Started {
-    pub state: String,
-    pub pkce_challenge: String,
+    pub state: CsrfToken,
+    pub pkce_challenge: PkceCodeChallenge,
     pub nonce: String,
     pub set_cookie: Option<String>,
 }
@@ -57,22 +55,23 @@ pub async fn start(
 ) -> Result<Started, StoreError> {
     let existing = browser_cookie(headers);
     let browser = existing.clone().unwrap_or_else(SessionToken::generate);
-    let verifier = random_text::<32>();
+    // 32 random bytes for the verifier, as RFC 7636 recommends.
+    let (pkce_challenge, verifier) = PkceCodeChallenge::new_random_sha256_len(32);
     let transaction = Transaction {
         provider: provider.to_owned(),
         browser: browser.hash().to_hex(),
-        pkce_verifier: verifier.clone(),
+        pkce_verifier: verifier.into_secret(),
         nonce: random_text::<16>(),
         redirect_uri: redirect_uri.map(str::to_owned),
         expires_at: now() + LIFETIME_SECS,
     };
     // 256 bits: unguessable, and unique enough that NX never finds a previous value.
-    let state_value = random_text::<32>();
+    let state_value = CsrfToken::new_random_len(32);
     let bytes = serde_json::to_vec(&transaction).unwrap_or_default();
     let stored = state
         .store
         .put_value(
-            &key(&state_value),
+            &key(state_value.secret()),
             bytes,
             Duration::from_secs(LIFETIME_SECS),
         )
@@ -86,7 +85,7 @@ pub async fn start(
     let lifetime = i64::try_from(LIFETIME_SECS).unwrap_or(0);
     Ok(Started {
         state: state_value,
-        pkce_challenge: URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
+        pkce_challenge,
         nonce: transaction.nonce,
         set_cookie: existing
             .is_none()

@@ -78,7 +78,9 @@ async fn a_user_outside_the_allowed_groups_is_refused_with_the_reason() {
     assert_eq!(browser.status, StatusCode::FOUND);
     assert_eq!(
         browser.header("location"),
-        Some("https://auth.example.com/unauthorized?reason=user&app=Dashboard")
+        Some(
+            "https://auth.example.com/unauthorized?reason=user&app=Dashboard&redirect_uri=https%3A%2F%2Fdash.example.com%2F"
+        )
     );
 
     // Through nginx a browser gets the 403 itself (auth_request cannot pass on a redirect).
@@ -91,6 +93,60 @@ async fn a_user_outside_the_allowed_groups_is_refused_with_the_reason() {
         .send()
         .await;
     assert_eq!(nginx.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn every_nginx_answer_has_no_body_and_api_refusals_elsewhere_keep_their_json() {
+    let server = server(RULES).await;
+    let bob = server.login("bob").await;
+    let nginx = |accept: &str, url: &str| {
+        server
+            .get("/api/auth/nginx")
+            .header("accept", accept)
+            .header("x-original-url", url)
+            .header("x-original-method", "GET")
+    };
+    let (html, json) = ("text/html", "application/json");
+    for (request, status) in [
+        (nginx(html, "https://dash.example.com/"), 401),
+        (nginx(json, "https://dash.example.com/"), 401),
+        (nginx(json, "not a url"), 400),
+        (
+            nginx(json, "https://dash.example.com/").header("cookie", &bob),
+            403,
+        ),
+        (
+            nginx(html, "https://dash.example.com/").header("cookie", &bob),
+            403,
+        ),
+        (nginx(json, "https://status.example.com/"), 200),
+    ] {
+        let response = request.send().await;
+        assert_eq!(response.status.as_u16(), status, "{}", response.body);
+        // auth_request never reads a body; an unread one costs nginx its keep-alive connection.
+        assert_eq!(response.header("content-length"), Some("0"), "{status}");
+        assert_eq!(response.body, "", "{status}");
+    }
+    // traefik, caddy and envoy pass a refusal to the client as it is: API clients read the JSON.
+    let refusals = [
+        traefik(&server, "GET", "dash.example.com", "/").header("cookie", &bob),
+        server
+            .get("/api/auth/caddy")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "dash.example.com")
+            .header("x-forwarded-uri", "/")
+            .header("x-forwarded-method", "GET")
+            .header("cookie", &bob),
+        server
+            .get("/api/auth/envoy/")
+            .header("x-forwarded-proto", "https"),
+    ];
+    for (request, status) in refusals.into_iter().zip([403, 403, 401]) {
+        let response = request.header("accept", json).send().await;
+        assert_eq!(response.status.as_u16(), status, "{}", response.body);
+        assert_eq!(response.json()["status"], status);
+        assert_eq!(response.header("content-type"), Some("application/json"));
+    }
 }
 
 #[tokio::test]
@@ -262,11 +318,63 @@ async fn a_deny_default_refuses_unknown_hosts_even_when_signed_in() {
     // An unconfigured host is not named on the page.
     assert_eq!(
         browser.header("location"),
-        Some("https://auth.example.com/unauthorized?reason=denied")
+        Some(
+            "https://auth.example.com/unauthorized?reason=denied&redirect_uri=https%3A%2F%2Fother.example.com%2F"
+        )
     );
     let known = traefik(&server, "GET", "dash.example.com", "/")
         .header("cookie", &alice)
         .send()
         .await;
     assert_eq!(known.status, StatusCode::OK);
+}
+
+/// "Switch account" on the no-access page signs out and starts a sign-in that comes back to
+/// the app, in one step: no confirmation page, and the app's address is kept.
+#[tokio::test]
+async fn switch_account_signs_out_and_returns_to_the_app_after_the_next_sign_in() {
+    let server = server(RULES).await;
+    let bob = server.login("bob").await;
+    let refused = traefik(&server, "GET", "dash.example.com", "/reports?q=1")
+        .header("cookie", &bob)
+        .browser()
+        .send()
+        .await;
+    let location = refused.header("location").unwrap();
+    let page = server
+        .get(location.trim_start_matches("https://auth.example.com"))
+        .browser()
+        .header("cookie", &bob)
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("id=\"switch-account\""), "{}", page.body);
+    let csrf = page.hidden_field("csrf");
+    let redirect_uri = page.hidden_field("redirect_uri");
+    assert_eq!(
+        redirect_uri,
+        "/login?redirect_uri=https%3A%2F%2Fdash%2Eexample%2Ecom%2Freports%3Fq%3D1"
+    );
+    let switched = server
+        .post("/logout")
+        .header("cookie", &bob)
+        .form(&[("csrf", &csrf), ("redirect_uri", &redirect_uri)])
+        .send()
+        .await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER);
+    let login = switched.header("location").unwrap();
+    assert_eq!(
+        login,
+        "https://auth.example.com/login?redirect_uri=https%3A%2F%2Fdash%2Eexample%2Ecom%2Freports%3Fq%3D1"
+    );
+    let form = server
+        .get(login.trim_start_matches("https://auth.example.com"))
+        .browser()
+        .send()
+        .await;
+    assert_eq!(
+        form.hidden_field("redirect_uri"),
+        "https://dash.example.com/reports?q=1",
+        "the next sign-in returns to the app"
+    );
 }

@@ -442,7 +442,15 @@ async fn a_bcrypt_hash_becomes_argon2id_at_the_first_sign_in() {
         login(&server, "carol", PASSWORD).await.status,
         StatusCode::OK
     );
-    let file = std::fs::read_to_string(dir.0.join("users.txt")).unwrap();
+    // The rewrite happens after the answer, off the request path.
+    let mut file = String::new();
+    for _ in 0..100 {
+        file = std::fs::read_to_string(dir.0.join("users.txt")).unwrap();
+        if file.contains("$argon2id$") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let hash = file.trim().strip_prefix("carol:").unwrap();
     assert!(hash.starts_with("$argon2id$"), "{file}");
     assert!(postern_core::password::verify_password(
@@ -456,5 +464,58 @@ async fn a_bcrypt_hash_becomes_argon2id_at_the_first_sign_in() {
     assert_eq!(
         login(&server, "carol", "wrong").await.status,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A forward-auth check never waits for the bcrypt → argon2id rewrite of `users_file`: here the
+/// file has become a FIFO nobody writes to, so a rewrite awaited inside the check would hang it.
+#[tokio::test]
+async fn a_basic_check_does_not_wait_for_the_bcrypt_rewrite() {
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let dir = Dir::new("bcrypt-off-path");
+    let bcrypt = bcrypt::hash(PASSWORD, 4).unwrap();
+    let server = server_with_file(&dir, "users.txt", &format!("carol:{bcrypt}\n"), "").await;
+    let users_file = dir.0.join("users.txt");
+    std::fs::remove_file(&users_file).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&users_file)
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let check = server
+        .get("/api/auth/traefik")
+        .header("accept", "application/json")
+        .forwarded("GET", "/")
+        .header(
+            "authorization",
+            &format!("Basic {}", STANDARD.encode(format!("carol:{PASSWORD}"))),
+        );
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), check.send())
+        .await
+        .expect("the check waited for the users_file rewrite");
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.header("remote-user"), Some("carol"));
+
+    // The rewrite did start, in the background: it is reading the FIFO. Give it an end of
+    // file so its thread finishes.
+    let mut reader_found = false;
+    for _ in 0..100 {
+        // O_NONBLOCK: opening for writing succeeds only while a reader has it open.
+        if std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(0o4000)
+            .open(&users_file)
+            .is_ok()
+        {
+            reader_found = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        reader_found,
+        "the upgrade never tried to rewrite users_file"
     );
 }

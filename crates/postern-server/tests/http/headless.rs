@@ -84,8 +84,14 @@ async fn basic_works_over_https_only_and_never_for_a_totp_user() {
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
+    // The standard scheme first: a client that reads one challenge must see Basic.
+    assert_eq!(
+        challenges.first().map(String::as_str),
+        Some("Basic realm=\"postern\", charset=\"UTF-8\""),
+        "{challenges:?}"
+    );
     assert!(
-        challenges.contains(&"Basic realm=\"postern\", charset=\"UTF-8\"".to_owned()),
+        challenges.get(1).is_some_and(|c| c.starts_with("Cookie ")),
         "{challenges:?}"
     );
 
@@ -102,6 +108,47 @@ async fn basic_works_over_https_only_and_never_for_a_totp_user() {
         totp_user.body, wrong.body,
         "the answer tells a TOTP user apart"
     );
+}
+
+#[tokio::test]
+async fn a_forwarded_https_from_an_untrusted_peer_does_not_allow_basic() {
+    // The tests connect from 127.0.0.1: trusting only 10.0.0.0/8 makes this client a stranger
+    // who talks to postern directly over plain HTTP and claims the request was HTTPS.
+    let text = config_text(
+        "https://auth.example.com",
+        "trusted_proxies = [\"10.0.0.0/8\"]\n[api]\nbasic_auth = true\nallow_insecure_basic = false\n",
+    );
+    let server = TestServer::with_config(&text).await;
+    let claimed = check(&server, "https", "app.example.com")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(claimed.status, StatusCode::UNAUTHORIZED, "{}", claimed.body);
+    assert_eq!(claimed.header("remote-user"), None);
+    let original_url = server
+        .get("/api/auth/nginx")
+        .header("x-original-url", "https://app.example.com/")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(
+        original_url.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        original_url.body
+    );
+
+    // The same request from a trusted proxy passes: the claim, not Basic, was refused.
+    let trusted = TestServer::with_config(&config_text(
+        "https://auth.example.com",
+        "[api]\nbasic_auth = true\nallow_insecure_basic = false\n",
+    ))
+    .await;
+    let ok = check(&trusted, "https", "app.example.com")
+        .header("authorization", &basic("alice", PASSWORD))
+        .send()
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
 }
 
 #[tokio::test]

@@ -164,6 +164,22 @@ async fn a_wrong_password_re_renders_the_form_with_401() {
         response.body.contains("value=\"alice\""),
         "the username is kept"
     );
+    // The password is what to type again: it gets the focus, the kept username does not.
+    let input = |id: &str| {
+        let start = response.body.find(&format!("id=\"{id}\"")).unwrap();
+        let end = start + response.body[start..].find('>').unwrap();
+        response.body[start..end].to_owned()
+    };
+    assert!(
+        input("password").contains("autofocus"),
+        "{}",
+        input("password")
+    );
+    assert!(
+        !input("username").contains("autofocus"),
+        "{}",
+        input("username")
+    );
     assert!(response.session_cookie().is_none());
 }
 

@@ -122,3 +122,70 @@ async fn shutdown_does_not_wait_for_a_client_that_sends_nothing() {
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// A server whose idle connections are closed after `timeout`.
+async fn server_with_header_read_timeout(timeout: &str) -> TestServer {
+    let text = config_text("https://auth.example.com", "").replace(
+        "[server]\n",
+        &format!("[server]\nheader_read_timeout = \"{timeout}\"\n"),
+    );
+    TestServer::with_config(&text).await
+}
+
+/// Reads until the server closes the connection; how long that took from `since`.
+pub async fn closed_after<S>(mut stream: S, since: Instant, limit: Duration) -> Duration
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let mut sink = Vec::new();
+    match tokio::time::timeout(limit, stream.read_to_end(&mut sink)).await {
+        Ok(_) => since.elapsed(),
+        Err(_) => panic!("the connection was still open after {limit:?}"),
+    }
+}
+
+#[tokio::test]
+async fn preface_only_http2_connections_are_closed_after_the_header_read_timeout() {
+    let server = server_with_header_read_timeout("2s").await;
+    let opened = Instant::now();
+    let mut streams = Vec::new();
+    for _ in 0..300 {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream.write_all(PREFACE).await.unwrap();
+        streams.push(stream);
+    }
+    let waits: Vec<_> = streams
+        .into_iter()
+        .map(|stream| tokio::spawn(closed_after(stream, opened, Duration::from_secs(30))))
+        .collect();
+    let mut lifetimes = Vec::new();
+    for wait in waits {
+        lifetimes.push(wait.await.unwrap());
+    }
+    // Served as HTTP/2 and held open until the timeout, not refused at once.
+    let shortest = lifetimes.iter().min().unwrap();
+    assert!(*shortest >= Duration::from_millis(1500), "{shortest:?}");
+}
+
+#[tokio::test]
+async fn an_idle_http2_client_that_answers_pings_is_closed_too() {
+    let server = server_with_header_read_timeout("1s").await;
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let response = sender
+        .send_request(healthcheck("http://auth.example.com/api/healthcheck"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answered = Instant::now();
+    tokio::time::timeout(Duration::from_secs(15), connection)
+        .await
+        .expect("the idle HTTP/2 connection was still open after 15 s")
+        .unwrap()
+        .unwrap();
+    assert!(answered.elapsed() >= Duration::from_millis(900));
+}

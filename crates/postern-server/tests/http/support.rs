@@ -39,6 +39,8 @@ pub fn config_text(app_url: &str, extra: &str) -> String {
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The server's state, for tests that reload it the way `postern serve` does.
+    pub state: Arc<AppState>,
     shutdown: CancellationToken,
     /// The Redis this server's store lives in, when the suite runs against Redis.
     _redis: Option<RedisServer>,
@@ -106,12 +108,13 @@ impl TestServer {
 
     pub async fn with_state(state: AppState) -> Self {
         let state = Arc::new(state);
-        let server = Server::bind(state).await.unwrap();
+        let server = Server::bind(Arc::clone(&state)).await.unwrap();
         let addr = server.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         tokio::spawn(server.run(shutdown.clone()));
         Self {
             addr,
+            state,
             shutdown,
             _redis: None,
             _data: None,

@@ -7,6 +7,7 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -41,13 +42,14 @@ async fn tls_client(
         .unwrap()
 }
 
-#[tokio::test]
-async fn serves_http2_and_http1_over_tls() {
-    let dir = std::env::temp_dir().join(format!("postern-tls-{}", std::process::id()));
+/// A TLS server with a fresh self-signed certificate for `localhost`; `server` is extra TOML
+/// for its `[server]` table.
+async fn tls_server(name: &str, server: &str) -> (TestServer, CertificateDer<'static>) {
+    let dir = std::env::temp_dir().join(format!("postern-tls-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cert = write_self_signed(&dir);
     let extra = format!(
-        "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"",
+        "{server}\n[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"",
         dir.join("cert.pem").display(),
         dir.join("key.pem").display()
     );
@@ -56,6 +58,14 @@ async fn serves_http2_and_http1_over_tls() {
         &format!("[server]\nlisten = \"127.0.0.1:0\"\n{extra}\n"),
     );
     let server = TestServer::with_config(&text).await;
+    // Loaded at startup: the files are no longer needed.
+    std::fs::remove_dir_all(&dir).ok();
+    (server, cert)
+}
+
+#[tokio::test]
+async fn serves_http2_and_http1_over_tls() {
+    let (server, cert) = tls_server("both", "").await;
 
     let h2 = tls_client(server.addr, cert.clone(), b"h2").await;
     assert_eq!(h2.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
@@ -91,7 +101,6 @@ async fn serves_http2_and_http1_over_tls() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[tokio::test]
@@ -126,4 +135,31 @@ async fn a_plain_http_client_on_the_tls_port_does_not_hurt_the_server() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// TLS clients that chose h2 and then sent only the preface, or nothing at all, are closed
+/// after `header_read_timeout` like plain ones.
+#[tokio::test]
+async fn idle_http2_over_tls_is_closed_after_the_header_read_timeout() {
+    let (server, cert) = tls_server("idle", "header_read_timeout = \"2s\"").await;
+    let opened = std::time::Instant::now();
+    let mut waits = Vec::new();
+    for index in 0..60 {
+        let mut stream = tls_client(server.addr, cert.clone(), b"h2").await;
+        assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        if index % 2 == 0 {
+            stream
+                .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                .await
+                .unwrap();
+        }
+        waits.push(tokio::spawn(crate::protocols::closed_after(
+            stream,
+            opened,
+            std::time::Duration::from_secs(30),
+        )));
+    }
+    for wait in waits {
+        wait.await.unwrap();
+    }
 }

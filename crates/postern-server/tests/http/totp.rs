@@ -150,7 +150,9 @@ async fn one_factor_sessions_do_not_reach_two_factor_apps() {
     let browser = vault_check(&server, &alice).browser().send().await;
     assert_eq!(
         browser.header("location"),
-        Some("https://auth.example.com/unauthorized?reason=second_factor&app=Vault")
+        Some(
+            "https://auth.example.com/unauthorized?reason=second_factor&app=Vault&redirect_uri=https%3A%2F%2Fvault.example.com%2F"
+        )
     );
 }
 

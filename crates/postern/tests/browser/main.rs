@@ -1,8 +1,9 @@
 //! Real headless Chromium (Debian's `chromium`, driven by npm `playwright-core`, both installed
 //! by `.ci/install-peers`) walks the password + TOTP sign-in, the signed-in, "no access" and
-//! sign-out pages, and the OpenID Connect sign-in through a real oidc-provider, on a desktop
-//! and a phone window. Screenshots of every page land in
-//! `browser-artifacts/` at the workspace root. A missing node, package or browser fails the
+//! sign-out pages, and the OpenID Connect sign-in through a real oidc-provider, in light and
+//! dark colour schemes on a desktop and a phone window, with axe-core (npm) auditing every
+//! postern page for WCAG 2.1 AA. Screenshots of every page land in `browser-artifacts/` at the
+//! workspace root (emptied at the start of each run). A missing node, package or browser fails the
 //! test; it is never skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
@@ -49,8 +50,9 @@ fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         here.join("node_modules/playwright-core").is_dir()
+            && here.join("node_modules/axe-core").is_dir()
             && Path::new("/usr/bin/chromium").is_file(),
-        "playwright-core or /usr/bin/chromium is missing: run .ci/install-peers"
+        "playwright-core, axe-core or /usr/bin/chromium is missing: run .ci/install-peers"
     );
     let dir = std::env::temp_dir().join(format!("postern-browser-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -61,9 +63,11 @@ fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
         &config,
         format!(
             "app_url = \"http://127.0.0.1:{port}\"\nsecret = \"a-browser-test-secret-long-enough-for-it\"\n\
+             [limits]\nmax_failures_per_ip = 50\n\
              [server]\nlisten = \"127.0.0.1:{port}\"\n\
              [[users]]\nname = \"tess\"\npassword_hash = \"{hash}\"\ndisplay_name = \"Tess Example\"\n\
-             totp_secret = \"{SECRET}\"\n"
+             totp_secret = \"{SECRET}\"\n\
+             [[users]]\nname = \"tom\"\npassword_hash = \"{hash}\"\ntotp_secret = \"{SECRET}\"\n"
         ),
     )
     .unwrap();
@@ -110,11 +114,13 @@ fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
     );
     wait_for_port(port, "postern");
     let artifacts = workspace().join("browser-artifacts");
+    // Only this run's screenshots: an old one must not pass for a page that was not shown.
+    let _ = std::fs::remove_dir_all(&artifacts);
     let output = Command::new("node")
         .arg(here.join("walk.mjs"))
         .current_dir(&here)
         .env("POSTERN_URL", format!("http://127.0.0.1:{port}"))
-        .env("POSTERN_USER", "tess")
+        .env("POSTERN_USERS", "tess,tom")
         .env("POSTERN_PASSWORD", PASSWORD)
         .env("POSTERN_TOTP_SECRET", SECRET)
         .env("ARTIFACTS", &artifacts)
@@ -128,15 +134,18 @@ fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
         "the browser walk failed:\n{stdout}\n{stderr}\npostern log:\n{}",
         std::fs::read_to_string(dir.join("postern.log")).unwrap_or_default()
     );
-    for size in ["desktop", "phone"] {
+    for size in ["desktop-light", "desktop-dark", "phone-light", "phone-dark"] {
         for page in [
             "01-login",
+            "02-login-error",
             "03-totp",
+            "04-totp-error",
             "05-signed-in",
-            "06-unauthorized",
-            "07-signed-out",
-            "08-provider-login",
-            "09-signed-in-oidc",
+            "06-logout",
+            "07-unauthorized",
+            "08-signed-out",
+            "09-provider-login",
+            "10-signed-in-oidc",
         ] {
             let shot = artifacts.join(format!("{size}-{page}.png"));
             assert!(

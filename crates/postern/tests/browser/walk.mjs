@@ -1,16 +1,20 @@
-// Walks postern's sign-in pages in a real headless Chromium: password, TOTP, the signed-in
-// page, "no access", sign-out; on a desktop-sized and a phone-sized window. Every page is
-// saved as a screenshot, and each must fit its window (no sideways scrolling).
+// Walks postern's sign-in pages in a real headless Chromium: password (and a wrong one), TOTP
+// (and a wrong code), the signed-in page, sign-out, "no access" and its "Switch account"; in
+// light and dark colour schemes, on a desktop-sized and a phone-sized window. Every postern
+// page is saved as a screenshot, must fit its window (no sideways scrolling) and must pass
+// axe-core's WCAG 2.1 A and AA rules with no violation.
 // Then the OpenID Connect sign-in: postern's provider button, the provider's own login form
-// (a real oidc-provider), and back to postern signed in as the provider's user.
-// env: POSTERN_URL, POSTERN_USER, POSTERN_PASSWORD, POSTERN_TOTP_SECRET, ARTIFACTS (a folder),
-//      OIDC_USER (an account of the provider).
+// (a real oidc-provider, not audited: not postern's page), and back to postern signed in.
+// env: POSTERN_URL, POSTERN_USERS (two TOTP users, comma-separated), POSTERN_PASSWORD,
+//      POSTERN_TOTP_SECRET, ARTIFACTS (a folder), OIDC_USER (an account of the provider).
 import { createHmac } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const base = process.env.POSTERN_URL;
-const user = process.env.POSTERN_USER;
+const users = process.env.POSTERN_USERS.split(',');
 const password = process.env.POSTERN_PASSWORD;
 const secret = process.env.POSTERN_TOTP_SECRET;
 const artifacts = process.env.ARTIFACTS;
@@ -45,72 +49,112 @@ const sizes = [
   { name: 'desktop', viewport: { width: 1280, height: 800 } },
   { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
 ];
-// Each window signs in with its own time step: a step works once per user.
-let step = Math.floor(Date.now() / 1000 / 30);
+const schemes = ['light', 'dark'];
+// A TOTP time step works once per user: each of the two users signs in once per step, and
+// the windows take the steps in turn (the server accepts the current one and its neighbour).
+const firstStep = Math.floor(Date.now() / 1000 / 30);
+
+/** axe-core in the page (injected: postern's CSP forbids inline scripts, so the context
+ *  bypasses CSP for the test only); every WCAG 2.0/2.1 A and AA violation fails the walk. */
+async function audit(page, label) {
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  const found = result.violations.map((v) =>
+    `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary}`).join('\n    ')}`);
+  check(found.length === 0, `${label}: WCAG 2.1 AA violations:\n  ${found.join('\n  ')}`);
+}
 
 try {
+  let walk = 0;
   for (const size of sizes) {
-    const context = await browser.newContext({ viewport: size.viewport, isMobile: size.isMobile, hasTouch: size.hasTouch });
-    const page = await context.newPage();
-    const shot = async (label) => {
-      const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
-      check(fits, `${label} on ${size.name} scrolls sideways`);
-      const title = await page.title();
-      check(title.length > 0, `${label} has a title`);
-      await page.screenshot({ path: `${artifacts}/${size.name}-${label}.png`, fullPage: true });
-      console.log(`${size.name} ${label}: ${title}`);
-    };
+    for (const scheme of schemes) {
+      const user = users[walk % users.length];
+      const step = firstStep + Math.floor(walk / users.length);
+      walk += 1;
+      const where = `${size.name}-${scheme}`;
+      const context = await browser.newContext({
+        viewport: size.viewport, isMobile: size.isMobile, hasTouch: size.hasTouch,
+        colorScheme: scheme, bypassCSP: true,
+      });
+      const page = await context.newPage();
+      const shot = async (label, { axe = true } = {}) => {
+        const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+        check(fits, `${label} on ${where} scrolls sideways`);
+        const title = await page.title();
+        check(title.length > 0, `${label} has a title`);
+        if (axe) {
+          // The page behind the card follows the scheme too (it used to stay light).
+          const dark = await page.evaluate(() => {
+            const [r, g, b] = getComputedStyle(document.body).backgroundColor.match(/\d+/g).map(Number);
+            return (r + g + b) / 3 < 128;
+          });
+          check(dark === (scheme === 'dark'), `${label} on ${where}: the page background is not ${scheme}`);
+          await audit(page, `${label} on ${where}`);
+        }
+        await page.screenshot({ path: `${artifacts}/${where}-${label}.png`, fullPage: true });
+        console.log(`${where} ${label}: ${title}`);
+      };
 
-    await page.goto(`${base}/login`);
-    await shot('01-login');
+      await page.goto(`${base}/login`);
+      await shot('01-login');
 
-    await page.fill('#username', user);
-    await page.fill('#password', 'not the password');
-    await page.click('button[type=submit]');
-    await page.waitForSelector('#login-error');
-    await shot('02-login-error');
+      await page.fill('#username', user);
+      await page.fill('#password', 'not the password');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('#login-error');
+      check(await page.evaluate(() => document.activeElement && document.activeElement.id) === 'password',
+        'after a wrong password the focus is on the password field');
+      await shot('02-login-error');
 
-    await page.fill('#username', user);
-    await page.fill('#password', password);
-    await page.click('button[type=submit]');
-    await page.waitForURL(/\/totp$/);
-    check((await page.getAttribute('#code', 'autocomplete')) === 'one-time-code', 'the code field asks for a one-time code');
-    await shot('03-totp');
+      await page.fill('#username', user);
+      await page.fill('#password', password);
+      await page.click('button[type=submit]');
+      await page.waitForURL(/\/totp$/);
+      check((await page.getAttribute('#code', 'autocomplete')) === 'one-time-code', 'the code field asks for a one-time code');
+      check((await page.getAttribute('#code', 'inputmode')) !== 'numeric', 'recovery codes have letters: no numeric keypad');
+      await shot('03-totp');
 
-    await page.fill('#code', '000000');
-    await page.click('button[type=submit]');
-    await page.waitForSelector('#totp-error');
-    await shot('04-totp-error');
+      await page.fill('#code', '000000');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('#totp-error');
+      await shot('04-totp-error');
 
-    await page.fill('#code', totp(step));
-    step += 1;
-    await page.click('button[type=submit]');
-    await page.waitForSelector('text=You are signed in');
-    check((await page.textContent('body')).includes(user), 'the signed-in page names the user');
-    await shot('05-signed-in');
+      await page.fill('#code', totp(step));
+      await page.click('button[type=submit]');
+      await page.waitForSelector('text=You are signed in');
+      check((await page.textContent('body')).includes(user), 'the signed-in page names the user');
+      await shot('05-signed-in');
 
-    await page.goto(`${base}/unauthorized?reason=second_factor&app=Vault`);
-    check((await page.textContent('#reason')).includes('second factor'), 'the no-access page says why');
-    await shot('06-unauthorized');
+      await page.goto(`${base}/logout`);
+      await page.waitForSelector('text=Sign out');
+      await shot('06-logout');
 
-    await page.goto(`${base}/`);
-    await page.click('button[type=submit]');
-    await page.waitForURL(/\/login/);
-    await shot('07-signed-out');
+      // "Switch account" signs out at once and keeps the way back to the app.
+      const app = `${base}/api/status?from=vault`;
+      await page.goto(`${base}/unauthorized?reason=second_factor&app=Vault&redirect_uri=${encodeURIComponent(app)}`);
+      check((await page.textContent('#reason')).includes('second factor'), 'the no-access page says why');
+      await shot('07-unauthorized');
+      await page.click('#switch-account button[type=submit]');
+      await page.waitForURL(/\/login\?redirect_uri=/);
+      check((await page.inputValue('input[name=redirect_uri]')) === app, 'the next sign-in returns to the app');
+      await shot('08-signed-out');
 
-    // OpenID Connect: the provider's button, its login form, and back.
-    await page.goto(`${base}/login`);
-    await page.click('a.provider');
-    await page.waitForSelector('input[name=login]');
-    await shot('08-provider-login');
-    await page.fill('input[name=login]', process.env.OIDC_USER);
-    await page.fill('input[name=password]', 'any');
-    await page.click('button[type=submit]');
-    await page.waitForSelector('text=You are signed in');
-    check(page.url().startsWith(base), `back on postern after the provider (${page.url()})`);
-    check((await page.textContent('body')).includes(process.env.OIDC_USER), 'signed in as the provider user');
-    await shot('09-signed-in-oidc');
-    await context.close();
+      // OpenID Connect: the provider's button, its login form, and back.
+      await page.goto(`${base}/login`);
+      await page.click('a.provider');
+      await page.waitForSelector('input[name=login]');
+      await shot('09-provider-login', { axe: false });
+      await page.fill('input[name=login]', process.env.OIDC_USER);
+      await page.fill('input[name=password]', 'any');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('text=You are signed in');
+      check(page.url().startsWith(base), `back on postern after the provider (${page.url()})`);
+      check((await page.textContent('body')).includes(process.env.OIDC_USER), 'signed in as the provider user');
+      await shot('10-signed-in-oidc');
+      await context.close();
+    }
   }
 } finally {
   await browser.close();

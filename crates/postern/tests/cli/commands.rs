@@ -44,6 +44,22 @@ fn hash_password_refuses_an_empty_password() {
 }
 
 #[test]
+fn config_check_warns_about_an_app_outside_the_cookie_domain() {
+    let dir = TempDir::new("check-cookie-domain");
+    let text = config(3000, "").replace("http://127.0.0.1:3000", "https://auth.example.com")
+        + "[[apps]]\nname = \"grafana\"\nhost = \"grafana.other.org\"\n";
+    let path = dir.write("postern.toml", &text);
+    let output = run(&["config", "check", "--config", path.to_str().unwrap()], "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("postern: warning: app `grafana` (grafana.other.org)")
+            && stderr.contains("cookie domain is example.com"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn config_check_accepts_a_valid_file() {
     let dir = TempDir::new("check-ok");
     let path = dir.write("postern.toml", &config(3000, ""));

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod audit;
 mod commands;
 mod docs;
 mod embedded;
@@ -11,4 +12,6 @@ mod kill9;
 mod reload;
 mod serve;
 mod shipped_configs;
+mod systemd_unit;
+mod terminal;
 mod users;

@@ -124,3 +124,41 @@ fn a_user_removed_from_the_users_file_loses_access_at_once() {
     });
     assert!(login("dave").starts_with("HTTP/1.1 200"));
 }
+
+#[test]
+fn a_reload_names_the_changed_keys_that_need_a_restart() {
+    let dir = TempDir::new("reload-restart");
+    let port = free_port();
+    let with = |title: &str, policy: &str| {
+        config(
+            port,
+            &format!("{}[ui]\ntitle = \"{title}\"\n", status_app(policy)),
+        )
+    };
+    let path = dir.write("postern.toml", &with("First title", "deny"));
+    let running = Running::start(&dir, &path, port);
+    assert_eq!(check(port), "403");
+
+    dir.write("postern.toml", &with("Second title", "bypass"));
+    wait_for("the new rules", Duration::from_secs(5), || {
+        check(port) == "200"
+    });
+    wait_for("the restart warning", Duration::from_secs(5), || {
+        running.log_text().contains("read only at start")
+    });
+    let log = running.log_text();
+    let warning = log
+        .lines()
+        .find(|line| line.contains("read only at start"))
+        .unwrap();
+    assert!(
+        warning.contains("WARN") && warning.contains("ui.title"),
+        "{warning}"
+    );
+    assert!(
+        !warning.contains("apps") && !warning.contains("Second title"),
+        "only the names of start-up keys: {warning}"
+    );
+    let login = get(port, "/login", &[]).unwrap();
+    assert!(login.contains("First title"), "kept until a restart");
+}

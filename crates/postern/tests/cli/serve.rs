@@ -30,6 +30,52 @@ fn serve_answers_health_and_healthcheck_agrees() {
 }
 
 #[test]
+fn serve_listen_elsewhere_than_app_url_says_where_it_listens_and_warns() {
+    let dir = TempDir::new("serve-elsewhere");
+    let app_port = free_port();
+    let listen_port = free_port();
+    let path = dir.write("postern.toml", &config(app_port, ""));
+    let listen = format!("127.0.0.1:{listen_port}");
+    let server = Running::start_with(&dir, &path, &["--listen", &listen], listen_port);
+    let log = server.log_text();
+    assert!(
+        log.contains(&format!("listening on http://127.0.0.1:{listen_port}")),
+        "{log}"
+    );
+    let warning = log
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("app_url"))
+        .unwrap_or_else(|| panic!("no warning about app_url:\n{log}"));
+    assert!(
+        warning.contains(&format!("port {app_port}"))
+            && warning.contains(&format!("port {listen_port}")),
+        "{warning}"
+    );
+    // `/` sends the browser on to the login page where postern really answers.
+    let home = get(listen_port, "/", &[("accept", "text/html")]).unwrap();
+    assert!(home.starts_with("HTTP/1.1 302"), "{home}");
+    assert!(home.contains("\r\nlocation: login\r\n"), "{home}");
+}
+
+#[test]
+fn serve_where_app_url_points_does_not_warn() {
+    let dir = TempDir::new("serve-same");
+    let port = free_port();
+    let path = dir.write("postern.toml", &config(port, ""));
+    let server = Running::start(&dir, &path, port);
+    let log = server.log_text();
+    assert!(
+        log.contains(&format!("listening on http://127.0.0.1:{port}")),
+        "{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|line| line.contains("WARN") && line.contains("listens on port")),
+        "{log}"
+    );
+}
+
+#[test]
 fn healthcheck_fails_when_nothing_answers() {
     let port = free_port();
     let output = run(
@@ -225,4 +271,40 @@ fn tls_material_that_does_not_parse_is_a_config_error() {
     assert!(String::from_utf8_lossy(&check.stderr).contains("[server.tls]"));
     let serve = run(&["serve", "--config", path.to_str().unwrap()], "");
     assert_eq!(serve.status.code(), Some(64));
+}
+
+#[test]
+fn a_return_address_postern_will_not_follow_is_explained_once_in_the_log() {
+    let dir = TempDir::new("serve-refusal");
+    let port = free_port();
+    let path = dir.write("postern.toml", &config(port, ""));
+    let server = Running::start(&dir, &path, port);
+    for _ in 0..3 {
+        let answer = get(
+            port,
+            "/api/auth/traefik",
+            &[
+                ("Accept", "text/html"),
+                ("X-Forwarded-Proto", "http"),
+                ("X-Forwarded-Host", "127.0.0.1:8080"),
+                ("X-Forwarded-Uri", "/dashboard"),
+            ],
+        )
+        .unwrap();
+        assert!(
+            answer.contains("postern-notice: http://127.0.0.1:8080 is not http://127.0.0.1:"),
+            "{answer}"
+        );
+    }
+    let log = server.log_text();
+    let explained: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("a sign-in will not return to this app"))
+        .collect();
+    assert_eq!(explained.len(), 1, "once per host:\n{log}");
+    assert!(
+        explained[0].contains("WARN") && explained[0].contains("127.0.0.1"),
+        "{}",
+        explained[0]
+    );
 }

@@ -83,3 +83,58 @@ fn block_scalar(yaml: &str, key: &str) -> String {
         .join("\n")
         + "\n"
 }
+
+#[test]
+fn the_packaged_config_is_valid() {
+    let output = check_with_local_secrets(&workspace_file("deploy/debian/postern.toml"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("memory store"),
+        "deploy/debian/postern.toml fails `postern config check` ({}):\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_traefik_compose_config_is_valid() {
+    let output = Command::new(BINARY)
+        .args(["config", "check", "--config"])
+        .arg(workspace_file("deploy/traefik/postern.toml"))
+        .env_remove("POSTERN_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Every `./file` a compose file in deploy/ mounts is in deploy/ next to it, or the file's
+/// own instructions make it (`... > users` in a comment).
+#[test]
+fn every_file_a_compose_file_mounts_is_shipped() {
+    let deploy = workspace_file("deploy");
+    let mut missing = Vec::new();
+    for folder in std::fs::read_dir(&deploy).unwrap() {
+        let folder = folder.unwrap().path();
+        let compose = folder.join("docker-compose.yml");
+        let Ok(text) = std::fs::read_to_string(&compose) else {
+            continue;
+        };
+        for line in text.lines().map(str::trim) {
+            let Some(mount) = line.strip_prefix("- ./") else {
+                continue;
+            };
+            let source = mount.split(':').next().unwrap_or_default();
+            let made_by_the_user = text.lines().any(|line| {
+                line.trim_start().starts_with('#') && line.contains(&format!("> {source}"))
+            });
+            if !folder.join(source).exists() && !made_by_the_user {
+                missing.push(format!("{}: ./{source}", compose.display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "mounted but not shipped: {missing:?}");
+}

@@ -91,10 +91,16 @@ pub struct Running {
 
 impl Running {
     pub fn start(dir: &TempDir, config_path: &Path, port: u16) -> Self {
+        Self::start_with(dir, config_path, &[], port)
+    }
+
+    /// With more `serve` flags; `port` is where it will listen.
+    pub fn start_with(dir: &TempDir, config_path: &Path, flags: &[&str], port: u16) -> Self {
         let log = dir.0.join("postern.log");
         let child = Command::new(BINARY)
             .args(["serve", "--config"])
             .arg(config_path)
+            .args(flags)
             .env_remove("POSTERN_CONFIG")
             .env_remove("RUST_LOG")
             .env("POSTERN_DATA_DIR", dir.0.join("data"))

@@ -3,7 +3,10 @@
 //! Redis deployment: `... replicas::` runs them all, `... replicas::cluster::` one deployment.
 
 use crate::harness::proxy::ProxyKind;
-use crate::scenarios::{access, browser_login, login_redirect, logout, oidc_login, spoofing};
+use crate::scenarios::{
+    access, browser_login, deploy_variants, host_confusion, login_redirect, logout, oidc_login,
+    spoofing,
+};
 
 macro_rules! proxy_suite {
     ($proxy:ident, $kind:expr) => {
@@ -11,6 +14,11 @@ macro_rules! proxy_suite {
             use super::*;
 
             const KIND: ProxyKind = $kind;
+
+            #[tokio::test]
+            async fn deploy_the_uncommented_portal_block_serves_the_login_page() {
+                deploy_variants::the_uncommented_portal_block_serves_the_login_page(KIND).await;
+            }
 
             #[tokio::test]
             async fn browser_without_session_is_sent_to_login() {
@@ -49,6 +57,11 @@ macro_rules! proxy_suite {
             }
 
             #[tokio::test]
+            async fn host_a_request_line_naming_the_app_is_judged_as_the_app() {
+                host_confusion::a_request_line_naming_the_app_is_judged_as_the_app(KIND).await;
+            }
+
+            #[tokio::test]
             async fn logout_ends_access_through_the_proxy() {
                 logout::logout_ends_access_through_the_proxy(KIND).await;
             }
@@ -82,8 +95,38 @@ macro_rules! proxy_suite {
 }
 
 proxy_suite!(nginx, ProxyKind::Nginx);
+
+/// nginx's own: the shipped `default_server`.
+mod nginx_default_server {
+    #[tokio::test]
+    async fn host_an_unknown_host_is_closed_without_an_answer() {
+        crate::scenarios::host_confusion::an_unknown_host_is_closed_without_an_answer().await;
+    }
+}
+
 proxy_suite!(traefik, ProxyKind::Traefik);
 proxy_suite!(caddy, ProxyKind::Caddy);
+
+/// 10,000 proxied requests and a count of the connections each proxy opened to postern.
+mod keepalive {
+    use crate::harness::proxy::ProxyKind;
+    use crate::scenarios::keepalive::the_proxy_keeps_its_connections_to_postern;
+
+    #[tokio::test]
+    async fn nginx() {
+        the_proxy_keeps_its_connections_to_postern(ProxyKind::Nginx).await;
+    }
+
+    #[tokio::test]
+    async fn traefik() {
+        the_proxy_keeps_its_connections_to_postern(ProxyKind::Traefik).await;
+    }
+
+    #[tokio::test]
+    async fn caddy() {
+        the_proxy_keeps_its_connections_to_postern(ProxyKind::Caddy).await;
+    }
+}
 
 macro_rules! replica_suite {
     ($redis:ident, $kind:expr) => {

@@ -107,7 +107,6 @@ fn a_declared_provider_s_keys_can_come_from_env_vars() {
     let env: HashMap<String, String> = [
         ("POSTERN_OAUTH_MY_IDP_CLIENT_SECRET", "from-env"),
         ("POSTERN_OAUTH_MY_IDP_ALLOWED_GROUPS", "staff, ops"),
-        ("POSTERN_OAUTH_GITHUB_CLIENT_ID", "never-read"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

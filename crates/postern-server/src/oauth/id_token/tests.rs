@@ -15,18 +15,16 @@ fn key() -> (EcdsaKeyPair, KeySet) {
     let pair =
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
     let point = pair.public_key().as_ref();
-    let jwk = Jwk {
-        kty: "EC".into(),
-        kid: Some("k1".into()),
-        alg: None,
-        usage: Some("sig".into()),
-        n: None,
-        e: None,
-        crv: Some("P-256".into()),
-        x: Some(URL_SAFE_NO_PAD.encode(&point[1..33])),
-        y: Some(URL_SAFE_NO_PAD.encode(&point[33..65])),
-    };
-    (pair, KeySet { keys: vec![jwk] })
+    let keys = serde_json::from_value(json!({"keys": [{
+        "kty": "EC",
+        "kid": "k1",
+        "use": "sig",
+        "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+        "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+    }]}))
+    .unwrap();
+    (pair, keys)
 }
 
 fn token(pair: &EcdsaKeyPair, header: &Value, claims: &Value) -> String {

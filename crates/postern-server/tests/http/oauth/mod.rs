@@ -602,6 +602,49 @@ async fn a_portal_with_only_providers_shows_only_their_buttons_and_reports_them(
 }
 
 #[tokio::test]
+async fn users_added_by_a_reload_reach_the_login_page_and_provider_linking() {
+    let alice = Account {
+        login: "alice".into(),
+        ..Account::default()
+    };
+    let fake = FakeProvider::start(alice).await;
+    let providers =
+        fake.github_config("allow_all = true\nusername_claim = \"login\"\nlink_local_users = true");
+    let text = format!(
+        "app_url = \"https://auth.example.com\"\nsecret = \"test-secret-that-is-long-enough-for-postern\"\n\
+         {providers}[server]\nlisten = \"127.0.0.1:0\"\n"
+    );
+    let server = TestServer::with_config(&text).await;
+    let before = server.get("/login").browser().send().await;
+    assert!(!before.body.contains("name=\"password\""), "no users yet");
+
+    // What `postern serve` does when the file gains alice: one swap of rules and users.
+    let reloaded = load(&config_text("https://auth.example.com", &providers));
+    server.state.replace_live(reloaded.access, reloaded.users);
+
+    let after = server.get("/login").browser().send().await;
+    assert!(after.body.contains("name=\"password\""), "{}", after.body);
+    let started = start(&server, "github").await;
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        &server,
+        "github",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+    let check = identity(&server, &response.session_cookie().unwrap()).await;
+    assert_eq!(check.header("remote-user"), Some("alice"));
+    assert_eq!(
+        check.header("remote-groups"),
+        Some("admins,dev"),
+        "linked to the reloaded local alice"
+    );
+}
+
+#[tokio::test]
 async fn a_discovery_document_for_another_issuer_or_a_dead_provider_is_a_502() {
     let fake = FakeProvider::start(Account {
         discovery_issuer: Some("https://elsewhere.example.com".into()),

@@ -73,6 +73,12 @@ impl Balancer {
         let site = replace_once(
             FILE,
             &site,
+            "listen 80 default_server;",
+            &format!("listen 127.0.0.1:{port} default_server;"),
+        );
+        let site = replace_once(
+            FILE,
+            &site,
             "proxy_pass http://whoami:80;",
             &format!("proxy_pass http://127.0.0.1:{upstream_port};"),
         );

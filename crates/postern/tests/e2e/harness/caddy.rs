@@ -4,10 +4,10 @@
 
 use std::process::Command;
 
-use super::deploy::{read, replace_once};
+use super::deploy::{read, replace_once, uncomment};
 use super::peers;
 use super::process::Process;
-use super::proxy::{APP_HOST, Ports};
+use super::proxy::{APP_HOST, AUTH_HOST, Ports};
 use super::scratch::ScratchDir;
 
 /// Test isolation only, not part of what postern ships: no admin endpoint (it would take
@@ -26,9 +26,19 @@ const GLOBAL_OPTIONS: &str = "\
 
 ";
 
-pub fn start(dir: &ScratchDir, ports: &Ports) -> Process {
+/// `portal`: with the commented portal site uncommented.
+pub fn start(dir: &ScratchDir, ports: &Ports, portal: bool) -> Process {
     let file = "caddy/Caddyfile";
-    let caddyfile = read(file);
+    let mut caddyfile = read(file);
+    if portal {
+        caddyfile = uncomment(file, &caddyfile, &format!("{AUTH_HOST} {{"));
+        caddyfile = replace_once(
+            file,
+            &caddyfile,
+            &format!("{AUTH_HOST} {{"),
+            &format!("http://{AUTH_HOST}:{} {{", ports.listen),
+        );
+    }
     let caddyfile = replace_once(
         file,
         &caddyfile,

@@ -1,6 +1,7 @@
-//! A deliberately plain HTTP/1.1 client: one connection per request to 127.0.0.1, `Host` set
-//! by the caller, redirects never followed, any header name allowed (including the
-//! `Remote_User` spellings the spoofing tests need).
+//! A deliberately plain HTTP/1.1 client: one connection per request to 127.0.0.1 (or one
+//! `Connection` kept alive for many, for the keep-alive tests), `Host` set by the caller,
+//! redirects never followed, any header name allowed (including the `Remote_User` spellings
+//! the spoofing tests need).
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, LOCATION, SET_COOKIE};
@@ -135,50 +136,72 @@ pub async fn send(port: u16, host: &str, request: Request) -> Response {
 
 /// Like `send`, but a failed connection or exchange is an `Err` (for readiness probes).
 pub async fn try_send(port: u16, host: &str, request: Request) -> Result<Response, String> {
-    let stream = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| format!("TCP_NODELAY: {e}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(connection);
+    let mut connection = Connection::open(port).await?;
+    connection.exchange(host, request).await
+}
 
-    let mut builder = http::Request::builder()
-        .method(request.method)
-        .uri(&request.target);
-    let headers = builder.headers_mut().expect("fresh builder");
-    headers.insert(
-        http::header::HOST,
-        HeaderValue::from_str(host).expect("valid Host"),
-    );
-    for (name, value) in &request.headers {
-        headers.append(
-            HeaderName::from_bytes(name.as_bytes())
-                .unwrap_or_else(|e| panic!("header name {name:?}: {e}")),
-            HeaderValue::from_str(value).unwrap_or_else(|e| panic!("header value {value:?}: {e}")),
-        );
+/// One keep-alive HTTP/1.1 connection to `127.0.0.1:port`, for many requests in turn.
+pub struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    pub async fn open(port: u16) -> Result<Self, String> {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(connection);
+        Ok(Self { sender })
     }
-    let outgoing = builder
-        .body(Full::new(request.body))
-        .expect("valid request");
-    let response = sender
-        .send_request(outgoing)
-        .await
-        .map_err(|e| format!("exchange: {e}"))?;
-    let (parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(|e| format!("read body: {e}"))?
-        .to_bytes();
-    Ok(Response {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
+
+    /// Sends `request` with `Host: host` and reads the whole answer.
+    pub async fn exchange(&mut self, host: &str, request: Request) -> Result<Response, String> {
+        let mut builder = http::Request::builder()
+            .method(request.method)
+            .uri(&request.target);
+        let headers = builder.headers_mut().expect("fresh builder");
+        headers.insert(
+            http::header::HOST,
+            HeaderValue::from_str(host).expect("valid Host"),
+        );
+        for (name, value) in &request.headers {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes())
+                    .unwrap_or_else(|e| panic!("header name {name:?}: {e}")),
+                HeaderValue::from_str(value)
+                    .unwrap_or_else(|e| panic!("header value {value:?}: {e}")),
+            );
+        }
+        let outgoing = builder
+            .body(Full::new(request.body))
+            .expect("valid request");
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| format!("connection closed: {e}"))?;
+        let response = self
+            .sender
+            .send_request(outgoing)
+            .await
+            .map_err(|e| format!("exchange: {e}"))?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| format!("read body: {e}"))?
+            .to_bytes();
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
 }
 
 /// Sends `request` to the host and port of an absolute URL: connects to 127.0.0.1 on its port

@@ -59,3 +59,39 @@ pub fn replace_every(file: &str, text: &str, from: &str, to: &str, times: usize)
         .join("\n")
         + "\n"
 }
+
+/// Uncomments the commented block that starts with the line `# {first}` (at any indent): that
+/// line and the following ones with the same comment prefix, as a user would. Panics unless
+/// there is exactly one such block, so a reworded file cannot leave a variant untested.
+pub fn uncomment(file: &str, text: &str, first: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| {
+            line.trim_start()
+                .strip_prefix("# ")
+                .is_some_and(|rest| rest.trim_end() == first)
+        })
+        .map(|(index, _)| index)
+        .collect();
+    assert_eq!(
+        starts.len(),
+        1,
+        "deploy/{file}: expected one commented block starting `# {first}`"
+    );
+    let start = starts[0];
+    let indent = &lines[start][..lines[start].len() - lines[start].trim_start().len()];
+    let prefix = format!("{indent}# ");
+    let mut out: Vec<String> = lines[..start]
+        .iter()
+        .map(|line| (*line).to_owned())
+        .collect();
+    let mut index = start;
+    while index < lines.len() && lines[index].starts_with(&prefix) {
+        out.push(format!("{indent}{}", &lines[index][prefix.len()..]));
+        index += 1;
+    }
+    out.extend(lines[index..].iter().map(|line| (*line).to_owned()));
+    out.join("\n") + "\n"
+}

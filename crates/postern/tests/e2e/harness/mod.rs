@@ -11,6 +11,8 @@ pub mod ports;
 pub mod postern;
 pub mod process;
 pub mod proxy;
+pub mod raw;
+pub mod relay;
 pub mod replicas;
 pub mod scratch;
 pub mod shared_redis;

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use super::deploy::{read, replace_once};
+use super::deploy::{read, replace_every, replace_once, uncomment};
 use super::peers;
 use super::process::Process;
 use super::proxy::Ports;
@@ -28,20 +28,31 @@ http {
 }
 ";
 
-pub fn start(dir: &ScratchDir, ports: &Ports) -> Process {
+/// `portal`: with the commented portal server block uncommented.
+pub fn start(dir: &ScratchDir, ports: &Ports, portal: bool) -> Process {
     let file = "nginx/site.conf";
-    let site = read(file);
+    let mut site = read(file);
+    if portal {
+        site = uncomment(file, &site, "server {");
+    }
     let site = replace_once(
         file,
         &site,
         "server 127.0.0.1:3000;",
         &format!("server 127.0.0.1:{};", ports.postern),
     );
-    let site = replace_once(
+    let site = replace_every(
         file,
         &site,
         "listen 80;",
         &format!("listen 127.0.0.1:{};", ports.listen),
+        if portal { 2 } else { 1 },
+    );
+    let site = replace_once(
+        file,
+        &site,
+        "listen 80 default_server;",
+        &format!("listen 127.0.0.1:{} default_server;", ports.listen),
     );
     let site = replace_once(
         file,

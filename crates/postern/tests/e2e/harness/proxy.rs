@@ -13,6 +13,8 @@ use super::{caddy, nginx, traefik};
 
 /// The protected app's hostname in the deploy/ examples.
 pub const APP_HOST: &str = "app.example.com";
+/// postern's own portal host in the deploy/ examples (their commented portal blocks).
+pub const AUTH_HOST: &str = "auth.example.com";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyKind {
@@ -49,6 +51,16 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(kind: ProxyKind, postern_port: u16, upstream_port: u16) -> Self {
+        Self::start_variant(kind, postern_port, upstream_port, false).await
+    }
+
+    /// `portal`: the deploy file with its commented portal block uncommented.
+    pub async fn start_variant(
+        kind: ProxyKind,
+        postern_port: u16,
+        upstream_port: u16,
+        portal: bool,
+    ) -> Self {
         let dir = ScratchDir::new(kind.name());
         let ports = Ports {
             listen: free_port(),
@@ -56,9 +68,9 @@ impl Proxy {
             upstream: upstream_port,
         };
         let process = match kind {
-            ProxyKind::Nginx => nginx::start(&dir, &ports),
-            ProxyKind::Traefik => traefik::start(&dir, &ports),
-            ProxyKind::Caddy => caddy::start(&dir, &ports),
+            ProxyKind::Nginx => nginx::start(&dir, &ports, portal),
+            ProxyKind::Traefik => traefik::start(&dir, &ports, portal),
+            ProxyKind::Caddy => caddy::start(&dir, &ports, portal),
         };
         let mut proxy = Self {
             kind,
@@ -68,6 +80,11 @@ impl Proxy {
         };
         proxy.wait_until_routed().await;
         proxy
+    }
+
+    /// Where the proxy listens on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `app.example.com:<port>`, the `Host` a browser sends.

@@ -4,20 +4,27 @@
 
 use std::process::Command;
 
-use super::deploy::{read, replace_once};
+use super::deploy::{read, replace_every, replace_once, uncomment};
 use super::peers;
 use super::process::Process;
 use super::proxy::Ports;
 use super::scratch::ScratchDir;
 
-pub fn start(dir: &ScratchDir, ports: &Ports) -> Process {
+/// `portal`: with the commented portal router uncommented, as a user serving the portal
+/// through this traefik would.
+pub fn start(dir: &ScratchDir, ports: &Ports, portal: bool) -> Process {
     let file = "traefik/postern.yml";
-    let dynamic = read(file);
-    let dynamic = replace_once(
+    let mut dynamic = read(file);
+    if portal {
+        dynamic = uncomment(file, &dynamic, "postern:");
+    }
+    // forwardAuth's address and the portal service.
+    let dynamic = replace_every(
         file,
         &dynamic,
         "http://postern:3000",
         &format!("http://127.0.0.1:{}", ports.postern),
+        2,
     );
     let dynamic = replace_once(
         file,

@@ -77,6 +77,27 @@ pub fn plain_unauthorized(response: &Response) {
     );
 }
 
+/// postern's refusal on its nginx endpoint to a script: 401 with an empty body (nginx's
+/// auth_request never reads one) and no `Location`.
+pub fn nginx_endpoint_unauthorized(response: &Response) {
+    assert_eq!(
+        response.status,
+        StatusCode::UNAUTHORIZED,
+        "expected 401: {}",
+        response.describe()
+    );
+    assert!(
+        response.location().is_none(),
+        "a 401 for an API client must not carry Location: {}",
+        response.describe()
+    );
+    assert!(
+        response.body.is_empty(),
+        "the nginx endpoint answers without a body: {}",
+        response.describe()
+    );
+}
+
 /// The app received alice's identity, each header exactly once, and no underscore spelling.
 pub fn upstream_saw_alice(echo: &Echo) {
     let expected = [

@@ -4,6 +4,9 @@
 
 pub mod access;
 pub mod browser_login;
+pub mod deploy_variants;
+pub mod host_confusion;
+pub mod keepalive;
 pub mod login_redirect;
 pub mod logout;
 pub mod oidc_login;

@@ -114,7 +114,7 @@ pub async fn logout_on_b_ends_the_session_on_a(kind: RedisKind) {
     );
     for replica in &stack.replicas {
         let after = check_on(replica, &session).await;
-        expect::plain_unauthorized(&after);
+        expect::nginx_endpoint_unauthorized(&after);
     }
     let target = "/dashboard";
     let through_nginx = stack
