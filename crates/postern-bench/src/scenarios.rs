@@ -22,6 +22,7 @@ use crate::report::{self, Burst, Footprint, Measured, Outcome, Report, Row, Targ
 use crate::wrk::{self, Load, WrkRun};
 
 mod burst;
+mod embedded;
 
 /// The traefik endpoint's view of the request being checked, from a browser (so a missing
 /// session is a 302 to the login page).
@@ -358,6 +359,7 @@ impl Bench<'_> {
             &mut [&mut memory],
         );
         footprint.sessions_rss_kib = procs::rss_kib(memory.pid()).ok();
+        self.embedded_rows(rows);
         self.row(
             rows,
             "e",
@@ -881,7 +883,7 @@ impl Bench<'_> {
 
 fn row_order(key: &str) -> usize {
     [
-        "a", "b", "c", "d", "d2", "e", "f1", "f2", "f3", "h1", "h1000", "i", "j", "k1", "k2",
+        "a", "b", "c", "c2", "d", "d2", "e", "f1", "f2", "f3", "h1", "h1000", "i", "j", "k1", "k2",
     ]
     .iter()
     .position(|k| *k == key)
