@@ -1,8 +1,8 @@
 //! `postern-bench [--quick]`: postern against bare hyper and nginx under wrk, on loopback,
 //! with the servers and wrk on separate cores. Prints a Markdown report and writes it to
 //! `crates/postern-bench/results/<date>.md`. Exits 1 on a crash, a scenario that could not
-//! run, or a ratio collapse (postern's valid-cookie check below 0.3× bare hyper); never on
-//! absolute figures. See docs/performance.md.
+//! run, or a ratio collapse (postern's valid-cookie check below 0.3× nginx `return 200`);
+//! never on absolute figures. See docs/performance.md.
 #![forbid(unsafe_code)]
 
 mod nginx;
@@ -21,8 +21,8 @@ pub struct Options {
     pub build: bool,
     /// Only the footprint figures (idle RSS, cold start, idle connections, size).
     pub footprint_only: bool,
-    /// `--only a,d`: run just these throughput rows (bare hyper, row a, always runs: every
-    /// ratio needs it); the footprint figures are skipped.
+    /// `--only c,d`: run just these throughput rows (bare hyper and nginx `return 200`, rows
+    /// a and b, always run: every ratio needs them); the footprint figures are skipped.
     pub only: Option<Vec<String>>,
     /// Only the bursts of wrong Basic passwords (k1, k2).
     pub burst_only: bool,
@@ -87,7 +87,7 @@ const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-on
   --quick        1 run of 2 s per scenario (under 2 minutes); exits 1 only on a crash or a ratio collapse\n\
   --no-build     use the release binaries already built next to this one\n\
  --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
-  --only KEYS    only these rows, comma-separated (e.g. c,d); a always runs; no footprint\n\
+  --only KEYS    only these rows, comma-separated (e.g. c,d,f3); a and b always run; no footprint\n\
   --burst-only   only k1 and k2: wrong Basic passwords in a burst (100 with --quick, else 1,000) during cookie checks\n\
   --runs N       runs per scenario (default 3, 1 with --quick)\n\
   --duration S   seconds per run (default 10, 2 with --quick)\n\

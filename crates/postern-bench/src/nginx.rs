@@ -5,7 +5,7 @@
 use std::path::Path;
 
 pub enum Site {
-    /// `return 200` from nginx itself.
+    /// `return 200` from nginx itself, with an empty body (`Content-Length: 0`).
     Return200,
     /// Proxy to the app, no auth.
     NoAuth { app: u16 },
@@ -19,7 +19,7 @@ pub fn config(dir: &Path, snippets: &Path, listen: u16, site: &Site) -> String {
     let (upstreams, server) = match site {
         Site::Return200 => (
             String::new(),
-            "    location / {\n        return 200 \"ok\";\n    }\n".to_owned(),
+            "    location / {\n        return 200;\n    }\n".to_owned(),
         ),
         Site::NoAuth { app } => (upstream("app", *app), app_location("")),
         Site::AuthRequest { auth, app } => (

@@ -1,31 +1,50 @@
-//! The Markdown report: machine, command, the throughput table with ratios to bare hyper
-//! measured in the same run, the memory/startup/size figures, and the targets.
+//! The Markdown report: machine, command, the throughput table with CPU per request and
+//! ratios to nginx `return 200` measured in the same run, the memory/startup/size figures,
+//! and the targets.
 
 use std::fmt::Write as _;
 
-/// One throughput scenario, summarised over its runs.
-#[derive(Debug, Clone)]
+/// One throughput scenario, summarised over its runs (each figure is the median over them).
+#[derive(Debug, Clone, Default)]
 pub struct Measured {
     pub requests_per_sec: f64,
-    /// Median of (this run ÷ the bare hyper run just before it), when runs were paired.
+    /// The row whose runs alternated with this one's: nginx `return 200` (b) for the checks,
+    /// the bare hyper stub behind the same proxy for the postern-behind-a-proxy rows.
+    pub paired_with: Option<&'static str>,
+    /// Median of (this run's req/s ÷ the paired row's run just before it), with the same
+    /// requests and the same client load.
     pub paired_ratio: Option<f64>,
+    /// Median of (this run's CPU per request ÷ the reference run's), when paired.
+    pub paired_cpu_ratio: Option<f64>,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// Server-side CPU (every server process of the scenario), in % of one core.
     pub cpu_percent: f64,
+    /// Server-side CPU time per completed request (utime + stime over the run ÷ requests).
+    pub cpu_us: f64,
+    /// The same for the scenario's first server alone (postern without redis-server, the
+    /// proxy without its auth server and app).
+    pub own_cpu_us: f64,
+    /// wrk's CPU, in % of its core: near 100 % the client, not the server, caps req/s.
+    pub client_cpu_percent: f64,
+    /// wrk's CPU time per request.
+    pub client_cpu_us: f64,
     /// RSS of the main server process after the runs, in KiB.
     pub rss_kib: u64,
     pub bad_status: u64,
     pub socket_errors: u64,
 }
 
+/// From this wrk CPU share on, a row says its client core was saturated.
+pub const CLIENT_SATURATED_PERCENT: f64 = 90.0;
+
 impl Measured {
     pub fn cpu_us_per_request(&self) -> f64 {
-        if self.requests_per_sec > 0.0 {
-            self.cpu_percent / 100.0 * 1e6 / self.requests_per_sec
-        } else {
-            0.0
-        }
+        self.cpu_us
+    }
+
+    pub fn client_saturated(&self) -> bool {
+        self.client_cpu_percent >= CLIENT_SATURATED_PERCENT
     }
 }
 
@@ -96,17 +115,27 @@ pub fn find<'r>(rows: &'r [Row], key: &str) -> Option<&'r Measured> {
         })
 }
 
-/// The ratio to bare hyper: paired when the runs alternated with bare hyper runs, else
-/// against scenario a's median.
-pub fn ratio_to_bare(measured: &Measured, bare: Option<f64>) -> Option<f64> {
+/// The throughput ratio to the reference (nginx `return 200`): paired when the runs
+/// alternated with reference runs, else against the reference row's median.
+pub fn ratio_to_reference(measured: &Measured, reference: Option<f64>) -> Option<f64> {
     measured.paired_ratio.or_else(|| {
-        bare.filter(|bare| *bare > 0.0)
-            .map(|bare| measured.requests_per_sec / bare)
+        reference
+            .filter(|reference| *reference > 0.0)
+            .map(|reference| measured.requests_per_sec / reference)
     })
 }
 
 pub fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// Server CPU per request; when the first server is not the only one, its own share too.
+fn cpu_cell(m: &Measured) -> String {
+    if (m.own_cpu_us - m.cpu_us).abs() < 0.05 {
+        format!("{:.1} µs", m.cpu_us)
+    } else {
+        format!("{:.1} µs ({:.1} µs first server)", m.cpu_us, m.own_cpu_us)
+    }
 }
 
 impl Report<'_> {
@@ -121,36 +150,53 @@ impl Report<'_> {
         let _ = writeln!(out, "- harness run time: {:.0} s\n", self.elapsed_secs);
         let _ = writeln!(
             out,
-            "| scenario | req/s | × bare hyper (paired) | p50 | p99 | server CPU | CPU/req | CPU/req ÷ bare | RSS | non-2xx/3xx, socket errors |"
+            "| scenario | CPU/req | CPU/req ÷ nginx | req/s | req/s ÷ paired row | CPU/req ÷ bare hyper | p50 | p99 | server CPU | wrk CPU (µs/req) | RSS | non-2xx/3xx, socket errors |"
         );
         let _ = writeln!(
             out,
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
         );
-        let bare = find(self.rows, "a").map(|bare| bare.requests_per_sec);
-        let bare_cpu = find(self.rows, "a").map(Measured::cpu_us_per_request);
+        let cpu_of = |key| find(self.rows, key).map(Measured::cpu_us_per_request);
+        let (nginx_cpu, bare_cpu) = (cpu_of("b"), cpu_of("a"));
+        let ratio = |value: f64, reference: Option<f64>| {
+            reference.filter(|reference| *reference > 0.0).map_or_else(
+                || "–".to_owned(),
+                |reference| format!("{:.2}×", value / reference),
+            )
+        };
         for row in self.rows {
             let line = match &row.outcome {
                 Outcome::Measured(m) => format!(
-                    "| {}) {} | {:.0} | {} | {:.3} ms | {:.3} ms | {:.0} % | {:.1} µs | {} | {} | {}, {} |",
+                    "| {}) {} | {} | {} | {:.0} | {} | {} | {:.3} ms | {:.3} ms | {:.0} % | {:.0} % ({:.1} µs){} | {} | {}, {} |",
                     row.key,
                     row.title,
+                    cpu_cell(m),
+                    match (m.paired_with, m.paired_cpu_ratio) {
+                        (Some("b"), Some(r)) => format!("{r:.2}× (paired)"),
+                        _ => ratio(m.cpu_us, nginx_cpu),
+                    },
                     m.requests_per_sec,
-                    ratio_to_bare(m, bare).map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
+                    match (m.paired_with, m.paired_ratio) {
+                        (Some(with), Some(r)) => format!("{r:.2}× (÷ {with})"),
+                        _ => "–".to_owned(),
+                    },
+                    ratio(m.cpu_us, bare_cpu),
                     m.p50_ms,
                     m.p99_ms,
                     m.cpu_percent,
-                    m.cpu_us_per_request(),
-                    bare_cpu.filter(|bare| *bare > 0.0).map_or_else(
-                        || "–".to_owned(),
-                        |bare| format!("{:.2}×", m.cpu_us_per_request() / bare)
-                    ),
+                    m.client_cpu_percent,
+                    m.client_cpu_us,
+                    if m.client_saturated() {
+                        " **client-bound**"
+                    } else {
+                        ""
+                    },
                     mib(m.rss_kib),
                     m.bad_status,
                     m.socket_errors,
                 ),
                 Outcome::Failed(err) => format!(
-                    "| {}) {} | **failed**: {} | | | | | | | | |",
+                    "| {}) {} | **failed**: {} | | | | | | | | | | |",
                     row.key,
                     row.title,
                     err.replace('\n', " ").replace('|', "/")

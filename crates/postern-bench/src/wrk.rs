@@ -1,7 +1,9 @@
-//! Runs wrk with the cookie-rotating Lua script and parses its `--latency` report.
+//! Runs wrk, with the cookie-rotating Lua script where a scenario needs many sessions or with
+//! one fixed cookie where it does not, parses its `--latency` report, and measures wrk's own
+//! CPU time (a client core near 100 % caps the throughput a row can show).
 
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -40,6 +42,8 @@ pub struct WrkRun {
     pub bad_status: u64,
     /// connect + read + write + timeout errors.
     pub socket_errors: u64,
+    /// wrk's utime + stime over the run, in seconds (from bash's `times`).
+    pub client_cpu_secs: f64,
 }
 
 pub struct Load<'a> {
@@ -47,7 +51,9 @@ pub struct Load<'a> {
     pub core: Option<usize>,
     pub connections: usize,
     pub duration: Duration,
-    pub script: &'a Path,
+    /// The cookie-rotating script; `None` sends the first cookie of the list on every
+    /// request (the same request bytes, without Lua's cost on the client core).
+    pub script: Option<&'a Path>,
 }
 
 impl Load<'_> {
@@ -57,23 +63,40 @@ impl Load<'_> {
         headers: &[(&str, &str)],
         cookies: &Path,
     ) -> anyhow::Result<WrkRun> {
-        let mut command = procs::command(self.wrk, self.core);
+        // bash runs wrk, then prints its children's CPU times (`times`, second line) on
+        // stderr; wrk's own exit status is kept.
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(r#""$@"; status=$?; times >&2; exit $status"#)
+            .arg("wrk-with-times");
+        let wrk = procs::command(self.wrk, self.core);
+        command.arg(wrk.get_program()).args(wrk.get_args());
         command
             .arg("-t1")
             .arg(format!("-c{}", self.connections))
             .arg(format!("-d{}s", self.duration.as_secs().max(1)))
             .arg("--latency")
             .arg("--timeout")
-            .arg("5s")
-            .arg("-s")
-            .arg(self.script);
+            .arg("5s");
+        match self.script {
+            Some(script) => {
+                command.arg("-s").arg(script);
+            }
+            None => {
+                command
+                    .arg("-H")
+                    .arg(format!("Cookie: postern_session={}", first_line(cookies)?));
+            }
+        }
         for (name, value) in headers {
             command.arg("-H").arg(format!("{name}: {value}"));
         }
+        command.arg(url);
+        if self.script.is_some() {
+            command.arg("--").arg(cookies);
+        }
         let output = command
-            .arg(url)
-            .arg("--")
-            .arg(cookies)
             .stdin(Stdio::null())
             .output()
             .context("cannot run wrk")?;
@@ -86,8 +109,38 @@ impl Load<'_> {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        parse(&text).with_context(|| format!("cannot read wrk's report:\n{text}"))
+        let client_cpu_secs = children_cpu_secs(&String::from_utf8_lossy(&output.stderr))?;
+        let mut run = parse(&text).with_context(|| format!("cannot read wrk's report:\n{text}"))?;
+        run.client_cpu_secs = client_cpu_secs;
+        Ok(run)
     }
+}
+
+/// The first cookie of a cookie list.
+pub fn first_line(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)?
+        .lines()
+        .next()
+        .map(str::to_owned)
+        .context("empty cookie list")
+}
+
+/// The children's user + system time from bash's `times` (its second line:
+/// `0m1.234s 0m0.567s`), in seconds.
+fn children_cpu_secs(stderr: &str) -> anyhow::Result<f64> {
+    let line = stderr
+        .lines()
+        .next_back()
+        .context("no `times` line from bash")?;
+    line.split_whitespace()
+        .map(|part| -> anyhow::Result<f64> {
+            let (minutes, seconds) = part
+                .trim_end_matches('s')
+                .split_once('m')
+                .with_context(|| format!("not a `times` value: {part:?}"))?;
+            Ok(minutes.parse::<f64>()? * 60.0 + seconds.parse::<f64>()?)
+        })
+        .sum()
 }
 
 pub fn parse(text: &str) -> anyhow::Result<WrkRun> {
@@ -156,6 +209,12 @@ mod tests {
         assert_eq!(run.requests, 225_600);
         assert_eq!(run.socket_errors, 3);
         assert_eq!(run.bad_status, 5);
+    }
+
+    #[test]
+    fn reads_the_childrens_cpu_time_from_times() {
+        let stderr = "0m0.002s 0m0.001s\n1m2.500s 0m0.250s\n";
+        assert!((children_cpu_secs(stderr).unwrap() - 62.75).abs() < 1e-9);
     }
 
     #[test]

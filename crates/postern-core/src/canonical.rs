@@ -114,6 +114,11 @@ pub enum Ambiguity {
     /// A segment of only dots and spaces other than `.` and `..` (`...`, `.. `): Windows
     /// strips trailing dots and spaces, so it may become a dot segment.
     DotLikeSegment,
+    /// A `.` or `..` segment (also written `%2e%2e`). The canonical form resolves it, but
+    /// nginx and caddy forward the raw path, and routers that match the raw path without
+    /// resolving it (Express, Koa) serve `/admin` for `/admin/../public/x`. Browsers never
+    /// send dot segments, so refusing them costs real traffic nothing.
+    DotSegment,
 }
 
 impl Ambiguity {
@@ -127,13 +132,16 @@ impl Ambiguity {
             }
             Self::ControlCharacter => "a control character",
             Self::DotLikeSegment => "a segment of dots and spaces",
+            Self::DotSegment => "a `.` or `..` segment",
         }
     }
 
     /// What one segment, decoded once, holds that servers disagree on.
     fn of_segment(decoded: &str) -> Option<Self> {
-        let dot_like =
-            !matches!(decoded, "" | "." | "..") && decoded.trim_end_matches(['.', ' ']).is_empty();
+        if matches!(decoded, "." | "..") {
+            return Some(Self::DotSegment);
+        }
+        let dot_like = !decoded.is_empty() && decoded.trim_end_matches(['.', ' ']).is_empty();
         decoded
             .chars()
             .find_map(|ch| match ch {

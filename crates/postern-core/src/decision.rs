@@ -59,8 +59,9 @@ pub enum Answer {
     Unauthorized { with_location: bool },
     /// 302 (or 303) to `/unauthorized`, which names the reason.
     RedirectToUnauthorized { status: u16, reason: Reason },
-    /// 403 with the reason in the JSON body.
-    Forbidden(Reason),
+    /// 403 with the reason in the JSON body. `with_location`: nginx's browsers get the
+    /// `/unauthorized` URL in `Location`, for `error_page 403` to redirect to.
+    Forbidden { reason: Reason, with_location: bool },
     /// 503; `page` for browsers, JSON for the rest.
     Unavailable { page: bool },
     /// 429 with `Retry-After`.
@@ -88,7 +89,10 @@ pub fn answer(
             status: redirect_status,
             reason,
         },
-        CheckOutcome::NotAllowed(reason) => Answer::Forbidden(reason),
+        CheckOutcome::NotAllowed(reason) => Answer::Forbidden {
+            reason,
+            with_location: browser && nginx,
+        },
         // nginx's auth_request turns any status but 2xx, 401 and 403 into a 500.
         CheckOutcome::Limited { .. } if nginx => Answer::Unauthorized {
             with_location: false,
@@ -237,7 +241,10 @@ mod tests {
                 &Method::GET,
                 CheckOutcome::NotAllowed(Reason::Network)
             ),
-            Answer::Forbidden(Reason::Network)
+            Answer::Forbidden {
+                reason: Reason::Network,
+                with_location: true
+            }
         );
         assert_eq!(
             answer(
@@ -246,7 +253,10 @@ mod tests {
                 &Method::GET,
                 CheckOutcome::NotAllowed(Reason::SecondFactor)
             ),
-            Answer::Forbidden(Reason::SecondFactor)
+            Answer::Forbidden {
+                reason: Reason::SecondFactor,
+                with_location: false
+            }
         );
     }
 

@@ -1,8 +1,10 @@
 //! Failed-login limits: which counters an attempt touches and when they refuse. Counting
-//! itself happens in the store, so every replica sees the same numbers.
+//! itself happens in the store, so every replica sees the same numbers. Also the token
+//! bucket's arithmetic, for the stores that keep buckets themselves (the memory store; Redis
+//! runs the same rule in a script on its own clock).
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longer typed names are counted under their hash.
 const MAX_NAME_IN_KEY: usize = 128;
@@ -74,6 +76,63 @@ impl LoginLimits {
     }
 }
 
+/// A token bucket's state: the tokens left at `updated`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenBucket {
+    pub tokens: f64,
+    pub updated: Instant,
+}
+
+/// A bucket refilled at `rate` tokens per second up to `burst`, one token per request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketRule {
+    rate: f64,
+    burst: f64,
+}
+
+impl BucketRule {
+    /// A burst of at least one token, and a rate above zero (a zero rate would never refill).
+    pub fn new(rate: f64, burst: u32) -> Self {
+        Self {
+            rate: rate.max(f64::MIN_POSITIVE),
+            burst: f64::from(burst.max(1)),
+        }
+    }
+
+    /// How long an idle bucket must be kept: a full refill, after which a new bucket is the
+    /// same. At least a second.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs_f64((self.burst / self.rate).max(1.0))
+    }
+
+    /// Takes a token at `now` from `bucket` (`None`: none yet, so a full one). Returns the
+    /// bucket after, and `None` when the request may go on or `Some(wait)`, the time until a
+    /// token will be there. A refused request takes nothing.
+    pub fn take(
+        &self,
+        bucket: Option<TokenBucket>,
+        now: Instant,
+    ) -> (TokenBucket, Option<Duration>) {
+        let tokens = bucket.map_or(self.burst, |bucket| {
+            let refill = now.saturating_duration_since(bucket.updated).as_secs_f64() * self.rate;
+            (bucket.tokens + refill).min(self.burst)
+        });
+        let (left, wait) = if tokens >= 1.0 {
+            (tokens - 1.0, None)
+        } else {
+            (
+                tokens,
+                Some(Duration::from_secs_f64((1.0 - tokens) / self.rate)),
+            )
+        };
+        let after = TokenBucket {
+            tokens: left,
+            updated: now,
+        };
+        (after, wait)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +178,16 @@ mod tests {
     }
 
     #[test]
+    fn names_up_to_128_bytes_are_kept_as_typed() {
+        let longest = "y".repeat(128);
+        assert_eq!(
+            LoginLimits::user_counter(&longest),
+            format!("user:{{{longest}}}")
+        );
+        assert!(LoginLimits::user_counter(&"y".repeat(129)).starts_with("user:{#"));
+    }
+
+    #[test]
     fn retry_after_rounds_up_and_is_never_zero() {
         assert_eq!(
             LoginLimits::retry_after_secs(Duration::from_millis(299_001)),
@@ -126,5 +195,70 @@ mod tests {
         );
         assert_eq!(LoginLimits::retry_after_secs(Duration::from_secs(300)), 300);
         assert_eq!(LoginLimits::retry_after_secs(Duration::ZERO), 1);
+    }
+
+    /// Takes `n` tokens at `now`; how many were allowed, and the bucket after.
+    fn take_n(
+        rule: &BucketRule,
+        mut bucket: Option<TokenBucket>,
+        now: Instant,
+        n: usize,
+    ) -> (usize, TokenBucket, Option<Duration>) {
+        let mut allowed = 0;
+        let mut last_wait = None;
+        for _ in 0..n {
+            let (after, wait) = rule.take(bucket, now);
+            bucket = Some(after);
+            last_wait = wait;
+            allowed += usize::from(wait.is_none());
+        }
+        (allowed, bucket.unwrap(), last_wait)
+    }
+
+    #[test]
+    fn a_new_bucket_allows_the_burst_then_says_when_the_next_token_comes() {
+        let rule = BucketRule::new(2.0, 3);
+        let start = Instant::now();
+        let (allowed, bucket, wait) = take_n(&rule, None, start, 4);
+        assert_eq!(allowed, 3);
+        // Two tokens a second: the next one is half a second away.
+        assert_eq!(wait, Some(Duration::from_millis(500)));
+        assert!(bucket.tokens.abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_bucket_refills_at_the_rate_and_no_further_than_the_burst() {
+        let rule = BucketRule::new(2.0, 3);
+        let start = Instant::now();
+        let (_, empty, _) = take_n(&rule, None, start, 3);
+        // A quarter of a second gives half a token: still refused, a quarter second to go.
+        let (after, wait) = rule.take(Some(empty), start + Duration::from_millis(250));
+        assert_eq!(wait, Some(Duration::from_millis(250)));
+        assert!((after.tokens - 0.5).abs() < 1e-9);
+        // Half a second from the start: one token, taken.
+        let (after, wait) = rule.take(Some(after), start + Duration::from_millis(500));
+        assert_eq!(wait, None);
+        assert!(after.tokens.abs() < 1e-9);
+        // A minute idle refills to the burst, not beyond it.
+        let (allowed, _, _) = take_n(&rule, Some(after), start + Duration::from_secs(60), 10);
+        assert_eq!(allowed, 3);
+    }
+
+    #[test]
+    fn a_clock_that_goes_back_refills_nothing() {
+        let rule = BucketRule::new(1.0, 1);
+        let later = Instant::now() + Duration::from_secs(10);
+        let (empty, _) = rule.take(None, later);
+        let (_, wait) = rule.take(Some(empty), later - Duration::from_secs(5));
+        assert_eq!(wait, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn degenerate_rules_still_refill_and_keep_a_bucket_long_enough() {
+        let rule = BucketRule::new(0.0, 0);
+        let (_, wait) = rule.take(None, Instant::now());
+        assert_eq!(wait, None, "a burst of 0 still allows one request");
+        assert_eq!(BucketRule::new(10.0, 5).ttl(), Duration::from_secs(1));
+        assert_eq!(BucketRule::new(0.5, 10).ttl(), Duration::from_secs(20));
     }
 }

@@ -198,6 +198,28 @@ mod tests {
     }
 
     #[test]
+    fn a_short_idle_window_is_still_written_at_most_once_a_second() {
+        let policy = SessionPolicy {
+            idle_timeout: 5,
+            ..POLICY
+        };
+        let record = policy.new_session("alice", AuthLevel::OneFactor, false, 100);
+        assert_eq!(policy.throttled_touch(&record, 100), None);
+        let moved = policy.throttled_touch(&record, 101).unwrap();
+        assert_eq!(moved.idle_deadline, 106);
+    }
+
+    #[test]
+    fn the_absolute_deadline_holds_even_when_the_idle_one_lies_past_it() {
+        // Not a record this policy writes, but one an older config or another replica could
+        // have stored: the absolute deadline still ends it.
+        let mut record = POLICY.new_session("alice", AuthLevel::OneFactor, false, 0);
+        record.idle_deadline = record.expires_at + 1000;
+        assert!(POLICY.is_live(&record, record.expires_at - 1));
+        assert!(!POLICY.is_live(&record, record.expires_at));
+    }
+
+    #[test]
     fn ttl_runs_to_the_earlier_deadline() {
         let record = POLICY.new_session("alice", AuthLevel::OneFactor, false, 100);
         assert_eq!(POLICY.ttl(&record, 100), 1800);

@@ -3,13 +3,13 @@
 
 use postern_store::{Store, StoreError};
 
-use crate::state::now;
+use crate::clock::now;
 use crate::user_passwords;
 
 /// Clears the account's failure counter and its streak of failures in a row: the account may
 /// sign in again at once.
 pub async fn unlock(store: &Store, user: &str) -> Result<(), StoreError> {
-    crate::handlers::credentials::clear_account(store, user).await
+    crate::credentials::clear_account(store, user).await
 }
 
 /// Ends every session, bearer token and cached Basic credential of `user`. Returns the number

@@ -16,6 +16,7 @@ pub struct Assets {
     theme: Bytes,
 }
 
+#[derive(Debug)]
 pub enum Asset {
     Stylesheet,
     Theme,

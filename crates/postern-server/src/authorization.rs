@@ -51,3 +51,6 @@ pub fn basic_pair(encoded: &str) -> Option<(String, String)> {
     let (user, password) = text.split_once(':')?;
     (!user.is_empty()).then(|| (user.to_owned(), password.to_owned()))
 }
+
+#[cfg(test)]
+mod properties;

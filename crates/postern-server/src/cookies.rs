@@ -123,6 +123,9 @@ impl CookieSpec {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use http::HeaderValue;
 

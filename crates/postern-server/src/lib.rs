@@ -1,18 +1,27 @@
 //! postern's HTTP side: the listener (plain and TLS), a small hand-written router, the
-//! handlers, and the pages. Every error becomes a response inside the handler that met it
-//! (`respond`), so a bad request never drops the proxy's keep-alive connection.
+//! handlers, and the pages. Every error becomes a response before it leaves the router (one
+//! `AppError`, answered in `error`), so a bad request never drops the proxy's keep-alive
+//! connection.
 #![forbid(unsafe_code)]
+// The router is generic over the request body; the layout of its nested handler futures goes
+// past the default query depth.
+#![recursion_limit = "256"]
 
 pub mod admin;
 mod assets;
 mod authorization;
 mod basic;
+mod basic_cache;
+mod clock;
 mod cookies;
+mod credentials;
+mod error;
 mod handlers;
 mod hash_upgrades;
 mod listener;
 mod notify;
 mod oauth;
+mod outbound;
 mod pages;
 mod passwords;
 mod pending;
@@ -28,5 +37,7 @@ mod tokens;
 mod user_passwords;
 
 pub use listener::{ServeError, Server};
+pub use request::RequestBody;
+pub use router::handle;
 pub use state::AppState;
 pub use tls::{TlsError, check as check_tls};

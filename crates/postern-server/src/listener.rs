@@ -89,7 +89,7 @@ impl Server {
     /// Binds `server.listen` and loads TLS material, so every startup error surfaces here,
     /// before anything is served.
     pub async fn bind(state: Arc<AppState>) -> Result<Self, ServeError> {
-        crate::hash_upgrades::HashUpgrades::start(&state);
+        crate::credentials::run_hash_upgrades(&state);
         let addr = state.config.server.listen;
         let tls = state
             .config

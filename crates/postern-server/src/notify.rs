@@ -11,8 +11,8 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::oauth::HttpClient;
-use crate::state::now;
+use crate::clock::now;
+use crate::outbound::HttpClient;
 
 /// Attempts per notice, and the pause before the second (doubled each time).
 const ATTEMPTS: u32 = 4;
@@ -33,6 +33,14 @@ impl Notifier {
             client: Arc::new(HttpClient::default()),
             permits: Arc::new(Semaphore::new(IN_FLIGHT)),
         }
+    }
+
+    /// Waits until no notice is on its way: each one delivered, refused or given up. (The
+    /// tests wait on this to count notices instead of sleeping.)
+    pub async fn settled(&self) {
+        let all = u32::try_from(IN_FLIGHT).unwrap_or(u32::MAX);
+        // Every permit back in the semaphore: no notice task holds one.
+        let _all_back = self.permits.acquire_many(all).await;
     }
 
     /// Sends `auth.suspicious` to the webhook, if one is configured. No secret is in it.

@@ -123,27 +123,3 @@ pub fn error_page(
         },
     )
 }
-
-/// The store did not answer: logged here, explained on the page.
-pub fn unavailable_page(state: &AppState, err: &postern_store::StoreError) -> HttpResponse {
-    tracing::error!(error = %err, "session store unavailable");
-    match err {
-        postern_store::StoreError::Full(_) => error_page(
-            state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many sessions",
-            "This portal has reached its limit of signed-in sessions. Please try again later.",
-        ),
-        postern_store::StoreError::Unavailable(_) => store_down_page(state),
-    }
-}
-
-/// The page for a store outage, for callers that logged the cause already.
-pub fn store_down_page(state: &AppState) -> HttpResponse {
-    error_page(
-        state,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Sign-in is unavailable",
-        "postern cannot reach its session store right now. Please try again in a moment.",
-    )
-}

@@ -11,8 +11,9 @@ use postern_core::token::SessionToken;
 use postern_store::StoreError;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::now;
 use crate::cookies::{self, PENDING_COOKIE};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// Five minutes from the password to the code.
 pub const LIFETIME_SECS: u64 = 300;

@@ -5,14 +5,16 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use postern_core::session::AuthLevel;
+use postern_core::token::TokenHash;
 use postern_core::users::User;
 use postern_store::StoreError;
 
 use crate::authorization::{self, Presented};
 use crate::basic::{self, BasicOutcome};
-use crate::respond::{self, HttpResponse};
+use crate::error::AppError;
+use crate::request;
 use crate::sessions;
 use crate::state::AppState;
 use crate::tokens;
@@ -57,29 +59,50 @@ pub async fn from_authorization(
 }
 
 /// The caller of an API route: the session cookie first, then `Authorization` (Basic only if
-/// the portal is HTTPS, as `app_url` says). `Err` is the answer to give instead: 429, 503.
+/// the portal is HTTPS, as `app_url` says), with the session it came with, if any. `Err` is
+/// the answer to give instead: 429, 503.
 pub async fn api_caller(
     state: &AppState,
     headers: &HeaderMap,
     client: IpAddr,
-) -> Result<Option<(Arc<User>, AuthLevel)>, HttpResponse> {
-    match sessions::current(state, headers).await {
-        Ok(Some(session)) => return Ok(Some((session.user, session.record.level))),
-        Ok(None) => {}
-        Err(err) => return Err(respond::store_unavailable(&err)),
+) -> Result<Option<Caller>, AppError> {
+    if let Some(session) = sessions::current(state, headers).await? {
+        return Ok(Some(Caller {
+            user: session.user,
+            level: session.record.level,
+            session: Some(session.key),
+        }));
     }
     let https = state.config.app_url.scheme() == "https";
     match from_authorization(state, headers, client, https).await {
-        Found::User(user, level) => Ok(Some((user, level))),
+        Found::User(user, level) => Ok(Some(Caller {
+            user,
+            level,
+            session: None,
+        })),
         Found::Nobody => Ok(None),
-        Found::Limited { retry_after } => Err(respond::limited(
-            "Too many failed sign-ins, try again later",
-            retry_after,
-        )),
-        Found::Busy => Err(respond::json_message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many sign-ins in progress, try again",
-        )),
-        Found::Unavailable(err) => Err(respond::store_unavailable(&err)),
+        Found::Limited { retry_after } => Err(AppError::Limited { retry_after }),
+        Found::Busy => Err(AppError::Busy),
+        Found::Unavailable(err) => Err(AppError::Store(err)),
+    }
+}
+
+/// Who called an API route, and how.
+pub struct Caller {
+    pub user: Arc<User>,
+    pub level: AuthLevel,
+    /// The session cookie's token hash when the caller came with one (state changes then
+    /// need that session's CSRF token); `None` for a bearer token or Basic.
+    pub session: Option<TokenHash>,
+}
+
+impl Caller {
+    /// For a session caller, checks the CSRF token the request presents for it. Bearer tokens
+    /// and Basic are never sent by a browser on its own, so they need none.
+    pub fn check_csrf(&self, state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+        match &self.session {
+            Some(session) => request::require_session_csrf(state, headers, session),
+            None => Ok(()),
+        }
     }
 }

@@ -7,22 +7,32 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::Body;
 use postern_core::client_ip::ClientIp;
+use postern_core::csrf::CsrfBinding;
 use postern_core::forwarded::Scheme;
+use postern_core::token::TokenHash;
 
-use crate::respond::{self, HttpResponse};
+use crate::error::AppError;
 use crate::state::AppState;
+
+/// A request body postern can read: hyper's `Incoming` on a connection, any other body (a
+/// `Full<Bytes>`) when a test calls the router in-process.
+pub trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> {}
+
+impl<B: Body<Data = Bytes, Error: Into<BoxError>>> RequestBody for B {}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Login forms and JSON bodies are tiny; anything larger is refused with 413.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 /// A body must arrive within this time (slow-body clients hold a connection otherwise).
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Collects the body, or answers why not.
-pub async fn read_body(
-    request: Request<Incoming>,
-) -> Result<(http::request::Parts, Bytes), HttpResponse> {
+/// Collects the body, or says why not: 413, 400 or 408.
+pub async fn read_body<B: RequestBody>(
+    request: Request<B>,
+) -> Result<(http::request::Parts, Bytes), AppError> {
     let (parts, body) = request.into_parts();
     let collected =
         tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await;
@@ -33,16 +43,16 @@ pub async fn read_body(
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            Err(respond::json_message(
+            Err(AppError::refused(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request body too large",
             ))
         }
-        Ok(Err(_)) => Err(respond::json_message(
+        Ok(Err(_)) => Err(AppError::refused(
             StatusCode::BAD_REQUEST,
             "Could not read the request body",
         )),
-        Err(_) => Err(respond::json_message(
+        Err(_) => Err(AppError::refused(
             StatusCode::REQUEST_TIMEOUT,
             "Request body timed out",
         )),
@@ -63,6 +73,20 @@ pub fn csrf_header(headers: &HeaderMap) -> Option<&str> {
     ["x-csrf-token", "x-csrf"]
         .into_iter()
         .find_map(|name| headers.get(name).and_then(|value| value.to_str().ok()))
+}
+
+/// A state change with a session cookie must carry that session's CSRF token in a header.
+pub fn require_session_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &TokenHash,
+) -> Result<(), AppError> {
+    let presented = csrf_header(headers).unwrap_or_default();
+    if state.csrf.verify(CsrfBinding::Session(session), presented) {
+        Ok(())
+    } else {
+        Err(AppError::BadCsrf)
+    }
 }
 
 /// Browser pages are wanted when `Accept` names text/html.
@@ -120,19 +144,19 @@ pub fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
 /// A JSON API call's body, after the checks that stand in for a CSRF token there: a
 /// cross-site page cannot send `Content-Type: application/json` without a CORS preflight
 /// (which postern never grants), and a browser always sends `Origin` on a cross-site POST.
-/// `Err` is the answer to give: 403, 413, 408 or 400.
-pub async fn json_body<T: serde::de::DeserializeOwned>(
+/// `Err` says why not: 403, 413, 408 or 400.
+pub async fn json_body<T: serde::de::DeserializeOwned, B: RequestBody>(
     state: &AppState,
-    request: Request<Incoming>,
-) -> Result<(http::request::Parts, T), HttpResponse> {
+    request: Request<B>,
+) -> Result<(http::request::Parts, T), AppError> {
     if !content_type_is(request.headers(), "application/json") {
-        return Err(respond::json_message(
+        return Err(AppError::refused(
             StatusCode::FORBIDDEN,
             "Content-Type must be application/json",
         ));
     }
     if !origin_allowed(state, request.headers()) {
-        return Err(respond::json_message(
+        return Err(AppError::refused(
             StatusCode::FORBIDDEN,
             "Origin not allowed",
         ));
@@ -140,9 +164,9 @@ pub async fn json_body<T: serde::de::DeserializeOwned>(
     let (parts, body) = read_body(request).await?;
     match serde_json::from_slice::<T>(&body) {
         Ok(value) => Ok((parts, value)),
-        Err(err) => Err(respond::json_message(
+        Err(err) => Err(AppError::refused(
             StatusCode::BAD_REQUEST,
-            &format!("Invalid JSON body: {err}"),
+            format!("Invalid JSON body: {err}"),
         )),
     }
 }

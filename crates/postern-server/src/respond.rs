@@ -120,24 +120,7 @@ pub fn set_retry_after(response: &mut HttpResponse, seconds: u64) {
         .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
 }
 
-/// Appends a `Set-Cookie` header.
-/// `503` JSON for an API call whose store did not answer (logged, never the details).
-pub fn store_unavailable(err: &postern_store::StoreError) -> HttpResponse {
-    tracing::error!(error = %err, "session store unavailable");
-    json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-}
-
-/// `429` JSON with `retryAfter` and `Retry-After`: a client that hit a failed-login limit.
-pub fn limited(message: &str, retry_after: u64) -> HttpResponse {
-    let mut response = json_with(
-        StatusCode::TOO_MANY_REQUESTS,
-        message,
-        json!({ "retryAfter": retry_after }),
-    );
-    set_retry_after(&mut response, retry_after);
-    response
-}
-
+/// Appends a `Set-Cookie` header per cookie.
 pub fn add_cookies(response: &mut HttpResponse, cookies: &[String]) {
     for cookie in cookies {
         add_cookie(response, cookie);

@@ -5,20 +5,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Method, Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::forwarded::ProxyKind;
 use postern_core::limits::LoginLimits;
 
 use crate::assets::Asset;
+use crate::error::{AppError, AppResult, Mode};
 use crate::handlers::{
     change_password, check, health, login, logout, oauth, pages, session_api, session_list,
     tickets, tokens, totp,
 };
 use crate::pages::error_page;
-use crate::request;
+use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
 use crate::state::AppState;
 
+#[derive(Debug)]
 enum Route {
     Check(ProxyKind, String),
     UnknownProxy,
@@ -54,6 +55,7 @@ enum Route {
 }
 
 /// The three routes of a sign-in through a provider, each with the provider's id in the path.
+#[derive(Debug)]
 enum OAuthStep {
     Url,
     Login,
@@ -156,6 +158,23 @@ fn check_route(rest: &str, query: Option<&str>) -> Route {
 }
 
 impl Route {
+    /// How the route's errors are answered: a page for what a person's browser opens, JSON
+    /// for the rest.
+    fn mode(&self) -> Mode {
+        match self {
+            Self::Home
+            | Self::LoginPage
+            | Self::LoginForm
+            | Self::LogoutPage
+            | Self::LogoutForm
+            | Self::Unauthorized
+            | Self::TotpPage
+            | Self::TotpForm
+            | Self::OAuth(OAuthStep::Login | OAuthStep::Callback, _) => Mode::Page,
+            _ => Mode::Json,
+        }
+    }
+
     /// The UI and API routes share a per-client token bucket. The check path is exempt (every
     /// asset of every page passes it), and so are health probes and static assets.
     fn is_rate_limited(&self) -> bool {
@@ -170,13 +189,14 @@ impl Route {
     }
 }
 
-/// `Some(429)` when the client's bucket is empty. A store that does not answer lets the
-/// request through: every route behind this that checks credentials fails closed on its own.
-async fn rate_limit(
+/// `Err(RateLimited)` when the client's bucket is empty. A store that does not answer lets
+/// the request through: every route behind this that checks credentials fails closed on its
+/// own.
+async fn rate_limit<B>(
     state: &AppState,
     peer: SocketAddr,
-    request: &Request<Incoming>,
-) -> Option<HttpResponse> {
+    request: &Request<B>,
+) -> Result<(), AppError> {
     let client = request::client_ip(state, peer, request.headers()).ip;
     let bucket = format!("api-{}", LoginLimits::ip_counter(client));
     let limits = &state.config.limits;
@@ -184,18 +204,11 @@ async fn rate_limit(
     #[allow(clippy::cast_precision_loss)] // at most 100000, exact in an f64
     let rate = limits.api_rate as f64;
     match state.store.take_token(&bucket, rate, burst).await {
-        Ok(None) => None,
-        Ok(Some(_)) => {
-            let mut response = respond::json_message(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests, slow down",
-            );
-            respond::set_retry_after(&mut response, 1);
-            Some(response)
-        }
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err(AppError::RateLimited { retry_after: 1 }),
         Err(err) => {
             tracing::debug!(error = %err, "rate limit not checked: the store did not answer");
-            None
+            Ok(())
         }
     }
 }
@@ -222,10 +235,10 @@ fn oauth_route(rest: &str, get: bool) -> Route {
 }
 
 /// Answers one request. Never fails: every error is a response.
-pub async fn handle(
+pub async fn handle<B: RequestBody>(
     state: Arc<AppState>,
     peer: SocketAddr,
-    request: Request<Incoming>,
+    request: Request<B>,
 ) -> HttpResponse {
     let route = route(
         &state,
@@ -233,61 +246,77 @@ pub async fn handle(
         request.uri().path(),
         request.uri().query(),
     );
+    let mode = route.mode();
     if route.is_rate_limited()
-        && let Some(limited) = rate_limit(&state, peer, &request).await
+        && let Err(limited) = rate_limit(&state, peer, &request).await
     {
-        return limited;
+        return limited.answer(&state, mode);
     }
+    serve(&state, peer, request, route)
+        .await
+        .unwrap_or_else(|err| err.answer(&state, mode))
+}
+
+/// Calls the route's handler.
+async fn serve<B: RequestBody>(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    request: Request<B>,
+    route: Route,
+) -> AppResult {
     match route {
         Route::Check(kind, envoy_path) => {
-            check::check(&state, peer, &request, kind, &envoy_path).await
+            Ok(check::check(state, peer, &request, kind, &envoy_path).await)
         }
-        Route::UnknownProxy => respond::json_message(
+        Route::UnknownProxy => Err(AppError::refused(
             StatusCode::NOT_FOUND,
             "Unknown proxy: use traefik, caddy, nginx or envoy",
-        ),
-        Route::Home => pages::home(&state, &request).await,
-        Route::LoginPage => login::page(&state, &request).await,
-        Route::LoginForm => login::submit_form(&state, peer, request).await,
-        Route::LoginJson => login::submit_json(&state, peer, request).await,
-        Route::LogoutPage => pages::logout(&state, &request).await,
-        Route::LogoutForm => logout::form(&state, request).await,
-        Route::LogoutApi => logout::api(&state, request).await,
-        Route::Status => session_api::status(&state, peer, &request).await,
-        Route::SessionGet => session_api::get(&state, &request).await,
-        Route::Keepalive => session_api::keepalive(&state, &request).await,
-        Route::Csrf => session_api::csrf(&state, &request).await,
-        Route::Unauthorized => pages::unauthorized(&state, &request).await,
-        Route::TotpPage => totp::page(&state, &request),
-        Route::TotpForm => totp::submit_form(&state, peer, request).await,
-        Route::TotpJson => totp::submit_json(&state, peer, request).await,
-        Route::TokenLogin => tokens::login(&state, peer, request).await,
-        Route::TicketIssue => tickets::issue(&state, peer, &request).await,
-        Route::ChangePassword => change_password::change(&state, peer, request).await,
-        Route::SessionList => session_list::list(&state, &request).await,
-        Route::SessionEndOne(id) => session_list::end_one(&state, &request, &id).await,
-        Route::SessionEndOthers => session_list::end_others(&state, &request).await,
-        Route::TicketRedeem => tickets::redeem(&state, peer, request).await,
-        Route::TokenRefresh => tokens::refresh(&state, peer, request).await,
+        )),
+        Route::Home => pages::home(state, &request).await,
+        Route::LoginPage => login::page(state, &request).await,
+        Route::LoginForm => login::submit_form(state, peer, request).await,
+        Route::LoginJson => login::submit_json(state, peer, request).await,
+        Route::LogoutPage => pages::logout(state, &request).await,
+        Route::LogoutForm => logout::form(state, request).await,
+        Route::LogoutApi => logout::api(state, request).await,
+        Route::Status => session_api::status(state, peer, &request).await,
+        Route::SessionGet => session_api::get(state, &request).await,
+        Route::Keepalive => session_api::keepalive(state, &request).await,
+        Route::Csrf => session_api::csrf(state, &request).await,
+        Route::Unauthorized => Ok(pages::unauthorized(state, &request).await),
+        Route::TotpPage => totp::page(state, &request),
+        Route::TotpForm => totp::submit_form(state, peer, request).await,
+        Route::TotpJson => totp::submit_json(state, peer, request).await,
+        Route::TokenLogin => tokens::login(state, peer, request).await,
+        Route::TicketIssue => tickets::issue(state, peer, &request).await,
+        Route::ChangePassword => change_password::change(state, peer, request).await,
+        Route::SessionList => session_list::list(state, &request).await,
+        Route::SessionEndOne(id) => session_list::end_one(state, &request, &id).await,
+        Route::SessionEndOthers => session_list::end_others(state, &request).await,
+        Route::TicketRedeem => tickets::redeem(state, peer, request).await,
+        Route::TokenRefresh => tokens::refresh(state, peer, request).await,
         Route::OAuth(OAuthStep::Url, provider) => {
-            oauth::url(&state, peer, &request, &provider).await
+            oauth::url(state, peer, &request, &provider).await
         }
         Route::OAuth(OAuthStep::Login, provider) => {
-            oauth::login(&state, peer, &request, &provider).await
+            oauth::login(state, peer, &request, &provider).await
         }
         Route::OAuth(OAuthStep::Callback, provider) => {
-            oauth::callback(&state, peer, &request, &provider).await
+            oauth::callback(state, peer, &request, &provider).await
         }
-        Route::Healthy { with_version } => health::healthy(with_version),
-        Route::Ready => health::ready(&state).await,
-        Route::Asset(asset) => pages::asset(&state, &asset),
-        Route::MethodNotAllowed(allowed) => respond::method_not_allowed(allowed),
-        Route::NotFound if request::wants_html(request.headers()) => error_page(
-            &state,
+        Route::Healthy { with_version } => Ok(health::healthy(with_version)),
+        Route::Ready => Ok(health::ready(state).await),
+        Route::Asset(asset) => Ok(pages::asset(state, &asset)),
+        Route::MethodNotAllowed(allowed) => Ok(respond::method_not_allowed(allowed)),
+        Route::NotFound if request::wants_html(request.headers()) => Ok(error_page(
+            state,
             StatusCode::NOT_FOUND,
             "Page not found",
             "There is nothing at this address.",
-        ),
-        Route::NotFound => respond::not_found(),
+        )),
+        Route::NotFound => Ok(respond::not_found()),
     }
 }
+
+#[cfg(test)]
+mod tests;

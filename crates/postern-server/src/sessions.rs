@@ -13,13 +13,14 @@ use postern_core::users::{User, UserTable};
 use postern_store::StoreError;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::now;
 use crate::cookies;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// A live session and its user, as found from a request's cookie.
 pub struct CurrentSession {
     pub key: TokenHash,
-    pub record: SessionRecord,
+    pub record: Arc<SessionRecord>,
     pub user: Arc<User>,
 }
 

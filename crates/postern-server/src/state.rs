@@ -3,10 +3,8 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use postern_core::UnixSeconds;
 use postern_core::access::AccessRules;
 use postern_core::config::Config;
 use postern_core::csrf::CsrfKey;
@@ -17,11 +15,11 @@ use postern_core::users::{User, UserTable};
 use postern_store::Store;
 
 use crate::assets::Assets;
-use crate::basic::BasicCache;
+use crate::basic_cache::BasicCache;
 use crate::cookies::CookieSpec;
 use crate::hash_upgrades::HashUpgrades;
 use crate::notify::Notifier;
-use crate::oauth::OAuth;
+use crate::oauth::registry::OAuth;
 use crate::passwords::PasswordPool;
 use crate::seen_once::SeenOnce;
 
@@ -147,10 +145,4 @@ impl AppState {
         }
         Some(why)
     }
-}
-
-pub fn now() -> UnixSeconds {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }

@@ -14,7 +14,8 @@ use postern_core::users::User;
 use postern_store::StoreError;
 use serde_json::{Value, json};
 
-use crate::state::{AppState, now};
+use crate::clock::now;
+use crate::state::AppState;
 use crate::user_passwords;
 
 pub struct Issued {
@@ -36,12 +37,21 @@ impl Issued {
     }
 }
 
+/// Why a refresh token gives no new pair.
 pub enum RefreshError {
     Invalid,
     /// Already used: the family is now revoked.
     Reused,
     Revoked,
     UnknownUser,
+    /// The store did not answer: nothing is issued.
+    Unavailable(StoreError),
+}
+
+impl From<StoreError> for RefreshError {
+    fn from(err: StoreError) -> Self {
+        Self::Unavailable(err)
+    }
 }
 
 fn family_key(family: &str) -> String {
@@ -114,38 +124,35 @@ pub async fn bearer(
 }
 
 /// Spends a refresh token and issues the next pair.
-pub async fn refresh(
-    state: &AppState,
-    token: &str,
-) -> Result<Result<Issued, RefreshError>, StoreError> {
+pub async fn refresh(state: &AppState, token: &str) -> Result<Issued, RefreshError> {
     let now = now();
     let claims = match state.jwt.verify(token, TokenType::Refresh, now) {
         Ok(claims) => claims,
-        Err(_) => return Ok(Err(RefreshError::Invalid)),
+        Err(_) => return Err(RefreshError::Invalid),
     };
     if state.store.is_marked(&family_key(&claims.fam)).await? {
-        return Ok(Err(RefreshError::Revoked));
+        return Err(RefreshError::Revoked);
     }
     let ttl = Duration::from_secs(claims.exp.saturating_sub(now).max(1));
     if !state.store.mark_once(&spent_key(&claims.jti), ttl).await? {
         revoke_family(state, &claims.fam, claims.fam_exp).await?;
         tracing::warn!(target: "audit", event = "token.reuse", user = %claims.sub, "a refresh token was used twice: its family is revoked");
-        return Ok(Err(RefreshError::Reused));
+        return Err(RefreshError::Reused);
     }
     let Some(user) = state.user(&claims.sub) else {
-        return Ok(Err(RefreshError::UnknownUser));
+        return Err(RefreshError::UnknownUser);
     };
     if !same_password(state, &user, &claims).await? {
-        return Ok(Err(RefreshError::Revoked));
+        return Err(RefreshError::Revoked);
     }
     tracing::info!(target: "audit", event = "token.refresh", user = %user.name);
-    Ok(Ok(issue(
+    Ok(issue(
         state,
         &user,
         &claims.pwd,
         claims.mfa,
         Some((&claims.fam, claims.fam_exp)),
-    )))
+    ))
 }
 
 /// Ends every token of the family `token` belongs to, if it is one of postern's.

@@ -69,12 +69,17 @@ pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreErr
         });
     }
     let kept = read_state(&state.store, &user.name).await?;
-    let hash = kept
-        .kept
-        .filter(|kept| kept.replaces == user.password_hash)
-        .map_or_else(|| user.password_hash.clone(), |kept| kept.hash);
+    let hash = hash_in_force(user, &kept).to_owned();
     let stamp = fingerprint(&format!("{hash}:{}", kept.revoked_at.unwrap_or(0)));
     Ok(InForce { hash, stamp })
+}
+
+/// The kept hash while the file still holds the hash it replaced; else the file's.
+fn hash_in_force<'a>(user: &'a User, kept: &'a UserState) -> &'a str {
+    kept.kept
+        .as_ref()
+        .filter(|kept| kept.replaces == user.password_hash)
+        .map_or(user.password_hash.as_str(), |kept| kept.hash.as_str())
 }
 
 /// A short fingerprint, for tokens and the Basic cache.
@@ -101,20 +106,48 @@ pub enum SaveError {
     File(std::io::Error),
     #[error("the user is no longer in `users_file`")]
     NotInFile,
+    #[error("the password was changed meanwhile")]
+    Changed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Stores `new_hash` as `user`'s password hash, everywhere it must go.
-pub async fn save(state: &AppState, user: &User, new_hash: &str) -> Result<(), SaveError> {
+/// Stores `new_hash` as `user`'s password hash, everywhere it must go, provided the hash in
+/// force is still `replaces` (the one the caller checked a password against) and `user` is
+/// still the table's: a compare-and-swap, so a late write (a queued bcrypt upgrade) never
+/// brings back a password replaced meanwhile, in the file, the table or the store.
+pub async fn save(
+    state: &AppState,
+    user: &User,
+    replaces: &str,
+    new_hash: &str,
+) -> Result<(), SaveError> {
     let durable = state.store.keeps_records_durably();
+    // Held throughout: this replica's saves and their checks happen one at a time.
+    let _serialized = state.users_file_lock.lock().await;
+    let live_hash = state
+        .live
+        .load()
+        .users
+        .get(&user.name)
+        .map(|live| live.password_hash.clone());
+    if live_hash.as_deref() != Some(user.password_hash.as_str()) {
+        return Err(SaveError::Changed);
+    }
+    let mut current = if durable {
+        read_state(&state.store, &user.name).await?
+    } else {
+        UserState::default()
+    };
+    if hash_in_force(user, &current) != replaces {
+        return Err(SaveError::Changed);
+    }
     let mut wrote_file = false;
     if user.from_users_file {
-        let _serialized = state.users_file_lock.lock().await;
-        match rewrite_users_file(state, &user.name, new_hash).await {
+        match rewrite_users_file(state, user, new_hash).await {
             Ok(()) => wrote_file = true,
             // Read-only mounts are normal in containers: the store carries the change then.
-            Err(err) if durable => {
+            Err(err @ (SaveError::File(_) | SaveError::NotInFile)) if durable => {
                 tracing::warn!(error = %err, store = state.store.backend_name(), "users_file not rewritten; the new hash is kept in the store")
             }
             Err(err) => return Err(err),
@@ -123,7 +156,6 @@ pub async fn save(state: &AppState, user: &User, new_hash: &str) -> Result<(), S
         return Err(SaveError::InlineUser);
     }
     if durable {
-        let mut current = read_state(&state.store, &user.name).await?;
         current.kept = Some(KeptHash {
             hash: new_hash.to_owned(),
             replaces: user.password_hash.clone(),
@@ -137,17 +169,27 @@ pub async fn save(state: &AppState, user: &User, new_hash: &str) -> Result<(), S
     Ok(())
 }
 
-async fn rewrite_users_file(state: &AppState, user: &str, new_hash: &str) -> Result<(), SaveError> {
+/// Replaces `user`'s line only while it still holds `user.password_hash`.
+async fn rewrite_users_file(
+    state: &AppState,
+    user: &User,
+    new_hash: &str,
+) -> Result<(), SaveError> {
     let Some(path) = state.config.users_file.clone() else {
         return Err(SaveError::NotInFile);
     };
-    let user = user.to_owned();
+    let name = user.name.clone();
+    let old_hash = user.password_hash.clone();
     let new_hash = new_hash.to_owned();
     tokio::task::spawn_blocking(move || {
         let text = std::fs::read_to_string(&path).map_err(SaveError::File)?;
-        let changed =
-            users_file::with_new_hash(&text, &user, &new_hash, users_file::is_toml(&path))
-                .ok_or(SaveError::NotInFile)?;
+        let toml = users_file::is_toml(&path);
+        let changed = users_file::with_new_hash(&text, &name, &old_hash, &new_hash, toml).map_err(
+            |refused| match refused {
+                users_file::NotReplaced::NotInFile => SaveError::NotInFile,
+                users_file::NotReplaced::Changed => SaveError::Changed,
+            },
+        )?;
         write_atomically(&path, changed.as_bytes()).map_err(SaveError::File)
     })
     .await

@@ -10,7 +10,10 @@ mod keys;
 mod memory;
 mod records;
 mod redis;
+mod token_map;
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use embedded::EmbeddedStore;
@@ -27,10 +30,67 @@ use crate::keys::{Keys, Kind};
 pub enum StoreError {
     /// The backend did not answer (or answered with an error). Callers fail closed.
     #[error("the session store is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// The memory store holds `max_sessions` live sessions already.
     #[error("the session store is full ({0} sessions)")]
     Full(usize),
+}
+
+impl StoreError {
+    /// Unavailable for a reason of postern's own (no lower error to keep).
+    pub fn unavailable(context: impl Into<Cow<'static, str>>) -> Self {
+        Self::Unavailable(Cause {
+            context: context.into(),
+            source: None,
+        })
+    }
+
+    /// Unavailable because of `source` (a Redis error, a timeout...), which is kept as the
+    /// error's `source()`.
+    pub fn unavailable_because(
+        context: impl Into<Cow<'static, str>>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Unavailable(Cause {
+            context: context.into(),
+            source: Some(Arc::new(source)),
+        })
+    }
+}
+
+/// Why the store was unavailable: what postern was doing, and the lower error if there was
+/// one. Its text carries the lower error's too, because most log lines print only the
+/// outermost error's `Display`.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    context: Cow<'static, str>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.context),
+            None => f.write_str(&self.context),
+        }
+    }
+}
+
+/// Two causes are equal when they read the same (tests compare results).
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Cause {}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
 }
 
 /// A counter within its window.
@@ -78,8 +138,12 @@ impl Store {
         }
     }
 
-    /// The session for a token hash, if it exists and its TTL has not run out.
-    pub async fn get_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+    /// The session for a token hash, if it exists and its TTL has not run out. Shared: the
+    /// memory store and the client-side cache hand out their own copy without cloning it.
+    pub async fn get_session(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.get_session(hash)),
             Self::Redis(store) => store.get_session(hash).await,

@@ -3,12 +3,14 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support fails by panicking
 
+mod fuzz;
 mod redis;
 mod temp;
 mod tls;
 
 use std::net::TcpListener;
 
+pub use fuzz::fuzz_config;
 pub use redis::{RedisCluster, RedisSentinel, RedisServer, redis_cli};
 pub use temp::TempDir;
 pub use tls::TestCa;

@@ -40,11 +40,31 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Self {
-        Self::start_with(free_port(), &[])
+        Self::start_on_a_free_port(&[])
+    }
+
+    /// On a port `free_port` found free. Another test may bind it before this server does:
+    /// then the server exits (or someone else answers there) and it starts again elsewhere.
+    pub fn start_on_a_free_port(extra: &[&str]) -> Self {
+        let mut why = String::new();
+        for _ in 0..5 {
+            let mut server = Self::configured(free_port(), extra);
+            match server.launch() {
+                Ok(()) => return server,
+                Err(failed) => why = failed,
+            }
+        }
+        panic!("redis-server did not start on any of five free ports: {why}");
     }
 
     /// Starts `redis-server` on `port` with extra arguments (`--requirepass x`, ...).
     pub fn start_with(port: u16, extra: &[&str]) -> Self {
+        let mut server = Self::configured(port, extra);
+        server.resume();
+        server
+    }
+
+    fn configured(port: u16, extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("postern-redis-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut args: Vec<String> = [
@@ -62,14 +82,12 @@ impl RedisServer {
         .collect();
         args.extend(["--dir".to_owned(), dir.display().to_string()]);
         args.extend(extra.iter().map(|arg| (*arg).to_owned()));
-        let mut server = Self {
+        Self {
             port,
             child: None,
             args,
             dir,
-        };
-        server.resume();
-        server
+        }
     }
 
     fn spawn(&self) -> Child {
@@ -140,22 +158,38 @@ impl RedisServer {
 
     /// Starts the process again on the same port.
     pub fn resume(&mut self) {
-        self.child = Some(self.spawn());
-        let port = self.port;
-        let auth: Vec<String> = self
-            .args
-            .windows(2)
-            .filter(|pair| pair[0] == "--requirepass")
-            .map(|pair| pair[1].clone())
-            .collect();
-        wait_for("redis-server", Duration::from_secs(10), || {
-            let mut args = Vec::new();
-            if let Some(password) = auth.first() {
-                args.extend(["--no-auth-warning", "-a", password.as_str()]);
+        if let Err(why) = self.launch() {
+            panic!("redis-server on port {}: {why}", self.port);
+        }
+    }
+
+    /// Spawns the process and waits until it answers as itself: its own pid in `INFO
+    /// server`, so a readiness probe never mistakes another test's process on the port for
+    /// this one. `Err` when the child exits first (its port was taken) or never answers.
+    fn launch(&mut self) -> Result<(), String> {
+        let mut child = self.spawn();
+        let itself = format!("process_id:{}", child.id());
+        let mut args: Vec<&str> = Vec::new();
+        if let Some(pair) = self.args.windows(2).find(|pair| pair[0] == "--requirepass") {
+            args.extend(["--no-auth-warning", "-a", pair[1].as_str()]);
+        }
+        args.extend(["info", "server"]);
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Err(format!("it exited ({status}): port {} taken?", self.port));
             }
-            args.push("ping");
-            redis_cli(port, &args) == "PONG"
-        });
+            if redis_cli(self.port, &args).contains(&itself) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() > until {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("it did not answer within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn url(&self) -> String {
@@ -187,10 +221,11 @@ impl RedisSentinel {
 
     pub fn start() -> Self {
         let master = RedisServer::start();
-        let replica = RedisServer::start_with(
-            free_port(),
-            &["--replicaof", "127.0.0.1", &master.port.to_string()],
-        );
+        let replica = RedisServer::start_on_a_free_port(&[
+            "--replicaof",
+            "127.0.0.1",
+            &master.port.to_string(),
+        ]);
         wait_for("replication", Duration::from_secs(10), || {
             redis_cli(replica.port, &["info", "replication"]).contains("master_link_status:up")
         });

@@ -115,7 +115,7 @@ impl Bench<'_> {
         };
         let load = Load {
             duration: self.options.duration.max(cover),
-            ..self.load()
+            ..self.load(true)
         };
         let url = format!("http://{addr}{CHECK_PATH}");
         let ticks_before = procs::total_ticks(&pids);
@@ -157,13 +157,17 @@ impl Bench<'_> {
             rss_kib: (before_rss, peak_rss, after_rss),
             cookies: Measured {
                 requests_per_sec: cookie_run.requests_per_sec,
-                paired_ratio: None,
                 p50_ms: cookie_run.p50_ms,
                 p99_ms: cookie_run.p99_ms,
                 cpu_percent: 100.0 * used / seconds.max(0.001),
+                cpu_us: used * 1e6 / cookie_run.requests.max(1) as f64,
+                own_cpu_us: used * 1e6 / cookie_run.requests.max(1) as f64,
+                client_cpu_percent: 100.0 * cookie_run.client_cpu_secs / seconds.max(0.001),
+                client_cpu_us: cookie_run.client_cpu_secs * 1e6 / cookie_run.requests.max(1) as f64,
                 rss_kib: after_rss,
                 bad_status: cookie_run.bad_status,
                 socket_errors: cookie_run.socket_errors,
+                ..Measured::default()
             },
         })
     }

@@ -113,13 +113,16 @@ fn what_other_servers_read_differently_is_flagged() {
         ("/public/x%00/../../admin", Ambiguity::ControlCharacter),
         ("/public/.../admin", Ambiguity::DotLikeSegment),
         ("/public/..%20/admin", Ambiguity::DotLikeSegment),
+        ("/admin/../public/x", Ambiguity::DotSegment),
+        ("/admin/%2e%2e/public/x", Ambiguity::DotSegment),
+        ("/admin/%2E/x", Ambiguity::DotSegment),
+        ("/a/./b", Ambiguity::DotSegment),
     ] {
         assert_eq!(path(raw).unwrap().ambiguity, Some(ambiguity), "{raw}");
     }
     for plain in [
         "/",
         "/public/logo.png",
-        "/a/./b/../c",
         "/caf%C3%A9",
         "/.well-known/x",
         "/a..b",

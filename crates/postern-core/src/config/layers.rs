@@ -79,6 +79,9 @@ fn refuse_unknown_env(table: &Table, sources: &Sources<'_>, problems: &mut Vec<S
         .filter_map(schema::Key::env_name)
         .collect();
     known.push("POSTERN_CONFIG".to_owned());
+    // Not postern's, but named so by its own project: the postern address in
+    // deploy/caddy/Caddyfile, and the test suite's store switch.
+    known.extend(["POSTERN_UPSTREAM", "POSTERN_TEST_STORE"].map(str::to_owned));
     if let Some(Value::Table(providers)) = table.get("oauth") {
         for id in providers.keys() {
             known.extend(
@@ -92,7 +95,12 @@ fn refuse_unknown_env(table: &Table, sources: &Sources<'_>, problems: &mut Vec<S
         .env
         .names()
         .into_iter()
-        .filter(|name| name.starts_with("POSTERN_") && !known.contains(name))
+        .filter(|name| {
+            name.starts_with("POSTERN_")
+                && !known.contains(name)
+                && !is_kubernetes_service_link(name)
+                && !is_docker_link(name)
+        })
         .collect();
     unknown.sort();
     for name in unknown {
@@ -101,6 +109,40 @@ fn refuse_unknown_env(table: &Table, sources: &Sources<'_>, problems: &mut Vec<S
             .unwrap_or_default();
         problems.push(format!("unknown environment variable `{name}`{hint}"));
     }
+}
+
+/// Kubernetes gives every pod `<SERVICE>_SERVICE_HOST`, `<SERVICE>_SERVICE_PORT[_<name>]`,
+/// `<SERVICE>_PORT` and `<SERVICE>_PORT_<port>_<TCP|UDP|SCTP>[_PROTO|_PORT|_ADDR]` for every
+/// Service in its namespace (`enableServiceLinks`, on by default): a Service called `postern`
+/// (deploy/k8s) or `postern-redis` makes `POSTERN_*` variables postern never asked for. No key's
+/// variable has these shapes, so they are no misspelling and must not stop the pod.
+fn is_kubernetes_service_link(name: &str) -> bool {
+    if name.ends_with("_SERVICE_HOST") || name.ends_with("_PORT") {
+        return true;
+    }
+    if let Some((_, rest)) = name.split_once("_SERVICE_PORT") {
+        return rest.is_empty() || rest.starts_with('_');
+    }
+    name.split("_PORT_").skip(1).any(|rest| {
+        let digits = rest.len()
+            - rest
+                .trim_start_matches(|ch: char| ch.is_ascii_digit())
+                .len();
+        let protocol = rest
+            .get(digits..)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .unwrap_or_default();
+        let (protocol, field) = protocol.split_once('_').unwrap_or((protocol, ""));
+        digits > 0
+            && matches!(protocol, "TCP" | "UDP" | "SCTP")
+            && matches!(field, "" | "PROTO" | "PORT" | "ADDR")
+    })
+}
+
+/// Docker's legacy links for a container called `postern` (`POSTERN_NAME`, `POSTERN_ENV_*`):
+/// set by the engine, not meant for postern.
+fn is_docker_link(name: &str) -> bool {
+    name == "POSTERN_NAME" || name.starts_with("POSTERN_ENV_")
 }
 
 /// `POSTERN_OAUTH_GOOGLE_CLIENT_SECRET` for `[oauth.google]` `client_secret`.

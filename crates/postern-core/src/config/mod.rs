@@ -2,12 +2,14 @@
 //! (CLI > env > file > defaults), checked in full before any port is bound. A bad config is
 //! answered with every problem at once, never only the first.
 
+mod defaults;
 mod layers;
 mod oauth;
 mod raw;
 mod redis;
 pub mod schema;
 mod startup;
+mod user_tables;
 mod validate;
 
 mod env;

@@ -1,6 +1,7 @@
 //! `session.store = "redis"`: `session.redis_url` for one server, or `[session.redis]` for any
 //! deployment (standalone, sentinel, cluster). Every problem is reported.
 
+use super::defaults;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +14,6 @@ use super::{RedisConfig, RedisMode, RedisNode, StoreKind};
 const DEFAULT_REDIS_PORT: u16 = 6379;
 const DEFAULT_SENTINEL_PORT: u16 = 26379;
 /// Enough for every session of a large site; about 200 bytes each (see high-availability.md).
-const DEFAULT_CLIENT_CACHE_SIZE: usize = 100_000;
 const MAX_CLIENT_CACHE_SIZE: usize = 10_000_000;
 
 pub(super) struct RawStore<'a> {
@@ -29,11 +29,13 @@ pub(super) fn store_kind(
     resolve: &dyn Fn(PathBuf) -> PathBuf,
     problems: &mut Vec<String>,
 ) -> Option<StoreKind> {
-    let store = raw.store.unwrap_or("embedded");
+    let store = raw
+        .store
+        .map_or_else(|| defaults::text("session.store"), str::to_owned);
     if store != "redis" && (raw.redis_url.is_some() || raw.redis.is_some()) {
         problems.push(format!("Redis settings are given but `session.store` is {store:?}: set `session.store = \"redis\"` or remove them"));
     }
-    match store {
+    match store.as_str() {
         "memory" => Some(StoreKind::Memory),
         "embedded" => Some(StoreKind::Embedded),
         "redis" => {
@@ -64,7 +66,10 @@ fn redis_config(
     problems: &mut Vec<String>,
 ) -> Option<RedisConfig> {
     let before = problems.len();
-    let key_prefix = raw.key_prefix.clone().unwrap_or_else(|| "postern:".into());
+    let key_prefix = raw
+        .key_prefix
+        .clone()
+        .unwrap_or_else(|| defaults::text("session.redis.key_prefix"));
     if key_prefix
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}')
@@ -74,15 +79,24 @@ fn redis_config(
                 .into(),
         );
     }
-    let timeout = raw.timeout.map_or(Duration::from_secs(1), |d| d.0);
+    let timeout = raw
+        .timeout
+        .map_or_else(|| defaults::duration("session.redis.timeout"), |d| d.0);
     if timeout < Duration::from_millis(10) || timeout > Duration::from_secs(30) {
         problems.push("`session.redis.timeout` must be between 10ms and 30s".into());
     }
-    let wait_replicas = raw.wait_replicas.unwrap_or(0);
-    let client_cache_size = raw.client_cache_size.unwrap_or(DEFAULT_CLIENT_CACHE_SIZE);
+    let wait_replicas = raw
+        .wait_replicas
+        .unwrap_or_else(|| defaults::int("session.redis.wait_replicas"));
+    let client_cache_size = raw
+        .client_cache_size
+        .unwrap_or_else(|| defaults::int("session.redis.client_cache_size"));
     let client_cache = match NonZeroUsize::new(client_cache_size) {
         Some(size) if size.get() <= MAX_CLIENT_CACHE_SIZE => {
-            raw.client_cache.unwrap_or(false).then_some(size)
+            let enabled = raw
+                .client_cache
+                .unwrap_or_else(|| defaults::bool("session.redis.client_cache"));
+            enabled.then_some(size)
         }
         _ => {
             problems.push(format!(
@@ -196,7 +210,11 @@ fn from_table(
     resolve: &dyn Fn(PathBuf) -> PathBuf,
     problems: &mut Vec<String>,
 ) -> Option<RedisConfig> {
-    let mode = match raw.mode.as_deref().unwrap_or("standalone") {
+    let mode_text = raw
+        .mode
+        .clone()
+        .unwrap_or_else(|| defaults::text("session.redis.mode"));
+    let mode = match mode_text.as_str() {
         "standalone" => RedisMode::Standalone,
         "sentinel" => match &raw.sentinel_master {
             Some(master) if !master.trim().is_empty() => RedisMode::Sentinel {
@@ -259,7 +277,7 @@ fn from_table(
         }
         (None, None) => None,
     };
-    let db = raw.db.unwrap_or(0);
+    let db = raw.db.unwrap_or_else(|| defaults::int("session.redis.db"));
     if db < 0 {
         problems.push("`session.redis.db` must be 0 or more".into());
     }
@@ -269,7 +287,8 @@ fn from_table(
         raw.username.clone(),
         password,
         db,
-        raw.tls.unwrap_or(false),
+        raw.tls
+            .unwrap_or_else(|| defaults::bool("session.redis.tls")),
     ))
 }
 
@@ -344,7 +363,7 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(
             config.and_then(|config| config.client_cache),
-            NonZeroUsize::new(DEFAULT_CLIENT_CACHE_SIZE)
+            NonZeroUsize::new(100_000)
         );
     }
 

@@ -359,6 +359,56 @@ fn misspelt_postern_env_vars_are_refused_with_a_hint() {
 }
 
 #[test]
+fn kubernetes_service_link_variables_are_not_refused() {
+    // What the kubelet injects for the Services `postern` (deploy/k8s) and `postern-redis`.
+    let env = [
+        ("POSTERN_SERVICE_HOST", "10.0.0.7"),
+        ("POSTERN_SERVICE_PORT", "3000"),
+        ("POSTERN_SERVICE_PORT_HTTP", "3000"),
+        ("POSTERN_PORT", "tcp://10.0.0.7:3000"),
+        ("POSTERN_PORT_3000_TCP", "tcp://10.0.0.7:3000"),
+        ("POSTERN_PORT_3000_TCP_PROTO", "tcp"),
+        ("POSTERN_PORT_3000_TCP_PORT", "3000"),
+        ("POSTERN_PORT_3000_TCP_ADDR", "10.0.0.7"),
+        ("POSTERN_REDIS_SERVICE_HOST", "10.0.0.8"),
+        ("POSTERN_REDIS_PORT_6379_TCP_ADDR", "10.0.0.8"),
+    ];
+    assert!(load_with(&minimal(), &env, &[]).is_ok());
+    // A misspelling next to them is still refused.
+    let env = [
+        ("POSTERN_PORT_3000_TCP", "x"),
+        ("POSTERN_SERVER_PORT_X", "1"),
+    ];
+    let problems = load_with(&minimal(), &env, &[]).unwrap_err().0;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("POSTERN_SERVER_PORT_X"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn kubernetes_and_docker_link_variables_of_a_postern_service_are_not_config() {
+    let env = [
+        ("POSTERN_SERVICE_HOST", "10.0.0.7"),
+        ("POSTERN_SERVICE_PORT", "80"),
+        ("POSTERN_SERVICE_PORT_HTTP", "80"),
+        ("POSTERN_PORT", "tcp://10.0.0.7:80"),
+        ("POSTERN_PORT_80_TCP", "tcp://10.0.0.7:80"),
+        ("POSTERN_PORT_80_TCP_PROTO", "tcp"),
+        ("POSTERN_PORT_80_TCP_PORT", "80"),
+        ("POSTERN_PORT_80_TCP_ADDR", "10.0.0.7"),
+        ("POSTERN_NAME", "/web/postern"),
+        ("POSTERN_ENV_TZ", "UTC"),
+    ];
+    assert!(load_with(&minimal(), &env, &[]).is_ok());
+    let problems = load_with(&minimal(), &[("POSTERN_PORTS", "1")], &[])
+        .unwrap_err()
+        .0;
+    assert!(problems[0].contains("`POSTERN_PORTS`"), "{problems:?}");
+}
+
+#[test]
 fn provider_env_vars_are_known_only_for_declared_providers() {
     let text = format!(
         "{}[oauth.github]\nclient_id = \"a\"\nallow_all = true\n",

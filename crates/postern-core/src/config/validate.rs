@@ -1,6 +1,5 @@
 //! From `RawConfig` to `Config`: defaults applied, every value checked, every problem kept.
 
-use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,18 +7,17 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::{Host, Url};
 
-use super::raw::{RawApi, RawConfig, RawLimits, RawLog, RawServer, RawSession, RawUi, RawUser};
+use super::defaults;
+use super::raw::{RawApi, RawConfig, RawLimits, RawLog, RawServer, RawSession, RawUi};
 use super::{
     ApiConfig, Config, LogConfig, LogFormat, Secret, ServerConfig, SessionConfig, TlsConfig,
     UiConfig,
 };
 use crate::client_ip::TrustedProxies;
+use crate::duration::HumanDuration;
 use crate::limits::LoginLimits;
 use crate::session::SessionPolicy;
-use crate::totp::TotpKey;
-use crate::users::{self, User, UserTable};
-use crate::users_file;
-use crate::{password, token};
+use crate::token;
 
 /// Secrets shipped in examples and docs, and other values that are no secret at all.
 const KNOWN_EXAMPLE_SECRETS: &[&str] = &[
@@ -48,7 +46,7 @@ pub(super) fn validate(
             .unwrap_or_else(|| super::schema::DEFAULT_DATA_DIR.into()),
     );
     let oauth = super::oauth::providers(raw.oauth, &resolve, problems);
-    let users = users(
+    let users = super::user_tables::users(
         raw.users,
         users_file.as_deref(),
         !oauth.is_empty(),
@@ -176,7 +174,7 @@ fn secret(
 }
 
 fn trusted_proxies(raw: Option<Vec<String>>, problems: &mut Vec<String>) -> TrustedProxies {
-    let entries = raw.unwrap_or_else(|| vec!["127.0.0.1/32".into(), "::1/128".into()]);
+    let entries = raw.unwrap_or_else(|| defaults::list("trusted_proxies"));
     let mut networks = Vec::new();
     for entry in entries {
         let entry = entry.trim();
@@ -193,150 +191,14 @@ fn trusted_proxies(raw: Option<Vec<String>>, problems: &mut Vec<String>) -> Trus
     TrustedProxies::new(networks)
 }
 
-fn users(
-    inline: Vec<RawUser>,
-    file: Option<&Path>,
-    has_providers: bool,
-    problems: &mut Vec<String>,
-) -> UserTable {
-    let mut all = user_tables(inline, "[[users]]", problems);
-    if let Some(path) = file {
-        match std::fs::read_to_string(path) {
-            Ok(text) if users_file::is_toml(path) => match toml::from_str::<UsersToml>(&text) {
-                Ok(parsed) => {
-                    let prefix = format!("`users_file` {}: [[users]]", path.display());
-                    all.extend(
-                        user_tables(parsed.users, &prefix, problems)
-                            .into_iter()
-                            .map(User::from_users_file),
-                    );
-                }
-                Err(err) => problems.push(format!(
-                    "`users_file` {}: {}",
-                    path.display(),
-                    err.to_string().trim()
-                )),
-            },
-            Ok(text) => {
-                let (users, file_problems) = users::parse_users_file(&text);
-                problems.extend(
-                    file_problems
-                        .into_iter()
-                        .map(|p| format!("`users_file` {}: {p}", path.display())),
-                );
-                all.extend(users.into_iter().map(User::from_users_file));
-            }
-            Err(err) => problems.push(format!("`users_file` {}: {err}", path.display())),
-        }
-    }
-    check_unique(&all, problems);
-    if all.is_empty() && !has_providers && problems.is_empty() {
-        problems.push("no users and no `[oauth.<id>]` provider: add a [[users]] table or a `users_file` (make a hash with `postern hash-password`)".into());
-    }
-    UserTable::new(all)
-}
-
-/// A `users_file` that ends in `.toml`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UsersToml {
-    #[serde(default)]
-    users: Vec<RawUser>,
-}
-
-/// `[[users]]` tables, each checked; `prefix` names where they come from in messages.
-fn user_tables(inline: Vec<RawUser>, prefix: &str, problems: &mut Vec<String>) -> Vec<User> {
-    let mut all = Vec::new();
-    for (index, raw) in inline.into_iter().enumerate() {
-        let label = format!("{prefix} #{} (`{}`)", index + 1, raw.name);
-        let mut fine = true;
-        if let Some(problem) = users::name_problem(&raw.name) {
-            problems.push(format!("{label}: {problem}"));
-            fine = false;
-        }
-        if let Err(problem) = password::hash_kind(&raw.password_hash) {
-            problems.push(format!(
-                "{label}: `password_hash`: {problem} (make one with `postern hash-password`)"
-            ));
-            fine = false;
-        }
-        if !raw.email.is_empty() && !looks_like_email(&raw.email) {
-            problems.push(format!(
-                "{label}: `email` {:?} is not an email address",
-                raw.email
-            ));
-            fine = false;
-        }
-        for code_hash in &raw.recovery_codes {
-            if password::hash_kind(code_hash).is_err() {
-                problems.push(format!(
-                    "{label}: `recovery_codes` holds hashes, as `postern totp generate` prints them, not the codes"
-                ));
-                fine = false;
-                break;
-            }
-        }
-        if !raw.recovery_codes.is_empty() && raw.totp_secret.is_none() {
-            problems.push(format!(
-                "{label}: `recovery_codes` without a `totp_secret` can never be used"
-            ));
-            fine = false;
-        }
-        let totp = match raw.totp_secret.as_deref().map(TotpKey::parse).transpose() {
-            Ok(totp) => totp,
-            Err(problem) => {
-                problems.push(format!("{label}: `totp_secret` {problem}"));
-                fine = false;
-                None
-            }
-        };
-        if fine {
-            let mut user = User::new(
-                raw.name,
-                raw.password_hash,
-                raw.email,
-                raw.display_name,
-                raw.groups,
-                totp,
-            );
-            user.recovery_codes = raw.recovery_codes;
-            all.push(user);
-        }
-    }
-    all
-}
-
-/// One name per user, one user per email.
-fn check_unique(all: &[User], problems: &mut Vec<String>) {
-    let mut names = HashSet::new();
-    let mut emails = HashSet::new();
-    for user in all {
-        if !names.insert(user.name.to_lowercase()) {
-            problems.push(format!("user `{}` is defined more than once", user.name));
-        }
-        if !user.email.is_empty() && !emails.insert(user.email.to_lowercase()) {
-            problems.push(format!(
-                "the email `{}` belongs to more than one user: sign-in by email would be ambiguous",
-                user.email
-            ));
-        }
-    }
-}
-
-fn looks_like_email(text: &str) -> bool {
-    text.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty()
-            && domain.contains('.')
-            && !text.chars().any(|c| c.is_whitespace() || c.is_control())
-    })
-}
-
 fn server(
     raw: RawServer,
     resolve: &dyn Fn(PathBuf) -> PathBuf,
     problems: &mut Vec<String>,
 ) -> Option<ServerConfig> {
-    let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:3000".into());
+    let listen_text = raw
+        .listen
+        .unwrap_or_else(|| defaults::text("server.listen"));
     let listen = match listen_text.parse::<SocketAddr>() {
         Ok(addr) => Some(addr),
         Err(_) => {
@@ -363,12 +225,8 @@ fn server(
             problems.push(format!("`[server.tls]` {}: {err}", path.display()));
         }
     }
-    let shutdown_timeout = raw
-        .shutdown_timeout
-        .map_or(Duration::from_secs(10), |d| d.0);
-    let header_read_timeout = raw
-        .header_read_timeout
-        .map_or(Duration::from_secs(10), |d| d.0);
+    let shutdown_timeout = or_default(raw.shutdown_timeout, "server.shutdown_timeout");
+    let header_read_timeout = or_default(raw.header_read_timeout, "server.header_read_timeout");
     if header_read_timeout.is_zero() {
         problems.push("`server.header_read_timeout` must be longer than 0s".into());
     }
@@ -397,7 +255,9 @@ fn session(
         resolve,
         problems,
     );
-    let cookie_name = raw.cookie_name.unwrap_or_else(|| "postern_session".into());
+    let cookie_name = raw
+        .cookie_name
+        .unwrap_or_else(|| defaults::text("session.cookie_name"));
     let valid_name = !cookie_name.is_empty()
         && cookie_name
             .bytes()
@@ -420,9 +280,9 @@ fn session(
     if secure_cookie && !https && app_url.is_some_and(|url| !is_loopback(url)) {
         problems.push("`session.secure_cookie` = true needs an https `app_url`: browsers drop Secure cookies set over http".into());
     }
-    let idle = raw.idle_timeout.map_or(1800, |d| d.as_secs());
-    let max = raw.max_lifetime.map_or(43_200, |d| d.as_secs());
-    let remember = raw.remember_me_lifetime.map_or(2_592_000, |d| d.as_secs());
+    let idle = or_default(raw.idle_timeout, "session.idle_timeout").as_secs();
+    let max = or_default(raw.max_lifetime, "session.max_lifetime").as_secs();
+    let remember = or_default(raw.remember_me_lifetime, "session.remember_me_lifetime").as_secs();
     if idle < 60 {
         problems.push("`session.idle_timeout` must be at least 1m".into());
     }
@@ -435,7 +295,9 @@ fn session(
             "`session.remember_me_lifetime` must not be shorter than `session.max_lifetime`".into(),
         );
     }
-    let max_sessions = raw.max_sessions.unwrap_or(100_000);
+    let max_sessions = raw
+        .max_sessions
+        .unwrap_or_else(|| defaults::int("session.max_sessions"));
     if max_sessions == 0 {
         problems.push("`session.max_sessions` must be at least 1".into());
     }
@@ -451,6 +313,15 @@ fn session(
         },
         max_sessions: usize::try_from(max_sessions).unwrap_or(usize::MAX),
     })
+}
+
+/// A duration as given, or the key's default (`schema::KEYS`).
+fn or_default(given: Option<HumanDuration>, key: &str) -> Duration {
+    given.map_or_else(|| defaults::duration(key), |given| given.0)
+}
+
+fn int_or_default(given: Option<u64>, key: &str) -> u64 {
+    given.unwrap_or_else(|| defaults::int(key))
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -505,14 +376,15 @@ fn cookie_domain(
 
 fn limits(raw: &RawLimits, problems: &mut Vec<String>) -> LoginLimits {
     let limits = LoginLimits {
-        max_failures_per_ip: raw.max_failures_per_ip.unwrap_or(5),
-        failure_window: raw.failure_window.map_or(Duration::from_secs(300), |d| d.0),
-        max_failures_per_user: raw.max_failures_per_user.unwrap_or(10),
-        user_failure_window: raw
-            .user_failure_window
-            .map_or(Duration::from_secs(900), |d| d.0),
-        api_rate: raw.api_rate.unwrap_or(20),
-        api_burst: raw.api_burst.unwrap_or(60),
+        max_failures_per_ip: int_or_default(raw.max_failures_per_ip, "limits.max_failures_per_ip"),
+        failure_window: or_default(raw.failure_window, "limits.failure_window"),
+        max_failures_per_user: int_or_default(
+            raw.max_failures_per_user,
+            "limits.max_failures_per_user",
+        ),
+        user_failure_window: or_default(raw.user_failure_window, "limits.user_failure_window"),
+        api_rate: int_or_default(raw.api_rate, "limits.api_rate"),
+        api_burst: int_or_default(raw.api_burst, "limits.api_burst"),
     };
     if !(1..=100_000).contains(&limits.api_rate) || !(1..=100_000).contains(&limits.api_burst) {
         problems
@@ -540,8 +412,9 @@ fn limits(raw: &RawLimits, problems: &mut Vec<String>) -> LoginLimits {
 }
 
 fn ui(raw: RawUi, problems: &mut Vec<String>) -> UiConfig {
-    let mut color = |key: &str, value: Option<String>, default: &str| {
-        let value = value.unwrap_or_else(|| default.to_owned());
+    let mut color = |key: &str, value: Option<String>| {
+        let default = defaults::text(&format!("ui.{key}"));
+        let value = value.unwrap_or_else(|| default.clone());
         let hex = value.strip_prefix('#').unwrap_or_default();
         if matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             value.to_ascii_lowercase()
@@ -549,14 +422,14 @@ fn ui(raw: RawUi, problems: &mut Vec<String>) -> UiConfig {
             problems.push(format!(
                 "`ui.{key}` = {value:?} must be a hex colour like \"#3b5bdb\""
             ));
-            default.to_owned()
+            default
         }
     };
-    let primary_color = color("primary_color", raw.primary_color, "#3b5bdb");
-    let background_color = color("background_color", raw.background_color, "#f4f5f7");
+    let primary_color = color("primary_color", raw.primary_color);
+    let background_color = color("background_color", raw.background_color);
     let title = raw
         .title
-        .unwrap_or_else(|| "postern".into())
+        .unwrap_or_else(|| defaults::text("ui.title"))
         .trim()
         .to_owned();
     if title.is_empty() || title.chars().count() > 80 || title.chars().any(char::is_control) {
@@ -572,14 +445,15 @@ fn ui(raw: RawUi, problems: &mut Vec<String>) -> UiConfig {
 fn log(raw: RawLog, problems: &mut Vec<String>) -> Option<LogConfig> {
     let level = raw
         .level
-        .unwrap_or_else(|| "info".into())
+        .unwrap_or_else(|| defaults::text("log.level"))
         .to_ascii_lowercase();
     if !["trace", "debug", "info", "warn", "error"].contains(&level.as_str()) {
         problems.push(format!(
             "`log.level` = {level:?} must be one of trace, debug, info, warn, error"
         ));
     }
-    let format = match raw.format.as_deref().unwrap_or("text") {
+    let format_text = raw.format.unwrap_or_else(|| defaults::text("log.format"));
+    let format = match format_text.as_str() {
         "text" => Some(LogFormat::Text),
         "json" => Some(LogFormat::Json),
         other => {
@@ -597,15 +471,15 @@ fn log(raw: RawLog, problems: &mut Vec<String>) -> Option<LogConfig> {
 
 fn api(raw: &RawApi, problems: &mut Vec<String>) -> ApiConfig {
     let api = ApiConfig {
-        basic_auth: raw.basic_auth.unwrap_or(false),
-        allow_insecure_basic: raw.allow_insecure_basic.unwrap_or(false),
-        basic_cache_ttl: raw.basic_cache_ttl.map_or(Duration::from_secs(60), |d| d.0),
-        access_token_ttl: raw
-            .access_token_ttl
-            .map_or(Duration::from_secs(8 * 3600), |d| d.0),
-        refresh_token_ttl: raw
-            .refresh_token_ttl
-            .map_or(Duration::from_secs(7 * 86_400), |d| d.0),
+        basic_auth: raw
+            .basic_auth
+            .unwrap_or_else(|| defaults::bool("api.basic_auth")),
+        allow_insecure_basic: raw
+            .allow_insecure_basic
+            .unwrap_or_else(|| defaults::bool("api.allow_insecure_basic")),
+        basic_cache_ttl: or_default(raw.basic_cache_ttl, "api.basic_cache_ttl"),
+        access_token_ttl: or_default(raw.access_token_ttl, "api.access_token_ttl"),
+        refresh_token_ttl: or_default(raw.refresh_token_ttl, "api.refresh_token_ttl"),
     };
     if api.basic_cache_ttl > Duration::from_secs(3600) {
         problems.push("`api.basic_cache_ttl` must be at most 1h: a cached credential outlives a password change on other replicas until then".into());

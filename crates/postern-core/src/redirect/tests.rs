@@ -83,6 +83,21 @@ fn http_portals_may_send_to_https_but_not_back() {
 }
 
 #[test]
+fn an_http_portal_follows_only_http_and_https() {
+    let plain = RedirectPolicy::new(
+        Url::parse("http://auth.example.com").unwrap(),
+        Some("example.com".into()),
+    );
+    for other in [
+        "ftp://app.example.com/",
+        "ws://app.example.com/",
+        "file://app.example.com/x",
+    ] {
+        assert!(plain.validate(other).is_none(), "{other}");
+    }
+}
+
+#[test]
 fn invalid_targets_land_on_the_portal() {
     assert_eq!(
         policy().target_or_home(Some("https://evil.com")).as_str(),
@@ -98,6 +113,17 @@ fn invalid_targets_land_on_the_portal() {
             .as_str(),
         "https://app.example.com/a"
     );
+}
+
+#[test]
+fn targets_longer_than_4096_bytes_are_refused() {
+    let target = |len: usize| {
+        let base = "https://app.example.com/";
+        format!("{base}{}", "a".repeat(len - base.len()))
+    };
+    assert!(policy().validate(&target(4096)).is_some());
+    assert!(policy().validate(&target(4097)).is_none());
+    assert!(policy().validate("").is_none());
 }
 
 #[test]

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, StatusCode};
-use hyper::body::Incoming;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::access::{App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
@@ -17,7 +16,7 @@ use postern_core::session::AuthLevel;
 use postern_core::users::User;
 
 use crate::basic;
-use crate::pages;
+use crate::error::{AppError, Mode};
 use crate::principal::{self, Found};
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -37,10 +36,10 @@ const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 const POSTERN_NOTICE: HeaderName = HeaderName::from_static("postern-notice");
 
-pub async fn check(
+pub async fn check<B>(
     state: &Arc<AppState>,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
@@ -53,10 +52,10 @@ pub async fn check(
     response
 }
 
-async fn decide(
+async fn decide<B>(
     state: &Arc<AppState>,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
@@ -142,6 +141,11 @@ async fn signed_in_outcome(
         Found::Busy => return CheckOutcome::StoreUnavailable,
         Found::Unavailable(err) => return store_down(&err),
     };
+    // The user as the same live state as the rules has them (a reload may have swapped the
+    // table since the credentials were checked): never new users with old rules.
+    let Some(user) = live.users.get(&user.name).cloned() else {
+        return CheckOutcome::NoCredentials;
+    };
     match admit(&user, level, None) {
         Ok(()) => CheckOutcome::Allowed(user.identity().clone()),
         Err(reason) => CheckOutcome::NotAllowed(reason),
@@ -209,20 +213,29 @@ fn answer(
             response
         }
         Answer::TooManyRequests { retry_after } => {
-            respond::limited("Too many failed sign-ins, try again later", retry_after)
+            AppError::Limited { retry_after }.answer(state, Mode::Json)
         }
         Answer::RedirectToUnauthorized { status, reason } => respond::redirect(
             status_code(status),
             &unauthorized_url(state, app, reason, target),
         ),
-        Answer::Forbidden(reason) => respond::json_with(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            serde_json::json!({ "reason": reason.code() }),
-        ),
-        Answer::Unavailable { page: true } => pages::store_down_page(state),
-        Answer::Unavailable { page: false } => {
-            respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        Answer::Forbidden {
+            reason,
+            with_location,
+        } => {
+            let mut response = respond::json_with(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                serde_json::json!({ "reason": reason.code() }),
+            );
+            if with_location {
+                respond::set_location(&mut response, &unauthorized_url(state, app, reason, target));
+            }
+            response
+        }
+        Answer::Unavailable { page } => {
+            let mode = if page { Mode::Page } else { Mode::Json };
+            AppError::Unavailable.answer(state, mode)
         }
     }
 }

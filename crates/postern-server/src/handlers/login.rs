@@ -5,7 +5,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http::{HeaderMap, Request, StatusCode};
-use hyper::body::Incoming;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::csrf::CsrfBinding;
 use postern_core::session::AuthLevel;
@@ -14,11 +13,12 @@ use postern_core::users::User;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::credentials::{self, LoginError};
 use crate::cookies::{self, DEVICE_COOKIE, PRE_SESSION_COOKIE};
+use crate::credentials::{self, LoginError};
+use crate::error::{self, AppError, AppResult};
 use crate::pages::{self, LoginPage, PageContext, ProviderButton};
 use crate::pending;
-use crate::request;
+use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
@@ -52,18 +52,14 @@ struct LoginJson {
 }
 
 /// `GET /login`: the form, or straight on to the target when already signed in.
-pub async fn page(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+pub async fn page<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let query: LoginQuery =
         serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
-    match sessions::current(state, request.headers()).await {
-        Ok(Some(_)) => {
-            let target = state
-                .redirects
-                .target_or_home(query.redirect_uri.as_deref());
-            return respond::redirect(StatusCode::FOUND, target.as_str());
-        }
-        Ok(None) => {}
-        Err(err) => return pages::unavailable_page(state, &err),
+    if sessions::current(state, request.headers()).await?.is_some() {
+        let target = state
+            .redirects
+            .target_or_home(query.redirect_uri.as_deref());
+        return Ok(respond::redirect(StatusCode::FOUND, target.as_str()));
     }
     let notice = query
         .logged_out
@@ -75,26 +71,23 @@ pub async fn page(state: &AppState, request: &Request<Incoming>) -> HttpResponse
         error: None,
         notice,
     };
-    form.render(state, request.headers(), StatusCode::OK)
+    Ok(form.render(state, request.headers(), StatusCode::OK))
 }
 
 /// `POST /login`: the form submission. Answers 303 on success, the form again otherwise.
-pub async fn submit_form(
+pub async fn submit_form<B: RequestBody>(
     state: &AppState,
     peer: SocketAddr,
-    request: Request<Incoming>,
-) -> HttpResponse {
-    let (parts, body) = match request::read_body(request).await {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
+    request: Request<B>,
+) -> AppResult {
+    let (parts, body) = request::read_body(request).await?;
     let Ok(mut form) = serde_urlencoded::from_bytes::<LoginForm>(&body) else {
-        return pages::error_page(
+        return Ok(pages::error_page(
             state,
             StatusCode::BAD_REQUEST,
             "Bad request",
             "The sign-in form could not be read.",
-        );
+        ));
     };
     let password = std::mem::take(&mut form.password);
     let mut retry = FormState {
@@ -111,7 +104,7 @@ pub async fn submit_form(
     });
     if !csrf_ok {
         retry.error = Some("Your sign-in form expired. Please try again.".into());
-        return retry.render(state, &parts.headers, StatusCode::FORBIDDEN);
+        return Ok(retry.render(state, &parts.headers, StatusCode::FORBIDDEN));
     }
     let user = match credentials::authenticate_for_login(
         state,
@@ -125,19 +118,15 @@ pub async fn submit_form(
         Ok(user) => user,
         Err(LoginError::Invalid) => {
             retry.error = Some("Incorrect username or password.".into());
-            return retry.render(state, &parts.headers, StatusCode::UNAUTHORIZED);
+            return Ok(retry.render(state, &parts.headers, StatusCode::UNAUTHORIZED));
         }
         Err(LoginError::Limited { retry_after }) => {
-            retry.error = Some(format!(
-                "Too many failed sign-ins. Try again in {}.",
-                wait_in_words(retry_after)
-            ));
+            retry.error = Some(error::limited_sentence(retry_after));
             let mut response = retry.render(state, &parts.headers, StatusCode::TOO_MANY_REQUESTS);
             respond::set_retry_after(&mut response, retry_after);
-            return response;
+            return Ok(response);
         }
-        Err(LoginError::Busy) => return busy_page(state),
-        Err(LoginError::Unavailable(err)) => return pages::unavailable_page(state, &err),
+        Err(err) => return Err(err.into()),
     };
     let remember = form
         .remember_me
@@ -155,18 +144,14 @@ pub async fn submit_form(
             &form.username,
             cookies::find(&parts.headers, DEVICE_COOKIE),
         );
-        return match pending::begin(state, &user.name, &counter, remember, redirect_uri).await {
-            Ok(cookie) => {
-                let mut response =
-                    respond::redirect(StatusCode::SEE_OTHER, &state.config.portal_url("/totp"));
-                respond::add_cookie(&mut response, &cookie);
-                response
-            }
-            Err(err) => pages::unavailable_page(state, &err),
-        };
+        let cookie = pending::begin(state, &user.name, &counter, remember, redirect_uri).await?;
+        let mut response =
+            respond::redirect(StatusCode::SEE_OTHER, &state.config.portal_url("/totp"));
+        respond::add_cookie(&mut response, &cookie);
+        return Ok(response);
     }
     let target = state.redirects.target_or_home(form.redirect_uri.as_deref());
-    match sign_in(
+    let cookies = sign_in(
         state,
         &parts.headers,
         client,
@@ -174,67 +159,40 @@ pub async fn submit_form(
         AuthLevel::OneFactor,
         remember,
     )
-    .await
-    {
-        Ok(cookies) => {
-            let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
-            respond::add_cookies(&mut response, &cookies);
-            respond::add_cookie(&mut response, &state.session_cookie.expire_pre_session());
-            response
-        }
-        Err(err) => pages::unavailable_page(state, &err),
-    }
+    .await?;
+    let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
+    respond::add_cookies(&mut response, &cookies);
+    respond::add_cookie(&mut response, &state.session_cookie.expire_pre_session());
+    Ok(response)
 }
 
 /// `POST /api/login`: JSON in, JSON out (tinyauth's shape), session cookie on success.
-pub async fn submit_json(
+pub async fn submit_json<B: RequestBody>(
     state: &AppState,
     peer: SocketAddr,
-    request: Request<Incoming>,
-) -> HttpResponse {
-    let (parts, login) = match request::json_body::<LoginJson>(state, request).await {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
+    request: Request<B>,
+) -> AppResult {
+    let (parts, login) = request::json_body::<LoginJson, _>(state, request).await?;
     let present = |name: &Option<String>| name.as_ref().is_some_and(|name| !name.trim().is_empty());
     let Some(name) = [login.username, login.email]
         .into_iter()
         .find(present)
         .flatten()
     else {
-        return respond::json_message(
+        return Err(AppError::refused(
             StatusCode::BAD_REQUEST,
             "`username` (or `email`) is required",
-        );
+        ));
     };
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    let user = match credentials::authenticate_for_login(
+    let user = credentials::authenticate_for_login(
         state,
         client,
         &name,
         login.password,
         cookies::find(&parts.headers, DEVICE_COOKIE),
     )
-    .await
-    {
-        Ok(user) => user,
-        Err(LoginError::Invalid) => {
-            return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
-        }
-        Err(LoginError::Limited { retry_after }) => {
-            return respond::limited("Too many failed sign-ins, try again later", retry_after);
-        }
-        Err(LoginError::Unavailable(err)) => {
-            tracing::error!(error = %err, "session store unavailable during sign-in");
-            return respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
-        }
-        Err(LoginError::Busy) => {
-            return respond::json_message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Too many sign-ins in progress, try again",
-            );
-        }
-    };
+    .await?;
     if user.totp.is_some() {
         let counter = credentials::account_counter(
             state,
@@ -242,23 +200,16 @@ pub async fn submit_json(
             &name,
             cookies::find(&parts.headers, DEVICE_COOKIE),
         );
-        return match pending::begin(state, &user.name, &counter, login.remember_me, None).await {
-            Ok(cookie) => {
-                let mut response = respond::json_with(
-                    StatusCode::OK,
-                    "TOTP code required",
-                    json!({ "totpPending": true }),
-                );
-                respond::add_cookie(&mut response, &cookie);
-                response
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "could not store a pending login");
-                respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-            }
-        };
+        let cookie = pending::begin(state, &user.name, &counter, login.remember_me, None).await?;
+        let mut response = respond::json_with(
+            StatusCode::OK,
+            "TOTP code required",
+            json!({ "totpPending": true }),
+        );
+        respond::add_cookie(&mut response, &cookie);
+        return Ok(response);
     }
-    match sign_in(
+    let cookies = sign_in(
         state,
         &parts.headers,
         client,
@@ -266,19 +217,11 @@ pub async fn submit_json(
         AuthLevel::OneFactor,
         login.remember_me,
     )
-    .await
-    {
-        Ok(cookies) => {
-            let mut response =
-                respond::json_with(StatusCode::OK, "Logged in", json!({ "totpPending": false }));
-            respond::add_cookies(&mut response, &cookies);
-            response
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "could not store a new session");
-            respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-        }
-    }
+    .await?;
+    let mut response =
+        respond::json_with(StatusCode::OK, "Logged in", json!({ "totpPending": false }));
+    respond::add_cookies(&mut response, &cookies);
+    Ok(response)
 }
 
 /// Starts a session with a new token and ends the one the browser held, so a session id can
@@ -368,24 +311,4 @@ fn provider_buttons<'a>(state: &'a AppState, redirect_uri: &str) -> Vec<Provider
             }
         })
         .collect()
-}
-
-fn busy_page(state: &AppState) -> HttpResponse {
-    pages::error_page(
-        state,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Too busy",
-        "Too many sign-ins are in progress. Please try again in a moment.",
-    )
-}
-
-/// "4 minutes", "1 minute", "30 seconds": how long until a limited sign-in may try again.
-fn wait_in_words(seconds: u64) -> String {
-    match seconds {
-        0..=59 => format!("{seconds} second{}", if seconds == 1 { "" } else { "s" }),
-        _ => {
-            let minutes = seconds.div_ceil(60);
-            format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
-        }
-    }
 }

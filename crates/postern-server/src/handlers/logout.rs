@@ -4,13 +4,12 @@
 //! 200 (idempotent); with one, the session's CSRF token is required.
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use serde::Deserialize;
 
 use crate::authorization::{self, Presented};
-use crate::pages;
-use crate::request;
-use crate::respond::{self, HttpResponse};
+use crate::error::{AppError, AppResult};
+use crate::request::{self, RequestBody};
+use crate::respond;
 use crate::sessions;
 use crate::state::AppState;
 use crate::tokens;
@@ -22,25 +21,13 @@ struct CsrfForm {
     redirect_uri: Option<String>,
 }
 
-enum Outcome {
-    LoggedOut,
-    NoSession,
-    BadCsrf,
-    StoreDown,
-}
-
 /// Shared by every logout route: checks the CSRF token when a session exists, then deletes it.
-async fn log_out(
+/// Returns the form the request carried (a logout form's `redirect_uri`).
+async fn log_out<B: RequestBody>(
     state: &AppState,
-    request: Request<Incoming>,
-) -> Result<(Outcome, CsrfForm), HttpResponse> {
-    let session = match sessions::current(state, request.headers()).await {
-        Ok(session) => session,
-        Err(err) => {
-            tracing::error!(error = %err, "session store unavailable during logout");
-            return Ok((Outcome::StoreDown, CsrfForm::default()));
-        }
-    };
+    request: Request<B>,
+) -> Result<CsrfForm, AppError> {
+    let session = sessions::current(state, request.headers()).await?;
     let header_token = request::csrf_header(request.headers()).map(str::to_owned);
     let is_form = request::content_type_is(request.headers(), "application/x-www-form-urlencoded");
     let (_, body) = request::read_body(request).await?;
@@ -50,85 +37,49 @@ async fn log_out(
         CsrfForm::default()
     };
     let Some(session) = session else {
-        return Ok((Outcome::NoSession, form));
+        return Ok(form);
     };
     let presented = header_token.as_deref().unwrap_or(&form.csrf);
     if !state.csrf.verify(
         postern_core::csrf::CsrfBinding::Session(&session.key),
         presented,
     ) {
-        return Ok((Outcome::BadCsrf, form));
+        return Err(AppError::BadCsrf);
     }
-    if let Err(err) = sessions::end(state, &session).await {
-        tracing::error!(error = %err, "session store unavailable during logout");
-        return Ok((Outcome::StoreDown, form));
-    }
+    sessions::end(state, &session).await?;
     tracing::info!(target: "audit", event = "logout", user = %session.record.user);
-    Ok((Outcome::LoggedOut, form))
+    Ok(form)
 }
 
 /// `POST /api/logout`, `DELETE /api/session`.
 /// A bearer token is revoked with its whole family (no CSRF token: a bearer token is never
 /// sent by a browser on its own); Basic has nothing to end, so it is a plain 200.
-pub async fn api(state: &AppState, request: Request<Incoming>) -> HttpResponse {
+pub async fn api<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
     if let Presented::Bearer(token) = authorization::presented(request.headers()) {
-        return match tokens::revoke(state, token).await {
-            Ok(true) => respond::json_message(StatusCode::OK, "Logged out"),
-            Ok(false) => respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
-            Err(err) => {
-                tracing::error!(error = %err, "session store unavailable during logout");
-                respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-            }
+        return if tokens::revoke(state, token).await? {
+            Ok(respond::json_message(StatusCode::OK, "Logged out"))
+        } else {
+            Err(AppError::Unauthorized)
         };
     }
-    let outcome = match log_out(state, request).await {
-        Ok((outcome, _)) => outcome,
-        Err(response) => return response,
-    };
-    let mut response = match outcome {
-        Outcome::LoggedOut | Outcome::NoSession => {
-            respond::json_message(StatusCode::OK, "Logged out")
-        }
-        Outcome::BadCsrf => {
-            return respond::json_message(StatusCode::FORBIDDEN, "Invalid CSRF token");
-        }
-        Outcome::StoreDown => {
-            return respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
-        }
-    };
+    log_out(state, request).await?;
+    let mut response = respond::json_message(StatusCode::OK, "Logged out");
     respond::add_cookie(&mut response, &state.session_cookie.expire());
-    response
+    Ok(response)
 }
 
 /// `POST /logout`: the form on the logout and home pages; lands on the login page.
-pub async fn form(state: &AppState, request: Request<Incoming>) -> HttpResponse {
-    let (outcome, form) = match log_out(state, request).await {
-        Ok(result) => result,
-        Err(response) => return response,
+pub async fn form<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
+    let form = log_out(state, request).await?;
+    let target = match form
+        .redirect_uri
+        .as_deref()
+        .and_then(|raw| state.redirects.validate(raw))
+    {
+        Some(url) => url.to_string(),
+        None => state.config.portal_url("/login?logged_out=1"),
     };
-    match outcome {
-        Outcome::LoggedOut | Outcome::NoSession => {
-            let target = match form
-                .redirect_uri
-                .as_deref()
-                .and_then(|raw| state.redirects.validate(raw))
-            {
-                Some(url) => url.to_string(),
-                None => state.config.portal_url("/login?logged_out=1"),
-            };
-            let mut response = respond::redirect(StatusCode::SEE_OTHER, &target);
-            respond::add_cookie(&mut response, &state.session_cookie.expire());
-            response
-        }
-        Outcome::BadCsrf => pages::error_page(
-            state,
-            StatusCode::FORBIDDEN,
-            "Sign-out expired",
-            "This sign-out form is no longer valid. Open the sign-out page again.",
-        ),
-        Outcome::StoreDown => crate::pages::unavailable_page(
-            state,
-            &postern_store::StoreError::Unavailable("logout".into()),
-        ),
-    }
+    let mut response = respond::redirect(StatusCode::SEE_OTHER, &target);
+    respond::add_cookie(&mut response, &state.session_cookie.expire());
+    Ok(response)
 }

@@ -2,7 +2,6 @@
 
 pub mod change_password;
 pub mod check;
-pub mod credentials;
 pub mod health;
 pub mod login;
 pub mod logout;

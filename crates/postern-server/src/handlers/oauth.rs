@@ -7,7 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use http::{HeaderMap, Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::oauth::{self, ProviderClaims, Refusal, SignInAs};
 use postern_core::session::{AuthLevel, ExternalIdentity};
 use postern_store::StoreError;
@@ -16,13 +15,15 @@ use serde_json::json;
 use url::Url;
 
 use super::login;
+use crate::clock::now;
+use crate::error::{AppError, AppResult, Mode};
 use crate::oauth::transaction::{self, Transaction};
 use crate::oauth::{self as flow, Exchange, ExchangeError, ProviderError, ProviderRuntime};
 use crate::pages;
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
 struct StartQuery {
@@ -50,12 +51,12 @@ enum StartError {
 }
 
 /// `GET /api/oauth/url/{provider}`: `{"status":200,"message":"OK","url":...}`.
-pub async fn url(
+pub async fn url<B>(
     state: &AppState,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     provider: &str,
-) -> HttpResponse {
+) -> AppResult {
     match start(state, peer, request, provider).await {
         Ok((url, cookie)) => {
             let mut response =
@@ -63,73 +64,62 @@ pub async fn url(
             if let Some(cookie) = cookie {
                 respond::add_cookie(&mut response, &cookie);
             }
-            response
+            Ok(response)
         }
-        Err(StartError::UnknownProvider) => {
-            respond::json_message(StatusCode::NOT_FOUND, "Unknown OAuth provider")
-        }
-        Err(StartError::Limited(wait)) => {
-            let mut response = respond::json_message(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many sign-ins started, try again later",
-            );
-            respond::set_retry_after(&mut response, wait.as_secs().max(1));
-            response
-        }
-        Err(StartError::Store(err)) => {
-            tracing::error!(error = %err, "could not store an OAuth sign-in");
-            respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-        }
+        Err(StartError::UnknownProvider) => Err(AppError::refused(
+            StatusCode::NOT_FOUND,
+            "Unknown OAuth provider",
+        )),
+        Err(StartError::Limited(wait)) => Err(AppError::RateLimited {
+            retry_after: wait.as_secs().max(1),
+        }),
+        Err(StartError::Store(err)) => Err(err.into()),
         Err(StartError::Provider(err)) => {
             tracing::error!(provider, error = %err, "OAuth provider unavailable");
-            respond::json_message(StatusCode::BAD_GATEWAY, "The provider could not be reached")
+            Err(AppError::refused(
+                StatusCode::BAD_GATEWAY,
+                "The provider could not be reached",
+            ))
         }
     }
 }
 
 /// `GET /api/oauth/login/{provider}`: 302 to the provider.
-pub async fn login(
+pub async fn login<B>(
     state: &AppState,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     provider: &str,
-) -> HttpResponse {
+) -> AppResult {
     match start(state, peer, request, provider).await {
         Ok((url, cookie)) => {
             let mut response = respond::redirect(StatusCode::FOUND, url.as_str());
             if let Some(cookie) = cookie {
                 respond::add_cookie(&mut response, &cookie);
             }
-            response
+            Ok(response)
         }
-        Err(StartError::UnknownProvider) => pages::error_page(
+        Err(StartError::UnknownProvider) => Ok(pages::error_page(
             state,
             StatusCode::NOT_FOUND,
             "Unknown sign-in provider",
             "This portal has no sign-in provider of that name.",
-        ),
-        Err(StartError::Limited(wait)) => {
-            let mut response = pages::error_page(
-                state,
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many sign-ins",
-                "Too many sign-ins were started from your network. Please wait a moment and try again.",
-            );
-            respond::set_retry_after(&mut response, wait.as_secs().max(1));
-            response
-        }
-        Err(StartError::Store(err)) => pages::unavailable_page(state, &err),
+        )),
+        Err(StartError::Limited(wait)) => Err(AppError::RateLimited {
+            retry_after: wait.as_secs().max(1),
+        }),
+        Err(StartError::Store(err)) => Err(err.into()),
         Err(StartError::Provider(err)) => {
             tracing::error!(provider, error = %err, "OAuth provider unavailable");
-            unreachable_page(state)
+            Ok(unreachable_page(state))
         }
     }
 }
 
-async fn start(
+async fn start<B>(
     state: &AppState,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     provider_id: &str,
 ) -> Result<(Url, Option<String>), StartError> {
     let provider = state
@@ -169,39 +159,35 @@ async fn start(
 /// `GET /api/oauth/callback/{provider}?code=&state=`: the transaction, then the provider's
 /// word on the user, then the allow-lists, then the session. Each step answers its own
 /// failure with a page.
-pub async fn callback(
+pub async fn callback<B>(
     state: &AppState,
     peer: SocketAddr,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     provider_id: &str,
-) -> HttpResponse {
+) -> AppResult {
     let query: CallbackQuery =
         serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
     let headers = request.headers();
     let (transaction, provider, code) = match accepted(state, headers, &query, provider_id).await {
         Ok(accepted) => accepted,
-        Err(page) => return page,
+        Err(page) => return Ok(page),
     };
     let claims = match provider_claims(state, provider, code, &transaction).await {
         Ok(claims) => claims,
-        Err(page) => return page,
+        Err(page) => return Ok(page),
     };
     let who = match oauth::sign_in_as(&provider.config, &claims, &state.users()) {
         Ok(who) => who,
-        Err(refusal) => return refused(state, provider_id, &refusal),
+        Err(refusal) => return Ok(refused(state, provider_id, &refusal)),
     };
     let target = state
         .redirects
         .target_or_home(transaction.redirect_uri.as_deref());
     let client = request::client_ip(state, peer, headers).ip;
-    match start_session(state, headers, client, provider_id, who).await {
-        Ok(cookies) => {
-            let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
-            respond::add_cookies(&mut response, &cookies);
-            response
-        }
-        Err(err) => pages::unavailable_page(state, &err),
-    }
+    let cookies = start_session(state, headers, client, provider_id, who).await?;
+    let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
+    respond::add_cookies(&mut response, &cookies);
+    Ok(response)
 }
 
 /// The callback's transaction (taken out of the store: it never works twice), checked against
@@ -225,7 +211,7 @@ async fn accepted<'a>(
                 "This sign-in expired or was already completed. Please sign in again.",
             ));
         }
-        Err(err) => return Err(pages::unavailable_page(state, &err)),
+        Err(err) => return Err(AppError::from(err).answer(state, Mode::Page)),
     };
     if !transaction::same_browser(headers, &transaction) {
         return Err(fail(
@@ -318,7 +304,7 @@ async fn start_session(
     match who {
         SignInAs::Local(name) => {
             let Some(user) = state.user(&name) else {
-                return Err(StoreError::Unavailable("linked user vanished".into()));
+                return Err(StoreError::unavailable("linked user vanished"));
             };
             tracing::info!(target: "audit", event = "login.ok", user = %user.name, provider, factor = "oauth");
             login::sign_in(state, headers, client, &user, AuthLevel::OneFactor, false)

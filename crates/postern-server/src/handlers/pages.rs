@@ -1,22 +1,22 @@
 //! Pages that only show state: the portal's home, the logout page, "no access", assets.
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::access::Reason;
 use postern_core::csrf::CsrfBinding;
 use serde::Deserialize;
 
 use crate::assets::Asset;
+use crate::error::AppResult;
 use crate::pages::{self, HomePage, LogoutPage, PageContext, UnauthorizedPage};
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
 
 /// `GET /`: who is signed in, or on to the login page.
-pub async fn home(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    match sessions::current(state, request.headers()).await {
-        Ok(Some(session)) => {
+pub async fn home<B>(state: &AppState, request: &Request<B>) -> AppResult {
+    Ok(match sessions::current(state, request.headers()).await? {
+        Some(session) => {
             let csrf = state.csrf.token_for(CsrfBinding::Session(&session.key));
             let user = &session.user;
             pages::render(
@@ -31,15 +31,14 @@ pub async fn home(state: &AppState, request: &Request<Incoming>) -> HttpResponse
         }
         // Relative, so a browser that reached postern on another address than `app_url`
         // (`serve --listen` on another port) stays where postern answers.
-        Ok(None) => respond::redirect(StatusCode::FOUND, "login"),
-        Err(err) => crate::pages::unavailable_page(state, &err),
-    }
+        None => respond::redirect(StatusCode::FOUND, "login"),
+    })
 }
 
 /// `GET /logout`: a page with a sign-out button (a GET never changes state).
-pub async fn logout(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    match sessions::current(state, request.headers()).await {
-        Ok(Some(session)) => {
+pub async fn logout<B>(state: &AppState, request: &Request<B>) -> AppResult {
+    Ok(match sessions::current(state, request.headers()).await? {
+        Some(session) => {
             let csrf = state.csrf.token_for(CsrfBinding::Session(&session.key));
             pages::render(
                 StatusCode::OK,
@@ -49,21 +48,20 @@ pub async fn logout(state: &AppState, request: &Request<Incoming>) -> HttpRespon
                 },
             )
         }
-        Ok(None) => pages::render(
+        None => pages::render(
             StatusCode::OK,
             &LogoutPage {
                 page: PageContext::new(state),
                 signed_in: None,
             },
         ),
-        Err(err) => crate::pages::unavailable_page(state, &err),
-    }
+    })
 }
 
 /// `GET /unauthorized?app=<name>&reason=<code>`: where a browser lands when an app's rules
 /// refuse it. Both parameters are checked: an unknown app name or reason is not shown, so the
 /// page cannot be made to say anything the rules did not.
-pub async fn unauthorized(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
+pub async fn unauthorized<B>(state: &AppState, request: &Request<B>) -> HttpResponse {
     let query: UnauthorizedQuery =
         serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
     // "account": a provider's user outside its allow-list (never signed in, so no app).

@@ -3,42 +3,30 @@
 //! for state-changing calls (`GET /api/csrf`).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::csrf::CsrfBinding;
 use serde_json::json;
 
+use crate::clock::now;
+use crate::error::{AppError, AppResult};
 use crate::principal;
 use crate::request;
 use crate::respond::{self, HttpResponse};
 use crate::sessions::{self, CurrentSession};
-use crate::state::{AppState, now};
-
-fn unauthorized() -> HttpResponse {
-    respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized")
-}
+use crate::state::AppState;
 
 /// `GET /api/status`: 200 with `isLoggedIn` saying whether the cookie names a live session
 /// (or, without one, whether `Authorization` carries a valid bearer token or Basic
 /// credentials); 503 when the store does not answer.
-pub async fn status(
-    state: &AppState,
-    peer: SocketAddr,
-    request: &Request<Incoming>,
-) -> HttpResponse {
-    let session = match sessions::current(state, request.headers()).await {
-        Ok(session) => session,
-        Err(err) => return respond::store_unavailable(&err),
-    };
+pub async fn status<B>(state: &AppState, peer: SocketAddr, request: &Request<B>) -> AppResult {
+    let session = sessions::current(state, request.headers()).await?;
     let headed = if session.is_none() && request.headers().contains_key(http::header::AUTHORIZATION)
     {
         let client = request::client_ip(state, peer, request.headers()).ip;
-        match principal::api_caller(state, request.headers(), client).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        }
+        principal::api_caller(state, request.headers(), client).await?
     } else {
         None
     };
@@ -49,7 +37,7 @@ pub async fn status(
         .iter()
         .map(|provider| provider.id.as_str())
         .collect();
-    match session {
+    Ok(match session {
         Some(CurrentSession { user, record, .. }) => {
             let identity = user.identity();
             let provider = record
@@ -76,7 +64,7 @@ pub async fn status(
         None if headed.is_some() => {
             let identity = headed
                 .as_ref()
-                .map(|(user, _)| user.identity().clone())
+                .map(|caller| caller.user.identity().clone())
                 .unwrap_or_default();
             respond::json_with(
                 StatusCode::OK,
@@ -113,66 +101,54 @@ pub async fn status(
                 "title": title,
             }),
         ),
-    }
+    })
 }
 
 /// `GET /api/session`: 200 with the session's deadlines, or 401.
-pub async fn get(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    match sessions::current(state, request.headers()).await {
-        Ok(Some(session)) => session_body(StatusCode::OK, "Session valid", &session),
-        Ok(None) => unauthorized(),
-        Err(err) => respond::store_unavailable(&err),
-    }
+pub async fn get<B>(state: &AppState, request: &Request<B>) -> AppResult {
+    let session = sessions::current(state, request.headers())
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    Ok(session_body(StatusCode::OK, "Session valid", &session))
 }
 
 /// `POST /api/session/keepalive`: moves the idle deadline (never the absolute one).
-pub async fn keepalive(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    let session = match sessions::current(state, request.headers()).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return unauthorized(),
-        Err(err) => return respond::store_unavailable(&err),
-    };
-    let presented = request::csrf_header(request.headers()).unwrap_or_default();
-    if !state
-        .csrf
-        .verify(CsrfBinding::Session(&session.key), presented)
-    {
-        return respond::json_message(StatusCode::FORBIDDEN, "Invalid CSRF token");
-    }
+pub async fn keepalive<B>(state: &AppState, request: &Request<B>) -> AppResult {
+    let session = sessions::current(state, request.headers())
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    request::require_session_csrf(state, request.headers(), &session.key)?;
     let now = now();
     let policy = state.config.session.policy;
     let moved = policy.keepalive(&session.record, now);
     let ttl = Duration::from_secs(policy.ttl(&moved, now));
-    if let Err(err) = state.store.put_session(&session.key, &moved, ttl).await {
-        return respond::store_unavailable(&err);
-    }
+    state.store.put_session(&session.key, &moved, ttl).await?;
     // Remembered sessions have no idle timeout: nothing moves, and the answer says so.
     let message = if moved.remember {
         "Session has no idle timeout"
     } else {
         "Session extended"
     };
-    session_body(
+    Ok(session_body(
         StatusCode::OK,
         message,
         &CurrentSession {
-            record: moved,
+            record: Arc::new(moved),
             ..session
         },
-    )
+    ))
 }
 
 /// `GET /api/csrf`: the token that state-changing calls with this session must carry.
-pub async fn csrf(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    match sessions::current(state, request.headers()).await {
-        Ok(Some(session)) => respond::json_with(
-            StatusCode::OK,
-            "OK",
-            json!({ "csrfToken": state.csrf.token_for(CsrfBinding::Session(&session.key)) }),
-        ),
-        Ok(None) => unauthorized(),
-        Err(err) => respond::store_unavailable(&err),
-    }
+pub async fn csrf<B>(state: &AppState, request: &Request<B>) -> AppResult {
+    let session = sessions::current(state, request.headers())
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    Ok(respond::json_with(
+        StatusCode::OK,
+        "OK",
+        json!({ "csrfToken": state.csrf.token_for(CsrfBinding::Session(&session.key)) }),
+    ))
 }
 
 fn session_body(status: StatusCode, message: &str, session: &CurrentSession) -> HttpResponse {

@@ -3,42 +3,39 @@
 //! but the current one. Cookie sessions only; the deletes need the session's CSRF token.
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
-use postern_core::csrf::CsrfBinding;
 use postern_core::session::AuthLevel;
 use postern_core::token::TokenHash;
 use serde_json::{Value, json};
 
+use crate::clock::now;
+use crate::error::{AppError, AppResult};
 use crate::request;
-use crate::respond::{self, HttpResponse};
+use crate::respond;
 use crate::sessions::{self, CurrentSession, Device};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// `GET /api/sessions`.
-pub async fn list(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    let current = match signed_in(state, request, false).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
-    let hashes = match state.store.user_sessions(&current.record.user).await {
-        Ok(hashes) => hashes,
-        Err(err) => return respond::store_unavailable(&err),
-    };
+pub async fn list<B>(state: &AppState, request: &Request<B>) -> AppResult {
+    let current = signed_in(state, request, false).await?;
+    let hashes = state.store.user_sessions(&current.record.user).await?;
     let policy = &state.config.session.policy;
     let now = now();
     let mut listed: Vec<(u64, Value)> = Vec::new();
     for hash in hashes {
-        let record = match state.store.get_session(&hash).await {
-            Ok(Some(record)) if policy.is_live(&record, now) => record,
-            Ok(_) => continue,
-            Err(err) => return respond::store_unavailable(&err),
+        let Some(record) = state
+            .store
+            .get_session(&hash)
+            .await?
+            .filter(|record| policy.is_live(record, now))
+        else {
+            continue;
         };
-        let device: Device = match state.store.peek_value(&sessions::device_key(&hash)).await {
-            Ok(bytes) => bytes
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .unwrap_or_default(),
-            Err(err) => return respond::store_unavailable(&err),
-        };
+        let device: Device = state
+            .store
+            .peek_value(&sessions::device_key(&hash))
+            .await?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
         // The idle deadline moves with use (throttled to a tenth of the window), so it tells
         // when the session was last seen, to within that tenth. Remember-me sessions have no
         // idle deadline: their last use is not tracked.
@@ -65,51 +62,39 @@ pub async fn list(state: &AppState, request: &Request<Incoming>) -> HttpResponse
     }
     listed.sort_by_key(|(created, _)| std::cmp::Reverse(*created));
     let sessions: Vec<Value> = listed.into_iter().map(|(_, session)| session).collect();
-    respond::json_with(StatusCode::OK, "OK", json!({ "sessions": sessions }))
+    Ok(respond::json_with(
+        StatusCode::OK,
+        "OK",
+        json!({ "sessions": sessions }),
+    ))
 }
 
 /// `DELETE /api/sessions/{id}`: ends one of the caller's sessions (the current one too).
-pub async fn end_one(state: &AppState, request: &Request<Incoming>, id: &str) -> HttpResponse {
-    let current = match signed_in(state, request, true).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
-    let hashes = match state.store.user_sessions(&current.record.user).await {
-        Ok(hashes) => hashes,
-        Err(err) => return respond::store_unavailable(&err),
-    };
+pub async fn end_one<B>(state: &AppState, request: &Request<B>, id: &str) -> AppResult {
+    let current = signed_in(state, request, true).await?;
+    let hashes = state.store.user_sessions(&current.record.user).await?;
     // Only the caller's own sessions can be named; any other id is simply not found.
     let Some(target) = hashes.into_iter().find(|hash| hash.to_hex() == id) else {
-        return respond::json_message(StatusCode::NOT_FOUND, "No such session");
+        return Err(AppError::refused(StatusCode::NOT_FOUND, "No such session"));
     };
-    match end(state, &target, &current.record.user).await {
-        Ok(()) => respond::json_message(StatusCode::OK, "Session ended"),
-        Err(err) => respond::store_unavailable(&err),
-    }
+    end(state, &target, &current.record.user).await?;
+    Ok(respond::json_message(StatusCode::OK, "Session ended"))
 }
 
 /// `DELETE /api/sessions`: ends every other session of the caller.
-pub async fn end_others(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    let current = match signed_in(state, request, true).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
-    let hashes = match state.store.user_sessions(&current.record.user).await {
-        Ok(hashes) => hashes,
-        Err(err) => return respond::store_unavailable(&err),
-    };
+pub async fn end_others<B>(state: &AppState, request: &Request<B>) -> AppResult {
+    let current = signed_in(state, request, true).await?;
+    let hashes = state.store.user_sessions(&current.record.user).await?;
     let mut ended = 0;
     for hash in hashes.into_iter().filter(|hash| *hash != current.key) {
-        if let Err(err) = end(state, &hash, &current.record.user).await {
-            return respond::store_unavailable(&err);
-        }
+        end(state, &hash, &current.record.user).await?;
         ended += 1;
     }
-    respond::json_with(
+    Ok(respond::json_with(
         StatusCode::OK,
         "Other sessions ended",
         json!({ "ended": ended }),
-    )
+    ))
 }
 
 async fn end(
@@ -123,32 +108,16 @@ async fn end(
 }
 
 /// The caller's session, and for state changes its CSRF token in `X-CSRF-Token` / `X-CSRF`.
-async fn signed_in(
+async fn signed_in<B>(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<B>,
     needs_csrf: bool,
-) -> Result<CurrentSession, HttpResponse> {
-    let current = match sessions::current(state, request.headers()).await {
-        Ok(Some(current)) => current,
-        Ok(None) => {
-            return Err(respond::json_message(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-            ));
-        }
-        Err(err) => return Err(respond::store_unavailable(&err)),
-    };
+) -> Result<CurrentSession, AppError> {
+    let current = sessions::current(state, request.headers())
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     if needs_csrf {
-        let presented = request::csrf_header(request.headers()).unwrap_or_default();
-        if !state
-            .csrf
-            .verify(CsrfBinding::Session(&current.key), presented)
-        {
-            return Err(respond::json_message(
-                StatusCode::FORBIDDEN,
-                "Invalid CSRF token",
-            ));
-        }
+        request::require_session_csrf(state, request.headers(), &current.key)?;
     }
     Ok(current)
 }

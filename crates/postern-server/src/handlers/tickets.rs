@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::jwt::TokenType;
 use postern_core::session::AuthLevel;
 use postern_core::token::random_text;
@@ -16,10 +15,12 @@ use serde_json::json;
 
 use super::login;
 use crate::authorization::{self, Presented};
-use crate::principal;
-use crate::request;
-use crate::respond::{self, HttpResponse};
-use crate::state::{AppState, now};
+use crate::clock::now;
+use crate::error::{AppError, AppResult};
+use crate::principal::{self, Caller};
+use crate::request::{self, RequestBody};
+use crate::respond;
+use crate::state::AppState;
 use crate::tokens;
 use crate::user_passwords;
 
@@ -51,23 +52,14 @@ fn key(ticket: &str) -> String {
 }
 
 /// `GET /api/ws-token`: a ticket for the caller's session (cookie) or bearer token.
-pub async fn issue(
-    state: &AppState,
-    peer: SocketAddr,
-    request: &Request<Incoming>,
-) -> HttpResponse {
+pub async fn issue<B>(state: &AppState, peer: SocketAddr, request: &Request<B>) -> AppResult {
     let client = request::client_ip(state, peer, request.headers()).ip;
-    let (user, level) = match principal::api_caller(state, request.headers(), client).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
-        Err(response) => return response,
-    };
+    let Caller { user, level, .. } = principal::api_caller(state, request.headers(), client)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     // 32 random bytes: far above the 128 bits a bearer secret needs.
     let ticket = random_text::<32>();
-    let stamp = match user_passwords::in_force(state, &user).await {
-        Ok(now) => now.stamp,
-        Err(err) => return respond::store_unavailable(&err),
-    };
+    let stamp = user_passwords::in_force(state, &user).await?.stamp;
     let family = match authorization::presented(request.headers()) {
         Presented::Bearer(token) => state
             .jwt
@@ -83,69 +75,46 @@ pub async fn issue(
         family,
     };
     let bytes = serde_json::to_vec(&record).unwrap_or_default();
-    match state
+    state
         .store
         .put_value(&key(&ticket), bytes, TICKET_TTL)
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(target: "audit", event = "ticket.issued", user = %user.name);
-            respond::json_with(
-                StatusCode::OK,
-                "OK",
-                json!({ "token": ticket, "expiresIn": TICKET_TTL.as_secs() }),
-            )
-        }
-        Err(err) => respond::store_unavailable(&err),
-    }
+        .await?;
+    tracing::info!(target: "audit", event = "ticket.issued", user = %user.name);
+    Ok(respond::json_with(
+        StatusCode::OK,
+        "OK",
+        json!({ "token": ticket, "expiresIn": TICKET_TTL.as_secs() }),
+    ))
 }
 
 /// `POST /api/ticket/redeem` `{"token"}`: a session cookie, once.
-pub async fn redeem(
+pub async fn redeem<B: RequestBody>(
     state: &AppState,
     peer: SocketAddr,
-    request: Request<Incoming>,
-) -> HttpResponse {
-    let (parts, body) = match request::json_body::<RedeemBody>(state, request).await {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
+    request: Request<B>,
+) -> AppResult {
+    let (parts, body) = request::json_body::<RedeemBody, _>(state, request).await?;
     if body.token.is_empty() || body.token.len() > 256 {
-        return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+        return Err(AppError::Unauthorized);
     }
-    let taken = match state.store.take_value(&key(&body.token)).await {
-        Ok(taken) => taken,
-        Err(err) => return respond::store_unavailable(&err),
-    };
-    let Some(ticket) = taken.and_then(|bytes| serde_json::from_slice::<Ticket>(&bytes).ok()) else {
-        return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
-    };
-    let Some(user) = state.user(&ticket.user) else {
-        return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
-    };
+    let taken = state.store.take_value(&key(&body.token)).await?;
+    let ticket = taken
+        .and_then(|bytes| serde_json::from_slice::<Ticket>(&bytes).ok())
+        .ok_or(AppError::Unauthorized)?;
+    let user = state.user(&ticket.user).ok_or(AppError::Unauthorized)?;
     // Whatever ended the sign-in the ticket came from ends the ticket too.
-    let stamp = match user_passwords::in_force(state, &user).await {
-        Ok(now) => now.stamp,
-        Err(err) => return respond::store_unavailable(&err),
-    };
+    let stamp = user_passwords::in_force(state, &user).await?.stamp;
     let revoked = match &ticket.family {
-        Some(family) => match tokens::family_revoked(state, family).await {
-            Ok(revoked) => revoked,
-            Err(err) => return respond::store_unavailable(&err),
-        },
+        Some(family) => tokens::family_revoked(state, family).await?,
         None => false,
     };
     if stamp != ticket.stamp || revoked {
-        return respond::json_message(StatusCode::UNAUTHORIZED, "Unauthorized");
+        return Err(AppError::Unauthorized);
     }
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    match login::sign_in(state, &parts.headers, client, &user, ticket.level, false).await {
-        Ok(cookies) => {
-            tracing::info!(target: "audit", event = "ticket.redeemed", user = %user.name);
-            let mut response = respond::json_message(StatusCode::OK, "Logged in");
-            respond::add_cookies(&mut response, &cookies);
-            response
-        }
-        Err(err) => respond::store_unavailable(&err),
-    }
+    let cookies = login::sign_in(state, &parts.headers, client, &user, ticket.level, false).await?;
+    tracing::info!(target: "audit", event = "ticket.redeemed", user = %user.name);
+    let mut response = respond::json_message(StatusCode::OK, "Logged in");
+    respond::add_cookies(&mut response, &cookies);
+    Ok(response)
 }

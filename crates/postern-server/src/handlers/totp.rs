@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use postern_core::csrf::CsrfBinding;
 use postern_core::session::AuthLevel;
 use postern_core::token::{SessionToken, TokenHash};
@@ -17,13 +16,15 @@ use postern_core::users::User;
 use postern_store::StoreError;
 use serde::Deserialize;
 
-use super::credentials::{self, LoginError};
 use super::login;
+use crate::clock::now;
+use crate::credentials::{self, LoginError};
+use crate::error::{self, AppError, AppResult};
 use crate::pages::{self, PageContext, TotpPage};
 use crate::pending::{self, PendingLogin};
-use crate::request;
+use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// A used step, and the two before it, stay marked this long: past the ±1 step window.
 const REPLAY_MARK_TTL: Duration = Duration::from_secs(120);
@@ -64,25 +65,22 @@ impl From<StoreError> for CodeError {
 }
 
 /// `GET /totp`: the code form, or back to the login page when there is nothing pending.
-pub fn page(state: &AppState, request: &Request<Incoming>) -> HttpResponse {
-    match pending::cookie_token(request.headers()) {
+pub fn page<B>(state: &AppState, request: &Request<B>) -> AppResult {
+    Ok(match pending::cookie_token(request.headers()) {
         Some(token) => render(state, &token, None, StatusCode::OK),
         None => respond::redirect(StatusCode::SEE_OTHER, &state.login_url),
-    }
+    })
 }
 
 /// `POST /totp`: the form. 303 to the target on success.
-pub async fn submit_form(
+pub async fn submit_form<B: RequestBody>(
     state: &AppState,
     peer: SocketAddr,
-    request: Request<Incoming>,
-) -> HttpResponse {
-    let (parts, body) = match request::read_body(request).await {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
+    request: Request<B>,
+) -> AppResult {
+    let (parts, body) = request::read_body(request).await?;
     let Some(token) = pending::cookie_token(&parts.headers) else {
-        return restart_page(state);
+        return Ok(restart_page(state));
     };
     let form: CodeForm = serde_urlencoded::from_bytes(&body).unwrap_or(CodeForm {
         code: String::new(),
@@ -92,118 +90,100 @@ pub async fn submit_form(
         .csrf
         .verify(CsrfBinding::PreSession(token.as_str()), &form.csrf)
     {
-        return render(
+        return Ok(render(
             state,
             &token,
             Some("Your form expired. Please enter the code again."),
             StatusCode::FORBIDDEN,
-        );
+        ));
     }
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    match verify(state, client, &token, &form.code).await {
-        Ok((user, record)) => {
-            let target = state
-                .redirects
-                .target_or_home(record.redirect_uri.as_deref());
-            match login::sign_in(
-                state,
-                &parts.headers,
-                client,
-                &user,
-                AuthLevel::TwoFactor,
-                record.remember,
-            )
-            .await
-            {
-                Ok(cookies) => {
-                    let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
-                    respond::add_cookies(&mut response, &cookies);
-                    respond::add_cookie(&mut response, &state.session_cookie.expire_pending());
-                    response
-                }
-                Err(err) => pages::unavailable_page(state, &err),
-            }
+    let (user, record) = match verify(state, client, &token, &form.code).await {
+        Ok(verified) => verified,
+        Err(CodeError::NoPending | CodeError::Wrong { ended: true }) => {
+            return Ok(restart_page(state));
         }
-        Err(CodeError::NoPending | CodeError::Wrong { ended: true }) => restart_page(state),
-        Err(CodeError::Wrong { ended: false }) => render(
-            state,
-            &token,
-            Some("That code is not right, or was already used. Enter the current code."),
-            StatusCode::UNAUTHORIZED,
-        ),
+        Err(CodeError::Wrong { ended: false }) => {
+            return Ok(render(
+                state,
+                &token,
+                Some("That code is not right, or was already used. Enter the current code."),
+                StatusCode::UNAUTHORIZED,
+            ));
+        }
         Err(CodeError::Limited { retry_after }) => {
             let mut response = render(
                 state,
                 &token,
-                Some("Too many failed attempts. Wait a few minutes, then try again."),
+                Some(&error::limited_sentence(retry_after)),
                 StatusCode::TOO_MANY_REQUESTS,
             );
             respond::set_retry_after(&mut response, retry_after);
-            response
+            return Ok(response);
         }
-        Err(CodeError::Unavailable(err)) => pages::unavailable_page(state, &err),
-    }
+        Err(CodeError::Unavailable(err)) => return Err(err.into()),
+    };
+    let target = state
+        .redirects
+        .target_or_home(record.redirect_uri.as_deref());
+    let answer = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
+    two_factor_session(state, &parts.headers, client, &user, &record, answer).await
 }
 
 /// `POST /api/totp` `{"code"}`: JSON in and out, session cookie on success.
-pub async fn submit_json(
+pub async fn submit_json<B: RequestBody>(
     state: &AppState,
     peer: SocketAddr,
-    request: Request<Incoming>,
-) -> HttpResponse {
-    let (parts, body) = match request::json_body::<CodeJson>(state, request).await {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
-    let Some(token) = pending::cookie_token(&parts.headers) else {
-        return respond::json_message(
+    request: Request<B>,
+) -> AppResult {
+    let (parts, body) = request::json_body::<CodeJson, _>(state, request).await?;
+    let no_pending = || {
+        AppError::refused(
             StatusCode::UNAUTHORIZED,
             "No pending login: sign in with the password first",
-        );
+        )
     };
-    let code = body.code;
+    let token = pending::cookie_token(&parts.headers).ok_or_else(no_pending)?;
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    match verify(state, client, &token, &code).await {
-        Ok((user, record)) => {
-            match login::sign_in(
-                state,
-                &parts.headers,
-                client,
-                &user,
-                AuthLevel::TwoFactor,
-                record.remember,
-            )
-            .await
-            {
-                Ok(cookies) => {
-                    let mut response = respond::json_message(StatusCode::OK, "Logged in");
-                    respond::add_cookies(&mut response, &cookies);
-                    respond::add_cookie(&mut response, &state.session_cookie.expire_pending());
-                    response
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "could not store a new session");
-                    respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-                }
-            }
+    let (user, record) = match verify(state, client, &token, &body.code).await {
+        Ok(verified) => verified,
+        Err(CodeError::NoPending) => return Err(no_pending()),
+        Err(CodeError::Wrong { ended }) => {
+            return Err(AppError::refused_with(
+                StatusCode::UNAUTHORIZED,
+                "Invalid code",
+                serde_json::json!({ "pendingEnded": ended }),
+            ));
         }
-        Err(CodeError::NoPending) => respond::json_message(
-            StatusCode::UNAUTHORIZED,
-            "No pending login: sign in with the password first",
-        ),
-        Err(CodeError::Wrong { ended }) => respond::json_with(
-            StatusCode::UNAUTHORIZED,
-            "Invalid code",
-            serde_json::json!({ "pendingEnded": ended }),
-        ),
-        Err(CodeError::Limited { retry_after }) => {
-            respond::limited("Too many failed attempts, try again later", retry_after)
-        }
-        Err(CodeError::Unavailable(err)) => {
-            tracing::error!(error = %err, "session store unavailable during the TOTP step");
-            respond::json_message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
-        }
-    }
+        Err(CodeError::Limited { retry_after }) => return Err(AppError::Limited { retry_after }),
+        Err(CodeError::Unavailable(err)) => return Err(err.into()),
+    };
+    let answer = respond::json_message(StatusCode::OK, "Logged in");
+    two_factor_session(state, &parts.headers, client, &user, &record, answer).await
+}
+
+/// After a right code: starts the two-factor session and adds its cookies to `answer`,
+/// clearing `postern_pending`.
+async fn two_factor_session(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    client: IpAddr,
+    user: &Arc<User>,
+    record: &PendingLogin,
+    mut answer: HttpResponse,
+) -> AppResult {
+    let cookies = login::sign_in(
+        state,
+        headers,
+        client,
+        user,
+        AuthLevel::TwoFactor,
+        record.remember,
+    )
+    .await?;
+    respond::add_cookies(&mut answer, &cookies);
+    respond::add_cookie(&mut answer, &state.session_cookie.expire_pending());
+    Ok(answer)
 }
 
 /// Takes the pending login, checks the limits and the code, and marks the step used.

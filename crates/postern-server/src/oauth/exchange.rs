@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::http::{FetchError, HttpClient};
 use super::id_token::{self, Expected, IdTokenError};
 use super::provider::{Endpoints, ProviderError, ProviderRuntime};
 use super::transaction::Transaction;
+use crate::outbound::{FetchError, HttpClient};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {

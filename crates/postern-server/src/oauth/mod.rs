@@ -1,12 +1,12 @@
 //! Sign-in through OAuth 2.0 / OpenID Connect providers: the providers at run time, the
-//! outgoing HTTP client, the per-sign-in transaction, the code exchange and ID token checks.
+//! per-sign-in transaction, the code exchange and ID token checks (over `outbound`'s client).
 //! Who the user becomes is decided in `postern_core::oauth`; the routes are in
 //! `handlers::oauth`.
 
 mod exchange;
-mod http;
 mod id_token;
 mod provider;
+pub mod registry;
 pub mod transaction;
 
 use oauth2::basic::BasicClient;
@@ -15,38 +15,7 @@ use postern_core::config::Config;
 use url::Url;
 
 pub use exchange::{Exchange, ExchangeError};
-pub use http::HttpClient;
 pub use provider::{ProviderError, ProviderRuntime};
-
-/// Every configured provider, and the one client they share.
-pub struct OAuth {
-    pub http: HttpClient,
-    providers: Vec<ProviderRuntime>,
-}
-
-impl OAuth {
-    pub fn new(config: &Config) -> Self {
-        Self {
-            http: HttpClient::default(),
-            providers: config
-                .oauth
-                .iter()
-                .cloned()
-                .map(ProviderRuntime::new)
-                .collect(),
-        }
-    }
-
-    pub fn provider(&self, id: &str) -> Option<&ProviderRuntime> {
-        self.providers
-            .iter()
-            .find(|provider| provider.config.id == id)
-    }
-
-    pub fn providers(&self) -> impl Iterator<Item = &ProviderRuntime> {
-        self.providers.iter()
-    }
-}
 
 /// `<app_url>/api/oauth/callback/<id>`: where the provider sends the browser back. It must be
 /// registered with the provider exactly so.

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use tokio::sync::{Mutex, OnceCell};
 use url::Url;
 
-use super::http::{FetchError, HttpClient};
 use super::id_token::KeySet;
+use crate::outbound::{FetchError, HttpClient};
 
 const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
 const KEYS_MIN_REFRESH: Duration = Duration::from_secs(60);

@@ -14,8 +14,9 @@ use postern_store::StoreError;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::clock::now;
 use crate::cookies::{self, OAUTH_COOKIE};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// Ten minutes from the redirect to the callback.
 pub const LIFETIME_SECS: u64 = 600;
@@ -78,9 +79,7 @@ pub async fn start(
         .await?;
     if !stored {
         // Only a collision of 256 random bits could get here; never hand out an unstored state.
-        return Err(StoreError::Unavailable(
-            "the sign-in could not be stored".into(),
-        ));
+        return Err(StoreError::unavailable("the sign-in could not be stored"));
     }
     let lifetime = i64::try_from(LIFETIME_SECS).unwrap_or(0);
     Ok(Started {

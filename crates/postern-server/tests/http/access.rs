@@ -83,7 +83,8 @@ async fn a_user_outside_the_allowed_groups_is_refused_with_the_reason() {
         )
     );
 
-    // Through nginx a browser gets the 403 itself (auth_request cannot pass on a redirect).
+    // Through nginx a browser gets the 403 itself (auth_request cannot pass on a redirect),
+    // with the no-access page in Location for the snippet's `error_page 403` to redirect to.
     let nginx = server
         .get("/api/auth/nginx")
         .browser()
@@ -93,6 +94,26 @@ async fn a_user_outside_the_allowed_groups_is_refused_with_the_reason() {
         .send()
         .await;
     assert_eq!(nginx.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        nginx.header("location"),
+        Some(
+            "https://auth.example.com/unauthorized?reason=user&app=Dashboard&redirect_uri=https%3A%2F%2Fdash.example.com%2F"
+        )
+    );
+    let nginx_api = server
+        .get("/api/auth/nginx")
+        .header("accept", "application/json")
+        .header("cookie", &bob)
+        .header("x-original-url", "https://dash.example.com/")
+        .header("x-original-method", "GET")
+        .send()
+        .await;
+    assert_eq!(nginx_api.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        nginx_api.header("location"),
+        None,
+        "scripts get no redirect"
+    );
 }
 
 #[tokio::test]
@@ -377,4 +398,46 @@ async fn switch_account_signs_out_and_returns_to_the_app_after_the_next_sign_in(
         "https://dash.example.com/reports?q=1",
         "the next sign-in returns to the app"
     );
+}
+
+/// A reload puts new rules and new users in force together: bob, moved into a new group that
+/// the new rules admit, passes at once, with his new groups, and so does a Basic caller.
+#[tokio::test]
+async fn a_reload_swaps_rules_and_users_together() {
+    let server = server(&format!("{RULES}[api]\nbasic_auth = true\n")).await;
+    let bob = server.login("bob").await;
+    let check = |cookie: Option<&str>, basic: Option<&str>| {
+        let mut request = traefik(&server, "GET", "dash.example.com", "/");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(basic) = basic {
+            request = request.header("authorization", basic);
+        }
+        request.send()
+    };
+    assert_eq!(check(Some(&bob), None).await.status, StatusCode::FORBIDDEN);
+
+    let text = config_text(
+        "https://auth.example.com",
+        &RULES.replace("allow_groups = [\"admins\"]", "allow_groups = [\"night\"]"),
+    )
+    .replace(
+        "[[users]]\nname = \"bob\"\n",
+        "[[users]]\nname = \"bob\"\ngroups = [\"night\"]\n",
+    );
+    let reloaded = load(&text);
+    server.state.replace_live(reloaded.access, reloaded.users);
+
+    let session = check(Some(&bob), None).await;
+    assert_eq!(session.status, StatusCode::OK);
+    assert_eq!(session.header("remote-groups"), Some("night"));
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("bob:{PASSWORD}"))
+    );
+    let basic = check(None, Some(&basic)).await;
+    assert_eq!(basic.status, StatusCode::OK, "{}", basic.body);
+    assert_eq!(basic.header("remote-groups"), Some("night"));
 }

@@ -437,10 +437,31 @@ async fn ui_and_api_routes_are_rate_limited_and_the_check_path_is_not() {
 #[tokio::test]
 async fn bad_refresh_tokens_count_against_the_client() {
     let server = server("").await;
+    let (_, good_refresh) = pair(&server).await;
     for n in 0..5 {
         let bad = refresh(&server, &format!("not-a-token-{n}")).await;
         assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
     }
+    let sixth = refresh(&server, "not-a-token-6").await;
+    assert_eq!(
+        sixth.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        sixth.body
+    );
+    assert_eq!(
+        sixth.json()["message"],
+        "Too many failed attempts, try again later"
+    );
+    let retry_after = sixth.json()["retryAfter"].as_u64().unwrap();
+    assert!((1..=300).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        sixth.header("retry-after"),
+        Some(retry_after.to_string().as_str())
+    );
+    // The limit comes before the token is looked at: a good one waits too.
+    let good = refresh(&server, &good_refresh).await;
+    assert_eq!(good.status, StatusCode::TOO_MANY_REQUESTS, "{}", good.body);
     let login = token_login(
         &server,
         &format!("{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}"),
@@ -451,6 +472,53 @@ async fn bad_refresh_tokens_count_against_the_client() {
         StatusCode::TOO_MANY_REQUESTS,
         "the same client is limited on every path"
     );
+}
+
+/// An `http://` portal: Basic on the API routes (and on the check path for an http app) only
+/// with `allow_insecure_basic`.
+async fn plain_http_server(insecure: bool) -> TestServer {
+    TestServer::with_config(&config_text(
+        "http://auth.example.com",
+        &format!("[api]\nbasic_auth = true\nallow_insecure_basic = {insecure}\n"),
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn basic_over_plain_http_is_refused_unless_allowed() {
+    for insecure in [false, true] {
+        let server = plain_http_server(insecure).await;
+        let status = server
+            .get("/api/status")
+            .header("authorization", &basic("alice", PASSWORD))
+            .send()
+            .await;
+        assert_eq!(status.status, StatusCode::OK);
+        assert_eq!(
+            status.json()["isLoggedIn"],
+            insecure,
+            "allow_insecure_basic = {insecure}: {}",
+            status.body
+        );
+        let ticket = server
+            .get("/api/ws-token")
+            .header("authorization", &basic("alice", PASSWORD))
+            .send()
+            .await;
+        let expected = if insecure {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(ticket.status, expected, "{}", ticket.body);
+        let checked = check(&server, "http", "app.example.com")
+            .header("authorization", &basic("alice", PASSWORD))
+            .send()
+            .await;
+        assert_eq!(checked.status, expected, "{}", checked.body);
+        let remote_user = insecure.then_some("alice");
+        assert_eq!(checked.header("remote-user"), remote_user);
+    }
 }
 
 #[tokio::test]

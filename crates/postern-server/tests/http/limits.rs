@@ -74,7 +74,7 @@ async fn the_form_says_when_to_try_again() {
     assert!(
         response
             .body
-            .contains("Too many failed sign-ins. Try again in 5 minutes."),
+            .contains("Too many failed attempts. Try again in 5 minutes."),
         "{}",
         response.body
     );

@@ -113,7 +113,16 @@ async fn shutdown_does_not_wait_for_a_client_that_sends_nothing() {
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(server.run(shutdown.clone()));
     let _silent = TcpStream::connect(addr).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The listener accepts in order: once a later connection is answered, the silent one is
+    // accepted and held by a connection task.
+    let mut probe = TcpStream::connect(addr).await.unwrap();
+    probe
+        .write_all(b"GET /api/healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    probe.read_to_end(&mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
     let started = Instant::now();
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), running)

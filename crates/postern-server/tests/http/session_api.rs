@@ -121,3 +121,112 @@ async fn health_endpoints_answer() {
     let ready = server.get("/api/ready").send().await;
     assert_eq!(ready.status, StatusCode::OK);
 }
+
+/// The store key of a `postern_session=<token>` cookie.
+fn session_key(cookie: &str) -> postern_core::token::TokenHash {
+    let token = cookie.strip_prefix("postern_session=").unwrap();
+    postern_core::token::SessionToken::parse(token)
+        .unwrap()
+        .hash()
+}
+
+fn wall_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Rewrites a session's deadlines in the store, which keeps the record for another minute:
+/// only the server's own liveness check can then refuse it.
+async fn set_deadlines(server: &TestServer, cookie: &str, idle: u64, absolute: u64) {
+    let key = session_key(cookie);
+    let stored = server.state.store.get_session(&key).await.unwrap().unwrap();
+    let mut record = std::sync::Arc::unwrap_or_clone(stored);
+    record.idle_deadline = idle;
+    record.expires_at = absolute;
+    server
+        .state
+        .store
+        .put_session(&key, &record, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+}
+
+/// What a session cookie gets: `GET /api/session`, and the check path's answer.
+async fn answers(server: &TestServer, cookie: &str) -> (StatusCode, StatusCode) {
+    let session = server
+        .get("/api/session")
+        .header("cookie", cookie)
+        .send()
+        .await;
+    let check = server
+        .get("/api/auth/traefik")
+        .forwarded("GET", "/")
+        .header("cookie", cookie)
+        .send()
+        .await;
+    (session.status, check.status)
+}
+
+#[tokio::test]
+async fn the_server_ends_a_session_past_its_idle_or_absolute_deadline() {
+    let server = TestServer::start().await;
+    let live = (StatusCode::OK, StatusCode::OK);
+    let ended = (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED);
+    let now = wall_clock();
+
+    let idle = server.login("alice").await;
+    assert_eq!(answers(&server, &idle).await, live);
+    // Deadlines still ahead, written the same way: the session lives on.
+    set_deadlines(&server, &idle, now + 120, now + 3600).await;
+    assert_eq!(answers(&server, &idle).await, live);
+    set_deadlines(&server, &idle, now.saturating_sub(1), now + 3600).await;
+    assert_eq!(answers(&server, &idle).await, ended, "idle deadline passed");
+
+    let absolute = server.login("alice").await;
+    set_deadlines(&server, &absolute, now + 120, now.saturating_sub(1)).await;
+    assert_eq!(
+        answers(&server, &absolute).await,
+        ended,
+        "absolute deadline passed"
+    );
+}
+
+#[tokio::test]
+async fn keepalive_on_a_remember_me_session_moves_nothing() {
+    let server = TestServer::start().await;
+    let login = server
+        .post("/api/login")
+        .json(&format!(
+            "{{\"username\":\"alice\",\"password\":\"{PASSWORD}\",\"rememberMe\":true}}"
+        ))
+        .send()
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    let cookie = login.session_cookie().unwrap();
+    let before = server
+        .get("/api/session")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .json();
+    assert_eq!(before["rememberMe"], true);
+    assert_eq!(
+        before["idleExpiresAt"], before["expiresAt"],
+        "no idle timeout"
+    );
+    let csrf = server.csrf(&cookie).await;
+    let kept = server
+        .post("/api/session/keepalive")
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    let body = kept.json();
+    assert_eq!(body["message"], "Session has no idle timeout");
+    assert_eq!(body["rememberMe"], true);
+    assert_eq!(body["expiresAt"], before["expiresAt"]);
+    assert_eq!(body["idleExpiresAt"], before["idleExpiresAt"]);
+}

@@ -104,13 +104,11 @@ impl EmbeddedStore {
                 op,
                 reply: Some(reply),
             })
-            .map_err(|_| StoreError::Unavailable("the data file writer stopped".into()))?;
+            .map_err(|_| StoreError::unavailable("the data file writer stopped"))?;
         match answer.await {
             Ok(Ok(Reply::Full(max))) => Err(StoreError::Full(max)),
             Ok(answer) => answer,
-            Err(_) => Err(StoreError::Unavailable(
-                "the data file cannot be written".into(),
-            )),
+            Err(_) => Err(StoreError::unavailable("the data file cannot be written")),
         }
     }
 
@@ -120,9 +118,7 @@ impl EmbeddedStore {
     ) -> Result<T, StoreError> {
         let Some(db) = self.file.get() else {
             self.retry_in_background();
-            return Err(StoreError::Unavailable(
-                "the data file cannot be read now".into(),
-            ));
+            return Err(StoreError::unavailable("the data file cannot be read now"));
         };
         let answer = db
             .begin_read()
@@ -130,7 +126,7 @@ impl EmbeddedStore {
             .and_then(|txn| read(&txn));
         answer.map_err(|err| {
             self.retry_in_background();
-            StoreError::Unavailable(err.to_string())
+            StoreError::unavailable_because("the data file cannot be read", err)
         })
     }
 
@@ -155,7 +151,7 @@ impl EmbeddedStore {
         })
     }
 
-    pub(crate) fn get_session(&self, hash: &TokenHash) -> Option<SessionRecord> {
+    pub(crate) fn get_session(&self, hash: &TokenHash) -> Option<Arc<SessionRecord>> {
         self.memory.get_session(hash)
     }
 
@@ -353,7 +349,7 @@ fn stored(reply: Reply) -> Result<bool, StoreError> {
 
 /// An answer of the wrong shape: a bug, reported as the store failing (closed).
 fn unexpected(reply: &Reply) -> StoreError {
-    StoreError::Unavailable(format!(
+    StoreError::unavailable(format!(
         "unexpected answer from the data file writer: {reply:?}"
     ))
 }

@@ -99,9 +99,11 @@ impl Writer {
                 }
                 // Ops that were never applied (the batch stopped at the error) drop their
                 // senders, which their callers read as unavailable too.
+                let failed =
+                    StoreError::unavailable_because("the data file cannot be written", err);
                 for (_, to) in replies {
                     if let Some(to) = to {
-                        let _ = to.send(Err(StoreError::Unavailable(err.to_string())));
+                        let _ = to.send(Err(failed.clone()));
                     }
                 }
             }

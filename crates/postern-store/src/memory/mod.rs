@@ -8,6 +8,7 @@ mod ttl_map;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use postern_core::limits::BucketRule;
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
 
@@ -56,7 +57,7 @@ impl MemoryStore {
         self.others.len()
     }
 
-    pub(crate) fn get_session(&self, key: &TokenHash) -> Option<SessionRecord> {
+    pub(crate) fn get_session(&self, key: &TokenHash) -> Option<Arc<SessionRecord>> {
         self.sessions.get(key)
     }
 
@@ -143,38 +144,26 @@ impl MemoryStore {
         self.others.update(key, |_| (Action::Remove, ()));
     }
 
-    /// A token bucket refilled at `rate` per second up to `burst`. `None`: allowed;
-    /// `Some(wait)`: refused, a token will be there after `wait`.
+    /// A token bucket refilled at `rate` per second up to `burst` (`postern_core::limits`).
+    /// `None`: allowed; `Some(wait)`: refused, a token will be there after `wait`.
     pub(crate) fn take_token(&self, key: &str, rate: f64, burst: u32) -> Option<Duration> {
         let now = Instant::now();
-        let burst = f64::from(burst.max(1));
-        let rate = rate.max(f64::MIN_POSITIVE);
-        // The entry lives as long as a full refill takes; after that a new one is equivalent.
-        let ttl = Duration::from_secs_f64((burst / rate).max(1.0));
+        let rule = BucketRule::new(rate, burst);
         self.others.update(key, |entry| {
-            let tokens = match entry {
+            let bucket = match entry {
                 Some(Entry {
-                    value: Value::Bucket { tokens, updated },
+                    value: Value::Bucket(bucket),
                     ..
-                }) => (*tokens + now.saturating_duration_since(*updated).as_secs_f64() * rate)
-                    .min(burst),
-                _ => burst,
+                }) => Some(*bucket),
+                _ => None,
             };
-            let (left, wait) = if tokens >= 1.0 {
-                (tokens - 1.0, None)
-            } else {
-                (tokens, Some(Duration::from_secs_f64((1.0 - tokens) / rate)))
+            let (after, wait) = rule.take(bucket, now);
+            let entry = Entry {
+                value: Value::Bucket(after),
+                // The entry lives as long as a full refill takes; then a new one is the same.
+                expires: now + rule.ttl(),
             };
-            (
-                Action::Set(Entry {
-                    value: Value::Bucket {
-                        tokens: left,
-                        updated: now,
-                    },
-                    expires: now + ttl,
-                }),
-                wait,
-            )
+            (Action::Set(entry), wait)
         })
     }
 

@@ -3,6 +3,7 @@
 //! shards, and checks on different sessions almost never wait on the same lock.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -12,15 +13,16 @@ use postern_core::token::TokenHash;
 
 use super::lock;
 use crate::StoreError;
+use crate::token_map::TokenMap;
 
 const SHARDS: usize = 64;
 
 struct Entry {
-    record: SessionRecord,
+    record: Arc<SessionRecord>,
     expires: Instant,
 }
 
-type Shard = HashMap<TokenHash, Entry>;
+type Shard = TokenMap<Entry>;
 
 pub struct SessionMap {
     shards: Vec<Mutex<Shard>>,
@@ -34,7 +36,7 @@ pub struct SessionMap {
 impl SessionMap {
     pub fn new(max_sessions: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             index: Mutex::new(HashMap::new()),
             len: AtomicUsize::new(0),
             max_sessions,
@@ -45,10 +47,10 @@ impl SessionMap {
         self.len.load(Ordering::Relaxed)
     }
 
-    pub fn get(&self, key: &TokenHash) -> Option<SessionRecord> {
+    pub fn get(&self, key: &TokenHash) -> Option<Arc<SessionRecord>> {
         let mut shard = self.shard(key);
         match shard.get(key) {
-            Some(entry) if entry.expires > Instant::now() => Some(entry.record.clone()),
+            Some(entry) if entry.expires > Instant::now() => Some(Arc::clone(&entry.record)),
             Some(_) => {
                 shard.remove(key);
                 self.len.fetch_sub(1, Ordering::Relaxed);
@@ -66,6 +68,7 @@ impl SessionMap {
     ) -> Result<(), StoreError> {
         let expires = Instant::now() + ttl;
         let user = record.user.to_lowercase();
+        let record = Arc::new(record);
         {
             let mut shard = self.shard(&key);
             if let Some(entry) = shard.get_mut(&key) {

@@ -8,13 +8,15 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use postern_core::limits::TokenBucket;
+
 use super::lock;
 
 const SHARDS: usize = 64;
 
 pub enum Value {
     Counter(u64),
-    Bucket { tokens: f64, updated: Instant },
+    Bucket(TokenBucket),
     Mark,
     Bytes(Vec<u8>),
 }

@@ -6,7 +6,8 @@
 //! (2.2 commands per Redis read, measured with `postern-bench --only d`). Here the checks
 //! queue their keys; one task takes a key, yields once so that every check already runnable
 //! in this scheduler round queues its key too, then sends them all at once, each batch under
-//! one store timeout. A lone check pays one extra task switch.
+//! one store timeout, as one pipeline (one command per key on a cluster). A lone check pays
+//! one extra task switch.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -65,7 +66,7 @@ impl ReadBatcher {
         }
         answer
             .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("the Redis reader stopped".into())))
+            .unwrap_or_else(|_| Err(StoreError::unavailable("the Redis reader stopped")))
     }
 }
 
@@ -93,18 +94,27 @@ async fn collect(link: Link, mut reads: mpsc::Receiver<Read>) {
 }
 
 async fn send(link: Link, batch: Vec<Read>) {
-    let keys: Vec<(String, bool)> = batch
+    let reads: Vec<(&str, bool)> = batch
         .iter()
-        .map(|read| (read.key.clone(), read.with_ttl))
+        .map(|read| (read.key.as_str(), read.with_ttl))
         .collect();
     let values = link
-        .run(|conn| {
-            // All reads are queued on the multiplexed connection in this one poll, so they
-            // leave in one write (one key each: this works on a cluster too).
-            try_join_all(
-                keys.into_iter()
-                    .map(|(key, with_ttl)| fetch(conn.clone(), key, with_ttl)),
-            )
+        .run(|conn| async move {
+            match conn {
+                // A cluster pipeline may not span slots: one command per key, all queued in
+                // this one poll of the connection, so they still leave together.
+                Conn::Cluster(_) => {
+                    try_join_all(
+                        reads.iter().map(|(key, with_ttl)| {
+                            fetch(conn.clone(), (*key).to_owned(), *with_ttl)
+                        }),
+                    )
+                    .await
+                }
+                // One pipeline: one command future, one write and one reply parse for the whole
+                // batch, instead of a future, a channel message and a reply per key.
+                conn => fetch_all(conn, &reads).await,
+            }
         })
         .await;
     match values {
@@ -119,6 +129,39 @@ async fn send(link: Link, batch: Vec<Read>) {
             }
         }
     }
+}
+
+/// `GET` (and `PTTL`) for every read in one pipeline, on a single-node connection.
+async fn fetch_all(mut conn: Conn, reads: &[(&str, bool)]) -> Result<Vec<Fetched>, RedisError> {
+    let mut pipe = redis::pipe();
+    for (key, with_ttl) in reads {
+        pipe.get(*key);
+        if *with_ttl {
+            pipe.pttl(*key);
+        }
+    }
+    let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+    let mut replies = replies.into_iter();
+    let mut next = || {
+        replies.next().ok_or_else(|| {
+            RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "fewer replies than commands in the pipeline",
+            ))
+        })
+    };
+    let mut fetched = Vec::with_capacity(reads.len());
+    for (_, with_ttl) in reads {
+        let value: Option<Vec<u8>> = redis::from_redis_value(next()?)?;
+        let ttl = if *with_ttl {
+            let ttl_ms: i64 = redis::from_redis_value(next()?)?;
+            u64::try_from(ttl_ms).ok().map(Duration::from_millis)
+        } else {
+            None
+        };
+        fetched.push(Fetched { value, ttl });
+    }
+    Ok(fetched)
 }
 
 async fn fetch(mut conn: Conn, key: String, with_ttl: bool) -> Result<Fetched, RedisError> {

@@ -8,7 +8,6 @@
 //! shard meanwhile: an invalidation may overtake the answer to a read made before the
 //! change (they travel on different connections), and that answer must not be kept.
 
-use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
+
+use crate::token_map::TokenMap;
 
 const SHARDS: usize = 64;
 /// An entry is read from Redis again after this long, whatever Redis said: a bound for the
@@ -39,13 +40,13 @@ struct Inner {
 
 #[derive(Default)]
 struct Shard {
-    entries: HashMap<TokenHash, Entry>,
+    entries: TokenMap<Entry>,
     /// Moves on every invalidation of a key of this shard.
     generation: u64,
 }
 
 struct Entry {
-    record: SessionRecord,
+    record: Arc<SessionRecord>,
     /// When Redis drops the key (its TTL) or `MAX_AGE` after the read, whichever is first.
     stale_at: Instant,
 }
@@ -70,7 +71,7 @@ impl SessionCache {
 
     /// The cached record, or a ticket to fill it with what Redis answers. `None` for
     /// both while the cache is not live.
-    pub fn lookup(&self, hash: &TokenHash) -> Result<SessionRecord, Option<Ticket>> {
+    pub fn lookup(&self, hash: &TokenHash) -> Result<Arc<SessionRecord>, Option<Ticket>> {
         if !self.inner.live.load(Ordering::Acquire) {
             return Err(None);
         }
@@ -78,7 +79,7 @@ impl SessionCache {
         let mut shard = self.shard(hash);
         if let Some(entry) = shard.entries.get(hash) {
             if Instant::now() < entry.stale_at {
-                return Ok(entry.record.clone());
+                return Ok(Arc::clone(&entry.record));
             }
             shard.entries.remove(hash);
         }
@@ -90,7 +91,13 @@ impl SessionCache {
 
     /// Keeps what Redis answered for `hash` (with the key's `ttl`), unless the key changed
     /// (or the subscription did) since the ticket was taken. Absent sessions are not kept.
-    pub fn fill(&self, hash: &TokenHash, record: &SessionRecord, ttl: Duration, ticket: Ticket) {
+    pub fn fill(
+        &self,
+        hash: &TokenHash,
+        record: &Arc<SessionRecord>,
+        ttl: Duration,
+        ticket: Ticket,
+    ) {
         let mut shard = self.shard(hash);
         if !self.inner.live.load(Ordering::Acquire)
             || self.inner.epoch.load(Ordering::Acquire) != ticket.epoch
@@ -107,7 +114,7 @@ impl SessionCache {
         shard.entries.insert(
             *hash,
             Entry {
-                record: record.clone(),
+                record: Arc::clone(record),
                 stale_at: Instant::now() + ttl.min(MAX_AGE),
             },
         );
@@ -188,9 +195,14 @@ mod tests {
         let Err(Some(ticket)) = cache.lookup(&hash) else {
             panic!("expected a miss with a ticket");
         };
-        cache.fill(&hash, &record("alice"), Duration::from_secs(60), ticket);
+        cache.fill(
+            &hash,
+            &Arc::new(record("alice")),
+            Duration::from_secs(60),
+            ticket,
+        );
         assert_eq!(
-            cache.lookup(&hash).ok().map(|r| r.user),
+            cache.lookup(&hash).ok().map(|r| r.user.clone()),
             Some("alice".into())
         );
         cache.invalidate(&hash);
@@ -205,7 +217,12 @@ mod tests {
             panic!("expected a miss with a ticket");
         };
         cache.invalidate(&hash);
-        cache.fill(&hash, &record("alice"), Duration::from_secs(60), ticket);
+        cache.fill(
+            &hash,
+            &Arc::new(record("alice")),
+            Duration::from_secs(60),
+            ticket,
+        );
         assert!(cache.lookup(&hash).is_err());
     }
 
@@ -219,7 +236,12 @@ mod tests {
         cache.set_live(false);
         assert!(matches!(cache.lookup(&hash), Err(None)));
         cache.set_live(true);
-        cache.fill(&hash, &record("alice"), Duration::from_secs(60), ticket);
+        cache.fill(
+            &hash,
+            &Arc::new(record("alice")),
+            Duration::from_secs(60),
+            ticket,
+        );
         assert!(cache.lookup(&hash).is_err());
     }
 
@@ -230,7 +252,12 @@ mod tests {
         for i in 0..100u8 {
             let hash = TokenHash([i; 32]);
             if let Err(Some(ticket)) = cache.lookup(&hash) {
-                cache.fill(&hash, &record("u"), Duration::from_secs(60), ticket);
+                cache.fill(
+                    &hash,
+                    &Arc::new(record("u")),
+                    Duration::from_secs(60),
+                    ticket,
+                );
             }
         }
         let kept: usize = cache

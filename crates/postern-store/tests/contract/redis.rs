@@ -74,7 +74,7 @@ async fn sentinel_passes_the_contract_and_survives_a_failover() {
             Err(err) => panic!("the store did not follow the failover: {err}"),
         }
     };
-    assert_eq!(found, Some(record("alice")));
+    assert_eq!(found.as_deref(), Some(&record("alice")));
     let after = key();
     store
         .put_session(&after, &record("bob"), Duration::from_secs(600))
@@ -105,8 +105,9 @@ async fn an_outage_fails_closed_and_recovery_needs_no_restart() {
         store.ping().await,
         Err(StoreError::Unavailable(_))
     ));
+    // Two calls with a 1 s timeout each: ten seconds only catches a call that hangs.
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(10),
         "errors come within the timeout, took {:?}",
         started.elapsed()
     );
@@ -117,8 +118,8 @@ async fn an_outage_fails_closed_and_recovery_needs_no_restart() {
             break;
         }
         assert!(
-            back.elapsed() < Duration::from_secs(2),
-            "not recovered 2 s after Redis came back"
+            back.elapsed() < Duration::from_secs(10),
+            "not recovered 10 s after Redis came back"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -136,7 +137,7 @@ async fn a_store_that_was_never_reachable_connects_when_redis_appears() {
     let store = standalone(port);
     assert!(store.ping().await.is_err());
     let _server = RedisServer::start_with(port, &[]);
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while store.ping().await.is_err() {
         assert!(
             Instant::now() < deadline,

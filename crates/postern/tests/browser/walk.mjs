@@ -66,6 +66,28 @@ async function audit(page, label) {
   check(found.length === 0, `${label}: WCAG 2.1 AA violations:\n  ${found.join('\n  ')}`);
 }
 
+/** WCAG 1.4.11: the border of every text field against the card behind it, at least 3:1
+ *  (axe checks text contrast only). */
+async function checkControlBorders(page, label) {
+  const ratios = await page.evaluate(() => {
+    const luminance = (css) => {
+      const [r, g, b] = css.match(/[\d.]+/g).slice(0, 3).map((v) => {
+        const c = Number(v) / 255;
+        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const card = getComputedStyle(document.querySelector('.card')).backgroundColor;
+    return [...document.querySelectorAll('input[type=text], input[type=password]')].map((input) => {
+      const [a, b] = [luminance(getComputedStyle(input).borderTopColor), luminance(card)];
+      return { id: input.id, ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+    });
+  });
+  for (const { id, ratio } of ratios) {
+    check(ratio >= 3, `${label}: the border of #${id} has ${ratio.toFixed(2)}:1 against the card, under 3:1`);
+  }
+}
+
 try {
   let walk = 0;
   for (const size of sizes) {
@@ -92,6 +114,7 @@ try {
           });
           check(dark === (scheme === 'dark'), `${label} on ${where}: the page background is not ${scheme}`);
           await audit(page, `${label} on ${where}`);
+          await checkControlBorders(page, `${label} on ${where}`);
         }
         await page.screenshot({ path: `${artifacts}/${where}-${label}.png`, fullPage: true });
         console.log(`${where} ${label}: ${title}`);

@@ -5,6 +5,7 @@ mod support;
 
 mod audit;
 mod commands;
+mod deploy_variants;
 mod docs;
 mod embedded;
 mod explain;

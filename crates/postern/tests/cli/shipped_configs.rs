@@ -59,7 +59,7 @@ fn the_kubernetes_configmap_holds_a_valid_config() {
 
 /// The text of a YAML literal block (`key: |`): the lines indented deeper than the key, with
 /// that indentation removed. Enough for the one ConfigMap, without a YAML parser.
-fn block_scalar(yaml: &str, key: &str) -> String {
+pub fn block_scalar(yaml: &str, key: &str) -> String {
     let mut lines = yaml.lines();
     let header = lines
         .by_ref()

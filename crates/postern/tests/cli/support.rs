@@ -82,6 +82,12 @@ pub fn run_in(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+enum Ready {
+    Yes,
+    /// The child could not bind its port: another process took it first.
+    PortTaken,
+}
+
 /// A running `postern serve`, killed on drop if still running.
 pub struct Running {
     pub child: Child,
@@ -94,8 +100,32 @@ impl Running {
         Self::start_with(dir, config_path, &[], port)
     }
 
-    /// With more `serve` flags; `port` is where it will listen.
+    /// With more `serve` flags; `port` is where it will listen. The port came from
+    /// `free_port`, so another test may have bound it since: then this child exits with
+    /// "address in use", and when the port is the config's own it moves to a fresh one (the
+    /// config file is rewritten) and starts again. Ready means this child said it listens on
+    /// the port, not just that something there answers.
     pub fn start_with(dir: &TempDir, config_path: &Path, flags: &[&str], port: u16) -> Self {
+        let mut port = port;
+        for _ in 0..5 {
+            let mut running = Self::spawn(dir, config_path, flags, port);
+            match running.wait_until_ready() {
+                Ready::Yes => return running,
+                Ready::PortTaken if flags.is_empty() => {
+                    let config = std::fs::read_to_string(config_path).unwrap();
+                    let fresh = free_port();
+                    let moved =
+                        config.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{fresh}"));
+                    std::fs::write(config_path, moved).unwrap();
+                    port = fresh;
+                }
+                Ready::PortTaken => break,
+            }
+        }
+        panic!("postern could not bind 127.0.0.1:{port}: another process holds it");
+    }
+
+    fn spawn(dir: &TempDir, config_path: &Path, flags: &[&str], port: u16) -> Self {
         let log = dir.0.join("postern.log");
         let child = Command::new(BINARY)
             .args(["serve", "--config"])
@@ -108,22 +138,33 @@ impl Running {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let running = Self { child, port, log };
-        running.wait_until_healthy();
-        running
+        Self { child, port, log }
     }
 
-    fn wait_until_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    fn wait_until_ready(&mut self) -> Ready {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let own_address = format!("127.0.0.1:{}", self.port);
         while Instant::now() < deadline {
-            if get(self.port, "/api/healthcheck", &[])
-                .is_ok_and(|answer| answer.starts_with("HTTP/1.1 200"))
+            if self.child.try_wait().unwrap().is_some() {
+                let log = self.log_text();
+                if log.to_ascii_lowercase().contains("in use") {
+                    return Ready::PortTaken;
+                }
+                panic!("postern exited before it was ready; log:\n{log}");
+            }
+            let said_ready = self
+                .log_text()
+                .lines()
+                .any(|line| line.contains("postern is ready") && line.contains(&own_address));
+            if said_ready
+                && get(self.port, "/api/healthcheck", &[])
+                    .is_ok_and(|answer| answer.starts_with("HTTP/1.1 200"))
             {
-                return;
+                return Ready::Yes;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("postern did not become healthy; log:\n{}", self.log_text());
+        panic!("postern did not become ready; log:\n{}", self.log_text());
     }
 
     pub fn log_text(&self) -> String {

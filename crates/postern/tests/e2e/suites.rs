@@ -5,7 +5,7 @@
 use crate::harness::proxy::ProxyKind;
 use crate::scenarios::{
     access, browser_login, deploy_variants, host_confusion, login_redirect, logout, oidc_login,
-    spoofing,
+    refused_in_chromium, spoofing,
 };
 
 macro_rules! proxy_suite {
@@ -14,6 +14,12 @@ macro_rules! proxy_suite {
             use super::*;
 
             const KIND: ProxyKind = $kind;
+
+            #[tokio::test]
+            async fn access_a_refused_browser_lands_on_postern_s_no_access_page() {
+                refused_in_chromium::a_refused_browser_lands_on_postern_s_no_access_page(KIND)
+                    .await;
+            }
 
             #[tokio::test]
             async fn deploy_the_uncommented_portal_block_serves_the_login_page() {

@@ -80,6 +80,13 @@ fn nul_terminated(raw: &str) -> String {
     resolve(decoded.split('\0').next().unwrap_or_default().split('/'))
 }
 
+/// Routers that match the raw path (Express, Koa): decoded, but `.` and `..` kept as names.
+fn literal(raw: &str) -> String {
+    let decoded = decode(raw);
+    let segments: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
+    format!("/{}", segments.join("/"))
+}
+
 /// How a server turns the raw path it receives into the path it serves.
 type Normalise = fn(&str) -> String;
 
@@ -89,6 +96,7 @@ const MODELS: &[(&str, Normalise)] = &[
     ("windows", windows),
     ("double decoding", double_decoding),
     ("NUL-terminated", nul_terminated),
+    ("literal", literal),
 ];
 
 fn inside_public(path: &str) -> bool {
@@ -184,12 +192,7 @@ proptest! {
 #[test]
 fn the_models_see_the_known_attacks() {
     let rules = rules(PUBLIC);
-    for public in [
-        "/public",
-        "/public/logo.png",
-        "/public/a/../b",
-        "//public/x",
-    ] {
+    for public in ["/public", "/public/logo.png", "//public/x"] {
         assert!(postern_says_public(&rules, public), "{public}");
     }
     for (attack, model) in [
@@ -200,6 +203,8 @@ fn the_models_see_the_known_attacks() {
         ("/public/%252e%252e/admin", double_decoding),
         ("/admin%00/../public/x", nul_terminated),
         ("/public/..%2Fadmin", decode_then_split),
+        ("/admin/../public/x", literal),
+        ("/admin/%2e%2e/public/x", literal),
     ] {
         assert!(
             !inside_public(&model(attack)),

@@ -71,6 +71,10 @@ fn each_claim_check_refuses() {
         ("aud", json!(["other", "postern"]), IdTokenError::Audience),
         ("exp", json!(NOW - 61), IdTokenError::Expired),
         ("iat", json!(NOW + 3600), IdTokenError::IssuedInFuture),
+        ("iat", json!(NOW + 61), IdTokenError::IssuedInFuture),
+        ("iat", json!("yesterday"), IdTokenError::NoIssuedAt),
+        ("nbf", json!(NOW + 61), IdTokenError::NotYetValid),
+        ("nbf", json!("soon"), IdTokenError::NotYetValid),
         ("nonce", json!("n2"), IdTokenError::Nonce),
     ];
     for (name, value, error) in cases {
@@ -81,6 +85,23 @@ fn each_claim_check_refuses() {
         }
         let result = verify(&token(&pair, &header, &claims), &keys, &expected());
         assert_eq!(result, Err(error), "{name}");
+    }
+}
+
+#[test]
+fn iat_is_required_and_nbf_holds_within_the_leeway() {
+    let (pair, keys) = key();
+    let header = json!({"alg": "ES256", "kid": "k1"});
+    let mut without_iat = claims();
+    without_iat.as_object_mut().unwrap().remove("iat");
+    let result = verify(&token(&pair, &header, &without_iat), &keys, &expected());
+    assert_eq!(result, Err(IdTokenError::NoIssuedAt));
+    // A provider clock up to 60 s ahead is tolerated, for nbf as for iat and exp.
+    for (name, value) in [("nbf", NOW + 60), ("nbf", NOW - 3600), ("iat", NOW + 60)] {
+        let mut claims = claims();
+        claims[name] = json!(value);
+        let result = verify(&token(&pair, &header, &claims), &keys, &expected());
+        assert!(result.is_ok(), "{name} = {value}: {result:?}");
     }
 }
 
@@ -99,4 +120,40 @@ fn unsigned_and_shared_secret_tokens_are_refused() {
     let header = json!({"alg": "ES256", "kid": "k1"});
     let result = verify(&token(&other, &header, &claims()), &keys, &expected());
     assert_eq!(result, Err(IdTokenError::Signature));
+}
+
+#[test]
+fn keys_postern_cannot_use_are_dropped_and_the_rest_still_verify() {
+    let (pair, keys) = key();
+    let usable = serde_json::to_value(&keys.keys[0]).unwrap();
+    let set: KeySet = serde_json::from_value(json!({"keys": [
+        {"kty": "RSA", "kid": "enc", "use": "enc", "alg": "RSA-OAEP", "n": "AQAB", "e": "AQAB"},
+        {"kty": "future-type", "kid": "k9"},
+        "not even an object",
+        usable,
+    ]}))
+    .unwrap();
+    assert_eq!(
+        set.keys.len(),
+        2,
+        "the encryption key parses; the odd ones are dropped"
+    );
+    let header = json!({"alg": "ES256", "kid": "k1"});
+    let verified = verify(&token(&pair, &header, &claims()), &set, &expected()).unwrap();
+    assert_eq!(verified["sub"], "carol");
+    // An encryption key is never a candidate, even when the token names it.
+    let named = json!({"alg": "RS256", "kid": "enc"});
+    let result = verify(&token(&pair, &named, &claims()), &set, &expected());
+    assert_eq!(result, Err(IdTokenError::UnknownKey));
+}
+
+#[test]
+fn a_key_on_another_curve_is_no_candidate() {
+    let (pair, keys) = key();
+    let mut p384 = serde_json::to_value(&keys.keys[0]).unwrap();
+    p384["crv"] = json!("P-384");
+    let set: KeySet = serde_json::from_value(json!({"keys": [p384]})).unwrap();
+    let header = json!({"alg": "ES256", "kid": "k1"});
+    let result = verify(&token(&pair, &header, &claims()), &set, &expected());
+    assert_eq!(result, Err(IdTokenError::UnknownKey));
 }

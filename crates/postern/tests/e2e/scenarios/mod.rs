@@ -11,6 +11,7 @@ pub mod login_redirect;
 pub mod logout;
 pub mod oidc_login;
 pub mod redis_outage;
+pub mod refused_in_chromium;
 pub mod replicas;
 pub mod spoofing;
 

@@ -1,4 +1,5 @@
-//! The outgoing HTTP client for providers (discovery, JWKS, token, userinfo): hyper over
+//! The outgoing HTTP client, for OAuth providers (discovery, JWKS, token, userinfo) and the
+//! `[notify]` webhook: hyper over
 //! tokio, rustls with ring and the system's roots for https. One connection per request (a
 //! sign-in makes a few calls; pooling would buy nothing), and every call is bounded: a connect
 //! timeout, a whole-exchange timeout and a body size limit, so a slow or hostile provider can

@@ -10,6 +10,7 @@ use postern_core::limits::{LoginLimits, MAX_CONSECUTIVE_FAILURES, STREAK_WINDOW}
 use postern_core::users::User;
 use postern_store::{Counter, Store, StoreError};
 
+use crate::hash_upgrades::Upgrade;
 use crate::state::AppState;
 use crate::user_passwords;
 use postern_core::password::{self, HashKind};
@@ -62,17 +63,21 @@ pub async fn authenticate(
         None => None,
     };
     // A bcrypt hash in users_file is replaced by argon2id at the first right password.
-    let upgrade = hash.as_deref().is_some_and(|hash| {
-        matches!(password::hash_kind(hash), Ok(HashKind::Bcrypt))
-            && user.as_ref().is_some_and(|user| user.from_users_file)
-    });
-    let password_for_upgrade = upgrade.then(|| password.clone());
+    let upgrade = hash
+        .as_deref()
+        .filter(|hash| {
+            matches!(password::hash_kind(hash), Ok(HashKind::Bcrypt))
+                && user.as_ref().is_some_and(|user| user.from_users_file)
+        })
+        .map(|hash| (hash.to_owned(), password.clone()));
     let Ok(verified) = state.passwords.verify(hash, password).await else {
         attempt.give_back(state).await?;
         return Err(LoginError::Busy);
     };
-    if verified && let (Some(user), Some(password)) = (&user, password_for_upgrade) {
-        state.hash_upgrades.request(Arc::clone(user), password);
+    if verified && let (Some(user), Some((replaces, password))) = (&user, upgrade) {
+        state
+            .hash_upgrades
+            .request(Arc::clone(user), replaces, password);
     }
     match user {
         // A TOTP user's failures are cleared only once the code is right too: the caller
@@ -335,3 +340,43 @@ fn limited(client: IpAddr, wait: Duration, ip_failures: u64, account_failures: u
         retry_after: LoginLimits::retry_after_secs(wait),
     }
 }
+
+/// Starts the task that does the queued bcrypt-to-argon2id upgrades (`hash_upgrades`). It
+/// holds the state weakly, so it ends when the state is dropped (the sender goes with it).
+pub fn run_hash_upgrades(state: &Arc<AppState>) {
+    let Some(mut queue) = state.hash_upgrades.take_queue() else {
+        return;
+    };
+    let state = Arc::downgrade(state);
+    tokio::spawn(async move {
+        while let Some(upgrade) = queue.recv().await {
+            let Some(state) = std::sync::Weak::upgrade(&state) else {
+                return;
+            };
+            upgrade_to_argon2(&state, upgrade).await;
+        }
+    });
+}
+
+/// Rewrites a user's bcrypt hash as argon2id (the file, and Redis when that is the store),
+/// unless the hash changed since the upgrade was queued. A failure only leaves the bcrypt
+/// hash in place.
+async fn upgrade_to_argon2(state: &AppState, upgrade: Upgrade) {
+    let Upgrade {
+        user,
+        replaces,
+        password,
+    } = upgrade;
+    let Ok(new_hash) = state.passwords.hash(password).await else {
+        return;
+    };
+    match user_passwords::save(state, &user, &replaces, &new_hash).await {
+        Ok(()) => {
+            tracing::info!(user = %user.name, "bcrypt hash replaced by argon2id in users_file")
+        }
+        Err(err) => tracing::warn!(user = %user.name, error = %err, "bcrypt hash not replaced"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
