@@ -24,6 +24,10 @@ pub const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$D90LZ3huv0j15dqb
 /// Where the store lives in a generated config.
 pub enum StoreChoice<'a> {
     Memory,
+    /// The embedded store, its file under this folder.
+    Embedded {
+        data_dir: &'a std::path::Path,
+    },
     /// `client_cache`: RESP3 client-side caching of session reads (`[session.redis]`).
     Redis {
         url: &'a str,
@@ -35,14 +39,19 @@ pub enum StoreChoice<'a> {
 /// logging at `warn`, and `apps` `[[apps]]` tables (see `apps_toml`).
 pub fn config_toml(listen: &str, store: &StoreChoice<'_>, apps: usize) -> String {
     let secret = postern_core::mac::hex(&postern_core::token::random_bytes::<32>());
+    let data_dir = match store {
+        StoreChoice::Embedded { data_dir } => format!("data_dir = \"{}\"\n", data_dir.display()),
+        _ => String::new(),
+    };
     let store = match store {
         StoreChoice::Memory => "store = \"memory\"\nmax_sessions = 100000\n".to_owned(),
+        StoreChoice::Embedded { .. } => "store = \"embedded\"\nmax_sessions = 100000\n".to_owned(),
         StoreChoice::Redis { url, client_cache } => format!(
             "store = \"redis\"\nredis_url = \"{url}\"\n\n[session.redis]\nclient_cache = {client_cache}\n"
         ),
     };
     format!(
-        "app_url = \"http://auth.example.com\"\nsecret = \"{secret}\"\n\n\
+        "app_url = \"http://auth.example.com\"\nsecret = \"{secret}\"\n{data_dir}\n\
          [server]\nlisten = \"{listen}\"\n\n\
          [session]\n{store}\n\
          [log]\nlevel = \"warn\"\n\n\

@@ -22,6 +22,7 @@ use crate::report::{self, Burst, Footprint, Measured, Outcome, Report, Row, Targ
 use crate::wrk::{self, Load, WrkRun, first_line};
 
 mod burst;
+mod embedded;
 mod proxies;
 
 /// The traefik endpoint's view of the request being checked, from a browser (so a missing
@@ -457,6 +458,7 @@ impl Bench<'_> {
         );
         footprint.sessions_rss_kib = procs::rss_kib(memory.pid()).ok();
         self.metrics_row(rows);
+        self.embedded_rows(rows);
         self.row(
             rows,
             "e",
@@ -917,8 +919,8 @@ impl Bench<'_> {
 
 fn row_order(key: &str) -> usize {
     [
-        "a", "b", "c", "m", "d", "d2", "e", "f1", "f2", "f2n", "f3", "t1", "t2", "t3", "y1", "y2",
-        "y3", "h1", "h1000", "i", "j", "k1", "k2",
+        "a", "b", "c", "c2", "m", "d", "d2", "e", "f1", "f2", "f2n", "f3", "t1", "t2", "t3", "y1",
+        "y2", "y3", "h1", "h1000", "i", "j", "k1", "k2",
     ]
     .iter()
     .position(|k| *k == key)

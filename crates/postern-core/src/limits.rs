@@ -189,8 +189,8 @@ mod tests {
     }
 
     #[test]
-    fn a_streak_is_100_failures_within_24_hours_as_docs_security_md_promises() {
-        assert_eq!(MAX_CONSECUTIVE_FAILURES, 100);
+    fn a_streak_lasts_24_hours_as_docs_security_md_promises() {
+        // Its length (`limits.max_consecutive_failures_per_user`, 100) is a config default.
         assert_eq!(STREAK_WINDOW, Duration::from_secs(86_400));
     }
 

@@ -1,27 +1,27 @@
 //! Which password hash is in force for a user, and changing it. A change rewrites the user's
-//! `users_file` when it can; with the Redis store the new hash is also kept in Redis, so every
-//! replica uses it at once, even before its file watch fires and even when the file is a
-//! read-only mount. A kept hash applies only while the file still holds the hash it replaced:
-//! an administrator who sets a new hash in the file later wins.
+//! `users_file` when it can; with a durable store (embedded or Redis) the new hash is also
+//! kept as the user's credentials record, so every replica uses it at once, even before its
+//! file watch fires and even when the file is a read-only mount or the user is defined in the
+//! main config. A kept hash applies only while the file still holds the hash it replaced: an
+//! administrator who sets a new hash in the file later wins.
 
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use postern_core::users::{User, UserTable};
 use postern_core::users_file;
-use postern_store::{Store, StoreError};
+use postern_store::{RecordKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::state::{AppState, LiveState};
 
-/// A user's state in Redis lives this long (ten years): until it is replaced, in practice.
-const USER_STATE_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
+/// The id of the one credentials record of a user.
+const CURRENT: &str = "current";
 
-/// What Redis keeps about a user: a hash set through the API, and when `postern users revoke`
-/// last ended everything of theirs.
+/// What a durable store keeps about a user (`RecordKind::Credentials`): a hash set through the
+/// API, and when `postern users revoke` last ended everything of theirs.
 #[derive(Serialize, Deserialize, Default)]
 struct UserState {
     kept: Option<KeptHash>,
@@ -35,14 +35,9 @@ struct KeptHash {
     replaces: String,
 }
 
-fn state_key(user: &str) -> String {
-    // The hash tag keeps it on the user's Redis Cluster slot.
-    format!("user-state:{{{}}}", user.to_lowercase())
-}
-
 async fn read_state(store: &Store, user: &str) -> Result<UserState, StoreError> {
     Ok(store
-        .peek_value(&state_key(user))
+        .user_record(user, RecordKind::Credentials, CURRENT)
         .await?
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default())
@@ -51,7 +46,7 @@ async fn read_state(store: &Store, user: &str) -> Result<UserState, StoreError> 
 async fn write_state(store: &Store, user: &str, state: &UserState) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(state).unwrap_or_default();
     store
-        .set_value(&state_key(user), bytes, USER_STATE_TTL)
+        .put_user_record(user, RecordKind::Credentials, CURRENT, bytes)
         .await
 }
 
@@ -65,9 +60,9 @@ pub struct InForce {
 }
 
 pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreError> {
-    // Only Redis can hold a state: with the memory store nothing outside this process
-    // changes a user, and a change inside it rewrites the file and the table.
-    if !matches!(*state.store, Store::Redis(_)) {
+    // Only a durable store holds credentials: with the memory store nothing outside this
+    // process changes a user, and a change inside it rewrites the file and the table.
+    if !state.store.keeps_records_durably() {
         return Ok(InForce {
             hash: user.password_hash.clone(),
             stamp: fingerprint(&user.password_hash),
@@ -93,8 +88,8 @@ fn fingerprint(text: &str) -> String {
 }
 
 /// `postern users revoke`: ends every token and cached Basic credential of `user`, on every
-/// replica (the caller ends the sessions). Needs Redis: the memory store lives inside the
-/// running process.
+/// replica (the caller ends the sessions). Needs a durable store: the memory store lives
+/// inside the running process.
 pub async fn revoke(store: &Store, user: &str, now: u64) -> Result<(), StoreError> {
     let mut current = read_state(store, user).await?;
     current.revoked_at = Some(now);
@@ -104,7 +99,7 @@ pub async fn revoke(store: &Store, user: &str, now: u64) -> Result<(), StoreErro
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
     #[error(
-        "the user is defined in the main config file, which postern does not rewrite: move the user to `users_file`, or use the Redis store"
+        "the user is defined in the main config file, which postern does not rewrite: move the user to `users_file`, or use the embedded or Redis store"
     )]
     InlineUser,
     #[error("`users_file` could not be written: {0}")]
@@ -120,14 +115,14 @@ pub enum SaveError {
 /// Stores `new_hash` as `user`'s password hash, everywhere it must go, provided the hash in
 /// force is still `replaces` (the one the caller checked a password against) and `user` is
 /// still the table's: a compare-and-swap, so a late write (a queued bcrypt upgrade) never
-/// brings back a password replaced meanwhile, in the file, the table or Redis.
+/// brings back a password replaced meanwhile, in the file, the table or the store.
 pub async fn save(
     state: &AppState,
     user: &User,
     replaces: &str,
     new_hash: &str,
 ) -> Result<(), SaveError> {
-    let redis = matches!(*state.store, Store::Redis(_));
+    let durable = state.store.keeps_records_durably();
     // Held throughout: this replica's saves and their checks happen one at a time.
     let _serialized = state.users_file_lock.lock().await;
     let live_hash = state
@@ -139,7 +134,7 @@ pub async fn save(
     if live_hash.as_deref() != Some(user.password_hash.as_str()) {
         return Err(SaveError::Changed);
     }
-    let mut current = if redis {
+    let mut current = if durable {
         read_state(&state.store, &user.name).await?
     } else {
         UserState::default()
@@ -151,16 +146,16 @@ pub async fn save(
     if user.from_users_file {
         match rewrite_users_file(state, user, new_hash).await {
             Ok(()) => wrote_file = true,
-            // Read-only mounts are normal in containers: Redis carries the change then.
-            Err(err @ (SaveError::File(_) | SaveError::NotInFile)) if redis => {
-                tracing::warn!(error = %err, "users_file not rewritten; the new hash is kept in Redis")
+            // Read-only mounts are normal in containers: the store carries the change then.
+            Err(err @ (SaveError::File(_) | SaveError::NotInFile)) if durable => {
+                tracing::warn!(error = %err, store = state.store.backend_name(), "users_file not rewritten; the new hash is kept in the store")
             }
             Err(err) => return Err(err),
         }
-    } else if !redis {
+    } else if !durable {
         return Err(SaveError::InlineUser);
     }
-    if redis {
+    if durable {
         current.kept = Some(KeptHash {
             hash: new_hash.to_owned(),
             replaces: user.password_hash.clone(),

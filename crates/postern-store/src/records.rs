@@ -8,21 +8,19 @@ use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordKind {
-    /// The password hash set through change-password (id `current`).
-    Password,
-    /// When `postern users revoke` last ended everything of the user (id `current`).
-    Revocation,
+    /// The user's credentials as changed at run time (id `current`): the password hash set
+    /// through change-password, and when `postern users revoke` last ended everything.
+    Credentials,
 }
 
 impl RecordKind {
     /// Every kind, for export and import.
-    pub const ALL: &[Self] = &[Self::Password, Self::Revocation];
+    pub const ALL: &[Self] = &[Self::Credentials];
 
     /// The stored name: never change one, files and Redis hold it.
     pub fn name(self) -> &'static str {
         match self {
-            Self::Password => "password",
-            Self::Revocation => "revocation",
+            Self::Credentials => "credentials",
         }
     }
 

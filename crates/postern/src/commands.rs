@@ -3,6 +3,8 @@
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
+use postern_core::config::StoreKind;
+
 use crate::cli::ConfigArgs;
 use crate::{EXIT_INVALID_CONFIG, config_file};
 
@@ -83,6 +85,13 @@ pub fn config_check(args: &ConfigArgs) -> ExitCode {
                 config.users.len(),
                 config.session.store.name()
             );
+            if matches!(config.session.store, StoreKind::Embedded) {
+                println!("data_dir: {}", config.data_dir.display());
+                // Not a refusal: `serve` makes them owner-only at start.
+                for problem in postern_store::embedded::permission_problems(&config.data_dir) {
+                    println!("warning: {problem}");
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(problems) => {

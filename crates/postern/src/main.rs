@@ -19,6 +19,7 @@ mod healthcheck;
 mod logging;
 mod reload;
 mod serve;
+mod store;
 mod totp;
 mod users;
 

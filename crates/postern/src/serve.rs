@@ -4,10 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use postern_core::config::{Config, StoreKind};
+use postern_core::config::Config;
 use postern_server::telemetry::{Metrics, MetricsListener};
 use postern_server::{AppState, Server};
-use postern_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
@@ -62,16 +61,14 @@ async fn serve(
              Set `secret_file` for production."
         );
     }
-    let store = match &config.session.store {
-        StoreKind::Memory => Store::memory(config.session.max_sessions),
-        StoreKind::Redis(redis) => match Store::redis(redis) {
-            Ok(store) => store,
-            Err(err) => {
-                tracing::error!(error = %err, "cannot set up the Redis store");
-                return ExitCode::FAILURE;
-            }
-        },
+    let store = match crate::store::open(&config) {
+        Ok(store) => store,
+        Err(refused) => {
+            tracing::error!("{}", refused.message);
+            return ExitCode::from(refused.code);
+        }
     };
+    crate::store::log_where_data_lives(&store);
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }

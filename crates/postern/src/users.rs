@@ -1,11 +1,11 @@
 //! `postern users unlock NAME` and `postern users revoke NAME`: act on the store the
 //! configuration names, so every replica sees the change at once. The memory store lives
-//! inside the running postern, out of reach of another process: these commands need Redis.
+//! inside the running postern, out of reach of another process: these commands need Redis or
+//! the embedded store (whose file they open directly while postern is stopped).
 
 use std::process::ExitCode;
 
 use postern_core::config::StoreKind;
-use postern_store::Store;
 
 use crate::cli::UsersAction;
 use crate::{EXIT_INVALID_CONFIG, config_file};
@@ -22,14 +22,14 @@ pub fn run(action: &UsersAction) -> ExitCode {
             return ExitCode::from(EXIT_INVALID_CONFIG);
         }
     };
-    let StoreKind::Redis(redis) = &config.session.store else {
+    if matches!(config.session.store, StoreKind::Memory) {
         eprintln!(
             "postern users: the memory store lives inside the running postern and cannot be reached \
              from here. Restart postern to end every session and clear every counter, or use \
-             `session.store = \"redis\"`."
+             `session.store = \"embedded\"` or `\"redis\"`."
         );
         return ExitCode::FAILURE;
-    };
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -40,12 +40,20 @@ pub fn run(action: &UsersAction) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The Redis client sets itself up inside a runtime.
+    let _entered = runtime.enter();
+    let store = match crate::store::open(&config) {
+        Ok(store) => store,
+        Err(refused) => {
+            eprintln!("postern users: {}", refused.message);
+            return ExitCode::from(refused.code);
+        }
+    };
     let name = config
         .users
         .get(&args.name)
         .map_or(args.name.clone(), |user| user.name.clone());
     let done = runtime.block_on(async {
-        let store = Store::redis(redis)?;
         if revoke {
             let ended = postern_server::admin::revoke(&store, &name).await?;
             Ok::<_, postern_store::StoreError>(format!(

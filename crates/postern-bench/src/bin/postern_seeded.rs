@@ -1,5 +1,5 @@
 //! postern's own server (`postern-server`, the same listener, router and handlers as
-//! `postern serve`), run in-process with its memory store seeded through the `Store` API
+//! `postern serve`), run in-process with its memory or embedded store seeded through the `Store` API
 //! before it starts listening, so a benchmark can check 100k live sessions without 100k
 //! logins. Bench-only: the product has no seeding path.
 //!
@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use postern_bench::{load_config, seed_sessions};
+use postern_core::config::StoreKind;
 use postern_server::{AppState, Server};
-use postern_store::Store;
+use postern_store::{EmbeddedStore, Store};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -55,8 +56,18 @@ fn main() -> ExitCode {
 
 async fn serve(config: PathBuf, sessions: usize, cookies: PathBuf) -> anyhow::Result<()> {
     let config = load_config(&config)?;
-    let store = Store::memory(config.session.max_sessions);
-    let tokens = seed_sessions(&store, config.session.policy, sessions, 1).await?;
+    let (store, parallel) = match &config.session.store {
+        // Writes in flight share commits (group commit): seeding takes one fsync per batch.
+        StoreKind::Embedded => (
+            Store::Embedded(EmbeddedStore::open(
+                &config.data_dir,
+                config.session.max_sessions,
+            )?),
+            256,
+        ),
+        _ => (Store::memory(config.session.max_sessions), 1),
+    };
+    let tokens = seed_sessions(&store, config.session.policy, sessions, parallel).await?;
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(&cookies)
             .with_context(|| format!("cannot write {}", cookies.display()))?,

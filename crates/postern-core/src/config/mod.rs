@@ -42,6 +42,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     pub users: UserTable,
     pub users_file: Option<PathBuf>,
+    /// Where the embedded store keeps its file; resolved against the config file's folder.
+    pub data_dir: PathBuf,
     pub server: ServerConfig,
     pub session: SessionConfig,
     pub access: AccessRules,
@@ -141,6 +143,8 @@ pub struct TlsConfig {
 pub enum StoreKind {
     Memory,
     Redis(RedisConfig),
+    /// One file under `Config::data_dir`.
+    Embedded,
 }
 
 impl StoreKind {
@@ -148,6 +152,7 @@ impl StoreKind {
         match self {
             Self::Memory => "memory",
             Self::Redis(_) => "redis",
+            Self::Embedded => "embedded",
         }
     }
 }

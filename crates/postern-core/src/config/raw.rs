@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub secret_file: Option<PathBuf>,
     pub trusted_proxies: Option<Vec<String>>,
     pub users_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
     #[serde(default)]
     pub users: Vec<RawUser>,
     #[serde(default)]

@@ -32,13 +32,12 @@ pub(super) fn store_kind(
     let store = raw
         .store
         .map_or_else(|| defaults::text("session.store"), str::to_owned);
+    if store != "redis" && (raw.redis_url.is_some() || raw.redis.is_some()) {
+        problems.push(format!("Redis settings are given but `session.store` is {store:?}: set `session.store = \"redis\"` or remove them"));
+    }
     match store.as_str() {
-        "memory" => {
-            if raw.redis_url.is_some() || raw.redis.is_some() {
-                problems.push("Redis settings are given but `session.store` is \"memory\": set `session.store = \"redis\"` or remove them".into());
-            }
-            Some(StoreKind::Memory)
-        }
+        "memory" => Some(StoreKind::Memory),
+        "embedded" => Some(StoreKind::Embedded),
         "redis" => {
             if raw.secret_generated {
                 problems.push("with `session.store = \"redis\"` a `secret` (or `secret_file`) is required: every replica must share it".into());
@@ -53,7 +52,7 @@ pub(super) fn store_kind(
         }
         other => {
             problems.push(format!(
-                "`session.store` = {other:?} must be \"memory\" or \"redis\""
+                "`session.store` = {other:?} must be \"embedded\", \"memory\" or \"redis\""
             ));
             None
         }

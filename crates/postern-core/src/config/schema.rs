@@ -62,6 +62,9 @@ const fn key(path: &'static str, kind: Kind, default: &'static str) -> Key {
     }
 }
 
+/// Where the embedded store keeps its file (and the admin socket) unless `data_dir` says.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/postern";
+
 pub const KEYS: &[Key] = &[
     key("app_url", Kind::Str, "(required)"),
     key("secret", Kind::Secret, "(generated at start)"),
@@ -72,13 +75,14 @@ pub const KEYS: &[Key] = &[
         "[\"127.0.0.1/32\", \"::1/128\"]",
     ),
     key("users_file", Kind::Str, "(none)"),
+    key("data_dir", Kind::Str, DEFAULT_DATA_DIR),
     key("users", Kind::Tables, "[]"),
     key("server.listen", Kind::Str, "127.0.0.1:3000"),
     key("server.shutdown_timeout", Kind::Duration, "10s"),
     key("server.header_read_timeout", Kind::Duration, "10s"),
     key("server.tls.cert_file", Kind::Str, "(none)"),
     key("server.tls.key_file", Kind::Str, "(none)"),
-    key("session.store", Kind::Str, "memory"),
+    key("session.store", Kind::Str, "embedded"),
     key("session.cookie_name", Kind::Str, "postern_session"),
     key(
         "session.cookie_domain",

@@ -41,6 +41,10 @@ pub(super) fn validate(
     let secret = secret(raw.secret, raw.secret_file.map(resolve), problems);
     let trusted_proxies = trusted_proxies(raw.trusted_proxies, problems);
     let users_file = raw.users_file.map(resolve);
+    let data_dir = resolve(
+        raw.data_dir
+            .unwrap_or_else(|| super::schema::DEFAULT_DATA_DIR.into()),
+    );
     let oauth = super::oauth::providers(raw.oauth, &resolve, problems);
     let users = super::user_tables::users(
         raw.users,
@@ -78,6 +82,7 @@ pub(super) fn validate(
         trusted_proxies,
         users,
         users_file,
+        data_dir,
         server: server?,
         session: session?,
         access,

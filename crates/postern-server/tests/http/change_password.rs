@@ -1,12 +1,15 @@
 //! `POST /api/change-password`: the users file rewritten in place, the old password, other
 //! sessions, tokens and cached Basic credentials ended; refusals; and, with Redis, a change
-//! every replica sees at once even when the file cannot be written.
+//! every replica sees at once even when the file cannot be written; with the embedded store,
+//! one that outlives a restart.
 
 use std::path::PathBuf;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
+use postern_server::AppState;
+use postern_store::{EmbeddedStore, Store};
 use postern_testkit::RedisServer;
 
 use crate::support::*;
@@ -24,32 +27,6 @@ impl Dir {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
-    }
-}
-
-/// `chattr +i` on a folder for as long as it lives: nothing can be created in it.
-struct Immutable(PathBuf);
-
-impl Immutable {
-    fn set(path: &std::path::Path) -> Self {
-        let status = std::process::Command::new("chattr")
-            .arg("+i")
-            .arg(path)
-            .status();
-        assert!(
-            status.is_ok_and(|status| status.success()),
-            "chattr +i failed: this test needs e2fsprogs and a filesystem with the immutable attribute"
-        );
-        Self(path.to_owned())
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
     }
 }
 
@@ -313,10 +290,10 @@ async fn refusals_say_why_and_change_nothing() {
     );
 
     // alice is defined in the main config: with the memory store there is nowhere to keep a
-    // new hash (409); with Redis, Redis keeps it.
+    // new hash (409); a durable store keeps it.
     let alice = server.login("alice").await;
     let inline = change(&server, &alice, PASSWORD, NEW).await;
-    if redis_instead_of_memory() {
+    if redis_instead_of_memory() || embedded_instead_of_memory() {
         assert_eq!(inline.status, StatusCode::OK, "{}", inline.body);
     } else {
         assert_eq!(inline.status, StatusCode::CONFLICT);
@@ -399,6 +376,61 @@ async fn with_redis_every_replica_sees_the_change_at_once_even_from_a_read_only_
         StatusCode::OK
     );
     assert_eq!(login(&b, "alice", NEW).await.status, StatusCode::OK);
+}
+
+/// A server on the embedded store in `data`, once the server before has let go of it.
+async fn embedded_server(text: &str, data: &std::path::Path) -> TestServer {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let store = loop {
+        match EmbeddedStore::open(data, 1000) {
+            Ok(store) => break store,
+            Err(err) if std::time::Instant::now() < deadline => {
+                eprintln!("waiting: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(err) => panic!("{err}"),
+        }
+    };
+    TestServer::with_state(AppState::new(load(text), Store::Embedded(store))).await
+}
+
+#[tokio::test]
+async fn with_the_embedded_store_a_change_from_a_read_only_file_outlives_a_restart() {
+    let dir = Dir::new("embedded");
+    let users = dir.0.join("users");
+    std::fs::create_dir_all(&users).unwrap();
+    let path = users.join("users.txt");
+    std::fs::write(&path, lines_file()).unwrap();
+    let top = format!("users_file = \"{}\"", path.display());
+    let text = format!(
+        "{}\n[session]\nstore = \"embedded\"\n",
+        config_text("https://auth.example.com", &top)
+    );
+    let data = dir.0.join("data");
+    let before = embedded_server(&text, &data).await;
+    let _immutable = Immutable::set(&users);
+    let cookie = login(&before, "carol", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    let changed = change(&before, &cookie, PASSWORD, NEW).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), lines_file());
+    let alice = before.login("alice").await;
+    assert_eq!(
+        change(&before, &alice, PASSWORD, NEW).await.status,
+        StatusCode::OK,
+        "an inline user can change too: the store keeps the hash"
+    );
+    drop(before);
+
+    let after = embedded_server(&text, &data).await;
+    assert_eq!(
+        login(&after, "carol", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(login(&after, "carol", NEW).await.status, StatusCode::OK);
+    assert_eq!(login(&after, "alice", NEW).await.status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod access;
 mod change_password;
 mod check;
 mod device;
+mod embedded;
 mod fuzz_bodies;
 mod headless;
 mod hostile_input;

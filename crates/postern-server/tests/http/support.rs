@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use postern_core::config::{self, Config, NoEnv, Sources, StoreKind};
 use postern_server::{AppState, Server};
 use postern_store::Store;
-use postern_testkit::RedisServer;
+use postern_testkit::{RedisServer, TempDir};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -44,12 +44,20 @@ pub struct TestServer {
     shutdown: CancellationToken,
     /// The Redis this server's store lives in, when the suite runs against Redis.
     _redis: Option<RedisServer>,
+    /// The data directory of an embedded store.
+    _data: Option<TempDir>,
 }
 
-/// `POSTERN_TEST_STORE=redis` runs every test whose config names the memory store against a
-/// real redis-server of its own instead (`.ci/test` runs the suite both ways).
+/// Tests whose config names no store (the default, embedded) or the memory store run on the
+/// memory store; `POSTERN_TEST_STORE=redis` runs them against a real redis-server of their own
+/// instead, `POSTERN_TEST_STORE=embedded` on a data file in a directory of their own
+/// (`.ci/test` runs the suite all three ways).
 pub fn redis_instead_of_memory() -> bool {
     std::env::var("POSTERN_TEST_STORE").is_ok_and(|store| store == "redis")
+}
+
+pub fn embedded_instead_of_memory() -> bool {
+    std::env::var("POSTERN_TEST_STORE").is_ok_and(|store| store == "embedded")
 }
 
 impl TestServer {
@@ -61,6 +69,9 @@ impl TestServer {
     /// With the store the config names (memory, or Redis for `store = "redis"`).
     pub async fn with_config(text: &str) -> Self {
         let mut config = load(text);
+        if matches!(config.session.store, StoreKind::Embedded) {
+            config.session.store = StoreKind::Memory;
+        }
         let mut redis = None;
         if matches!(config.session.store, StoreKind::Memory) && redis_instead_of_memory() {
             let server = RedisServer::start();
@@ -74,12 +85,24 @@ impl TestServer {
             config.session.store = with_redis.session.store;
             redis = Some(server);
         }
+        if matches!(config.session.store, StoreKind::Memory) && embedded_instead_of_memory() {
+            config.session.store = StoreKind::Embedded;
+        }
+        let mut data = None;
         let store = match &config.session.store {
             StoreKind::Memory => Store::memory(config.session.max_sessions),
             StoreKind::Redis(redis) => Store::redis(redis).unwrap(),
+            StoreKind::Embedded => {
+                let dir = TempDir::new("http-embedded");
+                let store =
+                    postern_store::EmbeddedStore::open(dir.path(), config.session.max_sessions);
+                data = Some(dir);
+                Store::Embedded(store.unwrap())
+            }
         };
         let mut server = Self::with_state(AppState::new(config, store)).await;
         server._redis = redis;
+        server._data = data;
         server
     }
 
@@ -94,6 +117,7 @@ impl TestServer {
             state,
             shutdown,
             _redis: None,
+            _data: None,
         }
     }
 
@@ -316,5 +340,32 @@ impl TestResponse {
         let location = self.header("location").expect("a Location header");
         let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
         serde_urlencoded::from_str(query).unwrap()
+    }
+}
+
+/// `chattr +i` on a file or folder for as long as it lives: nothing can write to it, not even
+/// root (tests may run as root, which ignores permission bits).
+pub struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    pub fn set(path: &std::path::Path) -> Self {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status();
+        assert!(
+            status.is_ok_and(|status| status.success()),
+            "chattr +i failed: this test needs e2fsprogs and a filesystem with the immutable attribute"
+        );
+        Self(path.to_owned())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
     }
 }

@@ -94,9 +94,7 @@ impl EmbeddedStore {
 
     /// Waits until every change queued before this call is committed (tests, shutdown).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.write(Op::Remove { key: String::new() })
-            .await
-            .map(drop)
+        self.write(Op::Nothing).await.map(drop)
     }
 
     async fn write(&self, op: Op) -> Result<Reply, StoreError> {
@@ -118,14 +116,27 @@ impl EmbeddedStore {
         &self,
         read: impl FnOnce(&ReadTransaction) -> Result<T, redb::Error>,
     ) -> Result<T, StoreError> {
-        let unavailable =
-            |err: redb::Error| StoreError::unavailable_because("the data file cannot be read", err);
-        let db = self
-            .file
-            .get()
-            .ok_or_else(|| StoreError::unavailable("the data file is being reopened"))?;
-        let txn = db.begin_read().map_err(|err| unavailable(err.into()))?;
-        read(&txn).map_err(unavailable)
+        let Some(db) = self.file.get() else {
+            self.retry_in_background();
+            return Err(StoreError::unavailable("the data file cannot be read now"));
+        };
+        let answer = db
+            .begin_read()
+            .map_err(redb::Error::from)
+            .and_then(|txn| read(&txn));
+        answer.map_err(|err| {
+            self.retry_in_background();
+            StoreError::unavailable_because("the data file cannot be read", err)
+        })
+    }
+
+    /// After a failed read, has the writer try the file again (it reopens it after an I/O
+    /// error, at most once a second), so reads recover even when no write comes.
+    fn retry_in_background(&self) {
+        let _ = self.jobs.send(Job {
+            op: Op::Nothing,
+            reply: None,
+        });
     }
 
     /// The expiry and payload of a live entry.

@@ -121,15 +121,22 @@ fn prepare_dir(dir: &Path) -> Result<(), OpenError> {
         .mode(0o700)
         .create(dir)
         .map_err(io(dir))?;
-    owner_only(dir, 0o700).map_err(io(dir))
+    restrict(dir, DIR_SHUT).map_err(io(dir))
 }
 
-/// Takes group and other permissions off `path`, saying so when there were any.
-fn owner_only(path: &Path, mode: u32) -> std::io::Result<()> {
+/// Permission bits the folder must not have: others'. Its group may be postern's own (the
+/// systemd unit's `StateDirectoryMode=0750`); the file inside is owner-only anyway.
+const DIR_SHUT: u32 = 0o007;
+/// Permission bits the data file must not have: anyone's but its owner's.
+const FILE_SHUT: u32 = 0o077;
+
+/// Takes the `shut` bits off `path`, saying so when there were any.
+fn restrict(path: &Path, shut: u32) -> std::io::Result<()> {
     let found = std::fs::metadata(path)?.permissions().mode() & 0o777;
-    if found & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-        tracing::warn!(path = %path.display(), was = %format!("{found:o}"), now = %format!("{mode:o}"), "made owner-only: it holds sessions and user data");
+    if found & shut != 0 {
+        let now = found & !shut;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(now))?;
+        tracing::warn!(path = %path.display(), was = %format!("{found:o}"), now = %format!("{now:o}"), "permissions narrowed: it holds sessions and user data");
     }
     Ok(())
 }
@@ -137,14 +144,15 @@ fn owner_only(path: &Path, mode: u32) -> std::io::Result<()> {
 /// What is wrong with the permissions under `dir` (for `postern config check`), without
 /// changing anything.
 pub fn permission_problems(dir: &Path) -> Vec<String> {
-    [(dir.to_owned(), 0o700), (dir.join(DATA_FILE), 0o600)]
+    [(dir.to_owned(), DIR_SHUT), (dir.join(DATA_FILE), FILE_SHUT)]
         .into_iter()
-        .filter_map(|(path, wanted)| {
+        .filter_map(|(path, shut)| {
             let found = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
-            (found & 0o077 != 0).then(|| {
+            (found & shut != 0).then(|| {
                 format!(
-                    "{} is mode {found:o}: others may read it; postern makes it {wanted:o} when it starts",
-                    path.display()
+                    "{} is mode {found:o}: others may read it; postern makes it {:o} when it starts",
+                    path.display(),
+                    found & !shut
                 )
             })
         })
@@ -159,7 +167,7 @@ fn open_file(dir: &Path, path: &Path) -> Result<Database, OpenError> {
                 detail: "it is empty".into(),
             });
         }
-        Ok(_) => owner_only(path, 0o600).map_err(io(path))?,
+        Ok(_) => restrict(path, FILE_SHUT).map_err(io(path))?,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             // Created owner-only before redb writes anything into it.
             std::fs::OpenOptions::new()

@@ -64,6 +64,9 @@ pub enum Op {
         id: String,
     },
     Sweep,
+    /// Changes nothing: waits for what was queued before it and, after a failure, makes the
+    /// writer try the file again.
+    Nothing,
 }
 
 /// What an op answers.
@@ -170,6 +173,7 @@ impl<'txn> Tables<'txn> {
                 Ok(Reply::Done)
             }
             Op::Sweep => self.sweep(mirror),
+            Op::Nothing => Ok(Reply::Done),
         }
     }
 

@@ -106,6 +106,7 @@ fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
         Command::new(BINARY)
             .args(["serve", "--config"])
             .arg(&config)
+            .env("POSTERN_DATA_DIR", dir.join("data"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -148,6 +148,7 @@ fn cli_flags_override_env_and_file() {
             &format!("127.0.0.1:{flag_port}"),
         ])
         .env("POSTERN_SERVER_LISTEN", format!("127.0.0.1:{file_port}"))
+        .env("POSTERN_DATA_DIR", dir.0.join("data"))
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
@@ -213,6 +214,7 @@ fn healthcheck_speaks_https_to_a_tls_listener() {
     let log = dir.0.join("log");
     let mut child = std::process::Command::new(BINARY)
         .args(["serve", "--config", path.to_str().unwrap()])
+        .env("POSTERN_DATA_DIR", dir.0.join("data"))
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();

@@ -55,10 +55,19 @@ pub fn config(port: u16, extra: &str) -> String {
     )
 }
 
+/// Runs the binary; a `serve` or `users` on the default (embedded) store gets a data directory
+/// of its own, never the system's.
 pub fn run(args: &[&str], stdin: &str) -> Output {
+    let scratch = TempDir::new("run");
+    run_in(&scratch.0.join("data"), args, stdin)
+}
+
+/// `run` with `POSTERN_DATA_DIR` = `data_dir`.
+pub fn run_in(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(BINARY)
         .args(args)
         .env_remove("POSTERN_CONFIG")
+        .env("POSTERN_DATA_DIR", data_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -124,6 +133,7 @@ impl Running {
             .args(flags)
             .env_remove("POSTERN_CONFIG")
             .env_remove("RUST_LOG")
+            .env("POSTERN_DATA_DIR", dir.0.join("data"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -106,7 +106,8 @@ fn unlock_and_revoke_act_on_the_shared_store() {
 #[test]
 fn with_the_memory_store_the_commands_say_why_they_cannot() {
     let dir = TempDir::new("users-memory");
-    let path = dir.write("postern.toml", &config(free_port(), ""));
+    let extra = "[session]\nstore = \"memory\"\n";
+    let path = dir.write("postern.toml", &config(free_port(), extra));
     let output = run(
         &[
             "users",

@@ -109,6 +109,7 @@ async fn launch(dir: &ScratchDir, config: &std::path::Path, life: u32, port: u16
         .arg("serve")
         .arg("--config")
         .arg(config)
+        .env("POSTERN_DATA_DIR", dir.join("data"))
         .env("RUST_BACKTRACE", "1");
     let log = dir.join(&format!("postern-{life}.log"));
     let mut process = Process::spawn(&format!("postern :{port}"), command, &log);

@@ -1,0 +1,169 @@
+//! The embedded store as an operator meets it: sessions that outlive a restart, one process
+//! per data directory (exit 64 naming the holder), `postern users` on the file while postern
+//! is stopped, and a damaged file refused with the way out.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::*;
+
+fn status_of(answer: &str) -> &str {
+    answer.split_whitespace().nth(1).unwrap_or_default()
+}
+
+/// A config on the embedded store in `<dir>/data`.
+fn embedded_config(dir: &TempDir, port: u16) -> std::path::PathBuf {
+    let data = dir.0.join("data");
+    let extra = format!(
+        "data_dir = \"{}\"\n[session]\nstore = \"embedded\"\n",
+        data.display()
+    );
+    dir.write("postern.toml", &config(port, &extra))
+}
+
+fn sign_in(port: u16) -> String {
+    let answer = post_json(
+        port,
+        "/api/login",
+        &format!("{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}"),
+    );
+    assert_eq!(status_of(&answer), "200", "{answer}");
+    answer
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: postern_session="))
+        .and_then(|rest| rest.split(';').next())
+        .map(|value| format!("postern_session={value}"))
+        .unwrap()
+}
+
+fn check(port: u16, cookie: &str) -> String {
+    let headers = [
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "app.example.com"),
+        ("Cookie", cookie),
+    ];
+    status_of(&get(port, "/api/auth/traefik", &headers).unwrap()).to_owned()
+}
+
+fn stop(mut running: Running) {
+    running.terminate();
+    assert_eq!(running.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+fn users(dir: &TempDir, action: &str, config: &Path) -> std::process::Output {
+    run_in(
+        &dir.0.join("data"),
+        &[
+            "users",
+            action,
+            "alice",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "",
+    )
+}
+
+#[test]
+fn sessions_outlive_a_restart_and_users_commands_work_while_postern_is_stopped() {
+    let dir = TempDir::new("embedded-restart");
+    let port = free_port();
+    let path = embedded_config(&dir, port);
+    let running = Running::start(&dir, &path, port);
+    assert!(
+        running.log_text().contains("embedded store"),
+        "{}",
+        running.log_text()
+    );
+    let cookie = sign_in(port);
+    assert_eq!(check(port, &cookie), "200");
+
+    // While it runs, the commands cannot open the file, and say who holds it.
+    let refused = users(&dir, "revoke", &path);
+    let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(refused.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {}", running.child.id())),
+        "{stderr}"
+    );
+    stop(running);
+
+    let running = Running::start(&dir, &path, port);
+    assert_eq!(
+        check(port, &cookie),
+        "200",
+        "the session outlived the restart"
+    );
+    stop(running);
+
+    let revoked = users(&dir, "revoke", &path);
+    assert_eq!(
+        revoked.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&revoked.stdout).contains("1 session(s) ended"));
+    assert_eq!(users(&dir, "unlock", &path).status.code(), Some(0));
+
+    let running = Running::start(&dir, &path, port);
+    assert_eq!(check(port, &cookie), "401", "revoked while stopped");
+    stop(running);
+}
+
+#[test]
+fn a_second_serve_on_the_same_data_dir_exits_64_naming_the_holder() {
+    let dir = TempDir::new("embedded-lock");
+    let port = free_port();
+    let path = embedded_config(&dir, port);
+    let running = Running::start(&dir, &path, port);
+    let second = run_in(
+        &dir.0.join("data"),
+        &[
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains(&dir.0.join("data").display().to_string())
+            && stderr.contains(&format!("pid {}", running.child.id())),
+        "{stderr}"
+    );
+    // The first one was not disturbed.
+    let cookie = sign_in(port);
+    assert_eq!(check(port, &cookie), "200");
+    stop(running);
+}
+
+#[test]
+fn a_damaged_data_file_is_refused_with_the_way_out() {
+    let dir = TempDir::new("embedded-damaged");
+    let port = free_port();
+    let path = embedded_config(&dir, port);
+    std::fs::create_dir_all(dir.0.join("data")).unwrap();
+    let file = dir.write("data/postern.redb", &"garbage ".repeat(1000));
+    let output = run_in(
+        &dir.0.join("data"),
+        &["serve", "--config", path.to_str().unwrap()],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains(&file.display().to_string())
+            && stderr.contains("restore a backup")
+            && stderr.contains("move the file aside"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "garbage ".repeat(1000),
+        "the file is left as it was"
+    );
+}
