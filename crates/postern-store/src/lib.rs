@@ -341,11 +341,13 @@ impl Store {
         }
     }
 
-    /// Live sessions, where the backend counts them without a round trip (memory only).
+    /// Live sessions, where the backend counts them without a round trip: memory, and the
+    /// embedded store's in-memory copy of its committed sessions.
     pub fn session_count(&self) -> Option<usize> {
         match self {
             Self::Memory(store) => Some(store.session_count()),
-            Self::Redis(_) | Self::Embedded(_) => None,
+            Self::Embedded(store) => Some(store.session_count()),
+            Self::Redis(_) => None,
         }
     }
 
