@@ -150,6 +150,25 @@ fn a_refusal_says_why_in_words() {
     );
 }
 
+/// A target with user info is refused before its host is looked at: the answer is the short
+/// one, and it repeats neither the user name nor the password.
+#[test]
+fn a_refusal_of_a_target_with_user_info_is_the_short_one() {
+    for raw in [
+        "https://alice@app.example.com/",
+        "https://alice:pw-1@app.example.com/",
+        "https://:pw-1@app.example.com/",
+    ] {
+        let refusal = policy().refusal(raw).unwrap();
+        assert!(
+            refusal.contains("not one postern follows")
+                && !refusal.contains("alice")
+                && !refusal.contains("pw-1"),
+            "{raw}: {refusal}"
+        );
+    }
+}
+
 #[test]
 fn app_hosts_are_covered_under_the_cookie_domain_only() {
     assert!(policy().covers_app_host("app.example.com"));

@@ -133,18 +133,29 @@ async fn an_outage_fails_closed_and_recovery_needs_no_restart() {
 
 #[tokio::test]
 async fn a_store_that_was_never_reachable_connects_when_redis_appears() {
-    let port = postern_testkit::free_port();
-    let store = standalone(port);
-    assert!(store.ping().await.is_err());
-    let _server = RedisServer::start_with(port, &[]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while store.ping().await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "did not connect after Redis started"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // The store is configured before the server exists, so the port is fixed first; when
+    // another process takes it meanwhile (it answers, or the server cannot bind), the test
+    // moves to a fresh port.
+    for _ in 0..5 {
+        let port = postern_testkit::free_port();
+        let store = standalone(port);
+        if store.ping().await.is_ok() {
+            continue;
+        }
+        let Ok(_server) = RedisServer::try_start_on(port, &[]) else {
+            continue;
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.ping().await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "did not connect after Redis started"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        return;
     }
+    panic!("five free ports were taken before redis-server could bind them");
 }
 
 #[tokio::test]
@@ -177,10 +188,7 @@ async fn keys_carry_the_prefix_and_hold_no_token() {
 
 #[tokio::test]
 async fn password_and_acl_users_authenticate() {
-    let server = RedisServer::start_with(
-        postern_testkit::free_port(),
-        &["--requirepass", "s3cret-pass"],
-    );
+    let server = RedisServer::start_on_a_free_port(&["--requirepass", "s3cret-pass"]);
     let mut config = redis_config(
         RedisMode::Standalone,
         &[format!("127.0.0.1:{}", server.port)],

@@ -4,6 +4,7 @@
 mod support;
 
 mod audit;
+mod cargo_install;
 mod commands;
 mod deploy_files;
 mod deploy_variants;

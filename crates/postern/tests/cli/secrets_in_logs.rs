@@ -1,7 +1,9 @@
 //! No secret in any log line: a real `postern serve` at `debug` with `log.checks = "all"`
 //! sees every kind of credential (passwords right and wrong, session and pending cookies, a
 //! TOTP code, a recovery code, bearer and refresh tokens, Basic credentials, a token in the
-//! original URL's query), then every line of its log is searched for each of them.
+//! original URL's query), then every line of its log is searched for each of them. OAuth
+//! authorization codes and `state` values need a real provider: the end-to-end OIDC sign-in
+//! (`tests/e2e/scenarios/oidc_login.rs`) searches its postern's log for those.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -148,8 +148,11 @@ trusted_proxies = ["127.0.0.1/32", "::1/128"]
 [server]
 listen = "127.0.0.1:{port}"
 
+# Debug, with a line for every forward-auth answer: a scenario may search the whole log for
+# the secrets it saw (the OIDC one does).
 [log]
 level = "debug"
+checks = "all"
 
 {extra_toml}
 

@@ -1,7 +1,7 @@
 //! The store the replicas share: a real Redis in each deployment postern supports. Each test
 //! gets its own processes, stopped when it ends.
 
-use postern_testkit::{RedisCluster, RedisSentinel, RedisServer, free_port, redis_cli};
+use postern_testkit::{RedisCluster, RedisSentinel, RedisServer, redis_cli};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedisKind {
@@ -29,10 +29,12 @@ impl SharedRedis {
     pub fn start(kind: RedisKind) -> Self {
         match kind {
             RedisKind::Standalone | RedisKind::StandaloneCached => Self::Standalone(
-                RedisServer::start_with(
-                    free_port(),
-                    &["--appendonly", "yes", "--appendfsync", "always"],
-                ),
+                RedisServer::start_on_a_free_port(&[
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                ]),
                 matches!(kind, RedisKind::StandaloneCached),
             ),
             RedisKind::Cluster => Self::Cluster(RedisCluster::start()),

@@ -1,7 +1,9 @@
 //! Sign-in through a real OpenID Connect provider (oidc-provider 8): the protected app sends
 //! the browser to postern, postern's button to the provider, the provider's login form back
 //! to postern's callback, and the app then receives the provider's identity. A provider user
-//! outside the allow-list gets no session.
+//! outside the allow-list gets no session. postern, at debug with every check logged, writes
+//! none of the sign-in's secrets: the authorization codes, the state values, the client
+//! secret, the sign-in cookie and the session cookie.
 
 use http::StatusCode;
 
@@ -76,6 +78,8 @@ allowed_groups = ["staff"]
     let back = ProviderBrowser::default()
         .sign_in(&authorization, "carol", &callback)
         .await;
+    let mut secrets = callback_secrets(&back);
+    secrets.push(oauth_cookie.clone());
     let signed_in = send_to(
         &back,
         Request::get(&path_and_query(&back))
@@ -93,6 +97,7 @@ allowed_groups = ["staff"]
     let session = signed_in
         .set_cookie(SESSION_COOKIE)
         .expect("the callback starts a session");
+    secrets.push(session.clone());
 
     // The same callback again: the sign-in was used up.
     let replay = send_to(
@@ -145,6 +150,8 @@ allowed_groups = ["staff"]
     let back = ProviderBrowser::default()
         .sign_in(&authorization, "mallory", &callback)
         .await;
+    secrets.extend(callback_secrets(&back));
+    secrets.push(oauth_cookie.clone());
     let outsider = send_to(
         &back,
         Request::get(&path_and_query(&back))
@@ -166,6 +173,48 @@ allowed_groups = ["staff"]
         Some("/unauthorized")
     );
     assert!(outsider.set_cookie(SESSION_COOKIE).is_none());
+
+    expect_no_secret_in_the_log(&postern.log_text(), &secrets);
+}
+
+/// The `code` and `state` values of the provider's redirect back to postern: both are
+/// secrets (a code is redeemable until used, a state ties the sign-in to one browser).
+fn callback_secrets(back: &url::Url) -> Vec<String> {
+    let secrets: Vec<String> = back
+        .query_pairs()
+        .filter(|(name, _)| name == "code" || name == "state")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    assert_eq!(secrets.len(), 2, "no code and state in {back}");
+    secrets
+}
+
+/// No line of postern's log holds any of `secrets` (cookies as `name=value`: the value is
+/// searched), nor the client secret; and the log is one that could have: it has the
+/// signed-in user's check lines.
+fn expect_no_secret_in_the_log(log: &str, secrets: &[String]) {
+    assert!(
+        log.lines()
+            .any(|line| line.contains("check") && line.contains("carol@example.org")),
+        "no check line with the provider's user in postern's log:\n{log}"
+    );
+    let values = secrets
+        .iter()
+        .map(|secret| {
+            secret
+                .split_once('=')
+                .map_or(secret.as_str(), |(_, value)| value)
+        })
+        .chain([CLIENT_SECRET]);
+    for secret in values {
+        assert!(secret.len() >= 8, "too short to search for: {secret:?}");
+        if let Some(line) = log.lines().find(|line| line.contains(secret)) {
+            panic!(
+                "a secret ({}…) in postern's log line:\n{line}",
+                &secret[..4]
+            );
+        }
+    }
 }
 
 /// The `href` of the first link whose target starts with `prefix`.
