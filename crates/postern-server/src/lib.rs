@@ -35,6 +35,7 @@ mod state;
 pub mod telemetry;
 mod tls;
 mod tokens;
+mod user_factors;
 mod user_passwords;
 
 pub use listener::{ServeError, Server};

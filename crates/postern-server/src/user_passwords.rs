@@ -21,11 +21,25 @@ use crate::state::{AppState, LiveState};
 const CURRENT: &str = "current";
 
 /// What a durable store keeps about a user (`RecordKind::Credentials`): a hash set through the
-/// API, and when `postern users revoke` last ended everything of theirs.
+/// API, when `postern users revoke` last ended everything of theirs, and the second factors
+/// the user set up on their account page (`user_factors`). One record, so the sign-in path
+/// reads everything about a user's credentials in one store call.
 #[derive(Serialize, Deserialize, Default)]
-struct UserState {
+pub(crate) struct UserState {
     kept: Option<KeptHash>,
     revoked_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) totp: Option<crate::user_factors::KeptTotp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) recovery: Option<crate::user_factors::KeptRecovery>,
+    /// Counts the changes of second factors: part of the stamp, so each change ends the
+    /// user's bearer tokens and cached Basic credentials. Never goes back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) factors_version: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 #[derive(Serialize, Deserialize)]
@@ -35,7 +49,7 @@ struct KeptHash {
     replaces: String,
 }
 
-async fn read_state(store: &Store, user: &str) -> Result<UserState, StoreError> {
+pub(crate) async fn read_state(store: &Store, user: &str) -> Result<UserState, StoreError> {
     Ok(store
         .user_record(user, RecordKind::Credentials, CURRENT)
         .await?
@@ -43,7 +57,11 @@ async fn read_state(store: &Store, user: &str) -> Result<UserState, StoreError> 
         .unwrap_or_default())
 }
 
-async fn write_state(store: &Store, user: &str, state: &UserState) -> Result<(), StoreError> {
+pub(crate) async fn write_state(
+    store: &Store,
+    user: &str,
+    state: &UserState,
+) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(state).unwrap_or_default();
     store
         .put_user_record(user, RecordKind::Credentials, CURRENT, bytes)
@@ -54,9 +72,11 @@ async fn write_state(store: &Store, user: &str, state: &UserState) -> Result<(),
 pub struct InForce {
     /// The hash a password is checked against.
     pub hash: String,
-    /// Changes whenever the hash does or the user is revoked: tokens and cached Basic
-    /// credentials made under another stamp no longer work.
+    /// Changes whenever the hash does, the user is revoked or their second factors change:
+    /// tokens and cached Basic credentials made under another stamp no longer work.
     pub stamp: String,
+    /// The second factors in force: the administrator's, else the user's own.
+    pub factors: crate::user_factors::Factors,
 }
 
 pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreError> {
@@ -66,12 +86,23 @@ pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreErr
         return Ok(InForce {
             hash: user.password_hash.clone(),
             stamp: fingerprint(&user.password_hash),
+            factors: crate::user_factors::Factors::of(user, None),
         });
     }
     let kept = read_state(&state.store, &user.name).await?;
     let hash = hash_in_force(user, &kept).to_owned();
-    let stamp = fingerprint(&format!("{hash}:{}", kept.revoked_at.unwrap_or(0)));
-    Ok(InForce { hash, stamp })
+    let mut stamped = format!("{hash}:{}", kept.revoked_at.unwrap_or(0));
+    // Only once a factor changed, so the stamps of every earlier token stay as they were.
+    if kept.factors_version > 0 {
+        stamped.push_str(&format!(":{}", kept.factors_version));
+    }
+    let stamp = fingerprint(&stamped);
+    let factors = crate::user_factors::Factors::of(user, Some(&kept));
+    Ok(InForce {
+        hash,
+        stamp,
+        factors,
+    })
 }
 
 /// The kept hash while the file still holds the hash it replaced; else the file's.
@@ -83,7 +114,7 @@ fn hash_in_force<'a>(user: &'a User, kept: &'a UserState) -> &'a str {
 }
 
 /// A short fingerprint, for tokens and the Basic cache.
-fn fingerprint(text: &str) -> String {
+pub(crate) fn fingerprint(text: &str) -> String {
     postern_core::mac::hex(&Sha256::digest(text.as_bytes())[..8])
 }
 

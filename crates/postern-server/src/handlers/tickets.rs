@@ -112,7 +112,16 @@ pub async fn redeem<B: RequestBody>(
         return Err(AppError::Unauthorized);
     }
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    let cookies = login::sign_in(state, &parts.headers, client, &user, ticket.level, false).await?;
+    let cookies = login::sign_in(
+        state,
+        &parts.headers,
+        client,
+        &user,
+        ticket.level,
+        false,
+        "a one-time ticket",
+    )
+    .await?;
     tracing::info!(target: "audit", event = "ticket.redeemed", user = %user.name);
     let mut response = respond::json_message(StatusCode::OK, "Logged in");
     respond::add_cookies(&mut response, &cookies);
