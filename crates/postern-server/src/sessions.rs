@@ -137,6 +137,10 @@ pub struct Device {
     pub method: String,
 }
 
+/// The `method` of a session a one-time ticket started: no authentication of its own (the
+/// ticket was issued to a session or a bearer token), so it never counts as a recent one.
+pub const TICKET_METHOD: &str = "a one-time ticket";
+
 /// User agents are cut to this many characters: enough to tell browsers apart.
 const MAX_USER_AGENT_CHARS: usize = 200;
 

@@ -20,6 +20,7 @@ use crate::error::{AppError, AppResult};
 use crate::principal::{self, Caller};
 use crate::request::{self, RequestBody};
 use crate::respond;
+use crate::sessions;
 use crate::state::AppState;
 use crate::tokens;
 use crate::user_passwords;
@@ -119,7 +120,7 @@ pub async fn redeem<B: RequestBody>(
         &user,
         ticket.level,
         false,
-        "a one-time ticket",
+        sessions::TICKET_METHOD,
     )
     .await?;
     tracing::info!(target: "audit", event = "ticket.redeemed", user = %user.name);

@@ -476,6 +476,42 @@ async fn a_factor_change_after_five_minutes_asks_for_the_password_again() {
     );
 }
 
+/// A bearer token (or a session) can have a ticket turned into a new session: no sign-in of its
+/// own, so it never passes for a recent authentication.
+#[tokio::test]
+async fn a_session_from_a_ticket_is_no_recent_authentication() {
+    let server = server().await;
+    let tokens = server
+        .post("/api/auth/login")
+        .json(&format!(
+            "{{\"username\":\"bob\",\"password\":\"{PASSWORD}\"}}"
+        ))
+        .send()
+        .await;
+    let access = tokens.json()["access_token"].as_str().unwrap().to_owned();
+    let ticket = server
+        .get("/api/ws-token")
+        .header("authorization", &format!("Bearer {access}"))
+        .send()
+        .await;
+    let token = ticket.json()["token"].as_str().unwrap().to_owned();
+    let redeemed = server
+        .post("/api/ticket/redeem")
+        .json(&format!("{{\"token\":\"{token}\"}}"))
+        .send()
+        .await;
+    let cookie = redeemed.session_cookie().unwrap();
+    let asked = submit(&server, &cookie, "/account/totp-setup", &[]).await;
+    assert_eq!(asked.status, StatusCode::UNAUTHORIZED, "{}", asked.body);
+    assert!(asked.body.contains("action=\"/account/reauth\""));
+    assert!(
+        account(&server, &cookie)
+            .await
+            .body
+            .contains("a one-time ticket")
+    );
+}
+
 #[tokio::test]
 async fn self_enrolled_totp_counts_only_after_a_right_code_and_then_at_every_sign_in() {
     let server = server().await;

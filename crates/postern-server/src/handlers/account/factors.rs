@@ -21,7 +21,7 @@ use crate::error::{self, AppError, AppResult};
 use crate::handlers::{change_password, totp};
 use crate::pages::{self, PageContext, ReauthPage};
 use crate::respond;
-use crate::sessions::CurrentSession;
+use crate::sessions::{self, CurrentSession};
 use crate::state::AppState;
 use crate::user_factors::{self, FactorChange, TotpSource};
 use crate::user_passwords;
@@ -52,12 +52,23 @@ pub async fn pending_secret(
         .and_then(|bytes| String::from_utf8(bytes).ok()))
 }
 
-/// Whether the session's user authenticated within the last five minutes: signed in, or
-/// gave their password again here.
+/// Whether the session's user authenticated within the last five minutes: signed in (with a
+/// password, a code or a provider: a session a ticket started is no sign-in, and one whose
+/// way in is not known does not count), or gave their password again here.
 async fn recently_authenticated(caller: &Caller<'_>) -> Result<bool, StoreError> {
     let now = now();
     if authenticated_recently(caller.session.record.created_at, now) {
-        return Ok(true);
+        let method = caller
+            .state
+            .store
+            .peek_value(&sessions::device_key(&caller.session.key))
+            .await?
+            .and_then(|bytes| serde_json::from_slice::<sessions::Device>(&bytes).ok())
+            .map(|device| device.method)
+            .unwrap_or_default();
+        if !method.is_empty() && method != sessions::TICKET_METHOD {
+            return Ok(true);
+        }
     }
     let again = caller
         .state
