@@ -1,8 +1,8 @@
 // Walks the account page in a real headless Chromium, in light and dark colour schemes on a
 // desktop-sized and a phone-sized window, as one user per window: sign in and come back to
 // /account, set up TOTP (the secret read from the page, the code computed here, as an
-// authenticator app would), see it take effect at the next sign-in, make recovery codes, and
-// turn TOTP off. Every page is saved as a screenshot and passes the checks of shared.mjs
+// authenticator app would), see it take effect at the next sign-in, make recovery codes,
+// turn TOTP off, and be asked for the password again in a session that is no recent sign-in. Every page is saved as a screenshot and passes the checks of shared.mjs
 // (axe-core WCAG 2.1 AA, no sideways scrolling). The QR code is also shown once under the
 // page's real Content-Security-Policy (the audited windows bypass it to inject axe-core).
 // env: POSTERN_URL, POSTERN_USERS (four users without TOTP, comma-separated),
@@ -96,6 +96,35 @@ try {
       await page.waitForURL(/\/account\?done=totp-off/);
       check((await page.textContent('#totp-state')).startsWith('Off'), 'TOTP is off again');
       await shot('15-account-totp-off');
+
+      // A session a one-time ticket started (here for a bearer token) is no sign-in of its
+      // own: a change asks for the password again, then goes on.
+      const json = { 'content-type': 'application/json' };
+      const tokens = await (await fetch(`${base}/api/auth/login`, {
+        method: 'POST', headers: json, body: JSON.stringify({ username: user, password }),
+      })).json();
+      const ticket = await (await fetch(`${base}/api/ws-token`, {
+        headers: { authorization: `Bearer ${tokens.access_token}` },
+      })).json();
+      const redeemed = await fetch(`${base}/api/ticket/redeem`, {
+        method: 'POST', headers: json, body: JSON.stringify({ token: ticket.token }),
+      });
+      const session = /postern_session=([^;]+)/.exec(redeemed.headers.get('set-cookie'))[1];
+      await context.clearCookies();
+      await context.addCookies([{ name: 'postern_session', value: session, url: base }]);
+      await page.goto(`${base}/account`);
+      await page.click('form[action="/account/totp-setup"] button');
+      await page.waitForSelector('#reauth-password');
+      await page.fill('#reauth-password', 'not the password');
+      await page.click('form[action="/account/reauth"] button');
+      await page.waitForSelector('#reauth-error');
+      await shot('16-account-reauth');
+      await page.fill('#reauth-password', password);
+      await page.click('form[action="/account/reauth"] button');
+      await page.waitForURL(/\/account\?done=reauth#two-step$/);
+      check((await page.textContent('#account-notice')).includes('For the next 5 minutes'), 'the page says why');
+      await page.click('form[action="/account/totp-setup"] button');
+      await page.waitForSelector('#totp-secret');
       await context.close();
     }
   }

@@ -226,7 +226,7 @@ fn the_account_page_sets_up_totp_in_chromium_on_desktop_and_phone() {
     let users = ["ann", "ben", "cat", "dan"];
     let mut config = format!(
         "app_url = \"http://127.0.0.1:{port}\"\nsecret = \"an-account-test-secret-long-enough-for-it\"\n\
-         [server]\nlisten = \"127.0.0.1:{port}\"\n"
+         [limits]\nmax_failures_per_ip = 50\n[server]\nlisten = \"127.0.0.1:{port}\"\n"
     );
     for user in users {
         config.push_str(&format!(
@@ -260,6 +260,7 @@ fn the_account_page_sets_up_totp_in_chromium_on_desktop_and_phone() {
             "13-account-totp-on",
             "14-account-recovery-codes",
             "15-account-totp-off",
+            "16-account-reauth",
         ],
     );
     let _ = std::fs::remove_dir_all(&dir);
