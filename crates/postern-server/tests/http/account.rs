@@ -307,6 +307,20 @@ async fn the_page_shows_the_profile_the_sign_in_method_and_the_sessions() {
         .send()
         .await;
     assert_eq!(status.json()["isLoggedIn"], true);
+    // This very session: signed out, its cookie cleared, on to the login page.
+    let own = session_key(&cookie).to_hex();
+    let ended = submit(&server, &cookie, "/account/end-session", &[("id", &own)]).await;
+    assert_eq!(ended.header("location"), Some("/login?logged_out=1"));
+    assert_eq!(
+        ended.cookie("postern_session").as_deref(),
+        Some("postern_session=")
+    );
+    let status = server
+        .get("/api/status")
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(status.json()["isLoggedIn"], false);
 }
 
 #[tokio::test]

@@ -228,11 +228,10 @@ async fn end_session(caller: &Caller<'_>, id: &str) -> AppResult {
         .await;
     }
     if id == caller.session.key.to_hex() {
-        // This very session: signed out, so on to the login page.
-        return Ok(respond::redirect(
-            StatusCode::SEE_OTHER,
-            "/login?logged_out=1",
-        ));
+        // This very session: signed out, so on to the login page, its cookie cleared.
+        let mut response = respond::redirect(StatusCode::SEE_OTHER, "/login?logged_out=1");
+        respond::add_cookie(&mut response, &caller.state.session_cookie.expire());
+        return Ok(response);
     }
     done("session", "sessions")
 }
