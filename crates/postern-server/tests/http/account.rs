@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use http::StatusCode;
+use postern_core::config::StoreKind;
 use postern_core::token::{SessionToken, TokenHash};
 use postern_core::totp::TotpKey;
 use postern_server::AppState;
@@ -591,11 +592,12 @@ async fn self_enrolled_totp_counts_only_after_a_right_code_and_then_at_every_sig
     assert_eq!(next.status, StatusCode::OK, "{}", next.body);
     // Basic credentials no longer pass for a TOTP user, and another replica on the same
     // store asks for the code too.
-    let replica = TestServer::with_state(AppState::new(
-        load(&config("")),
-        postern_store::Store::clone(&server.state.store),
-    ))
-    .await;
+    // With Redis, a client of its own; the embedded store is one process's file, shared.
+    let store = match &server.state.config.session.store {
+        StoreKind::Redis(redis) => postern_store::Store::redis(redis).unwrap(),
+        _ => postern_store::Store::clone(&server.state.store),
+    };
+    let replica = TestServer::with_state(AppState::new(load(&config("")), store)).await;
     assert_eq!(api_login(&replica, "bob").await.json()["totpPending"], true);
 }
 
