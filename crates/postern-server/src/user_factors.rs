@@ -148,6 +148,19 @@ pub async fn save(
     change: FactorChange,
     now: u64,
 ) -> Result<bool, StoreError> {
+    let lock = user_passwords::RecordLock::take(store, &user.name).await?;
+    let result = apply(store, user, change, now).await;
+    lock.release().await;
+    result
+}
+
+/// `save`, with the lock held.
+async fn apply(
+    store: &Store,
+    user: &User,
+    change: FactorChange,
+    now: u64,
+) -> Result<bool, StoreError> {
     let mut state = user_passwords::read_state(store, &user.name).await?;
     let changed = match change {
         FactorChange::EnrolTotp { secret } => {
@@ -181,3 +194,6 @@ pub async fn save(
     }
     Ok(changed)
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,7 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use postern_core::users::{User, UserTable};
 use postern_core::users_file;
@@ -27,7 +28,7 @@ const CURRENT: &str = "current";
 #[derive(Serialize, Deserialize, Default)]
 pub(crate) struct UserState {
     kept: Option<KeptHash>,
-    revoked_at: Option<u64>,
+    pub(crate) revoked_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) totp: Option<crate::user_factors::KeptTotp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +67,45 @@ pub(crate) async fn write_state(
     store
         .put_user_record(user, RecordKind::Credentials, CURRENT, bytes)
         .await
+}
+
+/// One change of a user's credentials record at a time, on every replica: a mark in the store
+/// (set if absent, for at most `LOCK_TTL`), held from the read to the write, so a password
+/// change, a revocation and a change of second factors made at once (on two replicas, or by
+/// `postern users` beside a running server on Redis) never write over each other.
+pub(crate) struct RecordLock<'a> {
+    store: &'a Store,
+    key: String,
+}
+
+/// Long enough for a read, a `users_file` rewrite and a write; a holder that died frees it then.
+const LOCK_TTL: Duration = Duration::from_secs(10);
+/// How long a change waits for another one to finish before it gives up (503).
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+impl<'a> RecordLock<'a> {
+    pub(crate) async fn take(store: &'a Store, user: &str) -> Result<Self, StoreError> {
+        let key = format!("credentials-lock:{{{}}}", user.to_lowercase());
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            if store.put_value(&key, b"1".to_vec(), LOCK_TTL).await? {
+                return Ok(Self { store, key });
+            }
+            if Instant::now() >= deadline {
+                return Err(StoreError::unavailable(
+                    "another change of this user's credentials did not finish",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Frees the lock. A failure only leaves it to expire.
+    pub(crate) async fn release(self) {
+        if let Err(err) = self.store.take_value(&self.key).await {
+            tracing::warn!(error = %err, "a credentials lock was not freed; it expires by itself");
+        }
+    }
 }
 
 /// The user's credentials as they stand now.
@@ -122,9 +162,15 @@ pub(crate) fn fingerprint(text: &str) -> String {
 /// replica (the caller ends the sessions). Needs a durable store: the memory store lives
 /// inside the running process.
 pub async fn revoke(store: &Store, user: &str, now: u64) -> Result<(), StoreError> {
-    let mut current = read_state(store, user).await?;
-    current.revoked_at = Some(now);
-    write_state(store, user, &current).await
+    let lock = RecordLock::take(store, user).await?;
+    let result = async {
+        let mut current = read_state(store, user).await?;
+        current.revoked_at = Some(now);
+        write_state(store, user, &current).await
+    }
+    .await;
+    lock.release().await;
+    result
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,8 +200,29 @@ pub async fn save(
     new_hash: &str,
 ) -> Result<(), SaveError> {
     let durable = state.store.keeps_records_durably();
-    // Held throughout: this replica's saves and their checks happen one at a time.
+    // Held throughout: this replica's saves and their checks happen one at a time; with a
+    // durable store, every replica's changes of this user's record too.
     let _serialized = state.users_file_lock.lock().await;
+    let lock = if durable {
+        Some(RecordLock::take(&state.store, &user.name).await?)
+    } else {
+        None
+    };
+    let result = save_locked(state, user, replaces, new_hash, durable).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    result
+}
+
+/// `save`, with the locks held.
+async fn save_locked(
+    state: &AppState,
+    user: &User,
+    replaces: &str,
+    new_hash: &str,
+    durable: bool,
+) -> Result<(), SaveError> {
     let live_hash = state
         .live
         .load()
