@@ -601,6 +601,39 @@ async fn self_enrolled_totp_counts_only_after_a_right_code_and_then_at_every_sig
     assert_eq!(api_login(&replica, "bob").await.json()["totpPending"], true);
 }
 
+/// A change of second factors moves the user's stamp: bearer tokens and cached Basic
+/// credentials made before it stop working (Basic then meets the TOTP rule: refused).
+#[tokio::test]
+async fn a_change_of_factors_ends_bearer_tokens_and_cached_basic_credentials() {
+    use base64::Engine as _;
+    let server = TestServer::durable(&config("[api]\nbasic_auth = true")).await;
+    let tokens = server
+        .post("/api/auth/login")
+        .json(&format!(
+            "{{\"username\":\"bob\",\"password\":\"{PASSWORD}\"}}"
+        ))
+        .send()
+        .await;
+    let bearer = format!("Bearer {}", tokens.json()["access_token"].as_str().unwrap());
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("bob:{PASSWORD}"))
+    );
+    let check = |authorization: String| {
+        let request = server
+            .get("/api/auth/traefik")
+            .forwarded("GET", "/")
+            .header("authorization", &authorization);
+        async move { request.send().await.status }
+    };
+    assert_eq!(check(bearer.clone()).await, StatusCode::OK);
+    assert_eq!(check(basic.clone()).await, StatusCode::OK);
+    let cookie = server.login("bob").await;
+    enrol(&server, &cookie).await;
+    assert_eq!(check(bearer).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(check(basic).await, StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn the_last_second_factor_a_two_factor_app_needs_cannot_be_removed() {
     let server = server().await;
