@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use postern_core::config::Config;
+use postern_server::admin_channel;
 use postern_server::telemetry::{Metrics, MetricsListener};
 use postern_server::{AppState, Server};
 use tokio_util::sync::CancellationToken;
@@ -97,6 +98,9 @@ async fn serve(
     if let Err(code) = serve_metrics(&state, &shutdown).await {
         return code;
     }
+    if let Err(code) = serve_admin_channel(&state, &shutdown).await {
+        return code;
+    }
     let scheme = if server.is_tls() { "https" } else { "http" };
     let listening = server.local_addr().ok();
     let listen_url = listening.map_or_else(|| "?".to_owned(), |addr| format!("{scheme}://{addr}"));
@@ -138,6 +142,28 @@ async fn serve_metrics(state: &AppState, shutdown: &CancellationToken) -> Result
         }
         Err(err) => {
             tracing::error!(error = %err, %addr, "cannot listen for metrics");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The admin channel, when postern holds an embedded store: how `postern users` and
+/// `postern store` reach the data file while postern runs.
+async fn serve_admin_channel(
+    state: &Arc<AppState>,
+    shutdown: &CancellationToken,
+) -> Result<(), ExitCode> {
+    if !matches!(&*state.store, postern_store::Store::Embedded(_)) {
+        return Ok(());
+    }
+    match admin_channel::listen(Arc::clone(state), shutdown.clone()).await {
+        Ok(socket) => {
+            tracing::info!(socket = %socket.display(), "admin channel for `postern users` and `postern store`");
+            Ok(())
+        }
+        Err(err) => {
+            let socket = admin_channel::socket_path(&state.config.data_dir);
+            tracing::error!(error = %err, socket = %socket.display(), "cannot open the admin channel");
             Err(ExitCode::FAILURE)
         }
     }
