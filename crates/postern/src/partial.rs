@@ -29,6 +29,16 @@ impl Partial {
             .file_name()
             .ok_or_else(|| cannot_write(target, "it names no file"))?;
         let partial = target.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+        // Checked before any store is opened or asked.
+        let folder = target.parent().filter(|dir| !dir.as_os_str().is_empty());
+        if let Some(folder) = folder
+            && !folder.is_dir()
+        {
+            return Err(cannot_write(
+                target,
+                format!("{} is not a folder", folder.display()),
+            ));
+        }
         match std::fs::remove_file(&partial) {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}

@@ -10,12 +10,13 @@ use postern_core::config::StoreKind;
 use postern_server::admin_channel::{self, Op, Request};
 use postern_server::records_file;
 use postern_store::Store;
+use postern_store::embedded::BackupError;
 
 use crate::admin::{self, Reach, failed};
 use crate::cli::{BackupArgs, ExportArgs, ImportArgs, StoreAction};
 use crate::partial::Partial;
 use crate::store::Refused;
-use crate::{EXIT_DATA_ERR, EXIT_NO_INPUT};
+use crate::{EXIT_CANT_CREATE, EXIT_DATA_ERR, EXIT_NO_INPUT};
 
 /// What a file argument of `-` means: stdout or stdin.
 const STDIO: &str = "-";
@@ -50,9 +51,13 @@ fn backup(args: &BackupArgs) -> Result<String, Refused> {
             message
         }
         Reach::Direct(Store::Embedded(store), _) => {
-            let summary = store
-                .backup_to(partial.path())
-                .map_err(|err| failed(err.to_string()))?;
+            let summary = store.backup_to(partial.path()).map_err(|err| Refused {
+                code: match err {
+                    BackupError::Destination { .. } => EXIT_CANT_CREATE,
+                    BackupError::Source(_) => 1,
+                },
+                message: err.to_string(),
+            })?;
             postern_server::admin::backed_up(&summary)
         }
         Reach::Direct(..) => return Err(failed("not the embedded store".into())),
