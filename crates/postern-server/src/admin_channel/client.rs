@@ -52,14 +52,24 @@ pub fn call(
         body: body.len() as u64,
         ..request.clone()
     };
-    stream.write_all(&json_line(&request))?;
-    stream.write_all(body)?;
-    stream.flush()?;
+    let sent = stream
+        .write_all(&json_line(&request))
+        .and_then(|()| stream.write_all(body))
+        .and_then(|()| stream.flush());
+    // A refusal (another user, a request this server does not know) may come before the
+    // request is read whole, and close the socket under the write: read the answer anyway.
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
-    (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line)?;
-    let answer: Answer = serde_json::from_slice(&line)
-        .map_err(|err| CallError::Garbled(format!("{err}: {}", String::from_utf8_lossy(&line))))?;
+    let read = (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line);
+    let answer = match (read, sent) {
+        (Ok(_), _) if !line.is_empty() => {
+            serde_json::from_slice::<Answer>(&line).map_err(|err| {
+                CallError::Garbled(format!("{err}: {}", String::from_utf8_lossy(&line)))
+            })?
+        }
+        (_, Err(err)) | (Err(err), Ok(())) => return Err(err.into()),
+        (Ok(_), Ok(())) => return Err(CallError::Garbled("no answer".into())),
+    };
     if !answer.ok {
         return Err(CallError::Refused(answer.message));
     }

@@ -237,3 +237,59 @@ fn users_commands_reach_a_running_postern_through_its_owner_only_socket() {
     assert_eq!(users(&dir, "unlock", &path).status.code(), Some(0));
     stop(running);
 }
+
+/// The socket's permissions keep other users out; behind them, postern checks the peer's uid
+/// itself. Widened permissions (a mistaken chmod) must not open it: a process of another user
+/// is refused. Runs a client as `nobody` (uid 65534) with `setpriv`, so it needs root.
+#[test]
+fn the_admin_channel_refuses_a_process_of_another_user() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let root = std::process::Command::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&root.stdout).trim(),
+        "0",
+        "this test runs a client as another user: run it as root"
+    );
+    let dir = TempDir::new("embedded-peer");
+    let port = free_port();
+    let path = embedded_config(&dir, port);
+    let running = Running::start(&dir, &path, port);
+    let cookie = sign_in(port);
+    let widen = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    widen(&dir.0, 0o755);
+    widen(&dir.0.join("data"), 0o755);
+    widen(&dir.0.join("data/admin"), 0o755);
+    widen(&dir.0.join("data/admin/postern.sock"), 0o666);
+    widen(&path, 0o644);
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BINARY])
+        .args([
+            "users",
+            "revoke",
+            "alice",
+            "--config",
+            path.to_str().unwrap(),
+        ])
+        .env_remove("POSTERN_CONFIG")
+        .env("POSTERN_DATA_DIR", dir.0.join("data"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("only postern's own user or root may use the admin channel"),
+        "{stderr}"
+    );
+    assert_eq!(check(port, &cookie), "200", "nothing was revoked");
+    assert!(
+        running
+            .log_text()
+            .contains("admin channel: refused a process of another user"),
+        "{}",
+        running.log_text()
+    );
+    stop(running);
+}

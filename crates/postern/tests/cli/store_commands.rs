@@ -88,7 +88,10 @@ fn a_backup_taken_under_load_restores_every_session_it_holds() {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|count| count.parse().ok())
         .unwrap_or_else(|| panic!("no session count in: {said}"));
-    assert!(in_backup >= 6, "the sessions acknowledged before it: {said}");
+    assert!(
+        in_backup >= 6,
+        "the sessions acknowledged before it: {said}"
+    );
     assert_eq!(mode(&backup), 0o600, "it holds sessions and hashes");
 
     // Restore = copy the file into a fresh data directory while postern is stopped.
