@@ -61,14 +61,16 @@ pub fn call(
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     let read = (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line);
-    let answer = match (read, sent) {
-        (Ok(_), _) if !line.is_empty() => {
-            serde_json::from_slice::<Answer>(&line).map_err(|err| {
-                CallError::Garbled(format!("{err}: {}", String::from_utf8_lossy(&line)))
-            })?
-        }
-        (_, Err(err)) | (Err(err), Ok(())) => return Err(err.into()),
-        (Ok(_), Ok(())) => return Err(CallError::Garbled("no answer".into())),
+    // A complete line is the answer, whatever happened around it.
+    let answer = if line.ends_with(b"\n") {
+        serde_json::from_slice::<Answer>(&line).map_err(|err| {
+            CallError::Garbled(format!("{err}: {}", String::from_utf8_lossy(&line)))
+        })?
+    } else {
+        return Err(match (read, sent) {
+            (Err(err), _) | (_, Err(err)) => err.into(),
+            (Ok(_), Ok(())) => CallError::Garbled("no answer".into()),
+        });
     };
     if !answer.ok {
         return Err(CallError::Refused(answer.message));

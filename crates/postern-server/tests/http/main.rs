@@ -4,6 +4,7 @@
 mod support;
 
 mod access;
+mod admin_channel;
 mod change_password;
 mod check;
 mod device;
