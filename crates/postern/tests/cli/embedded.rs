@@ -293,3 +293,30 @@ fn the_admin_channel_refuses_a_process_of_another_user() {
     );
     stop(running);
 }
+
+/// The channel is a convenience: when its socket cannot be made, postern still serves, says
+/// why, and the commands name the process that holds the folder.
+#[test]
+fn without_its_socket_postern_serves_and_the_commands_name_the_holder() {
+    let dir = TempDir::new("embedded-no-socket");
+    let port = free_port();
+    let path = embedded_config(&dir, port);
+    std::fs::create_dir_all(dir.0.join("data/admin")).unwrap();
+    dir.write("data/admin/postern.sock", "not a socket");
+    let running = Running::start(&dir, &path, port);
+    assert!(
+        running.log_text().contains("cannot open the admin channel"),
+        "{}",
+        running.log_text()
+    );
+    let cookie = sign_in(port);
+    let refused = users(&dir, "revoke", &path);
+    let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(refused.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {}", running.child.id())),
+        "{stderr}"
+    );
+    assert_eq!(check(port, &cookie), "200");
+    stop(running);
+}
