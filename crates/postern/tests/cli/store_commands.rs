@@ -93,6 +93,14 @@ fn a_backup_taken_under_load_restores_every_session_it_holds() {
         "the sessions acknowledged before it: {said}"
     );
     assert_eq!(mode(&backup), 0o600, "it holds sessions and hashes");
+    // Stopped, the command copies the file itself: every session acknowledged is in it.
+    let stopped = dir.0.join("backups/stopped.redb");
+    let said_stopped = succeeded(&store(&["backup", stopped.to_str().unwrap()], &path, ""));
+    let total = acknowledged.lock().unwrap().len();
+    assert!(
+        said_stopped.contains(&format!("backup of {total} live session(s)")),
+        "{said_stopped}"
+    );
 
     // Restore = copy the file into a fresh data directory while postern is stopped.
     let fresh = TempDir::new("backup-restore");
@@ -209,6 +217,17 @@ fn durable_data_moves_embedded_to_redis_and_back() {
     assert!(said.contains("exported 1 user record(s)"), "{said}");
     stop(running);
     assert_eq!(mode(&exported), 0o600, "it holds password hashes");
+    // Stopped, the command reads the file itself: the same export.
+    let direct = first.0.join("direct.jsonl");
+    succeeded(&store(
+        &["export", direct.to_str().unwrap()],
+        &first_config,
+        "",
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&direct).unwrap(),
+        std::fs::read_to_string(&exported).unwrap()
+    );
     let header = std::fs::read_to_string(&exported).unwrap();
     assert!(
         header.starts_with(
