@@ -3,12 +3,15 @@
 //! the data file), or by opening the store itself (Redis, or a stopped postern's data file).
 //! The memory store lives inside the running postern and cannot be reached at all.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::ExitCode;
 
 use postern_core::config::{Config, StoreKind};
 use postern_server::admin_channel::{self, CallError};
 use postern_store::Store;
+use postern_store::embedded::{DATA_FILE, PID_FILE};
 
 use crate::cli::ConfigArgs;
 use crate::store::Refused;
@@ -58,7 +61,26 @@ pub fn reach(config: &Config, memory_why: &str) -> Result<Reach, Refused> {
         let _entered = runtime.enter();
         crate::store::open(config)?
     };
+    if matches!(store, Store::Embedded(_)) {
+        leave_files_to_folder_owner(&config.data_dir);
+    }
     Ok(Reach::Direct(store, Box::new(runtime)))
+}
+
+/// A command run as root on a stopped postern's folder may create the data file and writes
+/// the PID file, both as root; the postern that starts next runs as the folder's owner and
+/// must be able to open them. (As any other user, `chown` fails and the files are already
+/// that user's.)
+fn leave_files_to_folder_owner(dir: &Path) {
+    let Ok(folder) = std::fs::metadata(dir) else {
+        return;
+    };
+    for name in [DATA_FILE, PID_FILE] {
+        let path = dir.join(name);
+        if std::fs::metadata(&path).is_ok_and(|file| file.uid() != folder.uid()) {
+            let _ = std::os::unix::fs::chown(&path, Some(folder.uid()), Some(folder.gid()));
+        }
+    }
 }
 
 /// A failure at run time (exit 1).

@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 pub use self::backup::{BackupError, BackupSummary};
 use self::open::DataFile;
-pub use self::open::{DATA_FILE, OpenError, SCHEMA_VERSION, permission_problems};
+pub use self::open::{DATA_FILE, OpenError, PID_FILE, SCHEMA_VERSION, permission_problems};
 use self::ops::{Op, Reply};
 use self::tables::{ENTRIES, RECORDS, SESSIONS, counter_of, decode, left, now_ms};
 use self::writer::{Job, Writer};

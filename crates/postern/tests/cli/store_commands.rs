@@ -352,3 +352,31 @@ fn bad_input_gets_a_clear_message_and_its_own_exit_code() {
         "embedded store's data file",
     );
 }
+
+/// Run as root on a stopped postern whose folder belongs to postern's user, a command leaves
+/// the data file it created to that user, so the postern that starts next can open it.
+#[test]
+fn a_command_run_as_root_leaves_the_data_file_to_the_folders_owner() {
+    use std::os::unix::fs::MetadataExt as _;
+
+    let root = std::process::Command::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&root.stdout).trim(),
+        "0",
+        "this test needs root to own files as another user"
+    );
+    let dir = TempDir::new("store-owner");
+    let data = dir.0.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+    let path = embedded_config(&dir, free_port());
+    let export = dir.write(
+        "empty.jsonl",
+        "{\"format\":\"postern-user-records\",\"version\":1,\"store\":\"redis\",\"records\":0}\n",
+    );
+    succeeded(&store(&["import", export.to_str().unwrap()], &path, ""));
+    for name in ["postern.redb", "postern.pid"] {
+        let owner = std::fs::metadata(data.join(name)).unwrap().uid();
+        assert_eq!(owner, 65534, "{name} belongs to the folder's owner");
+    }
+}
