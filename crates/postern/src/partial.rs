@@ -84,6 +84,36 @@ impl Partial {
     }
 }
 
+/// The partial file as a writer that remembers its own failure, so a command tells "cannot
+/// write FILE" (73) apart from a failure of where the bytes come from.
+pub struct Output {
+    file: File,
+    path: PathBuf,
+    pub failure: Option<Refused>,
+}
+
+impl Output {
+    pub fn new(partial: &Partial) -> Result<Self, Refused> {
+        Ok(Self {
+            file: partial.create()?,
+            path: partial.partial.clone(),
+            failure: None,
+        })
+    }
+}
+
+impl std::io::Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.file.write(bytes).inspect_err(|err| {
+            self.failure = Some(cannot_write(&self.path, err));
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 impl Drop for Partial {
     fn drop(&mut self) {
         if !self.committed {

@@ -14,7 +14,7 @@ use postern_store::embedded::BackupError;
 
 use crate::admin::{self, Reach, failed};
 use crate::cli::{BackupArgs, ExportArgs, ImportArgs, StoreAction};
-use crate::partial::Partial;
+use crate::partial::{Output, Partial};
 use crate::store::Refused;
 use crate::{EXIT_CANT_CREATE, EXIT_DATA_ERR, EXIT_NO_INPUT};
 
@@ -44,11 +44,14 @@ fn backup(args: &BackupArgs) -> Result<String, Refused> {
     let partial = Partial::new(&args.file)?;
     let message = match admin::reach(&config, MEMORY_WHY)? {
         Reach::Running(channel) => {
-            let mut file = partial.create()?;
-            let message =
-                admin_channel::call(channel, &Request::new(Op::StoreBackup), &[], &mut file)?;
-            drop(file);
-            message
+            let mut output = Output::new(&partial)?;
+            let sent =
+                admin_channel::call(channel, &Request::new(Op::StoreBackup), &[], &mut output);
+            match (sent, output.failure) {
+                (Ok(message), None) => message,
+                (_, Some(cannot_write)) => return Err(cannot_write),
+                (Err(err), None) => return Err(err.into()),
+            }
         }
         Reach::Direct(Store::Embedded(store), _) => {
             let summary = store.backup_to(partial.path()).map_err(|err| Refused {
