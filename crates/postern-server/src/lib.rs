@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod admin_channel;
+mod allocator;
 mod assets;
 mod authorization;
 mod basic;
