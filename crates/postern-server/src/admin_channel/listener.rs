@@ -131,7 +131,13 @@ async fn serve_one(stream: UnixStream, state: &AppState, owner: u32) {
         match body {
             Body::None => {}
             Body::Bytes(bytes) => write.write_all(&bytes).await?,
-            Body::File(copy) => send_file(&copy.0, &mut write).await?,
+            Body::File(copy) => {
+                // Opened, then unlinked at once: nothing is left behind however the sending
+                // ends, and the client never sees the copy outlive its answer.
+                let file = std::fs::File::open(&copy.0)?;
+                drop(copy);
+                send_file(file, &mut write).await?;
+            }
         }
         write.shutdown().await
     };
@@ -141,8 +147,7 @@ async fn serve_one(stream: UnixStream, state: &AppState, owner: u32) {
 }
 
 /// Copies the file to `write` a chunk at a time, each read on the blocking pool.
-async fn send_file(path: &Path, write: &mut OwnedWriteHalf) -> std::io::Result<()> {
-    let mut file = std::fs::File::open(path)?;
+async fn send_file(mut file: std::fs::File, write: &mut OwnedWriteHalf) -> std::io::Result<()> {
     loop {
         let (back, chunk) = tokio::task::spawn_blocking(move || {
             let mut chunk = vec![0; SEND_CHUNK];
