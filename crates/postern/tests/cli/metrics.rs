@@ -68,6 +68,14 @@ fn series_names(scrape: &str) -> BTreeSet<String> {
 }
 
 fn check(port: u16, cookie: Option<&str>) -> String {
+    check_with(
+        port,
+        cookie.map(|cookie| ("Cookie", format!("postern_session={cookie}"))),
+    )
+}
+
+/// A traefik check of an https app with `credential` (a header) if any.
+fn check_with(port: u16, credential: Option<(&str, String)>) -> String {
     let mut headers = vec![
         ("X-Forwarded-Proto", "https"),
         ("X-Forwarded-Host", "app.example.com"),
@@ -75,9 +83,8 @@ fn check(port: u16, cookie: Option<&str>) -> String {
         ("X-Forwarded-Method", "GET"),
         ("Accept", "application/json"),
     ];
-    let cookie = cookie.map(|cookie| format!("postern_session={cookie}"));
-    if let Some(cookie) = &cookie {
-        headers.push(("Cookie", cookie));
+    if let Some((name, value)) = &credential {
+        headers.push((name, value));
     }
     get(port, "/api/auth/traefik", &headers).unwrap()
 }
@@ -194,6 +201,42 @@ fn scrapes_need_the_bearer_token_and_the_counters_follow_requests() {
     }
     assert!(value(&scraped, "process_resident_memory_bytes").is_some_and(|rss| rss > 1e6));
     assert!(value(&scraped, "process_open_fds").is_some_and(|fds| fds >= 3.0));
+}
+
+/// Basic credentials are verified once, then answered from the cache (docs/metrics.md: the
+/// `password` method counts "Basic credentials that were not cached"): three checks with one
+/// header are one password sign-in.
+#[test]
+fn basic_credentials_are_verified_once_then_answered_from_the_cache() {
+    use base64::Engine;
+    let dir = TempDir::new("metrics-basic");
+    let metrics_port = free_port();
+    let running = start(&dir, metrics_port, "[api]\nbasic_auth = true\n");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("alice:{PASSWORD}"));
+    for _ in 0..3 {
+        let answer = check_with(
+            running.port,
+            Some(("Authorization", format!("Basic {encoded}"))),
+        );
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let scraped = scrape(metrics_port);
+    for (series, expected) in [
+        (
+            "postern_checks_total{proxy=\"traefik\",outcome=\"allowed\"}",
+            3.0,
+        ),
+        (
+            "postern_logins_total{method=\"password\",outcome=\"ok\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(
+            value(&scraped, series),
+            Some(expected),
+            "{series} in:\n{scraped}"
+        );
+    }
 }
 
 /// A scrape of a memory-store server and of a Redis server with the client cache, after a
