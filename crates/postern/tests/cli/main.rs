@@ -7,6 +7,7 @@ mod audit;
 mod commands;
 mod deploy_files;
 mod deploy_variants;
+mod disk_faults;
 mod docs;
 mod embedded;
 mod explain;
