@@ -22,6 +22,7 @@ use crate::report::{self, Burst, Footprint, Measured, Outcome, Report, Row, Targ
 use crate::wrk::{self, Load, WrkRun, first_line};
 
 mod burst;
+mod durable;
 mod embedded;
 mod proxies;
 
@@ -64,6 +65,8 @@ struct Bench<'o> {
     /// alternate with runs against it under the same client load, so each ratio compares
     /// figures taken seconds apart.
     paired_with: Option<Paired>,
+    /// The durable store's figures (`durable.rs`, and c2's start-up and RSS).
+    durable_targets: Vec<Target>,
     problems: Vec<String>,
 }
 
@@ -93,6 +96,7 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
         started,
         extra_pids: Vec::new(),
         paired_with: None,
+        durable_targets: Vec::new(),
         problems: Vec::new(),
     };
     let mut rows = Vec::new();
@@ -104,6 +108,9 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
     if !options.footprint_only && (bench.wants("k1") || bench.wants("k2")) {
         bench.burst_rows(&mut rows, &mut bursts);
         rows.sort_by_key(|row| row_order(row.key));
+    }
+    if !options.footprint_only && !options.burst_only {
+        bench.durable_rows();
     }
     if !options.burst_only && options.only.is_none() {
         bench.footprint(&mut footprint);
@@ -117,6 +124,7 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
     }
     let mut targets = targets(&rows, &footprint);
     targets.extend(bursts.iter().map(burst_target));
+    targets.append(&mut bench.durable_targets);
     let nginx = report::find(&rows, "b").map(|nginx| nginx.requests_per_sec);
     let ratio = report::find(&rows, "c").and_then(|c| report::ratio_to_reference(c, nginx));
     if let Some(ratio) = ratio.filter(|ratio| *ratio < COLLAPSE_RATIO) {
@@ -537,16 +545,10 @@ impl Bench<'_> {
             let addr = loopback(port);
             let hash = postern_core::password::hash_password(PASSWORD.as_bytes())
                 .map_err(|err| anyhow::anyhow!("{err}"))?;
-            let text: String = config_toml(&addr.to_string(), &StoreChoice::Memory, 0)
-                .lines()
-                .map(|line| {
-                    if line.starts_with("password_hash") {
-                        format!("password_hash = \"{hash}\"\n")
-                    } else {
-                        format!("{line}\n")
-                    }
-                })
-                .collect();
+            let text = config_with_password(
+                &config_toml(&addr.to_string(), &StoreChoice::Memory, 0),
+                &hash,
+            );
             let config = self.dir.write(
                 "postern-headless.toml",
                 &format!("{text}\n[api]\nbasic_auth = true\nallow_insecure_basic = true\n"),
@@ -915,6 +917,19 @@ impl Bench<'_> {
         self.note(&format!("  {name} stopped"));
         Ok((before, (count, before, after)))
     }
+}
+
+/// `text` (a `config_toml`) with the bench user's password hash replaced by `hash`.
+fn config_with_password(text: &str, hash: &str) -> String {
+    text.lines()
+        .map(|line| {
+            if line.starts_with("password_hash") {
+                format!("password_hash = \"{hash}\"\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect()
 }
 
 fn row_order(key: &str) -> usize {
