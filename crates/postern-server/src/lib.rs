@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 pub mod admin;
+mod allocator;
 mod assets;
 mod authorization;
 mod basic;
@@ -35,6 +36,7 @@ mod state;
 pub mod telemetry;
 mod tls;
 mod tokens;
+mod user_factors;
 mod user_passwords;
 
 pub use listener::{ServeError, Server};

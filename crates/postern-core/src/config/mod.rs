@@ -56,6 +56,7 @@ pub struct Config {
     pub ui: UiConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub account: AccountConfig,
     /// The keys read only at start, to tell a reload which of them changed.
     pub startup: StartupSettings,
 }
@@ -250,6 +251,14 @@ pub struct ApiConfig {
     pub access_token_ttl: Duration,
     /// The absolute lifetime of a token family: refreshing never goes past it.
     pub refresh_token_ttl: Duration,
+}
+
+/// `[account]`: what users may change on their account page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountConfig {
+    /// Users enrol and remove their own TOTP and make new recovery codes. Off: the page only
+    /// shows them (the password change and the sessions stay).
+    pub self_service: bool,
 }
 
 /// Every problem found, in the order found.

@@ -42,6 +42,8 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub metrics: RawMetrics,
+    #[serde(default)]
+    pub account: RawAccount,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,6 +154,12 @@ pub struct RawLog {
     pub level: Option<String>,
     pub format: Option<String>,
     pub checks: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccount {
+    pub self_service: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -52,6 +52,7 @@ pub const SECTIONS: &[&str] = &[
     "ui",
     "log",
     "metrics",
+    "account",
 ];
 
 const fn key(path: &'static str, kind: Kind, default: &'static str) -> Key {
@@ -137,6 +138,7 @@ pub const KEYS: &[Key] = &[
     key("log.checks", Kind::Str, "none"),
     key("metrics.listen", Kind::Str, "(off)"),
     key("metrics.token_file", Kind::Str, "(none)"),
+    key("account.self_service", Kind::Bool, "true"),
 ];
 
 pub fn find(path: &str) -> Option<&'static Key> {

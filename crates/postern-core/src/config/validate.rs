@@ -76,6 +76,12 @@ pub(super) fn validate(
     let ui = ui(raw.ui, problems);
     let log = log(raw.log, problems);
     let metrics = super::telemetry::metrics(raw.metrics, &resolve, problems);
+    let account = super::AccountConfig {
+        self_service: raw
+            .account
+            .self_service
+            .unwrap_or_else(|| defaults::bool("account.self_service")),
+    };
     Some(Config {
         app_url: app_url?,
         secret: secret?,
@@ -93,6 +99,7 @@ pub(super) fn validate(
         ui,
         log: log?,
         metrics,
+        account,
         startup: super::StartupSettings::default(),
     })
 }
