@@ -827,3 +827,38 @@ async fn the_account_routes_answer_other_methods_and_paths() {
     let unknown = server.post("/account/nothing").browser().send().await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
+
+/// A credentials record that no longer reads (edited by hand, imported from a broken file)
+/// fails closed: the user's own TOTP must not fall away with it, so the password alone never
+/// signs them in.
+#[tokio::test]
+async fn an_unreadable_credentials_record_never_drops_the_second_factor() {
+    let server = server().await;
+    let cookie = server.login("bob").await;
+    enrol(&server, &cookie).await;
+    assert_eq!(api_login(&server, "bob").await.json()["totpPending"], true);
+    server
+        .state
+        .store
+        .put_user_record(
+            "bob",
+            postern_store::RecordKind::Credentials,
+            "current",
+            b"{\"totp\": 7".to_vec(),
+        )
+        .await
+        .unwrap();
+    let login = api_login(&server, "bob").await;
+    assert!(
+        login.session_cookie().is_none(),
+        "signed in with the password alone: {} {}",
+        login.status,
+        login.body
+    );
+    assert_eq!(
+        login.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        login.body
+    );
+}
