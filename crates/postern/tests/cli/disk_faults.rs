@@ -288,14 +288,16 @@ fn a_filesystem_turned_read_only_refuses_sign_ins_and_recovers_after_a_remount()
     std::fs::write(format!("/sys/fs/ext4/{device}/trigger_fs_error"), "1").unwrap();
     refuses_writes_and_keeps_serving(&running, std::slice::from_ref(&kept), "read-only");
 
-    // The operator's fix: unmount (postern holds no file there once its reopen failed),
-    // check, mount again.
+    // The operator's fix: unmount, check, mount again. The unmount is lazy: postern's admin
+    // socket, bound under the data directory at start, keeps the old mount busy (the admin
+    // channel stays on it until a restart), and with it the old loop device, which `mount -o
+    // loop` would reuse, read-only filesystem and all. So the checked filesystem is a copy of
+    // the image, on a loop device of its own. The data file is reopened by path, on it.
     let fixed = Command::new("nsenter")
         .args(["-t", &pid.to_string(), "-m", "sh", "-c"])
         .arg(
-            "for try in $(seq 100); do umount \"$1\" 2>/dev/null && break; sleep 0.1; done; \
-             if mountpoint -q \"$1\"; then echo 'still mounted: postern holds a file there'; exit 1; fi; \
-             e2fsck -fy \"$0\" >/dev/null; mount -o loop \"$0\" \"$1\"",
+            "umount -l \"$1\" && cp --sparse=always \"$0\" \"$0.fixed\" \
+             && { e2fsck -fy \"$0.fixed\" >/dev/null; mount -o loop \"$0.fixed\" \"$1\"; }",
         )
         .arg(&image)
         .arg(&data)
