@@ -7,12 +7,13 @@ use std::sync::Arc;
 use http::{Method, Request, StatusCode};
 use postern_core::forwarded::ProxyKind;
 use postern_core::limits::LoginLimits;
+use postern_core::oidc::paths;
 
 use crate::assets::Asset;
 use crate::error::{AppError, AppResult, Mode};
 use crate::handlers::{
-    change_password, check, health, login, logout, oauth, pages, session_api, session_list,
-    tickets, tokens, totp,
+    change_password, check, health, login, logout, oauth, oidc_meta, pages, session_api,
+    session_list, tickets, tokens, totp,
 };
 use crate::pages::error_page;
 use crate::request::{self, RequestBody};
@@ -48,6 +49,8 @@ enum Route {
     TicketRedeem,
     TokenRefresh,
     OAuth(OAuthStep, String),
+    OidcDiscovery,
+    OidcJwks,
     Healthy { with_version: bool },
     Ready,
     Asset(Asset),
@@ -113,6 +116,9 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         },
         "/health" | "/api/health" if get => Route::Healthy { with_version: true },
         "/api/ready" if get => Route::Ready,
+        paths::DISCOVERY if get => Route::OidcDiscovery,
+        paths::JWKS if get => Route::OidcJwks,
+        paths::DISCOVERY | paths::JWKS => Route::MethodNotAllowed("GET, HEAD"),
         "/" | "/login" | "/logout" | "/totp" | "/unauthorized" | "/api/status" | "/api/csrf"
         | "/api/ws-token" | "/api/healthcheck" | "/api/healthz" | "/health" | "/api/health"
         | "/api/ready" => {
@@ -177,7 +183,8 @@ impl Route {
     }
 
     /// The UI and API routes share a per-client token bucket. The check path is exempt (every
-    /// asset of every page passes it), and so are health probes and static assets.
+    /// asset of every page passes it), and so are health probes, static assets and the
+    /// provider's published documents (rendered at start, fetched by every relying party).
     fn is_rate_limited(&self) -> bool {
         !matches!(
             self,
@@ -186,6 +193,8 @@ impl Route {
                 | Self::Healthy { .. }
                 | Self::Ready
                 | Self::Asset(_)
+                | Self::OidcDiscovery
+                | Self::OidcJwks
         )
     }
 }
@@ -312,6 +321,8 @@ async fn serve<B: RequestBody>(
         }
         Route::Healthy { with_version } => Ok(health::healthy(with_version)),
         Route::Ready => Ok(health::ready(state).await),
+        Route::OidcDiscovery => Ok(oidc_meta::discovery(state)),
+        Route::OidcJwks => Ok(oidc_meta::jwks(state)),
         Route::Asset(asset) => Ok(pages::asset(state, &asset)),
         Route::MethodNotAllowed(allowed) => Ok(respond::method_not_allowed(allowed)),
         Route::NotFound if request::wants_html(request.headers()) => Ok(error_page(

@@ -40,6 +40,25 @@ pub enum Command {
         #[command(subcommand)]
         action: TotpAction,
     },
+    /// OpenID Provider tools.
+    Oidc {
+        #[command(subcommand)]
+        action: OidcAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OidcAction {
+    /// Write a new P-256 (ES256) signing key as PKCS#8 PEM, readable by its owner only, for
+    /// `[oidc] signing_keys`.
+    GenerateKey(GenerateKeyArgs),
+}
+
+#[derive(Args)]
+pub struct GenerateKeyArgs {
+    /// The file to write; it must not exist yet.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Subcommand)]

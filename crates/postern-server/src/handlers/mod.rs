@@ -6,6 +6,7 @@ pub mod health;
 pub mod login;
 pub mod logout;
 pub mod oauth;
+pub mod oidc_meta;
 pub mod pages;
 pub mod session_api;
 pub mod session_list;

@@ -16,6 +16,7 @@ mod login;
 mod logout;
 mod notify;
 mod oauth;
+mod oidc;
 mod pages;
 mod protocols;
 mod routes;

@@ -4,8 +4,8 @@
 
 use crate::harness::proxy::ProxyKind;
 use crate::scenarios::{
-    access, browser_login, deploy_variants, host_confusion, login_redirect, logout, oidc_login,
-    refused_in_chromium, spoofing,
+    access, browser_login, deploy_variants, host_confusion, identity_token, login_redirect, logout,
+    oidc_login, refused_in_chromium, spoofing,
 };
 
 macro_rules! proxy_suite {
@@ -90,6 +90,11 @@ macro_rules! proxy_suite {
             #[tokio::test]
             async fn access_a_forged_client_ip_changes_nothing() {
                 access::a_forged_client_ip_changes_nothing(KIND).await;
+            }
+
+            #[tokio::test]
+            async fn identity_token_reaches_the_app_and_jose_verifies_it() {
+                identity_token::the_app_gets_postern_s_token_and_jose_verifies_it(KIND).await;
             }
 
             #[tokio::test]

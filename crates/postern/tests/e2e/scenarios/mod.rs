@@ -6,6 +6,7 @@ pub mod access;
 pub mod browser_login;
 pub mod deploy_variants;
 pub mod host_confusion;
+pub mod identity_token;
 pub mod keepalive;
 pub mod login_redirect;
 pub mod logout;
