@@ -23,6 +23,8 @@ pub mod paths {
     pub const REVOKE: &str = "/oidc/revoke";
     pub const INTROSPECT: &str = "/oidc/introspect";
     pub const END_SESSION: &str = "/oidc/logout";
+    /// The consent page's form posts here (postern's own page, not a protocol endpoint).
+    pub const CONSENT: &str = "/oidc/consent";
 }
 
 /// The scopes postern knows; a client asks for any of those its `scopes` allow.

@@ -12,8 +12,8 @@ use postern_core::oidc::paths;
 use crate::assets::Asset;
 use crate::error::{AppError, AppResult, Mode};
 use crate::handlers::{
-    change_password, check, health, login, logout, oauth, oidc_meta, pages, session_api,
-    session_list, tickets, tokens, totp,
+    change_password, check, health, login, logout, oauth, oidc_api, oidc_flow, oidc_meta, pages,
+    session_api, session_list, tickets, tokens, totp,
 };
 use crate::pages::error_page;
 use crate::request::{self, RequestBody};
@@ -51,6 +51,13 @@ enum Route {
     OAuth(OAuthStep, String),
     OidcDiscovery,
     OidcJwks,
+    OidcAuthorize,
+    OidcConsent,
+    OidcToken,
+    OidcUserinfo,
+    OidcRevoke,
+    OidcIntrospect,
+    OidcEndSession,
     Healthy { with_version: bool },
     Ready,
     Asset(Asset),
@@ -119,6 +126,19 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         paths::DISCOVERY if get => Route::OidcDiscovery,
         paths::JWKS if get => Route::OidcJwks,
         paths::DISCOVERY | paths::JWKS => Route::MethodNotAllowed("GET, HEAD"),
+        paths::AUTHORIZE if get || post => Route::OidcAuthorize,
+        paths::USERINFO if get || post => Route::OidcUserinfo,
+        paths::END_SESSION if get || post => Route::OidcEndSession,
+        paths::AUTHORIZE | paths::USERINFO | paths::END_SESSION => {
+            Route::MethodNotAllowed("GET, HEAD, POST")
+        }
+        paths::CONSENT if post => Route::OidcConsent,
+        paths::TOKEN if post => Route::OidcToken,
+        paths::REVOKE if post => Route::OidcRevoke,
+        paths::INTROSPECT if post => Route::OidcIntrospect,
+        paths::CONSENT | paths::TOKEN | paths::REVOKE | paths::INTROSPECT => {
+            Route::MethodNotAllowed("POST")
+        }
         "/" | "/login" | "/logout" | "/totp" | "/unauthorized" | "/api/status" | "/api/csrf"
         | "/api/ws-token" | "/api/healthcheck" | "/api/healthz" | "/health" | "/api/health"
         | "/api/ready" => {
@@ -177,7 +197,10 @@ impl Route {
             | Self::Unauthorized
             | Self::TotpPage
             | Self::TotpForm
-            | Self::OAuth(OAuthStep::Login | OAuthStep::Callback, _) => Mode::Page,
+            | Self::OAuth(OAuthStep::Login | OAuthStep::Callback, _)
+            | Self::OidcAuthorize
+            | Self::OidcConsent
+            | Self::OidcEndSession => Mode::Page,
             _ => Mode::Json,
         }
     }
@@ -323,6 +346,13 @@ async fn serve<B: RequestBody>(
         Route::Ready => Ok(health::ready(state).await),
         Route::OidcDiscovery => Ok(oidc_meta::discovery(state)),
         Route::OidcJwks => Ok(oidc_meta::jwks(state)),
+        Route::OidcAuthorize => oidc_flow::authorize(state, request).await,
+        Route::OidcConsent => oidc_flow::consent(state, request).await,
+        Route::OidcToken => Ok(oidc_api::token(state, request).await),
+        Route::OidcUserinfo => Ok(oidc_api::userinfo(state, request).await),
+        Route::OidcRevoke => Ok(oidc_api::revoke(state, request).await),
+        Route::OidcIntrospect => Ok(oidc_api::introspect(state, request).await),
+        Route::OidcEndSession => oidc_api::end_session(state, request).await,
         Route::Asset(asset) => Ok(pages::asset(state, &asset)),
         Route::MethodNotAllowed(allowed) => Ok(respond::method_not_allowed(allowed)),
         Route::NotFound if request::wants_html(request.headers()) => Ok(error_page(

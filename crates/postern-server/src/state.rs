@@ -116,7 +116,10 @@ impl AppState {
                     oidc.keys.first().clone(),
                 )
             });
-        let oidc = config.oidc.clone().map(Provider::new);
+        let oidc = config
+            .oidc
+            .clone()
+            .map(|oidc| Provider::new(oidc, &config.secret.bytes, config.api.basic_cache_ttl));
         Self {
             live: ArcSwap::from_pointee(LiveState {
                 access: Arc::new(config.access.clone()),

@@ -62,3 +62,41 @@ impl<'a> IdentityTokenClaims<'a> {
         }
     }
 }
+
+/// The claims the granted `scopes` release about a user, for the ID token and userinfo:
+/// `sub` always; `preferred_username` and `name` with `profile`; `email` and
+/// `email_verified` with `email` (postern's users' addresses are set by the operator or
+/// verified by the upstream provider); `groups` with `groups`.
+pub fn user_claims(
+    identity: &Identity,
+    scopes: &[String],
+) -> serde_json::Map<String, serde_json::Value> {
+    let has = |scope: &str| scopes.iter().any(|granted| granted == scope);
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), identity.user.clone().into());
+    if has("profile") {
+        claims.insert("preferred_username".into(), identity.user.clone().into());
+        let name = if identity.name.is_empty() {
+            &identity.user
+        } else {
+            &identity.name
+        };
+        claims.insert("name".into(), name.clone().into());
+    }
+    if has("email") && !identity.email.is_empty() {
+        claims.insert("email".into(), identity.email.clone().into());
+        claims.insert("email_verified".into(), true.into());
+    }
+    if has("groups") {
+        claims.insert("groups".into(), identity.groups.clone().into());
+    }
+    claims
+}
+
+/// `acr`: how strong the sign-in was, in postern's own two values.
+pub fn acr(level: AuthLevel) -> &'static str {
+    match level {
+        AuthLevel::OneFactor => "postern:1fa",
+        AuthLevel::TwoFactor => "postern:2fa",
+    }
+}

@@ -6,6 +6,8 @@ pub mod health;
 pub mod login;
 pub mod logout;
 pub mod oauth;
+pub mod oidc_api;
+pub mod oidc_flow;
 pub mod oidc_meta;
 pub mod pages;
 pub mod session_api;

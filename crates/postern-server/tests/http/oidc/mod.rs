@@ -1,8 +1,11 @@
 //! postern as an OpenID Provider: the published documents and the identity token for
 //! forward-auth upstreams.
 
+mod conformance;
+mod flow;
 mod identity_token;
 mod published;
+mod rp;
 
 use postern_testkit::TempDir;
 
