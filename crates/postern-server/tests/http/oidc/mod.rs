@@ -5,6 +5,7 @@ mod conformance;
 mod flow;
 mod identity_token;
 mod published;
+mod replicas;
 mod rp;
 
 use postern_testkit::TempDir;
@@ -14,10 +15,18 @@ use crate::support::*;
 /// A server with `[oidc]` (a new P-256 key first, the RSA test key second) and `extra` TOML.
 pub async fn provider(extra: &str) -> (TestServer, TempDir) {
     let dir = TempDir::new("oidc-keys");
-    let es256 = dir.write(
-        "es256.pem",
-        &postern_core::oidc::keys::generate_p256_pem().unwrap(),
-    );
+    (provider_in(&dir, extra).await, dir)
+}
+
+/// `provider` with its keys in `dir` (written once: replicas share them).
+pub async fn provider_in(dir: &TempDir, extra: &str) -> TestServer {
+    let es256 = dir.path().join("es256.pem");
+    if !es256.exists() {
+        dir.write(
+            "es256.pem",
+            &postern_core::oidc::keys::generate_p256_pem().unwrap(),
+        );
+    }
     let rsa = format!(
         "{}/../postern-core/src/oidc/keys/testdata/rsa-2048.pem",
         env!("CARGO_MANIFEST_DIR")
@@ -29,5 +38,5 @@ pub async fn provider(extra: &str) -> (TestServer, TempDir) {
             es256.display().to_string()
         ),
     );
-    (TestServer::with_config(&text).await, dir)
+    TestServer::with_config(&text).await
 }
