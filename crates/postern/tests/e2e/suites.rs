@@ -189,3 +189,11 @@ mod replicas {
         crate::scenarios::redis_outage::a_redis_outage_fails_closed_and_heals().await;
     }
 }
+
+/// postern as an OpenID Provider, for a certified relying-party library.
+mod oidc_provider {
+    #[tokio::test]
+    async fn openid_client_walks_the_whole_flow() {
+        crate::scenarios::oidc_provider::openid_client_walks_the_whole_flow().await;
+    }
+}

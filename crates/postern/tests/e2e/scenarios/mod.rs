@@ -11,6 +11,7 @@ pub mod keepalive;
 pub mod login_redirect;
 pub mod logout;
 pub mod oidc_login;
+pub mod oidc_provider;
 pub mod redis_outage;
 pub mod refused_in_chromium;
 pub mod replicas;
