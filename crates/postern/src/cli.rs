@@ -141,6 +141,17 @@ pub enum UsersAction {
     Unlock(UserArgs),
     /// End every session, bearer token and cached Basic credential of the user.
     Revoke(UserArgs),
+    /// List the OpenID clients the user allowed (consents), or take one back with --revoke.
+    Consents(ConsentArgs),
+}
+
+#[derive(Args)]
+pub struct ConsentArgs {
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// The client id whose consent to take back: the user is asked again at its next sign-in.
+    #[arg(long)]
+    pub revoke: Option<String>,
 }
 
 #[derive(Args)]

@@ -1,4 +1,5 @@
-//! `postern users unlock NAME` and `postern users revoke NAME`: act on the store the
+//! `postern users unlock NAME`, `postern users revoke NAME` and `postern users consents NAME
+//! [--revoke CLIENT]`: act on the store the
 //! configuration names, so every replica sees the change at once. The memory store lives
 //! inside the running postern, out of reach of another process: these commands need Redis or
 //! the embedded store (whose file they open directly while postern is stopped).
@@ -11,9 +12,9 @@ use crate::cli::UsersAction;
 use crate::{EXIT_INVALID_CONFIG, config_file};
 
 pub fn run(action: &UsersAction) -> ExitCode {
-    let (args, revoke) = match action {
-        UsersAction::Unlock(args) => (args, false),
-        UsersAction::Revoke(args) => (args, true),
+    let args = match action {
+        UsersAction::Unlock(args) | UsersAction::Revoke(args) => args,
+        UsersAction::Consents(consents) => &consents.user,
     };
     let config = match config_file::load(args.config.config.as_deref(), &[]) {
         Ok(config) => config,
@@ -54,14 +55,37 @@ pub fn run(action: &UsersAction) -> ExitCode {
         .get(&args.name)
         .map_or(args.name.clone(), |user| user.name.clone());
     let done = runtime.block_on(async {
-        if revoke {
-            let ended = postern_server::admin::revoke(&store, &name).await?;
-            Ok::<_, postern_store::StoreError>(format!(
-                "revoked {name}: {ended} session(s) ended; every bearer token and cached Basic credential no longer works"
-            ))
-        } else {
-            postern_server::admin::unlock(&store, &name).await?;
-            Ok(format!("unlocked {name}: the failed sign-in counter is cleared"))
+        match action {
+            UsersAction::Revoke(_) => {
+                let ended = postern_server::admin::revoke(&store, &name).await?;
+                Ok::<_, postern_store::StoreError>(format!(
+                    "revoked {name}: {ended} session(s) ended; every bearer token and cached Basic credential no longer works"
+                ))
+            }
+            UsersAction::Unlock(_) => {
+                postern_server::admin::unlock(&store, &name).await?;
+                Ok(format!("unlocked {name}: the failed sign-in counter is cleared"))
+            }
+            UsersAction::Consents(consents) => match &consents.revoke {
+                Some(client) => {
+                    postern_server::admin::revoke_consent(&store, &name, client).await?;
+                    Ok(format!(
+                        "{name} will be asked again before {client} learns anything"
+                    ))
+                }
+                None => {
+                    let granted = postern_server::admin::consents(&store, &name).await?;
+                    Ok(if granted.is_empty() {
+                        format!("{name} has allowed no OpenID client")
+                    } else {
+                        granted
+                            .iter()
+                            .map(|(client, scopes)| format!("{client}: {}", scopes.join(" ")))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                }
+            },
         }
     });
     match done {

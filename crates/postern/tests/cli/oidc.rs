@@ -65,3 +65,57 @@ fn config_check_refuses_a_provider_without_a_usable_key() {
         );
     }
 }
+
+#[test]
+fn users_consents_lists_and_takes_back_what_a_user_allowed() {
+    let redis = postern_testkit::RedisServer::start();
+    let dir = TempDir::new("oidc-consents");
+    let extra = format!(
+        "[session]\nstore = \"redis\"\nredis_url = \"{}\"\n",
+        redis.url()
+    );
+    let path = dir.write("postern.toml", &config(free_port(), &extra));
+    let path = path.display().to_string();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let loaded = postern_core::config::load(&postern_core::config::Sources {
+        file: Some((
+            &std::fs::read_to_string(&path).unwrap(),
+            std::path::Path::new(&path),
+        )),
+        env: &postern_core::config::NoEnv,
+        cli: &[],
+    })
+    .unwrap();
+    let postern_core::config::StoreKind::Redis(redis_config) = &loaded.session.store else {
+        panic!("not redis");
+    };
+    let store = runtime.block_on(async { postern_store::Store::redis(redis_config).unwrap() });
+    let kind = postern_store::RecordKind::OidcConsent;
+    runtime
+        .block_on(store.put_user_record(
+            "alice",
+            kind,
+            "grafana",
+            br#"["openid","email"]"#.to_vec(),
+        ))
+        .unwrap();
+    let listed = run(&["users", "consents", "alice", "--config", &path], "");
+    assert!(listed.status.success(), "{listed:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).trim(),
+        "grafana: openid email"
+    );
+    let revoked = run(
+        &[
+            "users", "consents", "alice", "--revoke", "grafana", "--config", &path,
+        ],
+        "",
+    );
+    assert!(revoked.status.success(), "{revoked:?}");
+    let left = runtime
+        .block_on(store.user_record("alice", kind, "grafana"))
+        .unwrap();
+    assert_eq!(left, None);
+    let none = run(&["users", "consents", "alice", "--config", &path], "");
+    assert!(String::from_utf8_lossy(&none.stdout).contains("no OpenID client"));
+}
