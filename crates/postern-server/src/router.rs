@@ -126,11 +126,13 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         paths::DISCOVERY if get => Route::OidcDiscovery,
         paths::JWKS if get => Route::OidcJwks,
         paths::DISCOVERY | paths::JWKS => Route::MethodNotAllowed("GET, HEAD"),
-        paths::AUTHORIZE if get || post => Route::OidcAuthorize,
-        paths::USERINFO if get || post => Route::OidcUserinfo,
-        paths::END_SESSION if get || post => Route::OidcEndSession,
+        // Not HEAD: each stores a code, a consent or ends a session, which a link checker's
+        // HEAD must not do.
+        paths::AUTHORIZE if method == Method::GET || post => Route::OidcAuthorize,
+        paths::USERINFO if method == Method::GET || post => Route::OidcUserinfo,
+        paths::END_SESSION if method == Method::GET || post => Route::OidcEndSession,
         paths::AUTHORIZE | paths::USERINFO | paths::END_SESSION => {
-            Route::MethodNotAllowed("GET, HEAD, POST")
+            Route::MethodNotAllowed("GET, POST")
         }
         paths::CONSENT if post => Route::OidcConsent,
         paths::TOKEN if post => Route::OidcToken,

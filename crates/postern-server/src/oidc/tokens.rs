@@ -48,7 +48,6 @@ pub async fn issue(
     issue: &Issue<'_>,
     now: UnixSeconds,
 ) -> Result<Value, IssueError> {
-    let provider = state.oidc.as_ref().ok_or(IssueError::Signing)?;
     let client = issue.client;
     let access_ttl = client.access_token_ttl.as_secs();
     let grant = |expires_at| TokenGrant {
@@ -80,7 +79,6 @@ pub async fn issue(
         .await?;
         answer["refresh_token"] = refresh.into();
     }
-    let _ = provider;
     Ok(answer)
 }
 

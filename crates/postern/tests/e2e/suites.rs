@@ -196,4 +196,14 @@ mod oidc_provider {
     async fn openid_client_walks_the_whole_flow() {
         crate::scenarios::oidc_provider::openid_client_walks_the_whole_flow().await;
     }
+
+    #[tokio::test]
+    async fn authlib_walks_the_code_flow() {
+        crate::scenarios::oidc_provider::authlib_walks_the_code_flow().await;
+    }
+
+    #[tokio::test]
+    async fn chromium_walks_sign_in_and_consent() {
+        crate::scenarios::oidc_provider::chromium_walks_sign_in_and_consent().await;
+    }
 }
