@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 pub mod admin;
+pub mod admin_channel;
 mod allocator;
 mod assets;
 mod authorization;
@@ -28,6 +29,7 @@ mod pages;
 mod passwords;
 mod pending;
 mod principal;
+pub mod records_file;
 mod request;
 mod respond;
 mod router;
@@ -37,6 +39,7 @@ mod state;
 pub mod telemetry;
 mod tls;
 mod tokens;
+mod user_factors;
 mod user_passwords;
 
 pub use listener::{ServeError, Server};

@@ -12,8 +12,8 @@ use postern_core::oidc::paths;
 use crate::assets::Asset;
 use crate::error::{AppError, AppResult, Mode};
 use crate::handlers::{
-    change_password, check, health, login, logout, oauth, oidc_api, oidc_flow, oidc_meta, pages,
-    session_api, session_list, tickets, tokens, totp,
+    account, change_password, check, health, login, logout, oauth, oidc_api, oidc_flow, oidc_meta,
+    pages, session_api, session_list, tickets, tokens, totp,
 };
 use crate::pages::error_page;
 use crate::request::{self, RequestBody};
@@ -61,6 +61,8 @@ enum Route {
     Healthy { with_version: bool },
     Ready,
     Asset(Asset),
+    AccountPage,
+    AccountForm(account::Action),
     MethodNotAllowed(&'static str),
     NotFound,
 }
@@ -141,9 +143,16 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         paths::CONSENT | paths::TOKEN | paths::REVOKE | paths::INTROSPECT => {
             Route::MethodNotAllowed("POST")
         }
+        "/account" if get => Route::AccountPage,
+        // `/account/password`, `/account/reauth`, `/account/totp-setup`, ...: the page's forms.
+        _ if path.starts_with("/account/") => match account::Action::from_path(path) {
+            Some(action) if post => Route::AccountForm(action),
+            Some(_) => Route::MethodNotAllowed("POST"),
+            None => Route::NotFound,
+        },
         "/" | "/login" | "/logout" | "/totp" | "/unauthorized" | "/api/status" | "/api/csrf"
         | "/api/ws-token" | "/api/healthcheck" | "/api/healthz" | "/health" | "/api/health"
-        | "/api/ready" => {
+        | "/api/ready" | "/account" => {
             Route::MethodNotAllowed(if matches!(path, "/login" | "/logout" | "/totp") {
                 "GET, HEAD, POST"
             } else {
@@ -199,6 +208,8 @@ impl Route {
             | Self::Unauthorized
             | Self::TotpPage
             | Self::TotpForm
+            | Self::AccountPage
+            | Self::AccountForm(_)
             | Self::OAuth(OAuthStep::Login | OAuthStep::Callback, _)
             | Self::OidcAuthorize
             | Self::OidcConsent
@@ -356,6 +367,8 @@ async fn serve<B: RequestBody>(
         Route::OidcIntrospect => Ok(oidc_api::introspect(state, request).await),
         Route::OidcEndSession => oidc_api::end_session(state, request).await,
         Route::Asset(asset) => Ok(pages::asset(state, &asset)),
+        Route::AccountPage => account::page(state, &request).await,
+        Route::AccountForm(action) => account::submit(state, peer, request, action).await,
         Route::MethodNotAllowed(allowed) => Ok(respond::method_not_allowed(allowed)),
         Route::NotFound if request::wants_html(request.headers()) => Ok(error_page(
             state,

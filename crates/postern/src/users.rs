@@ -1,101 +1,71 @@
-//! `postern users unlock NAME`, `postern users revoke NAME` and `postern users consents NAME
-//! [--revoke CLIENT]`: act on the store the
-//! configuration names, so every replica sees the change at once. The memory store lives
-//! inside the running postern, out of reach of another process: these commands need Redis or
-//! the embedded store (whose file they open directly while postern is stopped).
+//! `postern users unlock NAME`, `postern users revoke NAME`, `postern users totp-reset NAME` and
+//! `postern users consents NAME [--revoke CLIENT]`:
+//! act on the store the configuration names, so every replica sees the change at once: on Redis
+//! directly, on the embedded store through the running postern's admin channel or, while it is
+//! stopped, on the data file. The memory store is out of reach of another process.
 
 use std::process::ExitCode;
 
-use postern_core::config::StoreKind;
+use postern_server::admin_channel::{self, Op, Request};
 
+use crate::admin::{self, Reach};
 use crate::cli::UsersAction;
-use crate::{EXIT_INVALID_CONFIG, config_file};
+use crate::store::Refused;
 
 pub fn run(action: &UsersAction) -> ExitCode {
-    let args = match action {
-        UsersAction::Unlock(args) | UsersAction::Revoke(args) => args,
-        UsersAction::Consents(consents) => &consents.user,
-    };
-    let config = match config_file::load(args.config.config.as_deref(), &[]) {
-        Ok(config) => config,
-        Err(problems) => {
-            eprintln!("postern: {problems}");
-            return ExitCode::from(EXIT_INVALID_CONFIG);
+    admin::finish("users", act(action), false)
+}
+
+fn act(action: &UsersAction) -> Result<String, Refused> {
+    let (args, op) = match action {
+        UsersAction::Unlock(args) => (args, Op::UsersUnlock),
+        UsersAction::Revoke(args) => (args, Op::UsersRevoke),
+        UsersAction::TotpReset(args) => (args, Op::UsersTotpReset),
+        UsersAction::Consents(consents) if consents.revoke.is_some() => {
+            (&consents.user, Op::UsersConsentRevoke)
         }
+        UsersAction::Consents(consents) => (&consents.user, Op::UsersConsents),
     };
-    if matches!(config.session.store, StoreKind::Memory) {
-        eprintln!(
-            "postern users: the memory store lives inside the running postern and cannot be reached \
-             from here. Restart postern to end every session and clear every counter, or use \
-             `session.store = \"embedded\"` or `\"redis\"`."
-        );
-        return ExitCode::FAILURE;
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("postern users: cannot start: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // The Redis client sets itself up inside a runtime.
-    let _entered = runtime.enter();
-    let store = match crate::store::open(&config) {
-        Ok(store) => store,
-        Err(refused) => {
-            eprintln!("postern users: {}", refused.message);
-            return ExitCode::from(refused.code);
-        }
-    };
-    let name = config
-        .users
-        .get(&args.name)
-        .map_or(args.name.clone(), |user| user.name.clone());
-    let done = runtime.block_on(async {
-        match action {
-            UsersAction::Revoke(_) => {
-                let ended = postern_server::admin::revoke(&store, &name).await?;
-                Ok::<_, postern_store::StoreError>(format!(
-                    "revoked {name}: {ended} session(s) ended; every bearer token and cached Basic credential no longer works"
-                ))
-            }
-            UsersAction::Unlock(_) => {
-                postern_server::admin::unlock(&store, &name).await?;
-                Ok(format!("unlocked {name}: the failed sign-in counter is cleared"))
-            }
-            UsersAction::Consents(consents) => match &consents.revoke {
-                Some(client) => {
-                    postern_server::admin::revoke_consent(&store, &name, client).await?;
-                    Ok(format!(
-                        "{name} will be asked again before {client} learns anything"
-                    ))
-                }
-                None => {
-                    let granted = postern_server::admin::consents(&store, &name).await?;
-                    Ok(if granted.is_empty() {
-                        format!("{name} has allowed no OpenID client")
-                    } else {
-                        granted
-                            .iter()
-                            .map(|(client, scopes)| format!("{client}: {}", scopes.join(" ")))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    })
-                }
+    let config = admin::load_config(&args.config)?;
+    let why = "restart postern to end every session and clear every counter, or use \
+               `session.store = \"embedded\"` or `\"redis\"`";
+    match admin::reach(&config, why)? {
+        Reach::Running(channel) => Ok(admin_channel::call(
+            channel,
+            &Request {
+                client: match action {
+                    UsersAction::Consents(consents) => consents.revoke.clone(),
+                    _ => None,
+                },
+                ..Request::for_user(op, &args.name)
             },
-        }
-    });
-    match done {
-        Ok(message) => {
-            println!("{message}");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("postern users: the store did not answer: {err}");
-            ExitCode::FAILURE
+            &[],
+            &mut std::io::sink(),
+        )?),
+        Reach::Direct(store, runtime) => {
+            let users = &config.users;
+            let name = args.name.as_str();
+            let done = runtime.block_on(async {
+                match action {
+                    UsersAction::Unlock(_) => {
+                        postern_server::admin::unlock_user(&store, users, name).await
+                    }
+                    UsersAction::Revoke(_) => {
+                        postern_server::admin::revoke_user(&store, users, name).await
+                    }
+                    UsersAction::TotpReset(_) => {
+                        postern_server::admin::totp_reset_user(&store, users, name).await
+                    }
+                    UsersAction::Consents(consents) => match &consents.revoke {
+                        Some(client) => {
+                            postern_server::admin::revoke_consent_user(&store, users, name, client)
+                                .await
+                        }
+                        None => postern_server::admin::consents_user(&store, users, name).await,
+                    },
+                }
+            });
+            Ok(done?)
         }
     }
 }

@@ -61,6 +61,7 @@ pub struct Config {
     pub oidc: Option<crate::oidc::OidcConfig>,
     /// `[identity_token]`: `None` when upstreams get no signed identity.
     pub identity_token: Option<crate::oidc::IdentityTokenConfig>,
+    pub account: AccountConfig,
     /// The keys read only at start, to tell a reload which of them changed.
     pub startup: StartupSettings,
 }
@@ -255,6 +256,14 @@ pub struct ApiConfig {
     pub access_token_ttl: Duration,
     /// The absolute lifetime of a token family: refreshing never goes past it.
     pub refresh_token_ttl: Duration,
+}
+
+/// `[account]`: what users may change on their account page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountConfig {
+    /// Users enrol and remove their own TOTP and make new recovery codes. Off: the page only
+    /// shows them (the password change and the sessions stay).
+    pub self_service: bool,
 }
 
 /// Every problem found, in the order found.

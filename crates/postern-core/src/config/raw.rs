@@ -46,6 +46,8 @@ pub struct RawConfig {
     pub oidc: Option<RawOidc>,
     #[serde(default)]
     pub identity_token: RawIdentityToken,
+    #[serde(default)]
+    pub account: RawAccount,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -156,6 +158,12 @@ pub struct RawLog {
     pub level: Option<String>,
     pub format: Option<String>,
     pub checks: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccount {
+    pub self_service: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

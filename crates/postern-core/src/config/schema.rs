@@ -54,6 +54,7 @@ pub const SECTIONS: &[&str] = &[
     "metrics",
     "oidc",
     "identity_token",
+    "account",
 ];
 
 const fn key(path: &'static str, kind: Kind, default: &'static str) -> Key {
@@ -148,6 +149,7 @@ pub const KEYS: &[Key] = &[
     key("oidc.require_pkce", Kind::Bool, "true"),
     key("oidc.clients", Kind::Tables, "[]"),
     key("identity_token.header", Kind::Str, "(off)"),
+    key("account.self_service", Kind::Bool, "true"),
 ];
 
 pub fn find(path: &str) -> Option<&'static Key> {

@@ -94,6 +94,12 @@ pub(super) fn validate(
         &access,
         problems,
     );
+    let account = super::AccountConfig {
+        self_service: raw
+            .account
+            .self_service
+            .unwrap_or_else(|| defaults::bool("account.self_service")),
+    };
     Some(Config {
         app_url: app_url?,
         secret: secret?,
@@ -113,6 +119,7 @@ pub(super) fn validate(
         metrics,
         oidc,
         identity_token,
+        account,
         startup: super::StartupSettings::default(),
     })
 }
