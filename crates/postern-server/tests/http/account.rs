@@ -491,6 +491,27 @@ async fn a_factor_change_after_five_minutes_asks_for_the_password_again() {
     );
 }
 
+#[tokio::test]
+async fn a_set_up_secret_is_shown_again_only_while_the_sign_in_is_recent() {
+    let server = server().await;
+    let cookie = server.login("bob").await;
+    let setup = submit(&server, &cookie, "/account/totp-setup", &[]).await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
+    let secret = shown_secret(&setup);
+    let reloaded = account(&server, &cookie).await;
+    assert_eq!(
+        shown_secret(&reloaded),
+        secret,
+        "a reload within the window"
+    );
+    // Past the window, the session cookie alone does not read the secret again.
+    age(&server, &cookie).await;
+    let later = account(&server, &cookie).await;
+    assert_eq!(later.status, StatusCode::OK);
+    assert!(!later.body.contains("totp-secret"), "{}", later.body);
+    assert!(!later.body.contains(&secret));
+}
+
 /// A bearer token (or a session) can have a ticket turned into a new session: no sign-in of its
 /// own, so it never passes for a recent authentication.
 #[tokio::test]
