@@ -24,6 +24,7 @@ use crate::wrk::{self, Load, WrkRun, first_line};
 mod burst;
 mod durable;
 mod embedded;
+mod identity;
 mod proxies;
 
 /// The traefik endpoint's view of the request being checked, from a browser (so a missing
@@ -467,6 +468,7 @@ impl Bench<'_> {
         footprint.sessions_rss_kib = procs::rss_kib(memory.pid()).ok();
         self.metrics_row(rows);
         self.embedded_rows(rows);
+        self.identity_token_rows(rows);
         self.row(
             rows,
             "e",
@@ -934,8 +936,8 @@ fn config_with_password(text: &str, hash: &str) -> String {
 
 fn row_order(key: &str) -> usize {
     [
-        "a", "b", "c", "c2", "m", "d", "d2", "e", "f1", "f2", "f2n", "f3", "t1", "t2", "t3", "y1",
-        "y2", "y3", "h1", "h1000", "i", "j", "k1", "k2",
+        "a", "b", "c", "c2", "c3", "m", "d", "d2", "e", "f1", "f2", "f2n", "f3", "t1", "t2", "t3",
+        "y1", "y2", "y3", "h1", "h1000", "i", "j", "k1", "k2",
     ]
     .iter()
     .position(|k| *k == key)
@@ -1175,6 +1177,15 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
         target: "≤ 3 % more CPU per check (≤ 1.03×)",
         measured: metrics_cost.map_or_else(|| "–".to_owned(), |r| format!("{r:.3}× CPU/req")),
         met: metrics_cost.map(|r| r <= 1.03),
+    });
+    let identity_over_memory = rate_ratio("c3")
+        .zip(rate_ratio("c"))
+        .map(|(c3, c)| c3 / c.max(1e-9));
+    targets.push(Target {
+        what: "identity_token on, valid cookie (c3 ÷ c)",
+        target: "≥ 0.85× the check without it",
+        measured: identity_over_memory.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
+        met: identity_over_memory.map(|r| r >= 0.85),
     });
     let basic_over_memory = rate_ratio("i")
         .zip(rate_ratio("c"))

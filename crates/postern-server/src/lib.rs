@@ -23,6 +23,7 @@ mod hash_upgrades;
 mod listener;
 mod notify;
 mod oauth;
+mod oidc;
 mod outbound;
 mod pages;
 mod passwords;

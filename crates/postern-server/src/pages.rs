@@ -66,6 +66,19 @@ pub struct LogoutPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub page: PageContext<'a>,
+    pub user: &'a str,
+    pub client: &'a str,
+    /// What each granted scope releases, in words.
+    pub scopes: Vec<&'static str>,
+    pub csrf: &'a str,
+    /// The id of the pending authorization in the store.
+    pub request: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "home.html")]
 pub struct HomePage<'a> {
     pub page: PageContext<'a>,

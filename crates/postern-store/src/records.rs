@@ -21,16 +21,20 @@ pub enum RecordKind {
     /// The user's credentials as changed at run time (id `current`): the password hash set
     /// through change-password, and when `postern users revoke` last ended everything.
     Credentials,
+    /// The scopes the user granted an OpenID client (id: the client's id), so consent is
+    /// asked once per client and scope set.
+    OidcConsent,
 }
 
 impl RecordKind {
     /// Every kind, for export and import.
-    pub const ALL: &[Self] = &[Self::Credentials];
+    pub const ALL: &[Self] = &[Self::Credentials, Self::OidcConsent];
 
     /// The stored name: never change one, files and Redis hold it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Credentials => "credentials",
+            Self::OidcConsent => "oidc_consent",
         }
     }
 

@@ -1,4 +1,5 @@
-//! `postern users unlock NAME`, `postern users revoke NAME` and `postern users totp-reset NAME`:
+//! `postern users unlock NAME`, `postern users revoke NAME`, `postern users totp-reset NAME` and
+//! `postern users consents NAME [--revoke CLIENT]`:
 //! act on the store the configuration names, so every replica sees the change at once: on Redis
 //! directly, on the embedded store through the running postern's admin channel or, while it is
 //! stopped, on the data file. The memory store is out of reach of another process.
@@ -20,6 +21,10 @@ fn act(action: &UsersAction) -> Result<String, Refused> {
         UsersAction::Unlock(args) => (args, Op::UsersUnlock),
         UsersAction::Revoke(args) => (args, Op::UsersRevoke),
         UsersAction::TotpReset(args) => (args, Op::UsersTotpReset),
+        UsersAction::Consents(consents) if consents.revoke.is_some() => {
+            (&consents.user, Op::UsersConsentRevoke)
+        }
+        UsersAction::Consents(consents) => (&consents.user, Op::UsersConsents),
     };
     let config = admin::load_config(&args.config)?;
     let why = "restart postern to end every session and clear every counter, or use \
@@ -27,7 +32,13 @@ fn act(action: &UsersAction) -> Result<String, Refused> {
     match admin::reach(&config, why)? {
         Reach::Running(channel) => Ok(admin_channel::call(
             channel,
-            &Request::for_user(op, &args.name),
+            &Request {
+                client: match action {
+                    UsersAction::Consents(consents) => consents.revoke.clone(),
+                    _ => None,
+                },
+                ..Request::for_user(op, &args.name)
+            },
             &[],
             &mut std::io::sink(),
         )?),
@@ -45,6 +56,13 @@ fn act(action: &UsersAction) -> Result<String, Refused> {
                     UsersAction::TotpReset(_) => {
                         postern_server::admin::totp_reset_user(&store, users, name).await
                     }
+                    UsersAction::Consents(consents) => match &consents.revoke {
+                        Some(client) => {
+                            postern_server::admin::revoke_consent_user(&store, users, name, client)
+                                .await
+                        }
+                        None => postern_server::admin::consents_user(&store, users, name).await,
+                    },
                 }
             });
             Ok(done?)

@@ -5,6 +5,7 @@
 mod defaults;
 mod layers;
 mod oauth;
+mod oidc;
 mod raw;
 mod redis;
 pub mod schema;
@@ -56,6 +57,10 @@ pub struct Config {
     pub ui: UiConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    /// `[oidc]`: `None` when the provider is off.
+    pub oidc: Option<crate::oidc::OidcConfig>,
+    /// `[identity_token]`: `None` when upstreams get no signed identity.
+    pub identity_token: Option<crate::oidc::IdentityTokenConfig>,
     pub account: AccountConfig,
     /// The keys read only at start, to tell a reload which of them changed.
     pub startup: StartupSettings,

@@ -52,6 +52,8 @@ pub const SECTIONS: &[&str] = &[
     "ui",
     "log",
     "metrics",
+    "oidc",
+    "identity_token",
     "account",
 ];
 
@@ -138,6 +140,15 @@ pub const KEYS: &[Key] = &[
     key("log.checks", Kind::Str, "none"),
     key("metrics.listen", Kind::Str, "(off)"),
     key("metrics.token_file", Kind::Str, "(none)"),
+    key("oidc.issuer", Kind::Str, "(app_url)"),
+    key(
+        "oidc.signing_keys",
+        Kind::List,
+        "(none: the provider is off)",
+    ),
+    key("oidc.require_pkce", Kind::Bool, "true"),
+    key("oidc.clients", Kind::Tables, "[]"),
+    key("identity_token.header", Kind::Str, "(off)"),
     key("account.self_service", Kind::Bool, "true"),
 ];
 

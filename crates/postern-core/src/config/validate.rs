@@ -76,6 +76,24 @@ pub(super) fn validate(
     let ui = ui(raw.ui, problems);
     let log = log(raw.log, problems);
     let metrics = super::telemetry::metrics(raw.metrics, &resolve, problems);
+    let oidc_configured = raw.oidc.is_some();
+    let oidc = super::oidc::oidc(
+        raw.oidc,
+        &super::oidc::Known {
+            app_url: app_url.as_ref(),
+            users: &users,
+            has_providers: !oauth.is_empty(),
+        },
+        &resolve,
+        problems,
+    );
+    let identity_token = super::oidc::identity_token(
+        raw.identity_token,
+        oidc.as_ref(),
+        oidc_configured,
+        &access,
+        problems,
+    );
     let account = super::AccountConfig {
         self_service: raw
             .account
@@ -99,6 +117,8 @@ pub(super) fn validate(
         ui,
         log: log?,
         metrics,
+        oidc,
+        identity_token,
         account,
         startup: super::StartupSettings::default(),
     })

@@ -18,6 +18,10 @@ pub enum Op {
     UsersRevoke,
     /// `postern users totp-reset NAME`.
     UsersTotpReset,
+    /// `postern users consents NAME`.
+    UsersConsents,
+    /// `postern users consents NAME --revoke CLIENT`.
+    UsersConsentRevoke,
     /// `postern store backup FILE`: answers the copy as its body.
     StoreBackup,
     /// `postern store export`: answers the export file as its body.
@@ -32,6 +36,9 @@ pub struct Request {
     /// The user the op acts on, for the `users-*` ops.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// The OpenID client, for `users-consent-revoke`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     /// Bytes that follow the line.
     #[serde(default)]
     pub body: u64,
@@ -42,6 +49,7 @@ impl Request {
         Self {
             op,
             user: None,
+            client: None,
             body: 0,
         }
     }

@@ -27,6 +27,9 @@ use crate::state::AppState;
 struct LoginQuery {
     redirect_uri: Option<String>,
     logged_out: Option<String>,
+    /// `login`: show the form even to a signed-in browser (an OpenID client asked for a
+    /// fresh sign-in: `prompt=login`, `max_age`).
+    prompt: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,7 +58,8 @@ struct LoginJson {
 pub async fn page<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let query: LoginQuery =
         serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
-    if sessions::current(state, request.headers()).await?.is_some() {
+    let ask_again = query.prompt.as_deref() == Some("login");
+    if !ask_again && sessions::current(state, request.headers()).await?.is_some() {
         let target = state
             .redirects
             .target_or_home(query.redirect_uri.as_deref());

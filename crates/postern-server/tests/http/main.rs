@@ -18,6 +18,7 @@ mod login;
 mod logout;
 mod notify;
 mod oauth;
+mod oidc;
 mod pages;
 mod protocols;
 mod routes;

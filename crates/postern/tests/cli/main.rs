@@ -13,6 +13,7 @@ mod embedded;
 mod explain;
 mod kill9;
 mod metrics;
+mod oidc;
 mod reload;
 mod secrets_in_logs;
 mod serve;
