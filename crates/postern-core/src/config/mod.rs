@@ -12,6 +12,7 @@ mod startup;
 mod telemetry;
 mod user_tables;
 mod validate;
+mod webauthn;
 
 mod env;
 
@@ -24,6 +25,7 @@ pub use env::{EnvSource, NoEnv, ProcessEnv};
 pub use startup::StartupSettings;
 pub use telemetry::{CheckLogging, MetricsConfig};
 use url::Url;
+pub use webauthn::{Attestation, UserVerification, WebauthnConfig};
 
 use crate::access::AccessRules;
 use crate::client_ip::TrustedProxies;
@@ -56,6 +58,8 @@ pub struct Config {
     pub ui: UiConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    /// `[webauthn]`: the relying party of passkeys.
+    pub webauthn: WebauthnConfig,
     /// The keys read only at start, to tell a reload which of them changed.
     pub startup: StartupSettings,
 }

@@ -42,6 +42,8 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub metrics: RawMetrics,
+    #[serde(default)]
+    pub webauthn: RawWebauthn,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,6 +161,17 @@ pub struct RawLog {
 pub struct RawMetrics {
     pub listen: Option<String>,
     pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebauthn {
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
+    pub origins: Option<Vec<String>>,
+    pub user_verification: Option<String>,
+    pub passwordless: Option<bool>,
+    pub attestation: Option<String>,
 }
 
 /// One `[oauth.<id>]` table.

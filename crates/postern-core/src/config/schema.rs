@@ -52,6 +52,7 @@ pub const SECTIONS: &[&str] = &[
     "ui",
     "log",
     "metrics",
+    "webauthn",
 ];
 
 const fn key(path: &'static str, kind: Kind, default: &'static str) -> Key {
@@ -137,6 +138,16 @@ pub const KEYS: &[Key] = &[
     key("log.checks", Kind::Str, "none"),
     key("metrics.listen", Kind::Str, "(off)"),
     key("metrics.token_file", Kind::Str, "(none)"),
+    key(
+        "webauthn.rp_id",
+        Kind::Str,
+        "(session.cookie_domain, else app_url's host)",
+    ),
+    key("webauthn.rp_name", Kind::Str, "(ui.title)"),
+    key("webauthn.origins", Kind::List, "(app_url's origin)"),
+    key("webauthn.user_verification", Kind::Str, "preferred"),
+    key("webauthn.passwordless", Kind::Bool, "true"),
+    key("webauthn.attestation", Kind::Str, "none"),
 ];
 
 pub fn find(path: &str) -> Option<&'static Key> {
