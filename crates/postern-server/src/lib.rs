@@ -36,6 +36,7 @@ pub mod telemetry;
 mod tls;
 mod tokens;
 mod user_passwords;
+pub mod webauthn;
 
 pub use listener::{ServeError, Server};
 pub use request::RequestBody;

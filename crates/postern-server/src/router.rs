@@ -11,8 +11,8 @@ use postern_core::limits::LoginLimits;
 use crate::assets::Asset;
 use crate::error::{AppError, AppResult, Mode};
 use crate::handlers::{
-    change_password, check, health, login, logout, oauth, pages, session_api, session_list,
-    tickets, tokens, totp,
+    change_password, check, health, login, logout, oauth, pages, passkeys, session_api,
+    session_list, tickets, tokens, totp,
 };
 use crate::pages::error_page;
 use crate::request::{self, RequestBody};
@@ -48,6 +48,7 @@ enum Route {
     TicketRedeem,
     TokenRefresh,
     OAuth(OAuthStep, String),
+    Passkeys(passkeys::Endpoint),
     Healthy { with_version: bool },
     Ready,
     Asset(Asset),
@@ -77,6 +78,13 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
     }
     if let Some(rest) = path.strip_prefix("/api/oauth/") {
         return oauth_route(rest, method == Method::GET);
+    }
+    if let Some(rest) = path.strip_prefix("/api/webauthn/") {
+        return match passkeys::route(rest, method) {
+            Ok(endpoint) => Route::Passkeys(endpoint),
+            Err(Some(allowed)) => Route::MethodNotAllowed(allowed),
+            Err(None) => Route::NotFound,
+        };
     }
     match path {
         "/" if get => Route::Home,
@@ -310,6 +318,7 @@ async fn serve<B: RequestBody>(
         Route::OAuth(OAuthStep::Callback, provider) => {
             oauth::callback(state, peer, &request, &provider).await
         }
+        Route::Passkeys(endpoint) => passkeys::serve(state, peer, request, endpoint).await,
         Route::Healthy { with_version } => Ok(health::healthy(with_version)),
         Route::Ready => Ok(health::ready(state).await),
         Route::Asset(asset) => Ok(pages::asset(state, &asset)),

@@ -23,6 +23,7 @@ use crate::oauth::registry::OAuth;
 use crate::passwords::PasswordPool;
 use crate::seen_once::SeenOnce;
 use crate::telemetry::{MeteredStore, Metrics, StoreGauges};
+use crate::webauthn::RelyingParty;
 
 /// What a reload changes, together: a check never sees new users with old rules.
 pub struct LiveState {
@@ -62,6 +63,8 @@ pub struct AppState {
     pub oauth: OAuth,
     /// `<app_url>/login`, the start of every login redirect.
     pub login_url: String,
+    /// The passkey relying party of `[webauthn]`.
+    pub webauthn: RelyingParty,
     untrusted_forwarders: SeenOnce<IpAddr>,
     /// Hosts whose refused return address was already explained in the log.
     refused_return_hosts: SeenOnce<String>,
@@ -99,6 +102,7 @@ impl AppState {
         let login_url = config.portal_url("/login");
         let assets = Assets::new(&config.ui);
         let oauth = OAuth::new(&config);
+        let webauthn = RelyingParty::new(&config.webauthn);
         Self {
             live: ArcSwap::from_pointee(LiveState {
                 access: Arc::new(config.access.clone()),
@@ -118,6 +122,7 @@ impl AppState {
             session_cookie,
             oauth,
             login_url,
+            webauthn,
             untrusted_forwarders: SeenOnce::new(MAX_REMEMBERED_FORWARDERS),
             refused_return_hosts: SeenOnce::new(MAX_REMEMBERED_FORWARDERS),
             store,

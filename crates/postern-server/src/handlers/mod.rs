@@ -7,6 +7,8 @@ pub mod login;
 pub mod logout;
 pub mod oauth;
 pub mod pages;
+pub mod passkey_login;
+pub mod passkeys;
 pub mod session_api;
 pub mod session_list;
 pub mod tickets;

@@ -162,9 +162,9 @@ pub async fn submit_json<B: RequestBody>(
     two_factor_session(state, &parts.headers, client, &user, &record, answer).await
 }
 
-/// After a right code: starts the two-factor session and adds its cookies to `answer`,
-/// clearing `postern_pending`.
-async fn two_factor_session(
+/// After a right code (or passkey): starts the two-factor session and adds its cookies to
+/// `answer`, clearing `postern_pending`.
+pub(super) async fn two_factor_session(
     state: &AppState,
     headers: &http::HeaderMap,
     client: IpAddr,

@@ -17,6 +17,7 @@ mod logout;
 mod notify;
 mod oauth;
 mod pages;
+mod passkeys;
 mod protocols;
 mod routes;
 mod session_api;
