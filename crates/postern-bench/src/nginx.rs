@@ -45,7 +45,7 @@ pub fn config(dir: &Path, snippets: &Path, listen: u16, site: &Site) -> String {
 
 fn upstream(name: &str, port: u16) -> String {
     format!(
-        "    upstream {name} {{\n        server 127.0.0.1:{port};\n        keepalive 16;\n    }}\n"
+        "    upstream {name} {{\n        server 127.0.0.1:{port};\n        keepalive 64;\n    }}\n"
     )
 }
 

@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 pub mod admin;
+mod allocator;
 mod assets;
 mod authorization;
 mod basic;

@@ -16,7 +16,7 @@ daemon off;
 worker_processes 1;
 pid nginx.pid;
 error_log stderr notice;
-events { worker_connections 128; }
+events { worker_connections 768; }   # Debian's /etc/nginx/nginx.conf default
 http {
     access_log off;
     client_body_temp_path tmp/body;

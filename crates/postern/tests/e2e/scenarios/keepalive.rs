@@ -19,9 +19,9 @@ const REQUESTS: usize = 10_000;
 /// how many connections to postern the proxy may open for the run, and why.
 fn pool(kind: ProxyKind) -> (usize, usize) {
     match kind {
-        // `keepalive 16` in deploy/nginx/site.conf; nginx also closes an upstream connection
+        // `keepalive 64` in deploy/nginx/site.conf; nginx also closes an upstream connection
         // after its 1,000th request (`keepalive_requests`' default): one reconnect per 1,000.
-        ProxyKind::Nginx => (16, 16 + REQUESTS / 1_000),
+        ProxyKind::Nginx => (64, 64 + REQUESTS / 1_000),
         // forwardAuth's Go HTTP client keeps Go's default of 2 idle connections per host and
         // closes any other one after its answer (16 clients: about 6,000 connections, for
         // any auth server). Nothing closes a connection after a number of requests.
@@ -40,13 +40,14 @@ pub async fn the_proxy_keeps_its_connections_to_postern(kind: ProxyKind) {
     let (port, host) = (proxy.port(), proxy.host());
     let before = relay.accepted();
     let (clients_at_once, allowed) = pool(kind);
+    let per_client = REQUESTS / clients_at_once;
 
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..clients_at_once {
         let (host, session) = (host.clone(), session.clone());
         clients.spawn(async move {
             let mut connection = Connection::open(port).await.expect("connect to the proxy");
-            for _ in 0..REQUESTS / clients_at_once {
+            for _ in 0..per_client {
                 let request = Request::get("/kept").browser().cookie(&session);
                 let response = connection.exchange(&host, request).await.expect("proxied");
                 assert_eq!(response.status, StatusCode::OK, "{}", response.describe());
@@ -58,15 +59,16 @@ pub async fn the_proxy_keeps_its_connections_to_postern(kind: ProxyKind) {
     }
 
     let opened = relay.accepted() - before;
-    assert_eq!(upstream.hits(), REQUESTS, "every request reached the app");
+    let sent = per_client * clients_at_once;
+    assert_eq!(upstream.hits(), sent, "every request reached the app");
     assert!(
         opened <= allowed,
-        "{} opened {opened} connections to postern for {REQUESTS} requests from \
+        "{} opened {opened} connections to postern for {sent} requests from \
          {clients_at_once} clients at a time; its pool allows {allowed}",
         kind.name(),
     );
     eprintln!(
-        "{}: {opened} connections to postern for {REQUESTS} proxied requests",
+        "{}: {opened} connections to postern for {sent} proxied requests",
         kind.name()
     );
 }
