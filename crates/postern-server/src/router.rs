@@ -298,7 +298,7 @@ async fn serve<B: RequestBody>(
         Route::Keepalive => session_api::keepalive(state, &request).await,
         Route::Csrf => session_api::csrf(state, &request).await,
         Route::Unauthorized => Ok(pages::unauthorized(state, &request).await),
-        Route::TotpPage => totp::page(state, &request),
+        Route::TotpPage => totp::page(state, &request).await,
         Route::TotpForm => totp::submit_form(state, peer, request).await,
         Route::TotpJson => totp::submit_json(state, peer, request).await,
         Route::TokenLogin => tokens::login(state, peer, request).await,

@@ -284,6 +284,7 @@ impl FormState<'_> {
                 return_notice: refusal.as_deref(),
                 providers: provider_buttons(state, redirect_uri),
                 password_form: !state.live.load().users.is_empty(),
+                passkey: state.webauthn.passwordless && !state.live.load().users.is_empty(),
             },
         );
         if existing.is_none() {

@@ -64,12 +64,43 @@ impl From<StoreError> for CodeError {
     }
 }
 
-/// `GET /totp`: the code form, or back to the login page when there is nothing pending.
-pub fn page<B>(state: &AppState, request: &Request<B>) -> AppResult {
+/// `GET /totp`: the second step (the code form, the passkey button, or both), or back to the
+/// login page when there is nothing pending.
+pub async fn page<B>(state: &AppState, request: &Request<B>) -> AppResult {
     Ok(match pending::cookie_token(request.headers()) {
-        Some(token) => render(state, &token, None, StatusCode::OK),
+        Some(token) => {
+            let choices = Choices::of(state, &token).await?;
+            render(state, &token, choices, None, StatusCode::OK)
+        }
         None => respond::redirect(StatusCode::SEE_OTHER, &state.login_url),
     })
+}
+
+/// Which second steps the page offers: the pending user's.
+#[derive(Clone, Copy)]
+struct Choices {
+    code: bool,
+    passkey: bool,
+}
+
+impl Choices {
+    /// For a pending login that is gone (expired, used), the code form, as before: its
+    /// submission then says to sign in again.
+    async fn of(state: &AppState, token: &SessionToken) -> Result<Self, StoreError> {
+        let user = pending::peek(state, token)
+            .await?
+            .and_then(|record| state.user(&record.user));
+        let Some(user) = user else {
+            return Ok(Self {
+                code: true,
+                passkey: false,
+            });
+        };
+        Ok(Self {
+            code: user.totp.is_some(),
+            passkey: crate::webauthn::records::registered(&state.store, &user.name).await?,
+        })
+    }
 }
 
 /// `POST /totp`: the form. 303 to the target on success.
@@ -82,6 +113,7 @@ pub async fn submit_form<B: RequestBody>(
     let Some(token) = pending::cookie_token(&parts.headers) else {
         return Ok(restart_page(state));
     };
+    let choices = Choices::of(state, &token).await?;
     let form: CodeForm = serde_urlencoded::from_bytes(&body).unwrap_or(CodeForm {
         code: String::new(),
         csrf: String::new(),
@@ -93,6 +125,7 @@ pub async fn submit_form<B: RequestBody>(
         return Ok(render(
             state,
             &token,
+            choices,
             Some("Your form expired. Please enter the code again."),
             StatusCode::FORBIDDEN,
         ));
@@ -107,6 +140,7 @@ pub async fn submit_form<B: RequestBody>(
             return Ok(render(
                 state,
                 &token,
+                choices,
                 Some("That code is not right, or was already used. Enter the current code."),
                 StatusCode::UNAUTHORIZED,
             ));
@@ -115,6 +149,7 @@ pub async fn submit_form<B: RequestBody>(
             let mut response = render(
                 state,
                 &token,
+                choices,
                 Some(&error::limited_sentence(retry_after)),
                 StatusCode::TOO_MANY_REQUESTS,
             );
@@ -287,6 +322,7 @@ async fn first_use(state: &AppState, user: &str, step: u64) -> Result<bool, Stor
 fn render(
     state: &AppState,
     token: &SessionToken,
+    choices: Choices,
     error: Option<&str>,
     status: StatusCode,
 ) -> HttpResponse {
@@ -299,6 +335,8 @@ fn render(
             page: PageContext::new(state),
             csrf: &csrf,
             error,
+            code: choices.code,
+            passkey: choices.passkey,
         },
     )
 }

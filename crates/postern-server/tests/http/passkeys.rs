@@ -604,3 +604,73 @@ async fn passwordless_sign_in_can_be_turned_off() {
         .await;
     assert_eq!(off.status, StatusCode::NOT_FOUND, "{}", off.body);
 }
+
+#[tokio::test]
+async fn the_sign_in_pages_offer_passkeys_with_a_static_script() {
+    let server = server().await;
+    let login = server.get("/login").browser().send().await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(
+        login.body.contains("autocomplete=\"username webauthn\""),
+        "{}",
+        login.body
+    );
+    assert!(login.body.contains("id=\"passkey-signin\""));
+    let script = login
+        .body
+        .split('"')
+        .find(|part| part.starts_with("/static/passkeys."))
+        .unwrap()
+        .to_owned();
+    assert!(!login.body.contains("<script>"), "no inline script");
+    let csp = login.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let asset = server.get(&script).send().await;
+    assert_eq!(asset.status, StatusCode::OK);
+    assert!(
+        asset
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(asset.body.contains("/api/webauthn/login/begin"));
+
+    // A user with a passkey and no TOTP gets the passkey button, not a code form.
+    let (cookie, csrf) = session(&server, "alice").await;
+    register(&server, &cookie, &csrf).await;
+    let password = server
+        .post("/login")
+        .header("cookie", &login.cookie("postern_csrf").unwrap())
+        .form(&[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf", &login.hidden_field("csrf")),
+        ])
+        .send()
+        .await;
+    assert_eq!(password.status, StatusCode::SEE_OTHER, "{}", password.body);
+    assert!(password.header("location").unwrap().ends_with("/totp"));
+    let pending = password.cookie("postern_pending").unwrap();
+    let step = server
+        .get("/totp")
+        .header("cookie", &pending)
+        .browser()
+        .send()
+        .await;
+    assert_eq!(step.status, StatusCode::OK);
+    assert!(
+        step.body.contains("id=\"passkey-second-factor\""),
+        "{}",
+        step.body
+    );
+    assert!(!step.body.contains("name=\"code\""), "{}", step.body);
+
+    // Without passwordless sign-in, the login page has no passkey parts.
+    let off = server_with("[webauthn]\npasswordless = false").await;
+    let login = off.get("/login").browser().send().await;
+    assert!(!login.body.contains("webauthn"), "{}", login.body);
+    assert!(!login.body.contains("passkey-signin"));
+}
