@@ -48,6 +48,15 @@ pub struct ExternalIdentity {
     pub groups: Vec<String>,
 }
 
+/// How long an authentication counts as recent: a change of a user's second factors needs one
+/// this recent (the sign-in itself, or the password asked again).
+pub const RECENT_AUTHENTICATION_SECS: u64 = 300;
+
+/// Whether an authentication at `at` is recent at `now`.
+pub fn authenticated_recently(at: UnixSeconds, now: UnixSeconds) -> bool {
+    now < at.saturating_add(RECENT_AUTHENTICATION_SECS)
+}
+
 /// The timeouts from `[session]`, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionPolicy {
@@ -136,6 +145,13 @@ mod tests {
         max_lifetime: 43_200,
         remember_me_lifetime: 2_592_000,
     };
+
+    #[test]
+    fn an_authentication_is_recent_for_five_minutes() {
+        assert!(authenticated_recently(1000, 1000));
+        assert!(authenticated_recently(1000, 1299));
+        assert!(!authenticated_recently(1000, 1300));
+    }
 
     #[test]
     fn idle_sessions_end() {

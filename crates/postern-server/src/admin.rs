@@ -1,5 +1,5 @@
-//! What `postern users unlock` and `postern users revoke` do, on the shared store, so every
-//! replica sees it at once.
+//! What `postern users unlock`, `postern users revoke` and `postern users totp-reset` do, on
+//! the shared store, so every replica sees it at once.
 
 use postern_store::{Store, StoreError};
 
@@ -17,4 +17,23 @@ pub async fn unlock(store: &Store, user: &str) -> Result<(), StoreError> {
 pub async fn revoke(store: &Store, user: &str) -> Result<usize, StoreError> {
     user_passwords::revoke(store, user, now()).await?;
     store.delete_user_sessions(user).await
+}
+
+/// Removes the TOTP secret and recovery codes `user` set up on the account page (never the
+/// administrator's, which live in the config). True when there was something to remove.
+pub async fn totp_reset(
+    store: &Store,
+    user: &postern_core::users::User,
+) -> Result<bool, StoreError> {
+    let removed = crate::user_factors::save(
+        store,
+        user,
+        crate::user_factors::FactorChange::RemoveTotp,
+        now(),
+    )
+    .await?;
+    if removed {
+        tracing::info!(target: "audit", event = "account.totp_reset", user = %user.name, "an administrator reset the user's own TOTP");
+    }
+    Ok(removed)
 }

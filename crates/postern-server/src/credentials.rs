@@ -58,9 +58,16 @@ pub async fn authenticate(
     };
     let account = account_counter(state, user.as_deref(), login, device_cookie);
     let attempt = begin_attempt(state, client, account).await?;
-    let hash = match &user {
-        Some(user) => Some(user_passwords::in_force(state, user).await?.hash),
-        None => None,
+    let (user, hash) = match user {
+        // The user with the second factors in force: the file's, or the user's own.
+        Some(user) => {
+            let in_force = user_passwords::in_force(state, &user).await?;
+            (
+                Some(in_force.factors.applied_to(&user)),
+                Some(in_force.hash),
+            )
+        }
+        None => (None, None),
     };
     // A bcrypt hash in users_file is replaced by argon2id at the first right password.
     let upgrade = hash

@@ -36,6 +36,7 @@ mod state;
 pub mod telemetry;
 mod tls;
 mod tokens;
+mod user_factors;
 mod user_passwords;
 pub mod webauthn;
 

@@ -1,5 +1,6 @@
-//! Seed 003's incident notice: at the fifth failed sign-in in a row on an account, besides the
-//! `auth.suspicious` audit line, a POST to `[notify] webhook_url`. It never holds up the
+//! Notices to `[notify] webhook_url`: seed 003's incident notice (at the fifth failed sign-in in
+//! a row on an account, besides the `auth.suspicious` audit line), and each change of a user's
+//! second factors on the account page. It never holds up the
 //! request that triggered it: it runs in its own task, retries a few times with growing
 //! pauses, and is dropped (with a warning) when too many notices are already on their way.
 
@@ -45,6 +46,31 @@ impl Notifier {
 
     /// Sends `auth.suspicious` to the webhook, if one is configured. No secret is in it.
     pub fn suspicious(&self, user: &str, client: IpAddr, count: u64, method: &str) {
+        self.send(json!({
+            "event": "auth.suspicious",
+            "user": user,
+            "ip": client.to_string(),
+            "count": count,
+            "method": method,
+            "time": now(),
+        }));
+    }
+
+    /// Sends a change of a user's second factors (`event`: `account.totp_enrolled`, ...) to
+    /// the webhook, if one is configured, so the user or the administrator hears of a change
+    /// they did not make. `message` says it in words ("TOTP enrolled").
+    pub fn factor_changed(&self, user: &str, client: IpAddr, event: &str, message: &str) {
+        self.send(json!({
+            "event": event,
+            "user": user,
+            "ip": client.to_string(),
+            "message": message,
+            "time": now(),
+        }));
+    }
+
+    /// POSTs `body` in a task of its own, retried with growing pauses.
+    fn send(&self, body: serde_json::Value) {
         let Some(url) = self.url.clone() else {
             return;
         };
@@ -52,14 +78,7 @@ impl Notifier {
             tracing::warn!("too many webhook notices on their way: this one is dropped");
             return;
         };
-        let body = json!({
-            "event": "auth.suspicious",
-            "user": user,
-            "ip": client.to_string(),
-            "count": count,
-            "method": method,
-            "time": now(),
-        });
+        let event = body["event"].as_str().unwrap_or_default().to_owned();
         let http = Arc::clone(&self.client);
         tokio::spawn(async move {
             let _permit = permit;
@@ -69,7 +88,7 @@ impl Notifier {
                     Ok(status) if status.is_success() => return,
                     // A 4xx will not change on a retry.
                     Ok(status) if status.is_client_error() => {
-                        tracing::warn!(%status, "the webhook refused an auth.suspicious notice");
+                        tracing::warn!(%status, event, "the webhook refused a notice");
                         return;
                     }
                     Ok(status) => tracing::warn!(%status, attempt, "the webhook failed; retrying"),
@@ -81,7 +100,7 @@ impl Notifier {
                     pause *= 2;
                 }
             }
-            tracing::warn!("an auth.suspicious notice could not be delivered to the webhook");
+            tracing::warn!(event, "a notice could not be delivered to the webhook");
         });
     }
 }

@@ -131,3 +131,77 @@ pub fn error_page(
         },
     )
 }
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub page: PageContext<'a>,
+    /// The session's CSRF token, in every form.
+    pub csrf: &'a str,
+    /// What the last action did ("Your password is changed."), from a fixed list.
+    pub notice: Option<&'a str>,
+    pub error: Option<String>,
+    pub profile: Profile,
+    /// `None`: the password form is shown; else why it is not.
+    pub password_absent: Option<String>,
+    pub totp: TotpPart,
+    /// `Some` while the user has TOTP: their recovery codes.
+    pub recovery: Option<RecoveryPart>,
+    /// Why the user cannot change their second factors here, if they cannot.
+    pub factors_locked: Option<String>,
+    /// The `two_factor` apps the user reaches: they must keep a second factor.
+    pub required_by: String,
+    pub sessions: Vec<SessionRow>,
+}
+
+pub struct Profile {
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub groups: String,
+    pub signed_in_with: String,
+}
+
+/// The TOTP part of the account page.
+pub struct TotpPart {
+    /// `admin` (set by the administrator), `on` (the user's own), `off`, `enrolling`.
+    pub state: &'static str,
+    /// For `on`: since when.
+    pub since: String,
+    /// For `enrolling`: the secret in groups of four, the QR code (an SVG `data:` URL) and
+    /// the `otpauth://` URI it holds. Shown only while the set-up waits for its code.
+    pub secret: String,
+    pub qr_data_url: String,
+}
+
+pub struct RecoveryPart {
+    pub left: usize,
+    pub total: usize,
+    /// Made by the user (else the administrator's).
+    pub own: bool,
+    /// Codes just made: shown this once.
+    pub new_codes: Vec<String>,
+}
+
+pub struct SessionRow {
+    /// The token hash in hex: the id of `DELETE /api/sessions/{id}`.
+    pub id: String,
+    pub current: bool,
+    pub started: String,
+    pub last_seen: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub method: String,
+}
+
+/// "Confirm it's you": the password again before a change of second factors.
+#[derive(Template)]
+#[template(path = "account_reauth.html")]
+pub struct ReauthPage<'a> {
+    pub page: PageContext<'a>,
+    pub csrf: &'a str,
+    pub user: &'a str,
+    /// The account page's section to come back to.
+    pub section: &'a str,
+    pub error: Option<String>,
+}

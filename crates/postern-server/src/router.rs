@@ -11,7 +11,7 @@ use postern_core::limits::LoginLimits;
 use crate::assets::Asset;
 use crate::error::{AppError, AppResult, Mode};
 use crate::handlers::{
-    change_password, check, health, login, logout, oauth, pages, passkeys, session_api,
+    account, change_password, check, health, login, logout, oauth, pages, passkeys, session_api,
     session_list, tickets, tokens, totp,
 };
 use crate::pages::error_page;
@@ -52,6 +52,8 @@ enum Route {
     Healthy { with_version: bool },
     Ready,
     Asset(Asset),
+    AccountPage,
+    AccountForm(account::Action),
     MethodNotAllowed(&'static str),
     NotFound,
 }
@@ -121,9 +123,16 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         },
         "/health" | "/api/health" if get => Route::Healthy { with_version: true },
         "/api/ready" if get => Route::Ready,
+        "/account" if get => Route::AccountPage,
+        // `/account/password`, `/account/reauth`, `/account/totp-setup`, ...: the page's forms.
+        _ if path.starts_with("/account/") => match account::Action::from_path(path) {
+            Some(action) if post => Route::AccountForm(action),
+            Some(_) => Route::MethodNotAllowed("POST"),
+            None => Route::NotFound,
+        },
         "/" | "/login" | "/logout" | "/totp" | "/unauthorized" | "/api/status" | "/api/csrf"
         | "/api/ws-token" | "/api/healthcheck" | "/api/healthz" | "/health" | "/api/health"
-        | "/api/ready" => {
+        | "/api/ready" | "/account" => {
             Route::MethodNotAllowed(if matches!(path, "/login" | "/logout" | "/totp") {
                 "GET, HEAD, POST"
             } else {
@@ -179,6 +188,8 @@ impl Route {
             | Self::Unauthorized
             | Self::TotpPage
             | Self::TotpForm
+            | Self::AccountPage
+            | Self::AccountForm(_)
             | Self::OAuth(OAuthStep::Login | OAuthStep::Callback, _) => Mode::Page,
             _ => Mode::Json,
         }
@@ -322,6 +333,8 @@ async fn serve<B: RequestBody>(
         Route::Healthy { with_version } => Ok(health::healthy(with_version)),
         Route::Ready => Ok(health::ready(state).await),
         Route::Asset(asset) => Ok(pages::asset(state, &asset)),
+        Route::AccountPage => account::page(state, &request).await,
+        Route::AccountForm(action) => account::submit(state, peer, request, action).await,
         Route::MethodNotAllowed(allowed) => Ok(respond::method_not_allowed(allowed)),
         Route::NotFound if request::wants_html(request.headers()) => Ok(error_page(
             state,

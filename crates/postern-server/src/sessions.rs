@@ -126,18 +126,26 @@ pub async fn start(
     Ok((token, record))
 }
 
-/// Where a session was started, for the user's list of sessions.
+/// Where and how a session was started, for the user's list of sessions.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Device {
     pub ip: String,
     pub user_agent: String,
+    /// How the user signed in: `password`, `password and TOTP`, a provider's label, ...
+    /// (empty for sessions started before it was kept).
+    #[serde(default)]
+    pub method: String,
 }
+
+/// The `method` of a session a one-time ticket started: no authentication of its own (the
+/// ticket was issued to a session or a bearer token), so it never counts as a recent one.
+pub const TICKET_METHOD: &str = "a one-time ticket";
 
 /// User agents are cut to this many characters: enough to tell browsers apart.
 const MAX_USER_AGENT_CHARS: usize = 200;
 
 impl Device {
-    pub fn of(client: IpAddr, headers: &HeaderMap) -> Self {
+    pub fn of(client: IpAddr, headers: &HeaderMap, method: &str) -> Self {
         let user_agent = headers
             .get(http::header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
@@ -149,6 +157,7 @@ impl Device {
         Self {
             ip: client.to_string(),
             user_agent,
+            method: method.to_owned(),
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use postern_core::users::{User, UserTable};
 use postern_core::users_file;
@@ -21,11 +22,25 @@ use crate::state::{AppState, LiveState};
 const CURRENT: &str = "current";
 
 /// What a durable store keeps about a user (`RecordKind::Credentials`): a hash set through the
-/// API, and when `postern users revoke` last ended everything of theirs.
+/// API, when `postern users revoke` last ended everything of theirs, and the second factors
+/// the user set up on their account page (`user_factors`). One record, so the sign-in path
+/// reads everything about a user's credentials in one store call.
 #[derive(Serialize, Deserialize, Default)]
-struct UserState {
+pub(crate) struct UserState {
     kept: Option<KeptHash>,
-    revoked_at: Option<u64>,
+    pub(crate) revoked_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) totp: Option<crate::user_factors::KeptTotp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) recovery: Option<crate::user_factors::KeptRecovery>,
+    /// Counts the changes of second factors: part of the stamp, so each change ends the
+    /// user's bearer tokens and cached Basic credentials. Never goes back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) factors_version: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 #[derive(Serialize, Deserialize)]
@@ -35,7 +50,7 @@ struct KeptHash {
     replaces: String,
 }
 
-async fn read_state(store: &Store, user: &str) -> Result<UserState, StoreError> {
+pub(crate) async fn read_state(store: &Store, user: &str) -> Result<UserState, StoreError> {
     Ok(store
         .user_record(user, RecordKind::Credentials, CURRENT)
         .await?
@@ -43,20 +58,65 @@ async fn read_state(store: &Store, user: &str) -> Result<UserState, StoreError> 
         .unwrap_or_default())
 }
 
-async fn write_state(store: &Store, user: &str, state: &UserState) -> Result<(), StoreError> {
+pub(crate) async fn write_state(
+    store: &Store,
+    user: &str,
+    state: &UserState,
+) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(state).unwrap_or_default();
     store
         .put_user_record(user, RecordKind::Credentials, CURRENT, bytes)
         .await
 }
 
+/// One change of a user's credentials record at a time, on every replica: a mark in the store
+/// (set if absent, for at most `LOCK_TTL`), held from the read to the write, so a password
+/// change, a revocation and a change of second factors made at once (on two replicas, or by
+/// `postern users` beside a running server on Redis) never write over each other.
+pub(crate) struct RecordLock<'a> {
+    store: &'a Store,
+    key: String,
+}
+
+/// Long enough for a read, a `users_file` rewrite and a write; a holder that died frees it then.
+const LOCK_TTL: Duration = Duration::from_secs(10);
+/// How long a change waits for another one to finish before it gives up (503).
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+impl<'a> RecordLock<'a> {
+    pub(crate) async fn take(store: &'a Store, user: &str) -> Result<Self, StoreError> {
+        let key = format!("credentials-lock:{{{}}}", user.to_lowercase());
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            if store.put_value(&key, b"1".to_vec(), LOCK_TTL).await? {
+                return Ok(Self { store, key });
+            }
+            if Instant::now() >= deadline {
+                return Err(StoreError::unavailable(
+                    "another change of this user's credentials did not finish",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Frees the lock. A failure only leaves it to expire.
+    pub(crate) async fn release(self) {
+        if let Err(err) = self.store.take_value(&self.key).await {
+            tracing::warn!(error = %err, "a credentials lock was not freed; it expires by itself");
+        }
+    }
+}
+
 /// The user's credentials as they stand now.
 pub struct InForce {
     /// The hash a password is checked against.
     pub hash: String,
-    /// Changes whenever the hash does or the user is revoked: tokens and cached Basic
-    /// credentials made under another stamp no longer work.
+    /// Changes whenever the hash does, the user is revoked or their second factors change:
+    /// tokens and cached Basic credentials made under another stamp no longer work.
     pub stamp: String,
+    /// The second factors in force: the administrator's, else the user's own.
+    pub factors: crate::user_factors::Factors,
 }
 
 pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreError> {
@@ -66,12 +126,23 @@ pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreErr
         return Ok(InForce {
             hash: user.password_hash.clone(),
             stamp: fingerprint(&user.password_hash),
+            factors: crate::user_factors::Factors::of(user, None),
         });
     }
     let kept = read_state(&state.store, &user.name).await?;
     let hash = hash_in_force(user, &kept).to_owned();
-    let stamp = fingerprint(&format!("{hash}:{}", kept.revoked_at.unwrap_or(0)));
-    Ok(InForce { hash, stamp })
+    let mut stamped = format!("{hash}:{}", kept.revoked_at.unwrap_or(0));
+    // Only once a factor changed, so the stamps of every earlier token stay as they were.
+    if kept.factors_version > 0 {
+        stamped.push_str(&format!(":{}", kept.factors_version));
+    }
+    let stamp = fingerprint(&stamped);
+    let factors = crate::user_factors::Factors::of(user, Some(&kept));
+    Ok(InForce {
+        hash,
+        stamp,
+        factors,
+    })
 }
 
 /// The kept hash while the file still holds the hash it replaced; else the file's.
@@ -83,7 +154,7 @@ fn hash_in_force<'a>(user: &'a User, kept: &'a UserState) -> &'a str {
 }
 
 /// A short fingerprint, for tokens and the Basic cache.
-fn fingerprint(text: &str) -> String {
+pub(crate) fn fingerprint(text: &str) -> String {
     postern_core::mac::hex(&Sha256::digest(text.as_bytes())[..8])
 }
 
@@ -91,9 +162,15 @@ fn fingerprint(text: &str) -> String {
 /// replica (the caller ends the sessions). Needs a durable store: the memory store lives
 /// inside the running process.
 pub async fn revoke(store: &Store, user: &str, now: u64) -> Result<(), StoreError> {
-    let mut current = read_state(store, user).await?;
-    current.revoked_at = Some(now);
-    write_state(store, user, &current).await
+    let lock = RecordLock::take(store, user).await?;
+    let result = async {
+        let mut current = read_state(store, user).await?;
+        current.revoked_at = Some(now);
+        write_state(store, user, &current).await
+    }
+    .await;
+    lock.release().await;
+    result
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,8 +200,29 @@ pub async fn save(
     new_hash: &str,
 ) -> Result<(), SaveError> {
     let durable = state.store.keeps_records_durably();
-    // Held throughout: this replica's saves and their checks happen one at a time.
+    // Held throughout: this replica's saves and their checks happen one at a time; with a
+    // durable store, every replica's changes of this user's record too.
     let _serialized = state.users_file_lock.lock().await;
+    let lock = if durable {
+        Some(RecordLock::take(&state.store, &user.name).await?)
+    } else {
+        None
+    };
+    let result = save_locked(state, user, replaces, new_hash, durable).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    result
+}
+
+/// `save`, with the locks held.
+async fn save_locked(
+    state: &AppState,
+    user: &User,
+    replaces: &str,
+    new_hash: &str,
+    durable: bool,
+) -> Result<(), SaveError> {
     let live_hash = state
         .live
         .load()

@@ -122,6 +122,9 @@ pub enum UsersAction {
     Unlock(UserArgs),
     /// End every session, bearer token and cached Basic credential of the user.
     Revoke(UserArgs),
+    /// Remove the TOTP secret and recovery codes the user set up on their account page (a
+    /// secret in the config or users_file stays: change it there).
+    TotpReset(UserArgs),
 }
 
 #[derive(Args)]

@@ -311,6 +311,24 @@ impl AccessRules {
     }
 }
 
+impl AccessRules {
+    /// The `two_factor` apps `subject` may reach (with a second factor): while there is one,
+    /// the user must keep a second factor, so the account page never lets them remove the
+    /// last. `subject.level` is not read.
+    pub fn two_factor_apps_for(&self, subject: Subject<'_>) -> Vec<&str> {
+        let subject = Subject {
+            level: AuthLevel::TwoFactor,
+            ..subject
+        };
+        self.apps
+            .iter()
+            .filter(|app| app.policy == Some(Policy::TwoFactor))
+            .filter(|app| self.admit(Some(app), subject, &mut NoTrace).is_ok())
+            .map(|app| app.name.as_str())
+            .collect()
+    }
+}
+
 fn contains(networks: &[IpNet], ip: IpAddr) -> bool {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),

@@ -773,3 +773,42 @@ fn provider_groups_match_only_when_named_with_their_provider() {
 }
 
 mod server_models;
+
+#[test]
+fn the_two_factor_apps_a_user_reaches_are_listed() {
+    let rules = rules(
+        r#"
+        [[apps]]
+        name = "Vault"
+        host = "vault.example.com"
+        policy = "two_factor"
+        allow_groups = ["admins"]
+        [[apps]]
+        name = "Safe"
+        host = "safe.example.com"
+        policy = "two_factor"
+        deny_users = ["carol"]
+        [[apps]]
+        name = "Wiki"
+        host = "wiki.example.com"
+        policy = "one_factor"
+        "#,
+    );
+    let apps_of = |name: &str| {
+        let groups = users().get(name).unwrap().groups.clone();
+        let subject = Subject {
+            user: name,
+            groups: &groups,
+            level: AuthLevel::OneFactor,
+            provider: None,
+        };
+        rules
+            .two_factor_apps_for(subject)
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(apps_of("alice"), ["Vault", "Safe"]);
+    assert_eq!(apps_of("bob"), ["Safe"]);
+    assert!(apps_of("carol").is_empty());
+}

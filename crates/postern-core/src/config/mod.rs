@@ -60,6 +60,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[webauthn]`: the relying party of passkeys.
     pub webauthn: WebauthnConfig,
+    pub account: AccountConfig,
     /// The keys read only at start, to tell a reload which of them changed.
     pub startup: StartupSettings,
 }
@@ -254,6 +255,14 @@ pub struct ApiConfig {
     pub access_token_ttl: Duration,
     /// The absolute lifetime of a token family: refreshing never goes past it.
     pub refresh_token_ttl: Duration,
+}
+
+/// `[account]`: what users may change on their account page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountConfig {
+    /// Users enrol and remove their own TOTP and make new recovery codes. Off: the page only
+    /// shows them (the password change and the sessions stay).
+    pub self_service: bool,
 }
 
 /// Every problem found, in the order found.

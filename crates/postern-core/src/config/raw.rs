@@ -44,6 +44,8 @@ pub struct RawConfig {
     pub metrics: RawMetrics,
     #[serde(default)]
     pub webauthn: RawWebauthn,
+    #[serde(default)]
+    pub account: RawAccount,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -154,6 +156,12 @@ pub struct RawLog {
     pub level: Option<String>,
     pub format: Option<String>,
     pub checks: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccount {
+    pub self_service: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -53,6 +53,7 @@ pub const SECTIONS: &[&str] = &[
     "log",
     "metrics",
     "webauthn",
+    "account",
 ];
 
 const fn key(path: &'static str, kind: Kind, default: &'static str) -> Key {
@@ -148,6 +149,7 @@ pub const KEYS: &[Key] = &[
     key("webauthn.user_verification", Kind::Str, "preferred"),
     key("webauthn.passwordless", Kind::Bool, "true"),
     key("webauthn.attestation", Kind::Str, "none"),
+    key("account.self_service", Kind::Bool, "true"),
 ];
 
 pub fn find(path: &str) -> Option<&'static Key> {

@@ -86,6 +86,12 @@ pub(super) fn validate(
     };
     let log = log(raw.log, problems);
     let metrics = super::telemetry::metrics(raw.metrics, &resolve, problems);
+    let account = super::AccountConfig {
+        self_service: raw
+            .account
+            .self_service
+            .unwrap_or_else(|| defaults::bool("account.self_service")),
+    };
     Some(Config {
         app_url: app_url?,
         secret: secret?,
@@ -104,6 +110,7 @@ pub(super) fn validate(
         log: log?,
         metrics,
         webauthn: webauthn?,
+        account,
         startup: super::StartupSettings::default(),
     })
 }

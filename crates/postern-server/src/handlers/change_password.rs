@@ -4,7 +4,7 @@
 //! other session of the user ends, and so do their tokens and cached Basic credentials (both
 //! are tied to the hash in force).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use http::{Request, StatusCode};
 use postern_core::limits::LoginLimits;
@@ -42,27 +42,49 @@ pub async fn change<B: RequestBody>(
         .await?
         .ok_or(AppError::Unauthorized)?;
     caller.check_csrf(state, &parts.headers)?;
-    let user = caller.user;
-    let account = LoginLimits::user_counter(&user.name);
-    let attempt = match credentials::begin_attempt(state, client, account.clone()).await {
-        Ok(attempt) => attempt,
-        Err(LoginError::Invalid) => return Err(AppError::Busy),
-        Err(err) => return Err(err.into()),
-    };
-    let current_hash = user_passwords::in_force(state, &user).await?.hash;
-    let verified = state
-        .passwords
-        .verify(Some(current_hash.clone()), body.current_password)
-        .await;
-    settle(state, &user, attempt, verified).await?;
-    if let Err(weak) = password_policy::check_new_password(&body.new_password) {
+    let ended = change_for(
+        state,
+        client,
+        &caller.user,
+        caller.session.as_ref(),
+        body.current_password,
+        body.new_password,
+    )
+    .await?;
+    Ok(respond::json_with(
+        StatusCode::OK,
+        "Password changed",
+        serde_json::json!({ "sessionsEnded": ended }),
+    ))
+}
+
+/// Changes `user`'s password (the API and the account page's form): the current one checked
+/// under the limits, the new one against the policy; every session but `keep` ends. Returns
+/// how many ended.
+pub async fn change_for(
+    state: &AppState,
+    client: IpAddr,
+    user: &User,
+    keep: Option<&TokenHash>,
+    current_password: String,
+    new_password: String,
+) -> Result<usize, AppError> {
+    let current_hash = confirm_password(
+        state,
+        client,
+        user,
+        current_password,
+        "password_change.failed",
+    )
+    .await?;
+    if let Err(weak) = password_policy::check_new_password(&new_password) {
         return Err(AppError::refused(
             StatusCode::BAD_REQUEST,
             capitalized(&weak.to_string()),
         ));
     }
-    let new_hash = state.passwords.hash(body.new_password).await?;
-    match user_passwords::save(state, &user, &current_hash, &new_hash).await {
+    let new_hash = state.passwords.hash(new_password).await?;
+    match user_passwords::save(state, user, &current_hash, &new_hash).await {
         Ok(()) => {}
         Err(err @ (SaveError::InlineUser | SaveError::Changed)) => {
             return Err(AppError::refused(
@@ -79,16 +101,37 @@ pub async fn change<B: RequestBody>(
             ));
         }
     }
-    let ended = end_other_sessions(state, &user.name, caller.session.as_ref()).await?;
+    let ended = end_other_sessions(state, &user.name, keep).await?;
     if let Err(err) = credentials::clear_account(&state.store, &user.name).await {
         tracing::warn!(error = %err, "could not clear the failure counter after a password change");
     }
     tracing::info!(target: "audit", event = "password.changed", user = %user.name, ip = %client, sessions_ended = ended);
-    Ok(respond::json_with(
-        StatusCode::OK,
-        "Password changed",
-        serde_json::json!({ "sessionsEnded": ended }),
-    ))
+    Ok(ended)
+}
+
+/// Checks a signed-in user's password again (a password change, the account page's
+/// re-authentication), under the failed-login limits of their account: a wrong one is a
+/// failure logged as `failure_event`. Returns the hash it was checked against.
+pub async fn confirm_password(
+    state: &AppState,
+    client: IpAddr,
+    user: &User,
+    password: String,
+    failure_event: &'static str,
+) -> Result<String, AppError> {
+    let account = LoginLimits::user_counter(&user.name);
+    let attempt = match credentials::begin_attempt(state, client, account).await {
+        Ok(attempt) => attempt,
+        Err(LoginError::Invalid) => return Err(AppError::Busy),
+        Err(err) => return Err(err.into()),
+    };
+    let current_hash = user_passwords::in_force(state, user).await?.hash;
+    let verified = state
+        .passwords
+        .verify(Some(current_hash.clone()), password)
+        .await;
+    settle(state, user, attempt, verified, failure_event).await?;
+    Ok(current_hash)
 }
 
 /// Settles the attempt on the current password: a right one gives its counts back (the
@@ -98,11 +141,12 @@ async fn settle(
     user: &User,
     attempt: credentials::Attempt,
     verified: Result<bool, Busy>,
+    failure_event: &'static str,
 ) -> Result<(), AppError> {
     let right = match verified {
         Ok(true) => true,
         Ok(false) => {
-            attempt.failed(state, "password_change.failed", Some(&user.name));
+            attempt.failed(state, failure_event, Some(&user.name));
             return Err(AppError::refused(
                 StatusCode::UNAUTHORIZED,
                 "The current password is not right",

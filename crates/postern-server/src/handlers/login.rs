@@ -158,6 +158,7 @@ pub async fn submit_form<B: RequestBody>(
         &user,
         AuthLevel::OneFactor,
         remember,
+        "password",
     )
     .await?;
     let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
@@ -223,6 +224,7 @@ pub async fn submit_json<B: RequestBody>(
         &user,
         AuthLevel::OneFactor,
         login.remember_me,
+        "password",
     )
     .await?;
     let mut response =
@@ -233,7 +235,8 @@ pub async fn submit_json<B: RequestBody>(
 
 /// Starts a session with a new token and ends the one the browser held, so a session id can
 /// never be fixed before login and used after it. Returns the `Set-Cookie` values: the
-/// session cookie and a device cookie for the user.
+/// session cookie and a device cookie for the user. `method` says how the user signed in
+/// (the account page and `GET /api/sessions` show it).
 pub async fn sign_in(
     state: &AppState,
     headers: &HeaderMap,
@@ -241,11 +244,12 @@ pub async fn sign_in(
     user: &Arc<User>,
     level: AuthLevel,
     remember: bool,
+    method: &str,
 ) -> Result<[String; 2], postern_store::StoreError> {
     if let Some(previous) = sessions::current(state, headers).await? {
         sessions::end(state, &previous).await?;
     }
-    let device = sessions::Device::of(client, headers);
+    let device = sessions::Device::of(client, headers, method);
     let (token, record) = sessions::start(state, user, level, remember, &device).await?;
     // A fresh device cookie for this user: its failures no longer count against the account.
     let device_cookie = state.session_cookie.device(&state.device.issue(&user.name));

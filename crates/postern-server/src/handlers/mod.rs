@@ -1,5 +1,6 @@
 //! One module per group of routes; `router` decides which handler answers.
 
+pub mod account;
 pub mod change_password;
 pub mod check;
 pub mod health;

@@ -307,9 +307,21 @@ async fn start_session(
                 return Err(StoreError::unavailable("linked user vanished"));
             };
             tracing::info!(target: "audit", event = "login.ok", user = %user.name, provider, factor = "oauth");
-            login::sign_in(state, headers, client, &user, AuthLevel::OneFactor, false)
-                .await
-                .map(Vec::from)
+            let label = state
+                .config
+                .oauth_provider(provider)
+                .map_or(provider, |found| found.label.as_str());
+            login::sign_in(
+                state,
+                headers,
+                client,
+                &user,
+                AuthLevel::OneFactor,
+                false,
+                label,
+            )
+            .await
+            .map(Vec::from)
         }
         SignInAs::External {
             user,

@@ -145,7 +145,16 @@ pub async fn second_factor_finish<B: RequestBody>(
                 json!({ "redirectTo": target.as_str() }),
             );
             tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client, factor = "passkey");
-            totp::two_factor_session(state, &parts.headers, client, &user, &record, answer).await
+            totp::two_factor_session(
+                state,
+                &parts.headers,
+                client,
+                &user,
+                &record,
+                answer,
+                "password and passkey",
+            )
+            .await
         }
         Err(refusal) => {
             record.failures += 1;
@@ -250,6 +259,7 @@ pub async fn passwordless_finish<B: RequestBody>(
         &user,
         level,
         body.remember_me,
+        "passkey",
     )
     .await?;
     let mut answer = respond::json_with(

@@ -3,8 +3,9 @@
 //! but the current one. Cookie sessions only; the deletes need the session's CSRF token.
 
 use http::{Request, StatusCode};
-use postern_core::session::AuthLevel;
+use postern_core::session::{AuthLevel, SessionRecord};
 use postern_core::token::TokenHash;
+use postern_store::StoreError;
 use serde_json::{Value, json};
 
 use crate::clock::now;
@@ -14,13 +15,27 @@ use crate::respond;
 use crate::sessions::{self, CurrentSession, Device};
 use crate::state::AppState;
 
-/// `GET /api/sessions`.
-pub async fn list<B>(state: &AppState, request: &Request<B>) -> AppResult {
-    let current = signed_in(state, request, false).await?;
-    let hashes = state.store.user_sessions(&current.record.user).await?;
+/// One live session of a user, as the list and the account page show it.
+pub struct SessionInfo {
+    pub key: TokenHash,
+    pub current: bool,
+    pub record: SessionRecord,
+    /// When it was last used, to within a tenth of the idle window; `None` for a
+    /// remember-me session, whose use is not tracked.
+    pub last_seen: Option<u64>,
+    pub device: Device,
+}
+
+/// `user`'s live sessions, newest first; `current` is the caller's.
+pub async fn sessions_of(
+    state: &AppState,
+    user: &str,
+    current: &TokenHash,
+) -> Result<Vec<SessionInfo>, StoreError> {
+    let hashes = state.store.user_sessions(user).await?;
     let policy = &state.config.session.policy;
     let now = now();
-    let mut listed: Vec<(u64, Value)> = Vec::new();
+    let mut listed = Vec::new();
     for hash in hashes {
         let Some(record) = state
             .store
@@ -45,23 +60,39 @@ pub async fn list<B>(state: &AppState, request: &Request<B>) -> AppResult {
                 .saturating_sub(policy.idle_timeout)
                 .max(record.created_at)
         });
-        listed.push((
-            record.created_at,
-            json!({
-                "id": hash.to_hex(),
-                "current": hash == current.key,
-                "createdAt": record.created_at,
-                "lastSeen": last_seen,
-                "expiresAt": record.expires_at,
-                "ip": device.ip,
-                "userAgent": device.user_agent,
-                "rememberMe": record.remember,
-                "secondFactor": record.level == AuthLevel::TwoFactor,
-            }),
-        ));
+        listed.push(SessionInfo {
+            key: hash,
+            current: hash == *current,
+            record: SessionRecord::clone(&record),
+            last_seen,
+            device,
+        });
     }
-    listed.sort_by_key(|(created, _)| std::cmp::Reverse(*created));
-    let sessions: Vec<Value> = listed.into_iter().map(|(_, session)| session).collect();
+    listed.sort_by_key(|session| std::cmp::Reverse(session.record.created_at));
+    Ok(listed)
+}
+
+/// `GET /api/sessions`.
+pub async fn list<B>(state: &AppState, request: &Request<B>) -> AppResult {
+    let current = signed_in(state, request, false).await?;
+    let sessions: Vec<Value> = sessions_of(state, &current.record.user, &current.key)
+        .await?
+        .into_iter()
+        .map(|session| {
+            json!({
+                "id": session.key.to_hex(),
+                "current": session.current,
+                "createdAt": session.record.created_at,
+                "lastSeen": session.last_seen,
+                "expiresAt": session.record.expires_at,
+                "ip": session.device.ip,
+                "userAgent": session.device.user_agent,
+                "method": session.device.method,
+                "rememberMe": session.record.remember,
+                "secondFactor": session.record.level == AuthLevel::TwoFactor,
+            })
+        })
+        .collect();
     Ok(respond::json_with(
         StatusCode::OK,
         "OK",
@@ -72,24 +103,27 @@ pub async fn list<B>(state: &AppState, request: &Request<B>) -> AppResult {
 /// `DELETE /api/sessions/{id}`: ends one of the caller's sessions (the current one too).
 pub async fn end_one<B>(state: &AppState, request: &Request<B>, id: &str) -> AppResult {
     let current = signed_in(state, request, true).await?;
-    let hashes = state.store.user_sessions(&current.record.user).await?;
-    // Only the caller's own sessions can be named; any other id is simply not found.
-    let Some(target) = hashes.into_iter().find(|hash| hash.to_hex() == id) else {
+    if !end_session_of(state, &current.record.user, id).await? {
         return Err(AppError::refused(StatusCode::NOT_FOUND, "No such session"));
-    };
-    end(state, &target, &current.record.user).await?;
+    }
     Ok(respond::json_message(StatusCode::OK, "Session ended"))
+}
+
+/// Ends `user`'s session `id` (its token hash in hex); false when they have none by that id.
+/// Only the user's own sessions can be named; any other id is simply not found.
+pub async fn end_session_of(state: &AppState, user: &str, id: &str) -> Result<bool, StoreError> {
+    let hashes = state.store.user_sessions(user).await?;
+    let Some(target) = hashes.into_iter().find(|hash| hash.to_hex() == id) else {
+        return Ok(false);
+    };
+    end(state, &target, user).await?;
+    Ok(true)
 }
 
 /// `DELETE /api/sessions`: ends every other session of the caller.
 pub async fn end_others<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let current = signed_in(state, request, true).await?;
-    let hashes = state.store.user_sessions(&current.record.user).await?;
-    let mut ended = 0;
-    for hash in hashes.into_iter().filter(|hash| *hash != current.key) {
-        end(state, &hash, &current.record.user).await?;
-        ended += 1;
-    }
+    let ended = end_other_sessions_of(state, &current.record.user, &current.key).await?;
     Ok(respond::json_with(
         StatusCode::OK,
         "Other sessions ended",
@@ -97,11 +131,22 @@ pub async fn end_others<B>(state: &AppState, request: &Request<B>) -> AppResult 
     ))
 }
 
-async fn end(
+/// Ends every session of `user` but `keep`; returns how many ended.
+pub async fn end_other_sessions_of(
     state: &AppState,
-    hash: &TokenHash,
     user: &str,
-) -> Result<(), postern_store::StoreError> {
+    keep: &TokenHash,
+) -> Result<usize, StoreError> {
+    let hashes = state.store.user_sessions(user).await?;
+    let mut ended = 0;
+    for hash in hashes.into_iter().filter(|hash| hash != keep) {
+        end(state, &hash, user).await?;
+        ended += 1;
+    }
+    Ok(ended)
+}
+
+async fn end(state: &AppState, hash: &TokenHash, user: &str) -> Result<(), StoreError> {
     state.store.delete_session(hash, user).await?;
     tracing::info!(target: "audit", event = "session.revoked", user = %user);
     Ok(())

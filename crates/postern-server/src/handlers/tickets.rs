@@ -20,6 +20,7 @@ use crate::error::{AppError, AppResult};
 use crate::principal::{self, Caller};
 use crate::request::{self, RequestBody};
 use crate::respond;
+use crate::sessions;
 use crate::state::AppState;
 use crate::tokens;
 use crate::user_passwords;
@@ -112,7 +113,16 @@ pub async fn redeem<B: RequestBody>(
         return Err(AppError::Unauthorized);
     }
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    let cookies = login::sign_in(state, &parts.headers, client, &user, ticket.level, false).await?;
+    let cookies = login::sign_in(
+        state,
+        &parts.headers,
+        client,
+        &user,
+        ticket.level,
+        false,
+        sessions::TICKET_METHOD,
+    )
+    .await?;
     tracing::info!(target: "audit", event = "ticket.redeemed", user = %user.name);
     let mut response = respond::json_message(StatusCode::OK, "Logged in");
     respond::add_cookies(&mut response, &cookies);

@@ -52,10 +52,12 @@ pub async fn login<B: RequestBody>(
         }
     };
     tracing::info!(target: "audit", event = "token.issued", user = %user.name, ip = %client);
+    // Decided by the user as signed in: with the second factors in force.
+    let two_factor = user.totp.is_some();
     // The user as the table holds them now: signing in may have just replaced a bcrypt hash.
     let user = state.user(&user.name).unwrap_or(user);
     let pwd = user_passwords::in_force(state, &user).await?.stamp;
-    let issued = tokens::issue(state, &user, &pwd, user.totp.is_some(), None);
+    let issued = tokens::issue(state, &user, &pwd, two_factor, None);
     Ok(respond::json(StatusCode::OK, issued.body()))
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::{Request, StatusCode};
 use postern_core::csrf::CsrfBinding;
 use postern_core::session::AuthLevel;
-use postern_core::token::{SessionToken, TokenHash};
+use postern_core::token::SessionToken;
 use postern_core::totp as recovery_code;
 use postern_core::users::User;
 use postern_store::StoreError;
@@ -25,6 +25,7 @@ use crate::pending::{self, PendingLogin};
 use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
 use crate::state::AppState;
+use crate::{user_factors, user_passwords};
 
 /// A used step, and the two before it, stay marked this long: past the ±1 step window.
 const REPLAY_MARK_TTL: Duration = Duration::from_secs(120);
@@ -96,6 +97,11 @@ impl Choices {
                 passkey: false,
             });
         };
+        // With the user's own TOTP secret, when one is in force.
+        let user = user_passwords::in_force(state, &user)
+            .await?
+            .factors
+            .applied_to(&user);
         Ok(Self {
             code: user.totp.is_some(),
             passkey: crate::webauthn::records::registered(&state.store, &user.name).await?,
@@ -162,7 +168,16 @@ pub async fn submit_form<B: RequestBody>(
         .redirects
         .target_or_home(record.redirect_uri.as_deref());
     let answer = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
-    two_factor_session(state, &parts.headers, client, &user, &record, answer).await
+    two_factor_session(
+        state,
+        &parts.headers,
+        client,
+        &user,
+        &record,
+        answer,
+        TOTP_METHOD,
+    )
+    .await
 }
 
 /// `POST /api/totp` `{"code"}`: JSON in and out, session cookie on success.
@@ -194,8 +209,20 @@ pub async fn submit_json<B: RequestBody>(
         Err(CodeError::Unavailable(err)) => return Err(err.into()),
     };
     let answer = respond::json_message(StatusCode::OK, "Logged in");
-    two_factor_session(state, &parts.headers, client, &user, &record, answer).await
+    two_factor_session(
+        state,
+        &parts.headers,
+        client,
+        &user,
+        &record,
+        answer,
+        TOTP_METHOD,
+    )
+    .await
 }
+
+/// How a session started by the code step signed in (the account page shows it).
+const TOTP_METHOD: &str = "password and TOTP";
 
 /// After a right code (or passkey): starts the two-factor session and adds its cookies to
 /// `answer`, clearing `postern_pending`.
@@ -206,6 +233,7 @@ pub(super) async fn two_factor_session(
     user: &Arc<User>,
     record: &PendingLogin,
     mut answer: HttpResponse,
+    method: &str,
 ) -> AppResult {
     let cookies = login::sign_in(
         state,
@@ -214,6 +242,7 @@ pub(super) async fn two_factor_session(
         user,
         AuthLevel::TwoFactor,
         record.remember,
+        method,
     )
     .await?;
     respond::add_cookies(&mut answer, &cookies);
@@ -234,6 +263,11 @@ async fn verify(
     let Some(user) = state.user(&record.user) else {
         return Err(CodeError::NoPending);
     };
+    // With the user's own TOTP secret and recovery codes, when those are in force.
+    let user = user_passwords::in_force(state, &user)
+        .await?
+        .factors
+        .applied_to(&user);
     if user.totp.is_none() {
         return Err(CodeError::NoPending);
     }
@@ -292,11 +326,7 @@ async fn accept_recovery_code(
         else {
             continue;
         };
-        let spent = format!(
-            "recovery:{{{}}}:{}",
-            user.name.to_lowercase(),
-            TokenHash::of(hash.as_bytes()).to_hex()
-        );
+        let spent = user_factors::spent_recovery_key(&user.name, hash);
         let fresh = state.store.mark_once(&spent, RECOVERY_MARK_TTL).await?;
         if fresh {
             tracing::warn!(target: "audit", event = "login.recovery_code", user = %user.name, "a recovery code was used");
@@ -308,7 +338,7 @@ async fn accept_recovery_code(
 
 /// True the first time `step` is used for this user, on any replica. The two steps before it
 /// are marked too, so once a code is accepted no older one works, even inside the skew window.
-async fn first_use(state: &AppState, user: &str, step: u64) -> Result<bool, StoreError> {
+pub async fn first_use(state: &AppState, user: &str, step: u64) -> Result<bool, StoreError> {
     let mark = |step: u64| format!("totp:{user}:{step}");
     if !state.store.mark_once(&mark(step), REPLAY_MARK_TTL).await? {
         return Ok(false);

@@ -74,6 +74,39 @@ const TABLE: &[(&str, &[(Method, &str)])] = &[
     ("/api/totp", &[(Method::POST, "TotpJson")]),
     ("/api/ticket/redeem", &[(Method::POST, "TicketRedeem")]),
     ("/api/change-password", &[(Method::POST, "ChangePassword")]),
+    (
+        "/account",
+        &[(Method::GET, "AccountPage"), (Method::HEAD, "AccountPage")],
+    ),
+    (
+        "/account/password",
+        &[(Method::POST, "AccountForm(Password)")],
+    ),
+    (
+        "/account/end-session",
+        &[(Method::POST, "AccountForm(EndSession)")],
+    ),
+    (
+        "/account/end-other-sessions",
+        &[(Method::POST, "AccountForm(EndOtherSessions)")],
+    ),
+    ("/account/reauth", &[(Method::POST, "AccountForm(Reauth)")]),
+    (
+        "/account/totp-setup",
+        &[(Method::POST, "AccountForm(TotpSetup)")],
+    ),
+    (
+        "/account/totp-confirm",
+        &[(Method::POST, "AccountForm(TotpConfirm)")],
+    ),
+    (
+        "/account/totp-remove",
+        &[(Method::POST, "AccountForm(TotpRemove)")],
+    ),
+    (
+        "/account/recovery-codes",
+        &[(Method::POST, "AccountForm(RecoveryCodes)")],
+    ),
     ("/api/session/keepalive", &[(Method::POST, "Keepalive")]),
     (
         "/api/status",

@@ -31,6 +31,14 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/api/session/keepalive"),
     ("DELETE", "/api/sessions"),
     ("DELETE", "/api/session"),
+    ("POST", "/account/password"),
+    ("POST", "/account/end-session"),
+    ("POST", "/account/end-other-sessions"),
+    ("POST", "/account/reauth"),
+    ("POST", "/account/totp-setup"),
+    ("POST", "/account/totp-confirm"),
+    ("POST", "/account/totp-remove"),
+    ("POST", "/account/recovery-codes"),
 ];
 
 /// Every field name any of those bodies reads.
@@ -47,6 +55,8 @@ const FIELDS: &[&str] = &[
     "current_password",
     "new_password",
     "token",
+    "id",
+    "section",
 ];
 
 /// One server for the whole target, with limits high enough that the bodies, not the

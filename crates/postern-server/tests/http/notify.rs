@@ -17,13 +17,13 @@ use crate::support::*;
 
 /// A webhook on 127.0.0.1 that records every body and answers the statuses it is given, in
 /// order (the last one from then on).
-struct Webhook {
-    port: u16,
+pub struct Webhook {
+    pub port: u16,
     received: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Webhook {
-    async fn start(statuses: Vec<u16>) -> Self {
+    pub async fn start(statuses: Vec<u16>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -66,7 +66,7 @@ impl Webhook {
         Self { port, received }
     }
 
-    async fn wait_for(&self, count: usize) -> Vec<serde_json::Value> {
+    pub async fn wait_for(&self, count: usize) -> Vec<serde_json::Value> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let received = self.received.lock().unwrap().clone();

@@ -106,6 +106,22 @@ impl TestServer {
         server
     }
 
+    /// `with_config` on a durable store, which the account page's second factors need: an
+    /// embedded store in a directory of its own, or Redis with `POSTERN_TEST_STORE=redis`.
+    pub async fn durable(text: &str) -> Self {
+        if redis_instead_of_memory() {
+            return Self::with_config(text).await;
+        }
+        let mut config = load(text);
+        config.session.store = StoreKind::Embedded;
+        let dir = TempDir::new("http-durable");
+        let store =
+            postern_store::EmbeddedStore::open(dir.path(), config.session.max_sessions).unwrap();
+        let mut server = Self::with_state(AppState::new(config, Store::Embedded(store))).await;
+        server._data = Some(dir);
+        server
+    }
+
     pub async fn with_state(state: AppState) -> Self {
         let state = Arc::new(state);
         let server = Server::bind(Arc::clone(&state)).await.unwrap();

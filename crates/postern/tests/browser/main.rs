@@ -1,33 +1,30 @@
 //! Real headless Chromium (Debian's `chromium`, driven by npm `playwright-core`, both installed
 //! by `.ci/install-peers`) walks the password + TOTP sign-in, the signed-in, "no access" and
-//! sign-out pages, and the OpenID Connect sign-in through a real oidc-provider, in light and
-//! dark colour schemes on a desktop and a phone window, with axe-core (npm) auditing every
-//! postern page for WCAG 2.1 AA. Screenshots of every page land in `browser-artifacts/` at the
-//! workspace root (emptied at the start of each run). A missing node, package or browser fails the
-//! test; it is never skipped.
+//! sign-out pages, and the OpenID Connect sign-in through a real oidc-provider; and the account
+//! page with a user's own TOTP set-up; and passkeys with a virtual authenticator on two replicas
+//! (`passkeys.rs`); in light and dark colour schemes on a desktop and a
+//! phone window, with axe-core (npm) auditing every postern page for WCAG 2.1 AA. Screenshots
+//! of every page land in `browser-artifacts/` at the workspace root (each walk empties its own
+//! at its start; the account walk's are in `browser-artifacts/account/`). A missing node,
+//! package or browser fails the test; it is never skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_postern");
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 const PASSWORD: &str = "correct horse battery staple";
 
+/// One walk at a time: each runs a Chromium and a postern, and the machine may be small.
+static ONE_WALK: Mutex<()> = Mutex::new(());
+
 mod passkeys;
 
 struct Server(Child);
-
-/// Removes the PNG files directly in `dir` (each test owns its own screenshots).
-fn remove_screenshots(dir: &Path) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.path().extension().is_some_and(|ext| ext == "png") {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -56,8 +53,8 @@ fn wait_for_port(port: u16, what: &str) {
     }
 }
 
-#[test]
-fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
+/// The walks' folder; fails the test when a part is missing.
+fn browser_dir() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         here.join("node_modules/playwright-core").is_dir()
@@ -65,6 +62,76 @@ fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
             && Path::new("/usr/bin/chromium").is_file(),
         "playwright-core, axe-core or /usr/bin/chromium is missing: run .ci/install-peers"
     );
+    here
+}
+
+/// Empties `dir` of its screenshots (`*.png`), leaving folders of other walks alone: an old
+/// screenshot must not pass for a page that was not shown.
+fn clear_screenshots(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().extension().is_some_and(|ext| ext == "png") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Starts `postern serve` on `config`, its data and log under `dir`; waits for `port`.
+fn serve(dir: &Path, config: &Path, port: u16) -> Server {
+    let log = std::fs::File::create(dir.join("postern.log")).unwrap();
+    let server = Server(
+        Command::new(BINARY)
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("POSTERN_DATA_DIR", dir.join("data"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, "postern");
+    server
+}
+
+/// Runs the walk `script` with `env`; it must end by printing `ok_line`. On failure the
+/// message holds its output and postern's log (`dir/postern.log`).
+fn walk(script: &str, env: &[(&str, &str)], ok_line: &str, dir: &Path) {
+    let here = browser_dir();
+    let output = Command::new("node")
+        .arg(here.join(script))
+        .current_dir(&here)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node runs (install Node.js)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains(ok_line),
+        "{script} failed:\n{stdout}\n{stderr}\npostern log:\n{}",
+        std::fs::read_to_string(dir.join("postern.log")).unwrap_or_default()
+    );
+}
+
+/// Every page's screenshot in each window size and scheme is in `artifacts`.
+fn assert_screenshots(artifacts: &Path, pages: &[&str]) {
+    for size in ["desktop-light", "desktop-dark", "phone-light", "phone-dark"] {
+        for page in pages {
+            let shot = artifacts.join(format!("{size}-{page}.png"));
+            assert!(
+                std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000),
+                "no screenshot {}",
+                shot.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
+    let _one = ONE_WALK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Fails before anything starts when a part is missing.
+    browser_dir();
     let dir = std::env::temp_dir().join(format!("postern-browser-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
@@ -112,42 +179,27 @@ fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
          allowed_groups = [\"staff\"]\nlabel = \"Example ID\"\n"
     ));
     std::fs::write(&config, text).unwrap();
-    let log = std::fs::File::create(dir.join("postern.log")).unwrap();
-    let _server = Server(
-        Command::new(BINARY)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("POSTERN_DATA_DIR", dir.join("data"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, "postern");
+    let _server = serve(&dir, &config, port);
     let artifacts = workspace().join("browser-artifacts");
-    // Only this run's screenshots: an old one must not pass for a page that was not shown.
-    // (The passkey test keeps its own in `passkeys/`.)
-    remove_screenshots(&artifacts);
-    let output = Command::new("node")
-        .arg(here.join("walk.mjs"))
-        .current_dir(&here)
-        .env("POSTERN_URL", format!("http://127.0.0.1:{port}"))
-        .env("POSTERN_USERS", "tess,tom")
-        .env("POSTERN_PASSWORD", PASSWORD)
-        .env("POSTERN_TOTP_SECRET", SECRET)
-        .env("ARTIFACTS", &artifacts)
-        .env("OIDC_USER", "carol")
-        .output()
-        .expect("node runs (install Node.js)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("walk: ok"),
-        "the browser walk failed:\n{stdout}\n{stderr}\npostern log:\n{}",
-        std::fs::read_to_string(dir.join("postern.log")).unwrap_or_default()
+    clear_screenshots(&artifacts);
+    let url = format!("http://127.0.0.1:{port}");
+    let artifacts_text = artifacts.display().to_string();
+    walk(
+        "walk.mjs",
+        &[
+            ("POSTERN_URL", &url),
+            ("POSTERN_USERS", "tess,tom"),
+            ("POSTERN_PASSWORD", PASSWORD),
+            ("POSTERN_TOTP_SECRET", SECRET),
+            ("ARTIFACTS", &artifacts_text),
+            ("OIDC_USER", "carol"),
+        ],
+        "walk: ok",
+        &dir,
     );
-    for size in ["desktop-light", "desktop-dark", "phone-light", "phone-dark"] {
-        for page in [
+    assert_screenshots(
+        &artifacts,
+        &[
             "01-login",
             "02-login-error",
             "03-totp",
@@ -158,14 +210,61 @@ fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
             "08-signed-out",
             "09-provider-login",
             "10-signed-in-oidc",
-        ] {
-            let shot = artifacts.join(format!("{size}-{page}.png"));
-            assert!(
-                std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000),
-                "no screenshot {}",
-                shot.display()
-            );
-        }
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_account_page_sets_up_totp_in_chromium_on_desktop_and_phone() {
+    let _one = ONE_WALK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Fails before anything starts when a part is missing.
+    browser_dir();
+    let dir = std::env::temp_dir().join(format!("postern-account-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let hash = postern_core::password::hash_password(PASSWORD.as_bytes()).unwrap();
+    let users = ["ann", "ben", "cat", "dan"];
+    let mut config = format!(
+        "app_url = \"http://127.0.0.1:{port}\"\nsecret = \"an-account-test-secret-long-enough-for-it\"\n\
+         [limits]\nmax_failures_per_ip = 50\n[server]\nlisten = \"127.0.0.1:{port}\"\n"
+    );
+    for user in users {
+        config.push_str(&format!(
+            "[[users]]\nname = \"{user}\"\npassword_hash = \"{hash}\"\n\
+             display_name = \"{user} Example\"\nemail = \"{user}@example.com\"\ngroups = [\"staff\"]\n"
+        ));
     }
+    let path = dir.join("postern.toml");
+    std::fs::write(&path, config).unwrap();
+    let _server = serve(&dir, &path, port);
+    let artifacts = workspace().join("browser-artifacts/account");
+    clear_screenshots(&artifacts);
+    let url = format!("http://127.0.0.1:{port}");
+    let artifacts_text = artifacts.display().to_string();
+    walk(
+        "account.mjs",
+        &[
+            ("POSTERN_URL", &url),
+            ("POSTERN_USERS", &users.join(",")),
+            ("POSTERN_PASSWORD", PASSWORD),
+            ("ARTIFACTS", &artifacts_text),
+        ],
+        "account walk: ok",
+        &dir,
+    );
+    assert_screenshots(
+        &artifacts,
+        &[
+            "11-account",
+            "12-account-totp-setup",
+            "13-account-totp-on",
+            "14-account-recovery-codes",
+            "15-account-totp-off",
+            "16-account-reauth",
+        ],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

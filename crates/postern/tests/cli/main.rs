@@ -19,4 +19,5 @@ mod shipped_configs;
 mod store_outage;
 mod systemd_unit;
 mod terminal;
+mod totp_reset;
 mod users;

@@ -210,6 +210,61 @@ async fn a_google_sign_in_reaches_the_app_with_the_verified_email() {
     assert_eq!(status.status, StatusCode::OK, "{}", status.body);
 }
 
+/// A provider's user has the account page too; what is the provider's says so.
+#[tokio::test]
+async fn a_provider_user_s_account_page_says_what_is_kept_at_the_provider() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(&fake.google_config("allowed_domains = [\"example.org\"]")).await;
+    let started = start(&server, "google").await;
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        &server,
+        "google",
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    let session = response.session_cookie().expect("a session");
+    let page = server
+        .get("/account")
+        .header("cookie", &session)
+        .browser()
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let label = server
+        .state
+        .config
+        .oauth_provider("google")
+        .unwrap()
+        .label
+        .clone();
+    for shown in [
+        "carol@example.org".to_owned(),
+        format!("<dd id=\"signed-in-with\">{label}</dd>"),
+        format!("You sign in with {label}: your password is kept there, not here."),
+        format!("You sign in with {label}: set up two-step verification there."),
+    ] {
+        assert!(page.body.contains(&shown), "{shown} in {}", page.body);
+    }
+    for form in ["/account/password", "/account/totp-setup"] {
+        assert!(!page.body.contains(&format!("action=\"{form}\"")), "{form}");
+        let refused = server
+            .post(form)
+            .header("cookie", &session)
+            .browser()
+            .form(&[
+                ("csrf", &page.hidden_field("csrf")),
+                ("current_password", "x"),
+                ("new_password", "a brand new passphrase"),
+            ])
+            .send()
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{form}");
+    }
+}
+
 #[tokio::test]
 async fn a_github_sign_in_uses_the_primary_verified_email_and_the_login_claim() {
     let fake = FakeProvider::start(Account::default()).await;

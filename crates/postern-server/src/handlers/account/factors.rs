@@ -1,0 +1,363 @@
+//! The account page's changes of second factors: set up TOTP (a secret shown while it waits
+//! for its first right code, which makes it the user's), remove it, make new recovery codes
+//! (shown once). Each needs a recent authentication (`session::RECENT_AUTHENTICATION_SECS`:
+//! the sign-in, or the password asked again by `reauth`), and each is an audit event and a
+//! `[notify]` notice. A user whose access rules need two factors never removes the last.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use postern_core::session::{RECENT_AUTHENTICATION_SECS, authenticated_recently};
+use postern_core::token::TokenHash;
+use postern_core::totp::{TotpKey, generate_recovery_codes, generate_secret};
+use postern_core::users::User;
+use postern_store::StoreError;
+
+use super::view::{self, Shown};
+use super::{AccountForm, Caller, done, refused, refused_by};
+use crate::clock::now;
+use crate::error::{self, AppError, AppResult};
+use crate::handlers::{change_password, totp};
+use crate::pages::{self, PageContext, ReauthPage};
+use crate::respond;
+use crate::sessions::{self, CurrentSession};
+use crate::state::AppState;
+use crate::user_factors::{self, FactorChange, TotpSource};
+use crate::user_passwords;
+
+/// A set-up waits this long for its first code.
+const SETUP_LIFETIME: Duration = Duration::from_secs(600);
+
+/// The sections `reauth` may come back to.
+const SECTIONS: &[&str] = &["two-step", "recovery"];
+
+fn setup_key(session: &TokenHash) -> String {
+    format!("totp-setup:{}", session.to_hex())
+}
+
+fn reauth_key(session: &TokenHash) -> String {
+    format!("reauth:{}", session.to_hex())
+}
+
+/// The secret of the set-up this session started, while it waits for its code.
+pub async fn pending_secret(
+    state: &AppState,
+    session: &CurrentSession,
+) -> Result<Option<String>, StoreError> {
+    Ok(state
+        .store
+        .peek_value(&setup_key(&session.key))
+        .await?
+        .and_then(|bytes| String::from_utf8(bytes).ok()))
+}
+
+/// Whether the session's user authenticated within the last five minutes: signed in (with a
+/// password, a code or a provider: a session a ticket started is no sign-in, and one whose
+/// way in is not known does not count), or gave their password again here.
+async fn recently_authenticated(caller: &Caller<'_>) -> Result<bool, StoreError> {
+    let now = now();
+    if authenticated_recently(caller.session.record.created_at, now) {
+        let method = caller
+            .state
+            .store
+            .peek_value(&sessions::device_key(&caller.session.key))
+            .await?
+            .and_then(|bytes| serde_json::from_slice::<sessions::Device>(&bytes).ok())
+            .map(|device| device.method)
+            .unwrap_or_default();
+        if !method.is_empty() && method != sessions::TICKET_METHOD {
+            return Ok(true);
+        }
+    }
+    let again = caller
+        .state
+        .store
+        .peek_value(&reauth_key(&caller.session.key))
+        .await?
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    Ok(again.is_some_and(|at| authenticated_recently(at, now)))
+}
+
+/// The "confirm it's you" page, which comes back to `section`.
+fn reauth_page(
+    caller: &Caller<'_>,
+    section: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> AppResult {
+    let state = caller.state;
+    let csrf = state
+        .csrf
+        .token_for(postern_core::csrf::CsrfBinding::Session(
+            &caller.session.key,
+        ));
+    Ok(pages::render(
+        status,
+        &ReauthPage {
+            page: PageContext::new(state),
+            csrf: &csrf,
+            user: &caller.session.user.name,
+            section,
+            error,
+        },
+    ))
+}
+
+/// Before every change: the user may change factors here, and authenticated recently.
+/// `Err` is the answer to give instead (a refusal on the page, or the re-auth page).
+async fn may_change(caller: &Caller<'_>, section: &str) -> Result<(), AppResult> {
+    if let Some(why) = view::factors_locked(caller.state, &caller.session) {
+        return Err(refused(caller, StatusCode::FORBIDDEN, &why).await);
+    }
+    match recently_authenticated(caller).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(reauth_page(caller, section, None, StatusCode::UNAUTHORIZED)),
+        Err(err) => Err(Err(err.into())),
+    }
+}
+
+/// `POST /account/reauth` `password`, `section`: the password again; then back to the page,
+/// where changes of factors are open for five minutes.
+pub(super) async fn reauth(caller: &Caller<'_>, form: AccountForm) -> AppResult {
+    let section = SECTIONS
+        .iter()
+        .find(|known| **known == form.section)
+        .copied()
+        .unwrap_or(SECTIONS[0]);
+    if let Some(why) = view::factors_locked(caller.state, &caller.session) {
+        return refused(caller, StatusCode::FORBIDDEN, &why).await;
+    }
+    let user = &caller.session.user;
+    let checked = change_password::confirm_password(
+        caller.state,
+        caller.client,
+        user,
+        form.password,
+        "reauth.failed",
+    )
+    .await;
+    match checked {
+        Ok(_) => {}
+        Err(AppError::Refused { status, .. }) => {
+            let wrong = "That password is not right. Please try again.".to_owned();
+            return reauth_page(caller, section, Some(wrong), status);
+        }
+        Err(AppError::Limited { retry_after }) => {
+            let sentence = error::limited_sentence(retry_after);
+            let mut page = reauth_page(
+                caller,
+                section,
+                Some(sentence),
+                StatusCode::TOO_MANY_REQUESTS,
+            )?;
+            respond::set_retry_after(&mut page, retry_after);
+            return Ok(page);
+        }
+        Err(other) => return Err(other),
+    }
+    caller
+        .state
+        .store
+        .set_value(
+            &reauth_key(&caller.session.key),
+            now().to_string().into_bytes(),
+            Duration::from_secs(RECENT_AUTHENTICATION_SECS),
+        )
+        .await?;
+    tracing::info!(target: "audit", event = "account.reauthenticated", user = %user.name, ip = %caller.client);
+    done("reauth", section)
+}
+
+/// The factors in force for the caller (a local user: `may_change` said so).
+async fn factors_of(caller: &Caller<'_>) -> Result<user_factors::Factors, StoreError> {
+    Ok(user_passwords::in_force(caller.state, &caller.session.user)
+        .await?
+        .factors)
+}
+
+/// `POST /account/totp-setup`: a new secret, shown with its QR code until its first code.
+pub(super) async fn totp_setup(caller: &Caller<'_>) -> AppResult {
+    if let Err(answer) = may_change(caller, "two-step").await {
+        return answer;
+    }
+    if factors_of(caller).await?.totp.is_some() {
+        return refused(
+            caller,
+            StatusCode::CONFLICT,
+            "Two-step verification is already on.",
+        )
+        .await;
+    }
+    caller
+        .state
+        .store
+        .set_value(
+            &setup_key(&caller.session.key),
+            generate_secret().into_bytes(),
+            SETUP_LIFETIME,
+        )
+        .await?;
+    view::render(
+        caller.state,
+        &caller.session,
+        Shown::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `POST /account/totp-confirm` `code`: the set-up's first code. Right: the secret is the
+/// user's, on every replica, from the next sign-in on.
+pub(super) async fn totp_confirm(caller: &Caller<'_>, code: &str) -> AppResult {
+    if let Err(answer) = may_change(caller, "two-step").await {
+        return answer;
+    }
+    let state = caller.state;
+    let user = &caller.session.user;
+    let Some(secret) = pending_secret(state, &caller.session).await? else {
+        return refused(
+            caller,
+            StatusCode::CONFLICT,
+            "The set-up expired. Please start again.",
+        )
+        .await;
+    };
+    let step = TotpKey::parse(&secret)
+        .ok()
+        .and_then(|key| key.matching_step(code, now()));
+    let Some(step) = step else {
+        return refused(
+            caller,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That code is not right. Enter the code your app shows now.",
+        )
+        .await;
+    };
+    // The code that confirmed the secret does not sign in as well.
+    totp::first_use(state, &user.name, step).await?;
+    let saved = {
+        let _serialized = state.users_file_lock.lock().await;
+        user_factors::save(
+            &state.store,
+            user,
+            FactorChange::EnrolTotp { secret },
+            now(),
+        )
+        .await?
+    };
+    state
+        .store
+        .take_value(&setup_key(&caller.session.key))
+        .await?;
+    if !saved {
+        return refused(
+            caller,
+            StatusCode::CONFLICT,
+            "Two-step verification is already on.",
+        )
+        .await;
+    }
+    announce(caller, user, "account.totp_enrolled", "TOTP enrolled");
+    done("totp-on", "two-step")
+}
+
+/// `POST /account/totp-remove`: the user's own secret (and recovery codes) end, unless it is
+/// their last second factor and an app they use needs two.
+pub(super) async fn totp_remove(caller: &Caller<'_>) -> AppResult {
+    if let Err(answer) = may_change(caller, "two-step").await {
+        return answer;
+    }
+    let state = caller.state;
+    let user = &caller.session.user;
+    match factors_of(caller).await?.totp_source() {
+        None => {
+            return refused(
+                caller,
+                StatusCode::CONFLICT,
+                "Two-step verification is off.",
+            )
+            .await;
+        }
+        Some(TotpSource::Administrator) => {
+            return refused(
+                caller,
+                StatusCode::FORBIDDEN,
+                "Your administrator set up this two-step verification: only they can remove it.",
+            )
+            .await;
+        }
+        Some(TotpSource::User { .. }) => {}
+    }
+    // PASSKEYS: the user's passkeys count as other second factors here.
+    let other_second_factors = 0;
+    let required_by = view::two_factor_apps(state, &caller.session);
+    if other_second_factors == 0 && !required_by.is_empty() {
+        let message = format!(
+            "You cannot remove your last second factor: {} need{} two factors. Set up another \
+             second factor first, or ask your administrator.",
+            required_by.join(", "),
+            if required_by.len() == 1 { "s" } else { "" }
+        );
+        return refused(caller, StatusCode::CONFLICT, &message).await;
+    }
+    let removed = {
+        let _serialized = state.users_file_lock.lock().await;
+        user_factors::save(&state.store, user, FactorChange::RemoveTotp, now()).await?
+    };
+    if removed {
+        announce(caller, user, "account.totp_removed", "TOTP removed");
+    }
+    done("totp-off", "two-step")
+}
+
+/// `POST /account/recovery-codes`: ten new codes, shown this once; every earlier one is void.
+pub(super) async fn recovery_codes(caller: &Caller<'_>) -> AppResult {
+    if let Err(answer) = may_change(caller, "recovery").await {
+        return answer;
+    }
+    let state = caller.state;
+    let user = &caller.session.user;
+    if factors_of(caller).await?.totp.is_none() {
+        return refused(
+            caller,
+            StatusCode::CONFLICT,
+            "Recovery codes stand in for two-step verification: turn it on first.",
+        )
+        .await;
+    }
+    let codes = generate_recovery_codes();
+    let mut hashes = Vec::with_capacity(codes.len());
+    for code in &codes {
+        match state.passwords.hash(code.clone()).await {
+            Ok(hash) => hashes.push(hash),
+            Err(err) => return refused_by(caller, err.into()).await,
+        }
+    }
+    {
+        let _serialized = state.users_file_lock.lock().await;
+        let change = FactorChange::NewRecoveryCodes { hashes };
+        user_factors::save(&state.store, user, change, now()).await?;
+    }
+    announce(
+        caller,
+        user,
+        "account.recovery_codes_regenerated",
+        "recovery codes regenerated",
+    );
+    let shown = Shown {
+        new_codes: codes,
+        ..Shown::default()
+    };
+    view::render(state, &caller.session, shown, StatusCode::OK).await
+}
+
+/// The audit line and the webhook notice of a change of factors.
+fn announce(caller: &Caller<'_>, user: &Arc<User>, event: &'static str, message: &str) {
+    tracing::info!(target: "audit", event, user = %user.name, ip = %caller.client, "{message}");
+    caller
+        .state
+        .notifier
+        .factor_changed(&user.name, caller.client, event, message);
+}
