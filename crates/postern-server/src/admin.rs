@@ -1,10 +1,14 @@
 //! What `postern users unlock`, `postern users revoke` and `postern users totp-reset` do, on
-//! the shared store, so every replica sees it at once.
+//! the shared store, so every replica sees it at once. The command runs them itself on a store
+//! it can open (Redis, a stopped postern's data file) or asks a running postern through the
+//! admin channel; both give the same answer, worded here.
 
-use postern_store::{Store, StoreError};
+use postern_core::users::UserTable;
+use postern_store::embedded::BackupSummary;
+use postern_store::{Store, StoreError, UserRecord};
 
 use crate::clock::now;
-use crate::user_passwords;
+use crate::{records_file, user_passwords};
 
 /// Clears the account's failure counter and its streak of failures in a row: the account may
 /// sign in again at once.
@@ -36,4 +40,91 @@ pub async fn totp_reset(
         tracing::info!(target: "audit", event = "account.totp_reset", user = %user.name, "an administrator reset the user's own TOTP");
     }
     Ok(removed)
+}
+
+/// The user's name as the configuration spells it; a name it does not hold (an OAuth user's)
+/// is taken as given.
+fn spelled(users: &UserTable, name: &str) -> String {
+    users
+        .get(name)
+        .map_or_else(|| name.to_owned(), |user| user.name.clone())
+}
+
+/// `postern users unlock NAME`: unlocks and says so.
+pub async fn unlock_user(
+    store: &Store,
+    users: &UserTable,
+    name: &str,
+) -> Result<String, StoreError> {
+    let name = spelled(users, name);
+    unlock(store, &name).await?;
+    Ok(format!(
+        "unlocked {name}: the failed sign-in counter is cleared"
+    ))
+}
+
+/// `postern users revoke NAME`: revokes and says how many sessions ended.
+pub async fn revoke_user(
+    store: &Store,
+    users: &UserTable,
+    name: &str,
+) -> Result<String, StoreError> {
+    let name = spelled(users, name);
+    let ended = revoke(store, &name).await?;
+    Ok(format!(
+        "revoked {name}: {ended} session(s) ended; every bearer token and cached Basic credential no longer works"
+    ))
+}
+
+/// `postern users totp-reset NAME`: removes the TOTP the user set up themselves and says what
+/// stays (a secret in the config).
+pub async fn totp_reset_user(
+    store: &Store,
+    users: &UserTable,
+    name: &str,
+) -> Result<String, StoreError> {
+    let Some(user) = users.get(name) else {
+        return Ok(format!(
+            "{name} is no local user: only local users have TOTP here; nothing to reset"
+        ));
+    };
+    let name = &user.name;
+    let removed = totp_reset(store, user).await?;
+    let mut message = if removed {
+        format!(
+            "reset TOTP of {name}: the secret and recovery codes they set up are removed; \
+             their bearer tokens and cached Basic credentials no longer work"
+        )
+    } else {
+        format!("{name} had set up no TOTP of their own: nothing removed")
+    };
+    if user.totp.is_some() {
+        message.push_str(
+            "; their TOTP secret in the config or users_file stays in force: remove it there",
+        );
+    }
+    Ok(message)
+}
+
+/// `postern store export`: the export file of every user's durable data, and what it holds.
+pub async fn export(store: &Store) -> Result<(Vec<u8>, String), StoreError> {
+    let records = store.all_user_records().await?;
+    let file = records_file::to_bytes(&records, store.backend_name());
+    Ok((file, format!("exported {} user record(s)", records.len())))
+}
+
+/// `postern store import`: stores records read from an export file (those with the same user,
+/// kind and id are replaced; others stay).
+pub async fn import(store: &Store, records: Vec<UserRecord>) -> Result<String, StoreError> {
+    let count = records.len();
+    store.put_user_records(records).await?;
+    Ok(format!("imported {count} user record(s)"))
+}
+
+/// What `postern store backup` says it wrote.
+pub fn backed_up(summary: &BackupSummary) -> String {
+    format!(
+        "backup of {} live session(s) and {} user record(s)",
+        summary.sessions, summary.records
+    )
 }

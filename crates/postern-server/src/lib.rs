@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 pub mod admin;
+pub mod admin_channel;
 mod allocator;
 mod assets;
 mod authorization;
@@ -27,6 +28,7 @@ mod pages;
 mod passwords;
 mod pending;
 mod principal;
+pub mod records_file;
 mod request;
 mod respond;
 mod router;

@@ -73,6 +73,12 @@ impl Keys {
         format!("{}records:{{{}}}:{kind}", self.prefix, user.to_lowercase())
     }
 
+    /// The set of users (in lower case) who have or had durable records: what export walks,
+    /// since no command lists keys on every Cluster node at once.
+    pub fn record_owners(&self) -> String {
+        format!("{}record-owners", self.prefix)
+    }
+
     /// A key of `kind` for `id`. Ids that name a user should start with `user:` so callers
     /// can keep one user's state together; this function does not interpret them.
     pub fn other(&self, kind: Kind, id: &str) -> String {

@@ -6,6 +6,16 @@
 
 use crate::{Store, StoreError};
 
+/// One durable record with its owner: what `postern store export` and `import` move between
+/// stores. `user` is in lower case, as every backend keys it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub user: String,
+    pub kind: RecordKind,
+    pub id: String,
+    pub value: Vec<u8>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordKind {
     /// The user's credentials as changed at run time (id `current`): the password hash set
@@ -108,6 +118,40 @@ impl Store {
             }
             Self::Redis(store) => store.delete_record(user, kind.name(), id).await,
             Self::Embedded(store) => store.delete_record(user, kind.name(), id).await,
+        }
+    }
+
+    /// Every record of every user, ordered by user, kind and id (export).
+    pub async fn all_user_records(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let mut all = match self {
+            Self::Memory(store) => store.records.all(),
+            Self::Redis(store) => store.all_records().await?,
+            Self::Embedded(store) => store.all_records()?,
+        };
+        all.sort_by(|a, b| (&a.user, a.kind.name(), &a.id).cmp(&(&b.user, b.kind.name(), &b.id)));
+        Ok(all)
+    }
+
+    /// Stores (or replaces) many records (import); on the embedded store in one transaction.
+    pub async fn put_user_records(&self, records: Vec<UserRecord>) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(store) => {
+                for record in records {
+                    store
+                        .records
+                        .put(&record.user, record.kind.name(), &record.id, record.value);
+                }
+                Ok(())
+            }
+            Self::Redis(store) => {
+                for record in records {
+                    store
+                        .put_record(&record.user, record.kind.name(), &record.id, record.value)
+                        .await?;
+                }
+                Ok(())
+            }
+            Self::Embedded(store) => store.put_records(records).await,
         }
     }
 

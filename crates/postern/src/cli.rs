@@ -30,10 +30,16 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Show which app a URL matches, each access rule's verdict, and the decision.
     Explain(ExplainArgs),
-    /// Act on a user's state in the shared (Redis) store, for every replica at once.
+    /// Act on a user's state in the store, for every replica at once (on the embedded store
+    /// through the running postern, or on its data file while it is stopped).
     Users {
         #[command(subcommand)]
         action: UsersAction,
+    },
+    /// Back up the embedded store, or move users' durable data between stores.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
     },
     /// Second-factor (TOTP) tools.
     Totp {
@@ -131,6 +137,42 @@ pub enum UsersAction {
 pub struct UserArgs {
     /// The user's name.
     pub name: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Subcommand)]
+pub enum StoreAction {
+    /// Write a consistent copy of the embedded store's data file (also while postern runs).
+    Backup(BackupArgs),
+    /// Write users' durable data (changed passwords, ...) as JSON lines.
+    Export(ExportArgs),
+    /// Store the records of an export file (a record with the same user, kind and id is
+    /// replaced; others stay).
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+pub struct BackupArgs {
+    /// The file to write (replaced if it exists). Restore: copy it over
+    /// `<data_dir>/postern.redb` while postern is stopped.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The file to write (replaced if it exists); stdout when absent or `-`.
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The export file to read; `-` reads stdin.
+    pub file: PathBuf,
     #[command(flatten)]
     pub config: ConfigArgs,
 }

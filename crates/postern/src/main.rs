@@ -1,6 +1,7 @@
 //! The `postern` binary: parses the command line, loads the config, sets up logging and
 //! signals, and hands over to the server. Exit codes: 0 success, 1 runtime failure,
-//! 2 usage error (clap), 64 invalid configuration.
+//! 2 usage error (clap), 64 invalid configuration, and for files the `store` commands read or
+//! write 65 (bad data), 66 (cannot read), 73 (cannot write), as in sysexits.h.
 #![forbid(unsafe_code)]
 
 /// `writeln!` into a `String`, which cannot fail; commands print it in one write at the end,
@@ -11,15 +12,18 @@ macro_rules! outln {
     }};
 }
 
+mod admin;
 mod cli;
 mod commands;
 mod config_file;
 mod explain;
 mod healthcheck;
 mod logging;
+mod partial;
 mod reload;
 mod serve;
 mod store;
+mod store_commands;
 mod totp;
 mod users;
 
@@ -33,6 +37,12 @@ use crate::cli::{Cli, Command, ConfigAction, TotpAction};
 pub const EXIT_INVALID_CONFIG: u8 = 64;
 /// A bad argument (the same code clap uses).
 pub const EXIT_USAGE: u8 = 2;
+/// A file to import is not what it should be (EX_DATAERR).
+pub const EXIT_DATA_ERR: u8 = 65;
+/// A file to read cannot be opened (EX_NOINPUT).
+pub const EXIT_NO_INPUT: u8 = 66;
+/// A file to write cannot be created (EX_CANTCREAT).
+pub const EXIT_CANT_CREATE: u8 = 73;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -45,6 +55,7 @@ fn main() -> ExitCode {
         Command::Healthcheck(args) => healthcheck::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Users { action } => users::run(&action),
+        Command::Store { action } => store_commands::run(&action),
         Command::Totp {
             action: TotpAction::Generate(args),
         } => totp::generate(&args),

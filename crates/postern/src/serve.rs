@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use postern_core::config::Config;
+use postern_server::admin_channel;
 use postern_server::telemetry::{Metrics, MetricsListener};
 use postern_server::{AppState, Server};
 use tokio_util::sync::CancellationToken;
@@ -97,6 +98,7 @@ async fn serve(
     if let Err(code) = serve_metrics(&state, &shutdown).await {
         return code;
     }
+    serve_admin_channel(&state, &shutdown).await;
     let scheme = if server.is_tls() { "https" } else { "http" };
     let listening = server.local_addr().ok();
     let listen_url = listening.map_or_else(|| "?".to_owned(), |addr| format!("{scheme}://{addr}"));
@@ -139,6 +141,25 @@ async fn serve_metrics(state: &AppState, shutdown: &CancellationToken) -> Result
         Err(err) => {
             tracing::error!(error = %err, %addr, "cannot listen for metrics");
             Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The admin channel, when postern holds an embedded store: how `postern users` and
+/// `postern store` reach the data file while postern runs. Without it postern still serves
+/// (the commands then say the folder is held, naming this process), so a problem with the
+/// socket is logged, not fatal.
+async fn serve_admin_channel(state: &Arc<AppState>, shutdown: &CancellationToken) {
+    if !matches!(&*state.store, postern_store::Store::Embedded(_)) {
+        return;
+    }
+    match admin_channel::listen(Arc::clone(state), shutdown.clone()).await {
+        Ok(socket) => {
+            tracing::info!(socket = %socket.display(), "admin channel for `postern users` and `postern store`");
+        }
+        Err(err) => {
+            let socket = admin_channel::socket_path(&state.config.data_dir);
+            tracing::error!(error = %err, socket = %socket.display(), "cannot open the admin channel: `postern users` and `postern store` work only while postern is stopped");
         }
     }
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod access;
 mod account;
+mod admin_channel;
 mod change_password;
 mod check;
 mod device;

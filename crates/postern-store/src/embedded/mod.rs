@@ -5,6 +5,7 @@
 //! file (they are on the sign-in path, not the check path). Token buckets alone stay in memory:
 //! they only pace requests, and a durable write per API request would cost more than it saves.
 
+mod backup;
 mod open;
 mod ops;
 mod tables;
@@ -23,12 +24,13 @@ use redb::{
 };
 use tokio::sync::oneshot;
 
+pub use self::backup::{BackupError, BackupSummary};
 use self::open::DataFile;
-pub use self::open::{DATA_FILE, OpenError, SCHEMA_VERSION, permission_problems};
+pub use self::open::{DATA_FILE, OpenError, PID_FILE, SCHEMA_VERSION, permission_problems};
 use self::ops::{Op, Reply};
 use self::tables::{ENTRIES, RECORDS, SESSIONS, counter_of, decode, left, now_ms};
 use self::writer::{Job, Writer};
-use crate::{Counter, MemoryStore, StoreError};
+use crate::{Counter, MemoryStore, RecordKind, StoreError, UserRecord};
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -323,6 +325,30 @@ impl EmbeddedStore {
             value,
         };
         self.write(op).await.map(drop)
+    }
+
+    /// Every record of a known kind (export).
+    pub(crate) fn all_records(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.read(|txn| {
+            let mut all = Vec::new();
+            for row in txn.open_table(RECORDS)?.iter()? {
+                let (key, value) = row?;
+                let (user, kind, id) = key.value();
+                if let Some(kind) = RecordKind::from_name(kind) {
+                    all.push(UserRecord {
+                        user: user.to_owned(),
+                        kind,
+                        id: id.to_owned(),
+                        value: value.value().to_vec(),
+                    });
+                }
+            }
+            Ok(all)
+        })
+    }
+
+    pub(crate) async fn put_records(&self, records: Vec<UserRecord>) -> Result<(), StoreError> {
+        self.write(Op::PutRecords(records)).await.map(drop)
     }
 
     pub(crate) async fn delete_record(

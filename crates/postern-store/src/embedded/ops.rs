@@ -12,7 +12,7 @@ use super::tables::{
     self, ENTRIES, EXPIRY, RECORDS, SESSIONS, USER_SESSIONS, counter_of, counter_payload, decode,
     encode, entry_ref, expiry_after, left, session_ref,
 };
-use crate::Counter;
+use crate::{Counter, UserRecord};
 
 /// Rows the sweep removes in one transaction at most, so one sweep never holds up sign-ins.
 const SWEEP_BATCH: usize = 5_000;
@@ -63,6 +63,8 @@ pub enum Op {
         kind: &'static str,
         id: String,
     },
+    /// Many records at once (import): one transaction, one fsync.
+    PutRecords(Vec<UserRecord>),
     Sweep,
     /// Changes nothing: waits for what was queued before it and, after a failure, makes the
     /// writer try the file again.
@@ -165,6 +167,19 @@ impl<'txn> Tables<'txn> {
                     (user.to_lowercase().as_str(), kind, id.as_str()),
                     value.as_slice(),
                 )?;
+                Ok(Reply::Done)
+            }
+            Op::PutRecords(records) => {
+                for record in records {
+                    self.records.insert(
+                        (
+                            record.user.to_lowercase().as_str(),
+                            record.kind.name(),
+                            record.id.as_str(),
+                        ),
+                        record.value.as_slice(),
+                    )?;
+                }
                 Ok(Reply::Done)
             }
             Op::DeleteRecord { user, kind, id } => {

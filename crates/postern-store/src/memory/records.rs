@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::lock;
+use crate::{RecordKind, UserRecord};
 
 /// (user in lower case, kind, id) -> record.
 #[derive(Default)]
@@ -32,5 +33,20 @@ impl Records {
 
     pub fn delete(&self, user: &str, kind: &str, id: &str) {
         lock(&self.0).remove(&(user.to_lowercase(), kind.to_owned(), id.to_owned()));
+    }
+
+    /// Every record of a known kind (export).
+    pub fn all(&self) -> Vec<UserRecord> {
+        lock(&self.0)
+            .iter()
+            .filter_map(|((user, kind, id), value)| {
+                Some(UserRecord {
+                    user: user.clone(),
+                    kind: RecordKind::from_name(kind)?,
+                    id: id.clone(),
+                    value: value.clone(),
+                })
+            })
+            .collect()
     }
 }

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use postern_store::{Counter, RecordKind, Store};
+use postern_store::{Counter, RecordKind, Store, UserRecord};
 
 use crate::support::{id, key, record};
 
@@ -50,6 +50,9 @@ pub const ALL: &[(&str, Case)] = &[
     ("user_records_are_kept_by_kind_and_id", |s| {
         Box::pin(user_records_are_kept_by_kind_and_id(s))
     }),
+    ("every_user_record_is_listed_for_export", |s| {
+        Box::pin(every_user_record_is_listed_for_export(s))
+    }),
 ];
 
 /// Calls `$backend!` with the name of every case, so a backend that runs each case as its own
@@ -71,6 +74,7 @@ macro_rules! every_case {
             a_value_is_taken_once,
             ping_answers,
             user_records_are_kept_by_kind_and_id,
+            every_user_record_is_listed_for_export,
         );
     };
 }
@@ -459,5 +463,49 @@ pub async fn user_records_are_kept_by_kind_and_id(store: Store) {
             .await
             .unwrap(),
         Some(b"y".to_vec())
+    );
+}
+
+/// Export lists every record of every user, and import (many records at once) puts them back:
+/// what moves a user's durable data from one store kind to another.
+pub async fn every_user_record_is_listed_for_export(store: Store) {
+    let (first, second) = (id("owner").to_lowercase(), id("owner").to_lowercase());
+    let kind = RecordKind::Credentials;
+    let record = |user: &str, id: &str, value: &[u8]| UserRecord {
+        user: user.to_owned(),
+        kind,
+        id: id.to_owned(),
+        value: value.to_vec(),
+    };
+    store
+        .put_user_record(&first.to_uppercase(), kind, "current", b"one".to_vec())
+        .await
+        .unwrap();
+    store
+        .put_user_records(vec![
+            record(&second, "current", b"two"),
+            record(&second, "other", b"\x00\xff"),
+        ])
+        .await
+        .unwrap();
+    // The case may share the store with others: look at its own users only.
+    let mut mine: Vec<UserRecord> = store
+        .all_user_records()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|found| found.user == first || found.user == second)
+        .collect();
+    mine.sort_by(|a, b| (&a.user, &a.id).cmp(&(&b.user, &b.id)));
+    let mut expected = vec![
+        record(&first, "current", b"one"),
+        record(&second, "current", b"two"),
+        record(&second, "other", b"\x00\xff"),
+    ];
+    expected.sort_by(|a, b| (&a.user, &a.id).cmp(&(&b.user, &b.id)));
+    assert_eq!(mine, expected, "names in lower case, every kind and id");
+    assert_eq!(
+        store.user_record(&second, kind, "other").await.unwrap(),
+        Some(b"\x00\xff".to_vec())
     );
 }

@@ -342,3 +342,78 @@ async fn the_directory_and_file_are_owner_only() {
     assert_eq!(mode(&dir.join(DATA_FILE)), 0o600);
     assert!(permission_problems(&dir).is_empty());
 }
+
+/// A backup is a data file holding what the store held: sessions (live and expired alike, so
+/// expiry still holds), counters, marks and records, under the same schema version.
+#[tokio::test]
+async fn a_backup_opens_as_a_data_file_with_everything_in_it() {
+    let dir = TempDir::new("embedded-backup");
+    let Store::Embedded(embedded) = open(dir.path()) else {
+        unreachable!()
+    };
+    let store = Store::Embedded(embedded.clone());
+    let (live, short) = (key(), key());
+    store
+        .put_session(&live, &record("alice"), Duration::from_secs(600))
+        .await
+        .unwrap();
+    store
+        .put_session(&short, &record("bob"), Duration::from_millis(50))
+        .await
+        .unwrap();
+    store
+        .count_failure("user:{alice}", Duration::from_secs(600))
+        .await
+        .unwrap();
+    store
+        .mark_once("step:1", Duration::from_secs(600))
+        .await
+        .unwrap();
+    store
+        .put_user_record(
+            "alice",
+            RecordKind::Credentials,
+            "current",
+            b"kept".to_vec(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let copies = TempDir::new("embedded-backup-copy");
+    let summary = embedded.backup_to(&copies.path().join(DATA_FILE)).unwrap();
+    assert_eq!(
+        (summary.sessions, summary.records),
+        (1, 1),
+        "one session still live"
+    );
+    let mode = std::fs::metadata(copies.path().join(DATA_FILE))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Writing over an existing file is refused: the caller picks a fresh name.
+    assert!(matches!(
+        embedded.backup_to(&copies.path().join(DATA_FILE)),
+        Err(postern_store::embedded::BackupError::Destination { .. })
+    ));
+
+    let copy = open(copies.path());
+    assert_eq!(
+        copy.get_session(&live).await.unwrap().unwrap().user,
+        "alice"
+    );
+    assert_eq!(
+        copy.get_session(&short).await.unwrap(),
+        None,
+        "expired stays expired"
+    );
+    assert_eq!(copy.failures("user:{alice}").await.unwrap().count, 1);
+    assert!(copy.is_marked("step:1").await.unwrap());
+    assert_eq!(
+        copy.user_record("alice", RecordKind::Credentials, "current")
+            .await
+            .unwrap(),
+        Some(b"kept".to_vec())
+    );
+}

@@ -229,6 +229,9 @@ fn every_cli_command_and_flag_is_documented() {
         &["users", "unlock"],
         &["users", "revoke"],
         &["users", "totp-reset"],
+        &["store", "backup"],
+        &["store", "export"],
+        &["store", "import"],
     ] {
         let title = format!("postern {}", command.join(" "));
         if !docs.contains(&title) {

@@ -16,6 +16,7 @@ mod reload;
 mod secrets_in_logs;
 mod serve;
 mod shipped_configs;
+mod store_commands;
 mod store_outage;
 mod systemd_unit;
 mod terminal;

@@ -1,6 +1,7 @@
 //! `postern users totp-reset`: a TOTP secret a user set up on the account page outlives a
 //! restart (it is in the embedded store's file), and the command removes it while postern is
-//! stopped, so the user signs in with the password only again.
+//! stopped, so the user signs in with the password only again; while postern runs, the same
+//! command reaches it through the admin channel.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -74,16 +75,8 @@ fn stop(mut running: Running) {
     assert_eq!(running.wait_exit(Duration::from_secs(10)), Some(0));
 }
 
-#[test]
-fn a_self_enrolled_secret_outlives_a_restart_and_totp_reset_removes_it() {
-    let dir = TempDir::new("totp-reset");
-    let port = free_port();
-    let extra = format!(
-        "data_dir = \"{}\"\n[session]\nstore = \"embedded\"\n",
-        dir.0.join("data").display()
-    );
-    let path = dir.write("postern.toml", &config(port, &extra));
-    let running = Running::start(&dir, &path, port);
+/// Sets up TOTP on alice's account page with a fresh password sign-in.
+fn enrol_totp(port: u16) {
     let (pending, cookie) = sign_in(port);
     assert!(!pending);
     let cookie = cookie.unwrap();
@@ -109,13 +102,10 @@ fn a_self_enrolled_secret_outlives_a_restart_and_totp_reset_removes_it() {
         &format!("csrf={csrf}&code={code}"),
     );
     assert_eq!(status_of(&confirmed), "303", "{confirmed}");
-    stop(running);
+}
 
-    let running = Running::start(&dir, &path, port);
-    assert!(sign_in(port).0, "the secret outlived the restart");
-    stop(running);
-
-    let reset = totp_reset(&dir, &path);
+fn reset_says(dir: &TempDir, config: &std::path::Path, expected: &str) {
+    let reset = totp_reset(dir, config);
     let stdout = String::from_utf8_lossy(&reset.stdout).into_owned();
     assert_eq!(
         reset.status.code(),
@@ -123,9 +113,33 @@ fn a_self_enrolled_secret_outlives_a_restart_and_totp_reset_removes_it() {
         "{stdout}{}",
         String::from_utf8_lossy(&reset.stderr)
     );
-    assert!(stdout.contains("reset TOTP of alice"), "{stdout}");
-    let again = totp_reset(&dir, &path);
-    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing removed"));
+    assert!(stdout.contains(expected), "{stdout}");
+}
+
+#[test]
+fn a_self_enrolled_secret_outlives_a_restart_and_totp_reset_removes_it() {
+    let dir = TempDir::new("totp-reset");
+    let port = free_port();
+    let extra = format!(
+        "data_dir = \"{}\"\n[session]\nstore = \"embedded\"\n",
+        dir.0.join("data").display()
+    );
+    let path = dir.write("postern.toml", &config(port, &extra));
+    let running = Running::start(&dir, &path, port);
+    enrol_totp(port);
+    stop(running);
+
+    let running = Running::start(&dir, &path, port);
+    assert!(sign_in(port).0, "the secret outlived the restart");
+    // While postern runs, the command goes through its admin channel and holds at once.
+    reset_says(&dir, &path, "reset TOTP of alice");
+    assert!(!sign_in(port).0, "the password alone signs in at once");
+    enrol_totp(port);
+    stop(running);
+
+    // While postern is stopped, the command opens the data file itself.
+    reset_says(&dir, &path, "reset TOTP of alice");
+    reset_says(&dir, &path, "nothing removed");
 
     let running = Running::start(&dir, &path, port);
     assert!(!sign_in(port).0, "the password alone signs in again");
