@@ -131,6 +131,19 @@ pub enum UsersAction {
     /// Remove the TOTP secret and recovery codes the user set up on their account page (a
     /// secret in the config or users_file stays: change it there).
     TotpReset(UserArgs),
+    /// List the user's passkeys, or remove one with --remove ID.
+    Passkeys(PasskeyArgs),
+}
+
+#[derive(Args)]
+pub struct PasskeyArgs {
+    /// The user's name.
+    pub name: String,
+    /// Remove the passkey with this id (as the list shows it) instead of listing.
+    #[arg(long, value_name = "ID")]
+    pub remove: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Args)]

@@ -229,6 +229,7 @@ fn every_cli_command_and_flag_is_documented() {
         &["users", "unlock"],
         &["users", "revoke"],
         &["users", "totp-reset"],
+        &["users", "passkeys"],
         &["store", "backup"],
         &["store", "export"],
         &["store", "import"],

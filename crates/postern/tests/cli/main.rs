@@ -12,6 +12,7 @@ mod embedded;
 mod explain;
 mod kill9;
 mod metrics;
+mod passkeys;
 mod reload;
 mod secrets_in_logs;
 mod serve;
