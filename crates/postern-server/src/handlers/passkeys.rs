@@ -10,13 +10,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use webauthn_rs_core::proto::{RegisterPublicKeyCredential, RegistrationState};
 
-use super::passkey_login;
+use super::{account, passkey_login};
 use crate::clock::now;
 use crate::error::{AppError, AppResult};
 use crate::request::{self, RequestBody};
 use crate::respond;
 use crate::sessions::{self, CurrentSession};
 use crate::state::AppState;
+use crate::user_passwords;
 use crate::webauthn::Refusal;
 use crate::webauthn::challenges::{self, Binding};
 use crate::webauthn::records::{self, StoredPasskey};
@@ -237,12 +238,39 @@ async fn remove<B>(
     id: &str,
 ) -> AppResult {
     let session = local_session(state, request.headers(), true).await?;
+    let passkeys = records::list(&state.store, &session.user.name).await?;
+    if !passkeys.iter().any(|passkey| passkey.id() == id) {
+        return Err(no_such_passkey());
+    }
+    refuse_removing_the_last_factor(state, &session, passkeys.len()).await?;
     if !records::remove(&state.store, &session.user.name, id).await? {
         return Err(no_such_passkey());
     }
     let client = request::client_ip(state, peer, request.headers()).ip;
     tracing::info!(target: "audit", event = "passkey.removed", user = %session.user.name, ip = %client, passkey = %id);
     Ok(respond::json_message(StatusCode::OK, "Passkey removed"))
+}
+
+/// A user may not remove their last second factor while an app they may open needs two
+/// (the account page's rule for TOTP, the same words).
+async fn refuse_removing_the_last_factor(
+    state: &AppState,
+    session: &CurrentSession,
+    passkeys: usize,
+) -> Result<(), AppError> {
+    let totp = user_passwords::in_force(state, &session.user)
+        .await?
+        .factors
+        .totp
+        .is_some();
+    let required_by = account::view::two_factor_apps(state, session);
+    if passkeys > 1 || totp || required_by.is_empty() {
+        return Ok(());
+    }
+    Err(AppError::refused(
+        StatusCode::CONFLICT,
+        account::view::last_factor_refusal(&required_by),
+    ))
 }
 
 /// The caller's cookie session (with its CSRF token for a change), of a user in the user

@@ -509,7 +509,8 @@ async fn refused_assertions_count_toward_the_failure_limits() {
 
 #[tokio::test]
 async fn passkeys_are_renamed_and_removed_by_their_owner_only() {
-    let server = server().await;
+    // No `two_factor` app here: removing the last passkey is allowed.
+    let server = TestServer::with_config(&config_text(ORIGIN, "")).await;
     let (cookie, csrf) = session(&server, "alice").await;
     let authenticator = register(&server, &cookie, &csrf).await;
     let id = b64(&authenticator.credential_id);
@@ -673,4 +674,41 @@ async fn the_sign_in_pages_offer_passkeys_with_a_static_script() {
     let login = off.get("/login").browser().send().await;
     assert!(!login.body.contains("webauthn"), "{}", login.body);
     assert!(!login.body.contains("passkey-signin"));
+}
+
+#[tokio::test]
+async fn the_last_second_factor_stays_while_a_two_factor_app_needs_it() {
+    let server = server().await;
+    let (cookie, csrf) = session(&server, "alice").await;
+    let first = register(&server, &cookie, &csrf).await;
+    let second = register(&server, &cookie, &csrf).await;
+    let remove = |authenticator: &SoftAuthenticator| {
+        server
+            .request(
+                Method::DELETE,
+                &format!(
+                    "/api/webauthn/passkeys/{}",
+                    b64(&authenticator.credential_id)
+                ),
+            )
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+    };
+    assert_eq!(remove(&first).send().await.status, StatusCode::OK);
+    let refused = remove(&second).send().await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("Vault needs two factors"),
+        "{}",
+        refused.body
+    );
+    let listed = server
+        .get("/api/webauthn/passkeys")
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(listed.json()["passkeys"].as_array().unwrap().len(), 1);
 }
