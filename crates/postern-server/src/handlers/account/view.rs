@@ -55,8 +55,15 @@ pub async fn render(
             since: date(enrolled_at),
             ..totp_part("on")
         },
+        // A set-up's secret is shown again on a reload only while the user has authenticated
+        // recently, like every change of factors: a session cookie alone must not read it.
         None => match factors::pending_secret(state, session).await? {
-            Some(secret) if factors_locked.is_none() => enrolling(state, &user.name, &secret),
+            Some(secret)
+                if factors_locked.is_none()
+                    && factors::recently_authenticated(state, session).await? =>
+            {
+                enrolling(state, &user.name, &secret)
+            }
             _ => totp_part("off"),
         },
     };
