@@ -123,6 +123,59 @@ pub async fn totp_reset_user(
     Ok(message)
 }
 
+/// `postern users passkeys NAME [--remove ID]`: the user's passkeys, one per line (id, name,
+/// when added, when last used), or the removal of one.
+pub async fn passkeys_user(
+    store: &Store,
+    users: &UserTable,
+    name: &str,
+    remove: Option<&str>,
+) -> Result<String, StoreError> {
+    let Some(user) = users.get(name) else {
+        return Ok(format!(
+            "{name} is no local user: only local users have passkeys here"
+        ));
+    };
+    let name = &user.name;
+    if let Some(id) = remove {
+        if !crate::webauthn::records::remove(store, name, id).await? {
+            return Ok(format!("{name} has no passkey {id}: nothing removed"));
+        }
+        tracing::info!(target: "audit", event = "passkey.removed", user = %name, passkey = %id, by = "admin");
+        return Ok(format!("removed passkey {id} of {name}"));
+    }
+    let passkeys = crate::webauthn::records::list(store, name).await?;
+    if passkeys.is_empty() {
+        return Ok(format!("{name} has no passkey"));
+    }
+    let lines: Vec<String> = passkeys
+        .iter()
+        .map(|passkey| {
+            let used = passkey.last_used_at.map_or_else(
+                || "never used".to_owned(),
+                |at| format!("last used {}", when(at)),
+            );
+            format!(
+                "{}  {:?}  added {}, {used}",
+                passkey.id(),
+                passkey.name,
+                when(passkey.created_at)
+            )
+        })
+        .collect();
+    Ok(format!(
+        "{} passkey(s) of {name}:\n{}",
+        passkeys.len(),
+        lines.join("\n")
+    ))
+}
+
+/// A time as RFC 3339 (UTC, seconds).
+fn when(at: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at))
+        .to_string()
+}
+
 /// `postern store export`: the export file of every user's durable data, and what it holds.
 pub async fn export(store: &Store) -> Result<(Vec<u8>, String), StoreError> {
     let records = store.all_user_records().await?;

@@ -41,6 +41,7 @@ mod tls;
 mod tokens;
 mod user_factors;
 mod user_passwords;
+pub mod webauthn;
 
 pub use listener::{ServeError, Server};
 pub use request::RequestBody;

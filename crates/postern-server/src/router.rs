@@ -13,7 +13,7 @@ use crate::assets::Asset;
 use crate::error::{AppError, AppResult, Mode};
 use crate::handlers::{
     account, change_password, check, health, login, logout, oauth, oidc_api, oidc_flow, oidc_meta,
-    pages, session_api, session_list, tickets, tokens, totp,
+    pages, passkeys, session_api, session_list, tickets, tokens, totp,
 };
 use crate::pages::error_page;
 use crate::request::{self, RequestBody};
@@ -58,6 +58,7 @@ enum Route {
     OidcRevoke,
     OidcIntrospect,
     OidcEndSession,
+    Passkeys(passkeys::Endpoint),
     Healthy { with_version: bool },
     Ready,
     Asset(Asset),
@@ -89,6 +90,13 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
     }
     if let Some(rest) = path.strip_prefix("/api/oauth/") {
         return oauth_route(rest, method == Method::GET);
+    }
+    if let Some(rest) = path.strip_prefix("/api/webauthn/") {
+        return match passkeys::route(rest, method) {
+            Ok(endpoint) => Route::Passkeys(endpoint),
+            Err(Some(allowed)) => Route::MethodNotAllowed(allowed),
+            Err(None) => Route::NotFound,
+        };
     }
     match path {
         "/" if get => Route::Home,
@@ -335,7 +343,7 @@ async fn serve<B: RequestBody>(
         Route::Keepalive => session_api::keepalive(state, &request).await,
         Route::Csrf => session_api::csrf(state, &request).await,
         Route::Unauthorized => Ok(pages::unauthorized(state, &request).await),
-        Route::TotpPage => totp::page(state, &request),
+        Route::TotpPage => totp::page(state, &request).await,
         Route::TotpForm => totp::submit_form(state, peer, request).await,
         Route::TotpJson => totp::submit_json(state, peer, request).await,
         Route::TokenLogin => tokens::login(state, peer, request).await,
@@ -355,6 +363,7 @@ async fn serve<B: RequestBody>(
         Route::OAuth(OAuthStep::Callback, provider) => {
             oauth::callback(state, peer, &request, &provider).await
         }
+        Route::Passkeys(endpoint) => passkeys::serve(state, peer, request, endpoint).await,
         Route::Healthy { with_version } => Ok(health::healthy(with_version)),
         Route::Ready => Ok(health::ready(state).await),
         Route::OidcDiscovery => Ok(oidc_meta::discovery(state)),

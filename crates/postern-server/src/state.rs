@@ -25,6 +25,7 @@ use crate::oidc::identity_token::IdentityTokens;
 use crate::passwords::PasswordPool;
 use crate::seen_once::SeenOnce;
 use crate::telemetry::{MeteredStore, Metrics, StoreGauges};
+use crate::webauthn::RelyingParty;
 
 /// What a reload changes, together: a check never sees new users with old rules.
 pub struct LiveState {
@@ -68,6 +69,8 @@ pub struct AppState {
     pub oidc: Option<Provider>,
     /// The signed identity for upstreams: `None` unless `[identity_token] header` is set.
     pub identity_tokens: Option<IdentityTokens>,
+    /// The passkey relying party of `[webauthn]`.
+    pub webauthn: RelyingParty,
     untrusted_forwarders: SeenOnce<IpAddr>,
     /// Hosts whose refused return address was already explained in the log.
     refused_return_hosts: SeenOnce<String>,
@@ -120,6 +123,7 @@ impl AppState {
             .oidc
             .clone()
             .map(|oidc| Provider::new(oidc, &config.secret.bytes, config.api.basic_cache_ttl));
+        let webauthn = RelyingParty::new(&config.webauthn);
         Self {
             live: ArcSwap::from_pointee(LiveState {
                 access: Arc::new(config.access.clone()),
@@ -141,6 +145,7 @@ impl AppState {
             login_url,
             oidc,
             identity_tokens,
+            webauthn,
             untrusted_forwarders: SeenOnce::new(MAX_REMEMBERED_FORWARDERS),
             refused_return_hosts: SeenOnce::new(MAX_REMEMBERED_FORWARDERS),
             store,

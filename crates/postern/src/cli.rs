@@ -152,6 +152,8 @@ pub enum UsersAction {
     TotpReset(UserArgs),
     /// List the OpenID clients the user allowed (consents), or take one back with --revoke.
     Consents(ConsentArgs),
+    /// List the user's passkeys, or remove one with --remove ID.
+    Passkeys(PasskeyArgs),
 }
 
 #[derive(Args)]
@@ -161,6 +163,17 @@ pub struct ConsentArgs {
     /// The client id whose consent to take back: the user is asked again at its next sign-in.
     #[arg(long)]
     pub revoke: Option<String>,
+}
+
+#[derive(Args)]
+pub struct PasskeyArgs {
+    /// The user's name.
+    pub name: String,
+    /// Remove the passkey with this id (as the list shows it) instead of listing.
+    #[arg(long, value_name = "ID")]
+    pub remove: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Args)]

@@ -47,6 +47,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub identity_token: RawIdentityToken,
     #[serde(default)]
+    pub webauthn: RawWebauthn,
+    #[serde(default)]
     pub account: RawAccount,
 }
 
@@ -171,6 +173,17 @@ pub struct RawAccount {
 pub struct RawMetrics {
     pub listen: Option<String>,
     pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebauthn {
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
+    pub origins: Option<Vec<String>>,
+    pub user_verification: Option<String>,
+    pub passwordless: Option<bool>,
+    pub attestation: Option<String>,
 }
 
 /// One `[oauth.<id>]` table.

@@ -54,6 +54,7 @@ pub const SECTIONS: &[&str] = &[
     "metrics",
     "oidc",
     "identity_token",
+    "webauthn",
     "account",
 ];
 
@@ -149,6 +150,16 @@ pub const KEYS: &[Key] = &[
     key("oidc.require_pkce", Kind::Bool, "true"),
     key("oidc.clients", Kind::Tables, "[]"),
     key("identity_token.header", Kind::Str, "(off)"),
+    key(
+        "webauthn.rp_id",
+        Kind::Str,
+        "(session.cookie_domain, else app_url's host)",
+    ),
+    key("webauthn.rp_name", Kind::Str, "(ui.title)"),
+    key("webauthn.origins", Kind::List, "(app_url's origin)"),
+    key("webauthn.user_verification", Kind::Str, "preferred"),
+    key("webauthn.passwordless", Kind::Bool, "true"),
+    key("webauthn.attestation", Kind::Str, "none"),
     key("account.self_service", Kind::Bool, "true"),
 ];
 

@@ -74,6 +74,16 @@ pub(super) fn validate(
     let api = api(&raw.api, problems);
     let webhook_url = webhook_url(raw.notify.webhook_url.as_deref(), problems);
     let ui = ui(raw.ui, problems);
+    let webauthn = match (&app_url, &session) {
+        (Some(url), Some(session)) => super::webauthn::webauthn(
+            raw.webauthn,
+            url,
+            session.cookie_domain.as_deref(),
+            &ui.title,
+            problems,
+        ),
+        _ => None,
+    };
     let log = log(raw.log, problems);
     let metrics = super::telemetry::metrics(raw.metrics, &resolve, problems);
     let oidc_configured = raw.oidc.is_some();
@@ -119,6 +129,7 @@ pub(super) fn validate(
         metrics,
         oidc,
         identity_token,
+        webauthn: webauthn?,
         account,
         startup: super::StartupSettings::default(),
     })

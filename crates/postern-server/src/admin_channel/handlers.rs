@@ -69,6 +69,13 @@ pub async fn handle(state: &AppState, request: Request, body: Vec<u8>) -> Result
                 .map(Reply::message)
                 .map_err(store_failed)
         }
+        Op::UsersPasskeys => {
+            let user = user_of(&request)?;
+            admin::passkeys_user(&state.store, &state.users(), user, request.id.as_deref())
+                .await
+                .map(Reply::message)
+                .map_err(store_failed)
+        }
         Op::StoreBackup => backup(state).await,
         Op::StoreExport => {
             let (file, message) = admin::export(&state.store).await.map_err(store_failed)?;

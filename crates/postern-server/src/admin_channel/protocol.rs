@@ -22,6 +22,8 @@ pub enum Op {
     UsersConsents,
     /// `postern users consents NAME --revoke CLIENT`.
     UsersConsentRevoke,
+    /// `postern users passkeys NAME [--remove ID]`.
+    UsersPasskeys,
     /// `postern store backup FILE`: answers the copy as its body.
     StoreBackup,
     /// `postern store export`: answers the export file as its body.
@@ -39,6 +41,9 @@ pub struct Request {
     /// The OpenID client, for `users-consent-revoke`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// What the op names besides the user: the passkey to remove.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// Bytes that follow the line.
     #[serde(default)]
     pub body: u64,
@@ -50,6 +55,7 @@ impl Request {
             op,
             user: None,
             client: None,
+            id: None,
             body: 0,
         }
     }

@@ -11,6 +11,8 @@ pub mod oidc_api;
 pub mod oidc_flow;
 pub mod oidc_meta;
 pub mod pages;
+pub mod passkey_login;
+pub mod passkeys;
 pub mod session_api;
 pub mod session_list;
 pub mod tickets;

@@ -20,6 +20,7 @@ mod notify;
 mod oauth;
 mod oidc;
 mod pages;
+mod passkeys;
 mod protocols;
 mod routes;
 mod session_api;

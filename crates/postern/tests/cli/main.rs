@@ -14,6 +14,7 @@ mod explain;
 mod kill9;
 mod metrics;
 mod oidc;
+mod passkeys;
 mod reload;
 mod secrets_in_logs;
 mod serve;

@@ -291,16 +291,13 @@ pub(super) async fn totp_remove(caller: &Caller<'_>) -> AppResult {
         }
         Some(TotpSource::User { .. }) => {}
     }
-    // PASSKEYS: the user's passkeys count as other second factors here.
-    let other_second_factors = 0;
+    // The user's passkeys are other second factors.
+    let other_second_factors = crate::webauthn::records::list(&state.store, &user.name)
+        .await?
+        .len();
     let required_by = view::two_factor_apps(state, &caller.session);
     if other_second_factors == 0 && !required_by.is_empty() {
-        let message = format!(
-            "You cannot remove your last second factor: {} need{} two factors. Set up another \
-             second factor first, or ask your administrator.",
-            required_by.join(", "),
-            if required_by.len() == 1 { "s" } else { "" }
-        );
+        let message = view::last_factor_refusal(&required_by);
         return refused(caller, StatusCode::CONFLICT, &message).await;
     }
     let removed = {

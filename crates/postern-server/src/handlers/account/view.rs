@@ -138,6 +138,16 @@ pub fn factors_locked(state: &AppState, session: &CurrentSession) -> Option<Stri
     None
 }
 
+/// Why a user may not remove their last second factor: `required_by` (not empty) needs two.
+pub fn last_factor_refusal(required_by: &[String]) -> String {
+    format!(
+        "You cannot remove your last second factor: {} need{} two factors. Set up another \
+         second factor first, or ask your administrator.",
+        required_by.join(", "),
+        if required_by.len() == 1 { "s" } else { "" }
+    )
+}
+
 /// The names of the `two_factor` apps the session's user may reach.
 pub fn two_factor_apps(state: &AppState, session: &CurrentSession) -> Vec<String> {
     let user = &session.user;
