@@ -22,7 +22,9 @@ use crate::report::{self, Burst, Footprint, Measured, Outcome, Report, Row, Targ
 use crate::wrk::{self, Load, WrkRun, first_line};
 
 mod burst;
+mod durable;
 mod embedded;
+mod identity;
 mod proxies;
 
 /// The traefik endpoint's view of the request being checked, from a browser (so a missing
@@ -64,6 +66,8 @@ struct Bench<'o> {
     /// alternate with runs against it under the same client load, so each ratio compares
     /// figures taken seconds apart.
     paired_with: Option<Paired>,
+    /// The durable store's figures (`durable.rs`, and c2's start-up and RSS).
+    durable_targets: Vec<Target>,
     problems: Vec<String>,
 }
 
@@ -93,6 +97,7 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
         started,
         extra_pids: Vec::new(),
         paired_with: None,
+        durable_targets: Vec::new(),
         problems: Vec::new(),
     };
     let mut rows = Vec::new();
@@ -104,6 +109,9 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
     if !options.footprint_only && (bench.wants("k1") || bench.wants("k2")) {
         bench.burst_rows(&mut rows, &mut bursts);
         rows.sort_by_key(|row| row_order(row.key));
+    }
+    if !options.footprint_only && !options.burst_only {
+        bench.durable_rows();
     }
     if !options.burst_only && options.only.is_none() {
         bench.footprint(&mut footprint);
@@ -117,6 +125,7 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
     }
     let mut targets = targets(&rows, &footprint);
     targets.extend(bursts.iter().map(burst_target));
+    targets.append(&mut bench.durable_targets);
     let nginx = report::find(&rows, "b").map(|nginx| nginx.requests_per_sec);
     let ratio = report::find(&rows, "c").and_then(|c| report::ratio_to_reference(c, nginx));
     if let Some(ratio) = ratio.filter(|ratio| *ratio < COLLAPSE_RATIO) {
@@ -459,6 +468,7 @@ impl Bench<'_> {
         footprint.sessions_rss_kib = procs::rss_kib(memory.pid()).ok();
         self.metrics_row(rows);
         self.embedded_rows(rows);
+        self.identity_token_rows(rows);
         self.row(
             rows,
             "e",
@@ -537,16 +547,10 @@ impl Bench<'_> {
             let addr = loopback(port);
             let hash = postern_core::password::hash_password(PASSWORD.as_bytes())
                 .map_err(|err| anyhow::anyhow!("{err}"))?;
-            let text: String = config_toml(&addr.to_string(), &StoreChoice::Memory, 0)
-                .lines()
-                .map(|line| {
-                    if line.starts_with("password_hash") {
-                        format!("password_hash = \"{hash}\"\n")
-                    } else {
-                        format!("{line}\n")
-                    }
-                })
-                .collect();
+            let text = config_with_password(
+                &config_toml(&addr.to_string(), &StoreChoice::Memory, 0),
+                &hash,
+            );
             let config = self.dir.write(
                 "postern-headless.toml",
                 &format!("{text}\n[api]\nbasic_auth = true\nallow_insecure_basic = true\n"),
@@ -917,10 +921,23 @@ impl Bench<'_> {
     }
 }
 
+/// `text` (a `config_toml`) with the bench user's password hash replaced by `hash`.
+fn config_with_password(text: &str, hash: &str) -> String {
+    text.lines()
+        .map(|line| {
+            if line.starts_with("password_hash") {
+                format!("password_hash = \"{hash}\"\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect()
+}
+
 fn row_order(key: &str) -> usize {
     [
-        "a", "b", "c", "c2", "m", "d", "d2", "e", "f1", "f2", "f2n", "f3", "t1", "t2", "t3", "y1",
-        "y2", "y3", "h1", "h1000", "i", "j", "k1", "k2",
+        "a", "b", "c", "c2", "c3", "m", "d", "d2", "e", "f1", "f2", "f2n", "f3", "t1", "t2", "t3",
+        "y1", "y2", "y3", "h1", "h1000", "i", "j", "k1", "k2",
     ]
     .iter()
     .position(|k| *k == key)
@@ -1160,6 +1177,15 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
         target: "≤ 3 % more CPU per check (≤ 1.03×)",
         measured: metrics_cost.map_or_else(|| "–".to_owned(), |r| format!("{r:.3}× CPU/req")),
         met: metrics_cost.map(|r| r <= 1.03),
+    });
+    let identity_over_memory = rate_ratio("c3")
+        .zip(rate_ratio("c"))
+        .map(|(c3, c)| c3 / c.max(1e-9));
+    targets.push(Target {
+        what: "identity_token on, valid cookie (c3 ÷ c)",
+        target: "≥ 0.85× the check without it",
+        measured: identity_over_memory.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
+        met: identity_over_memory.map(|r| r >= 0.85),
     });
     let basic_over_memory = rate_ratio("i")
         .zip(rate_ratio("c"))

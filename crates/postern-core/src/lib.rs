@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod limits;
 pub mod mac;
 pub mod oauth;
+pub mod oidc;
 pub mod password;
 pub mod password_policy;
 pub mod redirect;

@@ -5,7 +5,7 @@
 
 use postern_core::users::UserTable;
 use postern_store::embedded::BackupSummary;
-use postern_store::{Store, StoreError, UserRecord};
+use postern_store::{RecordKind, Store, StoreError, UserRecord};
 
 use crate::clock::now;
 use crate::{records_file, user_passwords};
@@ -21,6 +21,23 @@ pub async fn unlock(store: &Store, user: &str) -> Result<(), StoreError> {
 pub async fn revoke(store: &Store, user: &str) -> Result<usize, StoreError> {
     user_passwords::revoke(store, user, now()).await?;
     store.delete_user_sessions(user).await
+}
+
+/// The OpenID clients `user` allowed, with the scopes each may have.
+pub async fn consents(store: &Store, user: &str) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+    let records = store.user_records(user, RecordKind::OidcConsent).await?;
+    Ok(records
+        .into_iter()
+        .map(|(client, bytes)| (client, serde_json::from_slice(&bytes).unwrap_or_default()))
+        .collect())
+}
+
+/// Takes back `user`'s consent for `client`: the consent page is shown again at the next
+/// sign-in. Tokens already issued stay valid until they expire or are revoked.
+pub async fn revoke_consent(store: &Store, user: &str, client: &str) -> Result<(), StoreError> {
+    store
+        .delete_user_record(user, RecordKind::OidcConsent, client)
+        .await
 }
 
 /// Removes the TOTP secret and recovery codes `user` set up on the account page (never the
@@ -106,6 +123,59 @@ pub async fn totp_reset_user(
     Ok(message)
 }
 
+/// `postern users passkeys NAME [--remove ID]`: the user's passkeys, one per line (id, name,
+/// when added, when last used), or the removal of one.
+pub async fn passkeys_user(
+    store: &Store,
+    users: &UserTable,
+    name: &str,
+    remove: Option<&str>,
+) -> Result<String, StoreError> {
+    let Some(user) = users.get(name) else {
+        return Ok(format!(
+            "{name} is no local user: only local users have passkeys here"
+        ));
+    };
+    let name = &user.name;
+    if let Some(id) = remove {
+        if !crate::webauthn::records::remove(store, name, id).await? {
+            return Ok(format!("{name} has no passkey {id}: nothing removed"));
+        }
+        tracing::info!(target: "audit", event = "passkey.removed", user = %name, passkey = %id, by = "admin");
+        return Ok(format!("removed passkey {id} of {name}"));
+    }
+    let passkeys = crate::webauthn::records::list(store, name).await?;
+    if passkeys.is_empty() {
+        return Ok(format!("{name} has no passkey"));
+    }
+    let lines: Vec<String> = passkeys
+        .iter()
+        .map(|passkey| {
+            let used = passkey.last_used_at.map_or_else(
+                || "never used".to_owned(),
+                |at| format!("last used {}", when(at)),
+            );
+            format!(
+                "{}  {:?}  added {}, {used}",
+                passkey.id(),
+                passkey.name,
+                when(passkey.created_at)
+            )
+        })
+        .collect();
+    Ok(format!(
+        "{} passkey(s) of {name}:\n{}",
+        passkeys.len(),
+        lines.join("\n")
+    ))
+}
+
+/// A time as RFC 3339 (UTC, seconds).
+fn when(at: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at))
+        .to_string()
+}
+
 /// `postern store export`: the export file of every user's durable data, and what it holds.
 pub async fn export(store: &Store) -> Result<(Vec<u8>, String), StoreError> {
     let records = store.all_user_records().await?;
@@ -127,4 +197,37 @@ pub fn backed_up(summary: &BackupSummary) -> String {
         "backup of {} live session(s) and {} user record(s)",
         summary.sessions, summary.records
     )
+}
+
+/// `postern users consents NAME`: the OpenID clients the user allowed, one line each.
+pub async fn consents_user(
+    store: &Store,
+    users: &UserTable,
+    name: &str,
+) -> Result<String, StoreError> {
+    let name = spelled(users, name);
+    let granted = consents(store, &name).await?;
+    Ok(if granted.is_empty() {
+        format!("{name} has allowed no OpenID client")
+    } else {
+        granted
+            .iter()
+            .map(|(client, scopes)| format!("{client}: {}", scopes.join(" ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// `postern users consents NAME --revoke CLIENT`.
+pub async fn revoke_consent_user(
+    store: &Store,
+    users: &UserTable,
+    name: &str,
+    client: &str,
+) -> Result<String, StoreError> {
+    let name = spelled(users, name);
+    revoke_consent(store, &name, client).await?;
+    Ok(format!(
+        "{name} will be asked again before {client} learns anything"
+    ))
 }

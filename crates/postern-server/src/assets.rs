@@ -7,11 +7,14 @@ use sha2::{Digest, Sha256};
 
 const STYLESHEET: &str = include_str!("../../../web/static/postern.css");
 const ICON: &str = include_str!("../../../web/static/icon.svg");
+const PASSKEY_SCRIPT: &str = include_str!("../../../web/static/passkeys.js");
 
 pub struct Assets {
     pub stylesheet_url: String,
     pub theme_url: String,
     pub icon_url: String,
+    /// The passkey buttons of the sign-in pages (the only script postern serves).
+    pub passkey_script_url: String,
     /// The colours from `[ui]`, as CSS custom properties (the values are validated hex).
     theme: Bytes,
 }
@@ -21,6 +24,7 @@ pub enum Asset {
     Stylesheet,
     Theme,
     Icon,
+    PasskeyScript,
 }
 
 impl Assets {
@@ -33,6 +37,7 @@ impl Assets {
             stylesheet_url: format!("/static/postern.{}.css", short_hash(STYLESHEET)),
             theme_url: format!("/static/theme.{}.css", short_hash(&theme)),
             icon_url: format!("/static/icon.{}.svg", short_hash(ICON)),
+            passkey_script_url: format!("/static/passkeys.{}.js", short_hash(PASSKEY_SCRIPT)),
             theme: Bytes::from(theme),
         }
     }
@@ -44,6 +49,8 @@ impl Assets {
             Some(Asset::Theme)
         } else if path == self.icon_url {
             Some(Asset::Icon)
+        } else if path == self.passkey_script_url {
+            Some(Asset::PasskeyScript)
         } else {
             None
         }
@@ -57,6 +64,10 @@ impl Assets {
             ),
             Asset::Theme => ("text/css; charset=utf-8", self.theme.clone()),
             Asset::Icon => ("image/svg+xml", Bytes::from_static(ICON.as_bytes())),
+            Asset::PasskeyScript => (
+                "text/javascript; charset=utf-8",
+                Bytes::from_static(PASSKEY_SCRIPT.as_bytes()),
+            ),
         }
     }
 }

@@ -30,6 +30,17 @@ pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value.trim_matches('"'))
 }
 
+/// The login page's pre-session cookie, when well formed (16 random bytes, base64url): the
+/// login form's CSRF token and a passwordless passkey sign-in are bound to it.
+pub fn pre_session(headers: &HeaderMap) -> Option<&str> {
+    find(headers, PRE_SESSION_COOKIE).filter(|value| {
+        value.len() == 22
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// How the session cookie is written: name, domain and Secure flag from `[session]`.
 #[derive(Debug, Clone)]
 pub struct CookieSpec {

@@ -86,10 +86,14 @@ pub async fn authenticate(
             .hash_upgrades
             .request(Arc::clone(user), replaces, password);
     }
+    let second_step = match &user {
+        Some(user) if verified => !second_factors(state, user).await?.is_empty(),
+        _ => false,
+    };
     match user {
-        // A TOTP user's failures are cleared only once the code is right too: the caller
-        // settles the attempt.
-        Some(user) if verified && user.totp.is_some() => {
+        // A TOTP or passkey user's failures are cleared only once the second step is right
+        // too: the caller settles the attempt.
+        Some(user) if second_step => {
             tracing::info!(target: "audit", event = "login.password_ok", user = %user.name, ip = %client);
             Ok(Verified::PasswordOnly(user, attempt))
         }
@@ -107,6 +111,22 @@ pub async fn authenticate(
             Err(LoginError::Invalid)
         }
     }
+}
+
+/// The second steps a right password leads to for `user`: `"totp"` (a TOTP secret) and
+/// `"passkey"` (at least one registered). Empty: the password alone signs in.
+pub async fn second_factors(
+    state: &AppState,
+    user: &User,
+) -> Result<Vec<&'static str>, StoreError> {
+    let mut factors = Vec::new();
+    if user.totp.is_some() {
+        factors.push("totp");
+    }
+    if crate::webauthn::records::registered(&state.store, &user.name).await? {
+        factors.push("passkey");
+    }
+    Ok(factors)
 }
 
 /// `authenticate` for the login form and `POST /api/login`, whose TOTP code comes at a step of

@@ -1,7 +1,7 @@
 //! The handlers' one error type, and the one place where it becomes an answer. A handler
 //! returns `AppResult` and uses `?`; the router turns an `AppError` into JSON or a page by the
 //! route's `Mode`. So each kind of refusal has one status, one shape and one wording, and a
-//! store outage is logged here, once, and never detailed to the client.
+//! store outage is never detailed to the client (it is logged once, as an outage).
 
 use std::borrow::Cow;
 
@@ -104,9 +104,18 @@ impl AppError {
         response
     }
 
+    /// A store that does not answer is logged as an outage (`telemetry/outage.rs`: one line
+    /// when it starts, a summary while it lasts), fed by the store call that failed; a line
+    /// here too would be one per refused request.
     fn log(&self) {
-        if let Self::Store(err) = self {
-            tracing::error!(error = %err, "session store unavailable");
+        match self {
+            Self::Store(err @ StoreError::Unavailable(_)) => {
+                tracing::debug!(error = %err, "refused: the session store is unavailable");
+            }
+            Self::Store(err @ StoreError::Full(_)) => {
+                tracing::error!(error = %err, "session store full");
+            }
+            _ => {}
         }
     }
 

@@ -23,6 +23,7 @@ mod hash_upgrades;
 mod listener;
 mod notify;
 mod oauth;
+mod oidc;
 mod outbound;
 mod pages;
 mod passwords;
@@ -40,6 +41,7 @@ mod tls;
 mod tokens;
 mod user_factors;
 mod user_passwords;
+pub mod webauthn;
 
 pub use listener::{ServeError, Server};
 pub use request::RequestBody;

@@ -13,6 +13,7 @@ pub struct PageContext<'a> {
     pub stylesheet_url: &'a str,
     pub theme_url: &'a str,
     pub icon_url: &'a str,
+    pub passkey_script_url: &'a str,
 }
 
 impl<'a> PageContext<'a> {
@@ -22,6 +23,7 @@ impl<'a> PageContext<'a> {
             stylesheet_url: &state.assets.stylesheet_url,
             theme_url: &state.assets.theme_url,
             icon_url: &state.assets.icon_url,
+            passkey_script_url: &state.assets.passkey_script_url,
         }
     }
 }
@@ -41,6 +43,8 @@ pub struct LoginPage<'a> {
     pub providers: Vec<ProviderButton<'a>>,
     /// False when there are no local users: then the page offers only the providers.
     pub password_form: bool,
+    /// "Sign in with a passkey" and passkey autofill (`webauthn.passwordless`).
+    pub passkey: bool,
 }
 
 pub struct ProviderButton<'a> {
@@ -55,6 +59,10 @@ pub struct TotpPage<'a> {
     pub page: PageContext<'a>,
     pub csrf: &'a str,
     pub error: Option<&'a str>,
+    /// The user has a TOTP secret: the code form.
+    pub code: bool,
+    /// The user has a passkey: the "Use a passkey" button.
+    pub passkey: bool,
 }
 
 #[derive(Template)]
@@ -63,6 +71,19 @@ pub struct LogoutPage<'a> {
     pub page: PageContext<'a>,
     /// `Some((user, csrf))` when signed in.
     pub signed_in: Option<(&'a str, &'a str)>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub page: PageContext<'a>,
+    pub user: &'a str,
+    pub client: &'a str,
+    /// What each granted scope releases, in words.
+    pub scopes: Vec<&'static str>,
+    pub csrf: &'a str,
+    /// The id of the pending authorization in the store.
+    pub request: &'a str,
 }
 
 #[derive(Template)]

@@ -77,6 +77,19 @@ pub async fn take(
         .filter(|record| record.expires_at > now()))
 }
 
+/// Reads the pending login without taking it (what the second step offers depends on it).
+pub async fn peek(
+    state: &AppState,
+    token: &SessionToken,
+) -> Result<Option<PendingLogin>, StoreError> {
+    let Some(bytes) = state.store.peek_value(&key(token)).await? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<PendingLogin>(&bytes)
+        .ok()
+        .filter(|record| record.expires_at > now()))
+}
+
 /// Returns a pending login to the store for its remaining lifetime.
 pub async fn put_back(
     state: &AppState,

@@ -155,6 +155,16 @@ fn record(at: usize, line: &str) -> Result<UserRecord, ImportError> {
     let value = STANDARD
         .decode(&line.value)
         .map_err(|err| bad(at, format!("the value is not base64: {err}")))?;
+    // A credentials record postern cannot read would stop that user's sign-ins (it fails
+    // closed): refused here, before anything is stored.
+    if kind == RecordKind::Credentials {
+        crate::user_passwords::parse_state(&value).map_err(|why| {
+            bad(
+                at,
+                format!("{}'s credentials record does not read: {why}", line.user),
+            )
+        })?;
+    }
     Ok(UserRecord {
         user: line.user.to_lowercase(),
         kind,

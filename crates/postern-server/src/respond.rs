@@ -12,7 +12,9 @@ pub type Body = Full<Bytes>;
 pub type HttpResponse = Response<Body>;
 
 /// Pages: no scripts at all, styles only from postern itself, never framed.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
+/// Scripts only from postern itself (the passkey script, a static asset), which may call
+/// postern's own API; never inline.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
 
 fn base(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> HttpResponse {
     let mut response = Response::new(Full::new(body.into()));

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use http::{Method, Request, StatusCode};
 use postern_core::forwarded::ProxyKind;
 use postern_core::limits::LoginLimits;
+use postern_core::oidc::paths;
 
 use crate::assets::Asset;
 use crate::error::{AppError, AppResult, Mode};
 use crate::handlers::{
-    account, change_password, check, health, login, logout, oauth, pages, session_api,
-    session_list, tickets, tokens, totp,
+    account, change_password, check, health, login, logout, oauth, oidc_api, oidc_flow, oidc_meta,
+    pages, passkeys, session_api, session_list, tickets, tokens, totp,
 };
 use crate::pages::error_page;
 use crate::request::{self, RequestBody};
@@ -48,6 +49,16 @@ enum Route {
     TicketRedeem,
     TokenRefresh,
     OAuth(OAuthStep, String),
+    OidcDiscovery,
+    OidcJwks,
+    OidcAuthorize,
+    OidcConsent,
+    OidcToken,
+    OidcUserinfo,
+    OidcRevoke,
+    OidcIntrospect,
+    OidcEndSession,
+    Passkeys(passkeys::Endpoint),
     Healthy { with_version: bool },
     Ready,
     Asset(Asset),
@@ -79,6 +90,13 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
     }
     if let Some(rest) = path.strip_prefix("/api/oauth/") {
         return oauth_route(rest, method == Method::GET);
+    }
+    if let Some(rest) = path.strip_prefix("/api/webauthn/") {
+        return match passkeys::route(rest, method) {
+            Ok(endpoint) => Route::Passkeys(endpoint),
+            Err(Some(allowed)) => Route::MethodNotAllowed(allowed),
+            Err(None) => Route::NotFound,
+        };
     }
     match path {
         "/" if get => Route::Home,
@@ -115,6 +133,24 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         },
         "/health" | "/api/health" if get => Route::Healthy { with_version: true },
         "/api/ready" if get => Route::Ready,
+        paths::DISCOVERY if get => Route::OidcDiscovery,
+        paths::JWKS if get => Route::OidcJwks,
+        paths::DISCOVERY | paths::JWKS => Route::MethodNotAllowed("GET, HEAD"),
+        // Not HEAD: each stores a code, a consent or ends a session, which a link checker's
+        // HEAD must not do.
+        paths::AUTHORIZE if method == Method::GET || post => Route::OidcAuthorize,
+        paths::USERINFO if method == Method::GET || post => Route::OidcUserinfo,
+        paths::END_SESSION if method == Method::GET || post => Route::OidcEndSession,
+        paths::AUTHORIZE | paths::USERINFO | paths::END_SESSION => {
+            Route::MethodNotAllowed("GET, POST")
+        }
+        paths::CONSENT if post => Route::OidcConsent,
+        paths::TOKEN if post => Route::OidcToken,
+        paths::REVOKE if post => Route::OidcRevoke,
+        paths::INTROSPECT if post => Route::OidcIntrospect,
+        paths::CONSENT | paths::TOKEN | paths::REVOKE | paths::INTROSPECT => {
+            Route::MethodNotAllowed("POST")
+        }
         "/account" if get => Route::AccountPage,
         // `/account/password`, `/account/reauth`, `/account/totp-setup`, ...: the page's forms.
         _ if path.starts_with("/account/") => match account::Action::from_path(path) {
@@ -182,13 +218,17 @@ impl Route {
             | Self::TotpForm
             | Self::AccountPage
             | Self::AccountForm(_)
-            | Self::OAuth(OAuthStep::Login | OAuthStep::Callback, _) => Mode::Page,
+            | Self::OAuth(OAuthStep::Login | OAuthStep::Callback, _)
+            | Self::OidcAuthorize
+            | Self::OidcConsent
+            | Self::OidcEndSession => Mode::Page,
             _ => Mode::Json,
         }
     }
 
     /// The UI and API routes share a per-client token bucket. The check path is exempt (every
-    /// asset of every page passes it), and so are health probes and static assets.
+    /// asset of every page passes it), and so are health probes, static assets and the
+    /// provider's published documents (rendered at start, fetched by every relying party).
     fn is_rate_limited(&self) -> bool {
         !matches!(
             self,
@@ -197,6 +237,8 @@ impl Route {
                 | Self::Healthy { .. }
                 | Self::Ready
                 | Self::Asset(_)
+                | Self::OidcDiscovery
+                | Self::OidcJwks
         )
     }
 }
@@ -301,7 +343,7 @@ async fn serve<B: RequestBody>(
         Route::Keepalive => session_api::keepalive(state, &request).await,
         Route::Csrf => session_api::csrf(state, &request).await,
         Route::Unauthorized => Ok(pages::unauthorized(state, &request).await),
-        Route::TotpPage => totp::page(state, &request),
+        Route::TotpPage => totp::page(state, &request).await,
         Route::TotpForm => totp::submit_form(state, peer, request).await,
         Route::TotpJson => totp::submit_json(state, peer, request).await,
         Route::TokenLogin => tokens::login(state, peer, request).await,
@@ -321,8 +363,18 @@ async fn serve<B: RequestBody>(
         Route::OAuth(OAuthStep::Callback, provider) => {
             oauth::callback(state, peer, &request, &provider).await
         }
+        Route::Passkeys(endpoint) => passkeys::serve(state, peer, request, endpoint).await,
         Route::Healthy { with_version } => Ok(health::healthy(with_version)),
         Route::Ready => Ok(health::ready(state).await),
+        Route::OidcDiscovery => Ok(oidc_meta::discovery(state)),
+        Route::OidcJwks => Ok(oidc_meta::jwks(state)),
+        Route::OidcAuthorize => oidc_flow::authorize(state, request).await,
+        Route::OidcConsent => oidc_flow::consent(state, request).await,
+        Route::OidcToken => Ok(oidc_api::token(state, request).await),
+        Route::OidcUserinfo => Ok(oidc_api::userinfo(state, request).await),
+        Route::OidcRevoke => Ok(oidc_api::revoke(state, request).await),
+        Route::OidcIntrospect => Ok(oidc_api::introspect(state, request).await),
+        Route::OidcEndSession => oidc_api::end_session(state, request).await,
         Route::Asset(asset) => Ok(pages::asset(state, &asset)),
         Route::AccountPage => account::page(state, &request).await,
         Route::AccountForm(action) => account::submit(state, peer, request, action).await,

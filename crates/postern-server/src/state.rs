@@ -20,9 +20,12 @@ use crate::cookies::CookieSpec;
 use crate::hash_upgrades::HashUpgrades;
 use crate::notify::Notifier;
 use crate::oauth::registry::OAuth;
+use crate::oidc::Provider;
+use crate::oidc::identity_token::IdentityTokens;
 use crate::passwords::PasswordPool;
 use crate::seen_once::SeenOnce;
 use crate::telemetry::{MeteredStore, Metrics, StoreGauges};
+use crate::webauthn::RelyingParty;
 
 /// What a reload changes, together: a check never sees new users with old rules.
 pub struct LiveState {
@@ -62,6 +65,12 @@ pub struct AppState {
     pub oauth: OAuth,
     /// `<app_url>/login`, the start of every login redirect.
     pub login_url: String,
+    /// postern as an OpenID Provider: `None` unless `[oidc]` is configured.
+    pub oidc: Option<Provider>,
+    /// The signed identity for upstreams: `None` unless `[identity_token] header` is set.
+    pub identity_tokens: Option<IdentityTokens>,
+    /// The passkey relying party of `[webauthn]`.
+    pub webauthn: RelyingParty,
     untrusted_forwarders: SeenOnce<IpAddr>,
     /// Hosts whose refused return address was already explained in the log.
     refused_return_hosts: SeenOnce<String>,
@@ -99,6 +108,22 @@ impl AppState {
         let login_url = config.portal_url("/login");
         let assets = Assets::new(&config.ui);
         let oauth = OAuth::new(&config);
+        let identity_tokens = config
+            .identity_token
+            .as_ref()
+            .zip(config.oidc.as_ref())
+            .map(|(identity, oidc)| {
+                IdentityTokens::new(
+                    identity.header.clone(),
+                    oidc.issuer.clone(),
+                    oidc.keys.first().clone(),
+                )
+            });
+        let oidc = config
+            .oidc
+            .clone()
+            .map(|oidc| Provider::new(oidc, &config.secret.bytes, config.api.basic_cache_ttl));
+        let webauthn = RelyingParty::new(&config.webauthn);
         Self {
             live: ArcSwap::from_pointee(LiveState {
                 access: Arc::new(config.access.clone()),
@@ -118,6 +143,9 @@ impl AppState {
             session_cookie,
             oauth,
             login_url,
+            oidc,
+            identity_tokens,
+            webauthn,
             untrusted_forwarders: SeenOnce::new(MAX_REMEMBERED_FORWARDERS),
             refused_return_hosts: SeenOnce::new(MAX_REMEMBERED_FORWARDERS),
             store,

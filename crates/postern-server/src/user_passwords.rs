@@ -50,12 +50,32 @@ struct KeptHash {
     replaces: String,
 }
 
+/// The user's record; none is an empty one. A record that does not read is an error, never an
+/// empty one: that would drop the user's own second factors and undo a revocation (fail closed).
 pub(crate) async fn read_state(store: &Store, user: &str) -> Result<UserState, StoreError> {
-    Ok(store
+    let Some(bytes) = store
         .user_record(user, RecordKind::Credentials, CURRENT)
         .await?
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default())
+    else {
+        return Ok(UserState::default());
+    };
+    parse_state(&bytes).map_err(|why| {
+        tracing::error!(user, "the credentials record does not read: {why}");
+        StoreError::unavailable(format!("{user}'s credentials record does not read: {why}"))
+    })
+}
+
+/// A credentials record's value, or why it is not one. The reason names where it broke, never
+/// the text around it (the record holds secrets).
+pub(crate) fn parse_state(bytes: &[u8]) -> Result<UserState, String> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        format!(
+            "{:?} error at line {} column {}",
+            err.classify(),
+            err.line(),
+            err.column()
+        )
+    })
 }
 
 pub(crate) async fn write_state(

@@ -21,16 +21,41 @@ pub enum RecordKind {
     /// The user's credentials as changed at run time (id `current`): the password hash set
     /// through change-password, and when `postern users revoke` last ended everything.
     Credentials,
+    /// The scopes the user granted an OpenID client (id: the client's id), so consent is
+    /// asked once per client and scope set.
+    OidcConsent,
+    /// The user's passkeys, one record per credential (id: the credential id, base64url).
+    Passkeys,
+    /// The user's random WebAuthn user handle (id `handle`).
+    PasskeyHandle,
+    /// Who owns a user handle or a credential id, for passwordless sign-in and for refusing a
+    /// credential registered to another account. Held under the reserved owner
+    /// `PASSKEY_INDEX_OWNER` (ids `handle:<b64>` and `credential:<b64>`), which no user name can
+    /// spell (names may not contain ':').
+    PasskeyIndex,
 }
+
+/// The owner of the `PasskeyIndex` records.
+pub const PASSKEY_INDEX_OWNER: &str = "webauthn:index";
 
 impl RecordKind {
     /// Every kind, for export and import.
-    pub const ALL: &[Self] = &[Self::Credentials];
+    pub const ALL: &[Self] = &[
+        Self::Credentials,
+        Self::OidcConsent,
+        Self::Passkeys,
+        Self::PasskeyHandle,
+        Self::PasskeyIndex,
+    ];
 
     /// The stored name: never change one, files and Redis hold it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Credentials => "credentials",
+            Self::OidcConsent => "oidc_consent",
+            Self::Passkeys => "passkeys",
+            Self::PasskeyHandle => "passkey-handle",
+            Self::PasskeyIndex => "passkey-index",
         }
     }
 

@@ -46,6 +46,25 @@ pub enum Command {
         #[command(subcommand)]
         action: TotpAction,
     },
+    /// OpenID Provider tools.
+    Oidc {
+        #[command(subcommand)]
+        action: OidcAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OidcAction {
+    /// Write a new P-256 (ES256) signing key as PKCS#8 PEM, readable by its owner only, for
+    /// `[oidc] signing_keys`.
+    GenerateKey(GenerateKeyArgs),
+}
+
+#[derive(Args)]
+pub struct GenerateKeyArgs {
+    /// The file to write; it must not exist yet.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +150,30 @@ pub enum UsersAction {
     /// Remove the TOTP secret and recovery codes the user set up on their account page (a
     /// secret in the config or users_file stays: change it there).
     TotpReset(UserArgs),
+    /// List the OpenID clients the user allowed (consents), or take one back with --revoke.
+    Consents(ConsentArgs),
+    /// List the user's passkeys, or remove one with --remove ID.
+    Passkeys(PasskeyArgs),
+}
+
+#[derive(Args)]
+pub struct ConsentArgs {
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// The client id whose consent to take back: the user is asked again at its next sign-in.
+    #[arg(long)]
+    pub revoke: Option<String>,
+}
+
+#[derive(Args)]
+pub struct PasskeyArgs {
+    /// The user's name.
+    pub name: String,
+    /// Remove the passkey with this id (as the list shows it) instead of listing.
+    #[arg(long, value_name = "ID")]
+    pub remove: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Args)]

@@ -65,11 +65,13 @@ impl<S: Subscriber> Layer<S> for AuditCounting {
         let counted = match (fields.event.as_deref(), fields.factor.as_deref()) {
             (Some("login.ok"), Some("totp")) => (LoginMethod::Totp, LoginOutcome::Ok),
             (Some("login.ok"), Some("oauth")) => (LoginMethod::Oauth, LoginOutcome::Ok),
+            (Some("login.ok"), Some("passkey")) => (LoginMethod::Passkey, LoginOutcome::Ok),
             (Some("login.ok"), _) => (LoginMethod::Password, LoginOutcome::Ok),
             (Some("login.failed" | "basic.totp_user"), _) => {
                 (LoginMethod::Password, LoginOutcome::Failed)
             }
             (Some("totp.failed"), _) => (LoginMethod::Totp, LoginOutcome::Failed),
+            (Some("passkey.failed"), _) => (LoginMethod::Passkey, LoginOutcome::Failed),
             (Some("oauth.refused" | "oauth.failed" | "oauth.refused_by_provider"), _) => {
                 (LoginMethod::Oauth, LoginOutcome::Failed)
             }

@@ -19,6 +19,7 @@ mod config_file;
 mod explain;
 mod healthcheck;
 mod logging;
+mod oidc;
 mod partial;
 mod reload;
 mod serve;
@@ -31,7 +32,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ConfigAction, TotpAction};
+use crate::cli::{Cli, Command, ConfigAction, OidcAction, TotpAction};
 
 /// The configuration is invalid (EX_USAGE).
 pub const EXIT_INVALID_CONFIG: u8 = 64;
@@ -59,5 +60,8 @@ fn main() -> ExitCode {
         Command::Totp {
             action: TotpAction::Generate(args),
         } => totp::generate(&args),
+        Command::Oidc {
+            action: OidcAction::GenerateKey(args),
+        } => oidc::generate_key(&args),
     }
 }

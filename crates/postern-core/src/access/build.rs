@@ -43,6 +43,8 @@ pub struct RawApp {
     #[serde(default)]
     pub headers: HashMap<String, String>,
     pub upstream_basic_auth: Option<RawBasicAuth>,
+    /// Send this app the `[identity_token]` header (on by default once the header is set).
+    pub identity_token: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -267,6 +269,7 @@ fn compile(
         public_paths,
         methods,
         headers,
+        identity_token: raw.identity_token,
     }
 }
 

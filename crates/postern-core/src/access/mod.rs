@@ -70,6 +70,8 @@ pub struct App {
     pub methods: Vec<Method>,
     /// Extra response headers for the upstream (including `upstream_basic_auth`).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `identity_token`: `None` follows `[identity_token]` (on when its header is set).
+    pub identity_token: Option<bool>,
 }
 
 /// All the rules, with the host index built once.

@@ -235,6 +235,8 @@ fn check_table(table: &mut Table, prefix: &str, problems: &mut Vec<String>) {
             check_tables(value, "users", USER_KEYS, problems);
         } else if key.path == "apps" {
             check_tables(value, "apps", APP_KEYS, problems);
+        } else if key.path == "oidc.clients" {
+            check_tables(value, "oidc.clients", OIDC_CLIENT_KEYS, problems);
         } else if key.path == "oauth" {
             check_named_tables(value, "oauth", OAUTH_KEYS, problems);
         }
@@ -259,6 +261,25 @@ const APP_KEYS: &[(&str, bool, Kind)] = &[
     ("methods", false, Kind::List),
     ("headers", false, Kind::Table),
     ("upstream_basic_auth", false, Kind::Table),
+    ("identity_token", false, Kind::Bool),
+];
+
+/// The keys of an `[[oidc.clients]]` table: (name, required, kind).
+const OIDC_CLIENT_KEYS: &[(&str, bool, Kind)] = &[
+    ("id", true, Kind::Str),
+    ("secret_hash", false, Kind::Str),
+    ("public", false, Kind::Bool),
+    ("redirect_uris", true, Kind::List),
+    ("post_logout_redirect_uris", false, Kind::List),
+    ("scopes", false, Kind::List),
+    ("token_endpoint_auth_method", false, Kind::Str),
+    ("consent", false, Kind::Str),
+    ("access_token_ttl", false, Kind::Duration),
+    ("refresh_token_ttl", false, Kind::Duration),
+    ("allow_users", false, Kind::List),
+    ("allow_groups", false, Kind::List),
+    ("two_factor", false, Kind::Bool),
+    ("id_token_signed_response_alg", false, Kind::Str),
 ];
 
 /// The keys of an `[oauth.<id>]` table: (name, required, kind). Which are required depends on

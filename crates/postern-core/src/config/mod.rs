@@ -5,6 +5,7 @@
 mod defaults;
 mod layers;
 mod oauth;
+mod oidc;
 mod raw;
 mod redis;
 pub mod schema;
@@ -12,6 +13,7 @@ mod startup;
 mod telemetry;
 mod user_tables;
 mod validate;
+mod webauthn;
 
 mod env;
 
@@ -24,6 +26,7 @@ pub use env::{EnvSource, NoEnv, ProcessEnv};
 pub use startup::StartupSettings;
 pub use telemetry::{CheckLogging, MetricsConfig};
 use url::Url;
+pub use webauthn::{Attestation, UserVerification, WebauthnConfig};
 
 use crate::access::AccessRules;
 use crate::client_ip::TrustedProxies;
@@ -56,6 +59,12 @@ pub struct Config {
     pub ui: UiConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    /// `[oidc]`: `None` when the provider is off.
+    pub oidc: Option<crate::oidc::OidcConfig>,
+    /// `[identity_token]`: `None` when upstreams get no signed identity.
+    pub identity_token: Option<crate::oidc::IdentityTokenConfig>,
+    /// `[webauthn]`: the relying party of passkeys.
+    pub webauthn: WebauthnConfig,
     pub account: AccountConfig,
     /// The keys read only at start, to tell a reload which of them changed.
     pub startup: StartupSettings,

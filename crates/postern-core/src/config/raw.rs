@@ -42,6 +42,12 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub metrics: RawMetrics,
+    /// `None`: the provider is off.
+    pub oidc: Option<RawOidc>,
+    #[serde(default)]
+    pub identity_token: RawIdentityToken,
+    #[serde(default)]
+    pub webauthn: RawWebauthn,
     #[serde(default)]
     pub account: RawAccount,
 }
@@ -169,6 +175,17 @@ pub struct RawMetrics {
     pub token_file: Option<PathBuf>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebauthn {
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
+    pub origins: Option<Vec<String>>,
+    pub user_verification: Option<String>,
+    pub passwordless: Option<bool>,
+    pub attestation: Option<String>,
+}
+
 /// One `[oauth.<id>]` table.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -195,4 +212,49 @@ pub struct RawOAuthProvider {
     pub allow_all: bool,
     #[serde(default)]
     pub link_local_users: bool,
+}
+
+/// `[oidc]`: postern as an OpenID Provider.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidc {
+    pub issuer: Option<String>,
+    pub signing_keys: Option<Vec<PathBuf>>,
+    pub require_pkce: Option<bool>,
+    #[serde(default)]
+    pub clients: Vec<RawOidcClient>,
+}
+
+/// One `[[oidc.clients]]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidcClient {
+    #[serde(default)]
+    pub id: String,
+    pub secret_hash: Option<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: Option<Vec<String>>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub consent: Option<String>,
+    pub access_token_ttl: Option<HumanDuration>,
+    pub refresh_token_ttl: Option<HumanDuration>,
+    #[serde(default)]
+    pub allow_users: Vec<String>,
+    #[serde(default)]
+    pub allow_groups: Vec<String>,
+    #[serde(default)]
+    pub two_factor: bool,
+    pub id_token_signed_response_alg: Option<String>,
+}
+
+/// `[identity_token]`: a signed identity for forward-auth upstreams.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentityToken {
+    pub header: Option<String>,
 }

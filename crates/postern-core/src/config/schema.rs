@@ -52,6 +52,9 @@ pub const SECTIONS: &[&str] = &[
     "ui",
     "log",
     "metrics",
+    "oidc",
+    "identity_token",
+    "webauthn",
     "account",
 ];
 
@@ -138,6 +141,25 @@ pub const KEYS: &[Key] = &[
     key("log.checks", Kind::Str, "none"),
     key("metrics.listen", Kind::Str, "(off)"),
     key("metrics.token_file", Kind::Str, "(none)"),
+    key("oidc.issuer", Kind::Str, "(app_url)"),
+    key(
+        "oidc.signing_keys",
+        Kind::List,
+        "(none: the provider is off)",
+    ),
+    key("oidc.require_pkce", Kind::Bool, "true"),
+    key("oidc.clients", Kind::Tables, "[]"),
+    key("identity_token.header", Kind::Str, "(off)"),
+    key(
+        "webauthn.rp_id",
+        Kind::Str,
+        "(session.cookie_domain, else app_url's host)",
+    ),
+    key("webauthn.rp_name", Kind::Str, "(ui.title)"),
+    key("webauthn.origins", Kind::List, "(app_url's origin)"),
+    key("webauthn.user_verification", Kind::Str, "preferred"),
+    key("webauthn.passwordless", Kind::Bool, "true"),
+    key("webauthn.attestation", Kind::Str, "none"),
     key("account.self_service", Kind::Bool, "true"),
 ];
 

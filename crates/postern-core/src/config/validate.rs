@@ -74,8 +74,36 @@ pub(super) fn validate(
     let api = api(&raw.api, problems);
     let webhook_url = webhook_url(raw.notify.webhook_url.as_deref(), problems);
     let ui = ui(raw.ui, problems);
+    let webauthn = match (&app_url, &session) {
+        (Some(url), Some(session)) => super::webauthn::webauthn(
+            raw.webauthn,
+            url,
+            session.cookie_domain.as_deref(),
+            &ui.title,
+            problems,
+        ),
+        _ => None,
+    };
     let log = log(raw.log, problems);
     let metrics = super::telemetry::metrics(raw.metrics, &resolve, problems);
+    let oidc_configured = raw.oidc.is_some();
+    let oidc = super::oidc::oidc(
+        raw.oidc,
+        &super::oidc::Known {
+            app_url: app_url.as_ref(),
+            users: &users,
+            has_providers: !oauth.is_empty(),
+        },
+        &resolve,
+        problems,
+    );
+    let identity_token = super::oidc::identity_token(
+        raw.identity_token,
+        oidc.as_ref(),
+        oidc_configured,
+        &access,
+        problems,
+    );
     let account = super::AccountConfig {
         self_service: raw
             .account
@@ -99,6 +127,9 @@ pub(super) fn validate(
         ui,
         log: log?,
         metrics,
+        oidc,
+        identity_token,
+        webauthn: webauthn?,
         account,
         startup: super::StartupSettings::default(),
     })

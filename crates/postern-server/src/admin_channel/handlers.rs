@@ -54,6 +54,28 @@ pub async fn handle(state: &AppState, request: Request, body: Vec<u8>) -> Result
                 .map(Reply::message)
                 .map_err(store_failed)
         }
+        Op::UsersConsents => {
+            let user = user_of(&request)?;
+            admin::consents_user(&state.store, &state.users(), user)
+                .await
+                .map(Reply::message)
+                .map_err(store_failed)
+        }
+        Op::UsersConsentRevoke => {
+            let user = user_of(&request)?;
+            let client = request.client.as_deref().ok_or("no client named")?;
+            admin::revoke_consent_user(&state.store, &state.users(), user, client)
+                .await
+                .map(Reply::message)
+                .map_err(store_failed)
+        }
+        Op::UsersPasskeys => {
+            let user = user_of(&request)?;
+            admin::passkeys_user(&state.store, &state.users(), user, request.id.as_deref())
+                .await
+                .map(Reply::message)
+                .map_err(store_failed)
+        }
         Op::StoreBackup => backup(state).await,
         Op::StoreExport => {
             let (file, message) = admin::export(&state.store).await.map_err(store_failed)?;

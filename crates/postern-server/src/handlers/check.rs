@@ -16,7 +16,9 @@ use postern_core::session::AuthLevel;
 use postern_core::users::User;
 
 use crate::basic;
+use crate::clock;
 use crate::error::{AppError, Mode};
+use crate::oidc::identity_token::SignIn;
 use crate::principal::{self, Found};
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -83,9 +85,9 @@ async fn decide<B>(
     let live = state.live.load();
     let rules = &live.access;
     let app = rules.app_for(&target.host);
-    let outcome = match rules.gate(app, &target, client, &mut NoTrace) {
-        Gate::Bypass => CheckOutcome::Allowed(Identity::default()),
-        Gate::Refuse(reason) => CheckOutcome::NotAllowed(reason),
+    let (outcome, proof) = match rules.gate(app, &target, client, &mut NoTrace) {
+        Gate::Bypass => (CheckOutcome::Allowed(Identity::default()), None),
+        Gate::Refuse(reason) => (CheckOutcome::NotAllowed(reason), None),
         Gate::NeedsSession => {
             let https = request::forwarded_https(state, peer, target.scheme);
             signed_in_outcome(state, headers, &live, app, https, client).await
@@ -93,12 +95,39 @@ async fn decide<B>(
     };
     let decided = decision::answer(proxy, mode, &target.method, outcome);
     clock.answered(state, proxy, &target, client, app, &decided);
-    answer(state, decided, &target, app)
+    let mut response = answer(state, decided, &target, app);
+    if let Some(proof) = proof {
+        add_identity_token(state, &mut response, &target, app, proof);
+    }
+    response
+}
+
+/// The signed identity (`[identity_token] header`) on an allowed answer for a signed-in
+/// user, unless the app opted out.
+fn add_identity_token(
+    state: &AppState,
+    response: &mut HttpResponse,
+    target: &ForwardedRequest,
+    app: Option<&App>,
+    proof: Proof,
+) {
+    let Some(tokens) = &state.identity_tokens else {
+        return;
+    };
+    if response.status() != StatusCode::OK
+        || app.is_some_and(|app| app.identity_token == Some(false))
+    {
+        return;
+    }
+    if let Some(value) = tokens.value(&proof.identity, &target.host, proof.sign_in, clock::now()) {
+        response.headers_mut().insert(tokens.header.clone(), value);
+    }
 }
 
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
 /// read), else a bearer token or, when enabled, Basic credentials. `https`: whether Basic may
-/// believe the request came over HTTPS (`request::forwarded_https`).
+/// believe the request came over HTTPS (`request::forwarded_https`). With an allowed outcome
+/// comes how the user proved who they are, for the identity token.
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: &HeaderMap,
@@ -106,7 +135,7 @@ async fn signed_in_outcome(
     app: Option<&App>,
     https: bool,
     client: IpAddr,
-) -> CheckOutcome {
+) -> (CheckOutcome, Option<Proof>) {
     let admit = |user: &User, level: AuthLevel, provider: Option<&str>| {
         let subject = Subject {
             user: &user.name,
@@ -126,30 +155,54 @@ async fn signed_in_outcome(
             return match admit(&session.user, session.record.level, provider) {
                 Ok(()) => {
                     sessions::touch_if_due(state, &session);
-                    CheckOutcome::Allowed(session.user.identity().clone())
+                    let identity = session.user.identity().clone();
+                    let sign_in = SignIn {
+                        level: session.record.level,
+                        federated: provider.is_some(),
+                    };
+                    (
+                        CheckOutcome::Allowed(identity.clone()),
+                        Some(Proof { identity, sign_in }),
+                    )
                 }
-                Err(reason) => CheckOutcome::NotAllowed(reason),
+                Err(reason) => (CheckOutcome::NotAllowed(reason), None),
             };
         }
         Ok(None) => {}
-        Err(err) => return store_down(&err),
+        Err(err) => return (store_down(&err), None),
     }
     let (user, level) = match principal::from_authorization(state, headers, client, https).await {
         Found::User(user, level) => (user, level),
-        Found::Nobody => return CheckOutcome::NoCredentials,
-        Found::Limited { retry_after } => return CheckOutcome::Limited { retry_after },
-        Found::Busy => return CheckOutcome::StoreUnavailable,
-        Found::Unavailable(err) => return store_down(&err),
+        Found::Nobody => return (CheckOutcome::NoCredentials, None),
+        Found::Limited { retry_after } => return (CheckOutcome::Limited { retry_after }, None),
+        Found::Busy => return (CheckOutcome::StoreUnavailable, None),
+        Found::Unavailable(err) => return (store_down(&err), None),
     };
     // The user as the same live state as the rules has them (a reload may have swapped the
     // table since the credentials were checked): never new users with old rules.
     let Some(user) = live.users.get(&user.name).cloned() else {
-        return CheckOutcome::NoCredentials;
+        return (CheckOutcome::NoCredentials, None);
     };
     match admit(&user, level, None) {
-        Ok(()) => CheckOutcome::Allowed(user.identity().clone()),
-        Err(reason) => CheckOutcome::NotAllowed(reason),
+        Ok(()) => {
+            let identity = user.identity().clone();
+            let sign_in = SignIn {
+                level,
+                federated: false,
+            };
+            (
+                CheckOutcome::Allowed(identity.clone()),
+                Some(Proof { identity, sign_in }),
+            )
+        }
+        Err(reason) => (CheckOutcome::NotAllowed(reason), None),
     }
+}
+
+/// Who was allowed, and how they signed in: what an identity token states.
+struct Proof {
+    identity: Identity,
+    sign_in: SignIn,
 }
 
 /// Logged per request at debug only: the outage itself is logged once, with a summary every

@@ -27,6 +27,9 @@ use crate::state::AppState;
 struct LoginQuery {
     redirect_uri: Option<String>,
     logged_out: Option<String>,
+    /// `login`: show the form even to a signed-in browser (an OpenID client asked for a
+    /// fresh sign-in: `prompt=login`, `max_age`).
+    prompt: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,7 +58,8 @@ struct LoginJson {
 pub async fn page<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let query: LoginQuery =
         serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
-    if sessions::current(state, request.headers()).await?.is_some() {
+    let ask_again = query.prompt.as_deref() == Some("login");
+    if !ask_again && sessions::current(state, request.headers()).await?.is_some() {
         let target = state
             .redirects
             .target_or_home(query.redirect_uri.as_deref());
@@ -132,8 +136,8 @@ pub async fn submit_form<B: RequestBody>(
         .remember_me
         .as_deref()
         .is_some_and(|value| matches!(value, "true" | "on" | "1"));
-    if user.totp.is_some() {
-        // Only a target postern would follow is carried to the TOTP step.
+    if !credentials::second_factors(state, &user).await?.is_empty() {
+        // Only a target postern would follow is carried to the second step.
         let redirect_uri = form
             .redirect_uri
             .as_deref()
@@ -194,7 +198,8 @@ pub async fn submit_json<B: RequestBody>(
         cookies::find(&parts.headers, DEVICE_COOKIE),
     )
     .await?;
-    if user.totp.is_some() {
+    let factors = credentials::second_factors(state, &user).await?;
+    if !factors.is_empty() {
         let counter = credentials::account_counter(
             state,
             Some(&user),
@@ -202,10 +207,16 @@ pub async fn submit_json<B: RequestBody>(
             cookies::find(&parts.headers, DEVICE_COOKIE),
         );
         let cookie = pending::begin(state, &user.name, &counter, login.remember_me, None).await?;
+        // `totpPending` (tinyauth's name) says a second step is pending, whichever it is.
+        let message = if factors.contains(&"totp") {
+            "TOTP code required"
+        } else {
+            "Passkey required"
+        };
         let mut response = respond::json_with(
             StatusCode::OK,
-            "TOTP code required",
-            json!({ "totpPending": true }),
+            message,
+            json!({ "totpPending": true, "secondFactors": factors }),
         );
         respond::add_cookie(&mut response, &cookie);
         return Ok(response);
@@ -259,12 +270,7 @@ struct FormState<'a> {
 
 impl FormState<'_> {
     fn render(&self, state: &AppState, headers: &HeaderMap, status: StatusCode) -> HttpResponse {
-        let existing = cookies::find(headers, PRE_SESSION_COOKIE).filter(|value| {
-            value.len() == 22
-                && value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
+        let existing = cookies::pre_session(headers);
         let pre_session = existing.map_or_else(random_text::<16>, str::to_owned);
         let csrf = state.csrf.token_for(CsrfBinding::PreSession(&pre_session));
         // Only a target postern would follow is carried through the form; another one is
@@ -286,6 +292,7 @@ impl FormState<'_> {
                 return_notice: refusal.as_deref(),
                 providers: provider_buttons(state, redirect_uri),
                 password_form: !state.live.load().users.is_empty(),
+                passkey: state.webauthn.passwordless && !state.live.load().users.is_empty(),
             },
         );
         if existing.is_none() {

@@ -65,12 +65,48 @@ impl From<StoreError> for CodeError {
     }
 }
 
-/// `GET /totp`: the code form, or back to the login page when there is nothing pending.
-pub fn page<B>(state: &AppState, request: &Request<B>) -> AppResult {
+/// `GET /totp`: the second step (the code form, the passkey button, or both), or back to the
+/// login page when there is nothing pending.
+pub async fn page<B>(state: &AppState, request: &Request<B>) -> AppResult {
     Ok(match pending::cookie_token(request.headers()) {
-        Some(token) => render(state, &token, None, StatusCode::OK),
+        Some(token) => {
+            let choices = Choices::of(state, &token).await?;
+            render(state, &token, choices, None, StatusCode::OK)
+        }
         None => respond::redirect(StatusCode::SEE_OTHER, &state.login_url),
     })
+}
+
+/// Which second steps the page offers: the pending user's.
+#[derive(Clone, Copy)]
+struct Choices {
+    code: bool,
+    passkey: bool,
+}
+
+impl Choices {
+    /// For a pending login that is gone (expired, used), the code form, as before: its
+    /// submission then says to sign in again.
+    async fn of(state: &AppState, token: &SessionToken) -> Result<Self, StoreError> {
+        let user = pending::peek(state, token)
+            .await?
+            .and_then(|record| state.user(&record.user));
+        let Some(user) = user else {
+            return Ok(Self {
+                code: true,
+                passkey: false,
+            });
+        };
+        // With the user's own TOTP secret, when one is in force.
+        let user = user_passwords::in_force(state, &user)
+            .await?
+            .factors
+            .applied_to(&user);
+        Ok(Self {
+            code: user.totp.is_some(),
+            passkey: crate::webauthn::records::registered(&state.store, &user.name).await?,
+        })
+    }
 }
 
 /// `POST /totp`: the form. 303 to the target on success.
@@ -83,6 +119,7 @@ pub async fn submit_form<B: RequestBody>(
     let Some(token) = pending::cookie_token(&parts.headers) else {
         return Ok(restart_page(state));
     };
+    let choices = Choices::of(state, &token).await?;
     let form: CodeForm = serde_urlencoded::from_bytes(&body).unwrap_or(CodeForm {
         code: String::new(),
         csrf: String::new(),
@@ -94,6 +131,7 @@ pub async fn submit_form<B: RequestBody>(
         return Ok(render(
             state,
             &token,
+            choices,
             Some("Your form expired. Please enter the code again."),
             StatusCode::FORBIDDEN,
         ));
@@ -108,6 +146,7 @@ pub async fn submit_form<B: RequestBody>(
             return Ok(render(
                 state,
                 &token,
+                choices,
                 Some("That code is not right, or was already used. Enter the current code."),
                 StatusCode::UNAUTHORIZED,
             ));
@@ -116,6 +155,7 @@ pub async fn submit_form<B: RequestBody>(
             let mut response = render(
                 state,
                 &token,
+                choices,
                 Some(&error::limited_sentence(retry_after)),
                 StatusCode::TOO_MANY_REQUESTS,
             );
@@ -128,7 +168,16 @@ pub async fn submit_form<B: RequestBody>(
         .redirects
         .target_or_home(record.redirect_uri.as_deref());
     let answer = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
-    two_factor_session(state, &parts.headers, client, &user, &record, answer).await
+    two_factor_session(
+        state,
+        &parts.headers,
+        client,
+        &user,
+        &record,
+        answer,
+        TOTP_METHOD,
+    )
+    .await
 }
 
 /// `POST /api/totp` `{"code"}`: JSON in and out, session cookie on success.
@@ -160,18 +209,31 @@ pub async fn submit_json<B: RequestBody>(
         Err(CodeError::Unavailable(err)) => return Err(err.into()),
     };
     let answer = respond::json_message(StatusCode::OK, "Logged in");
-    two_factor_session(state, &parts.headers, client, &user, &record, answer).await
+    two_factor_session(
+        state,
+        &parts.headers,
+        client,
+        &user,
+        &record,
+        answer,
+        TOTP_METHOD,
+    )
+    .await
 }
 
-/// After a right code: starts the two-factor session and adds its cookies to `answer`,
-/// clearing `postern_pending`.
-async fn two_factor_session(
+/// How a session started by the code step signed in (the account page shows it).
+const TOTP_METHOD: &str = "password and TOTP";
+
+/// After a right code (or passkey): starts the two-factor session and adds its cookies to
+/// `answer`, clearing `postern_pending`.
+pub(super) async fn two_factor_session(
     state: &AppState,
     headers: &http::HeaderMap,
     client: IpAddr,
     user: &Arc<User>,
     record: &PendingLogin,
     mut answer: HttpResponse,
+    method: &str,
 ) -> AppResult {
     let cookies = login::sign_in(
         state,
@@ -180,7 +242,7 @@ async fn two_factor_session(
         user,
         AuthLevel::TwoFactor,
         record.remember,
-        "password and TOTP",
+        method,
     )
     .await?;
     respond::add_cookies(&mut answer, &cookies);
@@ -290,6 +352,7 @@ pub async fn first_use(state: &AppState, user: &str, step: u64) -> Result<bool, 
 fn render(
     state: &AppState,
     token: &SessionToken,
+    choices: Choices,
     error: Option<&str>,
     status: StatusCode,
 ) -> HttpResponse {
@@ -302,6 +365,8 @@ fn render(
             page: PageContext::new(state),
             csrf: &csrf,
             error,
+            code: choices.code,
+            passkey: choices.passkey,
         },
     )
 }

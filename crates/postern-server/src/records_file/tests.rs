@@ -7,7 +7,7 @@ fn alice() -> UserRecord {
         user: "alice".into(),
         kind: RecordKind::Credentials,
         id: "current".into(),
-        value: b"{\"kept\":null}\n\x00\xff".to_vec(),
+        value: b"{\"kept\":null,\"revoked_at\":7}".to_vec(),
     }
 }
 
@@ -25,7 +25,7 @@ fn an_export_reads_back_byte_for_byte() {
         UserRecord {
             user: "bob".into(),
             id: "other".into(),
-            value: Vec::new(),
+            value: b"{}".to_vec(),
             ..alice()
         },
     ];
@@ -93,4 +93,30 @@ fn a_bad_record_line_is_named_by_its_number() {
     let empty_user =
         format!("{header}{{\"user\":\"\",\"kind\":\"credentials\",\"id\":\"1\",\"value\":\"\"}}\n");
     assert!(problem(&empty_user).starts_with("2: the user and the id must not be empty"));
+}
+
+/// A credentials value postern could not read would make that user's sign-ins fail (closed):
+/// the import refuses it, naming the line, and says nothing of the value (it holds secrets).
+#[test]
+fn a_credentials_value_that_does_not_read_is_refused() {
+    use base64::Engine as _;
+    let header =
+        "{\"format\":\"postern-user-records\",\"version\":1,\"store\":\"x\",\"records\":1}\n";
+    for value in [
+        &b"{\"totp\":7}"[..],
+        b"{\"kept\":null",
+        b"",
+        b"SECRETSECRET",
+    ] {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        let file = format!(
+            "{header}{{\"user\":\"a\",\"kind\":\"credentials\",\"id\":\"current\",\"value\":\"{encoded}\"}}\n"
+        );
+        let why = problem(&file);
+        assert!(
+            why.starts_with("2: a's credentials record does not read"),
+            "{why}"
+        );
+        assert!(!why.contains("SECRET"), "{why}");
+    }
 }

@@ -172,6 +172,42 @@ const TABLE: &[(&str, &[(Method, &str)])] = &[
         "/api/ready",
         &[(Method::GET, "Ready"), (Method::HEAD, "Ready")],
     ),
+    (
+        "/.well-known/openid-configuration",
+        &[
+            (Method::GET, "OidcDiscovery"),
+            (Method::HEAD, "OidcDiscovery"),
+        ],
+    ),
+    (
+        "/oidc/jwks",
+        &[(Method::GET, "OidcJwks"), (Method::HEAD, "OidcJwks")],
+    ),
+    (
+        "/oidc/authorize",
+        &[
+            (Method::GET, "OidcAuthorize"),
+            (Method::POST, "OidcAuthorize"),
+        ],
+    ),
+    (
+        "/oidc/userinfo",
+        &[
+            (Method::GET, "OidcUserinfo"),
+            (Method::POST, "OidcUserinfo"),
+        ],
+    ),
+    (
+        "/oidc/logout",
+        &[
+            (Method::GET, "OidcEndSession"),
+            (Method::POST, "OidcEndSession"),
+        ],
+    ),
+    ("/oidc/consent", &[(Method::POST, "OidcConsent")]),
+    ("/oidc/token", &[(Method::POST, "OidcToken")]),
+    ("/oidc/revoke", &[(Method::POST, "OidcRevoke")]),
+    ("/oidc/introspect", &[(Method::POST, "OidcIntrospect")]),
     // GET only, not HEAD: each one stores or consumes a sign-in.
     (
         "/api/oauth/url/github",

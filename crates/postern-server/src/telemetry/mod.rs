@@ -33,6 +33,7 @@ pub enum LoginMethod {
     Totp,
     Oauth,
     Token,
+    Passkey,
 }
 
 impl LoginMethod {
@@ -42,6 +43,7 @@ impl LoginMethod {
             Self::Totp => "totp",
             Self::Oauth => "oauth",
             Self::Token => "token",
+            Self::Passkey => "passkey",
         }
     }
 }
@@ -153,6 +155,7 @@ impl Metrics {
             LoginMethod::Totp,
             LoginMethod::Oauth,
             LoginMethod::Token,
+            LoginMethod::Passkey,
         ] {
             for outcome in [LoginOutcome::Ok, LoginOutcome::Failed] {
                 logins

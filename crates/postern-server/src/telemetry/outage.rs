@@ -1,6 +1,9 @@
 //! A store outage is logged as a story, not a flood: one line when it starts, a summary every
 //! `SUMMARY_EVERY` while it lasts (how many store calls failed, so how many requests were
-//! refused or answered without the store), and one line when a call succeeds again.
+//! refused or answered without the store), and one line when a call succeeds again. Writes can
+//! fail while reads still work (the embedded store's disk is full or read-only), so an outage
+//! that began with a failed write ends only with a write that succeeds: reads in between would
+//! otherwise end and restart it once per request.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,10 +13,21 @@ use postern_store::StoreError;
 
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
+/// What a store call that succeeded shows about the store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// Nothing: it was served from memory (the embedded store's sessions, token buckets).
+    FromMemory,
+    Read,
+    Write,
+}
+
 #[derive(Default)]
 pub struct Outage {
     /// Set from the first failure until the next success. The success path reads only this.
     active: AtomicBool,
+    /// The outage began with a failed write: only a write that succeeds ends it.
+    writes_failed: AtomicBool,
     /// Failures since the last summary line.
     failures: Arc<AtomicU64>,
     /// When the outage started, and its failures before the last summary.
@@ -21,8 +35,11 @@ pub struct Outage {
 }
 
 impl Outage {
-    pub fn answered(&self) {
-        if !self.active.load(Ordering::Acquire) {
+    pub fn answered(&self, how: Answered) {
+        if !self.active.load(Ordering::Acquire)
+            || how == Answered::FromMemory
+            || (how == Answered::Read && self.writes_failed.load(Ordering::Acquire))
+        {
             return;
         }
         let mut started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
@@ -41,7 +58,7 @@ impl Outage {
         }
     }
 
-    pub fn failed(self: &Arc<Self>, err: &StoreError, op: &'static str) {
+    pub fn failed(self: &Arc<Self>, err: &StoreError, op: &'static str, write: bool) {
         self.failures.fetch_add(1, Ordering::AcqRel);
         if self.active.load(Ordering::Acquire) {
             return;
@@ -50,6 +67,7 @@ impl Outage {
         if self.active.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.writes_failed.store(write, Ordering::Release);
         *started = Some((Instant::now(), 0));
         drop(started);
         tracing::error!(
@@ -85,5 +103,42 @@ impl Outage {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn down() -> StoreError {
+        StoreError::unavailable("down")
+    }
+
+    fn active(outage: &Outage) -> bool {
+        outage.active.load(Ordering::Acquire)
+    }
+
+    #[test]
+    fn an_outage_begun_by_a_write_ends_with_a_write_only() {
+        let outage = Arc::new(Outage::default());
+        outage.failed(&down(), "put_session", true);
+        outage.answered(Answered::FromMemory);
+        outage.answered(Answered::Read);
+        assert!(active(&outage), "reads still work while writes fail");
+        outage.answered(Answered::Write);
+        assert!(!active(&outage));
+    }
+
+    #[test]
+    fn an_outage_begun_by_a_read_ends_with_any_call_that_reaches_the_store() {
+        let outage = Arc::new(Outage::default());
+        outage.failed(&down(), "get_session", false);
+        outage.answered(Answered::FromMemory);
+        assert!(active(&outage), "memory says nothing of the store");
+        outage.answered(Answered::Read);
+        assert!(!active(&outage));
+        outage.failed(&down(), "failures", false);
+        outage.answered(Answered::Write);
+        assert!(!active(&outage));
     }
 }

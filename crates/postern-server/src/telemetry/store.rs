@@ -18,7 +18,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::outage::Outage;
+use super::outage::{Answered, Outage};
 use crate::passwords::PasswordPool;
 
 /// Declares the metered operations once: the `Op` names (the `op` label) and one
@@ -136,12 +136,40 @@ impl MeteredStore {
             metrics.record(op, result.is_ok(), started.elapsed());
         }
         match &result {
-            Ok(_) => self.outage.answered(),
-            Err(err @ StoreError::Unavailable(_)) => self.outage.failed(err, OPS[op as usize]),
+            Ok(_) => self.outage.answered(self.answered_how(op)),
+            Err(err @ StoreError::Unavailable(_)) => {
+                self.outage.failed(err, OPS[op as usize], writes(op));
+            }
             Err(StoreError::Full(_)) => {}
         }
         result
     }
+
+    /// What a successful `op` shows about the store (see `outage.rs`).
+    fn answered_how(&self, op: Op) -> Answered {
+        let from_memory = matches!(op, Op::get_session | Op::user_sessions | Op::take_token);
+        if from_memory && matches!(self.inner, Store::Embedded(_)) {
+            Answered::FromMemory
+        } else if writes(op) {
+            Answered::Write
+        } else {
+            Answered::Read
+        }
+    }
+}
+
+/// Whether `op` changes what the store holds.
+fn writes(op: Op) -> bool {
+    !matches!(
+        op,
+        Op::get_session
+            | Op::user_sessions
+            | Op::failures
+            | Op::take_token
+            | Op::is_marked
+            | Op::peek_value
+            | Op::ping
+    )
 }
 
 impl std::ops::Deref for MeteredStore {

@@ -491,6 +491,27 @@ async fn a_factor_change_after_five_minutes_asks_for_the_password_again() {
     );
 }
 
+#[tokio::test]
+async fn a_set_up_secret_is_shown_again_only_while_the_sign_in_is_recent() {
+    let server = server().await;
+    let cookie = server.login("bob").await;
+    let setup = submit(&server, &cookie, "/account/totp-setup", &[]).await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
+    let secret = shown_secret(&setup);
+    let reloaded = account(&server, &cookie).await;
+    assert_eq!(
+        shown_secret(&reloaded),
+        secret,
+        "a reload within the window"
+    );
+    // Past the window, the session cookie alone does not read the secret again.
+    age(&server, &cookie).await;
+    let later = account(&server, &cookie).await;
+    assert_eq!(later.status, StatusCode::OK);
+    assert!(!later.body.contains("totp-secret"), "{}", later.body);
+    assert!(!later.body.contains(&secret));
+}
+
 /// A bearer token (or a session) can have a ticket turned into a new session: no sign-in of its
 /// own, so it never passes for a recent authentication.
 #[tokio::test]
@@ -826,4 +847,39 @@ async fn the_account_routes_answer_other_methods_and_paths() {
     assert_eq!(get_form.header("allow"), Some("POST"));
     let unknown = server.post("/account/nothing").browser().send().await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+/// A credentials record that no longer reads (edited by hand, imported from a broken file)
+/// fails closed: the user's own TOTP must not fall away with it, so the password alone never
+/// signs them in.
+#[tokio::test]
+async fn an_unreadable_credentials_record_never_drops_the_second_factor() {
+    let server = server().await;
+    let cookie = server.login("bob").await;
+    enrol(&server, &cookie).await;
+    assert_eq!(api_login(&server, "bob").await.json()["totpPending"], true);
+    server
+        .state
+        .store
+        .put_user_record(
+            "bob",
+            postern_store::RecordKind::Credentials,
+            "current",
+            b"{\"totp\": 7".to_vec(),
+        )
+        .await
+        .unwrap();
+    let login = api_login(&server, "bob").await;
+    assert!(
+        login.session_cookie().is_none(),
+        "signed in with the password alone: {} {}",
+        login.status,
+        login.body
+    );
+    assert_eq!(
+        login.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        login.body
+    );
 }

@@ -16,7 +16,13 @@ fn now() -> u64 {
 }
 
 fn code_at(offset_steps: i64) -> String {
-    let at = now() as i64 + offset_steps * 30;
+    code_from(now(), offset_steps)
+}
+
+/// The code `offset_steps` steps from `base`: a test that compares codes reads the clock once,
+/// so a step that ends mid-test cannot turn "an older code" into a fresh one.
+fn code_from(base: u64, offset_steps: i64) -> String {
+    let at = base as i64 + offset_steps * 30;
     TotpKey::parse(SECRET).unwrap().code_at(at as u64)
 }
 
@@ -123,13 +129,14 @@ async fn a_pending_login_is_no_session_and_the_right_code_makes_a_two_factor_one
 #[tokio::test]
 async fn a_code_works_once_and_no_older_code_after_it() {
     let server = server().await;
+    let base = now();
     let first = password_step(&server).await;
     assert_eq!(
-        code_step(&server, &first, &code_at(1)).await.status,
+        code_step(&server, &first, &code_from(base, 1)).await.status,
         StatusCode::OK
     );
     let second = password_step(&server).await;
-    for code in [code_at(1), code_at(0), code_at(-1)] {
+    for code in [code_from(base, 1), code_from(base, 0), code_from(base, -1)] {
         let replay = code_step(&server, &second, &code).await;
         assert_eq!(
             replay.status,

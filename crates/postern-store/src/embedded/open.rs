@@ -9,18 +9,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use redb::{Database, DatabaseError, ReadableTable as _, StorageError, TableHandle as _};
+use redb::{Database, DatabaseError, ReadableDatabase as _, ReadableTable as _, StorageError};
 
 use super::tables::{ENTRIES, EXPIRY, META, RECORDS, SCHEMA_VERSION_KEY, SESSIONS, USER_SESSIONS};
 
 pub const DATA_FILE: &str = "postern.redb";
 pub const PID_FILE: &str = "postern.pid";
-/// The layout of the tables this build writes. Raise it with an entry in `UPGRADES` whenever
-/// what is stored changes.
-pub const SCHEMA_VERSION: u64 = 1;
-/// Upgrades from version `n` (index `n - 1`) to `n + 1`, run in order in one transaction.
+/// The steps from each older layout to the next: `UPGRADES[n - 1]` turns a version `n` file
+/// into version `n + 1`. A change to what is stored is one more entry here (and a test that
+/// opens a file of the old layout); `SCHEMA_VERSION` follows from it.
 const UPGRADES: &[Upgrade] = &[];
-type Upgrade = fn(&redb::WriteTransaction) -> Result<(), redb::Error>;
+/// The layout of the tables this build writes: one more than the steps it carries.
+pub const SCHEMA_VERSION: u64 = UPGRADES.len() as u64 + 1;
+/// One upgrade step, run inside the transaction that then records the new version.
+pub type Upgrade = fn(&redb::WriteTransaction) -> Result<(), redb::Error>;
 /// redb's page cache. Sessions are read from memory; this serves counters, marks and values.
 const CACHE_BYTES: usize = 8 << 20;
 /// After a failed write the file is reopened at most this often.
@@ -37,9 +39,13 @@ pub enum OpenError {
     )]
     Damaged { file: PathBuf, detail: String },
     #[error(
-        "{file} was written by a newer postern (schema version {found}; this one reads up to {SCHEMA_VERSION}): run the newer version, or restore a backup made by this one"
+        "{file} was written by a newer postern (schema version {found}; this one reads up to {reads}): run the newer version, or restore a backup made by this one"
     )]
-    Newer { file: PathBuf, found: u64 },
+    Newer {
+        file: PathBuf,
+        found: u64,
+        reads: u64,
+    },
     #[error("{path}: {err}")]
     Io { path: PathBuf, err: std::io::Error },
 }
@@ -213,48 +219,48 @@ fn refusal(dir: &Path, path: &Path, err: DatabaseError) -> OpenError {
 /// Writes the schema version into a new file, refuses a newer or foreign one, and upgrades
 /// an older one.
 fn check_schema(db: &Database, path: &Path) -> Result<(), OpenError> {
+    check_schema_with(db, path, UPGRADES)
+}
+
+/// `check_schema` with the upgrade steps as a parameter, so the path the next change to the
+/// layout will take is tested now, with steps of the test's own. An older file is copied
+/// aside first (`postern.redb.v<N>`), so going back to the release before stays possible.
+fn check_schema_with(db: &Database, path: &Path, upgrades: &[Upgrade]) -> Result<(), OpenError> {
     let damaged = |err: redb::Error| OpenError::Damaged {
         file: path.to_owned(),
         detail: err.to_string(),
     };
-    let txn = db.begin_write().map_err(|err| damaged(err.into()))?;
-    let found = {
-        let meta = txn.open_table(META).map_err(|err| damaged(err.into()))?;
-        meta.get(SCHEMA_VERSION_KEY)
-            .map_err(|err| damaged(err.into()))?
-            .map(|version| version.value())
-    };
-    let found = match found {
+    let newest = upgrades.len() as u64 + 1;
+    let found = match stored_version(db).map_err(damaged)? {
         Some(version) => version,
-        None => {
-            let foreign = txn
-                .list_tables()
-                .map_err(|err| damaged(err.into()))?
-                .any(|table| table.name() != META.name());
-            if foreign {
-                return Err(OpenError::Damaged {
-                    file: path.to_owned(),
-                    detail: "a redb file without postern's schema version".into(),
-                });
-            }
-            SCHEMA_VERSION
+        None if holds_tables(db).map_err(damaged)? => {
+            return Err(OpenError::Damaged {
+                file: path.to_owned(),
+                detail: "a redb file without postern's schema version".into(),
+            });
         }
+        // A new file: written in the newest layout from the start.
+        None => newest,
     };
-    if found > SCHEMA_VERSION {
+    if found > newest {
         return Err(OpenError::Newer {
             file: path.to_owned(),
             found,
+            reads: newest,
         });
     }
+    if found < newest {
+        let copy = copy_before_upgrade(path, found)?;
+        tracing::warn!(file = %path.display(), from = found, to = newest, copy = %copy.display(), "upgrading the data file's layout; the file as it was is kept beside it");
+    }
+    let txn = db.begin_write().map_err(|err| damaged(err.into()))?;
     let setup = || -> Result<(), redb::Error> {
-        for upgrade in UPGRADES
-            .iter()
-            .skip(usize::try_from(found).unwrap_or(0).saturating_sub(1))
-        {
+        // Version `n` (n >= 1) runs the steps from index `n - 1` on.
+        let done = usize::try_from(found.saturating_sub(1)).unwrap_or(usize::MAX);
+        for upgrade in upgrades.iter().skip(done) {
             upgrade(&txn)?;
         }
-        txn.open_table(META)?
-            .insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
+        txn.open_table(META)?.insert(SCHEMA_VERSION_KEY, newest)?;
         txn.open_table(SESSIONS)?;
         txn.open_table(USER_SESSIONS)?;
         txn.open_table(ENTRIES)?;
@@ -264,6 +270,31 @@ fn check_schema(db: &Database, path: &Path) -> Result<(), OpenError> {
     };
     setup().map_err(damaged)?;
     txn.commit().map_err(|err| damaged(err.into()))
+}
+
+/// The schema version the file records; `None` when it records none (a new or foreign file).
+fn stored_version(db: &Database) -> Result<Option<u64>, redb::Error> {
+    let txn = db.begin_read()?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    Ok(meta.get(SCHEMA_VERSION_KEY)?.map(|version| version.value()))
+}
+
+/// Whether the file holds any table (a file postern just created holds none).
+fn holds_tables(db: &Database) -> Result<bool, redb::Error> {
+    Ok(db.begin_read()?.list_tables()?.next().is_some())
+}
+
+/// Copies the file, as it is before an upgrade, to `postern.redb.v<version>` beside it
+/// (owner-only, as the file). No upgrade runs without that copy.
+fn copy_before_upgrade(path: &Path, version: u64) -> Result<PathBuf, OpenError> {
+    let copy = path.with_extension(format!("redb.v{version}"));
+    std::fs::copy(path, &copy).map_err(io(&copy))?;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).map_err(io(&copy))?;
+    Ok(copy)
 }
 
 /// Our PID beside the file, so a second process refused by the lock can name this one.
@@ -280,3 +311,6 @@ fn write_pid(dir: &Path) {
         tracing::warn!(path = %path.display(), error = %err, "cannot write the PID file");
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,7 +14,8 @@ use super::tables::{
 };
 use crate::{Counter, UserRecord};
 
-/// Rows the sweep removes in one transaction at most, so one sweep never holds up sign-ins.
+/// Rows the sweep removes in one transaction at most, so one sweep never holds up sign-ins
+/// for long; the writer runs the next part in its next batch (see `Writer::run`).
 const SWEEP_BATCH: usize = 5_000;
 
 pub enum Op {
@@ -100,6 +101,8 @@ pub struct Tables<'txn> {
     /// `max_sessions`, and how many more new sessions this batch may add.
     max_sessions: usize,
     session_room: usize,
+    /// A sweep in this batch stopped at `SWEEP_BATCH` rows: more are due.
+    pub sweep_unfinished: bool,
 }
 
 type Result<T> = std::result::Result<T, redb::Error>;
@@ -120,6 +123,7 @@ impl<'txn> Tables<'txn> {
             now,
             max_sessions,
             session_room: max_sessions.saturating_sub(live_sessions),
+            sweep_unfinished: false,
         })
     }
 
@@ -359,6 +363,7 @@ impl<'txn> Tables<'txn> {
             }
             self.expiry.remove((*expires, reference.as_slice()))?;
         }
+        self.sweep_unfinished = due.len() == SWEEP_BATCH;
         Ok(Reply::Ended(due.len()))
     }
 }

@@ -34,9 +34,23 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Runs until every sender is gone (the store was dropped).
+    /// Runs until every sender is gone (the store was dropped). A sweep that stopped at its
+    /// batch limit goes on in the next batch, with whatever else is queued by then, until the
+    /// expired rows are gone: the file stays bounded however fast sessions churn.
     pub fn run(self) {
-        while let Ok(first) = self.jobs.recv() {
+        let mut sweep_more = false;
+        loop {
+            let first = if sweep_more {
+                Job {
+                    op: Op::Sweep,
+                    reply: None,
+                }
+            } else {
+                match self.jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match self.jobs.try_recv() {
@@ -44,11 +58,13 @@ impl Writer {
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
-            self.commit(batch);
+            sweep_more = self.commit(batch);
         }
     }
 
-    fn commit(&self, batch: Vec<Job>) {
+    /// Applies and commits `batch`; answers whether a sweep in it stopped at its limit.
+    fn commit(&self, batch: Vec<Job>) -> bool {
+        let mut sweep_more = false;
         let mut replies = Vec::with_capacity(batch.len());
         let mut mirror = Vec::new();
         let mut live = self.sessions.session_count();
@@ -70,6 +86,7 @@ impl Writer {
                 for job in batch {
                     replies.push((tables.apply(job.op, &mut mirror)?, job.reply));
                 }
+                sweep_more = tables.sweep_unfinished;
             }
             txn.commit()?;
             Ok(())
@@ -77,7 +94,7 @@ impl Writer {
         match done {
             Ok(()) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
-                    tracing::info!("the data file takes writes again");
+                    tracing::warn!(target: "store", event = "store.data_file_writable", file = %self.file.path.display(), "the data file takes writes again");
                 }
                 for change in mirror {
                     self.mirror(change);
@@ -87,11 +104,12 @@ impl Writer {
                         let _ = to.send(Ok(reply));
                     }
                 }
+                sweep_more
             }
             Err(err) => {
                 // Once per problem, not per request: the flag is set until a commit succeeds.
                 if !self.failing.swap(true, Ordering::Relaxed) {
-                    tracing::error!(error = %err, file = %self.file.path.display(), "the data file cannot be written: sign-ins and other changes fail until it can");
+                    tracing::error!(target: "store", event = "store.data_file_unwritable", error = %err, file = %self.file.path.display(), "the data file cannot be written: sign-ins and other changes fail until it can");
                 }
                 // redb refuses everything after an I/O error until the file is opened again.
                 if matches!(err, redb::Error::Io(_) | redb::Error::PreviousIo) {
@@ -106,6 +124,7 @@ impl Writer {
                         let _ = to.send(Err(failed.clone()));
                     }
                 }
+                false
             }
         }
     }

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use postern_store::embedded::{DATA_FILE, OpenError, permission_problems};
+use postern_store::embedded::{DATA_FILE, OpenError, SCHEMA_VERSION, permission_problems};
 use postern_store::{EmbeddedStore, RecordKind, Store, StoreError};
 use postern_testkit::TempDir;
 
@@ -171,6 +171,44 @@ async fn the_sweep_removes_expired_rows_from_the_file() {
     assert!(store.get_session(&lasting).await.unwrap().is_some());
 }
 
+/// One sweep removes at most a batch of rows per transaction (so sign-ins are not held up),
+/// and goes on batch after batch until every expired row is gone: a churn faster than one
+/// batch per sweep interval must not grow the file without bound.
+#[tokio::test]
+async fn one_sweep_goes_on_until_every_expired_row_is_gone() {
+    let dir = TempDir::new("embedded-sweep-all");
+    let embedded = EmbeddedStore::open(dir.path(), 20_000).unwrap();
+    let store = Store::Embedded(embedded.clone());
+    let expired = 12_000;
+    let mut writes = tokio::task::JoinSet::new();
+    for _ in 0..expired {
+        let store = store.clone();
+        writes.spawn(async move {
+            store
+                .put_session(&key(), &record("alice"), Duration::from_millis(50))
+                .await
+        });
+        while writes.len() >= 256 {
+            writes.join_next().await.unwrap().unwrap().unwrap();
+        }
+    }
+    while let Some(done) = writes.join_next().await {
+        done.unwrap().unwrap();
+    }
+    assert_eq!(embedded.stored_rows().unwrap(), expired);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.sweep_expired();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while embedded.stored_rows().unwrap() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} rows left after one sweep",
+            embedded.stored_rows().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn sessions_are_bounded_by_max_sessions() {
     let dir = TempDir::new("embedded-bound");
@@ -312,7 +350,17 @@ async fn a_file_from_a_newer_schema_is_refused() {
     let Err(err) = EmbeddedStore::open(dir.path(), 1000) else {
         panic!("a newer file was opened");
     };
-    assert!(matches!(err, OpenError::Newer { found: 99, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OpenError::Newer {
+                found: 99,
+                reads: SCHEMA_VERSION,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("newer postern"), "{err}");
 }
 

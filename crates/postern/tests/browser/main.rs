@@ -1,7 +1,8 @@
 //! Real headless Chromium (Debian's `chromium`, driven by npm `playwright-core`, both installed
 //! by `.ci/install-peers`) walks the password + TOTP sign-in, the signed-in, "no access" and
 //! sign-out pages, and the OpenID Connect sign-in through a real oidc-provider; and the account
-//! page with a user's own TOTP set-up; in light and dark colour schemes on a desktop and a
+//! page with a user's own TOTP set-up; and passkeys with a virtual authenticator on two replicas
+//! (`passkeys.rs`); in light and dark colour schemes on a desktop and a
 //! phone window, with axe-core (npm) auditing every postern page for WCAG 2.1 AA. Screenshots
 //! of every page land in `browser-artifacts/` at the workspace root (each walk empties its own
 //! at its start; the account walk's are in `browser-artifacts/account/`). A missing node,
@@ -20,6 +21,8 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// One walk at a time: each runs a Chromium and a postern, and the machine may be small.
 static ONE_WALK: Mutex<()> = Mutex::new(());
+
+mod passkeys;
 
 struct Server(Child);
 

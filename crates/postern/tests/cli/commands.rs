@@ -74,6 +74,30 @@ fn config_check_accepts_a_valid_file() {
 }
 
 #[test]
+fn config_check_refuses_an_rp_id_app_url_is_not_inside() {
+    let dir = TempDir::new("check-rp-id");
+    let text = config(3000, "").replace("http://127.0.0.1:3000", "https://auth.example.com")
+        + "[webauthn]\nrp_id = \"example.org\"\n";
+    let path = dir.write("postern.toml", &text);
+    let output = run(&["config", "check", "--config", path.to_str().unwrap()], "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("`webauthn.rp_id` = \"example.org\" must be app_url's host `auth.example.com` or a parent domain"),
+        "{stderr}"
+    );
+    let inside = text.replace("example.org", "example.com");
+    let path = dir.write("postern.toml", &inside);
+    let output = run(&["config", "check", "--config", path.to_str().unwrap()], "");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn config_check_lists_every_problem_and_exits_64() {
     let dir = TempDir::new("check-bad");
     let path = dir.write(

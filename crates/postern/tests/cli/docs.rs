@@ -192,6 +192,21 @@ fn every_route_is_documented() {
             missing.push(literal.to_owned());
         }
     }
+    // The passkey routes have a table of their own, under `/api/webauthn/`.
+    let passkeys = workspace_file("crates/postern-server/src/handlers/passkeys.rs");
+    let table = &passkeys
+        [passkeys.find("pub fn route(").unwrap()..passkeys.find("pub async fn serve").unwrap()];
+    for literal in table
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|literal| literal.starts_with(|c: char| c.is_ascii_lowercase()))
+        .filter(|literal| !literal.ends_with('/'))
+    {
+        if !docs.contains(&format!("/api/webauthn/{literal}")) {
+            missing.push(format!("/api/webauthn/{literal}"));
+        }
+    }
     for proxy in ["traefik", "caddy", "nginx", "envoy"] {
         if !docs.contains(&format!("/api/auth/{proxy}")) {
             missing.push(format!("/api/auth/{proxy}"));
@@ -214,6 +229,7 @@ fn every_cli_command_and_flag_is_documented() {
         &["users", "unlock"],
         &["users", "revoke"],
         &["users", "totp-reset"],
+        &["users", "passkeys"],
         &["store", "backup"],
         &["store", "export"],
         &["store", "import"],

@@ -106,9 +106,26 @@ impl Running {
     /// config file is rewritten) and starts again. Ready means this child said it listens on
     /// the port, not just that something there answers.
     pub fn start_with(dir: &TempDir, config_path: &Path, flags: &[&str], port: u16) -> Self {
+        Self::start_inner(dir, config_path, flags, port, &[])
+    }
+
+    /// `start`, run by `wrapper`: a command that sets something up and then runs the rest of
+    /// its arguments (`postern serve ...`) in the same process, e.g. `unshare` with a mount of
+    /// the data directory. `child.id()` is then postern's PID.
+    pub fn start_under(dir: &TempDir, config_path: &Path, port: u16, wrapper: &[String]) -> Self {
+        Self::start_inner(dir, config_path, &[], port, wrapper)
+    }
+
+    fn start_inner(
+        dir: &TempDir,
+        config_path: &Path,
+        flags: &[&str],
+        port: u16,
+        wrapper: &[String],
+    ) -> Self {
         let mut port = port;
         for _ in 0..5 {
-            let mut running = Self::spawn(dir, config_path, flags, port);
+            let mut running = Self::spawn(dir, config_path, flags, port, wrapper);
             match running.wait_until_ready() {
                 Ready::Yes => return running,
                 Ready::PortTaken if flags.is_empty() => {
@@ -125,9 +142,23 @@ impl Running {
         panic!("postern could not bind 127.0.0.1:{port}: another process holds it");
     }
 
-    fn spawn(dir: &TempDir, config_path: &Path, flags: &[&str], port: u16) -> Self {
+    fn spawn(
+        dir: &TempDir,
+        config_path: &Path,
+        flags: &[&str],
+        port: u16,
+        wrapper: &[String],
+    ) -> Self {
         let log = dir.0.join("postern.log");
-        let child = Command::new(BINARY)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(BINARY);
+                command
+            }
+            None => Command::new(BINARY),
+        };
+        let child = command
             .args(["serve", "--config"])
             .arg(config_path)
             .args(flags)
@@ -228,4 +259,65 @@ pub fn post_json(port: u16, path: &str, body: &str) -> String {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     answer
+}
+
+/// One raw HTTP/1.1 exchange (a body is JSON unless `headers` say otherwise); `None` when the
+/// server went away before the status line.
+pub fn exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    let typed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+    if !body.is_empty() && !typed {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    answer.starts_with("HTTP/1.1 ").then_some(answer)
+}
+
+pub fn status(answer: &str) -> u16 {
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `postern_session=<value>` from an answer's `Set-Cookie`.
+pub fn session_cookie(answer: &str) -> Option<String> {
+    answer
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: postern_session="))
+        .and_then(|rest| rest.split(';').next())
+        .map(|value| format!("postern_session={value}"))
+}
+
+/// A traefik check of `/` on app.example.com with the session `cookie`; its status (0: no
+/// answer).
+pub fn check_session(port: u16, cookie: &str) -> u16 {
+    let headers = [
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "app.example.com"),
+        ("Cookie", cookie),
+    ];
+    exchange(port, "GET", "/api/auth/traefik", &headers, "").map_or(0, |a| status(&a))
 }

@@ -4,8 +4,8 @@
 
 use crate::harness::proxy::ProxyKind;
 use crate::scenarios::{
-    access, browser_login, deploy_variants, host_confusion, login_redirect, logout, oidc_login,
-    refused_in_chromium, spoofing,
+    access, browser_login, deploy_variants, host_confusion, identity_token, login_redirect, logout,
+    oidc_login, refused_in_chromium, spoofing,
 };
 
 macro_rules! proxy_suite {
@@ -90,6 +90,11 @@ macro_rules! proxy_suite {
             #[tokio::test]
             async fn access_a_forged_client_ip_changes_nothing() {
                 access::a_forged_client_ip_changes_nothing(KIND).await;
+            }
+
+            #[tokio::test]
+            async fn identity_token_reaches_the_app_and_jose_verifies_it() {
+                identity_token::the_app_gets_postern_s_token_and_jose_verifies_it(KIND).await;
             }
 
             #[tokio::test]
@@ -182,5 +187,23 @@ mod replicas {
     #[tokio::test]
     async fn a_redis_outage_fails_closed_and_heals() {
         crate::scenarios::redis_outage::a_redis_outage_fails_closed_and_heals().await;
+    }
+}
+
+/// postern as an OpenID Provider, for a certified relying-party library.
+mod oidc_provider {
+    #[tokio::test]
+    async fn openid_client_walks_the_whole_flow() {
+        crate::scenarios::oidc_provider::openid_client_walks_the_whole_flow().await;
+    }
+
+    #[tokio::test]
+    async fn authlib_walks_the_code_flow() {
+        crate::scenarios::oidc_provider::authlib_walks_the_code_flow().await;
+    }
+
+    #[tokio::test]
+    async fn chromium_walks_sign_in_and_consent() {
+        crate::scenarios::oidc_provider::chromium_walks_sign_in_and_consent().await;
     }
 }

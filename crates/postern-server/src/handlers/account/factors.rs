@@ -55,13 +55,15 @@ pub async fn pending_secret(
 /// Whether the session's user authenticated within the last five minutes: signed in (with a
 /// password, a code or a provider: a session a ticket started is no sign-in, and one whose
 /// way in is not known does not count), or gave their password again here.
-async fn recently_authenticated(caller: &Caller<'_>) -> Result<bool, StoreError> {
+pub(super) async fn recently_authenticated(
+    state: &AppState,
+    session: &CurrentSession,
+) -> Result<bool, StoreError> {
     let now = now();
-    if authenticated_recently(caller.session.record.created_at, now) {
-        let method = caller
-            .state
+    if authenticated_recently(session.record.created_at, now) {
+        let method = state
             .store
-            .peek_value(&sessions::device_key(&caller.session.key))
+            .peek_value(&sessions::device_key(&session.key))
             .await?
             .and_then(|bytes| serde_json::from_slice::<sessions::Device>(&bytes).ok())
             .map(|device| device.method)
@@ -70,10 +72,9 @@ async fn recently_authenticated(caller: &Caller<'_>) -> Result<bool, StoreError>
             return Ok(true);
         }
     }
-    let again = caller
-        .state
+    let again = state
         .store
-        .peek_value(&reauth_key(&caller.session.key))
+        .peek_value(&reauth_key(&session.key))
         .await?
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| text.parse::<u64>().ok());
@@ -111,7 +112,7 @@ async fn may_change(caller: &Caller<'_>, section: &str) -> Result<(), AppResult>
     if let Some(why) = view::factors_locked(caller.state, &caller.session) {
         return Err(refused(caller, StatusCode::FORBIDDEN, &why).await);
     }
-    match recently_authenticated(caller).await {
+    match recently_authenticated(caller.state, &caller.session).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(reauth_page(caller, section, None, StatusCode::UNAUTHORIZED)),
         Err(err) => Err(Err(err.into())),
@@ -290,16 +291,13 @@ pub(super) async fn totp_remove(caller: &Caller<'_>) -> AppResult {
         }
         Some(TotpSource::User { .. }) => {}
     }
-    // PASSKEYS: the user's passkeys count as other second factors here.
-    let other_second_factors = 0;
+    // The user's passkeys are other second factors.
+    let other_second_factors = crate::webauthn::records::list(&state.store, &user.name)
+        .await?
+        .len();
     let required_by = view::two_factor_apps(state, &caller.session);
     if other_second_factors == 0 && !required_by.is_empty() {
-        let message = format!(
-            "You cannot remove your last second factor: {} need{} two factors. Set up another \
-             second factor first, or ask your administrator.",
-            required_by.join(", "),
-            if required_by.len() == 1 { "s" } else { "" }
-        );
+        let message = view::last_factor_refusal(&required_by);
         return refused(caller, StatusCode::CONFLICT, &message).await;
     }
     let removed = {

@@ -5,7 +5,7 @@
 //! reload never repeats it), except the two that show a secret once.
 
 mod factors;
-mod view;
+pub(super) mod view;
 
 use std::net::IpAddr;
 

@@ -55,8 +55,15 @@ pub async fn render(
             since: date(enrolled_at),
             ..totp_part("on")
         },
+        // A set-up's secret is shown again on a reload only while the user has authenticated
+        // recently, like every change of factors: a session cookie alone must not read it.
         None => match factors::pending_secret(state, session).await? {
-            Some(secret) if factors_locked.is_none() => enrolling(state, &user.name, &secret),
+            Some(secret)
+                if factors_locked.is_none()
+                    && factors::recently_authenticated(state, session).await? =>
+            {
+                enrolling(state, &user.name, &secret)
+            }
             _ => totp_part("off"),
         },
     };
@@ -129,6 +136,16 @@ pub fn factors_locked(state: &AppState, session: &CurrentSession) -> Option<Stri
         );
     }
     None
+}
+
+/// Why a user may not remove their last second factor: `required_by` (not empty) needs two.
+pub fn last_factor_refusal(required_by: &[String]) -> String {
+    format!(
+        "You cannot remove your last second factor: {} need{} two factors. Set up another \
+         second factor first, or ask your administrator.",
+        required_by.join(", "),
+        if required_by.len() == 1 { "s" } else { "" }
+    )
 }
 
 /// The names of the `two_factor` apps the session's user may reach.

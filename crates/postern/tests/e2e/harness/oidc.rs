@@ -75,7 +75,7 @@ impl OidcProvider {
     }
 }
 
-fn node() -> PathBuf {
+pub fn node() -> PathBuf {
     let on_path = std::env::var_os("PATH")
         .map(|path| {
             std::env::split_paths(&path)

@@ -131,7 +131,7 @@ fn portal_url(port: u16) -> Url {
 }
 
 /// `POSTERN_E2E_BINARY` runs the suite against another build (e.g. a release binary).
-fn binary() -> PathBuf {
+pub fn binary() -> PathBuf {
     std::env::var_os("POSTERN_E2E_BINARY").map_or_else(
         || PathBuf::from(env!("CARGO_BIN_EXE_postern")),
         PathBuf::from,

@@ -1,0 +1,462 @@
+//! The provider's endpoints for clients: token (code and refresh grants), userinfo,
+//! revocation (RFC 7009), introspection (RFC 7662) and end session (RP-initiated logout).
+//! Errors are OAuth's JSON (`{"error": ..., "error_description": ...}`).
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::header::{self, HeaderValue};
+use http::{Request, StatusCode};
+use postern_core::oidc::OidcClient;
+use postern_core::oidc::claims::user_claims;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::oidc_flow::{hint_subject, params};
+use crate::authorization::{self, Presented};
+use crate::error::AppError;
+use crate::oidc::client_auth::{self, ClientError};
+use crate::oidc::grants::{self, Redeemed, TokenGrant, TokenKind};
+use crate::oidc::tokens::{self, Issue, IssueError};
+use crate::request::RequestBody;
+use crate::respond::{self, HttpResponse};
+use crate::sessions;
+use crate::state::AppState;
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
+    let mut response = respond::json(
+        status,
+        json!({ "error": error, "error_description": description }),
+    );
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn invalid_client(headers: &http::HeaderMap, err: &ClientError) -> HttpResponse {
+    if matches!(err, ClientError::Busy) {
+        return oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "too many sign-ins in progress, try again",
+        );
+    }
+    let mut response = oauth_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "client authentication failed",
+    );
+    if headers.contains_key(header::AUTHORIZATION) {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"postern\""),
+        );
+    }
+    response
+}
+
+fn store_error(err: impl Into<AppError>) -> HttpResponse {
+    let err: AppError = err.into();
+    tracing::warn!(error = ?err, "an OpenID request failed on the store");
+    oauth_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the session store did not answer",
+    )
+}
+
+/// `POST /oidc/token`.
+pub async fn token<B: RequestBody>(state: &AppState, request: Request<B>) -> HttpResponse {
+    let headers = request.headers().clone();
+    let form = match params(request).await {
+        Ok(form) => form,
+        Err(err) => return store_error(err),
+    };
+    let client = match client_auth::authenticate(state, &headers, &form).await {
+        Ok(client) => client,
+        Err(err) => return invalid_client(&headers, &err),
+    };
+    let now = crate::clock::now();
+    let answer = match form.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => code_grant(state, client, &form, now).await,
+        Some("refresh_token") => refresh_grant(state, client, &form, now).await,
+        _ => Err(Box::new(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        ))),
+    };
+    match answer {
+        Ok(body) => {
+            let mut response = respond::json(StatusCode::OK, body);
+            response
+                .headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(response) => *response,
+    }
+}
+
+fn invalid_grant(description: &str) -> Box<HttpResponse> {
+    Box::new(oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        description,
+    ))
+}
+
+fn issued(result: Result<Value, IssueError>) -> Result<Value, Box<HttpResponse>> {
+    result.map_err(|err| {
+        Box::new(match err {
+            IssueError::Store(err) => store_error(err),
+            IssueError::Signing => respond::internal_error("signing an ID token", &"no usable key"),
+        })
+    })
+}
+
+async fn code_grant(
+    state: &AppState,
+    client: &OidcClient,
+    form: &HashMap<String, String>,
+    now: u64,
+) -> Result<Value, Box<HttpResponse>> {
+    let code = form.get("code").map(String::as_str).unwrap_or_default();
+    let (grant, family) = match grants::redeem_code(state, code).await {
+        Ok(Redeemed::Grant(grant, family)) => (grant, family),
+        Ok(Redeemed::Nothing) => {
+            return Err(invalid_grant("the code is unknown, expired or used"));
+        }
+        Err(err) => return Err(Box::new(store_error(err))),
+    };
+    if grant.client_id != client.id {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    if form.get("redirect_uri") != Some(&grant.redirect_uri) {
+        return Err(invalid_grant(
+            "redirect_uri differs from the authorization request's",
+        ));
+    }
+    match (&grant.code_challenge, form.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
+                return Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+        }
+        (Some(_), None) => return Err(invalid_grant("code_verifier is required")),
+        (None, Some(_)) => return Err(invalid_grant("no code_challenge was sent for this code")),
+        (None, None) => {}
+    }
+    if !subject_exists(state, &grant.subject) {
+        return Err(invalid_grant("the user no longer exists"));
+    }
+    issued(
+        tokens::issue(
+            state,
+            &Issue {
+                client,
+                subject: &grant.subject,
+                scopes: &grant.scopes,
+                family: &family,
+                family_expires_at: now.saturating_add(client.refresh_token_ttl.as_secs()),
+                nonce: Some(grant.nonce.as_deref().unwrap_or_default()).filter(|n| !n.is_empty()),
+            },
+            now,
+        )
+        .await,
+    )
+}
+
+async fn refresh_grant(
+    state: &AppState,
+    client: &OidcClient,
+    form: &HashMap<String, String>,
+    now: u64,
+) -> Result<Value, Box<HttpResponse>> {
+    let token = form
+        .get("refresh_token")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let grant = match grants::take_refresh(state, token, now).await {
+        Ok(Some(grant)) => grant,
+        Ok(None) => {
+            return Err(invalid_grant(
+                "the refresh token is unknown, expired or used",
+            ));
+        }
+        Err(err) => return Err(Box::new(store_error(err))),
+    };
+    if grant.client_id != client.id {
+        // Someone else's token: it is spent now, and its family goes with it.
+        let ttl =
+            std::time::Duration::from_secs(grant.family_expires_at.saturating_sub(now).max(1));
+        if let Err(err) = grants::revoke_family(state, &grant.family, ttl).await {
+            return Err(Box::new(store_error(err)));
+        }
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let scopes = match form.get("scope") {
+        None => grant.scopes.clone(),
+        Some(asked) => {
+            let asked: Vec<String> = asked.split_ascii_whitespace().map(str::to_owned).collect();
+            if !asked.iter().all(|scope| grant.scopes.contains(scope)) {
+                return Err(Box::new(oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    "a refresh cannot widen the scope",
+                )));
+            }
+            asked
+        }
+    };
+    if !subject_exists(state, &grant.subject) {
+        return Err(invalid_grant("the user no longer exists"));
+    }
+    issued(
+        tokens::issue(
+            state,
+            &Issue {
+                client,
+                subject: &grant.subject,
+                scopes: &scopes,
+                family: &grant.family,
+                family_expires_at: grant.family_expires_at,
+                nonce: None,
+            },
+            now,
+        )
+        .await,
+    )
+}
+
+/// A local user must still be in the table; a provider's user lives in their tokens.
+fn subject_exists(state: &AppState, subject: &grants::Subject) -> bool {
+    subject.federated || state.user(&subject.user).is_some()
+}
+
+/// `GET|POST /oidc/userinfo`: the claims the token's scopes release.
+pub async fn userinfo<B: RequestBody>(state: &AppState, request: Request<B>) -> HttpResponse {
+    let headers = request.headers().clone();
+    let from_header = match authorization::presented(&headers) {
+        Presented::Bearer(token) => Some(token.to_owned()),
+        _ => None,
+    };
+    let form = match params(request).await {
+        Ok(form) => form,
+        Err(err) => return store_error(err),
+    };
+    let token = from_header.or_else(|| form.get("access_token").cloned());
+    let now = crate::clock::now();
+    let grant = match token {
+        Some(token) => grants::find_token(state, TokenKind::Access, &token, now).await,
+        None => Ok(None),
+    };
+    match grant {
+        Ok(Some(grant)) if subject_exists(state, &grant.subject) => {
+            let claims = user_claims(&grant.subject.identity(), &grant.scopes);
+            respond::json(StatusCode::OK, Value::Object(claims))
+        }
+        Ok(_) => {
+            let mut response = oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is unknown, expired or revoked",
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            response
+        }
+        Err(err) => store_error(err),
+    }
+}
+
+/// `POST /oidc/revoke` (RFC 7009): a refresh token ends its family, an access token itself.
+/// Unknown tokens, and other clients' tokens, are answered 200 all the same.
+pub async fn revoke<B: RequestBody>(state: &AppState, request: Request<B>) -> HttpResponse {
+    let headers = request.headers().clone();
+    let form = match params(request).await {
+        Ok(form) => form,
+        Err(err) => return store_error(err),
+    };
+    let client = match client_auth::authenticate(state, &headers, &form).await {
+        Ok(client) => client,
+        Err(err) => return invalid_client(&headers, &err),
+    };
+    let token = form.get("token").map(String::as_str).unwrap_or_default();
+    let now = crate::clock::now();
+    let result = async {
+        if let Some(grant) = grants::find_token(state, TokenKind::Refresh, token, now).await?
+            && grant.client_id == client.id
+        {
+            let ttl =
+                std::time::Duration::from_secs(grant.family_expires_at.saturating_sub(now).max(1));
+            return grants::revoke_family(state, &grant.family, ttl).await;
+        }
+        if let Some(grant) = grants::find_token(state, TokenKind::Access, token, now).await?
+            && grant.client_id == client.id
+        {
+            return grants::delete_token(state, TokenKind::Access, token).await;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => respond::empty(StatusCode::OK),
+        Err(err) => store_error(err),
+    }
+}
+
+/// `POST /oidc/introspect` (RFC 7662): the client's own tokens only; anything else is
+/// `{"active": false}`.
+pub async fn introspect<B: RequestBody>(state: &AppState, request: Request<B>) -> HttpResponse {
+    let headers = request.headers().clone();
+    let form = match params(request).await {
+        Ok(form) => form,
+        Err(err) => return store_error(err),
+    };
+    let client = match client_auth::authenticate(state, &headers, &form).await {
+        Ok(client) => client,
+        Err(err) => return invalid_client(&headers, &err),
+    };
+    let token = form.get("token").map(String::as_str).unwrap_or_default();
+    let now = crate::clock::now();
+    let mut found = None;
+    for kind in [TokenKind::Access, TokenKind::Refresh] {
+        match grants::find_token(state, kind, token, now).await {
+            Ok(Some(grant)) => {
+                found = Some((kind, grant));
+                break;
+            }
+            Ok(None) => {}
+            Err(err) => return store_error(err),
+        }
+    }
+    let issuer = state
+        .oidc
+        .as_ref()
+        .map(|provider| provider.config.issuer.clone())
+        .unwrap_or_default();
+    let body = match found {
+        Some((kind, grant))
+            if grant.client_id == client.id && subject_exists(state, &grant.subject) =>
+        {
+            describe(kind, &grant, &issuer)
+        }
+        _ => json!({ "active": false }),
+    };
+    respond::json(StatusCode::OK, body)
+}
+
+fn describe(kind: TokenKind, grant: &TokenGrant, issuer: &str) -> Value {
+    json!({
+        "active": true,
+        "scope": grant.scopes.join(" "),
+        "client_id": grant.client_id,
+        "username": grant.subject.user,
+        "token_type": if kind == TokenKind::Access { "Bearer" } else { "refresh_token" },
+        "exp": grant.expires_at,
+        "iat": grant.issued_at,
+        "sub": grant.subject.user,
+        "aud": grant.client_id,
+        "iss": issuer,
+    })
+}
+
+/// `GET|POST /oidc/logout` (RP-initiated logout 1.0): ends postern's session and sends the
+/// browser to a registered `post_logout_redirect_uri`, or to postern's signed-out page. An
+/// `id_token_hint` postern signed (for the signed-in user) is required to end the session
+/// without asking; otherwise the browser lands on the sign-out page, which asks.
+pub async fn end_session<B: RequestBody>(
+    state: &AppState,
+    request: Request<B>,
+) -> Result<HttpResponse, AppError> {
+    let Some(provider) = &state.oidc else {
+        return Err(AppError::refused(StatusCode::NOT_FOUND, "Not Found"));
+    };
+    let session = sessions::current(state, request.headers()).await?;
+    let form = params(request).await?;
+    let get = |name: &str| form.get(name).filter(|value| !value.is_empty());
+    let hinted = get("id_token_hint").and_then(|hint| hint_subject(provider, hint));
+    // Which client's URIs apply: the verified hint's audience, else `client_id`.
+    let hint_audience = hinted
+        .as_ref()
+        .and(get("id_token_hint"))
+        .and_then(|hint| audience_of(hint));
+    let client = hint_audience
+        .or_else(|| get("client_id").cloned())
+        .and_then(|id| provider.config.client(&id));
+    let target = get("post_logout_redirect_uri")
+        .filter(|uri| client.is_some_and(|client| client.post_logout_redirect_uris.contains(uri)));
+    if get("post_logout_redirect_uri").is_some() && target.is_none() {
+        return Ok(crate::pages::error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "This sign-out request is not valid",
+            "The application asked to send you to an address it has not registered.",
+        ));
+    }
+    let Some(session) = session else {
+        return Ok(after_logout(state, target, get("state")));
+    };
+    if hinted.is_none_or(|user| !user.eq_ignore_ascii_case(&session.user.name)) {
+        // No proof the request comes from the user's own client: let them confirm.
+        return Ok(respond::redirect(
+            StatusCode::FOUND,
+            &state.config.portal_url("/logout"),
+        ));
+    }
+    sessions::end(state, &session).await?;
+    let mut response = after_logout(state, target, get("state"));
+    respond::add_cookie(&mut response, &state.session_cookie.expire());
+    Ok(response)
+}
+
+fn after_logout(
+    state: &AppState,
+    target: Option<&String>,
+    client_state: Option<&String>,
+) -> HttpResponse {
+    match target {
+        Some(uri) => {
+            let mut url = match url::Url::parse(uri) {
+                Ok(url) => url,
+                Err(_) => {
+                    return respond::redirect(
+                        StatusCode::FOUND,
+                        &state.config.portal_url("/login?logged_out=1"),
+                    );
+                }
+            };
+            if let Some(client_state) = client_state {
+                url.query_pairs_mut().append_pair("state", client_state);
+            }
+            respond::redirect(StatusCode::FOUND, url.as_str())
+        }
+        None => respond::redirect(
+            StatusCode::FOUND,
+            &state.config.portal_url("/login?logged_out=1"),
+        ),
+    }
+}
+
+/// `aud` of a token, unverified: only used to find which client's registered URIs apply.
+fn audience_of(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    match &claims["aud"] {
+        Value::String(aud) => Some(aud.clone()),
+        Value::Array(auds) => auds.first().and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}

@@ -1,0 +1,409 @@
+//! The browser's part of the OpenID Provider: `/oidc/authorize` (sign-in through postern's
+//! own flow, an existing session reused) and the consent page (`/oidc/consent`). Codes and
+//! pending consents live in the store, so any replica can answer the next step.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use http::{Method, Request, StatusCode};
+use jsonwebtoken::{DecodingKey, Validation};
+use percent_encoding::utf8_percent_encode;
+use postern_core::csrf::CsrfBinding;
+use postern_core::oidc::paths;
+use postern_core::session::AuthLevel;
+use postern_core::token::SessionToken;
+use postern_store::RecordKind;
+use url::Url;
+
+use crate::error::{AppError, AppResult};
+use crate::oidc::Provider;
+use crate::oidc::authorize::{self, Authorization, Refusal};
+use crate::oidc::grants::{self, CodeGrant, Subject};
+use crate::pages::{self, ConsentPage, PageContext, error_page};
+use crate::request::{self, RequestBody};
+use crate::respond;
+use crate::sessions::{self, CurrentSession};
+use crate::state::AppState;
+
+/// How long a consent page may wait for its answer.
+const CONSENT_TTL: Duration = Duration::from_secs(600);
+const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The parameters of a GET (query) or POST (form body) request.
+pub async fn params<B: RequestBody>(
+    request: Request<B>,
+) -> Result<HashMap<String, String>, AppError> {
+    if request.method() == Method::POST {
+        let (_, body) = request::read_body(request).await?;
+        return Ok(serde_urlencoded::from_bytes(&body).unwrap_or_default());
+    }
+    Ok(serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default())
+}
+
+fn provider(state: &AppState) -> Result<&Provider, AppError> {
+    state
+        .oidc
+        .as_ref()
+        .ok_or_else(|| AppError::refused(StatusCode::NOT_FOUND, "Not Found"))
+}
+
+/// `GET|POST /oidc/authorize`.
+pub async fn authorize<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
+    let provider = provider(state)?;
+    let session = sessions::current(state, request.headers()).await?;
+    let params = params(request).await?;
+    let checked = authorize::check(&provider.config, &params, |hint| {
+        hint_subject(provider, hint)
+    });
+    let (client, authorization, freshness) = match checked {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(refused(state, provider, refusal)),
+    };
+    let back = |error: &'static str, description: &'static str| {
+        refused(
+            state,
+            provider,
+            Refusal::Redirect {
+                redirect_uri: authorization.redirect_uri.clone(),
+                state: authorization.state.clone(),
+                error,
+                description,
+            },
+        )
+    };
+    let now = crate::clock::now();
+    let replaced = session
+        .as_ref()
+        .map(|session| authorize::session_fingerprint(&session.key));
+    let session = session.filter(|session| {
+        freshness.session_will_do(
+            &session.user.name,
+            &authorize::session_fingerprint(&session.key),
+            session.record.created_at,
+            now,
+        )
+    });
+    let Some(session) = session else {
+        if freshness.silent {
+            return Ok(back("login_required", "the user is not signed in"));
+        }
+        return Ok(to_login(
+            state, provider, &params, &freshness, replaced, now,
+        ));
+    };
+    if !client_admits(client, &session) {
+        return Ok(back(
+            "access_denied",
+            "this user may not use this application",
+        ));
+    }
+    let consented = match client.consent {
+        postern_core::oidc::ConsentMode::Implicit => true,
+        postern_core::oidc::ConsentMode::Explicit => {
+            !freshness.force_consent
+                && granted(state, &session.user.name, &client.id)
+                    .await?
+                    .is_some_and(|granted| {
+                        authorization
+                            .scopes
+                            .iter()
+                            .all(|scope| granted.contains(scope))
+                    })
+        }
+    };
+    if !consented {
+        if freshness.silent {
+            return Ok(back(
+                "consent_required",
+                "the user has not allowed this application",
+            ));
+        }
+        return consent_page(state, &session, client.id.as_str(), authorization).await;
+    }
+    finish(state, provider, &session, authorization).await
+}
+
+/// Issues the code and sends the browser back to the client.
+async fn finish(
+    state: &AppState,
+    provider: &Provider,
+    session: &CurrentSession,
+    authorization: Authorization,
+) -> AppResult {
+    let identity = session.user.identity();
+    let grant = CodeGrant {
+        client_id: authorization.client_id,
+        redirect_uri: authorization.redirect_uri.clone(),
+        scopes: authorization.scopes,
+        nonce: authorization.nonce,
+        code_challenge: authorization.code_challenge,
+        subject: Subject {
+            user: session.user.name.clone(),
+            email: identity.email.clone(),
+            name: identity.name.clone(),
+            groups: identity.groups.clone(),
+            level: session.record.level,
+            federated: session.record.external.is_some(),
+            auth_time: session.record.created_at,
+        },
+    };
+    let code = grants::issue_code(state, &grant).await?;
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(client_state) = &authorization.state {
+        pairs.push(("state", client_state));
+    }
+    pairs.push(("iss", &provider.config.issuer));
+    Ok(respond::redirect(
+        StatusCode::FOUND,
+        &with_query(&authorization.redirect_uri, &pairs),
+    ))
+}
+
+/// The client's `allow_users`, `allow_groups` and `two_factor`, as in `[[apps]]`.
+fn client_admits(client: &postern_core::oidc::OidcClient, session: &CurrentSession) -> bool {
+    let user = &session.user;
+    let listed = client.allow_users.is_empty() && client.allow_groups.is_empty()
+        || client
+            .allow_users
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(&user.name))
+        || client
+            .allow_groups
+            .iter()
+            .any(|group| user.groups.contains(group));
+    let strong_enough = !client.two_factor || session.record.level == AuthLevel::TwoFactor;
+    listed && strong_enough
+}
+
+/// The scopes `user` granted `client` before, if any.
+async fn granted(
+    state: &AppState,
+    user: &str,
+    client: &str,
+) -> Result<Option<Vec<String>>, AppError> {
+    let record = state
+        .store
+        .user_record(user, RecordKind::OidcConsent, client)
+        .await?;
+    Ok(record.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+/// Pending consents, by the SHA-256 of the id in the page's form.
+fn consent_key(id: &str) -> String {
+    let hash = SessionToken::parse(id).map(|token| token.hash().to_hex());
+    format!("oidc-consent:{}", hash.unwrap_or_else(|| "-".into()))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingConsent {
+    user: String,
+    authorization: Authorization,
+}
+
+async fn consent_page(
+    state: &AppState,
+    session: &CurrentSession,
+    client: &str,
+    authorization: Authorization,
+) -> AppResult {
+    let id = SessionToken::generate();
+    let words = authorize::scope_words(&authorization.scopes);
+    let pending = PendingConsent {
+        user: session.user.name.clone(),
+        authorization,
+    };
+    state
+        .store
+        .set_value(
+            &consent_key(id.as_str()),
+            serde_json::to_vec(&pending).unwrap_or_default(),
+            CONSENT_TTL,
+        )
+        .await?;
+    let csrf = state.csrf.token_for(CsrfBinding::Session(&session.key));
+    Ok(pages::render(
+        StatusCode::OK,
+        &ConsentPage {
+            page: PageContext::new(state),
+            user: &session.user.name,
+            client,
+            scopes: words,
+            csrf: &csrf,
+            request: id.as_str(),
+        },
+    ))
+}
+
+/// `POST /oidc/consent`: the answer of the consent page.
+pub async fn consent<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
+    let provider = provider(state)?;
+    let Some(session) = sessions::current(state, request.headers()).await? else {
+        return Ok(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Your session ended",
+            "Sign in and start again from the application.",
+        ));
+    };
+    let form = params(request).await?;
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    if !state
+        .csrf
+        .verify(CsrfBinding::Session(&session.key), field("csrf"))
+    {
+        return Err(AppError::BadCsrf);
+    }
+    let taken = state
+        .store
+        .take_value(&consent_key(field("request")))
+        .await?;
+    let pending = taken.and_then(|bytes| serde_json::from_slice::<PendingConsent>(&bytes).ok());
+    let Some(pending) = pending.filter(|pending| pending.user == session.user.name) else {
+        return Ok(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "This request has expired",
+            "Start again from the application.",
+        ));
+    };
+    let authorization = pending.authorization;
+    if field("decision") != "allow" {
+        return Ok(refused(
+            state,
+            provider,
+            Refusal::Redirect {
+                redirect_uri: authorization.redirect_uri,
+                state: authorization.state,
+                error: "access_denied",
+                description: "the user did not allow access",
+            },
+        ));
+    }
+    let mut scopes = granted(state, &session.user.name, &authorization.client_id)
+        .await?
+        .unwrap_or_default();
+    for scope in &authorization.scopes {
+        if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+    state
+        .store
+        .put_user_record(
+            &session.user.name,
+            RecordKind::OidcConsent,
+            &authorization.client_id,
+            serde_json::to_vec(&scopes).unwrap_or_default(),
+        )
+        .await?;
+    finish(state, provider, &session, authorization).await
+}
+
+/// To postern's login page, and back to this request once signed in. For `prompt=login` and
+/// `max_age` the login page asks even with a session, and the way back accepts only a
+/// session started from now on.
+fn to_login(
+    state: &AppState,
+    provider: &Provider,
+    params: &HashMap<String, String>,
+    freshness: &authorize::Freshness,
+    replaced: Option<String>,
+    now: u64,
+) -> http::Response<respond::Body> {
+    let again =
+        freshness.force_login || freshness.max_age.is_some() || freshness.hinted_user.is_some();
+    let mut back: Vec<(String, String)> = params
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "prompt" | "postern_signed_in_after" | "postern_replaced_session"
+            )
+        })
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    if again {
+        back.push(("postern_signed_in_after".into(), now.to_string()));
+        if let Some(replaced) = replaced {
+            back.push(("postern_replaced_session".into(), replaced));
+        }
+    }
+    back.sort();
+    let authorize_url = format!(
+        "{}?{}",
+        provider.config.endpoint(paths::AUTHORIZE),
+        serde_urlencoded::to_string(&back).unwrap_or_default()
+    );
+    let mut login = format!(
+        "{}?redirect_uri={}",
+        state.login_url,
+        utf8_percent_encode(&authorize_url, QUERY)
+    );
+    if again {
+        login.push_str("&prompt=login");
+    }
+    respond::redirect(StatusCode::FOUND, &login)
+}
+
+/// A refusal as the spec wants it: a page, or `error=` on the client's redirect URI.
+fn refused(
+    state: &AppState,
+    provider: &Provider,
+    refusal: Refusal,
+) -> http::Response<respond::Body> {
+    match refusal {
+        Refusal::Page(message) => error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "This sign-in request is not valid",
+            message,
+        ),
+        Refusal::Redirect {
+            redirect_uri,
+            state: client_state,
+            error,
+            description,
+        } => {
+            let mut pairs = vec![("error", error), ("error_description", description)];
+            if let Some(client_state) = &client_state {
+                pairs.push(("state", client_state));
+            }
+            pairs.push(("iss", &provider.config.issuer));
+            respond::redirect(StatusCode::FOUND, &with_query(&redirect_uri, &pairs))
+        }
+    }
+}
+
+/// `uri` (a registered redirect URI) with `pairs` added to its query.
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    match Url::parse(uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(pairs);
+            url.to_string()
+        }
+        // Registered URIs were parsed by config validation; this cannot happen.
+        Err(_) => uri.to_owned(),
+    }
+}
+
+/// The `sub` of an ID token postern signed (expired or not), for `id_token_hint`.
+pub fn hint_subject(provider: &Provider, token: &str) -> Option<String> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    let key = provider
+        .config
+        .keys
+        .iter()
+        .find(|key| Some(&key.kid) == header.kid.as_ref())?;
+    let decoding = DecodingKey::from_jwk(key.jwk()).ok()?;
+    let mut validation = Validation::new(key.algorithm);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    validation.set_issuer(&[&provider.config.issuer]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation).ok()?;
+    claims.claims["sub"].as_str().map(str::to_owned)
+}

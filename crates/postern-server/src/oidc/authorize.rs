@@ -1,0 +1,251 @@
+//! The authorization request (OpenID Connect Core 3.1.2), checked in the order the spec
+//! needs: until the client and its `redirect_uri` are known to be registered, an error is a
+//! page (never a redirect to an unchecked address); after that, it goes back to the client
+//! as `error=` on its own `redirect_uri`.
+
+use std::collections::HashMap;
+
+use postern_core::UnixSeconds;
+use postern_core::oidc::{OidcClient, OidcConfig, SCOPES};
+use serde::{Deserialize, Serialize};
+
+/// A request that passed every check: what the code (or the consent page) is for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Authorization {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// The requested scopes the client may have, in the order of `SCOPES`.
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+}
+
+/// The sign-in the request needs besides the checks.
+#[derive(Debug, Clone, Default)]
+pub struct Freshness {
+    /// `prompt=none`: never show a page.
+    pub silent: bool,
+    /// `prompt=login`: sign in again.
+    pub force_login: bool,
+    /// `prompt=consent`: ask again.
+    pub force_consent: bool,
+    pub max_age: Option<u64>,
+    /// Set by postern on the way back from its login page: a session started at or after
+    /// this time satisfies `prompt=login` and `max_age`.
+    pub signed_in_after: Option<UnixSeconds>,
+    /// Set with it: the session that was there when the login page was asked for (a
+    /// fingerprint, `session_fingerprint`), which can never satisfy it, even in the same
+    /// second.
+    pub replaced_session: Option<String>,
+    /// `sub` of a valid `id_token_hint`.
+    pub hinted_user: Option<String>,
+}
+
+/// Why a request is refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Shown as a page: the client or its redirect URI are not what is registered.
+    Page(&'static str),
+    /// Sent back to the client.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: &'static str,
+        description: &'static str,
+    },
+}
+
+/// Reads and checks the parameters. `hint_subject` verifies an `id_token_hint` and returns
+/// its `sub`.
+pub fn check<'c>(
+    config: &'c OidcConfig,
+    params: &HashMap<String, String>,
+    hint_subject: impl Fn(&str) -> Option<String>,
+) -> Result<(&'c OidcClient, Authorization, Freshness), Refusal> {
+    let get = |name: &str| params.get(name).filter(|value| !value.is_empty()).cloned();
+    let client = get("client_id")
+        .and_then(|id| config.client(&id))
+        .ok_or(Refusal::Page(
+            "The application that sent you here is not registered with postern.",
+        ))?;
+    let redirect_uri = get("redirect_uri")
+        .filter(|uri| {
+            client
+                .redirect_uris
+                .iter()
+                .any(|registered| registered == uri)
+        })
+        .ok_or(Refusal::Page(
+            "The application asked to send you back to an address it has not registered.",
+        ))?;
+    let state = get("state");
+    let refuse = |error, description| Refusal::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+        description,
+    };
+    if get("request").is_some() {
+        return Err(refuse(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
+    }
+    if get("request_uri").is_some() {
+        return Err(refuse(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
+    }
+    if get("response_type").as_deref() != Some("code") {
+        return Err(refuse(
+            "unsupported_response_type",
+            "only the authorization code flow (response_type=code) is supported",
+        ));
+    }
+    if get("response_mode").is_some_and(|mode| mode != "query") {
+        return Err(refuse(
+            "invalid_request",
+            "only response_mode=query is supported",
+        ));
+    }
+    let requested: Vec<String> = get("scope")
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if !requested.iter().any(|scope| scope == "openid") {
+        return Err(refuse("invalid_scope", "the scope must include openid"));
+    }
+    // Unknown scopes, and those the client may not have, are left out (not an error).
+    let scopes: Vec<String> = SCOPES
+        .iter()
+        .filter(|scope| requested.iter().any(|asked| asked == *scope))
+        .filter(|scope| client.scopes.iter().any(|allowed| allowed == *scope))
+        .map(|scope| (*scope).to_owned())
+        .collect();
+    let code_challenge = match (get("code_challenge"), get("code_challenge_method")) {
+        (Some(challenge), Some(method)) if method == "S256" => {
+            // 43 characters: the base64url SHA-256 of a verifier (RFC 7636 4.2).
+            if challenge.len() != 43 {
+                return Err(refuse(
+                    "invalid_request",
+                    "code_challenge must be a base64url SHA-256",
+                ));
+            }
+            Some(challenge)
+        }
+        (Some(_), _) => {
+            return Err(refuse(
+                "invalid_request",
+                "only code_challenge_method=S256 is supported",
+            ));
+        }
+        (None, _) if client.is_public() || config.require_pkce => {
+            return Err(refuse(
+                "invalid_request",
+                "PKCE is required: send code_challenge (S256)",
+            ));
+        }
+        (None, _) => None,
+    };
+    let prompts: Vec<String> = get("prompt")
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let has = |value: &str| prompts.iter().any(|prompt| prompt == value);
+    if has("none") && prompts.len() > 1 {
+        return Err(refuse("invalid_request", "prompt=none goes alone"));
+    }
+    let max_age = match get("max_age") {
+        None => None,
+        Some(text) => Some(
+            text.parse::<u64>()
+                .map_err(|_| refuse("invalid_request", "max_age must be a number of seconds"))?,
+        ),
+    };
+    let hinted_user = match get("id_token_hint") {
+        None => None,
+        Some(hint) => Some(hint_subject(&hint).ok_or_else(|| {
+            refuse(
+                "invalid_request",
+                "id_token_hint is not a token postern signed",
+            )
+        })?),
+    };
+    let freshness = Freshness {
+        silent: has("none"),
+        force_login: has("login") || has("select_account"),
+        force_consent: has("consent"),
+        max_age,
+        signed_in_after: get("postern_signed_in_after").and_then(|text| text.parse().ok()),
+        replaced_session: get("postern_replaced_session"),
+        hinted_user,
+    };
+    Ok((
+        client,
+        Authorization {
+            client_id: client.id.clone(),
+            redirect_uri,
+            scopes,
+            state,
+            nonce: get("nonce"),
+            code_challenge,
+        },
+        freshness,
+    ))
+}
+
+impl Freshness {
+    /// Whether a session of `user` started at `created_at` will do, at `now`. `fingerprint`:
+    /// the session's `session_fingerprint`.
+    pub fn session_will_do(
+        &self,
+        user: &str,
+        fingerprint: &str,
+        created_at: UnixSeconds,
+        now: UnixSeconds,
+    ) -> bool {
+        if self
+            .hinted_user
+            .as_deref()
+            .is_some_and(|hinted| !hinted.eq_ignore_ascii_case(user))
+        {
+            return false;
+        }
+        if let Some(after) = self.signed_in_after {
+            let replaced = self.replaced_session.as_deref() == Some(fingerprint);
+            return created_at >= after && !replaced;
+        }
+        let too_old = self
+            .max_age
+            .is_some_and(|max_age| now.saturating_sub(created_at) > max_age);
+        !self.force_login && !too_old
+    }
+}
+
+/// The consent page's words for each scope.
+pub fn scope_words(scopes: &[String]) -> Vec<&'static str> {
+    scopes
+        .iter()
+        .filter_map(|scope| match scope.as_str() {
+            "openid" => Some("who you are (your user name)"),
+            "profile" => Some("your name"),
+            "email" => Some("your email address"),
+            "groups" => Some("the groups you are in"),
+            "offline_access" => Some("stay signed in when you are away (a refresh token)"),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
+
+/// A short fingerprint of a session's store key, for `postern_replaced_session`: it names
+/// the session without being usable as one (the key is a hash of the token).
+pub fn session_fingerprint(key: &postern_core::token::TokenHash) -> String {
+    key.to_hex().chars().take(16).collect()
+}

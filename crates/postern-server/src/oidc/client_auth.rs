@@ -1,0 +1,132 @@
+//! Who is calling the token, revocation and introspection endpoints: a client, by the method
+//! it is registered with (`client_secret_basic`, `client_secret_post`, or `none` for a public
+//! client). A secret is verified with argon2 once, on the password pool, then remembered for
+//! `[api] basic_cache_ttl` under a keyed hash of (client, secret, stored hash), so the token
+//! endpoint costs no argon2 per request and a changed `secret_hash` invalidates the entry.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use http::HeaderMap;
+use percent_encoding::percent_decode_str;
+use postern_core::mac::SubKey;
+use postern_core::oidc::{OidcClient, TokenAuthMethod};
+
+use crate::authorization::{self, Presented};
+use crate::state::AppState;
+
+const MAX_ENTRIES: usize = 1024;
+
+pub struct ClientSecrets {
+    key: SubKey,
+    ttl: Duration,
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+/// Why a client was not authenticated (answered `invalid_client`, 401).
+#[derive(Debug)]
+pub enum ClientError {
+    Invalid,
+    /// Every password verifier is busy (503).
+    Busy,
+}
+
+impl ClientSecrets {
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        Self {
+            key: SubKey::derive(secret, b"postern oidc client secrets"),
+            ttl,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn fingerprint(&self, client: &OidcClient, hash: &str, secret: &str) -> [u8; 32] {
+        self.key
+            .sign(&[client.id.as_bytes(), hash.as_bytes(), secret.as_bytes()])
+    }
+
+    fn remembered(&self, fingerprint: &[u8; 32]) -> bool {
+        self.verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(fingerprint)
+            .is_some_and(|until| *until > Instant::now())
+    }
+
+    fn remember(&self, fingerprint: [u8; 32]) {
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if verified.len() >= MAX_ENTRIES {
+            verified.retain(|_, until| *until > now);
+        }
+        if verified.len() < MAX_ENTRIES {
+            verified.insert(fingerprint, now + self.ttl);
+        }
+    }
+}
+
+/// The client the request authenticates as, by its registered method only.
+pub async fn authenticate<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<&'s OidcClient, ClientError> {
+    let provider = state.oidc.as_ref().ok_or(ClientError::Invalid)?;
+    let (method, id, secret) = match authorization::presented(headers) {
+        Presented::Basic(encoded) => {
+            let (id, secret) = authorization::basic_pair(encoded).ok_or(ClientError::Invalid)?;
+            // RFC 6749 2.3.1: both parts are form-urlencoded before they are joined.
+            let decode = |text: &str| {
+                percent_decode_str(&text.replace('+', " "))
+                    .decode_utf8()
+                    .map(|text| text.into_owned())
+            };
+            let (id, secret) = (decode(&id), decode(&secret));
+            let (Ok(id), Ok(secret)) = (id, secret) else {
+                return Err(ClientError::Invalid);
+            };
+            (TokenAuthMethod::ClientSecretBasic, id, Some(secret))
+        }
+        Presented::None => {
+            let id = form.get("client_id").cloned().ok_or(ClientError::Invalid)?;
+            match form.get("client_secret") {
+                Some(secret) => (TokenAuthMethod::ClientSecretPost, id, Some(secret.clone())),
+                None => (TokenAuthMethod::None, id, None),
+            }
+        }
+        _ => return Err(ClientError::Invalid),
+    };
+    let client = provider.config.client(&id).ok_or(ClientError::Invalid)?;
+    // A `client_id` in the body must name the same client as the header.
+    if form
+        .get("client_id")
+        .is_some_and(|named| *named != client.id)
+    {
+        return Err(ClientError::Invalid);
+    }
+    if client.auth_method != method {
+        return Err(ClientError::Invalid);
+    }
+    let (Some(hash), Some(secret)) = (&client.secret_hash, secret) else {
+        // A public client: nothing to verify (PKCE binds its codes).
+        return if client.is_public() {
+            Ok(client)
+        } else {
+            Err(ClientError::Invalid)
+        };
+    };
+    let secrets = &provider.client_secrets;
+    let fingerprint = secrets.fingerprint(client, hash, &secret);
+    if secrets.remembered(&fingerprint) {
+        return Ok(client);
+    }
+    match state.passwords.verify(Some(hash.clone()), secret).await {
+        Ok(true) => {
+            secrets.remember(fingerprint);
+            Ok(client)
+        }
+        Ok(false) => Err(ClientError::Invalid),
+        Err(_) => Err(ClientError::Busy),
+    }
+}

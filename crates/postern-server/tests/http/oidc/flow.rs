@@ -1,0 +1,235 @@
+//! What the conformance plan does not cover: consent, client rules, PKCE for public clients,
+//! revocation, introspection and end session.
+
+use http::StatusCode;
+
+use super::rp::*;
+
+#[tokio::test]
+async fn a_public_client_needs_pkce_and_explicit_consent_is_asked_once() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let pkce = Pkce::new();
+    let without = server
+        .get(&authorize_path(
+            "spa",
+            &pkce,
+            &[("code_challenge", ""), ("code_challenge_method", "")],
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(back_at_client(&without)["error"], "invalid_request");
+    let silent = server
+        .get(&authorize_path("spa", &pkce, &[("prompt", "none")]))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(back_at_client(&silent)["error"], "consent_required");
+    let page = server
+        .get(&authorize_path("spa", &pkce, &[]))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("your name"), "{}", page.body);
+    assert!(
+        !page.body.contains("email address"),
+        "a scope spa may not have: {}",
+        page.body
+    );
+    let allowed = server
+        .post("/oidc/consent")
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", &page.hidden_field("csrf")),
+            ("request", &page.hidden_field("request")),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await;
+    let code = back_at_client(&allowed)["code"].clone();
+    let tokens = server
+        .post("/oidc/token")
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &pkce.verifier),
+            ("client_id", "spa"),
+        ])
+        .send()
+        .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+    // Remembered: the next request goes straight back with a code.
+    code_for(&server, &cookie, "spa", &Pkce::new(), &[]).await;
+    // The consent form cannot be replayed, nor posted without the session's CSRF token.
+    let replay = server
+        .post("/oidc/consent")
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", &page.hidden_field("csrf")),
+            ("request", &page.hidden_field("request")),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn consent_denied_goes_back_as_access_denied() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let page = server
+        .get(&authorize_path("spa", &Pkce::new(), &[]))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    let denied = server
+        .post("/oidc/consent")
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", &page.hidden_field("csrf")),
+            ("request", &page.hidden_field("request")),
+            ("decision", "deny"),
+        ])
+        .send()
+        .await;
+    assert_eq!(back_at_client(&denied)["error"], "access_denied");
+    let forged = server
+        .post("/oidc/consent")
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", "forged"),
+            ("request", &page.hidden_field("request")),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_client_s_user_rules_refuse_others() {
+    let (server, _keys) = start().await;
+    let alice = server.login("alice").await;
+    let refused = server
+        .get(&authorize_path("ops", &Pkce::new(), &[]))
+        .header("cookie", &alice)
+        .send()
+        .await;
+    assert_eq!(back_at_client(&refused)["error"], "access_denied");
+    let bob = server.login("bob").await;
+    code_for(&server, &bob, "ops", &Pkce::new(), &[]).await;
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_answer_for_the_client_s_own_tokens() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let pkce = Pkce::new();
+    let code = code_for(&server, &cookie, "basic", &pkce, &[]).await;
+    let tokens = exchange(&server, "basic", &code, &pkce).await.json();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let introspect = |client: &'static str, token: String| {
+        let server = &server;
+        async move {
+            server
+                .post("/oidc/introspect")
+                .header("authorization", &basic(client))
+                .form(&[("token", &token)])
+                .send()
+                .await
+                .json()
+        }
+    };
+    let active = introspect("basic", access.clone()).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["sub"], "alice");
+    assert_eq!(active["client_id"], "basic");
+    assert_eq!(introspect("basic", refresh.clone()).await["active"], true);
+    // Another client learns nothing.
+    assert_eq!(introspect("ops", access.clone()).await["active"], false);
+    let unauthenticated = server
+        .post("/oidc/introspect")
+        .form(&[("token", &access)])
+        .send()
+        .await;
+    assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
+    // Revoking the refresh token ends the family, the access token included.
+    let revoked = server
+        .post("/oidc/revoke")
+        .header("authorization", &basic("basic"))
+        .form(&[("token", &refresh), ("token_type_hint", "refresh_token")])
+        .send()
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert_eq!(introspect("basic", access.clone()).await["active"], false);
+    assert_eq!(
+        userinfo(&server, &access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let unknown = server
+        .post("/oidc/revoke")
+        .header("authorization", &basic("basic"))
+        .form(&[("token", "never-issued")])
+        .send()
+        .await;
+    assert_eq!(unknown.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn end_session_signs_out_and_goes_to_a_registered_address_only() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let pkce = Pkce::new();
+    let code = code_for(&server, &cookie, "basic", &pkce, &[]).await;
+    let tokens = exchange(&server, "basic", &code, &pkce).await.json();
+    let hint = tokens["id_token"].as_str().unwrap();
+    let unregistered = server
+        .get(&format!(
+            "/oidc/logout?{}",
+            serde_urlencoded::to_string([
+                ("id_token_hint", hint),
+                ("post_logout_redirect_uri", "https://evil.example.com/")
+            ])
+            .unwrap()
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(unregistered.status, StatusCode::BAD_REQUEST);
+    // Without a hint: to the sign-out page, which asks.
+    let unhinted = server
+        .get("/oidc/logout")
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(
+        unhinted.header("location"),
+        Some("https://auth.example.com/logout")
+    );
+    let out = server
+        .get(&format!(
+            "/oidc/logout?{}",
+            serde_urlencoded::to_string([
+                ("id_token_hint", hint),
+                ("post_logout_redirect_uri", BYE),
+                ("state", "s1")
+            ])
+            .unwrap()
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(out.status, StatusCode::FOUND);
+    assert_eq!(out.header("location"), Some(&*format!("{BYE}?state=s1")));
+    let status = server
+        .get("/api/session")
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(status.status, StatusCode::UNAUTHORIZED);
+}

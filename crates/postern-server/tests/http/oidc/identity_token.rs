@@ -1,0 +1,93 @@
+//! `[identity_token]`: the signed identity on allowed forward-auth answers, verified here with
+//! nothing but the JWKS postern publishes.
+
+use http::StatusCode;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+
+use super::provider;
+use crate::support::*;
+
+const ON: &str = "[identity_token]\nheader = \"Remote-Jwt\"\n\
+    [[apps]]\nhost = \"app.example.com\"\n\
+    [[apps]]\nhost = \"quiet.example.com\"\nidentity_token = false\n\
+    [[apps]]\nhost = \"open.example.com\"\npolicy = \"bypass\"\n";
+
+fn check(server: &TestServer, host: &str) -> TestRequest {
+    server
+        .get("/api/auth/traefik")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", host)
+        .header("x-forwarded-uri", "/")
+        .header("x-forwarded-method", "GET")
+}
+
+async fn signed_in(server: &TestServer, cookie: &str, host: &str) -> TestResponse {
+    check(server, host).header("cookie", cookie).send().await
+}
+
+async fn verify(server: &TestServer, token: &str, audience: &str) -> serde_json::Value {
+    let set: JwkSet = serde_json::from_str(&server.get("/oidc/jwks").send().await.body).unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let jwk = set.find(header.kid.as_deref().unwrap()).unwrap();
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&["https://auth.example.com"]);
+    jsonwebtoken::decode::<serde_json::Value>(
+        token,
+        &DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims
+}
+
+#[tokio::test]
+async fn an_allowed_answer_carries_a_token_for_the_app_s_host() {
+    let (server, _keys) = provider(ON).await;
+    let cookie = server.login("alice").await;
+    let response = signed_in(&server, &cookie, "app.example.com").await;
+    assert_eq!(response.status, StatusCode::OK);
+    let token = response.header("remote-jwt").expect("the identity token");
+    let claims = verify(&server, token, "app.example.com").await;
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["name"], "Alice Example");
+    assert_eq!(claims["groups"], serde_json::json!(["admins", "dev"]));
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        60
+    );
+    // Within the same second the same token comes back (signed once).
+    let again = signed_in(&server, &cookie, "app.example.com").await;
+    let second = again.header("remote-jwt").unwrap();
+    let third_claims = verify(&server, second, "app.example.com").await;
+    if third_claims["iat"] == claims["iat"] {
+        assert_eq!(second, token);
+    }
+}
+
+#[tokio::test]
+async fn no_token_for_an_app_that_opted_out_for_anonymous_passes_or_refusals() {
+    let (server, _keys) = provider(ON).await;
+    let cookie = server.login("alice").await;
+    let quiet = signed_in(&server, &cookie, "quiet.example.com").await;
+    assert_eq!(quiet.status, StatusCode::OK);
+    assert_eq!(quiet.header("remote-jwt"), None);
+    let open = check(&server, "open.example.com").send().await;
+    assert_eq!(open.status, StatusCode::OK);
+    assert_eq!(open.header("remote-jwt"), None);
+    let anonymous = check(&server, "app.example.com").send().await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.header("remote-jwt"), None);
+}
+
+#[tokio::test]
+async fn without_identity_token_no_answer_carries_one() {
+    let (server, _keys) = provider("").await;
+    let cookie = server.login("alice").await;
+    let response = signed_in(&server, &cookie, "app.example.com").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.header("remote-jwt"), None);
+}

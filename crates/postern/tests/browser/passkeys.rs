@@ -1,0 +1,75 @@
+//! Passkeys in headless Chromium with a virtual authenticator (`passkeys.mjs`), against two
+//! postern replicas on one real redis-server: registered on A, used on B. Screenshots land in
+//! `browser-artifacts/passkeys/`.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use postern_testkit::RedisServer;
+
+use super::{
+    BINARY, ONE_WALK, PASSWORD, Server, assert_screenshots, browser_dir, clear_screenshots,
+    free_port, wait_for_port, walk, workspace,
+};
+
+/// A replica at `http://localhost:<port>` (WebAuthn needs a domain; localhost is a secure
+/// context over plain HTTP), storing everything in `redis`; its log is `dir/<log>`.
+fn replica(dir: &Path, log: &str, redis: &RedisServer, hash: &str) -> (Server, String) {
+    let port = free_port();
+    let config = dir.join(format!("{log}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "app_url = \"http://localhost:{port}\"\nsecret = \"a-browser-test-secret-long-enough-for-it\"\n\
+             [server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [session]\nstore = \"redis\"\nredis_url = \"{}\"\n\
+             [[users]]\nname = \"pat\"\npassword_hash = \"{hash}\"\ndisplay_name = \"Pat Example\"\n",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join(log)).unwrap();
+    let server = Server(
+        Command::new(BINARY)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, "postern");
+    (server, format!("http://localhost:{port}"))
+}
+
+#[test]
+fn passkeys_register_sign_in_with_and_without_a_password_and_on_another_replica() {
+    let _one = ONE_WALK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    browser_dir();
+    let dir = std::env::temp_dir().join(format!("postern-passkeys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let redis = RedisServer::start();
+    let hash = postern_core::password::hash_password(PASSWORD.as_bytes()).unwrap();
+    // `walk` shows `postern.log` on failure: replica A's.
+    let (_a, url_a) = replica(&dir, "postern.log", &redis, &hash);
+    let (_b, url_b) = replica(&dir, "replica-b.log", &redis, &hash);
+    let artifacts = workspace().join("browser-artifacts/passkeys");
+    clear_screenshots(&artifacts);
+    let artifacts_text = artifacts.display().to_string();
+    walk(
+        "passkeys.mjs",
+        &[
+            ("POSTERN_A", &url_a),
+            ("POSTERN_B", &url_b),
+            ("POSTERN_USER", "pat"),
+            ("POSTERN_PASSWORD", PASSWORD),
+            ("ARTIFACTS", &artifacts_text),
+        ],
+        "passkeys: ok",
+        &dir,
+    );
+    assert_screenshots(&artifacts, &["passkey-step", "login-passkey"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
