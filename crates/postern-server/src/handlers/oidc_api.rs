@@ -68,16 +68,38 @@ fn store_error(err: impl Into<AppError>) -> HttpResponse {
     )
 }
 
+/// A body postern does not read (too large, too slow, broken) is the client's error, answered
+/// with its own status as OAuth's `invalid_request`; anything else is the store's.
+fn unreadable(err: AppError) -> HttpResponse {
+    match err {
+        AppError::Refused {
+            status, message, ..
+        } => oauth_error(status, "invalid_request", &message),
+        other => store_error(other),
+    }
+}
+
+/// What the token, revocation and introspection endpoints start with: the form, and the client
+/// it authenticates.
+async fn client_request<'s, B: RequestBody>(
+    state: &'s AppState,
+    request: Request<B>,
+) -> Result<(HashMap<String, String>, &'s OidcClient), Box<HttpResponse>> {
+    let headers = request.headers().clone();
+    let form = params(request)
+        .await
+        .map_err(|err| Box::new(unreadable(err)))?;
+    let client = client_auth::authenticate(state, &headers, &form)
+        .await
+        .map_err(|err| Box::new(invalid_client(&headers, &err)))?;
+    Ok((form, client))
+}
+
 /// `POST /oidc/token`.
 pub async fn token<B: RequestBody>(state: &AppState, request: Request<B>) -> HttpResponse {
-    let headers = request.headers().clone();
-    let form = match params(request).await {
-        Ok(form) => form,
-        Err(err) => return store_error(err),
-    };
-    let client = match client_auth::authenticate(state, &headers, &form).await {
-        Ok(client) => client,
-        Err(err) => return invalid_client(&headers, &err),
+    let (form, client) = match client_request(state, request).await {
+        Ok(found) => found,
+        Err(response) => return *response,
     };
     let now = crate::clock::now();
     let answer = match form.get("grant_type").map(String::as_str) {
@@ -251,7 +273,7 @@ pub async fn userinfo<B: RequestBody>(state: &AppState, request: Request<B>) -> 
     };
     let form = match params(request).await {
         Ok(form) => form,
-        Err(err) => return store_error(err),
+        Err(err) => return unreadable(err),
     };
     let token = from_header.or_else(|| form.get("access_token").cloned());
     let now = crate::clock::now();
@@ -283,14 +305,9 @@ pub async fn userinfo<B: RequestBody>(state: &AppState, request: Request<B>) -> 
 /// `POST /oidc/revoke` (RFC 7009): a refresh token ends its family, an access token itself.
 /// Unknown tokens, and other clients' tokens, are answered 200 all the same.
 pub async fn revoke<B: RequestBody>(state: &AppState, request: Request<B>) -> HttpResponse {
-    let headers = request.headers().clone();
-    let form = match params(request).await {
-        Ok(form) => form,
-        Err(err) => return store_error(err),
-    };
-    let client = match client_auth::authenticate(state, &headers, &form).await {
-        Ok(client) => client,
-        Err(err) => return invalid_client(&headers, &err),
+    let (form, client) = match client_request(state, request).await {
+        Ok(found) => found,
+        Err(response) => return *response,
     };
     let token = form.get("token").map(String::as_str).unwrap_or_default();
     let now = crate::clock::now();
@@ -319,14 +336,9 @@ pub async fn revoke<B: RequestBody>(state: &AppState, request: Request<B>) -> Ht
 /// `POST /oidc/introspect` (RFC 7662): the client's own tokens only; anything else is
 /// `{"active": false}`.
 pub async fn introspect<B: RequestBody>(state: &AppState, request: Request<B>) -> HttpResponse {
-    let headers = request.headers().clone();
-    let form = match params(request).await {
-        Ok(form) => form,
-        Err(err) => return store_error(err),
-    };
-    let client = match client_auth::authenticate(state, &headers, &form).await {
-        Ok(client) => client,
-        Err(err) => return invalid_client(&headers, &err),
+    let (form, client) = match client_request(state, request).await {
+        Ok(found) => found,
+        Err(response) => return *response,
     };
     let token = form.get("token").map(String::as_str).unwrap_or_default();
     let now = crate::clock::now();

@@ -233,3 +233,23 @@ async fn end_session_signs_out_and_goes_to_a_registered_address_only() {
         .await;
     assert_eq!(status.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_body_postern_does_not_read_is_the_client_s_error_not_the_store_s() {
+    let (server, _keys) = start().await;
+    for path in [
+        "/oidc/token",
+        "/oidc/revoke",
+        "/oidc/introspect",
+        "/oidc/userinfo",
+    ] {
+        let oversized = server
+            .post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .raw_body(vec![b'a'; 64 * 1024])
+            .send()
+            .await;
+        assert_eq!(oversized.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert_eq!(oversized.json()["error"], "invalid_request", "{path}");
+    }
+}
