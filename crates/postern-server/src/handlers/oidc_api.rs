@@ -81,10 +81,10 @@ fn unreadable(err: AppError) -> HttpResponse {
 
 /// What the token, revocation and introspection endpoints start with: the form, and the client
 /// it authenticates.
-async fn client_request<'s, B: RequestBody>(
-    state: &'s AppState,
+async fn client_request<B: RequestBody>(
+    state: &AppState,
     request: Request<B>,
-) -> Result<(HashMap<String, String>, &'s OidcClient), Box<HttpResponse>> {
+) -> Result<(HashMap<String, String>, &OidcClient), Box<HttpResponse>> {
     let headers = request.headers().clone();
     let form = params(request)
         .await
