@@ -74,10 +74,18 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     match credentials::authenticate(state, client, &login, password, None).await {
         // A second factor cannot be skipped: same answer as a wrong password, and counted.
         Ok(Verified::PasswordOnly(user, attempt)) => {
-            attempt.failed(state, "basic.totp_user", Some(&user.name));
-            BasicOutcome::Refused
+            match attempt
+                .failed(state, "basic.totp_user", Some(&user.name))
+                .await
+            {
+                Ok(()) => BasicOutcome::Refused,
+                Err(err) => BasicOutcome::Unavailable(err),
+            }
         }
-        Ok(Verified::SignedIn(user)) => {
+        Ok(Verified::SignedIn(user, attempt)) => {
+            if let Err(err) = credentials::password_signed_in(state, client, &user, attempt).await {
+                return BasicOutcome::Unavailable(err);
+            }
             if let Some(stamp) = stamp_before {
                 state.basic_cache.remember(fingerprint, &user, stamp);
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use postern_core::limits::{LoginLimits, STREAK_WINDOW};
 use postern_core::users::User;
-use postern_store::{Counter, Store, StoreError};
+use postern_store::{Change, Counter, Pending, Store, StoreError};
 
 use crate::hash_upgrades::Upgrade;
 use crate::state::AppState;
@@ -35,11 +35,12 @@ impl From<StoreError> for LoginError {
     }
 }
 
-/// A right password. A user without TOTP is signed in: the attempt is settled. A TOTP user's
-/// code is still to come: the caller settles the attempt (gives it back once the sign-in goes
-/// on to the code, or counts it as failed).
+/// A right password; either way the caller settles the attempt. `SignedIn`: the password
+/// alone signs in (settled with `signed_in`, or with the session by `login::sign_in`, in the
+/// same durable write). `PasswordOnly`: a second step is still to come (the attempt is given
+/// back once the sign-in goes on to it, or counted as failed).
 pub enum Verified {
-    SignedIn(Arc<User>),
+    SignedIn(Arc<User>, Attempt),
     PasswordOnly(Arc<User>, Attempt),
 }
 
@@ -97,17 +98,15 @@ pub async fn authenticate(
             tracing::info!(target: "audit", event = "login.password_ok", user = %user.name, ip = %client);
             Ok(Verified::PasswordOnly(user, attempt))
         }
-        Some(user) if verified => {
-            attempt.signed_in(state, &user).await?;
-            tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client);
-            Ok(Verified::SignedIn(user))
-        }
+        Some(user) if verified => Ok(Verified::SignedIn(user, attempt)),
         _ => {
-            attempt.failed(
-                state,
-                "login.failed",
-                user.as_deref().map(|user| user.name.as_str()),
-            );
+            attempt
+                .failed(
+                    state,
+                    "login.failed",
+                    user.as_deref().map(|user| user.name.as_str()),
+                )
+                .await?;
             Err(LoginError::Invalid)
         }
     }
@@ -131,20 +130,34 @@ pub async fn second_factors(
 
 /// `authenticate` for the login form and `POST /api/login`, whose TOTP code comes at a step of
 /// its own (`/totp`, counted there): a TOTP user's right password gives its counts back now.
+/// The attempt of a password that signs in is left to `login::sign_in`.
 pub async fn authenticate_for_login(
     state: &AppState,
     client: IpAddr,
     login: &str,
     password: String,
     device_cookie: Option<&str>,
-) -> Result<Arc<User>, LoginError> {
+) -> Result<(Arc<User>, Option<Attempt>), LoginError> {
     match authenticate(state, client, login, password, device_cookie).await? {
-        Verified::SignedIn(user) => Ok(user),
+        Verified::SignedIn(user, attempt) => Ok((user, Some(attempt))),
         Verified::PasswordOnly(user, attempt) => {
             attempt.give_back(state).await?;
-            Ok(user)
+            Ok((user, None))
         }
     }
+}
+
+/// A password that signed in without a session (Basic credentials, `POST /api/auth/login`):
+/// the attempt settled, then the audit line, once that is stored.
+pub async fn password_signed_in(
+    state: &AppState,
+    client: IpAddr,
+    user: &User,
+    attempt: Attempt,
+) -> Result<(), StoreError> {
+    attempt.signed_in(state, user).await?;
+    tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client);
+    Ok(())
 }
 
 /// The counter an attempt is limited by besides its IP's: the account's (an email and its
@@ -169,26 +182,26 @@ pub fn account_counter(
 
 /// After a full sign-in: the counter used (the account's or the device's), the account's and
 /// its streak.
-pub async fn clear_failures(
-    state: &AppState,
-    user: &User,
-    counter: &str,
-) -> Result<(), StoreError> {
-    let account = LoginLimits::user_counter(&user.name);
-    if counter != account {
-        state.store.clear_failures(counter).await?;
+fn cleared_failures(user: &User, counter: &str) -> Vec<Change> {
+    let mut cleared = account_cleared(&user.name);
+    if counter != LoginLimits::user_counter(&user.name) {
+        cleared.push(Change::ClearFailures(counter.to_owned()));
     }
-    clear_account(&state.store, &user.name).await
+    cleared
 }
 
 /// The account's failures and its streak of failures in a row (also `postern users unlock`).
 pub async fn clear_account(store: &Store, user: &str) -> Result<(), StoreError> {
+    store.apply(account_cleared(user)).await
+}
+
+fn account_cleared(user: &str) -> Vec<Change> {
     let account = LoginLimits::user_counter(user);
-    store.clear_failures(&account).await?;
-    match LoginLimits::streak_counter(&account) {
-        Some(streak) => store.clear_failures(&streak).await,
-        None => Ok(()),
-    }
+    let streak = LoginLimits::streak_counter(&account);
+    std::iter::once(account)
+        .chain(streak)
+        .map(Change::ClearFailures)
+        .collect()
 }
 
 /// Failures in a row on one account (or device) that raise an `auth.suspicious` event.
@@ -210,6 +223,8 @@ pub struct Attempt {
     by_account: Counter,
     /// Failures in a row on the account with this one; 0 when they are not counted.
     by_streak: u64,
+    /// The commit of the counts: waited for before anything is answered or given back.
+    recorded: Pending,
 }
 
 /// Counts an attempt from `client` on `account` (its counter: `account_counter`), or refuses
@@ -226,22 +241,17 @@ pub async fn begin_attempt(
     // Cheap, and enough for the attempts that come after the limit was reached.
     refuse_if_limited(state, client, &ip, &account, streak.as_deref()).await?;
     let limits = &state.config.limits;
-    let by_ip = state
-        .store
-        .count_failure(&ip, limits.failure_window)
-        .await?;
-    if by_ip.count > limits.max_failures_per_ip {
-        // One of a burst that passed the check above together: the others took the counts.
-        state.store.forgive_failure(&ip).await?;
-        return Err(limited(client, by_ip.resets_in, by_ip.count, 0));
-    }
-    let by_account = state
-        .store
-        .count_failure(&account, limits.user_failure_window)
-        .await?;
-    let by_streak = match &streak {
-        Some(streak) => Some(state.store.count_failure(streak, STREAK_WINDOW).await?),
-        None => None,
+    // All counted in one durable write, which goes on while the secret is checked.
+    let mut counters = vec![
+        (ip.as_str(), limits.failure_window),
+        (account.as_str(), limits.user_failure_window),
+    ];
+    counters.extend(streak.as_deref().map(|streak| (streak, STREAK_WINDOW)));
+    let (counts, recorded) = state.store.count_failures(&counters).await?;
+    let (by_ip, by_account, by_streak) = match counts.as_slice() {
+        [by_ip, by_account] => (*by_ip, *by_account, None),
+        [by_ip, by_account, by_streak] => (*by_ip, *by_account, Some(*by_streak)),
+        _ => return Err(StoreError::unavailable("the store answered the wrong counts").into()),
     };
     let attempt = Attempt {
         client,
@@ -251,7 +261,13 @@ pub async fn begin_attempt(
         by_ip,
         by_account,
         by_streak: by_streak.map_or(0, |streak| streak.count),
+        recorded,
     };
+    if by_ip.count > limits.max_failures_per_ip {
+        // One of a burst that passed the check above together: the others took the counts.
+        attempt.give_back(state).await?;
+        return Err(limited(client, by_ip.resets_in, by_ip.count, 0));
+    }
     let streak_wait = by_streak
         .filter(|streak| streak.count > streak_cap)
         .map(|streak| streak.resets_in);
@@ -268,25 +284,46 @@ impl Attempt {
     /// A full sign-in: the account's (and the device's) failures are cleared, and the client's
     /// count for this attempt given back.
     pub async fn signed_in(self, state: &AppState, user: &User) -> Result<(), StoreError> {
-        clear_failures(state, user, &self.account).await?;
-        state.store.forgive_failure(&self.ip).await
+        let changes = self.settled_by_sign_in(state, user).await?;
+        state.store.apply(changes).await
+    }
+
+    /// What `signed_in` changes, for a caller that writes it together with the session, once
+    /// the counts are stored (a give-back must never meet counts that were not).
+    pub async fn settled_by_sign_in(
+        self,
+        state: &AppState,
+        user: &User,
+    ) -> Result<Vec<Change>, StoreError> {
+        state.store.committed(self.recorded).await?;
+        let mut changes = cleared_failures(user, &self.account);
+        changes.push(Change::ForgiveFailure(self.ip));
+        Ok(changes)
     }
 
     /// A right secret that does not sign in yet (a TOTP user's password), or an attempt that
     /// was not checked: both counts given back; earlier failures stay.
     pub async fn give_back(self, state: &AppState) -> Result<(), StoreError> {
-        state.store.forgive_failure(&self.ip).await?;
-        state.store.forgive_failure(&self.account).await?;
-        match &self.streak {
-            Some(streak) => state.store.forgive_failure(streak).await,
-            None => Ok(()),
-        }
+        state.store.committed(self.recorded).await?;
+        let changes = [Some(self.ip), Some(self.account), self.streak]
+            .into_iter()
+            .flatten()
+            .map(Change::ForgiveFailure)
+            .collect();
+        state.store.apply(changes).await
     }
 
     /// A wrong secret: its counts stay, and the audit log says so, naming `user` when the
-    /// attempt was on an account that exists.
-    pub fn failed(self, state: &AppState, event: &'static str, user: Option<&str>) {
+    /// attempt was on an account that exists. `Err` when the counts could not be stored: the
+    /// caller answers that (503), never a plain refusal that would not have been counted.
+    pub async fn failed(
+        self,
+        state: &AppState,
+        event: &'static str,
+        user: Option<&str>,
+    ) -> Result<(), StoreError> {
         report_failure(state, &self, event, user);
+        state.store.committed(self.recorded).await
     }
 }
 

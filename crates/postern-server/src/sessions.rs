@@ -10,7 +10,7 @@ use http::HeaderMap;
 use postern_core::session::{AuthLevel, ExternalIdentity, SessionRecord};
 use postern_core::token::{SessionToken, TokenHash};
 use postern_core::users::{User, UserTable};
-use postern_store::StoreError;
+use postern_store::{Change, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::now;
@@ -98,32 +98,35 @@ pub fn touch_if_due(state: &Arc<AppState>, session: &CurrentSession) {
 }
 
 /// A new session for `user`: a fresh token, stored by its hash. Returns the token (for the
-/// cookie) and the record.
-pub async fn start(
+/// cookie), the record, and what to store (see `login::sign_in`, which writes it with the rest
+/// of the sign-in in one step): the session, and its device details, which only
+/// `GET /api/sessions` reads (the check path never does).
+pub fn new_session(
     state: &AppState,
     user: &User,
     level: AuthLevel,
     remember: bool,
     device: &Device,
-) -> Result<(SessionToken, SessionRecord), StoreError> {
+) -> (SessionToken, SessionRecord, Vec<Change>) {
     let now = now();
     let policy = &state.config.session.policy;
     let record = policy.new_session(&user.name, level, remember, now);
     let token = SessionToken::generate();
     let ttl = Duration::from_secs(policy.ttl(&record, now));
-    state.store.put_session(&token.hash(), &record, ttl).await?;
-    // Only `GET /api/sessions` reads it; the check path never does. Losing it loses nothing
-    // but the list's detail, so a failed write is logged, not fatal.
     let lifetime = Duration::from_secs(record.expires_at.saturating_sub(now).max(1));
-    let bytes = serde_json::to_vec(device).unwrap_or_default();
-    if let Err(err) = state
-        .store
-        .put_value(&device_key(&token.hash()), bytes, lifetime)
-        .await
-    {
-        tracing::warn!(error = %err, "could not store a session's device details");
-    }
-    Ok((token, record))
+    let changes = vec![
+        Change::PutSession {
+            hash: token.hash(),
+            record: record.clone(),
+            ttl,
+        },
+        Change::PutValue {
+            id: device_key(&token.hash()),
+            value: serde_json::to_vec(device).unwrap_or_default(),
+            ttl: lifetime,
+        },
+    ];
+    (token, record, changes)
 }
 
 /// Where and how a session was started, for the user's list of sessions.

@@ -5,6 +5,7 @@
 //! against every backend.
 #![forbid(unsafe_code)]
 
+mod changes;
 pub mod embedded;
 mod keys;
 mod memory;
@@ -12,6 +13,7 @@ mod records;
 mod redis;
 mod token_map;
 
+pub use changes::{Change, Pending};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;

@@ -15,15 +15,19 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::handlers::{self, BACKUP_PREFIX, Body, Reply};
-use super::protocol::{Answer, MAX_BODY, MAX_LINE, Request, json_line};
+use super::protocol::{Answer, MAX_LINE, Request, json_line};
 use crate::state::AppState;
 
-/// Admin requests served at once; more wait for the socket's backlog.
+/// Admin requests read and done at once; more wait for the socket's backlog. Sending the
+/// answers holds no place: a client that stops reading holds up no other.
 const MAX_CONNECTIONS: usize = 4;
-/// The time a client has to send its request line and body.
+/// The time a client has to send its request line and body, all of it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// A backup copy is sent in pieces of this size.
-const SEND_CHUNK: usize = 1 << 20;
+/// The longest a read of the request or a write of the answer may make no progress before
+/// the connection is dropped: a stuck peer costs this long, never more.
+const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bodies are read, and answers sent, in pieces of at most this size.
+const CHUNK: usize = 1 << 20;
 
 /// Creates the socket under `data_dir` (replacing a stale one: this process holds the data
 /// directory, so no other postern is listening there) and answers requests until `shutdown`.
@@ -108,14 +112,19 @@ async fn accept(
         };
         let state = Arc::clone(&state);
         tokio::spawn(async move {
-            serve_one(stream, &state, owner).await;
-            drop(permit);
+            serve_one(stream, &state, owner, permit).await;
         });
     }
     let _ = std::fs::remove_file(&path);
 }
 
-async fn serve_one(stream: UnixStream, state: &AppState, owner: u32) {
+/// Reads and does one request under `permit`, then lets it go and sends the answer.
+async fn serve_one(
+    stream: UnixStream,
+    state: &AppState,
+    owner: u32,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     let peer = stream.peer_cred().map(|cred| cred.uid());
     let (read, mut write) = stream.into_split();
     let (answer, body) = match peer {
@@ -126,11 +135,12 @@ async fn serve_one(stream: UnixStream, state: &AppState, owner: u32) {
         }
         Err(err) => refusal(format!("cannot tell who is asking: {err}")),
     };
+    drop(permit);
     let sent = async {
-        write.write_all(&json_line(&answer)).await?;
+        send(&mut write, &json_line(&answer)).await?;
         match body {
             Body::None => {}
-            Body::Bytes(bytes) => write.write_all(&bytes).await?,
+            Body::Bytes(bytes) => send(&mut write, &bytes).await?,
             Body::File(copy) => {
                 // Opened, then unlinked at once: nothing is left behind however the sending
                 // ends, and the client never sees the copy outlive its answer.
@@ -139,7 +149,7 @@ async fn serve_one(stream: UnixStream, state: &AppState, owner: u32) {
                 send_file(file, &mut write).await?;
             }
         }
-        write.shutdown().await
+        within_stall(write.shutdown()).await
     };
     if let Err(err) = sent.await {
         tracing::warn!(error = %err, "admin channel: the answer could not be sent");
@@ -150,7 +160,7 @@ async fn serve_one(stream: UnixStream, state: &AppState, owner: u32) {
 async fn send_file(mut file: std::fs::File, write: &mut OwnedWriteHalf) -> std::io::Result<()> {
     loop {
         let (back, chunk) = tokio::task::spawn_blocking(move || {
-            let mut chunk = vec![0; SEND_CHUNK];
+            let mut chunk = vec![0; CHUNK];
             let read = std::io::Read::read(&mut file, &mut chunk).map(|n| {
                 chunk.truncate(n);
                 chunk
@@ -163,9 +173,31 @@ async fn send_file(mut file: std::fs::File, write: &mut OwnedWriteHalf) -> std::
         if chunk.is_empty() {
             return Ok(());
         }
-        write.write_all(&chunk).await?;
+        send(write, &chunk).await?;
         file = back;
     }
+}
+
+/// Writes `bytes` a chunk at a time, each within `STALL_TIMEOUT`.
+async fn send(write: &mut OwnedWriteHalf, bytes: &[u8]) -> std::io::Result<()> {
+    for chunk in bytes.chunks(CHUNK) {
+        within_stall(write.write_all(chunk)).await?;
+    }
+    Ok(())
+}
+
+/// `io`, or a `TimedOut` error once it made no progress for `STALL_TIMEOUT`.
+async fn within_stall<T>(
+    io: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    tokio::time::timeout(STALL_TIMEOUT, io)
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the peer took nothing for {} s", STALL_TIMEOUT.as_secs()),
+            ))
+        })
 }
 
 fn refusal(message: String) -> (Answer, Body) {
@@ -216,9 +248,7 @@ async fn answer(read: OwnedReadHalf, state: &AppState) -> (Answer, Body) {
 
 async fn read_request(reader: &mut BufReader<OwnedReadHalf>) -> Result<(Request, Vec<u8>), String> {
     let mut line = Vec::new();
-    (&mut *reader)
-        .take(MAX_LINE)
-        .read_until(b'\n', &mut line)
+    within_stall((&mut *reader).take(MAX_LINE).read_until(b'\n', &mut line))
         .await
         .map_err(|err| format!("cannot read the request: {err}"))?;
     if line.last() != Some(&b'\n') {
@@ -227,14 +257,36 @@ async fn read_request(reader: &mut BufReader<OwnedReadHalf>) -> Result<(Request,
     let request: Request = serde_json::from_slice(&line).map_err(|err| {
         format!("not a request this postern knows ({err}); is the command newer than the running server?")
     })?;
-    let length = usize::try_from(request.body)
-        .ok()
-        .filter(|_| request.body <= MAX_BODY)
-        .ok_or_else(|| format!("the request's body is larger than {MAX_BODY} bytes"))?;
-    let mut body = vec![0; length];
-    reader
-        .read_exact(&mut body)
-        .await
-        .map_err(|err| format!("the request's body was cut short: {err}"))?;
+    let max = request.op.max_body();
+    if request.body > max {
+        return Err(match max {
+            0 => "this request takes no body".into(),
+            _ => format!("the request's body is larger than {max} bytes"),
+        });
+    }
+    let body = read_body(reader, request.body).await?;
     Ok((request, body))
+}
+
+/// The `length` bytes after the line, kept as they arrive: a declared length costs no memory
+/// before its bytes come.
+async fn read_body(reader: &mut BufReader<OwnedReadHalf>, length: u64) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    let mut chunk = vec![0; CHUNK];
+    let mut left = length;
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(CHUNK);
+        let read = within_stall(reader.read(&mut chunk[..want]))
+            .await
+            .map_err(|err| format!("the request's body did not arrive: {err}"))?;
+        if read == 0 {
+            return Err(format!(
+                "the request's body was cut short ({} of {length} bytes)",
+                body.len()
+            ));
+        }
+        body.extend_from_slice(&chunk[..read]);
+        left -= read as u64;
+    }
+    Ok(body)
 }

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 /// The longest request or answer line (the bodies are counted apart).
 pub const MAX_LINE: u64 = 64 * 1024;
-/// The largest request body (an import file).
-pub const MAX_BODY: u64 = 1 << 30;
+/// The largest request body: an import file, the only request with one.
+pub const MAX_IMPORT: u64 = 256 << 20;
 
 /// Every admin request a running postern answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +30,16 @@ pub enum Op {
     StoreExport,
     /// `postern store import FILE`: the export file is the request's body.
     StoreImport,
+}
+
+impl Op {
+    /// The most body bytes a request of this op may declare.
+    pub fn max_body(self) -> u64 {
+        match self {
+            Self::StoreImport => MAX_IMPORT,
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

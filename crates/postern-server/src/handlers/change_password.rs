@@ -146,7 +146,9 @@ async fn settle(
     let right = match verified {
         Ok(true) => true,
         Ok(false) => {
-            attempt.failed(state, failure_event, Some(&user.name));
+            attempt
+                .failed(state, failure_event, Some(&user.name))
+                .await?;
             return Err(AppError::refused(
                 StatusCode::UNAUTHORIZED,
                 "The current password is not right",

@@ -10,11 +10,12 @@ use postern_core::csrf::CsrfBinding;
 use postern_core::session::AuthLevel;
 use postern_core::token::random_text;
 use postern_core::users::User;
+use postern_store::Change;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::cookies::{self, DEVICE_COOKIE, PRE_SESSION_COOKIE};
-use crate::credentials::{self, LoginError};
+use crate::credentials::{self, Attempt, LoginError};
 use crate::error::{self, AppError, AppResult};
 use crate::pages::{self, LoginPage, PageContext, ProviderButton};
 use crate::pending;
@@ -110,7 +111,7 @@ pub async fn submit_form<B: RequestBody>(
         retry.error = Some("Your sign-in form expired. Please try again.".into());
         return Ok(retry.render(state, &parts.headers, StatusCode::FORBIDDEN));
     }
-    let user = match credentials::authenticate_for_login(
+    let (user, attempt) = match credentials::authenticate_for_login(
         state,
         client,
         &form.username,
@@ -119,7 +120,7 @@ pub async fn submit_form<B: RequestBody>(
     )
     .await
     {
-        Ok(user) => user,
+        Ok(verified) => verified,
         Err(LoginError::Invalid) => {
             retry.error = Some("Incorrect username or password.".into());
             return Ok(retry.render(state, &parts.headers, StatusCode::UNAUTHORIZED));
@@ -155,16 +156,15 @@ pub async fn submit_form<B: RequestBody>(
         return Ok(response);
     }
     let target = state.redirects.target_or_home(form.redirect_uri.as_deref());
-    let cookies = sign_in(
-        state,
-        &parts.headers,
-        client,
-        &user,
-        AuthLevel::OneFactor,
+    let how = SignIn {
+        user: &user,
+        level: AuthLevel::OneFactor,
         remember,
-        "password",
-    )
-    .await?;
+        method: "password",
+        settles: attempt,
+    };
+    let cookies = sign_in(state, &parts.headers, client, how).await?;
+    tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client);
     let mut response = respond::redirect(StatusCode::SEE_OTHER, target.as_str());
     respond::add_cookies(&mut response, &cookies);
     respond::add_cookie(&mut response, &state.session_cookie.expire_pre_session());
@@ -190,7 +190,7 @@ pub async fn submit_json<B: RequestBody>(
         ));
     };
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    let user = credentials::authenticate_for_login(
+    let (user, attempt) = credentials::authenticate_for_login(
         state,
         client,
         &name,
@@ -221,40 +221,63 @@ pub async fn submit_json<B: RequestBody>(
         respond::add_cookie(&mut response, &cookie);
         return Ok(response);
     }
-    let cookies = sign_in(
-        state,
-        &parts.headers,
-        client,
-        &user,
-        AuthLevel::OneFactor,
-        login.remember_me,
-        "password",
-    )
-    .await?;
+    let how = SignIn {
+        user: &user,
+        level: AuthLevel::OneFactor,
+        remember: login.remember_me,
+        method: "password",
+        settles: attempt,
+    };
+    let cookies = sign_in(state, &parts.headers, client, how).await?;
+    tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client);
     let mut response =
         respond::json_with(StatusCode::OK, "Logged in", json!({ "totpPending": false }));
     respond::add_cookies(&mut response, &cookies);
     Ok(response)
 }
 
+/// Who signs in, and how (see `sign_in`).
+pub struct SignIn<'a> {
+    pub user: &'a Arc<User>,
+    pub level: AuthLevel,
+    pub remember: bool,
+    /// How the user signed in (the account page and `GET /api/sessions` show it).
+    pub method: &'a str,
+    /// The attempt whose secret signed in, settled in the same durable write as the session
+    /// (one commit, not one per change).
+    pub settles: Option<Attempt>,
+}
+
 /// Starts a session with a new token and ends the one the browser held, so a session id can
 /// never be fixed before login and used after it. Returns the `Set-Cookie` values: the
-/// session cookie and a device cookie for the user. `method` says how the user signed in
-/// (the account page and `GET /api/sessions` show it).
+/// session cookie and a device cookie for the user. The caller writes the `login.ok` audit
+/// line once this answered `Ok`: a sign-in whose session could not be stored did not happen.
 pub async fn sign_in(
     state: &AppState,
     headers: &HeaderMap,
     client: IpAddr,
-    user: &Arc<User>,
-    level: AuthLevel,
-    remember: bool,
-    method: &str,
+    SignIn {
+        user,
+        level,
+        remember,
+        method,
+        settles,
+    }: SignIn<'_>,
 ) -> Result<[String; 2], postern_store::StoreError> {
+    let mut changes = match settles {
+        Some(attempt) => attempt.settled_by_sign_in(state, user).await?,
+        None => Vec::new(),
+    };
     if let Some(previous) = sessions::current(state, headers).await? {
-        sessions::end(state, &previous).await?;
+        changes.push(Change::DeleteSession {
+            hash: previous.key,
+            user: previous.record.user.clone(),
+        });
     }
     let device = sessions::Device::of(client, headers, method);
-    let (token, record) = sessions::start(state, user, level, remember, &device).await?;
+    let (token, record, session) = sessions::new_session(state, user, level, remember, &device);
+    changes.extend(session);
+    state.store.apply(changes).await?;
     // A fresh device cookie for this user: its failures no longer count against the account.
     let device_cookie = state.session_cookie.device(&state.device.issue(&user.name));
     Ok([sessions::cookie_for(state, &token, &record), device_cookie])

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
-use super::login;
+use super::login::{self, SignIn};
 use crate::clock::now;
 use crate::error::{AppError, AppResult, Mode};
 use crate::oauth::transaction::{self, Transaction};
@@ -306,22 +306,20 @@ async fn start_session(
             let Some(user) = state.user(&name) else {
                 return Err(StoreError::unavailable("linked user vanished"));
             };
-            tracing::info!(target: "audit", event = "login.ok", user = %user.name, provider, factor = "oauth");
             let label = state
                 .config
                 .oauth_provider(provider)
                 .map_or(provider, |found| found.label.as_str());
-            login::sign_in(
-                state,
-                headers,
-                client,
-                &user,
-                AuthLevel::OneFactor,
-                false,
-                label,
-            )
-            .await
-            .map(Vec::from)
+            let how = SignIn {
+                user: &user,
+                level: AuthLevel::OneFactor,
+                remember: false,
+                method: label,
+                settles: None,
+            };
+            let cookies = login::sign_in(state, headers, client, how).await?;
+            tracing::info!(target: "audit", event = "login.ok", user = %user.name, provider, factor = "oauth");
+            Ok(Vec::from(cookies))
         }
         SignInAs::External {
             user,
@@ -332,7 +330,6 @@ async fn start_session(
             if let Some(previous) = sessions::current(state, headers).await? {
                 sessions::end(state, &previous).await?;
             }
-            tracing::info!(target: "audit", event = "login.ok", user = %user, provider, factor = "oauth");
             let external = ExternalIdentity {
                 provider: provider.to_owned(),
                 email,
@@ -340,6 +337,7 @@ async fn start_session(
                 groups,
             };
             let (token, record) = sessions::start_external(state, &user, external).await?;
+            tracing::info!(target: "audit", event = "login.ok", user = %user, provider, factor = "oauth");
             Ok(vec![sessions::cookie_for(state, &token, &record)])
         }
     }

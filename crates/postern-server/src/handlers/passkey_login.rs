@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use webauthn_rs_core::proto::{AuthenticationResult, AuthenticationState, PublicKeyCredential};
 
+use super::login::{self, SignIn};
 use super::passkeys::{internal, to_json};
-use super::{login, totp};
+use super::totp::{self, SecondStep};
 use crate::clock::now;
 use crate::cookies::{self, DEVICE_COOKIE};
 use crate::credentials::{self, Attempt, LoginError};
@@ -144,7 +145,6 @@ pub async fn second_factor_finish<B: RequestBody>(
                 "Logged in",
                 json!({ "redirectTo": target.as_str() }),
             );
-            tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client, factor = "passkey");
             totp::two_factor_session(
                 state,
                 &parts.headers,
@@ -152,7 +152,7 @@ pub async fn second_factor_finish<B: RequestBody>(
                 &user,
                 &record,
                 answer,
-                "password and passkey",
+                SecondStep::Passkey,
             )
             .await
         }
@@ -228,7 +228,7 @@ pub async fn passwordless_finish<B: RequestBody>(
         .await
         .map_err(limited_or)?;
     let Some(user) = user else {
-        attempt.failed(state, "passkey.failed", None);
+        attempt.failed(state, "passkey.failed", None).await?;
         return Err(refused(&Refusal::NotVerified, None));
     };
     let passkeys = records::list(&state.store, &user.name).await?;
@@ -250,18 +250,16 @@ pub async fn passwordless_finish<B: RequestBody>(
     } else {
         AuthLevel::OneFactor
     };
-    tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client, factor = "passkey", user_verified = result.user_verified());
     let target = state.redirects.target_or_home(body.redirect_uri.as_deref());
-    let cookies = login::sign_in(
-        state,
-        &parts.headers,
-        client,
-        &user,
+    let how = SignIn {
+        user: &user,
         level,
-        body.remember_me,
-        "passkey",
-    )
-    .await?;
+        remember: body.remember_me,
+        method: "passkey",
+        settles: None,
+    };
+    let cookies = login::sign_in(state, &parts.headers, client, how).await?;
+    tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client, factor = "passkey", user_verified = result.user_verified());
     let mut answer = respond::json_with(
         StatusCode::OK,
         "Logged in",
@@ -284,7 +282,9 @@ async fn verify(
 ) -> Result<Result<AuthenticationResult, Refusal>, AppError> {
     let id = records::encode(assertion.get_credential_id());
     let Some(passkey) = passkeys.iter().find(|passkey| passkey.id() == id) else {
-        attempt.failed(state, "passkey.failed", Some(&user.name));
+        attempt
+            .failed(state, "passkey.failed", Some(&user.name))
+            .await?;
         return Ok(Err(Refusal::NotVerified));
     };
     ceremony.set_allowed_credentials(vec![passkey.credential.clone()]);
@@ -297,7 +297,9 @@ async fn verify(
             } else {
                 tracing::info!(user = %user.name, passkey = %id, error = %err, "passkey assertion refused");
             }
-            attempt.failed(state, "passkey.failed", Some(&user.name));
+            attempt
+                .failed(state, "passkey.failed", Some(&user.name))
+                .await?;
             return Ok(Err(refusal));
         }
     };

@@ -13,7 +13,7 @@ use postern_core::token::random_text;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::login;
+use super::login::{self, SignIn};
 use crate::authorization::{self, Presented};
 use crate::clock::now;
 use crate::error::{AppError, AppResult};
@@ -113,16 +113,14 @@ pub async fn redeem<B: RequestBody>(
         return Err(AppError::Unauthorized);
     }
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    let cookies = login::sign_in(
-        state,
-        &parts.headers,
-        client,
-        &user,
-        ticket.level,
-        false,
-        sessions::TICKET_METHOD,
-    )
-    .await?;
+    let how = SignIn {
+        user: &user,
+        level: ticket.level,
+        remember: false,
+        method: sessions::TICKET_METHOD,
+        settles: None,
+    };
+    let cookies = login::sign_in(state, &parts.headers, client, how).await?;
     tracing::info!(target: "audit", event = "ticket.redeemed", user = %user.name);
     let mut response = respond::json_message(StatusCode::OK, "Logged in");
     respond::add_cookies(&mut response, &cookies);

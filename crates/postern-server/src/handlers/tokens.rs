@@ -45,7 +45,10 @@ pub async fn login<B: RequestBody>(
     let user = match credentials::authenticate(state, client, &body.username, body.password, None)
         .await?
     {
-        Verified::SignedIn(user) => user,
+        Verified::SignedIn(user, attempt) => {
+            credentials::password_signed_in(state, client, &user, attempt).await?;
+            user
+        }
         Verified::PasswordOnly(user, attempt) => {
             second_factor(state, &user, attempt, body.code.as_deref()).await?;
             user
@@ -81,7 +84,9 @@ async fn second_factor(
     if totp::accept_code(state, user, code).await? {
         return Ok(attempt.signed_in(state, user).await?);
     }
-    attempt.failed(state, "totp.failed", Some(&user.name));
+    attempt
+        .failed(state, "totp.failed", Some(&user.name))
+        .await?;
     Err(AppError::refused_with(
         StatusCode::UNAUTHORIZED,
         "Unauthorized",

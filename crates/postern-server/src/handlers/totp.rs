@@ -16,7 +16,7 @@ use postern_core::users::User;
 use postern_store::StoreError;
 use serde::Deserialize;
 
-use super::login;
+use super::login::{self, SignIn};
 use crate::clock::now;
 use crate::credentials::{self, LoginError};
 use crate::error::{self, AppError, AppResult};
@@ -175,7 +175,7 @@ pub async fn submit_form<B: RequestBody>(
         &user,
         &record,
         answer,
-        TOTP_METHOD,
+        SecondStep::Totp,
     )
     .await
 }
@@ -216,16 +216,38 @@ pub async fn submit_json<B: RequestBody>(
         &user,
         &record,
         answer,
-        TOTP_METHOD,
+        SecondStep::Totp,
     )
     .await
 }
 
-/// How a session started by the code step signed in (the account page shows it).
-const TOTP_METHOD: &str = "password and TOTP";
+/// The second step a two-factor session was started by.
+#[derive(Clone, Copy)]
+pub(super) enum SecondStep {
+    Totp,
+    Passkey,
+}
+
+impl SecondStep {
+    /// How the session signed in, as the account page shows it.
+    fn method(self) -> &'static str {
+        match self {
+            Self::Totp => "password and TOTP",
+            Self::Passkey => "password and passkey",
+        }
+    }
+
+    /// The `factor` of its `login.ok` audit line.
+    fn factor(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::Passkey => "passkey",
+        }
+    }
+}
 
 /// After a right code (or passkey): starts the two-factor session and adds its cookies to
-/// `answer`, clearing `postern_pending`.
+/// `answer`, clearing `postern_pending`; then the audit line, the session being stored.
 pub(super) async fn two_factor_session(
     state: &AppState,
     headers: &http::HeaderMap,
@@ -233,18 +255,18 @@ pub(super) async fn two_factor_session(
     user: &Arc<User>,
     record: &PendingLogin,
     mut answer: HttpResponse,
-    method: &str,
+    step: SecondStep,
 ) -> AppResult {
-    let cookies = login::sign_in(
-        state,
-        headers,
-        client,
+    let how = SignIn {
         user,
-        AuthLevel::TwoFactor,
-        record.remember,
-        method,
-    )
-    .await?;
+        level: AuthLevel::TwoFactor,
+        remember: record.remember,
+        method: step.method(),
+        settles: None,
+    };
+    let cookies = login::sign_in(state, headers, client, how).await?;
+    let factor = step.factor();
+    tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client, factor);
     respond::add_cookies(&mut answer, &cookies);
     respond::add_cookie(&mut answer, &state.session_cookie.expire_pending());
     Ok(answer)
@@ -282,10 +304,11 @@ async fn verify(
     };
     if accept_code(state, &user, code).await? {
         attempt.signed_in(state, &user).await?;
-        tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client, factor = "totp");
         return Ok((user, record));
     }
-    attempt.failed(state, "totp.failed", Some(&user.name));
+    attempt
+        .failed(state, "totp.failed", Some(&user.name))
+        .await?;
     record.failures += 1;
     let ended = record.failures >= pending::MAX_CODE_FAILURES;
     if !ended {

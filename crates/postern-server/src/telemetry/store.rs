@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
-use postern_store::{Counter as StoreCounter, Store, StoreError};
+use postern_store::{Change, Counter as StoreCounter, Pending, Store, StoreError};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -59,6 +59,9 @@ metered_operations! {
     peek_value(id: &str) -> Option<Vec<u8>>;
     take_value(id: &str) -> Option<Vec<u8>>;
     ping() -> ();
+    apply(changes: Vec<Change>) -> ();
+    count_failures(counters: &[(&str, Duration)]) -> (Vec<StoreCounter>, Pending);
+    committed(pending: Pending) -> ();
 }
 
 /// Per operation: `[ok, error]` counters and a duration histogram, resolved at start.

@@ -97,6 +97,13 @@ async fn requests_it_cannot_do_are_refused_with_the_reason() {
         "{nameless:?}"
     );
 
+    let bodied = raw(
+        &dir,
+        b"{\"op\":\"users-unlock\",\"user\":\"alice\",\"body\":5}\nhello".to_vec(),
+    )
+    .await;
+    assert!(bodied.contains("takes no body"), "{bodied}");
+
     let bad_file = call(&dir, Request::new(Op::StoreImport), b"not json\n".to_vec()).await;
     assert!(
         matches!(&bad_file, Err(CallError::Refused(why)) if why.contains("nothing imported: line 1")),
@@ -147,6 +154,103 @@ async fn an_export_and_a_backup_come_back_as_the_answers_body() {
     std::fs::write(restored.path().join("postern.redb"), &backup).unwrap();
     let copy = Store::Embedded(EmbeddedStore::open(restored.path(), 1000).unwrap());
     assert_eq!(copy.all_user_records().await.unwrap().len(), 1);
+}
+
+/// An import that declares more than it sends: answered when the sender closes (cut short),
+/// or once nothing came for the stall timeout (10 s), without waiting for the declared bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_come_is_refused() {
+    let dir = TempDir::new("channel-short-body");
+    let (_state, _shutdown) = listening(&dir).await;
+    let socket = admin_channel::socket_path(dir.path());
+    let declared = b"{\"op\":\"store-import\",\"body\":200000000}\n{\"format\"";
+    let (closed, stalled) = tokio::task::spawn_blocking(move || {
+        let ask = |close: bool| {
+            let mut stream = UnixStream::connect(&socket).unwrap();
+            stream.write_all(declared).unwrap();
+            if close {
+                stream.shutdown(std::net::Shutdown::Write).unwrap();
+            }
+            let started = std::time::Instant::now();
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            (answer, started.elapsed())
+        };
+        (ask(true), ask(false))
+    })
+    .await
+    .unwrap();
+    assert!(
+        closed.0.contains("cut short (9 of 200000000 bytes)"),
+        "{closed:?}"
+    );
+    assert!(closed.1 < std::time::Duration::from_secs(5), "{closed:?}");
+    assert!(stalled.0.contains("did not arrive"), "{stalled:?}");
+    assert!(
+        stalled.1 >= std::time::Duration::from_secs(9)
+            && stalled.1 < std::time::Duration::from_secs(30),
+        "{stalled:?}"
+    );
+}
+
+/// Clients that ask for a large answer and never read it hold no place of the channel's:
+/// more of them than it serves at once, and another command is still answered at once. Each
+/// stuck answer is dropped after the stall timeout (10 s), cut short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_stop_reading_do_not_hold_the_channel() {
+    let dir = TempDir::new("channel-stalled");
+    let (state, _shutdown) = listening(&dir).await;
+    let records = (0..4000)
+        .map(|n| postern_store::UserRecord {
+            user: format!("user{n}"),
+            kind: postern_store::RecordKind::Credentials,
+            id: "current".into(),
+            value: vec![b'x'; 1000],
+        })
+        .collect();
+    state.store.put_user_records(records).await.unwrap();
+    let socket = admin_channel::socket_path(dir.path());
+    let request = b"{\"op\":\"store-export\"}\n";
+    let stuck: Vec<UnixStream> = (0..8)
+        .map(|_| {
+            let mut stream = UnixStream::connect(&socket).unwrap();
+            stream.write_all(request).unwrap();
+            stream
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let unlocked = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        call(
+            &dir,
+            Request::for_user(Op::UsersUnlock, "alice"),
+            Vec::new(),
+        ),
+    )
+    .await
+    .expect("the channel answered no one while stuck clients held it");
+    assert!(unlocked.is_ok(), "{unlocked:?}");
+    eprintln!("answered after {:?}", started.elapsed());
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    let read = tokio::task::spawn_blocking(move || {
+        stuck
+            .into_iter()
+            .map(|mut stream| {
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer);
+                answer.len()
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for length in read {
+        assert!(
+            length > 0 && length < 4_000_000,
+            "an answer of {length} bytes: not cut after the stall"
+        );
+    }
 }
 
 #[tokio::test]

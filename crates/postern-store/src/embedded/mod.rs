@@ -29,7 +29,8 @@ use self::open::DataFile;
 pub use self::open::{DATA_FILE, OpenError, PID_FILE, SCHEMA_VERSION, permission_problems};
 use self::ops::{Op, Reply};
 use self::tables::{ENTRIES, RECORDS, SESSIONS, counter_of, decode, left, now_ms};
-use self::writer::{Job, Writer};
+use self::writer::{Answer, Job, Writer};
+use crate::changes::{Change, Pending};
 use crate::{Counter, MemoryStore, RecordKind, StoreError, UserRecord};
 
 #[derive(Clone)]
@@ -101,17 +102,50 @@ impl EmbeddedStore {
 
     async fn write(&self, op: Op) -> Result<Reply, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job {
-                op,
-                reply: Some(reply),
-            })
-            .map_err(|_| StoreError::unavailable("the data file writer stopped"))?;
+        self.queue(op, Answer::Committed(reply))?;
         match answer.await {
             Ok(Ok(Reply::Full(max))) => Err(StoreError::Full(max)),
             Ok(answer) => answer,
             Err(_) => Err(StoreError::unavailable("the data file cannot be written")),
         }
+    }
+
+    fn queue(&self, op: Op, answer: Answer) -> Result<(), StoreError> {
+        self.jobs
+            .send(Job { op, answer })
+            .map_err(|_| StoreError::unavailable("the data file writer stopped"))
+    }
+
+    /// `Store::apply`: the changes (already with this store's keys) in one op, one commit.
+    pub(crate) async fn apply(&self, changes: Vec<Change>) -> Result<(), StoreError> {
+        let ops = changes.into_iter().map(Op::from).collect();
+        self.write(Op::Batch(ops)).await.map(drop)
+    }
+
+    /// `Store::count_failures` (keys already this store's): the counts once applied, the
+    /// commit to wait for before anyone hears of them.
+    pub(crate) async fn count_failures(
+        &self,
+        counters: Vec<(String, Duration)>,
+    ) -> Result<(Vec<Counter>, Pending), StoreError> {
+        let ops = counters
+            .into_iter()
+            .map(|(key, window)| Op::CountFailure { key, window })
+            .collect();
+        let (applied, counts) = oneshot::channel();
+        let (committed, commit) = oneshot::channel();
+        self.queue(Op::Batch(ops), Answer::Early { applied, committed })?;
+        let Ok(Reply::Each(replies)) = counts.await else {
+            return Err(StoreError::unavailable("the data file cannot be written"));
+        };
+        let counts = replies
+            .into_iter()
+            .map(|reply| match reply {
+                Reply::Count(counter) => Ok(counter),
+                other => Err(unexpected(&other)),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((counts, Pending::after(commit)))
     }
 
     fn read<T>(
@@ -135,10 +169,7 @@ impl EmbeddedStore {
     /// After a failed read, has the writer try the file again (it reopens it after an I/O
     /// error, at most once a second), so reads recover even when no write comes.
     fn retry_in_background(&self) {
-        let _ = self.jobs.send(Job {
-            op: Op::Nothing,
-            reply: None,
-        });
+        let _ = self.queue(Op::Nothing, Answer::Nobody);
     }
 
     /// The expiry and payload of a live entry.
@@ -269,10 +300,7 @@ impl EmbeddedStore {
     }
 
     fn sweep_in_background(&self) {
-        let _ = self.jobs.send(Job {
-            op: Op::Sweep,
-            reply: None,
-        });
+        let _ = self.queue(Op::Sweep, Answer::Nobody);
     }
 
     pub(crate) fn record(

@@ -12,6 +12,7 @@ use super::tables::{
     self, ENTRIES, EXPIRY, RECORDS, SESSIONS, USER_SESSIONS, counter_of, counter_payload, decode,
     encode, entry_ref, expiry_after, left, session_ref,
 };
+use crate::changes::Change;
 use crate::{Counter, UserRecord};
 
 /// Rows the sweep removes in one transaction at most, so one sweep never holds up sign-ins
@@ -66,10 +67,30 @@ pub enum Op {
     },
     /// Many records at once (import): one transaction, one fsync.
     PutRecords(Vec<UserRecord>),
+    /// Several ops in order (a sign-in's changes, its failure counts), answered together; the
+    /// first session refused for `max_sessions` stops the ops after it.
+    Batch(Vec<Op>),
     Sweep,
     /// Changes nothing: waits for what was queued before it and, after a failure, makes the
     /// writer try the file again.
     Nothing,
+}
+
+impl From<Change> for Op {
+    fn from(change: Change) -> Self {
+        match change {
+            Change::PutSession { hash, record, ttl } => Self::PutSession { hash, record, ttl },
+            Change::DeleteSession { hash, .. } => Self::DeleteSession { hash },
+            Change::ForgiveFailure(key) => Self::Forgive { key },
+            Change::ClearFailures(key) => Self::Remove { key },
+            Change::PutValue { id, value, ttl } => Self::PutValue {
+                key: id,
+                value,
+                ttl,
+                replace: false,
+            },
+        }
+    }
 }
 
 /// What an op answers.
@@ -82,6 +103,8 @@ pub enum Reply {
     Ended(usize),
     /// The session was not stored: `max_sessions` live sessions exist.
     Full(usize),
+    /// A batch's answers, in order.
+    Each(Vec<Reply>),
 }
 
 /// What the in-memory session copy must do once the batch is committed.
@@ -190,6 +213,16 @@ impl<'txn> Tables<'txn> {
                 self.records
                     .remove((user.to_lowercase().as_str(), kind, id.as_str()))?;
                 Ok(Reply::Done)
+            }
+            Op::Batch(ops) => {
+                let mut replies = Vec::with_capacity(ops.len());
+                for op in ops {
+                    match self.apply(op, mirror)? {
+                        full @ Reply::Full(_) => return Ok(full),
+                        reply => replies.push(reply),
+                    }
+                }
+                Ok(Reply::Each(replies))
             }
             Op::Sweep => self.sweep(mirror),
             Op::Nothing => Ok(Reply::Done),

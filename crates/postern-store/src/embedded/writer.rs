@@ -1,8 +1,10 @@
 //! One thread writes the file. Callers queue an op and wait for its answer; the thread takes
 //! every op that is queued (up to `MAX_BATCH`), applies them in one write transaction and
 //! commits once, durably (group commit): under load one fsync acknowledges many changes, and a
-//! lone sign-in waits for exactly one. Only after the commit does the in-memory session copy
-//! change, so it never shows anything the file does not hold.
+//! lone sign-in waits for exactly one. A job may hear its answer before the commit
+//! (`Answer::Early`: failure counts, whose commit runs while the password is checked), but
+//! never hears "committed" before it is. Only after the commit does the in-memory session
+//! copy change, so it never shows anything the file does not hold.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,8 +22,28 @@ const MAX_BATCH: usize = 512;
 
 pub struct Job {
     pub op: Op,
-    /// `None` when nobody waits for the answer (the periodic sweep).
-    pub reply: Option<oneshot::Sender<Result<Reply, StoreError>>>,
+    pub answer: Answer,
+}
+
+/// Who hears what about a job.
+pub enum Answer {
+    /// Nobody waits (the periodic sweep, a retry).
+    Nobody,
+    /// The op's answer, once the batch is committed.
+    Committed(oneshot::Sender<Result<Reply, StoreError>>),
+    /// The op's answer as soon as it is applied, then the commit's outcome: the caller goes on
+    /// with the answer while the fsync runs, and must hear `committed` before it tells anyone
+    /// (see `changes.rs`). A batch that fails drops `applied` if the op was not applied yet.
+    Early {
+        applied: oneshot::Sender<Reply>,
+        committed: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// What is owed to a job's caller once the commit is done (or failed).
+enum Owed {
+    Reply(Reply, oneshot::Sender<Result<Reply, StoreError>>),
+    Commit(oneshot::Sender<Result<(), StoreError>>),
 }
 
 pub struct Writer {
@@ -43,7 +65,7 @@ impl Writer {
             let first = if sweep_more {
                 Job {
                     op: Op::Sweep,
-                    reply: None,
+                    answer: Answer::Nobody,
                 }
             } else {
                 match self.jobs.recv() {
@@ -65,7 +87,7 @@ impl Writer {
     /// Applies and commits `batch`; answers whether a sweep in it stopped at its limit.
     fn commit(&self, batch: Vec<Job>) -> bool {
         let mut sweep_more = false;
-        let mut replies = Vec::with_capacity(batch.len());
+        let mut owed = Vec::with_capacity(batch.len());
         let mut mirror = Vec::new();
         let mut live = self.sessions.session_count();
         if live >= self.max_sessions {
@@ -84,7 +106,15 @@ impl Writer {
             {
                 let mut tables = Tables::open(&txn, now_ms(), self.max_sessions, live)?;
                 for job in batch {
-                    replies.push((tables.apply(job.op, &mut mirror)?, job.reply));
+                    let reply = tables.apply(job.op, &mut mirror)?;
+                    match job.answer {
+                        Answer::Nobody => {}
+                        Answer::Committed(to) => owed.push(Owed::Reply(reply, to)),
+                        Answer::Early { applied, committed } => {
+                            let _ = applied.send(reply);
+                            owed.push(Owed::Commit(committed));
+                        }
+                    }
                 }
                 sweep_more = tables.sweep_unfinished;
             }
@@ -99,9 +129,10 @@ impl Writer {
                 for change in mirror {
                     self.mirror(change);
                 }
-                for (reply, to) in replies {
-                    if let Some(to) = to {
-                        let _ = to.send(Ok(reply));
+                for owed in owed {
+                    match owed {
+                        Owed::Reply(reply, to) => drop(to.send(Ok(reply))),
+                        Owed::Commit(to) => drop(to.send(Ok(()))),
                     }
                 }
                 sweep_more
@@ -119,9 +150,10 @@ impl Writer {
                 // senders, which their callers read as unavailable too.
                 let failed =
                     StoreError::unavailable_because("the data file cannot be written", err);
-                for (_, to) in replies {
-                    if let Some(to) = to {
-                        let _ = to.send(Err(failed.clone()));
+                for owed in owed {
+                    match owed {
+                        Owed::Reply(_, to) => drop(to.send(Err(failed.clone()))),
+                        Owed::Commit(to) => drop(to.send(Err(failed.clone()))),
                     }
                 }
                 false

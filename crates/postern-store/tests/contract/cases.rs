@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use postern_store::{Counter, RecordKind, Store, UserRecord};
+use postern_store::{Change, Counter, RecordKind, Store, UserRecord};
 
 use crate::support::{id, key, record};
 
@@ -53,6 +53,12 @@ pub const ALL: &[(&str, Case)] = &[
     ("every_user_record_is_listed_for_export", |s| {
         Box::pin(every_user_record_is_listed_for_export(s))
     }),
+    ("changes_apply_together_in_order", |s| {
+        Box::pin(changes_apply_together_in_order(s))
+    }),
+    ("failures_count_together", |s| {
+        Box::pin(failures_count_together(s))
+    }),
 ];
 
 /// Calls `$backend!` with the name of every case, so a backend that runs each case as its own
@@ -75,6 +81,8 @@ macro_rules! every_case {
             ping_answers,
             user_records_are_kept_by_kind_and_id,
             every_user_record_is_listed_for_export,
+            changes_apply_together_in_order,
+            failures_count_together,
         );
     };
 }
@@ -508,4 +516,83 @@ pub async fn every_user_record_is_listed_for_export(store: Store) {
         store.user_record(&second, kind, "other").await.unwrap(),
         Some(b"\x00\xff".to_vec())
     );
+}
+
+/// A sign-in's changes in one step: its counts settled, the old session ended, the new one
+/// and its details stored; each means what its single call means.
+pub async fn changes_apply_together_in_order(store: Store) {
+    let (forgiven, cleared, value) = (id("ip"), id("user"), id("device"));
+    for counter in [&forgiven, &cleared] {
+        for _ in 0..3 {
+            store
+                .count_failure(counter, Duration::from_secs(300))
+                .await
+                .unwrap();
+        }
+    }
+    let (old, new) = (key(), key());
+    let user = id("user");
+    store
+        .put_session(&old, &record(&user), Duration::from_secs(60))
+        .await
+        .unwrap();
+    store
+        .put_value(&value, b"first".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let changes = vec![
+        Change::ForgiveFailure(forgiven.clone()),
+        Change::ClearFailures(cleared.clone()),
+        Change::DeleteSession {
+            hash: old,
+            user: user.clone(),
+        },
+        Change::PutSession {
+            hash: new,
+            record: record(&user),
+            ttl: Duration::from_secs(60),
+        },
+        // Already there: kept, and no error.
+        Change::PutValue {
+            id: value.clone(),
+            value: b"second".to_vec(),
+            ttl: Duration::from_secs(60),
+        },
+    ];
+    store.apply(changes).await.unwrap();
+    assert_eq!(store.failures(&forgiven).await.unwrap().count, 2);
+    assert_eq!(store.failures(&cleared).await.unwrap(), Counter::ZERO);
+    assert!(store.get_session(&old).await.unwrap().is_none());
+    assert_eq!(store.get_session(&new).await.unwrap().unwrap().user, user);
+    assert_eq!(store.user_sessions(&user).await.unwrap(), vec![new]);
+    assert_eq!(
+        store.peek_value(&value).await.unwrap().as_deref(),
+        Some(b"first".as_slice())
+    );
+    store.apply(Vec::new()).await.unwrap();
+}
+
+/// An attempt's counters, counted in one step: each answers its own count and window, and
+/// once committed they read back like single counts.
+pub async fn failures_count_together(store: Store) {
+    let (ip, account) = (id("ip"), id("user"));
+    for expected in 1..=2 {
+        let counters = [
+            (ip.as_str(), Duration::from_secs(300)),
+            (account.as_str(), Duration::from_secs(900)),
+        ];
+        let (counts, pending) = store.count_failures(&counters).await.unwrap();
+        store.committed(pending).await.unwrap();
+        let [by_ip, by_account] = counts.as_slice() else {
+            panic!("two counters, two counts: {counts:?}");
+        };
+        assert_eq!((by_ip.count, by_account.count), (expected, expected));
+        assert!(by_ip.resets_in <= Duration::from_secs(300), "{by_ip:?}");
+        assert!(
+            by_account.resets_in > Duration::from_secs(800),
+            "{by_account:?}"
+        );
+    }
+    assert_eq!(store.failures(&ip).await.unwrap().count, 2);
+    assert_eq!(store.failures(&account).await.unwrap().count, 2);
 }

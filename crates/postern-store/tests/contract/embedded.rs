@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use postern_store::embedded::{DATA_FILE, OpenError, SCHEMA_VERSION, permission_problems};
-use postern_store::{EmbeddedStore, RecordKind, Store, StoreError};
+use postern_store::{Change, EmbeddedStore, RecordKind, Store, StoreError};
 use postern_testkit::TempDir;
 
 use crate::cases;
@@ -230,6 +230,55 @@ async fn sessions_are_bounded_by_max_sessions() {
         .put_session(&key(), &record("alice"), Duration::from_secs(60))
         .await
         .unwrap();
+}
+
+/// A sign-in's two writes: its counts (answered before their commit, acknowledged by
+/// `committed`) and its settled counts with the session (one step). After a restart both are
+/// there; a session refused for `max_sessions` stops the step there, the changes before it
+/// stay.
+#[tokio::test]
+async fn a_sign_ins_writes_survive_a_restart_and_a_full_store_stops_the_step() {
+    let dir = TempDir::new("embedded-changes");
+    let store = Store::Embedded(EmbeddedStore::open(dir.path(), 1).unwrap());
+    let counters = [
+        ("ip:{192.0.2.1}", Duration::from_secs(600)),
+        ("user:{alice}", Duration::from_secs(600)),
+    ];
+    for _ in 0..2 {
+        let (_, pending) = store.count_failures(&counters).await.unwrap();
+        store.committed(pending).await.unwrap();
+    }
+    let signed_in = key();
+    let session = |hash| Change::PutSession {
+        hash,
+        record: record("alice"),
+        ttl: Duration::from_secs(600),
+    };
+    store
+        .apply(vec![
+            Change::ForgiveFailure("ip:{192.0.2.1}".into()),
+            session(signed_in),
+        ])
+        .await
+        .unwrap();
+    let refused = store
+        .apply(vec![
+            Change::ClearFailures("user:{alice}".into()),
+            session(key()),
+            Change::PutValue {
+                id: "after".into(),
+                value: b"x".to_vec(),
+                ttl: Duration::from_secs(600),
+            },
+        ])
+        .await;
+    assert_eq!(refused, Err(StoreError::Full(1)));
+    drop(store);
+    let store = reopen(dir.path());
+    assert!(store.get_session(&signed_in).await.unwrap().is_some());
+    assert_eq!(store.failures("ip:{192.0.2.1}").await.unwrap().count, 1);
+    assert_eq!(store.failures("user:{alice}").await.unwrap().count, 0);
+    assert_eq!(store.peek_value("after").await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -267,3 +267,29 @@ fn the_shipped_fail2ban_jail_passes_fail2ban_s_configuration_test() {
         "{dump}"
     );
 }
+
+/// `login.ok` is written once the session is stored, never for a sign-in whose session
+/// write failed: the store full of sessions (`max_sessions = 1`) refuses the second sign-in
+/// with a 503 after its password was right, on the memory and on the embedded store.
+#[test]
+fn a_sign_in_whose_session_was_not_stored_is_not_audited_as_one() {
+    for store in ["memory", "embedded"] {
+        let dir = TempDir::new("audit-full");
+        let port = free_port();
+        let extra = format!(
+            "data_dir = \"{}\"\n[session]\nstore = \"{store}\"\nmax_sessions = 1\n[log]\nformat = \"json\"\n",
+            dir.0.join("data").display()
+        );
+        let path = dir.write("postern.toml", &config(port, &extra));
+        let server = Running::start(&dir, &path, port);
+        let first = login(port, "192.0.2.10", "alice", PASSWORD);
+        assert_eq!(status(&first), "200", "{store}: {first}");
+        let refused = login(port, "192.0.2.11", "alice", PASSWORD);
+        assert_eq!(status(&refused), "503", "{store}: {refused}");
+        std::thread::sleep(Duration::from_millis(200));
+        let log = server.log_text();
+        let signed_in = events(&log, "login.ok");
+        assert_eq!(signed_in.len(), 1, "{store}: one stored session:\n{log}");
+        assert!(signed_in[0].contains("192.0.2.10"), "{}", signed_in[0]);
+    }
+}
