@@ -153,7 +153,9 @@ impl MeteredStore {
         let from_memory = matches!(op, Op::get_session | Op::user_sessions | Op::take_token);
         if from_memory && matches!(self.inner, Store::Embedded(_)) {
             Answered::FromMemory
-        } else if writes(op) {
+        } else if writes(op) && !matches!(op, Op::count_failures) {
+            // Counts are answered before they are durable: `committed` tells whether the write
+            // worked, so only it may end an outage begun by a failed write.
             Answered::Write
         } else {
             Answered::Read
