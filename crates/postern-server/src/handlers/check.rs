@@ -114,12 +114,19 @@ fn add_identity_token(
     let Some(tokens) = &state.identity_tokens else {
         return;
     };
-    if response.status() != StatusCode::OK
-        || app.is_some_and(|app| app.identity_token == Some(false))
-    {
+    let Some(sub) = &proof.sub else {
+        return;
+    };
+    if response.status() != StatusCode::OK || !wants_identity_token(app) {
         return;
     }
-    if let Some(value) = tokens.value(&proof.identity, &target.host, proof.sign_in, clock::now()) {
+    if let Some(value) = tokens.value(
+        &proof.identity,
+        sub,
+        &target.host,
+        proof.sign_in,
+        clock::now(),
+    ) {
         response.headers_mut().insert(tokens.header.clone(), value);
     }
 }
@@ -155,15 +162,11 @@ async fn signed_in_outcome(
             return match admit(&session.user, session.record.level, provider) {
                 Ok(()) => {
                     sessions::touch_if_due(state, &session);
-                    let identity = session.user.identity().clone();
                     let sign_in = SignIn {
                         level: session.record.level,
                         federated: provider.is_some(),
                     };
-                    (
-                        CheckOutcome::Allowed(identity.clone()),
-                        Some(Proof { identity, sign_in }),
-                    )
+                    allowed(state, app, session.user.identity(), sign_in).await
                 }
                 Err(reason) => (CheckOutcome::NotAllowed(reason), None),
             };
@@ -185,15 +188,11 @@ async fn signed_in_outcome(
     };
     match admit(&user, level, None) {
         Ok(()) => {
-            let identity = user.identity().clone();
             let sign_in = SignIn {
                 level,
                 federated: false,
             };
-            (
-                CheckOutcome::Allowed(identity.clone()),
-                Some(Proof { identity, sign_in }),
-            )
+            allowed(state, app, user.identity(), sign_in).await
         }
         Err(reason) => (CheckOutcome::NotAllowed(reason), None),
     }
@@ -203,6 +202,38 @@ async fn signed_in_outcome(
 struct Proof {
     identity: Identity,
     sign_in: SignIn,
+    /// The user's subject id, when an identity token goes to this app.
+    sub: Option<Arc<str>>,
+}
+
+/// An allowed outcome, with the subject id the identity token needs: from memory after the
+/// user's first check (`oidc::subjects`), so a check still reads the store once.
+async fn allowed(
+    state: &AppState,
+    app: Option<&App>,
+    identity: &Identity,
+    sign_in: SignIn,
+) -> (CheckOutcome, Option<Proof>) {
+    let sub = match (&state.identity_tokens, &state.oidc) {
+        (Some(_), Some(provider)) if wants_identity_token(app) => match provider
+            .subject(&state.store, &identity.user, sign_in.federated)
+            .await
+        {
+            Ok(sub) => Some(sub),
+            Err(err) => return (store_down(&err), None),
+        },
+        _ => None,
+    };
+    let proof = Proof {
+        identity: identity.clone(),
+        sign_in,
+        sub,
+    };
+    (CheckOutcome::Allowed(identity.clone()), Some(proof))
+}
+
+fn wants_identity_token(app: Option<&App>) -> bool {
+    app.is_none_or(|app| app.identity_token != Some(false))
 }
 
 /// Logged per request at debug only: the outage itself is logged once, with a summary every

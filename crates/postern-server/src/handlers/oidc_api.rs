@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::oidc_flow::{hint_subject, params};
+use super::oidc_flow::{hint_subject, params, subject_of};
 use crate::authorization::{self, Presented};
 use crate::error::AppError;
 use crate::oidc::client_auth::{self, ClientError};
-use crate::oidc::grants::{self, Redeemed, TokenGrant, TokenKind};
+use crate::oidc::grants::{self, Redeemed, Subject, TokenGrant, TokenKind};
 use crate::oidc::tokens::{self, Issue, IssueError};
 use crate::request::RequestBody;
 use crate::respond::{self, HttpResponse};
@@ -175,15 +175,17 @@ async fn code_grant(
         (None, Some(_)) => return Err(invalid_grant("no code_challenge was sent for this code")),
         (None, None) => {}
     }
-    if !subject_exists(state, &grant.subject) {
-        return Err(invalid_grant("the user no longer exists"));
-    }
+    let subject = match current_subject(state, &grant.subject).await {
+        Ok(Some(subject)) => subject,
+        Ok(None) => return Err(invalid_grant("the user no longer exists")),
+        Err(err) => return Err(Box::new(store_error(err))),
+    };
     issued(
         tokens::issue(
             state,
             &Issue {
                 client,
-                subject: &grant.subject,
+                subject: &subject,
                 scopes: &grant.scopes,
                 family: &family,
                 family_expires_at: now.saturating_add(client.refresh_token_ttl.as_secs()),
@@ -239,15 +241,17 @@ async fn refresh_grant(
             asked
         }
     };
-    if !subject_exists(state, &grant.subject) {
-        return Err(invalid_grant("the user no longer exists"));
-    }
+    let subject = match current_subject(state, &grant.subject).await {
+        Ok(Some(subject)) => subject,
+        Ok(None) => return Err(invalid_grant("the user no longer exists")),
+        Err(err) => return Err(Box::new(store_error(err))),
+    };
     issued(
         tokens::issue(
             state,
             &Issue {
                 client,
-                subject: &grant.subject,
+                subject: &subject,
                 scopes: &scopes,
                 family: &grant.family,
                 family_expires_at: grant.family_expires_at,
@@ -259,9 +263,29 @@ async fn refresh_grant(
     )
 }
 
-/// A local user must still be in the table; a provider's user lives in their tokens.
-fn subject_exists(state: &AppState, subject: &grants::Subject) -> bool {
-    subject.federated || state.user(&subject.user).is_some()
+/// The grant's subject as it is now, with its subject id; `None` when the user is gone: a
+/// local user no longer in the table, or removed and created again under the same name (whose
+/// new subject id differs). A provider's user lives in their tokens.
+async fn current_subject(
+    state: &AppState,
+    subject: &Subject,
+) -> Result<Option<Subject>, postern_store::StoreError> {
+    let Some(provider) = &state.oidc else {
+        return Ok(None);
+    };
+    if !subject.federated && state.user(&subject.user).is_none() {
+        return Ok(None);
+    }
+    let sub = provider
+        .subject(&state.store, &subject.user, subject.federated)
+        .await?;
+    if !subject.sub.is_empty() && *subject.sub != *sub {
+        return Ok(None);
+    }
+    Ok(Some(Subject {
+        sub: sub.to_string(),
+        ..subject.clone()
+    }))
 }
 
 /// `GET|POST /oidc/userinfo`: the claims the token's scopes release.
@@ -281,12 +305,19 @@ pub async fn userinfo<B: RequestBody>(state: &AppState, request: Request<B>) -> 
         Some(token) => grants::find_token(state, TokenKind::Access, &token, now).await,
         None => Ok(None),
     };
-    match grant {
-        Ok(Some(grant)) if subject_exists(state, &grant.subject) => {
-            let claims = user_claims(&grant.subject.identity(), &grant.scopes);
+    let subject = match grant {
+        Ok(Some(grant)) => current_subject(state, &grant.subject)
+            .await
+            .map(|subject| subject.map(|subject| (subject, grant.scopes))),
+        Ok(None) => Ok(None),
+        Err(err) => Err(err),
+    };
+    match subject {
+        Ok(Some((subject, scopes))) => {
+            let claims = user_claims(&subject.identity(), &subject.sub, &scopes);
             respond::json(StatusCode::OK, Value::Object(claims))
         }
-        Ok(_) => {
+        Ok(None) => {
             let mut response = oauth_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
@@ -358,18 +389,23 @@ pub async fn introspect<B: RequestBody>(state: &AppState, request: Request<B>) -
         .as_ref()
         .map(|provider| provider.config.issuer.clone())
         .unwrap_or_default();
-    let body = match found {
-        Some((kind, grant))
-            if grant.client_id == client.id && subject_exists(state, &grant.subject) =>
-        {
-            describe(kind, &grant, &issuer)
+    let subject = match &found {
+        Some((_, grant)) if grant.client_id == client.id => {
+            match current_subject(state, &grant.subject).await {
+                Ok(subject) => subject,
+                Err(err) => return store_error(err),
+            }
         }
+        _ => None,
+    };
+    let body = match (found, subject) {
+        (Some((kind, grant)), Some(subject)) => describe(kind, &grant, &subject.sub, &issuer),
         _ => json!({ "active": false }),
     };
     respond::json(StatusCode::OK, body)
 }
 
-fn describe(kind: TokenKind, grant: &TokenGrant, issuer: &str) -> Value {
+fn describe(kind: TokenKind, grant: &TokenGrant, sub: &str, issuer: &str) -> Value {
     json!({
         "active": true,
         "scope": grant.scopes.join(" "),
@@ -378,7 +414,7 @@ fn describe(kind: TokenKind, grant: &TokenGrant, issuer: &str) -> Value {
         "token_type": if kind == TokenKind::Access { "Bearer" } else { "refresh_token" },
         "exp": grant.expires_at,
         "iat": grant.issued_at,
-        "sub": grant.subject.user,
+        "sub": sub,
         "aud": grant.client_id,
         "iss": issuer,
     })
@@ -420,7 +456,11 @@ pub async fn end_session<B: RequestBody>(
     let Some(session) = session else {
         return Ok(after_logout(state, target, get("state")));
     };
-    if hinted.is_none_or(|user| !user.eq_ignore_ascii_case(&session.user.name)) {
+    let hint_is_this_user = match &hinted {
+        Some(hinted) => *subject_of(state, provider, &session).await? == **hinted,
+        None => false,
+    };
+    if !hint_is_this_user {
         // No proof the request comes from the user's own client: let them confirm.
         return Ok(respond::redirect(
             StatusCode::FOUND,

@@ -79,9 +79,14 @@ pub async fn authorize<B: RequestBody>(state: &AppState, request: Request<B>) ->
     let replaced = session
         .as_ref()
         .map(|session| authorize::session_fingerprint(&session.key));
+    // The session user's subject, only to compare with an `id_token_hint`.
+    let session_subject = match (&session, &freshness.hinted_subject) {
+        (Some(session), Some(_)) => Some(subject_of(state, provider, session).await?),
+        _ => None,
+    };
     let session = session.filter(|session| {
         freshness.session_will_do(
-            &session.user.name,
+            session_subject.as_deref(),
             &authorize::session_fingerprint(&session.key),
             session.record.created_at,
             now,
@@ -135,6 +140,7 @@ async fn finish(
     authorization: Authorization,
 ) -> AppResult {
     let identity = session.user.identity();
+    let sub = subject_of(state, provider, session).await?;
     let grant = CodeGrant {
         client_id: authorization.client_id,
         redirect_uri: authorization.redirect_uri.clone(),
@@ -143,6 +149,7 @@ async fn finish(
         code_challenge: authorization.code_challenge,
         subject: Subject {
             user: session.user.name.clone(),
+            sub: sub.to_string(),
             email: identity.email.clone(),
             name: identity.name.clone(),
             groups: identity.groups.clone(),
@@ -161,6 +168,18 @@ async fn finish(
         StatusCode::FOUND,
         &with_query(&authorization.redirect_uri, &pairs),
     ))
+}
+
+/// The subject id of the session's user.
+pub async fn subject_of(
+    state: &AppState,
+    provider: &Provider,
+    session: &CurrentSession,
+) -> Result<std::sync::Arc<str>, AppError> {
+    let federated = session.record.external.is_some();
+    Ok(provider
+        .subject(&state.store, &session.user.name, federated)
+        .await?)
 }
 
 /// The client's `allow_users`, `allow_groups` and `two_factor`, as in `[[apps]]`.
@@ -315,7 +334,7 @@ fn to_login(
     now: u64,
 ) -> http::Response<respond::Body> {
     let again =
-        freshness.force_login || freshness.max_age.is_some() || freshness.hinted_user.is_some();
+        freshness.force_login || freshness.max_age.is_some() || freshness.hinted_subject.is_some();
     let mut back: Vec<(String, String)> = params
         .iter()
         .filter(|(name, _)| {

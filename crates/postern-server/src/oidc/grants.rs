@@ -28,6 +28,10 @@ const SPENT_CODE_TTL: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Subject {
     pub user: String,
+    /// The user's subject id (`oidc::subjects`) when the code was issued; empty in grants
+    /// stored before there were subject ids, which take the user's id at their next use.
+    #[serde(default)]
+    pub sub: String,
     #[serde(default)]
     pub email: String,
     #[serde(default)]

@@ -119,3 +119,126 @@ fn users_consents_lists_and_takes_back_what_a_user_allowed() {
     let none = run(&["users", "consents", "alice", "--config", &path], "");
     assert!(String::from_utf8_lossy(&none.stdout).contains("no OpenID client"));
 }
+
+/// Signs `user` in and returns the `sub` of the identity token a check then carries.
+fn identity_token_sub(port: u16, user: &str) -> String {
+    use base64::Engine;
+    let body = format!("{{\"username\":\"{user}\",\"password\":\"{PASSWORD}\"}}");
+    let login = post_json(port, "/api/login", &body);
+    let cookie = session_cookie(&login).unwrap_or_else(|| panic!("{login}"));
+    let headers = [
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "app.example.com"),
+        ("X-Forwarded-Uri", "/"),
+        ("Cookie", cookie.as_str()),
+    ];
+    let answer = exchange(port, "GET", "/api/auth/traefik", &headers, "").unwrap();
+    assert_eq!(status(&answer), 200, "{answer}");
+    let token = answer
+        .lines()
+        .find_map(|line| line.strip_prefix("remote-jwt: "))
+        .unwrap_or_else(|| panic!("no identity token: {answer}"));
+    let payload = token.trim().split('.').nth(1).unwrap();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let sub = claims["sub"].as_str().unwrap().to_owned();
+    assert_eq!(claims["preferred_username"], user);
+    assert_eq!(sub.len(), 22, "{sub}");
+    sub
+}
+
+/// `sub` is never handed to another person: a user removed from `users_file` (seen by a
+/// reload, or by a start after an edit made while postern was stopped) and created again is a
+/// new subject; the others keep theirs, also across restarts (embedded store).
+#[test]
+fn a_user_removed_and_created_again_gets_a_new_sub_after_a_reload_or_a_restart() {
+    let dir = TempDir::new("oidc-subjects");
+    let key = dir.0.join("oidc.pem");
+    let key_text = key.display().to_string();
+    let made = run(&["oidc", "generate-key", "--out", &key_text], "");
+    assert!(made.status.success(), "{made:?}");
+    let both = format!("carol:{HASH}\ndave:{HASH}\n");
+    let dave_only = format!("dave:{HASH}\n");
+    let users = dir.write("users.txt", &both);
+    let port = free_port();
+    let path = dir.write(
+        "postern.toml",
+        &config(
+            port,
+            &format!(
+                "users_file = \"{}\"\n[oidc]\nsigning_keys = [{key_text:?}]\n\
+                 [identity_token]\nheader = \"Remote-Jwt\"\n",
+                users.display()
+            ),
+        ),
+    );
+    let mut running = Running::start(&dir, &path, port);
+    let carol = identity_token_sub(port, "carol");
+    let dave = identity_token_sub(port, "dave");
+    assert_ne!(carol, dave);
+    assert_eq!(identity_token_sub(port, "carol"), carol, "stable");
+
+    // Removed and put back, with a reload seeing each change.
+    dir.write("users.txt", &dave_only);
+    wait_until(
+        &running,
+        "carol's subject retired on reload",
+        "subject ids of removed users are retired",
+    );
+    let reloads = |running: &Running| running.log_text().matches("users reloaded").count();
+    let seen = reloads(&running);
+    dir.write("users.txt", &both);
+    for _ in 0..200 {
+        if reloads(&running) > seen {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let after_reload = identity_token_sub(port, "carol");
+    assert_ne!(after_reload, carol);
+    assert_eq!(identity_token_sub(port, "dave"), dave);
+
+    // Removed while postern is stopped: the next start retires the id.
+    stop(&mut running);
+    dir.write("users.txt", &dave_only);
+    let mut running = Running::start(&dir, &path, port);
+    wait_until(
+        &running,
+        "carol's subject retired at start",
+        "subject ids of removed users are retired",
+    );
+    stop(&mut running);
+    dir.write("users.txt", &both);
+    let running = Running::start(&dir, &path, port);
+    let after_restart = identity_token_sub(port, "carol");
+    assert_ne!(after_restart, after_reload);
+    assert_ne!(after_restart, carol);
+    assert_eq!(
+        identity_token_sub(port, "dave"),
+        dave,
+        "kept across restarts"
+    );
+    drop(running);
+}
+
+fn stop(running: &mut Running) {
+    running.terminate();
+    assert!(
+        running
+            .wait_exit(std::time::Duration::from_secs(10))
+            .is_some(),
+        "postern did not stop"
+    );
+}
+
+fn wait_until(running: &Running, what: &str, log_line: &str) {
+    for _ in 0..200 {
+        if running.log_text().contains(log_line) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}: {}", running.log_text());
+}

@@ -4,6 +4,7 @@
 use http::StatusCode;
 
 use super::rp::*;
+use super::stored_subject;
 
 #[tokio::test]
 async fn a_public_client_needs_pkce_and_explicit_consent_is_asked_once() {
@@ -147,7 +148,7 @@ async fn introspection_and_revocation_answer_for_the_client_s_own_tokens() {
     };
     let active = introspect("basic", access.clone()).await;
     assert_eq!(active["active"], true);
-    assert_eq!(active["sub"], "alice");
+    assert_eq!(active["sub"], stored_subject(&server, "alice").await);
     assert_eq!(active["client_id"], "basic");
     assert_eq!(introspect("basic", refresh.clone()).await["active"], true);
     // Another client learns nothing.
