@@ -39,6 +39,80 @@ fn generate_key_writes_an_owner_only_key_that_config_check_accepts() {
     assert!(checked.status.success(), "{checked:?}");
 }
 
+/// Each algorithm's key loads, signs a token its own JWK verifies, and a running postern
+/// publishes both in its JWKS; the default is RS256 (RSA 3072), what clients get unless they
+/// ask for ES256.
+#[test]
+fn generate_key_makes_rsa_and_p256_keys_that_sign_and_are_published() {
+    let dir = TempDir::new("oidc-key-algs");
+    let mut kids = Vec::new();
+    for (flags, algorithm, words) in [
+        (
+            &[][..],
+            jsonwebtoken::Algorithm::RS256,
+            "an RSA 3072 (RS256) key",
+        ),
+        (
+            &["--alg", "ES256"][..],
+            jsonwebtoken::Algorithm::ES256,
+            "a P-256 (ES256) key",
+        ),
+    ] {
+        let path = dir.0.join(format!("{algorithm:?}.pem"));
+        let path_text = path.display().to_string();
+        let mut args = vec!["oidc", "generate-key", "--out", &path_text];
+        args.extend_from_slice(flags);
+        let output = run(&args, "");
+        assert!(output.status.success(), "{output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains(words),
+            "{output:?}"
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let key =
+            postern_core::oidc::keys::SigningKey::from_pem(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(key.algorithm, algorithm);
+        if algorithm == jsonwebtoken::Algorithm::RS256 {
+            let modulus = match &key.jwk().algorithm {
+                jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) => rsa.n.clone(),
+                other => panic!("not an RSA JWK: {other:?}"),
+            };
+            // 3072 bits = 384 bytes = 512 base64url characters.
+            assert_eq!(modulus.len(), 512, "{modulus}");
+        }
+        let signed = key
+            .sign(&serde_json::json!({"sub": "x", "aud": "y"}))
+            .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(algorithm);
+        validation.set_audience(&["y"]);
+        validation.required_spec_claims.clear();
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(key.jwk()).unwrap();
+        jsonwebtoken::decode::<serde_json::Value>(&signed, &decoding, &validation).unwrap();
+        kids.push((key.kid, path_text));
+    }
+    let port = free_port();
+    let config = dir.write(
+        "postern.toml",
+        &config(
+            port,
+            &format!(
+                "[oidc]\nsigning_keys = [{:?}, {:?}]\n",
+                kids[0].1, kids[1].1
+            ),
+        ),
+    );
+    let _running = Running::start(&dir, &config, port);
+    let answer = get(port, "/oidc/jwks", &[]).unwrap();
+    assert_eq!(status(&answer), 200, "{answer}");
+    for (kid, _) in &kids {
+        assert!(
+            answer.contains(&format!("\"kid\":\"{kid}\"")),
+            "{kid}: {answer}"
+        );
+    }
+}
+
 #[test]
 fn config_check_refuses_a_provider_without_a_usable_key() {
     let dir = TempDir::new("oidc-nokey");

@@ -22,7 +22,7 @@ pub async fn the_app_gets_postern_s_token_and_jose_verifies_it(kind: ProxyKind) 
     let keys = ScratchDir::new("keys");
     let es256 = keys.join("oidc-es256.pem");
     let made = Command::new(binary())
-        .args(["oidc", "generate-key", "--out"])
+        .args(["oidc", "generate-key", "--alg", "ES256", "--out"])
         .arg(&es256)
         .output()
         .expect("postern oidc generate-key");
