@@ -6,6 +6,7 @@ mod flow;
 mod identity_token;
 mod published;
 mod replicas;
+mod rotation;
 mod rp;
 mod subjects;
 
