@@ -142,7 +142,7 @@ pub fn check<'c>(
                 "only code_challenge_method=S256 is supported",
             ));
         }
-        (None, _) if client.is_public() || config.require_pkce => {
+        (None, _) if client.require_pkce => {
             return Err(refuse(
                 "invalid_request",
                 "PKCE is required: send code_challenge (S256)",
