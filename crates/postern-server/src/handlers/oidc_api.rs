@@ -188,8 +188,8 @@ async fn code_grant(
             &state.store,
             user,
             &client.id,
-            &family,
-            family_expires_at,
+            &grant.scopes,
+            (&family, family_expires_at),
             now,
         )
         .await

@@ -78,29 +78,36 @@ pub async fn grant(
     now: UnixSeconds,
 ) -> Result<(), StoreError> {
     let mut consent = of(store, user, client).await?.unwrap_or_default();
+    merge(&mut consent, scopes, now);
+    put(store, user, client, &consent).await
+}
+
+/// A refresh-token family was issued to `client` for `user` (ending at `ends_at`), for
+/// `scopes`: revoking the consent ends it. The scopes join the consent's (consented, or
+/// allowed by the administrator for a client with implicit consent), so the account page
+/// shows what the client may read. Families that ended are forgotten here.
+pub async fn remember_family(
+    store: &Store,
+    user: &str,
+    client: &str,
+    scopes: &[String],
+    family: (&str, UnixSeconds),
+    now: UnixSeconds,
+) -> Result<(), StoreError> {
+    let mut consent = of(store, user, client).await?.unwrap_or_default();
+    merge(&mut consent, scopes, now);
+    consent.families.retain(|(_, end)| *end > now);
+    consent.families.push((family.0.to_owned(), family.1));
+    put(store, user, client, &consent).await
+}
+
+fn merge(consent: &mut Consent, scopes: &[String], now: UnixSeconds) {
     for scope in scopes {
         if !consent.scopes.contains(scope) {
             consent.scopes.push(scope.clone());
         }
     }
     consent.granted_at.get_or_insert(now);
-    put(store, user, client, &consent).await
-}
-
-/// A refresh-token family was issued to `client` for `user` (ending at `ends_at`): revoking
-/// the consent ends it. Families that ended are forgotten here.
-pub async fn remember_family(
-    store: &Store,
-    user: &str,
-    client: &str,
-    family: &str,
-    ends_at: UnixSeconds,
-    now: UnixSeconds,
-) -> Result<(), StoreError> {
-    let mut consent = of(store, user, client).await?.unwrap_or_default();
-    consent.families.retain(|(_, end)| *end > now);
-    consent.families.push((family.to_owned(), ends_at));
-    put(store, user, client, &consent).await
 }
 
 /// Takes back `user`'s consent for `client`: the consent page is shown again at the next
