@@ -7,17 +7,6 @@ use http::StatusCode;
 use super::rp::*;
 use crate::support::*;
 
-async fn account(server: &TestServer, cookie: &str) -> TestResponse {
-    let page = server
-        .get("/account")
-        .header("cookie", cookie)
-        .browser()
-        .send()
-        .await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    page
-}
-
 /// alice allows `spa` on its consent page; the tokens of the exchange.
 async fn consent_to_spa(server: &TestServer, cookie: &str) -> serde_json::Value {
     let pkce = Pkce::new();
@@ -78,7 +67,7 @@ async fn revoke(server: &TestServer, cookie: &str, csrf: &str, client: &str) -> 
 async fn the_account_page_lists_the_clients_allowed_and_revoking_ends_their_refresh_tokens() {
     let (server, _keys) = start().await;
     let cookie = server.login("alice").await;
-    let before = account(&server, &cookie).await;
+    let before = server.account_page(&cookie).await;
     assert!(
         before.body.contains("id=\"consents-none\""),
         "{}",
@@ -88,7 +77,7 @@ async fn the_account_page_lists_the_clients_allowed_and_revoking_ends_their_refr
     let tokens = consent_to_spa(&server, &cookie).await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
     let access_token = tokens["access_token"].as_str().unwrap().to_owned();
-    let page = account(&server, &cookie).await;
+    let page = server.account_page(&cookie).await;
     assert!(page.body.contains("id=\"consent-list\""), "{}", page.body);
     assert!(page.body.contains("<p class=\"session-title\">spa</p>"));
     assert!(
@@ -124,7 +113,7 @@ async fn the_account_page_lists_the_clients_allowed_and_revoking_ends_their_refr
         revoked.header("location"),
         Some("/account?done=consent-revoked#consents")
     );
-    let after = account(&server, &cookie).await;
+    let after = server.account_page(&cookie).await;
     assert!(
         after.body.contains("id=\"consents-none\""),
         "{}",
@@ -154,7 +143,7 @@ async fn an_implicit_client_with_offline_access_is_listed_and_the_admin_command_
     let code = code_for(&server, &cookie, "basic", &pkce, &[]).await;
     let tokens = exchange(&server, "basic", &code, &pkce).await.json();
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let page = account(&server, &cookie).await;
+    let page = server.account_page(&cookie).await;
     assert!(page.body.contains("<p class=\"session-title\">basic</p>"));
     assert!(
         page.body
@@ -162,7 +151,13 @@ async fn an_implicit_client_with_offline_access_is_listed_and_the_admin_command_
     );
     // bob sees none of alice's.
     let bob = server.login("bob").await;
-    assert!(account(&server, &bob).await.body.contains("consents-none"));
+    assert!(
+        server
+            .account_page(&bob)
+            .await
+            .body
+            .contains("consents-none")
+    );
 
     let said = postern_server::admin::revoke_consent_user(
         &server.state.store,
@@ -176,7 +171,8 @@ async fn an_implicit_client_with_offline_access_is_listed_and_the_admin_command_
     let refused = refresh(&server, "basic", &refresh_token).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
     assert!(
-        account(&server, &cookie)
+        server
+            .account_page(&cookie)
             .await
             .body
             .contains("consents-none")
@@ -188,7 +184,8 @@ async fn without_the_provider_the_page_has_no_consents_part() {
     let server = TestServer::start().await;
     let cookie = server.login("alice").await;
     assert!(
-        !account(&server, &cookie)
+        !server
+            .account_page(&cookie)
             .await
             .body
             .contains("id=\"consents\"")
