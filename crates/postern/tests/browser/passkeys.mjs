@@ -191,9 +191,37 @@ try {
   check(who.isLoggedIn && who.username === user, `signed in on replica B: ${JSON.stringify(who)}`);
   console.log('replica B');
 
-  // B's account page: the last use (recorded at each sign-in, in the shared store), rename,
-  // revoke the client, remove the passkey. The passwordless sign-in on B is a recent one.
+  // A session handed over by a one-time ticket is no recent sign-in: a change asks "Confirm
+  // it's you", which offers the passkey beside the password.
+  const redeemed = await page.evaluate(async () => {
+    const { token } = await (await fetch('/api/ws-token')).json();
+    const response = await fetch('/api/ticket/redeem', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }),
+    });
+    return response.status;
+  });
+  check(redeemed === 200, `ticket redeemed (${redeemed})`);
   await page.goto(`${b}/account`);
+  await page.click('form[action="/account/passkey-rename"] button');
+  await page.waitForSelector('#passkey-reauth');
+  check(await page.isVisible('#reauth-password'), 'the password is asked');
+  check(await page.isVisible('#passkey-reauth'), 'and a passkey is offered');
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const [size, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
+      await page.setViewportSize(viewport);
+      await audit(page, `confirm it's you ${size} ${scheme}`);
+      await page.screenshot({ path: `${artifacts}/${size}-${scheme}-reauth-passkey.png`, fullPage: true });
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.click('#passkey-reauth');
+  await page.waitForURL(/\/account\?done=reauth#passkeys$/);
+  console.log('confirmed with the passkey');
+
+  // B's account page: the last use (recorded at each sign-in and confirmation, in the shared
+  // store), rename, revoke the client, remove the passkey.
   const hint = await page.textContent('.passkey-row .hint');
   check(!hint.includes('Last used: never') && /Last used: \d{4}-\d{2}-\d{2}/.test(hint), `the last use is shown: ${hint}`);
   await page.fill('#passkey-name-1', 'Renamed in the walk');

@@ -89,7 +89,12 @@ fn passkeys_on_the_account_page_sign_in_with_and_without_a_password_and_on_anoth
     );
     assert_screenshots(
         &artifacts,
-        &["account-passkeys", "passkey-step", "login-passkey"],
+        &[
+            "account-passkeys",
+            "reauth-passkey",
+            "passkey-step",
+            "login-passkey",
+        ],
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
