@@ -23,6 +23,10 @@ const FORMS: &[&str] = &[
     "/account/totp-confirm",
     "/account/totp-remove",
     "/account/recovery-codes",
+    "/account/passkey-add",
+    "/account/passkey-rename",
+    "/account/passkey-remove",
+    "/account/consent-revoke",
 ];
 
 const ADMIN_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
