@@ -126,23 +126,24 @@ pub struct Change<'a> {
     pub event: &'static str,
     /// The webhook's `message` ("passkey added").
     pub message: &'a str,
-    /// Which passkey or client, for the audit line (empty: none).
-    pub item: &'a str,
+    /// The passkey changed (its credential id), for the audit line.
+    pub passkey: Option<&'a str>,
 }
 
-/// The audit line and the webhook notice of a change of factors (or of a consent).
+/// The audit line and the webhook notice of a change of factors.
 pub fn announce(state: &AppState, change: &Change<'_>) {
     let Change {
         user,
         client,
         event,
         message,
-        item,
+        passkey,
     } = *change;
-    if item.is_empty() {
-        tracing::info!(target: "audit", event, user = %user, ip = %client, "{message}");
-    } else {
-        tracing::info!(target: "audit", event, user = %user, ip = %client, item = %item, "{message}");
+    match passkey {
+        Some(id) => {
+            tracing::info!(target: "audit", event, user = %user, ip = %client, passkey = %id, "{message}");
+        }
+        None => tracing::info!(target: "audit", event, user = %user, ip = %client, "{message}"),
     }
     state.notifier.factor_changed(user, client, event, message);
 }

@@ -33,7 +33,7 @@ fn announce(
             client,
             event,
             message,
-            item: id,
+            passkey: Some(id),
         },
     );
 }

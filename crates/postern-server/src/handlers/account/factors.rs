@@ -318,7 +318,7 @@ fn announce(caller: &Caller<'_>, user: &Arc<User>, event: &'static str, message:
             client: caller.client,
             event,
             message,
-            item: "",
+            passkey: None,
         },
     );
 }
