@@ -11,6 +11,7 @@ use postern_store::{RecordKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::grants;
+use crate::user_passwords::RecordLock;
 
 /// One client's consent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -69,6 +70,26 @@ pub async fn all(store: &Store, user: &str) -> Result<Vec<(String, Consent)>, St
     Ok(consents)
 }
 
+/// Reads `user`'s consent for `client`, lets `change` alter it, and writes it back, under the
+/// user's consents lock (on every replica): a consent given, a family noted and a revocation
+/// made at once never write over each other, so no family escapes a revocation.
+async fn update(
+    store: &Store,
+    user: &str,
+    client: &str,
+    change: impl FnOnce(&mut Consent),
+) -> Result<(), StoreError> {
+    let lock = RecordLock::take_named(store, "consents", user).await?;
+    let result = async {
+        let mut consent = of(store, user, client).await?.unwrap_or_default();
+        change(&mut consent);
+        put(store, user, client, &consent).await
+    }
+    .await;
+    lock.release().await;
+    result
+}
+
 /// `user` allowed `client` `scopes` (added to what they allowed before).
 pub async fn grant(
     store: &Store,
@@ -77,9 +98,7 @@ pub async fn grant(
     scopes: &[String],
     now: UnixSeconds,
 ) -> Result<(), StoreError> {
-    let mut consent = of(store, user, client).await?.unwrap_or_default();
-    merge(&mut consent, scopes, now);
-    put(store, user, client, &consent).await
+    update(store, user, client, |consent| merge(consent, scopes, now)).await
 }
 
 /// A refresh-token family was issued to `client` for `user` (ending at `ends_at`), for
@@ -94,11 +113,12 @@ pub async fn remember_family(
     family: (&str, UnixSeconds),
     now: UnixSeconds,
 ) -> Result<(), StoreError> {
-    let mut consent = of(store, user, client).await?.unwrap_or_default();
-    merge(&mut consent, scopes, now);
-    consent.families.retain(|(_, end)| *end > now);
-    consent.families.push((family.0.to_owned(), family.1));
-    put(store, user, client, &consent).await
+    update(store, user, client, |consent| {
+        merge(consent, scopes, now);
+        consent.families.retain(|(_, end)| *end > now);
+        consent.families.push((family.0.to_owned(), family.1));
+    })
+    .await
 }
 
 fn merge(consent: &mut Consent, scopes: &[String], now: UnixSeconds) {
@@ -119,15 +139,21 @@ pub async fn revoke(
     client: &str,
     now: UnixSeconds,
 ) -> Result<bool, StoreError> {
-    let Some(consent) = of(store, user, client).await? else {
-        return Ok(false);
-    };
-    for (family, ends_at) in consent.families.iter().filter(|(_, end)| *end > now) {
-        let ttl = Duration::from_secs(ends_at.saturating_sub(now).max(1));
-        grants::revoke_family(store, family, ttl).await?;
+    let lock = RecordLock::take_named(store, "consents", user).await?;
+    let result = async {
+        let Some(consent) = of(store, user, client).await? else {
+            return Ok(false);
+        };
+        for (family, ends_at) in consent.families.iter().filter(|(_, end)| *end > now) {
+            let ttl = Duration::from_secs(ends_at.saturating_sub(now).max(1));
+            grants::revoke_family(store, family, ttl).await?;
+        }
+        store
+            .delete_user_record(user, RecordKind::OidcConsent, client)
+            .await?;
+        Ok(true)
     }
-    store
-        .delete_user_record(user, RecordKind::OidcConsent, client)
-        .await?;
-    Ok(true)
+    .await;
+    lock.release().await;
+    result
 }
