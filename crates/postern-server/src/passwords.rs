@@ -168,10 +168,12 @@ mod tests {
 
     /// The nice value of every verifier thread of this process (`comm` is cut to 15 bytes).
     fn verifier_nice_values() -> Vec<i32> {
-        let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Vec::new();
+        };
         tasks
             .filter_map(|task| {
-                let path = task.unwrap().path();
+                let path = task.ok()?.path();
                 let name = std::fs::read_to_string(path.join("comm")).ok()?;
                 let tid = path.file_name()?.to_str()?.parse::<i32>().ok()?;
                 name.starts_with("postern-verifie")
