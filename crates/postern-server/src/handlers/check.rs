@@ -174,7 +174,11 @@ async fn signed_in_outcome(
         Ok(None) => {}
         Err(err) => return (store_down(&err), None),
     }
-    let (user, level) = match principal::from_authorization(state, headers, client, https).await {
+    // Boxed: Basic and bearer checks hold futures of kilobytes (argon2's queue, token and
+    // revocation reads), and inline they would make every cookie check's future that large
+    // (router.rs says why that costs).
+    let found = Box::pin(principal::from_authorization(state, headers, client, https)).await;
+    let (user, level) = match found {
         Found::User(user, level) => (user, level),
         Found::Nobody => return (CheckOutcome::NoCredentials, None),
         Found::Limited { retry_after } => return (CheckOutcome::Limited { retry_after }, None),
@@ -215,13 +219,23 @@ async fn allowed(
     sign_in: SignIn,
 ) -> (CheckOutcome, Option<Proof>) {
     let sub = match (&state.identity_tokens, &state.oidc) {
-        (Some(_), Some(provider)) if wants_identity_token(app) => match provider
-            .subject(&state.store, &identity.user, sign_in.federated)
-            .await
-        {
-            Ok(sub) => Some(sub),
-            Err(err) => return (store_down(&err), None),
-        },
+        (Some(_), Some(provider)) if wants_identity_token(app) => {
+            match provider.cached_subject(&identity.user, sign_in.federated) {
+                Some(sub) => Some(sub),
+                // Boxed: the store call happens once per user, and inline its future would
+                // make every check's future kilobytes larger (router.rs says why that costs).
+                None => match Box::pin(provider.subject(
+                    &state.store,
+                    &identity.user,
+                    sign_in.federated,
+                ))
+                .await
+                {
+                    Ok(sub) => Some(sub),
+                    Err(err) => return (store_down(&err), None),
+                },
+            }
+        }
         _ => None,
     };
     let proof = Proof {

@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod consents;
 pub mod grants;
 pub mod identity_token;
 pub mod subjects;
@@ -38,6 +39,12 @@ impl Provider {
             client_secrets: client_auth::ClientSecrets::new(secret, ttl),
             subjects: subjects::SubjectIds::default(),
         }
+    }
+
+    /// The subject id of `user` if this process has it in memory (no store call).
+    pub fn cached_subject(&self, user: &str, federated: bool) -> Option<std::sync::Arc<str>> {
+        self.subjects
+            .cached(&subjects::SubjectOwner::new(user, federated))
     }
 
     /// The subject id of `user` (`federated`: a provider's user without a `[[users]]` entry).
