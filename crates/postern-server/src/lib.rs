@@ -18,6 +18,7 @@ mod clock;
 mod cookies;
 mod credentials;
 mod error;
+mod factor_rules;
 mod handlers;
 mod hash_upgrades;
 mod listener;

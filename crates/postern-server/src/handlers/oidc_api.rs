@@ -18,6 +18,7 @@ use super::oidc_flow::{hint_subject, params};
 use crate::authorization::{self, Presented};
 use crate::error::AppError;
 use crate::oidc::client_auth::{self, ClientError};
+use crate::oidc::consents;
 use crate::oidc::grants::{self, Redeemed, TokenGrant, TokenKind};
 use crate::oidc::tokens::{self, Issue, IssueError};
 use crate::request::RequestBody;
@@ -178,6 +179,22 @@ async fn code_grant(
     if !subject_exists(state, &grant.subject) {
         return Err(invalid_grant("the user no longer exists"));
     }
+    let family_expires_at = now.saturating_add(client.refresh_token_ttl.as_secs());
+    // A refresh token outlives the sign-in: its family is noted with the user's consent, so
+    // revoking the consent (account page, `users consents --revoke`) ends it.
+    if grant.scopes.iter().any(|scope| scope == "offline_access") {
+        let user = &grant.subject.user;
+        consents::remember_family(
+            &state.store,
+            user,
+            &client.id,
+            &grant.scopes,
+            (&family, family_expires_at),
+            now,
+        )
+        .await
+        .map_err(|err| Box::new(store_error(err)))?;
+    }
     issued(
         tokens::issue(
             state,
@@ -186,7 +203,7 @@ async fn code_grant(
                 subject: &grant.subject,
                 scopes: &grant.scopes,
                 family: &family,
-                family_expires_at: now.saturating_add(client.refresh_token_ttl.as_secs()),
+                family_expires_at,
                 nonce: Some(grant.nonce.as_deref().unwrap_or_default()).filter(|n| !n.is_empty()),
             },
             now,
@@ -218,7 +235,7 @@ async fn refresh_grant(
         // Someone else's token: it is spent now, and its family goes with it.
         let ttl =
             std::time::Duration::from_secs(grant.family_expires_at.saturating_sub(now).max(1));
-        if let Err(err) = grants::revoke_family(state, &grant.family, ttl).await {
+        if let Err(err) = grants::revoke_family(&state.store, &grant.family, ttl).await {
             return Err(Box::new(store_error(err)));
         }
         return Err(invalid_grant(
@@ -317,7 +334,7 @@ pub async fn revoke<B: RequestBody>(state: &AppState, request: Request<B>) -> Ht
         {
             let ttl =
                 std::time::Duration::from_secs(grant.family_expires_at.saturating_sub(now).max(1));
-            return grants::revoke_family(state, &grant.family, ttl).await;
+            return grants::revoke_family(&state.store, &grant.family, ttl).await;
         }
         if let Some(grant) = grants::find_token(state, TokenKind::Access, token, now).await?
             && grant.client_id == client.id
