@@ -62,7 +62,8 @@ async fn decide<B>(
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
-    let clock = CheckClock::start(state);
+    let metrics = state.metrics.as_deref().map(|metrics| &metrics.checks);
+    let clock = CheckClock::start(metrics, state.config.log.checks);
     let headers = request.headers();
     let own = OwnRequest {
         method: request.method(),
@@ -73,7 +74,7 @@ async fn decide<B>(
         Ok(target) => target,
         Err(err) => {
             tracing::debug!(proxy = proxy.name(), error = %err, "auth request without a usable target");
-            clock.unusable(state, proxy);
+            clock.unusable(proxy);
             return respond::json_message(StatusCode::BAD_REQUEST, &format!("Bad Request: {err}"));
         }
     };
@@ -94,7 +95,7 @@ async fn decide<B>(
         }
     };
     let decided = decision::answer(proxy, mode, &target.method, outcome);
-    clock.answered(state, proxy, &target, client, app, &decided);
+    clock.answered(proxy, &target, client, app, &decided);
     let mut response = answer(state, decided, &target, app);
     if let Some(proof) = proof {
         add_identity_token(state, &mut response, &target, app, proof);

@@ -12,6 +12,7 @@ pub mod oidc_flow;
 pub mod oidc_meta;
 pub mod pages;
 pub mod passkey_login;
+mod passkey_options;
 pub mod passkeys;
 pub mod session_api;
 pub mod session_list;

@@ -89,9 +89,15 @@ async fn client_request<B: RequestBody>(
     let form = params(request)
         .await
         .map_err(|err| Box::new(unreadable(err)))?;
-    let client = client_auth::authenticate(state, &headers, &form)
-        .await
-        .map_err(|err| Box::new(invalid_client(&headers, &err)))?;
+    let client = match &state.oidc {
+        Some(provider) => {
+            let secrets = &provider.client_secrets;
+            client_auth::authenticate(&provider.config, secrets, &state.passwords, &headers, &form)
+                .await
+        }
+        None => Err(ClientError::Invalid),
+    }
+    .map_err(|err| Box::new(invalid_client(&headers, &err)))?;
     Ok((form, client))
 }
 

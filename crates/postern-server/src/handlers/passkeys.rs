@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use webauthn_rs_core::proto::{RegisterPublicKeyCredential, RegistrationState};
 
+use super::passkey_options::{internal, to_json};
 use super::{account, passkey_login};
 use crate::clock::now;
 use crate::error::{AppError, AppResult};
@@ -308,18 +309,4 @@ pub fn describe(passkey: &StoredPasskey) -> Value {
 
 fn no_such_passkey() -> AppError {
     AppError::refused(StatusCode::NOT_FOUND, "No such passkey")
-}
-
-/// A ceremony's options as JSON for the browser (the library's own serialisation).
-pub fn to_json<T: Serialize>(options: &T) -> Value {
-    serde_json::to_value(options).unwrap_or(Value::Null)
-}
-
-/// The library refused to make options from postern's own settings: a bug, not the client's.
-pub fn internal(what: &str, err: &dyn std::fmt::Display) -> AppError {
-    tracing::error!(error = %err, "WebAuthn {what} could not be made");
-    AppError::refused(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal error: passkeys are not available",
-    )
 }

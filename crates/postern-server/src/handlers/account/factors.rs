@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use postern_core::session::{RECENT_AUTHENTICATION_SECS, authenticated_recently};
-use postern_core::token::TokenHash;
+use postern_core::session::RECENT_AUTHENTICATION_SECS;
 use postern_core::totp::{TotpKey, generate_recovery_codes, generate_secret};
 use postern_core::users::User;
 use postern_store::StoreError;
 
+use super::marks::{pending_secret, reauth_key, recently_authenticated, setup_key};
 use super::view::{self, Shown};
 use super::{AccountForm, Caller, done, refused, refused_by};
 use crate::clock::now;
@@ -21,8 +21,6 @@ use crate::error::{self, AppError, AppResult};
 use crate::handlers::{change_password, totp};
 use crate::pages::{self, PageContext, ReauthPage};
 use crate::respond;
-use crate::sessions::{self, CurrentSession};
-use crate::state::AppState;
 use crate::user_factors::{self, FactorChange, TotpSource};
 use crate::user_passwords;
 
@@ -31,55 +29,6 @@ const SETUP_LIFETIME: Duration = Duration::from_secs(600);
 
 /// The sections `reauth` may come back to.
 const SECTIONS: &[&str] = &["two-step", "recovery"];
-
-fn setup_key(session: &TokenHash) -> String {
-    format!("totp-setup:{}", session.to_hex())
-}
-
-fn reauth_key(session: &TokenHash) -> String {
-    format!("reauth:{}", session.to_hex())
-}
-
-/// The secret of the set-up this session started, while it waits for its code.
-pub async fn pending_secret(
-    state: &AppState,
-    session: &CurrentSession,
-) -> Result<Option<String>, StoreError> {
-    Ok(state
-        .store
-        .peek_value(&setup_key(&session.key))
-        .await?
-        .and_then(|bytes| String::from_utf8(bytes).ok()))
-}
-
-/// Whether the session's user authenticated within the last five minutes: signed in (with a
-/// password, a code or a provider: a session a ticket started is no sign-in, and one whose
-/// way in is not known does not count), or gave their password again here.
-pub(super) async fn recently_authenticated(
-    state: &AppState,
-    session: &CurrentSession,
-) -> Result<bool, StoreError> {
-    let now = now();
-    if authenticated_recently(session.record.created_at, now) {
-        let method = state
-            .store
-            .peek_value(&sessions::device_key(&session.key))
-            .await?
-            .and_then(|bytes| serde_json::from_slice::<sessions::Device>(&bytes).ok())
-            .map(|device| device.method)
-            .unwrap_or_default();
-        if !method.is_empty() && method != sessions::TICKET_METHOD {
-            return Ok(true);
-        }
-    }
-    let again = state
-        .store
-        .peek_value(&reauth_key(&session.key))
-        .await?
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.parse::<u64>().ok());
-    Ok(again.is_some_and(|at| authenticated_recently(at, now)))
-}
 
 /// The "confirm it's you" page, which comes back to `section`.
 fn reauth_page(

@@ -5,6 +5,7 @@
 //! reload never repeats it), except the two that show a secret once.
 
 mod factors;
+mod marks;
 pub(super) mod view;
 
 use std::net::IpAddr;

@@ -14,7 +14,7 @@ use postern_core::totp::otpauth_uri;
 use qrcode::QrCode;
 use qrcode::render::svg;
 
-use super::factors;
+use super::marks;
 use crate::error::AppResult;
 use crate::handlers::session_list::{self, SessionInfo};
 use crate::pages::{self, AccountPage, PageContext, Profile, RecoveryPart, SessionRow, TotpPart};
@@ -57,10 +57,10 @@ pub async fn render(
         },
         // A set-up's secret is shown again on a reload only while the user has authenticated
         // recently, like every change of factors: a session cookie alone must not read it.
-        None => match factors::pending_secret(state, session).await? {
+        None => match marks::pending_secret(state, session).await? {
             Some(secret)
                 if factors_locked.is_none()
-                    && factors::recently_authenticated(state, session).await? =>
+                    && marks::recently_authenticated(state, session).await? =>
             {
                 enrolling(state, &user.name, &secret)
             }
