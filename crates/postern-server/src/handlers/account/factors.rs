@@ -20,7 +20,7 @@ use crate::clock::now;
 use crate::error::{self, AppError, AppResult};
 use crate::handlers::{change_password, totp};
 use crate::pages::{self, PageContext, ReauthPage};
-use crate::respond;
+use crate::respond::{self, HttpResponse};
 use crate::user_factors::{self, FactorChange, TotpSource};
 use crate::user_passwords;
 
@@ -56,16 +56,15 @@ fn reauth_page(
 }
 
 /// Before every change: the user may change factors here, and authenticated recently.
-/// `Err` is the answer to give instead (a refusal on the page, or the re-auth page).
-async fn may_change(caller: &Caller<'_>, section: &str) -> Result<(), AppResult> {
+/// `Some` is the page to show instead (a refusal on the account page, or the re-auth page).
+async fn may_change(caller: &Caller<'_>, section: &str) -> Result<Option<HttpResponse>, AppError> {
     if let Some(why) = view::factors_locked(caller.state, &caller.session) {
-        return Err(refused(caller, StatusCode::FORBIDDEN, &why).await);
+        return refused(caller, StatusCode::FORBIDDEN, &why).await.map(Some);
     }
-    match recently_authenticated(caller.state, &caller.session).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(reauth_page(caller, section, None, StatusCode::UNAUTHORIZED)),
-        Err(err) => Err(Err(err.into())),
+    if recently_authenticated(caller.state, &caller.session).await? {
+        return Ok(None);
     }
+    reauth_page(caller, section, None, StatusCode::UNAUTHORIZED).map(Some)
 }
 
 /// `POST /account/reauth` `password`, `section`: the password again; then back to the page,
@@ -129,8 +128,8 @@ async fn factors_of(caller: &Caller<'_>) -> Result<user_factors::Factors, StoreE
 
 /// `POST /account/totp-setup`: a new secret, shown with its QR code until its first code.
 pub(super) async fn totp_setup(caller: &Caller<'_>) -> AppResult {
-    if let Err(answer) = may_change(caller, "two-step").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "two-step").await? {
+        return Ok(instead);
     }
     if factors_of(caller).await?.totp.is_some() {
         return refused(
@@ -161,8 +160,8 @@ pub(super) async fn totp_setup(caller: &Caller<'_>) -> AppResult {
 /// `POST /account/totp-confirm` `code`: the set-up's first code. Right: the secret is the
 /// user's, on every replica, from the next sign-in on.
 pub(super) async fn totp_confirm(caller: &Caller<'_>, code: &str) -> AppResult {
-    if let Err(answer) = may_change(caller, "two-step").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "two-step").await? {
+        return Ok(instead);
     }
     let state = caller.state;
     let user = &caller.session.user;
@@ -216,8 +215,8 @@ pub(super) async fn totp_confirm(caller: &Caller<'_>, code: &str) -> AppResult {
 /// `POST /account/totp-remove`: the user's own secret (and recovery codes) end, unless it is
 /// their last second factor and an app they use needs two.
 pub(super) async fn totp_remove(caller: &Caller<'_>) -> AppResult {
-    if let Err(answer) = may_change(caller, "two-step").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "two-step").await? {
+        return Ok(instead);
     }
     let state = caller.state;
     let user = &caller.session.user;
@@ -261,8 +260,8 @@ pub(super) async fn totp_remove(caller: &Caller<'_>) -> AppResult {
 
 /// `POST /account/recovery-codes`: ten new codes, shown this once; every earlier one is void.
 pub(super) async fn recovery_codes(caller: &Caller<'_>) -> AppResult {
-    if let Err(answer) = may_change(caller, "recovery").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "recovery").await? {
+        return Ok(instead);
     }
     let state = caller.state;
     let user = &caller.session.user;
