@@ -3,42 +3,26 @@
 //! `browser-artifacts/passkeys/`.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use postern_testkit::RedisServer;
 
 use super::{
-    BINARY, ONE_WALK, PASSWORD, Server, assert_screenshots, browser_dir, clear_screenshots,
-    free_port, wait_for_port, walk, workspace,
+    ONE_WALK, PASSWORD, Server, assert_screenshots, browser_dir, clear_screenshots, serve, walk,
+    workspace,
 };
 
 /// A replica at `http://localhost:<port>` (WebAuthn needs a domain; localhost is a secure
 /// context over plain HTTP), storing everything in `redis`; its log is `dir/<log>`.
 fn replica(dir: &Path, log: &str, redis: &RedisServer, hash: &str) -> (Server, String) {
-    let port = free_port();
-    let config = dir.join(format!("{log}.toml"));
-    std::fs::write(
-        &config,
+    let (server, port) = serve(dir, log, |port| {
         format!(
             "app_url = \"http://localhost:{port}\"\nsecret = \"a-browser-test-secret-long-enough-for-it\"\n\
              [server]\nlisten = \"127.0.0.1:{port}\"\n\
              [session]\nstore = \"redis\"\nredis_url = \"{}\"\n\
              [[users]]\nname = \"pat\"\npassword_hash = \"{hash}\"\ndisplay_name = \"Pat Example\"\n",
             redis.url()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join(log)).unwrap();
-    let server = Server(
-        Command::new(BINARY)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, "postern");
+        )
+    });
     (server, format!("http://localhost:{port}"))
 }
 
