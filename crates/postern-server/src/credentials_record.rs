@@ -97,7 +97,16 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 impl<'a> RecordLock<'a> {
     pub(crate) async fn take(store: &'a Store, user: &str) -> Result<Self, StoreError> {
-        let key = format!("credentials-lock:{{{}}}", user.to_lowercase());
+        Self::take_named(store, "credentials", user).await
+    }
+
+    /// The lock of another of `user`'s records (`what`: `consents`), with the same rules.
+    pub(crate) async fn take_named(
+        store: &'a Store,
+        what: &str,
+        user: &str,
+    ) -> Result<Self, StoreError> {
+        let key = format!("{what}-lock:{{{}}}", user.to_lowercase());
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
             if store.put_value(&key, b"1".to_vec(), LOCK_TTL).await? {

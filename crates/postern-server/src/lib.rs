@@ -19,6 +19,7 @@ mod cookies;
 mod credentials;
 mod credentials_record;
 mod error;
+mod factor_rules;
 mod handlers;
 mod hash_upgrades;
 mod listener;

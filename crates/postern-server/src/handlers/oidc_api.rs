@@ -19,6 +19,7 @@ use super::oidc_flow::{hint_subject, params};
 use crate::authorization::{self, Presented};
 use crate::error::{AppError, AppResult};
 use crate::oidc::client_auth::{self, ClientError};
+use crate::oidc::consents;
 use crate::oidc::grants::{self, Redeemed, TokenGrant, TokenKind};
 use crate::oidc::tokens::{self, Issue, IssueError};
 use crate::request::RequestBody;
@@ -122,6 +123,21 @@ async fn code_grant(
     if !subject_exists(state, &grant.subject) {
         return Err(invalid_grant("the user no longer exists"));
     }
+    let family_expires_at = now.saturating_add(client.refresh_token_ttl.as_secs());
+    // A refresh token outlives the sign-in: its family is noted with the user's consent, so
+    // revoking the consent (account page, `users consents --revoke`) ends it.
+    if grant.scopes.iter().any(|scope| scope == "offline_access") {
+        let user = &grant.subject.user;
+        consents::remember_family(
+            &state.store,
+            user,
+            &client.id,
+            &grant.scopes,
+            (&family, family_expires_at),
+            now,
+        )
+        .await?;
+    }
     issued(
         tokens::issue(
             state,
@@ -130,7 +146,7 @@ async fn code_grant(
                 subject: &grant.subject,
                 scopes: &grant.scopes,
                 family: &family,
-                family_expires_at: now.saturating_add(client.refresh_token_ttl.as_secs()),
+                family_expires_at,
                 nonce: Some(grant.nonce.as_deref().unwrap_or_default()).filter(|n| !n.is_empty()),
             },
             now,
@@ -162,7 +178,7 @@ async fn refresh_grant(
         // Someone else's token: it is spent now, and its family goes with it.
         let ttl =
             std::time::Duration::from_secs(grant.family_expires_at.saturating_sub(now).max(1));
-        grants::revoke_family(state, &grant.family, ttl).await?;
+        grants::revoke_family(&state.store, &grant.family, ttl).await?;
         return Err(invalid_grant(
             "the refresh token was issued to another client",
         ));
@@ -241,7 +257,7 @@ pub async fn revoke<B: RequestBody>(state: &AppState, request: Request<B>) -> Ap
         {
             let ttl =
                 std::time::Duration::from_secs(grant.family_expires_at.saturating_sub(now).max(1));
-            return grants::revoke_family(state, &grant.family, ttl).await;
+            return grants::revoke_family(&state.store, &grant.family, ttl).await;
         }
         if let Some(grant) = grants::find_token(state, TokenKind::Access, token, now).await?
             && grant.client_id == client.id

@@ -12,12 +12,12 @@ use postern_core::csrf::CsrfBinding;
 use postern_core::oidc::paths;
 use postern_core::session::AuthLevel;
 use postern_core::token::SessionToken;
-use postern_store::RecordKind;
 use url::Url;
 
 use crate::error::{AppError, AppResult};
 use crate::oidc::Provider;
 use crate::oidc::authorize::{self, Authorization, Refusal};
+use crate::oidc::consents;
 use crate::oidc::grants::{self, CodeGrant, Subject};
 use crate::pages::{self, ConsentPage, PageContext, error_page};
 use crate::request::{self, RequestBody};
@@ -185,11 +185,9 @@ async fn granted(
     user: &str,
     client: &str,
 ) -> Result<Option<Vec<String>>, AppError> {
-    let record = state
-        .store
-        .user_record(user, RecordKind::OidcConsent, client)
-        .await?;
-    Ok(record.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    Ok(consents::of(&state.store, user, client)
+        .await?
+        .map(|consent| consent.scopes))
 }
 
 /// Pending consents, by the SHA-256 of the id in the page's form.
@@ -283,23 +281,14 @@ pub async fn consent<B: RequestBody>(state: &AppState, request: Request<B>) -> A
             },
         ));
     }
-    let mut scopes = granted(state, &session.user.name, &authorization.client_id)
-        .await?
-        .unwrap_or_default();
-    for scope in &authorization.scopes {
-        if !scopes.contains(scope) {
-            scopes.push(scope.clone());
-        }
-    }
-    state
-        .store
-        .put_user_record(
-            &session.user.name,
-            RecordKind::OidcConsent,
-            &authorization.client_id,
-            serde_json::to_vec(&scopes).unwrap_or_default(),
-        )
-        .await?;
+    consents::grant(
+        &state.store,
+        &session.user.name,
+        &authorization.client_id,
+        &authorization.scopes,
+        crate::clock::now(),
+    )
+    .await?;
     finish(state, provider, &session, authorization).await
 }
 

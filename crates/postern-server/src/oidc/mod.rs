@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod consents;
 pub mod grants;
 pub mod identity_token;
 pub mod tokens;

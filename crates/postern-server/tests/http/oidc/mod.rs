@@ -1,6 +1,7 @@
 //! postern as an OpenID Provider: the published documents and the identity token for
 //! forward-auth upstreams.
 
+mod account;
 mod conformance;
 mod flow;
 mod identity_token;
