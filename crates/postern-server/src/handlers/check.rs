@@ -62,7 +62,8 @@ async fn decide<B>(
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
-    let clock = CheckClock::start(state);
+    let metrics = state.metrics.as_deref().map(|metrics| &metrics.checks);
+    let clock = CheckClock::start(metrics, state.config.log.checks);
     let headers = request.headers();
     let own = OwnRequest {
         method: request.method(),
@@ -73,7 +74,7 @@ async fn decide<B>(
         Ok(target) => target,
         Err(err) => {
             tracing::debug!(proxy = proxy.name(), error = %err, "auth request without a usable target");
-            clock.unusable(state, proxy);
+            clock.unusable(proxy);
             return respond::json_message(StatusCode::BAD_REQUEST, &format!("Bad Request: {err}"));
         }
     };
@@ -85,7 +86,7 @@ async fn decide<B>(
     let live = state.live.load();
     let rules = &live.access;
     let app = rules.app_for(&target.host);
-    let (outcome, proof) = match rules.gate(app, &target, client, &mut NoTrace) {
+    let (outcome, sign_in) = match rules.gate(app, &target, client, &mut NoTrace) {
         Gate::Bypass => (CheckOutcome::Allowed(Identity::default()), None),
         Gate::Refuse(reason) => (CheckOutcome::NotAllowed(reason), None),
         Gate::NeedsSession => {
@@ -94,40 +95,43 @@ async fn decide<B>(
         }
     };
     let decided = decision::answer(proxy, mode, &target.method, outcome);
-    clock.answered(state, proxy, &target, client, app, &decided);
+    clock.answered(proxy, &target, client, app, &decided);
+    // Read from the answer before it is consumed: no copy of the identity for a token that
+    // is off.
+    let identity_token = match (&decided, sign_in) {
+        (Answer::Allow(identity), Some(sign_in)) => {
+            identity_token(state, &target, app, identity, sign_in)
+        }
+        _ => None,
+    };
     let mut response = answer(state, decided, &target, app);
-    if let Some(proof) = proof {
-        add_identity_token(state, &mut response, &target, app, proof);
+    if let Some((header, value)) = identity_token {
+        response.headers_mut().insert(header, value);
     }
     response
 }
 
-/// The signed identity (`[identity_token] header`) on an allowed answer for a signed-in
-/// user, unless the app opted out.
-fn add_identity_token(
+/// The signed identity (`[identity_token] header`) for an allowed signed-in user, unless the
+/// app opted out.
+fn identity_token(
     state: &AppState,
-    response: &mut HttpResponse,
     target: &ForwardedRequest,
     app: Option<&App>,
-    proof: Proof,
-) {
-    let Some(tokens) = &state.identity_tokens else {
-        return;
-    };
-    if response.status() != StatusCode::OK
-        || app.is_some_and(|app| app.identity_token == Some(false))
-    {
-        return;
+    identity: &Identity,
+    sign_in: SignIn,
+) -> Option<(HeaderName, HeaderValue)> {
+    let tokens = state.identity_tokens.as_ref()?;
+    if app.is_some_and(|app| app.identity_token == Some(false)) {
+        return None;
     }
-    if let Some(value) = tokens.value(&proof.identity, &target.host, proof.sign_in, clock::now()) {
-        response.headers_mut().insert(tokens.header.clone(), value);
-    }
+    let value = tokens.value(identity, &target.host, sign_in, clock::now())?;
+    Some((tokens.header.clone(), value))
 }
 
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
 /// read), else a bearer token or, when enabled, Basic credentials. `https`: whether Basic may
 /// believe the request came over HTTPS (`request::forwarded_https`). With an allowed outcome
-/// comes how the user proved who they are, for the identity token.
+/// comes how the user signed in, for the identity token.
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: &HeaderMap,
@@ -135,7 +139,7 @@ async fn signed_in_outcome(
     app: Option<&App>,
     https: bool,
     client: IpAddr,
-) -> (CheckOutcome, Option<Proof>) {
+) -> (CheckOutcome, Option<SignIn>) {
     let admit = |user: &User, level: AuthLevel, provider: Option<&str>| {
         let subject = Subject {
             user: &user.name,
@@ -155,14 +159,13 @@ async fn signed_in_outcome(
             return match admit(&session.user, session.record.level, provider) {
                 Ok(()) => {
                     sessions::touch_if_due(state, &session);
-                    let identity = session.user.identity().clone();
                     let sign_in = SignIn {
                         level: session.record.level,
                         federated: provider.is_some(),
                     };
                     (
-                        CheckOutcome::Allowed(identity.clone()),
-                        Some(Proof { identity, sign_in }),
+                        CheckOutcome::Allowed(session.user.identity().clone()),
+                        Some(sign_in),
                     )
                 }
                 Err(reason) => (CheckOutcome::NotAllowed(reason), None),
@@ -189,24 +192,17 @@ async fn signed_in_outcome(
     };
     match admit(&user, level, None) {
         Ok(()) => {
-            let identity = user.identity().clone();
             let sign_in = SignIn {
                 level,
                 federated: false,
             };
             (
-                CheckOutcome::Allowed(identity.clone()),
-                Some(Proof { identity, sign_in }),
+                CheckOutcome::Allowed(user.identity().clone()),
+                Some(sign_in),
             )
         }
         Err(reason) => (CheckOutcome::NotAllowed(reason), None),
     }
-}
-
-/// Who was allowed, and how they signed in: what an identity token states.
-struct Proof {
-    identity: Identity,
-    sign_in: SignIn,
 }
 
 /// Logged per request at debug only: the outage itself is logged once, with a summary every
