@@ -17,6 +17,7 @@ mod basic_cache;
 mod clock;
 mod cookies;
 mod credentials;
+mod credentials_record;
 mod error;
 mod factor_rules;
 mod handlers;

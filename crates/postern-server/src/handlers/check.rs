@@ -62,7 +62,8 @@ async fn decide<B>(
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
-    let clock = CheckClock::start(state);
+    let metrics = state.metrics.as_deref().map(|metrics| &metrics.checks);
+    let clock = CheckClock::start(metrics, state.config.log.checks);
     let headers = request.headers();
     let own = OwnRequest {
         method: request.method(),
@@ -73,7 +74,7 @@ async fn decide<B>(
         Ok(target) => target,
         Err(err) => {
             tracing::debug!(proxy = proxy.name(), error = %err, "auth request without a usable target");
-            clock.unusable(state, proxy);
+            clock.unusable(proxy);
             return respond::json_message(StatusCode::BAD_REQUEST, &format!("Bad Request: {err}"));
         }
     };
@@ -94,47 +95,44 @@ async fn decide<B>(
         }
     };
     let decided = decision::answer(proxy, mode, &target.method, outcome);
-    clock.answered(state, proxy, &target, client, app, &decided);
+    clock.answered(proxy, &target, client, app, &decided);
+    // Read from the answer before it is consumed: no copy of the identity for a token that
+    // is off.
+    let identity_token = match (&decided, proof) {
+        (Answer::Allow(identity), Some(proof)) => {
+            identity_token(state, &target, app, identity, &proof)
+        }
+        _ => None,
+    };
     let mut response = answer(state, decided, &target, app);
-    if let Some(proof) = proof {
-        add_identity_token(state, &mut response, &target, app, proof);
+    if let Some((header, value)) = identity_token {
+        response.headers_mut().insert(header, value);
     }
     response
 }
 
-/// The signed identity (`[identity_token] header`) on an allowed answer for a signed-in
-/// user, unless the app opted out.
-fn add_identity_token(
+/// The signed identity (`[identity_token] header`) for an allowed signed-in user, unless the
+/// app opted out.
+fn identity_token(
     state: &AppState,
-    response: &mut HttpResponse,
     target: &ForwardedRequest,
     app: Option<&App>,
-    proof: Proof,
-) {
-    let Some(tokens) = &state.identity_tokens else {
-        return;
-    };
-    let Some(sub) = &proof.sub else {
-        return;
-    };
-    if response.status() != StatusCode::OK || !wants_identity_token(app) {
-        return;
+    identity: &Identity,
+    proof: &Proof,
+) -> Option<(HeaderName, HeaderValue)> {
+    let tokens = state.identity_tokens.as_ref()?;
+    if !wants_identity_token(app) {
+        return None;
     }
-    if let Some(value) = tokens.value(
-        &proof.identity,
-        sub,
-        &target.host,
-        proof.sign_in,
-        clock::now(),
-    ) {
-        response.headers_mut().insert(tokens.header.clone(), value);
-    }
+    let sub = proof.sub.as_deref()?;
+    let value = tokens.value(identity, sub, &target.host, proof.sign_in, clock::now())?;
+    Some((tokens.header.clone(), value))
 }
 
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
 /// read), else a bearer token or, when enabled, Basic credentials. `https`: whether Basic may
 /// believe the request came over HTTPS (`request::forwarded_https`). With an allowed outcome
-/// comes how the user proved who they are, for the identity token.
+/// comes how the user signed in, for the identity token.
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: &HeaderMap,
@@ -202,11 +200,9 @@ async fn signed_in_outcome(
     }
 }
 
-/// Who was allowed, and how they signed in: what an identity token states.
+/// How an allowed user signed in, and their subject id when an identity token goes to the app.
 struct Proof {
-    identity: Identity,
     sign_in: SignIn,
-    /// The user's subject id, when an identity token goes to this app.
     sub: Option<Arc<str>>,
 }
 
@@ -238,12 +234,10 @@ async fn allowed(
         }
         _ => None,
     };
-    let proof = Proof {
-        identity: identity.clone(),
-        sign_in,
-        sub,
-    };
-    (CheckOutcome::Allowed(identity.clone()), Some(proof))
+    (
+        CheckOutcome::Allowed(identity.clone()),
+        Some(Proof { sign_in, sub }),
+    )
 }
 
 fn wants_identity_token(app: Option<&App>) -> bool {

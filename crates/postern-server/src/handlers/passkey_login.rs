@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use webauthn_rs_core::proto::{AuthenticationResult, AuthenticationState, PublicKeyCredential};
 
-use super::passkeys::{internal, to_json};
+use super::passkey_shared::{internal, to_json};
 use super::{login, totp};
 use crate::clock::now;
 use crate::cookies::{self, DEVICE_COOKIE};

@@ -12,7 +12,7 @@ use serde_json::json;
 use webauthn_rs_core::proto::{AuthenticationState, PublicKeyCredential};
 
 use super::passkey_login::{limited_or, refused, verify};
-use super::passkeys::{internal, local_session, self_service, to_json};
+use super::passkey_shared::{internal, local_session, self_service, to_json};
 use crate::credentials;
 use crate::error::{AppError, AppResult};
 use crate::factor_rules::{self, REAUTH_SECTIONS};

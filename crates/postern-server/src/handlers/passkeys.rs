@@ -12,13 +12,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use webauthn_rs_core::proto::{RegisterPublicKeyCredential, RegistrationState};
 
+use super::passkey_shared::{internal, local_session, self_service, to_json};
 use super::{passkey_login, passkey_reauth};
 use crate::clock::now;
 use crate::error::{AppError, AppResult};
 use crate::factor_rules;
 use crate::request::{self, RequestBody};
 use crate::respond;
-use crate::sessions::{self, CurrentSession};
+use crate::sessions::CurrentSession;
 use crate::state::AppState;
 use crate::webauthn::Refusal;
 use crate::webauthn::challenges::{self, Binding};
@@ -270,40 +271,6 @@ async fn changing_session(
     Ok(session)
 }
 
-/// Users change their own factors only with `[account] self_service` (the default).
-pub(super) fn self_service(state: &AppState) -> Result<(), AppError> {
-    if state.config.account.self_service {
-        Ok(())
-    } else {
-        Err(AppError::refused(
-            StatusCode::FORBIDDEN,
-            "Your administrator manages passkeys on this portal (`account.self_service`)",
-        ))
-    }
-}
-
-/// The caller's cookie session (with its CSRF token for a change), of a user in the user
-/// table: a provider user without a local account has nowhere to keep passkeys.
-pub(super) async fn local_session(
-    state: &AppState,
-    headers: &http::HeaderMap,
-    needs_csrf: bool,
-) -> Result<CurrentSession, AppError> {
-    let session = sessions::current(state, headers)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
-    if needs_csrf {
-        request::require_session_csrf(state, headers, &session.key)?;
-    }
-    if session.record.external.is_some() || state.user(&session.user.name).is_none() {
-        return Err(AppError::refused(
-            StatusCode::FORBIDDEN,
-            "Passkeys are for users of postern's own user table",
-        ));
-    }
-    Ok(session)
-}
-
 /// A passkey as the API shows it: never its public key or counter.
 pub fn describe(passkey: &StoredPasskey) -> Value {
     json!({
@@ -313,18 +280,4 @@ pub fn describe(passkey: &StoredPasskey) -> Value {
         "lastUsedAt": passkey.last_used_at,
         "backupEligible": passkey.credential.backup_eligible,
     })
-}
-
-/// A ceremony's options as JSON for the browser (the library's own serialisation).
-pub fn to_json<T: Serialize>(options: &T) -> Value {
-    serde_json::to_value(options).unwrap_or(Value::Null)
-}
-
-/// The library refused to make options from postern's own settings: a bug, not the client's.
-pub fn internal(what: &str, err: &dyn std::fmt::Display) -> AppError {
-    tracing::error!(error = %err, "WebAuthn {what} could not be made");
-    AppError::refused(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal error: passkeys are not available",
-    )
 }

@@ -11,7 +11,7 @@ use postern_store::{RecordKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::grants;
-use crate::user_passwords::RecordLock;
+use crate::credentials_record::RecordLock;
 
 /// One client's consent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -4,13 +4,12 @@
 //! Screenshots land in `browser-artifacts/passkeys/`.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use postern_testkit::RedisServer;
 
 use super::{
-    BINARY, ONE_WALK, PASSWORD, Server, assert_screenshots, browser_dir, clear_screenshots,
-    free_port, wait_for_port, walk, workspace,
+    ONE_WALK, PASSWORD, Server, assert_screenshots, browser_dir, clear_screenshots, serve, walk,
+    workspace,
 };
 
 /// The OpenID client the walk allows and revokes on the account page (public, explicit
@@ -21,16 +20,13 @@ pub const CLIENT_REDIRECT: &str = "https://rp.example.com/cb";
 /// context over plain HTTP), storing everything in `redis`, an OpenID Provider with the key
 /// `dir/oidc.pem`; its log is `dir/<log>`.
 fn replica(dir: &Path, log: &str, redis: &RedisServer, hash: &str) -> (Server, String) {
-    let port = free_port();
-    let config = dir.join(format!("{log}.toml"));
     let key = dir.join("oidc.pem");
     if !key.exists() {
         std::fs::write(&key, postern_core::oidc::keys::generate_p256_pem().unwrap()).unwrap();
         std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .unwrap();
     }
-    std::fs::write(
-        &config,
+    let (server, port) = serve(dir, log, |port| {
         format!(
             "app_url = \"http://localhost:{port}\"\nsecret = \"a-browser-test-secret-long-enough-for-it\"\n\
              [server]\nlisten = \"127.0.0.1:{port}\"\n\
@@ -41,20 +37,8 @@ fn replica(dir: &Path, log: &str, redis: &RedisServer, hash: &str) -> (Server, S
              [[users]]\nname = \"pat\"\npassword_hash = \"{hash}\"\ndisplay_name = \"Pat Example\"\n",
             redis.url(),
             key.display().to_string()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join(log)).unwrap();
-    let server = Server(
-        Command::new(BINARY)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, "postern");
+        )
+    });
     (server, format!("http://localhost:{port}"))
 }
 

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use postern_core::token::TokenHash;
 use postern_core::totp::{TotpKey, generate_recovery_codes, generate_secret};
 use postern_core::users::User;
 use postern_store::StoreError;
 
+use super::pending_setup::{pending_secret, setup_key};
 use super::view::{self, Shown};
 use super::{AccountForm, Caller, done, refused, refused_by};
 use crate::clock::now;
@@ -20,30 +20,12 @@ use crate::error::{self, AppError, AppResult};
 use crate::factor_rules;
 use crate::handlers::{change_password, totp};
 use crate::pages::{self, PageContext, ReauthPage};
-use crate::respond;
-use crate::sessions::CurrentSession;
-use crate::state::AppState;
+use crate::respond::{self, HttpResponse};
 use crate::user_factors::{self, FactorChange, TotpSource};
 use crate::user_passwords;
 
 /// A set-up waits this long for its first code.
 const SETUP_LIFETIME: Duration = Duration::from_secs(600);
-
-fn setup_key(session: &TokenHash) -> String {
-    format!("totp-setup:{}", session.to_hex())
-}
-
-/// The secret of the set-up this session started, while it waits for its code.
-pub async fn pending_secret(
-    state: &AppState,
-    session: &CurrentSession,
-) -> Result<Option<String>, StoreError> {
-    Ok(state
-        .store
-        .peek_value(&setup_key(&session.key))
-        .await?
-        .and_then(|bytes| String::from_utf8(bytes).ok()))
-}
 
 /// The "confirm it's you" page, which comes back to `section`.
 async fn reauth_page(
@@ -74,16 +56,20 @@ async fn reauth_page(
 }
 
 /// Before every change: the user may change factors here, and authenticated recently.
-/// `Err` is the answer to give instead (a refusal on the page, or the re-auth page).
-pub(super) async fn may_change(caller: &Caller<'_>, section: &str) -> Result<(), AppResult> {
+/// `Some` is the page to show instead (a refusal on the account page, or the re-auth page).
+pub(super) async fn may_change(
+    caller: &Caller<'_>,
+    section: &str,
+) -> Result<Option<HttpResponse>, AppError> {
     if let Some(why) = view::factors_locked(caller.state, &caller.session) {
-        return Err(refused(caller, StatusCode::FORBIDDEN, &why).await);
+        return refused(caller, StatusCode::FORBIDDEN, &why).await.map(Some);
     }
-    match factor_rules::recently_authenticated(caller.state, &caller.session).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(reauth_page(caller, section, None, StatusCode::UNAUTHORIZED).await),
-        Err(err) => Err(Err(err.into())),
+    if factor_rules::recently_authenticated(caller.state, &caller.session).await? {
+        return Ok(None);
     }
+    reauth_page(caller, section, None, StatusCode::UNAUTHORIZED)
+        .await
+        .map(Some)
 }
 
 /// `POST /account/reauth` `password`, `section`: the password again; then back to the page,
@@ -140,8 +126,8 @@ async fn factors_of(caller: &Caller<'_>) -> Result<user_factors::Factors, StoreE
 
 /// `POST /account/totp-setup`: a new secret, shown with its QR code until its first code.
 pub(super) async fn totp_setup(caller: &Caller<'_>) -> AppResult {
-    if let Err(answer) = may_change(caller, "two-step").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "two-step").await? {
+        return Ok(instead);
     }
     if factors_of(caller).await?.totp.is_some() {
         return refused(
@@ -172,8 +158,8 @@ pub(super) async fn totp_setup(caller: &Caller<'_>) -> AppResult {
 /// `POST /account/totp-confirm` `code`: the set-up's first code. Right: the secret is the
 /// user's, on every replica, from the next sign-in on.
 pub(super) async fn totp_confirm(caller: &Caller<'_>, code: &str) -> AppResult {
-    if let Err(answer) = may_change(caller, "two-step").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "two-step").await? {
+        return Ok(instead);
     }
     let state = caller.state;
     let user = &caller.session.user;
@@ -227,8 +213,8 @@ pub(super) async fn totp_confirm(caller: &Caller<'_>, code: &str) -> AppResult {
 /// `POST /account/totp-remove`: the user's own secret (and recovery codes) end, unless it is
 /// their last second factor and an app they use needs two.
 pub(super) async fn totp_remove(caller: &Caller<'_>) -> AppResult {
-    if let Err(answer) = may_change(caller, "two-step").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "two-step").await? {
+        return Ok(instead);
     }
     let state = caller.state;
     let user = &caller.session.user;
@@ -270,8 +256,8 @@ pub(super) async fn totp_remove(caller: &Caller<'_>) -> AppResult {
 
 /// `POST /account/recovery-codes`: ten new codes, shown this once; every earlier one is void.
 pub(super) async fn recovery_codes(caller: &Caller<'_>) -> AppResult {
-    if let Err(answer) = may_change(caller, "recovery").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "recovery").await? {
+        return Ok(instead);
     }
     let state = caller.state;
     let user = &caller.session.user;

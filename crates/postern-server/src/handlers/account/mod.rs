@@ -7,6 +7,7 @@
 mod consents;
 mod factors;
 mod passkeys;
+mod pending_setup;
 pub(super) mod view;
 
 use std::net::IpAddr;

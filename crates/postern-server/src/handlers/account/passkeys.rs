@@ -14,8 +14,8 @@ const SECTION: &str = "passkeys";
 
 /// `POST /account/passkey-add`.
 pub(super) async fn add(caller: &Caller<'_>) -> AppResult {
-    if let Err(answer) = may_change(caller, SECTION).await {
-        return answer;
+    if let Some(instead) = may_change(caller, SECTION).await? {
+        return Ok(instead);
     }
     refused(
         caller,
@@ -27,8 +27,8 @@ pub(super) async fn add(caller: &Caller<'_>) -> AppResult {
 
 /// `POST /account/passkey-rename` `id`, `name`.
 pub(super) async fn rename(caller: &Caller<'_>, id: &str, name: &str) -> AppResult {
-    if let Err(answer) = may_change(caller, SECTION).await {
-        return answer;
+    if let Some(instead) = may_change(caller, SECTION).await? {
+        return Ok(instead);
     }
     match changes::rename(caller.state, &caller.session, caller.client, id, name).await {
         Ok(_) => done("passkey-renamed", SECTION),
@@ -38,8 +38,8 @@ pub(super) async fn rename(caller: &Caller<'_>, id: &str, name: &str) -> AppResu
 
 /// `POST /account/passkey-remove` `id`.
 pub(super) async fn remove(caller: &Caller<'_>, id: &str) -> AppResult {
-    if let Err(answer) = may_change(caller, SECTION).await {
-        return answer;
+    if let Some(instead) = may_change(caller, SECTION).await? {
+        return Ok(instead);
     }
     match changes::remove(caller.state, &caller.session, caller.client, id).await {
         Ok(()) => done("passkey-removed", SECTION),

@@ -14,7 +14,7 @@ use postern_store::StoreError;
 use qrcode::QrCode;
 use qrcode::render::svg;
 
-use super::factors;
+use super::pending_setup;
 use crate::error::AppResult;
 use crate::factor_rules;
 use crate::handlers::session_list::{self, SessionInfo};
@@ -63,7 +63,7 @@ pub async fn render(
         },
         // A set-up's secret is shown again on a reload only while the user has authenticated
         // recently, like every change of factors: a session cookie alone must not read it.
-        None => match factors::pending_secret(state, session).await? {
+        None => match pending_setup::pending_secret(state, session).await? {
             Some(secret)
                 if factors_locked.is_none()
                     && factor_rules::recently_authenticated(state, session).await? =>

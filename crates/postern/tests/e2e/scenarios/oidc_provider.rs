@@ -13,7 +13,6 @@ use crate::harness::client::{Request, path_and_query, send_to};
 use crate::harness::oidc::node;
 use crate::harness::peers::workspace_root;
 use crate::harness::portal::api_login;
-use crate::harness::ports::free_port;
 use crate::harness::postern::Postern;
 
 const SECRET: &str = "e2e-rp-client-secret";
@@ -31,7 +30,7 @@ async fn provider_with_rp() -> (Postern, String) {
          consent = \"implicit\"\nscopes = [\"openid\", \"profile\", \"email\", \"groups\", \"offline_access\"]\n",
         rsa.display().to_string()
     );
-    let postern = Postern::start_on(free_port(), &extra).await;
+    let postern = Postern::start(&extra).await;
     let session = api_login(&postern).await;
     (postern, session)
 }
@@ -105,7 +104,7 @@ pub async fn chromium_walks_sign_in_and_consent() {
          redirect_uris = [\"{REDIRECT}\"]\n",
         rsa.display().to_string()
     );
-    let postern = Postern::start_on(free_port(), &extra).await;
+    let postern = Postern::start(&extra).await;
     let verifier = "a-pkce-verifier-of-enough-length-for-rfc-7636-43-chars";
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let query = [
