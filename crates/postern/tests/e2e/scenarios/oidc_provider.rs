@@ -80,11 +80,20 @@ pub async fn openid_client_walks_the_whole_flow() {
     // postern ran at debug with every check logged: nothing it issued or was sent in
     // confidence may be in a line.
     let log = postern.log_text();
-    let secrets = seen["secrets"].as_array().expect("the flow lists what it was issued");
+    let secrets = seen["secrets"]
+        .as_array()
+        .expect("the flow lists what it was issued");
     assert_eq!(secrets.len(), 11, "{secrets:?}");
-    for secret in secrets.iter().map(|s| s.as_str().expect("a string")).chain([SECRET]) {
+    for secret in secrets
+        .iter()
+        .map(|s| s.as_str().expect("a string"))
+        .chain([SECRET])
+    {
         assert!(secret.len() >= 16, "too short to look for: {secret:?}");
-        assert!(!log.contains(secret), "{secret:?} is in postern's log:\n{log}");
+        assert!(
+            !log.contains(secret),
+            "{secret:?} is in postern's log:\n{log}"
+        );
     }
 }
 
