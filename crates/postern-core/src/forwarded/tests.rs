@@ -225,3 +225,22 @@ fn a_blank_required_header_is_missing() {
         );
     }
 }
+
+/// A blank method header is no method header: the request was a GET.
+#[test]
+fn a_blank_method_header_means_get() {
+    let pairs = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "app.example.com"),
+        ("x-forwarded-method", " "),
+    ];
+    assert_eq!(
+        parse(ProxyKind::Traefik, &pairs).unwrap().method,
+        Method::GET
+    );
+    let nginx = [
+        ("x-original-url", "https://app.example.com/x"),
+        ("x-original-method", ""),
+    ];
+    assert_eq!(parse(ProxyKind::Nginx, &nginx).unwrap().method, Method::GET);
+}
