@@ -12,9 +12,10 @@ use tokio::sync::{Semaphore, oneshot};
 
 /// How long a login may wait for a free verifier before it is answered "busy".
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The verifiers' nice value: the proxy's checks come before sign-ins (see `yield_to_checks`).
+/// How much nicer than the rest of the process the verifiers are: the proxy's checks come
+/// before sign-ins (see `yield_to_checks`).
 #[cfg(target_os = "linux")]
-const VERIFIER_NICE: i32 = 10;
+const VERIFIER_NICER_BY: i32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 #[error("too many password checks in progress")]
@@ -132,21 +133,73 @@ fn verifier(jobs: &Mutex<Receiver<Job>>) {
 /// Lowers this verifier thread's CPU priority. A burst of sign-ins (wrong passwords included)
 /// keeps every verifier busy for seconds; at the same priority they would take most of a
 /// core from the async workers, and the proxy's checks, which every page load waits for,
-/// would queue behind argon2. At nice 10 the scheduler gives the workers about nine tenths
-/// of a contended core; idle cores still run the verifiers at full speed. Linux applies a
-/// thread id given to setpriority to that thread alone. Raising one's own nice value needs
-/// no privilege; a refusal only leaves the default priority.
+/// would queue behind argon2. Ten nice levels below the workers, the scheduler gives the
+/// workers about nine tenths of a contended core; idle cores still run the verifiers at full
+/// speed. Relative, not absolute: a postern started at nice -5 keeps the same gap (an absolute
+/// 10 would make it fifteen). Linux applies a thread id given to getpriority/setpriority to
+/// that thread alone. Raising one's own nice value needs no privilege; a refusal only leaves
+/// the process's priority.
 fn yield_to_checks() {
     #[cfg(target_os = "linux")]
-    if let Err(err) =
-        rustix::process::setpriority_process(Some(rustix::thread::gettid()), VERIFIER_NICE)
     {
-        tracing::debug!(error = %err, "password verifier keeps the default priority");
+        let thread = Some(rustix::thread::gettid());
+        let nicer = rustix::process::getpriority_process(thread)
+            .map(|nice| (nice + VERIFIER_NICER_BY).min(19))
+            .and_then(|nice| rustix::process::setpriority_process(thread, nice));
+        if let Err(err) = nicer {
+            tracing::debug!(error = %err, "password verifier keeps the process's priority");
+        }
     }
 }
 
 impl Default for PasswordPool {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::time::Instant;
+
+    use rustix::process::{Pid, getpriority_process};
+
+    use super::*;
+
+    /// The nice value of every verifier thread of this process (`comm` is cut to 15 bytes).
+    fn verifier_nice_values() -> Vec<i32> {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Vec::new();
+        };
+        tasks
+            .filter_map(|task| {
+                let path = task.ok()?.path();
+                let name = std::fs::read_to_string(path.join("comm")).ok()?;
+                let tid = path.file_name()?.to_str()?.parse::<i32>().ok()?;
+                name.starts_with("postern-verifie")
+                    .then(|| getpriority_process(Pid::from_raw(tid)).ok())
+                    .flatten()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn verifiers_run_ten_nice_levels_below_the_process() {
+        let own = getpriority_process(None).unwrap();
+        let _pool = PasswordPool::new();
+        let wanted = (own + VERIFIER_NICER_BY).min(19);
+        // Each verifier lowers its own priority as it starts.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = verifier_nice_values();
+            if !found.is_empty() && found.iter().all(|nice| *nice == wanted) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "verifiers at {found:?}, wanted {wanted}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }

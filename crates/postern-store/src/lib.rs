@@ -146,7 +146,9 @@ impl Store {
     ) -> Result<Option<Arc<SessionRecord>>, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.get_session(hash)),
-            Self::Redis(store) => store.get_session(hash).await,
+            // Boxed: the Redis read's future is almost 4 KiB, and inline every caller's future
+            // would carry (and move) that much on every check, whichever store answers it.
+            Self::Redis(store) => Box::pin(store.get_session(hash)).await,
             Self::Embedded(store) => Ok(store.get_session(hash)),
         }
     }

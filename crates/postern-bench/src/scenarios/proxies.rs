@@ -3,6 +3,10 @@
 //! `return 200`), and with postern. Each proxy runs the shipped config from `deploy/` with
 //! only the addresses changed. The postern row's runs alternate with the bare-hyper-stub
 //! row's runs, so its ratio to the stub is measured seconds apart, under the same load.
+//! A third stub row (f2i, t2i, y2i) answers with postern's own headers (the four `Remote-*`
+//! and `Cache-Control`), its runs also alternating with the plain stub's: its ratio is what
+//! passing an identity on costs the proxy, whichever auth server sends it, so the postern
+//! row's gap to the stub splits into that and postern's own cost.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -35,6 +39,8 @@ pub enum ProxyKind {
 pub struct Backends<'p> {
     pub app: (SocketAddr, &'p mut Proc),
     pub bare_stub: (SocketAddr, &'p mut Proc),
+    /// Bare hyper answering postern's headers (`bare PORT identity`).
+    pub identity_stub: (SocketAddr, &'p mut Proc),
     pub nginx_stub: (SocketAddr, &'p mut Proc),
     pub postern: (SocketAddr, &'p mut Proc),
     pub cookies: &'p Path,
@@ -45,6 +51,7 @@ pub struct Backends<'p> {
 enum Auth {
     None,
     BareStub,
+    IdentityStub,
     NginxStub,
     Postern,
 }
@@ -66,6 +73,11 @@ fn variants(kind: ProxyKind) -> Vec<Variant> {
                 Auth::BareStub,
             ),
             v(
+                "f2i",
+                "nginx + auth_request → bare hyper stub with postern's headers (empty 200) → app",
+                Auth::IdentityStub,
+            ),
+            v(
                 "f2n",
                 "nginx + auth_request → nginx `return 200` stub → app",
                 Auth::NginxStub,
@@ -84,6 +96,11 @@ fn variants(kind: ProxyKind) -> Vec<Variant> {
                 Auth::BareStub,
             ),
             v(
+                "t2i",
+                "traefik + forwardAuth → bare hyper stub with postern's headers (empty 200) → app",
+                Auth::IdentityStub,
+            ),
+            v(
                 "t3",
                 "traefik + forwardAuth → postern (memory) → app",
                 Auth::Postern,
@@ -95,6 +112,11 @@ fn variants(kind: ProxyKind) -> Vec<Variant> {
                 "y2",
                 "caddy + forward_auth → bare hyper stub (empty 200) → app",
                 Auth::BareStub,
+            ),
+            v(
+                "y2i",
+                "caddy + forward_auth → bare hyper stub with postern's headers (empty 200) → app",
+                Auth::IdentityStub,
             ),
             v(
                 "y3",
@@ -115,7 +137,7 @@ impl Bench<'_> {
             // The stub row also runs when only its postern row is wanted: they are paired.
             let postern_wanted = variants(kind)
                 .iter()
-                .any(|v| matches!(v.auth, Auth::Postern) && self.wants(v.key));
+                .any(|v| matches!(v.auth, Auth::Postern | Auth::IdentityStub) && self.wants(v.key));
             for variant in variants(kind) {
                 let needed = matches!(variant.auth, Auth::BareStub) && postern_wanted;
                 if !self.wants(variant.key) && !needed {
@@ -134,13 +156,16 @@ impl Bench<'_> {
                     }
                 };
                 self.paired_with = match variant.auth {
-                    Auth::Postern => stub.as_ref().map(|(_, paired)| paired.clone()),
+                    Auth::Postern | Auth::IdentityStub => {
+                        stub.as_ref().map(|(_, paired)| paired.clone())
+                    }
                     _ => None,
                 };
                 let target = (addr, "/", &PROXY_HEADERS[..]);
                 let Backends {
                     app,
                     bare_stub,
+                    identity_stub,
                     nginx_stub,
                     postern,
                     cookies,
@@ -149,6 +174,7 @@ impl Bench<'_> {
                 match variant.auth {
                     Auth::None => {}
                     Auth::BareStub => servers.push(&mut *bare_stub.1),
+                    Auth::IdentityStub => servers.push(&mut *identity_stub.1),
                     Auth::NginxStub => servers.push(&mut *nginx_stub.1),
                     Auth::Postern => servers.push(&mut *postern.1),
                 }
@@ -202,6 +228,7 @@ impl Bench<'_> {
         let auth_port = match auth {
             Auth::None => None,
             Auth::BareStub => Some(backends.bare_stub.0.port()),
+            Auth::IdentityStub => Some(backends.identity_stub.0.port()),
             Auth::NginxStub => Some(backends.nginx_stub.0.port()),
             Auth::Postern => Some(backends.postern.0.port()),
         };

@@ -171,7 +171,11 @@ async fn signed_in_outcome(
         Ok(None) => {}
         Err(err) => return (store_down(&err), None),
     }
-    let (user, level) = match principal::from_authorization(state, headers, client, https).await {
+    // Boxed: Basic and bearer checks hold futures of kilobytes (argon2's queue, token and
+    // revocation reads), and inline they would make every cookie check's future that large
+    // (router.rs says why that costs).
+    let found = Box::pin(principal::from_authorization(state, headers, client, https)).await;
+    let (user, level) = match found {
         Found::User(user, level) => (user, level),
         Found::Nobody => return (CheckOutcome::NoCredentials, None),
         Found::Limited { retry_after } => return (CheckOutcome::Limited { retry_after }, None),
