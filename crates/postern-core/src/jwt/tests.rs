@@ -180,3 +180,13 @@ fn a_signed_token_of_4096_bytes_verifies_and_a_longer_one_is_refused() {
         Err(JwtError::Malformed)
     );
 }
+
+/// The issuer a key signs for is the one it verifies (the token endpoint writes it into `iss`).
+#[test]
+fn a_key_names_its_issuer() {
+    assert_eq!(key().issuer(), "https://auth.example.com");
+    let mut claims = claims(TokenType::Access);
+    claims.iss = key().issuer().to_owned();
+    let token = key().sign(&claims);
+    assert_eq!(key().verify(&token, TokenType::Access, NOW + 1), Ok(claims));
+}
