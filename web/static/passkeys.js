@@ -1,6 +1,6 @@
 // Passkeys on postern's pages: "Sign in with a passkey" and passkey autofill on /login, the
-// passkey choice on the second step (/totp), and adding a passkey (a form#passkey-add, for the
-// account page). A static asset, so the Content-Security-Policy stays strict (no inline
+// passkey choice on the second step (/totp), adding a passkey on /account (form#passkey-add),
+// and "Confirm it's you" with a passkey (/account's re-authentication page). A static asset, so the Content-Security-Policy stays strict (no inline
 // script). Everything it talks to is the JSON API under /api/webauthn/ (docs/api.md).
 "use strict";
 
@@ -86,6 +86,7 @@
     if (!response.ok) {
       const error = new Error(json.message || "The server refused the passkey (" + response.status + ").");
       error.status = response.status;
+      error.body = json;
       throw error;
     }
     return json;
@@ -188,7 +189,10 @@
     });
   }
 
-  // form#passkey-add (data-csrf: the session's CSRF token): registers a passkey, then reloads.
+  // form#passkey-add (data-csrf: the session's CSRF token): registers a passkey, then shows
+  // the account page again. Without a recent authentication the server refuses the ceremony
+  // (403, "reauthenticate"); the form is then posted as a plain form, whose answer is the
+  // "Confirm it's you" page.
   function setUpRegistration(form) {
     form.hidden = false;
     form.addEventListener("submit", async (event) => {
@@ -206,10 +210,37 @@
           { name: name ? name.value : "", credential: credentialJson(credential) },
           csrf
         );
-        window.location.reload();
+        window.location.assign("/account?done=passkey-added#passkeys");
       } catch (error) {
+        if (error.status === 403 && error.body && error.body.reauthenticate) {
+          form.submit();
+          return;
+        }
         say("passkey-error", explain(error));
         submit.disabled = false;
+      }
+    });
+  }
+
+  // button#passkey-reauth (data-csrf, data-section): "Confirm it's you" with a passkey.
+  function setUpReauthentication(button) {
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      const csrf = button.dataset.csrf;
+      button.disabled = true;
+      say("passkey-error", "");
+      try {
+        const options = requestOptions(await post("/api/webauthn/reauth/begin", {}, csrf));
+        const credential = await navigator.credentials.get({ publicKey: options });
+        const done = await post(
+          "/api/webauthn/reauth/finish",
+          { credential: credentialJson(credential), section: button.dataset.section || "" },
+          csrf
+        );
+        window.location.assign(done.redirectTo);
+      } catch (error) {
+        say("passkey-error", explain(error));
+        button.disabled = false;
       }
     });
   }
@@ -225,5 +256,9 @@
   const add = document.getElementById("passkey-add");
   if (add) {
     setUpRegistration(add);
+  }
+  const reauth = document.getElementById("passkey-reauth");
+  if (reauth) {
+    setUpReauthentication(reauth);
   }
 })();

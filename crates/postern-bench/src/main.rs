@@ -87,7 +87,7 @@ const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-on
   --quick        1 run of 2 s per scenario (under 2 minutes); exits 1 only on a crash or a ratio collapse\n\
   --no-build     use the release binaries already built next to this one\n\
  --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
-  --only KEYS    only these rows, comma-separated (e.g. c,d,f3; c,c2,l,churn for the embedded store); a and b always run; no footprint\n\
+  --only KEYS    only these rows, comma-separated (e.g. c,d,f3; c,c2,l,churn for the embedded store; o for the OpenID token endpoint); a and b always run; no footprint\n\
   --burst-only   only k1 and k2: wrong Basic passwords in a burst (100 with --quick, else 1,000) during cookie checks\n\
   --runs N       runs per scenario (default 3, 1 with --quick)\n\
   --duration S   seconds per run (default 10, 2 with --quick)\n\

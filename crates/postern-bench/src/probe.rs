@@ -205,3 +205,14 @@ async fn answer_status(mut stream: tokio::net::TcpStream, request: &str) -> Opti
         .ok()?;
     status_of(&answer).ok()
 }
+
+/// Sends `request` (a whole HTTP/1.1 request with `Connection: close`) on a fresh connection;
+/// returns the whole answer as text.
+pub fn exchange(addr: SocketAddr, request: &str) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(request.as_bytes())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}

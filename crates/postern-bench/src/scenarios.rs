@@ -26,6 +26,7 @@ mod durable;
 mod embedded;
 mod identity;
 mod proxies;
+mod token_endpoint;
 
 /// The traefik endpoint's view of the request being checked, from a browser (so a missing
 /// session is a 302 to the login page).
@@ -66,7 +67,8 @@ struct Bench<'o> {
     /// alternate with runs against it under the same client load, so each ratio compares
     /// figures taken seconds apart.
     paired_with: Option<Paired>,
-    /// The durable store's figures (`durable.rs`, and c2's start-up and RSS).
+    /// Figures that are not throughput rows: the durable store's (`durable.rs`, and c2's
+    /// start-up and RSS) and the token endpoint's (`token_endpoint.rs`).
     durable_targets: Vec<Target>,
     problems: Vec<String>,
 }
@@ -112,6 +114,7 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
     }
     if !options.footprint_only && !options.burst_only {
         bench.durable_rows();
+        bench.token_endpoint_rows();
     }
     if !options.burst_only && options.only.is_none() {
         bench.footprint(&mut footprint);

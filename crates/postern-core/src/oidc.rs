@@ -36,7 +36,8 @@ pub struct OidcConfig {
     /// `iss` of every token, without a trailing slash: `app_url` unless `[oidc] issuer` says.
     pub issuer: String,
     pub keys: Arc<SigningKeys>,
-    /// PKCE for every client (public clients always need it).
+    /// PKCE for every client that does not say otherwise (public clients always need it):
+    /// the default of `OidcClient::require_pkce`.
     pub require_pkce: bool,
     pub clients: Vec<OidcClient>,
 }
@@ -70,6 +71,9 @@ pub struct OidcClient {
     pub allow_groups: Vec<String>,
     pub two_factor: bool,
     pub id_token_algorithm: Algorithm,
+    /// The authorization request must carry a PKCE challenge: always for a public client,
+    /// else `require_pkce` of the client, else of `[oidc]`.
+    pub require_pkce: bool,
 }
 
 impl OidcClient {

@@ -5,7 +5,7 @@
 
 use postern_core::users::UserTable;
 use postern_store::embedded::BackupSummary;
-use postern_store::{RecordKind, Store, StoreError, UserRecord};
+use postern_store::{Store, StoreError, UserRecord};
 
 use crate::clock::now;
 use crate::{records_file, user_passwords};
@@ -25,19 +25,21 @@ pub async fn revoke(store: &Store, user: &str) -> Result<usize, StoreError> {
 
 /// The OpenID clients `user` allowed, with the scopes each may have.
 pub async fn consents(store: &Store, user: &str) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-    let records = store.user_records(user, RecordKind::OidcConsent).await?;
-    Ok(records
+    Ok(crate::oidc::consents::all(store, user)
+        .await?
         .into_iter()
-        .map(|(client, bytes)| (client, serde_json::from_slice(&bytes).unwrap_or_default()))
+        .map(|(client, consent)| (client, consent.scopes))
         .collect())
 }
 
 /// Takes back `user`'s consent for `client`: the consent page is shown again at the next
-/// sign-in. Tokens already issued stay valid until they expire or are revoked.
+/// sign-in, and the refresh tokens the client holds for the user stop working (the account
+/// page's "Revoke" does the same, through the same function).
 pub async fn revoke_consent(store: &Store, user: &str, client: &str) -> Result<(), StoreError> {
-    store
-        .delete_user_record(user, RecordKind::OidcConsent, client)
-        .await
+    if crate::oidc::consents::revoke(store, user, client, now()).await? {
+        tracing::info!(target: "audit", event = "oidc.consent_revoked", user, client, by = "administrator", "an administrator revoked the user's consent");
+    }
+    Ok(())
 }
 
 /// Removes the TOTP secret and recovery codes `user` set up on the account page (never the
@@ -228,6 +230,6 @@ pub async fn revoke_consent_user(
     let name = spelled(users, name);
     revoke_consent(store, &name, client).await?;
     Ok(format!(
-        "{name} will be asked again before {client} learns anything"
+        "{name} will be asked again before {client} learns anything; its refresh tokens for {name} no longer work"
     ))
 }

@@ -1,11 +1,13 @@
 //! The handlers' one error type, and the one place where it becomes an answer. A handler
-//! returns `AppResult` and uses `?`; the router turns an `AppError` into JSON or a page by the
-//! route's `Mode`. So each kind of refusal has one status, one shape and one wording, and a
-//! store outage is never detailed to the client (it is logged once, as an outage).
+//! returns `AppResult` and uses `?`; the router turns an `AppError` into JSON, a page or an
+//! OAuth error by the route's `Mode`. So each kind of refusal has one status, one shape and
+//! one wording, and neither a store outage nor an internal error is detailed to the client
+//! (the first is logged once, as an outage; the second where it happened).
 
 use std::borrow::Cow;
 
 use http::StatusCode;
+use http::header::{self, HeaderValue};
 use postern_store::StoreError;
 use serde_json::{Value, json};
 
@@ -17,11 +19,14 @@ use crate::state::AppState;
 
 pub type AppResult = Result<HttpResponse, AppError>;
 
-/// How a route answers: JSON for scripts and proxies, a page for a person's browser.
+/// How a route answers: JSON for scripts and proxies, a page for a person's browser, and
+/// OAuth's JSON (`{"error", "error_description"}`, RFC 6749 5.2) for the OpenID Provider's
+/// client endpoints (token, userinfo, revocation, introspection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Json,
     Page,
+    OAuth,
 }
 
 #[derive(Debug)]
@@ -48,12 +53,29 @@ pub enum AppError {
     Store(StoreError),
     /// The store did not answer; its error was logged where it was met (the check path).
     Unavailable,
+    /// An OAuth error of the provider's client endpoints: its status, its `error` code and
+    /// its description.
+    OAuth {
+        status: StatusCode,
+        error: &'static str,
+        description: &'static str,
+    },
+    /// A client of the provider that did not authenticate (`invalid_client`); `challenge`:
+    /// it tried the `Authorization` header, so the answer names the Basic scheme.
+    InvalidClient { challenge: bool },
+    /// An access token of the provider that does not work (`invalid_token`, a Bearer
+    /// challenge).
+    InvalidToken,
+    /// Something that should not fail did: the detail is logged where it happened
+    /// (`AppError::internal`), never shown.
+    Internal,
 }
 
 /// The 429 message of the failure limits, the same for every route that counts failures.
 const LIMITED_MESSAGE: &str = "Too many failed attempts, try again later";
 const RATE_LIMITED_MESSAGE: &str = "Too many requests, slow down";
 const BUSY_MESSAGE: &str = "Too many sign-ins in progress, try again";
+const INTERNAL_MESSAGE: &str = "Internal Server Error";
 
 impl AppError {
     pub fn refused(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
@@ -77,13 +99,32 @@ impl AppError {
         }
     }
 
+    /// An OAuth error: `error` is the RFC's code, `description` a fixed sentence.
+    pub fn oauth(status: StatusCode, error: &'static str, description: &'static str) -> Self {
+        Self::OAuth {
+            status,
+            error,
+            description,
+        }
+    }
+
+    /// An unexpected failure: `detail` goes to the log with `context`, the client gets a
+    /// fixed 500.
+    pub fn internal(context: &str, detail: &dyn std::fmt::Display) -> Self {
+        tracing::error!(context, error = %detail, "internal error");
+        Self::Internal
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Refused { status, .. } => *status,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Refused { status, .. } | Self::OAuth { status, .. } => *status,
+            Self::Unauthorized | Self::InvalidClient { .. } | Self::InvalidToken => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::BadCsrf => StatusCode::FORBIDDEN,
             Self::Limited { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy | Self::Store(_) | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -97,6 +138,7 @@ impl AppError {
         let mut response = match mode {
             Mode::Json => self.json(),
             Mode::Page => self.page(state),
+            Mode::OAuth => self.oauth_json(),
         };
         if let Some(seconds) = retry_after {
             respond::set_retry_after(&mut response, seconds);
@@ -144,7 +186,59 @@ impl AppError {
             Self::Store(_) | Self::Unavailable => {
                 respond::json_message(status, "Service Unavailable")
             }
+            Self::Internal => respond::json_message(status, INTERNAL_MESSAGE),
+            Self::OAuth { .. } | Self::InvalidClient { .. } | Self::InvalidToken => {
+                self.oauth_json()
+            }
         }
+    }
+
+    /// OAuth's error JSON, never cached (RFC 6749 5.1). A refusal of the route's own (a body
+    /// postern does not read) is the client's `invalid_request`; the failure limits, the rate
+    /// limit and busy verifiers are each their own sentence; the store and internal errors
+    /// are the server's.
+    fn oauth_json(self) -> HttpResponse {
+        let status = self.status();
+        let challenge = match &self {
+            Self::InvalidToken => Some("Bearer error=\"invalid_token\""),
+            Self::InvalidClient { challenge: true } => Some("Basic realm=\"postern\""),
+            _ => None,
+        };
+        let (error, description): (&str, Cow<'static, str>) = match self {
+            Self::OAuth {
+                error, description, ..
+            } => (error, description.into()),
+            Self::Refused { message, .. } => ("invalid_request", message),
+            Self::Unauthorized | Self::BadCsrf | Self::InvalidClient { .. } => {
+                ("invalid_client", "client authentication failed".into())
+            }
+            Self::InvalidToken => (
+                "invalid_token",
+                "the access token is unknown, expired or revoked".into(),
+            ),
+            Self::Limited { .. } => ("invalid_request", LIMITED_MESSAGE.into()),
+            Self::RateLimited { .. } => ("invalid_request", RATE_LIMITED_MESSAGE.into()),
+            Self::Busy => ("temporarily_unavailable", BUSY_MESSAGE.into()),
+            Self::Store(_) | Self::Unavailable => (
+                "temporarily_unavailable",
+                "the session store did not answer".into(),
+            ),
+            Self::Internal => ("server_error", INTERNAL_MESSAGE.into()),
+        };
+        let mut response = respond::json(
+            status,
+            json!({ "error": error, "error_description": description }),
+        );
+        response
+            .headers_mut()
+            .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
     }
 
     fn page(self, state: &AppState) -> HttpResponse {
@@ -179,6 +273,17 @@ impl AppError {
                 "Sign-in is unavailable",
                 "postern cannot reach its session store right now. Please try again in a moment.",
             ),
+            Self::Internal => page(
+                "Something went wrong",
+                "postern could not finish this request. Please try again later; if it keeps \
+                 happening, your administrator finds the cause in postern's log.",
+            ),
+            Self::OAuth { description, .. } => {
+                page(status.canonical_reason().unwrap_or("Refused"), description)
+            }
+            Self::InvalidClient { .. } | Self::InvalidToken => {
+                page("Sign in again", "Please sign in again.")
+            }
         }
     }
 }

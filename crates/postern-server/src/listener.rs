@@ -401,8 +401,11 @@ async fn sweep_periodically(state: Arc<AppState>, shutdown: CancellationToken) {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = interval.tick() => {
-                let removed = state.store.sweep_expired();
-                if removed > 0 {
+                // Off the async workers: a sweep walks every session (and takes each shard's
+                // lock in turn), and on a worker every check queued behind it would wait.
+                let store = state.store.clone();
+                let removed = tokio::task::spawn_blocking(move || store.sweep_expired()).await;
+                if let Ok(removed @ 1..) = removed {
                     tracing::debug!(removed, "swept expired sessions");
                 }
             }

@@ -164,7 +164,33 @@ pub struct AccountPage<'a> {
     pub factors_locked: Option<String>,
     /// The `two_factor` apps the user reaches: they must keep a second factor.
     pub required_by: String,
+    pub passkeys: PasskeysPart,
+    /// `Some` where postern is an OpenID Provider: the clients the user allowed.
+    pub consents: Option<Vec<ConsentRow>>,
     pub sessions: Vec<SessionRow>,
+}
+
+/// The passkeys part of the account page.
+pub struct PasskeysPart {
+    pub rows: Vec<PasskeyRow>,
+    /// Why the user has no passkeys here at all (a provider's user), if so.
+    pub absent: Option<String>,
+}
+
+pub struct PasskeyRow {
+    /// The credential id (base64url), the `id` of the rename and remove forms.
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+}
+
+/// An OpenID client the user allowed.
+pub struct ConsentRow {
+    pub client: String,
+    /// The scopes, space-separated.
+    pub scopes: String,
+    pub granted: String,
 }
 
 pub struct Profile {
@@ -217,4 +243,6 @@ pub struct ReauthPage<'a> {
     /// The account page's section to come back to.
     pub section: &'a str,
     pub error: Option<String>,
+    /// The user has a passkey: the page offers it as well as the password.
+    pub passkey: bool,
 }

@@ -158,7 +158,7 @@ fn record(at: usize, line: &str) -> Result<UserRecord, ImportError> {
     // A credentials record postern cannot read would stop that user's sign-ins (it fails
     // closed): refused here, before anything is stored.
     if kind == RecordKind::Credentials {
-        crate::user_passwords::parse_state(&value).map_err(|why| {
+        crate::credentials_record::parse_state(&value).map_err(|why| {
             bad(
                 at,
                 format!("{}'s credentials record does not read: {why}", line.user),

@@ -204,8 +204,8 @@ fn check_route(rest: &str, query: Option<&str>) -> Route {
 }
 
 impl Route {
-    /// How the route's errors are answered: a page for what a person's browser opens, JSON
-    /// for the rest.
+    /// How the route's errors are answered: a page for what a person's browser opens, OAuth's
+    /// JSON for the provider's client endpoints, JSON for the rest.
     fn mode(&self) -> Mode {
         match self {
             Self::Home
@@ -222,6 +222,9 @@ impl Route {
             | Self::OidcAuthorize
             | Self::OidcConsent
             | Self::OidcEndSession => Mode::Page,
+            Self::OidcToken | Self::OidcUserinfo | Self::OidcRevoke | Self::OidcIntrospect => {
+                Mode::OAuth
+            }
             _ => Mode::Json,
         }
     }
@@ -388,10 +391,10 @@ async fn serve<B: RequestBody>(
         Route::OidcJwks => Ok(oidc_meta::jwks(state)),
         Route::OidcAuthorize => oidc_flow::authorize(state, request).await,
         Route::OidcConsent => oidc_flow::consent(state, request).await,
-        Route::OidcToken => Ok(oidc_api::token(state, request).await),
-        Route::OidcUserinfo => Ok(oidc_api::userinfo(state, request).await),
-        Route::OidcRevoke => Ok(oidc_api::revoke(state, request).await),
-        Route::OidcIntrospect => Ok(oidc_api::introspect(state, request).await),
+        Route::OidcToken => oidc_api::token(state, request).await,
+        Route::OidcUserinfo => oidc_api::userinfo(state, request).await,
+        Route::OidcRevoke => oidc_api::revoke(state, request).await,
+        Route::OidcIntrospect => oidc_api::introspect(state, request).await,
         Route::OidcEndSession => oidc_api::end_session(state, request).await,
         Route::Asset(asset) => Ok(pages::asset(state, &asset)),
         Route::AccountPage => account::page(state, &request).await,

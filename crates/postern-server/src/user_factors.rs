@@ -1,6 +1,6 @@
 //! A user's second factors: the TOTP secret and recovery codes an administrator set (in the
 //! config or `users_file`), or those the user set up on the account page. The user's own are
-//! kept in their credentials record in the durable store (`user_passwords::UserState`), which
+//! kept in their credentials record in the durable store (`credentials_record::UserState`), which
 //! the sign-in path reads anyway, so every replica and every restart sees them at no extra
 //! store call. The administrator's stay in force: a TOTP secret in the file always wins over
 //! the user's own, and recovery codes the user made apply only while the file still holds the
@@ -12,26 +12,8 @@ use postern_core::token::TokenHash;
 use postern_core::totp::TotpKey;
 use postern_core::users::User;
 use postern_store::{Store, StoreError};
-use serde::{Deserialize, Serialize};
 
-use crate::user_passwords::{self, UserState, fingerprint};
-
-/// A TOTP secret the user enrolled (confirmed with a right code).
-#[derive(Clone, Serialize, Deserialize)]
-pub struct KeptTotp {
-    /// Base32, as `TotpKey::parse` reads it.
-    pub secret: String,
-    pub enrolled_at: u64,
-}
-
-/// Recovery codes the user made: argon2id hashes, never the codes.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct KeptRecovery {
-    pub hashes: Vec<String>,
-    /// A fingerprint of the codes the config held when these were made.
-    pub replaces: String,
-    pub created_at: u64,
-}
+use crate::credentials_record::{self, KeptRecovery, KeptTotp, RecordLock, UserState, fingerprint};
 
 /// Who set the TOTP secret in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +130,7 @@ pub async fn save(
     change: FactorChange,
     now: u64,
 ) -> Result<bool, StoreError> {
-    let lock = user_passwords::RecordLock::take(store, &user.name).await?;
+    let lock = RecordLock::take(store, &user.name).await?;
     let result = apply(store, user, change, now).await;
     lock.release().await;
     result
@@ -161,7 +143,7 @@ async fn apply(
     change: FactorChange,
     now: u64,
 ) -> Result<bool, StoreError> {
-    let mut state = user_passwords::read_state(store, &user.name).await?;
+    let mut state = credentials_record::read_state(store, &user.name).await?;
     let changed = match change {
         FactorChange::EnrolTotp { secret } => {
             let fresh = state.totp.is_none();
@@ -190,7 +172,7 @@ async fn apply(
     };
     if changed {
         state.factors_version += 1;
-        user_passwords::write_state(store, &user.name, &state).await?;
+        credentials_record::write_state(store, &user.name, &state).await?;
     }
     Ok(changed)
 }

@@ -33,6 +33,11 @@ pub enum RecordKind {
     /// `PASSKEY_INDEX_OWNER` (ids `handle:<b64>` and `credential:<b64>`), which no user name can
     /// spell (names may not contain ':').
     PasskeyIndex,
+    /// The user's OpenID subject (`sub`, id `id`): 128 random bits, base64url, drawn at the
+    /// first need and never derived from the name, so a user removed and created again under
+    /// the same name is a new subject. A provider's user (no `[[users]]` entry) is held under
+    /// the owner `federated:<name>`, which no local name can spell.
+    OidcSubject,
 }
 
 /// The owner of the `PasskeyIndex` records.
@@ -46,6 +51,7 @@ impl RecordKind {
         Self::Passkeys,
         Self::PasskeyHandle,
         Self::PasskeyIndex,
+        Self::OidcSubject,
     ];
 
     /// The stored name: never change one, files and Redis hold it.
@@ -56,6 +62,7 @@ impl RecordKind {
             Self::Passkeys => "passkeys",
             Self::PasskeyHandle => "passkey-handle",
             Self::PasskeyIndex => "passkey-index",
+            Self::OidcSubject => "oidc-subject",
         }
     }
 

@@ -4,25 +4,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support fails by panicking
 
 mod fuzz;
+mod ports;
 mod redis;
 mod temp;
 mod tls;
 
-use std::net::TcpListener;
-
 pub use fuzz::fuzz_config;
+pub use ports::{free_port, listens_on, said_port_taken};
 pub use redis::{RedisCluster, RedisSentinel, RedisServer, redis_cli};
 pub use temp::TempDir;
 pub use tls::TestCa;
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The path of `tool`, searched in the workspace's `.peers/bin` and then on PATH; panics with
 /// the install hint when it is nowhere.

@@ -55,8 +55,8 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum OidcAction {
-    /// Write a new P-256 (ES256) signing key as PKCS#8 PEM, readable by its owner only, for
-    /// `[oidc] signing_keys`.
+    /// Write a new signing key (RSA 3072 for RS256, the default, or P-256 for ES256) as PKCS#8
+    /// PEM, readable by its owner only, for `[oidc] signing_keys`.
     GenerateKey(GenerateKeyArgs),
 }
 
@@ -65,6 +65,18 @@ pub struct GenerateKeyArgs {
     /// The file to write; it must not exist yet.
     #[arg(long)]
     pub out: PathBuf,
+    /// The algorithm the key signs with: RS256 (an RSA 3072 key; what clients get unless
+    /// they ask for ES256) or ES256 (a P-256 key).
+    #[arg(long, value_enum, default_value = "RS256")]
+    pub alg: KeyAlgorithm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyAlgorithm {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
 }
 
 #[derive(Subcommand)]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use postern_core::users::UserTable;
 use postern_server::AppState;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -53,9 +54,41 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
                     tracing::info!("the config file or users_file changed: reloading the access rules and users");
                 }
             }
-            reload(&state, path.as_deref(), &overrides);
+            // Boxed: the store calls inside make the future too deep to lay out inline.
+            Box::pin(reload(&state, path.as_deref(), &overrides)).await;
         }
     });
+}
+
+/// Retires the OpenID subject ids of local users postern sees removed (`oidc::subjects`), so
+/// a user created again under the name is a new subject: those of `before` missing now, or at
+/// start (`None`) every stored one without a user.
+pub async fn retire_subjects(state: &AppState, before: Option<&UserTable>) {
+    let Some(provider) = &state.oidc else {
+        return;
+    };
+    let users = state.users();
+    let retired = match before {
+        Some(before) => {
+            provider
+                .subjects
+                .retire_removed(&state.store, before, &users)
+                .await
+        }
+        None => provider.subjects.retire_absent(&state.store, &users).await,
+    };
+    match retired {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(
+            count,
+            "the OpenID subject ids of removed users are retired; a user created again under such a name is a new subject"
+        ),
+        // Not retired now: the next start retires them, since those users are still missing.
+        Err(err) => tracing::warn!(
+            error = %err,
+            "the OpenID subject ids of removed users could not be retired now; postern retries at its next start"
+        ),
+    }
 }
 
 fn stamp(path: Option<&Path>) -> Stamp {
@@ -63,13 +96,15 @@ fn stamp(path: Option<&Path>) -> Stamp {
     Some((metadata.modified().ok()?, metadata.len()))
 }
 
-fn reload(state: &AppState, path: Option<&Path>, overrides: &[(&'static str, String)]) {
+async fn reload(state: &AppState, path: Option<&Path>, overrides: &[(&'static str, String)]) {
     match config_file::load(path, overrides) {
         Ok(config) => {
             let apps = config.access.apps().len();
             let users = config.users.len();
             let restart = state.config.startup.changed(&config.startup);
+            let before = state.users();
             state.replace_live(config.access, config.users);
+            retire_subjects(state, Some(&before)).await;
             tracing::info!(apps, users, "access rules and users reloaded");
             if let Some(metrics) = &state.metrics {
                 metrics.config_reloaded(true);

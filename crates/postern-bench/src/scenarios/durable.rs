@@ -47,7 +47,7 @@ pub(super) fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-fn percentile(sorted: &[f64], share: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f64], share: f64) -> f64 {
     let index = ((sorted.len() as f64 * share).ceil() as usize).saturating_sub(1);
     sorted.get(index).copied().unwrap_or(0.0)
 }

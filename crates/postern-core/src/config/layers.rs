@@ -280,6 +280,7 @@ const OIDC_CLIENT_KEYS: &[(&str, bool, Kind)] = &[
     ("allow_groups", false, Kind::List),
     ("two_factor", false, Kind::Bool),
     ("id_token_signed_response_alg", false, Kind::Str),
+    ("require_pkce", false, Kind::Bool),
 ];
 
 /// The keys of an `[oauth.<id>]` table: (name, required, kind). Which are required depends on

@@ -61,6 +61,7 @@ pub(super) fn oidc(
     let keys = signing_keys(raw.signing_keys.unwrap_or_default(), resolve, problems);
     let issuer = issuer(raw.issuer.as_deref(), known.app_url, problems);
     let mut ids = HashSet::new();
+    let require_pkce = raw.require_pkce.unwrap_or(true);
     let clients: Vec<OidcClient> = raw
         .clients
         .into_iter()
@@ -70,13 +71,13 @@ pub(super) fn oidc(
             if !ids.insert(raw.id.clone()) {
                 problems.push(format!("{label}: another client has the same `id`"));
             }
-            client(raw, &label, keys.as_ref(), known, problems)
+            client(raw, &label, keys.as_ref(), require_pkce, known, problems)
         })
         .collect();
     Some(OidcConfig {
         issuer: issuer?,
         keys: Arc::new(keys?),
-        require_pkce: raw.require_pkce.unwrap_or(true),
+        require_pkce,
         clients,
     })
 }
@@ -137,10 +138,12 @@ fn issuer(raw: Option<&str>, app_url: Option<&Url>, problems: &mut Vec<String>) 
     Some(raw.trim_end_matches('/').to_owned())
 }
 
+/// `require_pkce`: `[oidc] require_pkce`, the default of the client's own.
 fn client(
     raw: RawOidcClient,
     label: &str,
     keys: Option<&SigningKeys>,
+    require_pkce: bool,
     known: &Known<'_>,
     problems: &mut Vec<String>,
 ) -> Option<OidcClient> {
@@ -259,9 +262,9 @@ fn client(
     };
     if keys.is_some_and(|keys| keys.for_algorithm(id_token_algorithm).is_none()) {
         let kind = if id_token_algorithm == Algorithm::RS256 {
-            "RSA key (`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out rsa.pem`)"
+            "RSA key (`postern oidc generate-key --out /etc/postern/oidc-rsa.pem`)"
         } else {
-            "P-256 key (`postern oidc generate-key`)"
+            "P-256 key (`postern oidc generate-key --alg ES256 --out /etc/postern/oidc-es256.pem`)"
         };
         problem(format!(
             "ID tokens are signed with {id_token_algorithm:?}{}, but `oidc.signing_keys` has no {kind}; add one, or set `id_token_signed_response_alg` to the other algorithm",
@@ -271,6 +274,11 @@ fn client(
                 ""
             }
         ));
+    }
+    // A public client's code is bound to nothing else: without PKCE anyone who sees the code
+    // on its way back could redeem it.
+    if raw.public && raw.require_pkce == Some(false) {
+        problem("a `public` client always needs PKCE: remove `require_pkce = false`".into());
     }
     if problems.len() > before {
         return None;
@@ -289,6 +297,7 @@ fn client(
         allow_groups: raw.allow_groups,
         two_factor: raw.two_factor,
         id_token_algorithm,
+        require_pkce: raw.public || raw.require_pkce.unwrap_or(require_pkce),
     })
 }
 

@@ -250,6 +250,8 @@ pub struct RawOidcClient {
     #[serde(default)]
     pub two_factor: bool,
     pub id_token_signed_response_alg: Option<String>,
+    /// Unset: `[oidc] require_pkce`.
+    pub require_pkce: Option<bool>,
 }
 
 /// `[identity_token]`: a signed identity for forward-auth upstreams.

@@ -38,9 +38,11 @@ pub struct IdentityTokenClaims<'a> {
 }
 
 impl<'a> IdentityTokenClaims<'a> {
-    /// `aud`: the host the upstream serves (the canonical host of the checked request).
+    /// `sub`: the user's subject id (random, stable, never reused); `aud`: the host the
+    /// upstream serves (the canonical host of the checked request).
     pub fn new(
         issuer: &'a str,
+        sub: &'a str,
         identity: &'a Identity,
         aud: &'a str,
         amr: Vec<&'static str>,
@@ -49,7 +51,7 @@ impl<'a> IdentityTokenClaims<'a> {
     ) -> Self {
         Self {
             iss: issuer,
-            sub: &identity.user,
+            sub,
             aud,
             preferred_username: &identity.user,
             email: &identity.email,
@@ -64,16 +66,17 @@ impl<'a> IdentityTokenClaims<'a> {
 }
 
 /// The claims the granted `scopes` release about a user, for the ID token and userinfo:
-/// `sub` always; `preferred_username` and `name` with `profile`; `email` and
+/// `sub` (the user's subject id, never the name) always; `preferred_username` and `name` with `profile`; `email` and
 /// `email_verified` with `email` (postern's users' addresses are set by the operator or
 /// verified by the upstream provider); `groups` with `groups`.
 pub fn user_claims(
     identity: &Identity,
+    sub: &str,
     scopes: &[String],
 ) -> serde_json::Map<String, serde_json::Value> {
     let has = |scope: &str| scopes.iter().any(|granted| granted == scope);
     let mut claims = serde_json::Map::new();
-    claims.insert("sub".into(), identity.user.clone().into());
+    claims.insert("sub".into(), sub.into());
     if has("profile") {
         claims.insert("preferred_username".into(), identity.user.clone().into());
         let name = if identity.name.is_empty() {

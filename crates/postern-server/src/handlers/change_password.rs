@@ -93,12 +93,10 @@ pub async fn change_for(
             ));
         }
         Err(SaveError::Store(err)) => return Err(err.into()),
+        // The file's path and the system's error are for the administrator, not the user.
         Err(err) => {
-            tracing::error!(error = %err, user = %user.name, "password change not saved");
-            return Err(AppError::refused(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                capitalized(&err.to_string()),
-            ));
+            let context = format!("saving {}'s new password", user.name);
+            return Err(AppError::internal(&context, &err));
         }
     }
     let ended = end_other_sessions(state, &user.name, keep).await?;

@@ -62,7 +62,8 @@ async fn decide<B>(
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
-    let clock = CheckClock::start(state);
+    let metrics = state.metrics.as_deref().map(|metrics| &metrics.checks);
+    let clock = CheckClock::start(metrics, state.config.log.checks);
     let headers = request.headers();
     let own = OwnRequest {
         method: request.method(),
@@ -73,7 +74,7 @@ async fn decide<B>(
         Ok(target) => target,
         Err(err) => {
             tracing::debug!(proxy = proxy.name(), error = %err, "auth request without a usable target");
-            clock.unusable(state, proxy);
+            clock.unusable(proxy);
             return respond::json_message(StatusCode::BAD_REQUEST, &format!("Bad Request: {err}"));
         }
     };
@@ -94,40 +95,44 @@ async fn decide<B>(
         }
     };
     let decided = decision::answer(proxy, mode, &target.method, outcome);
-    clock.answered(state, proxy, &target, client, app, &decided);
+    clock.answered(proxy, &target, client, app, &decided);
+    // Read from the answer before it is consumed: no copy of the identity for a token that
+    // is off.
+    let identity_token = match (&decided, proof) {
+        (Answer::Allow(identity), Some(proof)) => {
+            identity_token(state, &target, app, identity, &proof)
+        }
+        _ => None,
+    };
     let mut response = answer(state, decided, &target, app);
-    if let Some(proof) = proof {
-        add_identity_token(state, &mut response, &target, app, proof);
+    if let Some((header, value)) = identity_token {
+        response.headers_mut().insert(header, value);
     }
     response
 }
 
-/// The signed identity (`[identity_token] header`) on an allowed answer for a signed-in
-/// user, unless the app opted out.
-fn add_identity_token(
+/// The signed identity (`[identity_token] header`) for an allowed signed-in user, unless the
+/// app opted out.
+fn identity_token(
     state: &AppState,
-    response: &mut HttpResponse,
     target: &ForwardedRequest,
     app: Option<&App>,
-    proof: Proof,
-) {
-    let Some(tokens) = &state.identity_tokens else {
-        return;
-    };
-    if response.status() != StatusCode::OK
-        || app.is_some_and(|app| app.identity_token == Some(false))
-    {
-        return;
+    identity: &Identity,
+    proof: &Proof,
+) -> Option<(HeaderName, HeaderValue)> {
+    let tokens = state.identity_tokens.as_ref()?;
+    if !wants_identity_token(app) {
+        return None;
     }
-    if let Some(value) = tokens.value(&proof.identity, &target.host, proof.sign_in, clock::now()) {
-        response.headers_mut().insert(tokens.header.clone(), value);
-    }
+    let sub = proof.sub.as_deref()?;
+    let value = tokens.value(identity, sub, &target.host, proof.sign_in, clock::now())?;
+    Some((tokens.header.clone(), value))
 }
 
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
 /// read), else a bearer token or, when enabled, Basic credentials. `https`: whether Basic may
 /// believe the request came over HTTPS (`request::forwarded_https`). With an allowed outcome
-/// comes how the user proved who they are, for the identity token.
+/// comes how the user signed in, for the identity token.
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: &HeaderMap,
@@ -155,15 +160,11 @@ async fn signed_in_outcome(
             return match admit(&session.user, session.record.level, provider) {
                 Ok(()) => {
                     sessions::touch_if_due(state, &session);
-                    let identity = session.user.identity().clone();
                     let sign_in = SignIn {
                         level: session.record.level,
                         federated: provider.is_some(),
                     };
-                    (
-                        CheckOutcome::Allowed(identity.clone()),
-                        Some(Proof { identity, sign_in }),
-                    )
+                    allowed(state, app, session.user.identity(), sign_in).await
                 }
                 Err(reason) => (CheckOutcome::NotAllowed(reason), None),
             };
@@ -189,24 +190,58 @@ async fn signed_in_outcome(
     };
     match admit(&user, level, None) {
         Ok(()) => {
-            let identity = user.identity().clone();
             let sign_in = SignIn {
                 level,
                 federated: false,
             };
-            (
-                CheckOutcome::Allowed(identity.clone()),
-                Some(Proof { identity, sign_in }),
-            )
+            allowed(state, app, user.identity(), sign_in).await
         }
         Err(reason) => (CheckOutcome::NotAllowed(reason), None),
     }
 }
 
-/// Who was allowed, and how they signed in: what an identity token states.
+/// How an allowed user signed in, and their subject id when an identity token goes to the app.
 struct Proof {
-    identity: Identity,
     sign_in: SignIn,
+    sub: Option<Arc<str>>,
+}
+
+/// An allowed outcome, with the subject id the identity token needs: from memory after the
+/// user's first check (`oidc::subjects`), so a check still reads the store once.
+async fn allowed(
+    state: &AppState,
+    app: Option<&App>,
+    identity: &Identity,
+    sign_in: SignIn,
+) -> (CheckOutcome, Option<Proof>) {
+    let sub = match (&state.identity_tokens, &state.oidc) {
+        (Some(_), Some(provider)) if wants_identity_token(app) => {
+            match provider.cached_subject(&identity.user, sign_in.federated) {
+                Some(sub) => Some(sub),
+                // Boxed: the store call happens once per user, and inline its future would
+                // make every check's future kilobytes larger (router.rs says why that costs).
+                None => match Box::pin(provider.subject(
+                    &state.store,
+                    &identity.user,
+                    sign_in.federated,
+                ))
+                .await
+                {
+                    Ok(sub) => Some(sub),
+                    Err(err) => return (store_down(&err), None),
+                },
+            }
+        }
+        _ => None,
+    };
+    (
+        CheckOutcome::Allowed(identity.clone()),
+        Some(Proof { sign_in, sub }),
+    )
+}
+
+fn wants_identity_token(app: Option<&App>) -> bool {
+    app.is_none_or(|app| app.identity_token != Some(false))
 }
 
 /// Logged per request at debug only: the outage itself is logged once, with a summary every

@@ -12,6 +12,8 @@ pub mod oidc_flow;
 pub mod oidc_meta;
 pub mod pages;
 pub mod passkey_login;
+pub mod passkey_reauth;
+mod passkey_shared;
 pub mod passkeys;
 pub mod session_api;
 pub mod session_list;

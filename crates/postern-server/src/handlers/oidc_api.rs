@@ -1,6 +1,7 @@
 //! The provider's endpoints for clients: token (code and refresh grants), userinfo,
 //! revocation (RFC 7009), introspection (RFC 7662) and end session (RP-initiated logout).
-//! Errors are OAuth's JSON (`{"error": ..., "error_description": ...}`).
+//! Errors are OAuth's JSON (`{"error": ..., "error_description": ...}`): the router answers
+//! these routes' `AppError`s in `Mode::OAuth`.
 
 use std::collections::HashMap;
 
@@ -14,129 +15,73 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::oidc_flow::{hint_subject, params};
+use super::oidc_flow::{hint_subject, params, subject_of};
 use crate::authorization::{self, Presented};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::oidc::client_auth::{self, ClientError};
-use crate::oidc::grants::{self, Redeemed, TokenGrant, TokenKind};
+use crate::oidc::consents;
+use crate::oidc::grants::{self, Redeemed, Subject, TokenGrant, TokenKind};
 use crate::oidc::tokens::{self, Issue, IssueError};
 use crate::request::RequestBody;
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
 
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
-    let mut response = respond::json(
-        status,
-        json!({ "error": error, "error_description": description }),
-    );
-    response
-        .headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
-}
-
-fn invalid_client(headers: &http::HeaderMap, err: &ClientError) -> HttpResponse {
-    if matches!(err, ClientError::Busy) {
-        return oauth_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "too many sign-ins in progress, try again",
-        );
-    }
-    let mut response = oauth_error(
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "client authentication failed",
-    );
-    if headers.contains_key(header::AUTHORIZATION) {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"postern\""),
-        );
-    }
-    response
-}
-
-fn store_error(err: impl Into<AppError>) -> HttpResponse {
-    let err: AppError = err.into();
-    tracing::warn!(error = ?err, "an OpenID request failed on the store");
-    oauth_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "temporarily_unavailable",
-        "the session store did not answer",
-    )
-}
-
-/// A body postern does not read (too large, too slow, broken) is the client's error, answered
-/// with its own status as OAuth's `invalid_request`; anything else is the store's.
-fn unreadable(err: AppError) -> HttpResponse {
-    match err {
-        AppError::Refused {
-            status, message, ..
-        } => oauth_error(status, "invalid_request", &message),
-        other => store_error(other),
-    }
-}
-
 /// What the token, revocation and introspection endpoints start with: the form, and the client
 /// it authenticates.
 async fn client_request<B: RequestBody>(
     state: &AppState,
     request: Request<B>,
-) -> Result<(HashMap<String, String>, &OidcClient), Box<HttpResponse>> {
+) -> Result<(HashMap<String, String>, &OidcClient), AppError> {
     let headers = request.headers().clone();
-    let form = params(request)
-        .await
-        .map_err(|err| Box::new(unreadable(err)))?;
-    let client = client_auth::authenticate(state, &headers, &form)
-        .await
-        .map_err(|err| Box::new(invalid_client(&headers, &err)))?;
-    Ok((form, client))
-}
-
-/// `POST /oidc/token`.
-pub async fn token<B: RequestBody>(state: &AppState, request: Request<B>) -> HttpResponse {
-    let (form, client) = match client_request(state, request).await {
-        Ok(found) => found,
-        Err(response) => return *response,
-    };
-    let now = crate::clock::now();
-    let answer = match form.get("grant_type").map(String::as_str) {
-        Some("authorization_code") => code_grant(state, client, &form, now).await,
-        Some("refresh_token") => refresh_grant(state, client, &form, now).await,
-        _ => Err(Box::new(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token",
-        ))),
-    };
-    match answer {
-        Ok(body) => {
-            let mut response = respond::json(StatusCode::OK, body);
-            response
-                .headers_mut()
-                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            response
+    let form = params(request).await?;
+    let client = match &state.oidc {
+        Some(provider) => {
+            let secrets = &provider.client_secrets;
+            client_auth::authenticate(&provider.config, secrets, &state.passwords, &headers, &form)
+                .await
         }
-        Err(response) => *response,
+        None => Err(ClientError::Invalid),
+    };
+    match client {
+        Ok(client) => Ok((form, client)),
+        Err(ClientError::Busy) => Err(AppError::Busy),
+        Err(ClientError::Invalid) => Err(AppError::InvalidClient {
+            challenge: headers.contains_key(header::AUTHORIZATION),
+        }),
     }
 }
 
-fn invalid_grant(description: &str) -> Box<HttpResponse> {
-    Box::new(oauth_error(
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        description,
-    ))
+/// `POST /oidc/token`.
+pub async fn token<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
+    let (form, client) = client_request(state, request).await?;
+    let now = crate::clock::now();
+    let body = match form.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => code_grant(state, client, &form, now).await?,
+        Some("refresh_token") => refresh_grant(state, client, &form, now).await?,
+        _ => {
+            return Err(AppError::oauth(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "grant_type must be authorization_code or refresh_token",
+            ));
+        }
+    };
+    let mut response = respond::json(StatusCode::OK, body);
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
 }
 
-fn issued(result: Result<Value, IssueError>) -> Result<Value, Box<HttpResponse>> {
-    result.map_err(|err| {
-        Box::new(match err {
-            IssueError::Store(err) => store_error(err),
-            IssueError::Signing => respond::internal_error("signing an ID token", &"no usable key"),
-        })
+fn invalid_grant(description: &'static str) -> AppError {
+    AppError::oauth(StatusCode::BAD_REQUEST, "invalid_grant", description)
+}
+
+fn issued(result: Result<Value, IssueError>) -> Result<Value, AppError> {
+    result.map_err(|err| match err {
+        IssueError::Store(err) => err.into(),
+        IssueError::Signing => AppError::internal("signing an ID token", &"no usable key"),
     })
 }
 
@@ -145,14 +90,14 @@ async fn code_grant(
     client: &OidcClient,
     form: &HashMap<String, String>,
     now: u64,
-) -> Result<Value, Box<HttpResponse>> {
+) -> Result<Value, AppError> {
     let code = form.get("code").map(String::as_str).unwrap_or_default();
     let (grant, family) = match grants::redeem_code(state, code).await {
         Ok(Redeemed::Grant(grant, family)) => (grant, family),
         Ok(Redeemed::Nothing) => {
             return Err(invalid_grant("the code is unknown, expired or used"));
         }
-        Err(err) => return Err(Box::new(store_error(err))),
+        Err(err) => return Err(err.into()),
     };
     if grant.client_id != client.id {
         return Err(invalid_grant("the code was issued to another client"));
@@ -175,18 +120,35 @@ async fn code_grant(
         (None, Some(_)) => return Err(invalid_grant("no code_challenge was sent for this code")),
         (None, None) => {}
     }
-    if !subject_exists(state, &grant.subject) {
-        return Err(invalid_grant("the user no longer exists"));
+    let subject = match current_subject(state, &grant.subject).await {
+        Ok(Some(subject)) => subject,
+        Ok(None) => return Err(invalid_grant("the user no longer exists")),
+        Err(err) => return Err(err.into()),
+    };
+    let family_expires_at = now.saturating_add(client.refresh_token_ttl.as_secs());
+    // A refresh token outlives the sign-in: its family is noted with the user's consent, so
+    // revoking the consent (account page, `users consents --revoke`) ends it.
+    if grant.scopes.iter().any(|scope| scope == "offline_access") {
+        let user = &grant.subject.user;
+        consents::remember_family(
+            &state.store,
+            user,
+            &client.id,
+            &grant.scopes,
+            (&family, family_expires_at),
+            now,
+        )
+        .await?;
     }
     issued(
         tokens::issue(
             state,
             &Issue {
                 client,
-                subject: &grant.subject,
+                subject: &subject,
                 scopes: &grant.scopes,
                 family: &family,
-                family_expires_at: now.saturating_add(client.refresh_token_ttl.as_secs()),
+                family_expires_at,
                 nonce: Some(grant.nonce.as_deref().unwrap_or_default()).filter(|n| !n.is_empty()),
             },
             now,
@@ -200,7 +162,7 @@ async fn refresh_grant(
     client: &OidcClient,
     form: &HashMap<String, String>,
     now: u64,
-) -> Result<Value, Box<HttpResponse>> {
+) -> Result<Value, AppError> {
     let token = form
         .get("refresh_token")
         .map(String::as_str)
@@ -212,15 +174,13 @@ async fn refresh_grant(
                 "the refresh token is unknown, expired or used",
             ));
         }
-        Err(err) => return Err(Box::new(store_error(err))),
+        Err(err) => return Err(err.into()),
     };
     if grant.client_id != client.id {
         // Someone else's token: it is spent now, and its family goes with it.
         let ttl =
             std::time::Duration::from_secs(grant.family_expires_at.saturating_sub(now).max(1));
-        if let Err(err) = grants::revoke_family(state, &grant.family, ttl).await {
-            return Err(Box::new(store_error(err)));
-        }
+        grants::revoke_family(&state.store, &grant.family, ttl).await?;
         return Err(invalid_grant(
             "the refresh token was issued to another client",
         ));
@@ -230,24 +190,26 @@ async fn refresh_grant(
         Some(asked) => {
             let asked: Vec<String> = asked.split_ascii_whitespace().map(str::to_owned).collect();
             if !asked.iter().all(|scope| grant.scopes.contains(scope)) {
-                return Err(Box::new(oauth_error(
+                return Err(AppError::oauth(
                     StatusCode::BAD_REQUEST,
                     "invalid_scope",
                     "a refresh cannot widen the scope",
-                )));
+                ));
             }
             asked
         }
     };
-    if !subject_exists(state, &grant.subject) {
-        return Err(invalid_grant("the user no longer exists"));
-    }
+    let subject = match current_subject(state, &grant.subject).await {
+        Ok(Some(subject)) => subject,
+        Ok(None) => return Err(invalid_grant("the user no longer exists")),
+        Err(err) => return Err(err.into()),
+    };
     issued(
         tokens::issue(
             state,
             &Issue {
                 client,
-                subject: &grant.subject,
+                subject: &subject,
                 scopes: &scopes,
                 family: &grant.family,
                 family_expires_at: grant.family_expires_at,
@@ -259,56 +221,64 @@ async fn refresh_grant(
     )
 }
 
-/// A local user must still be in the table; a provider's user lives in their tokens.
-fn subject_exists(state: &AppState, subject: &grants::Subject) -> bool {
-    subject.federated || state.user(&subject.user).is_some()
+/// The grant's subject as it is now, with its subject id; `None` when the user is gone: a
+/// local user no longer in the table, or removed and created again under the same name (whose
+/// new subject id differs). A provider's user lives in their tokens.
+async fn current_subject(
+    state: &AppState,
+    subject: &Subject,
+) -> Result<Option<Subject>, postern_store::StoreError> {
+    let Some(provider) = &state.oidc else {
+        return Ok(None);
+    };
+    if !subject.federated && state.user(&subject.user).is_none() {
+        return Ok(None);
+    }
+    let sub = provider
+        .subject(&state.store, &subject.user, subject.federated)
+        .await?;
+    if !subject.sub.is_empty() && *subject.sub != *sub {
+        return Ok(None);
+    }
+    Ok(Some(Subject {
+        sub: sub.to_string(),
+        ..subject.clone()
+    }))
 }
 
 /// `GET|POST /oidc/userinfo`: the claims the token's scopes release.
-pub async fn userinfo<B: RequestBody>(state: &AppState, request: Request<B>) -> HttpResponse {
+pub async fn userinfo<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
     let headers = request.headers().clone();
     let from_header = match authorization::presented(&headers) {
         Presented::Bearer(token) => Some(token.to_owned()),
         _ => None,
     };
-    let form = match params(request).await {
-        Ok(form) => form,
-        Err(err) => return unreadable(err),
-    };
+    let form = params(request).await?;
     let token = from_header.or_else(|| form.get("access_token").cloned());
     let now = crate::clock::now();
     let grant = match token {
-        Some(token) => grants::find_token(state, TokenKind::Access, &token, now).await,
-        None => Ok(None),
+        Some(token) => grants::find_token(state, TokenKind::Access, &token, now).await?,
+        None => None,
     };
-    match grant {
-        Ok(Some(grant)) if subject_exists(state, &grant.subject) => {
-            let claims = user_claims(&grant.subject.identity(), &grant.scopes);
-            respond::json(StatusCode::OK, Value::Object(claims))
+    let subject = match grant {
+        Some(grant) => current_subject(state, &grant.subject)
+            .await?
+            .map(|subject| (subject, grant.scopes)),
+        None => None,
+    };
+    match subject {
+        Some((subject, scopes)) => {
+            let claims = user_claims(&subject.identity(), &subject.sub, &scopes);
+            Ok(respond::json(StatusCode::OK, Value::Object(claims)))
         }
-        Ok(_) => {
-            let mut response = oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the access token is unknown, expired or revoked",
-            );
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-            response
-        }
-        Err(err) => store_error(err),
+        None => Err(AppError::InvalidToken),
     }
 }
 
 /// `POST /oidc/revoke` (RFC 7009): a refresh token ends its family, an access token itself.
 /// Unknown tokens, and other clients' tokens, are answered 200 all the same.
-pub async fn revoke<B: RequestBody>(state: &AppState, request: Request<B>) -> HttpResponse {
-    let (form, client) = match client_request(state, request).await {
-        Ok(found) => found,
-        Err(response) => return *response,
-    };
+pub async fn revoke<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
+    let (form, client) = client_request(state, request).await?;
     let token = form.get("token").map(String::as_str).unwrap_or_default();
     let now = crate::clock::now();
     let result = async {
@@ -317,7 +287,7 @@ pub async fn revoke<B: RequestBody>(state: &AppState, request: Request<B>) -> Ht
         {
             let ttl =
                 std::time::Duration::from_secs(grant.family_expires_at.saturating_sub(now).max(1));
-            return grants::revoke_family(state, &grant.family, ttl).await;
+            return grants::revoke_family(&state.store, &grant.family, ttl).await;
         }
         if let Some(grant) = grants::find_token(state, TokenKind::Access, token, now).await?
             && grant.client_id == client.id
@@ -327,30 +297,21 @@ pub async fn revoke<B: RequestBody>(state: &AppState, request: Request<B>) -> Ht
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) => respond::empty(StatusCode::OK),
-        Err(err) => store_error(err),
-    }
+    result?;
+    Ok(respond::empty(StatusCode::OK))
 }
 
 /// `POST /oidc/introspect` (RFC 7662): the client's own tokens only; anything else is
 /// `{"active": false}`.
-pub async fn introspect<B: RequestBody>(state: &AppState, request: Request<B>) -> HttpResponse {
-    let (form, client) = match client_request(state, request).await {
-        Ok(found) => found,
-        Err(response) => return *response,
-    };
+pub async fn introspect<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
+    let (form, client) = client_request(state, request).await?;
     let token = form.get("token").map(String::as_str).unwrap_or_default();
     let now = crate::clock::now();
     let mut found = None;
     for kind in [TokenKind::Access, TokenKind::Refresh] {
-        match grants::find_token(state, kind, token, now).await {
-            Ok(Some(grant)) => {
-                found = Some((kind, grant));
-                break;
-            }
-            Ok(None) => {}
-            Err(err) => return store_error(err),
+        if let Some(grant) = grants::find_token(state, kind, token, now).await? {
+            found = Some((kind, grant));
+            break;
         }
     }
     let issuer = state
@@ -358,18 +319,20 @@ pub async fn introspect<B: RequestBody>(state: &AppState, request: Request<B>) -
         .as_ref()
         .map(|provider| provider.config.issuer.clone())
         .unwrap_or_default();
-    let body = match found {
-        Some((kind, grant))
-            if grant.client_id == client.id && subject_exists(state, &grant.subject) =>
-        {
-            describe(kind, &grant, &issuer)
+    let subject = match &found {
+        Some((_, grant)) if grant.client_id == client.id => {
+            current_subject(state, &grant.subject).await?
         }
+        _ => None,
+    };
+    let body = match (found, subject) {
+        (Some((kind, grant)), Some(subject)) => describe(kind, &grant, &subject.sub, &issuer),
         _ => json!({ "active": false }),
     };
-    respond::json(StatusCode::OK, body)
+    Ok(respond::json(StatusCode::OK, body))
 }
 
-fn describe(kind: TokenKind, grant: &TokenGrant, issuer: &str) -> Value {
+fn describe(kind: TokenKind, grant: &TokenGrant, sub: &str, issuer: &str) -> Value {
     json!({
         "active": true,
         "scope": grant.scopes.join(" "),
@@ -378,7 +341,7 @@ fn describe(kind: TokenKind, grant: &TokenGrant, issuer: &str) -> Value {
         "token_type": if kind == TokenKind::Access { "Bearer" } else { "refresh_token" },
         "exp": grant.expires_at,
         "iat": grant.issued_at,
-        "sub": grant.subject.user,
+        "sub": sub,
         "aud": grant.client_id,
         "iss": issuer,
     })
@@ -420,7 +383,11 @@ pub async fn end_session<B: RequestBody>(
     let Some(session) = session else {
         return Ok(after_logout(state, target, get("state")));
     };
-    if hinted.is_none_or(|user| !user.eq_ignore_ascii_case(&session.user.name)) {
+    let hint_is_this_user = match &hinted {
+        Some(hinted) => *subject_of(state, provider, &session).await? == **hinted,
+        None => false,
+    };
+    if !hint_is_this_user {
         // No proof the request comes from the user's own client: let them confirm.
         return Ok(respond::redirect(
             StatusCode::FOUND,

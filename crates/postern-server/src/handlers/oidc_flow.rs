@@ -12,12 +12,12 @@ use postern_core::csrf::CsrfBinding;
 use postern_core::oidc::paths;
 use postern_core::session::AuthLevel;
 use postern_core::token::SessionToken;
-use postern_store::RecordKind;
 use url::Url;
 
 use crate::error::{AppError, AppResult};
 use crate::oidc::Provider;
 use crate::oidc::authorize::{self, Authorization, Refusal};
+use crate::oidc::consents;
 use crate::oidc::grants::{self, CodeGrant, Subject};
 use crate::pages::{self, ConsentPage, PageContext, error_page};
 use crate::request::{self, RequestBody};
@@ -79,9 +79,14 @@ pub async fn authorize<B: RequestBody>(state: &AppState, request: Request<B>) ->
     let replaced = session
         .as_ref()
         .map(|session| authorize::session_fingerprint(&session.key));
+    // The session user's subject, only to compare with an `id_token_hint`.
+    let session_subject = match (&session, &freshness.hinted_subject) {
+        (Some(session), Some(_)) => Some(subject_of(state, provider, session).await?),
+        _ => None,
+    };
     let session = session.filter(|session| {
         freshness.session_will_do(
-            &session.user.name,
+            session_subject.as_deref(),
             &authorize::session_fingerprint(&session.key),
             session.record.created_at,
             now,
@@ -135,6 +140,7 @@ async fn finish(
     authorization: Authorization,
 ) -> AppResult {
     let identity = session.user.identity();
+    let sub = subject_of(state, provider, session).await?;
     let grant = CodeGrant {
         client_id: authorization.client_id,
         redirect_uri: authorization.redirect_uri.clone(),
@@ -143,6 +149,7 @@ async fn finish(
         code_challenge: authorization.code_challenge,
         subject: Subject {
             user: session.user.name.clone(),
+            sub: sub.to_string(),
             email: identity.email.clone(),
             name: identity.name.clone(),
             groups: identity.groups.clone(),
@@ -161,6 +168,18 @@ async fn finish(
         StatusCode::FOUND,
         &with_query(&authorization.redirect_uri, &pairs),
     ))
+}
+
+/// The subject id of the session's user.
+pub async fn subject_of(
+    state: &AppState,
+    provider: &Provider,
+    session: &CurrentSession,
+) -> Result<std::sync::Arc<str>, AppError> {
+    let federated = session.record.external.is_some();
+    Ok(provider
+        .subject(&state.store, &session.user.name, federated)
+        .await?)
 }
 
 /// The client's `allow_users`, `allow_groups` and `two_factor`, as in `[[apps]]`.
@@ -185,11 +204,9 @@ async fn granted(
     user: &str,
     client: &str,
 ) -> Result<Option<Vec<String>>, AppError> {
-    let record = state
-        .store
-        .user_record(user, RecordKind::OidcConsent, client)
-        .await?;
-    Ok(record.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    Ok(consents::of(&state.store, user, client)
+        .await?
+        .map(|consent| consent.scopes))
 }
 
 /// Pending consents, by the SHA-256 of the id in the page's form.
@@ -283,23 +300,14 @@ pub async fn consent<B: RequestBody>(state: &AppState, request: Request<B>) -> A
             },
         ));
     }
-    let mut scopes = granted(state, &session.user.name, &authorization.client_id)
-        .await?
-        .unwrap_or_default();
-    for scope in &authorization.scopes {
-        if !scopes.contains(scope) {
-            scopes.push(scope.clone());
-        }
-    }
-    state
-        .store
-        .put_user_record(
-            &session.user.name,
-            RecordKind::OidcConsent,
-            &authorization.client_id,
-            serde_json::to_vec(&scopes).unwrap_or_default(),
-        )
-        .await?;
+    consents::grant(
+        &state.store,
+        &session.user.name,
+        &authorization.client_id,
+        &authorization.scopes,
+        crate::clock::now(),
+    )
+    .await?;
     finish(state, provider, &session, authorization).await
 }
 
@@ -315,7 +323,7 @@ fn to_login(
     now: u64,
 ) -> http::Response<respond::Body> {
     let again =
-        freshness.force_login || freshness.max_age.is_some() || freshness.hinted_user.is_some();
+        freshness.force_login || freshness.max_age.is_some() || freshness.hinted_subject.is_some();
     let mut back: Vec<(String, String)> = params
         .iter()
         .filter(|(name, _)| {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use webauthn_rs_core::proto::{AuthenticationResult, AuthenticationState, PublicKeyCredential};
 
-use super::passkeys::{internal, to_json};
+use super::passkey_shared::{internal, to_json};
 use super::{login, totp};
 use crate::clock::now;
 use crate::cookies::{self, DEVICE_COOKIE};
@@ -274,7 +274,7 @@ pub async fn passwordless_finish<B: RequestBody>(
 
 /// Checks the assertion against the one of `passkeys` it names, and settles `attempt`: on
 /// success the passkey's counter and last use are saved. The outer `Err` is the store's.
-async fn verify(
+pub(super) async fn verify(
     state: &AppState,
     user: &Arc<User>,
     passkeys: &[StoredPasskey],
@@ -313,7 +313,7 @@ async fn verify(
     Ok(Ok(result))
 }
 
-fn refused(refusal: &Refusal, pending_ended: Option<bool>) -> AppError {
+pub(super) fn refused(refusal: &Refusal, pending_ended: Option<bool>) -> AppError {
     let (status, message) = match refusal {
         Refusal::Malformed => (
             StatusCode::BAD_REQUEST,
@@ -329,7 +329,7 @@ fn refused(refusal: &Refusal, pending_ended: Option<bool>) -> AppError {
     }
 }
 
-fn limited_or(err: LoginError) -> AppError {
+pub(super) fn limited_or(err: LoginError) -> AppError {
     match err {
         LoginError::Limited { retry_after } => AppError::Limited { retry_after },
         LoginError::Unavailable(err) => AppError::Store(err),

@@ -1,7 +1,9 @@
 //! A signed-in user's own passkeys, under `/api/webauthn/`: `register/begin` and
 //! `register/finish` add one, `GET passkeys` lists them, `PATCH passkeys/{id}` renames and
 //! `DELETE passkeys/{id}` removes one. Cookie sessions of users in the user table only; every
-//! change needs the session's CSRF token. Signing in with a passkey is `passkey_login.rs`.
+//! change needs the session's CSRF token and a recent authentication (`factor_rules`), and is
+//! made in `webauthn::changes` (audit, webhook), like the account page's forms. Signing in
+//! with a passkey is `passkey_login.rs`; confirming it's you with one, `passkey_reauth.rs`.
 
 use std::net::SocketAddr;
 
@@ -10,16 +12,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use webauthn_rs_core::proto::{RegisterPublicKeyCredential, RegistrationState};
 
-use super::{account, passkey_login};
+use super::passkey_shared::{internal, local_session, self_service, to_json};
+use super::{passkey_login, passkey_reauth};
 use crate::clock::now;
 use crate::error::{AppError, AppResult};
+use crate::factor_rules;
 use crate::request::{self, RequestBody};
 use crate::respond;
-use crate::sessions::{self, CurrentSession};
+use crate::sessions::CurrentSession;
 use crate::state::AppState;
-use crate::user_passwords;
 use crate::webauthn::Refusal;
 use crate::webauthn::challenges::{self, Binding};
+use crate::webauthn::changes;
 use crate::webauthn::records::{self, StoredPasskey};
 
 /// The routes under `/api/webauthn/`.
@@ -34,6 +38,8 @@ pub enum Endpoint {
     SecondFactorFinish,
     PasswordlessBegin,
     PasswordlessFinish,
+    ReauthBegin,
+    ReauthFinish,
 }
 
 /// The endpoint for `rest` (the path after `/api/webauthn/`): `Err(Some(allowed))` for a known
@@ -47,12 +53,16 @@ pub fn route(rest: &str, method: &Method) -> Result<Endpoint, Option<&'static st
         "second-factor/finish" if post => Endpoint::SecondFactorFinish,
         "login/begin" if post => Endpoint::PasswordlessBegin,
         "login/finish" if post => Endpoint::PasswordlessFinish,
+        "reauth/begin" if post => Endpoint::ReauthBegin,
+        "reauth/finish" if post => Endpoint::ReauthFinish,
         "register/begin"
         | "register/finish"
         | "second-factor/begin"
         | "second-factor/finish"
         | "login/begin"
-        | "login/finish" => return Err(Some("POST")),
+        | "login/finish"
+        | "reauth/begin"
+        | "reauth/finish" => return Err(Some("POST")),
         "passkeys" if method == Method::GET || method == Method::HEAD => Endpoint::List,
         "passkeys" => return Err(Some("GET, HEAD")),
         _ => match rest.strip_prefix("passkeys/") {
@@ -76,7 +86,7 @@ pub async fn serve<B: RequestBody>(
         Endpoint::RegisterBegin => register_begin(state, request).await,
         Endpoint::RegisterFinish => register_finish(state, peer, request).await,
         Endpoint::List => list(state, &request).await,
-        Endpoint::Rename(id) => rename(state, request, &id).await,
+        Endpoint::Rename(id) => rename(state, peer, request, &id).await,
         Endpoint::Remove(id) => remove(state, peer, &request, &id).await,
         Endpoint::SecondFactorBegin => passkey_login::second_factor_begin(state, request).await,
         Endpoint::SecondFactorFinish => {
@@ -86,6 +96,8 @@ pub async fn serve<B: RequestBody>(
         Endpoint::PasswordlessFinish => {
             passkey_login::passwordless_finish(state, peer, request).await
         }
+        Endpoint::ReauthBegin => passkey_reauth::begin(state, request).await,
+        Endpoint::ReauthFinish => passkey_reauth::finish(state, peer, request).await,
     }
 }
 
@@ -114,7 +126,7 @@ struct Rename {
 /// `POST /api/webauthn/register/begin` `{}`: the options for `navigator.credentials.create()`.
 async fn register_begin<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
     let (parts, Empty {}) = request::json_body::<Empty, _>(state, request).await?;
-    let session = local_session(state, &parts.headers, true).await?;
+    let session = changing_session(state, &parts.headers).await?;
     let user = &session.user;
     let handle = records::user_handle(&state.store, &user.name).await?;
     let exclude = records::list(&state.store, &user.name)
@@ -146,7 +158,7 @@ async fn register_finish<B: RequestBody>(
     request: Request<B>,
 ) -> AppResult {
     let (parts, body) = request::json_body::<FinishRegistration, _>(state, request).await?;
-    let session = local_session(state, &parts.headers, true).await?;
+    let session = changing_session(state, &parts.headers).await?;
     let user = &session.user;
     let ceremony: Option<RegistrationCeremony> =
         challenges::take(state, Binding::Registration(&session.key)).await?;
@@ -185,7 +197,7 @@ async fn register_finish<B: RequestBody>(
     };
     records::save(&state.store, &user.name, &passkey).await?;
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    tracing::info!(target: "audit", event = "passkey.added", user = %user.name, ip = %client, passkey = %id);
+    changes::added(state, &session, client, &id);
     Ok(respond::json_with(
         StatusCode::CREATED,
         "Passkey added",
@@ -209,20 +221,16 @@ async fn list<B>(state: &AppState, request: &Request<B>) -> AppResult {
 }
 
 /// `PATCH /api/webauthn/passkeys/{id}` `{"name"}`.
-async fn rename<B: RequestBody>(state: &AppState, request: Request<B>, id: &str) -> AppResult {
+async fn rename<B: RequestBody>(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<B>,
+    id: &str,
+) -> AppResult {
     let (parts, body) = request::json_body::<Rename, _>(state, request).await?;
-    let session = local_session(state, &parts.headers, true).await?;
-    let Some(name) = records::clean_name(&body.name) else {
-        return Err(AppError::refused(
-            StatusCode::BAD_REQUEST,
-            "`name` must not be empty",
-        ));
-    };
-    let Some(mut passkey) = records::find(&state.store, &session.user.name, id).await? else {
-        return Err(no_such_passkey());
-    };
-    passkey.name = name;
-    records::save(&state.store, &session.user.name, &passkey).await?;
+    let session = changing_session(state, &parts.headers).await?;
+    let client = request::client_ip(state, peer, &parts.headers).ip;
+    let passkey = changes::rename(state, &session, client, id, &body.name).await?;
     Ok(respond::json_with(
         StatusCode::OK,
         "Passkey renamed",
@@ -237,59 +245,27 @@ async fn remove<B>(
     request: &Request<B>,
     id: &str,
 ) -> AppResult {
-    let session = local_session(state, request.headers(), true).await?;
-    let passkeys = records::list(&state.store, &session.user.name).await?;
-    if !passkeys.iter().any(|passkey| passkey.id() == id) {
-        return Err(no_such_passkey());
-    }
-    refuse_removing_the_last_factor(state, &session, passkeys.len()).await?;
-    if !records::remove(&state.store, &session.user.name, id).await? {
-        return Err(no_such_passkey());
-    }
+    let session = changing_session(state, request.headers()).await?;
     let client = request::client_ip(state, peer, request.headers()).ip;
-    tracing::info!(target: "audit", event = "passkey.removed", user = %session.user.name, ip = %client, passkey = %id);
+    changes::remove(state, &session, client, id).await?;
     Ok(respond::json_message(StatusCode::OK, "Passkey removed"))
 }
 
-/// A user may not remove their last second factor while an app they may open needs two
-/// (the account page's rule for TOTP, the same words).
-async fn refuse_removing_the_last_factor(
-    state: &AppState,
-    session: &CurrentSession,
-    passkeys: usize,
-) -> Result<(), AppError> {
-    let totp = user_passwords::in_force(state, &session.user)
-        .await?
-        .factors
-        .totp
-        .is_some();
-    let required_by = account::view::two_factor_apps(state, session);
-    if passkeys > 1 || totp || required_by.is_empty() {
-        return Ok(());
-    }
-    Err(AppError::refused(
-        StatusCode::CONFLICT,
-        account::view::last_factor_refusal(&required_by),
-    ))
-}
-
-/// The caller's cookie session (with its CSRF token for a change), of a user in the user
-/// table: a provider user without a local account has nowhere to keep passkeys.
-async fn local_session(
+/// The session of a change of passkeys: a local user's, with its CSRF token, who may change
+/// their factors (`[account] self_service`) and authenticated within the last five minutes
+/// (else 403 with `"reauthenticate": true`: sign in again, or confirm on `/account`).
+async fn changing_session(
     state: &AppState,
     headers: &http::HeaderMap,
-    needs_csrf: bool,
 ) -> Result<CurrentSession, AppError> {
-    let session = sessions::current(state, headers)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
-    if needs_csrf {
-        request::require_session_csrf(state, headers, &session.key)?;
-    }
-    if session.record.external.is_some() || state.user(&session.user.name).is_none() {
-        return Err(AppError::refused(
+    let session = local_session(state, headers, true).await?;
+    self_service(state)?;
+    if !factor_rules::recently_authenticated(state, &session).await? {
+        return Err(AppError::refused_with(
             StatusCode::FORBIDDEN,
-            "Passkeys are for users of postern's own user table",
+            "Confirm it's you first: sign in again, or confirm with your password or a passkey \
+             on /account. It counts for 5 minutes.",
+            json!({ "reauthenticate": true }),
         ));
     }
     Ok(session)
@@ -304,22 +280,4 @@ pub fn describe(passkey: &StoredPasskey) -> Value {
         "lastUsedAt": passkey.last_used_at,
         "backupEligible": passkey.credential.backup_eligible,
     })
-}
-
-fn no_such_passkey() -> AppError {
-    AppError::refused(StatusCode::NOT_FOUND, "No such passkey")
-}
-
-/// A ceremony's options as JSON for the browser (the library's own serialisation).
-pub fn to_json<T: Serialize>(options: &T) -> Value {
-    serde_json::to_value(options).unwrap_or(Value::Null)
-}
-
-/// The library refused to make options from postern's own settings: a bug, not the client's.
-pub fn internal(what: &str, err: &dyn std::fmt::Display) -> AppError {
-    tracing::error!(error = %err, "WebAuthn {what} could not be made");
-    AppError::refused(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal error: passkeys are not available",
-    )
 }

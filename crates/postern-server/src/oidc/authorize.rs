@@ -38,8 +38,8 @@ pub struct Freshness {
     /// fingerprint, `session_fingerprint`), which can never satisfy it, even in the same
     /// second.
     pub replaced_session: Option<String>,
-    /// `sub` of a valid `id_token_hint`.
-    pub hinted_user: Option<String>,
+    /// `sub` of a valid `id_token_hint` (a subject id).
+    pub hinted_subject: Option<String>,
 }
 
 /// Why a request is refused.
@@ -142,7 +142,7 @@ pub fn check<'c>(
                 "only code_challenge_method=S256 is supported",
             ));
         }
-        (None, _) if client.is_public() || config.require_pkce => {
+        (None, _) if client.require_pkce => {
             return Err(refuse(
                 "invalid_request",
                 "PKCE is required: send code_challenge (S256)",
@@ -166,7 +166,7 @@ pub fn check<'c>(
                 .map_err(|_| refuse("invalid_request", "max_age must be a number of seconds"))?,
         ),
     };
-    let hinted_user = match get("id_token_hint") {
+    let hinted_subject = match get("id_token_hint") {
         None => None,
         Some(hint) => Some(hint_subject(&hint).ok_or_else(|| {
             refuse(
@@ -182,7 +182,7 @@ pub fn check<'c>(
         max_age,
         signed_in_after: get("postern_signed_in_after").and_then(|text| text.parse().ok()),
         replaced_session: get("postern_replaced_session"),
-        hinted_user,
+        hinted_subject,
     };
     Ok((
         client,
@@ -199,19 +199,20 @@ pub fn check<'c>(
 }
 
 impl Freshness {
-    /// Whether a session of `user` started at `created_at` will do, at `now`. `fingerprint`:
-    /// the session's `session_fingerprint`.
+    /// Whether a session started at `created_at` will do, at `now`. `subject`: the session
+    /// user's subject id (needed only with an `id_token_hint`); `fingerprint`: the session's
+    /// `session_fingerprint`.
     pub fn session_will_do(
         &self,
-        user: &str,
+        subject: Option<&str>,
         fingerprint: &str,
         created_at: UnixSeconds,
         now: UnixSeconds,
     ) -> bool {
         if self
-            .hinted_user
+            .hinted_subject
             .as_deref()
-            .is_some_and(|hinted| !hinted.eq_ignore_ascii_case(user))
+            .is_some_and(|hinted| subject != Some(hinted))
         {
             return false;
         }

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 use postern_core::mac::SubKey;
-use postern_core::oidc::{OidcClient, TokenAuthMethod};
+use postern_core::oidc::{OidcClient, OidcConfig, TokenAuthMethod};
 
 use crate::authorization::{self, Presented};
-use crate::state::AppState;
+use crate::passwords::PasswordPool;
 
 const MAX_ENTRIES: usize = 1024;
 
@@ -66,13 +66,15 @@ impl ClientSecrets {
     }
 }
 
-/// The client the request authenticates as, by its registered method only.
+/// The client of `clients` the request authenticates as, by its registered method only. A
+/// secret is checked against `secrets` first, then verified on `passwords`.
 pub async fn authenticate<'s>(
-    state: &'s AppState,
+    clients: &'s OidcConfig,
+    secrets: &ClientSecrets,
+    passwords: &PasswordPool,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<&'s OidcClient, ClientError> {
-    let provider = state.oidc.as_ref().ok_or(ClientError::Invalid)?;
     let (method, id, secret) = match authorization::presented(headers) {
         Presented::Basic(encoded) => {
             let (id, secret) = authorization::basic_pair(encoded).ok_or(ClientError::Invalid)?;
@@ -97,7 +99,7 @@ pub async fn authenticate<'s>(
         }
         _ => return Err(ClientError::Invalid),
     };
-    let client = provider.config.client(&id).ok_or(ClientError::Invalid)?;
+    let client = clients.client(&id).ok_or(ClientError::Invalid)?;
     // A `client_id` in the body must name the same client as the header.
     if form
         .get("client_id")
@@ -116,12 +118,11 @@ pub async fn authenticate<'s>(
             Err(ClientError::Invalid)
         };
     };
-    let secrets = &provider.client_secrets;
     let fingerprint = secrets.fingerprint(client, hash, &secret);
     if secrets.remembered(&fingerprint) {
         return Ok(client);
     }
-    match state.passwords.verify(Some(hash.clone()), secret).await {
+    match passwords.verify(Some(hash.clone()), secret).await {
         Ok(true) => {
             secrets.remember(fingerprint);
             Ok(client)

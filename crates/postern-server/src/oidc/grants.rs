@@ -12,7 +12,7 @@ use std::time::Duration;
 use postern_core::UnixSeconds;
 use postern_core::session::AuthLevel;
 use postern_core::token::{SessionToken, random_text};
-use postern_store::StoreError;
+use postern_store::{Store, StoreError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,10 @@ const SPENT_CODE_TTL: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Subject {
     pub user: String,
+    /// The user's subject id (`oidc::subjects`) when the code was issued; empty in grants
+    /// stored before there were subject ids, which take the user's id at their next use.
+    #[serde(default)]
+    pub sub: String,
     #[serde(default)]
     pub email: String,
     #[serde(default)]
@@ -123,7 +127,7 @@ pub async fn redeem_code(state: &AppState, code: &str) -> Result<Redeemed, Store
                 event = "oidc.code_reused",
                 "an authorization code was used twice; its tokens are revoked"
             );
-            revoke_family(state, &family, Duration::from_secs(366 * 86_400)).await?;
+            revoke_family(&state.store, &family, Duration::from_secs(366 * 86_400)).await?;
         }
         return Ok(Redeemed::Nothing);
     };
@@ -186,7 +190,7 @@ pub async fn take_refresh(
                 event = "oidc.refresh_reused",
                 "a rotated refresh token was used again; its family is revoked"
             );
-            revoke_family(state, &family, Duration::from_secs(366 * 86_400)).await?;
+            revoke_family(&state.store, &family, Duration::from_secs(366 * 86_400)).await?;
         }
         return Ok(None);
     };
@@ -215,13 +219,8 @@ pub async fn delete_token(
 }
 
 /// Every token of `family` stops working, for `ttl` (the longest any of them could live).
-pub async fn revoke_family(
-    state: &AppState,
-    family: &str,
-    ttl: Duration,
-) -> Result<(), StoreError> {
-    state
-        .store
+pub async fn revoke_family(store: &Store, family: &str, ttl: Duration) -> Result<(), StoreError> {
+    store
         .mark_once(&format!("oidc-family-revoked:{family}"), ttl)
         .await
         .map(drop)

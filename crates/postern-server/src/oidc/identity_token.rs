@@ -56,19 +56,20 @@ impl IdentityTokens {
         }
     }
 
-    /// The header value for `identity` at `aud`, signed at most once per second for each user,
-    /// app and way of signing in. `None` if signing failed (logged): the answer then goes without it, and
+    /// The header value for `identity` (whose subject id is `sub`) at `aud`, signed at most
+    /// once per second for each user, app and way of signing in. `None` if signing failed (logged): the answer then goes without it, and
     /// an upstream that needs it refuses the request, which fails closed.
     pub fn value(
         &self,
         identity: &Identity,
+        sub: &str,
         aud: &str,
         sign_in: SignIn,
         now: UnixSeconds,
     ) -> Option<HeaderValue> {
         // Every claim that varies is in the key; '\n' appears in none of them (header-safe).
         let key = format!(
-            "{}\n{aud}\n{:?}{}",
+            "{}\n{sub}\n{aud}\n{:?}{}",
             identity.user, sign_in.level, sign_in.federated
         );
         let index = usize::try_from(self.hasher.hash_one(&key) % SHARDS as u64).unwrap_or(0);
@@ -83,6 +84,7 @@ impl IdentityTokens {
         }
         let claims = IdentityTokenClaims::new(
             &self.issuer,
+            sub,
             identity,
             aud,
             amr(sign_in.level, sign_in.federated),

@@ -3,8 +3,10 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod consents;
 pub mod grants;
 pub mod identity_token;
+pub mod subjects;
 pub mod tokens;
 
 use bytes::Bytes;
@@ -20,6 +22,8 @@ pub struct Provider {
     pub jwks: Bytes,
     /// Client secrets verified lately.
     pub client_secrets: client_auth::ClientSecrets,
+    /// Users' subject ids (`sub`) this process has read or drawn.
+    pub subjects: subjects::SubjectIds,
 }
 
 impl Provider {
@@ -33,6 +37,25 @@ impl Provider {
             discovery: Bytes::from(discovery),
             jwks: Bytes::from(jwks),
             client_secrets: client_auth::ClientSecrets::new(secret, ttl),
+            subjects: subjects::SubjectIds::default(),
         }
+    }
+
+    /// The subject id of `user` if this process has it in memory (no store call).
+    pub fn cached_subject(&self, user: &str, federated: bool) -> Option<std::sync::Arc<str>> {
+        self.subjects
+            .cached(&subjects::SubjectOwner::new(user, federated))
+    }
+
+    /// The subject id of `user` (`federated`: a provider's user without a `[[users]]` entry).
+    pub async fn subject(
+        &self,
+        store: &postern_store::Store,
+        user: &str,
+        federated: bool,
+    ) -> Result<std::sync::Arc<str>, postern_store::StoreError> {
+        self.subjects
+            .of(store, &subjects::SubjectOwner::new(user, federated))
+            .await
     }
 }

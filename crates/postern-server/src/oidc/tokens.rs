@@ -95,7 +95,7 @@ fn id_token(
         .for_algorithm(issue.client.id_token_algorithm)
         .ok_or(IssueError::Signing)?;
     let subject = issue.subject;
-    let mut claims = user_claims(&subject.identity(), issue.scopes);
+    let mut claims = user_claims(&subject.identity(), &subject.sub, issue.scopes);
     claims.insert("iss".into(), provider.config.issuer.clone().into());
     claims.insert("aud".into(), issue.client.id.clone().into());
     claims.insert("azp".into(), issue.client.id.clone().into());

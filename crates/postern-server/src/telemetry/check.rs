@@ -13,7 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::state::AppState;
+use super::families;
 
 const PROXIES: [ProxyKind; 4] = [
     ProxyKind::Traefik,
@@ -23,17 +23,6 @@ const PROXIES: [ProxyKind; 4] = [
 ];
 const OUTCOMES: [&str; 5] = ["allowed", "login", "denied", "limited", "error"];
 
-/// Upper bounds in seconds: a check answered from memory takes about 10 µs, one that reads
-/// Redis about 100 µs, and Redis's `timeout` (1 s by default) bounds the slowest.
-const CHECK_BUCKETS: [f64; 14] = [
-    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
-    0.25, 1.0,
-];
-
-pub(super) fn duration_histogram() -> Histogram {
-    Histogram::new(CHECK_BUCKETS)
-}
-
 pub struct CheckMetrics {
     /// `[proxy][outcome]`, in the order of `PROXIES` and `OUTCOMES`.
     counts: [[Counter; OUTCOMES.len()]; PROXIES.len()],
@@ -42,7 +31,7 @@ pub struct CheckMetrics {
 
 impl CheckMetrics {
     pub(super) fn register(registry: &mut Registry) -> Self {
-        let (counts, durations) = super::counted_and_timed(
+        let (counts, durations) = families::counted_and_timed(
             registry,
             (
                 "postern_checks",
@@ -83,38 +72,46 @@ fn proxy_index(proxy: ProxyKind) -> usize {
     }
 }
 
-/// When a check started, taken only when something will use it.
-pub struct CheckClock(Option<Instant>);
+/// When a check started, taken only when something will use it, and where it is counted and
+/// logged: the metrics when they are on, and `[log] checks`.
+pub struct CheckClock<'a> {
+    started: Option<Instant>,
+    metrics: Option<&'a CheckMetrics>,
+    log: CheckLogging,
+}
 
-impl CheckClock {
-    pub fn start(state: &AppState) -> Self {
-        let wanted = state.metrics.is_some() || state.config.log.checks != CheckLogging::None;
-        Self(wanted.then(Instant::now))
+impl<'a> CheckClock<'a> {
+    pub fn start(metrics: Option<&'a CheckMetrics>, log: CheckLogging) -> Self {
+        let wanted = metrics.is_some() || log != CheckLogging::None;
+        Self {
+            started: wanted.then(Instant::now),
+            metrics,
+            log,
+        }
     }
 
     /// A check that never got as far as a decision (no usable target): an `error`.
-    pub fn unusable(&self, state: &AppState, proxy: ProxyKind) {
-        if let (Some(started), Some(metrics)) = (self.0, &state.metrics) {
-            metrics.checks.record(proxy, ERROR, started);
+    pub fn unusable(&self, proxy: ProxyKind) {
+        if let (Some(started), Some(metrics)) = (self.started, self.metrics) {
+            metrics.record(proxy, ERROR, started);
         }
     }
 
     /// Counts and times `answer`, and logs it as `[log] checks` asks.
     pub fn answered(
         &self,
-        state: &AppState,
         proxy: ProxyKind,
         target: &ForwardedRequest,
         client: IpAddr,
         app: Option<&App>,
         answer: &Answer,
     ) {
-        let Some(started) = self.0 else { return };
+        let Some(started) = self.started else { return };
         let (outcome, status, rule, user) = describe(answer);
-        if let Some(metrics) = &state.metrics {
-            metrics.checks.record(proxy, outcome, started);
+        if let Some(metrics) = self.metrics {
+            metrics.record(proxy, outcome, started);
         }
-        let log = match state.config.log.checks {
+        let log = match self.log {
             CheckLogging::None => false,
             CheckLogging::Denied => outcome != ALLOWED,
             CheckLogging::All => true,

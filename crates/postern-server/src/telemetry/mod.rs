@@ -7,6 +7,7 @@
 
 mod check;
 mod endpoint;
+mod families;
 mod outage;
 mod process;
 mod store;
@@ -17,13 +18,13 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 pub use check::{CheckClock, CheckMetrics};
 pub use endpoint::{MetricsListener, scrape_answer};
 pub use store::{MeteredStore, StoreGauges, StoreMetrics};
 
+use self::families::{Label, Labels};
 use self::process::ProcessCollector;
 
 /// Bounded label values: the method of a sign-in.
@@ -73,9 +74,6 @@ pub enum LimitKind {
     /// The per-client token bucket of the UI and API routes.
     Api,
 }
-
-type Labels = [(&'static str, &'static str); 2];
-type Label = [(&'static str, &'static str); 1];
 
 /// Every metric postern exports, registered once.
 pub struct Metrics {
@@ -197,22 +195,6 @@ impl Metrics {
         }
         text
     }
-}
-
-/// A counter family with two labels and a histogram family with one (the durations), as the
-/// check path and the store use them.
-fn counted_and_timed(
-    registry: &mut Registry,
-    (counter_name, counter_help): (&str, &str),
-    (histogram_name, histogram_help): (&str, &str),
-) -> (Family<Labels, Counter>, Family<Label, Histogram>) {
-    let counts = Family::<Labels, Counter>::default();
-    let durations = Family::<Label, Histogram>::new_with_constructor(
-        check::duration_histogram as fn() -> Histogram,
-    );
-    registry.register(counter_name, counter_help, counts.clone());
-    registry.register(histogram_name, histogram_help, durations.clone());
-    (counts, durations)
 }
 
 impl Default for Metrics {

@@ -18,6 +18,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::families;
 use super::outage::{Answered, Outage};
 use crate::passwords::PasswordPool;
 
@@ -69,7 +70,7 @@ pub struct StoreMetrics {
 
 impl StoreMetrics {
     pub(super) fn register(registry: &mut Registry) -> Self {
-        let (counts, durations) = super::counted_and_timed(
+        let (counts, durations) = families::counted_and_timed(
             registry,
             (
                 "postern_store_operations",

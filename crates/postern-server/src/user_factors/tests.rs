@@ -3,6 +3,7 @@ use postern_store::{EmbeddedStore, Store};
 use postern_testkit::TempDir;
 
 use super::*;
+use crate::user_passwords;
 
 /// Revocations and changes of factors made at once, on a store whose writes really wait (the
 /// embedded store's writer thread): every one of them is in the record at the end, none
@@ -37,7 +38,9 @@ async fn changes_made_at_once_are_all_kept() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    let state = user_passwords::read_state(&store, "alice").await.unwrap();
+    let state = credentials_record::read_state(&store, "alice")
+        .await
+        .unwrap();
     assert_eq!(state.factors_version, 16, "a change of factors was lost");
     assert!(state.revoked_at.is_some());
 }

@@ -1,9 +1,9 @@
 //! Ceremonies in progress: what `begin` told the browser, kept in the store until `finish`
 //! takes it out (once: a replayed answer finds nothing), for at most `CEREMONY_TIMEOUT`. Each
-//! is bound to what started it: the session (registration), the pending sign-in (second
-//! factor) or the login page's pre-session cookie (passwordless), whose SHA-256 is in the key.
-//! So another browser's answer never meets this browser's challenge, and any replica can
-//! finish what another began.
+//! is bound to what started it: the session (registration, re-authentication), the pending
+//! sign-in (second factor) or the login page's pre-session cookie (passwordless), whose
+//! SHA-256 is in the key. So another browser's answer never meets this browser's challenge,
+//! and any replica can finish what another began.
 
 use postern_core::token::TokenHash;
 use postern_store::StoreError;
@@ -22,6 +22,8 @@ pub enum Binding<'a> {
     SecondFactor(&'a TokenHash),
     /// The pre-session cookie of a passwordless sign-in.
     Passwordless(&'a str),
+    /// A signed-in session confirming it is its user before a change of factors.
+    Reauthentication(&'a TokenHash),
 }
 
 impl Binding<'_> {
@@ -29,6 +31,7 @@ impl Binding<'_> {
         match self {
             Self::Registration(session) => format!("webauthn:register:{}", session.to_hex()),
             Self::SecondFactor(pending) => format!("webauthn:second:{}", pending.to_hex()),
+            Self::Reauthentication(session) => format!("webauthn:reauth:{}", session.to_hex()),
             Self::Passwordless(pre_session) => format!(
                 "webauthn:passwordless:{}",
                 TokenHash::of(pre_session.as_bytes()).to_hex()

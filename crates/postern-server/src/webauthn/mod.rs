@@ -11,6 +11,7 @@
 //! algorithms, no attestation CA list, counters that must grow, backup-eligible upgrades.
 
 pub mod challenges;
+pub mod changes;
 pub mod records;
 
 use std::time::Duration;

@@ -4,8 +4,6 @@
 //! required factor kept, recovery codes made anew, CSRF on every form, the audit webhook,
 //! and `[account] self_service = false`.
 
-use std::time::Duration;
-
 use http::StatusCode;
 use postern_core::config::StoreKind;
 use postern_core::token::{SessionToken, TokenHash};
@@ -25,6 +23,10 @@ const FORMS: &[&str] = &[
     "/account/totp-confirm",
     "/account/totp-remove",
     "/account/recovery-codes",
+    "/account/passkey-add",
+    "/account/passkey-rename",
+    "/account/passkey-remove",
+    "/account/consent-revoke",
 ];
 
 const ADMIN_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
@@ -77,22 +79,6 @@ async fn form_sign_in(server: &TestServer, user: &str) -> String {
     submitted.session_cookie().unwrap()
 }
 
-async fn account(server: &TestServer, cookie: &str) -> TestResponse {
-    account_at(server, cookie, "/account").await
-}
-
-/// The page at `path` (`/account?done=...`, where a form sent the browser).
-async fn account_at(server: &TestServer, cookie: &str, path: &str) -> TestResponse {
-    let page = server
-        .get(path)
-        .header("cookie", cookie)
-        .browser()
-        .send()
-        .await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    page
-}
-
 /// Posts one of the page's forms with the session's CSRF token.
 async fn submit(
     server: &TestServer,
@@ -100,7 +86,7 @@ async fn submit(
     path: &str,
     fields: &[(&str, &str)],
 ) -> TestResponse {
-    let csrf = account(server, cookie).await.hidden_field("csrf");
+    let csrf = server.account_page(cookie).await.hidden_field("csrf");
     let mut all = vec![("csrf", csrf.as_str())];
     all.extend_from_slice(fields);
     server
@@ -138,20 +124,6 @@ async fn sign_in_tess(server: &TestServer) -> String {
 fn session_key(cookie: &str) -> TokenHash {
     let token = cookie.strip_prefix("postern_session=").unwrap();
     SessionToken::parse(token).unwrap().hash()
-}
-
-/// Moves the session's start ten minutes back: its sign-in is no longer recent.
-async fn age(server: &TestServer, cookie: &str) {
-    let key = session_key(cookie);
-    let stored = server.state.store.get_session(&key).await.unwrap().unwrap();
-    let mut record = std::sync::Arc::unwrap_or_clone(stored);
-    record.created_at -= 600;
-    server
-        .state
-        .store
-        .put_session(&key, &record, Duration::from_secs(600))
-        .await
-        .unwrap();
 }
 
 /// The secret of the set-up on the page (`<code id="totp-secret">ABCD EFGH ...</code>`).
@@ -236,7 +208,7 @@ async fn the_page_shows_the_profile_the_sign_in_method_and_the_sessions() {
     let server = server().await;
     let other = server.login("alice").await;
     let cookie = form_sign_in(&server, "alice").await;
-    let page = account(&server, &cookie).await;
+    let page = server.account_page(&cookie).await;
     for shown in [
         "Alice Example",
         "alice@example.com",
@@ -409,7 +381,9 @@ async fn the_password_form_changes_the_password_or_says_why_not() {
         changed.header("location"),
         Some("/account?done=password#password")
     );
-    let back = account_at(&server, &cookie, changed.header("location").unwrap()).await;
+    let back = server
+        .account_page_at(&cookie, changed.header("location").unwrap())
+        .await;
     assert!(
         back.body.contains("Your password is changed."),
         "{}",
@@ -431,7 +405,7 @@ async fn the_password_form_changes_the_password_or_says_why_not() {
 async fn a_factor_change_after_five_minutes_asks_for_the_password_again() {
     let server = server().await;
     let cookie = server.login("bob").await;
-    age(&server, &cookie).await;
+    server.age_session(&cookie).await;
     for path in [
         "/account/totp-setup",
         "/account/totp-confirm",
@@ -498,15 +472,15 @@ async fn a_set_up_secret_is_shown_again_only_while_the_sign_in_is_recent() {
     let setup = submit(&server, &cookie, "/account/totp-setup", &[]).await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
     let secret = shown_secret(&setup);
-    let reloaded = account(&server, &cookie).await;
+    let reloaded = server.account_page(&cookie).await;
     assert_eq!(
         shown_secret(&reloaded),
         secret,
         "a reload within the window"
     );
     // Past the window, the session cookie alone does not read the secret again.
-    age(&server, &cookie).await;
-    let later = account(&server, &cookie).await;
+    server.age_session(&cookie).await;
+    let later = server.account_page(&cookie).await;
     assert_eq!(later.status, StatusCode::OK);
     assert!(!later.body.contains("totp-secret"), "{}", later.body);
     assert!(!later.body.contains(&secret));
@@ -541,7 +515,8 @@ async fn a_session_from_a_ticket_is_no_recent_authentication() {
     assert_eq!(asked.status, StatusCode::UNAUTHORIZED, "{}", asked.body);
     assert!(asked.body.contains("action=\"/account/reauth\""));
     assert!(
-        account(&server, &cookie)
+        server
+            .account_page(&cookie)
             .await
             .body
             .contains("a one-time ticket")
@@ -559,7 +534,7 @@ async fn self_enrolled_totp_counts_only_after_a_right_code_and_then_at_every_sig
     // Not in force before its code.
     assert_eq!(api_login(&server, "bob").await.json()["totpPending"], false);
     // The page shows the waiting set-up, the same secret, until it is confirmed.
-    assert_eq!(shown_secret(&account(&server, &cookie).await), secret);
+    assert_eq!(shown_secret(&server.account_page(&cookie).await), secret);
     let wrong = submit(
         &server,
         &cookie,
@@ -584,7 +559,7 @@ async fn self_enrolled_totp_counts_only_after_a_right_code_and_then_at_every_sig
         "{}",
         confirmed.body
     );
-    let page = account(&server, &cookie).await;
+    let page = server.account_page(&cookie).await;
     assert!(page.body.contains("On since"), "{}", page.body);
     assert!(
         !page.body.contains("totp-secret"),
@@ -684,7 +659,9 @@ async fn the_last_second_factor_a_two_factor_app_needs_cannot_be_removed() {
         Some("/account?done=totp-off#two-step")
     );
     assert_eq!(api_login(&server, "bob").await.json()["totpPending"], false);
-    let back = account_at(&server, &bob, removed.header("location").unwrap()).await;
+    let back = server
+        .account_page_at(&bob, removed.header("location").unwrap())
+        .await;
     assert!(back.body.contains("Two-step verification is off."));
     assert!(back.body.contains("action=\"/account/totp-setup\""));
 }
@@ -693,7 +670,7 @@ async fn the_last_second_factor_a_two_factor_app_needs_cannot_be_removed() {
 async fn an_administrators_secret_is_shown_as_theirs_and_stays() {
     let server = server().await;
     let cookie = sign_in_tess(&server).await;
-    let page = account(&server, &cookie).await;
+    let page = server.account_page(&cookie).await;
     assert!(
         page.body.contains("set by your administrator"),
         "{}",
@@ -727,7 +704,7 @@ async fn new_recovery_codes_are_shown_once_and_void_the_old_ones() {
     assert_eq!(codes.len(), 10, "{}", made.body);
     assert!(made.body.contains("10 of 10 left."));
     // Shown once: the page does not show them again.
-    assert!(!account(&server, &cookie).await.body.contains(&codes[0]));
+    assert!(!server.account_page(&cookie).await.body.contains(&codes[0]));
     let use_code = |code: String| {
         let server = &server;
         async move {
@@ -748,7 +725,8 @@ async fn new_recovery_codes_are_shown_once_and_void_the_old_ones() {
     assert_eq!(use_code(codes[3].clone()).await, StatusCode::OK);
     assert_eq!(use_code(codes[3].clone()).await, StatusCode::UNAUTHORIZED);
     assert!(
-        account(&server, &cookie)
+        server
+            .account_page(&cookie)
             .await
             .body
             .contains("9 of 10 left.")
@@ -771,16 +749,7 @@ async fn each_factor_change_is_posted_to_the_webhook() {
     assert_eq!(removed.status, StatusCode::SEE_OTHER);
     server.state.notifier.settled().await;
     let received = webhook.wait_for(3).await;
-    let events: Vec<(&str, &str, &str)> = received
-        .iter()
-        .map(|notice| {
-            (
-                notice["event"].as_str().unwrap(),
-                notice["user"].as_str().unwrap(),
-                notice["message"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let events = crate::notify::events(&received);
     assert_eq!(
         events,
         [
@@ -800,7 +769,7 @@ async fn each_factor_change_is_posted_to_the_webhook() {
 async fn without_self_service_only_the_password_and_the_sessions_change() {
     let server = TestServer::durable(&config("[account]\nself_service = false")).await;
     let cookie = server.login("bob").await;
-    let page = account(&server, &cookie).await;
+    let page = server.account_page(&cookie).await;
     assert!(
         page.body
             .contains("Your administrator manages two-step verification")
@@ -827,7 +796,7 @@ async fn the_memory_store_keeps_no_second_factor_and_says_so() {
     let server =
         TestServer::with_state(AppState::new(config, postern_store::Store::memory(1000))).await;
     let cookie = server.login("bob").await;
-    let page = account(&server, &cookie).await;
+    let page = server.account_page(&cookie).await;
     assert!(
         page.body.contains("keeps no durable store"),
         "{}",

@@ -308,6 +308,53 @@ async fn refusals_say_why_and_change_nothing() {
     }
 }
 
+/// A `users_file` that cannot be read or written any more: with nowhere else to keep the new
+/// hash (the memory store), the change fails as the one internal error, a fixed 500 that
+/// names neither the file nor the system's error (those go to the log); a durable store keeps
+/// the hash instead.
+#[tokio::test]
+async fn a_users_file_that_cannot_be_written_is_a_500_that_names_nothing() {
+    let dir = Dir::new("unwritable");
+    let server = server_with_file(&dir, "users.txt", &lines_file(), "").await;
+    let cookie = login(&server, "carol", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    // A folder where the file was: reading it fails, for root too.
+    let path = dir.0.join("users.txt");
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    let failed = change(&server, &cookie, PASSWORD, NEW).await;
+    if redis_instead_of_memory() || embedded_instead_of_memory() {
+        assert_eq!(failed.status, StatusCode::OK, "{}", failed.body);
+        return;
+    }
+    assert_eq!(
+        failed.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        failed.body
+    );
+    assert_eq!(
+        failed.json()["message"],
+        "Internal Server Error",
+        "{}",
+        failed.body
+    );
+    for detail in ["users", "directory", "os error", "file"] {
+        assert!(
+            !failed.body.to_lowercase().contains(detail),
+            "the answer names {detail}: {}",
+            failed.body
+        );
+    }
+    // Nothing changed: the old password still signs in.
+    assert_eq!(
+        login(&server, "carol", PASSWORD).await.status,
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn wrong_current_passwords_count_toward_the_limits() {
     let dir = Dir::new("limits");

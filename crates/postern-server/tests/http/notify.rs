@@ -78,6 +78,20 @@ impl Webhook {
     }
 }
 
+/// The `event`, `user` and `message` of each notice received.
+pub fn events(received: &[serde_json::Value]) -> Vec<(&str, &str, &str)> {
+    received
+        .iter()
+        .map(|notice| {
+            (
+                notice["event"].as_str().unwrap(),
+                notice["user"].as_str().unwrap(),
+                notice["message"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
 async fn fail_logins(server: &TestServer, times: usize) {
     for n in 0..times {
         let response = server

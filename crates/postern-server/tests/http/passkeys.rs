@@ -2,6 +2,7 @@
 //! password, passwordless sign-in, and every way an answer can be wrong (replayed, another
 //! browser's challenge, origin, rp id, malformed, a counter that went back).
 
+mod account;
 mod authenticator;
 
 use http::{Method, StatusCode};

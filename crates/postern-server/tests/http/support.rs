@@ -176,6 +176,41 @@ impl TestServer {
         assert_eq!(response.status, StatusCode::OK);
         response.json()["csrfToken"].as_str().unwrap().to_owned()
     }
+
+    /// The account page of a session cookie (asserting `200`).
+    pub async fn account_page(&self, cookie: &str) -> TestResponse {
+        self.account_page_at(cookie, "/account").await
+    }
+
+    /// The account page at `path` (`/account?done=...`, where a form sent the browser).
+    pub async fn account_page_at(&self, cookie: &str, path: &str) -> TestResponse {
+        let page = self
+            .get(path)
+            .header("cookie", cookie)
+            .browser()
+            .send()
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        page
+    }
+}
+
+impl TestServer {
+    /// Moves the session's start ten minutes back: its sign-in is no longer recent.
+    pub async fn age_session(&self, cookie: &str) {
+        let token = cookie.strip_prefix("postern_session=").unwrap();
+        let key = postern_core::token::SessionToken::parse(token)
+            .unwrap()
+            .hash();
+        let stored = self.state.store.get_session(&key).await.unwrap().unwrap();
+        let mut record = Arc::unwrap_or_clone(stored);
+        record.created_at -= 600;
+        self.state
+            .store
+            .put_session(&key, &record, std::time::Duration::from_secs(600))
+            .await
+            .unwrap();
+    }
 }
 
 impl Drop for TestServer {

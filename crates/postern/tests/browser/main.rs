@@ -9,11 +9,12 @@
 //! package or browser fails the test; it is never skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use postern_testkit::{free_port, listens_on, said_port_taken};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_postern");
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
@@ -37,20 +38,58 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// A server exited because another process took its port first (it was found free a moment
+/// before, and no server here can be handed its listening socket).
+struct PortTaken;
 
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start");
+/// How many fresh ports a start tries.
+const ATTEMPTS: usize = 5;
+
+/// Runs `command` (its output to `log`) and waits until the process itself holds the socket
+/// listening on `port`: another process answering there never counts.
+fn start_listening(
+    mut command: Command,
+    log: &Path,
+    port: u16,
+    what: &str,
+) -> Result<Server, PortTaken> {
+    let output = std::fs::File::create(log).unwrap();
+    let mut server = Server(
+        command
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .unwrap_or_else(|err| panic!("{what} does not run: {err}")),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if server.0.try_wait().unwrap().is_some() {
+            let said = std::fs::read_to_string(log).unwrap_or_default();
+            if said_port_taken(&said) {
+                return Err(PortTaken);
+            }
+            panic!("{what} exited before it listened on {port}:\n{said}");
+        }
+        if listens_on(server.0.id(), port) {
+            return Ok(server);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `start` on a free port, and again on a fresh one each time that port was taken.
+fn on_a_free_port<T>(what: &str, mut start: impl FnMut(u16) -> Result<T, PortTaken>) -> T {
+    for _ in 0..ATTEMPTS {
+        if let Ok(started) = start(free_port()) {
+            return started;
+        }
+    }
+    panic!("{what}: every one of {ATTEMPTS} free ports was taken by another process first");
 }
 
 /// The walks' folder; fails the test when a part is missing.
@@ -75,21 +114,54 @@ fn clear_screenshots(dir: &Path) {
     }
 }
 
-/// Starts `postern serve` on `config`, its data and log under `dir`; waits for `port`.
-fn serve(dir: &Path, config: &Path, port: u16) -> Server {
-    let log = std::fs::File::create(dir.join("postern.log")).unwrap();
-    let server = Server(
-        Command::new(BINARY)
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("POSTERN_DATA_DIR", dir.join("data"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
+/// Starts `postern serve` on `port` with the config `config_for(port)` (written to `dir`), its
+/// data and its log (`log`) under `dir`; waits until it holds `port`.
+fn try_serve(
+    dir: &Path,
+    log: &str,
+    port: u16,
+    config_for: impl Fn(u16) -> String,
+) -> Result<Server, PortTaken> {
+    let config = dir.join(format!("{log}.toml"));
+    std::fs::write(&config, config_for(port)).unwrap();
+    let mut command = Command::new(BINARY);
+    command
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("POSTERN_DATA_DIR", dir.join(format!("{log}.data")))
+        .stdin(Stdio::null());
+    start_listening(command, &dir.join(log), port, "postern")
+}
+
+/// `try_serve` on a free port; returns the server and its port.
+fn serve(dir: &Path, log: &str, config_for: impl Fn(u16) -> String) -> (Server, u16) {
+    on_a_free_port("postern", |port| {
+        try_serve(dir, log, port, &config_for).map(|server| (server, port))
+    })
+}
+
+/// The OpenID provider (npm `oidc-provider`) on a free port, with one client whose only
+/// redirect URI is `redirect_uri`; returns it and its port.
+fn oidc_provider(dir: &Path, redirect_uri: &str) -> (Server, u16) {
+    let oidc_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/oidc");
+    assert!(
+        oidc_dir.join("node_modules/oidc-provider").is_dir(),
+        "oidc-provider is missing: run .ci/install-peers"
     );
-    wait_for_port(port, "postern");
-    server
+    on_a_free_port("the OpenID provider", |port| {
+        let mut command = Command::new("node");
+        command
+            .arg(oidc_dir.join("provider.mjs"))
+            .current_dir(&oidc_dir)
+            .env("OIDC_PORT", port.to_string())
+            .env("OIDC_CLIENT_ID", "postern-browser")
+            .env("OIDC_CLIENT_SECRET", "browser-test-client-secret")
+            .env("OIDC_REDIRECT_URI", redirect_uri)
+            .stdin(Stdio::null());
+        let log = dir.join("oidc-provider.log");
+        start_listening(command, &log, port, "the OpenID provider (node)")
+            .map(|server| (server, port))
+    })
 }
 
 /// Runs the walk `script` with `env`; it must end by printing `ok_line`. On failure the
@@ -134,52 +206,28 @@ fn password_totp_and_oidc_sign_in_through_the_pages_on_desktop_and_phone() {
     browser_dir();
     let dir = std::env::temp_dir().join(format!("postern-browser-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
     let hash = postern_core::password::hash_password(PASSWORD.as_bytes()).unwrap();
-    let config = dir.join("postern.toml");
-    std::fs::write(
-        &config,
+    let config = |port: u16, oidc_port: u16| {
         format!(
             "app_url = \"http://127.0.0.1:{port}\"\nsecret = \"a-browser-test-secret-long-enough-for-it\"\n\
              [limits]\nmax_failures_per_ip = 50\n\
              [server]\nlisten = \"127.0.0.1:{port}\"\n\
              [[users]]\nname = \"tess\"\npassword_hash = \"{hash}\"\ndisplay_name = \"Tess Example\"\n\
              totp_secret = \"{SECRET}\"\n\
-             [[users]]\nname = \"tom\"\npassword_hash = \"{hash}\"\ntotp_secret = \"{SECRET}\"\n"
-        ),
-    )
-    .unwrap();
-    let oidc_port = free_port();
-    let oidc_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/oidc");
-    assert!(
-        oidc_dir.join("node_modules/oidc-provider").is_dir(),
-        "oidc-provider is missing: run .ci/install-peers"
-    );
-    let _provider = Server(
-        Command::new("node")
-            .arg(oidc_dir.join("provider.mjs"))
-            .current_dir(&oidc_dir)
-            .env("OIDC_PORT", oidc_port.to_string())
-            .env("OIDC_CLIENT_ID", "postern-browser")
-            .env("OIDC_CLIENT_SECRET", "browser-test-client-secret")
-            .env(
-                "OIDC_REDIRECT_URI",
-                format!("http://127.0.0.1:{port}/api/oauth/callback/generic"),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs the provider (install Node.js)"),
-    );
-    wait_for_port(oidc_port, "the OpenID provider");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "[oauth.generic]\nissuer = \"http://127.0.0.1:{oidc_port}\"\nclient_id = \"postern-browser\"\n\
-         client_secret = \"browser-test-client-secret\"\nscopes = [\"openid\", \"email\", \"profile\", \"groups\"]\n\
-         allowed_groups = [\"staff\"]\nlabel = \"Example ID\"\n"
-    ));
-    std::fs::write(&config, text).unwrap();
-    let _server = serve(&dir, &config, port);
+             [[users]]\nname = \"tom\"\npassword_hash = \"{hash}\"\ntotp_secret = \"{SECRET}\"\n\
+             [oauth.generic]\nissuer = \"http://127.0.0.1:{oidc_port}\"\nclient_id = \"postern-browser\"\n\
+             client_secret = \"browser-test-client-secret\"\nscopes = [\"openid\", \"email\", \"profile\", \"groups\"]\n\
+             allowed_groups = [\"staff\"]\nlabel = \"Example ID\"\n"
+        )
+    };
+    // The provider knows postern's callback before postern runs: when another process takes
+    // postern's port first, both start again with the next one.
+    let (_provider, _server, port) = on_a_free_port("postern after its provider", |port| {
+        let callback = format!("http://127.0.0.1:{port}/api/oauth/callback/generic");
+        let (provider, oidc_port) = oidc_provider(&dir, &callback);
+        let server = try_serve(&dir, "postern.log", port, |port| config(port, oidc_port))?;
+        Ok((provider, server, port))
+    });
     let artifacts = workspace().join("browser-artifacts");
     clear_screenshots(&artifacts);
     let url = format!("http://127.0.0.1:{port}");
@@ -224,22 +272,21 @@ fn the_account_page_sets_up_totp_in_chromium_on_desktop_and_phone() {
     browser_dir();
     let dir = std::env::temp_dir().join(format!("postern-account-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
     let hash = postern_core::password::hash_password(PASSWORD.as_bytes()).unwrap();
     let users = ["ann", "ben", "cat", "dan"];
-    let mut config = format!(
-        "app_url = \"http://127.0.0.1:{port}\"\nsecret = \"an-account-test-secret-long-enough-for-it\"\n\
-         [limits]\nmax_failures_per_ip = 50\n[server]\nlisten = \"127.0.0.1:{port}\"\n"
-    );
-    for user in users {
-        config.push_str(&format!(
-            "[[users]]\nname = \"{user}\"\npassword_hash = \"{hash}\"\n\
-             display_name = \"{user} Example\"\nemail = \"{user}@example.com\"\ngroups = [\"staff\"]\n"
-        ));
-    }
-    let path = dir.join("postern.toml");
-    std::fs::write(&path, config).unwrap();
-    let _server = serve(&dir, &path, port);
+    let (_server, port) = serve(&dir, "postern.log", |port| {
+        let mut config = format!(
+            "app_url = \"http://127.0.0.1:{port}\"\nsecret = \"an-account-test-secret-long-enough-for-it\"\n\
+             [limits]\nmax_failures_per_ip = 50\n[server]\nlisten = \"127.0.0.1:{port}\"\n"
+        );
+        for user in users {
+            config.push_str(&format!(
+                "[[users]]\nname = \"{user}\"\npassword_hash = \"{hash}\"\n\
+                 display_name = \"{user} Example\"\nemail = \"{user}@example.com\"\ngroups = [\"staff\"]\n"
+            ));
+        }
+        config
+    });
     let artifacts = workspace().join("browser-artifacts/account");
     clear_screenshots(&artifacts);
     let url = format!("http://127.0.0.1:{port}");

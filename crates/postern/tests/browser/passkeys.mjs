@@ -1,10 +1,12 @@
 // Passkeys in a real headless Chromium with a virtual authenticator (Chrome DevTools Protocol
-// WebAuthn domain: ctap2, internal transport, resident keys, user verification): register one
-// with postern's own script, sign out, sign in with password + passkey, passwordless, with
-// passkey autofill (conditional mediation), then on replica B (same Redis), and remove it.
-// Screenshots of the passkey pages on a desktop and a phone window, in light and dark, each
-// audited by axe-core for WCAG 2.1 AA.
-// env: POSTERN_A, POSTERN_B (http://localhost:<port>), POSTERN_USER, POSTERN_PASSWORD, ARTIFACTS.
+// WebAuthn domain: ctap2, internal transport, resident keys, user verification): add one,
+// named, on the account page (postern's own script), allow an OpenID client, sign out, sign in
+// with password + passkey, passwordless, with passkey autofill (conditional mediation), then
+// on replica B (same Redis), where the account page shows its last use, renames it, revokes
+// the client and removes the passkey. Screenshots of the account page and the passkey pages
+// on a desktop and a phone window, in light and dark, each audited by axe-core (WCAG 2.1 AA).
+// env: POSTERN_A, POSTERN_B (http://localhost:<port>), POSTERN_USER, POSTERN_PASSWORD,
+//      CLIENT_REDIRECT (the OpenID client's redirect URI, answered here), ARTIFACTS.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
@@ -14,6 +16,7 @@ const [a, b] = [process.env.POSTERN_A, process.env.POSTERN_B];
 const user = process.env.POSTERN_USER;
 const password = process.env.POSTERN_PASSWORD;
 const artifacts = process.env.ARTIFACTS;
+const clientRedirect = process.env.CLIENT_REDIRECT;
 mkdirSync(artifacts, { recursive: true });
 
 function check(condition, message) {
@@ -77,26 +80,52 @@ try {
     },
   });
 
-  // Register: signed in with the password, the account's passkey form (postern's script).
-  await page.goto(`${a}/login`);
-  const script = await page.getAttribute('script[src^="/static/passkeys."]', 'src');
+  // Register on the account page: signed in with the password, "Add a passkey" with a name.
   await passwordStep(page, a);
   await page.waitForURL(`${a}/`);
-  const csrf = await page.evaluate(async () => (await (await fetch('/api/csrf')).json()).csrfToken);
-  await page.evaluate((token) => {
-    const form = document.createElement('form');
-    form.id = 'passkey-add';
-    form.dataset.csrf = token;
-    form.innerHTML = '<input name="name" value="Virtual"><button type="submit">Add</button><p id="passkey-error" hidden></p>';
-    document.body.append(form);
-  }, csrf);
-  await page.addScriptTag({ url: script });
-  await Promise.all([page.waitForEvent('load'), page.click('#passkey-add button')]);
+  await page.goto(`${a}/account`);
+  check(await page.isVisible('#passkeys-none'), 'no passkey yet');
+  await page.fill('#passkey-new-name', 'Walk laptop');
+  await page.click('#passkey-add button[type=submit]');
+  await page.waitForURL(/\/account\?done=passkey-added#passkeys$/);
+  check((await page.textContent('#account-notice')).includes('Your passkey is added'), 'the page says it is added');
+  check((await page.textContent('.passkey-row .session-title')).trim() === 'Walk laptop', 'listed by its name');
+  check((await page.textContent('.passkey-row .hint')).includes('Last used: never'), 'never used yet');
   const listed = await page.evaluate(async () => (await (await fetch('/api/webauthn/passkeys')).json()).passkeys);
-  check(listed.length === 1 && listed[0].name === 'Virtual', `one passkey registered: ${JSON.stringify(listed)}`);
+  check(listed.length === 1 && listed[0].name === 'Walk laptop', `one passkey registered: ${JSON.stringify(listed)}`);
   const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
   check(credentials.length === 1 && credentials[0].isResidentCredential, 'the passkey is discoverable');
-  console.log('registered');
+  console.log('registered on the account page');
+
+  // An OpenID client allowed on its consent page: the account page lists it.
+  await page.route(`${clientRedirect}**`, (route) =>
+    route.fulfill({ status: 200, contentType: 'text/plain', body: 'the client' }));
+  const authorize = new URL(`${a}/oidc/authorize`);
+  for (const [name, value] of Object.entries({
+    client_id: 'walk-app', redirect_uri: clientRedirect, response_type: 'code', scope: 'openid profile',
+    state: 'walk', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+  })) {
+    authorize.searchParams.set(name, value);
+  }
+  await page.goto(authorize.toString());
+  await page.click('button[value=allow]');
+  await page.waitForURL(`${clientRedirect}**`);
+  await page.goto(`${a}/account`);
+  check((await page.textContent('#consent-list')).includes('walk-app'), 'the allowed client is listed');
+  check((await page.textContent('#consent-list')).includes('openid profile'), 'with its scopes');
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const [size, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
+      await page.setViewportSize(viewport);
+      const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+      check(fits, `the account page fits the ${size} window`);
+      await audit(page, `account page with passkeys ${size} ${scheme}`);
+      await page.screenshot({ path: `${artifacts}/${size}-${scheme}-account-passkeys.png`, fullPage: true });
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.emulateMedia({ colorScheme: 'light' });
+  console.log('client allowed');
 
   // Password, then the passkey on the second step.
   await signOut(page, a);
@@ -162,13 +191,52 @@ try {
   check(who.isLoggedIn && who.username === user, `signed in on replica B: ${JSON.stringify(who)}`);
   console.log('replica B');
 
-  // Remove it: the password alone signs in again.
-  const removed = await page.evaluate(async (id) => {
-    const token = (await (await fetch('/api/csrf')).json()).csrfToken;
-    const response = await fetch(`/api/webauthn/passkeys/${id}`, { method: 'DELETE', headers: { 'X-CSRF-Token': token } });
+  // A session handed over by a one-time ticket is no recent sign-in: a change asks "Confirm
+  // it's you", which offers the passkey beside the password.
+  const redeemed = await page.evaluate(async () => {
+    const { token } = await (await fetch('/api/ws-token')).json();
+    const response = await fetch('/api/ticket/redeem', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }),
+    });
     return response.status;
-  }, listed[0].id);
-  check(removed === 200, `removed (${removed})`);
+  });
+  check(redeemed === 200, `ticket redeemed (${redeemed})`);
+  await page.goto(`${b}/account`);
+  await page.click('form[action="/account/passkey-rename"] button');
+  await page.waitForSelector('#passkey-reauth');
+  check(await page.isVisible('#reauth-password'), 'the password is asked');
+  check(await page.isVisible('#passkey-reauth'), 'and a passkey is offered');
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const [size, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
+      await page.setViewportSize(viewport);
+      await audit(page, `confirm it's you ${size} ${scheme}`);
+      await page.screenshot({ path: `${artifacts}/${size}-${scheme}-reauth-passkey.png`, fullPage: true });
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.click('#passkey-reauth');
+  await page.waitForURL(/\/account\?done=reauth#passkeys$/);
+  console.log('confirmed with the passkey');
+
+  // B's account page: the last use (recorded at each sign-in and confirmation, in the shared
+  // store), rename, revoke the client, remove the passkey.
+  const hint = await page.textContent('.passkey-row .hint');
+  check(!hint.includes('Last used: never') && /Last used: \d{4}-\d{2}-\d{2}/.test(hint), `the last use is shown: ${hint}`);
+  await page.fill('#passkey-name-1', 'Renamed in the walk');
+  await page.click('form[action="/account/passkey-rename"] button');
+  await page.waitForURL(/\/account\?done=passkey-renamed#passkeys$/);
+  check((await page.textContent('.passkey-row .session-title')).trim() === 'Renamed in the walk', 'renamed');
+  await page.click('#consent-list form[action="/account/consent-revoke"] button');
+  await page.waitForURL(/\/account\?done=consent-revoked#consents$/);
+  check(await page.isVisible('#consents-none'), 'the client is revoked');
+  await page.click('form[action="/account/passkey-remove"] button');
+  await page.waitForURL(/\/account\?done=passkey-removed#passkeys$/);
+  check(await page.isVisible('#passkeys-none'), 'the passkey is removed');
+  console.log('renamed, revoked, removed on the account page');
+
+  // Without it the password alone signs in again.
   await signOut(page, b);
   await passwordStep(page, b);
   await page.waitForURL(`${b}/`);

@@ -60,6 +60,10 @@ fn hadolint_passes_the_dockerfile_which_builds_a_static_non_root_image_with_a_he
     );
     assert!(text.contains("+crt-static"), "a static binary");
     assert!(
+        text.contains("readelf -d /out/postern"),
+        "the build stops if the binary needs a shared library (the empty image has none)"
+    );
+    assert!(
         text.contains("ca-certificates.crt"),
         "CA certificates for OAuth and webhooks"
     );

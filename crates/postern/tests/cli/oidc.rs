@@ -39,6 +39,80 @@ fn generate_key_writes_an_owner_only_key_that_config_check_accepts() {
     assert!(checked.status.success(), "{checked:?}");
 }
 
+/// Each algorithm's key loads, signs a token its own JWK verifies, and a running postern
+/// publishes both in its JWKS; the default is RS256 (RSA 3072), what clients get unless they
+/// ask for ES256.
+#[test]
+fn generate_key_makes_rsa_and_p256_keys_that_sign_and_are_published() {
+    let dir = TempDir::new("oidc-key-algs");
+    let mut kids = Vec::new();
+    for (flags, algorithm, words) in [
+        (
+            &[][..],
+            jsonwebtoken::Algorithm::RS256,
+            "an RSA 3072 (RS256) key",
+        ),
+        (
+            &["--alg", "ES256"][..],
+            jsonwebtoken::Algorithm::ES256,
+            "a P-256 (ES256) key",
+        ),
+    ] {
+        let path = dir.0.join(format!("{algorithm:?}.pem"));
+        let path_text = path.display().to_string();
+        let mut args = vec!["oidc", "generate-key", "--out", &path_text];
+        args.extend_from_slice(flags);
+        let output = run(&args, "");
+        assert!(output.status.success(), "{output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains(words),
+            "{output:?}"
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let key =
+            postern_core::oidc::keys::SigningKey::from_pem(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(key.algorithm, algorithm);
+        if algorithm == jsonwebtoken::Algorithm::RS256 {
+            let modulus = match &key.jwk().algorithm {
+                jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) => rsa.n.clone(),
+                other => panic!("not an RSA JWK: {other:?}"),
+            };
+            // 3072 bits = 384 bytes = 512 base64url characters.
+            assert_eq!(modulus.len(), 512, "{modulus}");
+        }
+        let signed = key
+            .sign(&serde_json::json!({"sub": "x", "aud": "y"}))
+            .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(algorithm);
+        validation.set_audience(&["y"]);
+        validation.required_spec_claims.clear();
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(key.jwk()).unwrap();
+        jsonwebtoken::decode::<serde_json::Value>(&signed, &decoding, &validation).unwrap();
+        kids.push((key.kid, path_text));
+    }
+    let port = free_port();
+    let config = dir.write(
+        "postern.toml",
+        &config(
+            port,
+            &format!(
+                "[oidc]\nsigning_keys = [{:?}, {:?}]\n",
+                kids[0].1, kids[1].1
+            ),
+        ),
+    );
+    let _running = Running::start(&dir, &config, port);
+    let answer = get(port, "/oidc/jwks", &[]).unwrap();
+    assert_eq!(status(&answer), 200, "{answer}");
+    for (kid, _) in &kids {
+        assert!(
+            answer.contains(&format!("\"kid\":\"{kid}\"")),
+            "{kid}: {answer}"
+        );
+    }
+}
+
 #[test]
 fn config_check_refuses_a_provider_without_a_usable_key() {
     let dir = TempDir::new("oidc-nokey");
@@ -118,4 +192,127 @@ fn users_consents_lists_and_takes_back_what_a_user_allowed() {
     assert_eq!(left, None);
     let none = run(&["users", "consents", "alice", "--config", &path], "");
     assert!(String::from_utf8_lossy(&none.stdout).contains("no OpenID client"));
+}
+
+/// Signs `user` in and returns the `sub` of the identity token a check then carries.
+fn identity_token_sub(port: u16, user: &str) -> String {
+    use base64::Engine;
+    let body = format!("{{\"username\":\"{user}\",\"password\":\"{PASSWORD}\"}}");
+    let login = post_json(port, "/api/login", &body);
+    let cookie = session_cookie(&login).unwrap_or_else(|| panic!("{login}"));
+    let headers = [
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "app.example.com"),
+        ("X-Forwarded-Uri", "/"),
+        ("Cookie", cookie.as_str()),
+    ];
+    let answer = exchange(port, "GET", "/api/auth/traefik", &headers, "").unwrap();
+    assert_eq!(status(&answer), 200, "{answer}");
+    let token = answer
+        .lines()
+        .find_map(|line| line.strip_prefix("remote-jwt: "))
+        .unwrap_or_else(|| panic!("no identity token: {answer}"));
+    let payload = token.trim().split('.').nth(1).unwrap();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let sub = claims["sub"].as_str().unwrap().to_owned();
+    assert_eq!(claims["preferred_username"], user);
+    assert_eq!(sub.len(), 22, "{sub}");
+    sub
+}
+
+/// `sub` is never handed to another person: a user removed from `users_file` (seen by a
+/// reload, or by a start after an edit made while postern was stopped) and created again is a
+/// new subject; the others keep theirs, also across restarts (embedded store).
+#[test]
+fn a_user_removed_and_created_again_gets_a_new_sub_after_a_reload_or_a_restart() {
+    let dir = TempDir::new("oidc-subjects");
+    let key = dir.0.join("oidc.pem");
+    let key_text = key.display().to_string();
+    let made = run(&["oidc", "generate-key", "--out", &key_text], "");
+    assert!(made.status.success(), "{made:?}");
+    let both = format!("carol:{HASH}\ndave:{HASH}\n");
+    let dave_only = format!("dave:{HASH}\n");
+    let users = dir.write("users.txt", &both);
+    let port = free_port();
+    let path = dir.write(
+        "postern.toml",
+        &config(
+            port,
+            &format!(
+                "users_file = \"{}\"\n[oidc]\nsigning_keys = [{key_text:?}]\n\
+                 [identity_token]\nheader = \"Remote-Jwt\"\n",
+                users.display()
+            ),
+        ),
+    );
+    let mut running = Running::start(&dir, &path, port);
+    let carol = identity_token_sub(port, "carol");
+    let dave = identity_token_sub(port, "dave");
+    assert_ne!(carol, dave);
+    assert_eq!(identity_token_sub(port, "carol"), carol, "stable");
+
+    // Removed and put back, with a reload seeing each change.
+    dir.write("users.txt", &dave_only);
+    wait_until(
+        &running,
+        "carol's subject retired on reload",
+        "subject ids of removed users are retired",
+    );
+    let reloads = |running: &Running| running.log_text().matches("users reloaded").count();
+    let seen = reloads(&running);
+    dir.write("users.txt", &both);
+    for _ in 0..200 {
+        if reloads(&running) > seen {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let after_reload = identity_token_sub(port, "carol");
+    assert_ne!(after_reload, carol);
+    assert_eq!(identity_token_sub(port, "dave"), dave);
+
+    // Removed while postern is stopped: the next start retires the id.
+    stop(&mut running);
+    dir.write("users.txt", &dave_only);
+    let mut running = Running::start(&dir, &path, port);
+    wait_until(
+        &running,
+        "carol's subject retired at start",
+        "subject ids of removed users are retired",
+    );
+    stop(&mut running);
+    dir.write("users.txt", &both);
+    let running = Running::start(&dir, &path, port);
+    let after_restart = identity_token_sub(port, "carol");
+    assert_ne!(after_restart, after_reload);
+    assert_ne!(after_restart, carol);
+    assert_eq!(
+        identity_token_sub(port, "dave"),
+        dave,
+        "kept across restarts"
+    );
+    drop(running);
+}
+
+fn stop(running: &mut Running) {
+    running.terminate();
+    assert!(
+        running
+            .wait_exit(std::time::Duration::from_secs(10))
+            .is_some(),
+        "postern did not stop"
+    );
+}
+
+fn wait_until(running: &Running, what: &str, log_line: &str) {
+    for _ in 0..200 {
+        if running.log_text().contains(log_line) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}: {}", running.log_text());
 }

@@ -1,7 +1,7 @@
 //! Running the real binary: temp dirs, free ports, a guard that stops the server.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -39,13 +39,7 @@ impl Drop for TempDir {
     }
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use postern_testkit::free_port;
 
 pub fn config(port: u16, extra: &str) -> String {
     format!(

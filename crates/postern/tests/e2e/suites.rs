@@ -207,3 +207,16 @@ mod oidc_provider {
         crate::scenarios::oidc_provider::chromium_walks_sign_in_and_consent().await;
     }
 }
+
+/// A peer's port taken by another process that answers like the peer: the start notices.
+mod taken_ports {
+    #[tokio::test]
+    async fn postern_on_a_taken_port_is_not_taken_for_ready() {
+        crate::scenarios::taken_ports::postern_on_a_taken_port_is_not_taken_for_ready().await;
+    }
+
+    #[tokio::test]
+    async fn nginx_on_a_taken_port_is_not_taken_for_routed() {
+        crate::scenarios::taken_ports::nginx_on_a_taken_port_is_not_taken_for_routed().await;
+    }
+}

@@ -116,6 +116,34 @@ fn every_bad_client_key_is_reported() {
 }
 
 #[test]
+fn require_pkce_per_client_defaults_to_the_provider_s_and_a_public_client_always_needs_it() {
+    let clients = |global: &str| {
+        format!(
+            "{}{global}[[oidc.clients]]\nid = \"plain\"\nsecret_hash = \"{HASH}\"\nredirect_uris = [\"https://a.example.com/cb\"]\n\
+             [[oidc.clients]]\nid = \"legacy\"\nsecret_hash = \"{HASH}\"\nredirect_uris = [\"https://b.example.com/cb\"]\nrequire_pkce = false\n\
+             [[oidc.clients]]\nid = \"strict\"\nsecret_hash = \"{HASH}\"\nredirect_uris = [\"https://c.example.com/cb\"]\nrequire_pkce = true\n\
+             [[oidc.clients]]\nid = \"spa\"\npublic = true\nredirect_uris = [\"https://d.example.com/cb\"]\n",
+            both_keys()
+        )
+    };
+    let pkce = |global: &str| {
+        let oidc = load_text(&clients(global)).unwrap().oidc.unwrap();
+        ["plain", "legacy", "strict", "spa"].map(|id| oidc.client(id).unwrap().require_pkce)
+    };
+    assert_eq!(pkce(""), [true, false, true, true]);
+    // `both_keys` opens `[oidc]`, so the provider's key follows it.
+    assert_eq!(pkce("require_pkce = false\n"), [false, false, true, true]);
+    let text = problems(&format!(
+        "{}[[oidc.clients]]\nid = \"spa\"\npublic = true\nredirect_uris = [\"https://d.example.com/cb\"]\nrequire_pkce = false\n",
+        both_keys()
+    ));
+    assert!(
+        text.contains("a `public` client always needs PKCE"),
+        "{text}"
+    );
+}
+
+#[test]
 fn an_rs256_client_needs_an_rsa_key() {
     let text = problems(&format!(
         "[oidc]\nsigning_keys = [\"{}\"]\n[[oidc.clients]]\nid = \"grafana\"\nsecret_hash = \"{HASH}\"\nredirect_uris = [\"https://g.example.com/cb\"]\n",

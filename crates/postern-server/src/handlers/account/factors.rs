@@ -8,87 +8,35 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use postern_core::session::{RECENT_AUTHENTICATION_SECS, authenticated_recently};
-use postern_core::token::TokenHash;
 use postern_core::totp::{TotpKey, generate_recovery_codes, generate_secret};
 use postern_core::users::User;
 use postern_store::StoreError;
 
+use super::pending_setup::{pending_secret, setup_key};
 use super::view::{self, Shown};
 use super::{AccountForm, Caller, done, refused, refused_by};
 use crate::clock::now;
 use crate::error::{self, AppError, AppResult};
+use crate::factor_rules;
 use crate::handlers::{change_password, totp};
 use crate::pages::{self, PageContext, ReauthPage};
-use crate::respond;
-use crate::sessions::{self, CurrentSession};
-use crate::state::AppState;
+use crate::respond::{self, HttpResponse};
 use crate::user_factors::{self, FactorChange, TotpSource};
 use crate::user_passwords;
 
 /// A set-up waits this long for its first code.
 const SETUP_LIFETIME: Duration = Duration::from_secs(600);
 
-/// The sections `reauth` may come back to.
-const SECTIONS: &[&str] = &["two-step", "recovery"];
-
-fn setup_key(session: &TokenHash) -> String {
-    format!("totp-setup:{}", session.to_hex())
-}
-
-fn reauth_key(session: &TokenHash) -> String {
-    format!("reauth:{}", session.to_hex())
-}
-
-/// The secret of the set-up this session started, while it waits for its code.
-pub async fn pending_secret(
-    state: &AppState,
-    session: &CurrentSession,
-) -> Result<Option<String>, StoreError> {
-    Ok(state
-        .store
-        .peek_value(&setup_key(&session.key))
-        .await?
-        .and_then(|bytes| String::from_utf8(bytes).ok()))
-}
-
-/// Whether the session's user authenticated within the last five minutes: signed in (with a
-/// password, a code or a provider: a session a ticket started is no sign-in, and one whose
-/// way in is not known does not count), or gave their password again here.
-pub(super) async fn recently_authenticated(
-    state: &AppState,
-    session: &CurrentSession,
-) -> Result<bool, StoreError> {
-    let now = now();
-    if authenticated_recently(session.record.created_at, now) {
-        let method = state
-            .store
-            .peek_value(&sessions::device_key(&session.key))
-            .await?
-            .and_then(|bytes| serde_json::from_slice::<sessions::Device>(&bytes).ok())
-            .map(|device| device.method)
-            .unwrap_or_default();
-        if !method.is_empty() && method != sessions::TICKET_METHOD {
-            return Ok(true);
-        }
-    }
-    let again = state
-        .store
-        .peek_value(&reauth_key(&session.key))
-        .await?
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.parse::<u64>().ok());
-    Ok(again.is_some_and(|at| authenticated_recently(at, now)))
-}
-
 /// The "confirm it's you" page, which comes back to `section`.
-fn reauth_page(
+async fn reauth_page(
     caller: &Caller<'_>,
     section: &str,
     error: Option<String>,
     status: StatusCode,
 ) -> AppResult {
     let state = caller.state;
+    let passkey =
+        crate::webauthn::records::registered(&state.store, &caller.session.user.name).await?;
     let csrf = state
         .csrf
         .token_for(postern_core::csrf::CsrfBinding::Session(
@@ -102,31 +50,36 @@ fn reauth_page(
             user: &caller.session.user.name,
             section,
             error,
+            passkey,
         },
     ))
 }
 
 /// Before every change: the user may change factors here, and authenticated recently.
-/// `Err` is the answer to give instead (a refusal on the page, or the re-auth page).
-async fn may_change(caller: &Caller<'_>, section: &str) -> Result<(), AppResult> {
+/// `Some` is the page to show instead (a refusal on the account page, or the re-auth page).
+pub(super) async fn may_change(
+    caller: &Caller<'_>,
+    section: &str,
+) -> Result<Option<HttpResponse>, AppError> {
     if let Some(why) = view::factors_locked(caller.state, &caller.session) {
-        return Err(refused(caller, StatusCode::FORBIDDEN, &why).await);
+        return refused(caller, StatusCode::FORBIDDEN, &why).await.map(Some);
     }
-    match recently_authenticated(caller.state, &caller.session).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(reauth_page(caller, section, None, StatusCode::UNAUTHORIZED)),
-        Err(err) => Err(Err(err.into())),
+    if factor_rules::recently_authenticated(caller.state, &caller.session).await? {
+        return Ok(None);
     }
+    reauth_page(caller, section, None, StatusCode::UNAUTHORIZED)
+        .await
+        .map(Some)
 }
 
 /// `POST /account/reauth` `password`, `section`: the password again; then back to the page,
 /// where changes of factors are open for five minutes.
 pub(super) async fn reauth(caller: &Caller<'_>, form: AccountForm) -> AppResult {
-    let section = SECTIONS
+    let section = factor_rules::REAUTH_SECTIONS
         .iter()
         .find(|known| **known == form.section)
         .copied()
-        .unwrap_or(SECTIONS[0]);
+        .unwrap_or(factor_rules::REAUTH_SECTIONS[0]);
     if let Some(why) = view::factors_locked(caller.state, &caller.session) {
         return refused(caller, StatusCode::FORBIDDEN, &why).await;
     }
@@ -143,7 +96,7 @@ pub(super) async fn reauth(caller: &Caller<'_>, form: AccountForm) -> AppResult 
         Ok(_) => {}
         Err(AppError::Refused { status, .. }) => {
             let wrong = "That password is not right. Please try again.".to_owned();
-            return reauth_page(caller, section, Some(wrong), status);
+            return reauth_page(caller, section, Some(wrong), status).await;
         }
         Err(AppError::Limited { retry_after }) => {
             let sentence = error::limited_sentence(retry_after);
@@ -152,22 +105,15 @@ pub(super) async fn reauth(caller: &Caller<'_>, form: AccountForm) -> AppResult 
                 section,
                 Some(sentence),
                 StatusCode::TOO_MANY_REQUESTS,
-            )?;
+            )
+            .await?;
             respond::set_retry_after(&mut page, retry_after);
             return Ok(page);
         }
         Err(other) => return Err(other),
     }
-    caller
-        .state
-        .store
-        .set_value(
-            &reauth_key(&caller.session.key),
-            now().to_string().into_bytes(),
-            Duration::from_secs(RECENT_AUTHENTICATION_SECS),
-        )
+    factor_rules::mark_reauthenticated(caller.state, &caller.session, caller.client, "password")
         .await?;
-    tracing::info!(target: "audit", event = "account.reauthenticated", user = %user.name, ip = %caller.client);
     done("reauth", section)
 }
 
@@ -180,8 +126,8 @@ async fn factors_of(caller: &Caller<'_>) -> Result<user_factors::Factors, StoreE
 
 /// `POST /account/totp-setup`: a new secret, shown with its QR code until its first code.
 pub(super) async fn totp_setup(caller: &Caller<'_>) -> AppResult {
-    if let Err(answer) = may_change(caller, "two-step").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "two-step").await? {
+        return Ok(instead);
     }
     if factors_of(caller).await?.totp.is_some() {
         return refused(
@@ -212,8 +158,8 @@ pub(super) async fn totp_setup(caller: &Caller<'_>) -> AppResult {
 /// `POST /account/totp-confirm` `code`: the set-up's first code. Right: the secret is the
 /// user's, on every replica, from the next sign-in on.
 pub(super) async fn totp_confirm(caller: &Caller<'_>, code: &str) -> AppResult {
-    if let Err(answer) = may_change(caller, "two-step").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "two-step").await? {
+        return Ok(instead);
     }
     let state = caller.state;
     let user = &caller.session.user;
@@ -267,8 +213,8 @@ pub(super) async fn totp_confirm(caller: &Caller<'_>, code: &str) -> AppResult {
 /// `POST /account/totp-remove`: the user's own secret (and recovery codes) end, unless it is
 /// their last second factor and an app they use needs two.
 pub(super) async fn totp_remove(caller: &Caller<'_>) -> AppResult {
-    if let Err(answer) = may_change(caller, "two-step").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "two-step").await? {
+        return Ok(instead);
     }
     let state = caller.state;
     let user = &caller.session.user;
@@ -292,12 +238,10 @@ pub(super) async fn totp_remove(caller: &Caller<'_>) -> AppResult {
         Some(TotpSource::User { .. }) => {}
     }
     // The user's passkeys are other second factors.
-    let other_second_factors = crate::webauthn::records::list(&state.store, &user.name)
+    let passkeys = crate::webauthn::records::list(&state.store, &user.name)
         .await?
         .len();
-    let required_by = view::two_factor_apps(state, &caller.session);
-    if other_second_factors == 0 && !required_by.is_empty() {
-        let message = view::last_factor_refusal(&required_by);
+    if let Some(message) = factor_rules::last_factor_refusal(state, &caller.session, passkeys) {
         return refused(caller, StatusCode::CONFLICT, &message).await;
     }
     let removed = {
@@ -312,8 +256,8 @@ pub(super) async fn totp_remove(caller: &Caller<'_>) -> AppResult {
 
 /// `POST /account/recovery-codes`: ten new codes, shown this once; every earlier one is void.
 pub(super) async fn recovery_codes(caller: &Caller<'_>) -> AppResult {
-    if let Err(answer) = may_change(caller, "recovery").await {
-        return answer;
+    if let Some(instead) = may_change(caller, "recovery").await? {
+        return Ok(instead);
     }
     let state = caller.state;
     let user = &caller.session.user;
@@ -353,9 +297,14 @@ pub(super) async fn recovery_codes(caller: &Caller<'_>) -> AppResult {
 
 /// The audit line and the webhook notice of a change of factors.
 fn announce(caller: &Caller<'_>, user: &Arc<User>, event: &'static str, message: &str) {
-    tracing::info!(target: "audit", event, user = %user.name, ip = %caller.client, "{message}");
-    caller
-        .state
-        .notifier
-        .factor_changed(&user.name, caller.client, event, message);
+    factor_rules::announce(
+        caller.state,
+        &factor_rules::Change {
+            user: &user.name,
+            client: caller.client,
+            event,
+            message,
+            passkey: None,
+        },
+    );
 }

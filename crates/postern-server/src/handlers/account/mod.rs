@@ -1,10 +1,13 @@
 //! The account page: `GET /account` for a signed-in user (anyone else signs in and comes
 //! back), and its forms, each a `POST /account/<action>` carrying the session's CSRF token:
 //! the password and the sessions here, the re-authentication and the second factors in
-//! `factors`. Every answer is a page; a form that worked answers 303 back to the page (a
+//! `factors`, the passkeys in `passkeys`, the OpenID clients allowed in `consents`. Every answer is a page; a form that worked answers 303 back to the page (a
 //! reload never repeats it), except the two that show a secret once.
 
+mod consents;
 mod factors;
+mod passkeys;
+mod pending_setup;
 pub(super) mod view;
 
 use std::net::IpAddr;
@@ -31,6 +34,10 @@ pub enum Action {
     TotpConfirm,
     TotpRemove,
     RecoveryCodes,
+    PasskeyAdd,
+    PasskeyRename,
+    PasskeyRemove,
+    ConsentRevoke,
 }
 
 impl Action {
@@ -44,6 +51,10 @@ impl Action {
             "/account/totp-confirm" => Self::TotpConfirm,
             "/account/totp-remove" => Self::TotpRemove,
             "/account/recovery-codes" => Self::RecoveryCodes,
+            "/account/passkey-add" => Self::PasskeyAdd,
+            "/account/passkey-rename" => Self::PasskeyRename,
+            "/account/passkey-remove" => Self::PasskeyRemove,
+            "/account/consent-revoke" => Self::ConsentRevoke,
             _ => return None,
         })
     }
@@ -54,9 +65,15 @@ impl Action {
 struct AccountForm {
     #[serde(default)]
     csrf: String,
-    /// A session's id (`end-session`).
+    /// A session's id (`end-session`), a passkey's (`passkey-rename`, `passkey-remove`).
     #[serde(default)]
     id: String,
+    /// A passkey's new name (`passkey-rename`).
+    #[serde(default)]
+    name: String,
+    /// An OpenID client's id (`consent-revoke`).
+    #[serde(default)]
+    client: String,
     #[serde(default)]
     current_password: String,
     #[serde(default)]
@@ -87,6 +104,13 @@ const NOTICES: &[(&str, &str)] = &[
     ),
     ("totp-on", "Two-step verification is on."),
     ("totp-off", "Two-step verification is off."),
+    ("passkey-added", "Your passkey is added."),
+    ("passkey-renamed", "Your passkey is renamed."),
+    ("passkey-removed", "Your passkey is removed."),
+    (
+        "consent-revoked",
+        "Access revoked. The app will ask for your consent again.",
+    ),
 ];
 
 #[derive(Deserialize, Default)]
@@ -157,6 +181,10 @@ pub async fn submit<B: RequestBody>(
         Action::TotpConfirm => factors::totp_confirm(&caller, &form.code).await,
         Action::TotpRemove => factors::totp_remove(&caller).await,
         Action::RecoveryCodes => factors::recovery_codes(&caller).await,
+        Action::PasskeyAdd => passkeys::add(&caller).await,
+        Action::PasskeyRename => passkeys::rename(&caller, &form.id, &form.name).await,
+        Action::PasskeyRemove => passkeys::remove(&caller, &form.id).await,
+        Action::ConsentRevoke => consents::revoke(&caller, &form.client).await,
     }
 }
 

@@ -7,21 +7,27 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
-use postern_core::access::Subject;
 use postern_core::csrf::CsrfBinding;
 use postern_core::session::AuthLevel;
 use postern_core::totp::otpauth_uri;
+use postern_store::StoreError;
 use qrcode::QrCode;
 use qrcode::render::svg;
 
-use super::factors;
+use super::pending_setup;
 use crate::error::AppResult;
+use crate::factor_rules;
 use crate::handlers::session_list::{self, SessionInfo};
-use crate::pages::{self, AccountPage, PageContext, Profile, RecoveryPart, SessionRow, TotpPart};
+use crate::oidc::consents;
+use crate::pages::{
+    self, AccountPage, ConsentRow, PageContext, PasskeyRow, PasskeysPart, Profile, RecoveryPart,
+    SessionRow, TotpPart,
+};
 use crate::sessions::CurrentSession;
 use crate::state::AppState;
 use crate::user_factors::{self, TotpSource};
 use crate::user_passwords;
+use crate::webauthn::records;
 
 /// What this answer shows besides the account's state.
 #[derive(Default)]
@@ -57,10 +63,10 @@ pub async fn render(
         },
         // A set-up's secret is shown again on a reload only while the user has authenticated
         // recently, like every change of factors: a session cookie alone must not read it.
-        None => match factors::pending_secret(state, session).await? {
+        None => match pending_setup::pending_secret(state, session).await? {
             Some(secret)
                 if factors_locked.is_none()
-                    && factors::recently_authenticated(state, session).await? =>
+                    && factor_rules::recently_authenticated(state, session).await? =>
             {
                 enrolling(state, &user.name, &secret)
             }
@@ -101,7 +107,9 @@ pub async fn render(
             totp,
             recovery,
             factors_locked,
-            required_by: two_factor_apps(state, session).join(", "),
+            required_by: factor_rules::two_factor_apps(state, session).join(", "),
+            passkeys: passkeys_part(state, session).await?,
+            consents: consent_rows(state, session).await?,
             sessions: sessions.iter().map(session_row).collect(),
         },
     ))
@@ -138,37 +146,55 @@ pub fn factors_locked(state: &AppState, session: &CurrentSession) -> Option<Stri
     None
 }
 
-/// Why a user may not remove their last second factor: `required_by` (not empty) needs two.
-pub fn last_factor_refusal(required_by: &[String]) -> String {
-    format!(
-        "You cannot remove your last second factor: {} need{} two factors. Set up another \
-         second factor first, or ask your administrator.",
-        required_by.join(", "),
-        if required_by.len() == 1 { "s" } else { "" }
-    )
+/// The session user's passkeys, or why they have none here.
+async fn passkeys_part(
+    state: &AppState,
+    session: &CurrentSession,
+) -> Result<PasskeysPart, StoreError> {
+    if let Some(external) = session.record.external.as_deref() {
+        return Ok(PasskeysPart {
+            rows: Vec::new(),
+            absent: Some(format!(
+                "You sign in with {}: passkeys are for accounts of this portal.",
+                provider_label(state, &external.provider)
+            )),
+        });
+    }
+    let rows = records::list(&state.store, &session.user.name)
+        .await?
+        .iter()
+        .map(|passkey| PasskeyRow {
+            id: passkey.id(),
+            name: passkey.name.clone(),
+            created: date(passkey.created_at),
+            last_used: passkey
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), date),
+        })
+        .collect();
+    Ok(PasskeysPart { rows, absent: None })
 }
 
-/// The names of the `two_factor` apps the session's user may reach.
-pub fn two_factor_apps(state: &AppState, session: &CurrentSession) -> Vec<String> {
-    let user = &session.user;
-    let subject = Subject {
-        user: &user.name,
-        groups: &user.groups,
-        level: session.record.level,
-        provider: session
-            .record
-            .external
-            .as_deref()
-            .map(|external| external.provider.as_str()),
-    };
-    state
-        .live
-        .load()
-        .access
-        .two_factor_apps_for(subject)
+/// The OpenID clients the session user allowed, where postern is an OpenID Provider.
+async fn consent_rows(
+    state: &AppState,
+    session: &CurrentSession,
+) -> Result<Option<Vec<ConsentRow>>, StoreError> {
+    if state.oidc.is_none() {
+        return Ok(None);
+    }
+    let rows = consents::all(&state.store, &session.user.name)
+        .await?
         .into_iter()
-        .map(str::to_owned)
-        .collect()
+        .map(|(client, consent)| ConsentRow {
+            client,
+            scopes: consent.scopes.join(" "),
+            granted: consent
+                .granted_at
+                .map_or_else(|| "before postern kept the date".to_owned(), date),
+        })
+        .collect();
+    Ok(Some(rows))
 }
 
 fn provider_label<'a>(state: &'a AppState, id: &'a str) -> &'a str {

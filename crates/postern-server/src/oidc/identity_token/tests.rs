@@ -18,6 +18,9 @@ const PASSWORD: SignIn = SignIn {
     federated: false,
 };
 
+/// A subject id as `subjects` draws them: opaque, not the name.
+const ALICE_SUB: &str = "q3Zt0m9bXWkR2cJ4vN8yAg";
+
 fn alice() -> Identity {
     Identity::new("alice", "alice@example.com", "Alice", &["admins".into()])
 }
@@ -27,18 +30,18 @@ fn one_signature_per_user_app_and_second() {
     let tokens = tokens();
     let alice = alice();
     let first = tokens
-        .value(&alice, "app.example.com", PASSWORD, 1000)
+        .value(&alice, ALICE_SUB, "app.example.com", PASSWORD, 1000)
         .unwrap();
     let again = tokens
-        .value(&alice, "app.example.com", PASSWORD, 1000)
+        .value(&alice, ALICE_SUB, "app.example.com", PASSWORD, 1000)
         .unwrap();
     assert_eq!(first, again);
     let next_second = tokens
-        .value(&alice, "app.example.com", PASSWORD, 1001)
+        .value(&alice, ALICE_SUB, "app.example.com", PASSWORD, 1001)
         .unwrap();
     assert_ne!(first, next_second);
     let other_app = tokens
-        .value(&alice, "other.example.com", PASSWORD, 1000)
+        .value(&alice, ALICE_SUB, "other.example.com", PASSWORD, 1000)
         .unwrap();
     assert_ne!(first, other_app);
     let two_factor = SignIn {
@@ -46,14 +49,14 @@ fn one_signature_per_user_app_and_second() {
         federated: false,
     };
     let stronger = tokens
-        .value(&alice, "app.example.com", two_factor, 1000)
+        .value(&alice, ALICE_SUB, "app.example.com", two_factor, 1000)
         .unwrap();
     assert_ne!(first, stronger);
     let bob = Identity::new("bob", "", "", &[]);
     assert_ne!(
         first,
         tokens
-            .value(&bob, "app.example.com", PASSWORD, 1000)
+            .value(&bob, "bob-subject-id", "app.example.com", PASSWORD, 1000)
             .unwrap()
     );
 }
@@ -62,7 +65,13 @@ fn one_signature_per_user_app_and_second() {
 fn the_token_states_who_for_which_app_and_for_sixty_seconds() {
     let tokens = tokens();
     let value = tokens
-        .value(&alice(), "app.example.com", PASSWORD, 1_700_000_000)
+        .value(
+            &alice(),
+            ALICE_SUB,
+            "app.example.com",
+            PASSWORD,
+            1_700_000_000,
+        )
         .unwrap();
     let jwk = tokens.key.jwk().clone();
     let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
@@ -76,7 +85,7 @@ fn the_token_states_who_for_which_app_and_for_sixty_seconds() {
     )
     .unwrap()
     .claims;
-    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["sub"], ALICE_SUB);
     assert_eq!(claims["preferred_username"], "alice");
     assert_eq!(claims["email"], "alice@example.com");
     assert_eq!(claims["groups"], serde_json::json!(["admins"]));
@@ -94,9 +103,9 @@ fn a_full_shard_keeps_only_the_current_second() {
     };
     for n in 0..(4 * SHARDS * 3) {
         let user = Identity::new(&format!("user{n}"), "", "", &[]);
-        tokens.value(&user, "app.example.com", PASSWORD, 1000);
+        tokens.value(&user, "some-subject-id", "app.example.com", PASSWORD, 1000);
     }
-    tokens.value(&alice(), "app.example.com", PASSWORD, 1001);
+    tokens.value(&alice(), ALICE_SUB, "app.example.com", PASSWORD, 1001);
     let total: usize = tokens
         .shards
         .iter()

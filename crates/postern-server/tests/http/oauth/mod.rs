@@ -245,10 +245,16 @@ async fn a_provider_user_s_account_page_says_what_is_kept_at_the_provider() {
         format!("<dd id=\"signed-in-with\">{label}</dd>"),
         format!("You sign in with {label}: your password is kept there, not here."),
         format!("You sign in with {label}: set up two-step verification there."),
+        format!("You sign in with {label}: passkeys are for accounts of this portal."),
     ] {
         assert!(page.body.contains(&shown), "{shown} in {}", page.body);
     }
-    for form in ["/account/password", "/account/totp-setup"] {
+    assert!(!page.body.contains("id=\"passkey-add\""));
+    for form in [
+        "/account/password",
+        "/account/totp-setup",
+        "/account/passkey-add",
+    ] {
         assert!(!page.body.contains(&format!("action=\"{form}\"")), "{form}");
         let refused = server
             .post(form)

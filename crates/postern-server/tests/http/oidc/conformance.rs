@@ -4,6 +4,7 @@
 use http::StatusCode;
 
 use super::rp::*;
+use super::stored_subject;
 use crate::support::*;
 
 /// oidcc-server: the code flow end to end, and the ID token as Core 3.1.3.7 checks it.
@@ -20,7 +21,7 @@ async fn oidcc_server() {
     assert_eq!(tokens["token_type"], "Bearer");
     assert!(tokens["expires_in"].as_u64().unwrap() > 0);
     let claims = verified_id_token(&server, tokens["id_token"].as_str().unwrap(), "basic").await;
-    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["sub"], stored_subject(&server, "alice").await);
     assert_eq!(claims["nonce"], "n0nce");
     assert!(claims["auth_time"].as_u64().unwrap() <= claims["iat"].as_u64().unwrap());
     assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
@@ -85,7 +86,7 @@ async fn oidcc_userinfo_post_header() {
         .send()
         .await;
     assert_eq!(info.status, StatusCode::OK);
-    assert_eq!(info.json()["sub"], "alice");
+    assert_eq!(info.json()["sub"], stored_subject(&server, "alice").await);
 }
 
 /// oidcc-userinfo-post-body.
@@ -99,7 +100,7 @@ async fn oidcc_userinfo_post_body() {
         .send()
         .await;
     assert_eq!(info.status, StatusCode::OK);
-    assert_eq!(info.json()["sub"], "alice");
+    assert_eq!(info.json()["sub"], stored_subject(&server, "alice").await);
     let bad = server
         .post("/oidc/userinfo")
         .form(&[("access_token", "not-a-token")])
@@ -509,7 +510,7 @@ async fn oidcc_refresh_token() {
     let second = rotated["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(first, second);
     let claims = verified_id_token(&server, rotated["id_token"].as_str().unwrap(), "basic").await;
-    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["sub"], stored_subject(&server, "alice").await);
     let access = rotated["access_token"].as_str().unwrap().to_owned();
     assert_eq!(userinfo(&server, &access).await.status, StatusCode::OK);
     // The first token again: refused, and the whole family with it.

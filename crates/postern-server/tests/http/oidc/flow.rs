@@ -4,6 +4,7 @@
 use http::StatusCode;
 
 use super::rp::*;
+use super::stored_subject;
 
 #[tokio::test]
 async fn a_public_client_needs_pkce_and_explicit_consent_is_asked_once() {
@@ -147,7 +148,7 @@ async fn introspection_and_revocation_answer_for_the_client_s_own_tokens() {
     };
     let active = introspect("basic", access.clone()).await;
     assert_eq!(active["active"], true);
-    assert_eq!(active["sub"], "alice");
+    assert_eq!(active["sub"], stored_subject(&server, "alice").await);
     assert_eq!(active["client_id"], "basic");
     assert_eq!(introspect("basic", refresh.clone()).await["active"], true);
     // Another client learns nothing.
@@ -251,5 +252,61 @@ async fn a_body_postern_does_not_read_is_the_client_s_error_not_the_store_s() {
             .await;
         assert_eq!(oversized.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
         assert_eq!(oversized.json()["error"], "invalid_request", "{path}");
+    }
+}
+
+/// A confidential client with `require_pkce = false`/`true` of its own, redirecting to REDIRECT.
+fn client_with_pkce(id: &str, required: bool) -> String {
+    format!(
+        "[[oidc.clients]]\nid = \"{id}\"\nsecret_hash = \"{}\"\nredirect_uris = [\"{REDIRECT}\"]\n\
+         consent = \"implicit\"\nrequire_pkce = {required}\n",
+        secret_hash()
+    )
+}
+
+/// `require_pkce` per client: its own value wins over `[oidc] require_pkce`, either way.
+#[tokio::test]
+async fn require_pkce_is_the_client_s_own_else_the_provider_s() {
+    const WITHOUT_PKCE: &[(&str, &str)] = &[("code_challenge", ""), ("code_challenge_method", "")];
+    let refused = |response: &crate::support::TestResponse| {
+        back_at_client(response).get("error").map(String::as_str) == Some("invalid_request")
+    };
+    for (provider_requires, client) in [(true, "legacy"), (false, "basic")] {
+        let extra = format!(
+            "require_pkce = {provider_requires}\n{}{}{}",
+            clients(""),
+            client_with_pkce("legacy", false),
+            client_with_pkce("strict", true)
+        );
+        let (server, _keys) = super::provider(&extra).await;
+        let cookie = server.login("alice").await;
+        let ask = |client: &str| {
+            server
+                .get(&authorize_path(client, &Pkce::new(), WITHOUT_PKCE))
+                .header("cookie", &cookie)
+                .send()
+        };
+        assert!(
+            refused(&ask("strict").await),
+            "strict, provider {provider_requires}"
+        );
+        assert_eq!(
+            refused(&ask("basic").await),
+            provider_requires,
+            "basic follows the provider"
+        );
+        // The client that may skip PKCE gets a code and redeems it without a verifier.
+        let code = code_for(&server, &cookie, client, &Pkce::new(), WITHOUT_PKCE).await;
+        let tokens = server
+            .post("/oidc/token")
+            .header("authorization", &basic(client))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ])
+            .send()
+            .await;
+        assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
     }
 }

@@ -5,7 +5,7 @@ use http::StatusCode;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 
-use super::provider;
+use super::{provider, stored_subject};
 use crate::support::*;
 
 const ON: &str = "[identity_token]\nheader = \"Remote-Jwt\"\n\
@@ -26,7 +26,7 @@ async fn signed_in(server: &TestServer, cookie: &str, host: &str) -> TestRespons
     check(server, host).header("cookie", cookie).send().await
 }
 
-async fn verify(server: &TestServer, token: &str, audience: &str) -> serde_json::Value {
+pub async fn verify(server: &TestServer, token: &str, audience: &str) -> serde_json::Value {
     let set: JwkSet = serde_json::from_str(&server.get("/oidc/jwks").send().await.body).unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     let jwk = set.find(header.kid.as_deref().unwrap()).unwrap();
@@ -50,7 +50,7 @@ async fn an_allowed_answer_carries_a_token_for_the_app_s_host() {
     assert_eq!(response.status, StatusCode::OK);
     let token = response.header("remote-jwt").expect("the identity token");
     let claims = verify(&server, token, "app.example.com").await;
-    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["sub"], stored_subject(&server, "alice").await);
     assert_eq!(claims["email"], "alice@example.com");
     assert_eq!(claims["name"], "Alice Example");
     assert_eq!(claims["groups"], serde_json::json!(["admins", "dev"]));

@@ -1,16 +1,35 @@
 //! postern as an OpenID Provider: the published documents and the identity token for
 //! forward-auth upstreams.
 
+mod account;
 mod conformance;
 mod flow;
 mod identity_token;
 mod published;
 mod replicas;
+mod rotation;
 mod rp;
+mod subjects;
 
 use postern_testkit::TempDir;
 
 use crate::support::*;
+
+/// The subject id (`sub`) the store holds for `user`: 128 random bits, base64url, never the
+/// name.
+pub async fn stored_subject(server: &TestServer, user: &str) -> String {
+    let stored = server
+        .state
+        .store
+        .user_record(user, postern_store::RecordKind::OidcSubject, "id")
+        .await
+        .unwrap()
+        .expect("a subject id is stored once the user needed one");
+    let id = String::from_utf8(stored).unwrap();
+    assert_eq!(id.len(), 22, "{id}");
+    assert!(!id.to_lowercase().contains(&user.to_lowercase()), "{id}");
+    id
+}
 
 /// A server with `[oidc]` (a new P-256 key first, the RSA test key second) and `extra` TOML.
 pub async fn provider(extra: &str) -> (TestServer, TempDir) {

@@ -1,11 +1,12 @@
 //! Two replicas on one Redis: a flow begun on one is finished on the other, and a refresh
-//! token rotated on one is spent on both.
+//! token rotated on one is spent on both; both agree on a new user's subject id.
 
 use http::StatusCode;
 use postern_testkit::{RedisServer, TempDir};
 
-use super::provider_in;
 use super::rp::*;
+use super::subjects::{IDENTITY, identity_token_sub, sign_in_to_client};
+use super::{provider_in, stored_subject};
 
 #[tokio::test]
 async fn authorize_on_a_redeem_on_b_refresh_on_a() {
@@ -44,4 +45,28 @@ async fn authorize_on_a_redeem_on_b_refresh_on_a() {
         .await;
     assert_eq!(replayed.json()["error"], "invalid_grant");
     assert_eq!(userinfo(&a, &access).await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Both replicas need a new user's subject id at the same moment: they mint one id, not two.
+#[tokio::test]
+async fn replicas_agree_on_a_new_users_subject() {
+    let redis = RedisServer::start();
+    let keys = TempDir::new("oidc-replica-subject-keys");
+    let extra = format!(
+        "[session]\nstore = \"redis\"\nredis_url = \"{}\"\n{}{IDENTITY}",
+        redis.url(),
+        clients("")
+    );
+    let a = provider_in(&keys, &extra).await;
+    let b = provider_in(&keys, &extra).await;
+    for user in ["alice", "bob"] {
+        let (on_a, on_b) = (a.login(user).await, b.login(user).await);
+        let (from_a, from_b) =
+            tokio::join!(identity_token_sub(&a, &on_a), identity_token_sub(&b, &on_b));
+        assert_eq!(from_a, from_b, "{user}");
+        assert_eq!(from_a, stored_subject(&a, user).await);
+    }
+    let alice = b.login("alice").await;
+    let (sub, _) = sign_in_to_client(&b, &alice).await;
+    assert_eq!(sub, stored_subject(&a, "alice").await);
 }

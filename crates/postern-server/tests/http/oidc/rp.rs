@@ -20,7 +20,7 @@ pub const REDIRECT: &str = "https://rp.example.com/cb";
 pub const BYE: &str = "https://rp.example.com/bye";
 pub const ISSUER: &str = "https://auth.example.com";
 
-fn secret_hash() -> &'static str {
+pub fn secret_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| postern_core::password::hash_password(SECRET.as_bytes()).unwrap())
 }

@@ -15,7 +15,7 @@ use super::deploy::{read, replace_every, replace_once};
 use super::nginx::copy_snippets;
 use super::peers;
 use super::postern::PORTAL_HOST;
-use super::process::{Process, wait_until};
+use super::process::{PortTaken, Process, wait_until_listening};
 use super::proxy::APP_HOST;
 use super::scratch::ScratchDir;
 
@@ -54,8 +54,13 @@ pub struct Balancer {
 
 impl Balancer {
     /// Starts nginx on `port` with the replicas on `replica_ports` (in the file's order) and
-    /// the app on `upstream_port`; returns once both the app and the portal are routed.
-    pub async fn start(port: u16, replica_ports: &[u16], upstream_port: u16) -> Self {
+    /// the app on `upstream_port`; returns once it holds `port` and both the app and the portal
+    /// are routed. `Err` when another process took `port` first.
+    pub async fn try_start(
+        port: u16,
+        replica_ports: &[u16],
+        upstream_port: u16,
+    ) -> Result<Self, PortTaken> {
         assert_eq!(replica_ports.len(), REPLICAS, "one port per listed replica");
         let dir = ScratchDir::new("nginx-replicas");
         let mut site = read(FILE);
@@ -95,8 +100,8 @@ impl Balancer {
             .args(["-e", "stderr"]);
         let process = Process::spawn("nginx (replicas)", command, &dir.join("nginx.log"));
         let mut balancer = Self { process, port, dir };
-        balancer.wait_until_routed().await;
-        balancer
+        balancer.wait_until_routed().await?;
+        Ok(balancer)
     }
 
     /// The public portal: `http://auth.example.com:<port>`, postern's `app_url`.
@@ -140,11 +145,12 @@ impl Balancer {
     }
 
     /// Routed when an API client gets postern's 401 from the app and the portal is ready.
-    async fn wait_until_routed(&mut self) {
+    async fn wait_until_routed(&mut self) -> Result<(), PortTaken> {
         let (port, host) = (self.port, self.app_host());
         let portal = format!("{PORTAL_HOST}:{port}");
-        wait_until(
+        wait_until_listening(
             &mut self.process,
+            port,
             "nginx routing to the postern replicas",
             Duration::from_secs(20),
             async || {
@@ -154,6 +160,6 @@ impl Balancer {
                     && ready.is_ok_and(|r| r.status == StatusCode::OK)
             },
         )
-        .await;
+        .await
     }
 }

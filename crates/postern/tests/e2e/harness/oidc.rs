@@ -14,8 +14,8 @@ use url::Url;
 
 use super::client::{Request, Response, path_and_query, send_to, try_send};
 use super::peers::workspace_root;
-use super::ports::free_port;
-use super::process::{Process, wait_until};
+use super::ports::on_a_free_port;
+use super::process::{PortTaken, Process, wait_until_listening};
 use super::scratch::ScratchDir;
 
 pub const CLIENT_ID: &str = "postern-e2e";
@@ -28,7 +28,8 @@ pub struct OidcProvider {
 }
 
 impl OidcProvider {
-    /// Starts the provider with one client whose only redirect URI is `redirect_uri`.
+    /// Starts the provider with one client whose only redirect URI is `redirect_uri`, on a
+    /// free port.
     pub async fn start(redirect_uri: &str) -> Self {
         let folder = workspace_root().join("crates/postern/tests/e2e/oidc");
         assert!(
@@ -36,19 +37,30 @@ impl OidcProvider {
             "oidc-provider is not installed in {}: run .ci/install-peers from the workspace root",
             folder.display()
         );
+        on_a_free_port("oidc-provider", async |port| {
+            Self::try_start_on(&folder, port, redirect_uri).await
+        })
+        .await
+    }
+
+    async fn try_start_on(
+        folder: &std::path::Path,
+        port: u16,
+        redirect_uri: &str,
+    ) -> Result<Self, PortTaken> {
         let dir = ScratchDir::new("oidc");
-        let port = free_port();
         let mut command = Command::new(node());
         command
             .arg(folder.join("provider.mjs"))
-            .current_dir(&folder)
+            .current_dir(folder)
             .env("OIDC_PORT", port.to_string())
             .env("OIDC_CLIENT_ID", CLIENT_ID)
             .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
             .env("OIDC_REDIRECT_URI", redirect_uri);
         let mut process = Process::spawn("oidc-provider", command, &dir.join("oidc.log"));
-        wait_until(
+        wait_until_listening(
             &mut process,
+            port,
             "oidc-provider discovery",
             Duration::from_secs(20),
             async || {
@@ -61,12 +73,12 @@ impl OidcProvider {
                 .is_ok_and(|response| response.status == StatusCode::OK)
             },
         )
-        .await;
-        Self {
+        .await?;
+        Ok(Self {
             _process: process,
             port,
             _dir: dir,
-        }
+        })
     }
 
     /// The issuer, as postern's `[oauth.<id>]` must name it.

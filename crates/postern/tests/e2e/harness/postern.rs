@@ -1,6 +1,7 @@
 //! A real `postern serve` on a free port, with one user (alice), stopped when the test ends.
 //! Several of them can share one Redis store and one public `app_url` as replicas behind one
-//! proxy (see replicas.rs).
+//! proxy (see replicas.rs). Ready means this process holds its port and answers its health
+//! check; one whose port was taken meanwhile starts again on another (`ports.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -10,7 +11,8 @@ use http::StatusCode;
 use url::Url;
 
 use super::client::{Request, try_send};
-use super::process::{Process, wait_until};
+use super::ports::on_a_free_port;
+use super::process::{PortTaken, Process, wait_until_listening};
 use super::scratch::ScratchDir;
 
 pub const ALICE: &str = "alice";
@@ -41,27 +43,42 @@ pub struct Postern {
 }
 
 impl Postern {
-    /// One postern with the memory store, serving its portal on `port` (chosen beforehand:
-    /// a provider must know the callback URL before postern runs), with `extra_toml` (e.g.
-    /// `[[apps]]` tables; `""` for none) added to its config.
-    pub async fn start_on(port: u16, extra_toml: &str) -> Self {
-        Self::start_with(port, portal_url(port), extra_toml).await
+    /// One postern with the memory store, serving its portal on a free port, with
+    /// `extra_toml` (e.g. `[[apps]]` tables; `""` for none) added to its config.
+    pub async fn start(extra_toml: &str) -> Self {
+        on_a_free_port("postern", async |port| {
+            Self::try_start_on(port, extra_toml).await
+        })
+        .await
     }
 
-    /// A postern listening on `port` whose public portal is `app_url` (a proxy in front of
+    /// `start` on `port` exactly, chosen beforehand (a provider must know the callback URL
+    /// before postern runs): `Err` when another process took it first.
+    pub async fn try_start_on(port: u16, extra_toml: &str) -> Result<Self, PortTaken> {
+        Self::try_start_with(port, portal_url(port), extra_toml).await
+    }
+
+    /// A replica on a free port whose public portal is `app_url` (a proxy in front of
     /// several replicas), with `extra_toml` (e.g. `[session]` for Redis) added to its config.
-    pub async fn start_with(port: u16, app_url: Url, extra_toml: &str) -> Self {
+    pub async fn start_replica(app_url: &Url, extra_toml: &str) -> Self {
+        on_a_free_port("a postern replica", async |port| {
+            Self::try_start_with(port, app_url.clone(), extra_toml).await
+        })
+        .await
+    }
+
+    async fn try_start_with(port: u16, app_url: Url, extra_toml: &str) -> Result<Self, PortTaken> {
         let dir = ScratchDir::new("postern");
         let config = dir.write("postern.toml", &config(port, &app_url, extra_toml));
-        let process = launch(&dir, &config, 0, port).await;
-        Self {
+        let process = launch(&dir, &config, 0, port).await?;
+        Ok(Self {
             process,
             port,
             app_url,
             config,
             restarts: 0,
             dir,
-        }
+        })
     }
 
     /// Stops the process with SIGTERM, as an orchestrator would during a rolling restart.
@@ -70,10 +87,26 @@ impl Postern {
     }
 
     /// Starts a stopped process again on the same port with the same config; returns once it
-    /// answers its health check.
+    /// answers its health check. The port must stay (the proxy names it): while another
+    /// process holds it, this tries again for up to 15 s.
     pub async fn start_again(&mut self) {
-        self.restarts += 1;
-        self.process = launch(&self.dir, &self.config, self.restarts, self.port).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            self.restarts += 1;
+            match launch(&self.dir, &self.config, self.restarts, self.port).await {
+                Ok(process) => {
+                    self.process = process;
+                    return;
+                }
+                Err(PortTaken) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(PortTaken) => panic!(
+                    "postern could not take its port {} again: another process holds it",
+                    self.port
+                ),
+            }
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -101,9 +134,14 @@ impl Postern {
     }
 }
 
-/// Starts `postern serve` and waits for its liveness answer. Each start logs to its own file,
-/// so a restarted replica's first life stays readable.
-async fn launch(dir: &ScratchDir, config: &std::path::Path, life: u32, port: u16) -> Process {
+/// Starts `postern serve` and waits until it holds `port` and gives its liveness answer. Each
+/// start logs to its own file, so a restarted replica's first life stays readable.
+async fn launch(
+    dir: &ScratchDir,
+    config: &std::path::Path,
+    life: u32,
+    port: u16,
+) -> Result<Process, PortTaken> {
     let mut command = Command::new(binary());
     command
         .arg("serve")
@@ -116,14 +154,15 @@ async fn launch(dir: &ScratchDir, config: &std::path::Path, life: u32, port: u16
     let health = portal_url(port)
         .join("/api/healthcheck")
         .expect("healthcheck URL");
-    wait_until(
+    wait_until_listening(
         &mut process,
+        port,
         "postern /api/healthcheck",
         Duration::from_secs(20),
         async || try_get(&health).await == Some(StatusCode::OK),
     )
-    .await;
-    process
+    .await?;
+    Ok(process)
 }
 
 fn portal_url(port: u16) -> Url {

@@ -27,6 +27,10 @@ impl Process {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `Some` once the process has exited (it should not, while a test runs).
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
@@ -85,23 +89,34 @@ impl Drop for Process {
     }
 }
 
-/// Polls `probe` every 50 ms until it returns true; panics after `timeout`, or at once when
-/// the process dies meanwhile, with its log in the message.
-pub async fn wait_until(
+/// A peer exited because another process holds its port.
+#[derive(Debug)]
+pub struct PortTaken;
+
+/// Polls every 50 ms until `process` itself holds the socket listening on `port` and `probe`
+/// returns true: a probe answered by another process that took the port first never counts.
+/// `Err(PortTaken)` when the process exited saying its port was taken; panics after
+/// `timeout`, or at once when the process dies otherwise, with its log in the message.
+pub async fn wait_until_listening(
     process: &mut Process,
+    port: u16,
     what: &str,
     timeout: Duration,
     mut probe: impl AsyncFnMut() -> bool,
-) {
+) -> Result<(), PortTaken> {
     let deadline = Instant::now() + timeout;
     loop {
+        if process.exit_status().is_some() && postern_testkit::said_port_taken(&process.log_text())
+        {
+            return Err(PortTaken);
+        }
         process.assert_running();
-        if probe().await {
-            return;
+        if postern_testkit::listens_on(process.pid(), port) && probe().await {
+            return Ok(());
         }
         if Instant::now() > deadline {
             panic!(
-                "{what}: not ready after {timeout:?}; {} output:\n{}",
+                "{what}: not ready on port {port} after {timeout:?}; {} output:\n{}",
                 process.name,
                 process.log_text()
             );

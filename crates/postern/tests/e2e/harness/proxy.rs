@@ -6,8 +6,8 @@ use http::StatusCode;
 use url::Url;
 
 use super::client::{self, Request, Response};
-use super::ports::free_port;
-use super::process::{Process, wait_until};
+use super::ports::on_a_free_port;
+use super::process::{PortTaken, Process, wait_until_listening};
 use super::scratch::ScratchDir;
 use super::{caddy, nginx, traefik};
 
@@ -54,32 +54,36 @@ impl Proxy {
         Self::start_variant(kind, postern_port, upstream_port, false).await
     }
 
-    /// `portal`: the deploy file with its commented portal block uncommented.
+    /// `portal`: the deploy file with its commented portal block uncommented. The proxy
+    /// listens on a free port, and on another if that one was taken before it bound it.
     pub async fn start_variant(
         kind: ProxyKind,
         postern_port: u16,
         upstream_port: u16,
         portal: bool,
     ) -> Self {
-        let dir = ScratchDir::new(kind.name());
-        let ports = Ports {
-            listen: free_port(),
-            postern: postern_port,
-            upstream: upstream_port,
-        };
-        let process = match kind {
-            ProxyKind::Nginx => nginx::start(&dir, &ports, portal),
-            ProxyKind::Traefik => traefik::start(&dir, &ports, portal),
-            ProxyKind::Caddy => caddy::start(&dir, &ports, portal),
-        };
-        let mut proxy = Self {
-            kind,
-            process,
-            port: ports.listen,
-            _dir: dir,
-        };
-        proxy.wait_until_routed().await;
-        proxy
+        on_a_free_port(kind.name(), async |listen| {
+            let dir = ScratchDir::new(kind.name());
+            let ports = Ports {
+                listen,
+                postern: postern_port,
+                upstream: upstream_port,
+            };
+            let process = match kind {
+                ProxyKind::Nginx => nginx::start(&dir, &ports, portal),
+                ProxyKind::Traefik => traefik::start(&dir, &ports, portal),
+                ProxyKind::Caddy => caddy::start(&dir, &ports, portal),
+            };
+            let mut proxy = Self {
+                kind,
+                process,
+                port: listen,
+                _dir: dir,
+            };
+            proxy.wait_until_routed().await?;
+            Ok(proxy)
+        })
+        .await
     }
 
     /// Where the proxy listens on 127.0.0.1.
@@ -101,14 +105,16 @@ impl Proxy {
         client::send(self.port, &self.host(), request).await
     }
 
-    /// Ready when a request travels the whole way: proxy, router, postern. An API client
-    /// without a session gets postern's 401 through every proxy. An open port is not enough:
-    /// traefik answers 404 until its file provider has loaded the routers.
-    async fn wait_until_routed(&mut self) {
+    /// Ready when this proxy holds its port and a request travels the whole way: proxy,
+    /// router, postern. An API client without a session gets postern's 401 through every
+    /// proxy. An open port is not enough: traefik answers 404 until its file provider has
+    /// loaded the routers.
+    async fn wait_until_routed(&mut self) -> Result<(), PortTaken> {
         let (port, host) = (self.port, self.host());
         let what = format!("{} routing to postern", self.kind.name());
-        wait_until(
+        wait_until_listening(
             &mut self.process,
+            port,
             &what,
             Duration::from_secs(20),
             async || {
@@ -118,6 +124,6 @@ impl Proxy {
                     .is_ok_and(|r| r.status == StatusCode::UNAUTHORIZED)
             },
         )
-        .await;
+        .await
     }
 }

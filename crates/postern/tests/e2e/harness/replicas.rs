@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use postern_testkit::free_port;
-
 use super::balancer::{Balancer, REPLICAS};
+use super::ports::on_a_free_port;
 use super::postern::Postern;
 use super::shared_redis::{RedisKind, SharedRedis};
 use super::upstream::Upstream;
@@ -26,19 +25,23 @@ impl ReplicaStack {
     pub async fn start(kind: RedisKind) -> Self {
         let redis = SharedRedis::start(kind);
         let upstream = Upstream::start().await;
-        // nginx's port first: it is the `app_url` every replica shares.
-        let balancer_port = free_port();
-        let app_url = Balancer::portal_url(balancer_port);
         let extra = format!(
             "{}\n[limits]\nmax_failures_per_ip = {MAX_FAILURES_PER_IP}\n",
             redis.config_toml()
         );
-        let mut replicas = Vec::with_capacity(REPLICAS);
-        for _ in 0..REPLICAS {
-            replicas.push(Postern::start_with(free_port(), app_url.clone(), &extra).await);
-        }
-        let ports: Vec<u16> = replicas.iter().map(Postern::port).collect();
-        let balancer = Balancer::start(balancer_port, &ports, upstream.port()).await;
+        // nginx's port first: it is the `app_url` every replica shares, so when another
+        // process took it before nginx could, the replicas start again with the next one.
+        let (balancer, replicas) = on_a_free_port("nginx before the replicas", async |port| {
+            let app_url = Balancer::portal_url(port);
+            let mut replicas = Vec::with_capacity(REPLICAS);
+            for _ in 0..REPLICAS {
+                replicas.push(Postern::start_replica(&app_url, &extra).await);
+            }
+            let ports: Vec<u16> = replicas.iter().map(Postern::port).collect();
+            let balancer = Balancer::try_start(port, &ports, upstream.port()).await?;
+            Ok((balancer, replicas))
+        })
+        .await;
         Self {
             balancer,
             replicas,

@@ -1,7 +1,7 @@
 //! The whole picture for one test: upstream app, postern, and one proxy in front of both.
 
-use super::ports::free_port;
 use super::postern::Postern;
+use super::process::PortTaken;
 use super::proxy::{Proxy, ProxyKind};
 use super::upstream::Upstream;
 
@@ -19,13 +19,24 @@ impl Stack {
 
     /// With `extra` TOML in postern's config (e.g. access rules).
     pub async fn start_with(kind: ProxyKind, extra: &str) -> Self {
-        Self::start_on(kind, free_port(), extra).await
+        let upstream = Upstream::start().await;
+        let postern = Postern::start(extra).await;
+        Self::around(kind, postern, upstream).await
     }
 
-    /// With postern on `postern_port`, chosen beforehand.
-    pub async fn start_on(kind: ProxyKind, postern_port: u16, extra: &str) -> Self {
+    /// With postern on `postern_port`, chosen beforehand: `Err` when another process took
+    /// it first.
+    pub async fn try_start_on(
+        kind: ProxyKind,
+        postern_port: u16,
+        extra: &str,
+    ) -> Result<Self, PortTaken> {
         let upstream = Upstream::start().await;
-        let postern = Postern::start_on(postern_port, extra).await;
+        let postern = Postern::try_start_on(postern_port, extra).await?;
+        Ok(Self::around(kind, postern, upstream).await)
+    }
+
+    async fn around(kind: ProxyKind, postern: Postern, upstream: Upstream) -> Self {
         let proxy = Proxy::start(kind, postern.port(), upstream.port()).await;
         Self {
             proxy,

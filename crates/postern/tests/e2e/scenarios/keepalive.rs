@@ -7,7 +7,6 @@ use http::StatusCode;
 
 use crate::harness::client::{Connection, Request};
 use crate::harness::portal::api_login;
-use crate::harness::ports::free_port;
 use crate::harness::postern::Postern;
 use crate::harness::proxy::{Proxy, ProxyKind};
 use crate::harness::relay::Relay;
@@ -33,7 +32,7 @@ fn pool(kind: ProxyKind) -> (usize, usize) {
 
 pub async fn the_proxy_keeps_its_connections_to_postern(kind: ProxyKind) {
     let upstream = Upstream::start().await;
-    let postern = Postern::start_on(free_port(), "").await;
+    let postern = Postern::start("").await;
     let relay = Relay::start(postern.port()).await;
     let proxy = Proxy::start(kind, relay.port(), upstream.port()).await;
     let session = api_login(&postern).await;

@@ -16,6 +16,7 @@ pub mod redis_outage;
 pub mod refused_in_chromium;
 pub mod replicas;
 pub mod spoofing;
+pub mod taken_ports;
 
 mod expect;
 mod replica_checks;

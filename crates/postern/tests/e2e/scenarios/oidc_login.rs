@@ -10,7 +10,7 @@ use http::StatusCode;
 use super::expect;
 use crate::harness::client::{Request, path_and_query, send_to};
 use crate::harness::oidc::{CLIENT_ID, CLIENT_SECRET, OidcProvider, ProviderBrowser};
-use crate::harness::ports::free_port;
+use crate::harness::ports::on_a_free_port;
 use crate::harness::postern::{PORTAL_HOST, SESSION_COOKIE};
 use crate::harness::proxy::ProxyKind;
 use crate::harness::stack::Stack;
@@ -19,11 +19,13 @@ use crate::harness::upstream::Echo;
 const OAUTH_COOKIE: &str = "postern_oauth";
 
 pub async fn oidc_login_reaches_the_app_with_the_provider_identity(kind: ProxyKind) {
-    let postern_port = free_port();
-    let callback = format!("http://{PORTAL_HOST}:{postern_port}/api/oauth/callback/generic");
-    let provider = OidcProvider::start(&callback).await;
-    let extra = format!(
-        r#"
+    // The provider knows postern's callback before postern runs: when another process takes
+    // postern's port first, both start again with the next one.
+    let (provider, stack) = on_a_free_port("postern after its provider", async |postern_port| {
+        let callback = format!("http://{PORTAL_HOST}:{postern_port}/api/oauth/callback/generic");
+        let provider = OidcProvider::start(&callback).await;
+        let extra = format!(
+            r#"
 [oauth.generic]
 issuer = "{issuer}"
 client_id = "{CLIENT_ID}"
@@ -31,9 +33,13 @@ client_secret = "{CLIENT_SECRET}"
 scopes = ["openid", "email", "profile", "groups"]
 allowed_groups = ["staff"]
 "#,
-        issuer = provider.issuer()
-    );
-    let stack = Stack::start_on(kind, postern_port, &extra).await;
+            issuer = provider.issuer()
+        );
+        let stack = Stack::try_start_on(kind, postern_port, &extra).await?;
+        Ok((provider, stack))
+    })
+    .await;
+    let callback = stack.postern.url("/api/oauth/callback/generic").to_string();
     let (postern, proxy) = (&stack.postern, &stack.proxy);
     let target = "/private/report?year=2026";
     let original = proxy.url(target);

@@ -13,7 +13,6 @@ use crate::harness::client::{Request, path_and_query, send_to};
 use crate::harness::oidc::node;
 use crate::harness::peers::workspace_root;
 use crate::harness::portal::api_login;
-use crate::harness::ports::free_port;
 use crate::harness::postern::Postern;
 
 const SECRET: &str = "e2e-rp-client-secret";
@@ -31,7 +30,7 @@ async fn provider_with_rp() -> (Postern, String) {
          consent = \"implicit\"\nscopes = [\"openid\", \"profile\", \"email\", \"groups\", \"offline_access\"]\n",
         rsa.display().to_string()
     );
-    let postern = Postern::start_on(free_port(), &extra).await;
+    let postern = Postern::start(&extra).await;
     let session = api_login(&postern).await;
     (postern, session)
 }
@@ -65,12 +64,13 @@ pub async fn openid_client_walks_the_whole_flow() {
     let seen: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(seen["issuer"], issuer.as_str());
     assert_eq!(seen["authorize_status"], 302);
-    assert_eq!(seen["id_token_claims"]["sub"], "alice");
+    let sub = &seen["id_token_claims"]["sub"];
+    assert_subject_id(sub);
     assert_eq!(seen["id_token_claims"]["aud"], "rp");
-    assert_eq!(seen["userinfo"]["sub"], "alice");
+    assert_eq!(seen["userinfo"]["sub"], *sub);
     assert_eq!(seen["userinfo"]["preferred_username"], "alice");
     assert_eq!(seen["refresh_rotated"], true);
-    assert_eq!(seen["refreshed_sub"], "alice");
+    assert_eq!(seen["refreshed_sub"], *sub);
     assert_eq!(seen["reused_refresh"], "invalid_grant");
     assert_eq!(seen["after_reuse"], false);
     assert_eq!(seen["introspected"]["active"], true);
@@ -104,7 +104,7 @@ pub async fn chromium_walks_sign_in_and_consent() {
          redirect_uris = [\"{REDIRECT}\"]\n",
         rsa.display().to_string()
     );
-    let postern = Postern::start_on(free_port(), &extra).await;
+    let postern = Postern::start(&extra).await;
     let verifier = "a-pkce-verifier-of-enough-length-for-rfc-7636-43-chars";
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let query = [
@@ -202,7 +202,20 @@ pub async fn authlib_walks_the_code_flow() {
     let seen: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(seen["issuer"], issuer.as_str());
     assert_eq!(seen["authorize_status"], 302);
-    assert_eq!(seen["id_token_claims"]["sub"], "alice");
+    assert_subject_id(&seen["id_token_claims"]["sub"]);
+    assert_eq!(seen["userinfo"]["sub"], seen["id_token_claims"]["sub"]);
     assert_eq!(seen["userinfo"]["email"], "alice@example.com");
     assert_eq!(seen["refresh_rotated"], true);
+}
+
+/// `sub` as postern draws it: 128 random bits in base64url, never the user name.
+pub fn assert_subject_id(sub: &serde_json::Value) {
+    let sub = sub.as_str().unwrap_or_else(|| panic!("no sub: {sub}"));
+    assert_eq!(sub.len(), 22, "{sub}");
+    assert!(
+        sub.bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'),
+        "{sub}"
+    );
+    assert!(!sub.to_lowercase().contains("alice"), "{sub}");
 }

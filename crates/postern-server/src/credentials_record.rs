@@ -1,0 +1,152 @@
+//! The one credentials record a durable store keeps per user (`RecordKind::Credentials`): its
+//! shape, reading and writing it, and the lock that keeps its changes one at a time on every
+//! replica. What it means is decided elsewhere: the password in force in `user_passwords`,
+//! the second factors in `user_factors`.
+
+use std::time::{Duration, Instant};
+
+use postern_store::{RecordKind, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The id of the one credentials record of a user.
+const CURRENT: &str = "current";
+
+/// What a durable store keeps about a user (`RecordKind::Credentials`): a hash set through the
+/// API, when `postern users revoke` last ended everything of theirs, and the second factors
+/// the user set up on their account page (`user_factors`). One record, so the sign-in path
+/// reads everything about a user's credentials in one store call.
+#[derive(Serialize, Deserialize, Default)]
+pub(crate) struct UserState {
+    pub(crate) kept: Option<KeptHash>,
+    pub(crate) revoked_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) totp: Option<KeptTotp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) recovery: Option<KeptRecovery>,
+    /// Counts the changes of second factors: part of the stamp, so each change ends the
+    /// user's bearer tokens and cached Basic credentials. Never goes back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) factors_version: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// A password hash set through the API.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct KeptHash {
+    pub(crate) hash: String,
+    /// The hash the user's file or config held when this one was set.
+    pub(crate) replaces: String,
+}
+
+/// The user's record; none is an empty one. A record that does not read is an error, never an
+/// empty one: that would drop the user's own second factors and undo a revocation (fail closed).
+pub(crate) async fn read_state(store: &Store, user: &str) -> Result<UserState, StoreError> {
+    let Some(bytes) = store
+        .user_record(user, RecordKind::Credentials, CURRENT)
+        .await?
+    else {
+        return Ok(UserState::default());
+    };
+    parse_state(&bytes).map_err(|why| {
+        tracing::error!(user, "the credentials record does not read: {why}");
+        StoreError::unavailable(format!("{user}'s credentials record does not read: {why}"))
+    })
+}
+
+/// A credentials record's value, or why it is not one. The reason names where it broke, never
+/// the text around it (the record holds secrets).
+pub(crate) fn parse_state(bytes: &[u8]) -> Result<UserState, String> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        format!(
+            "{:?} error at line {} column {}",
+            err.classify(),
+            err.line(),
+            err.column()
+        )
+    })
+}
+
+pub(crate) async fn write_state(
+    store: &Store,
+    user: &str,
+    state: &UserState,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(state).unwrap_or_default();
+    store
+        .put_user_record(user, RecordKind::Credentials, CURRENT, bytes)
+        .await
+}
+
+/// One change of a user's credentials record at a time, on every replica: a mark in the store
+/// (set if absent, for at most `LOCK_TTL`), held from the read to the write, so a password
+/// change, a revocation and a change of second factors made at once (on two replicas, or by
+/// `postern users` beside a running server on Redis) never write over each other.
+pub(crate) struct RecordLock<'a> {
+    store: &'a Store,
+    key: String,
+}
+
+/// Long enough for a read, a `users_file` rewrite and a write; a holder that died frees it then.
+const LOCK_TTL: Duration = Duration::from_secs(10);
+/// How long a change waits for another one to finish before it gives up (503).
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+impl<'a> RecordLock<'a> {
+    pub(crate) async fn take(store: &'a Store, user: &str) -> Result<Self, StoreError> {
+        Self::take_named(store, "credentials", user).await
+    }
+
+    /// The lock of another of `user`'s records (`what`: `consents`), with the same rules.
+    pub(crate) async fn take_named(
+        store: &'a Store,
+        what: &str,
+        user: &str,
+    ) -> Result<Self, StoreError> {
+        let key = format!("{what}-lock:{{{}}}", user.to_lowercase());
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            if store.put_value(&key, b"1".to_vec(), LOCK_TTL).await? {
+                return Ok(Self { store, key });
+            }
+            if Instant::now() >= deadline {
+                return Err(StoreError::unavailable(
+                    "another change of this user's credentials did not finish",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Frees the lock. A failure only leaves it to expire.
+    pub(crate) async fn release(self) {
+        if let Err(err) = self.store.take_value(&self.key).await {
+            tracing::warn!(error = %err, "a credentials lock was not freed; it expires by itself");
+        }
+    }
+}
+
+/// A TOTP secret the user enrolled (confirmed with a right code).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct KeptTotp {
+    /// Base32, as `TotpKey::parse` reads it.
+    pub secret: String,
+    pub enrolled_at: u64,
+}
+
+/// Recovery codes the user made: argon2id hashes, never the codes.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct KeptRecovery {
+    pub hashes: Vec<String>,
+    /// A fingerprint of the codes the config held when these were made.
+    pub replaces: String,
+    pub created_at: u64,
+}
+
+/// A short fingerprint, for tokens and the Basic cache.
+pub(crate) fn fingerprint(text: &str) -> String {
+    postern_core::mac::hex(&Sha256::digest(text.as_bytes())[..8])
+}

@@ -1,0 +1,112 @@
+//! A user's own changes of their passkeys, in one place for both ways in: the JSON API
+//! (`/api/webauthn/...`) and the account page's forms. Whoever calls has checked the session,
+//! its CSRF token and a recent authentication (`factor_rules`); here each change is made,
+//! refused with its reason, audited and sent to the `[notify]` webhook.
+
+use std::net::IpAddr;
+
+use http::StatusCode;
+
+use super::records::{self, StoredPasskey};
+use crate::error::AppError;
+use crate::factor_rules::{self, Change};
+use crate::sessions::CurrentSession;
+use crate::state::AppState;
+use crate::user_passwords;
+
+fn no_such_passkey() -> AppError {
+    AppError::refused(StatusCode::NOT_FOUND, "No such passkey")
+}
+
+fn announce(
+    state: &AppState,
+    session: &CurrentSession,
+    client: IpAddr,
+    event: &'static str,
+    message: &str,
+    id: &str,
+) {
+    factor_rules::announce(
+        state,
+        &Change {
+            user: &session.user.name,
+            client,
+            event,
+            message,
+            passkey: Some(id),
+        },
+    );
+}
+
+/// A passkey was registered for the session's user.
+pub fn added(state: &AppState, session: &CurrentSession, client: IpAddr, id: &str) {
+    announce(state, session, client, "passkey.added", "passkey added", id);
+}
+
+/// Renames one of the session's user's passkeys (`id`; another user's id is "no such
+/// passkey"). The name is cleaned as at registration; an empty one is refused.
+pub async fn rename(
+    state: &AppState,
+    session: &CurrentSession,
+    client: IpAddr,
+    id: &str,
+    name: &str,
+) -> Result<StoredPasskey, AppError> {
+    let Some(name) = records::clean_name(name) else {
+        return Err(AppError::refused(
+            StatusCode::BAD_REQUEST,
+            "The name must not be empty",
+        ));
+    };
+    let user = &session.user.name;
+    let Some(mut passkey) = records::find(&state.store, user, id).await? else {
+        return Err(no_such_passkey());
+    };
+    passkey.name = name;
+    records::save(&state.store, user, &passkey).await?;
+    announce(
+        state,
+        session,
+        client,
+        "passkey.renamed",
+        "passkey renamed",
+        id,
+    );
+    Ok(passkey)
+}
+
+/// Removes one of the session's user's passkeys, unless it is their last second factor
+/// (TOTP counts too) and an app they may open needs two.
+pub async fn remove(
+    state: &AppState,
+    session: &CurrentSession,
+    client: IpAddr,
+    id: &str,
+) -> Result<(), AppError> {
+    let user = &session.user.name;
+    let passkeys = records::list(&state.store, user).await?;
+    if !passkeys.iter().any(|passkey| passkey.id() == id) {
+        return Err(no_such_passkey());
+    }
+    let totp = user_passwords::in_force(state, &session.user)
+        .await?
+        .factors
+        .totp
+        .is_some();
+    let left = passkeys.len().saturating_sub(1) + usize::from(totp);
+    if let Some(message) = factor_rules::last_factor_refusal(state, session, left) {
+        return Err(AppError::refused(StatusCode::CONFLICT, message));
+    }
+    if !records::remove(&state.store, user, id).await? {
+        return Err(no_such_passkey());
+    }
+    announce(
+        state,
+        session,
+        client,
+        "passkey.removed",
+        "passkey removed",
+        id,
+    );
+    Ok(())
+}

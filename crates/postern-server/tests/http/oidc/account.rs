@@ -1,0 +1,193 @@
+//! The OpenID clients a user allowed, on the account page: listed with their scopes and date,
+//! and revoked there (CSRF, an audit event), which also ends the refresh tokens the client
+//! holds for the user; `users consents --revoke` calls the same function.
+
+use http::StatusCode;
+
+use super::rp::*;
+use crate::support::*;
+
+/// alice allows `spa` on its consent page; the tokens of the exchange.
+async fn consent_to_spa(server: &TestServer, cookie: &str) -> serde_json::Value {
+    let pkce = Pkce::new();
+    let page = server
+        .get(&authorize_path("spa", &pkce, &[]))
+        .header("cookie", cookie)
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let allowed = server
+        .post("/oidc/consent")
+        .header("cookie", cookie)
+        .form(&[
+            ("csrf", &page.hidden_field("csrf")),
+            ("request", &page.hidden_field("request")),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await;
+    let code = back_at_client(&allowed)["code"].clone();
+    let tokens = server
+        .post("/oidc/token")
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &pkce.verifier),
+            ("client_id", "spa"),
+        ])
+        .send()
+        .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+    tokens.json()
+}
+
+async fn refresh(server: &TestServer, client: &str, token: &str) -> TestResponse {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    let mut request = server.post("/oidc/token");
+    if client == "spa" {
+        form.push(("client_id", "spa"));
+    } else {
+        request = request.header("authorization", &basic(client));
+    }
+    request.form(&form).send().await
+}
+
+async fn revoke(server: &TestServer, cookie: &str, csrf: &str, client: &str) -> TestResponse {
+    server
+        .post("/account/consent-revoke")
+        .header("cookie", cookie)
+        .browser()
+        .form(&[("csrf", csrf), ("client", client)])
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn the_account_page_lists_the_clients_allowed_and_revoking_ends_their_refresh_tokens() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let before = server.account_page(&cookie).await;
+    assert!(
+        before.body.contains("id=\"consents-none\""),
+        "{}",
+        before.body
+    );
+
+    let tokens = consent_to_spa(&server, &cookie).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let page = server.account_page(&cookie).await;
+    assert!(page.body.contains("id=\"consent-list\""), "{}", page.body);
+    assert!(page.body.contains("<p class=\"session-title\">spa</p>"));
+    assert!(
+        page.body
+            .contains("It may read: openid profile offline_access.")
+    );
+    assert!(
+        page.body.contains(" UTC. It may read"),
+        "a date: {}",
+        page.body
+    );
+
+    // Without the session's CSRF token nothing is revoked.
+    let forged = revoke(&server, &cookie, "forged", "spa").await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("Form expired"));
+    let unknown = revoke(&server, &cookie, &page.hidden_field("csrf"), "gitea").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(unknown.body.contains("That app has no access to revoke."));
+    let still = refresh(&server, "spa", &refresh_token).await;
+    assert_eq!(still.status, StatusCode::OK, "{}", still.body);
+    let rotated = still.json()["refresh_token"].as_str().unwrap().to_owned();
+    let rotated_access = still.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        userinfo(&server, &access_token).await.status,
+        StatusCode::OK
+    );
+
+    // Revoking needs no recent sign-in, only the CSRF token.
+    let revoked = revoke(&server, &cookie, &page.hidden_field("csrf"), "spa").await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    assert_eq!(
+        revoked.header("location"),
+        Some("/account?done=consent-revoked#consents")
+    );
+    let after = server.account_page(&cookie).await;
+    assert!(
+        after.body.contains("id=\"consents-none\""),
+        "{}",
+        after.body
+    );
+    let refused = refresh(&server, "spa", &rotated).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "invalid_grant");
+    assert_eq!(
+        userinfo(&server, &rotated_access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The client asks for consent again.
+    let silent = server
+        .get(&authorize_path("spa", &Pkce::new(), &[("prompt", "none")]))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(back_at_client(&silent)["error"], "consent_required");
+}
+
+#[tokio::test]
+async fn an_implicit_client_with_offline_access_is_listed_and_the_admin_command_ends_it_too() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let pkce = Pkce::new();
+    let code = code_for(&server, &cookie, "basic", &pkce, &[]).await;
+    let tokens = exchange(&server, "basic", &code, &pkce).await.json();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let page = server.account_page(&cookie).await;
+    assert!(page.body.contains("<p class=\"session-title\">basic</p>"));
+    assert!(
+        page.body
+            .contains("It may read: openid profile email groups offline_access.")
+    );
+    // bob sees none of alice's.
+    let bob = server.login("bob").await;
+    assert!(
+        server
+            .account_page(&bob)
+            .await
+            .body
+            .contains("consents-none")
+    );
+
+    let said = postern_server::admin::revoke_consent_user(
+        &server.state.store,
+        &server.state.users(),
+        "alice",
+        "basic",
+    )
+    .await
+    .unwrap();
+    assert!(said.contains("refresh tokens"), "{said}");
+    let refused = refresh(&server, "basic", &refresh_token).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        server
+            .account_page(&cookie)
+            .await
+            .body
+            .contains("consents-none")
+    );
+}
+
+#[tokio::test]
+async fn without_the_provider_the_page_has_no_consents_part() {
+    let server = TestServer::start().await;
+    let cookie = server.login("alice").await;
+    assert!(
+        !server
+            .account_page(&cookie)
+            .await
+            .body
+            .contains("id=\"consents\"")
+    );
+}
