@@ -106,6 +106,17 @@ mod tests {
         assert!(!key.verify(&[b"user\0alice"], b""));
     }
 
+    /// A library given `as_bytes` (the JWT signer) signs with the very key `sign` uses.
+    #[test]
+    fn as_bytes_is_the_key_that_signs() {
+        let key = SubKey::derive(&[7u8; 32], b"purpose one");
+        assert_eq!(key.as_bytes(), hmac_sha256(&[7u8; 32], &[b"purpose one"]));
+        assert_eq!(
+            hmac_sha256(key.as_bytes(), &[b"data"]),
+            key.sign(&[b"data"])
+        );
+    }
+
     #[test]
     fn hex_round_trips_and_refuses_anything_else() {
         let bytes = [0x00, 0x0f, 0xa5, 0xff];

@@ -97,6 +97,17 @@ mod tests {
         assert_ne!(a.hash(), b.hash());
     }
 
+    /// Every character `generate` can write is read back: a random token holds `-` or `_`
+    /// only about half the time, so this does not leave it to chance.
+    #[test]
+    fn every_base64url_character_is_accepted() {
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        for first in alphabet.chars() {
+            let text = format!("{first}{}", "a".repeat(TOKEN_TEXT_LEN - 1));
+            assert!(SessionToken::parse(&text).is_some(), "{text}");
+        }
+    }
+
     #[test]
     fn malformed_tokens_are_no_token() {
         let long = "a".repeat(44);
@@ -124,6 +135,23 @@ mod tests {
     #[test]
     fn debug_never_shows_the_token() {
         let token = SessionToken::generate();
-        assert!(!format!("{token:?}").contains(token.as_str()));
+        assert_eq!(format!("{token:?}"), "SessionToken(<redacted>)");
+    }
+
+    /// A log line names a hash by a prefix: enough to match lines, not the whole key.
+    #[test]
+    fn debug_shows_a_prefix_of_the_hash() {
+        let hash = SessionToken::generate().hash();
+        let hex = hash.to_hex();
+        assert_eq!(format!("{hash:?}"), format!("TokenHash({})", &hex[..12]));
+    }
+
+    #[test]
+    fn random_text_is_base64url_of_fresh_bytes() {
+        let a = random_text::<16>();
+        let b = random_text::<16>();
+        assert_ne!(a, b);
+        let decoded = URL_SAFE_NO_PAD.decode(&a).unwrap();
+        assert_eq!(decoded.len(), 16);
     }
 }

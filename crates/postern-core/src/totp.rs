@@ -209,10 +209,23 @@ mod tests {
             TotpError::TooShort
         );
         assert!(TotpKey::parse("gezd gnbv gy3t qojq gezd gnbv gy3t qojq").is_ok());
+        // 128 bits, the least RFC 4226 allows, is enough; 120 bits is not.
+        let bits_128 = &RFC_KEY[..26];
+        assert!(TotpKey::parse(bits_128).is_ok(), "{bits_128}");
+        assert_eq!(
+            TotpKey::parse(&RFC_KEY[..24]).unwrap_err(),
+            TotpError::TooShort
+        );
         let generated = generate_secret();
         assert_eq!(generated.len(), 32);
         assert!(TotpKey::parse(&generated).is_ok());
         assert_ne!(generated, generate_secret());
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let key = TotpKey::parse(RFC_KEY).unwrap();
+        assert_eq!(format!("{key:?}"), "TotpKey(<redacted>)");
     }
 
     #[test]

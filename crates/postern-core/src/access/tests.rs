@@ -812,3 +812,26 @@ fn the_two_factor_apps_a_user_reaches_are_listed() {
     assert_eq!(apps_of("bob"), ["Safe"]);
     assert!(apps_of("carol").is_empty());
 }
+
+/// A policy's name, as a decision's trace writes it, is the word the config spells it with.
+#[test]
+fn policy_names_are_the_config_words() {
+    for policy in [
+        Policy::Bypass,
+        Policy::OneFactor,
+        Policy::TwoFactor,
+        Policy::Deny,
+    ] {
+        assert_eq!(Policy::parse(policy.name()), Some(policy));
+    }
+    assert_eq!(Policy::parse("two-factor"), None);
+}
+
+/// `apps` lists every configured app, in the config's order (the unauthorized page and the
+/// OpenID provider's client table read it).
+#[test]
+fn apps_are_listed_in_config_order() {
+    let rules = rules(HOSTS);
+    let names: Vec<&str> = rules.apps().iter().map(|app| app.name.as_str()).collect();
+    assert_eq!(names, ["exact", "wild", "dev", "dev-exact"]);
+}

@@ -188,3 +188,59 @@ fn envoy_over_http2_reads_the_authority_and_a_bare_query() {
         ForwardedRequest::from_headers(ProxyKind::Envoy, &map, &own(&Method::GET, None, ""));
     assert_eq!(missing, Err(TargetError::Missing("Host")));
 }
+
+/// `/api/auth/{proxy}` names the four proxies exactly; anything else is no proxy.
+#[test]
+fn proxies_are_named_exactly() {
+    for kind in [
+        ProxyKind::Traefik,
+        ProxyKind::Caddy,
+        ProxyKind::Nginx,
+        ProxyKind::Envoy,
+    ] {
+        assert_eq!(ProxyKind::from_name(kind.name()), Some(kind));
+    }
+    for other in ["", "Traefik", "nginx ", "haproxy", "envoy/"] {
+        assert_eq!(ProxyKind::from_name(other), None, "{other:?}");
+    }
+}
+
+/// A header sent blank is as missing as one not sent, and the answer names it.
+#[test]
+fn a_blank_required_header_is_missing() {
+    for (blank, name) in [
+        ("x-forwarded-proto", "X-Forwarded-Proto"),
+        ("x-forwarded-host", "X-Forwarded-Host"),
+    ] {
+        let mut pairs = vec![
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com"),
+        ];
+        pairs.retain(|(header, _)| *header != blank);
+        pairs.push((blank, "  "));
+        assert_eq!(
+            parse(ProxyKind::Traefik, &pairs),
+            Err(TargetError::Missing(name)),
+            "{blank}"
+        );
+    }
+}
+
+/// A blank method header is no method header: the request was a GET.
+#[test]
+fn a_blank_method_header_means_get() {
+    let pairs = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "app.example.com"),
+        ("x-forwarded-method", " "),
+    ];
+    assert_eq!(
+        parse(ProxyKind::Traefik, &pairs).unwrap().method,
+        Method::GET
+    );
+    let nginx = [
+        ("x-original-url", "https://app.example.com/x"),
+        ("x-original-method", ""),
+    ];
+    assert_eq!(parse(ProxyKind::Nginx, &nginx).unwrap().method, Method::GET);
+}

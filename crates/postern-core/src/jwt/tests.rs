@@ -131,3 +131,62 @@ fn a_changed_payload_breaks_the_signature() {
         Err(JwtError::Signature)
     );
 }
+
+/// A token is valid from its `nbf` second up to, not including, its `exp` second.
+#[test]
+fn a_token_is_valid_from_nbf_until_the_second_before_exp() {
+    let key = key();
+    let token = key.sign(&claims(TokenType::Access));
+    for (now, expected) in [
+        (NOW - 1, Err(JwtError::NotYetValid)),
+        (NOW, Ok(claims(TokenType::Access))),
+        (NOW + 3599, Ok(claims(TokenType::Access))),
+        (NOW + 3600, Err(JwtError::Expired)),
+    ] {
+        assert_eq!(
+            key.verify(&token, TokenType::Access, now),
+            expected,
+            "{now}"
+        );
+    }
+}
+
+/// Tokens of up to 4096 bytes are read; a longer one is refused before decoding, even when
+/// its signature is right.
+#[test]
+fn a_signed_token_of_4096_bytes_verifies_and_a_longer_one_is_refused() {
+    let key = key();
+    let sized = |sub_len: usize, jti: &str| {
+        let mut claims = claims(TokenType::Access);
+        claims.sub = "a".repeat(sub_len);
+        claims.jti = jti.into();
+        (key.sign(&claims), claims)
+    };
+    // Each byte of `sub` adds 4/3 of a character to the token: start the search near 4096.
+    let near = (4096 - sized(0, "j").0.len()) * 3 / 4;
+    let lengths = near - 4..near + 4;
+    let (token, signed) = lengths
+        .clone()
+        .flat_map(|sub_len| ["j", "jj", "jjj"].map(|jti| sized(sub_len, jti)))
+        .find(|(token, _)| token.len() == 4096)
+        .unwrap();
+    assert_eq!(key.verify(&token, TokenType::Access, NOW + 1), Ok(signed));
+    let (longer, _) = lengths
+        .map(|sub_len| sized(sub_len, "j"))
+        .find(|(token, _)| token.len() == 4097 || token.len() == 4098)
+        .unwrap();
+    assert_eq!(
+        key.verify(&longer, TokenType::Access, NOW + 1),
+        Err(JwtError::Malformed)
+    );
+}
+
+/// The issuer a key signs for is the one it verifies (the token endpoint writes it into `iss`).
+#[test]
+fn a_key_names_its_issuer() {
+    assert_eq!(key().issuer(), "https://auth.example.com");
+    let mut claims = claims(TokenType::Access);
+    claims.iss = key().issuer().to_owned();
+    let token = key().sign(&claims);
+    assert_eq!(key().verify(&token, TokenType::Access, NOW + 1), Ok(claims));
+}

@@ -193,6 +193,45 @@ async fn the_server_ends_a_session_past_its_idle_or_absolute_deadline() {
     );
 }
 
+/// A check of a session whose idle deadline was last moved more than a tenth of the idle window
+/// ago moves it to a full window from now (after the answer, so the test waits for the write);
+/// the absolute deadline stays.
+#[tokio::test]
+async fn a_check_moves_a_due_idle_deadline_and_never_the_absolute_one() {
+    let server = TestServer::start().await;
+    let cookie = server.login("alice").await;
+    let now = wall_clock();
+    // Last moved 800 s ago (idle window 1800 s): due, as 800 s is past a tenth of the window.
+    set_deadlines(&server, &cookie, now + 1000, now + 3600).await;
+    assert_eq!(
+        answers(&server, &cookie).await,
+        (StatusCode::OK, StatusCode::OK)
+    );
+    let key = session_key(&cookie);
+    let waited_since = std::time::Instant::now();
+    let moved = loop {
+        let record = server.state.store.get_session(&key).await.unwrap().unwrap();
+        if record.idle_deadline != now + 1000 {
+            break record;
+        }
+        assert!(
+            waited_since.elapsed() < std::time::Duration::from_secs(30),
+            "the check never moved the idle deadline"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        moved.idle_deadline >= now + 1800 && moved.idle_deadline <= wall_clock() + 1800,
+        "moved to a full window from the check: {} (now {now})",
+        moved.idle_deadline
+    );
+    assert_eq!(
+        moved.expires_at,
+        now + 3600,
+        "the absolute deadline never moves"
+    );
+}
+
 #[tokio::test]
 async fn keepalive_on_a_remember_me_session_moves_nothing() {
     let server = TestServer::start().await;

@@ -83,6 +83,20 @@ try {
     client.endSessionUrl({ id_token_hint: again.id_token, state: "bye-state" }),
   );
   seen.logout_location = logout.location;
+  // What postern issued and the client sent: the test looks for each in postern's debug log.
+  seen.secrets = [
+    params.code,
+    code_verifier,
+    tokens.access_token,
+    tokens.refresh_token,
+    tokens.id_token,
+    refreshed.access_token,
+    refreshed.refresh_token,
+    refreshed.id_token,
+    again.access_token,
+    again.refresh_token,
+    again.id_token,
+  ];
   console.log(JSON.stringify(seen));
 } catch (error) {
   console.error(`${error.name}: ${error.message} ${JSON.stringify(error.error ?? "")}`);

@@ -77,6 +77,24 @@ pub async fn openid_client_walks_the_whole_flow() {
     assert_eq!(seen["introspected"]["client_id"], "rp");
     assert_eq!(seen["after_revoke"], false);
     assert_eq!(seen["logout_location"], format!("{BYE}?state=bye-state"));
+    // postern ran at debug with every check logged: nothing it issued or was sent in
+    // confidence may be in a line.
+    let log = postern.log_text();
+    let secrets = seen["secrets"]
+        .as_array()
+        .expect("the flow lists what it was issued");
+    assert_eq!(secrets.len(), 11, "{secrets:?}");
+    for secret in secrets
+        .iter()
+        .map(|s| s.as_str().expect("a string"))
+        .chain([SECRET])
+    {
+        assert!(secret.len() >= 16, "too short to look for: {secret:?}");
+        assert!(
+            !log.contains(secret),
+            "{secret:?} is in postern's log:\n{log}"
+        );
+    }
 }
 
 /// SECRET's hash, from the binary under test (`postern hash-password`).
