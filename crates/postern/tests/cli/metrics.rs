@@ -187,7 +187,7 @@ fn scrapes_need_the_bearer_token_and_the_counters_follow_requests() {
             1.0,
         ),
         (
-            "postern_store_operations_total{op=\"put_session\",result=\"ok\"}",
+            "postern_store_operations_total{op=\"apply\",result=\"ok\"}",
             1.0,
         ),
         ("postern_sessions", 1.0),

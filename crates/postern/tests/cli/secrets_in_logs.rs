@@ -21,8 +21,20 @@ const SERVER_SECRET: &str = "a-server-secret-that-must-never-be-logged";
 const METRICS_TOKEN: &str = "metrics-token-never-logged-7c1d";
 const QUERY_SECRET: &str = "query-secret-5b8e0f";
 
-/// One HTTP/1.1 request; the whole answer as text.
+/// One HTTP/1.1 request, with a JSON body if `body` is not empty; the whole answer as text.
 fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+    let body = (!body.is_empty()).then_some(("application/json", body));
+    send(port, method, path, headers, body)
+}
+
+/// One HTTP/1.1 request with an optional `(content type, body)`; the whole answer as text.
+fn send(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -31,14 +43,14 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: 
     for (name, value) in headers {
         text.push_str(&format!("{name}: {value}\r\n"));
     }
-    if !body.is_empty() {
+    if let Some((kind, body)) = body {
         text.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            "Content-Type: {kind}\r\nContent-Length: {}\r\n",
             body.len()
         ));
     }
     text.push_str("\r\n");
-    text.push_str(body);
+    text.push_str(body.map_or("", |(_, body)| body));
     stream.write_all(text.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
@@ -87,6 +99,56 @@ fn check(port: u16, uri: &str, credential: (&str, &str)) -> String {
         ],
         "",
     )
+}
+
+/// A form POST with the account page's CSRF field; the whole answer as text.
+fn account_form(port: u16, path: &str, session: &str, fields: &[(&str, &str)]) -> String {
+    let page = request(port, "GET", "/account", &[("Cookie", session)], "");
+    let marker = "name=\"csrf\" value=\"";
+    let start = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("no CSRF field:\n{page}"))
+        + marker.len();
+    let csrf = &page[start..start + page[start..].find('"').unwrap()];
+    let mut body = format!("csrf={}", urlencoding(csrf));
+    for (name, value) in fields {
+        body.push_str(&format!("&{name}={}", urlencoding(value)));
+    }
+    let form = Some(("application/x-www-form-urlencoded", body.as_str()));
+    send(port, "POST", path, &[("Cookie", session)], form)
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn urlencoding(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(byte).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Sets up TOTP for the session's user on `/account`; the secret the page showed.
+fn enrol_totp(port: u16, session: &str) -> String {
+    let setup = account_form(port, "/account/totp-setup", session, &[]);
+    assert!(setup.starts_with("HTTP/1.1 200"), "{setup}");
+    let marker = "id=\"totp-secret\">";
+    let start = setup
+        .find(marker)
+        .unwrap_or_else(|| panic!("no secret:\n{setup}"))
+        + marker.len();
+    let secret = setup[start..start + setup[start..].find('<').unwrap()].replace(' ', "");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = TotpKey::parse(&secret).unwrap().code_at(now);
+    let confirmed = account_form(port, "/account/totp-confirm", session, &[("code", &code)]);
+    assert!(confirmed.starts_with("HTTP/1.1 303"), "{confirmed}");
+    secret
 }
 
 fn login_body(user: &str, password: &str) -> String {
@@ -209,6 +271,10 @@ fn no_credential_of_any_kind_reaches_the_log_at_debug_with_every_check_logged() 
         check(port, "/", ("Authorization", &basic));
         secrets.push(encoded);
     }
+
+    // TOTP set up on the account page (alice's session is a recent sign-in): the secret it
+    // shows. Last: from now on alice's password alone no longer signs her in.
+    secrets.push(enrol_totp(port, &session_header));
 
     // A check without a usable target logs at debug: proof that debug lines are written.
     let no_target = request(
