@@ -17,7 +17,7 @@ use serde_json::json;
 use webauthn_rs_core::proto::{AuthenticationResult, AuthenticationState, PublicKeyCredential};
 
 use super::login::{self, SignIn};
-use super::passkey_shared::{internal, to_json};
+use super::passkey_shared::{assertion_options, internal, to_json};
 use super::totp::{self, SecondStep};
 use crate::clock::now;
 use crate::cookies::{self, DEVICE_COOKIE};
@@ -77,27 +77,13 @@ pub async fn second_factor_begin<B: RequestBody>(
     let (parts, Empty {}) = request::json_body::<Empty, _>(state, request).await?;
     let token = pending::cookie_token(&parts.headers).ok_or_else(no_pending)?;
     let record = pending::peek(state, &token).await?.ok_or_else(no_pending)?;
-    let passkeys = records::list(&state.store, &record.user).await?;
-    if passkeys.is_empty() {
-        return Err(AppError::refused(
-            StatusCode::BAD_REQUEST,
-            "This account has no passkey",
-        ));
-    }
-    let credentials = passkeys
-        .into_iter()
-        .map(|passkey| passkey.credential)
-        .collect();
-    let (options, ceremony) = state
-        .webauthn
-        .start_authentication(credentials)
-        .map_err(|err| internal("sign-in options", &err))?;
+    let (options, ceremony) = assertion_options(state, &record.user, "sign-in options").await?;
     let ceremony = SignInCeremony {
         user: Some(record.user),
         state: ceremony,
     };
     challenges::keep(state, Binding::SecondFactor(&token.hash()), &ceremony).await?;
-    Ok(respond::json(StatusCode::OK, to_json(&options)))
+    Ok(respond::json(StatusCode::OK, options))
 }
 
 /// `POST /api/webauthn/second-factor/finish` `{"credential"}`: a two-factor session, and

@@ -12,7 +12,7 @@ use serde_json::json;
 use webauthn_rs_core::proto::{AuthenticationState, PublicKeyCredential};
 
 use super::passkey_login::{limited_or, refused, verify};
-use super::passkey_shared::{internal, local_session, self_service, to_json};
+use super::passkey_shared::{assertion_options, local_session, self_service};
 use crate::credentials;
 use crate::error::{AppError, AppResult};
 use crate::factor_rules::{self, REAUTH_SECTIONS};
@@ -44,27 +44,14 @@ pub async fn begin<B: RequestBody>(state: &AppState, request: Request<B>) -> App
     let (parts, Empty {}) = request::json_body::<Empty, _>(state, request).await?;
     let session = local_session(state, &parts.headers, true).await?;
     self_service(state)?;
-    let passkeys = records::list(&state.store, &session.user.name).await?;
-    if passkeys.is_empty() {
-        return Err(AppError::refused(
-            StatusCode::BAD_REQUEST,
-            "This account has no passkey",
-        ));
-    }
-    let credentials = passkeys
-        .into_iter()
-        .map(|passkey| passkey.credential)
-        .collect();
-    let (options, ceremony) = state
-        .webauthn
-        .start_authentication(credentials)
-        .map_err(|err| internal("confirmation options", &err))?;
+    let (options, ceremony) =
+        assertion_options(state, &session.user.name, "confirmation options").await?;
     let ceremony = ReauthCeremony {
         user: session.user.name.clone(),
         state: ceremony,
     };
     challenges::keep(state, Binding::Reauthentication(&session.key), &ceremony).await?;
-    Ok(respond::json(StatusCode::OK, to_json(&options)))
+    Ok(respond::json(StatusCode::OK, options))
 }
 
 /// `POST /api/webauthn/reauth/finish` `{"credential", "section"?}`: changes of factors are

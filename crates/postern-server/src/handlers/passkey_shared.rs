@@ -5,11 +5,39 @@
 use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
+use webauthn_rs_core::proto::AuthenticationState;
 
 use crate::error::AppError;
 use crate::request;
 use crate::sessions::{self, CurrentSession};
 use crate::state::AppState;
+use crate::webauthn::records;
+
+/// A challenge naming `user`'s passkeys (as JSON for the browser) and the ceremony's state to
+/// keep until the answer comes; 400 when the user has none. `what` names the ceremony in the
+/// log line of a failure.
+pub async fn assertion_options(
+    state: &AppState,
+    user: &str,
+    what: &str,
+) -> Result<(Value, AuthenticationState), AppError> {
+    let passkeys = records::list(&state.store, user).await?;
+    if passkeys.is_empty() {
+        return Err(AppError::refused(
+            StatusCode::BAD_REQUEST,
+            "This account has no passkey",
+        ));
+    }
+    let credentials = passkeys
+        .into_iter()
+        .map(|passkey| passkey.credential)
+        .collect();
+    let (options, ceremony) = state
+        .webauthn
+        .start_authentication(credentials)
+        .map_err(|err| internal(what, &err))?;
+    Ok((to_json(&options), ceremony))
+}
 
 /// Users change their own factors only with `[account] self_service` (the default).
 pub fn self_service(state: &AppState) -> Result<(), AppError> {
