@@ -32,6 +32,7 @@ mod passwords;
 mod pending;
 mod principal;
 pub mod records_file;
+pub mod retirement;
 mod request;
 mod respond;
 mod router;

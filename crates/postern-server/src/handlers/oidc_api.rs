@@ -129,10 +129,9 @@ async fn code_grant(
     // A refresh token outlives the sign-in: its family is noted with the user's consent, so
     // revoking the consent (account page, `users consents --revoke`) ends it.
     if grant.scopes.iter().any(|scope| scope == "offline_access") {
-        let user = &grant.subject.user;
         consents::remember_family(
             &state.store,
-            user,
+            (&subject.user, &subject.sub),
             &client.id,
             &grant.scopes,
             (&family, family_expires_at),
@@ -234,10 +233,15 @@ async fn current_subject(
     if !subject.federated && state.user(&subject.user).is_none() {
         return Ok(None);
     }
+    // Grants from before subject ids (no `sub`), or before a provider's user's provider was
+    // kept, cannot say whose they are: refused, never handed the current user's id.
+    if subject.sub.is_empty() || subject.federated && subject.provider.is_none() {
+        return Ok(None);
+    }
     let sub = provider
-        .subject(&state.store, &subject.user, subject.federated)
+        .subject(&state.store, &subject.user, subject.provider.as_deref())
         .await?;
-    if !subject.sub.is_empty() && *subject.sub != *sub {
+    if *subject.sub != *sub {
         return Ok(None);
     }
     Ok(Some(Subject {

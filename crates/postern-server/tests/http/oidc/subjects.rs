@@ -48,18 +48,15 @@ async fn introspected_sub(server: &TestServer, token: &str) -> serde_json::Value
         .json()
 }
 
-/// What `postern serve` does when `users_file` changes: one swap of the users, then the
-/// subject ids of those removed are retired.
-async fn reload_users(server: &TestServer, users: UserTable) {
+/// What `postern serve` does when `users_file` changes: one swap of the users, then those
+/// removed are retired (`postern_server::retirement`). Returns how many were.
+pub async fn reload_users(server: &TestServer, users: UserTable) -> usize {
     let before = server.state.users();
     let access = (*server.state.live.load().access).clone();
     server.state.replace_live(access, users.clone());
-    let provider = server.state.oidc.as_ref().unwrap();
-    provider
-        .subjects
-        .retire_removed(&server.state.store, &before, &users)
+    postern_server::retirement::retire_removed(&server.state, &before, &users)
         .await
-        .unwrap();
+        .unwrap()
 }
 
 #[tokio::test]
