@@ -4,6 +4,7 @@
 
 mod account;
 mod authenticator;
+mod retired;
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -8,7 +8,7 @@ use super::rp::*;
 use crate::support::*;
 
 /// alice allows `spa` on its consent page; the tokens of the exchange.
-async fn consent_to_spa(server: &TestServer, cookie: &str) -> serde_json::Value {
+pub(super) async fn consent_to_spa(server: &TestServer, cookie: &str) -> serde_json::Value {
     let pkce = Pkce::new();
     let page = server
         .get(&authorize_path("spa", &pkce, &[]))
@@ -42,7 +42,7 @@ async fn consent_to_spa(server: &TestServer, cookie: &str) -> serde_json::Value 
     tokens.json()
 }
 
-async fn refresh(server: &TestServer, client: &str, token: &str) -> TestResponse {
+pub(super) async fn refresh(server: &TestServer, client: &str, token: &str) -> TestResponse {
     let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
     let mut request = server.post("/oidc/token");
     if client == "spa" {
