@@ -53,10 +53,11 @@ async fn a_provider_users_id_kept_by_an_earlier_release_moves_once_to_one_provid
         .await
         .unwrap();
     let (a, b) = (SubjectIds::default(), SubjectIds::default());
-    let (github, google) = tokio::join!(
-        a.of(&store, &SubjectOwner::new("carol", Some("github"))),
-        b.of(&store, &SubjectOwner::new("carol", Some("google")))
+    let (on_github, on_google) = (
+        SubjectOwner::new("carol", Some("github")),
+        SubjectOwner::new("carol", Some("google")),
     );
+    let (github, google) = tokio::join!(a.of(&store, &on_github), b.of(&store, &on_google));
     let (github, google) = (github.unwrap(), google.unwrap());
     assert_ne!(github, google, "one person keeps the old id, never both");
     assert!(&*github == "kept-id" || &*google == "kept-id");
@@ -116,7 +117,7 @@ async fn a_lookup_that_read_the_old_id_before_a_retirement_does_not_cache_it() {
 async fn two_replicas_needing_a_new_users_id_at_once_agree() {
     let store = Store::memory(100);
     for round in 0..50 {
-        let owner = SubjectOwner::new(&format!("user{round}"), false);
+        let owner = SubjectOwner::new(&format!("user{round}"), None);
         let (a, b) = (SubjectIds::default(), SubjectIds::default());
         let (from_a, from_b) = tokio::join!(a.of(&store, &owner), b.of(&store, &owner));
         assert_eq!(from_a.unwrap(), from_b.unwrap());
@@ -126,7 +127,7 @@ async fn two_replicas_needing_a_new_users_id_at_once_agree() {
 #[tokio::test]
 async fn a_lost_claim_race_takes_the_winners_id() {
     let store = Store::memory(100);
-    let owner = SubjectOwner::new("dave", false);
+    let owner = SubjectOwner::new("dave", None);
     // Another replica claimed and has not written the record yet.
     assert!(
         store
