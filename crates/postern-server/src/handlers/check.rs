@@ -222,16 +222,14 @@ async fn allowed(
                 Some(sub) => Some(sub),
                 // Boxed: the store call happens once per user, and inline its future would
                 // make every check's future kilobytes larger (router.rs says why that costs).
-                None => match Box::pin(provider.subject(
-                    &state.store,
-                    &identity.user,
-                    oauth_provider,
-                ))
-                .await
-                {
-                    Ok(sub) => Some(sub),
-                    Err(err) => return (store_down(&err), None),
-                },
+                None => {
+                    match Box::pin(provider.subject(&state.store, &identity.user, oauth_provider))
+                        .await
+                    {
+                        Ok(sub) => Some(sub),
+                        Err(err) => return (store_down(&err), None),
+                    }
+                }
             }
         }
         _ => None,

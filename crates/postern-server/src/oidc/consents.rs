@@ -215,7 +215,11 @@ pub async fn retire_all(
     for (client, consent) in all(store, user).await? {
         if revoke(store, user, &client, now).await? {
             retired.consents += 1;
-            retired.families += consent.families.iter().filter(|(_, end)| *end > now).count();
+            retired.families += consent
+                .families
+                .iter()
+                .filter(|(_, end)| *end > now)
+                .count();
         }
     }
     // Records that no longer parse are not in `all`: removed all the same.

@@ -43,7 +43,12 @@ async fn at_start_only_local_users_with_records_of_their_own_count_as_absent() {
     put("erin", RecordKind::OidcConsent, "grafana").await;
     put("provider:github:erin", RecordKind::OidcSubject, "id").await;
     put("federated:frank", RecordKind::OidcSubject, "id").await;
-    put(PASSKEY_INDEX_OWNER, RecordKind::PasskeyIndex, "credential:b").await;
+    put(
+        PASSKEY_INDEX_OWNER,
+        RecordKind::PasskeyIndex,
+        "credential:b",
+    )
+    .await;
     let users = UserTable::new([user("Alice")]);
     assert_eq!(
         absent_users(&store, &users).await.unwrap(),

@@ -333,7 +333,11 @@ fn on_redis_a_start_without_a_user_retires_nothing_but_a_reload_that_removes_the
     let mut stale = Running::start(&dir, &path, port);
     identity_token_sub(port, "dave");
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(!stale.log_text().contains("user.retired"), "{}", stale.log_text());
+    assert!(
+        !stale.log_text().contains("user.retired"),
+        "{}",
+        stale.log_text()
+    );
     stop(&mut stale);
     dir.write("users.txt", &both);
     let running = Running::start(&dir, &path, port);
@@ -377,7 +381,11 @@ fn a_retirement_cut_short_by_the_store_is_finished_later() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(running.log_text().contains("user.retired"), "{}", running.log_text());
+    assert!(
+        running.log_text().contains("user.retired"),
+        "{}",
+        running.log_text()
+    );
     let seen = running.log_text().matches("users reloaded").count();
     dir.write("users.txt", &both);
     wait_for_reloads(&running, seen);

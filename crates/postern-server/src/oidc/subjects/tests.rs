@@ -90,7 +90,12 @@ async fn a_retired_name_gets_a_new_id_and_the_old_one_never_comes_back() {
     );
     let new = ids.of(&store, &bob).await.unwrap();
     assert_ne!(new, old);
-    assert!(!SubjectIds::default().retire(&store, "nobody").await.unwrap());
+    assert!(
+        !SubjectIds::default()
+            .retire(&store, "nobody")
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -111,7 +116,6 @@ async fn a_lookup_that_read_the_old_id_before_a_retirement_does_not_cache_it() {
     assert_ne!(fresh, old);
     assert_eq!(ids.cached(&bob), Some(fresh));
 }
-
 
 #[tokio::test]
 async fn two_replicas_needing_a_new_users_id_at_once_agree() {

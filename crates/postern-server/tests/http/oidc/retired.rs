@@ -16,7 +16,10 @@ use crate::support::*;
 const SPA_LISTED: &str = "<p class=\"session-title\">spa</p>";
 
 /// The client asks without prompting: the answer says whether consent is still needed.
-async fn silent_spa(server: &TestServer, cookie: &str) -> std::collections::HashMap<String, String> {
+async fn silent_spa(
+    server: &TestServer,
+    cookie: &str,
+) -> std::collections::HashMap<String, String> {
     let silent = server
         .get(&authorize_path("spa", &Pkce::new(), &[("prompt", "none")]))
         .header("cookie", cookie)
@@ -66,7 +69,9 @@ async fn a_consent_kept_for_another_subject_or_before_binding_is_neither_honoure
     for kept in [
         // A predecessor's, whose retirement never ran (a shared store's replicas were all
         // stopped when the name was removed).
-        format!(r#"{{"scopes":{scopes},"granted_at":1,"families":[],"sub":"somebody-else-entirely"}}"#),
+        format!(
+            r#"{{"scopes":{scopes},"granted_at":1,"families":[],"sub":"somebody-else-entirely"}}"#
+        ),
         // From before consents named their subject.
         format!(r#"{{"scopes":{scopes},"granted_at":1,"families":[]}}"#),
         scopes.to_owned(),
@@ -74,7 +79,12 @@ async fn a_consent_kept_for_another_subject_or_before_binding_is_neither_honoure
         server
             .state
             .store
-            .put_user_record("alice", RecordKind::OidcConsent, "spa", kept.clone().into_bytes())
+            .put_user_record(
+                "alice",
+                RecordKind::OidcConsent,
+                "spa",
+                kept.clone().into_bytes(),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -93,7 +103,12 @@ async fn a_consent_kept_for_another_subject_or_before_binding_is_neither_honoure
 }
 
 /// Rewrites the grant an access or refresh token stands for, as an earlier release stored it.
-async fn rewrite_grant(server: &TestServer, prefix: &str, token: &str, change: impl Fn(&mut serde_json::Value)) {
+async fn rewrite_grant(
+    server: &TestServer,
+    prefix: &str,
+    token: &str,
+    change: impl Fn(&mut serde_json::Value),
+) {
     let key = format!(
         "{prefix}{}",
         SessionToken::parse(token).unwrap().hash().to_hex()

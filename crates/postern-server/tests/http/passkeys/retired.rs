@@ -65,7 +65,12 @@ async fn a_user_created_again_inherits_no_passkey_totp_or_session() {
         .header("cookie", &cookie)
         .send()
         .await;
-    assert_ne!(old_session.json()["username"], "alice", "{}", old_session.body);
+    assert_ne!(
+        old_session.json()["username"],
+        "alice",
+        "{}",
+        old_session.body
+    );
 
     // The new alice signs in with her password alone and has no passkey.
     let fresh = password_step(&server, "alice").await;
@@ -81,6 +86,10 @@ async fn a_user_created_again_inherits_no_passkey_totp_or_session() {
     assert_eq!(listed.json()["passkeys"], json!([]));
 
     // bob was not removed: his session goes on.
-    let status = server.get("/api/status").header("cookie", &bob).send().await;
+    let status = server
+        .get("/api/status")
+        .header("cookie", &bob)
+        .send()
+        .await;
     assert_eq!(status.json()["username"], "bob");
 }
