@@ -270,12 +270,30 @@ fn a_user_removed_and_created_again_gets_a_new_sub_after_a_reload_or_a_restart()
     assert_ne!(after_reload, carol);
     assert_eq!(identity_token_sub(port, "dave"), dave);
 
-    // Removed while postern is stopped: the next start retires the id.
+    // Removed while postern is stopped: the next start retires her, id and records.
     stop(&mut running);
+    let data = dir.0.join("data");
+    let path_text = path.display().to_string();
+    let revoked = run_in(
+        &data,
+        &["users", "revoke", "carol", "--config", &path_text],
+        "",
+    );
+    assert!(revoked.status.success(), "{revoked:?}");
+    let carols = || {
+        let export = run_in(&data, &["store", "export", "--config", &path_text], "");
+        assert!(export.status.success(), "{export:?}");
+        String::from_utf8_lossy(&export.stdout)
+            .lines()
+            .filter(|line| line.contains("\"user\":\"carol\""))
+            .count()
+    };
+    assert_eq!(carols(), 2, "her subject id and credentials record");
     dir.write("users.txt", &dave_only);
     let mut running = Running::start(&dir, &path, port);
     wait_until(&running, "carol retired at start", "user.retired");
     stop(&mut running);
+    assert_eq!(carols(), 0, "nothing of hers is left");
     dir.write("users.txt", &both);
     let running = Running::start(&dir, &path, port);
     let after_restart = identity_token_sub(port, "carol");
