@@ -155,7 +155,7 @@ async fn finish(
             groups: identity.groups.clone(),
             level: session.record.level,
             federated: session.record.external.is_some(),
-            provider: oauth_provider(session).map(str::to_owned),
+            provider: session.oauth_provider().map(str::to_owned),
             auth_time: session.record.created_at,
         },
     };
@@ -178,17 +178,8 @@ pub async fn subject_of(
     session: &CurrentSession,
 ) -> Result<std::sync::Arc<str>, AppError> {
     Ok(provider
-        .subject(&state.store, &session.user.name, oauth_provider(session))
+        .subject(&state.store, &session.user.name, session.oauth_provider())
         .await?)
-}
-
-/// The provider a provider's user signed in with; `None` for a local user.
-fn oauth_provider(session: &CurrentSession) -> Option<&str> {
-    session
-        .record
-        .external
-        .as_ref()
-        .map(|external| external.provider.as_str())
 }
 
 /// The client's `allow_users`, `allow_groups` and `two_factor`, as in `[[apps]]`.

@@ -183,13 +183,8 @@ async fn consent_rows(
     let Some(provider) = &state.oidc else {
         return Ok(None);
     };
-    let oauth_provider = session
-        .record
-        .external
-        .as_ref()
-        .map(|external| external.provider.as_str());
     let sub = provider
-        .subject(&state.store, &session.user.name, oauth_provider)
+        .subject(&state.store, &session.user.name, session.oauth_provider())
         .await?;
     // Only the consents this person gave: not a predecessor's under the same name.
     let rows = consents::all_of(&state.store, &session.user.name, &sub)

@@ -53,7 +53,12 @@ pub(super) async fn refresh(server: &TestServer, client: &str, token: &str) -> T
     request.form(&form).send().await
 }
 
-async fn revoke(server: &TestServer, cookie: &str, csrf: &str, client: &str) -> TestResponse {
+pub(super) async fn revoke(
+    server: &TestServer,
+    cookie: &str,
+    csrf: &str,
+    client: &str,
+) -> TestResponse {
     server
         .post("/account/consent-revoke")
         .header("cookie", cookie)

@@ -7,7 +7,7 @@ use http::StatusCode;
 use postern_core::token::SessionToken;
 use postern_store::RecordKind;
 
-use super::account::{consent_to_spa, refresh};
+use super::account::{consent_to_spa, refresh, revoke};
 use super::rp::*;
 use super::subjects::sign_in_to_client;
 use crate::support::*;
@@ -94,6 +94,8 @@ async fn a_consent_kept_for_another_subject_or_before_binding_is_neither_honoure
         );
         let page = server.account_page(&cookie).await;
         assert!(!page.body.contains(SPA_LISTED), "{kept}: {}", page.body);
+        let revoked = revoke(&server, &cookie, &page.hidden_field("csrf"), "spa").await;
+        assert_eq!(revoked.status, StatusCode::NOT_FOUND, "{kept}");
     }
     // Her own consent replaces it, and counts from then on.
     consent_to_spa(&server, &cookie).await;
