@@ -33,7 +33,6 @@ use postern_store::{RETIRING_OWNER, RecordKind, Store, StoreError};
 use crate::clock::now;
 use crate::credentials_record;
 use crate::oidc::consents;
-use crate::oidc::subjects::SubjectOwner;
 use crate::state::AppState;
 use crate::webauthn::records as passkeys;
 
@@ -122,7 +121,9 @@ async fn absent_users(store: &Store, users: &UserTable) -> Result<Vec<String>, S
             )
         })
         .map(|record| record.user)
-        .filter(|owner| !owner.contains(':') && !SubjectOwner::is_federated(owner))
+        // No local name has a ':'; every other owner (a provider's user, the passkey index,
+        // the retirement notes) has one.
+        .filter(|owner| !owner.contains(':'))
         .filter(|owner| users.get(owner).is_none())
         .collect();
     absent.dedup();

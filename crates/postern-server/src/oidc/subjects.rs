@@ -61,16 +61,6 @@ impl SubjectOwner {
         }
     }
 
-    /// The owner key as the store holds it.
-    pub fn key(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether this is a provider's user (or one kept by an earlier release as such).
-    pub fn is_federated(key: &str) -> bool {
-        key.starts_with(PROVIDER_PREFIX) || key.starts_with(LEGACY_PREFIX)
-    }
-
     /// The name under which an earlier release kept this provider user's id.
     fn legacy(&self) -> Option<(&str, String)> {
         let rest = self.0.strip_prefix(PROVIDER_PREFIX)?;

@@ -93,3 +93,22 @@ async fn a_user_created_again_inherits_no_passkey_totp_or_session() {
         .await;
     assert_eq!(status.json()["username"], "bob");
 }
+
+/// An emptied users table is taken for a mistake: nobody's passkeys are deleted.
+#[tokio::test]
+async fn a_users_table_with_no_local_user_retires_nobody() {
+    let server = TestServer::durable(&config_text(ORIGIN, "")).await;
+    let (cookie, csrf) = session(&server, "alice").await;
+    register(&server, &cookie, &csrf).await;
+    let everyone = (*server.state.users()).clone();
+    let nobody = postern_core::users::UserTable::new(Vec::new());
+    assert_eq!(server.reload_users(nobody).await, 0);
+    assert_eq!(server.reload_users(everyone).await, 0);
+    let passkeys = server
+        .state
+        .store
+        .user_records("alice", RecordKind::Passkeys)
+        .await
+        .unwrap();
+    assert_eq!(passkeys.len(), 1);
+}
