@@ -142,12 +142,13 @@ impl SubjectIds {
     pub async fn retire(&self, store: &Store, name: &str) -> Result<bool, StoreError> {
         let owner = SubjectOwner::new(name, None);
         self.forget(&owner);
+        // The claim first: a claim still standing would hand its id to the next user of this
+        // name, and an id being drawn now sees it gone after its write and takes that back.
+        store.take_value(&claim_key(&owner)).await?;
         let had = stored(store, &owner).await?.is_some();
         store
             .delete_user_record(&owner.0, RecordKind::OidcSubject, RECORD_ID)
             .await?;
-        // A claim still standing would hand its id to the next user of this name.
-        store.take_value(&claim_key(&owner)).await?;
         // Again, after the delete: a lookup between the first forget and the delete read the
         // old id, and the count it started under has moved on, so it does not cache it.
         self.forget(&owner);
@@ -171,42 +172,76 @@ async fn load_or_mint(store: &Store, owner: &SubjectOwner) -> Result<String, Sto
     if let Some(id) = stored(store, owner).await? {
         return Ok(id);
     }
+    let drawn = draw(store, owner).await?;
+    keep(store, owner, drawn).await
+}
+
+/// An id drawn for a user without one, and whether it stands under a claim.
+struct Drawn {
+    id: String,
+    claimed: bool,
+}
+
+/// Claims a new id for `owner` (or takes the one another request claimed first).
+async fn draw(store: &Store, owner: &SubjectOwner) -> Result<Drawn, StoreError> {
     let candidate = match legacy_id(store, owner).await? {
         Some(kept) => kept,
         None => random_text::<16>(),
     };
     let claim = claim_key(owner);
-    let id = if store
+    if store
         .put_value(&claim, candidate.clone().into_bytes(), CLAIM_TTL)
         .await?
     {
-        candidate
-    } else {
-        // Another request (here or on another replica) claimed first: its id is the one.
-        match store.peek_value(&claim).await? {
-            Some(bytes) => String::from_utf8(bytes)
+        return Ok(Drawn {
+            id: candidate,
+            claimed: true,
+        });
+    }
+    // Another request (here or on another replica) claimed first: its id is the one.
+    match store.peek_value(&claim).await? {
+        Some(bytes) => Ok(Drawn {
+            id: String::from_utf8(bytes)
                 .map_err(|_| StoreError::unavailable("an unreadable OpenID subject claim"))?,
-            // The claim lapsed: its winner has stored the record by now.
-            None => stored(store, owner).await?.ok_or_else(|| {
+            claimed: true,
+        }),
+        // The claim lapsed (or a retirement took it): its winner has stored the record by now.
+        None => Ok(Drawn {
+            id: stored(store, owner).await?.ok_or_else(|| {
                 StoreError::unavailable("an OpenID subject claim lapsed before its record")
             })?,
-        }
-    };
+            claimed: false,
+        }),
+    }
+}
+
+/// Stores the drawn id as `owner`'s record. A retirement takes the claim before it deletes the
+/// record, so a claim gone right after this write means one ran meanwhile: the record is taken
+/// back (the next user of the name must not get this id) and the request fails closed.
+async fn keep(store: &Store, owner: &SubjectOwner, drawn: Drawn) -> Result<String, StoreError> {
     // The loser writes the same value as the winner, so the order of the two writes is moot.
     store
         .put_user_record(
             &owner.0,
             RecordKind::OidcSubject,
             RECORD_ID,
-            id.clone().into_bytes(),
+            drawn.id.clone().into_bytes(),
         )
         .await?;
+    if drawn.claimed && store.peek_value(&claim_key(owner)).await?.is_none() {
+        store
+            .delete_user_record(&owner.0, RecordKind::OidcSubject, RECORD_ID)
+            .await?;
+        return Err(StoreError::unavailable(
+            "the user was retired while their OpenID subject id was drawn",
+        ));
+    }
     if let Some((_, legacy)) = owner.legacy() {
         store
             .delete_user_record(&legacy, RecordKind::OidcSubject, RECORD_ID)
             .await?;
     }
-    Ok(id)
+    Ok(drawn.id)
 }
 
 /// The id an earlier release kept for this provider user's name (`federated:<name>`), when

@@ -118,6 +118,27 @@ async fn a_lookup_that_read_the_old_id_before_a_retirement_does_not_cache_it() {
 }
 
 #[tokio::test]
+async fn an_id_drawn_while_its_user_is_retired_is_taken_back_not_handed_on() {
+    let store = Store::memory(100);
+    let ids = SubjectIds::default();
+    let erin = SubjectOwner::new("erin", None);
+    // erin's first id is claimed; her retirement runs before the record is written.
+    let drawn = draw(&store, &erin).await.unwrap();
+    let drawn_id = drawn.id.clone();
+    ids.retire(&store, "erin").await.unwrap();
+    assert!(keep(&store, &erin, drawn).await.is_err(), "fails closed");
+    assert_eq!(
+        store
+            .user_record("erin", RecordKind::OidcSubject, RECORD_ID)
+            .await
+            .unwrap(),
+        None
+    );
+    // The next erin is someone else.
+    assert_ne!(&*ids.of(&store, &erin).await.unwrap(), drawn_id);
+}
+
+#[tokio::test]
 async fn two_replicas_needing_a_new_users_id_at_once_agree() {
     let store = Store::memory(100);
     for round in 0..50 {
