@@ -112,3 +112,40 @@ async fn a_users_table_with_no_local_user_retires_nobody() {
         .unwrap();
     assert_eq!(passkeys.len(), 1);
 }
+
+/// A retirement cut short (the store failed half-way, then postern stopped) left its note:
+/// the next start finishes it, on every store.
+#[tokio::test]
+async fn a_retirement_noted_before_a_restart_is_finished_at_start() {
+    let server = TestServer::durable(&config_text(ORIGIN, "")).await;
+    let (cookie, csrf) = session(&server, "alice").await;
+    register(&server, &cookie, &csrf).await;
+    let store = &server.state.store;
+    store
+        .put_user_record(
+            postern_store::RETIRING_OWNER,
+            RecordKind::Retiring,
+            "alice",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let mut at_start = postern_server::retirement::Retirements::default();
+    assert!(at_start.is_due());
+    assert_eq!(at_start.run(&server.state).await, 1);
+    assert!(!at_start.is_due());
+    assert!(
+        store
+            .user_records("alice", RecordKind::Passkeys)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .user_records(postern_store::RETIRING_OWNER, RecordKind::Retiring)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
