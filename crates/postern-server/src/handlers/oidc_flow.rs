@@ -141,6 +141,8 @@ async fn finish(
 ) -> AppResult {
     let identity = session.user.identity();
     let sub = subject_of(state, provider, session).await?;
+    let consent_generation =
+        consents::generation(&state.store, &session.user.name, &authorization.client_id).await?;
     let grant = CodeGrant {
         client_id: authorization.client_id,
         redirect_uri: authorization.redirect_uri.clone(),
@@ -157,6 +159,7 @@ async fn finish(
             federated: session.record.external.is_some(),
             auth_time: session.record.created_at,
         },
+        consent_generation,
     };
     let code = grants::issue_code(state, &grant).await?;
     let mut pairs = vec![("code", code.as_str())];

@@ -3,6 +3,10 @@
 //! families issued to the client for the user since. The one place that reads, grants and
 //! revokes a consent: the consent page, the account page and `postern users consents` all
 //! come here, so revoking always ends the client's refresh tokens as well.
+//!
+//! A revoked consent is kept as a record without scopes, for its `generation` alone: every
+//! code carries the generation it was issued under, and the token endpoint refuses a code
+//! issued before a revocation (`admit_code`), on every replica.
 
 use std::time::Duration;
 
@@ -23,6 +27,16 @@ pub struct Consent {
     /// Refresh-token families the client holds for the user, each with its absolute end.
     #[serde(default)]
     pub families: Vec<(String, UnixSeconds)>,
+    /// Moves on at each revocation, and when the user allows the client again after one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
+    /// Revoked: the record stays only for its generation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked: bool,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// A record as kept: today's object, or the bare list of scopes the first release wrote.
@@ -50,12 +64,26 @@ async fn put(store: &Store, user: &str, client: &str, consent: &Consent) -> Resu
         .await
 }
 
-/// `user`'s consent for `client`, if they gave one.
+/// `user`'s consent for `client`, if they gave one (and did not revoke it).
 pub async fn of(store: &Store, user: &str, client: &str) -> Result<Option<Consent>, StoreError> {
+    Ok(kept(store, user, client)
+        .await?
+        .filter(|consent| !consent.revoked))
+}
+
+/// The record as kept, a revoked one included.
+async fn kept(store: &Store, user: &str, client: &str) -> Result<Option<Consent>, StoreError> {
     Ok(store
         .user_record(user, RecordKind::OidcConsent, client)
         .await?
         .and_then(|bytes| parse(&bytes)))
+}
+
+/// The generation of `user`'s consent for `client` now, for a code about to be issued.
+pub async fn generation(store: &Store, user: &str, client: &str) -> Result<u64, StoreError> {
+    Ok(kept(store, user, client)
+        .await?
+        .map_or(0, |consent| consent.generation))
 }
 
 /// Every client `user` allowed, by client id.
@@ -65,6 +93,7 @@ pub async fn all(store: &Store, user: &str) -> Result<Vec<(String, Consent)>, St
         .await?
         .into_iter()
         .filter_map(|(client, bytes)| parse(&bytes).map(|consent| (client, consent)))
+        .filter(|(_, consent)| !consent.revoked)
         .collect();
     consents.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(consents)
@@ -72,18 +101,21 @@ pub async fn all(store: &Store, user: &str) -> Result<Vec<(String, Consent)>, St
 
 /// Reads `user`'s consent for `client`, lets `change` alter it, and writes it back, under the
 /// user's consents lock (on every replica): a consent given, a family noted and a revocation
-/// made at once never write over each other, so no family escapes a revocation.
+/// made at once never write over each other, so no family escapes a revocation. `change`
+/// answers `None` to leave the record as it was (then `update` answers false).
 async fn update(
     store: &Store,
     user: &str,
     client: &str,
-    change: impl FnOnce(&mut Consent),
-) -> Result<(), StoreError> {
+    change: impl FnOnce(Option<Consent>) -> Option<Consent>,
+) -> Result<bool, StoreError> {
     let lock = RecordLock::take_named(store, "consents", user).await?;
     let result = async {
-        let mut consent = of(store, user, client).await?.unwrap_or_default();
-        change(&mut consent);
-        put(store, user, client, &consent).await
+        let Some(consent) = change(kept(store, user, client).await?) else {
+            return Ok(false);
+        };
+        put(store, user, client, &consent).await?;
+        Ok(true)
     }
     .await;
     lock.release().await;
@@ -98,25 +130,67 @@ pub async fn grant(
     scopes: &[String],
     now: UnixSeconds,
 ) -> Result<(), StoreError> {
-    update(store, user, client, |consent| merge(consent, scopes, now)).await
+    update(store, user, client, |consent| {
+        let mut consent = match consent {
+            // Allowed again: codes issued under the revoked consent stay refused.
+            Some(revoked) if revoked.revoked => Consent {
+                generation: revoked.generation + 1,
+                ..Consent::default()
+            },
+            consent => consent.unwrap_or_default(),
+        };
+        merge(&mut consent, scopes, now);
+        Some(consent)
+    })
+    .await
+    .map(drop)
 }
 
-/// A refresh-token family was issued to `client` for `user` (ending at `ends_at`), for
-/// `scopes`: revoking the consent ends it. The scopes join the consent's (consented, or
-/// allowed by the administrator for a client with implicit consent), so the account page
-/// shows what the client may read. Families that ended are forgotten here.
-pub async fn remember_family(
+/// What a code needs of the consent at the token endpoint.
+pub struct CodeConsent<'a> {
+    pub user: &'a str,
+    pub client: &'a str,
+    /// The consent's generation when the code was issued.
+    pub generation: u64,
+    /// The client asks for consent (not implicit): the consent must still stand.
+    pub explicit: bool,
+    pub scopes: &'a [String],
+}
+
+/// Whether the code `code` describes may still be redeemed: false when the user revoked the
+/// consent after it was issued (its generation moved), or when an explicit client's consent
+/// no longer stands. With `family` (a refresh-token family, with its absolute end) the family
+/// is noted with the consent in the same step, under the consents lock, so revoking the
+/// consent ends it: a revocation is either before the check (the code is refused) or after
+/// the note (the family is revoked). The scopes join the consent's (consented, or allowed by
+/// the administrator for a client with implicit consent), so the account page shows what the
+/// client may read. Families that ended are forgotten here.
+pub async fn admit_code(
     store: &Store,
-    user: &str,
-    client: &str,
-    scopes: &[String],
-    family: (&str, UnixSeconds),
+    code: &CodeConsent<'_>,
+    family: Option<(&str, UnixSeconds)>,
     now: UnixSeconds,
-) -> Result<(), StoreError> {
-    update(store, user, client, |consent| {
-        merge(consent, scopes, now);
+) -> Result<bool, StoreError> {
+    let admits = |consent: Option<&Consent>| {
+        let generation = consent.map_or(0, |consent| consent.generation);
+        let stands = consent.is_some_and(|consent| !consent.revoked);
+        generation == code.generation && (stands || !code.explicit)
+    };
+    let Some((family, ends_at)) = family else {
+        let consent = kept(store, code.user, code.client).await?;
+        return Ok(admits(consent.as_ref()));
+    };
+    update(store, code.user, code.client, |consent| {
+        if !admits(consent.as_ref()) {
+            return None;
+        }
+        // A revoked consent of an implicit client comes back with this code's family.
+        let mut consent = consent.unwrap_or_default();
+        consent.revoked = false;
+        merge(&mut consent, code.scopes, now);
         consent.families.retain(|(_, end)| *end > now);
-        consent.families.push((family.0.to_owned(), family.1));
+        consent.families.push((family.to_owned(), ends_at));
+        Some(consent)
     })
     .await
 }
@@ -148,9 +222,13 @@ pub async fn revoke(
             let ttl = Duration::from_secs(ends_at.saturating_sub(now).max(1));
             grants::revoke_family(store, family, ttl).await?;
         }
-        store
-            .delete_user_record(user, RecordKind::OidcConsent, client)
-            .await?;
+        // Kept, without scopes, for its generation: codes issued until now are refused.
+        let revoked = Consent {
+            generation: consent.generation + 1,
+            revoked: true,
+            ..Consent::default()
+        };
+        put(store, user, client, &revoked).await?;
         Ok(true)
     }
     .await;
