@@ -3,10 +3,12 @@
 //! first registrations drawing the user handle. Every change of a user's passkeys takes the
 //! user's credentials lock in the store, so these end as if made one after the other. The
 //! servers run on a durable store (the embedded file, or Redis with `POSTERN_TEST_STORE=redis`)
-//! and a runtime with several threads, so the requests really overlap.
+//! and a runtime with several threads, so the requests really overlap; one test runs two
+//! replicas on one Redis.
 
 use http::{Method, StatusCode};
 use postern_store::{PASSKEY_INDEX_OWNER, RecordKind};
+use postern_testkit::RedisServer;
 use serde_json::json;
 
 use super::authenticator::b64;
@@ -20,16 +22,15 @@ use crate::support::*;
 /// for one to go wrong.
 const ROUNDS: usize = 12;
 
-/// A durable store, failure limits no refused answer of these tests reaches, and Vault (a
-/// two_factor app for everyone) when `vault`.
+/// Failure limits and request pacing no answer of these tests reaches.
+const LIMITS: &str = "[limits]\nmax_failures_per_user = 100\nmax_failures_per_ip = 100\napi_rate = 10000\napi_burst = 10000\n";
+/// A two_factor app for everyone.
+const VAULT: &str =
+    "[[apps]]\nname = \"Vault\"\nhost = \"vault.example.com\"\npolicy = \"two_factor\"\n";
+
+/// A durable store, `LIMITS`, and `VAULT` when `vault`.
 async fn durable(vault: bool) -> TestServer {
-    let mut extra =
-        "[limits]\nmax_failures_per_user = 100\nmax_failures_per_ip = 100\napi_rate = 10000\napi_burst = 10000\n".to_owned();
-    if vault {
-        extra.push_str(
-            "[[apps]]\nname = \"Vault\"\nhost = \"vault.example.com\"\npolicy = \"two_factor\"\n",
-        );
-    }
+    let extra = format!("{LIMITS}{}", if vault { VAULT } else { "" });
     TestServer::durable(&config_text(ORIGIN, &extra)).await
 }
 
@@ -234,5 +235,43 @@ async fn two_first_registrations_at_once_agree_on_one_user_handle() {
             .unwrap()
             .unwrap();
         assert_eq!(handle, json!(b64(&stored)), "{user}");
+    }
+}
+
+/// Two replicas on one Redis, one removal on each at the same moment: the lock is in the
+/// store, so the last-factor rule holds across them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn removals_on_two_replicas_at_once_leave_the_last_second_factor() {
+    let redis = RedisServer::start();
+    let config = config_text(
+        ORIGIN,
+        &format!(
+            "[session]\nstore = \"redis\"\nredis_url = \"{}\"\n{LIMITS}{VAULT}",
+            redis.url()
+        ),
+    );
+    let (a, b) = (
+        TestServer::with_config(&config).await,
+        TestServer::with_config(&config).await,
+    );
+    let cookie = a.login("alice").await;
+    let csrf = a.csrf(&cookie).await;
+    register(&a, &cookie, &csrf).await;
+    for round in 0..ROUNDS {
+        register(&b, &cookie, &csrf).await;
+        let ids = passkey_ids(&a, &cookie).await;
+        assert_eq!(ids.len(), 2, "round {round}");
+        let (on_a, on_b) = tokio::join!(
+            remove(&a, &cookie, &csrf, &ids[0]).send(),
+            remove(&b, &cookie, &csrf, &ids[1]).send(),
+        );
+        let mut statuses = [on_a.status, on_b.status];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "round {round}"
+        );
+        assert_eq!(passkey_ids(&b, &cookie).await.len(), 1, "round {round}");
     }
 }
