@@ -141,6 +141,8 @@ async fn finish(
 ) -> AppResult {
     let identity = session.user.identity();
     let sub = subject_of(state, provider, session).await?;
+    let consent_generation =
+        consents::generation(&state.store, &session.user.name, &authorization.client_id).await?;
     let grant = CodeGrant {
         client_id: authorization.client_id,
         redirect_uri: authorization.redirect_uri.clone(),
@@ -158,6 +160,7 @@ async fn finish(
             provider: session.oauth_provider().map(str::to_owned),
             auth_time: session.record.created_at,
         },
+        consent_generation,
     };
     let code = grants::issue_code(state, &grant).await?;
     let mut pairs = vec![("code", code.as_str())];

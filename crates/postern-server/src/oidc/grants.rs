@@ -58,6 +58,10 @@ pub struct CodeGrant {
     /// The S256 challenge, when the client sent one.
     pub code_challenge: Option<String>,
     pub subject: Subject,
+    /// The generation of the user's consent for the client when the code was issued
+    /// (`oidc::consents`): a revocation since moves it, and the code is refused.
+    #[serde(default)]
+    pub consent_generation: u64,
 }
 
 /// What an access or refresh token stands for.

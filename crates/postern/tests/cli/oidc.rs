@@ -186,10 +186,15 @@ fn users_consents_lists_and_takes_back_what_a_user_allowed() {
         "",
     );
     assert!(revoked.status.success(), "{revoked:?}");
+    // Kept without scopes, only for its generation (codes issued before are refused).
     let left = runtime
         .block_on(store.user_record("alice", kind, "grafana"))
-        .unwrap();
-    assert_eq!(left, None);
+        .unwrap()
+        .expect("the revoked consent is kept for its generation");
+    let left: serde_json::Value = serde_json::from_slice(&left).unwrap();
+    assert_eq!(left["revoked"], true, "{left}");
+    assert_eq!(left["generation"], 1, "{left}");
+    assert_eq!(left["scopes"], serde_json::json!([]), "{left}");
     let none = run(&["users", "consents", "alice", "--config", &path], "");
     assert!(String::from_utf8_lossy(&none.stdout).contains("no OpenID client"));
 }
