@@ -31,7 +31,7 @@ use postern_core::users::UserTable;
 use postern_store::{RETIRING_OWNER, RecordKind, Store, StoreError};
 
 use crate::clock::now;
-use crate::credentials_record;
+use crate::credentials_record::{self, RecordLock};
 use crate::oidc::consents;
 use crate::state::AppState;
 use crate::webauthn::records as passkeys;
@@ -76,8 +76,12 @@ pub async fn retire_user(
         }
     };
     let sessions = store.delete_user_sessions(&name).await?;
-    let passkeys = passkeys::remove_all(store, &name).await?;
-    let kept = credentials_record::remove_state(store, &name).await?;
+    // Under the credentials lock, as every other write of these records: a passkey sign-in's
+    // save or a factor change that was in flight when the user went cannot write them back.
+    let held = RecordLock::take(store, &name).await?;
+    let removed = remove_factors(&held).await;
+    held.release().await;
+    let (passkeys, kept) = removed?;
     let retired_consents = consents::retire_all(store, &name, now).await?;
     Ok(Retired {
         sessions,
@@ -92,6 +96,15 @@ pub async fn retire_user(
         refresh_families: retired_consents.families,
         subject,
     })
+}
+
+/// The passkeys (how many) and the credentials record of the user whose lock is `held`.
+async fn remove_factors(
+    held: &RecordLock<'_>,
+) -> Result<(usize, Option<credentials_record::UserState>), StoreError> {
+    let passkeys = passkeys::remove_all(held).await?;
+    let kept = credentials_record::remove_state(held).await?;
+    Ok((passkeys, kept))
 }
 
 /// The local users of `before` that `after` lacks.

@@ -132,10 +132,12 @@ pub(crate) async fn remove(held: &RecordLock<'_>, id: &str) -> Result<bool, Stor
     Ok(true)
 }
 
-/// Removes every passkey of `user`, their user handle and the index entries of both
-/// (`crate::retirement`): the next user of the name registers afresh, under a new handle.
+/// Removes every passkey of the user whose credentials lock is `held`, their user handle and
+/// the index entries of both (`crate::retirement`): the next user of the name registers
+/// afresh, under a new handle.
 /// Returns how many passkeys there were.
-pub async fn remove_all(store: &Store, user: &str) -> Result<usize, StoreError> {
+pub(crate) async fn remove_all(held: &RecordLock<'_>) -> Result<usize, StoreError> {
+    let (store, user) = (held.store(), held.user());
     let passkeys = store.user_records(user, RecordKind::Passkeys).await?;
     for (id, _) in &passkeys {
         store
