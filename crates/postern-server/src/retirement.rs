@@ -98,6 +98,24 @@ pub async fn retire_user(
     })
 }
 
+/// Whether a factor may still be added to the records of the local user `name`: they are in
+/// the users in force. A write that adds one (a TOTP secret, recovery codes, a passkey) asks
+/// with the user's credentials lock held. A retirement takes that lock after the users without
+/// them are in force, so a write in flight when they were removed either lands first (and is
+/// deleted with the rest) or is refused here; it is never written back after the retirement
+/// for the next user of the name to inherit.
+pub(crate) fn takes_new_factors(state: &AppState, name: &str) -> bool {
+    state.user(name).is_some()
+}
+
+/// The answer to a factor added for a user removed meanwhile (`takes_new_factors`).
+pub(crate) fn removed_meanwhile() -> crate::error::AppError {
+    crate::error::AppError::refused(
+        http::StatusCode::UNAUTHORIZED,
+        "This account was removed; nothing was changed",
+    )
+}
+
 /// The passkeys (how many) and the credentials record of the user whose lock is `held`.
 async fn remove_factors(
     held: &RecordLock<'_>,

@@ -189,6 +189,9 @@ async fn register_finish<B: RequestBody>(
     };
     let held = RecordLock::take(&state.store, &user.name).await?;
     let saved = async {
+        if !crate::retirement::takes_new_factors(state, &user.name) {
+            return Err(crate::retirement::removed_meanwhile());
+        }
         if records::owner_of_credential(&state.store, &id)
             .await?
             .is_some()

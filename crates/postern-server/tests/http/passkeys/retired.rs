@@ -149,3 +149,79 @@ async fn a_retirement_noted_before_a_restart_is_finished_at_start() {
             .is_empty()
     );
 }
+
+/// A TOTP set-up confirmed on the account page while its user was being removed (the request
+/// had passed its session check, then waited its turn behind the users file) is refused, not
+/// written back after the retirement for the next user of the name to inherit.
+#[tokio::test]
+async fn a_totp_set_up_in_flight_when_its_user_is_retired_is_not_written_back() {
+    use postern_core::totp::TotpKey;
+    let server = TestServer::durable(&config_text(ORIGIN, "")).await;
+    let (cookie, _) = session(&server, "alice").await;
+    let setup = crate::account::submit(&server, &cookie, "/account/totp-setup", &[]).await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
+    let secret = crate::account::shown_secret(&setup);
+    let clock = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let code = TotpKey::parse(&secret).unwrap().code_at(clock());
+    let everyone = (*server.state.users()).clone();
+
+    let serialized = server.state.users_file_lock.lock().await;
+    let fields = [("code", code.as_str())];
+    let confirm = crate::account::submit(&server, &cookie, "/account/totp-confirm", &fields);
+    let remove_alice = async {
+        // The confirmation has checked its session and its code (the code's step is marked
+        // used) and now waits for the users file: alice is removed and retired meanwhile.
+        let step = clock() / 30;
+        let mut waited = 0;
+        loop {
+            let mut marked = false;
+            for step in step.saturating_sub(2)..=step + 1 {
+                marked |= server
+                    .state
+                    .store
+                    .is_marked(&format!("totp:alice:{step}"))
+                    .await
+                    .unwrap();
+            }
+            if marked {
+                break;
+            }
+            waited += 1;
+            assert!(
+                waited < 500,
+                "the confirmation never reached the users file"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(server.reload_users(server.users_without("alice")).await, 1);
+        drop(serialized);
+    };
+    let (confirmed, ()) = tokio::join!(confirm, remove_alice);
+    assert_ne!(
+        confirmed.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        confirmed.body
+    );
+
+    assert!(
+        server
+            .state
+            .store
+            .user_records("alice", RecordKind::Credentials)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the retired alice's TOTP secret was written back"
+    );
+    // The next alice signs in with her password alone.
+    assert_eq!(server.reload_users(everyone).await, 0);
+    let fresh = password_step(&server, "alice").await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
+    assert_ne!(fresh.json()["totpPending"], true, "{}", fresh.body);
+}
