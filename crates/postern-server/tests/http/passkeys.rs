@@ -5,6 +5,7 @@
 mod account;
 mod authenticator;
 mod races;
+mod tokens;
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
