@@ -71,6 +71,19 @@ pub(crate) fn parse_state(bytes: &[u8]) -> Result<UserState, String> {
     })
 }
 
+/// Removes the user's record (`crate::retirement`) and returns what it held, as far as it
+/// reads (`None`: there was none, or it did not read; it is removed all the same).
+pub(crate) async fn remove_state(held: &RecordLock<'_>) -> Result<Option<UserState>, StoreError> {
+    let (store, user) = (held.store, held.user.as_str());
+    let bytes = store
+        .user_record(user, RecordKind::Credentials, CURRENT)
+        .await?;
+    store
+        .delete_user_record(user, RecordKind::Credentials, CURRENT)
+        .await?;
+    Ok(bytes.and_then(|bytes| parse_state(&bytes).ok()))
+}
+
 pub(crate) async fn write_state(
     store: &Store,
     user: &str,

@@ -131,7 +131,8 @@ async fn code_grant(
     // step, so revoking the consent (account page, `users consents --revoke`) ends it.
     let offline = grant.scopes.iter().any(|scope| scope == "offline_access");
     let consent = CodeConsent {
-        user: &grant.subject.user,
+        user: &subject.user,
+        sub: &subject.sub,
         client: &client.id,
         generation: grant.consent_generation,
         explicit: client.consent == ConsentMode::Explicit,
@@ -237,10 +238,15 @@ async fn current_subject(
     if !subject.federated && state.user(&subject.user).is_none() {
         return Ok(None);
     }
+    // Grants from before subject ids (no `sub`), or before a provider's user's provider was
+    // kept, cannot say whose they are: refused, never handed the current user's id.
+    if subject.sub.is_empty() || subject.federated && subject.provider.is_none() {
+        return Ok(None);
+    }
     let sub = provider
-        .subject(&state.store, &subject.user, subject.federated)
+        .subject(&state.store, &subject.user, subject.provider.as_deref())
         .await?;
-    if !subject.sub.is_empty() && *subject.sub != *sub {
+    if *subject.sub != *sub {
         return Ok(None);
     }
     Ok(Some(Subject {

@@ -7,6 +7,13 @@
 //! A revoked consent is kept as a record without scopes, for its `generation` alone: every
 //! code carries the generation it was issued under, and the token endpoint refuses a code
 //! issued before a revocation (`admit_code`), on every replica.
+//!
+//! A consent is bound to the subject id (`oidc::subjects`) of the person who gave it: one
+//! kept under the same name for another id (a user removed and created again, a provider's
+//! user of the same name, or a record from before consents were bound) is neither honoured
+//! nor shown; the next consent given replaces it (keeping its refresh-token families, so a
+//! revocation still ends them, and its generation). Retiring a user removes their consents
+//! (`retire_all`).
 
 use std::time::Duration;
 
@@ -33,6 +40,31 @@ pub struct Consent {
     /// Revoked: the record stays only for its generation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub revoked: bool,
+    /// The subject id of the person who gave it; empty in records kept before it was noted.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sub: String,
+}
+
+impl Consent {
+    /// Whether this consent was given by the subject `sub` (and so is theirs to use and see).
+    pub fn is_of(&self, sub: &str) -> bool {
+        !self.sub.is_empty() && self.sub == sub
+    }
+
+    /// The record as the subject `sub` may build on: another subject's (or an unbound one)
+    /// starts afresh, keeping only its refresh-token families and its generation.
+    fn owned_by(self, sub: &str) -> Self {
+        if self.is_of(sub) {
+            return self;
+        }
+        Self {
+            families: self.families,
+            generation: self.generation,
+            revoked: self.revoked,
+            sub: sub.to_owned(),
+            ..Self::default()
+        }
+    }
 }
 
 fn is_zero(value: &u64) -> bool {
@@ -86,7 +118,18 @@ pub async fn generation(store: &Store, user: &str, client: &str) -> Result<u64, 
         .map_or(0, |consent| consent.generation))
 }
 
-/// Every client `user` allowed, by client id.
+/// Every client the subject `sub` (named `user`) allowed, by client id.
+pub async fn all_of(
+    store: &Store,
+    user: &str,
+    sub: &str,
+) -> Result<Vec<(String, Consent)>, StoreError> {
+    let mut consents = all(store, user).await?;
+    consents.retain(|(_, consent)| consent.is_of(sub));
+    Ok(consents)
+}
+
+/// Every consent kept under `user`, by client id, whoever gave it (the administrator's view).
 pub async fn all(store: &Store, user: &str) -> Result<Vec<(String, Consent)>, StoreError> {
     let mut consents: Vec<(String, Consent)> = store
         .user_records(user, RecordKind::OidcConsent)
@@ -122,10 +165,10 @@ async fn update(
     result
 }
 
-/// `user` allowed `client` `scopes` (added to what they allowed before).
+/// `user`, the subject `sub`, allowed `client` `scopes` (added to what they allowed before).
 pub async fn grant(
     store: &Store,
-    user: &str,
+    (user, sub): (&str, &str),
     client: &str,
     scopes: &[String],
     now: UnixSeconds,
@@ -135,9 +178,10 @@ pub async fn grant(
             // Allowed again: codes issued under the revoked consent stay refused.
             Some(revoked) if revoked.revoked => Consent {
                 generation: revoked.generation + 1,
+                sub: sub.to_owned(),
                 ..Consent::default()
             },
-            consent => consent.unwrap_or_default(),
+            consent => consent.unwrap_or_default().owned_by(sub),
         };
         merge(&mut consent, scopes, now);
         Some(consent)
@@ -149,6 +193,8 @@ pub async fn grant(
 /// What a code needs of the consent at the token endpoint.
 pub struct CodeConsent<'a> {
     pub user: &'a str,
+    /// The user's subject id: only a consent they gave stands for them.
+    pub sub: &'a str,
     pub client: &'a str,
     /// The consent's generation when the code was issued.
     pub generation: u64,
@@ -173,7 +219,7 @@ pub async fn admit_code(
 ) -> Result<bool, StoreError> {
     let admits = |consent: Option<&Consent>| {
         let generation = consent.map_or(0, |consent| consent.generation);
-        let stands = consent.is_some_and(|consent| !consent.revoked);
+        let stands = consent.is_some_and(|consent| !consent.revoked && consent.is_of(code.sub));
         generation == code.generation && (stands || !code.explicit)
     };
     let Some((family, ends_at)) = family else {
@@ -185,7 +231,7 @@ pub async fn admit_code(
             return None;
         }
         // A revoked consent of an implicit client comes back with this code's family.
-        let mut consent = consent.unwrap_or_default();
+        let mut consent = consent.unwrap_or_default().owned_by(code.sub);
         consent.revoked = false;
         merge(&mut consent, code.scopes, now);
         consent.families.retain(|(_, end)| *end > now);
@@ -234,4 +280,39 @@ pub async fn revoke(
     .await;
     lock.release().await;
     result
+}
+
+/// What retiring a user's consents removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RetiredConsents {
+    pub consents: usize,
+    /// Refresh-token families still running that were ended.
+    pub families: usize,
+}
+
+/// Revokes every consent kept under `user` (`crate::retirement`), each as `revoke` does, so
+/// the refresh tokens they issued stop working too, then deletes every record left (revoked
+/// ones, kept for their generation, and any that no longer parse).
+pub async fn retire_all(
+    store: &Store,
+    user: &str,
+    now: UnixSeconds,
+) -> Result<RetiredConsents, StoreError> {
+    let mut retired = RetiredConsents::default();
+    for (client, consent) in all(store, user).await? {
+        if revoke(store, user, &client, now).await? {
+            retired.consents += 1;
+            retired.families += consent
+                .families
+                .iter()
+                .filter(|(_, end)| *end > now)
+                .count();
+        }
+    }
+    for (client, _) in store.user_records(user, RecordKind::OidcConsent).await? {
+        store
+            .delete_user_record(user, RecordKind::OidcConsent, &client)
+            .await?;
+    }
+    Ok(retired)
 }

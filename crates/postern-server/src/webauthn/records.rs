@@ -132,6 +132,43 @@ pub(crate) async fn remove(held: &RecordLock<'_>, id: &str) -> Result<bool, Stor
     Ok(true)
 }
 
+/// Removes every passkey of the user whose credentials lock is `held`, their user handle and
+/// the index entries of both (`crate::retirement`): the next user of the name registers
+/// afresh, under a new handle.
+/// Returns how many passkeys there were.
+pub(crate) async fn remove_all(held: &RecordLock<'_>) -> Result<usize, StoreError> {
+    let (store, user) = (held.store(), held.user());
+    let passkeys = store.user_records(user, RecordKind::Passkeys).await?;
+    for (id, _) in &passkeys {
+        store
+            .delete_user_record(
+                PASSKEY_INDEX_OWNER,
+                RecordKind::PasskeyIndex,
+                &credential_entry(id),
+            )
+            .await?;
+        store
+            .delete_user_record(user, RecordKind::Passkeys, id)
+            .await?;
+    }
+    if let Some(handle) = store
+        .user_record(user, RecordKind::PasskeyHandle, HANDLE)
+        .await?
+    {
+        store
+            .delete_user_record(
+                PASSKEY_INDEX_OWNER,
+                RecordKind::PasskeyIndex,
+                &handle_entry(&handle),
+            )
+            .await?;
+        store
+            .delete_user_record(user, RecordKind::PasskeyHandle, HANDLE)
+            .await?;
+    }
+    Ok(passkeys.len())
+}
+
 /// The user (lower case) a credential id is registered to, if any.
 pub async fn owner_of_credential(store: &Store, id: &str) -> Result<Option<String>, StoreError> {
     owner(store, &credential_entry(id)).await

@@ -5,6 +5,7 @@
 mod account;
 mod authenticator;
 mod races;
+mod retired;
 mod tokens;
 
 use http::{Method, StatusCode};

@@ -8,7 +8,7 @@ use super::rp::*;
 use crate::support::*;
 
 /// alice allows `spa` on its consent page; the tokens of the exchange.
-async fn consent_to_spa(server: &TestServer, cookie: &str) -> serde_json::Value {
+pub(super) async fn consent_to_spa(server: &TestServer, cookie: &str) -> serde_json::Value {
     let pkce = Pkce::new();
     let page = server
         .get(&authorize_path("spa", &pkce, &[]))
@@ -69,7 +69,7 @@ async fn asks_for_consent_again(server: &TestServer, cookie: &str) {
     assert_eq!(back_at_client(&silent)["error"], "consent_required");
 }
 
-async fn refresh(server: &TestServer, client: &str, token: &str) -> TestResponse {
+pub(super) async fn refresh(server: &TestServer, client: &str, token: &str) -> TestResponse {
     let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
     let mut request = server.post("/oidc/token");
     if client == "spa" {
@@ -80,7 +80,12 @@ async fn refresh(server: &TestServer, client: &str, token: &str) -> TestResponse
     request.form(&form).send().await
 }
 
-async fn revoke(server: &TestServer, cookie: &str, csrf: &str, client: &str) -> TestResponse {
+pub(super) async fn revoke(
+    server: &TestServer,
+    cookie: &str,
+    csrf: &str,
+    client: &str,
+) -> TestResponse {
     server
         .post("/account/consent-revoke")
         .header("cookie", cookie)
