@@ -55,3 +55,82 @@ async fn at_start_only_local_users_with_records_of_their_own_count_as_absent() {
         vec!["bob".to_owned(), "carol".to_owned()]
     );
 }
+
+/// A check that read alice's session just before she was removed moves its idle deadline in
+/// a task of its own (`sessions::touch_if_due`), which may run after her retirement deleted
+/// the session: that late write must not bring the session back for the next alice to use.
+#[tokio::test]
+async fn a_checks_late_deadline_move_does_not_bring_back_a_retired_users_session() {
+    use std::sync::Arc;
+
+    use postern_core::config::{self, NoEnv, Sources};
+    use postern_core::session::AuthLevel;
+    use postern_core::token::SessionToken;
+
+    let hash = postern_core::password::hash_password(b"a password").unwrap();
+    let text = format!(
+        "app_url = \"https://auth.example.com\"\n\
+         secret = \"test-secret-that-is-long-enough-for-postern\"\n\
+         [[users]]\nname = \"alice\"\npassword_hash = \"{hash}\"\n\
+         [[users]]\nname = \"bob\"\npassword_hash = \"{hash}\"\n"
+    );
+    let config = config::load(&Sources {
+        file: Some((&text, std::path::Path::new("/nonexistent/postern.toml"))),
+        env: &NoEnv,
+        cli: &[],
+    })
+    .unwrap();
+    let state = Arc::new(AppState::new(config, Store::memory(100)));
+    // alice's session, half its idle window gone: the next check moves the deadline.
+    let policy = state.config.session.policy;
+    let now = now();
+    let mut record = policy.new_session("alice", AuthLevel::OneFactor, false, now);
+    record.idle_deadline -= record.idle_deadline.saturating_sub(now) / 2;
+    let token = SessionToken::generate();
+    state
+        .store
+        .put_session(&token.hash(), &record, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let mut headers = http::HeaderMap::new();
+    let cookie = format!("{}={}", state.session_cookie.name, token.as_str());
+    headers.insert(http::header::COOKIE, cookie.parse().unwrap());
+    let read = crate::sessions::current(&state, &headers)
+        .await
+        .unwrap()
+        .expect("alice's session");
+
+    let everyone = state.users();
+    let without_alice = UserTable::new(
+        everyone
+            .iter()
+            .filter(|user| user.name != "alice")
+            .map(|user| (**user).clone()),
+    );
+    let access = (*state.live.load().access).clone();
+    state.replace_live(access.clone(), without_alice.clone());
+    assert_eq!(
+        retire_removed(&state, &everyone, &without_alice)
+            .await
+            .unwrap(),
+        1
+    );
+    crate::sessions::touch_if_due(&state, &read);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    assert!(
+        state
+            .store
+            .get_session(&token.hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    state.replace_live(access, (*everyone).clone());
+    assert!(
+        crate::sessions::current(&state, &headers)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
