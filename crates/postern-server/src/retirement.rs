@@ -110,10 +110,7 @@ pub(crate) fn takes_new_factors(state: &AppState, name: &str) -> bool {
 
 /// The answer to a factor added for a user removed meanwhile (`takes_new_factors`).
 pub(crate) fn removed_meanwhile() -> crate::error::AppError {
-    crate::error::AppError::refused(
-        http::StatusCode::UNAUTHORIZED,
-        "This account was removed; nothing was changed",
-    )
+    crate::error::AppError::refused(http::StatusCode::UNAUTHORIZED, "This account was removed")
 }
 
 /// The passkeys (how many) and the credentials record of the user whose lock is `held`.
