@@ -140,7 +140,11 @@ pub async fn passkeys_user(
     };
     let name = &user.name;
     if let Some(id) = remove {
-        if !crate::webauthn::records::remove(store, name, id).await? {
+        let held = crate::credentials_record::RecordLock::take(store, name).await?;
+        let removed = crate::webauthn::records::remove(&held, id).await;
+        held.release().await;
+        let removed = removed?;
+        if !removed {
             return Ok(format!("{name} has no passkey {id}: nothing removed"));
         }
         tracing::info!(target: "audit", event = "passkey.removed", user = %name, passkey = %id, by = "admin");

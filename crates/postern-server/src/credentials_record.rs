@@ -70,6 +70,19 @@ pub(crate) fn parse_state(bytes: &[u8]) -> Result<UserState, String> {
     })
 }
 
+/// Removes the user's record (`crate::retirement`) and returns what it held, as far as it
+/// reads (`None`: there was none, or it did not read; it is removed all the same).
+pub(crate) async fn remove_state(held: &RecordLock<'_>) -> Result<Option<UserState>, StoreError> {
+    let (store, user) = (held.store, held.user.as_str());
+    let bytes = store
+        .user_record(user, RecordKind::Credentials, CURRENT)
+        .await?;
+    store
+        .delete_user_record(user, RecordKind::Credentials, CURRENT)
+        .await?;
+    Ok(bytes.and_then(|bytes| parse_state(&bytes).ok()))
+}
+
 pub(crate) async fn write_state(
     store: &Store,
     user: &str,
@@ -85,8 +98,14 @@ pub(crate) async fn write_state(
 /// (set if absent, for at most `LOCK_TTL`), held from the read to the write, so a password
 /// change, a revocation and a change of second factors made at once (on two replicas, or by
 /// `postern users` beside a running server on Redis) never write over each other.
+///
+/// The credentials lock also covers the user's passkeys (`webauthn::records`): every write of
+/// a passkey or of its owner-index entry takes a held lock as its proof, and a TOTP removal
+/// counts the passkeys left under it, so no change of second factors undoes another or slips
+/// past the last-factor rule.
 pub(crate) struct RecordLock<'a> {
     store: &'a Store,
+    user: String,
     key: String,
 }
 
@@ -110,7 +129,11 @@ impl<'a> RecordLock<'a> {
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
             if store.put_value(&key, b"1".to_vec(), LOCK_TTL).await? {
-                return Ok(Self { store, key });
+                return Ok(Self {
+                    store,
+                    user: user.to_owned(),
+                    key,
+                });
             }
             if Instant::now() >= deadline {
                 return Err(StoreError::unavailable(
@@ -119,6 +142,16 @@ impl<'a> RecordLock<'a> {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// The store the lock is held in.
+    pub(crate) fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    /// The user whose record the lock is for, as the caller spelled the name.
+    pub(crate) fn user(&self) -> &str {
+        &self.user
     }
 
     /// Frees the lock. A failure only leaves it to expire.

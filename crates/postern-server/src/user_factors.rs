@@ -130,19 +130,21 @@ pub async fn save(
     change: FactorChange,
     now: u64,
 ) -> Result<bool, StoreError> {
-    let lock = RecordLock::take(store, &user.name).await?;
-    let result = apply(store, user, change, now).await;
-    lock.release().await;
+    let held = RecordLock::take(store, &user.name).await?;
+    let result = apply(&held, user, change, now).await;
+    held.release().await;
     result
 }
 
-/// `save`, with the lock held.
-async fn apply(
-    store: &Store,
+/// `save`, with `user`'s credentials lock `held` (by a caller that checks more under it, such
+/// as the last-factor rule before a TOTP removal).
+pub(crate) async fn apply(
+    held: &RecordLock<'_>,
     user: &User,
     change: FactorChange,
     now: u64,
 ) -> Result<bool, StoreError> {
+    let store = held.store();
     let mut state = credentials_record::read_state(store, &user.name).await?;
     let changed = match change {
         FactorChange::EnrolTotp { secret } => {

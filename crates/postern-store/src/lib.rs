@@ -23,7 +23,7 @@ pub use memory::{DEFAULT_MAX_OTHER_ENTRIES, MemoryStore};
 use postern_core::config::RedisConfig;
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
-pub use records::{PASSKEY_INDEX_OWNER, RecordKind, UserRecord};
+pub use records::{PASSKEY_INDEX_OWNER, RETIRING_OWNER, RecordKind, UserRecord};
 pub use redis::RedisStore;
 
 use crate::keys::{Keys, Kind};

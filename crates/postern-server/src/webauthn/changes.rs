@@ -1,13 +1,15 @@
 //! A user's own changes of their passkeys, in one place for both ways in: the JSON API
 //! (`/api/webauthn/...`) and the account page's forms. Whoever calls has checked the session,
 //! its CSRF token and a recent authentication (`factor_rules`); here each change is made,
-//! refused with its reason, audited and sent to the `[notify]` webhook.
+//! refused with its reason, audited and sent to the `[notify]` webhook. Each change reads and
+//! writes under the user's credentials lock (see `records`).
 
 use std::net::IpAddr;
 
 use http::StatusCode;
 
 use super::records::{self, StoredPasskey};
+use crate::credentials_record::RecordLock;
 use crate::error::AppError;
 use crate::factor_rules::{self, Change};
 use crate::sessions::CurrentSession;
@@ -59,11 +61,18 @@ pub async fn rename(
         ));
     };
     let user = &session.user.name;
-    let Some(mut passkey) = records::find(&state.store, user, id).await? else {
-        return Err(no_such_passkey());
-    };
-    passkey.name = name;
-    records::save(&state.store, user, &passkey).await?;
+    let held = RecordLock::take(&state.store, user).await?;
+    let renamed = async {
+        let Some(mut passkey) = records::find(&state.store, user, id).await? else {
+            return Err(no_such_passkey());
+        };
+        passkey.name = name;
+        records::save(&held, &passkey).await?;
+        Ok(passkey)
+    }
+    .await;
+    held.release().await;
+    let passkey = renamed?;
     announce(
         state,
         session,
@@ -84,22 +93,31 @@ pub async fn remove(
     id: &str,
 ) -> Result<(), AppError> {
     let user = &session.user.name;
-    let passkeys = records::list(&state.store, user).await?;
-    if !passkeys.iter().any(|passkey| passkey.id() == id) {
-        return Err(no_such_passkey());
+    // The factors are counted with the lock held that a TOTP removal takes too: two removals
+    // at once (two passkeys, or the last passkey and TOTP) cannot both pass the rule.
+    let held = RecordLock::take(&state.store, user).await?;
+    let removed = async {
+        let passkeys = records::list(&state.store, user).await?;
+        if !passkeys.iter().any(|passkey| passkey.id() == id) {
+            return Err(no_such_passkey());
+        }
+        let totp = user_passwords::in_force(state, &session.user)
+            .await?
+            .factors
+            .totp
+            .is_some();
+        let left = passkeys.len().saturating_sub(1) + usize::from(totp);
+        if let Some(message) = factor_rules::last_factor_refusal(state, session, left) {
+            return Err(AppError::refused(StatusCode::CONFLICT, message));
+        }
+        if !records::remove(&held, id).await? {
+            return Err(no_such_passkey());
+        }
+        Ok(())
     }
-    let totp = user_passwords::in_force(state, &session.user)
-        .await?
-        .factors
-        .totp
-        .is_some();
-    let left = passkeys.len().saturating_sub(1) + usize::from(totp);
-    if let Some(message) = factor_rules::last_factor_refusal(state, session, left) {
-        return Err(AppError::refused(StatusCode::CONFLICT, message));
-    }
-    if !records::remove(&state.store, user, id).await? {
-        return Err(no_such_passkey());
-    }
+    .await;
+    held.release().await;
+    removed?;
     announce(
         state,
         session,
