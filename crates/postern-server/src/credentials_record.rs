@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use postern_core::token::random_text;
 use postern_store::{RecordKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -99,6 +100,11 @@ pub(crate) async fn write_state(
 /// change, a revocation and a change of second factors made at once (on two replicas, or by
 /// `postern users` beside a running server on Redis) never write over each other.
 ///
+/// The lock is owned: `take` stores a random token of its own, and `release` deletes the mark
+/// only while it still holds that token (`Store::take_value_if`, one atomic step on every
+/// backend). A holder that ran past `LOCK_TTL` (a stalled store) and lost the lock to the next
+/// holder does not free that holder's lock when it finishes.
+///
 /// The credentials lock also covers the user's passkeys (`webauthn::records`): every write of
 /// a passkey or of its owner-index entry takes a held lock as its proof, and a TOTP removal
 /// counts the passkeys left under it, so no change of second factors undoes another or slips
@@ -107,6 +113,8 @@ pub(crate) struct RecordLock<'a> {
     store: &'a Store,
     user: String,
     key: String,
+    /// This holder's own mark: 128 random bits, base64url.
+    token: String,
 }
 
 /// Long enough for a read, a `users_file` rewrite and a write; a holder that died frees it then.
@@ -126,13 +134,18 @@ impl<'a> RecordLock<'a> {
         user: &str,
     ) -> Result<Self, StoreError> {
         let key = format!("{what}-lock:{{{}}}", user.to_lowercase());
+        let token = random_text::<16>();
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
-            if store.put_value(&key, b"1".to_vec(), LOCK_TTL).await? {
+            if store
+                .put_value(&key, token.clone().into_bytes(), LOCK_TTL)
+                .await?
+            {
                 return Ok(Self {
                     store,
                     user: user.to_owned(),
                     key,
+                    token,
                 });
             }
             if Instant::now() >= deadline {
@@ -154,10 +167,23 @@ impl<'a> RecordLock<'a> {
         &self.user
     }
 
-    /// Frees the lock. A failure only leaves it to expire.
+    /// Frees the lock if this holder still holds it. A failure only leaves it to expire.
     pub(crate) async fn release(self) {
-        if let Err(err) = self.store.take_value(&self.key).await {
-            tracing::warn!(error = %err, "a credentials lock was not freed; it expires by itself");
+        match self
+            .store
+            .take_value_if(&self.key, self.token.as_bytes())
+            .await
+        {
+            Ok(true) => {}
+            // Its TTL ran out while held: another change may have overlapped this one.
+            Ok(false) => tracing::warn!(
+                user = %self.user,
+                "a credentials lock expired before its change finished (LOCK_TTL {} s)",
+                LOCK_TTL.as_secs()
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "a credentials lock was not freed; it expires by itself");
+            }
         }
     }
 }
@@ -183,3 +209,6 @@ pub struct KeptRecovery {
 pub(crate) fn fingerprint(text: &str) -> String {
     postern_core::mac::hex(&Sha256::digest(text.as_bytes())[..8])
 }
+
+#[cfg(test)]
+mod tests;

@@ -111,7 +111,7 @@ pub async fn recovery_codes_left(
     Ok(left)
 }
 
-/// What the account page (or `postern users totp-reset`) changes.
+/// What the account page (or `postern users totp-reset`, or a change of passkeys) changes.
 pub enum FactorChange {
     /// A confirmed secret becomes the user's. Their old recovery codes go with the old secret.
     EnrolTotp { secret: String },
@@ -119,6 +119,9 @@ pub enum FactorChange {
     RemoveTotp,
     /// New recovery codes replace every earlier one.
     NewRecoveryCodes { hashes: Vec<String> },
+    /// A passkey was added or removed (`webauthn::changes`; passkeys are records of their
+    /// own): nothing here changes but the count, so the stamp moves.
+    Passkeys,
 }
 
 /// Applies `change` to `user`'s record. Returns false when there was nothing to change (a
@@ -171,6 +174,7 @@ pub(crate) async fn apply(
             });
             true
         }
+        FactorChange::Passkeys => true,
     };
     if changed {
         state.factors_version += 1;

@@ -336,6 +336,21 @@ impl Store {
         }
     }
 
+    /// Deletes the value under `id` only if it is still `expected`, in one atomic step on every
+    /// backend (compare-and-delete); true when it was deleted. An owned lock's release: a
+    /// holder that ran past its TTL never frees the lock the next holder took meanwhile.
+    pub async fn take_value_if(&self, id: &str, expected: &[u8]) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.take_value_if(&memory_key(Kind::Value, id), expected)),
+            Self::Redis(store) => store.take_value_if(id, expected).await,
+            Self::Embedded(store) => {
+                store
+                    .take_value_if(memory_key(Kind::Value, id), expected.to_vec())
+                    .await
+            }
+        }
+    }
+
     /// Answers when the backend is reachable (readiness).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

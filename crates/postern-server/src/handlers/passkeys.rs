@@ -15,7 +15,6 @@ use webauthn_rs_core::proto::{RegisterPublicKeyCredential, RegistrationState};
 use super::passkey_shared::{internal, local_session, self_service, to_json};
 use super::{passkey_login, passkey_reauth};
 use crate::clock::now;
-use crate::credentials_record::RecordLock;
 use crate::error::{AppError, AppResult};
 use crate::factor_rules;
 use crate::request::{self, RequestBody};
@@ -180,32 +179,14 @@ async fn register_finish<B: RequestBody>(
             };
             AppError::refused(StatusCode::BAD_REQUEST, message)
         })?;
-    let id = records::encode(&credential.cred_id);
     let passkey = StoredPasskey {
         name: records::clean_name(&body.name).unwrap_or_else(|| "Passkey".to_owned()),
         credential,
         created_at: now(),
         last_used_at: None,
     };
-    let held = RecordLock::take(&state.store, &user.name).await?;
-    let saved = async {
-        if records::owner_of_credential(&state.store, &id)
-            .await?
-            .is_some()
-        {
-            return Err(AppError::refused(
-                StatusCode::CONFLICT,
-                "This passkey is already registered",
-            ));
-        }
-        records::save(&held, &passkey).await?;
-        Ok(())
-    }
-    .await;
-    held.release().await;
-    saved?;
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    changes::added(state, &session, client, &id);
+    changes::add(state, &session, client, &passkey).await?;
     Ok(respond::json_with(
         StatusCode::CREATED,
         "Passkey added",

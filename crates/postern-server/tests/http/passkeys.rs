@@ -6,6 +6,7 @@ mod account;
 mod authenticator;
 mod races;
 mod retired;
+mod tokens;
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
