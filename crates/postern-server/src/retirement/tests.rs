@@ -172,3 +172,26 @@ async fn a_sign_in_in_flight_when_its_user_is_retired_leaves_no_session() {
     assert!(signed_in.is_err(), "a removed user was signed in");
     assert!(state.store.user_sessions("alice").await.unwrap().is_empty());
 }
+
+/// What a retirement leaves (a credentials record with a revocation alone) is no sign of a
+/// user to retire at start: else every start would retire each removed user again.
+#[tokio::test]
+async fn a_credentials_record_with_no_credential_is_no_sign_of_an_absent_user() {
+    let dir = postern_testkit::TempDir::new("retirement-stamps");
+    let store = Store::Embedded(EmbeddedStore::open(dir.path(), 100).unwrap());
+    let revoked = br#"{"kept":null,"revoked_at":1700000000}"#.to_vec();
+    store
+        .put_user_record("dora", RecordKind::Credentials, "current", revoked)
+        .await
+        .unwrap();
+    let totp = br#"{"kept":null,"revoked_at":null,"totp":{"secret":"AAAA","enrolled_at":1}}"#;
+    store
+        .put_user_record("erin", RecordKind::Credentials, "current", totp.to_vec())
+        .await
+        .unwrap();
+    let users = UserTable::new([user("alice")]);
+    assert_eq!(
+        absent_users(&store, &users).await.unwrap(),
+        vec!["erin".to_owned()]
+    );
+}
