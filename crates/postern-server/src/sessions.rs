@@ -91,6 +91,8 @@ fn external_user(state: &AppState, name: &str, external: &ExternalIdentity) -> O
 
 /// Moves the idle deadline when it is due (a tenth of the idle window), off the request's
 /// path: the answer never waits for this write, and a failed write only shortens the session.
+/// The write replaces the session only while it still exists, so a sign-out or a retirement
+/// that deleted it after this check read it stays done.
 pub fn touch_if_due(state: &Arc<AppState>, session: &CurrentSession) {
     let now = now();
     let policy = state.config.session.policy;
@@ -101,16 +103,12 @@ pub fn touch_if_due(state: &Arc<AppState>, session: &CurrentSession) {
     let key = session.key;
     tokio::spawn(async move {
         let ttl = Duration::from_secs(policy.ttl(&moved, now));
-        if let Err(err) = state.store.put_session(&key, &moved, ttl).await {
+        let moved_now = state
+            .store
+            .replace_session_if_present(&key, &moved, ttl)
+            .await;
+        if let Err(err) = moved_now {
             tracing::warn!(error = %err, "could not move a session's idle deadline");
-            return;
-        }
-        // The write replaces the session whole, so it may bring back one that a retirement
-        // deleted after this check read it. A retirement deletes after the users without its
-        // user are in force: a local user missing from them now means the session must go.
-        let removed = moved.external.is_none() && state.user(&moved.user).is_none();
-        if removed && let Err(err) = state.store.delete_session(&key, &moved.user).await {
-            tracing::warn!(error = %err, "could not end the session of a removed user");
         }
     });
 }

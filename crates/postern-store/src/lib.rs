@@ -169,6 +169,22 @@ impl Store {
         }
     }
 
+    /// Replaces a live session's record and TTL, but only while it still exists: answers
+    /// whether it did. A session deleted meanwhile (a sign-out, a retirement) stays deleted,
+    /// and its user's index gains nothing. `record.user` must be the stored session's user.
+    pub async fn replace_session_if_present(
+        &self,
+        hash: &TokenHash,
+        record: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.replace_session_if_present(hash, record.clone(), ttl)),
+            Self::Redis(store) => store.replace_session_if_present(hash, record, ttl).await,
+            Self::Embedded(store) => store.replace_session_if_present(hash, record, ttl).await,
+        }
+    }
+
     /// Ends a session. Deleting one that does not exist is not an error.
     pub async fn delete_session(&self, hash: &TokenHash, user: &str) -> Result<(), StoreError> {
         match self {

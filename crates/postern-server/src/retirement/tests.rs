@@ -61,30 +61,8 @@ async fn at_start_only_local_users_with_records_of_their_own_count_as_absent() {
 /// the session: that late write must not bring the session back for the next alice to use.
 #[tokio::test]
 async fn a_checks_late_deadline_move_does_not_bring_back_a_retired_users_session() {
-    use std::sync::Arc;
-
-    use postern_core::session::AuthLevel;
-    use postern_core::token::SessionToken;
-
-    let state = Arc::new(alice_and_bob());
-    // alice's session, half its idle window gone: the next check moves the deadline.
-    let policy = state.config.session.policy;
-    let now = now();
-    let mut record = policy.new_session("alice", AuthLevel::OneFactor, false, now);
-    record.idle_deadline -= record.idle_deadline.saturating_sub(now) / 2;
-    let token = SessionToken::generate();
-    state
-        .store
-        .put_session(&token.hash(), &record, Duration::from_secs(600))
-        .await
-        .unwrap();
-    let mut headers = http::HeaderMap::new();
-    let cookie = format!("{}={}", state.session_cookie.name, token.as_str());
-    headers.insert(http::header::COOKIE, cookie.parse().unwrap());
-    let read = crate::sessions::current(&state, &headers)
-        .await
-        .unwrap()
-        .expect("alice's session");
+    let state = std::sync::Arc::new(alice_and_bob());
+    let (token, headers, read) = alice_session_due_a_move(&state).await;
 
     let everyone = state.users();
     remove_alice(&state).await;
@@ -107,6 +85,58 @@ async fn a_checks_late_deadline_move_does_not_bring_back_a_retired_users_session
             .unwrap()
             .is_none()
     );
+}
+
+/// The same late move after a sign-out (logout, "sign out everywhere else", `users revoke`)
+/// of a user who stays: the signed-out cookie must not work again.
+#[tokio::test]
+async fn a_checks_late_deadline_move_does_not_bring_back_a_signed_out_session() {
+    let state = std::sync::Arc::new(alice_and_bob());
+    let (_, headers, read) = alice_session_due_a_move(&state).await;
+
+    crate::sessions::end(&state, &read).await.unwrap();
+    crate::sessions::touch_if_due(&state, &read);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    assert!(
+        crate::sessions::current(&state, &headers)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(state.store.user_sessions("alice").await.unwrap().is_empty());
+}
+
+/// alice's session, half its idle window gone (so the next check moves its deadline), as a
+/// check reads it: its token, the request's headers, and what the check found.
+async fn alice_session_due_a_move(
+    state: &AppState,
+) -> (
+    postern_core::token::SessionToken,
+    http::HeaderMap,
+    crate::sessions::CurrentSession,
+) {
+    use postern_core::session::AuthLevel;
+    use postern_core::token::SessionToken;
+
+    let policy = state.config.session.policy;
+    let now = now();
+    let mut record = policy.new_session("alice", AuthLevel::OneFactor, false, now);
+    record.idle_deadline -= record.idle_deadline.saturating_sub(now) / 2;
+    let token = SessionToken::generate();
+    state
+        .store
+        .put_session(&token.hash(), &record, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let mut headers = http::HeaderMap::new();
+    let cookie = format!("{}={}", state.session_cookie.name, token.as_str());
+    headers.insert(http::header::COOKIE, cookie.parse().unwrap());
+    let read = crate::sessions::current(state, &headers)
+        .await
+        .unwrap()
+        .expect("alice's session");
+    (token, headers, read)
 }
 
 /// A state on the memory store with the local users alice and bob.

@@ -202,6 +202,25 @@ impl EmbeddedStore {
         self.write(op).await.map(drop)
     }
 
+    /// The check and the write happen in the writer's one transaction, after every delete
+    /// queued before it: a session deleted meanwhile is not written back.
+    pub(crate) async fn replace_session_if_present(
+        &self,
+        hash: &TokenHash,
+        record: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let op = Op::ReplaceSession {
+            hash: *hash,
+            record: record.clone(),
+            ttl,
+        };
+        match self.write(op).await? {
+            Reply::Stored(replaced) => Ok(replaced),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     pub(crate) async fn delete_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
         self.write(Op::DeleteSession { hash: *hash })
             .await

@@ -25,6 +25,12 @@ pub enum Op {
         record: SessionRecord,
         ttl: Duration,
     },
+    /// `PutSession` only while the session is live in the file; answers `Stored(bool)`.
+    ReplaceSession {
+        hash: TokenHash,
+        record: SessionRecord,
+        ttl: Duration,
+    },
     DeleteSession {
         hash: TokenHash,
     },
@@ -160,6 +166,15 @@ impl<'txn> Tables<'txn> {
     pub fn apply(&mut self, op: Op, mirror: &mut Vec<Mirror>) -> Result<Reply> {
         match op {
             Op::PutSession { hash, record, ttl } => self.put_session(hash, record, ttl, mirror),
+            Op::ReplaceSession { hash, record, ttl } => {
+                let live = self
+                    .session_expiry(&hash)?
+                    .is_some_and(|expires| expires > self.now);
+                if live {
+                    self.put_session(hash, record, ttl, mirror)?;
+                }
+                Ok(Reply::Stored(live))
+            }
             Op::DeleteSession { hash } => {
                 self.delete_session(&hash, mirror)?;
                 Ok(Reply::Done)

@@ -70,6 +70,15 @@ impl MemoryStore {
         self.sessions.put(key, record, ttl)
     }
 
+    pub(crate) fn replace_session_if_present(
+        &self,
+        key: &TokenHash,
+        record: SessionRecord,
+        ttl: Duration,
+    ) -> bool {
+        self.sessions.replace_if_present(key, record, ttl)
+    }
+
     pub(crate) fn delete_session(&self, key: &TokenHash, user: &str) {
         self.sessions.delete(key, user);
     }

@@ -92,6 +92,28 @@ impl SessionMap {
         Ok(())
     }
 
+    /// Replaces a live entry under its shard's lock, so a delete cannot fall between the
+    /// look and the write; the index already names a live entry, so it is left alone.
+    pub fn replace_if_present(
+        &self,
+        key: &TokenHash,
+        record: SessionRecord,
+        ttl: Duration,
+    ) -> bool {
+        let now = Instant::now();
+        let mut shard = self.shard(key);
+        match shard.get_mut(key) {
+            Some(entry) if entry.expires > now => {
+                *entry = Entry {
+                    record: Arc::new(record),
+                    expires: now + ttl,
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn delete(&self, key: &TokenHash, user: &str) {
         if self.shard(key).remove(key).is_some() {
             self.len.fetch_sub(1, Ordering::Relaxed);

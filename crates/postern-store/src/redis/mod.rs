@@ -185,6 +185,31 @@ impl RedisStore {
         record: &SessionRecord,
         ttl: Duration,
     ) -> Result<(), StoreError> {
+        self.write_session(hash, record, ttl, Write::Always)
+            .await
+            .map(drop)
+    }
+
+    /// `SET ... XX`: Redis writes only while the key exists, in one command, so a delete
+    /// between a check's read and this write wins; `ZADD XX` likewise adds no index entry.
+    pub async fn replace_session_if_present(
+        &self,
+        hash: &TokenHash,
+        record: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.write_session(hash, record, ttl, Write::IfPresent)
+            .await
+    }
+
+    /// Writes the session and its index entry; answers whether it was written.
+    async fn write_session(
+        &self,
+        hash: &TokenHash,
+        record: &SessionRecord,
+        ttl: Duration,
+        write: Write,
+    ) -> Result<bool, StoreError> {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let body = serde_json::to_vec(record).map_err(|err| {
             StoreError::unavailable_because("the session record could not be encoded", err)
@@ -193,23 +218,27 @@ impl RedisStore {
         let index_key = self.keys.user_sessions(&record.user);
         let member = hash.to_hex();
         let now = unix_ms();
+        let only_if_present = matches!(write, Write::IfPresent);
         let written = self
             .run(|mut conn| async move {
-                let () = redis::cmd("SET")
-                    .arg(&session_key)
-                    .arg(body)
-                    .arg("PX")
-                    .arg(ttl_ms)
-                    .query_async(&mut conn)
-                    .await?;
+                let mut set = redis::cmd("SET");
+                set.arg(&session_key).arg(body).arg("PX").arg(ttl_ms);
+                if only_if_present {
+                    set.arg("XX");
+                }
+                let stored: Option<String> = set.query_async(&mut conn).await?;
+                if stored.is_none() {
+                    return Ok(false);
+                }
                 let _: i64 = scripts::INDEX_SESSION
                     .key(&index_key)
                     .arg(member)
                     .arg(now.saturating_add(ttl_ms))
                     .arg(now)
+                    .arg(if only_if_present { "XX" } else { "" })
                     .invoke_async(&mut conn)
                     .await?;
-                self.wait_for_replicas(&mut conn).await
+                self.wait_for_replicas(&mut conn).await.map(|()| true)
             })
             .await;
         self.forget_cached(hash);
@@ -465,4 +494,10 @@ fn unix_ms() -> u64 {
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
         })
+}
+
+/// Whether a session write may create the session or only replace it.
+enum Write {
+    Always,
+    IfPresent,
 }

@@ -65,11 +65,16 @@ pub static TAKE_TOKEN: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// Adds a session hash to a user's index (scored by its expiry in unix ms), drops members that
-/// expired, and keeps the index as long as its longest-lived member.
+/// expired, and keeps the index as long as its longest-lived member. With ARGV[4] = 'XX' it
+/// only moves a member that is there (a replace-if-present adds none for a deleted session).
 pub static INDEX_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+        if ARGV[4] == 'XX' then
+            redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+        else
+            redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+        end
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
         local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
         if last[2] then

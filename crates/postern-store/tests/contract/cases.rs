@@ -21,6 +21,14 @@ pub const ALL: &[(&str, Case)] = &[
     ("a_put_replaces_the_record", |s| {
         Box::pin(a_put_replaces_the_record(s))
     }),
+    (
+        "a_replace_if_present_never_brings_back_a_deleted_session",
+        |s| Box::pin(a_replace_if_present_never_brings_back_a_deleted_session(s)),
+    ),
+    (
+        "a_replace_if_present_replaces_a_live_session_with_its_ttl",
+        |s| Box::pin(a_replace_if_present_replaces_a_live_session_with_its_ttl(s)),
+    ),
     ("sessions_expire_with_their_ttl", |s| {
         Box::pin(sessions_expire_with_their_ttl(s))
     }),
@@ -77,6 +85,8 @@ macro_rules! every_case {
         $backend!(
             a_session_reads_back_and_deletes,
             a_put_replaces_the_record,
+            a_replace_if_present_never_brings_back_a_deleted_session,
+            a_replace_if_present_replaces_a_live_session_with_its_ttl,
             sessions_expire_with_their_ttl,
             sessions_are_independent,
             a_users_sessions_are_listed,
@@ -138,6 +148,59 @@ pub async fn a_put_replaces_the_record(store: Store) {
         store.get_session(&key).await.unwrap().as_deref(),
         Some(&moved)
     );
+}
+
+/// A check's late idle-deadline move after a sign-out: nothing is written, not even an entry
+/// in the user's index.
+pub async fn a_replace_if_present_never_brings_back_a_deleted_session(store: Store) {
+    let user = id("user");
+    let key = key();
+    store
+        .put_session(&key, &record(&user), Duration::from_secs(60))
+        .await
+        .unwrap();
+    store.delete_session(&key, &user).await.unwrap();
+    let mut moved = record(&user);
+    moved.idle_deadline += 100;
+    // One signed out, and one that was never stored.
+    for hash in [key, crate::support::key()] {
+        assert_eq!(
+            store
+                .replace_session_if_present(&hash, &moved, Duration::from_secs(60))
+                .await,
+            Ok(false)
+        );
+        assert_eq!(store.get_session(&hash).await, Ok(None));
+        assert_eq!(store.user_sessions(&user).await.unwrap(), vec![]);
+    }
+}
+
+pub async fn a_replace_if_present_replaces_a_live_session_with_its_ttl(store: Store) {
+    let user = id("user");
+    let key = key();
+    store
+        .put_session(&key, &record(&user), Duration::from_secs(60))
+        .await
+        .unwrap();
+    // Read once, so a cached copy (Redis client cache) must be dropped by the replace.
+    assert!(store.get_session(&key).await.unwrap().is_some());
+    let mut moved = record(&user);
+    moved.idle_deadline += 100;
+    assert_eq!(
+        store
+            .replace_session_if_present(&key, &moved, Duration::from_millis(80))
+            .await,
+        Ok(true)
+    );
+    assert_eq!(
+        store.get_session(&key).await.unwrap().as_deref(),
+        Some(&moved)
+    );
+    assert_eq!(store.user_sessions(&user).await.unwrap(), vec![key]);
+    // The TTL given, not the one it was stored with: gone, and off the user's list.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(store.get_session(&key).await, Ok(None));
+    assert_eq!(store.user_sessions(&user).await.unwrap(), vec![]);
 }
 
 pub async fn sessions_expire_with_their_ttl(store: Store) {
