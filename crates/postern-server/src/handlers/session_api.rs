@@ -122,7 +122,14 @@ pub async fn keepalive<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let policy = state.config.session.policy;
     let moved = policy.keepalive(&session.record, now);
     let ttl = Duration::from_secs(policy.ttl(&moved, now));
-    state.store.put_session(&session.key, &moved, ttl).await?;
+    // Only while it still exists: a sign-out since the read above stays done.
+    let replaced = state
+        .store
+        .replace_session_if_present(&session.key, &moved, ttl)
+        .await?;
+    if !replaced {
+        return Err(AppError::Unauthorized);
+    }
     // Remembered sessions have no idle timeout: nothing moves, and the answer says so.
     let message = if moved.remember {
         "Session has no idle timeout"

@@ -45,6 +45,7 @@ macro_rules! metered_operations {
 metered_operations! {
     get_session(hash: &TokenHash) -> Option<std::sync::Arc<SessionRecord>>;
     put_session(hash: &TokenHash, record: &SessionRecord, ttl: Duration) -> ();
+    replace_session_if_present(hash: &TokenHash, record: &SessionRecord, ttl: Duration) -> bool;
     delete_session(hash: &TokenHash, user: &str) -> ();
     user_sessions(user: &str) -> Vec<TokenHash>;
     delete_user_sessions(user: &str) -> usize;
