@@ -275,3 +275,36 @@ async fn a_right_password_gives_its_count_back() {
     // Five failures now: limited, even the right password.
     assert_eq!(status("bob", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// An attempt refused because the limit is already reached is refused before it is counted:
+/// it writes nothing to the store (on the embedded store each count and each give-back is a
+/// durable commit, which a client at its limit must not be able to make at will).
+#[tokio::test]
+async fn an_attempt_refused_at_the_limit_writes_nothing_to_the_store() {
+    let server = TestServer::with_config(&config_text(
+        "https://auth.example.com",
+        "[metrics]\nlisten = \"127.0.0.1:0\"",
+    ))
+    .await;
+    let client = "198.51.100.30";
+    for _ in 0..5 {
+        let guess = attempt(&server, "alice", "wrong", client).send().await;
+        assert_eq!(guess.status, StatusCode::UNAUTHORIZED);
+    }
+    let metrics = server.state.metrics.as_ref().expect("metrics are on");
+    let writes = |op: &str| {
+        let series = format!("postern_store_operations_total{{op=\"{op}\",result=\"ok\"}} ");
+        metrics
+            .encode()
+            .lines()
+            .find_map(|line| line.strip_prefix(&series)?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = (writes("count_failures"), writes("apply"));
+    assert_eq!(before.0, 5, "each wrong password was counted once");
+    for _ in 0..3 {
+        let refused = attempt(&server, "alice", PASSWORD, client).send().await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!((writes("count_failures"), writes("apply")), before);
+}
