@@ -490,14 +490,7 @@ async fn a_bcrypt_hash_becomes_argon2id_at_the_first_sign_in() {
         StatusCode::OK
     );
     // The rewrite happens after the answer, off the request path.
-    let mut file = String::new();
-    for _ in 0..100 {
-        file = std::fs::read_to_string(dir.0.join("users.txt")).unwrap();
-        if file.contains("$argon2id$") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let file = users_file_once(&dir, |file| file.contains("$argon2id$")).await;
     let hash = file.trim().strip_prefix("carol:").unwrap();
     assert!(hash.starts_with("$argon2id$"), "{file}");
     assert!(postern_core::password::verify_password(
@@ -511,6 +504,44 @@ async fn a_bcrypt_hash_becomes_argon2id_at_the_first_sign_in() {
     assert_eq!(
         login(&server, "carol", "wrong").await.status,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+/// `users.txt` in `dir` once `done` holds for it (the background rewrite is done), or as it is
+/// after 5 s.
+async fn users_file_once(dir: &Dir, done: impl Fn(&str) -> bool) -> String {
+    let mut file = String::new();
+    for _ in 0..100 {
+        file = std::fs::read_to_string(dir.0.join("users.txt")).unwrap();
+        if done(&file) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    file
+}
+
+/// Only a bcrypt hash is rewritten: an argon2id line of `users_file` stays as written. The
+/// rewrites run one at a time in the order they were queued, so once the bcrypt line signed in
+/// second has been rewritten, a rewrite of the argon2id line signed in first would be done too.
+#[tokio::test]
+async fn an_argon2id_line_is_not_rewritten_at_a_sign_in() {
+    let dir = Dir::new("argon2-stays");
+    let argon2 = password_hash();
+    let bcrypt = bcrypt::hash(PASSWORD, 4).unwrap();
+    let text = format!("carol:{argon2}\ndave:{bcrypt}\n");
+    let server = server_with_file(&dir, "users.txt", &text, "").await;
+    for user in ["carol", "dave"] {
+        assert_eq!(login(&server, user, PASSWORD).await.status, StatusCode::OK);
+    }
+    let file = users_file_once(&dir, |file| !file.contains(&bcrypt)).await;
+    assert!(
+        !file.contains(&bcrypt),
+        "dave's line was not rewritten: {file}"
+    );
+    assert_eq!(
+        file.lines().next(),
+        Some(format!("carol:{argon2}").as_str())
     );
 }
 
