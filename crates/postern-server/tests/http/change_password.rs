@@ -480,6 +480,36 @@ async fn with_the_embedded_store_a_change_from_a_read_only_file_outlives_a_resta
     assert_eq!(login(&after, "alice", NEW).await.status, StatusCode::OK);
 }
 
+/// A password change clears the account's earlier failures (as a sign-in does): the owner
+/// who just changed it is not locked out by the guesses made before.
+#[tokio::test]
+async fn a_change_clears_the_accounts_failures() {
+    let dir = Dir::new("clears");
+    let limits = "[limits]\nmax_failures_per_user = 3\n";
+    let server = server_with_file(&dir, "users.txt", &lines_file(), limits).await;
+    let cookie = login(&server, "carol", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    let guess = |n: usize| {
+        let request = server
+            .post("/api/login")
+            .header("x-forwarded-for", &format!("203.0.113.{n}"))
+            .json("{\"username\":\"carol\",\"password\":\"a guess\"}");
+        async move { request.send().await.status }
+    };
+    for n in 0..2 {
+        assert_eq!(guess(n).await, StatusCode::UNAUTHORIZED);
+    }
+    let changed = change(&server, &cookie, PASSWORD, NEW).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    // Two more guesses: with the first two still counted the second would reach the limit.
+    for n in 2..4 {
+        assert_eq!(guess(n).await, StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    assert_eq!(login(&server, "carol", NEW).await.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_bcrypt_hash_becomes_argon2id_at_the_first_sign_in() {
     let dir = Dir::new("bcrypt");
