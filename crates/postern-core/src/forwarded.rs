@@ -3,7 +3,7 @@
 //! (+ `X-Original-Method`), else the same X-Forwarded set; envoy sends the original `Host`,
 //! `X-Forwarded-Proto`, and the original path appended to `/api/auth/envoy`.
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, Method};
 
 use crate::canonical::{self, CanonicalError, CanonicalPath};
 
@@ -117,7 +117,7 @@ impl ForwardedRequest {
     ) -> Result<Self, TargetError> {
         match kind {
             ProxyKind::Traefik | ProxyKind::Caddy => from_forwarded_set(headers),
-            ProxyKind::Nginx => match text(headers, "X-Original-URL")? {
+            ProxyKind::Nginx => match text(headers, &X_ORIGINAL_URL)? {
                 Some(url) => from_original_url(headers, url),
                 None => from_forwarded_set(headers),
             },
@@ -137,29 +137,51 @@ pub struct OwnRequest<'a> {
     pub envoy_path: &'a str,
 }
 
-fn text<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, TargetError> {
-    match headers.get(name) {
+/// A header the target is read from: its name, looked up as is (a lookup by `&str` parses the
+/// name again on every request), and how an error spells it.
+struct Named {
+    name: HeaderName,
+    label: &'static str,
+}
+
+const fn named(name: &'static str, label: &'static str) -> Named {
+    Named {
+        name: HeaderName::from_static(name),
+        label,
+    }
+}
+
+const X_FORWARDED_PROTO: Named = named("x-forwarded-proto", "X-Forwarded-Proto");
+const X_FORWARDED_HOST: Named = named("x-forwarded-host", "X-Forwarded-Host");
+const X_FORWARDED_URI: Named = named("x-forwarded-uri", "X-Forwarded-Uri");
+const X_FORWARDED_METHOD: Named = named("x-forwarded-method", "X-Forwarded-Method");
+const X_ORIGINAL_URL: Named = named("x-original-url", "X-Original-URL");
+const X_ORIGINAL_METHOD: Named = named("x-original-method", "X-Original-Method");
+const HOST: Named = named("host", "Host");
+
+fn text<'a>(headers: &'a HeaderMap, header: &Named) -> Result<Option<&'a str>, TargetError> {
+    match headers.get(&header.name) {
         None => Ok(None),
         Some(value) => value
             .to_str()
             .map(Some)
-            .map_err(|_| TargetError::NotText(name)),
+            .map_err(|_| TargetError::NotText(header.label)),
     }
 }
 
-fn required<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, TargetError> {
-    match text(headers, name)? {
+fn required<'a>(headers: &'a HeaderMap, header: &Named) -> Result<&'a str, TargetError> {
+    match text(headers, header)? {
         Some(value) if !value.trim().is_empty() => Ok(value.trim()),
-        _ => Err(TargetError::Missing(name)),
+        _ => Err(TargetError::Missing(header.label)),
     }
 }
 
 /// Proxies always call the auth server with GET; the original method rides in a header.
-fn method_header(headers: &HeaderMap, name: &'static str) -> Result<Option<Method>, TargetError> {
-    match text(headers, name)? {
+fn method_header(headers: &HeaderMap, header: &Named) -> Result<Option<Method>, TargetError> {
+    match text(headers, header)? {
         Some(value) if !value.trim().is_empty() => Method::from_bytes(value.trim().as_bytes())
             .map(Some)
-            .map_err(|_| TargetError::BadMethod(name)),
+            .map_err(|_| TargetError::BadMethod(header.label)),
         _ => Ok(None),
     }
 }
@@ -185,17 +207,20 @@ fn build(
 }
 
 fn from_forwarded_set(headers: &HeaderMap) -> Result<ForwardedRequest, TargetError> {
-    let scheme = Scheme::parse(required(headers, "X-Forwarded-Proto")?, "X-Forwarded-Proto")?;
+    let scheme = Scheme::parse(
+        required(headers, &X_FORWARDED_PROTO)?,
+        X_FORWARDED_PROTO.label,
+    )?;
     // Chains of proxies may list several hosts; the first is what the client asked for.
-    let host = required(headers, "X-Forwarded-Host")?
+    let host = required(headers, &X_FORWARDED_HOST)?
         .split(',')
         .next()
         .unwrap_or_default()
         .trim();
-    let uri = text(headers, "X-Forwarded-Uri")?
+    let uri = text(headers, &X_FORWARDED_URI)?
         .map(str::trim)
         .filter(|uri| !uri.is_empty());
-    let method = method_header(headers, "X-Forwarded-Method")?.unwrap_or(Method::GET);
+    let method = method_header(headers, &X_FORWARDED_METHOD)?.unwrap_or(Method::GET);
     build(method, scheme, host, uri.unwrap_or("/"))
 }
 
@@ -203,7 +228,7 @@ fn from_original_url(headers: &HeaderMap, url: &str) -> Result<ForwardedRequest,
     let url = url.trim();
     let (scheme, rest) = url.split_once("://").ok_or(TargetError::BadOriginalUrl)?;
     let scheme =
-        Scheme::parse(scheme, "X-Original-URL").map_err(|_| TargetError::BadOriginalUrl)?;
+        Scheme::parse(scheme, X_ORIGINAL_URL.label).map_err(|_| TargetError::BadOriginalUrl)?;
     if scheme.as_str().len() != url.find("://").unwrap_or_default() {
         return Err(TargetError::BadOriginalUrl);
     }
@@ -216,27 +241,26 @@ fn from_original_url(headers: &HeaderMap, url: &str) -> Result<ForwardedRequest,
         Some('/') => path_and_query.to_owned(),
         _ => format!("/{path_and_query}"),
     };
-    let method = match method_header(headers, "X-Original-Method")? {
+    let method = match method_header(headers, &X_ORIGINAL_METHOD)? {
         Some(method) => method,
-        None => method_header(headers, "X-Forwarded-Method")?.unwrap_or(Method::GET),
+        None => method_header(headers, &X_FORWARDED_METHOD)?.unwrap_or(Method::GET),
     };
     build(method, scheme, authority, &path_and_query)
 }
 
 fn from_envoy(headers: &HeaderMap, own: &OwnRequest<'_>) -> Result<ForwardedRequest, TargetError> {
-    let scheme = match text(headers, "X-Forwarded-Proto")? {
-        Some(proto) => Scheme::parse(proto, "X-Forwarded-Proto")?,
+    let scheme = match text(headers, &X_FORWARDED_PROTO)? {
+        Some(proto) => Scheme::parse(proto, X_FORWARDED_PROTO.label)?,
         None => Scheme::Http,
     };
-    let host = match text(headers, "Host")?
+    let host = match text(headers, &HOST)?
         .map(str::trim)
         .filter(|host| !host.is_empty())
     {
         Some(host) => host,
-        None => own.authority.ok_or(TargetError::Missing("Host"))?,
+        None => own.authority.ok_or(TargetError::Missing(HOST.label))?,
     };
-    let method =
-        method_header(headers, "X-Forwarded-Method")?.unwrap_or_else(|| own.method.clone());
+    let method = method_header(headers, &X_FORWARDED_METHOD)?.unwrap_or_else(|| own.method.clone());
     let path_and_query = match own.envoy_path {
         "" => "/".to_owned(),
         query if query.starts_with('?') => format!("/{query}"),

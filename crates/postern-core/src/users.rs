@@ -246,5 +246,62 @@ mod tests {
             !text.contains("argon2") && !text.contains("GEZDGNBV") && !text.contains("49, 50"),
             "{text}"
         );
+        // What it does show: who the user is.
+        assert!(text.starts_with("User { name: \"a\""), "{text}");
+    }
+
+    #[test]
+    fn names_are_checked_for_length_in_characters_and_for_separators() {
+        assert_eq!(name_problem("alice.smith-2@example"), None);
+        assert_eq!(name_problem(&"é".repeat(128)), None, "128 characters");
+        assert_eq!(
+            name_problem(&"a".repeat(129)),
+            Some("the name is longer than 128 characters")
+        );
+        assert_eq!(name_problem(""), Some("the name is empty"));
+        let refused = Some("the name may not contain spaces, control characters, ':' or ','");
+        for name in [
+            "al ice",
+            "al\tice",
+            "al\u{7}ice",
+            "al\u{a0}ice",
+            "al:ice",
+            "al,ice",
+        ] {
+            assert_eq!(name_problem(name), refused, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_table_counts_and_lists_its_users_once_each() {
+        let user = |name: &str| {
+            User::new(
+                name.into(),
+                HASH.into(),
+                String::new(),
+                String::new(),
+                vec![],
+                None,
+            )
+        };
+        let empty = UserTable::new([]);
+        assert!(empty.is_empty());
+        assert_eq!(empty.len(), 0);
+        assert_eq!(empty.iter().count(), 0);
+        // A later entry with the same name replaces the earlier one.
+        let table = UserTable::new([user("alice"), user("bob"), user("Alice")]);
+        assert!(!table.is_empty());
+        assert_eq!(table.len(), 2);
+        let mut names: Vec<&str> = table.iter().map(|u| u.name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["Alice", "bob"]);
+    }
+
+    #[test]
+    fn a_user_is_marked_as_coming_from_the_users_file() {
+        let (users, _) = parse_users_file(&format!("alice:{HASH}\n"));
+        let alice = users.into_iter().next().unwrap();
+        assert!(!alice.from_users_file, "parsing alone does not mark it");
+        assert!(alice.from_users_file().from_users_file);
     }
 }

@@ -140,11 +140,18 @@ pub async fn passkeys_user(
     };
     let name = &user.name;
     if let Some(id) = remove {
-        if !crate::webauthn::records::remove(store, name, id).await? {
+        let held = crate::credentials_record::RecordLock::take(store, name).await?;
+        let removed = crate::webauthn::changes::remove_held(&held, user, id).await;
+        held.release().await;
+        let removed = removed?;
+        if !removed {
             return Ok(format!("{name} has no passkey {id}: nothing removed"));
         }
         tracing::info!(target: "audit", event = "passkey.removed", user = %name, passkey = %id, by = "admin");
-        return Ok(format!("removed passkey {id} of {name}"));
+        return Ok(format!(
+            "removed passkey {id} of {name}: their bearer tokens and cached Basic credentials \
+             no longer work"
+        ));
     }
     let passkeys = crate::webauthn::records::list(store, name).await?;
     if passkeys.is_empty() {

@@ -152,4 +152,106 @@ mod tests {
         assert_eq!(find(&headers, "postern"), None);
         assert_eq!(find(&HeaderMap::new(), "a"), None);
     }
+
+    fn with_pre_session(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let line = format!("{PRE_SESSION_COOKIE}={value}");
+        headers.insert(COOKIE, HeaderValue::from_str(&line).unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_pre_session_cookie_is_22_base64url_characters() {
+        for good in [
+            "abcdefghijklmnopqrstuv",
+            "ABCXYZ0123456789-_-_az",
+            "__________------------",
+        ] {
+            assert_eq!(pre_session(&with_pre_session(good)), Some(good));
+        }
+        for bad in [
+            "abcdefghijklmnopqrstu",   // 21
+            "abcdefghijklmnopqrstuvw", // 23
+            "abcdefghijklmnopqrstu+",
+            "abcdefghijklmnopqrstu/",
+            "abcdefghijklmnopqrstu.",
+            "abcdefghijklmnopqrst%3D",
+            "",
+        ] {
+            assert_eq!(pre_session(&with_pre_session(bad)), None, "{bad}");
+        }
+        assert_eq!(pre_session(&HeaderMap::new()), None);
+    }
+
+    fn spec(domain: Option<&str>) -> CookieSpec {
+        CookieSpec {
+            name: "postern_session".to_owned(),
+            domain: domain.map(str::to_owned),
+            secure: true,
+        }
+    }
+
+    /// A `Set-Cookie` value as a browser reads it.
+    fn parsed(set_cookie: &str) -> Cookie<'static> {
+        Cookie::parse(set_cookie.to_owned()).unwrap()
+    }
+
+    /// Every cookie postern sets is HttpOnly, SameSite=Lax, on `/`, Secure as configured.
+    fn assert_guarded(cookie: &Cookie<'_>, secure: bool) {
+        assert_eq!(cookie.http_only(), Some(true), "{cookie}");
+        assert_eq!(cookie.same_site(), Some(SameSite::Lax), "{cookie}");
+        assert_eq!(cookie.path(), Some("/"), "{cookie}");
+        assert_eq!(cookie.secure().unwrap_or(false), secure, "{cookie}");
+    }
+
+    #[test]
+    fn the_session_cookie_carries_the_token_on_the_configured_domain() {
+        let session = parsed(&spec(Some("example.com")).issue("tok3n", None));
+        assert_eq!(
+            (session.name(), session.value()),
+            ("postern_session", "tok3n")
+        );
+        assert_guarded(&session, true);
+        assert_eq!(session.domain(), Some("example.com"));
+        assert_eq!(session.max_age(), None, "ends with the browser session");
+        let remembered = parsed(&spec(None).issue("tok3n", Some(30 * 86_400)));
+        assert_eq!(remembered.max_age(), Some(CookieDuration::days(30)));
+        assert_eq!(
+            remembered.domain(),
+            None,
+            "host-only without a cookie_domain"
+        );
+        let expired = parsed(&spec(Some("example.com")).expire());
+        assert_eq!((expired.name(), expired.value()), ("postern_session", ""));
+        assert_guarded(&expired, true);
+        assert_eq!(expired.domain(), Some("example.com"));
+        assert_eq!(expired.max_age(), Some(CookieDuration::ZERO));
+        assert_eq!(
+            expired.expires_datetime(),
+            Some(cookie::time::OffsetDateTime::UNIX_EPOCH)
+        );
+    }
+
+    #[test]
+    fn the_portal_s_own_cookies_are_host_only_with_their_lifetimes() {
+        let spec = CookieSpec {
+            secure: false,
+            ..spec(Some("example.com"))
+        };
+        let cases = [
+            (spec.pre_session("p"), PRE_SESSION_COOKIE, "p", 3600),
+            (spec.expire_pre_session(), PRE_SESSION_COOKIE, "", 0),
+            (spec.pending("q", 300), PENDING_COOKIE, "q", 300),
+            (spec.expire_pending(), PENDING_COOKIE, "", 0),
+            (spec.device("d"), DEVICE_COOKIE, "d", 365 * 86_400),
+            (spec.oauth("o", 600), OAUTH_COOKIE, "o", 600),
+        ];
+        for (set_cookie, name, value, max_age) in cases {
+            let cookie = parsed(&set_cookie);
+            assert_eq!((cookie.name(), cookie.value()), (name, value));
+            assert_guarded(&cookie, false);
+            assert_eq!(cookie.domain(), None, "{set_cookie}");
+            assert_eq!(cookie.max_age(), Some(CookieDuration::seconds(max_age)));
+        }
+    }
 }

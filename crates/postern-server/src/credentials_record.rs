@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use postern_core::token::random_text;
 use postern_store::{RecordKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -70,6 +71,19 @@ pub(crate) fn parse_state(bytes: &[u8]) -> Result<UserState, String> {
     })
 }
 
+/// Removes the user's record (`crate::retirement`) and returns what it held, as far as it
+/// reads (`None`: there was none, or it did not read; it is removed all the same).
+pub(crate) async fn remove_state(held: &RecordLock<'_>) -> Result<Option<UserState>, StoreError> {
+    let (store, user) = (held.store, held.user.as_str());
+    let bytes = store
+        .user_record(user, RecordKind::Credentials, CURRENT)
+        .await?;
+    store
+        .delete_user_record(user, RecordKind::Credentials, CURRENT)
+        .await?;
+    Ok(bytes.and_then(|bytes| parse_state(&bytes).ok()))
+}
+
 pub(crate) async fn write_state(
     store: &Store,
     user: &str,
@@ -85,9 +99,22 @@ pub(crate) async fn write_state(
 /// (set if absent, for at most `LOCK_TTL`), held from the read to the write, so a password
 /// change, a revocation and a change of second factors made at once (on two replicas, or by
 /// `postern users` beside a running server on Redis) never write over each other.
+///
+/// The lock is owned: `take` stores a random token of its own, and `release` deletes the mark
+/// only while it still holds that token (`Store::take_value_if`, one atomic step on every
+/// backend). A holder that ran past `LOCK_TTL` (a stalled store) and lost the lock to the next
+/// holder does not free that holder's lock when it finishes.
+///
+/// The credentials lock also covers the user's passkeys (`webauthn::records`): every write of
+/// a passkey or of its owner-index entry takes a held lock as its proof, and a TOTP removal
+/// counts the passkeys left under it, so no change of second factors undoes another or slips
+/// past the last-factor rule.
 pub(crate) struct RecordLock<'a> {
     store: &'a Store,
+    user: String,
     key: String,
+    /// This holder's own mark: 128 random bits, base64url.
+    token: String,
 }
 
 /// Long enough for a read, a `users_file` rewrite and a write; a holder that died frees it then.
@@ -107,10 +134,19 @@ impl<'a> RecordLock<'a> {
         user: &str,
     ) -> Result<Self, StoreError> {
         let key = format!("{what}-lock:{{{}}}", user.to_lowercase());
+        let token = random_text::<16>();
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
-            if store.put_value(&key, b"1".to_vec(), LOCK_TTL).await? {
-                return Ok(Self { store, key });
+            if store
+                .put_value(&key, token.clone().into_bytes(), LOCK_TTL)
+                .await?
+            {
+                return Ok(Self {
+                    store,
+                    user: user.to_owned(),
+                    key,
+                    token,
+                });
             }
             if Instant::now() >= deadline {
                 return Err(StoreError::unavailable(
@@ -121,10 +157,33 @@ impl<'a> RecordLock<'a> {
         }
     }
 
-    /// Frees the lock. A failure only leaves it to expire.
+    /// The store the lock is held in.
+    pub(crate) fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    /// The user whose record the lock is for, as the caller spelled the name.
+    pub(crate) fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Frees the lock if this holder still holds it. A failure only leaves it to expire.
     pub(crate) async fn release(self) {
-        if let Err(err) = self.store.take_value(&self.key).await {
-            tracing::warn!(error = %err, "a credentials lock was not freed; it expires by itself");
+        match self
+            .store
+            .take_value_if(&self.key, self.token.as_bytes())
+            .await
+        {
+            Ok(true) => {}
+            // Its TTL ran out while held: another change may have overlapped this one.
+            Ok(false) => tracing::warn!(
+                user = %self.user,
+                "a credentials lock expired before its change finished (LOCK_TTL {} s)",
+                LOCK_TTL.as_secs()
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "a credentials lock was not freed; it expires by itself");
+            }
         }
     }
 }
@@ -150,3 +209,6 @@ pub struct KeptRecovery {
 pub(crate) fn fingerprint(text: &str) -> String {
     postern_core::mac::hex(&Sha256::digest(text.as_bytes())[..8])
 }
+
+#[cfg(test)]
+mod tests;

@@ -34,6 +34,7 @@ mod principal;
 pub mod records_file;
 mod request;
 mod respond;
+pub mod retirement;
 mod router;
 mod seen_once;
 mod sessions;

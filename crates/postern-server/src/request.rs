@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, Request, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
 use postern_core::client_ip::ClientIp;
@@ -99,10 +99,13 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
     })
 }
 
+/// Looked up as a `HeaderName`: a lookup by `&str` parses the name again on every check.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// The client IP through `trusted_proxies`; warns once per misconfigured peer.
 pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> ClientIp {
     let forwarded_for = headers
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|value| value.to_str().ok());
     let found = state

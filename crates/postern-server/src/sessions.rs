@@ -24,6 +24,16 @@ pub struct CurrentSession {
     pub user: Arc<User>,
 }
 
+impl CurrentSession {
+    /// The `[oauth.<id>]` a provider's user signed in with; `None` for a local user.
+    pub fn oauth_provider(&self) -> Option<&str> {
+        self.record
+            .external
+            .as_ref()
+            .map(|external| external.provider.as_str())
+    }
+}
+
 /// The session the request's cookie names, if it is live and its user still exists (a local
 /// user in the table, or a provider user whose provider is still configured).
 /// `Err` means the store did not answer: callers fail closed.

@@ -111,7 +111,7 @@ pub async fn recovery_codes_left(
     Ok(left)
 }
 
-/// What the account page (or `postern users totp-reset`) changes.
+/// What the account page (or `postern users totp-reset`, or a change of passkeys) changes.
 pub enum FactorChange {
     /// A confirmed secret becomes the user's. Their old recovery codes go with the old secret.
     EnrolTotp { secret: String },
@@ -119,6 +119,9 @@ pub enum FactorChange {
     RemoveTotp,
     /// New recovery codes replace every earlier one.
     NewRecoveryCodes { hashes: Vec<String> },
+    /// A passkey was added or removed (`webauthn::changes`; passkeys are records of their
+    /// own): nothing here changes but the count, so the stamp moves.
+    Passkeys,
 }
 
 /// Applies `change` to `user`'s record. Returns false when there was nothing to change (a
@@ -130,19 +133,21 @@ pub async fn save(
     change: FactorChange,
     now: u64,
 ) -> Result<bool, StoreError> {
-    let lock = RecordLock::take(store, &user.name).await?;
-    let result = apply(store, user, change, now).await;
-    lock.release().await;
+    let held = RecordLock::take(store, &user.name).await?;
+    let result = apply(&held, user, change, now).await;
+    held.release().await;
     result
 }
 
-/// `save`, with the lock held.
-async fn apply(
-    store: &Store,
+/// `save`, with `user`'s credentials lock `held` (by a caller that checks more under it, such
+/// as the last-factor rule before a TOTP removal).
+pub(crate) async fn apply(
+    held: &RecordLock<'_>,
     user: &User,
     change: FactorChange,
     now: u64,
 ) -> Result<bool, StoreError> {
+    let store = held.store();
     let mut state = credentials_record::read_state(store, &user.name).await?;
     let changed = match change {
         FactorChange::EnrolTotp { secret } => {
@@ -169,6 +174,7 @@ async fn apply(
             });
             true
         }
+        FactorChange::Passkeys => true,
     };
     if changed {
         state.factors_version += 1;

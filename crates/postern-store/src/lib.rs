@@ -23,7 +23,7 @@ pub use memory::{DEFAULT_MAX_OTHER_ENTRIES, MemoryStore};
 use postern_core::config::RedisConfig;
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
-pub use records::{PASSKEY_INDEX_OWNER, RecordKind, UserRecord};
+pub use records::{PASSKEY_INDEX_OWNER, RETIRING_OWNER, RecordKind, UserRecord};
 pub use redis::RedisStore;
 
 use crate::keys::{Keys, Kind};
@@ -333,6 +333,21 @@ impl Store {
             Self::Memory(store) => Ok(store.take_value(&memory_key(Kind::Value, id))),
             Self::Redis(store) => store.take_value(id).await,
             Self::Embedded(store) => store.take_value(memory_key(Kind::Value, id)).await,
+        }
+    }
+
+    /// Deletes the value under `id` only if it is still `expected`, in one atomic step on every
+    /// backend (compare-and-delete); true when it was deleted. An owned lock's release: a
+    /// holder that ran past its TTL never frees the lock the next holder took meanwhile.
+    pub async fn take_value_if(&self, id: &str, expected: &[u8]) -> Result<bool, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.take_value_if(&memory_key(Kind::Value, id), expected)),
+            Self::Redis(store) => store.take_value_if(id, expected).await,
+            Self::Embedded(store) => {
+                store
+                    .take_value_if(memory_key(Kind::Value, id), expected.to_vec())
+                    .await
+            }
         }
     }
 

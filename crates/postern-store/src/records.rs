@@ -38,10 +38,17 @@ pub enum RecordKind {
     /// the same name is a new subject. A provider's user (no `[[users]]` entry) is held under
     /// the owner `federated:<name>`, which no local name can spell.
     OidcSubject,
+    /// A local user postern saw removed whose durable records are still to be retired (id:
+    /// the user's name, lower case), under the reserved owner `RETIRING_OWNER`: written before
+    /// the retirement and deleted once it is whole, so a retirement cut short is finished
+    /// later, by any replica, also after a restart.
+    Retiring,
 }
 
 /// The owner of the `PasskeyIndex` records.
 pub const PASSKEY_INDEX_OWNER: &str = "webauthn:index";
+/// The owner of the `Retiring` records; no user name can spell it (names may not contain ':').
+pub const RETIRING_OWNER: &str = "postern:retiring";
 
 impl RecordKind {
     /// Every kind, for export and import.
@@ -52,6 +59,7 @@ impl RecordKind {
         Self::PasskeyHandle,
         Self::PasskeyIndex,
         Self::OidcSubject,
+        Self::Retiring,
     ];
 
     /// The stored name: never change one, files and Redis hold it.
@@ -63,6 +71,7 @@ impl RecordKind {
             Self::PasskeyHandle => "passkey-handle",
             Self::PasskeyIndex => "passkey-index",
             Self::OidcSubject => "oidc-subject",
+            Self::Retiring => "retiring",
         }
     }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use postern_core::users::UserTable;
 use postern_server::AppState;
+use postern_server::retirement::Retirements;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config_file;
@@ -33,7 +34,12 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
         let users_file = state.config.users_file.clone();
         let stamps = || (stamp(path.as_deref()), stamp(users_file.as_deref()));
         let mut seen = stamps();
+        // What retiring removed users owes (`postern_server::retirement`): the start pass first.
+        let mut retirements = Retirements::default();
         loop {
+            if retirements.is_due() {
+                Box::pin(retirements.run(&state)).await;
+            }
             let hangup = async {
                 match hangups.as_mut() {
                     Some(hangups) => hangups.recv().await,
@@ -46,6 +52,9 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
                     seen = stamps();
                 }
                 _ = ticks.tick() => {
+                    if retirements.is_due() {
+                        continue;
+                    }
                     let now = stamps();
                     if now == seen {
                         continue;
@@ -55,40 +64,11 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
                 }
             }
             // Boxed: the store calls inside make the future too deep to lay out inline.
-            Box::pin(reload(&state, path.as_deref(), &overrides)).await;
+            if let Some(before) = Box::pin(reload(&state, path.as_deref(), &overrides)).await {
+                retirements.removed(&before, &state.users());
+            }
         }
     });
-}
-
-/// Retires the OpenID subject ids of local users postern sees removed (`oidc::subjects`), so
-/// a user created again under the name is a new subject: those of `before` missing now, or at
-/// start (`None`) every stored one without a user.
-pub async fn retire_subjects(state: &AppState, before: Option<&UserTable>) {
-    let Some(provider) = &state.oidc else {
-        return;
-    };
-    let users = state.users();
-    let retired = match before {
-        Some(before) => {
-            provider
-                .subjects
-                .retire_removed(&state.store, before, &users)
-                .await
-        }
-        None => provider.subjects.retire_absent(&state.store, &users).await,
-    };
-    match retired {
-        Ok(0) => {}
-        Ok(count) => tracing::info!(
-            count,
-            "the OpenID subject ids of removed users are retired; a user created again under such a name is a new subject"
-        ),
-        // Not retired now: the next start retires them, since those users are still missing.
-        Err(err) => tracing::warn!(
-            error = %err,
-            "the OpenID subject ids of removed users could not be retired now; postern retries at its next start"
-        ),
-    }
 }
 
 fn stamp(path: Option<&Path>) -> Stamp {
@@ -96,7 +76,12 @@ fn stamp(path: Option<&Path>) -> Stamp {
     Some((metadata.modified().ok()?, metadata.len()))
 }
 
-async fn reload(state: &AppState, path: Option<&Path>, overrides: &[(&'static str, String)]) {
+/// Returns the users in force before, when the reload took effect.
+async fn reload(
+    state: &AppState,
+    path: Option<&Path>,
+    overrides: &[(&'static str, String)],
+) -> Option<Arc<UserTable>> {
     match config_file::load(path, overrides) {
         Ok(config) => {
             let apps = config.access.apps().len();
@@ -104,7 +89,6 @@ async fn reload(state: &AppState, path: Option<&Path>, overrides: &[(&'static st
             let restart = state.config.startup.changed(&config.startup);
             let before = state.users();
             state.replace_live(config.access, config.users);
-            retire_subjects(state, Some(&before)).await;
             tracing::info!(apps, users, "access rules and users reloaded");
             if let Some(metrics) = &state.metrics {
                 metrics.config_reloaded(true);
@@ -115,6 +99,7 @@ async fn reload(state: &AppState, path: Option<&Path>, overrides: &[(&'static st
                     "changed in the configuration but read only at start: they keep their old values until postern restarts"
                 );
             }
+            Some(before)
         }
         Err(problems) => {
             tracing::error!(
@@ -124,6 +109,7 @@ async fn reload(state: &AppState, path: Option<&Path>, overrides: &[(&'static st
             if let Some(metrics) = &state.metrics {
                 metrics.config_reloaded(false);
             }
+            None
         }
     }
 }

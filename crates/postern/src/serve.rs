@@ -116,8 +116,6 @@ async fn serve(
     {
         tracing::warn!(listen = %listen_url, app_url = %app_url, "{why}");
     }
-    let retiring = Arc::clone(&state);
-    tokio::spawn(async move { reload::retire_subjects(&retiring, None).await });
     reload::spawn(Arc::clone(&state), path, overrides);
     tokio::spawn(stop_on_signal(shutdown.clone()));
     server.run(shutdown).await;

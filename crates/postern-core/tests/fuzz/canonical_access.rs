@@ -243,6 +243,27 @@ proptest! {
         }
     }
 
+    /// `host_name` skips IDNA for hosts of plain ASCII (canonical.rs says why): for those,
+    /// IDNA must do nothing but lower the case, or fail where `host_name` fails too.
+    #[test]
+    fn plain_ascii_hosts_read_as_idna_reads_them(
+        raw in "([a-zA-Z0-9_-]{0,8}\\.){0,4}[a-zA-Z0-9_-]{0,8}\\.?",
+    ) {
+        let host = raw.strip_suffix('.').unwrap_or(&raw);
+        let punycode = host
+            .split('.')
+            .any(|label| label.to_ascii_lowercase().starts_with("xn--"));
+        prop_assume!(!punycode);
+        match canonical::idna_to_ascii(host) {
+            Ok(ascii) => {
+                prop_assert_eq!(&ascii, &host.to_ascii_lowercase());
+                let valid = !ascii.is_empty() && !ascii.split('.').any(str::is_empty);
+                prop_assert_eq!(canonical::host_name(&raw).ok(), valid.then_some(ascii));
+            }
+            Err(_) => prop_assert!(canonical::host_name(&raw).is_err()),
+        }
+    }
+
     #[test]
     fn a_path_postern_reads_outside_a_public_prefix_is_never_public(raw in raw_path()) {
         let rules = public_rules();

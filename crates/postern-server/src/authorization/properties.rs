@@ -86,3 +86,15 @@ proptest! {
         prop_assert!(matches!(presented(&headers), Presented::Other));
     }
 }
+
+/// The limit is 4096 bytes inclusive: a header of exactly 4096 bytes is read, 4097 is not.
+#[test]
+fn a_header_of_4096_bytes_is_read_and_4097_is_not() {
+    let exactly = format!("Bearer {}", "a".repeat(4096 - "Bearer ".len()));
+    assert_eq!(exactly.len(), 4096);
+    let headers = with_authorization(exactly.as_bytes()).unwrap();
+    assert!(matches!(presented(&headers), Presented::Bearer(token) if token.len() == 4089));
+    let longer = format!("{exactly}a");
+    let headers = with_authorization(longer.as_bytes()).unwrap();
+    assert!(matches!(presented(&headers), Presented::Other));
+}

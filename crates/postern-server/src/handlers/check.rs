@@ -164,7 +164,7 @@ async fn signed_in_outcome(
                         level: session.record.level,
                         federated: provider.is_some(),
                     };
-                    allowed(state, app, session.user.identity(), sign_in).await
+                    allowed(state, app, session.user.identity(), sign_in, provider).await
                 }
                 Err(reason) => (CheckOutcome::NotAllowed(reason), None),
             };
@@ -194,7 +194,7 @@ async fn signed_in_outcome(
                 level,
                 federated: false,
             };
-            allowed(state, app, user.identity(), sign_in).await
+            allowed(state, app, user.identity(), sign_in, None).await
         }
         Err(reason) => (CheckOutcome::NotAllowed(reason), None),
     }
@@ -208,28 +208,28 @@ struct Proof {
 
 /// An allowed outcome, with the subject id the identity token needs: from memory after the
 /// user's first check (`oidc::subjects`), so a check still reads the store once.
+/// `oauth_provider`: the provider a provider's user signed in with (their id is its own).
 async fn allowed(
     state: &AppState,
     app: Option<&App>,
     identity: &Identity,
     sign_in: SignIn,
+    oauth_provider: Option<&str>,
 ) -> (CheckOutcome, Option<Proof>) {
     let sub = match (&state.identity_tokens, &state.oidc) {
         (Some(_), Some(provider)) if wants_identity_token(app) => {
-            match provider.cached_subject(&identity.user, sign_in.federated) {
+            match provider.cached_subject(&identity.user, oauth_provider) {
                 Some(sub) => Some(sub),
                 // Boxed: the store call happens once per user, and inline its future would
                 // make every check's future kilobytes larger (router.rs says why that costs).
-                None => match Box::pin(provider.subject(
-                    &state.store,
-                    &identity.user,
-                    sign_in.federated,
-                ))
-                .await
-                {
-                    Ok(sub) => Some(sub),
-                    Err(err) => return (store_down(&err), None),
-                },
+                None => {
+                    match Box::pin(provider.subject(&state.store, &identity.user, oauth_provider))
+                        .await
+                    {
+                        Ok(sub) => Some(sub),
+                        Err(err) => return (store_down(&err), None),
+                    }
+                }
             }
         }
         _ => None,

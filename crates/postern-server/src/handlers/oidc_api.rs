@@ -9,8 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::{self, HeaderValue};
 use http::{Request, StatusCode};
-use postern_core::oidc::OidcClient;
 use postern_core::oidc::claims::user_claims;
+use postern_core::oidc::{ConsentMode, OidcClient};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -19,7 +19,7 @@ use super::oidc_flow::{hint_subject, params, subject_of};
 use crate::authorization::{self, Presented};
 use crate::error::{AppError, AppResult};
 use crate::oidc::client_auth::{self, ClientError};
-use crate::oidc::consents;
+use crate::oidc::consents::{self, CodeConsent};
 use crate::oidc::grants::{self, Redeemed, Subject, TokenGrant, TokenKind};
 use crate::oidc::tokens::{self, Issue, IssueError};
 use crate::request::RequestBody;
@@ -126,19 +126,23 @@ async fn code_grant(
         Err(err) => return Err(err.into()),
     };
     let family_expires_at = now.saturating_add(client.refresh_token_ttl.as_secs());
-    // A refresh token outlives the sign-in: its family is noted with the user's consent, so
-    // revoking the consent (account page, `users consents --revoke`) ends it.
-    if grant.scopes.iter().any(|scope| scope == "offline_access") {
-        let user = &grant.subject.user;
-        consents::remember_family(
-            &state.store,
-            user,
-            &client.id,
-            &grant.scopes,
-            (&family, family_expires_at),
-            now,
-        )
-        .await?;
+    // A code issued before the user revoked their consent is spent for nothing. A refresh
+    // token outlives the sign-in: its family is noted with the user's consent in the same
+    // step, so revoking the consent (account page, `users consents --revoke`) ends it.
+    let offline = grant.scopes.iter().any(|scope| scope == "offline_access");
+    let consent = CodeConsent {
+        user: &subject.user,
+        sub: &subject.sub,
+        client: &client.id,
+        generation: grant.consent_generation,
+        explicit: client.consent == ConsentMode::Explicit,
+        scopes: &grant.scopes,
+    };
+    let family_noted = offline.then_some((family.as_str(), family_expires_at));
+    if !consents::admit_code(&state.store, &consent, family_noted, now).await? {
+        return Err(invalid_grant(
+            "the user revoked their consent after the code was issued",
+        ));
     }
     issued(
         tokens::issue(
@@ -234,10 +238,15 @@ async fn current_subject(
     if !subject.federated && state.user(&subject.user).is_none() {
         return Ok(None);
     }
+    // Grants from before subject ids (no `sub`), or before a provider's user's provider was
+    // kept, cannot say whose they are: refused, never handed the current user's id.
+    if subject.sub.is_empty() || subject.federated && subject.provider.is_none() {
+        return Ok(None);
+    }
     let sub = provider
-        .subject(&state.store, &subject.user, subject.federated)
+        .subject(&state.store, &subject.user, subject.provider.as_deref())
         .await?;
-    if !subject.sub.is_empty() && *subject.sub != *sub {
+    if *subject.sub != *sub {
         return Ok(None);
     }
     Ok(Some(Subject {

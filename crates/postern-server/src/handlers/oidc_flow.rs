@@ -110,7 +110,7 @@ pub async fn authorize<B: RequestBody>(state: &AppState, request: Request<B>) ->
         postern_core::oidc::ConsentMode::Implicit => true,
         postern_core::oidc::ConsentMode::Explicit => {
             !freshness.force_consent
-                && granted(state, &session.user.name, &client.id)
+                && granted(state, provider, &session, &client.id)
                     .await?
                     .is_some_and(|granted| {
                         authorization
@@ -141,6 +141,8 @@ async fn finish(
 ) -> AppResult {
     let identity = session.user.identity();
     let sub = subject_of(state, provider, session).await?;
+    let consent_generation =
+        consents::generation(&state.store, &session.user.name, &authorization.client_id).await?;
     let grant = CodeGrant {
         client_id: authorization.client_id,
         redirect_uri: authorization.redirect_uri.clone(),
@@ -155,8 +157,10 @@ async fn finish(
             groups: identity.groups.clone(),
             level: session.record.level,
             federated: session.record.external.is_some(),
+            provider: session.oauth_provider().map(str::to_owned),
             auth_time: session.record.created_at,
         },
+        consent_generation,
     };
     let code = grants::issue_code(state, &grant).await?;
     let mut pairs = vec![("code", code.as_str())];
@@ -176,9 +180,8 @@ pub async fn subject_of(
     provider: &Provider,
     session: &CurrentSession,
 ) -> Result<std::sync::Arc<str>, AppError> {
-    let federated = session.record.external.is_some();
     Ok(provider
-        .subject(&state.store, &session.user.name, federated)
+        .subject(&state.store, &session.user.name, session.oauth_provider())
         .await?)
 }
 
@@ -198,14 +201,18 @@ fn client_admits(client: &postern_core::oidc::OidcClient, session: &CurrentSessi
     listed && strong_enough
 }
 
-/// The scopes `user` granted `client` before, if any.
+/// The scopes the session's user granted `client` before, if any: only a consent the same
+/// person gave counts (`oidc::consents`), not one kept under their name for another subject.
 async fn granted(
     state: &AppState,
-    user: &str,
+    provider: &Provider,
+    session: &CurrentSession,
     client: &str,
 ) -> Result<Option<Vec<String>>, AppError> {
-    Ok(consents::of(&state.store, user, client)
+    let sub = subject_of(state, provider, session).await?;
+    Ok(consents::of(&state.store, &session.user.name, client)
         .await?
+        .filter(|consent| consent.is_of(&sub))
         .map(|consent| consent.scopes))
 }
 
@@ -300,9 +307,10 @@ pub async fn consent<B: RequestBody>(state: &AppState, request: Request<B>) -> A
             },
         ));
     }
+    let sub = subject_of(state, provider, &session).await?;
     consents::grant(
         &state.store,
-        &session.user.name,
+        (&session.user.name, &sub),
         &authorization.client_id,
         &authorization.scopes,
         crate::clock::now(),

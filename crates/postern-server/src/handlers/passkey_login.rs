@@ -12,6 +12,7 @@ use postern_core::limits::LoginLimits;
 use postern_core::session::AuthLevel;
 use postern_core::token::random_text;
 use postern_core::users::User;
+use postern_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use webauthn_rs_core::proto::{AuthenticationResult, AuthenticationState, PublicKeyCredential};
@@ -22,6 +23,7 @@ use super::totp::{self, SecondStep};
 use crate::clock::now;
 use crate::cookies::{self, DEVICE_COOKIE};
 use crate::credentials::{self, Attempt, LoginError};
+use crate::credentials_record::RecordLock;
 use crate::error::{AppError, AppResult};
 use crate::pending;
 use crate::request::{self, RequestBody};
@@ -29,7 +31,7 @@ use crate::respond;
 use crate::state::AppState;
 use crate::webauthn::Refusal;
 use crate::webauthn::challenges::{self, Binding};
-use crate::webauthn::records::{self, StoredPasskey};
+use crate::webauthn::records;
 
 /// A sign-in in progress: for whom (a second factor; `None` when passwordless) and what the
 /// library needs to finish it.
@@ -111,17 +113,7 @@ pub async fn second_factor_finish<B: RequestBody>(
             return Err(limited_or(err));
         }
     };
-    let passkeys = records::list(&state.store, &user.name).await?;
-    match verify(
-        state,
-        &user,
-        &passkeys,
-        &body.credential,
-        ceremony.state,
-        attempt,
-    )
-    .await?
-    {
+    match verify(state, &user, &body.credential, ceremony.state, attempt).await? {
         Ok(_) => {
             let target = state
                 .redirects
@@ -217,17 +209,7 @@ pub async fn passwordless_finish<B: RequestBody>(
         attempt.failed(state, "passkey.failed", None).await?;
         return Err(refused(&Refusal::NotVerified, None));
     };
-    let passkeys = records::list(&state.store, &user.name).await?;
-    let result = match verify(
-        state,
-        &user,
-        &passkeys,
-        &body.credential,
-        ceremony.state,
-        attempt,
-    )
-    .await?
-    {
+    let result = match verify(state, &user, &body.credential, ceremony.state, attempt).await? {
         Ok(result) => result,
         Err(refusal) => return Err(refused(&refusal, None)),
     };
@@ -256,21 +238,46 @@ pub async fn passwordless_finish<B: RequestBody>(
     Ok(answer)
 }
 
-/// Checks the assertion against the one of `passkeys` it names, and settles `attempt`: on
-/// success the passkey's counter and last use are saved. The outer `Err` is the store's.
+/// Checks the assertion against the user's passkey it names, and settles `attempt`: on
+/// success the passkey's counter and last use are saved. The passkey is read, checked and
+/// saved under the user's credentials lock: one removed meanwhile stays removed and the
+/// sign-in is refused, and two sign-ins with one authenticator meet each other's counter. The
+/// outer `Err` is the store's.
 pub(super) async fn verify(
     state: &AppState,
     user: &Arc<User>,
-    passkeys: &[StoredPasskey],
     assertion: &PublicKeyCredential,
-    mut ceremony: AuthenticationState,
+    ceremony: AuthenticationState,
     attempt: Attempt,
 ) -> Result<Result<AuthenticationResult, Refusal>, AppError> {
+    let held = RecordLock::take(&state.store, &user.name).await?;
+    let outcome = check_and_save(state, &held, assertion, ceremony).await;
+    held.release().await;
+    match outcome? {
+        Ok(result) => {
+            attempt.signed_in(state, user).await?;
+            Ok(Ok(result))
+        }
+        Err(refusal) => {
+            attempt
+                .failed(state, "passkey.failed", Some(&user.name))
+                .await?;
+            Ok(Err(refusal))
+        }
+    }
+}
+
+/// `verify`'s part under the lock `held`: the passkey as it is now, the library's check
+/// against it, and the save of its counter and last use.
+async fn check_and_save(
+    state: &AppState,
+    held: &RecordLock<'_>,
+    assertion: &PublicKeyCredential,
+    mut ceremony: AuthenticationState,
+) -> Result<Result<AuthenticationResult, Refusal>, StoreError> {
+    let user = held.user();
     let id = records::encode(assertion.get_credential_id());
-    let Some(passkey) = passkeys.iter().find(|passkey| passkey.id() == id) else {
-        attempt
-            .failed(state, "passkey.failed", Some(&user.name))
-            .await?;
+    let Some(mut passkey) = records::find(&state.store, user, &id).await? else {
         return Ok(Err(Refusal::NotVerified));
     };
     ceremony.set_allowed_credentials(vec![passkey.credential.clone()]);
@@ -279,25 +286,20 @@ pub(super) async fn verify(
         Err(err) => {
             let refusal = Refusal::of(&err);
             if refusal == Refusal::CounterRegressed {
-                tracing::warn!(target: "audit", event = "passkey.counter_regressed", user = %user.name, passkey = %id, "a passkey's signature counter did not grow: it may have been cloned; the sign-in was refused");
+                tracing::warn!(target: "audit", event = "passkey.counter_regressed", user = %user, passkey = %id, "a passkey's signature counter did not grow: it may have been cloned; the sign-in was refused");
             } else {
-                tracing::info!(user = %user.name, passkey = %id, error = %err, "passkey assertion refused");
+                tracing::info!(user = %user, passkey = %id, error = %err, "passkey assertion refused");
             }
-            attempt
-                .failed(state, "passkey.failed", Some(&user.name))
-                .await?;
             return Ok(Err(refusal));
         }
     };
-    let mut used = passkey.clone();
-    if result.counter() > used.credential.counter {
-        used.credential.counter = result.counter();
+    if result.counter() > passkey.credential.counter {
+        passkey.credential.counter = result.counter();
     }
-    used.credential.backup_state = result.backup_state();
-    used.credential.backup_eligible |= result.backup_eligible();
-    used.last_used_at = Some(now());
-    records::save(&state.store, &user.name, &used).await?;
-    attempt.signed_in(state, user).await?;
+    passkey.credential.backup_state = result.backup_state();
+    passkey.credential.backup_eligible |= result.backup_eligible();
+    passkey.last_used_at = Some(now());
+    records::save(held, &passkey).await?;
     Ok(Ok(result))
 }
 

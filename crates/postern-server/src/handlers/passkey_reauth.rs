@@ -20,7 +20,6 @@ use crate::request::{self, RequestBody};
 use crate::respond;
 use crate::state::AppState;
 use crate::webauthn::challenges::{self, Binding};
-use crate::webauthn::records;
 
 #[derive(Serialize, Deserialize)]
 struct ReauthCeremony {
@@ -77,17 +76,7 @@ pub async fn finish<B: RequestBody>(
     let attempt = credentials::begin_attempt(state, client, LoginLimits::user_counter(&user.name))
         .await
         .map_err(limited_or)?;
-    let passkeys = records::list(&state.store, &user.name).await?;
-    if let Err(refusal) = verify(
-        state,
-        user,
-        &passkeys,
-        &body.credential,
-        ceremony.state,
-        attempt,
-    )
-    .await?
-    {
+    if let Err(refusal) = verify(state, user, &body.credential, ceremony.state, attempt).await? {
         return Err(refused(&refusal, None));
     }
     factor_rules::mark_reauthenticated(state, &session, client, "passkey").await?;

@@ -179,25 +179,14 @@ async fn register_finish<B: RequestBody>(
             };
             AppError::refused(StatusCode::BAD_REQUEST, message)
         })?;
-    let id = records::encode(&credential.cred_id);
-    if records::owner_of_credential(&state.store, &id)
-        .await?
-        .is_some()
-    {
-        return Err(AppError::refused(
-            StatusCode::CONFLICT,
-            "This passkey is already registered",
-        ));
-    }
     let passkey = StoredPasskey {
         name: records::clean_name(&body.name).unwrap_or_else(|| "Passkey".to_owned()),
         credential,
         created_at: now(),
         last_used_at: None,
     };
-    records::save(&state.store, &user.name, &passkey).await?;
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    changes::added(state, &session, client, &id);
+    changes::add(state, &session, client, &passkey).await?;
     Ok(respond::json_with(
         StatusCode::CREATED,
         "Passkey added",

@@ -3,6 +3,17 @@
 //! families issued to the client for the user since. The one place that reads, grants and
 //! revokes a consent: the consent page, the account page and `postern users consents` all
 //! come here, so revoking always ends the client's refresh tokens as well.
+//!
+//! A revoked consent is kept as a record without scopes, for its `generation` alone: every
+//! code carries the generation it was issued under, and the token endpoint refuses a code
+//! issued before a revocation (`admit_code`), on every replica.
+//!
+//! A consent is bound to the subject id (`oidc::subjects`) of the person who gave it: one
+//! kept under the same name for another id (a user removed and created again, a provider's
+//! user of the same name, or a record from before consents were bound) is neither honoured
+//! nor shown; the next consent given replaces it (keeping its refresh-token families, so a
+//! revocation still ends them, and its generation). Retiring a user removes their consents
+//! (`retire_all`).
 
 use std::time::Duration;
 
@@ -23,6 +34,41 @@ pub struct Consent {
     /// Refresh-token families the client holds for the user, each with its absolute end.
     #[serde(default)]
     pub families: Vec<(String, UnixSeconds)>,
+    /// Moves on at each revocation, and when the user allows the client again after one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
+    /// Revoked: the record stays only for its generation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked: bool,
+    /// The subject id of the person who gave it; empty in records kept before it was noted.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sub: String,
+}
+
+impl Consent {
+    /// Whether this consent was given by the subject `sub` (and so is theirs to use and see).
+    pub fn is_of(&self, sub: &str) -> bool {
+        !self.sub.is_empty() && self.sub == sub
+    }
+
+    /// The record as the subject `sub` may build on: another subject's (or an unbound one)
+    /// starts afresh, keeping only its refresh-token families and its generation.
+    fn owned_by(self, sub: &str) -> Self {
+        if self.is_of(sub) {
+            return self;
+        }
+        Self {
+            families: self.families,
+            generation: self.generation,
+            revoked: self.revoked,
+            sub: sub.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// A record as kept: today's object, or the bare list of scopes the first release wrote.
@@ -50,21 +96,47 @@ async fn put(store: &Store, user: &str, client: &str, consent: &Consent) -> Resu
         .await
 }
 
-/// `user`'s consent for `client`, if they gave one.
+/// `user`'s consent for `client`, if they gave one (and did not revoke it).
 pub async fn of(store: &Store, user: &str, client: &str) -> Result<Option<Consent>, StoreError> {
+    Ok(kept(store, user, client)
+        .await?
+        .filter(|consent| !consent.revoked))
+}
+
+/// The record as kept, a revoked one included.
+async fn kept(store: &Store, user: &str, client: &str) -> Result<Option<Consent>, StoreError> {
     Ok(store
         .user_record(user, RecordKind::OidcConsent, client)
         .await?
         .and_then(|bytes| parse(&bytes)))
 }
 
-/// Every client `user` allowed, by client id.
+/// The generation of `user`'s consent for `client` now, for a code about to be issued.
+pub async fn generation(store: &Store, user: &str, client: &str) -> Result<u64, StoreError> {
+    Ok(kept(store, user, client)
+        .await?
+        .map_or(0, |consent| consent.generation))
+}
+
+/// Every client the subject `sub` (named `user`) allowed, by client id.
+pub async fn all_of(
+    store: &Store,
+    user: &str,
+    sub: &str,
+) -> Result<Vec<(String, Consent)>, StoreError> {
+    let mut consents = all(store, user).await?;
+    consents.retain(|(_, consent)| consent.is_of(sub));
+    Ok(consents)
+}
+
+/// Every consent kept under `user`, by client id, whoever gave it (the administrator's view).
 pub async fn all(store: &Store, user: &str) -> Result<Vec<(String, Consent)>, StoreError> {
     let mut consents: Vec<(String, Consent)> = store
         .user_records(user, RecordKind::OidcConsent)
         .await?
         .into_iter()
         .filter_map(|(client, bytes)| parse(&bytes).map(|consent| (client, consent)))
+        .filter(|(_, consent)| !consent.revoked)
         .collect();
     consents.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(consents)
@@ -72,51 +144,99 @@ pub async fn all(store: &Store, user: &str) -> Result<Vec<(String, Consent)>, St
 
 /// Reads `user`'s consent for `client`, lets `change` alter it, and writes it back, under the
 /// user's consents lock (on every replica): a consent given, a family noted and a revocation
-/// made at once never write over each other, so no family escapes a revocation.
+/// made at once never write over each other, so no family escapes a revocation. `change`
+/// answers `None` to leave the record as it was (then `update` answers false).
 async fn update(
     store: &Store,
     user: &str,
     client: &str,
-    change: impl FnOnce(&mut Consent),
-) -> Result<(), StoreError> {
+    change: impl FnOnce(Option<Consent>) -> Option<Consent>,
+) -> Result<bool, StoreError> {
     let lock = RecordLock::take_named(store, "consents", user).await?;
     let result = async {
-        let mut consent = of(store, user, client).await?.unwrap_or_default();
-        change(&mut consent);
-        put(store, user, client, &consent).await
+        let Some(consent) = change(kept(store, user, client).await?) else {
+            return Ok(false);
+        };
+        put(store, user, client, &consent).await?;
+        Ok(true)
     }
     .await;
     lock.release().await;
     result
 }
 
-/// `user` allowed `client` `scopes` (added to what they allowed before).
+/// `user`, the subject `sub`, allowed `client` `scopes` (added to what they allowed before).
 pub async fn grant(
     store: &Store,
-    user: &str,
+    (user, sub): (&str, &str),
     client: &str,
     scopes: &[String],
-    now: UnixSeconds,
-) -> Result<(), StoreError> {
-    update(store, user, client, |consent| merge(consent, scopes, now)).await
-}
-
-/// A refresh-token family was issued to `client` for `user` (ending at `ends_at`), for
-/// `scopes`: revoking the consent ends it. The scopes join the consent's (consented, or
-/// allowed by the administrator for a client with implicit consent), so the account page
-/// shows what the client may read. Families that ended are forgotten here.
-pub async fn remember_family(
-    store: &Store,
-    user: &str,
-    client: &str,
-    scopes: &[String],
-    family: (&str, UnixSeconds),
     now: UnixSeconds,
 ) -> Result<(), StoreError> {
     update(store, user, client, |consent| {
-        merge(consent, scopes, now);
+        let mut consent = match consent {
+            // Allowed again: codes issued under the revoked consent stay refused.
+            Some(revoked) if revoked.revoked => Consent {
+                generation: revoked.generation + 1,
+                sub: sub.to_owned(),
+                ..Consent::default()
+            },
+            consent => consent.unwrap_or_default().owned_by(sub),
+        };
+        merge(&mut consent, scopes, now);
+        Some(consent)
+    })
+    .await
+    .map(drop)
+}
+
+/// What a code needs of the consent at the token endpoint.
+pub struct CodeConsent<'a> {
+    pub user: &'a str,
+    /// The user's subject id: only a consent they gave stands for them.
+    pub sub: &'a str,
+    pub client: &'a str,
+    /// The consent's generation when the code was issued.
+    pub generation: u64,
+    /// The client asks for consent (not implicit): the consent must still stand.
+    pub explicit: bool,
+    pub scopes: &'a [String],
+}
+
+/// Whether the code `code` describes may still be redeemed: false when the user revoked the
+/// consent after it was issued (its generation moved), or when an explicit client's consent
+/// no longer stands. With `family` (a refresh-token family, with its absolute end) the family
+/// is noted with the consent in the same step, under the consents lock, so revoking the
+/// consent ends it: a revocation is either before the check (the code is refused) or after
+/// the note (the family is revoked). The scopes join the consent's (consented, or allowed by
+/// the administrator for a client with implicit consent), so the account page shows what the
+/// client may read. Families that ended are forgotten here.
+pub async fn admit_code(
+    store: &Store,
+    code: &CodeConsent<'_>,
+    family: Option<(&str, UnixSeconds)>,
+    now: UnixSeconds,
+) -> Result<bool, StoreError> {
+    let admits = |consent: Option<&Consent>| {
+        let generation = consent.map_or(0, |consent| consent.generation);
+        let stands = consent.is_some_and(|consent| !consent.revoked && consent.is_of(code.sub));
+        generation == code.generation && (stands || !code.explicit)
+    };
+    let Some((family, ends_at)) = family else {
+        let consent = kept(store, code.user, code.client).await?;
+        return Ok(admits(consent.as_ref()));
+    };
+    update(store, code.user, code.client, |consent| {
+        if !admits(consent.as_ref()) {
+            return None;
+        }
+        // A revoked consent of an implicit client comes back with this code's family.
+        let mut consent = consent.unwrap_or_default().owned_by(code.sub);
+        consent.revoked = false;
+        merge(&mut consent, code.scopes, now);
         consent.families.retain(|(_, end)| *end > now);
-        consent.families.push((family.0.to_owned(), family.1));
+        consent.families.push((family.to_owned(), ends_at));
+        Some(consent)
     })
     .await
 }
@@ -148,12 +268,51 @@ pub async fn revoke(
             let ttl = Duration::from_secs(ends_at.saturating_sub(now).max(1));
             grants::revoke_family(store, family, ttl).await?;
         }
-        store
-            .delete_user_record(user, RecordKind::OidcConsent, client)
-            .await?;
+        // Kept, without scopes, for its generation: codes issued until now are refused.
+        let revoked = Consent {
+            generation: consent.generation + 1,
+            revoked: true,
+            ..Consent::default()
+        };
+        put(store, user, client, &revoked).await?;
         Ok(true)
     }
     .await;
     lock.release().await;
     result
+}
+
+/// What retiring a user's consents removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RetiredConsents {
+    pub consents: usize,
+    /// Refresh-token families still running that were ended.
+    pub families: usize,
+}
+
+/// Revokes every consent kept under `user` (`crate::retirement`), each as `revoke` does, so
+/// the refresh tokens they issued stop working too, then deletes every record left (revoked
+/// ones, kept for their generation, and any that no longer parse).
+pub async fn retire_all(
+    store: &Store,
+    user: &str,
+    now: UnixSeconds,
+) -> Result<RetiredConsents, StoreError> {
+    let mut retired = RetiredConsents::default();
+    for (client, consent) in all(store, user).await? {
+        if revoke(store, user, &client, now).await? {
+            retired.consents += 1;
+            retired.families += consent
+                .families
+                .iter()
+                .filter(|(_, end)| *end > now)
+                .count();
+        }
+    }
+    for (client, _) in store.user_records(user, RecordKind::OidcConsent).await? {
+        store
+            .delete_user_record(user, RecordKind::OidcConsent, &client)
+            .await?;
+    }
+    Ok(retired)
 }

@@ -29,7 +29,7 @@ const SPENT_CODE_TTL: Duration = Duration::from_secs(600);
 pub struct Subject {
     pub user: String,
     /// The user's subject id (`oidc::subjects`) when the code was issued; empty in grants
-    /// stored before there were subject ids, which take the user's id at their next use.
+    /// stored before there were subject ids, which are refused (whose they are is unknown).
     #[serde(default)]
     pub sub: String,
     #[serde(default)]
@@ -40,6 +40,11 @@ pub struct Subject {
     pub groups: Vec<String>,
     pub level: AuthLevel,
     pub federated: bool,
+    /// The `[oauth.<id>]` a provider's user signed in with (their subject id is its own);
+    /// `None` for a local user, and in a provider user's grant stored before it was kept,
+    /// which is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     pub auth_time: UnixSeconds,
 }
 
@@ -53,6 +58,10 @@ pub struct CodeGrant {
     /// The S256 challenge, when the client sent one.
     pub code_challenge: Option<String>,
     pub subject: Subject,
+    /// The generation of the user's consent for the client when the code was issued
+    /// (`oidc::consents`): a revocation since moves it, and the code is refused.
+    #[serde(default)]
+    pub consent_generation: u64,
 }
 
 /// What an access or refresh token stands for.

@@ -42,20 +42,25 @@ impl Provider {
     }
 
     /// The subject id of `user` if this process has it in memory (no store call).
-    pub fn cached_subject(&self, user: &str, federated: bool) -> Option<std::sync::Arc<str>> {
+    pub fn cached_subject(
+        &self,
+        user: &str,
+        oauth_provider: Option<&str>,
+    ) -> Option<std::sync::Arc<str>> {
         self.subjects
-            .cached(&subjects::SubjectOwner::new(user, federated))
+            .cached(&subjects::SubjectOwner::new(user, oauth_provider))
     }
 
-    /// The subject id of `user` (`federated`: a provider's user without a `[[users]]` entry).
+    /// The subject id of `user` (`oauth_provider`: the `[oauth.<id>]` of a provider's user
+    /// without a `[[users]]` entry).
     pub async fn subject(
         &self,
         store: &postern_store::Store,
         user: &str,
-        federated: bool,
+        oauth_provider: Option<&str>,
     ) -> Result<std::sync::Arc<str>, postern_store::StoreError> {
         self.subjects
-            .of(store, &subjects::SubjectOwner::new(user, federated))
+            .of(store, &subjects::SubjectOwner::new(user, oauth_provider))
             .await
     }
 }

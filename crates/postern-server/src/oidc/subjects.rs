@@ -4,11 +4,16 @@
 //! name: a user removed from the users and later created again under the same name is a new
 //! subject to every client.
 //!
-//! "Never reused" is kept by retiring: when postern sees a local user gone (a reload without
-//! them, or a start whose users lack them), it deletes their subject record. Ids are random, so
-//! a retired id is never drawn again, and the next user of that name gets a fresh one; nothing
-//! else (a tombstone) is needed. A name removed and put back within one edit of the file, never
-//! seen missing, stays the same subject.
+//! "Never reused" is kept by retiring: when postern retires a local user (`crate::retirement`
+//! says when), it deletes their subject record. Ids are random, so a retired id is never drawn
+//! again, and the next user of that name gets a fresh one; nothing else (a tombstone) is needed.
+//!
+//! A provider's user is held under `provider:<provider id>:<name>`: two providers may hand out
+//! the same name to two people, and neither name nor provider id can spell the other's part
+//! (provider ids have no ':'; local names have none at all). Ids kept by earlier releases
+//! under `federated:<name>` are moved once, to the first provider's user of that name who
+//! needs one, so that person's `sub` does not change; a user of another provider with the
+//! same name gets a new id.
 //!
 //! Two replicas may need a new user's id at once: the first to store a candidate under a
 //! short-lived claim (`put_value`, put-if-absent) wins, and the other takes the winner's
@@ -21,7 +26,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use postern_core::token::random_text;
-use postern_core::users::UserTable;
 use postern_store::{RecordKind, Store, StoreError};
 
 /// The record's id under the owner.
@@ -33,57 +37,72 @@ const SHARDS: usize = 16;
 const MAX_ENTRIES_PER_SHARD: usize = 8192;
 /// Owners of a provider's users (not in `[[users]]`) start with this; local names may not
 /// contain ':'.
-const FEDERATED_PREFIX: &str = "federated:";
+const PROVIDER_PREFIX: &str = "provider:";
+/// How earlier releases held a provider's user, whatever the provider.
+const LEGACY_PREFIX: &str = "federated:";
+/// How long the note of which provider took a legacy id stands: far longer than the move
+/// (after it the legacy record is gone), so a replica that read the legacy id just before
+/// never hands it to a second provider's user.
+const LEGACY_CLAIM_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
 
 /// Whose subject: the record owner, in lower case like every stored user name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SubjectOwner(String);
 
 impl SubjectOwner {
-    /// `federated`: a provider's user known only through their session, whose id lives apart
-    /// from a local user's of the same name (who may be another person).
-    pub fn new(user: &str, federated: bool) -> Self {
+    /// `provider`: the `[oauth.<id>]` of a provider's user known only through their session,
+    /// whose id lives apart from a local user's of the same name and from another provider's
+    /// (either may be another person).
+    pub fn new(user: &str, provider: Option<&str>) -> Self {
         let name = user.to_lowercase();
-        if federated {
-            Self(format!("{FEDERATED_PREFIX}{name}"))
-        } else {
-            Self(name)
+        match provider {
+            Some(provider) => Self(format!("{PROVIDER_PREFIX}{provider}:{name}")),
+            None => Self(name),
         }
     }
 
-    fn is_federated(&self) -> bool {
-        self.0.starts_with(FEDERATED_PREFIX)
+    /// The name under which an earlier release kept this provider user's id.
+    fn legacy(&self) -> Option<(&str, String)> {
+        let rest = self.0.strip_prefix(PROVIDER_PREFIX)?;
+        let (provider, name) = rest.split_once(':')?;
+        Some((provider, format!("{LEGACY_PREFIX}{name}")))
     }
+}
+
+/// One shard of the cache. `retirements` counts the retirements of its owners: a lookup that
+/// read the store before one finished does not cache what it read (it may be the retired id).
+#[derive(Default)]
+struct Shard {
+    ids: HashMap<SubjectOwner, Arc<str>>,
+    retirements: u64,
 }
 
 /// The subject ids known to this process.
 pub struct SubjectIds {
     hasher: RandomState,
-    shards: [Mutex<HashMap<SubjectOwner, Arc<str>>>; SHARDS],
+    shards: [Mutex<Shard>; SHARDS],
 }
 
 impl Default for SubjectIds {
     fn default() -> Self {
         Self {
             hasher: RandomState::new(),
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
         }
     }
 }
 
 impl SubjectIds {
-    fn shard(&self, owner: &SubjectOwner) -> &Mutex<HashMap<SubjectOwner, Arc<str>>> {
+    fn shard(&self, owner: &SubjectOwner) -> std::sync::MutexGuard<'_, Shard> {
         let index = usize::try_from(self.hasher.hash_one(owner) % SHARDS as u64).unwrap_or(0);
-        &self.shards[index]
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The id of `owner`, from memory when this process has seen it.
     pub fn cached(&self, owner: &SubjectOwner) -> Option<Arc<str>> {
-        self.shard(owner)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(owner)
-            .cloned()
+        self.shard(owner).ids.get(owner).cloned()
     }
 
     /// The id of `owner`: from memory, else from the store, else a new one stored.
@@ -91,87 +110,50 @@ impl SubjectIds {
         if let Some(id) = self.cached(owner) {
             return Ok(id);
         }
+        let retirements = self.shard(owner).retirements;
         let id: Arc<str> = load_or_mint(store, owner).await?.into();
-        let mut entries = self
-            .shard(owner)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= MAX_ENTRIES_PER_SHARD {
-            entries.clear();
-        }
-        entries.insert(owner.clone(), Arc::clone(&id));
+        self.cache_if_unretired(owner, retirements, &id);
         Ok(id)
     }
 
+    /// Keeps `id`, read from the store while the shard's count of retirements was `counted`,
+    /// unless a retirement ran since: what was read may then be the retired id, which must
+    /// not outlive it here (the one answer that read it began before it). True when kept.
+    fn cache_if_unretired(&self, owner: &SubjectOwner, counted: u64, id: &Arc<str>) -> bool {
+        let mut shard = self.shard(owner);
+        if shard.retirements != counted {
+            return false;
+        }
+        if shard.ids.len() >= MAX_ENTRIES_PER_SHARD {
+            shard.ids.clear();
+        }
+        shard.ids.insert(owner.clone(), Arc::clone(id));
+        true
+    }
+
     fn forget(&self, owner: &SubjectOwner) {
-        self.shard(owner)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(owner);
+        let mut shard = self.shard(owner);
+        shard.ids.remove(owner);
+        shard.retirements = shard.retirements.wrapping_add(1);
     }
 
-    /// Retires the ids of local users postern saw removed: the next user of such a name gets
-    /// a new id.
-    pub async fn retire(
-        &self,
-        store: &Store,
-        removed: impl IntoIterator<Item = String>,
-    ) -> Result<usize, StoreError> {
-        let mut retired = 0;
-        for name in removed {
-            let owner = SubjectOwner::new(&name, false);
-            self.forget(&owner);
-            store
-                .delete_user_record(&owner.0, RecordKind::OidcSubject, RECORD_ID)
-                .await?;
-            // A claim still standing would hand its id to the next user of this name.
-            store.take_value(&claim_key(&owner)).await?;
-            self.forget(&owner);
-            retired += 1;
-        }
-        Ok(retired)
+    /// Retires the id of the local user `name`: the next user of that name gets a new id.
+    /// True when there was one.
+    pub async fn retire(&self, store: &Store, name: &str) -> Result<bool, StoreError> {
+        let owner = SubjectOwner::new(name, None);
+        self.forget(&owner);
+        // The claim first: a claim still standing would hand its id to the next user of this
+        // name, and an id being drawn now sees it gone after its write and takes that back.
+        store.take_value(&claim_key(&owner)).await?;
+        let had = stored(store, &owner).await?.is_some();
+        store
+            .delete_user_record(&owner.0, RecordKind::OidcSubject, RECORD_ID)
+            .await?;
+        // Again, after the delete: a lookup between the first forget and the delete read the
+        // old id, and the count it started under has moved on, so it does not cache it.
+        self.forget(&owner);
+        Ok(had)
     }
-
-    /// On reload: retires the ids of the local users of `before` that `after` lacks.
-    pub async fn retire_removed(
-        &self,
-        store: &Store,
-        before: &UserTable,
-        after: &UserTable,
-    ) -> Result<usize, StoreError> {
-        self.retire(store, removed_users(before, after)).await
-    }
-
-    /// At start: retires the ids of local users that are not in `users` (removed while postern
-    /// was stopped).
-    pub async fn retire_absent(
-        &self,
-        store: &Store,
-        users: &UserTable,
-    ) -> Result<usize, StoreError> {
-        if !store.keeps_records_durably() {
-            return Ok(0);
-        }
-        let absent: Vec<String> = store
-            .all_user_records()
-            .await?
-            .into_iter()
-            .filter(|record| record.kind == RecordKind::OidcSubject)
-            .map(|record| SubjectOwner(record.user))
-            .filter(|owner| !owner.is_federated() && users.get(&owner.0).is_none())
-            .map(|owner| owner.0)
-            .collect();
-        self.retire(store, absent).await
-    }
-}
-
-/// The local users of `before` that `after` lacks.
-fn removed_users(before: &UserTable, after: &UserTable) -> Vec<String> {
-    before
-        .iter()
-        .filter(|user| after.get(&user.name).is_none())
-        .map(|user| user.name.to_lowercase())
-        .collect()
 }
 
 fn claim_key(owner: &SubjectOwner) -> String {
@@ -190,34 +172,94 @@ async fn load_or_mint(store: &Store, owner: &SubjectOwner) -> Result<String, Sto
     if let Some(id) = stored(store, owner).await? {
         return Ok(id);
     }
-    let candidate = random_text::<16>();
+    let drawn = draw(store, owner).await?;
+    keep(store, owner, drawn).await
+}
+
+/// An id drawn for a user without one, and whether it stands under a claim.
+struct Drawn {
+    id: String,
+    claimed: bool,
+}
+
+/// Claims a new id for `owner` (or takes the one another request claimed first).
+async fn draw(store: &Store, owner: &SubjectOwner) -> Result<Drawn, StoreError> {
+    let candidate = match legacy_id(store, owner).await? {
+        Some(kept) => kept,
+        None => random_text::<16>(),
+    };
     let claim = claim_key(owner);
-    let id = if store
+    if store
         .put_value(&claim, candidate.clone().into_bytes(), CLAIM_TTL)
         .await?
     {
-        candidate
-    } else {
-        // Another request (here or on another replica) claimed first: its id is the one.
-        match store.peek_value(&claim).await? {
-            Some(bytes) => String::from_utf8(bytes)
+        return Ok(Drawn {
+            id: candidate,
+            claimed: true,
+        });
+    }
+    // Another request (here or on another replica) claimed first: its id is the one.
+    match store.peek_value(&claim).await? {
+        Some(bytes) => Ok(Drawn {
+            id: String::from_utf8(bytes)
                 .map_err(|_| StoreError::unavailable("an unreadable OpenID subject claim"))?,
-            // The claim lapsed: its winner has stored the record by now.
-            None => stored(store, owner).await?.ok_or_else(|| {
+            claimed: true,
+        }),
+        // The claim lapsed (or a retirement took it): its winner has stored the record by now.
+        None => Ok(Drawn {
+            id: stored(store, owner).await?.ok_or_else(|| {
                 StoreError::unavailable("an OpenID subject claim lapsed before its record")
             })?,
-        }
-    };
+            claimed: false,
+        }),
+    }
+}
+
+/// Stores the drawn id as `owner`'s record. A retirement takes the claim before it deletes the
+/// record, so a claim gone right after this write means one ran meanwhile: the record is taken
+/// back (the next user of the name must not get this id) and the request fails closed.
+async fn keep(store: &Store, owner: &SubjectOwner, drawn: Drawn) -> Result<String, StoreError> {
     // The loser writes the same value as the winner, so the order of the two writes is moot.
     store
         .put_user_record(
             &owner.0,
             RecordKind::OidcSubject,
             RECORD_ID,
-            id.clone().into_bytes(),
+            drawn.id.clone().into_bytes(),
         )
         .await?;
-    Ok(id)
+    if drawn.claimed && store.peek_value(&claim_key(owner)).await?.is_none() {
+        store
+            .delete_user_record(&owner.0, RecordKind::OidcSubject, RECORD_ID)
+            .await?;
+        return Err(StoreError::unavailable(
+            "the user was retired while their OpenID subject id was drawn",
+        ));
+    }
+    if let Some((_, legacy)) = owner.legacy() {
+        store
+            .delete_user_record(&legacy, RecordKind::OidcSubject, RECORD_ID)
+            .await?;
+    }
+    Ok(drawn.id)
+}
+
+/// The id an earlier release kept for this provider user's name (`federated:<name>`), when
+/// this provider is the first to take it: a note put-if-absent names the one provider whose
+/// user gets it, on every replica.
+async fn legacy_id(store: &Store, owner: &SubjectOwner) -> Result<Option<String>, StoreError> {
+    let Some((provider, legacy)) = owner.legacy() else {
+        return Ok(None);
+    };
+    let Some(kept) = stored(store, &SubjectOwner(legacy.clone())).await? else {
+        return Ok(None);
+    };
+    let note = format!("oidc-subject-legacy:{legacy}");
+    let taken = store
+        .put_value(&note, provider.as_bytes().to_vec(), LEGACY_CLAIM_TTL)
+        .await?
+        || store.peek_value(&note).await?.as_deref() == Some(provider.as_bytes());
+    Ok(taken.then_some(kept))
 }
 
 #[cfg(test)]

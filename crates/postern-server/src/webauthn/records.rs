@@ -1,6 +1,12 @@
 //! The passkeys of a user, kept as durable user records in the store (the embedded file or
 //! Redis), so every replica sees the same ones: one record per credential, the user's random
 //! user handle, and an index from handles and credential ids to their owner.
+//!
+//! Every write here happens under the user's credentials lock (`RecordLock`, held from the
+//! caller's first read to the last write; the writers take it as their proof), on every
+//! replica: a sign-in's counter update, a rename, a registration and a removal made at once
+//! never write over each other, so a removed passkey (and its owner-index entry) stays removed,
+//! and the last-factor rule counts the factors as they are.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,6 +15,8 @@ use postern_core::token::random_bytes;
 use postern_store::{PASSKEY_INDEX_OWNER, RecordKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use webauthn_rs_core::proto::Credential;
+
+use crate::credentials_record::RecordLock;
 
 /// The id of the user handle record.
 const HANDLE: &str = "handle";
@@ -85,25 +93,29 @@ pub async fn find(
         .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
-/// Stores (or replaces) a passkey of `user`, and its entry in the owner index.
-pub async fn save(store: &Store, user: &str, passkey: &StoredPasskey) -> Result<(), StoreError> {
+/// Stores (or replaces) a passkey of the user whose credentials lock is `held`, and its entry
+/// in the owner index.
+pub(crate) async fn save(held: &RecordLock<'_>, passkey: &StoredPasskey) -> Result<(), StoreError> {
     let id = passkey.id();
     let bytes = serde_json::to_vec(passkey).unwrap_or_default();
-    store
-        .put_user_record(
-            PASSKEY_INDEX_OWNER,
-            RecordKind::PasskeyIndex,
-            &credential_entry(&id),
-            user.to_lowercase().into_bytes(),
-        )
-        .await?;
-    store
-        .put_user_record(user, RecordKind::Passkeys, &id, bytes)
+    index(held, &credential_entry(&id)).await?;
+    held.store()
+        .put_user_record(held.user(), RecordKind::Passkeys, &id, bytes)
         .await
 }
 
-/// Removes a passkey; false when the user has none by that id.
-pub async fn remove(store: &Store, user: &str, id: &str) -> Result<bool, StoreError> {
+/// Names the user whose credentials lock is `held` as the owner of `entry` in the index.
+async fn index(held: &RecordLock<'_>, entry: &str) -> Result<(), StoreError> {
+    let owner = held.user().to_lowercase().into_bytes();
+    held.store()
+        .put_user_record(PASSKEY_INDEX_OWNER, RecordKind::PasskeyIndex, entry, owner)
+        .await
+}
+
+/// Removes a passkey of the user whose credentials lock is `held`; false when they have none
+/// by that id.
+pub(crate) async fn remove(held: &RecordLock<'_>, id: &str) -> Result<bool, StoreError> {
+    let (store, user) = (held.store(), held.user());
     if find(store, user, id).await?.is_none() {
         return Ok(false);
     }
@@ -120,6 +132,43 @@ pub async fn remove(store: &Store, user: &str, id: &str) -> Result<bool, StoreEr
     Ok(true)
 }
 
+/// Removes every passkey of the user whose credentials lock is `held`, their user handle and
+/// the index entries of both (`crate::retirement`): the next user of the name registers
+/// afresh, under a new handle.
+/// Returns how many passkeys there were.
+pub(crate) async fn remove_all(held: &RecordLock<'_>) -> Result<usize, StoreError> {
+    let (store, user) = (held.store(), held.user());
+    let passkeys = store.user_records(user, RecordKind::Passkeys).await?;
+    for (id, _) in &passkeys {
+        store
+            .delete_user_record(
+                PASSKEY_INDEX_OWNER,
+                RecordKind::PasskeyIndex,
+                &credential_entry(id),
+            )
+            .await?;
+        store
+            .delete_user_record(user, RecordKind::Passkeys, id)
+            .await?;
+    }
+    if let Some(handle) = store
+        .user_record(user, RecordKind::PasskeyHandle, HANDLE)
+        .await?
+    {
+        store
+            .delete_user_record(
+                PASSKEY_INDEX_OWNER,
+                RecordKind::PasskeyIndex,
+                &handle_entry(&handle),
+            )
+            .await?;
+        store
+            .delete_user_record(user, RecordKind::PasskeyHandle, HANDLE)
+            .await?;
+    }
+    Ok(passkeys.len())
+}
+
 /// The user (lower case) a credential id is registered to, if any.
 pub async fn owner_of_credential(store: &Store, id: &str) -> Result<Option<String>, StoreError> {
     owner(store, &credential_entry(id)).await
@@ -131,29 +180,39 @@ pub async fn owner_of_handle(store: &Store, handle: &[u8]) -> Result<Option<Stri
 }
 
 /// The user's WebAuthn user handle: 32 random bytes drawn at their first registration, never
-/// derived from the name (an authenticator may show or leak it).
+/// derived from the name (an authenticator may show or leak it). Drawn under the user's
+/// credentials lock, so two first registrations at once (two tabs, two replicas) agree on one.
 pub async fn user_handle(store: &Store, user: &str) -> Result<Vec<u8>, StoreError> {
-    if let Some(handle) = store
-        .user_record(user, RecordKind::PasskeyHandle, HANDLE)
-        .await?
-        .filter(|handle| !handle.is_empty())
-    {
+    if let Some(handle) = stored_handle(store, user).await? {
+        return Ok(handle);
+    }
+    let held = RecordLock::take(store, user).await?;
+    let drawn = draw_handle(&held).await;
+    held.release().await;
+    drawn
+}
+
+/// The handle of the user whose credentials lock is `held`: the one stored meanwhile, else a
+/// new one.
+async fn draw_handle(held: &RecordLock<'_>) -> Result<Vec<u8>, StoreError> {
+    let (store, user) = (held.store(), held.user());
+    if let Some(handle) = stored_handle(store, user).await? {
         return Ok(handle);
     }
     let handle = random_bytes::<32>().to_vec();
     // The index first: a handle without an owner entry could never sign in passwordless.
-    store
-        .put_user_record(
-            PASSKEY_INDEX_OWNER,
-            RecordKind::PasskeyIndex,
-            &handle_entry(&handle),
-            user.to_lowercase().into_bytes(),
-        )
-        .await?;
+    index(held, &handle_entry(&handle)).await?;
     store
         .put_user_record(user, RecordKind::PasskeyHandle, HANDLE, handle.clone())
         .await?;
     Ok(handle)
+}
+
+async fn stored_handle(store: &Store, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(store
+        .user_record(user, RecordKind::PasskeyHandle, HANDLE)
+        .await?
+        .filter(|handle| !handle.is_empty()))
 }
 
 async fn owner(store: &Store, entry: &str) -> Result<Option<String>, StoreError> {

@@ -144,7 +144,7 @@ async fn api_login(server: &TestServer, user: &str) -> TestResponse {
 }
 
 /// Sets up TOTP for the cookie's user (a recent session); returns the secret.
-async fn enrol(server: &TestServer, cookie: &str) -> String {
+pub async fn enrol(server: &TestServer, cookie: &str) -> String {
     let setup = submit(server, cookie, "/account/totp-setup", &[]).await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
     let secret = shown_secret(&setup);

@@ -11,7 +11,7 @@ use crate::support::*;
 
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
-async fn server(api: &str) -> TestServer {
+pub(crate) async fn server(api: &str) -> TestServer {
     let hash = password_hash();
     let text = format!(
         "{}{api}\n[[apps]]\nname = \"Vault\"\nhost = \"vault.example.com\"\npolicy = \"two_factor\"\n\
@@ -214,7 +214,7 @@ async fn token_login(server: &TestServer, body: &str) -> TestResponse {
     server.post("/api/auth/login").json(body).send().await
 }
 
-async fn pair(server: &TestServer) -> (String, String) {
+pub(crate) async fn pair(server: &TestServer) -> (String, String) {
     let response = token_login(
         server,
         &format!("{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}"),
@@ -231,11 +231,11 @@ async fn pair(server: &TestServer) -> (String, String) {
     )
 }
 
-fn bearer(server: &TestServer, token: &str) -> TestRequest {
+pub(crate) fn bearer(server: &TestServer, token: &str) -> TestRequest {
     check(server, "https", "app.example.com").header("authorization", &format!("Bearer {token}"))
 }
 
-async fn refresh(server: &TestServer, token: &str) -> TestResponse {
+pub(crate) async fn refresh(server: &TestServer, token: &str) -> TestResponse {
     server
         .post("/api/auth/refresh")
         .json(&format!("{{\"refresh_token\":\"{token}\"}}"))

@@ -27,4 +27,5 @@ mod session_api;
 mod session_list;
 mod tickets;
 mod tls;
+mod token_families;
 mod totp;

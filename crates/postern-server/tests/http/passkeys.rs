@@ -4,6 +4,9 @@
 
 mod account;
 mod authenticator;
+mod races;
+mod retired;
+mod tokens;
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -116,6 +119,17 @@ async fn sign_in_passwordless(
     let (pre_session, options) = passwordless_begin(server, None).await;
     let credential = authenticator.assert(&options);
     passwordless_finish(server, &pre_session, &credential).await
+}
+
+/// The session user's passkeys as `GET /api/webauthn/passkeys` lists them.
+async fn listed(server: &TestServer, cookie: &str) -> Vec<Value> {
+    let listed = server
+        .get("/api/webauthn/passkeys")
+        .header("cookie", cookie)
+        .send()
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    listed.json()["passkeys"].as_array().unwrap().clone()
 }
 
 fn vault_check(server: &TestServer, cookie: &str) -> TestRequest {

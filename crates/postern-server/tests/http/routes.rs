@@ -1,6 +1,7 @@
 //! The router called in-process (`postern_server::handle` with an in-memory body): HEAD
 //! answers like GET wherever GET works, and a method a path does not serve gets 405 with
-//! `Allow`. One test also goes over TCP, where hyper leaves HEAD's body out.
+//! `Allow`; a body that stalls, breaks or passes 16 KiB gets 408, 400 or 413. One test also
+//! goes over TCP, where hyper leaves HEAD's body out.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -219,5 +220,62 @@ async fn a_body_that_stalls_gets_408() {
         .await
         .unwrap_or_else(|_| panic!("{path}: no answer within a minute"));
         assert_eq!(answered.status(), StatusCode::REQUEST_TIMEOUT, "{path}");
+    }
+}
+
+/// A body whose stream breaks (a client gone mid-body, a chunk hyper cannot decode).
+struct Broken;
+
+impl hyper::body::Body for Broken {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::other("connection reset"))))
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_breaks_is_400_not_413() {
+    let state = state();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/login")
+        .header("host", "auth.example.com")
+        .header("content-type", "application/json")
+        .body(Broken)
+        .unwrap();
+    let peer: SocketAddr = PEER.parse().unwrap();
+    let response = postern_server::handle(Arc::clone(&state), peer, request).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["message"], "Could not read the request body");
+}
+
+/// A sign-in of exactly 16 KiB (the limit) is read; one byte more is 413.
+#[tokio::test]
+async fn a_body_of_16_kib_is_read_and_one_byte_more_is_413() {
+    let state = state();
+    let credentials = format!("{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}");
+    for (size, status) in [
+        (16 * 1024, StatusCode::OK),
+        (16 * 1024 + 1, StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        // JSON allows white space after the value: the padding changes nothing else.
+        let body = format!("{credentials:<size$}");
+        assert_eq!(body.len(), size);
+        let response = call(
+            &state,
+            Method::POST,
+            "/api/login",
+            &[("content-type", "application/json")],
+            &body,
+        )
+        .await;
+        assert_eq!(response.status(), status, "{size} bytes");
     }
 }

@@ -155,6 +155,28 @@ impl TestServer {
         self.request(Method::POST, path)
     }
 
+    /// What `postern serve` does when `users_file` changes: one swap of the users, then those
+    /// removed are retired (`postern_server::retirement`). Returns how many were.
+    pub async fn reload_users(&self, users: postern_core::users::UserTable) -> usize {
+        let before = self.state.users();
+        let access = (*self.state.live.load().access).clone();
+        self.state.replace_live(access, users.clone());
+        postern_server::retirement::retire_removed(&self.state, &before, &users)
+            .await
+            .unwrap()
+    }
+
+    /// The users in force but `name`.
+    pub fn users_without(&self, name: &str) -> postern_core::users::UserTable {
+        postern_core::users::UserTable::new(
+            self.state
+                .users()
+                .iter()
+                .filter(|user| user.name != name)
+                .map(|user| (**user).clone()),
+        )
+    }
+
     /// Signs alice in through `POST /api/login`; returns the `Cookie` header value.
     pub async fn login(&self, user: &str) -> String {
         let response = self

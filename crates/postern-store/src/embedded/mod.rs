@@ -288,6 +288,17 @@ impl EmbeddedStore {
         }
     }
 
+    pub(crate) async fn take_value_if(
+        &self,
+        key: String,
+        expected: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        match self.write(Op::TakeValueIf { key, expected }).await? {
+            Reply::Removed(removed) => Ok(removed),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     pub(crate) fn ping(&self) -> Result<(), StoreError> {
         self.read(|_| Ok(()))
     }

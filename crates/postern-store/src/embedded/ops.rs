@@ -54,6 +54,11 @@ pub enum Op {
     TakeValue {
         key: String,
     },
+    /// Deletes the value only while it is `expected` (an owned lock's release).
+    TakeValueIf {
+        key: String,
+        expected: Vec<u8>,
+    },
     PutRecord {
         user: String,
         kind: &'static str,
@@ -100,6 +105,8 @@ pub enum Reply {
     Stored(bool),
     Count(Counter),
     Taken(Option<Vec<u8>>),
+    /// Whether a conditional delete deleted.
+    Removed(bool),
     Ended(usize),
     /// The session was not stored: `max_sessions` live sessions exist.
     Full(usize),
@@ -183,6 +190,15 @@ impl<'txn> Tables<'txn> {
                     self.remove_entry(&key)?;
                 }
                 Ok(Reply::Taken(taken.map(|(_, payload)| payload)))
+            }
+            Op::TakeValueIf { key, expected } => {
+                let matches = self
+                    .live_entry(&key)?
+                    .is_some_and(|(_, payload)| payload == expected);
+                if matches {
+                    self.remove_entry(&key)?;
+                }
+                Ok(Reply::Removed(matches))
             }
             Op::PutRecord {
                 user,

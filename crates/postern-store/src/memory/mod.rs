@@ -230,6 +230,18 @@ impl MemoryStore {
         })
     }
 
+    /// Deletes the value under `key` if it is `expected`, under the shard's lock; true when
+    /// deleted.
+    pub(crate) fn take_value_if(&self, key: &str, expected: &[u8]) -> bool {
+        self.others.update(key, |entry| match entry {
+            Some(Entry {
+                value: Value::Bytes(bytes),
+                ..
+            }) if bytes.as_slice() == expected => (Action::Remove, true),
+            _ => (Action::Keep, false),
+        })
+    }
+
     pub(crate) fn sweep_expired(&self) -> usize {
         self.sessions.sweep_expired() + self.others.sweep_expired() + self.marks.sweep_expired()
     }

@@ -436,6 +436,20 @@ impl RedisStore {
         .await
     }
 
+    pub async fn take_value_if(&self, id: &str, expected: &[u8]) -> Result<bool, StoreError> {
+        let key = self.keys.other(Kind::Value, id);
+        let deleted: i64 = self
+            .run(|mut conn| async move {
+                scripts::TAKE_IF
+                    .key(key)
+                    .arg(expected)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(deleted == 1)
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(|mut conn| async move {
             let _: String = redis::cmd("PING").query_async(&mut conn).await?;

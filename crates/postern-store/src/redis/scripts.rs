@@ -79,3 +79,17 @@ pub static INDEX_SESSION: LazyLock<Script> = LazyLock::new(|| {
         ",
     )
 });
+
+/// DEL the key only while it holds ARGV[1] (an owned lock's token): compare and delete in one
+/// step, so no other holder's value is deleted between the read and the delete. Returns 1 when
+/// deleted.
+pub static TAKE_IF: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+            return redis.call('DEL', KEYS[1])
+        end
+        return 0
+        ",
+    )
+});

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use postern_store::{Change, Counter, RecordKind, Store, UserRecord};
 
+pub use crate::locks::{
+    an_owned_value_is_taken_only_with_its_token, concurrent_releases_have_one_winner,
+};
 use crate::support::{id, key, record};
 
 pub type Case = fn(Store) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -59,6 +62,12 @@ pub const ALL: &[(&str, Case)] = &[
     ("failures_count_together", |s| {
         Box::pin(failures_count_together(s))
     }),
+    ("an_owned_value_is_taken_only_with_its_token", |s| {
+        Box::pin(an_owned_value_is_taken_only_with_its_token(s))
+    }),
+    ("concurrent_releases_have_one_winner", |s| {
+        Box::pin(concurrent_releases_have_one_winner(s))
+    }),
 ];
 
 /// Calls `$backend!` with the name of every case, so a backend that runs each case as its own
@@ -83,6 +92,8 @@ macro_rules! every_case {
             every_user_record_is_listed_for_export,
             changes_apply_together_in_order,
             failures_count_together,
+            an_owned_value_is_taken_only_with_its_token,
+            concurrent_releases_have_one_winner,
         );
     };
 }

@@ -186,10 +186,15 @@ fn users_consents_lists_and_takes_back_what_a_user_allowed() {
         "",
     );
     assert!(revoked.status.success(), "{revoked:?}");
+    // Kept without scopes, only for its generation (codes issued before are refused).
     let left = runtime
         .block_on(store.user_record("alice", kind, "grafana"))
-        .unwrap();
-    assert_eq!(left, None);
+        .unwrap()
+        .expect("the revoked consent is kept for its generation");
+    let left: serde_json::Value = serde_json::from_slice(&left).unwrap();
+    assert_eq!(left["revoked"], true, "{left}");
+    assert_eq!(left["generation"], 1, "{left}");
+    assert_eq!(left["scopes"], serde_json::json!([]), "{left}");
     let none = run(&["users", "consents", "alice", "--config", &path], "");
     assert!(String::from_utf8_lossy(&none.stdout).contains("no OpenID client"));
 }
@@ -256,11 +261,7 @@ fn a_user_removed_and_created_again_gets_a_new_sub_after_a_reload_or_a_restart()
 
     // Removed and put back, with a reload seeing each change.
     dir.write("users.txt", &dave_only);
-    wait_until(
-        &running,
-        "carol's subject retired on reload",
-        "subject ids of removed users are retired",
-    );
+    wait_until(&running, "carol retired on reload", "user.retired");
     let reloads = |running: &Running| running.log_text().matches("users reloaded").count();
     let seen = reloads(&running);
     dir.write("users.txt", &both);
@@ -274,16 +275,30 @@ fn a_user_removed_and_created_again_gets_a_new_sub_after_a_reload_or_a_restart()
     assert_ne!(after_reload, carol);
     assert_eq!(identity_token_sub(port, "dave"), dave);
 
-    // Removed while postern is stopped: the next start retires the id.
+    // Removed while postern is stopped: the next start retires her, id and records.
     stop(&mut running);
+    let data = dir.0.join("data");
+    let path_text = path.display().to_string();
+    let revoked = run_in(
+        &data,
+        &["users", "revoke", "carol", "--config", &path_text],
+        "",
+    );
+    assert!(revoked.status.success(), "{revoked:?}");
+    let carols = || {
+        let export = run_in(&data, &["store", "export", "--config", &path_text], "");
+        assert!(export.status.success(), "{export:?}");
+        String::from_utf8_lossy(&export.stdout)
+            .lines()
+            .filter(|line| line.contains("\"user\":\"carol\""))
+            .count()
+    };
+    assert_eq!(carols(), 2, "her subject id and credentials record");
     dir.write("users.txt", &dave_only);
     let mut running = Running::start(&dir, &path, port);
-    wait_until(
-        &running,
-        "carol's subject retired at start",
-        "subject ids of removed users are retired",
-    );
+    wait_until(&running, "carol retired at start", "user.retired");
     stop(&mut running);
+    assert_eq!(carols(), 0, "nothing of hers is left");
     dir.write("users.txt", &both);
     let running = Running::start(&dir, &path, port);
     let after_restart = identity_token_sub(port, "carol");
@@ -295,6 +310,119 @@ fn a_user_removed_and_created_again_gets_a_new_sub_after_a_reload_or_a_restart()
         "kept across restarts"
     );
     drop(running);
+}
+
+/// A postern on the Redis at `redis_port` whose users come from `users` in `dir`, with an
+/// identity token; its config path.
+fn on_redis(dir: &TempDir, port: u16, redis_port: u16) -> std::path::PathBuf {
+    let key = dir.0.join("oidc.pem");
+    let key_text = key.display().to_string();
+    if !key.exists() {
+        let made = run(&["oidc", "generate-key", "--out", &key_text], "");
+        assert!(made.status.success(), "{made:?}");
+    }
+    let users = dir.0.join("users.txt");
+    dir.write(
+        "postern.toml",
+        &config(
+            port,
+            &format!(
+                "users_file = \"{}\"\n[oidc]\nsigning_keys = [{key_text:?}]\n\
+                 [identity_token]\nheader = \"Remote-Jwt\"\n\
+                 [session]\nstore = \"redis\"\n[session.redis]\nnodes = [\"127.0.0.1:{redis_port}\"]\n",
+                users.display()
+            ),
+        ),
+    )
+}
+
+/// Replicas share a Redis: one started with an older users file, which lacks a user, must not
+/// destroy that user's records (a start there retires nothing); a removal a reload sees does.
+#[test]
+fn on_redis_a_start_without_a_user_retires_nothing_but_a_reload_that_removes_them_does() {
+    let redis = postern_testkit::RedisServer::start();
+    let dir = TempDir::new("retire-redis");
+    let both = format!("carol:{HASH}\ndave:{HASH}\n");
+    let dave_only = format!("dave:{HASH}\n");
+    dir.write("users.txt", &both);
+    let port = free_port();
+    let path = on_redis(&dir, port, redis.port);
+    let mut running = Running::start(&dir, &path, port);
+    let carol = identity_token_sub(port, "carol");
+    stop(&mut running);
+
+    // A replica (or a restart) with a users file that lacks carol.
+    dir.write("users.txt", &dave_only);
+    let mut stale = Running::start(&dir, &path, port);
+    identity_token_sub(port, "dave");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        !stale.log_text().contains("user.retired"),
+        "{}",
+        stale.log_text()
+    );
+    stop(&mut stale);
+    dir.write("users.txt", &both);
+    let running = Running::start(&dir, &path, port);
+    assert_eq!(identity_token_sub(port, "carol"), carol, "kept");
+
+    // A reload that sees carol go retires her.
+    dir.write("users.txt", &dave_only);
+    wait_until(&running, "carol retired on reload", "user.retired");
+    let seen = running.log_text().matches("users reloaded").count();
+    dir.write("users.txt", &both);
+    wait_for_reloads(&running, seen);
+    assert_ne!(identity_token_sub(port, "carol"), carol);
+}
+
+/// A retirement the store cut short (Redis stalled past its timeout) is noted and finished on
+/// a later try: carol's old `sub` never comes back.
+#[test]
+fn a_retirement_cut_short_by_the_store_is_finished_later() {
+    let redis = postern_testkit::RedisServer::start();
+    let dir = TempDir::new("retire-retry");
+    let both = format!("carol:{HASH}\ndave:{HASH}\n");
+    dir.write("users.txt", &both);
+    let port = free_port();
+    let path = on_redis(&dir, port, redis.port);
+    let running = Running::start(&dir, &path, port);
+    let carol = identity_token_sub(port, "carol");
+
+    // Every command waits 4 s: longer than postern's Redis timeout (1 s).
+    postern_testkit::redis_cli(redis.port, &["CLIENT", "PAUSE", "4000", "ALL"]);
+    dir.write("users.txt", &format!("dave:{HASH}\n"));
+    wait_until(
+        &running,
+        "the retirement to fail",
+        "removed users could not be retired yet",
+    );
+    assert!(!running.log_text().contains("user.retired"));
+    // The next try (30 s later) finishes it.
+    for _ in 0..900 {
+        if running.log_text().contains("user.retired") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        running.log_text().contains("user.retired"),
+        "{}",
+        running.log_text()
+    );
+    let seen = running.log_text().matches("users reloaded").count();
+    dir.write("users.txt", &both);
+    wait_for_reloads(&running, seen);
+    assert_ne!(identity_token_sub(port, "carol"), carol);
+}
+
+fn wait_for_reloads(running: &Running, seen: usize) {
+    for _ in 0..200 {
+        if running.log_text().matches("users reloaded").count() > seen {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("no reload: {}", running.log_text());
 }
 
 fn stop(running: &mut Running) {

@@ -16,6 +16,7 @@ use super::pending_setup::{pending_secret, setup_key};
 use super::view::{self, Shown};
 use super::{AccountForm, Caller, done, refused, refused_by};
 use crate::clock::now;
+use crate::credentials_record::RecordLock;
 use crate::error::{self, AppError, AppResult};
 use crate::factor_rules;
 use crate::handlers::{change_password, totp};
@@ -237,16 +238,32 @@ pub(super) async fn totp_remove(caller: &Caller<'_>) -> AppResult {
         }
         Some(TotpSource::User { .. }) => {}
     }
-    // The user's passkeys are other second factors.
-    let passkeys = crate::webauthn::records::list(&state.store, &user.name)
-        .await?
-        .len();
-    if let Some(message) = factor_rules::last_factor_refusal(state, &caller.session, passkeys) {
-        return refused(caller, StatusCode::CONFLICT, &message).await;
-    }
+    // The user's passkeys are other second factors. They are counted with the credentials
+    // lock held, which every change of passkeys takes too: removing TOTP and the last passkey
+    // at once cannot both pass the rule.
     let removed = {
         let _serialized = state.users_file_lock.lock().await;
-        user_factors::save(&state.store, user, FactorChange::RemoveTotp, now()).await?
+        let held = RecordLock::take(&state.store, &user.name).await?;
+        let removed = async {
+            let passkeys = crate::webauthn::records::list(&state.store, &user.name)
+                .await?
+                .len();
+            if let Some(message) =
+                factor_rules::last_factor_refusal(state, &caller.session, passkeys)
+            {
+                return Ok(Err(message));
+            }
+            user_factors::apply(&held, user, FactorChange::RemoveTotp, now())
+                .await
+                .map(Ok)
+        }
+        .await;
+        held.release().await;
+        removed?
+    };
+    let removed = match removed {
+        Ok(removed) => removed,
+        Err(message) => return refused(caller, StatusCode::CONFLICT, &message).await,
     };
     if removed {
         announce(caller, user, "account.totp_removed", "TOTP removed");

@@ -180,10 +180,14 @@ async fn consent_rows(
     state: &AppState,
     session: &CurrentSession,
 ) -> Result<Option<Vec<ConsentRow>>, StoreError> {
-    if state.oidc.is_none() {
+    let Some(provider) = &state.oidc else {
         return Ok(None);
-    }
-    let rows = consents::all(&state.store, &session.user.name)
+    };
+    let sub = provider
+        .subject(&state.store, &session.user.name, session.oauth_provider())
+        .await?;
+    // Only the consents this person gave: not a predecessor's under the same name.
+    let rows = consents::all_of(&state.store, &session.user.name, &sub)
         .await?
         .into_iter()
         .map(|(client, consent)| ConsentRow {

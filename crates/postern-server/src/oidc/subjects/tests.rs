@@ -1,21 +1,9 @@
-use postern_core::users::{User, UserTable};
 use postern_store::{RecordKind, Store};
 
 use super::*;
 
-fn user(name: &str) -> User {
-    User::new(
-        name.into(),
-        String::new(),
-        String::new(),
-        String::new(),
-        Vec::new(),
-        None,
-    )
-}
-
-async fn id_of(ids: &SubjectIds, store: &Store, user: &str, federated: bool) -> Arc<str> {
-    ids.of(store, &SubjectOwner::new(user, federated))
+async fn id_of(ids: &SubjectIds, store: &Store, user: &str, provider: Option<&str>) -> Arc<str> {
+    ids.of(store, &SubjectOwner::new(user, provider))
         .await
         .unwrap()
 }
@@ -24,37 +12,75 @@ async fn id_of(ids: &SubjectIds, store: &Store, user: &str, federated: bool) -> 
 async fn an_id_is_random_opaque_and_the_same_on_every_later_need() {
     let store = Store::memory(100);
     let ids = SubjectIds::default();
-    let bob = SubjectOwner::new("Bob", false);
+    let bob = SubjectOwner::new("Bob", None);
     let first = ids.of(&store, &bob).await.unwrap();
     assert_eq!(first.len(), 22, "128 bits in base64url");
     assert!(!first.to_lowercase().contains("bob"));
     // Another process (a replica, or this one after a restart) reads the stored id.
     let elsewhere = SubjectIds::default();
-    assert_eq!(id_of(&elsewhere, &store, "bob", false).await, first);
-    let alice = id_of(&ids, &store, "alice", false).await;
+    assert_eq!(id_of(&elsewhere, &store, "bob", None).await, first);
+    let alice = id_of(&ids, &store, "alice", None).await;
     assert_ne!(alice, first);
 }
 
 #[tokio::test]
-async fn a_provider_user_is_another_subject_than_the_local_user_of_that_name() {
+async fn a_provider_user_is_another_subject_than_the_local_user_or_another_providers() {
     let store = Store::memory(100);
     let ids = SubjectIds::default();
-    let local = id_of(&ids, &store, "carol", false).await;
-    let federated = id_of(&ids, &store, "carol", true).await;
-    assert_ne!(local, federated);
+    let local = id_of(&ids, &store, "carol", None).await;
+    let github = id_of(&ids, &store, "carol", Some("github")).await;
+    let google = id_of(&ids, &store, "carol", Some("google")).await;
+    assert_ne!(local, github);
+    assert_ne!(github, google);
+    assert_ne!(local, google);
+    let elsewhere = SubjectIds::default();
+    assert_eq!(
+        id_of(&elsewhere, &store, "Carol", Some("github")).await,
+        github
+    );
+}
+
+#[tokio::test]
+async fn a_provider_users_id_kept_by_an_earlier_release_moves_once_to_one_provider() {
+    let store = Store::memory(100);
+    store
+        .put_user_record(
+            "federated:carol",
+            RecordKind::OidcSubject,
+            RECORD_ID,
+            b"kept-id".to_vec(),
+        )
+        .await
+        .unwrap();
+    let (a, b) = (SubjectIds::default(), SubjectIds::default());
+    let (on_github, on_google) = (
+        SubjectOwner::new("carol", Some("github")),
+        SubjectOwner::new("carol", Some("google")),
+    );
+    let (github, google) = tokio::join!(a.of(&store, &on_github), b.of(&store, &on_google));
+    let (github, google) = (github.unwrap(), google.unwrap());
+    assert_ne!(github, google, "one person keeps the old id, never both");
+    assert!(&*github == "kept-id" || &*google == "kept-id");
+    assert_eq!(
+        store
+            .user_record("federated:carol", RecordKind::OidcSubject, RECORD_ID)
+            .await
+            .unwrap(),
+        None,
+        "moved, not copied"
+    );
+    let again = SubjectIds::default();
+    assert_eq!(id_of(&again, &store, "carol", Some("github")).await, github);
+    assert_eq!(id_of(&again, &store, "carol", Some("google")).await, google);
 }
 
 #[tokio::test]
 async fn a_retired_name_gets_a_new_id_and_the_old_one_never_comes_back() {
     let store = Store::memory(100);
     let ids = SubjectIds::default();
-    let bob = SubjectOwner::new("bob", false);
+    let bob = SubjectOwner::new("bob", None);
     let old = ids.of(&store, &bob).await.unwrap();
-    let before = UserTable::new([user("bob"), user("alice")]);
-    let after = UserTable::new([user("alice")]);
-    let removed = removed_users(&before, &after);
-    assert_eq!(removed, vec!["bob".to_owned()]);
-    assert_eq!(ids.retire(&store, removed).await.unwrap(), 1);
+    assert!(ids.retire(&store, "Bob").await.unwrap());
     assert_eq!(
         store
             .user_record("bob", RecordKind::OidcSubject, RECORD_ID)
@@ -64,13 +90,59 @@ async fn a_retired_name_gets_a_new_id_and_the_old_one_never_comes_back() {
     );
     let new = ids.of(&store, &bob).await.unwrap();
     assert_ne!(new, old);
+    assert!(
+        !SubjectIds::default()
+            .retire(&store, "nobody")
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_lookup_that_read_the_old_id_before_a_retirement_does_not_cache_it() {
+    let store = Store::memory(100);
+    let ids = SubjectIds::default();
+    let bob = SubjectOwner::new("bob", None);
+    let old = SubjectIds::default().of(&store, &bob).await.unwrap();
+    // A lookup reads the store (the old id), a retirement runs, then the lookup goes on to
+    // cache what it read.
+    let counted = ids.shard(&bob).retirements;
+    let read: Arc<str> = load_or_mint(&store, &bob).await.unwrap().into();
+    assert_eq!(read, old);
+    ids.retire(&store, "bob").await.unwrap();
+    assert!(!ids.cache_if_unretired(&bob, counted, &read));
+    assert_eq!(ids.cached(&bob), None);
+    let fresh = ids.of(&store, &bob).await.unwrap();
+    assert_ne!(fresh, old);
+    assert_eq!(ids.cached(&bob), Some(fresh));
+}
+
+#[tokio::test]
+async fn an_id_drawn_while_its_user_is_retired_is_taken_back_not_handed_on() {
+    let store = Store::memory(100);
+    let ids = SubjectIds::default();
+    let erin = SubjectOwner::new("erin", None);
+    // erin's first id is claimed; her retirement runs before the record is written.
+    let drawn = draw(&store, &erin).await.unwrap();
+    let drawn_id = drawn.id.clone();
+    ids.retire(&store, "erin").await.unwrap();
+    assert!(keep(&store, &erin, drawn).await.is_err(), "fails closed");
+    assert_eq!(
+        store
+            .user_record("erin", RecordKind::OidcSubject, RECORD_ID)
+            .await
+            .unwrap(),
+        None
+    );
+    // The next erin is someone else.
+    assert_ne!(&*ids.of(&store, &erin).await.unwrap(), drawn_id);
 }
 
 #[tokio::test]
 async fn two_replicas_needing_a_new_users_id_at_once_agree() {
     let store = Store::memory(100);
     for round in 0..50 {
-        let owner = SubjectOwner::new(&format!("user{round}"), false);
+        let owner = SubjectOwner::new(&format!("user{round}"), None);
         let (a, b) = (SubjectIds::default(), SubjectIds::default());
         let (from_a, from_b) = tokio::join!(a.of(&store, &owner), b.of(&store, &owner));
         assert_eq!(from_a.unwrap(), from_b.unwrap());
@@ -80,7 +152,7 @@ async fn two_replicas_needing_a_new_users_id_at_once_agree() {
 #[tokio::test]
 async fn a_lost_claim_race_takes_the_winners_id() {
     let store = Store::memory(100);
-    let owner = SubjectOwner::new("dave", false);
+    let owner = SubjectOwner::new("dave", None);
     // Another replica claimed and has not written the record yet.
     assert!(
         store
@@ -96,27 +168,5 @@ async fn a_lost_claim_race_takes_the_winners_id() {
             .await
             .unwrap(),
         Some(b"winners-id".to_vec())
-    );
-}
-
-#[tokio::test]
-async fn at_start_the_ids_of_users_no_longer_configured_are_retired_but_not_providers_users() {
-    let dir = postern_testkit::TempDir::new("subjects");
-    let store = Store::Embedded(postern_store::EmbeddedStore::open(dir.path(), 100).unwrap());
-    let ids = SubjectIds::default();
-    let kept = id_of(&ids, &store, "alice", false).await;
-    id_of(&ids, &store, "bob", false).await;
-    let federated = id_of(&ids, &store, "erin", true).await;
-    let users = UserTable::new([user("alice")]);
-    assert_eq!(ids.retire_absent(&store, &users).await.unwrap(), 1);
-    let fresh = SubjectIds::default();
-    assert_eq!(id_of(&fresh, &store, "alice", false).await, kept);
-    assert_eq!(id_of(&fresh, &store, "erin", true).await, federated);
-    assert_eq!(
-        store
-            .user_record("bob", RecordKind::OidcSubject, RECORD_ID)
-            .await
-            .unwrap(),
-        None
     );
 }

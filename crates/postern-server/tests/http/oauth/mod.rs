@@ -754,3 +754,58 @@ async fn a_discovery_document_for_another_issuer_or_a_dead_provider_is_a_502() {
     .await;
     assert_refused(&response, StatusCode::BAD_GATEWAY);
 }
+
+/// The `sub` of the identity token a check hands the app for the session `cookie`.
+async fn identity_token_sub(server: &TestServer, cookie: &str) -> String {
+    use base64::Engine as _;
+    let check = identity(server, cookie).await;
+    assert_eq!(check.status, StatusCode::OK, "{}", check.body);
+    let token = check.header("remote-jwt").expect("an identity token");
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1).unwrap())
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    claims["sub"].as_str().unwrap().to_owned()
+}
+
+/// Two providers may hand out the same name to two people: each is a subject of their own, and
+/// neither is the local user of that name.
+#[tokio::test]
+async fn users_of_two_providers_with_the_same_name_are_two_subjects() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let keys = postern_testkit::TempDir::new("oauth-subjects");
+    keys.write(
+        "es256.pem",
+        &postern_core::oidc::keys::generate_p256_pem().unwrap(),
+    );
+    let oidc = format!(
+        "[oidc]\nsigning_keys = [{:?}]\n[identity_token]\nheader = \"Remote-Jwt\"\n",
+        keys.path().join("es256.pem").display().to_string()
+    );
+    let server = server(&format!(
+        "{}{}{oidc}",
+        fake.google_config("allow_all = true"),
+        fake.github_config("allow_all = true")
+    ))
+    .await;
+    let mut subs = Vec::new();
+    for provider in ["google", "github", "google"] {
+        let started = start(&server, provider).await;
+        let code = fake.sign_in(&started.url);
+        let response = callback(
+            &server,
+            provider,
+            &code,
+            &started.query["state"],
+            Some(&started.cookie),
+        )
+        .await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+        let session = response.session_cookie().unwrap();
+        let check = identity(&server, &session).await;
+        assert_eq!(check.header("remote-user"), Some("carol@example.org"));
+        subs.push(identity_token_sub(&server, &session).await);
+    }
+    assert_ne!(subs[0], subs[1], "google's carol is not github's");
+    assert_eq!(subs[0], subs[2], "the same person on the same provider");
+}

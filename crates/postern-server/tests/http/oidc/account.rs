@@ -8,7 +8,7 @@ use super::rp::*;
 use crate::support::*;
 
 /// alice allows `spa` on its consent page; the tokens of the exchange.
-async fn consent_to_spa(server: &TestServer, cookie: &str) -> serde_json::Value {
+pub(super) async fn consent_to_spa(server: &TestServer, cookie: &str) -> serde_json::Value {
     let pkce = Pkce::new();
     let page = server
         .get(&authorize_path("spa", &pkce, &[]))
@@ -27,22 +27,49 @@ async fn consent_to_spa(server: &TestServer, cookie: &str) -> serde_json::Value 
         .send()
         .await;
     let code = back_at_client(&allowed)["code"].clone();
-    let tokens = server
+    let tokens = spa_exchange(server, &code, &pkce).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+    tokens.json()
+}
+
+/// The code exchange of the public client `spa`.
+async fn spa_exchange(server: &TestServer, code: &str, pkce: &Pkce) -> TestResponse {
+    server
         .post("/oidc/token")
         .form(&[
             ("grant_type", "authorization_code"),
-            ("code", &code),
+            ("code", code),
             ("redirect_uri", REDIRECT),
             ("code_verifier", &pkce.verifier),
             ("client_id", "spa"),
         ])
         .send()
-        .await;
-    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
-    tokens.json()
+        .await
 }
 
-async fn refresh(server: &TestServer, client: &str, token: &str) -> TestResponse {
+/// `postern users consents alice --revoke CLIENT`, on `server`'s store; what it says.
+pub async fn admin_revoke(server: &TestServer, client: &str) -> String {
+    postern_server::admin::revoke_consent_user(
+        &server.state.store,
+        &server.state.users(),
+        "alice",
+        client,
+    )
+    .await
+    .unwrap()
+}
+
+/// A silent authorization of `spa` finds no consent.
+async fn asks_for_consent_again(server: &TestServer, cookie: &str) {
+    let silent = server
+        .get(&authorize_path("spa", &Pkce::new(), &[("prompt", "none")]))
+        .header("cookie", cookie)
+        .send()
+        .await;
+    assert_eq!(back_at_client(&silent)["error"], "consent_required");
+}
+
+pub(super) async fn refresh(server: &TestServer, client: &str, token: &str) -> TestResponse {
     let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
     let mut request = server.post("/oidc/token");
     if client == "spa" {
@@ -53,7 +80,12 @@ async fn refresh(server: &TestServer, client: &str, token: &str) -> TestResponse
     request.form(&form).send().await
 }
 
-async fn revoke(server: &TestServer, cookie: &str, csrf: &str, client: &str) -> TestResponse {
+pub(super) async fn revoke(
+    server: &TestServer,
+    cookie: &str,
+    csrf: &str,
+    client: &str,
+) -> TestResponse {
     server
         .post("/account/consent-revoke")
         .header("cookie", cookie)
@@ -127,12 +159,7 @@ async fn the_account_page_lists_the_clients_allowed_and_revoking_ends_their_refr
         StatusCode::UNAUTHORIZED
     );
     // The client asks for consent again.
-    let silent = server
-        .get(&authorize_path("spa", &Pkce::new(), &[("prompt", "none")]))
-        .header("cookie", &cookie)
-        .send()
-        .await;
-    assert_eq!(back_at_client(&silent)["error"], "consent_required");
+    asks_for_consent_again(&server, &cookie).await;
 }
 
 #[tokio::test]
@@ -159,14 +186,7 @@ async fn an_implicit_client_with_offline_access_is_listed_and_the_admin_command_
             .contains("consents-none")
     );
 
-    let said = postern_server::admin::revoke_consent_user(
-        &server.state.store,
-        &server.state.users(),
-        "alice",
-        "basic",
-    )
-    .await
-    .unwrap();
+    let said = admin_revoke(&server, "basic").await;
     assert!(said.contains("refresh tokens"), "{said}");
     let refused = refresh(&server, "basic", &refresh_token).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
@@ -177,6 +197,77 @@ async fn an_implicit_client_with_offline_access_is_listed_and_the_admin_command_
             .body
             .contains("consents-none")
     );
+}
+
+#[tokio::test]
+async fn a_code_issued_before_the_consent_was_revoked_is_refused() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    consent_to_spa(&server, &cookie).await;
+    // Two codes issued while the consent stands, neither redeemed yet.
+    let (first, second) = (Pkce::new(), Pkce::new());
+    let first_code = code_for(&server, &cookie, "spa", &first, &[]).await;
+    let second_code = code_for(&server, &cookie, "spa", &second, &[]).await;
+    let csrf = server.account_page(&cookie).await.hidden_field("csrf");
+    let revoked = revoke(&server, &cookie, &csrf, "spa").await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+
+    let refused = spa_exchange(&server, &first_code, &first).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "invalid_grant");
+    // The refused exchange gave the client no consent back.
+    let page = server.account_page(&cookie).await;
+    assert!(page.body.contains("id=\"consents-none\""), "{}", page.body);
+    asks_for_consent_again(&server, &cookie).await;
+
+    // Allowed again: new codes work, the one from before the revocation still does not.
+    let tokens = consent_to_spa(&server, &cookie).await;
+    assert!(tokens["refresh_token"].is_string());
+    let still = spa_exchange(&server, &second_code, &second).await;
+    assert_eq!(still.status, StatusCode::BAD_REQUEST, "{}", still.body);
+    assert_eq!(still.json()["error"], "invalid_grant");
+    let pkce = Pkce::new();
+    let code = code_for(&server, &cookie, "spa", &pkce, &[]).await;
+    let fresh = spa_exchange(&server, &code, &pkce).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
+}
+
+#[tokio::test]
+async fn an_implicit_clients_code_from_before_the_admin_revoked_it_is_refused() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let pkce = Pkce::new();
+    let code = code_for(&server, &cookie, "basic", &pkce, &[]).await;
+    assert_eq!(
+        exchange(&server, "basic", &code, &pkce).await.status,
+        StatusCode::OK
+    );
+    // A code, then the administrator's revocation, then the exchange: refused, no family.
+    let (early, late) = (Pkce::new(), Pkce::new());
+    let early_code = code_for(&server, &cookie, "basic", &early, &[]).await;
+    let access_only = code_for(
+        &server,
+        &cookie,
+        "basic",
+        &late,
+        &[("scope", "openid profile")],
+    )
+    .await;
+    admin_revoke(&server, "basic").await;
+    for (code, pkce) in [(&early_code, &early), (&access_only, &late)] {
+        let refused = exchange(&server, "basic", code, pkce).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert_eq!(refused.json()["error"], "invalid_grant");
+    }
+    let page = server.account_page(&cookie).await;
+    assert!(page.body.contains("id=\"consents-none\""), "{}", page.body);
+    // Implicit consent: a code issued after the revocation works, and is listed again.
+    let pkce = Pkce::new();
+    let code = code_for(&server, &cookie, "basic", &pkce, &[]).await;
+    let tokens = exchange(&server, "basic", &code, &pkce).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+    let page = server.account_page(&cookie).await;
+    assert!(page.body.contains("<p class=\"session-title\">basic</p>"));
 }
 
 #[tokio::test]

@@ -91,3 +91,29 @@ async fn without_identity_token_no_answer_carries_one() {
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.header("remote-jwt"), None);
 }
+
+/// An app that opted out costs no subject id: its checks neither look one up nor mint one (a
+/// check reads the session and nothing else). The first check of an app that takes tokens
+/// mints it.
+#[tokio::test]
+async fn a_check_of_an_app_that_opted_out_mints_no_subject_id() {
+    let (server, _keys) = provider(ON).await;
+    let cookie = server.login("alice").await;
+    let quiet = signed_in(&server, &cookie, "quiet.example.com").await;
+    assert_eq!(quiet.status, StatusCode::OK);
+    let stored = server
+        .state
+        .store
+        .user_record("alice", postern_store::RecordKind::OidcSubject, "id")
+        .await
+        .unwrap();
+    assert_eq!(stored, None, "a subject id for an app that gets no token");
+    let app = signed_in(&server, &cookie, "app.example.com").await;
+    let claims = verify(
+        &server,
+        app.header("remote-jwt").unwrap(),
+        "app.example.com",
+    )
+    .await;
+    assert_eq!(claims["sub"], stored_subject(&server, "alice").await);
+}

@@ -7,6 +7,7 @@ mod flow;
 mod identity_token;
 mod published;
 mod replicas;
+mod retired;
 mod rotation;
 mod rp;
 mod subjects;

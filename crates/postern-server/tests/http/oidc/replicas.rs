@@ -1,24 +1,33 @@
 //! Two replicas on one Redis: a flow begun on one is finished on the other, and a refresh
-//! token rotated on one is spent on both; both agree on a new user's subject id.
+//! token rotated on one is spent on both; both agree on a new user's subject id; a consent
+//! revoked on one refuses a code issued on the other.
 
 use http::StatusCode;
 use postern_testkit::{RedisServer, TempDir};
 
+use super::account::admin_revoke;
 use super::rp::*;
 use super::subjects::{IDENTITY, identity_token_sub, sign_in_to_client};
 use super::{provider_in, stored_subject};
+use crate::support::TestServer;
 
-#[tokio::test]
-async fn authorize_on_a_redeem_on_b_refresh_on_a() {
+/// Two providers on one new Redis, with the test clients and `extra` TOML, sharing keys.
+async fn two_replicas(extra: &str) -> (RedisServer, TempDir, TestServer, TestServer) {
     let redis = RedisServer::start();
     let keys = TempDir::new("oidc-replica-keys");
     let extra = format!(
-        "[session]\nstore = \"redis\"\nredis_url = \"{}\"\n{}",
+        "[session]\nstore = \"redis\"\nredis_url = \"{}\"\n{}{extra}",
         redis.url(),
         clients("")
     );
     let a = provider_in(&keys, &extra).await;
     let b = provider_in(&keys, &extra).await;
+    (redis, keys, a, b)
+}
+
+#[tokio::test]
+async fn authorize_on_a_redeem_on_b_refresh_on_a() {
+    let (_redis, _keys, a, b) = two_replicas("").await;
     let cookie = a.login("alice").await;
     let pkce = Pkce::new();
     let code = code_for(&a, &cookie, "basic", &pkce, &[]).await;
@@ -69,4 +78,30 @@ async fn replicas_agree_on_a_new_users_subject() {
     let alice = b.login("alice").await;
     let (sub, _) = sign_in_to_client(&b, &alice).await;
     assert_eq!(sub, stored_subject(&a, "alice").await);
+}
+
+/// A code issued on A, the consent revoked on B, the code redeemed on A: refused, because
+/// the consent's generation lives in the store both read.
+#[tokio::test]
+async fn a_consent_revoked_on_one_replica_refuses_a_code_issued_on_the_other() {
+    let (_redis, _keys, a, b) = two_replicas("").await;
+    let cookie = a.login("alice").await;
+    let pkce = Pkce::new();
+    let code = code_for(&a, &cookie, "basic", &pkce, &[]).await;
+    let first = exchange(&a, "basic", &code, &pkce).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let code = code_for(&a, &cookie, "basic", &pkce, &[]).await;
+    let said = admin_revoke(&b, "basic").await;
+    assert!(said.contains("refresh tokens"), "{said}");
+    let refused = exchange(&a, "basic", &code, &pkce).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "invalid_grant");
+    let refresh = first.json()["refresh_token"].as_str().unwrap().to_owned();
+    let ended = a
+        .post("/oidc/token")
+        .header("authorization", &basic("basic"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .send()
+        .await;
+    assert_eq!(ended.json()["error"], "invalid_grant");
 }

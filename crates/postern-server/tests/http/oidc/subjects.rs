@@ -3,7 +3,6 @@
 //! name, whose predecessor's tokens and hints then name someone else.
 
 use http::StatusCode;
-use postern_core::users::UserTable;
 
 use super::rp::*;
 use super::{provider, stored_subject};
@@ -48,20 +47,6 @@ async fn introspected_sub(server: &TestServer, token: &str) -> serde_json::Value
         .json()
 }
 
-/// What `postern serve` does when `users_file` changes: one swap of the users, then the
-/// subject ids of those removed are retired.
-async fn reload_users(server: &TestServer, users: UserTable) {
-    let before = server.state.users();
-    let access = (*server.state.live.load().access).clone();
-    server.state.replace_live(access, users.clone());
-    let provider = server.state.oidc.as_ref().unwrap();
-    provider
-        .subjects
-        .retire_removed(&server.state.store, &before, &users)
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn one_user_is_one_subject_for_every_token_and_sign_in() {
     let (server, _keys) = provider(&format!("{}{IDENTITY}", clients(""))).await;
@@ -88,14 +73,8 @@ async fn a_user_removed_and_created_again_is_a_new_subject() {
     let old_id_token = old_tokens["id_token"].as_str().unwrap();
 
     let everyone = (*server.state.users()).clone();
-    let without_alice = UserTable::new(
-        everyone
-            .iter()
-            .filter(|user| user.name != "alice")
-            .map(|user| (**user).clone()),
-    );
-    reload_users(&server, without_alice).await;
-    reload_users(&server, everyone).await;
+    server.reload_users(server.users_without("alice")).await;
+    server.reload_users(everyone).await;
 
     let cookie = server.login("alice").await;
     let (new_sub, _) = sign_in_to_client(&server, &cookie).await;

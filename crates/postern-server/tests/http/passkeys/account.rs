@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::authenticator::{SoftAuthenticator, b64};
-use super::{ORIGIN, RP_ID, password_step, register, register_begin, sign_in_passwordless};
+use super::{ORIGIN, RP_ID, listed, password_step, register, register_begin, sign_in_passwordless};
 use crate::notify::Webhook;
 use crate::support::*;
 
@@ -87,15 +87,8 @@ async fn remove_api(server: &TestServer, cookie: &str, csrf: &str, id: &str) -> 
 }
 
 async fn names(server: &TestServer, cookie: &str) -> Vec<String> {
-    let listed = server
-        .get("/api/webauthn/passkeys")
-        .header("cookie", cookie)
-        .send()
-        .await;
-    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
-    listed.json()["passkeys"]
-        .as_array()
-        .unwrap()
+    listed(server, cookie)
+        .await
         .iter()
         .map(|passkey| passkey["name"].as_str().unwrap().to_owned())
         .collect()
