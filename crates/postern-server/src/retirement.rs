@@ -2,7 +2,8 @@
 //! kept about them is deleted, so a user created again under the name is a new person who
 //! inherits nothing: their sessions end, and their passkeys (with the owner index entries and
 //! the user handle), the credentials record (a password set at run time, the TOTP secret and
-//! recovery codes they set up themselves, a revocation), their OpenID consents (with the
+//! recovery codes they set up themselves; what stays in its place is a revocation as of the
+//! retirement, so their bearer tokens stay ended), their OpenID consents (with the
 //! refresh-token families those issued) and their OpenID subject id go. One audit line says
 //! what was removed, as counts.
 //!
@@ -79,7 +80,7 @@ pub async fn retire_user(
     // Under the credentials lock, as every other write of these records: a passkey sign-in's
     // save or a factor change that was in flight when the user went cannot write them back.
     let held = RecordLock::take(store, &name).await?;
-    let removed = remove_factors(&held).await;
+    let removed = remove_factors(&held, now).await;
     held.release().await;
     let (passkeys, kept) = removed?;
     let retired_consents = consents::retire_all(store, &name, now).await?;
@@ -98,13 +99,45 @@ pub async fn retire_user(
     })
 }
 
-/// The passkeys (how many) and the credentials record of the user whose lock is `held`.
+/// Whether a factor may still be added to the records of the local user `name`: they are in
+/// the users in force. A write that adds one (a TOTP secret, recovery codes, a passkey) asks
+/// with the user's credentials lock held. A retirement takes that lock after the users without
+/// them are in force, so a write in flight when they were removed either lands first (and is
+/// deleted with the rest) or is refused here; it is never written back after the retirement
+/// for the next user of the name to inherit.
+pub(crate) fn takes_new_factors(state: &AppState, name: &str) -> bool {
+    state.user(name).is_some()
+}
+
+/// The answer to a factor added for a user removed meanwhile (`takes_new_factors`).
+pub(crate) fn removed_meanwhile() -> crate::error::AppError {
+    crate::error::AppError::refused(http::StatusCode::UNAUTHORIZED, "This account was removed")
+}
+
+/// The passkeys (how many) and the credentials record of the user whose lock is `held`. The
+/// record is replaced by one that holds only a revocation as of `now`: the old person's bearer
+/// tokens carry a stamp of the record (`user_passwords::InForce`), and without it a user
+/// created again from the same users-file line would have their stamp back, a revocation
+/// undone with it.
 async fn remove_factors(
     held: &RecordLock<'_>,
+    now: UnixSeconds,
 ) -> Result<(usize, Option<credentials_record::UserState>), StoreError> {
     let passkeys = passkeys::remove_all(held).await?;
     let kept = credentials_record::remove_state(held).await?;
+    let revocation = credentials_record::UserState {
+        revoked_at: Some(now),
+        ..credentials_record::UserState::default()
+    };
+    credentials_record::write_state(held.store(), held.user(), &revocation).await?;
     Ok((passkeys, kept))
+}
+
+/// A credentials record that keeps no credential (no password, TOTP or recovery codes): only
+/// stamps, such as the revocation a retirement leaves. It is no sign of a user to retire.
+fn keeps_no_credential(bytes: &[u8]) -> bool {
+    credentials_record::parse_state(bytes)
+        .is_ok_and(|state| state.kept.is_none() && state.totp.is_none() && state.recovery.is_none())
 }
 
 /// The local users of `before` that `after` lacks.
@@ -124,14 +157,10 @@ async fn absent_users(store: &Store, users: &UserTable) -> Result<Vec<String>, S
         .into_iter()
         // Kinds only a local user has: a provider's user's consents live under their bare
         // name too, and must not make them look like a removed local user.
-        .filter(|record| {
-            matches!(
-                record.kind,
-                RecordKind::Credentials
-                    | RecordKind::Passkeys
-                    | RecordKind::PasskeyHandle
-                    | RecordKind::OidcSubject
-            )
+        .filter(|record| match record.kind {
+            RecordKind::Credentials => !keeps_no_credential(&record.value),
+            RecordKind::Passkeys | RecordKind::PasskeyHandle | RecordKind::OidcSubject => true,
+            _ => false,
         })
         .map(|record| record.user)
         // No local name has a ':'; every other owner (a provider's user, the passkey index,

@@ -103,6 +103,14 @@ pub fn touch_if_due(state: &Arc<AppState>, session: &CurrentSession) {
         let ttl = Duration::from_secs(policy.ttl(&moved, now));
         if let Err(err) = state.store.put_session(&key, &moved, ttl).await {
             tracing::warn!(error = %err, "could not move a session's idle deadline");
+            return;
+        }
+        // The write replaces the session whole, so it may bring back one that a retirement
+        // deleted after this check read it. A retirement deletes after the users without its
+        // user are in force: a local user missing from them now means the session must go.
+        let removed = moved.external.is_none() && state.user(&moved.user).is_none();
+        if removed && let Err(err) = state.store.delete_session(&key, &moved.user).await {
+            tracing::warn!(error = %err, "could not end the session of a removed user");
         }
     });
 }

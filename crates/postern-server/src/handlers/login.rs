@@ -278,6 +278,19 @@ pub async fn sign_in(
     let (token, record, session) = sessions::new_session(state, user, level, remember, &device);
     changes.extend(session);
     state.store.apply(changes).await?;
+    // The user was checked before the write; a retirement deletes their sessions after the
+    // users without them are in force. Asked again now, so a sign-in that passed as its user
+    // was removed leaves no session behind for the next user of the name (and answers as
+    // OAuth's sign-in of a linked user who vanished does; the next try finds no such user).
+    if state.user(&user.name).is_none() {
+        state
+            .store
+            .delete_session(&token.hash(), &user.name)
+            .await?;
+        return Err(postern_store::StoreError::unavailable(
+            "the user was removed while signing in",
+        ));
+    }
     // A fresh device cookie for this user: its failures no longer count against the account.
     let device_cookie = state.session_cookie.device(&state.device.issue(&user.name));
     Ok([sessions::cookie_for(state, &token, &record), device_cookie])

@@ -55,3 +55,143 @@ async fn at_start_only_local_users_with_records_of_their_own_count_as_absent() {
         vec!["bob".to_owned(), "carol".to_owned()]
     );
 }
+
+/// A check that read alice's session just before she was removed moves its idle deadline in
+/// a task of its own (`sessions::touch_if_due`), which may run after her retirement deleted
+/// the session: that late write must not bring the session back for the next alice to use.
+#[tokio::test]
+async fn a_checks_late_deadline_move_does_not_bring_back_a_retired_users_session() {
+    use std::sync::Arc;
+
+    use postern_core::session::AuthLevel;
+    use postern_core::token::SessionToken;
+
+    let state = Arc::new(alice_and_bob());
+    // alice's session, half its idle window gone: the next check moves the deadline.
+    let policy = state.config.session.policy;
+    let now = now();
+    let mut record = policy.new_session("alice", AuthLevel::OneFactor, false, now);
+    record.idle_deadline -= record.idle_deadline.saturating_sub(now) / 2;
+    let token = SessionToken::generate();
+    state
+        .store
+        .put_session(&token.hash(), &record, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let mut headers = http::HeaderMap::new();
+    let cookie = format!("{}={}", state.session_cookie.name, token.as_str());
+    headers.insert(http::header::COOKIE, cookie.parse().unwrap());
+    let read = crate::sessions::current(&state, &headers)
+        .await
+        .unwrap()
+        .expect("alice's session");
+
+    let everyone = state.users();
+    remove_alice(&state).await;
+    crate::sessions::touch_if_due(&state, &read);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    assert!(
+        state
+            .store
+            .get_session(&token.hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let access = (*state.live.load().access).clone();
+    state.replace_live(access, (*everyone).clone());
+    assert!(
+        crate::sessions::current(&state, &headers)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A state on the memory store with the local users alice and bob.
+fn alice_and_bob() -> AppState {
+    use postern_core::config::{self, NoEnv, Sources};
+    let hash = postern_core::password::hash_password(b"a password").unwrap();
+    let text = format!(
+        "app_url = \"https://auth.example.com\"\n\
+         secret = \"test-secret-that-is-long-enough-for-postern\"\n\
+         [[users]]\nname = \"alice\"\npassword_hash = \"{hash}\"\n\
+         [[users]]\nname = \"bob\"\npassword_hash = \"{hash}\"\n"
+    );
+    let config = config::load(&Sources {
+        file: Some((&text, std::path::Path::new("/nonexistent/postern.toml"))),
+        env: &NoEnv,
+        cli: &[],
+    })
+    .unwrap();
+    AppState::new(config, Store::memory(100))
+}
+
+/// A reload without alice, and her retirement.
+async fn remove_alice(state: &AppState) {
+    let everyone = state.users();
+    let without_alice = UserTable::new(
+        everyone
+            .iter()
+            .filter(|user| user.name != "alice")
+            .map(|user| (**user).clone()),
+    );
+    let access = (*state.live.load().access).clone();
+    state.replace_live(access, without_alice.clone());
+    assert_eq!(
+        retire_removed(state, &everyone, &without_alice)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// A sign-in whose password was checked just before its user was removed stores its session
+/// after the retirement deleted hers: that session must not stay for the next alice to use.
+#[tokio::test]
+async fn a_sign_in_in_flight_when_its_user_is_retired_leaves_no_session() {
+    use postern_core::session::AuthLevel;
+
+    let state = alice_and_bob();
+    let alice = state.user("alice").expect("alice");
+    remove_alice(&state).await;
+    let signed_in = crate::handlers::login::sign_in(
+        &state,
+        &http::HeaderMap::new(),
+        std::net::IpAddr::from([127, 0, 0, 1]),
+        crate::handlers::login::SignIn {
+            user: &alice,
+            level: AuthLevel::OneFactor,
+            remember: false,
+            method: "password",
+            settles: None,
+        },
+    )
+    .await;
+    assert!(signed_in.is_err(), "a removed user was signed in");
+    assert!(state.store.user_sessions("alice").await.unwrap().is_empty());
+}
+
+/// What a retirement leaves (a credentials record with a revocation alone) is no sign of a
+/// user to retire at start: else every start would retire each removed user again.
+#[tokio::test]
+async fn a_credentials_record_with_no_credential_is_no_sign_of_an_absent_user() {
+    let dir = postern_testkit::TempDir::new("retirement-stamps");
+    let store = Store::Embedded(EmbeddedStore::open(dir.path(), 100).unwrap());
+    let revoked = br#"{"kept":null,"revoked_at":1700000000}"#.to_vec();
+    store
+        .put_user_record("dora", RecordKind::Credentials, "current", revoked)
+        .await
+        .unwrap();
+    let totp = br#"{"kept":null,"revoked_at":null,"totp":{"secret":"AAAA","enrolled_at":1}}"#;
+    store
+        .put_user_record("erin", RecordKind::Credentials, "current", totp.to_vec())
+        .await
+        .unwrap();
+    let users = UserTable::new([user("alice")]);
+    assert_eq!(
+        absent_users(&store, &users).await.unwrap(),
+        vec!["erin".to_owned()]
+    );
+}

@@ -59,6 +59,9 @@ pub async fn add(
     let id = passkey.id();
     let held = RecordLock::take(&state.store, &session.user.name).await?;
     let saved = async {
+        if !crate::retirement::takes_new_factors(state, &session.user.name) {
+            return Err(crate::retirement::removed_meanwhile());
+        }
         if records::owner_of_credential(&state.store, &id)
             .await?
             .is_some()

@@ -80,7 +80,7 @@ async fn form_sign_in(server: &TestServer, user: &str) -> String {
 }
 
 /// Posts one of the page's forms with the session's CSRF token.
-async fn submit(
+pub async fn submit(
     server: &TestServer,
     cookie: &str,
     path: &str,
@@ -127,7 +127,7 @@ fn session_key(cookie: &str) -> TokenHash {
 }
 
 /// The secret of the set-up on the page (`<code id="totp-secret">ABCD EFGH ...</code>`).
-fn shown_secret(page: &TestResponse) -> String {
+pub fn shown_secret(page: &TestResponse) -> String {
     let start = page.body.find("id=\"totp-secret\">").expect("a secret") + 17;
     let end = page.body[start..].find('<').unwrap();
     page.body[start..start + end].replace(' ', "")

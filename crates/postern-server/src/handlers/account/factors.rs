@@ -187,13 +187,7 @@ pub(super) async fn totp_confirm(caller: &Caller<'_>, code: &str) -> AppResult {
     totp::first_use(state, &user.name, step).await?;
     let saved = {
         let _serialized = state.users_file_lock.lock().await;
-        user_factors::save(
-            &state.store,
-            user,
-            FactorChange::EnrolTotp { secret },
-            now(),
-        )
-        .await?
+        add_own(caller, FactorChange::EnrolTotp { secret }).await?
     };
     state
         .store
@@ -297,7 +291,7 @@ pub(super) async fn recovery_codes(caller: &Caller<'_>) -> AppResult {
     {
         let _serialized = state.users_file_lock.lock().await;
         let change = FactorChange::NewRecoveryCodes { hashes };
-        user_factors::save(&state.store, user, change, now()).await?;
+        add_own(caller, change).await?;
     }
     announce(
         caller,
@@ -324,4 +318,22 @@ fn announce(caller: &Caller<'_>, user: &Arc<User>, event: &'static str, message:
             passkey: None,
         },
     );
+}
+
+/// Adds a factor the caller set up themselves, with their credentials lock held, while they
+/// are still in the users in force (`retirement::takes_new_factors`): a set-up confirmed as
+/// its user was removed is refused, not written back after their retirement. False when there
+/// was nothing to change.
+async fn add_own(caller: &Caller<'_>, change: FactorChange) -> Result<bool, AppError> {
+    let (state, user) = (caller.state, &caller.session.user);
+    let held = RecordLock::take(&state.store, &user.name).await?;
+    let added = if crate::retirement::takes_new_factors(state, &user.name) {
+        user_factors::apply(&held, user, change, now())
+            .await
+            .map_err(AppError::from)
+    } else {
+        Err(crate::retirement::removed_meanwhile())
+    };
+    held.release().await;
+    added
 }
