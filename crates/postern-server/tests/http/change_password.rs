@@ -480,6 +480,36 @@ async fn with_the_embedded_store_a_change_from_a_read_only_file_outlives_a_resta
     assert_eq!(login(&after, "alice", NEW).await.status, StatusCode::OK);
 }
 
+/// A password change clears the account's earlier failures (as a sign-in does): the owner
+/// who just changed it is not locked out by the guesses made before.
+#[tokio::test]
+async fn a_change_clears_the_accounts_failures() {
+    let dir = Dir::new("clears");
+    let limits = "[limits]\nmax_failures_per_user = 3\n";
+    let server = server_with_file(&dir, "users.txt", &lines_file(), limits).await;
+    let cookie = login(&server, "carol", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    let guess = |n: usize| {
+        let request = server
+            .post("/api/login")
+            .header("x-forwarded-for", &format!("203.0.113.{n}"))
+            .json("{\"username\":\"carol\",\"password\":\"a guess\"}");
+        async move { request.send().await.status }
+    };
+    for n in 0..2 {
+        assert_eq!(guess(n).await, StatusCode::UNAUTHORIZED);
+    }
+    let changed = change(&server, &cookie, PASSWORD, NEW).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    // Two more guesses: with the first two still counted the second would reach the limit.
+    for n in 2..4 {
+        assert_eq!(guess(n).await, StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    assert_eq!(login(&server, "carol", NEW).await.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_bcrypt_hash_becomes_argon2id_at_the_first_sign_in() {
     let dir = Dir::new("bcrypt");
@@ -490,14 +520,7 @@ async fn a_bcrypt_hash_becomes_argon2id_at_the_first_sign_in() {
         StatusCode::OK
     );
     // The rewrite happens after the answer, off the request path.
-    let mut file = String::new();
-    for _ in 0..100 {
-        file = std::fs::read_to_string(dir.0.join("users.txt")).unwrap();
-        if file.contains("$argon2id$") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let file = users_file_once(&dir, |file| file.contains("$argon2id$")).await;
     let hash = file.trim().strip_prefix("carol:").unwrap();
     assert!(hash.starts_with("$argon2id$"), "{file}");
     assert!(postern_core::password::verify_password(
@@ -511,6 +534,44 @@ async fn a_bcrypt_hash_becomes_argon2id_at_the_first_sign_in() {
     assert_eq!(
         login(&server, "carol", "wrong").await.status,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+/// `users.txt` in `dir` once `done` holds for it (the background rewrite is done), or as it is
+/// after 30 s (a generous bound for a loaded machine: the wait ends as soon as `done` holds).
+async fn users_file_once(dir: &Dir, done: impl Fn(&str) -> bool) -> String {
+    let mut file = String::new();
+    for _ in 0..600 {
+        file = std::fs::read_to_string(dir.0.join("users.txt")).unwrap();
+        if done(&file) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    file
+}
+
+/// Only a bcrypt hash is rewritten: an argon2id line of `users_file` stays as written. The
+/// rewrites run one at a time in the order they were queued, so once the bcrypt line signed in
+/// second has been rewritten, a rewrite of the argon2id line signed in first would be done too.
+#[tokio::test]
+async fn an_argon2id_line_is_not_rewritten_at_a_sign_in() {
+    let dir = Dir::new("argon2-stays");
+    let argon2 = password_hash();
+    let bcrypt = bcrypt::hash(PASSWORD, 4).unwrap();
+    let text = format!("carol:{argon2}\ndave:{bcrypt}\n");
+    let server = server_with_file(&dir, "users.txt", &text, "").await;
+    for user in ["carol", "dave"] {
+        assert_eq!(login(&server, user, PASSWORD).await.status, StatusCode::OK);
+    }
+    let file = users_file_once(&dir, |file| !file.contains(&bcrypt)).await;
+    assert!(
+        !file.contains(&bcrypt),
+        "dave's line was not rewritten: {file}"
+    );
+    assert_eq!(
+        file.lines().next(),
+        Some(format!("carol:{argon2}").as_str())
     );
 }
 

@@ -76,6 +76,36 @@ async fn a_known_browser_signs_in_while_the_account_is_locked() {
     assert_eq!(per_ip.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// The failures counted on a browser's device cookie end with a sign-in from it, as the
+/// account's do: a user who mistypes now and then is never locked out of their own browser.
+#[tokio::test]
+async fn a_sign_in_from_a_known_browser_clears_its_failures() {
+    let server = TestServer::with_config(&config_text(
+        "https://auth.example.com",
+        "trusted_proxies = [\"127.0.0.1/32\"]\n[limits]\nmax_failures_per_user = 3\n",
+    ))
+    .await;
+    let first = login_from(&server, "198.51.100.1", "alice", PASSWORD, None).await;
+    let device = first.cookie("postern_device").expect("a device cookie");
+    // Each round: two typos (one short of the limit) and the right password, each from an
+    // address of its own so that only the device's counter adds up.
+    for round in 0..3 {
+        for typo in 0..2 {
+            let ip = format!("198.51.100.{}", 10 + round * 3 + typo);
+            let miss = login_from(&server, &ip, "alice", "typo", Some(&device)).await;
+            assert_eq!(miss.status, StatusCode::UNAUTHORIZED, "round {round}");
+        }
+        let ip = format!("198.51.100.{}", 12 + round * 3);
+        let right = login_from(&server, &ip, "alice", PASSWORD, Some(&device)).await;
+        assert_eq!(
+            right.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            right.body
+        );
+    }
+}
+
 /// A guesser with many addresses and a short `user_failure_window` still gets no more than
 /// `max_consecutive_failures_per_user` (default 100) wrong passwords on an account; the owner's browser still signs
 /// in, and that sign-in ends the streak.

@@ -13,8 +13,21 @@ fn attempt(
     password: &str,
     client: &str,
 ) -> crate::support::TestRequest {
+    attempt_at(server, "/api/login", user, password, client)
+}
+
+/// The sign-ins that take a JSON username and password: the session's and the token pair's.
+const JSON_SIGN_INS: [&str; 2] = ["/api/login", "/api/auth/login"];
+
+fn attempt_at(
+    server: &TestServer,
+    path: &str,
+    user: &str,
+    password: &str,
+    client: &str,
+) -> crate::support::TestRequest {
     server
-        .post("/api/login")
+        .post(path)
         .header("x-forwarded-for", client)
         .json(&format!(
             "{{\"username\":\"{user}\",\"password\":\"{password}\"}}"
@@ -130,27 +143,30 @@ async fn a_successful_sign_in_clears_its_accounts_failures() {
         "https://auth.example.com",
         "[limits]\nmax_failures_per_user = 3\n",
     );
-    let server = TestServer::with_config(&text).await;
-    for round in 0..3 {
-        for step in 0..2 {
-            attempt(
+    for path in JSON_SIGN_INS {
+        let server = TestServer::with_config(&text).await;
+        for round in 0..3 {
+            for step in 0..2 {
+                attempt(
+                    &server,
+                    "alice",
+                    "wrong",
+                    &format!("192.0.2.{}", round * 2 + step),
+                )
+                .send()
+                .await;
+            }
+            let ok = attempt_at(
                 &server,
+                path,
                 "alice",
-                "wrong",
-                &format!("192.0.2.{}", round * 2 + step),
+                PASSWORD,
+                &format!("192.0.2.{}", 100 + round),
             )
             .send()
             .await;
+            assert_eq!(ok.status, StatusCode::OK, "{path}, round {round}");
         }
-        let ok = attempt(
-            &server,
-            "alice",
-            PASSWORD,
-            &format!("192.0.2.{}", 100 + round),
-        )
-        .send()
-        .await;
-        assert_eq!(ok.status, StatusCode::OK, "round {round}");
     }
 }
 
@@ -206,7 +222,7 @@ async fn a_client_that_is_not_a_trusted_proxy_cannot_choose_its_ip() {
 /// password is checked, so only `max_failures_per_ip` (5) of them reach argon2.
 #[tokio::test]
 async fn a_concurrent_burst_from_one_ip_gets_five_password_checks() {
-    for path in ["/api/login", "/api/auth/login"] {
+    for path in JSON_SIGN_INS {
         let server = TestServer::start().await;
         let burst = (0..50).map(|_| {
             server
@@ -257,21 +273,56 @@ async fn a_concurrent_burst_over_many_names_gets_five_password_checks() {
 /// one of the client's five failures nor clears the ones before it.
 #[tokio::test]
 async fn a_right_password_gives_its_count_back() {
-    let server = TestServer::start().await;
-    let client = "198.51.100.20";
-    let status = |user: &'static str, password: &'static str| {
-        let request = attempt(&server, user, password, client);
-        async move { request.send().await.status }
+    for path in JSON_SIGN_INS {
+        let server = TestServer::start().await;
+        let client = "198.51.100.20";
+        let status = |user: &'static str, password: &'static str| {
+            let request = attempt_at(&server, path, user, password, client);
+            async move { request.send().await.status }
+        };
+        for _ in 0..6 {
+            assert_eq!(status("alice", PASSWORD).await, StatusCode::OK, "{path}");
+        }
+        for _ in 0..4 {
+            assert_eq!(status("alice", "wrong").await, StatusCode::UNAUTHORIZED);
+        }
+        // The fifth count is taken by a right password, then given back.
+        assert_eq!(status("bob", PASSWORD).await, StatusCode::OK, "{path}");
+        assert_eq!(status("bob", "wrong").await, StatusCode::UNAUTHORIZED);
+        // Five failures now: limited, even the right password.
+        assert_eq!(status("bob", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    }
+}
+
+/// An attempt refused because the limit is already reached is refused before it is counted:
+/// it writes nothing to the store (on the embedded store each count and each give-back is a
+/// durable commit, which a client at its limit must not be able to make at will).
+#[tokio::test]
+async fn an_attempt_refused_at_the_limit_writes_nothing_to_the_store() {
+    let server = TestServer::with_config(&config_text(
+        "https://auth.example.com",
+        "[metrics]\nlisten = \"127.0.0.1:0\"",
+    ))
+    .await;
+    let client = "198.51.100.30";
+    for _ in 0..5 {
+        let guess = attempt(&server, "alice", "wrong", client).send().await;
+        assert_eq!(guess.status, StatusCode::UNAUTHORIZED);
+    }
+    let metrics = server.state.metrics.as_ref().expect("metrics are on");
+    let writes = |op: &str| {
+        let series = format!("postern_store_operations_total{{op=\"{op}\",result=\"ok\"}} ");
+        metrics
+            .encode()
+            .lines()
+            .find_map(|line| line.strip_prefix(&series)?.parse::<u64>().ok())
+            .unwrap_or(0)
     };
-    for _ in 0..6 {
-        assert_eq!(status("alice", PASSWORD).await, StatusCode::OK);
+    let before = (writes("count_failures"), writes("apply"));
+    assert_eq!(before.0, 5, "each wrong password was counted once");
+    for _ in 0..3 {
+        let refused = attempt(&server, "alice", PASSWORD, client).send().await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
     }
-    for _ in 0..4 {
-        assert_eq!(status("alice", "wrong").await, StatusCode::UNAUTHORIZED);
-    }
-    // The fifth count is taken by a right password, then given back.
-    assert_eq!(status("bob", PASSWORD).await, StatusCode::OK);
-    assert_eq!(status("bob", "wrong").await, StatusCode::UNAUTHORIZED);
-    // Five failures now: limited, even the right password.
-    assert_eq!(status("bob", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!((writes("count_failures"), writes("apply")), before);
 }

@@ -105,12 +105,41 @@ async fn fail_logins(server: &TestServer, times: usize) {
 }
 
 fn server_text(port: u16) -> String {
+    server_text_with(port, "")
+}
+
+/// `server_text` with `limits` (TOML lines) in a `[limits]` table.
+fn server_text_with(port: u16, limits: &str) -> String {
     config_text(
         "https://auth.example.com",
         &format!(
-            "trusted_proxies = [\"127.0.0.1/32\"]\n[notify]\nwebhook_url = \"http://127.0.0.1:{port}/hooks/postern\""
+            "trusted_proxies = [\"127.0.0.1/32\"]\n[notify]\nwebhook_url = \"http://127.0.0.1:{port}/hooks/postern\"\n[limits]\n{limits}"
         ),
     )
+}
+
+/// Every notice the server sent, once none is on its way any more: each notice a request
+/// causes is started before its answer comes back, so nothing can come after this.
+async fn all_notices(server: &TestServer, webhook: &Webhook) -> Vec<serde_json::Value> {
+    tokio::time::timeout(Duration::from_secs(60), server.state.notifier.settled())
+        .await
+        .expect("the notices settle");
+    webhook.received.lock().unwrap().clone()
+}
+
+/// The `user`, `ip` and `count` of each notice, in the order received.
+fn who_and_count(received: &[serde_json::Value]) -> Vec<(String, String, u64)> {
+    received
+        .iter()
+        .map(|notice| {
+            assert_eq!(notice["event"], "auth.suspicious", "{notice}");
+            (
+                notice["user"].as_str().unwrap().to_owned(),
+                notice["ip"].as_str().unwrap().to_owned(),
+                notice["count"].as_u64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -118,12 +147,7 @@ async fn the_fifth_failure_in_a_row_notifies_once_without_secrets() {
     let webhook = Webhook::start(vec![200]).await;
     let server = TestServer::with_config(&server_text(webhook.port)).await;
     fail_logins(&server, 7).await;
-    // Every notice those failures could cause was started before their answers came back:
-    // once none is on its way any more, the webhook has all there will ever be.
-    tokio::time::timeout(Duration::from_secs(60), server.state.notifier.settled())
-        .await
-        .expect("the notices settle");
-    let received = webhook.received.lock().unwrap().clone();
+    let received = all_notices(&server, &webhook).await;
     assert_eq!(received.len(), 1, "{received:?}");
     let notice = &received[0];
     assert_eq!(notice["event"], "auth.suspicious");
@@ -172,4 +196,67 @@ async fn a_webhook_url_must_be_https_or_loopback() {
         !problems.iter().any(|p| p.contains("t0ken")),
         "the URL was repeated: {problems:?}"
     );
+}
+
+/// An account that reaches its cap of failures in a row (here 3, below the fifth failure that
+/// would otherwise notify) is reported once, at the failure that locks it, with the cap as the
+/// count.
+#[tokio::test]
+async fn reaching_the_cap_of_failures_in_a_row_notifies_once_naming_the_account() {
+    let webhook = Webhook::start(vec![200]).await;
+    let server = TestServer::with_config(&server_text_with(
+        webhook.port,
+        "max_consecutive_failures_per_user = 3",
+    ))
+    .await;
+    fail_logins(&server, 3).await;
+    let received = all_notices(&server, &webhook).await;
+    assert_eq!(
+        who_and_count(&received),
+        [("alice".to_owned(), "198.51.100.2".to_owned(), 3)]
+    );
+    assert_eq!(received[0]["method"], "login.failed");
+}
+
+/// With the cap off (0) failures in a row are not counted, so they never reach it: the fifth
+/// failure on the account is the one notice, as without a cap.
+#[tokio::test]
+async fn with_the_cap_off_the_fifth_failure_is_the_one_notice() {
+    let webhook = Webhook::start(vec![200]).await;
+    let server = TestServer::with_config(&server_text_with(
+        webhook.port,
+        "max_consecutive_failures_per_user = 0",
+    ))
+    .await;
+    fail_logins(&server, 7).await;
+    let received = all_notices(&server, &webhook).await;
+    assert_eq!(
+        who_and_count(&received),
+        [("alice".to_owned(), "198.51.100.4".to_owned(), 5)]
+    );
+}
+
+/// A client trying names that do not exist (one failure on each) is reported once, when its
+/// own failures reach five, naming no account.
+#[tokio::test]
+async fn a_client_spraying_unknown_names_notifies_once_naming_no_account() {
+    let webhook = Webhook::start(vec![200]).await;
+    let server = TestServer::with_config(&server_text(webhook.port)).await;
+    for n in 0..5 {
+        let response = server
+            .post("/api/login")
+            .header("x-forwarded-for", "203.0.113.50")
+            .json(&format!(
+                "{{\"username\":\"nobody{n}\",\"password\":\"a guess\"}}"
+            ))
+            .send()
+            .await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    let received = all_notices(&server, &webhook).await;
+    assert_eq!(
+        who_and_count(&received),
+        [(String::new(), "203.0.113.50".to_owned(), 5)]
+    );
+    assert_eq!(received[0]["method"], "login.failed");
 }

@@ -35,6 +35,11 @@ fn recovery_hash() -> &'static str {
 }
 
 async fn server() -> TestServer {
+    server_with("").await
+}
+
+/// `server` with `top` (TOML) among the top-level keys and tables of the config.
+async fn server_with(top: &str) -> TestServer {
     let hash = password_hash();
     let recovery = recovery_hash();
     let extra = format!(
@@ -43,7 +48,7 @@ async fn server() -> TestServer {
          recovery_codes = [\"{recovery}\"]\n"
     );
     // The extra users table must come after the others' keys: append it at the end.
-    let text = format!("{}{extra}", config_text("https://auth.example.com", ""));
+    let text = format!("{}{extra}", config_text("https://auth.example.com", top));
     TestServer::with_config(&text).await
 }
 
@@ -279,6 +284,32 @@ async fn a_recovery_code_works_once_in_place_of_a_code() {
     );
     let other = code_step(&server, &again, "aaaaa-bbbbb").await;
     assert_eq!(other.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A spent recovery code stays spent for ten years (docs/users.md), on every replica: its
+/// mark in Redis lives that long, not a day or a year.
+#[tokio::test]
+async fn a_spent_recovery_code_stays_marked_for_ten_years() {
+    let redis = postern_testkit::RedisServer::start();
+    let server = server_with(&format!(
+        "[session]\nstore = \"redis\"\nredis_url = \"{}\"",
+        redis.url()
+    ))
+    .await;
+    let pending = password_step(&server).await;
+    let used = code_step(&server, &pending, RECOVERY).await;
+    assert_eq!(used.status, StatusCode::OK, "{}", used.body);
+    let marks = postern_testkit::redis_cli(redis.port, &["--scan", "--pattern", "*recovery:*"]);
+    let marks: Vec<&str> = marks.lines().collect();
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    let ttl: u64 = postern_testkit::redis_cli(redis.port, &["TTL", marks[0]])
+        .parse()
+        .unwrap();
+    let ten_years = 10 * 365 * 86_400;
+    assert!(
+        (ten_years - 600..=ten_years).contains(&ttl),
+        "the mark lives {ttl} s"
+    );
 }
 
 /// Wrong codes sent at once, each on a pending sign-in of its own: each is counted before it is

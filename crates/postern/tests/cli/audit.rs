@@ -95,6 +95,23 @@ fn produce_audit_log(dir: &TempDir, format: &str) -> String {
         "{\"code\":\"000000\"}",
     );
     assert_eq!(status(&wrong_code), "401", "{wrong_code}");
+    // Then the right one: the sign-in's `login.ok` names its second factor.
+    let code = postern_core::totp::TotpKey::parse(TOTP_SECRET)
+        .unwrap()
+        .code_at(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        );
+    let right_code = post_from(
+        port,
+        "192.0.2.44",
+        "/api/totp",
+        cookie,
+        &format!("{{\"code\":\"{code}\"}}"),
+    );
+    assert_eq!(status(&right_code), "200", "{right_code}");
     std::thread::sleep(Duration::from_millis(200));
     server.log_text()
 }
@@ -129,6 +146,16 @@ fn audit_lines_name_the_account_carry_the_ip_and_aggregate_a_spray() {
         totp[0].contains("user=\"tess\"") && totp[0].contains("ip=192.0.2.44"),
         "{}",
         totp[0]
+    );
+
+    let signed_in = events(&log, "login.ok");
+    assert_eq!(signed_in.len(), 1, "{log}");
+    assert!(
+        signed_in[0].contains("user=tess")
+            && signed_in[0].contains("ip=192.0.2.44")
+            && signed_in[0].contains("factor=\"totp\""),
+        "{}",
+        signed_in[0]
     );
 
     let suspicious = events(&log, "auth.suspicious");
