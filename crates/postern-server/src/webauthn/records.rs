@@ -119,9 +119,14 @@ pub(crate) async fn remove(held: &RecordLock<'_>, id: &str) -> Result<bool, Stor
     if find(store, user, id).await?.is_none() {
         return Ok(false);
     }
-    store
-        .delete_user_record(user, RecordKind::Passkeys, id)
-        .await?;
+    forget(store, user, id).await?;
+    Ok(true)
+}
+
+/// Deletes one passkey of `user` and its owner-index entry. The entry first: cut short in
+/// between, the passkey is left unable to sign in (no owner) and is still listed, so removing
+/// it again finishes the job.
+async fn forget(store: &Store, user: &str, id: &str) -> Result<(), StoreError> {
     store
         .delete_user_record(
             PASSKEY_INDEX_OWNER,
@@ -129,7 +134,9 @@ pub(crate) async fn remove(held: &RecordLock<'_>, id: &str) -> Result<bool, Stor
             &credential_entry(id),
         )
         .await?;
-    Ok(true)
+    store
+        .delete_user_record(user, RecordKind::Passkeys, id)
+        .await
 }
 
 /// Removes every passkey of the user whose credentials lock is `held`, their user handle and
@@ -140,16 +147,7 @@ pub(crate) async fn remove_all(held: &RecordLock<'_>) -> Result<usize, StoreErro
     let (store, user) = (held.store(), held.user());
     let passkeys = store.user_records(user, RecordKind::Passkeys).await?;
     for (id, _) in &passkeys {
-        store
-            .delete_user_record(
-                PASSKEY_INDEX_OWNER,
-                RecordKind::PasskeyIndex,
-                &credential_entry(id),
-            )
-            .await?;
-        store
-            .delete_user_record(user, RecordKind::Passkeys, id)
-            .await?;
+        forget(store, user, id).await?;
     }
     if let Some(handle) = store
         .user_record(user, RecordKind::PasskeyHandle, HANDLE)
