@@ -2,6 +2,10 @@
 //! one-off debugging of a single module. With metrics on, a second layer counts the audit
 //! events (`postern_logins_total`, `postern_limited_total`) whatever the log filter keeps:
 //! the audit event is the one record of a sign-in, and the metric is a count of it.
+//!
+//! The filter is a `Targets` list (`target=level,...,level`), not an `EnvFilter`: `RUST_LOG`'s
+//! documented form is the same, and `EnvFilter` alone linked a regex DFA builder for span and
+//! field directives postern never documented (docs/performance.md, "Binary size").
 
 use std::io::IsTerminal;
 
@@ -9,15 +13,24 @@ use postern_core::config::{LogConfig, LogFormat};
 use postern_server::telemetry::{AuditCounters, LimitKind, LoginMethod, LoginOutcome};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, fmt};
 
 pub fn init(log: &LogConfig, audit: Option<AuditCounters>) {
     let filter = || {
-        EnvFilter::try_from_env("RUST_LOG")
-            .unwrap_or_else(|_| EnvFilter::new(format!("{},hyper=warn,rustls=warn", log.level)))
+        std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|directives| directives.parse::<Targets>().ok())
+            .unwrap_or_else(|| {
+                // The config's validation already refused any other word.
+                let level = log.level.parse().unwrap_or(LevelFilter::INFO);
+                Targets::new()
+                    .with_default(level)
+                    .with_target("hyper", Level::WARN)
+                    .with_target("rustls", Level::WARN)
+            })
     };
     // Colour only for a person at a terminal, never in files or journald.
     let ansi = std::io::stderr().is_terminal();

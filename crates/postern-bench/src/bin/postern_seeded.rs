@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     };
     // Same log setup as `postern serve` at `warn`: nothing is written per request.
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("warn")
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
         .with_writer(std::io::stderr)
         .try_init();
     let result = tokio::runtime::Builder::new_multi_thread()
