@@ -127,6 +127,7 @@ async fn remove_factors(
     let kept = credentials_record::remove_state(held).await?;
     let revocation = credentials_record::UserState {
         revoked_at: Some(now),
+        retired_at: Some(now),
         ..credentials_record::UserState::default()
     };
     credentials_record::write_state(held.store(), held.user(), &revocation).await?;
@@ -134,8 +135,9 @@ async fn remove_factors(
 }
 
 /// A credentials record that keeps no credential (no password, TOTP or recovery codes): only
-/// stamps, such as the revocation a retirement leaves. It is no sign of a user to retire.
-fn keeps_no_credential(bytes: &[u8]) -> bool {
+/// stamps, such as the revocation a retirement leaves. It is no sign of a user to retire, and
+/// an import keeps it for a name not in force (`crate::record_import`): it can only end things.
+pub(crate) fn keeps_no_credential(bytes: &[u8]) -> bool {
     credentials_record::parse_state(bytes)
         .is_ok_and(|state| state.kept.is_none() && state.totp.is_none() && state.recovery.is_none())
 }
