@@ -15,6 +15,15 @@
 //!   user who is).
 //! - A revocation stamp never moves back: the credentials record stored keeps the later
 //!   `revoked_at` and `retired_at` of the file's and the target's.
+//!
+//! Every user's records are written under the locks the server takes for them: the
+//! credentials lock for the credentials record, passkeys, user handle, their owner-index
+//! entries and the local subject id (a retirement removes all of them under that lock), and
+//! the consents lock for consents. So an import racing a passkey removal, a factor change or
+//! a retirement (on this replica or another one on Redis) is wholly before or wholly after it,
+//! and the retirement check is made under the lock. Provider users' subject ids and the
+//! retirement notes take no lock: a provider's user is never retired and their id never
+//! changes once drawn, and a note is only ever written whole or deleted whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,7 +32,7 @@ use postern_store::{
     PASSKEY_INDEX_OWNER, RETIRING_OWNER, RecordKind, Store, StoreError, UserRecord,
 };
 
-use crate::credentials_record;
+use crate::credentials_record::{self, RecordLock};
 use crate::oidc::consents::Consent;
 
 /// Owners of provider users' subject ids (`oidc::subjects`).
@@ -172,32 +181,58 @@ fn kept_without_user(record: &UserRecord, subs: &BTreeSet<Vec<u8>>) -> bool {
     }
 }
 
-/// Stores one user's records, unless they were retired since the export.
+/// Stores one user's records under their locks, unless they were retired since the export.
 async fn store_own(
     store: &Store,
     name: &str,
-    mut records: Vec<UserRecord>,
+    records: Vec<UserRecord>,
     outcome: &mut Imported,
 ) -> Result<(), StoreError> {
-    let count = records.len();
-    let target = credentials_record::read_state(store, name).await?;
-    let credentials = records
+    let (consents, own): (Vec<_>, Vec<_>) = records
+        .into_iter()
+        .partition(|record| record.kind == RecordKind::OidcConsent);
+    let count = own.len() + consents.len();
+    let held = RecordLock::take(store, name).await?;
+    let written = store_under_lock(&held, own, consents).await;
+    held.release().await;
+    if written? {
+        outcome.stored += count;
+    } else {
+        outcome.skip(Skipped::RetiredSince, name, count);
+    }
+    Ok(())
+}
+
+/// With the user's credentials lock `held`: stores the records, or answers false when the
+/// target holds a retirement newer than the file's.
+async fn store_under_lock(
+    held: &RecordLock<'_>,
+    mut own: Vec<UserRecord>,
+    consents: Vec<UserRecord>,
+) -> Result<bool, StoreError> {
+    let store = held.store();
+    let target = credentials_record::read_state(store, held.user()).await?;
+    let credentials = own
         .iter_mut()
-        .find(|record| record.kind == RecordKind::Credentials && record.user == name);
+        .find(|record| record.kind == RecordKind::Credentials && record.user == held.user());
     let file_retired_at = credentials
         .as_ref()
         .and_then(|record| credentials_record::parse_state(&record.value).ok())
         .and_then(|state| state.retired_at);
     if target.retired_at > file_retired_at {
-        outcome.skip(Skipped::RetiredSince, name, count);
-        return Ok(());
+        return Ok(false);
     }
     if let Some(record) = credentials {
         record.value = credentials_record::later_stamps(&record.value, &target);
     }
-    store.put_user_records(records).await?;
-    outcome.stored += count;
-    Ok(())
+    store.put_user_records(own).await?;
+    if !consents.is_empty() {
+        let lock = RecordLock::take_named(store, "consents", held.user()).await?;
+        let written = store.put_user_records(consents).await;
+        lock.release().await;
+        written?;
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -62,27 +62,18 @@ pub async fn retire_user(
 ) -> Result<Retired, StoreError> {
     let store: &Store = &state.store;
     let name = name.to_lowercase();
-    let subject = match &state.oidc {
-        Some(provider) => provider.subjects.retire(store, &name).await?,
-        // A provider configured before may have drawn one.
-        None => {
-            let had = !store
-                .user_records(&name, RecordKind::OidcSubject)
-                .await?
-                .is_empty();
-            store
-                .delete_user_record(&name, RecordKind::OidcSubject, "id")
-                .await?;
-            had
-        }
-    };
-    let sessions = store.delete_user_sessions(&name).await?;
     // Under the credentials lock, as every other write of these records: a passkey sign-in's
-    // save or a factor change that was in flight when the user went cannot write them back.
+    // save, a factor change or a `store import` that was in flight when the user went cannot
+    // write them back (the subject id too, which an import writes under this lock).
     let held = RecordLock::take(store, &name).await?;
-    let removed = remove_factors(&held, now).await;
+    let removed = async {
+        let subject = retire_subject(state, &name).await?;
+        Ok::<_, StoreError>((subject, remove_factors(&held, now).await?))
+    }
+    .await;
     held.release().await;
-    let (passkeys, kept) = removed?;
+    let (subject, (passkeys, kept)) = removed?;
+    let sessions = store.delete_user_sessions(&name).await?;
     let retired_consents = consents::retire_all(store, &name, now).await?;
     Ok(Retired {
         sessions,
@@ -97,6 +88,25 @@ pub async fn retire_user(
         refresh_families: retired_consents.families,
         subject,
     })
+}
+
+/// Deletes the subject id of `name`; true when there was one.
+async fn retire_subject(state: &AppState, name: &str) -> Result<bool, StoreError> {
+    let store: &Store = &state.store;
+    match &state.oidc {
+        Some(provider) => provider.subjects.retire(store, name).await,
+        // A provider configured before may have drawn one.
+        None => {
+            let had = !store
+                .user_records(name, RecordKind::OidcSubject)
+                .await?
+                .is_empty();
+            store
+                .delete_user_record(name, RecordKind::OidcSubject, "id")
+                .await?;
+            Ok(had)
+        }
+    }
 }
 
 /// Whether a factor may still be added to the records of the local user `name`: they are in

@@ -1,8 +1,10 @@
+use std::time::Duration;
+
 use postern_core::users::{User, UserTable};
 use postern_store::{EmbeddedStore, PASSKEY_INDEX_OWNER, RETIRING_OWNER, RecordKind, Store};
 
 use super::*;
-use crate::credentials_record::{KeptHash, UserState};
+use crate::credentials_record::{KeptHash, RecordLock, UserState};
 
 fn user(name: &str) -> User {
     User::new(
@@ -232,4 +234,60 @@ async fn a_user_retired_after_the_export_gets_nothing_of_it_and_stamps_never_mov
         (Some(100), Some(100))
     );
     assert!(stored.kept.is_some());
+}
+
+/// A change of alice's passkeys, factors or a retirement holds her credentials lock (or her
+/// consents lock) from its first read to its last write, on any replica: an import of her
+/// records waits for it, so it lands wholly before or wholly after, never in between.
+#[tokio::test]
+async fn an_import_waits_for_the_users_locks() {
+    let (_dir, store) = store("import-locks");
+    let users = UserTable::new([user("alice")]);
+    let mut file = alices_passkey();
+    file.push(record(
+        "alice",
+        RecordKind::OidcConsent,
+        "grafana",
+        &consent("sub-alice"),
+    ));
+
+    for lock in ["credentials", "consents"] {
+        let held = RecordLock::take_named(&store, lock, "alice").await.unwrap();
+        let importing = {
+            let (store, users, file) = (store.clone(), users.clone(), file.clone());
+            tokio::spawn(async move { import(&store, &users, file).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !importing.is_finished(),
+            "the import waits for the {lock} lock"
+        );
+        let written = match lock {
+            "credentials" => kinds_of(&store, "alice").await.len(),
+            _ => store
+                .user_records("alice", RecordKind::OidcConsent)
+                .await
+                .unwrap()
+                .len(),
+        };
+        assert_eq!(written, 0, "nothing written under another's {lock} lock");
+        held.release().await;
+        let outcome = importing.await.unwrap().unwrap();
+        assert_eq!(outcome.stored, 4);
+        for (owner, kind, id) in [
+            ("alice", RecordKind::Passkeys, "pk-a"),
+            ("alice", RecordKind::OidcConsent, "grafana"),
+            (
+                PASSKEY_INDEX_OWNER,
+                RecordKind::PasskeyIndex,
+                "credential:pk-a",
+            ),
+        ] {
+            store.delete_user_record(owner, kind, id).await.unwrap();
+        }
+        store
+            .delete_user_record("alice", RecordKind::OidcSubject, "id")
+            .await
+            .unwrap();
+    }
 }
