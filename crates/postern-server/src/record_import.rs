@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures_util::stream::{self, StreamExt as _};
 use postern_core::users::UserTable;
 use postern_store::{
     PASSKEY_INDEX_OWNER, RETIRING_OWNER, RecordKind, Store, StoreError, UserRecord,
@@ -35,6 +36,8 @@ use postern_store::{
 use crate::credentials_record::{self, RecordLock};
 use crate::oidc::consents::Consent;
 
+/// How many users' records are stored at once.
+const USERS_AT_ONCE: usize = 64;
 /// Owners of provider users' subject ids (`oidc::subjects`).
 const PROVIDER_PREFIX: &str = "provider:";
 const LEGACY_PREFIX: &str = "federated:";
@@ -126,6 +129,7 @@ pub async fn import(
             },
         }
     }
+    let mut to_store = Vec::new();
     for (name, own) in by_user {
         let in_force = users.get(&name).is_some();
         let no_subs = BTreeSet::new();
@@ -135,7 +139,27 @@ pub async fn import(
             .partition(|record| in_force || kept_without_user(record, subs));
         outcome.skip(Skipped::NotAUser, &name, dropped.len());
         if !kept.is_empty() {
-            store_own(store, &name, kept, &mut outcome).await?;
+            to_store.push((name, kept));
+        }
+    }
+    // Users one by one would cost each a few store round trips (a commit each on the embedded
+    // store); many at once share them (group commit, pipelined Redis calls). Each user's own
+    // records still go under that user's locks.
+    let stored: Vec<Result<(String, usize, bool), StoreError>> = stream::iter(to_store)
+        .map(|(name, records)| async move {
+            let count = records.len();
+            let written = store_own(store, &name, records).await?;
+            Ok((name, count, written))
+        })
+        .buffer_unordered(USERS_AT_ONCE)
+        .collect()
+        .await;
+    for result in stored {
+        let (name, count, written) = result?;
+        if written {
+            outcome.stored += count;
+        } else {
+            outcome.skip(Skipped::RetiredSince, &name, count);
         }
     }
     outcome.stored += unlocked.len();
@@ -181,26 +205,20 @@ fn kept_without_user(record: &UserRecord, subs: &BTreeSet<Vec<u8>>) -> bool {
     }
 }
 
-/// Stores one user's records under their locks, unless they were retired since the export.
+/// Stores one user's records under their locks, unless they were retired since the export
+/// (then answers false).
 async fn store_own(
     store: &Store,
     name: &str,
     records: Vec<UserRecord>,
-    outcome: &mut Imported,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let (consents, own): (Vec<_>, Vec<_>) = records
         .into_iter()
         .partition(|record| record.kind == RecordKind::OidcConsent);
-    let count = own.len() + consents.len();
     let held = RecordLock::take(store, name).await?;
     let written = store_under_lock(&held, own, consents).await;
     held.release().await;
-    if written? {
-        outcome.stored += count;
-    } else {
-        outcome.skip(Skipped::RetiredSince, name, count);
-    }
-    Ok(())
+    written
 }
 
 /// With the user's credentials lock `held`: stores the records, or answers false when the
