@@ -240,8 +240,37 @@ async fn a_user_retired_after_the_export_gets_nothing_of_it_and_stamps_never_mov
 /// consents lock) from its first read to its last write, on any replica: an import of her
 /// records waits for it, so it lands wholly before or wholly after, never in between.
 #[tokio::test]
-async fn an_import_waits_for_the_users_locks() {
+async fn an_import_waits_for_the_users_locks_on_the_embedded_store() {
     let (_dir, store) = store("import-locks");
+    waits_for_the_users_locks(store).await;
+}
+
+/// The same on Redis, where the lock holder may be another replica.
+#[tokio::test]
+async fn an_import_waits_for_the_users_locks_on_redis() {
+    use postern_core::config::{RedisConfig, RedisMode, RedisNode};
+    let redis = postern_testkit::RedisServer::start();
+    let store = Store::redis(&RedisConfig {
+        mode: RedisMode::Standalone,
+        nodes: vec![RedisNode {
+            host: "127.0.0.1".into(),
+            port: redis.port,
+        }],
+        username: None,
+        password: None,
+        db: 0,
+        tls: false,
+        tls_ca_file: None,
+        key_prefix: "postern-import:".into(),
+        timeout: Duration::from_secs(2),
+        wait_replicas: 0,
+        client_cache: None,
+    })
+    .unwrap();
+    waits_for_the_users_locks(store).await;
+}
+
+async fn waits_for_the_users_locks(store: Store) {
     let users = UserTable::new([user("alice")]);
     let mut file = alices_passkey();
     file.push(record(
