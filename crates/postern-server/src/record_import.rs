@@ -35,12 +35,12 @@ use postern_store::{
 
 use crate::credentials_record::{self, RecordLock};
 use crate::oidc::consents::Consent;
+use crate::oidc::subjects::{LEGACY_PREFIX, PROVIDER_PREFIX};
 
 /// How many users' records are stored at once.
 const USERS_AT_ONCE: usize = 64;
-/// Owners of provider users' subject ids (`oidc::subjects`).
-const PROVIDER_PREFIX: &str = "provider:";
-const LEGACY_PREFIX: &str = "federated:";
+/// How many names the summary lists for each reason (then how many more).
+const NAMES_SAID: usize = 20;
 
 /// Why a user's records were skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -91,12 +91,19 @@ impl Imported {
                 continue;
             }
             let records: usize = users.iter().map(|(_, records)| records).sum();
-            let names: Vec<&str> = users.iter().map(|(user, _)| *user).collect();
+            let names: Vec<&str> = users
+                .iter()
+                .map(|(user, _)| *user)
+                .take(NAMES_SAID)
+                .collect();
             message.push_str(&format!(
                 "; skipped {records} record(s) of {} user(s) {said}: {}",
-                names.len(),
+                users.len(),
                 names.join(", ")
             ));
+            if users.len() > NAMES_SAID {
+                message.push_str(&format!(" and {} more", users.len() - NAMES_SAID));
+            }
         }
         message
     }

@@ -320,3 +320,19 @@ async fn waits_for_the_users_locks(store: Store) {
             .unwrap();
     }
 }
+
+#[test]
+fn the_summary_names_at_most_twenty_users_for_each_reason() {
+    let mut outcome = Imported::default();
+    for at in 0..25 {
+        outcome.skip(Skipped::NotAUser, &format!("user{at:02}"), 2);
+    }
+    let said = outcome.summary();
+    assert!(
+        said.starts_with(
+            "imported 0 user record(s); skipped 50 record(s) of 25 user(s) not among the users in force: user00, user01,"
+        ),
+        "{said}"
+    );
+    assert!(said.ends_with("user19 and 5 more"), "{said}");
+}
