@@ -134,7 +134,9 @@ async fn remove_factors(
 }
 
 /// A credentials record that keeps no credential (no password, TOTP or recovery codes): only
-/// stamps, such as the revocation a retirement leaves. It is no sign of a user to retire.
+/// stamps, such as the revocation a retirement leaves, or the one `postern users revoke`
+/// writes for a name that is no local user (a provider's user, whose consents live under the
+/// bare name too). It is no sign of a user to retire.
 fn keeps_no_credential(bytes: &[u8]) -> bool {
     credentials_record::parse_state(bytes)
         .is_ok_and(|state| state.kept.is_none() && state.totp.is_none() && state.recovery.is_none())

@@ -1,5 +1,6 @@
 //! `postern users unlock` and `postern users revoke`, against a running postern and a real
-//! redis-server: the change reaches the server through the store.
+//! redis-server: the change reaches the server through the store; and what a revocation
+//! leaves in the embedded store for the next start.
 
 use postern_testkit::RedisServer;
 
@@ -120,4 +121,62 @@ fn with_the_memory_store_the_commands_say_why_they_cannot() {
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("memory store"));
+}
+
+/// `users revoke` on the name of a user who is not a local one (a provider's user, known only
+/// through their sessions) ends their sessions and tokens, and the revocation it keeps is no
+/// local user's record: the next start on the embedded store retires nothing, so the provider
+/// user's consents stay.
+#[test]
+fn revoking_a_provider_users_name_makes_no_local_user_to_retire_at_the_next_start() {
+    use base64::Engine;
+    let dir = TempDir::new("revoke-provider-user");
+    let port = free_port();
+    let config_path = dir.write("postern.toml", &config(port, ""));
+    let path = config_path.display().to_string();
+    let data = dir.0.join("data");
+    let value = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let consent = value(
+        r#"{"scopes":["openid"],"granted_at":1,"families":[],"sub":"erins-own-subject-id00"}"#,
+    );
+    let records = format!(
+        "{{\"format\":\"postern-user-records\",\"version\":1,\"store\":\"embedded\",\"records\":2}}\n\
+         {{\"user\":\"erin\",\"kind\":\"oidc_consent\",\"id\":\"grafana\",\"value\":\"{consent}\"}}\n\
+         {{\"user\":\"provider:github:erin\",\"kind\":\"oidc-subject\",\"id\":\"id\",\"value\":\"{}\"}}\n",
+        value("erins-own-subject-id00")
+    );
+    let records_file = dir.write("records.jsonl", &records);
+    let imported = run_in(
+        &data,
+        &[
+            "store",
+            "import",
+            &records_file.display().to_string(),
+            "--config",
+            &path,
+        ],
+        "",
+    );
+    assert!(imported.status.success(), "{imported:?}");
+    let revoked = run_in(&data, &["users", "revoke", "erin", "--config", &path], "");
+    assert!(revoked.status.success(), "{revoked:?}");
+
+    let mut running = Running::start(&dir, &config_path, port);
+    // The start pass runs at once; give it a moment past the first sign of life.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    running.terminate();
+    assert!(
+        running
+            .wait_exit(std::time::Duration::from_secs(10))
+            .is_some()
+    );
+    let log = running.log_text();
+    assert!(!log.contains("user.retired"), "{log}");
+    let export = run_in(&data, &["store", "export", "--config", &path], "");
+    assert!(export.status.success(), "{export:?}");
+    let export = String::from_utf8_lossy(&export.stdout);
+    assert!(
+        export.contains(r#""user":"erin","kind":"oidc_consent""#),
+        "{export}"
+    );
 }
