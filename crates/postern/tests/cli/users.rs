@@ -129,49 +129,34 @@ fn with_the_memory_store_the_commands_say_why_they_cannot() {
 /// provider user's consents stay (while it does retire frank, a removed local user).
 #[test]
 fn revoking_a_provider_users_name_makes_no_local_user_to_retire_at_the_next_start() {
-    use base64::Engine;
     let dir = TempDir::new("revoke-provider-user");
     let port = free_port();
     let config_path = dir.write("postern.toml", &config(port, ""));
     let path = config_path.display().to_string();
     let data = dir.0.join("data");
-    let value = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
-    let consent = value(
-        r#"{"scopes":["openid"],"granted_at":1,"families":[],"sub":"erins-own-subject-id00"}"#,
-    );
-    let records = format!(
-        "{{\"format\":\"postern-user-records\",\"version\":1,\"store\":\"embedded\",\"records\":3}}\n\
-         {{\"user\":\"erin\",\"kind\":\"oidc_consent\",\"id\":\"grafana\",\"value\":\"{consent}\"}}\n\
-         {{\"user\":\"provider:github:erin\",\"kind\":\"oidc-subject\",\"id\":\"id\",\"value\":\"{}\"}}\n\
-         {{\"user\":\"frank\",\"kind\":\"oidc-subject\",\"id\":\"id\",\"value\":\"{}\"}}\n",
-        value("erins-own-subject-id00"),
-        value("franks-own-subject-id0")
-    );
-    let records_file = dir.write("records.jsonl", &records);
-    let imported = run_in(
+    let consent =
+        r#"{"scopes":["openid"],"granted_at":1,"families":[],"sub":"erins-own-subject-id00"}"#;
+    import_records(
         &data,
+        &config_path,
         &[
-            "store",
-            "import",
-            &records_file.display().to_string(),
-            "--config",
-            &path,
+            ("erin", "oidc_consent", "grafana", consent),
+            (
+                "provider:github:erin",
+                "oidc-subject",
+                "id",
+                "erins-own-subject-id00",
+            ),
+            ("frank", "oidc-subject", "id", "franks-own-subject-id0"),
         ],
-        "",
     );
-    assert!(imported.status.success(), "{imported:?}");
     let revoked = run_in(&data, &["users", "revoke", "erin", "--config", &path], "");
     assert!(revoked.status.success(), "{revoked:?}");
 
     let mut running = Running::start(&dir, &config_path, port);
     // The start pass ran once frank is retired (and any other name of the same pass a moment
     // later).
-    for _ in 0..200 {
-        if running.log_text().contains("user=frank") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_log(&running, "user=frank");
     std::thread::sleep(std::time::Duration::from_millis(300));
     running.terminate();
     assert!(
@@ -179,13 +164,9 @@ fn revoking_a_provider_users_name_makes_no_local_user_to_retire_at_the_next_star
             .wait_exit(std::time::Duration::from_secs(10))
             .is_some()
     );
-    let log = running.log_text();
-    let retired: Vec<&str> = log
-        .lines()
-        .filter(|line| line.contains("user.retired"))
-        .collect();
-    assert_eq!(retired.len(), 1, "{log}");
-    assert!(retired[0].contains("user=frank"), "{log}");
+    let retired = retired_lines(&running);
+    assert_eq!(retired.len(), 1, "{retired:?}");
+    assert!(retired[0].contains("user=frank"), "{retired:?}");
     let export = run_in(&data, &["store", "export", "--config", &path], "");
     assert!(export.status.success(), "{export:?}");
     let export = String::from_utf8_lossy(&export.stdout);
