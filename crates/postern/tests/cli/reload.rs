@@ -221,3 +221,38 @@ fn a_users_file_written_in_two_steps_is_read_only_once_it_stops_changing() {
     assert!(!log.contains("user.retired"), "{log}");
     assert_eq!(check_session(port, &cookie), 200, "{log}");
 }
+
+/// postern (embedded store) starts while its users file is being written: it reads only the
+/// first half, and dave, who has records, is in the second. The start pass, which retires
+/// local users with records who are missing, waits for the file to stop changing, so dave is
+/// not retired; frank, in no version of the file, is.
+#[test]
+fn a_start_that_read_a_half_written_users_file_retires_nobody_of_its_second_half() {
+    let dir = TempDir::new("reload-start-settle");
+    let port = free_port();
+    let first_half = format!("carol:{HASH}\n");
+    let users = dir.write("users.txt", &first_half);
+    let path = with_users_file(&dir, port, &users);
+    import_records(
+        &dir.0.join("data"),
+        &path,
+        &[
+            ("dave", "oidc-subject", "id", "daves-own-subject-id00"),
+            ("frank", "oidc-subject", "id", "franks-own-subject-id0"),
+        ],
+    );
+    let running = Running::start(&dir, &path, port);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&users)
+        .unwrap();
+    std::io::Write::write_all(&mut file, format!("dave:{HASH}\n").as_bytes()).unwrap();
+    drop(file);
+
+    wait_for_log(&running, "user=frank");
+    std::thread::sleep(Duration::from_millis(300));
+    let retired = retired_lines(&running);
+    assert_eq!(retired.len(), 1, "{}", running.log_text());
+    assert_eq!(status(&login(port, "dave")), 200);
+}
