@@ -15,7 +15,8 @@
 //!   removal), on every store;
 //! - at start, a local user with records who is not in the users, but only on the embedded
 //!   store: its file belongs to this one process, so the users at start are the newest it
-//!   has. On Redis, replicas share records and one started with an older users file would
+//!   has (the caller runs the start pass once the files it started with held still, so a
+//!   users file still being written at start is not taken for the newest). On Redis, replicas share records and one started with an older users file would
 //!   otherwise destroy the data of users it merely lacks; a start there retires nothing of
 //!   its own (a user removed while every replica was stopped keeps their records);
 //! - never when the users in force hold no local user at all (an emptied file is more
