@@ -2,10 +2,10 @@
 //! sees it: on TLS by ALPN ("h2" is HTTP/2), on plain TCP by peeking for the HTTP/2
 //! prior-knowledge preface (h2c). Then hyper's own HTTP/1.1 or HTTP/2 connection serves it.
 //! hyper-util's auto builder did the same detection, but every connection's task kept room for
-//! both protocols' state, about 6 KiB per idle keep-alive connection. HTTP/1.1 runs with a
-//! timer so the header read timeout really applies; HTTP/2 is closed when idle for as long
-//! (`idle.rs`) and pings its peer; TLS handshakes run inside the connection task under a
-//! timeout; shutdown is graceful with a bounded grace period.
+//! both protocols' state, about 6 KiB per idle keep-alive connection. Both protocols are
+//! closed when no request has been in flight for the header read timeout (`idle.rs`); HTTP/2
+//! also pings its peer; TLS handshakes run inside the connection task under a timeout;
+//! shutdown is graceful with a bounded grace period.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -161,9 +161,11 @@ impl Server {
 impl Shared {
     fn new(tls: Option<TlsAcceptor>, state: Arc<AppState>, shutdown: CancellationToken) -> Self {
         let mut http1 = http1::Builder::new();
+        // No hyper timer: its header read timeout allocates and registers a timer for every
+        // request (1,350 of a cookie check's 29,600 instructions under callgrind). The
+        // connection's idle clock (`serve_http1`) bounds the same wait for a few atomics.
         http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(state.config.server.header_read_timeout)
+            .header_read_timeout(None)
             .max_buf_size(MAX_READ_BUFFER)
             .keep_alive(true);
         // A peer that stops answering pings (gone, or never really there) is dropped after
@@ -255,7 +257,15 @@ async fn serve_tls(
     }
 }
 
-/// Not an `async fn`, so the future is hyper's connection under the watcher and nothing more.
+/// An HTTP/1.1 connection under the watcher, dropped once no request has been in flight for
+/// `server.header_read_timeout`: a client must send its next request's headers within that
+/// time after the last answer (the first request's, after the connection opened), as with
+/// hyper's own header read timeout, which is off (see `Shared::new`). A request is in flight
+/// from the moment its headers are read until its answer is ready, so a slow upload or a slow
+/// answer is never cut off by this clock.
+///
+/// Not an `async fn`: the future keeps the connection, the clock and the peer, not copies of
+/// the arguments, for as long as an idle keep-alive connection lives.
 fn serve_http1<I>(
     shared: &Shared,
     watcher: Watcher,
@@ -265,8 +275,20 @@ fn serve_http1<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = Service::new(&shared.state, peer);
-    watcher.watch(shared.http1.serve_connection(TokioIo::new(io), service))
+    let activity = Activity::new();
+    let service = Service::new(&shared.state, peer, Arc::clone(&activity));
+    let connection = watcher.watch(shared.http1.serve_connection(TokioIo::new(io), service));
+    let timeout = shared.state.config.server.header_read_timeout;
+    async move {
+        tokio::select! {
+            biased;
+            result = connection => result,
+            () = activity.idle_for(timeout) => {
+                tracing::debug!(%peer, "closing an HTTP/1.1 connection: no request within the header read timeout");
+                Ok(())
+            }
+        }
+    }
 }
 
 /// An HTTP/2 connection, closed gracefully (GOAWAY, open streams finish) when postern shuts
@@ -286,10 +308,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Activity::new();
-    let service = Service {
-        activity: Some(Arc::clone(&activity)),
-        ..Service::new(&shared.state, peer)
-    };
+    let service = Service::new(&shared.state, peer, Arc::clone(&activity));
     let connection = shared.http2.serve_connection(TokioIo::new(io), service);
     let mut connection = std::pin::pin!(connection);
     let idle_timeout = shared.state.config.server.header_read_timeout;
@@ -359,16 +378,16 @@ fn classify(first: &[u8]) -> Option<Protocol> {
 struct Service {
     state: Arc<AppState>,
     peer: SocketAddr,
-    /// HTTP/2 only: the requests in flight, for the idle timer.
-    activity: Option<Arc<Activity>>,
+    /// The connection's requests in flight, for its idle clock.
+    activity: Arc<Activity>,
 }
 
 impl Service {
-    fn new(state: &Arc<AppState>, peer: SocketAddr) -> Self {
+    fn new(state: &Arc<AppState>, peer: SocketAddr, activity: Arc<Activity>) -> Self {
         Self {
             state: Arc::clone(state),
             peer,
-            activity: None,
+            activity,
         }
     }
 }
@@ -386,7 +405,7 @@ impl hyper::service::Service<Request<Incoming>> for Service {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let state = Arc::clone(&self.state);
         let peer = self.peer;
-        let in_flight = self.activity.as_ref().map(Activity::request_started);
+        let in_flight = self.activity.request_started();
         Box::pin(async move {
             let answer = router::handle(state, peer, request).await;
             drop(in_flight);

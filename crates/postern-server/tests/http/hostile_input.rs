@@ -88,9 +88,7 @@ async fn garbage_on_the_wire_ends_only_that_connection() {
 /// With a 1 s header read timeout, a client that sends `start` and then nothing more is cut
 /// off well within 5 s.
 async fn assert_cut_off_when_it_stalls_after(start: &[u8]) {
-    let text = config_text("https://auth.example.com", "")
-        .replace("[server]\n", "[server]\nheader_read_timeout = \"1s\"\n");
-    let server = TestServer::with_config(&text).await;
+    let server = server_with_header_read_timeout("1s").await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     stream.write_all(start).await.unwrap();
     let started = Instant::now();
@@ -113,6 +111,74 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 #[tokio::test]
 async fn a_client_that_sends_nothing_is_cut_off() {
     assert_cut_off_when_it_stalls_after(b"").await;
+}
+
+/// The header read timeout bounds the whole head, not the pause between two bytes: a client
+/// that trickles a byte every 200 ms is cut off about 1 s after it opened, not never.
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_cut_off() {
+    let server = server_with_header_read_timeout("1s").await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    let head = b"GET /api/healthcheck HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut closed_after = None;
+    for byte in head {
+        if stream.write_all(&[*byte]).await.is_err() {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+        let mut probe = [0u8; 1];
+        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut probe)).await {
+            Ok(Ok(0) | Err(_)) => {
+                closed_after = Some(started.elapsed());
+                break;
+            }
+            Ok(Ok(_)) => panic!("the server answered a head that never ended"),
+            Err(_) => {}
+        }
+    }
+    let closed_after = closed_after.expect("still open after the whole trickle (about 12 s)");
+    assert!(
+        closed_after >= Duration::from_millis(900) && closed_after < Duration::from_secs(5),
+        "closed after {closed_after:?}"
+    );
+}
+
+/// After an answer, the wait for the next request on a keep-alive connection is bounded by the
+/// same timeout; the answer itself arrives whole.
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout() {
+    let server = server_with_header_read_timeout("1s").await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    for _ in 0..3 {
+        // Requests that follow each other within the timeout keep the connection open.
+        stream
+            .write_all(b"GET /api/healthcheck HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 512];
+        let read = stream.read(&mut answer).await.unwrap();
+        assert!(
+            answer[..read].starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&answer[..read])
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let idle_from = Instant::now();
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut sink)).await;
+    assert!(
+        closed.is_ok(),
+        "the idle connection was still open after 10s"
+    );
+    assert!(sink.is_empty(), "{}", String::from_utf8_lossy(&sink));
+    // 600 ms of the timeout had passed when the wait began.
+    assert!(
+        idle_from.elapsed() < Duration::from_secs(3),
+        "closed after {:?}",
+        idle_from.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -132,15 +132,6 @@ async fn shutdown_does_not_wait_for_a_client_that_sends_nothing() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-/// A server whose idle connections are closed after `timeout`.
-async fn server_with_header_read_timeout(timeout: &str) -> TestServer {
-    let text = config_text("https://auth.example.com", "").replace(
-        "[server]\n",
-        &format!("[server]\nheader_read_timeout = \"{timeout}\"\n"),
-    );
-    TestServer::with_config(&text).await
-}
-
 /// Reads until the server closes the connection; how long that took from `since`.
 pub async fn closed_after<S>(mut stream: S, since: Instant, limit: Duration) -> Duration
 where

@@ -442,3 +442,12 @@ impl Drop for Immutable {
             .status();
     }
 }
+
+/// A server whose idle connections are closed after `timeout`.
+pub async fn server_with_header_read_timeout(timeout: &str) -> TestServer {
+    let text = config_text("https://auth.example.com", "").replace(
+        "[server]\n",
+        &format!("[server]\nheader_read_timeout = \"{timeout}\"\n"),
+    );
+    TestServer::with_config(&text).await
+}
