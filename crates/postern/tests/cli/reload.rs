@@ -189,19 +189,20 @@ fn a_users_file_written_in_two_steps_is_read_only_once_it_stops_changing() {
     let cookie = session_cookie(&answer).unwrap_or_else(|| panic!("{answer}"));
     assert_eq!(check_session(port, &cookie), 200);
 
-    // Each round truncates the file to its first line and appends the rest 700 ms later,
-    // 1,150 ms apart: the rounds start at every 150 ms of the watch's one-second tick, so
+    // Each round truncates the file to its first line and appends the rest 500 ms later (half
+    // the settle time: a slow machine's late wake-up still leaves it short of a second), the
+    // rounds 1,150 ms apart: they start at every 150 ms of the watch's one-second tick, so
     // some tick falls in a gap whatever its phase.
     for _ in 0..7 {
         std::fs::write(&users, &first_half).unwrap();
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(Duration::from_millis(500));
         let mut file = std::fs::OpenOptions::new()
             .append(true)
             .open(&users)
             .unwrap();
         std::io::Write::write_all(&mut file, second_half.as_bytes()).unwrap();
         drop(file);
-        std::thread::sleep(Duration::from_millis(450));
+        std::thread::sleep(Duration::from_millis(650));
     }
     // The file stopped changing, with one more user: the watch takes it.
     std::fs::write(&users, format!("{first_half}{second_half}erin:{HASH}\n")).unwrap();
