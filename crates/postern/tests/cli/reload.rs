@@ -243,7 +243,9 @@ fn a_start_that_read_a_half_written_users_file_retires_nobody_of_its_second_half
         ],
     );
     let running = Running::start(&dir, &path, port);
-    std::thread::sleep(Duration::from_millis(300));
+    // Well inside the first second (a loaded machine may be slow to get here), and after the
+    // start pass would have run at once.
+    std::thread::sleep(Duration::from_millis(100));
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&users)
