@@ -193,11 +193,16 @@ pub async fn export(store: &Store) -> Result<(Vec<u8>, String), StoreError> {
 }
 
 /// `postern store import`: stores records read from an export file (those with the same user,
-/// kind and id are replaced; others stay).
-pub async fn import(store: &Store, records: Vec<UserRecord>) -> Result<String, StoreError> {
-    let count = records.len();
-    store.put_user_records(records).await?;
-    Ok(format!("imported {count} user record(s)"))
+/// kind and id are replaced; others stay), but nothing of a user `users` lacks or retired
+/// since (`record_import` has the rules), and says what it skipped.
+pub async fn import(
+    store: &Store,
+    users: &UserTable,
+    records: Vec<UserRecord>,
+) -> Result<String, StoreError> {
+    Ok(crate::record_import::import(store, users, records)
+        .await?
+        .summary())
 }
 
 /// What `postern store backup` says it wrote.

@@ -21,6 +21,11 @@ const CURRENT: &str = "current";
 pub(crate) struct UserState {
     pub(crate) kept: Option<KeptHash>,
     pub(crate) revoked_at: Option<u64>,
+    /// When the user of this name was last retired (`crate::retirement`): what an export
+    /// taken before holds of the name was the person retired, and is not imported back
+    /// (`crate::record_import`). Kept by every later write of the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) retired_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) totp: Option<KeptTotp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,6 +74,18 @@ pub(crate) fn parse_state(bytes: &[u8]) -> Result<UserState, String> {
             err.column()
         )
     })
+}
+
+/// The credentials record `bytes` (from an export) with the later of its and `target`'s
+/// revocation and retirement stamps: an import never moves either back. Bytes that do not
+/// read are returned as they are (the import checked them already).
+pub(crate) fn later_stamps(bytes: &[u8], target: &UserState) -> Vec<u8> {
+    let Ok(mut state) = parse_state(bytes) else {
+        return bytes.to_vec();
+    };
+    state.revoked_at = state.revoked_at.max(target.revoked_at);
+    state.retired_at = state.retired_at.max(target.retired_at);
+    serde_json::to_vec(&state).unwrap_or_else(|_| bytes.to_vec())
 }
 
 /// Removes the user's record (`crate::retirement`) and returns what it held, as far as it

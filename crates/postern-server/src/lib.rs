@@ -31,6 +31,7 @@ mod pages;
 mod passwords;
 mod pending;
 mod principal;
+pub mod record_import;
 pub mod records_file;
 mod request;
 mod respond;

@@ -63,27 +63,18 @@ pub async fn retire_user(
 ) -> Result<Retired, StoreError> {
     let store: &Store = &state.store;
     let name = name.to_lowercase();
-    let subject = match &state.oidc {
-        Some(provider) => provider.subjects.retire(store, &name).await?,
-        // A provider configured before may have drawn one.
-        None => {
-            let had = !store
-                .user_records(&name, RecordKind::OidcSubject)
-                .await?
-                .is_empty();
-            store
-                .delete_user_record(&name, RecordKind::OidcSubject, "id")
-                .await?;
-            had
-        }
-    };
-    let sessions = store.delete_user_sessions(&name).await?;
     // Under the credentials lock, as every other write of these records: a passkey sign-in's
-    // save or a factor change that was in flight when the user went cannot write them back.
+    // save, a factor change or a `store import` that was in flight when the user went cannot
+    // write them back (the subject id too, which an import writes under this lock).
     let held = RecordLock::take(store, &name).await?;
-    let removed = remove_factors(&held, now).await;
+    let removed = async {
+        let subject = retire_subject(state, &name).await?;
+        Ok::<_, StoreError>((subject, remove_factors(&held, now).await?))
+    }
+    .await;
     held.release().await;
-    let (passkeys, kept) = removed?;
+    let (subject, (passkeys, kept)) = removed?;
+    let sessions = store.delete_user_sessions(&name).await?;
     let retired_consents = consents::retire_all(store, &name, now).await?;
     Ok(Retired {
         sessions,
@@ -98,6 +89,25 @@ pub async fn retire_user(
         refresh_families: retired_consents.families,
         subject,
     })
+}
+
+/// Deletes the subject id of `name`; true when there was one.
+async fn retire_subject(state: &AppState, name: &str) -> Result<bool, StoreError> {
+    let store: &Store = &state.store;
+    match &state.oidc {
+        Some(provider) => provider.subjects.retire(store, name).await,
+        // A provider configured before may have drawn one.
+        None => {
+            let had = !store
+                .user_records(name, RecordKind::OidcSubject)
+                .await?
+                .is_empty();
+            store
+                .delete_user_record(name, RecordKind::OidcSubject, "id")
+                .await?;
+            Ok(had)
+        }
+    }
 }
 
 /// Whether a factor may still be added to the records of the local user `name`: they are in
@@ -128,6 +138,7 @@ async fn remove_factors(
     let kept = credentials_record::remove_state(held).await?;
     let revocation = credentials_record::UserState {
         revoked_at: Some(now),
+        retired_at: Some(now),
         ..credentials_record::UserState::default()
     };
     credentials_record::write_state(held.store(), held.user(), &revocation).await?;
@@ -137,8 +148,9 @@ async fn remove_factors(
 /// A credentials record that keeps no credential (no password, TOTP or recovery codes): only
 /// stamps, such as the revocation a retirement leaves, or the one `postern users revoke`
 /// writes for a name that is no local user (a provider's user, whose consents live under the
-/// bare name too). It is no sign of a user to retire.
-fn keeps_no_credential(bytes: &[u8]) -> bool {
+/// bare name too). It is no sign of a user to retire, and an import keeps it for a name not
+/// in force (`crate::record_import`): it can only end things.
+pub(crate) fn keeps_no_credential(bytes: &[u8]) -> bool {
     credentials_record::parse_state(bytes)
         .is_ok_and(|state| state.kept.is_none() && state.totp.is_none() && state.recovery.is_none())
 }

@@ -123,9 +123,11 @@ fn import(args: &ImportArgs) -> Result<String, Refused> {
             &file,
             &mut std::io::sink(),
         )?),
-        Reach::Direct(store, runtime) => {
-            Ok(runtime.block_on(postern_server::admin::import(&store, records))?)
-        }
+        Reach::Direct(store, runtime) => Ok(runtime.block_on(postern_server::admin::import(
+            &store,
+            &config.users,
+            records,
+        ))?),
     }
 }
 

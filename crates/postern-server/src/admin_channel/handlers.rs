@@ -87,7 +87,7 @@ pub async fn handle(state: &AppState, request: Request, body: Vec<u8>) -> Result
         Op::StoreImport => {
             let records = records_file::read(body.as_slice())
                 .map_err(|err| format!("nothing imported: {err}"))?;
-            admin::import(&state.store, records)
+            admin::import(&state.store, &state.users(), records)
                 .await
                 .map(Reply::message)
                 .map_err(store_failed)

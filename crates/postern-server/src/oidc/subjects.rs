@@ -47,9 +47,9 @@ const SHARDS: usize = 16;
 const MAX_ENTRIES_PER_SHARD: usize = 8192;
 /// Owners of a provider's users (not in `[[users]]`) start with this; local names may not
 /// contain ':'.
-const PROVIDER_PREFIX: &str = "provider:";
+pub(crate) const PROVIDER_PREFIX: &str = "provider:";
 /// How earlier releases held a provider's user, whatever the provider.
-const LEGACY_PREFIX: &str = "federated:";
+pub(crate) const LEGACY_PREFIX: &str = "federated:";
 /// How long the note of which provider took a legacy id stands: far longer than the move
 /// (after it the legacy record is gone), so a replica that read the legacy id just before
 /// never hands it to a second provider's user.

@@ -225,3 +225,34 @@ async fn a_credentials_record_with_no_credential_is_no_sign_of_an_absent_user() 
         vec!["erin".to_owned()]
     );
 }
+
+/// A `store import` (or any other writer) holds alice's credentials lock while her retirement
+/// starts, and writes her subject id under it, as an import of an older export does: the
+/// retirement, which deletes the id under that lock, removes it after, so the next alice never
+/// gets the old person's `sub`.
+#[tokio::test]
+async fn a_subject_id_written_under_the_lock_during_a_retirement_is_retired_too() {
+    let state = std::sync::Arc::new(alice_and_bob());
+    let held = RecordLock::take(&state.store, "alice").await.unwrap();
+    let retiring = {
+        let state = state.clone();
+        tokio::spawn(async move { retire_user(&state, "alice", 100).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    state
+        .store
+        .put_user_record("alice", RecordKind::OidcSubject, "id", b"old-sub".to_vec())
+        .await
+        .unwrap();
+    held.release().await;
+    let retired = retiring.await.unwrap().unwrap();
+    assert!(retired.subject);
+    assert_eq!(
+        state
+            .store
+            .user_records("alice", RecordKind::OidcSubject)
+            .await
+            .unwrap(),
+        vec![]
+    );
+}

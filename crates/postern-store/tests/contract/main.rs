@@ -5,6 +5,7 @@
 mod cache;
 mod cases;
 mod embedded;
+mod interleave;
 mod locks;
 mod memory;
 mod redis;

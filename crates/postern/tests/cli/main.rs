@@ -12,6 +12,7 @@ mod disk_faults;
 mod docs;
 mod embedded;
 mod explain;
+mod import_retired;
 mod kill9;
 mod metrics;
 mod oidc;

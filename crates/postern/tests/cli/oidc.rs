@@ -200,7 +200,7 @@ fn users_consents_lists_and_takes_back_what_a_user_allowed() {
 }
 
 /// Signs `user` in and returns the `sub` of the identity token a check then carries.
-fn identity_token_sub(port: u16, user: &str) -> String {
+pub(crate) fn identity_token_sub(port: u16, user: &str) -> String {
     use base64::Engine;
     let body = format!("{{\"username\":\"{user}\",\"password\":\"{PASSWORD}\"}}");
     let login = post_json(port, "/api/login", &body);
@@ -234,25 +234,11 @@ fn identity_token_sub(port: u16, user: &str) -> String {
 #[test]
 fn a_user_removed_and_created_again_gets_a_new_sub_after_a_reload_or_a_restart() {
     let dir = TempDir::new("oidc-subjects");
-    let key = dir.0.join("oidc.pem");
-    let key_text = key.display().to_string();
-    let made = run(&["oidc", "generate-key", "--out", &key_text], "");
-    assert!(made.status.success(), "{made:?}");
     let both = format!("carol:{HASH}\ndave:{HASH}\n");
     let dave_only = format!("dave:{HASH}\n");
-    let users = dir.write("users.txt", &both);
+    dir.write("users.txt", &both);
     let port = free_port();
-    let path = dir.write(
-        "postern.toml",
-        &config(
-            port,
-            &format!(
-                "users_file = \"{}\"\n[oidc]\nsigning_keys = [{key_text:?}]\n\
-                 [identity_token]\nheader = \"Remote-Jwt\"\n",
-                users.display()
-            ),
-        ),
-    );
+    let path = on_embedded(&dir, port);
     let mut running = Running::start(&dir, &path, port);
     let carol = identity_token_sub(port, "carol");
     let dave = identity_token_sub(port, "dave");
@@ -316,9 +302,25 @@ fn a_user_removed_and_created_again_gets_a_new_sub_after_a_reload_or_a_restart()
     drop(running);
 }
 
-/// A postern on the Redis at `redis_port` whose users come from `users` in `dir`, with an
+/// A postern on the embedded store whose users come from `users.txt` in `dir`, with an
 /// identity token; its config path.
-fn on_redis(dir: &TempDir, port: u16, redis_port: u16) -> std::path::PathBuf {
+pub(crate) fn on_embedded(dir: &TempDir, port: u16) -> std::path::PathBuf {
+    with_identity_token(dir, port, "")
+}
+
+/// A postern on the Redis at `redis_port` whose users come from `users.txt` in `dir`, with an
+/// identity token; its config path.
+pub(crate) fn on_redis(dir: &TempDir, port: u16, redis_port: u16) -> std::path::PathBuf {
+    with_identity_token(
+        dir,
+        port,
+        &format!(
+            "[session]\nstore = \"redis\"\n[session.redis]\nnodes = [\"127.0.0.1:{redis_port}\"]\n"
+        ),
+    )
+}
+
+fn with_identity_token(dir: &TempDir, port: u16, store: &str) -> std::path::PathBuf {
     let key = dir.0.join("oidc.pem");
     let key_text = key.display().to_string();
     if !key.exists() {
@@ -332,8 +334,7 @@ fn on_redis(dir: &TempDir, port: u16, redis_port: u16) -> std::path::PathBuf {
             port,
             &format!(
                 "users_file = \"{}\"\n[oidc]\nsigning_keys = [{key_text:?}]\n\
-                 [identity_token]\nheader = \"Remote-Jwt\"\n\
-                 [session]\nstore = \"redis\"\n[session.redis]\nnodes = [\"127.0.0.1:{redis_port}\"]\n",
+                 [identity_token]\nheader = \"Remote-Jwt\"\n{store}",
                 users.display()
             ),
         ),
@@ -419,7 +420,7 @@ fn a_retirement_cut_short_by_the_store_is_finished_later() {
     assert_ne!(identity_token_sub(port, "carol"), carol);
 }
 
-fn wait_for_reloads(running: &Running, seen: usize) {
+pub(crate) fn wait_for_reloads(running: &Running, seen: usize) {
     for _ in 0..200 {
         if running.log_text().matches("users reloaded").count() > seen {
             return;
@@ -429,7 +430,7 @@ fn wait_for_reloads(running: &Running, seen: usize) {
     panic!("no reload: {}", running.log_text());
 }
 
-fn stop(running: &mut Running) {
+pub(crate) fn stop(running: &mut Running) {
     running.terminate();
     assert!(
         running
@@ -439,7 +440,7 @@ fn stop(running: &mut Running) {
     );
 }
 
-fn wait_until(running: &Running, what: &str, log_line: &str) {
+pub(crate) fn wait_until(running: &Running, what: &str, log_line: &str) {
     for _ in 0..200 {
         if running.log_text().contains(log_line) {
             return;
