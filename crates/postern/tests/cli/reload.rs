@@ -232,7 +232,11 @@ fn a_start_that_read_a_half_written_users_file_retires_nobody_of_its_second_half
     let dir = TempDir::new("reload-start-settle");
     let port = free_port();
     let first_half = format!("carol:{HASH}\n");
-    let users = dir.write("users.txt", &first_half);
+    // dave and frank are local users when their records are imported.
+    let users = dir.write(
+        "users.txt",
+        &format!("{first_half}dave:{HASH}\nfrank:{HASH}\n"),
+    );
     let path = with_users_file(&dir, port, &users);
     import_records(
         &dir.0.join("data"),
@@ -242,6 +246,7 @@ fn a_start_that_read_a_half_written_users_file_retires_nobody_of_its_second_half
             ("frank", "oidc-subject", "id", "franks-own-subject-id0"),
         ],
     );
+    std::fs::write(&users, &first_half).unwrap();
     let running = Running::start(&dir, &path, port);
     // Well inside the first second (a loaded machine may be slow to get here), and after the
     // start pass would have run at once.

@@ -131,7 +131,12 @@ fn with_the_memory_store_the_commands_say_why_they_cannot() {
 fn revoking_a_provider_users_name_makes_no_local_user_to_retire_at_the_next_start() {
     let dir = TempDir::new("revoke-provider-user");
     let port = free_port();
-    let config_path = dir.write("postern.toml", &config(port, ""));
+    // frank is a local user when his records are imported, and removed before the start.
+    let users = dir.write("users.txt", &format!("frank:{HASH}\n"));
+    let config_path = dir.write(
+        "postern.toml",
+        &config(port, &format!("users_file = \"{}\"\n", users.display())),
+    );
     let path = config_path.display().to_string();
     let data = dir.0.join("data");
     let consent =
@@ -152,6 +157,7 @@ fn revoking_a_provider_users_name_makes_no_local_user_to_retire_at_the_next_star
     );
     let revoked = run_in(&data, &["users", "revoke", "erin", "--config", &path], "");
     assert!(revoked.status.success(), "{revoked:?}");
+    std::fs::write(&users, "").unwrap();
 
     let mut running = Running::start(&dir, &config_path, port);
     // The start pass ran once frank is retired (and any other name of the same pass a moment
