@@ -15,7 +15,8 @@
 //!   removal), on every store;
 //! - at start, a local user with records who is not in the users, but only on the embedded
 //!   store: its file belongs to this one process, so the users at start are the newest it
-//!   has. On Redis, replicas share records and one started with an older users file would
+//!   has (the caller runs the start pass once the files it started with held still, so a
+//!   users file still being written at start is not taken for the newest). On Redis, replicas share records and one started with an older users file would
 //!   otherwise destroy the data of users it merely lacks; a start there retires nothing of
 //!   its own (a user removed while every replica was stopped keeps their records);
 //! - never when the users in force hold no local user at all (an emptied file is more
@@ -145,8 +146,10 @@ async fn remove_factors(
 }
 
 /// A credentials record that keeps no credential (no password, TOTP or recovery codes): only
-/// stamps, such as the revocation a retirement leaves. It is no sign of a user to retire, and
-/// an import keeps it for a name not in force (`crate::record_import`): it can only end things.
+/// stamps, such as the revocation a retirement leaves, or the one `postern users revoke`
+/// writes for a name that is no local user (a provider's user, whose consents live under the
+/// bare name too). It is no sign of a user to retire, and an import keeps it for a name not
+/// in force (`crate::record_import`): it can only end things.
 pub(crate) fn keeps_no_credential(bytes: &[u8]) -> bool {
     credentials_record::parse_state(bytes)
         .is_ok_and(|state| state.kept.is_none() && state.totp.is_none() && state.recovery.is_none())

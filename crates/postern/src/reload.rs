@@ -1,24 +1,28 @@
-//! Access rules and users follow their files without a restart: on SIGHUP, and when the config
-//! file or `users_file` changes (modification time or size, checked every `WATCH_INTERVAL`;
-//! the metadata is read through symlinks, so a Kubernetes ConfigMap swap counts). The whole
-//! configuration is validated first; if it has any problem, the rules and users in force stay
-//! and every problem is logged. Other settings take effect at the next restart.
+//! Access rules and users follow their files without a restart: on SIGHUP at once, and when
+//! the config file or `users_file` changed (modification time or size, checked every
+//! `WATCH_INTERVAL`; the metadata is read through symlinks, so a Kubernetes ConfigMap swap
+//! counts) and then held still for an interval (`watch` says why). The whole configuration
+//! is validated first; if it has any problem, the rules and users in force stay and every
+//! problem is logged. Other settings take effect at the next restart.
 
-use std::path::{Path, PathBuf};
+mod watch;
+
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use postern_core::config::{Config, ConfigProblems};
 use postern_core::users::UserTable;
 use postern_server::AppState;
 use postern_server::retirement::Retirements;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::time::MissedTickBehavior;
 
 use crate::config_file;
+use watch::{Found, Watch};
 
+/// How often the watch looks at the files; also how long a change must hold still.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
-
-/// What identifies one version of the file cheaply.
-type Stamp = Option<(SystemTime, u64)>;
 
 pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'static str, String)>) {
     // Registered before returning, so a SIGHUP right after start cannot kill the process.
@@ -30,14 +34,18 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
         }
     };
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(WATCH_INTERVAL);
-        let users_file = state.config.users_file.clone();
-        let stamps = || (stamp(path.as_deref()), stamp(users_file.as_deref()));
-        let mut seen = stamps();
-        // What retiring removed users owes (`postern_server::retirement`): the start pass first.
+        // The first check an interval after the start (`watch`: the start counts as a change).
+        let first = tokio::time::Instant::now() + WATCH_INTERVAL;
+        let mut ticks = tokio::time::interval_at(first, WATCH_INTERVAL);
+        // A late check is not followed by one at once: a change must hold still an interval.
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut watch = Watch::new(path.clone(), state.config.users_file.clone());
+        let load = || config_file::load(path.as_deref(), &overrides);
+        // What retiring removed users owes (`postern_server::retirement`): the start pass first,
+        // once the files postern started with are known to be whole.
         let mut retirements = Retirements::default();
         loop {
-            if retirements.is_due() {
+            if watch.start_settled() && retirements.is_due() {
                 Box::pin(retirements.run(&state)).await;
             }
             let hangup = async {
@@ -46,43 +54,45 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
+            let loaded = tokio::select! {
                 _ = hangup => {
                     tracing::info!("SIGHUP: reloading the access rules and users");
-                    seen = stamps();
+                    watch.read_on_demand();
+                    load()
                 }
                 _ = ticks.tick() => {
-                    if retirements.is_due() {
+                    if watch.start_settled() && retirements.is_due() {
                         continue;
                     }
-                    let now = stamps();
-                    if now == seen {
-                        continue;
+                    match watch.check(load) {
+                        Found::Nothing => continue,
+                        Found::AsAtStart(loaded) => {
+                            if let Ok(config) = loaded {
+                                let before = state.users();
+                                state.replace_live(config.access, config.users);
+                                retirements.removed(&before, &state.users());
+                            }
+                            continue;
+                        }
+                        Found::Changed(loaded) => {
+                            tracing::info!("the config file or users_file changed: reloading the access rules and users");
+                            loaded
+                        }
                     }
-                    seen = now;
-                    tracing::info!("the config file or users_file changed: reloading the access rules and users");
                 }
-            }
+            };
             // Boxed: the store calls inside make the future too deep to lay out inline.
-            if let Some(before) = Box::pin(reload(&state, path.as_deref(), &overrides)).await {
+            if let Some(before) = Box::pin(apply(&state, loaded)).await {
                 retirements.removed(&before, &state.users());
             }
         }
     });
 }
 
-fn stamp(path: Option<&Path>) -> Stamp {
-    let metadata = std::fs::metadata(path?).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
-}
-
-/// Returns the users in force before, when the reload took effect.
-async fn reload(
-    state: &AppState,
-    path: Option<&Path>,
-    overrides: &[(&'static str, String)],
-) -> Option<Arc<UserTable>> {
-    match config_file::load(path, overrides) {
+/// Puts a loaded configuration's rules and users in force; returns the users in force before,
+/// when it took effect.
+async fn apply(state: &AppState, loaded: Result<Config, ConfigProblems>) -> Option<Arc<UserTable>> {
+    match loaded {
         Ok(config) => {
             let apps = config.access.apps().len();
             let users = config.users.len();

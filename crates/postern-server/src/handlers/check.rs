@@ -206,8 +206,8 @@ struct Proof {
     sub: Option<Arc<str>>,
 }
 
-/// An allowed outcome, with the subject id the identity token needs: from memory after the
-/// user's first check (`oidc::subjects`), so a check still reads the store once.
+/// An allowed outcome, with the subject id the identity token needs: from memory for
+/// `oidc::subjects::CACHED_FOR` after a read, so a check still reads the store once.
 /// `oauth_provider`: the provider a provider's user signed in with (their id is its own).
 async fn allowed(
     state: &AppState,
@@ -220,7 +220,7 @@ async fn allowed(
         (Some(_), Some(provider)) if wants_identity_token(app) => {
             match provider.cached_subject(&identity.user, oauth_provider) {
                 Some(sub) => Some(sub),
-                // Boxed: the store call happens once per user, and inline its future would
+                // Boxed: the store call happens once per user per `CACHED_FOR`, and inline its future would
                 // make every check's future kilobytes larger (router.rs says why that costs).
                 None => {
                     match Box::pin(provider.subject(&state.store, &identity.user, oauth_provider))

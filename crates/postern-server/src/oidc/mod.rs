@@ -41,7 +41,8 @@ impl Provider {
         }
     }
 
-    /// The subject id of `user` if this process has it in memory (no store call).
+    /// The subject id of `user` if this process read it lately (`subjects::CACHED_FOR`; no
+    /// store call): for the check path only, everything else reads the store.
     pub fn cached_subject(
         &self,
         user: &str,
@@ -51,8 +52,8 @@ impl Provider {
             .cached(&subjects::SubjectOwner::new(user, oauth_provider))
     }
 
-    /// The subject id of `user` (`oauth_provider`: the `[oauth.<id>]` of a provider's user
-    /// without a `[[users]]` entry).
+    /// The subject id of `user` as the store has it (`oauth_provider`: the `[oauth.<id>]` of
+    /// a provider's user without a `[[users]]` entry).
     pub async fn subject(
         &self,
         store: &postern_store::Store,

@@ -17,13 +17,20 @@
 //!
 //! Two replicas may need a new user's id at once: the first to store a candidate under a
 //! short-lived claim (`put_value`, put-if-absent) wins, and the other takes the winner's
-//! candidate, so both write the same record. Ids are cached in memory, so the check path (the
-//! identity token) reads the store once per user, not once per check.
+//! candidate, so both write the same record.
+//!
+//! The store is the one word on a user's id: a replica may never see a retirement (the user
+//! removed and put back between two of its reloads, while another replica retired them), and
+//! then only the store says the old id is gone. So every lookup reads it (`SubjectIds::of`:
+//! authorize, the token endpoint, userinfo, the account page), except the check path's
+//! identity token, which takes an id this process read at most `CACHED_FOR` ago
+//! (`SubjectIds::cached`): it reads the store once per user per `CACHED_FOR`, not once per
+//! check, and a missed retirement reaches it within that time.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postern_core::token::random_text;
 use postern_store::{RecordKind, Store, StoreError};
@@ -32,6 +39,9 @@ use postern_store::{RecordKind, Store, StoreError};
 const RECORD_ID: &str = "id";
 /// How long a claim to mint a user's id stands: long enough for the winner to write the record.
 const CLAIM_TTL: Duration = Duration::from_secs(60);
+/// How long the check path takes an id from memory before it reads the store again: the
+/// longest a replica that missed a retirement may still put the old id in an identity token.
+pub const CACHED_FOR: Duration = Duration::from_secs(5);
 const SHARDS: usize = 16;
 /// Entries per shard; a full shard starts over (the ids are still in the store).
 const MAX_ENTRIES_PER_SHARD: usize = 8192;
@@ -73,8 +83,14 @@ impl SubjectOwner {
 /// read the store before one finished does not cache what it read (it may be the retired id).
 #[derive(Default)]
 struct Shard {
-    ids: HashMap<SubjectOwner, Arc<str>>,
+    ids: HashMap<SubjectOwner, Cached>,
     retirements: u64,
+}
+
+/// An id as read from the store, and until when the check path may take it from memory.
+struct Cached {
+    id: Arc<str>,
+    until: Instant,
 }
 
 /// The subject ids known to this process.
@@ -100,16 +116,23 @@ impl SubjectIds {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The id of `owner`, from memory when this process has seen it.
+    /// The id of `owner` when this process read it less than `CACHED_FOR` ago (the check
+    /// path's identity token; nothing else may take an id that may be stale).
     pub fn cached(&self, owner: &SubjectOwner) -> Option<Arc<str>> {
-        self.shard(owner).ids.get(owner).cloned()
+        self.cached_at(owner, Instant::now())
     }
 
-    /// The id of `owner`: from memory, else from the store, else a new one stored.
+    fn cached_at(&self, owner: &SubjectOwner, now: Instant) -> Option<Arc<str>> {
+        self.shard(owner)
+            .ids
+            .get(owner)
+            .filter(|cached| now < cached.until)
+            .map(|cached| Arc::clone(&cached.id))
+    }
+
+    /// The id of `owner` as the store has it (a new one stored when it has none); kept in
+    /// memory for the check path.
     pub async fn of(&self, store: &Store, owner: &SubjectOwner) -> Result<Arc<str>, StoreError> {
-        if let Some(id) = self.cached(owner) {
-            return Ok(id);
-        }
         let retirements = self.shard(owner).retirements;
         let id: Arc<str> = load_or_mint(store, owner).await?.into();
         self.cache_if_unretired(owner, retirements, &id);
@@ -127,7 +150,11 @@ impl SubjectIds {
         if shard.ids.len() >= MAX_ENTRIES_PER_SHARD {
             shard.ids.clear();
         }
-        shard.ids.insert(owner.clone(), Arc::clone(id));
+        let cached = Cached {
+            id: Arc::clone(id),
+            until: Instant::now() + CACHED_FOR,
+        };
+        shard.ids.insert(owner.clone(), cached);
         true
     }
 

@@ -28,6 +28,20 @@ fn check(port: u16) -> String {
         .to_owned()
 }
 
+/// `POST /api/login` as `user` with the test password.
+fn login(port: u16, user: &str) -> String {
+    let body = format!("{{\"username\":\"{user}\",\"password\":\"{PASSWORD}\"}}");
+    post_json(port, "/api/login", &body)
+}
+
+/// Writes a config that takes its users from `users` too; its path.
+fn with_users_file(dir: &TempDir, port: u16, users: &std::path::Path) -> std::path::PathBuf {
+    dir.write(
+        "postern.toml",
+        &config(port, &format!("users_file = \"{}\"\n", users.display())),
+    )
+}
+
 fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
@@ -99,15 +113,9 @@ fn a_user_removed_from_the_users_file_loses_access_at_once() {
     let dir = TempDir::new("reload-users");
     let port = free_port();
     let users = dir.write("users.txt", &format!("carol:{HASH}\n"));
-    let path = dir.write(
-        "postern.toml",
-        &config(port, &format!("users_file = \"{}\"\n", users.display())),
-    );
+    let path = with_users_file(&dir, port, &users);
     let _running = Running::start(&dir, &path, port);
-    let login = |user: &str| {
-        let body = format!("{{\"username\":\"{user}\",\"password\":\"{PASSWORD}\"}}");
-        post_json(port, "/api/login", &body)
-    };
+    let login = |user: &str| login(port, user);
     let answer = login("carol");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let cookie = answer
@@ -161,4 +169,98 @@ fn a_reload_names_the_changed_keys_that_need_a_restart() {
     );
     let login = get(port, "/login", &[]).unwrap();
     assert!(login.contains("First title"), "kept until a restart");
+}
+
+/// A users file written in two steps (its first line, a pause shorter than the watch's settle
+/// time, then the rest) is never read half-written: the user in the second half is not taken
+/// for removed, so they are not retired and their session stays. Once the file stops
+/// changing, the watch reloads it.
+#[test]
+fn a_users_file_written_in_two_steps_is_read_only_once_it_stops_changing() {
+    let dir = TempDir::new("reload-settle");
+    let port = free_port();
+    let first_half = format!("carol:{HASH}\n");
+    let second_half = format!("dave:{HASH}\n");
+    let users = dir.write("users.txt", &format!("{first_half}{second_half}"));
+    let path = with_users_file(&dir, port, &users);
+    let running = Running::start(&dir, &path, port);
+    let login = |user: &str| login(port, user);
+    let answer = login("dave");
+    let cookie = session_cookie(&answer).unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!(check_session(port, &cookie), 200);
+
+    // Each round truncates the file to its first line and appends the rest 500 ms later (half
+    // the settle time: a slow machine's late wake-up still leaves it short of a second), the
+    // rounds 1,150 ms apart: they start at every 150 ms of the watch's one-second tick, so
+    // some tick falls in a gap whatever its phase.
+    for _ in 0..7 {
+        std::fs::write(&users, &first_half).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&users)
+            .unwrap();
+        std::io::Write::write_all(&mut file, second_half.as_bytes()).unwrap();
+        drop(file);
+        std::thread::sleep(Duration::from_millis(650));
+    }
+    // The file stopped changing, with one more user: the watch takes it.
+    std::fs::write(&users, format!("{first_half}{second_half}erin:{HASH}\n")).unwrap();
+    // alice (in the config), carol, dave and erin.
+    wait_for(
+        "the reload of the whole file",
+        Duration::from_secs(10),
+        || {
+            running
+                .log_text()
+                .lines()
+                .any(|line| line.contains("users reloaded") && line.contains("users=4"))
+        },
+    );
+    assert_eq!(status(&login("erin")), 200);
+    let log = running.log_text();
+    assert!(!log.contains("user.retired"), "{log}");
+    assert_eq!(check_session(port, &cookie), 200, "{log}");
+}
+
+/// postern (embedded store) starts while its users file is being written: it reads only the
+/// first half, and dave, who has records, is in the second. The start pass, which retires
+/// local users with records who are missing, waits for the file to stop changing, so dave is
+/// not retired; frank, in no version of the file, is.
+#[test]
+fn a_start_that_read_a_half_written_users_file_retires_nobody_of_its_second_half() {
+    let dir = TempDir::new("reload-start-settle");
+    let port = free_port();
+    let first_half = format!("carol:{HASH}\n");
+    // dave and frank are local users when their records are imported.
+    let users = dir.write(
+        "users.txt",
+        &format!("{first_half}dave:{HASH}\nfrank:{HASH}\n"),
+    );
+    let path = with_users_file(&dir, port, &users);
+    import_records(
+        &dir.0.join("data"),
+        &path,
+        &[
+            ("dave", "oidc-subject", "id", "daves-own-subject-id00"),
+            ("frank", "oidc-subject", "id", "franks-own-subject-id0"),
+        ],
+    );
+    std::fs::write(&users, &first_half).unwrap();
+    let running = Running::start(&dir, &path, port);
+    // Well inside the first second (a loaded machine may be slow to get here), and after the
+    // start pass would have run at once.
+    std::thread::sleep(Duration::from_millis(100));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&users)
+        .unwrap();
+    std::io::Write::write_all(&mut file, format!("dave:{HASH}\n").as_bytes()).unwrap();
+    drop(file);
+
+    wait_for_log(&running, "user=frank");
+    std::thread::sleep(Duration::from_millis(300));
+    let retired = retired_lines(&running);
+    assert_eq!(retired.len(), 1, "{}", running.log_text());
+    assert_eq!(status(&login(port, "dave")), 200);
 }

@@ -315,3 +315,54 @@ pub fn check_session(port: u16, cookie: &str) -> u16 {
     ];
     exchange(port, "GET", "/api/auth/traefik", &headers, "").map_or(0, |a| status(&a))
 }
+
+/// `postern store import` of `records` (owner, kind, id, value) into the stopped embedded
+/// store under `data_dir`, as an export would hold them.
+pub fn import_records(data_dir: &Path, config_path: &Path, records: &[(&str, &str, &str, &str)]) {
+    use base64::Engine;
+    let mut lines = format!(
+        "{{\"format\":\"postern-user-records\",\"version\":1,\"store\":\"embedded\",\"records\":{}}}\n",
+        records.len()
+    );
+    for (user, kind, id, value) in records {
+        let value = base64::engine::general_purpose::STANDARD.encode(value);
+        lines.push_str(&format!(
+            "{{\"user\":\"{user}\",\"kind\":\"{kind}\",\"id\":\"{id}\",\"value\":\"{value}\"}}\n"
+        ));
+    }
+    let file = data_dir.with_extension("records.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    let imported = run_in(
+        data_dir,
+        &[
+            "store",
+            "import",
+            &file.display().to_string(),
+            "--config",
+            &config_path.display().to_string(),
+        ],
+        "",
+    );
+    assert!(imported.status.success(), "{imported:?}");
+}
+
+/// Waits (up to 10 s) for `needle` in the log of `running`.
+pub fn wait_for_log(running: &Running, needle: &str) {
+    for _ in 0..200 {
+        if running.log_text().contains(needle) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {needle:?}: {}", running.log_text());
+}
+
+/// The `user.retired` audit lines of `running`'s log.
+pub fn retired_lines(running: &Running) -> Vec<String> {
+    running
+        .log_text()
+        .lines()
+        .filter(|line| line.contains("user.retired"))
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,5 +1,6 @@
 //! `postern users unlock` and `postern users revoke`, against a running postern and a real
-//! redis-server: the change reaches the server through the store.
+//! redis-server: the change reaches the server through the store; and what a revocation
+//! leaves in the embedded store for the next start.
 
 use postern_testkit::RedisServer;
 
@@ -120,4 +121,63 @@ fn with_the_memory_store_the_commands_say_why_they_cannot() {
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("memory store"));
+}
+
+/// `users revoke` on the name of a user who is not a local one (a provider's user, known only
+/// through their sessions) ends their sessions and tokens, and the revocation it keeps is no
+/// local user's record: the next start on the embedded store retires nothing of theirs, so the
+/// provider user's consents stay (while it does retire frank, a removed local user).
+#[test]
+fn revoking_a_provider_users_name_makes_no_local_user_to_retire_at_the_next_start() {
+    let dir = TempDir::new("revoke-provider-user");
+    let port = free_port();
+    // frank is a local user when his records are imported, and removed before the start.
+    let users = dir.write("users.txt", &format!("frank:{HASH}\n"));
+    let config_path = dir.write(
+        "postern.toml",
+        &config(port, &format!("users_file = \"{}\"\n", users.display())),
+    );
+    let path = config_path.display().to_string();
+    let data = dir.0.join("data");
+    let consent =
+        r#"{"scopes":["openid"],"granted_at":1,"families":[],"sub":"erins-own-subject-id00"}"#;
+    import_records(
+        &data,
+        &config_path,
+        &[
+            ("erin", "oidc_consent", "grafana", consent),
+            (
+                "provider:github:erin",
+                "oidc-subject",
+                "id",
+                "erins-own-subject-id00",
+            ),
+            ("frank", "oidc-subject", "id", "franks-own-subject-id0"),
+        ],
+    );
+    let revoked = run_in(&data, &["users", "revoke", "erin", "--config", &path], "");
+    assert!(revoked.status.success(), "{revoked:?}");
+    std::fs::write(&users, "").unwrap();
+
+    let mut running = Running::start(&dir, &config_path, port);
+    // The start pass ran once frank is retired (and any other name of the same pass a moment
+    // later).
+    wait_for_log(&running, "user=frank");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    running.terminate();
+    assert!(
+        running
+            .wait_exit(std::time::Duration::from_secs(10))
+            .is_some()
+    );
+    let retired = retired_lines(&running);
+    assert_eq!(retired.len(), 1, "{retired:?}");
+    assert!(retired[0].contains("user=frank"), "{retired:?}");
+    let export = run_in(&data, &["store", "export", "--config", &path], "");
+    assert!(export.status.success(), "{export:?}");
+    let export = String::from_utf8_lossy(&export.stdout);
+    assert!(
+        export.contains(r#""user":"erin","kind":"oidc_consent""#),
+        "{export}"
+    );
 }

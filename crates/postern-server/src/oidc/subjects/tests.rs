@@ -170,3 +170,29 @@ async fn a_lost_claim_race_takes_the_winners_id() {
         Some(b"winners-id".to_vec())
     );
 }
+
+/// Another replica retired bob and a new bob got a new id; this process never saw the
+/// retirement. A lookup reads the store, so it has the new id at once; the check path's memory
+/// gives the old one for at most `CACHED_FOR`.
+#[tokio::test]
+async fn an_id_retired_elsewhere_is_not_kept_past_the_store() {
+    let store = Store::memory(100);
+    let here = SubjectIds::default();
+    let bob = SubjectOwner::new("bob", None);
+    let read_at = Instant::now();
+    let old = here.of(&store, &bob).await.unwrap();
+    assert_eq!(here.cached(&bob), Some(Arc::clone(&old)));
+
+    let elsewhere = SubjectIds::default();
+    elsewhere.retire(&store, "bob").await.unwrap();
+    let new = elsewhere.of(&store, &bob).await.unwrap();
+    assert_ne!(new, old);
+
+    assert_eq!(
+        here.cached_at(&bob, read_at + CACHED_FOR + Duration::from_millis(1)),
+        None,
+        "the check path's memory lapses"
+    );
+    assert_eq!(here.of(&store, &bob).await.unwrap(), new);
+    assert_eq!(here.cached(&bob), Some(new));
+}

@@ -80,6 +80,30 @@ async fn replicas_agree_on_a_new_users_subject() {
     assert_eq!(sub, stored_subject(&a, "alice").await);
 }
 
+/// alice is removed and put back between two of B's reloads, while A saw both and retired
+/// her: B never learns of it, yet the new alice's ID token on B carries the new `sub`, never
+/// the old person's that B read before (the token endpoint's path reads the store each time).
+#[tokio::test]
+async fn a_replica_that_missed_a_retirement_hands_the_new_person_the_new_sub() {
+    let (_redis, _keys, a, b) = two_replicas(IDENTITY).await;
+    let old_alice = b.login("alice").await;
+    let old = identity_token_sub(&b, &old_alice).await;
+    let (from_client, _) = sign_in_to_client(&b, &old_alice).await;
+    assert_eq!(from_client, old);
+
+    let everyone = (*a.state.users()).clone();
+    assert_eq!(a.reload_users(a.users_without("alice")).await, 1);
+    assert_eq!(a.reload_users(everyone).await, 0);
+    assert!(b.state.user("alice").is_some(), "B never saw her go");
+
+    let new_alice = b.login("alice").await;
+    let (sub, _) = sign_in_to_client(&b, &new_alice).await;
+    assert_ne!(sub, old);
+    assert_eq!(sub, stored_subject(&a, "alice").await);
+    assert_eq!(identity_token_sub(&b, &new_alice).await, sub);
+    assert_eq!(identity_token_sub(&a, &a.login("alice").await).await, sub);
+}
+
 /// A code issued on A, the consent revoked on B, the code redeemed on A: refused, because
 /// the consent's generation lives in the store both read.
 #[tokio::test]
