@@ -12,8 +12,8 @@
 //!   ("version `GLIBC_ABI_DT_RELR' not found"), and static-pie (the container build's
 //!   crt-static) relocates itself with the libc.a it links. So only when this machine's glibc
 //!   is >= 2.36 and the build is not a cross build. dpkg's computed `libc6` dependency does
-//!   not see that requirement: a .deb built here says `libc6 (>= 2.34)` and needs 2.36
-//!   (docs/operations.md).
+//!   not see that requirement, so the package declares `libc6 (>= 2.36)` itself (Cargo.toml,
+//!   docs/operations.md).
 //!
 //! Only on x86_64-unknown-linux-gnu, where rustc links with its own LLD by default: GNU ld has
 //! no `--icf`, and other targets link with the system's linker.
