@@ -262,7 +262,9 @@ async fn serve_tls(
 /// time after the last answer (the first request's, after the connection opened), as with
 /// hyper's own header read timeout, which is off (see `Shared::new`). A request is in flight
 /// from the moment its headers are read until its answer is ready, so a slow upload or a slow
-/// answer is never cut off by this clock.
+/// answer is never cut off by this clock. Sending the answer counts towards the next wait:
+/// postern's answers are small, and a client that does not read one for the whole timeout
+/// is cut off, as a slow reader should be.
 ///
 /// Not an `async fn`: the future keeps the connection, the clock and the peer, not copies of
 /// the arguments, for as long as an idle keep-alive connection lives.
