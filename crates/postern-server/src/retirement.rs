@@ -316,4 +316,4 @@ async fn retire_noted(state: &AppState) -> Result<usize, StoreError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

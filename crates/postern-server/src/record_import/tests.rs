@@ -1,21 +1,11 @@
 use std::time::Duration;
 
-use postern_core::users::{User, UserTable};
+use postern_core::users::UserTable;
 use postern_store::{EmbeddedStore, PASSKEY_INDEX_OWNER, RETIRING_OWNER, RecordKind, Store};
 
 use super::*;
 use crate::credentials_record::{KeptHash, RecordLock, UserState};
-
-fn user(name: &str) -> User {
-    User::new(
-        name.into(),
-        String::new(),
-        String::new(),
-        String::new(),
-        Vec::new(),
-        None,
-    )
-}
+use crate::retirement::tests::user;
 
 fn record(user: &str, kind: RecordKind, id: &str, value: &[u8]) -> UserRecord {
     UserRecord {

@@ -3,7 +3,8 @@ use postern_store::{EmbeddedStore, PASSKEY_INDEX_OWNER, RecordKind, Store};
 
 use super::*;
 
-fn user(name: &str) -> User {
+/// A local user with nothing but a name (record_import's tests use it too).
+pub(crate) fn user(name: &str) -> User {
     User::new(
         name.into(),
         String::new(),
