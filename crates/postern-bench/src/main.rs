@@ -5,11 +5,13 @@
 //! never on absolute figures. See docs/performance.md.
 #![forbid(unsafe_code)]
 
+mod build;
 mod nginx;
 mod probe;
 mod procs;
 mod report;
 mod scenarios;
+mod train;
 mod wrk;
 
 use std::process::ExitCode;
@@ -19,6 +21,8 @@ use std::time::Duration;
 pub struct Options {
     pub quick: bool,
     pub build: bool,
+    /// Build the way postern ships (`deploy/build-pgo`); `--no-pgo`: a plain `cargo build`.
+    pub pgo: bool,
     /// Only the footprint figures (idle RSS, cold start, idle connections, size).
     pub footprint_only: bool,
     /// `--only c,d`: run just these throughput rows (bare hyper and nginx `return 200`, rows
@@ -41,6 +45,7 @@ impl Options {
         let mut options = Self {
             quick,
             build: true,
+            pgo: true,
             footprint_only: false,
             only: None,
             burst_only: false,
@@ -62,6 +67,7 @@ impl Options {
             match arg.as_str() {
                 "--quick" => {}
                 "--no-build" => options.build = false,
+                "--no-pgo" => options.pgo = false,
                 "--footprint-only" => options.footprint_only = true,
                 "--only" => {
                     let keys = args
@@ -83,9 +89,10 @@ impl Options {
     }
 }
 
-const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-only] [--only KEYS] [--burst-only] [--runs N] [--duration SECS] [--connections N]\n\
+const USAGE: &str = "usage: postern-bench [--quick] [--no-pgo] [--no-build] [--footprint-only] [--only KEYS] [--burst-only] [--runs N] [--duration SECS] [--connections N]\n\
   --quick        1 run of 2 s per scenario (under 2 minutes); exits 1 only on a crash or a ratio collapse\n\
   --no-build     use the release binaries already built next to this one\n\
+  --no-pgo       build with a plain `cargo build`, not the profile-guided build postern ships (deploy/build-pgo)\n\
  --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
   --only KEYS    only these rows, comma-separated (e.g. c,d,f3; c,c2,l,churn for the embedded store; o for the OpenID token endpoint); a and b always run; no footprint\n\
   --burst-only   only k1 and k2: wrong Basic passwords in a burst (100 with --quick, else 1,000) during cookie checks\n\
@@ -95,6 +102,11 @@ const USAGE: &str = "usage: postern-bench [--quick] [--no-build] [--footprint-on
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, out, rest @ ..] = args.as_slice()
+        && flag == "--train"
+    {
+        return train(out, rest);
+    }
     let options = match Options::parse(&args) {
         Ok(options) => options,
         Err(message) => {
@@ -113,6 +125,33 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("postern-bench: {err:#}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// `--train DIR [--duration SECS]`: the profile-guided build's training run (`train.rs`).
+fn train(out: &str, rest: &[String]) -> ExitCode {
+    let each = match rest {
+        [] => Duration::from_secs(train::SECONDS_PER_PHASE),
+        [flag, secs] if flag == "--duration" => match secs.parse() {
+            Ok(secs) => Duration::from_secs(secs),
+            Err(_) => {
+                eprintln!("--duration needs a number");
+                return ExitCode::from(64);
+            }
+        },
+        _ => {
+            eprintln!("usage: postern-bench --train DIR [--duration SECS]");
+            return ExitCode::from(64);
+        }
+    };
+    let trained = train::postern_beside_me()
+        .and_then(|postern| train::run(&postern, std::path::Path::new(out), each));
+    match trained {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("postern-bench: training failed: {err:#}");
+            ExitCode::FAILURE
         }
     }
 }

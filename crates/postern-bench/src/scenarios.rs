@@ -15,6 +15,7 @@ use postern_store::Store;
 use postern_testkit::{RedisServer, TempDir, free_port, redis_cli, require_tool};
 
 use crate::Options;
+use crate::build;
 use crate::nginx::{self, Site};
 use crate::probe;
 use crate::procs::{self, Pinning, Proc};
@@ -26,7 +27,7 @@ mod durable;
 mod embedded;
 mod identity;
 mod proxies;
-mod token_endpoint;
+pub(crate) mod token_endpoint;
 
 /// The traefik endpoint's view of the request being checked, from a browser (so a missing
 /// session is a 302 to the login page).
@@ -50,6 +51,8 @@ struct Bins {
     postern: PathBuf,
     bare: PathBuf,
     seeded: PathBuf,
+    /// How they were built: profile-guided (what ships) or plain.
+    build: String,
 }
 
 struct Bench<'o> {
@@ -85,7 +88,7 @@ struct Paired {
 pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
     let started = Instant::now();
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let bins = binaries(options.build)?;
+    let bins = binaries(options)?;
     let dir = TempDir::new("bench");
     let script = dir.write("cookies.lua", wrk::COOKIE_SCRIPT);
     let mut bench = Bench {
@@ -140,7 +143,7 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
     let report = Report {
         date: date.clone(),
         command: command_line(args),
-        machine: machine(cores, &bench.pinning),
+        machine: machine(cores, &bench.pinning, &bench.bins.build),
         settings: format!(
             "{} run(s) of {} s per scenario after a {} s warm-up, median reported; wrk 1 thread, {} connections; {} sessions seeded; {}",
             options.runs,
@@ -1006,61 +1009,21 @@ fn redis_pid(port: u16) -> Option<u32> {
         .and_then(|pid| pid.trim().parse().ok())
 }
 
-/// Builds (unless `--no-build`) and finds the release binaries next to this one.
-fn binaries(build: bool) -> anyhow::Result<Bins> {
+/// Builds (unless `--no-build`: `build.rs`) and finds the release binaries next to this one.
+fn binaries(options: &Options) -> anyhow::Result<Bins> {
     let exe = std::env::current_exe()?;
     let dir = exe
         .parent()
         .context("no directory for this binary")?
         .to_path_buf();
-    if build {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let profile = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("release")
-            .to_owned();
-        eprintln!("postern-bench: cargo build --profile {profile} -p postern -p postern-bench");
-        let mut command = Command::new(cargo);
-        // `cargo run` hands its package's CARGO_PKG_* (and friends) to this process; passed on,
-        // they make build scripts that watch them (ring's) rerun, and the next plain build
-        // redo it all again.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if name.starts_with("CARGO_PKG_")
-                || [
-                    "CARGO_MANIFEST_DIR",
-                    "CARGO_MANIFEST_PATH",
-                    "CARGO_CRATE_NAME",
-                    "CARGO_BIN_NAME",
-                    "CARGO_PRIMARY_PACKAGE",
-                ]
-                .contains(&name.as_ref())
-            {
-                command.env_remove(name.as_ref());
-            }
-        }
-        let status = command
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "build",
-                "--profile",
-                &profile,
-                "-p",
-                "postern",
-                "-p",
-                "postern-bench",
-            ])
-            .status()
-            .context("cannot run cargo")?;
-        if !status.success() {
-            bail!("cargo build failed ({status})");
-        }
+    if options.build {
+        build::build(&dir, options.pgo)?;
     }
     let bins = Bins {
         postern: dir.join("postern"),
         bare: dir.join("bare"),
         seeded: dir.join("postern-seeded"),
+        build: build::describe(&dir),
     };
     for bin in [&bins.postern, &bins.bare, &bins.seeded] {
         if !bin.is_file() {
@@ -1309,7 +1272,7 @@ fn burst_target(burst: &Burst) -> Target {
     }
 }
 
-fn machine(cores: usize, pinning: &Pinning) -> Vec<(String, String)> {
+fn machine(cores: usize, pinning: &Pinning, build: &str) -> Vec<(String, String)> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -1350,6 +1313,7 @@ fn machine(cores: usize, pinning: &Pinning) -> Vec<(String, String)> {
         ("load average at start".to_owned(), load),
         ("load generator".to_owned(), wrk),
         ("pinning".to_owned(), pinning.describe()),
+        ("build".to_owned(), build.to_owned()),
     ]
 }
 

@@ -12,6 +12,7 @@
 //! request before it (which issues the code) is timed apart.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -68,13 +69,8 @@ impl Bench<'_> {
         let config = self.dir.write(
             "postern-oidc.toml",
             &format!(
-                "{text}\n[limits]\napi_rate = 100000\napi_burst = 100000\n\n\
-                 [oidc]\nsigning_keys = [{:?}]\n\n\
-                 [[oidc.clients]]\nid = \"{CLIENT_ID}\"\nsecret_hash = \"{}\"\n\
-                 redirect_uris = [\"{REDIRECT_URI}\"]\nconsent = \"implicit\"\n\
-                 scopes = [\"openid\", \"profile\", \"email\", \"offline_access\"]\n",
-                rsa.display().to_string(),
-                hash(CLIENT_SECRET)?
+                "{text}\n[limits]\napi_rate = 100000\napi_burst = 100000\n\n{}",
+                oidc_client_config(&[&rsa])?
             ),
         );
         let proc = Proc::spawn(
@@ -92,7 +88,7 @@ impl Bench<'_> {
 
     fn token_endpoint(&self) -> anyhow::Result<Target> {
         let (server, addr) = self.provider_server()?;
-        let cookie = sign_in(addr)?;
+        let cookie = sign_in(addr, PASSWORD)?;
         // The first exchange verifies the client secret (argon2) and draws the subject id.
         exchange_once(addr, &cookie).context("the warm-up exchange")?;
         let count = if self.options.quick { 100 } else { 500 };
@@ -121,9 +117,25 @@ impl Bench<'_> {
     }
 }
 
-/// Signs the bench user in; the `Cookie` header value of the session.
-fn sign_in(addr: SocketAddr) -> anyhow::Result<String> {
-    let body = format!("{{\"username\":\"{BENCH_USER}\",\"password\":\"{PASSWORD}\"}}");
+/// `[oidc]` with the keys at `keys` (the first signs) and one confidential client, whose secret is `CLIENT_SECRET`
+/// (hashed here, with argon2).
+pub(crate) fn oidc_client_config(keys: &[&Path]) -> anyhow::Result<String> {
+    let secret_hash = postern_core::password::hash_password(CLIENT_SECRET.as_bytes())
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    Ok(format!(
+        "[oidc]\nsigning_keys = {:?}\n\n\
+         [[oidc.clients]]\nid = \"{CLIENT_ID}\"\nsecret_hash = \"{secret_hash}\"\n\
+         redirect_uris = [\"{REDIRECT_URI}\"]\nconsent = \"implicit\"\n\
+         scopes = [\"openid\", \"profile\", \"email\", \"offline_access\"]\n",
+        keys.iter()
+            .map(|key| key.display().to_string())
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Signs the bench user in with `password`; the `Cookie` header value of the session.
+pub(crate) fn sign_in(addr: SocketAddr, password: &str) -> anyhow::Result<String> {
+    let body = format!("{{\"username\":\"{BENCH_USER}\",\"password\":\"{password}\"}}");
     let answer = probe::exchange(
         addr,
         &format!(
@@ -141,7 +153,7 @@ fn sign_in(addr: SocketAddr) -> anyhow::Result<String> {
 }
 
 /// One authorization request and the code's exchange: the time each took, in ms.
-fn exchange_once(addr: SocketAddr, cookie: &str) -> anyhow::Result<(f64, f64)> {
+pub(crate) fn exchange_once(addr: SocketAddr, cookie: &str) -> anyhow::Result<(f64, f64)> {
     let verifier = postern_core::token::random_text::<32>();
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let started = Instant::now();
