@@ -16,11 +16,12 @@ const STAMPED: [&str; 2] = ["postern", "postern-seeded"];
 
 /// Builds postern, the bare-hyper stub and the seeded server into `dir`'s profile.
 pub fn build(dir: &Path, pgo: bool) -> anyhow::Result<()> {
-    let profile = dir
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or("release")
-        .to_owned();
+    // cargo builds the `dev` profile into debug/, every other profile into its name.
+    let profile = match dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") => "dev".to_owned(),
+        Some(name) => name.to_owned(),
+        None => "release".to_owned(),
+    };
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut command = if pgo {
         eprintln!(

@@ -18,6 +18,8 @@ pub const BENCH_USER: &str = "bench";
 pub const TARGET_HOST: &str = "x.dev999.example.com";
 /// The wildcard app that matches `TARGET_HOST`.
 pub const WILDCARD_APP: usize = 999;
+/// The password of `PASSWORD_HASH` (the quickstart's demo password).
+pub const PASSWORD: &str = "postern-demo";
 /// The argon2id hash (m=19456, t=2, p=1) every generated user signs in with.
 pub const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$D90LZ3huv0j15dqbwVn2/Q$2byHQBQZWwQyY8iwwH4a+CVMNX/V+S6sOegfvIOB4ok";
 

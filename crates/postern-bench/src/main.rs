@@ -98,7 +98,9 @@ const USAGE: &str = "usage: postern-bench [--quick] [--no-pgo] [--no-build] [--f
   --burst-only   only k1 and k2: wrong Basic passwords in a burst (100 with --quick, else 1,000) during cookie checks\n\
   --runs N       runs per scenario (default 3, 1 with --quick)\n\
   --duration S   seconds per run (default 10, 2 with --quick)\n\
-  --connections  wrk connections (default 32, one wrk thread)";
+  --connections  wrk connections (default 32, one wrk thread)\n\
+usage: postern-bench --train DIR [--duration SECS]\n\
+  the profile-guided build's training run (deploy/build-pgo): starts the `postern` beside this binary on each store and writes its profiles to DIR (SECS per server, default 3)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

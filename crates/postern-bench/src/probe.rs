@@ -1,7 +1,8 @@
-//! Small HTTP/1.1 probes: one blocking GET (readiness, expected answers, cold start) and the
-//! many idle keep-alive connections of the idle-connections scenario.
+//! Small HTTP/1.1 probes: one blocking GET (readiness, expected answers, cold start), the
+//! many idle keep-alive connections of the idle-connections scenario, and the keep-alive
+//! connection the training run (`train.rs`) sends its requests on.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -215,4 +216,54 @@ pub fn exchange(addr: SocketAddr, request: &str) -> anyhow::Result<String> {
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer)?;
     Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// One HTTP/1.1 keep-alive connection that sends a request and reads its whole answer.
+pub struct KeepAlive {
+    reader: BufReader<TcpStream>,
+}
+
+impl KeepAlive {
+    pub fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            reader: BufReader::new(stream),
+        })
+    }
+
+    /// Sends `request` and reads the answer (its body by `Content-Length`); the status.
+    pub fn send(&mut self, request: &str) -> anyhow::Result<u16> {
+        self.reader.get_mut().write_all(request.as_bytes())?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .with_context(|| format!("not an HTTP answer: {line:?}"))?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line)? == 0 {
+                bail!("the connection closed in an answer's head");
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let Some((name, value)) = header.split_once(':') else {
+                continue;
+            };
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().context("a bad Content-Length")?;
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                bail!("a chunked answer, which this client does not read");
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        Ok(status)
+    }
 }

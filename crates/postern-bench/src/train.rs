@@ -12,23 +12,20 @@
 //! build than in a plain one. The mix weights what every deployment runs (the cookie check)
 //! over what some enable.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use postern_bench::{BENCH_USER, StoreChoice, TARGET_HOST, config_toml};
+use postern_bench::{BENCH_USER, PASSWORD, StoreChoice, TARGET_HOST, config_toml};
 use postern_testkit::{RedisServer, TempDir, free_port};
 
-use crate::probe;
+use crate::probe::{self, KeepAlive};
 use crate::procs::{self, Proc};
 use crate::scenarios::token_endpoint::{exchange_once, oidc_client_config, sign_in};
 
-/// The password of `postern_bench::PASSWORD_HASH` (the quickstart's demo password).
-const PASSWORD: &str = "postern-demo";
 /// Keep-alive connections per server, as a proxy's pool would hold.
 const CONNECTIONS: usize = 8;
 /// Sessions signed in per server; the checks cycle through them.
@@ -88,24 +85,25 @@ pub fn run(postern: &Path, out: &Path, each: Duration) -> anyhow::Result<()> {
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", out.display()))?;
     let dir = TempDir::new("postern-train");
-    let before = profiles_in(&out)?;
     for phase in &PHASES {
         let started = Instant::now();
+        let before = profiles_in(&out)?;
         let sent = train_one(postern, &out, dir.path(), phase, each)
             .with_context(|| format!("training phase {}", phase.name))?;
+        // A server killed after SIGTERM's grace, or not built with -Cprofile-generate, writes
+        // nothing; a build on a partial profile would treat the rest as cold.
+        if profiles_in(&out)? <= before {
+            bail!(
+                "training phase {}: {} wrote no profile to {} (built without -Cprofile-generate, or it did not exit on SIGTERM?)",
+                phase.name,
+                postern.display(),
+                out.display()
+            );
+        }
         eprintln!(
             "postern-bench: trained {}: {sent} requests in {:.1} s",
             phase.name,
             started.elapsed().as_secs_f64()
-        );
-    }
-    let written = profiles_in(&out)?.saturating_sub(before);
-    if written < PHASES.len() {
-        bail!(
-            "{} wrote {written} profile(s) to {} for {} servers: build it with -Cprofile-generate (deploy/build-pgo does)",
-            postern.display(),
-            out.display(),
-            PHASES.len()
         );
     }
     Ok(())
@@ -304,10 +302,13 @@ enum Credentials<'a> {
     Bearer(&'a str),
 }
 
-/// A forward-auth check as the `n % 4`th proxy sends it.
+/// A forward-auth check as one of the four proxies sends it. The proxy changes every 40
+/// requests, so each kind of request of `Mix::request` (picked by `n % 40`) comes in every
+/// proxy's shape.
 fn check(n: usize, credentials: Credentials<'_>) -> String {
     let uri = format!("/docs/page-{}?tab=2", n % 7);
-    let (path, proxy_headers) = match n % 4 {
+    let proxy = (n / 40) % 4;
+    let (path, proxy_headers) = match proxy {
         0 => (
             "/api/auth/traefik".to_owned(),
             format!(
@@ -332,7 +333,7 @@ fn check(n: usize, credentials: Credentials<'_>) -> String {
                 .to_owned(),
         ),
     };
-    let host = if n % 4 == 3 {
+    let host = if proxy == 3 {
         TARGET_HOST
     } else {
         "auth.example.com"
@@ -356,56 +357,6 @@ fn check(n: usize, credentials: Credentials<'_>) -> String {
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\n{BROWSER}{accept}{proxy_headers}{credentials}\r\n"
     )
-}
-
-/// One HTTP/1.1 keep-alive connection that sends a request and reads its whole answer.
-struct KeepAlive {
-    reader: BufReader<TcpStream>,
-}
-
-impl KeepAlive {
-    fn open(addr: SocketAddr) -> anyhow::Result<Self> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.set_nodelay(true)?;
-        Ok(Self {
-            reader: BufReader::new(stream),
-        })
-    }
-
-    /// Sends `request` and reads the answer (its body by `Content-Length`); the status.
-    fn send(&mut self, request: &str) -> anyhow::Result<u16> {
-        self.reader.get_mut().write_all(request.as_bytes())?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .with_context(|| format!("not an HTTP answer: {line:?}"))?;
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            if self.reader.read_line(&mut line)? == 0 {
-                bail!("the connection closed in an answer's head");
-            }
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            let Some((name, value)) = header.split_once(':') else {
-                continue;
-            };
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().context("a bad Content-Length")?;
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                bail!("a chunked answer, which this client does not read");
-            }
-        }
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body)?;
-        Ok(status)
-    }
 }
 
 /// An access token from the token login (`POST /api/auth/login`).
