@@ -90,7 +90,7 @@ impl Options {
 }
 
 const USAGE: &str = "usage: postern-bench [--quick] [--no-pgo] [--no-build] [--footprint-only] [--only KEYS] [--burst-only] [--runs N] [--duration SECS] [--connections N]\n\
-  --quick        1 run of 2 s per scenario (under 2 minutes); exits 1 only on a crash or a ratio collapse\n\
+  --quick        1 run of 2 s per scenario (under 3 minutes); exits 1 only on a crash or a ratio collapse\n\
   --no-build     use the release binaries already built next to this one\n\
   --no-pgo       build with a plain `cargo build`, not the profile-guided build postern ships (deploy/build-pgo)\n\
  --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
