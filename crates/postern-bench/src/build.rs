@@ -2,7 +2,7 @@
 //! profile-guided build) unless `--no-pgo` asks for a plain `cargo build`, and how the ones
 //! found were built, for the report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::UNIX_EPOCH;
 
@@ -13,6 +13,15 @@ use anyhow::{Context, bail};
 const STAMP: &str = "build-pgo.stamp";
 /// The binaries the stamp vouches for.
 const STAMPED: [&str; 2] = ["postern", "postern-seeded"];
+
+/// The folder of this binary, where the binaries it measures (or trains) are built too.
+pub fn own_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe
+        .parent()
+        .context("no directory for this binary")?
+        .to_path_buf())
+}
 
 /// Builds postern, the bare-hyper stub and the seeded server into `dir`'s profile.
 pub fn build(dir: &Path, pgo: bool) -> anyhow::Result<()> {

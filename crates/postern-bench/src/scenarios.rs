@@ -578,12 +578,7 @@ impl Bench<'_> {
                 &["serve", "--config", &config.display().to_string()],
             )?;
             probe::wait_for(addr, "/api/health", 200, Duration::from_secs(10))?;
-            let body = format!("{{\"username\":\"{BENCH_USER}\",\"password\":\"{PASSWORD}\"}}");
-            let answer = probe::post_json(addr, "/api/auth/login", &body)?;
-            let token = serde_json::from_str::<serde_json::Value>(&answer)?["access_token"]
-                .as_str()
-                .context("no access_token in the token login's answer")?
-                .to_owned();
+            let token = token_endpoint::access_token(addr, PASSWORD)?;
             Ok((proc, addr, token))
         })();
         let (mut server, addr, token) = match started {
@@ -1011,11 +1006,7 @@ fn redis_pid(port: u16) -> Option<u32> {
 
 /// Builds (unless `--no-build`: `build.rs`) and finds the release binaries next to this one.
 fn binaries(options: &Options) -> anyhow::Result<Bins> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .context("no directory for this binary")?
-        .to_path_buf();
+    let dir = build::own_dir()?;
     if options.build {
         build::build(&dir, options.pgo)?;
     }

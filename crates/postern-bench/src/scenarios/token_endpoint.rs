@@ -152,6 +152,16 @@ pub(crate) fn sign_in(addr: SocketAddr, password: &str) -> anyhow::Result<String
         .with_context(|| format!("the sign-in set no session cookie: {answer}"))
 }
 
+/// An access token for the bench user from the token login (`POST /api/auth/login`).
+pub(crate) fn access_token(addr: SocketAddr, password: &str) -> anyhow::Result<String> {
+    let body = format!("{{\"username\":\"{BENCH_USER}\",\"password\":\"{password}\"}}");
+    let answer = probe::post_json(addr, "/api/auth/login", &body)?;
+    serde_json::from_str::<serde_json::Value>(&answer)?["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no access_token in the token login's answer")
+}
+
 /// One authorization request and the code's exchange: the time each took, in ms.
 pub(crate) fn exchange_once(addr: SocketAddr, cookie: &str) -> anyhow::Result<(f64, f64)> {
     let verifier = postern_core::token::random_text::<32>();
