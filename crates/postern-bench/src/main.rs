@@ -31,6 +31,9 @@ pub struct Options {
     /// Only the bursts of wrong Basic passwords (k1, k2).
     pub burst_only: bool,
     pub runs: usize,
+    /// Alternations of a row behind a proxy with the stub row behind the same proxy: a
+    /// proxied request moves more between runs than a check does, so these rows take more.
+    pub pairs: usize,
     pub duration: Duration,
     pub warmup: Duration,
     pub connections: usize,
@@ -50,6 +53,7 @@ impl Options {
             only: None,
             burst_only: false,
             runs: if quick { 1 } else { 3 },
+            pairs: if quick { 1 } else { 7 },
             duration: Duration::from_secs(if quick { 2 } else { 10 }),
             warmup: Duration::from_secs(if quick { 1 } else { 2 }),
             connections: 32,
@@ -77,6 +81,7 @@ impl Options {
                 }
                 "--burst-only" => options.burst_only = true,
                 "--runs" => options.runs = number("--runs")?.max(1) as usize,
+                "--pairs" => options.pairs = number("--pairs")?.max(1) as usize,
                 "--duration" => {
                     options.duration = Duration::from_secs(number("--duration")?.max(1))
                 }
@@ -89,7 +94,7 @@ impl Options {
     }
 }
 
-const USAGE: &str = "usage: postern-bench [--quick] [--no-pgo] [--no-build] [--footprint-only] [--only KEYS] [--burst-only] [--runs N] [--duration SECS] [--connections N]\n\
+const USAGE: &str = "usage: postern-bench [--quick] [--no-pgo] [--no-build] [--footprint-only] [--only KEYS] [--burst-only] [--runs N] [--pairs N] [--duration SECS] [--connections N]\n\
   --quick        1 run of 2 s per scenario (under 3 minutes); exits 1 only on a crash or a ratio collapse\n\
   --no-build     use the release binaries already built next to this one\n\
   --no-pgo       build with a plain `cargo build`, not the profile-guided build postern ships (deploy/build-pgo)\n\
@@ -97,6 +102,7 @@ const USAGE: &str = "usage: postern-bench [--quick] [--no-pgo] [--no-build] [--f
   --only KEYS    only these rows, comma-separated (e.g. c,d,f3; c,c2,l,churn for the embedded store; o for the OpenID token endpoint); a and b always run; no footprint\n\
   --burst-only   only k1 and k2: wrong Basic passwords in a burst (100 with --quick, else 1,000) during cookie checks\n\
   --runs N       runs per scenario (default 3, 1 with --quick)\n\
+  --pairs N      alternations of each postern and identity-stub row behind a proxy with the stub row (default 7, 1 with --quick)\n\
   --duration S   seconds per run (default 10, 2 with --quick)\n\
   --connections  wrk connections (default 32, one wrk thread)\n\
 usage: postern-bench --train DIR [--duration SECS]\n\

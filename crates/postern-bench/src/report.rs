@@ -11,9 +11,11 @@ pub struct Measured {
     /// The row whose runs alternated with this one's: nginx `return 200` (b) for the checks,
     /// the bare hyper stub behind the same proxy for the postern-behind-a-proxy rows.
     pub paired_with: Option<&'static str>,
-    /// Median of (this run's req/s ÷ the paired row's run just before it), with the same
-    /// requests and the same client load.
+    /// Median of (this run's req/s ÷ the paired row's run beside it), with the same requests
+    /// and the same client load.
     pub paired_ratio: Option<f64>,
+    /// The lowest and highest of those per-run ratios, and how many runs there were.
+    pub paired_range: Option<(f64, f64, usize)>,
     /// Median of (this run's CPU per request ÷ the reference run's), when paired.
     pub paired_cpu_ratio: Option<f64>,
     pub p50_ms: f64,
@@ -129,6 +131,15 @@ pub fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
+/// `0.91–1.04 in 7 pairs`: how far the per-run ratios behind a median spread, when there was
+/// more than one run.
+pub fn spread(m: &Measured) -> Option<String> {
+    match m.paired_range {
+        Some((low, high, runs)) if runs > 1 => Some(format!("{low:.2}–{high:.2} in {runs} pairs")),
+        _ => None,
+    }
+}
+
 /// Server CPU per request; when the first server is not the only one, its own share too.
 fn cpu_cell(m: &Measured) -> String {
     if (m.own_cpu_us - m.cpu_us).abs() < 0.05 {
@@ -177,7 +188,10 @@ impl Report<'_> {
                     },
                     m.requests_per_sec,
                     match (m.paired_with, m.paired_ratio) {
-                        (Some(with), Some(r)) => format!("{r:.2}× (÷ {with})"),
+                        (Some(with), Some(r)) => match spread(m) {
+                            Some(spread) => format!("{r:.2}× (÷ {with}; {spread})"),
+                            None => format!("{r:.2}× (÷ {with})"),
+                        },
                         _ => "–".to_owned(),
                     },
                     ratio(m.cpu_us, bare_cpu),

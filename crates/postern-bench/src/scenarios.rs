@@ -76,12 +76,14 @@ struct Bench<'o> {
     problems: Vec<String>,
 }
 
-/// The row a scenario's runs alternate with: its key, URL and server processes.
+/// The row a scenario's runs alternate with: its key, URL and server processes, and how many
+/// alternations (`Options::runs` against nginx `return 200`, `Options::pairs` behind a proxy).
 #[derive(Clone)]
 struct Paired {
     key: &'static str,
     url: String,
     pids: Vec<u32>,
+    runs: usize,
 }
 
 /// Runs everything; returns the reasons to fail (empty: success).
@@ -145,10 +147,11 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
         command: command_line(args),
         machine: machine(cores, &bench.pinning, &bench.bins.build),
         settings: format!(
-            "{} run(s) of {} s per scenario after a {} s warm-up, median reported; wrk 1 thread, {} connections; {} sessions seeded; {}",
+            "{} run(s) of {} s per scenario after a {} s warm-up ({} alternated pairs for the rows compared with a stub behind a proxy), median reported; wrk 1 thread, {} connections; {} sessions seeded; {}",
             options.runs,
             options.duration.as_secs(),
             options.warmup.as_secs(),
+            options.pairs,
             options.connections,
             options.sessions,
             if options.quick { "--quick" } else { "full" }
@@ -284,15 +287,19 @@ impl Bench<'_> {
         };
         let mut runs: Vec<Measured> = Vec::new();
         let pair = self.paired_with.as_ref().filter(|pair| pair.url != url);
-        for _ in 0..self.options.runs {
-            let reference = match pair {
-                Some(pair) => {
-                    let before = procs::total_ticks(&pair.pids);
-                    let run = load.run(&pair.url, headers, cookies)?;
-                    let used = procs::total_ticks(&pair.pids).saturating_sub(before);
-                    Some((run.requests_per_sec, cpu_us(used, &run)))
-                }
-                None => None,
+        let reference_run = |pair: &Paired| -> anyhow::Result<(f64, f64)> {
+            let before = procs::total_ticks(&pair.pids);
+            let run = load.run(&pair.url, headers, cookies)?;
+            let used = procs::total_ticks(&pair.pids).saturating_sub(before);
+            Ok((run.requests_per_sec, cpu_us(used, &run)))
+        };
+        for index in 0..pair.map_or(self.options.runs, |pair| pair.runs) {
+            // ABBA: every other pair runs the reference second, so a drift of the machine
+            // over the pairs weighs on both sides alike instead of always on this row.
+            let reference_first = index % 2 == 0;
+            let mut reference = match pair {
+                Some(pair) if reference_first => Some(reference_run(pair)?),
+                _ => None,
             };
             let (before, own_before) = (procs::total_ticks(pids), procs::total_ticks(own_pids));
             let start = Instant::now();
@@ -300,9 +307,13 @@ impl Bench<'_> {
             let seconds = start.elapsed().as_secs_f64().max(0.001);
             let used = procs::total_ticks(pids).saturating_sub(before);
             let own = procs::total_ticks(own_pids).saturating_sub(own_before);
+            if let Some(pair) = pair.filter(|_| !reference_first) {
+                reference = Some(reference_run(pair)?);
+            }
             let measured = Measured {
                 requests_per_sec: run.requests_per_sec,
                 paired_ratio: reference.map(|(rate, _)| run.requests_per_sec / rate.max(1.0)),
+                paired_range: None,
                 paired_cpu_ratio: reference.map(|(_, cpu)| cpu_us(used, &run) / cpu.max(1e-9)),
                 p50_ms: run.p50_ms,
                 p99_ms: run.p99_ms,
@@ -332,6 +343,11 @@ impl Bench<'_> {
             requests_per_sec: median(&|m| m.requests_per_sec),
             paired_with: pair.map(|pair| pair.key),
             paired_ratio: paired(&|m| m.paired_ratio),
+            paired_range: pair.and_then(|_| {
+                let ratios = runs.iter().filter_map(|m| m.paired_ratio);
+                let low = ratios.clone().min_by(f64::total_cmp)?;
+                Some((low, ratios.max_by(f64::total_cmp)?, runs.len()))
+            }),
             paired_cpu_ratio: paired(&|m| m.paired_cpu_ratio),
             p50_ms: median(&|m| m.p50_ms),
             p99_ms: median(&|m| m.p99_ms),
@@ -469,6 +485,7 @@ impl Bench<'_> {
             key: "b",
             url: format!("http://{reference_addr}{CHECK_PATH}"),
             pids: procs::with_children(reference.pid()),
+            runs: self.options.runs,
         });
         self.row(
             rows,
@@ -1116,7 +1133,14 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
                 })
         })
     };
-    let shown = |ratio: Option<f64>| ratio.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"));
+    let shown = |row: &str, ratio: Option<f64>| {
+        let spread = report::find(rows, row).and_then(report::spread);
+        match (ratio, spread) {
+            (Some(r), Some(spread)) => format!("{r:.2}× ({spread})"),
+            (Some(r), None) => format!("{r:.2}×"),
+            (None, _) => "–".to_owned(),
+        }
+    };
     for (what, postern, stub, identity_what, identity_stub) in [
         (
             "through nginx: postern ÷ stub (f3 ÷ f2)",
@@ -1144,13 +1168,13 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
         targets.push(Target {
             what,
             target: "≥ 0.95× the throughput with a stub auth server (empty 200)",
-            measured: shown(found),
+            measured: shown(postern, found),
             met: found.map(|r| r >= 0.95),
         });
         targets.push(Target {
             what: identity_what,
             target: "no target: what passing the identity on costs the proxy itself",
-            measured: shown(to_stub(identity_stub, stub)),
+            measured: shown(identity_stub, to_stub(identity_stub, stub)),
             met: None,
         });
     }

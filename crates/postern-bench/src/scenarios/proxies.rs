@@ -203,6 +203,7 @@ impl Bench<'_> {
                         key: variant.key,
                         url: format!("http://{addr}/"),
                         pids,
+                        runs: self.options.pairs,
                     };
                     stub = Some((proxy, paired));
                 } else if let Err(err) = proxy.stop() {
