@@ -198,6 +198,45 @@ pub fn path(raw: &str) -> Result<CanonicalPath, CanonicalError> {
     if !raw.starts_with('/') {
         return Err(CanonicalError::RelativePath);
     }
+    if is_canonical_already(raw) {
+        return Ok(CanonicalPath {
+            path: raw.to_owned(),
+            ambiguity: None,
+        });
+    }
+    resolve(raw)
+}
+
+/// Whether `raw` is its own canonical form, as most paths a browser sends
+/// are: printable ASCII with nothing to decode or to read two ways (`%`, `;`, `\`, space), no
+/// empty segment but a trailing one, no segment of dots. `resolve` would return it unchanged,
+/// with no ambiguity (a test checks this on every short path), at one allocation where it
+/// makes two plus two per segment.
+fn is_canonical_already(raw: &str) -> bool {
+    let Some(after_root) = raw.strip_prefix('/') else {
+        return false;
+    };
+    let plain = raw
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'%' | b';' | b'\\'));
+    if !plain {
+        return false;
+    }
+    let mut segments = after_root.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if segment.is_empty() && !last {
+            return false;
+        }
+        if !segment.is_empty() && segment.bytes().all(|b| b == b'.') {
+            return false;
+        }
+    }
+    true
+}
+
+/// Decodes each segment once, resolves dot segments and merges repeated slashes.
+fn resolve(raw: &str) -> Result<CanonicalPath, CanonicalError> {
     let mut segments: Vec<String> = Vec::new();
     let mut ambiguity = None;
     let raw_segments: Vec<&str> = raw.split('/').skip(1).collect();

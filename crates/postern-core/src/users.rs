@@ -96,6 +96,14 @@ impl UserTable {
 
     /// The user a session belongs to.
     pub fn get(&self, name: &str) -> Option<&Arc<User>> {
+        // Every check looks its session's user up: a name with nothing to lower (the usual
+        // case) is looked up as it is, without the copy `to_lowercase` makes.
+        if name
+            .bytes()
+            .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        {
+            return self.by_name.get(name);
+        }
         self.by_name.get(&name.to_lowercase())
     }
 
@@ -229,6 +237,29 @@ mod tests {
             table.get("ALICE").unwrap().identity().groups_header(),
             "admins"
         );
+    }
+
+    /// The lookup without a copy is only for names with nothing to lower: names outside ASCII
+    /// still go through `to_lowercase`.
+    #[test]
+    fn lookups_lower_names_outside_ascii() {
+        let emile = User::new(
+            "Émile".into(),
+            HASH.into(),
+            String::new(),
+            String::new(),
+            Vec::new(),
+            None,
+        );
+        let table = UserTable::new([emile]);
+        for name in ["émile", "Émile", "ÉMILE"] {
+            assert_eq!(
+                table.get(name).map(|u| u.name.as_str()),
+                Some("Émile"),
+                "{name}"
+            );
+        }
+        assert!(table.get("emile").is_none());
     }
 
     #[test]

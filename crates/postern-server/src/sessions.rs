@@ -51,12 +51,11 @@ pub async fn current_among(
     users: &UserTable,
     headers: &HeaderMap,
 ) -> Result<Option<CurrentSession>, StoreError> {
-    let Some(token) =
-        cookies::find(headers, &state.session_cookie.name).and_then(SessionToken::parse)
+    let Some(key) =
+        cookies::find(headers, &state.session_cookie.name).and_then(SessionToken::hash_of)
     else {
         return Ok(None);
     };
-    let key = token.hash();
     let Some(record) = state.store.get_session(&key).await? else {
         return Ok(None);
     };

@@ -137,3 +137,44 @@ fn malformed_paths_are_refused() {
         assert!(path(bad).is_err(), "{bad:?} should be refused");
     }
 }
+
+/// The shortcut for paths that are already canonical returns what the full resolution would,
+/// on every path of up to five characters after the root over an alphabet of the characters
+/// that matter (separators, dots, escapes, `;`, `\`, space, a control character).
+#[test]
+fn the_already_canonical_shortcut_agrees_with_resolving() {
+    const ALPHABET: [char; 10] = ['/', 'a', '.', '%', '2', 'F', ';', '\\', ' ', '\u{7f}'];
+    let mut paths = vec![String::from("/")];
+    let mut shortcut = 0;
+    for _ in 0..5 {
+        let longer: Vec<String> = paths
+            .iter()
+            .filter(|path| path.len() == paths.last().map_or(0, String::len))
+            .flat_map(|path| ALPHABET.iter().map(move |ch| format!("{path}{ch}")))
+            .collect();
+        paths.extend(longer);
+    }
+    for raw in &paths {
+        if is_canonical_already(raw) {
+            shortcut += 1;
+            let resolved = resolve(raw).unwrap();
+            assert_eq!(resolved.path, *raw, "{raw:?}");
+            assert_eq!(resolved.ambiguity, None, "{raw:?}");
+        }
+    }
+    assert!(shortcut > 1_000, "the shortcut fired on {shortcut} paths");
+    for typical in [
+        "/",
+        "/app/page.html",
+        "/a/b/",
+        "/.well-known/x",
+        "/a.b/c..d",
+    ] {
+        assert!(is_canonical_already(typical), "{typical}");
+    }
+    for not in [
+        "//a", "/a//b", "/./a", "/a/..", "/a/...", "/%61", "/a;b", "/a b", "/a\\b",
+    ] {
+        assert!(!is_canonical_already(not), "{not}");
+    }
+}
