@@ -39,16 +39,18 @@ impl Pinning {
     }
 }
 
-/// `program args…`, under `taskset -c CORE` when a core is given.
+/// `program args…`, under `taskset -c CORE` when a core is given, and under `setpriv
+/// --pdeathsig TERM` (util-linux): the kernel sends the server SIGTERM when the harness ends,
+/// so a harness stopped by a signal, which runs no destructor, leaves no server running.
+/// Both wrappers exec the program, so the child's pid is the program's.
 pub fn command(program: &Path, core: Option<usize>) -> Command {
-    match core {
-        Some(core) => {
-            let mut command = Command::new("taskset");
-            command.arg("-c").arg(core.to_string()).arg(program);
-            command
-        }
-        None => Command::new(program),
+    let mut command = Command::new(postern_testkit::require_tool("setpriv"));
+    command.args(["--pdeathsig", "TERM", "--"]);
+    if let Some(core) = core {
+        command.arg("taskset").arg("-c").arg(core.to_string());
     }
+    command.arg(program);
+    command
 }
 
 /// A running server: stopped with SIGTERM (then SIGKILL) when dropped.
