@@ -73,12 +73,28 @@ fn build_deb(out: &Path) -> PathBuf {
         "cargo deb: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    std::fs::read_dir(out)
+    let built: Vec<PathBuf> = std::fs::read_dir(out)
         .unwrap()
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .find(|path| path.extension().is_some_and(|ext| ext == "deb"))
-        .expect("no .deb built")
+        .collect();
+    let with_extension = |wanted: &str| {
+        built
+            .iter()
+            .find(|path| path.extension().is_some_and(|ext| ext == wanted))
+            .cloned()
+    };
+    // The symbols go to their own package (`dbgsym = true`), not into /usr/bin/postern.
+    assert!(
+        with_extension("ddeb").is_some(),
+        "no -dbgsym .ddeb beside the package: {built:?}"
+    );
+    with_extension("deb").expect("no .deb built")
+}
+
+/// The section names of an ELF file, from `readelf -S`.
+fn sections(path: &str) -> String {
+    String::from_utf8_lossy(&run("readelf", &["-S", "-W", path]).stdout).into_owned()
 }
 
 fn owner_and_mode(path: &str) -> (String, String, u32) {
@@ -158,6 +174,13 @@ fn the_deb_installs_serves_as_its_user_and_removes_cleanly() {
         owner_and_mode(BINARY),
         ("root".into(), "root".into(), 0o755)
     );
+    let installed_sections = sections(BINARY);
+    for debug in [".debug_info", ".debug_line"] {
+        assert!(
+            !installed_sections.contains(debug),
+            "the installed binary carries {debug}: the package must ship it stripped"
+        );
+    }
     assert_eq!(
         owner_and_mode("/etc/postern"),
         ("root".into(), "postern".into(), 0o750)
