@@ -20,6 +20,9 @@ const FORGED: &[(&str, &str)] = &[
     ("Remote_Email", "mallory@evil.example"),
     ("Remote_Name", "Mallory"),
     ("Remote_Groups", "admins,root"),
+    // The identity token's header, sent by postern only with `[identity_token]` (off here).
+    ("Remote-Jwt", "forged.by.mallory"),
+    ("Remote_Jwt", "forged.by.mallory"),
 ];
 
 fn forged(request: Request) -> Request {
@@ -38,6 +41,8 @@ pub async fn forged_identity_headers_are_replaced_by_postern_s(kind: ProxyKind) 
     assert_eq!(response.status, StatusCode::OK, "{}", response.describe());
     let echo = Echo::parse(&response.json());
     expect::upstream_saw_alice(&echo);
+    // Not even empty: a header postern did not send must not be set from its answer.
+    assert_eq!(echo.values("remote-jwt"), Vec::<String>::new());
     assert!(
         !response.text().contains("mallory"),
         "a forged value reached the app: {}",
