@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use std::net::IpAddr;
 
+use futures_util::FutureExt;
 use http::HeaderMap;
 use postern_core::session::{AuthLevel, ExternalIdentity, SessionRecord};
 use postern_core::token::{SessionToken, TokenHash};
@@ -98,18 +99,32 @@ pub fn touch_if_due(state: &Arc<AppState>, session: &CurrentSession) {
     let Some(moved) = policy.throttled_touch(&session.record, now) else {
         return;
     };
-    let state = Arc::clone(state);
+    let ttl = Duration::from_secs(policy.ttl(&moved, now));
     let key = session.key;
+    if state.store.completes_in_place() {
+        // The memory store's write is a map update, done by the first poll: in place it
+        // costs less than the task it would otherwise get (docs/performance.md, "The
+        // keepalive write"). `None` cannot happen there; the task below would still write.
+        let write = state.store.replace_session_if_present(&key, &moved, ttl);
+        if let Some(written) = write.now_or_never() {
+            warn_if_failed(written);
+            return;
+        }
+    }
+    let state = Arc::clone(state);
     tokio::spawn(async move {
-        let ttl = Duration::from_secs(policy.ttl(&moved, now));
-        let moved_now = state
+        let written = state
             .store
             .replace_session_if_present(&key, &moved, ttl)
             .await;
-        if let Err(err) = moved_now {
-            tracing::warn!(error = %err, "could not move a session's idle deadline");
-        }
+        warn_if_failed(written);
     });
+}
+
+fn warn_if_failed(written: Result<bool, StoreError>) {
+    if let Err(err) = written {
+        tracing::warn!(error = %err, "could not move a session's idle deadline");
+    }
 }
 
 /// A new session for `user`: a fresh token, stored by its hash. Returns the token (for the

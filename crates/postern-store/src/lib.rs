@@ -132,6 +132,12 @@ impl Store {
         RedisStore::new(config).map(Self::Redis)
     }
 
+    /// Whether every operation completes on its future's first poll, with no I/O to wait for
+    /// (the memory store): a caller may run one in place rather than hand it to a task.
+    pub fn completes_in_place(&self) -> bool {
+        matches!(self, Self::Memory(_))
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             Self::Memory(_) => "memory",
@@ -180,8 +186,15 @@ impl Store {
     ) -> Result<bool, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.replace_session_if_present(hash, record.clone(), ttl)),
-            Self::Redis(store) => store.replace_session_if_present(hash, record, ttl).await,
-            Self::Embedded(store) => store.replace_session_if_present(hash, record, ttl).await,
+            // Boxed, as in `get_session`: this is the check path's keepalive write (see
+            // `touch_if_due`), and inline the Redis and file writes' 4 KiB futures made every
+            // caller's future that large, copied into a task on every keepalive.
+            Self::Redis(store) => {
+                Box::pin(store.replace_session_if_present(hash, record, ttl)).await
+            }
+            Self::Embedded(store) => {
+                Box::pin(store.replace_session_if_present(hash, record, ttl)).await
+            }
         }
     }
 

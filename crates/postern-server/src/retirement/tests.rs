@@ -57,9 +57,10 @@ async fn at_start_only_local_users_with_records_of_their_own_count_as_absent() {
     );
 }
 
-/// A check that read alice's session just before she was removed moves its idle deadline in
-/// a task of its own (`sessions::touch_if_due`), which may run after her retirement deleted
-/// the session: that late write must not bring the session back for the next alice to use.
+/// A check that read alice's session just before she was removed moves its idle deadline
+/// after reading it (`sessions::touch_if_due`; on Redis and the file in a task of its own), so
+/// the write may come after her retirement deleted the session: that late write must not bring
+/// the session back for the next alice to use.
 #[tokio::test]
 async fn a_checks_late_deadline_move_does_not_bring_back_a_retired_users_session() {
     let state = std::sync::Arc::new(alice_and_bob());
@@ -106,6 +107,32 @@ async fn a_checks_late_deadline_move_does_not_bring_back_a_signed_out_session() 
             .is_none()
     );
     assert!(state.store.user_sessions("alice").await.unwrap().is_empty());
+}
+
+/// On the memory store the move is made in place, before `touch_if_due` returns, not in a
+/// task: the task cost more than the map update it carried (docs/performance.md, "The
+/// keepalive write").
+#[tokio::test]
+async fn on_the_memory_store_a_due_deadline_moves_before_the_check_answers() {
+    let state = std::sync::Arc::new(alice_and_bob());
+    assert!(state.store.completes_in_place());
+    let (token, _, read) = alice_session_due_a_move(&state).await;
+
+    crate::sessions::touch_if_due(&state, &read);
+    // Nothing below yields to the runtime (a memory read is ready at once), so a task
+    // spawned for the write could not have run yet on this single-threaded test runtime.
+    let stored = state
+        .store
+        .get_session(&token.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.idle_deadline > read.record.idle_deadline,
+        "not moved before touch_if_due returned: {} then {}",
+        read.record.idle_deadline,
+        stored.idle_deadline
+    );
 }
 
 /// alice's session, half its idle window gone (so the next check moves its deadline), as a

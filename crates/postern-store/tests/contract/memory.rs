@@ -85,3 +85,16 @@ async fn a_flood_of_random_usernames_stays_bounded() {
         .unwrap();
     assert_eq!(memory.session_count(), 1);
 }
+
+/// The keepalive write (`replace_session_if_present`) runs for every check whose session is
+/// due a move, and its future is what the server copies into a task on Redis and the file.
+/// One future type serves all three backends, so unboxed it carried the Redis and file
+/// writes' 4 KiB whichever store answered (docs/performance.md, "The keepalive write").
+#[test]
+fn the_keepalive_writes_future_is_small_on_every_backend() {
+    let store = Store::memory(10);
+    let (key, record) = (key(), record("alice"));
+    let write = store.replace_session_if_present(&key, &record, Duration::from_secs(60));
+    let size = std::mem::size_of_val(&write);
+    assert!(size <= 128, "the keepalive write's future is {size} bytes");
+}
