@@ -18,6 +18,8 @@ pub struct Measured {
     pub paired_range: Option<(f64, f64, usize)>,
     /// Median of (this run's CPU per request ÷ the reference run's), when paired.
     pub paired_cpu_ratio: Option<f64>,
+    /// The same with the first server's own CPU (postern without redis-server).
+    pub paired_own_cpu_ratio: Option<f64>,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// Server-side CPU (every server process of the scenario), in % of one core.

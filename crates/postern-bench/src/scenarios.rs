@@ -315,6 +315,7 @@ impl Bench<'_> {
                 paired_ratio: reference.map(|(rate, _)| run.requests_per_sec / rate.max(1.0)),
                 paired_range: None,
                 paired_cpu_ratio: reference.map(|(_, cpu)| cpu_us(used, &run) / cpu.max(1e-9)),
+                paired_own_cpu_ratio: reference.map(|(_, cpu)| cpu_us(own, &run) / cpu.max(1e-9)),
                 p50_ms: run.p50_ms,
                 p99_ms: run.p99_ms,
                 cpu_percent: 100.0 * used as f64 / self.ticks / seconds,
@@ -349,6 +350,7 @@ impl Bench<'_> {
                 Some((low, ratios.max_by(f64::total_cmp)?, runs.len()))
             }),
             paired_cpu_ratio: paired(&|m| m.paired_cpu_ratio),
+            paired_own_cpu_ratio: paired(&|m| m.paired_own_cpu_ratio),
             p50_ms: median(&|m| m.p50_ms),
             p99_ms: median(&|m| m.p99_ms),
             cpu_percent: median(&|m| m.cpu_percent),
@@ -1065,22 +1067,35 @@ fn binary_size(release: &Path, dir: &TempDir) -> Option<(String, u64)> {
 fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
     let nginx_cpu = report::find(rows, "b").map(Measured::cpu_us_per_request);
     let nginx_rate = report::find(rows, "b").map(|m| m.requests_per_sec);
-    // CPU per request ÷ nginx `return 200`'s: paired when the runs alternated with b's,
-    // else against b's row; `own` counts the first server alone (postern without Redis).
+    // CPU per request ÷ nginx `return 200`'s: paired when the runs alternated with b's (the
+    // nginx runs seconds apart, under the same load), else against b's row; `own` counts the
+    // first server alone (postern without Redis).
+    let unpaired_cpu_ratio = |m: &Measured, own: bool| -> Option<f64> {
+        let cpu = if own { m.own_cpu_us } else { m.cpu_us };
+        nginx_cpu.filter(|n| *n > 0.0).map(|n| cpu / n)
+    };
     let cpu_ratio = |m: &Measured, own: bool| -> Option<f64> {
-        let paired = m
-            .paired_cpu_ratio
-            .filter(|_| m.paired_with == Some("b") && !own);
-        paired.or_else(|| {
-            let cpu = if own { m.own_cpu_us } else { m.cpu_us };
-            nginx_cpu.filter(|n| *n > 0.0).map(|n| cpu / n)
-        })
+        let paired = if own {
+            m.paired_own_cpu_ratio
+        } else {
+            m.paired_cpu_ratio
+        };
+        paired
+            .filter(|_| m.paired_with == Some("b"))
+            .or_else(|| unpaired_cpu_ratio(m, own))
     };
     let mut targets = Vec::new();
     let cpu_target = |what, target, key: &str, max: f64, own: bool, p99: Option<f64>| {
-        let found = report::find(rows, key).and_then(|m| {
+        let row = report::find(rows, key);
+        let found = row.and_then(|m| {
             cpu_ratio(m, own).map(|r| (r, m.p99_ms, report::ratio_to_reference(m, nginx_rate)))
         });
+        // When paired, b's own row is said beside it: the two read differently when the
+        // machine drifted between b's row and this one.
+        let against_b = row
+            .filter(|m| m.paired_with == Some("b"))
+            .and_then(|m| unpaired_cpu_ratio(m, own))
+            .map_or_else(String::new, |r| format!(" (paired; {r:.2}× against row b)"));
         Target {
             what,
             target,
@@ -1090,8 +1105,8 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
                     let rate = rate
                         .map_or_else(String::new, |rate| format!(", throughput {rate:.2}× nginx"));
                     match p99 {
-                        Some(_) => format!("{r:.2}× CPU/req, p99 {p:.3} ms{rate}"),
-                        None => format!("{r:.2}× CPU/req{rate}"),
+                        Some(_) => format!("{r:.2}× CPU/req{against_b}, p99 {p:.3} ms{rate}"),
+                        None => format!("{r:.2}× CPU/req{against_b}{rate}"),
                     }
                 },
             ),
