@@ -66,14 +66,17 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
                     }
                     match watch.check(load) {
                         Found::Nothing => continue,
-                        Found::AsAtStart(loaded) => {
-                            if let Ok(config) = loaded {
-                                let before = state.users();
-                                state.replace_live(config.access, config.users);
-                                retirements.removed(&before, &state.users());
-                            }
+                        Found::AsAtStart(Ok(config)) => {
+                            let before = state.users();
+                            state.replace_live(config.access, config.users);
+                            retirements.removed(&before, &state.users());
                             continue;
                         }
+                        // The files held still, yet no longer read as valid (a file they name
+                        // changed, or a write ended just before the watch began): handled as
+                        // any invalid reload, so the operator hears of it now (the log, the
+                        // metric) rather than at the next restart.
+                        Found::AsAtStart(Err(problems)) => Err(problems),
                         Found::Changed(loaded) => {
                             tracing::info!("the config file or users_file changed: reloading the access rules and users");
                             loaded

@@ -264,3 +264,28 @@ fn a_start_that_read_a_half_written_users_file_retires_nobody_of_its_second_half
     assert_eq!(retired.len(), 1, "{}", running.log_text());
     assert_eq!(status(&login(port, "dave")), 200);
 }
+
+/// The watch reads the files once more when they held still since the start. If that read
+/// fails although neither file changed (here the `secret_file` is gone), it is reported as a
+/// failed reload, and what postern started with stays in force.
+#[test]
+fn a_start_config_that_no_longer_reads_as_valid_is_reported_and_kept() {
+    let dir = TempDir::new("reload-start-invalid");
+    let port = free_port();
+    let secret = dir.write("secret.txt", "a-cli-test-secret-that-is-long-enough\n");
+    let path = dir.write(
+        "postern.toml",
+        &config(port, &status_app("deny")).replace(
+            "secret = \"a-cli-test-secret-that-is-long-enough\"",
+            &format!("secret_file = \"{}\"", secret.display()),
+        ),
+    );
+    let running = Running::start(&dir, &path, port);
+    // Before the watch's first look, an interval after the start.
+    std::fs::remove_file(&secret).unwrap();
+
+    wait_for_log(&running, "the new configuration is invalid");
+    let log = running.log_text();
+    assert!(log.contains("`secret_file`"), "{log}");
+    assert_eq!(check(port), "403");
+}
