@@ -25,7 +25,7 @@ pub struct HostPort {
 
 /// Splits `host[:port]` (with `[v6]:port`) and canonicalises the host.
 pub fn host_port(authority: &str) -> Result<HostPort, CanonicalError> {
-    let authority = authority.trim();
+    let authority = authority.trim_ascii();
     let (host, port) = split_port(authority)?;
     Ok(HostPort {
         host: host_name(host)?,

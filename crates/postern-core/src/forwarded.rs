@@ -63,7 +63,7 @@ pub enum Scheme {
 impl Scheme {
     fn parse(text: &str, header: &'static str) -> Result<Self, TargetError> {
         // A proxy chain may send "https,http"; the first entry is the client-facing one.
-        let first = text.split(',').next().unwrap_or_default().trim();
+        let first = first_entry(text);
         if first.eq_ignore_ascii_case("https") {
             Ok(Self::Https)
         } else if first.eq_ignore_ascii_case("http") {
@@ -159,6 +159,9 @@ const X_ORIGINAL_URL: Named = named("x-original-url", "X-Original-URL");
 const X_ORIGINAL_METHOD: Named = named("x-original-method", "X-Original-Method");
 const HOST: Named = named("host", "Host");
 
+/// A header's value as text: visible ASCII, spaces and tabs (`to_str` refuses anything else),
+/// which is why the target is trimmed and searched byte by byte (`trim_ascii`,
+/// `position_of_any`).
 fn text<'a>(headers: &'a HeaderMap, header: &Named) -> Result<Option<&'a str>, TargetError> {
     match headers.get(&header.name) {
         None => Ok(None),
@@ -170,16 +173,23 @@ fn text<'a>(headers: &'a HeaderMap, header: &Named) -> Result<Option<&'a str>, T
 }
 
 fn required<'a>(headers: &'a HeaderMap, header: &Named) -> Result<&'a str, TargetError> {
-    match text(headers, header)? {
-        Some(value) if !value.trim().is_empty() => Ok(value.trim()),
+    match text(headers, header)?.map(str::trim_ascii) {
+        Some(value) if !value.is_empty() => Ok(value),
         _ => Err(TargetError::Missing(header.label)),
     }
 }
 
+/// The first entry of a comma-separated list, trimmed.
+fn first_entry(list: &str) -> &str {
+    list.split_once(',')
+        .map_or(list, |(first, _)| first)
+        .trim_ascii()
+}
+
 /// Proxies always call the auth server with GET; the original method rides in a header.
 fn method_header(headers: &HeaderMap, header: &Named) -> Result<Option<Method>, TargetError> {
-    match text(headers, header)? {
-        Some(value) if !value.trim().is_empty() => Method::from_bytes(value.trim().as_bytes())
+    match text(headers, header)?.map(str::trim_ascii) {
+        Some(value) if !value.is_empty() => Method::from_bytes(value.as_bytes())
             .map(Some)
             .map_err(|_| TargetError::BadMethod(header.label)),
         _ => Ok(None),
@@ -193,8 +203,8 @@ fn build(
     path_and_query: &str,
 ) -> Result<ForwardedRequest, TargetError> {
     let host_port = canonical::host_port(authority)?;
-    let path_only = path_and_query.split(['?', '#']).next().unwrap_or_default();
-    let path = canonical::path(path_only)?;
+    let path_end = position_of_any(path_and_query, b"?#").unwrap_or(path_and_query.len());
+    let path = canonical::path(&path_and_query[..path_end])?;
     Ok(ForwardedRequest {
         method,
         scheme,
@@ -212,34 +222,38 @@ fn from_forwarded_set(headers: &HeaderMap) -> Result<ForwardedRequest, TargetErr
         X_FORWARDED_PROTO.label,
     )?;
     // Chains of proxies may list several hosts; the first is what the client asked for.
-    let host = required(headers, &X_FORWARDED_HOST)?
-        .split(',')
-        .next()
-        .unwrap_or_default()
-        .trim();
+    let host = first_entry(required(headers, &X_FORWARDED_HOST)?);
     let uri = text(headers, &X_FORWARDED_URI)?
-        .map(str::trim)
+        .map(str::trim_ascii)
         .filter(|uri| !uri.is_empty());
     let method = method_header(headers, &X_FORWARDED_METHOD)?.unwrap_or(Method::GET);
     build(method, scheme, host, uri.unwrap_or("/"))
 }
 
 fn from_original_url(headers: &HeaderMap, url: &str) -> Result<ForwardedRequest, TargetError> {
-    let url = url.trim();
-    let (scheme, rest) = url.split_once("://").ok_or(TargetError::BadOriginalUrl)?;
-    let scheme =
-        Scheme::parse(scheme, X_ORIGINAL_URL.label).map_err(|_| TargetError::BadOriginalUrl)?;
-    if scheme.as_str().len() != url.find("://").unwrap_or_default() {
+    // Exactly `http://` or `https://` (any case) first: nothing before the scheme, nothing
+    // between it and the authority.
+    let (scheme, rest) = url
+        .trim_ascii()
+        .split_once(':')
+        .ok_or(TargetError::BadOriginalUrl)?;
+    let rest = rest.strip_prefix("//").ok_or(TargetError::BadOriginalUrl)?;
+    let scheme = if scheme.eq_ignore_ascii_case("https") {
+        Scheme::Https
+    } else if scheme.eq_ignore_ascii_case("http") {
+        Scheme::Http
+    } else {
         return Err(TargetError::BadOriginalUrl);
-    }
-    let split_at = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    };
+    let split_at = position_of_any(rest, b"/?#").unwrap_or(rest.len());
     let (authority, path_and_query) = rest.split_at(split_at);
     if authority.contains('@') {
         return Err(TargetError::BadOriginalUrl);
     }
-    let path_and_query = match path_and_query.chars().next() {
-        Some('/') => path_and_query.to_owned(),
-        _ => format!("/{path_and_query}"),
+    let path_and_query = if path_and_query.starts_with('/') {
+        path_and_query.to_owned()
+    } else {
+        format!("/{path_and_query}")
     };
     let method = match method_header(headers, &X_ORIGINAL_METHOD)? {
         Some(method) => method,
@@ -254,7 +268,7 @@ fn from_envoy(headers: &HeaderMap, own: &OwnRequest<'_>) -> Result<ForwardedRequ
         None => Scheme::Http,
     };
     let host = match text(headers, &HOST)?
-        .map(str::trim)
+        .map(str::trim_ascii)
         .filter(|host| !host.is_empty())
     {
         Some(host) => host,
@@ -267,6 +281,13 @@ fn from_envoy(headers: &HeaderMap, own: &OwnRequest<'_>) -> Result<ForwardedRequ
         path => path.to_owned(),
     };
     build(method, scheme, host, &path_and_query)
+}
+
+/// Where the first of `bytes` (ASCII) is in `text`. A byte search: an ASCII byte never occurs
+/// inside a multi-byte character, so the index is a character boundary, and the check path is
+/// spared the character decoding of a `[char]` pattern (docs/performance.md).
+fn position_of_any(text: &str, bytes: &[u8]) -> Option<usize> {
+    text.bytes().position(|byte| bytes.contains(&byte))
 }
 
 #[cfg(test)]

@@ -155,6 +155,12 @@ fn missing_or_malformed_targets_are_errors() {
             &[("x-original-url", "http://user@evil.com/")],
         ),
         (ProxyKind::Nginx, &[("x-original-url", "xhttp://a.test/")]),
+        // Only exactly `http://` or `https://` opens the URL.
+        (ProxyKind::Nginx, &[("x-original-url", "http:x://a.test/")]),
+        (ProxyKind::Nginx, &[("x-original-url", "http,x://a.test/")]),
+        (ProxyKind::Nginx, &[("x-original-url", "http :/a.test/")]),
+        (ProxyKind::Nginx, &[("x-original-url", "https:/a.test/")]),
+        (ProxyKind::Nginx, &[("x-original-url", "http ://a.test/")]),
         (ProxyKind::Envoy, &[]),
     ];
     for (kind, pairs) in cases {
@@ -243,4 +249,18 @@ fn a_blank_method_header_means_get() {
         ("x-original-method", ""),
     ];
     assert_eq!(parse(ProxyKind::Nginx, &nginx).unwrap().method, Method::GET);
+}
+
+#[test]
+fn the_original_urls_scheme_is_read_in_any_case_and_its_path_may_be_missing() {
+    let target = parse(
+        ProxyKind::Nginx,
+        &[("x-original-url", " HTTPS://App.Example.com:8443?q=1#f ")],
+    )
+    .unwrap();
+    assert_eq!(target.scheme, Scheme::Https);
+    assert_eq!(target.host, "app.example.com");
+    assert_eq!(target.port, Some(8443));
+    assert_eq!(target.path.path, "/");
+    assert_eq!(target.original_url(), "https://App.Example.com:8443/?q=1#f");
 }

@@ -47,9 +47,10 @@ pub async fn check<B>(
     envoy_path: &str,
 ) -> HttpResponse {
     let response = decide(state, peer, request, proxy, envoy_path).await;
-    if proxy == ProxyKind::Nginx {
-        // auth_request is a header-only subrequest: nginx never reads a body, and an unread
-        // body makes it close the keep-alive connection after every check (docs/proxies.md).
+    // auth_request is a header-only subrequest: nginx never reads a body, and an unread body
+    // makes it close the keep-alive connection after every check (docs/proxies.md). An
+    // allowed answer (200) has none to take away (`allow`), so most checks skip the work.
+    if proxy == ProxyKind::Nginx && response.status() != StatusCode::OK {
         return respond::without_body(response);
     }
     response
