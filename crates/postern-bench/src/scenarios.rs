@@ -1193,6 +1193,21 @@ fn targets(rows: &[Row], footprint: &Footprint) -> Vec<Target> {
             met: None,
         });
     }
+    // nginx's own `return 200` as the stub: the reference issue #13 first measured the nginx
+    // row against. Both rows are paired with f2, so postern against it is their quotient.
+    let nginx_stub = to_stub("f2n", "f2");
+    let postern_to_nginx_stub = to_stub("f3", "f2")
+        .zip(nginx_stub)
+        .map(|(postern, stub)| postern / stub.max(1e-9));
+    targets.push(Target {
+        what: "through nginx: nginx `return 200` stub ÷ stub (f2n ÷ f2)",
+        target: "no target: the other cheapest stub; f3 ÷ f2n is f3 ÷ f2 divided by this",
+        measured: match postern_to_nginx_stub {
+            Some(ratio) => format!("{}; f3 ÷ f2n {ratio:.2}×", shown("f2n", nginx_stub)),
+            None => shown("f2n", nginx_stub),
+        },
+        met: None,
+    });
     let rate_ratio =
         |key: &str| report::find(rows, key).and_then(|m| report::ratio_to_reference(m, nginx_rate));
     let h1000_over_h1 = rate_ratio("h1000")
