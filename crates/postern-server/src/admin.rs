@@ -33,7 +33,7 @@ pub async fn consents(store: &Store, user: &str) -> Result<Vec<(String, Vec<Stri
 }
 
 /// Takes back `user`'s consent for `client`: the consent page is shown again at the next
-/// sign-in, and the refresh tokens the client holds for the user stop working (the account
+/// sign-in, and the access and refresh tokens the client holds for the user stop working (the account
 /// page's "Revoke" does the same, through the same function).
 pub async fn revoke_consent(store: &Store, user: &str, client: &str) -> Result<(), StoreError> {
     if crate::oidc::consents::revoke(store, user, client, now()).await? {
@@ -242,6 +242,6 @@ pub async fn revoke_consent_user(
     let name = spelled(users, name);
     revoke_consent(store, &name, client).await?;
     Ok(format!(
-        "{name} will be asked again before {client} learns anything; its refresh tokens for {name} no longer work"
+        "{name} will be asked again before {client} learns anything; its access and refresh tokens for {name} no longer work"
     ))
 }

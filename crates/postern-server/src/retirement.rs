@@ -4,7 +4,7 @@
 //! the user handle), the credentials record (a password set at run time, the TOTP secret and
 //! recovery codes they set up themselves; what stays in its place is a revocation as of the
 //! retirement, so their bearer tokens stay ended), their OpenID consents (with the
-//! refresh-token families those issued) and their OpenID subject id go. One audit line says
+//! token families those issued) and their OpenID subject id go. One audit line says
 //! what was removed, as counts.
 //!
 //! Deleted, not marked: a removed person's factors and consents are of no further use to

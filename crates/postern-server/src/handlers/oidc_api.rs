@@ -125,11 +125,17 @@ async fn code_grant(
         Ok(None) => return Err(invalid_grant("the user no longer exists")),
         Err(err) => return Err(err.into()),
     };
-    let family_expires_at = now.saturating_add(client.refresh_token_ttl.as_secs());
-    // A code issued before the user revoked their consent is spent for nothing. A refresh
-    // token outlives the sign-in: its family is noted with the user's consent in the same
-    // step, so revoking the consent (account page, `users consents --revoke`) ends it.
+    // A code issued before the user revoked their consent is spent for nothing. The family
+    // of every exchange is noted with the user's consent in the same step, so revoking the
+    // consent (account page, `users consents --revoke`) ends its tokens: with `offline_access`
+    // it lives until `refresh_token_ttl`, without it only as long as its one access token.
     let offline = grant.scopes.iter().any(|scope| scope == "offline_access");
+    let family_lifetime = if offline {
+        client.refresh_token_ttl
+    } else {
+        client.access_token_ttl
+    };
+    let family_expires_at = now.saturating_add(family_lifetime.as_secs());
     let consent = CodeConsent {
         user: &subject.user,
         sub: &subject.sub,
@@ -138,7 +144,7 @@ async fn code_grant(
         explicit: client.consent == ConsentMode::Explicit,
         scopes: &grant.scopes,
     };
-    let family_noted = offline.then_some((family.as_str(), family_expires_at));
+    let family_noted = (family.as_str(), family_expires_at);
     if !consents::admit_code(&state.store, &consent, family_noted, now).await? {
         return Err(invalid_grant(
             "the user revoked their consent after the code was issued",

@@ -1,8 +1,9 @@
 //! The OpenID clients a user allowed: one durable user record per user and client
-//! (`RecordKind::OidcConsent`), holding the scopes granted, since when, and the refresh-token
-//! families issued to the client for the user since. The one place that reads, grants and
-//! revokes a consent: the consent page, the account page and `postern users consents` all
-//! come here, so revoking always ends the client's refresh tokens as well.
+//! (`RecordKind::OidcConsent`), holding the scopes granted, since when, and the token families
+//! (each code exchange's access token, and its refresh tokens) issued to the client for the
+//! user since. The one place that reads, grants and revokes a consent: the consent page, the
+//! account page and `postern users consents` all come here, so revoking always ends the
+//! client's access and refresh tokens as well.
 //!
 //! A revoked consent is kept as a record without scopes, for its `generation` alone: every
 //! code carries the generation it was issued under, and the token endpoint refuses a code
@@ -11,7 +12,7 @@
 //! A consent is bound to the subject id (`oidc::subjects`) of the person who gave it: one
 //! kept under the same name for another id (a user removed and created again, a provider's
 //! user of the same name, or a record from before consents were bound) is neither honoured
-//! nor shown; the next consent given replaces it (keeping its refresh-token families, so a
+//! nor shown; the next consent given replaces it (keeping its token families, so a
 //! revocation still ends them, and its generation). Retiring a user removes their consents
 //! (`retire_all`).
 
@@ -31,7 +32,8 @@ pub struct Consent {
     /// When the user first allowed the client (`None`: a record kept before postern noted it).
     #[serde(default)]
     pub granted_at: Option<UnixSeconds>,
-    /// Refresh-token families the client holds for the user, each with its absolute end.
+    /// The token families the client holds for the user (one per code exchange: its access
+    /// token, and its refresh tokens with `offline_access`), each with its absolute end.
     #[serde(default)]
     pub families: Vec<(String, UnixSeconds)>,
     /// Moves on at each revocation, and when the user allows the client again after one.
@@ -52,7 +54,7 @@ impl Consent {
     }
 
     /// The record as the subject `sub` may build on: another subject's (or an unbound one)
-    /// starts afresh, keeping only its refresh-token families and its generation.
+    /// starts afresh, keeping only its token families and its generation.
     fn owned_by(self, sub: &str) -> Self {
         if self.is_of(sub) {
             return self;
@@ -205,26 +207,22 @@ pub struct CodeConsent<'a> {
 
 /// Whether the code `code` describes may still be redeemed: false when the user revoked the
 /// consent after it was issued (its generation moved), or when an explicit client's consent
-/// no longer stands. With `family` (a refresh-token family, with its absolute end) the family
-/// is noted with the consent in the same step, under the consents lock, so revoking the
-/// consent ends it: a revocation is either before the check (the code is refused) or after
-/// the note (the family is revoked). The scopes join the consent's (consented, or allowed by
-/// the administrator for a client with implicit consent), so the account page shows what the
-/// client may read. Families that ended are forgotten here.
+/// no longer stands. The exchange's token family (with its absolute end) is noted with the
+/// consent in the same step, under the consents lock, so revoking the consent ends it: a
+/// revocation is either before the check (the code is refused) or after the note (the family
+/// is revoked). The scopes join the consent's (consented, or allowed by the administrator for
+/// a client with implicit consent), so the account page shows what the client may read.
+/// Families that ended are forgotten here.
 pub async fn admit_code(
     store: &Store,
     code: &CodeConsent<'_>,
-    family: Option<(&str, UnixSeconds)>,
+    (family, ends_at): (&str, UnixSeconds),
     now: UnixSeconds,
 ) -> Result<bool, StoreError> {
     let admits = |consent: Option<&Consent>| {
         let generation = consent.map_or(0, |consent| consent.generation);
         let stands = consent.is_some_and(|consent| !consent.revoked && consent.is_of(code.sub));
         generation == code.generation && (stands || !code.explicit)
-    };
-    let Some((family, ends_at)) = family else {
-        let consent = kept(store, code.user, code.client).await?;
-        return Ok(admits(consent.as_ref()));
     };
     update(store, code.user, code.client, |consent| {
         if !admits(consent.as_ref()) {
@@ -251,7 +249,7 @@ fn merge(consent: &mut Consent, scopes: &[String], now: UnixSeconds) {
 }
 
 /// Takes back `user`'s consent for `client`: the consent page is shown again at the next
-/// sign-in, and every refresh-token family the client holds for the user (with its access
+/// sign-in, and every token family the client holds for the user (access and refresh
 /// tokens) stops working now. False when there was no consent.
 pub async fn revoke(
     store: &Store,
@@ -286,12 +284,12 @@ pub async fn revoke(
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RetiredConsents {
     pub consents: usize,
-    /// Refresh-token families still running that were ended.
+    /// Token families still running that were ended.
     pub families: usize,
 }
 
 /// Revokes every consent kept under `user` (`crate::retirement`), each as `revoke` does, so
-/// the refresh tokens they issued stop working too, then deletes every record left (revoked
+/// the tokens they issued stop working too, then deletes every record left (revoked
 /// ones, kept for their generation, and any that no longer parse).
 pub async fn retire_all(
     store: &Store,

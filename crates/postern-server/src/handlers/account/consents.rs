@@ -1,5 +1,5 @@
 //! The account page's OpenID clients: `POST /account/consent-revoke` `client` takes back the
-//! user's consent and ends the refresh tokens the client holds for them
+//! user's consent and ends the access and refresh tokens the client holds for them
 //! (`oidc::consents::revoke`, the function `postern users consents --revoke` calls). Taking
 //! access away needs no recent authentication, only the session's CSRF token.
 

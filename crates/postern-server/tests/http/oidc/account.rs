@@ -199,6 +199,61 @@ async fn an_implicit_client_with_offline_access_is_listed_and_the_admin_command_
     );
 }
 
+/// Without `offline_access` an exchange yields one access token and no refresh token; the
+/// consent notes its family all the same, so "Revoke" ends it now, not at its expiry.
+#[tokio::test]
+async fn revoking_ends_an_access_token_issued_without_offline_access() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let pkce = Pkce::new();
+    let code = code_for(
+        &server,
+        &cookie,
+        "basic",
+        &pkce,
+        &[("scope", "openid profile")],
+    )
+    .await;
+    let tokens = exchange(&server, "basic", &code, &pkce).await.json();
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        userinfo(&server, &access_token).await.status,
+        StatusCode::OK
+    );
+    // Listed, so the user can take it back although the client holds no refresh token.
+    let page = server.account_page(&cookie).await;
+    assert!(
+        page.body.contains("<p class=\"session-title\">basic</p>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("It may read: openid profile."),
+        "{}",
+        page.body
+    );
+
+    let revoked = revoke(&server, &cookie, &page.hidden_field("csrf"), "basic").await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    assert_eq!(
+        userinfo(&server, &access_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let introspected = server
+        .post("/oidc/introspect")
+        .header("authorization", &basic("basic"))
+        .form(&[("token", access_token.as_str())])
+        .send()
+        .await;
+    assert_eq!(
+        introspected.json()["active"],
+        false,
+        "{}",
+        introspected.body
+    );
+}
+
 #[tokio::test]
 async fn a_code_issued_before_the_consent_was_revoked_is_refused() {
     let (server, _keys) = start().await;
