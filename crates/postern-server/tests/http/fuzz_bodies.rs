@@ -3,12 +3,13 @@
 //! status below 500; nothing but the right password starts a session; the server keeps
 //! serving. `POSTERN_FUZZ_CASES` scales the run (docs/testing.md).
 
-use std::sync::OnceLock;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::Method;
 use postern_testkit::fuzz_config;
 use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::{Map, Value};
 use tokio::runtime::Runtime;
 
@@ -60,19 +61,15 @@ const FIELDS: &[&str] = &[
 ];
 
 /// One server for the whole target, with limits high enough that the bodies, not the
-/// limits, decide the answers.
-fn server() -> &'static (Runtime, TestServer) {
-    static SERVER: OnceLock<(Runtime, TestServer)> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let runtime = Runtime::new().unwrap();
-        let server = runtime.block_on(TestServer::with_config(&config_text(
-            "https://auth.example.com",
-            "[limits]\nmax_failures_per_ip = 100\nfailure_window = \"1s\"\n\
-             max_failures_per_user = 100\nuser_failure_window = \"1s\"\n\
-             api_rate = 100000\napi_burst = 100000\n[api]\nbasic_auth = true\n",
-        )));
-        (runtime, server)
-    })
+/// limits, decide the answers. The test owns it (not a static, which is never dropped): with
+/// `POSTERN_TEST_STORE=redis` it owns a redis-server, killed when it drops.
+fn start_server(runtime: &Runtime) -> TestServer {
+    runtime.block_on(TestServer::with_config(&config_text(
+        "https://auth.example.com",
+        "[limits]\nmax_failures_per_ip = 100\nfailure_window = \"1s\"\n\
+         max_failures_per_user = 100\nuser_failure_window = \"1s\"\n\
+         api_rate = 100000\napi_burst = 100000\n[api]\nbasic_auth = true\n",
+    )))
 }
 
 fn text_value() -> impl Strategy<Value = String> {
@@ -200,16 +197,18 @@ fn holding() -> impl Strategy<Value = Holding> {
 
 /// Alice's session cookie and its CSRF token, signed in once (and again whenever a case
 /// ended that session).
-fn alice_cookie(refresh: bool) -> (String, String) {
-    static COOKIE: std::sync::Mutex<Option<(String, String)>> = std::sync::Mutex::new(None);
-    let mut cached = COOKIE.lock().unwrap();
-    if refresh || cached.is_none() {
-        let (runtime, server) = server();
-        let cookie = runtime.block_on(server.login("alice"));
-        let csrf = runtime.block_on(server.csrf(&cookie));
-        *cached = Some((cookie, csrf));
+struct AliceCookie(RefCell<Option<(String, String)>>);
+
+impl AliceCookie {
+    fn get(&self, runtime: &Runtime, server: &TestServer, refresh: bool) -> (String, String) {
+        let mut cached = self.0.borrow_mut();
+        if refresh || cached.is_none() {
+            let cookie = runtime.block_on(server.login("alice"));
+            let csrf = runtime.block_on(server.csrf(&cookie));
+            *cached = Some((cookie, csrf));
+        }
+        cached.clone().unwrap()
     }
-    cached.clone().unwrap()
 }
 
 /// A form body gets the token as its `csrf` field too (where the forms carry it).
@@ -229,65 +228,119 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
-proptest! {
-    #![proptest_config(fuzz_config(WEIGHT))]
+/// One request of a case: where, what body, what the client holds, and how it asks.
+type Case = (
+    (&'static str, &'static str),
+    (Option<&'static str>, Vec<u8>),
+    Holding,
+    Option<&'static str>,
+    bool,
+);
 
-    #[test]
-    fn every_body_of_every_endpoint_is_answered_below_500(
-        endpoint in prop::sample::select(ENDPOINTS),
-        (content_type, bytes) in body(),
-        holding in holding(),
-        origin in prop::sample::select(vec![None, None, Some("https://auth.example.com"), Some("https://evil.com")]),
-        accept_html in any::<bool>(),
-    ) {
-        let (runtime, server) = server();
-        let (method, path) = endpoint;
-        let mut request = server.request(Method::from_bytes(method.as_bytes()).unwrap(), path);
-        if let Some(content_type) = content_type {
-            request = request.header("content-type", content_type);
-        }
-        if let Some(origin) = origin {
-            request = request.header("origin", origin);
-        }
-        if accept_html {
-            request = request.browser();
-        }
-        let mut bytes = bytes;
-        match holding {
-            Holding::Session => {
-                let (cookie, csrf) = alice_cookie(false);
-                request = request.header("cookie", &cookie).header("x-csrf-token", &csrf);
-                add_csrf_field(&mut bytes, content_type, &csrf);
-            }
-            Holding::LoginForm => {
-                let page = runtime.block_on(server.get("/login").browser().send());
-                let csrf = page.hidden_field("csrf");
-                request = request.header("cookie", &page.cookie("postern_csrf").unwrap());
-                add_csrf_field(&mut bytes, content_type, &csrf);
-            }
-            Holding::Forged => request = request.header("cookie", "postern_session=forged; postern_csrf=x"),
-            Holding::Nothing => {}
-        }
-        let response = runtime.block_on(request.raw_body(bytes.clone()).send());
-        prop_assert!(
-            response.status.as_u16() < 500,
-            "{} {} answered {}: {}", method, path, response.status, response.body
-        );
-        if let Some(session) = response.session_cookie() {
-            // Only the right password starts a session.
-            let form_encoded = serde_urlencoded::to_string([("", PASSWORD)]).unwrap();
-            let password_sent = contains(&bytes, PASSWORD.as_bytes())
-                || contains(&bytes, form_encoded.trim_start_matches('=').as_bytes());
-            prop_assert!(password_sent, "{} {} started session {}", method, path, session);
-        }
-        if matches!(holding, Holding::Session) && response.set_cookies().iter().any(|c| c.starts_with("postern_session=;")) {
-            alice_cookie(true);
-        }
-        // Now and then, the server still answers its health check.
-        static CASES: AtomicUsize = AtomicUsize::new(0);
-        if CASES.fetch_add(1, Ordering::Relaxed).is_multiple_of(32) {
-            let health = runtime.block_on(server.get("/api/healthcheck").send());
-            prop_assert_eq!(health.status.as_u16(), 200);
-        }
+/// Written with a `TestRunner` rather than `proptest!`, so that the server is the test's own
+/// and ends with it.
+#[test]
+fn every_body_of_every_endpoint_is_answered_below_500() {
+    let runtime = Runtime::new().unwrap();
+    let server = start_server(&runtime);
+    let alice = AliceCookie(RefCell::new(None));
+    let cases = (
+        prop::sample::select(ENDPOINTS),
+        body(),
+        holding(),
+        prop::sample::select(vec![
+            None,
+            None,
+            Some("https://auth.example.com"),
+            Some("https://evil.com"),
+        ]),
+        any::<bool>(),
+    );
+    let config = ProptestConfig {
+        // Where the regressions file sits: beside this file, as `proptest!` would put it.
+        source_file: Some(file!()),
+        ..fuzz_config(WEIGHT)
+    };
+    let result = TestRunner::new(config).run(&cases, |case| {
+        answered_below_500(&runtime, &server, &alice, case)
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
     }
+}
+
+fn answered_below_500(
+    runtime: &Runtime,
+    server: &TestServer,
+    alice: &AliceCookie,
+    (endpoint, (content_type, bytes), holding, origin, accept_html): Case,
+) -> Result<(), TestCaseError> {
+    let (method, path) = endpoint;
+    let mut request = server.request(Method::from_bytes(method.as_bytes()).unwrap(), path);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    if accept_html {
+        request = request.browser();
+    }
+    let mut bytes = bytes;
+    match holding {
+        Holding::Session => {
+            let (cookie, csrf) = alice.get(runtime, server, false);
+            request = request
+                .header("cookie", &cookie)
+                .header("x-csrf-token", &csrf);
+            add_csrf_field(&mut bytes, content_type, &csrf);
+        }
+        Holding::LoginForm => {
+            let page = runtime.block_on(server.get("/login").browser().send());
+            let csrf = page.hidden_field("csrf");
+            request = request.header("cookie", &page.cookie("postern_csrf").unwrap());
+            add_csrf_field(&mut bytes, content_type, &csrf);
+        }
+        Holding::Forged => {
+            request = request.header("cookie", "postern_session=forged; postern_csrf=x");
+        }
+        Holding::Nothing => {}
+    }
+    let response = runtime.block_on(request.raw_body(bytes.clone()).send());
+    prop_assert!(
+        response.status.as_u16() < 500,
+        "{} {} answered {}: {}",
+        method,
+        path,
+        response.status,
+        response.body
+    );
+    if let Some(session) = response.session_cookie() {
+        // Only the right password starts a session.
+        let form_encoded = serde_urlencoded::to_string([("", PASSWORD)]).unwrap();
+        let password_sent = contains(&bytes, PASSWORD.as_bytes())
+            || contains(&bytes, form_encoded.trim_start_matches('=').as_bytes());
+        prop_assert!(
+            password_sent,
+            "{} {} started session {}",
+            method,
+            path,
+            session
+        );
+    }
+    if matches!(holding, Holding::Session)
+        && response
+            .set_cookies()
+            .iter()
+            .any(|c| c.starts_with("postern_session=;"))
+    {
+        alice.get(runtime, server, true);
+    }
+    // Now and then, the server still answers its health check.
+    static CASES: AtomicUsize = AtomicUsize::new(0);
+    if CASES.fetch_add(1, Ordering::Relaxed).is_multiple_of(32) {
+        let health = runtime.block_on(server.get("/api/healthcheck").send());
+        prop_assert_eq!(health.status.as_u16(), 200);
+    }
+    Ok(())
 }
