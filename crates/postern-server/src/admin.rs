@@ -33,8 +33,8 @@ pub async fn consents(store: &Store, user: &str) -> Result<Vec<(String, Vec<Stri
 }
 
 /// Takes back `user`'s consent for `client`: the consent page is shown again at the next
-/// sign-in, and the access and refresh tokens the client holds for the user stop working (the account
-/// page's "Revoke" does the same, through the same function).
+/// sign-in, and the access and refresh tokens the client holds for the user stop working
+/// (the account page's "Revoke" does the same, through the same function).
 pub async fn revoke_consent(store: &Store, user: &str, client: &str) -> Result<(), StoreError> {
     if crate::oidc::consents::revoke(store, user, client, now()).await? {
         tracing::info!(target: "audit", event = "oidc.consent_revoked", user, client, by = "administrator", "an administrator revoked the user's consent");
