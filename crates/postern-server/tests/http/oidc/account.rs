@@ -240,18 +240,8 @@ async fn revoking_ends_an_access_token_issued_without_offline_access() {
         userinfo(&server, &access_token).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let introspected = server
-        .post("/oidc/introspect")
-        .header("authorization", &basic("basic"))
-        .form(&[("token", access_token.as_str())])
-        .send()
-        .await;
-    assert_eq!(
-        introspected.json()["active"],
-        false,
-        "{}",
-        introspected.body
-    );
+    let introspected = introspect(&server, "basic", &access_token).await;
+    assert_eq!(introspected["active"], false, "{introspected}");
 }
 
 #[tokio::test]

@@ -134,25 +134,13 @@ async fn introspection_and_revocation_answer_for_the_client_s_own_tokens() {
     let tokens = exchange(&server, "basic", &code, &pkce).await.json();
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let introspect = |client: &'static str, token: String| {
-        let server = &server;
-        async move {
-            server
-                .post("/oidc/introspect")
-                .header("authorization", &basic(client))
-                .form(&[("token", &token)])
-                .send()
-                .await
-                .json()
-        }
-    };
-    let active = introspect("basic", access.clone()).await;
+    let active = introspect(&server, "basic", &access).await;
     assert_eq!(active["active"], true);
     assert_eq!(active["sub"], stored_subject(&server, "alice").await);
     assert_eq!(active["client_id"], "basic");
-    assert_eq!(introspect("basic", refresh.clone()).await["active"], true);
+    assert_eq!(introspect(&server, "basic", &refresh).await["active"], true);
     // Another client learns nothing.
-    assert_eq!(introspect("ops", access.clone()).await["active"], false);
+    assert_eq!(introspect(&server, "ops", &access).await["active"], false);
     let unauthenticated = server
         .post("/oidc/introspect")
         .form(&[("token", &access)])
@@ -167,7 +155,7 @@ async fn introspection_and_revocation_answer_for_the_client_s_own_tokens() {
         .send()
         .await;
     assert_eq!(revoked.status, StatusCode::OK);
-    assert_eq!(introspect("basic", access.clone()).await["active"], false);
+    assert_eq!(introspect(&server, "basic", &access).await["active"], false);
     assert_eq!(
         userinfo(&server, &access).await.status,
         StatusCode::UNAUTHORIZED

@@ -158,6 +158,17 @@ pub async fn verified_id_token(
     claims
 }
 
+/// `POST /oidc/introspect` of `token`, authenticated as `client`: the answer's JSON.
+pub async fn introspect(server: &TestServer, client: &str, token: &str) -> serde_json::Value {
+    server
+        .post("/oidc/introspect")
+        .header("authorization", &basic(client))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .json()
+}
+
 pub async fn userinfo(server: &TestServer, access_token: &str) -> TestResponse {
     server
         .get("/oidc/userinfo")

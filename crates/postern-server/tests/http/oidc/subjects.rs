@@ -37,16 +37,6 @@ pub async fn identity_token_sub(server: &TestServer, cookie: &str) -> String {
     claims["sub"].as_str().unwrap().to_owned()
 }
 
-async fn introspected_sub(server: &TestServer, token: &str) -> serde_json::Value {
-    server
-        .post("/oidc/introspect")
-        .header("authorization", &basic("basic"))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .json()
-}
-
 #[tokio::test]
 async fn one_user_is_one_subject_for_every_token_and_sign_in() {
     let (server, _keys) = provider(&format!("{}{IDENTITY}", clients(""))).await;
@@ -55,8 +45,11 @@ async fn one_user_is_one_subject_for_every_token_and_sign_in() {
     assert_eq!(sub, stored_subject(&server, "alice").await);
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(userinfo(&server, access).await.json()["sub"], sub);
-    assert_eq!(introspected_sub(&server, access).await["sub"], sub);
-    assert_eq!(introspected_sub(&server, access).await["username"], "alice");
+    assert_eq!(introspect(&server, "basic", access).await["sub"], sub);
+    assert_eq!(
+        introspect(&server, "basic", access).await["username"],
+        "alice"
+    );
     assert_eq!(identity_token_sub(&server, &cookie).await, sub);
     // A new session, the same person.
     let again = server.login("alice").await;
@@ -88,7 +81,10 @@ async fn a_user_removed_and_created_again_is_a_new_subject() {
         userinfo(&server, old_access).await.status,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(introspected_sub(&server, old_access).await["active"], false);
+    assert_eq!(
+        introspect(&server, "basic", old_access).await["active"],
+        false
+    );
     let refreshed = server
         .post("/oidc/token")
         .header("authorization", &basic("basic"))
