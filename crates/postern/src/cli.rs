@@ -173,7 +173,8 @@ pub struct ConsentArgs {
     #[command(flatten)]
     pub user: UserArgs,
     /// The client id whose consent to take back: the user is asked again at its next sign-in.
-    #[arg(long)]
+    /// A client id may begin with `-`, so the value is taken as it stands.
+    #[arg(long, value_name = "CLIENT", allow_hyphen_values = true)]
     pub revoke: Option<String>,
 }
 
@@ -181,8 +182,9 @@ pub struct ConsentArgs {
 pub struct PasskeyArgs {
     /// The user's name.
     pub name: String,
-    /// Remove the passkey with this id (as the list shows it) instead of listing.
-    #[arg(long, value_name = "ID")]
+    /// Remove the passkey with this id (as the list shows it) instead of listing. Ids are
+    /// base64url, and one in 64 begins with `-`, so the value is taken as it stands.
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub remove: Option<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -230,4 +232,37 @@ pub struct ImportArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub config: ConfigArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, UsersAction};
+
+    fn users_action(args: &[&str]) -> UsersAction {
+        let parsed = Cli::try_parse_from(args).unwrap_or_else(|error| panic!("{error}"));
+        match parsed.command {
+            Command::Users { action } => action,
+            _ => panic!("not a users command"),
+        }
+    }
+
+    #[test]
+    fn a_passkey_id_that_begins_with_a_dash_is_a_value() {
+        let action = users_action(&["postern", "users", "passkeys", "alice", "--remove", "-Eq9x"]);
+        let UsersAction::Passkeys(args) = action else {
+            panic!("not passkeys")
+        };
+        assert_eq!(args.remove.as_deref(), Some("-Eq9x"));
+    }
+
+    #[test]
+    fn a_client_id_that_begins_with_a_dash_is_a_value() {
+        let action = users_action(&["postern", "users", "consents", "alice", "--revoke", "-app"]);
+        let UsersAction::Consents(args) = action else {
+            panic!("not consents")
+        };
+        assert_eq!(args.revoke.as_deref(), Some("-app"));
+    }
 }
