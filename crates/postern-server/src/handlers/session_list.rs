@@ -26,13 +26,12 @@ pub struct SessionInfo {
     pub device: Device,
 }
 
-/// `user`'s live sessions, newest first; `current` is the caller's.
+/// The caller's live sessions, newest first.
 pub async fn sessions_of(
     state: &AppState,
-    user: &str,
-    current: &TokenHash,
+    caller: &CurrentSession,
 ) -> Result<Vec<SessionInfo>, StoreError> {
-    let hashes = state.store.user_sessions(user).await?;
+    let hashes = state.store.user_sessions(&caller.record.user).await?;
     let policy = &state.config.session.policy;
     let now = now();
     let mut listed = Vec::new();
@@ -41,7 +40,7 @@ pub async fn sessions_of(
             .store
             .get_session(&hash)
             .await?
-            .filter(|record| policy.is_live(record, now))
+            .filter(|record| policy.is_live(record, now) && same_owner(record, &caller.record))
         else {
             continue;
         };
@@ -62,7 +61,7 @@ pub async fn sessions_of(
         });
         listed.push(SessionInfo {
             key: hash,
-            current: hash == *current,
+            current: hash == caller.key,
             record: SessionRecord::clone(&record),
             last_seen,
             device,
@@ -75,7 +74,7 @@ pub async fn sessions_of(
 /// `GET /api/sessions`.
 pub async fn list<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let current = signed_in(state, request, false).await?;
-    let sessions: Vec<Value> = sessions_of(state, &current.record.user, &current.key)
+    let sessions: Vec<Value> = sessions_of(state, &current)
         .await?
         .into_iter()
         .map(|session| {
@@ -103,27 +102,32 @@ pub async fn list<B>(state: &AppState, request: &Request<B>) -> AppResult {
 /// `DELETE /api/sessions/{id}`: ends one of the caller's sessions (the current one too).
 pub async fn end_one<B>(state: &AppState, request: &Request<B>, id: &str) -> AppResult {
     let current = signed_in(state, request, true).await?;
-    if !end_session_of(state, &current.record.user, id).await? {
+    if !end_session_of(state, &current, id).await? {
         return Err(AppError::refused(StatusCode::NOT_FOUND, "No such session"));
     }
     Ok(respond::json_message(StatusCode::OK, "Session ended"))
 }
 
-/// Ends `user`'s session `id` (its token hash in hex); false when they have none by that id.
-/// Only the user's own sessions can be named; any other id is simply not found.
-pub async fn end_session_of(state: &AppState, user: &str, id: &str) -> Result<bool, StoreError> {
-    let hashes = state.store.user_sessions(user).await?;
-    let Some(target) = hashes.into_iter().find(|hash| hash.to_hex() == id) else {
-        return Ok(false);
-    };
-    end(state, &target, user).await?;
-    Ok(true)
+/// Ends the caller's session `id` (its token hash in hex); false when they have none by that
+/// id. Only the caller's own sessions can be named; any other id is simply not found.
+pub async fn end_session_of(
+    state: &AppState,
+    caller: &CurrentSession,
+    id: &str,
+) -> Result<bool, StoreError> {
+    for hash in state.store.user_sessions(&caller.record.user).await? {
+        if hash.to_hex() == id && owned_by(state, &hash, caller).await? {
+            end(state, &hash, &caller.record.user).await?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `DELETE /api/sessions`: ends every other session of the caller.
 pub async fn end_others<B>(state: &AppState, request: &Request<B>) -> AppResult {
     let current = signed_in(state, request, true).await?;
-    let ended = end_other_sessions_of(state, &current.record.user, &current.key).await?;
+    let ended = end_other_sessions_of(state, &current).await?;
     Ok(respond::json_with(
         StatusCode::OK,
         "Other sessions ended",
@@ -131,19 +135,43 @@ pub async fn end_others<B>(state: &AppState, request: &Request<B>) -> AppResult 
     ))
 }
 
-/// Ends every session of `user` but `keep`; returns how many ended.
+/// Ends every session of the caller but the current one; returns how many ended.
 pub async fn end_other_sessions_of(
     state: &AppState,
-    user: &str,
-    keep: &TokenHash,
+    caller: &CurrentSession,
 ) -> Result<usize, StoreError> {
-    let hashes = state.store.user_sessions(user).await?;
     let mut ended = 0;
-    for hash in hashes.into_iter().filter(|hash| hash != keep) {
-        end(state, &hash, user).await?;
-        ended += 1;
+    for hash in state.store.user_sessions(&caller.record.user).await? {
+        if hash != caller.key && owned_by(state, &hash, caller).await? {
+            end(state, &hash, &caller.record.user).await?;
+            ended += 1;
+        }
     }
     Ok(ended)
+}
+
+/// Whether the session `hash` is still there and the caller's own.
+async fn owned_by(
+    state: &AppState,
+    hash: &TokenHash,
+    caller: &CurrentSession,
+) -> Result<bool, StoreError> {
+    let record = state.store.get_session(hash).await?;
+    Ok(record.is_some_and(|record| same_owner(&record, &caller.record)))
+}
+
+/// Whether two sessions are one person's: the same name, signed in the same way (locally, or
+/// through the same `[oauth.<id>]`). The store's index of a user's sessions is by name alone,
+/// and two providers may give the same name to two people (who are two OpenID subjects too,
+/// docs/oidc-provider.md): one must not list or end the other's sessions.
+fn same_owner(session: &SessionRecord, owner: &SessionRecord) -> bool {
+    fn provider(record: &SessionRecord) -> Option<&str> {
+        record
+            .external
+            .as_deref()
+            .map(|external| external.provider.as_str())
+    }
+    session.user.to_lowercase() == owner.user.to_lowercase() && provider(session) == provider(owner)
 }
 
 async fn end(state: &AppState, hash: &TokenHash, user: &str) -> Result<(), StoreError> {

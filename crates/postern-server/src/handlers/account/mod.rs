@@ -246,8 +246,7 @@ async fn password(caller: &Caller<'_>, form: AccountForm) -> AppResult {
 }
 
 async fn end_session(caller: &Caller<'_>, id: &str) -> AppResult {
-    let user = &caller.session.record.user;
-    if !session_list::end_session_of(caller.state, user, id).await? {
+    if !session_list::end_session_of(caller.state, &caller.session, id).await? {
         return refused(
             caller,
             StatusCode::NOT_FOUND,
@@ -265,7 +264,6 @@ async fn end_session(caller: &Caller<'_>, id: &str) -> AppResult {
 }
 
 async fn end_other_sessions(caller: &Caller<'_>) -> AppResult {
-    let user = &caller.session.record.user;
-    session_list::end_other_sessions_of(caller.state, user, &caller.session.key).await?;
+    session_list::end_other_sessions_of(caller.state, &caller.session).await?;
     done("sessions", "sessions")
 }

@@ -45,7 +45,7 @@ pub async fn render(
     status: StatusCode,
 ) -> AppResult {
     let user = &session.user;
-    let sessions = session_list::sessions_of(state, &session.record.user, &session.key).await?;
+    let sessions = session_list::sessions_of(state, session).await?;
     let external = session.record.external.as_deref();
     let factors = match external {
         None => Some(user_passwords::in_force(state, user).await?.factors),

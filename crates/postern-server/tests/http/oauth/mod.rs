@@ -755,6 +755,22 @@ async fn a_discovery_document_for_another_issuer_or_a_dead_provider_is_a_502() {
     assert_refused(&response, StatusCode::BAD_GATEWAY);
 }
 
+/// A whole sign-in through `provider`; the session cookie it ends with.
+async fn signed_in_through(server: &TestServer, fake: &FakeProvider, provider: &str) -> String {
+    let started = start(server, provider).await;
+    let code = fake.sign_in(&started.url);
+    let response = callback(
+        server,
+        provider,
+        &code,
+        &started.query["state"],
+        Some(&started.cookie),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+    response.session_cookie().unwrap()
+}
+
 /// The `sub` of the identity token a check hands the app for the session `cookie`.
 async fn identity_token_sub(server: &TestServer, cookie: &str) -> String {
     use base64::Engine as _;
@@ -790,22 +806,79 @@ async fn users_of_two_providers_with_the_same_name_are_two_subjects() {
     .await;
     let mut subs = Vec::new();
     for provider in ["google", "github", "google"] {
-        let started = start(&server, provider).await;
-        let code = fake.sign_in(&started.url);
-        let response = callback(
-            &server,
-            provider,
-            &code,
-            &started.query["state"],
-            Some(&started.cookie),
-        )
-        .await;
-        assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
-        let session = response.session_cookie().unwrap();
+        let session = signed_in_through(&server, &fake, provider).await;
         let check = identity(&server, &session).await;
         assert_eq!(check.header("remote-user"), Some("carol@example.org"));
         subs.push(identity_token_sub(&server, &session).await);
     }
     assert_ne!(subs[0], subs[1], "google's carol is not github's");
     assert_eq!(subs[0], subs[2], "the same person on the same provider");
+}
+
+/// The ids `GET /api/sessions` lists for the session `cookie`.
+async fn listed_session_ids(server: &TestServer, cookie: &str) -> Vec<String> {
+    let listed = server
+        .get("/api/sessions")
+        .header("cookie", cookie)
+        .send()
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    listed.json()["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|session| session["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The store indexes a user's sessions by name, and two providers may give one name to two
+/// people: neither sees, nor can end, the other's sessions.
+#[tokio::test]
+async fn users_of_two_providers_with_the_same_name_see_and_end_only_their_own_sessions() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(&format!(
+        "{}{}",
+        fake.google_config("allow_all = true"),
+        fake.github_config("allow_all = true")
+    ))
+    .await;
+    let google = signed_in_through(&server, &fake, "google").await;
+    let google_again = signed_in_through(&server, &fake, "google").await;
+    let github = signed_in_through(&server, &fake, "github").await;
+    for session in [&google, &github] {
+        let check = identity(&server, session).await;
+        assert_eq!(check.header("remote-user"), Some("carol@example.org"));
+    }
+
+    let github_ids = listed_session_ids(&server, &github).await;
+    assert_eq!(github_ids.len(), 1, "{github_ids:?}");
+    let google_ids = listed_session_ids(&server, &google).await;
+    assert_eq!(google_ids.len(), 2, "{google_ids:?}");
+    assert!(!google_ids.contains(&github_ids[0]));
+
+    let csrf = server.csrf(&google).await;
+    let foreign = server
+        .request(
+            http::Method::DELETE,
+            &format!("/api/sessions/{}", github_ids[0]),
+        )
+        .header("cookie", &google)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+    let others = server
+        .request(http::Method::DELETE, "/api/sessions")
+        .header("cookie", &google)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await;
+    assert_eq!(others.status, StatusCode::OK, "{}", others.body);
+    assert_eq!(others.json()["ended"], 1, "only google's other session");
+    assert_eq!(identity(&server, &github).await.status, StatusCode::OK);
+    assert_eq!(identity(&server, &google).await.status, StatusCode::OK);
+    assert_ne!(
+        identity(&server, &google_again).await.status,
+        StatusCode::OK
+    );
 }
