@@ -144,27 +144,57 @@ pub async fn all(store: &Store, user: &str) -> Result<Vec<(String, Consent)>, St
     Ok(consents)
 }
 
+/// The most token families one consent notes. Each code exchange adds one, and the whole
+/// record is written again at every exchange (an fsync'd commit on the embedded store), so a
+/// client that exchanged codes in a loop would grow it, and the cost of each write, without
+/// end. Over the cap the oldest families are ended, as a revocation ends them, before the
+/// record forgets them: no family leaves the list still working. 100 is a person signing in to
+/// one app on 100 devices within `refresh_token_ttl`.
+pub const MAX_FAMILIES: usize = 100;
+
 /// Reads `user`'s consent for `client`, lets `change` alter it, and writes it back, under the
 /// user's consents lock (on every replica): a consent given, a family noted and a revocation
 /// made at once never write over each other, so no family escapes a revocation. `change`
-/// answers `None` to leave the record as it was (then `update` answers false).
+/// answers `None` to leave the record as it was (then `update` answers false). Families over
+/// `MAX_FAMILIES` are ended first.
 async fn update(
     store: &Store,
     user: &str,
     client: &str,
+    now: UnixSeconds,
     change: impl FnOnce(Option<Consent>) -> Option<Consent>,
 ) -> Result<bool, StoreError> {
     let lock = RecordLock::take_named(store, "consents", user).await?;
     let result = async {
-        let Some(consent) = change(kept(store, user, client).await?) else {
+        let Some(mut consent) = change(kept(store, user, client).await?) else {
             return Ok(false);
         };
+        let over = consent.families.len().saturating_sub(MAX_FAMILIES);
+        let oldest: Vec<_> = consent.families.drain(..over).collect();
+        end_families(store, &oldest, now).await?;
         put(store, user, client, &consent).await?;
         Ok(true)
     }
     .await;
     lock.release().await;
     result
+}
+
+/// Revokes each family of `families` still running at `now` (access and refresh tokens);
+/// answers how many.
+async fn end_families(
+    store: &Store,
+    families: &[(String, UnixSeconds)],
+    now: UnixSeconds,
+) -> Result<usize, StoreError> {
+    let running = families.iter().filter(|(_, end)| *end > now);
+    let mut ended = 0;
+    for (family, ends_at) in running {
+        let ttl = Duration::from_secs(ends_at.saturating_sub(now).max(1));
+        grants::revoke_family(store, family, ttl).await?;
+        ended += 1;
+    }
+    Ok(ended)
 }
 
 /// `user`, the subject `sub`, allowed `client` `scopes` (added to what they allowed before).
@@ -175,7 +205,7 @@ pub async fn grant(
     scopes: &[String],
     now: UnixSeconds,
 ) -> Result<(), StoreError> {
-    update(store, user, client, |consent| {
+    update(store, user, client, now, |consent| {
         let mut consent = match consent {
             // Allowed again: codes issued under the revoked consent stay refused.
             Some(revoked) if revoked.revoked => Consent {
@@ -224,7 +254,7 @@ pub async fn admit_code(
         let stands = consent.is_some_and(|consent| !consent.revoked && consent.is_of(code.sub));
         generation == code.generation && (stands || !code.explicit)
     };
-    update(store, code.user, code.client, |consent| {
+    update(store, code.user, code.client, now, |consent| {
         if !admits(consent.as_ref()) {
             return None;
         }
@@ -262,10 +292,7 @@ pub async fn revoke(
         let Some(consent) = of(store, user, client).await? else {
             return Ok(false);
         };
-        for (family, ends_at) in consent.families.iter().filter(|(_, end)| *end > now) {
-            let ttl = Duration::from_secs(ends_at.saturating_sub(now).max(1));
-            grants::revoke_family(store, family, ttl).await?;
-        }
+        end_families(store, &consent.families, now).await?;
         // Kept, without scopes, for its generation: codes issued until now are refused.
         let revoked = Consent {
             generation: consent.generation + 1,

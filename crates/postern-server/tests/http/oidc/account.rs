@@ -327,3 +327,36 @@ async fn without_the_provider_the_page_has_no_consents_part() {
             .contains("id=\"consents\"")
     );
 }
+
+/// A consent notes at most `MAX_FAMILIES` (100) token families: the 101st code exchange ends
+/// the oldest family, whose refresh and access tokens stop working, and the others still work.
+#[tokio::test]
+async fn the_oldest_token_family_ends_when_a_consent_holds_too_many() {
+    // 202 requests to the UI routes, beyond the default per-IP rate.
+    let unlimited = "[limits]\napi_rate = 100000\napi_burst = 100000\n";
+    let (server, _dir) = super::provider(&clients(unlimited)).await;
+    let cookie = server.login("alice").await;
+    let mut families = Vec::new();
+    for _ in 0..101 {
+        let pkce = Pkce::new();
+        let code = code_for(&server, &cookie, "basic", &pkce, &[]).await;
+        let tokens = exchange(&server, "basic", &code, &pkce).await;
+        assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+        let tokens = tokens.json();
+        let token = |name: &str| tokens[name].as_str().unwrap().to_owned();
+        families.push((token("access_token"), token("refresh_token")));
+    }
+    let (oldest_access, oldest_refresh) = &families[0];
+    assert_eq!(
+        introspect(&server, "basic", oldest_access).await["active"],
+        false
+    );
+    let refused = refresh(&server, "basic", oldest_refresh).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "invalid_grant");
+    for (access, refresh_token) in [&families[1], &families[100]] {
+        assert_eq!(introspect(&server, "basic", access).await["active"], true);
+        let rotated = refresh(&server, "basic", refresh_token).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    }
+}
