@@ -157,6 +157,11 @@ pub enum Ambiguity {
     /// resolving it (Express, Koa) serve `/admin` for `/admin/../public/x`. Browsers never
     /// send dot segments, so refusing them costs real traffic nothing.
     DotSegment,
+    /// A raw `#` ending the path: browsers keep the fragment to themselves, but nginx forwards
+    /// a client's raw `#` in `$request_uri`, and a server that takes it as text (Go's
+    /// `FileServer`, caddy's `file_server`, a hop that escapes it to `%23`) reads the rest as
+    /// path: `/public/x#/../../admin` is `/admin` to them, `/public/x` to the rules.
+    Fragment,
 }
 
 impl Ambiguity {
@@ -171,6 +176,7 @@ impl Ambiguity {
             Self::ControlCharacter => "a control character",
             Self::DotLikeSegment => "a segment of dots and spaces",
             Self::DotSegment => "a `.` or `..` segment",
+            Self::Fragment => "a `#` (a fragment, which browsers never send)",
         }
     }
 

@@ -5,7 +5,7 @@
 
 use http::{HeaderMap, HeaderName, Method};
 
-use crate::canonical::{self, CanonicalError, CanonicalPath};
+use crate::canonical::{self, Ambiguity, CanonicalError, CanonicalPath};
 
 /// Which proxy protocol an auth request speaks, from the last segment of `/api/auth/{proxy}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +204,10 @@ fn build(
 ) -> Result<ForwardedRequest, TargetError> {
     let host_port = canonical::host_port(authority)?;
     let path_end = position_of_any(path_and_query, b"?#").unwrap_or(path_and_query.len());
-    let path = canonical::path(&path_and_query[..path_end])?;
+    let mut path = canonical::path(&path_and_query[..path_end])?;
+    if path_and_query[path_end..].starts_with('#') {
+        path.ambiguity = path.ambiguity.or(Some(Ambiguity::Fragment));
+    }
     Ok(ForwardedRequest {
         method,
         scheme,

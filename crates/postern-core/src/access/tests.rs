@@ -444,6 +444,10 @@ fn public_paths_resist_the_classic_bypasses() {
         "/admin/share/abc",
         "/a/share/abc",
         "/admin#/public",
+        // A raw `#` (which nginx forwards): the rules would see `/public/x`, a server that
+        // takes `#` as text `/admin`.
+        "/public/x#/../../admin",
+        "/share/abc#/../../admin",
     ];
     for path in attempts {
         assert_eq!(

@@ -7,7 +7,8 @@ use http::{Method, StatusCode};
 use crate::harness::client::Request;
 use crate::harness::portal::{api_login, api_login_as};
 use crate::harness::postern::BOB;
-use crate::harness::proxy::ProxyKind;
+use crate::harness::proxy::{APP_HOST, ProxyKind};
+use crate::harness::raw;
 use crate::harness::stack::Stack;
 use crate::harness::upstream::Echo;
 
@@ -96,6 +97,19 @@ pub async fn a_public_path_passes_and_its_bypasses_do_not(kind: ProxyKind) {
             response.describe()
         );
     }
+    // A raw `#`, which no client library sends: nginx forwards it in `$request_uri`, and a
+    // server that takes it as text reads `/whoami`.
+    let raw = format!(
+        "GET /public/logo#/../../whoami HTTP/1.1\r\nHost: {APP_HOST}\r\nAccept: application/json\r\n\
+         Connection: close\r\n\r\n"
+    );
+    let answer = raw::exchange(stack.proxy.port(), &raw).await;
+    assert_ne!(
+        answer.status(),
+        Some(StatusCode::OK),
+        "{}",
+        answer.describe()
+    );
     assert_eq!(
         stack.upstream.hits(),
         hits,
