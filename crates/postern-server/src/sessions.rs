@@ -174,6 +174,9 @@ pub struct Device {
 /// ticket was issued to a session or a bearer token), so it never counts as a recent one.
 pub const TICKET_METHOD: &str = "a one-time ticket";
 
+/// The way in of a sign-in with the password alone.
+pub const PASSWORD_METHOD: &str = "password";
+
 /// User agents are cut to this many characters: enough to tell browsers apart.
 const MAX_USER_AGENT_CHARS: usize = 200;
 

@@ -160,7 +160,7 @@ pub async fn submit_form<B: RequestBody>(
         user: &user,
         level: AuthLevel::OneFactor,
         remember,
-        method: "password",
+        method: sessions::PASSWORD_METHOD,
         settles: attempt,
     };
     let cookies = sign_in(state, &parts.headers, client, how).await?;
@@ -225,7 +225,7 @@ pub async fn submit_json<B: RequestBody>(
         user: &user,
         level: AuthLevel::OneFactor,
         remember: login.remember_me,
-        method: "password",
+        method: sessions::PASSWORD_METHOD,
         settles: attempt,
     };
     let cookies = sign_in(state, &parts.headers, client, how).await?;

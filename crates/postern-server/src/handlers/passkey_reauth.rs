@@ -15,7 +15,7 @@ use super::passkey_login::{limited_or, refused, verify};
 use super::passkey_shared::{assertion_options, local_session, self_service};
 use crate::credentials;
 use crate::error::{AppError, AppResult};
-use crate::factor_rules::{self, REAUTH_SECTIONS};
+use crate::factor_rules::{self, Confirmed, REAUTH_SECTIONS};
 use crate::request::{self, RequestBody};
 use crate::respond;
 use crate::state::AppState;
@@ -76,10 +76,14 @@ pub async fn finish<B: RequestBody>(
     let attempt = credentials::begin_attempt(state, client, LoginLimits::user_counter(&user.name))
         .await
         .map_err(limited_or)?;
-    if let Err(refusal) = verify(state, user, &body.credential, ceremony.state, attempt).await? {
-        return Err(refused(&refusal, None));
-    }
-    factor_rules::mark_reauthenticated(state, &session, client, "passkey").await?;
+    let result = match verify(state, user, &body.credential, ceremony.state, attempt).await? {
+        Ok(result) => result,
+        Err(refusal) => return Err(refused(&refusal, None)),
+    };
+    let confirmed = Confirmed::Passkey {
+        user_verified: result.user_verified(),
+    };
+    factor_rules::mark_reauthenticated(state, &session, client, confirmed).await?;
     let section = REAUTH_SECTIONS
         .iter()
         .find(|known| **known == body.section)

@@ -16,7 +16,7 @@ use super::passkey_shared::{internal, local_session, self_service, to_json};
 use super::{passkey_login, passkey_reauth};
 use crate::clock::now;
 use crate::error::{AppError, AppResult};
-use crate::factor_rules;
+use crate::factor_rules::{self, Confirmation, TWO_FACTORS_NEEDED};
 use crate::request::{self, RequestBody};
 use crate::respond;
 use crate::sessions::CurrentSession;
@@ -249,15 +249,19 @@ async fn changing_session(
 ) -> Result<CurrentSession, AppError> {
     let session = local_session(state, headers, true).await?;
     self_service(state)?;
-    if !factor_rules::recently_authenticated(state, &session).await? {
-        return Err(AppError::refused_with(
-            StatusCode::FORBIDDEN,
+    let why = match factor_rules::confirmation(state, &session).await? {
+        Confirmation::Recent => return Ok(session),
+        Confirmation::Needed => {
             "Confirm it's you first: sign in again, or confirm with your password or a passkey \
-             on /account. It counts for 5 minutes.",
-            json!({ "reauthenticate": true }),
-        ));
-    }
-    Ok(session)
+             on /account. It counts for 5 minutes."
+        }
+        Confirmation::NeedsTwoFactors => TWO_FACTORS_NEEDED,
+    };
+    Err(AppError::refused_with(
+        StatusCode::FORBIDDEN,
+        why,
+        json!({ "reauthenticate": true }),
+    ))
 }
 
 /// A passkey as the API shows it: never its public key or counter.

@@ -64,7 +64,7 @@ async fn register(server: &TestServer, cookie: &str, csrf: &str) -> SoftAuthenti
     register_this(server, cookie, csrf, SoftAuthenticator::new(ORIGIN, RP_ID)).await
 }
 
-async fn register_this(
+pub(super) async fn register_this(
     server: &TestServer,
     cookie: &str,
     csrf: &str,

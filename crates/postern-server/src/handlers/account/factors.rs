@@ -18,7 +18,7 @@ use super::{AccountForm, Caller, done, refused, refused_by};
 use crate::clock::now;
 use crate::credentials_record::RecordLock;
 use crate::error::{self, AppError, AppResult};
-use crate::factor_rules;
+use crate::factor_rules::{self, Confirmation, Confirmed, TWO_FACTORS_NEEDED};
 use crate::handlers::{change_password, totp};
 use crate::pages::{self, PageContext, ReauthPage};
 use crate::respond::{self, HttpResponse};
@@ -65,10 +65,12 @@ pub(super) async fn may_change(
     if let Some(why) = view::factors_locked(caller.state, &caller.session) {
         return refused(caller, StatusCode::FORBIDDEN, &why).await.map(Some);
     }
-    if factor_rules::recently_authenticated(caller.state, &caller.session).await? {
-        return Ok(None);
-    }
-    reauth_page(caller, section, None, StatusCode::UNAUTHORIZED)
+    let error = match factor_rules::confirmation(caller.state, &caller.session).await? {
+        Confirmation::Recent => return Ok(None),
+        Confirmation::Needed => None,
+        Confirmation::NeedsTwoFactors => Some(TWO_FACTORS_NEEDED.to_owned()),
+    };
+    reauth_page(caller, section, error, StatusCode::UNAUTHORIZED)
         .await
         .map(Some)
 }
@@ -113,8 +115,13 @@ pub(super) async fn reauth(caller: &Caller<'_>, form: AccountForm) -> AppResult 
         }
         Err(other) => return Err(other),
     }
-    factor_rules::mark_reauthenticated(caller.state, &caller.session, caller.client, "password")
-        .await?;
+    factor_rules::mark_reauthenticated(
+        caller.state,
+        &caller.session,
+        caller.client,
+        Confirmed::Password,
+    )
+    .await?;
     done("reauth", section)
 }
 

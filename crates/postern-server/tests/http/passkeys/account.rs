@@ -7,7 +7,10 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::authenticator::{SoftAuthenticator, b64};
-use super::{ORIGIN, RP_ID, listed, password_step, register, register_begin, sign_in_passwordless};
+use super::{
+    ORIGIN, RP_ID, listed, password_step, register, register_begin, register_this,
+    sign_in_passwordless,
+};
 use crate::notify::Webhook;
 use crate::support::*;
 
@@ -350,6 +353,51 @@ async fn a_stale_session_changes_no_passkey_until_the_password_or_a_passkey_conf
     let renamed = rename_api(&server, &other, &other_csrf, &laptop_id, "Laptop 3").await;
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
     assert_eq!(names(&server, &cookie).await, ["Laptop 3"]);
+}
+
+/// A passkey that does not verify the user (a key without a PIN) signs in with one factor.
+/// Its holder, who has neither the password nor a second factor, must not add a passkey that
+/// verifies the user (which would then sign in as two factors, through every `two_factor`
+/// app), nor set up TOTP: confirming with the same key proves nothing more; the password on
+/// top of it does.
+#[tokio::test]
+async fn a_passkey_that_does_not_verify_the_user_opens_no_change_of_factors_alone() {
+    let server = durable().await;
+    let cookie = server.login("alice").await;
+    let csrf = server.csrf(&cookie).await;
+    let mut key = SoftAuthenticator::new(ORIGIN, RP_ID);
+    key.verifies_user = false;
+    let mut key = register_this(&server, &cookie, &csrf, key).await;
+    let signed_in = sign_in_passwordless(&server, &mut key).await;
+    assert_eq!(signed_in.json()["twoFactor"], false, "{}", signed_in.body);
+    let held = signed_in.session_cookie().unwrap();
+    let held_csrf = server.csrf(&held).await;
+
+    let refused = register_begin(&server, &held, &held_csrf).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(refused.json()["reauthenticate"], true);
+    assert!(refused.body.contains("one factor"), "{}", refused.body);
+    let totp = form(&server, &held, &held_csrf, "/account/totp-setup", &[]).await;
+    assert_eq!(totp.status, StatusCode::UNAUTHORIZED, "{}", totp.body);
+    assert!(totp.body.contains("one factor"), "{}", totp.body);
+
+    let confirmed = confirm_with(&server, &held, &held_csrf, &mut key).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    let still = register_begin(&server, &held, &held_csrf).await;
+    assert_eq!(still.status, StatusCode::FORBIDDEN, "{}", still.body);
+
+    let reauth = form(
+        &server,
+        &held,
+        &held_csrf,
+        "/account/reauth",
+        &[("password", PASSWORD), ("section", "passkeys")],
+    )
+    .await;
+    assert_eq!(reauth.status, StatusCode::SEE_OTHER, "{}", reauth.body);
+    let opened = register_begin(&server, &held, &held_csrf).await;
+    assert_eq!(opened.status, StatusCode::OK, "{}", opened.body);
+    assert_eq!(listed(&server, &cookie).await.len(), 1, "nothing was added");
 }
 
 #[tokio::test]
