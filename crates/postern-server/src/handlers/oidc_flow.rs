@@ -19,6 +19,7 @@ use crate::oidc::Provider;
 use crate::oidc::authorize::{self, Authorization, Refusal};
 use crate::oidc::consents;
 use crate::oidc::grants::{self, CodeGrant, Subject};
+use crate::oidc::return_marks::{self, ReturnMarks};
 use crate::pages::{self, ConsentPage, PageContext, error_page};
 use crate::request::{self, RequestBody};
 use crate::respond;
@@ -56,9 +57,12 @@ pub async fn authorize<B: RequestBody>(state: &AppState, request: Request<B>) ->
     let provider = provider(state)?;
     let session = sessions::current(state, request.headers()).await?;
     let params = params(request).await?;
-    let checked = authorize::check(&provider.config, &params, |hint| {
-        hint_subject(provider, hint)
-    });
+    let checked = authorize::check(
+        &provider.config,
+        &params,
+        |hint| hint_subject(provider, hint),
+        &provider.return_marks,
+    );
     let (client, authorization, freshness) = match checked {
         Ok(checked) => checked,
         Err(refusal) => return Ok(refused(state, provider, refusal)),
@@ -335,19 +339,16 @@ fn to_login(
     let mut back: Vec<(String, String)> = params
         .iter()
         .filter(|(name, _)| {
-            !matches!(
-                name.as_str(),
-                "prompt" | "postern_signed_in_after" | "postern_replaced_session"
-            )
+            name.as_str() != "prompt" && !return_marks::NAMES.contains(&name.as_str())
         })
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
-    if again {
-        back.push(("postern_signed_in_after".into(), now.to_string()));
-        if let Some(replaced) = replaced {
-            back.push(("postern_replaced_session".into(), replaced));
-        }
-    }
+    let marks = ReturnMarks {
+        signed_in_after: again.then_some(now),
+        replaced_session: replaced.filter(|_| again),
+        consent: freshness.force_consent,
+    };
+    back.extend(provider.return_marks.write(&marks));
     back.sort();
     let authorize_url = format!(
         "{}?{}",

@@ -9,6 +9,8 @@ use postern_core::UnixSeconds;
 use postern_core::oidc::{OidcClient, OidcConfig, SCOPES};
 use serde::{Deserialize, Serialize};
 
+use super::return_marks::MarkKey;
+
 /// A request that passed every check: what the code (or the consent page) is for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Authorization {
@@ -31,8 +33,8 @@ pub struct Freshness {
     /// `prompt=consent`: ask again.
     pub force_consent: bool,
     pub max_age: Option<u64>,
-    /// Set by postern on the way back from its login page: a session started at or after
-    /// this time satisfies `prompt=login` and `max_age`.
+    /// Set by postern on the way back from its login page (`return_marks`): a session
+    /// started at or after this time satisfies `prompt=login` and `max_age`.
     pub signed_in_after: Option<UnixSeconds>,
     /// Set with it: the session that was there when the login page was asked for (a
     /// fingerprint, `session_fingerprint`), which can never satisfy it, even in the same
@@ -62,6 +64,7 @@ pub fn check<'c>(
     config: &'c OidcConfig,
     params: &HashMap<String, String>,
     hint_subject: impl Fn(&str) -> Option<String>,
+    return_marks: &MarkKey,
 ) -> Result<(&'c OidcClient, Authorization, Freshness), Refusal> {
     let get = |name: &str| params.get(name).filter(|value| !value.is_empty()).cloned();
     let client = get("client_id")
@@ -175,13 +178,19 @@ pub fn check<'c>(
             )
         })?),
     };
+    let marks = return_marks.read(params).map_err(|_| {
+        refuse(
+            "invalid_request",
+            "the way back from the sign-in page was altered: start again",
+        )
+    })?;
     let freshness = Freshness {
         silent: has("none"),
         force_login: has("login") || has("select_account"),
-        force_consent: has("consent"),
+        force_consent: has("consent") || marks.consent,
         max_age,
-        signed_in_after: get("postern_signed_in_after").and_then(|text| text.parse().ok()),
-        replaced_session: get("postern_replaced_session"),
+        signed_in_after: marks.signed_in_after,
+        replaced_session: marks.replaced_session,
         hinted_subject,
     };
     Ok((

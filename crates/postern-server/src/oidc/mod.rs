@@ -6,6 +6,7 @@ pub mod client_auth;
 pub mod consents;
 pub mod grants;
 pub mod identity_token;
+pub mod return_marks;
 pub mod subjects;
 pub mod tokens;
 
@@ -24,10 +25,13 @@ pub struct Provider {
     pub client_secrets: client_auth::ClientSecrets,
     /// Users' subject ids (`sub`) this process has read or drawn.
     pub subjects: subjects::SubjectIds,
+    /// The key of what the way back from the login page carries.
+    pub return_marks: return_marks::MarkKey,
 }
 
 impl Provider {
-    /// `secret`: the server secret (the cache of client secrets keys on it); `ttl`: how long
+    /// `secret`: the server secret (the cache of client secrets and the return marks key on
+    /// it); `ttl`: how long
     /// a verified client secret is remembered.
     pub fn new(config: OidcConfig, secret: &[u8], ttl: std::time::Duration) -> Self {
         let discovery = serde_json::to_vec(&Discovery::of(&config)).unwrap_or_default();
@@ -38,6 +42,7 @@ impl Provider {
             jwks: Bytes::from(jwks),
             client_secrets: client_auth::ClientSecrets::new(secret, ttl),
             subjects: subjects::SubjectIds::default(),
+            return_marks: return_marks::MarkKey::new(secret),
         }
     }
 

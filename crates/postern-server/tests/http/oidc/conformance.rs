@@ -236,6 +236,62 @@ async fn oidcc_prompt_login() {
     );
 }
 
+/// What postern adds to the way back from its login page stands for the sign-in asked for:
+/// written by anyone else (a client, the browser), it is refused, so neither `prompt=login`
+/// nor `max_age` can be skipped with a stale session.
+#[tokio::test]
+async fn the_marks_of_the_way_back_cannot_be_written_by_the_client() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let pkce = Pkce::new();
+    for extra in [
+        vec![("prompt", "login"), ("postern_signed_in_after", "0")],
+        vec![("max_age", "0"), ("postern_signed_in_after", "0")],
+        vec![
+            ("prompt", "login"),
+            ("postern_signed_in_after", "0"),
+            ("postern_mark", &"0".repeat(64)),
+        ],
+    ] {
+        let response = server
+            .get(&authorize_path("basic", &pkce, &extra))
+            .header("cookie", &cookie)
+            .send()
+            .await;
+        let query = back_at_client(&response);
+        assert_eq!(query["error"], "invalid_request", "{extra:?}: {query:?}");
+        assert!(!query.contains_key("code"));
+    }
+}
+
+/// `prompt=consent` asks again after the login page too: the way back carries it.
+#[tokio::test]
+async fn prompt_consent_survives_the_login_page() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    super::account::consent_to_spa(&server, &cookie).await;
+    let pkce = Pkce::new();
+    let response = server
+        .get(&authorize_path("spa", &pkce, &[("prompt", "consent")]))
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::FOUND, "{}", response.body);
+    let back = response.query_of_location()["redirect_uri"].clone();
+    assert!(!back.contains("prompt="), "{back}");
+    let asked = server
+        .get(&back.replace("https://auth.example.com", ""))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(
+        asked.status,
+        StatusCode::OK,
+        "the consent page: {}",
+        asked.body
+    );
+    assert!(asked.body.contains("name=\"decision\""), "{}", asked.body);
+}
+
 /// oidcc-prompt-none-not-logged-in.
 #[tokio::test]
 async fn oidcc_prompt_none_not_logged_in() {
