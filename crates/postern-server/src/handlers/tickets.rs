@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::{Request, StatusCode};
 use postern_core::jwt::TokenType;
 use postern_core::session::AuthLevel;
-use postern_core::token::random_text;
+use postern_core::token::{TokenHash, random_text};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -37,6 +37,10 @@ struct Ticket {
     stamp: String,
     /// The bearer token family it was asked for with, if any: revoking the family voids it.
     family: Option<String>,
+    /// The session (its token hash in hex) it was asked for with, if any: ending that
+    /// session (logout, "sign out" on the sessions list or everywhere else) voids it.
+    #[serde(default)]
+    session: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -46,16 +50,17 @@ struct RedeemBody {
 }
 
 fn key(ticket: &str) -> String {
-    format!(
-        "ticket:{}",
-        postern_core::token::TokenHash::of(ticket.as_bytes()).to_hex()
-    )
+    format!("ticket:{}", TokenHash::of(ticket.as_bytes()).to_hex())
 }
 
 /// `GET /api/ws-token`: a ticket for the caller's session (cookie) or bearer token.
 pub async fn issue<B>(state: &AppState, peer: SocketAddr, request: &Request<B>) -> AppResult {
     let client = request::client_ip(state, peer, request.headers()).ip;
-    let Caller { user, level, .. } = principal::api_caller(state, request.headers(), client)
+    let Caller {
+        user,
+        level,
+        session,
+    } = principal::api_caller(state, request.headers(), client)
         .await?
         .ok_or(AppError::Unauthorized)?;
     // 32 random bytes: far above the 128 bits a bearer secret needs.
@@ -74,6 +79,7 @@ pub async fn issue<B>(state: &AppState, peer: SocketAddr, request: &Request<B>) 
         level,
         stamp,
         family,
+        session: session.map(|key| key.to_hex()),
     };
     let bytes = serde_json::to_vec(&record).unwrap_or_default();
     state
@@ -86,6 +92,19 @@ pub async fn issue<B>(state: &AppState, peer: SocketAddr, request: &Request<B>) 
         "OK",
         json!({ "token": ticket, "expiresIn": TICKET_TTL.as_secs() }),
     ))
+}
+
+/// Whether the session the ticket was asked for with (if any) is still there.
+async fn session_lives(state: &AppState, ticket: &Ticket) -> Result<bool, AppError> {
+    let Some(hex) = &ticket.session else {
+        return Ok(true);
+    };
+    let Some(key) = TokenHash::from_hex(hex) else {
+        return Ok(false);
+    };
+    let record = state.store.get_session(&key).await?;
+    let policy = &state.config.session.policy;
+    Ok(record.is_some_and(|record| policy.is_live(&record, now())))
 }
 
 /// `POST /api/ticket/redeem` `{"token"}`: a session cookie, once.
@@ -109,7 +128,7 @@ pub async fn redeem<B: RequestBody>(
         Some(family) => tokens::family_revoked(state, family).await?,
         None => false,
     };
-    if stamp != ticket.stamp || revoked {
+    if stamp != ticket.stamp || revoked || !session_lives(state, &ticket).await? {
         return Err(AppError::Unauthorized);
     }
     let client = request::client_ip(state, peer, &parts.headers).ip;

@@ -115,3 +115,24 @@ async fn a_ticket_dies_with_the_token_family_it_came_from() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Ending the session a ticket was asked for with (logout, the sessions list, "sign out
+/// everywhere else") ends the ticket too: else whoever held a stolen cookie could keep a ticket
+/// and sign in again after the owner ended every session.
+#[tokio::test]
+async fn a_ticket_dies_with_the_session_it_came_from() {
+    let server = TestServer::start().await;
+    let cookie = server.login("alice").await;
+    let token = ticket(&server, ("cookie", &cookie)).await;
+    let csrf = server.csrf(&cookie).await;
+    let out = server
+        .post("/api/logout")
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.body);
+    let refused = redeem(&server, &token).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    assert!(refused.session_cookie().is_none());
+}
