@@ -31,11 +31,18 @@ pub struct InForce {
 
 pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreError> {
     // Only a durable store holds credentials: with the memory store nothing outside this
-    // process changes a user, and a change inside it rewrites the file and the table.
+    // process changes a user, and a change inside it rewrites the file and the table. Its
+    // record still counts the changes of passkeys (kept in memory until a restart), which
+    // must end the user's tokens there too.
     if !state.store.keeps_records_durably() {
+        let version = read_state(&state.store, &user.name).await?.factors_version;
+        let stamp = match version {
+            0 => fingerprint(&user.password_hash),
+            version => fingerprint(&format!("{}:{version}", user.password_hash)),
+        };
         return Ok(InForce {
             hash: user.password_hash.clone(),
-            stamp: fingerprint(&user.password_hash),
+            stamp,
             factors: crate::user_factors::Factors::of(user, None),
         });
     }

@@ -71,38 +71,49 @@ async fn refresh(server: &TestServer, refresh_token: &str) -> StatusCode {
 /// would skip the second step the passkey brings.
 #[tokio::test]
 async fn adding_a_passkey_ends_bearer_tokens_and_cached_basic_credentials() {
-    let server = durable().await;
-    let (access, refresh_token) = token_pair(&server, "bob", None).await;
+    adding_a_passkey_ends_tokens_on(&durable().await).await;
+}
+
+/// The memory store keeps passkeys until a restart: adding one ends the tokens there too.
+#[tokio::test]
+async fn on_the_memory_store_too_adding_a_passkey_ends_bearer_tokens() {
+    let server = TestServer::with_config(&config_text(ORIGIN, "[api]\nbasic_auth = true\n")).await;
+    adding_a_passkey_ends_tokens_on(&server).await;
+}
+
+/// The bearer tokens and cached Basic credentials made before a passkey is added end with it.
+async fn adding_a_passkey_ends_tokens_on(server: &TestServer) {
+    let (access, refresh_token) = token_pair(server, "bob", None).await;
     let bearer = format!("Bearer {access}");
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("bob:{PASSWORD}"))
     );
     assert_eq!(
-        check(&server, ("authorization", &bearer)).await,
+        check(server, ("authorization", &bearer)).await,
         StatusCode::OK
     );
     assert_eq!(
-        check(&server, ("authorization", &basic)).await,
+        check(server, ("authorization", &basic)).await,
         StatusCode::OK
     );
     let cookie = server.login("bob").await;
     let csrf = server.csrf(&cookie).await;
-    register(&server, &cookie, &csrf).await;
+    register(server, &cookie, &csrf).await;
     assert_eq!(
-        check(&server, ("authorization", &bearer)).await,
+        check(server, ("authorization", &bearer)).await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        check(&server, ("authorization", &basic)).await,
+        check(server, ("authorization", &basic)).await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        refresh(&server, &refresh_token).await,
+        refresh(server, &refresh_token).await,
         StatusCode::UNAUTHORIZED
     );
     // The browser session that added it stays.
-    assert_eq!(check(&server, ("cookie", &cookie)).await, StatusCode::OK);
+    assert_eq!(check(server, ("cookie", &cookie)).await, StatusCode::OK);
 }
 
 /// How a passkey is removed.
