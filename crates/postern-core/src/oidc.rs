@@ -13,6 +13,9 @@ use jsonwebtoken::Algorithm;
 
 use keys::SigningKeys;
 
+use crate::access::Subject;
+use crate::session::AuthLevel;
+
 /// The provider's endpoints, under the issuer. Discovery lists them; clients find them there.
 pub mod paths {
     pub const DISCOVERY: &str = "/.well-known/openid-configuration";
@@ -79,6 +82,14 @@ pub struct OidcClient {
 impl OidcClient {
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
+    }
+
+    /// Whether the client's `allow_users`, `allow_groups` and `two_factor` let `subject` in,
+    /// by the rules of an app's (a provider's user's groups count only as
+    /// `<provider>:<group>`).
+    pub fn admits(&self, subject: &Subject<'_>) -> bool {
+        let strong_enough = !self.two_factor || subject.level == AuthLevel::TwoFactor;
+        strong_enough && subject.is_listed(&self.allow_users, &self.allow_groups)
     }
 }
 

@@ -6,7 +6,6 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use postern_core::access::Subject;
 use postern_core::session::{AuthLevel, RECENT_AUTHENTICATION_SECS, authenticated_recently};
 use postern_core::token::TokenHash;
 use postern_store::StoreError;
@@ -218,17 +217,7 @@ mod tests {
 
 /// The names of the `two_factor` apps the session's user may reach.
 pub fn two_factor_apps(state: &AppState, session: &CurrentSession) -> Vec<String> {
-    let user = &session.user;
-    let subject = Subject {
-        user: &user.name,
-        groups: &user.groups,
-        level: session.record.level,
-        provider: session
-            .record
-            .external
-            .as_deref()
-            .map(|external| external.provider.as_str()),
-    };
+    let subject = session.subject();
     state
         .live
         .load()

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use futures_util::FutureExt;
 use http::HeaderMap;
+use postern_core::access::Subject;
 use postern_core::session::{AuthLevel, ExternalIdentity, SessionRecord};
 use postern_core::token::{SessionToken, TokenHash};
 use postern_core::users::{User, UserTable};
@@ -32,6 +33,16 @@ impl CurrentSession {
             .external
             .as_ref()
             .map(|external| external.provider.as_str())
+    }
+
+    /// The session's user as access rules (of apps and OpenID clients) see them.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            user: &self.user.name,
+            groups: &self.user.groups,
+            level: self.record.level,
+            provider: self.oauth_provider(),
+        }
     }
 }
 

@@ -150,6 +150,26 @@ impl Trace for NoTrace {
 }
 
 impl Subject<'_> {
+    /// Whether `allow_users` and `allow_groups` (of an app or an OpenID client) let the
+    /// subject in: both empty, the name listed, or a group it holds listed.
+    pub fn is_listed(&self, users: &[String], groups: &[String]) -> bool {
+        users.is_empty() && groups.is_empty()
+            || users.iter().any(|listed| self.is_named(listed))
+            || groups.iter().any(|listed| self.holds(listed))
+    }
+
+    /// Whether `listed` names the subject: user names match without regard to case, as the
+    /// user table looks them up (Unicode lower case, so `Émile` is `émile`).
+    fn is_named(&self, listed: &str) -> bool {
+        let lower = |name: &str| {
+            name.chars()
+                .flat_map(char::to_lowercase)
+                .collect::<Vec<_>>()
+        };
+        listed.eq_ignore_ascii_case(self.user)
+            || !(listed.is_ascii() && self.user.is_ascii()) && lower(listed) == lower(self.user)
+    }
+
     fn holds(&self, rule_group: &str) -> bool {
         match self.provider {
             None => self.groups.iter().any(|group| group == rule_group),
@@ -278,7 +298,7 @@ impl AccessRules {
             trace.rule("default_policy", "allow: any signed-in user");
             return Ok(());
         };
-        let is = |listed: &String| listed.eq_ignore_ascii_case(subject.user);
+        let is = |listed: &String| subject.is_named(listed);
         if !app.deny_users.is_empty() {
             if app.deny_users.iter().any(is) {
                 trace.rule("deny_users", "user is listed: refuse");

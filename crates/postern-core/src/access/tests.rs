@@ -32,6 +32,7 @@ fn users() -> UserTable {
         user("alice", &["admins"]),
         user("bob", &["dev"]),
         user("carol", &[]),
+        user("Émile", &[]),
     ])
 }
 
@@ -838,4 +839,46 @@ fn apps_are_listed_in_config_order() {
     let rules = rules(HOSTS);
     let names: Vec<&str> = rules.apps().iter().map(|app| app.name.as_str()).collect();
     assert_eq!(names, ["exact", "wild", "dev", "dev-exact"]);
+}
+
+#[test]
+fn allow_lists_match_names_in_any_case_and_provider_groups_only_by_their_prefix() {
+    let admins = vec!["admins".to_owned()];
+    let subject = |user, provider| Subject {
+        user,
+        groups: &admins,
+        level: AuthLevel::OneFactor,
+        provider,
+    };
+    let names = |list: &[&str]| {
+        list.iter()
+            .map(|name| (*name).to_owned())
+            .collect::<Vec<_>>()
+    };
+    let local = subject("Émile", None);
+    assert!(local.is_listed(&names(&["émile"]), &[]));
+    assert!(local.is_listed(&names(&["ÉMILE"]), &[]));
+    assert!(!local.is_listed(&names(&["emile"]), &[]));
+    assert!(local.is_listed(&[], &names(&["admins"])));
+    assert!(local.is_listed(&[], &[]), "no lists: everyone");
+    // A GitHub organisation named `admins` is not the local group.
+    let github = subject("octo", Some("github"));
+    assert!(!github.is_listed(&[], &names(&["admins"])));
+    assert!(github.is_listed(&[], &names(&["github:admins"])));
+    assert!(!github.is_listed(&[], &names(&["google:admins"])));
+}
+
+#[test]
+fn deny_users_refuses_a_name_in_any_case_unicode_too() {
+    let rules =
+        rules("[[apps]]\nname = \"Wiki\"\nhost = \"wiki.example.com\"\ndeny_users = [\"émile\"]\n");
+    assert_eq!(
+        admit(
+            &rules,
+            "https://wiki.example.com/",
+            "Émile",
+            AuthLevel::TwoFactor
+        ),
+        Err(Reason::User)
+    );
 }

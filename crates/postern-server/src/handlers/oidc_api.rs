@@ -214,6 +214,18 @@ async fn refresh_grant(
         Ok(None) => return Err(invalid_grant("the user no longer exists")),
         Err(err) => return Err(err.into()),
     };
+    // The client's rules as they are now: a user taken off its lists (or out of a group it
+    // lists) gets no more tokens from an old sign-in, and a scope taken off the client is
+    // no longer issued.
+    if !client.admits(&subject.access()) {
+        return Err(invalid_grant(
+            "this user may no longer use this application",
+        ));
+    }
+    let scopes: Vec<String> = scopes
+        .into_iter()
+        .filter(|scope| client.scopes.contains(scope))
+        .collect();
     issued(
         tokens::issue(
             state,
@@ -233,7 +245,9 @@ async fn refresh_grant(
 
 /// The grant's subject as it is now, with its subject id; `None` when the user is gone: a
 /// local user no longer in the table, or removed and created again under the same name (whose
-/// new subject id differs). A provider's user lives in their tokens.
+/// new subject id differs), or a provider's user whose `[oauth.<id>]` was removed (their
+/// sessions end with it too). A local user's email, name and groups are the table's now; a
+/// provider's user's are what the provider said at sign-in (postern has no other source).
 async fn current_subject(
     state: &AppState,
     subject: &Subject,
@@ -241,9 +255,26 @@ async fn current_subject(
     let Some(provider) = &state.oidc else {
         return Ok(None);
     };
-    if !subject.federated && state.user(&subject.user).is_none() {
-        return Ok(None);
-    }
+    let now_as = if subject.federated {
+        let configured = subject
+            .provider
+            .as_deref()
+            .is_some_and(|id| state.config.oauth_provider(id).is_some());
+        if !configured {
+            return Ok(None);
+        }
+        subject.clone()
+    } else {
+        let Some(user) = state.user(&subject.user) else {
+            return Ok(None);
+        };
+        Subject {
+            email: user.email.clone(),
+            name: user.display_name.clone(),
+            groups: user.groups.clone(),
+            ..subject.clone()
+        }
+    };
     // Grants from before subject ids (no `sub`), or before a provider's user's provider was
     // kept, cannot say whose they are: refused, never handed the current user's id.
     if subject.sub.is_empty() || subject.federated && subject.provider.is_none() {
@@ -257,8 +288,17 @@ async fn current_subject(
     }
     Ok(Some(Subject {
         sub: sub.to_string(),
-        ..subject.clone()
+        ..now_as
     }))
+}
+
+/// Whether the client `client_id` is still configured and its rules still let `subject` in.
+fn still_admitted(state: &AppState, client_id: &str, subject: &Subject) -> bool {
+    state
+        .oidc
+        .as_ref()
+        .and_then(|provider| provider.config.client(client_id))
+        .is_some_and(|client| client.admits(&subject.access()))
 }
 
 /// `GET|POST /oidc/userinfo`: the claims the token's scopes release.
@@ -268,8 +308,11 @@ pub async fn userinfo<B: RequestBody>(state: &AppState, request: Request<B>) -> 
         Presented::Bearer(token) => Some(token.to_owned()),
         _ => None,
     };
+    // In a POST form body, never in a query string (RFC 6750 2.3: URLs end up in logs and
+    // histories).
+    let in_body = request.method() == http::Method::POST;
     let form = params(request).await?;
-    let token = from_header.or_else(|| form.get("access_token").cloned());
+    let token = from_header.or_else(|| form.get("access_token").filter(|_| in_body).cloned());
     let now = crate::clock::now();
     let grant = match token {
         Some(token) => grants::find_token(state, TokenKind::Access, &token, now).await?,
@@ -278,6 +321,7 @@ pub async fn userinfo<B: RequestBody>(state: &AppState, request: Request<B>) -> 
     let subject = match grant {
         Some(grant) => current_subject(state, &grant.subject)
             .await?
+            .filter(|subject| still_admitted(state, &grant.client_id, subject))
             .map(|subject| (subject, grant.scopes)),
         None => None,
     };

@@ -10,7 +10,6 @@ use jsonwebtoken::{DecodingKey, Validation};
 use percent_encoding::utf8_percent_encode;
 use postern_core::csrf::CsrfBinding;
 use postern_core::oidc::paths;
-use postern_core::session::AuthLevel;
 use postern_core::token::SessionToken;
 use url::Url;
 
@@ -104,7 +103,7 @@ pub async fn authorize<B: RequestBody>(state: &AppState, request: Request<B>) ->
             state, provider, &params, &freshness, replaced, now,
         ));
     };
-    if !client_admits(client, &session) {
+    if !client.admits(&session.subject()) {
         return Ok(back(
             "access_denied",
             "this user may not use this application",
@@ -187,22 +186,6 @@ pub async fn subject_of(
     Ok(provider
         .subject(&state.store, &session.user.name, session.oauth_provider())
         .await?)
-}
-
-/// The client's `allow_users`, `allow_groups` and `two_factor`, as in `[[apps]]`.
-fn client_admits(client: &postern_core::oidc::OidcClient, session: &CurrentSession) -> bool {
-    let user = &session.user;
-    let listed = client.allow_users.is_empty() && client.allow_groups.is_empty()
-        || client
-            .allow_users
-            .iter()
-            .any(|name| name.eq_ignore_ascii_case(&user.name))
-        || client
-            .allow_groups
-            .iter()
-            .any(|group| user.groups.contains(group));
-    let strong_enough = !client.two_factor || session.record.level == AuthLevel::TwoFactor;
-    listed && strong_enough
 }
 
 /// The scopes the session's user granted `client` before, if any: only a consent the same

@@ -2,6 +2,7 @@
 //! algorithm, and with `offline_access` a refresh token, all of one family.
 
 use postern_core::UnixSeconds;
+use postern_core::access;
 use postern_core::identity::Identity;
 use postern_core::oidc::OidcClient;
 use postern_core::oidc::claims::{acr, amr, user_claims};
@@ -14,6 +15,16 @@ use crate::state::AppState;
 impl Subject {
     pub fn identity(&self) -> Identity {
         Identity::new(&self.user, &self.email, &self.name, &self.groups)
+    }
+
+    /// The subject as access rules (the client's) see them, with the level of its sign-in.
+    pub fn access(&self) -> access::Subject<'_> {
+        access::Subject {
+            user: &self.user,
+            groups: &self.groups,
+            level: self.level,
+            provider: self.provider.as_deref(),
+        }
     }
 }
 

@@ -298,3 +298,83 @@ async fn require_pkce_is_the_client_s_own_else_the_provider_s() {
         assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
     }
 }
+
+/// A refresh (and userinfo) reads the user and the client's rules as they are now: a local
+/// user's groups changed by a reload reach the claims, and a user a client's `allow_groups` no
+/// longer admits gets no more tokens from an earlier sign-in.
+#[tokio::test]
+async fn a_refresh_reads_the_user_and_the_clients_rules_as_they_are_now() {
+    let team = format!(
+        "[[oidc.clients]]\nid = \"team\"\nsecret_hash = \"{}\"\nredirect_uris = [\"{REDIRECT}\"]\n\
+         consent = \"implicit\"\nscopes = [\"openid\", \"groups\", \"offline_access\"]\n\
+         allow_groups = [\"admins\"]\n",
+        secret_hash()
+    );
+    let (server, _keys) = super::provider(&clients(&team)).await;
+    let cookie = server.login("alice").await;
+    let mut tokens = Vec::new();
+    for client in ["basic", "team"] {
+        let pkce = Pkce::new();
+        let scope = [("scope", "openid groups offline_access")];
+        let code = code_for(&server, &cookie, client, &pkce, &scope).await;
+        let issued = exchange(&server, client, &code, &pkce).await;
+        assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+        tokens.push(issued.json());
+    }
+    let token = |at: usize, name: &str| tokens[at][name].as_str().unwrap().to_owned();
+    let groups = |response: &crate::support::TestResponse| response.json()["groups"].clone();
+    assert_eq!(
+        groups(&userinfo(&server, &token(0, "access_token")).await),
+        serde_json::json!(["admins", "dev"])
+    );
+
+    // What `postern serve` does when the users file takes alice out of `admins`.
+    let text = crate::support::config_text(ISSUER, "")
+        .replace("groups = [\"admins\", \"dev\"]", "groups = [\"dev\"]");
+    let reloaded = crate::support::load(&text);
+    server.state.replace_live(reloaded.access, reloaded.users);
+
+    let now = userinfo(&server, &token(0, "access_token")).await;
+    assert_eq!(groups(&now), serde_json::json!(["dev"]), "{}", now.body);
+    let refreshed = super::account::refresh(&server, "basic", &token(0, "refresh_token")).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    let id_token = refreshed.json()["id_token"].as_str().unwrap().to_owned();
+    let claims = verified_id_token(&server, &id_token, "basic").await;
+    assert_eq!(claims["groups"], serde_json::json!(["dev"]));
+
+    let refused = super::account::refresh(&server, "team", &token(1, "refresh_token")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "invalid_grant");
+    let gone = userinfo(&server, &token(1, "access_token")).await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED, "{}", gone.body);
+}
+
+/// RFC 6750 2.3: an access token in a query string ends up in logs; userinfo takes it only
+/// in the `Authorization` header or a POST form body.
+#[tokio::test]
+async fn userinfo_takes_no_access_token_from_a_query_string() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let pkce = Pkce::new();
+    let code = code_for(&server, &cookie, "basic", &pkce, &[]).await;
+    let access = exchange(&server, "basic", &code, &pkce).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let in_query = server
+        .get(&format!("/oidc/userinfo?access_token={access}"))
+        .send()
+        .await;
+    assert_eq!(
+        in_query.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        in_query.body
+    );
+    let in_body = server
+        .post("/oidc/userinfo")
+        .form(&[("access_token", access.as_str())])
+        .send()
+        .await;
+    assert_eq!(in_body.status, StatusCode::OK, "{}", in_body.body);
+}
