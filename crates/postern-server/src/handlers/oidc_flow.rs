@@ -405,5 +405,19 @@ pub fn hint_subject(provider: &Provider, token: &str) -> Option<String> {
     validation.required_spec_claims.clear();
     validation.set_issuer(&[&provider.config.issuer]);
     let claims = jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation).ok()?;
+    // An ID token's audience is a client. The identity tokens the check path hands every
+    // app (`[identity_token]`) are signed with the same keys but name the app's host: they
+    // are no hint, or any app behind the proxy could sign its users out of postern.
+    let is_client = |aud: &serde_json::Value| {
+        aud.as_str()
+            .is_some_and(|aud| provider.config.client(aud).is_some())
+    };
+    let for_a_client = match &claims.claims["aud"] {
+        serde_json::Value::Array(auds) => !auds.is_empty() && auds.iter().all(is_client),
+        aud => is_client(aud),
+    };
+    if !for_a_client {
+        return None;
+    }
     claims.claims["sub"].as_str().map(str::to_owned)
 }

@@ -117,3 +117,33 @@ async fn a_check_of_an_app_that_opted_out_mints_no_subject_id() {
     .await;
     assert_eq!(claims["sub"], stored_subject(&server, "alice").await);
 }
+
+/// The identity token every app behind the proxy receives is signed with the provider's keys,
+/// but it is no ID token: as an `id_token_hint` it signs nobody out without asking.
+#[tokio::test]
+async fn an_identity_token_is_no_id_token_hint_for_logout() {
+    let (server, _keys) = provider(ON).await;
+    let cookie = server.login("alice").await;
+    let response = signed_in(&server, &cookie, "app.example.com").await;
+    let token = response.header("remote-jwt").expect("the identity token");
+    let logout = server
+        .get(&format!("/oidc/logout?id_token_hint={token}"))
+        .header("cookie", &cookie)
+        .browser()
+        .send()
+        .await;
+    assert!(
+        !logout
+            .header("location")
+            .is_some_and(|location| location.contains("logged_out")),
+        "{:?} {}",
+        logout.header("location"),
+        logout.body
+    );
+    let session = server
+        .get("/api/session")
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(session.status, StatusCode::OK, "still signed in");
+}
