@@ -215,17 +215,30 @@ mod tests {
     }
 }
 
-/// The names of the `two_factor` apps the session's user may reach.
+/// The names of the `two_factor` apps, and the ids of the `two_factor` OpenID clients, the
+/// session's user may reach.
 pub fn two_factor_apps(state: &AppState, session: &CurrentSession) -> Vec<String> {
     let subject = session.subject();
-    state
+    let mut apps: Vec<String> = state
         .live
         .load()
         .access
-        .two_factor_apps_for(subject)
+        .two_factor_apps_for(session.subject())
         .into_iter()
         .map(str::to_owned)
-        .collect()
+        .collect();
+    // OpenID clients with `two_factor = true` need two factors as such apps do.
+    let clients = state
+        .oidc
+        .iter()
+        .flat_map(|provider| &provider.config.clients);
+    apps.extend(
+        clients
+            .filter(|client| client.two_factor)
+            .filter(|client| subject.is_listed(&client.allow_users, &client.allow_groups))
+            .map(|client| client.id.clone()),
+    );
+    apps
 }
 
 /// `Some(refusal)` when removing one second factor would leave the session's user with none

@@ -691,6 +691,39 @@ async fn the_sign_in_pages_offer_passkeys_with_a_static_script() {
     assert!(!login.body.contains("passkey-signin"));
 }
 
+/// An OpenID client with `two_factor = true` needs two factors as a `two_factor` app does:
+/// the last passkey of a user it lets in stays, and the refusal names the client.
+#[tokio::test]
+async fn the_last_second_factor_stays_while_a_two_factor_openid_client_needs_it() {
+    let client = "[[oidc.clients]]\nid = \"console\"\npublic = true\n\
+                  redirect_uris = [\"https://console.example.com/cb\"]\ntwo_factor = true\n\
+                  allow_users = [\"bob\"]\n";
+    let (server, _keys) = crate::oidc::provider(client).await;
+    for (user, kept) in [("bob", true), ("alice", false)] {
+        let (cookie, csrf) = session(&server, user).await;
+        let only = register(&server, &cookie, &csrf).await;
+        let removed = server
+            .request(
+                Method::DELETE,
+                &format!("/api/webauthn/passkeys/{}", b64(&only.credential_id)),
+            )
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await;
+        if kept {
+            assert_eq!(removed.status, StatusCode::CONFLICT, "{}", removed.body);
+            assert!(
+                removed.body.contains("console needs two factors"),
+                "{}",
+                removed.body
+            );
+        } else {
+            assert_eq!(removed.status, StatusCode::OK, "{user}: {}", removed.body);
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_last_second_factor_stays_while_a_two_factor_app_needs_it() {
     let server = server().await;
