@@ -292,13 +292,23 @@ async fn current_subject(
     }))
 }
 
-/// Whether the client `client_id` is still configured and its rules still let `subject` in.
-fn still_admitted(state: &AppState, client_id: &str, subject: &Subject) -> bool {
-    state
+/// A token's subject as it is now (`current_subject`), while the client it was issued to is
+/// still configured and its rules still let them in: what userinfo and introspection answer
+/// for; `None` makes the token inactive.
+async fn live_subject(
+    state: &AppState,
+    grant: &TokenGrant,
+) -> Result<Option<Subject>, postern_store::StoreError> {
+    let client = state
         .oidc
         .as_ref()
-        .and_then(|provider| provider.config.client(client_id))
-        .is_some_and(|client| client.admits(&subject.access()))
+        .and_then(|provider| provider.config.client(&grant.client_id));
+    let Some(client) = client else {
+        return Ok(None);
+    };
+    Ok(current_subject(state, &grant.subject)
+        .await?
+        .filter(|subject| client.admits(&subject.access())))
 }
 
 /// `GET|POST /oidc/userinfo`: the claims the token's scopes release.
@@ -319,9 +329,8 @@ pub async fn userinfo<B: RequestBody>(state: &AppState, request: Request<B>) -> 
         None => None,
     };
     let subject = match grant {
-        Some(grant) => current_subject(state, &grant.subject)
+        Some(grant) => live_subject(state, &grant)
             .await?
-            .filter(|subject| still_admitted(state, &grant.client_id, subject))
             .map(|subject| (subject, grant.scopes)),
         None => None,
     };
@@ -379,9 +388,7 @@ pub async fn introspect<B: RequestBody>(state: &AppState, request: Request<B>) -
         .map(|provider| provider.config.issuer.clone())
         .unwrap_or_default();
     let subject = match &found {
-        Some((_, grant)) if grant.client_id == client.id => {
-            current_subject(state, &grant.subject).await?
-        }
+        Some((_, grant)) if grant.client_id == client.id => live_subject(state, grant).await?,
         _ => None,
     };
     let body = match (found, subject) {

@@ -56,11 +56,12 @@ pub async fn authorize<B: RequestBody>(state: &AppState, request: Request<B>) ->
     let provider = provider(state)?;
     let session = sessions::current(state, request.headers()).await?;
     let params = params(request).await?;
+    let now = crate::clock::now();
     let checked = authorize::check(
         &provider.config,
         &params,
         |hint| hint_subject(provider, hint),
-        &provider.return_marks,
+        (&provider.return_marks, now),
     );
     let (client, authorization, freshness) = match checked {
         Ok(checked) => checked,
@@ -78,7 +79,6 @@ pub async fn authorize<B: RequestBody>(state: &AppState, request: Request<B>) ->
             },
         )
     };
-    let now = crate::clock::now();
     let replaced = session
         .as_ref()
         .map(|session| authorize::session_fingerprint(&session.key));
@@ -331,7 +331,7 @@ fn to_login(
         replaced_session: replaced.filter(|_| again),
         consent: freshness.force_consent,
     };
-    back.extend(provider.return_marks.write(&marks));
+    back.extend(provider.return_marks.write(&marks, params, now));
     back.sort();
     let authorize_url = format!(
         "{}?{}",

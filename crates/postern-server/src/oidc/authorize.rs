@@ -59,12 +59,13 @@ pub enum Refusal {
 }
 
 /// Reads and checks the parameters. `hint_subject` verifies an `id_token_hint` and returns
-/// its `sub`.
+/// its `sub`; `return_marks` reads, at `now`, what postern wrote on the way back from its
+/// login page.
 pub fn check<'c>(
     config: &'c OidcConfig,
     params: &HashMap<String, String>,
     hint_subject: impl Fn(&str) -> Option<String>,
-    return_marks: &MarkKey,
+    (return_marks, now): (&MarkKey, UnixSeconds),
 ) -> Result<(&'c OidcClient, Authorization, Freshness), Refusal> {
     let get = |name: &str| params.get(name).filter(|value| !value.is_empty()).cloned();
     let client = get("client_id")
@@ -178,10 +179,10 @@ pub fn check<'c>(
             )
         })?),
     };
-    let marks = return_marks.read(params).map_err(|_| {
+    let marks = return_marks.read(params, now).map_err(|_| {
         refuse(
             "invalid_request",
-            "the way back from the sign-in page was altered: start again",
+            "the way back from the sign-in page was altered, or is too old: start again",
         )
     })?;
     let freshness = Freshness {

@@ -262,6 +262,34 @@ async fn the_marks_of_the_way_back_cannot_be_written_by_the_client() {
         assert_eq!(query["error"], "invalid_request", "{extra:?}: {query:?}");
         assert!(!query.contains_key("code"));
     }
+    // Real marks, from a way back postern wrote, carried over to another request.
+    let asked = server
+        .get(&authorize_path("basic", &pkce, &[("prompt", "login")]))
+        .send()
+        .await;
+    let back = asked.query_of_location()["redirect_uri"].clone();
+    let marks: Vec<(String, String)> = url::Url::parse(&back)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .filter(|(name, _)| name.starts_with("postern_"))
+        .collect();
+    assert!(
+        marks.iter().any(|(name, _)| name == "postern_mark"),
+        "{back}"
+    );
+    let mut extra: Vec<(&str, &str)> = vec![("prompt", "login"), ("state", "another")];
+    extra.extend(
+        marks
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    );
+    let replayed = server
+        .get(&authorize_path("basic", &pkce, &extra))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(back_at_client(&replayed)["error"], "invalid_request");
 }
 
 /// `prompt=consent` asks again after the login page too: the way back carries it.

@@ -347,6 +347,10 @@ async fn a_refresh_reads_the_user_and_the_clients_rules_as_they_are_now() {
     assert_eq!(refused.json()["error"], "invalid_grant");
     let gone = userinfo(&server, &token(1, "access_token")).await;
     assert_eq!(gone.status, StatusCode::UNAUTHORIZED, "{}", gone.body);
+    let described = introspect(&server, "team", &token(1, "access_token")).await;
+    assert_eq!(described["active"], false, "{described}");
+    let still = introspect(&server, "basic", &token(0, "access_token")).await;
+    assert_eq!(still["active"], true, "{still}");
 }
 
 /// RFC 6750 2.3: an access token in a query string ends up in logs; userinfo takes it only
