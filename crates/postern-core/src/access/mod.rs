@@ -159,15 +159,14 @@ impl Subject<'_> {
     }
 
     /// Whether `listed` names the subject: user names match without regard to case, as the
-    /// user table looks them up (Unicode lower case, so `Émile` is `émile`).
+    /// user table looks them up (`str::to_lowercase`, so `Émile` is `émile` and `ΟΔΥΣΣΕΥΣ`
+    /// is `οδυσσευς`, final sigma and all). ASCII names, the usual ones, are compared without
+    /// a copy.
     fn is_named(&self, listed: &str) -> bool {
-        let lower = |name: &str| {
-            name.chars()
-                .flat_map(char::to_lowercase)
-                .collect::<Vec<_>>()
-        };
-        listed.eq_ignore_ascii_case(self.user)
-            || !(listed.is_ascii() && self.user.is_ascii()) && lower(listed) == lower(self.user)
+        if listed.is_ascii() && self.user.is_ascii() {
+            return listed.eq_ignore_ascii_case(self.user);
+        }
+        listed.to_lowercase() == self.user.to_lowercase()
     }
 
     fn holds(&self, rule_group: &str) -> bool {

@@ -859,6 +859,9 @@ fn allow_lists_match_names_in_any_case_and_provider_groups_only_by_their_prefix(
     assert!(local.is_listed(&names(&["émile"]), &[]));
     assert!(local.is_listed(&names(&["ÉMILE"]), &[]));
     assert!(!local.is_listed(&names(&["emile"]), &[]));
+    // As `to_lowercase` reads it (the user table's spelling): a final sigma too.
+    let greek = subject("ΟΔΥΣΣΕΥΣ", None);
+    assert!(greek.is_listed(&names(&["οδυσσευς"]), &[]));
     assert!(local.is_listed(&[], &names(&["admins"])));
     assert!(local.is_listed(&[], &[]), "no lists: everyone");
     // A GitHub organisation named `admins` is not the local group.
