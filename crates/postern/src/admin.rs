@@ -70,15 +70,19 @@ pub fn reach(config: &Config, memory_why: &str) -> Result<Reach, Refused> {
 /// A command run as root on a stopped postern's folder may create the data file and writes
 /// the PID file, both as root; the postern that starts next runs as the folder's owner and
 /// must be able to open them. (As any other user, `chown` fails and the files are already
-/// that user's.)
+/// that user's.) Only regular files, and the link itself if one is there (`lchown`): the
+/// folder's owner could have put a symlink to a file of root's in their place.
 fn leave_files_to_folder_owner(dir: &Path) {
     let Ok(folder) = std::fs::metadata(dir) else {
         return;
     };
     for name in [DATA_FILE, PID_FILE] {
         let path = dir.join(name);
-        if std::fs::metadata(&path).is_ok_and(|file| file.uid() != folder.uid()) {
-            let _ = std::os::unix::fs::chown(&path, Some(folder.uid()), Some(folder.gid()));
+        let Ok(file) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if file.is_file() && file.uid() != folder.uid() {
+            let _ = std::os::unix::fs::lchown(&path, Some(folder.uid()), Some(folder.gid()));
         }
     }
 }

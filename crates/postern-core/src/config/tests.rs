@@ -483,3 +483,19 @@ fn metrics_listen_token_file_and_log_checks_are_read_and_checked() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_session_lifetime_past_ten_years_is_a_problem_not_a_panic_at_sign_in() {
+    let text = format!(
+        "{}[session]\nidle_timeout = \"18446744073709551615\"\nmax_lifetime = \"18446744073709551615\"\n\
+         remember_me_lifetime = \"18446744073709551615\"\n",
+        minimal()
+    );
+    let problems = load_with(&text, &[], &[]).unwrap_err().0;
+    assert!(
+        problems.iter().any(|p| p.contains("at most 3650d")),
+        "{problems:?}"
+    );
+    let ten_years = format!("{}[session]\nremember_me_lifetime = \"3650d\"\n", minimal());
+    assert!(load_with(&ten_years, &[], &[]).is_ok());
+}

@@ -335,6 +335,11 @@ fn session(
             "`session.remember_me_lifetime` must not be shorter than `session.max_lifetime`".into(),
         );
     }
+    // The other two are no longer than this one. Ten years: far past any sensible session,
+    // and far below what a deadline (an `Instant`, a Unix time) can hold.
+    if remember > 3650 * 86_400 {
+        problems.push("`session.remember_me_lifetime` must be at most 3650d".into());
+    }
     let max_sessions = raw
         .max_sessions
         .unwrap_or_else(|| defaults::int("session.max_sessions"));

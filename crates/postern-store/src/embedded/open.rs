@@ -298,12 +298,21 @@ fn copy_before_upgrade(path: &Path, version: u64) -> Result<PathBuf, OpenError> 
 }
 
 /// Our PID beside the file, so a second process refused by the lock can name this one.
+/// The old file is removed and a new one created where none is (`create_new`, which never
+/// follows a symlink): a command run as root on the folder of postern's user must not write
+/// through a link that user planted as `postern.pid` (to `/etc/shadow`, say).
 fn write_pid(dir: &Path) {
     let path = dir.join(PID_FILE);
+    match std::fs::remove_file(&path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(path = %path.display(), error = %err, "cannot replace the PID file");
+            return;
+        }
+        _ => {}
+    }
     let written = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&path)
         .and_then(|mut file| writeln!(file, "{}", std::process::id()));

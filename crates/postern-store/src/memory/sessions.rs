@@ -66,7 +66,7 @@ impl SessionMap {
         record: SessionRecord,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let expires = Instant::now() + ttl;
+        let expires = super::ttl_map::expires_in(ttl);
         let user = record.user.to_lowercase();
         let record = Arc::new(record);
         {
@@ -106,7 +106,7 @@ impl SessionMap {
             Some(entry) if entry.expires > now => {
                 *entry = Entry {
                     record: Arc::new(record),
-                    expires: now + ttl,
+                    expires: super::ttl_map::expires_in(ttl),
                 };
                 true
             }

@@ -107,7 +107,11 @@ fn make_room(shard: &mut HashMap<String, Entry>, now: Instant) {
     }
 }
 
-/// `now + ttl`, for new entries.
+/// `now + ttl`, for new entries; a TTL past what an `Instant` holds (the config caps every
+/// lifetime far below that) is a century, never a panic.
 pub fn expires_in(ttl: Duration) -> Instant {
-    Instant::now() + ttl
+    let now = Instant::now();
+    now.checked_add(ttl)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
 }

@@ -135,3 +135,20 @@ fn a_newer_file_is_refused_naming_both_versions() {
     );
     assert_eq!(version(&db), Some(3), "left as it was");
 }
+
+/// The folder belongs to postern's user, who could leave a symlink named `postern.pid` to a
+/// file of root's: writing the PID replaces the link, never writes through it.
+#[test]
+fn the_pid_file_replaces_a_symlink_and_never_writes_through_it() {
+    let dir = TempDir::new("pid-link");
+    let victim = dir.write("victim", "keep me\n");
+    std::os::unix::fs::symlink(&victim, dir.path().join(super::PID_FILE)).unwrap();
+    super::write_pid(dir.path());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+    let pid = dir.path().join(super::PID_FILE);
+    assert!(!pid.is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(&pid).unwrap().trim(),
+        std::process::id().to_string()
+    );
+}
