@@ -35,6 +35,16 @@ pub struct SessionRecord {
     pub external: Option<Box<ExternalIdentity>>,
 }
 
+impl SessionRecord {
+    /// The `[oauth.<id>]` a provider's user signed in with; `None` for a local user (a
+    /// provider linked to a local user signs in as that user).
+    pub fn provider(&self) -> Option<&str> {
+        self.external
+            .as_deref()
+            .map(|external| external.provider.as_str())
+    }
+}
+
 /// A provider user's identity, as kept in their session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalIdentity {

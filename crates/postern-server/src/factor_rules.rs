@@ -223,7 +223,7 @@ pub fn two_factor_apps(state: &AppState, session: &CurrentSession) -> Vec<String
         .live
         .load()
         .access
-        .two_factor_apps_for(session.subject())
+        .two_factor_apps_for(subject)
         .into_iter()
         .map(str::to_owned)
         .collect();

@@ -29,10 +29,7 @@ pub struct CurrentSession {
 impl CurrentSession {
     /// The `[oauth.<id>]` a provider's user signed in with; `None` for a local user.
     pub fn oauth_provider(&self) -> Option<&str> {
-        self.record
-            .external
-            .as_ref()
-            .map(|external| external.provider.as_str())
+        self.record.provider()
     }
 
     /// The session's user as access rules (of apps and OpenID clients) see them.

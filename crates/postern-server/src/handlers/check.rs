@@ -153,11 +153,7 @@ async fn signed_in_outcome(
     };
     match sessions::current_among(state, &live.users, headers).await {
         Ok(Some(session)) => {
-            let provider = session
-                .record
-                .external
-                .as_ref()
-                .map(|external| external.provider.as_str());
+            let provider = session.oauth_provider();
             return match admit(&session.user, session.record.level, provider) {
                 Ok(()) => {
                     sessions::touch_if_due(state, &session);

@@ -40,10 +40,7 @@ pub async fn status<B>(state: &AppState, peer: SocketAddr, request: &Request<B>)
     Ok(match session {
         Some(CurrentSession { user, record, .. }) => {
             let identity = user.identity();
-            let provider = record
-                .external
-                .as_ref()
-                .map_or("", |external| external.provider.as_str());
+            let provider = record.provider().unwrap_or_default();
             respond::json_with(
                 StatusCode::OK,
                 "Authenticated",

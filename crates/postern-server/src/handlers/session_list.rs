@@ -165,13 +165,8 @@ async fn owned_by(
 /// and two providers may give the same name to two people (who are two OpenID subjects too,
 /// docs/oidc-provider.md): one must not list or end the other's sessions.
 fn same_owner(session: &SessionRecord, owner: &SessionRecord) -> bool {
-    fn provider(record: &SessionRecord) -> Option<&str> {
-        record
-            .external
-            .as_deref()
-            .map(|external| external.provider.as_str())
-    }
-    session.user.to_lowercase() == owner.user.to_lowercase() && provider(session) == provider(owner)
+    session.user.to_lowercase() == owner.user.to_lowercase()
+        && session.provider() == owner.provider()
 }
 
 async fn end(state: &AppState, hash: &TokenHash, user: &str) -> Result<(), StoreError> {
