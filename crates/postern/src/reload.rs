@@ -96,6 +96,18 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
 /// when it took effect.
 async fn apply(state: &AppState, loaded: Result<Config, ConfigProblems>) -> Option<Arc<UserTable>> {
     match loaded {
+        // The watch, password changes and hash upgrades all keep the file postern started
+        // with: the users of another file would be in force while every write went to the
+        // old one. So the whole reload waits for the restart that reads the new file.
+        Ok(config) if config.users_file != state.config.users_file => {
+            tracing::error!(
+                "`users_file` changed: it is read only at start; the access rules and users in force stay as they were until postern restarts"
+            );
+            if let Some(metrics) = &state.metrics {
+                metrics.config_reloaded(false);
+            }
+            None
+        }
         Ok(config) => {
             let apps = config.access.apps().len();
             let users = config.users.len();

@@ -175,6 +175,26 @@ fn a_reload_names_the_changed_keys_that_need_a_restart() {
 /// time, then the rest) is never read half-written: the user in the second half is not taken
 /// for removed, so they are not retired and their session stays. Once the file stops
 /// changing, the watch reloads it.
+/// `users_file` is read only at start: a config that names another file is refused whole
+/// (its users would be in force while the watch and every password change kept the old
+/// file), and says so; the users in force stay.
+#[test]
+fn a_config_that_names_another_users_file_waits_for_a_restart() {
+    let dir = TempDir::new("reload-users-file");
+    let port = free_port();
+    let first = dir.write("users.txt", &format!("carol:{HASH}\n"));
+    let second = dir.write("other-users.txt", &format!("dave:{HASH}\n"));
+    let path = with_users_file(&dir, port, &first);
+    let running = Running::start(&dir, &path, port);
+    assert!(login(port, "carol").starts_with("HTTP/1.1 200"));
+    with_users_file(&dir, port, &second);
+    wait_for("the refusal", Duration::from_secs(5), || {
+        running.log_text().contains("`users_file` changed")
+    });
+    assert!(login(port, "carol").starts_with("HTTP/1.1 200"));
+    assert!(login(port, "dave").starts_with("HTTP/1.1 401"));
+}
+
 #[test]
 fn a_users_file_written_in_two_steps_is_read_only_once_it_stops_changing() {
     let dir = TempDir::new("reload-settle");
