@@ -59,6 +59,18 @@ enum Proof {
     OtherFactor,
 }
 
+impl Proof {
+    /// How much a proof opens: two factors everything, the password all but what one factor
+    /// other than the password cannot.
+    fn strength(self) -> u8 {
+        match self {
+            Self::TwoFactors => 2,
+            Self::Password => 1,
+            Self::OtherFactor => 0,
+        }
+    }
+}
+
 /// Whether the session's user authenticated within the last five minutes, strongly enough to
 /// change their factors: signed in (with a password, a code, a passkey or a provider: a
 /// session a ticket started is no sign-in, and one whose way in is not known does not count)
@@ -113,16 +125,25 @@ async fn recent_proofs(
             _ => proofs.push(Proof::OtherFactor),
         }
     }
+    proofs.extend(recent_mark(state, session, now).await?);
+    Ok(proofs)
+}
+
+/// What the session's confirmation of the last five minutes proved, if there is one.
+async fn recent_mark(
+    state: &AppState,
+    session: &CurrentSession,
+    now: u64,
+) -> Result<Option<Proof>, StoreError> {
     let mark = state
         .store
         .peek_value(&reauth_key(&session.key))
         .await?
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| parse_mark(&text));
-    if let Some((_, proof)) = mark.filter(|(at, _)| authenticated_recently(*at, now)) {
-        proofs.push(proof);
-    }
-    Ok(proofs)
+    Ok(mark
+        .filter(|(at, _)| authenticated_recently(*at, now))
+        .map(|(_, proof)| proof))
 }
 
 /// A confirmation mark: `"<unix seconds>"` for the password (as every mark was written before
@@ -168,14 +189,22 @@ pub async fn mark_reauthenticated(
     client: IpAddr,
     confirmed: Confirmed,
 ) -> Result<(), StoreError> {
-    state
-        .store
-        .set_value(
-            &reauth_key(&session.key),
-            mark_text(now(), confirmed).into_bytes(),
-            Duration::from_secs(RECENT_AUTHENTICATION_SECS),
-        )
-        .await?;
+    let now = now();
+    let text = mark_text(now, confirmed);
+    // A weaker confirmation (a passkey without user verification after the password) does
+    // not take the place of a stronger one that still counts.
+    let kept = recent_mark(state, session, now).await?;
+    let new = parse_mark(&text).map(|(_, proof)| proof);
+    if kept.is_none_or(|kept| Some(kept.strength()) <= new.map(Proof::strength)) {
+        state
+            .store
+            .set_value(
+                &reauth_key(&session.key),
+                text.into_bytes(),
+                Duration::from_secs(RECENT_AUTHENTICATION_SECS),
+            )
+            .await?;
+    }
     let (factor, user_verified) = match confirmed {
         Confirmed::Password => ("password", None),
         Confirmed::Passkey { user_verified } => ("passkey", Some(user_verified)),

@@ -397,6 +397,11 @@ async fn a_passkey_that_does_not_verify_the_user_opens_no_change_of_factors_alon
     assert_eq!(reauth.status, StatusCode::SEE_OTHER, "{}", reauth.body);
     let opened = register_begin(&server, &held, &held_csrf).await;
     assert_eq!(opened.status, StatusCode::OK, "{}", opened.body);
+    // The key again, after the password: the weaker confirmation does not take its place.
+    let again = confirm_with(&server, &held, &held_csrf, &mut key).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let still_open = register_begin(&server, &held, &held_csrf).await;
+    assert_eq!(still_open.status, StatusCode::OK, "{}", still_open.body);
     assert_eq!(listed(&server, &cookie).await.len(), 1, "nothing was added");
 }
 
