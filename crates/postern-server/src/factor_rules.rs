@@ -213,37 +213,6 @@ pub async fn mark_reauthenticated(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_mark_reads_back_as_what_confirmed_it() {
-        for (confirmed, proof) in [
-            (Confirmed::Password, Proof::Password),
-            (
-                Confirmed::Passkey {
-                    user_verified: true,
-                },
-                Proof::TwoFactors,
-            ),
-            (
-                Confirmed::Passkey {
-                    user_verified: false,
-                },
-                Proof::OtherFactor,
-            ),
-        ] {
-            assert_eq!(
-                parse_mark(&mark_text(1_764_400_000, confirmed)),
-                Some((1_764_400_000, proof))
-            );
-        }
-        assert_eq!(parse_mark("1764400000 9"), None);
-        assert_eq!(parse_mark("soon"), None);
-    }
-}
-
 /// The names of the `two_factor` apps, and the ids of the `two_factor` OpenID clients, the
 /// session's user may reach.
 pub fn two_factor_apps(state: &AppState, session: &CurrentSession) -> Vec<String> {
@@ -321,4 +290,35 @@ pub fn announce(state: &AppState, change: &Change<'_>) {
         None => tracing::info!(target: "audit", event, user = %user, ip = %client, "{message}"),
     }
     state.notifier.factor_changed(user, client, event, message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mark_reads_back_as_what_confirmed_it() {
+        for (confirmed, proof) in [
+            (Confirmed::Password, Proof::Password),
+            (
+                Confirmed::Passkey {
+                    user_verified: true,
+                },
+                Proof::TwoFactors,
+            ),
+            (
+                Confirmed::Passkey {
+                    user_verified: false,
+                },
+                Proof::OtherFactor,
+            ),
+        ] {
+            assert_eq!(
+                parse_mark(&mark_text(1_764_400_000, confirmed)),
+                Some((1_764_400_000, proof))
+            );
+        }
+        assert_eq!(parse_mark("1764400000 9"), None);
+        assert_eq!(parse_mark("soon"), None);
+    }
 }
