@@ -160,13 +160,13 @@ async fn owned_by(
     Ok(record.is_some_and(|record| same_owner(&record, &caller.record)))
 }
 
-/// Whether two sessions are one person's: the same name, signed in the same way (locally, or
-/// through the same `[oauth.<id>]`). The store's index of a user's sessions is by name alone,
-/// and two providers may give the same name to two people (who are two OpenID subjects too,
-/// docs/oidc-provider.md): one must not list or end the other's sessions.
+/// Whether a session the store lists under the owner's name is the owner's: signed in the
+/// same way (locally, or through the same `[oauth.<id>]`). The store's index of a user's
+/// sessions is by name alone (so the name matches already), and two providers may give the
+/// same name to two people (who are two OpenID subjects too, docs/oidc-provider.md): one must
+/// not list or end the other's sessions.
 fn same_owner(session: &SessionRecord, owner: &SessionRecord) -> bool {
-    session.user.to_lowercase() == owner.user.to_lowercase()
-        && session.provider() == owner.provider()
+    session.provider() == owner.provider()
 }
 
 async fn end(state: &AppState, hash: &TokenHash, user: &str) -> Result<(), StoreError> {
