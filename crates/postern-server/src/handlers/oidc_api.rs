@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::oidc_flow::{hint_subject, params, subject_of};
+use super::oidc_flow::{params, subject_of, verify_hint};
 use crate::authorization::{self, Presented};
 use crate::error::{AppError, AppResult};
 use crate::oidc::client_auth::{self, ClientError};
@@ -427,15 +427,12 @@ pub async fn end_session<B: RequestBody>(
     let session = sessions::current(state, request.headers()).await?;
     let form = params(request).await?;
     let get = |name: &str| form.get(name).filter(|value| !value.is_empty());
-    let hinted = get("id_token_hint").and_then(|hint| hint_subject(provider, hint));
-    // Which client's URIs apply: the verified hint's audience, else `client_id`.
-    let hint_audience = hinted
-        .as_ref()
-        .and(get("id_token_hint"))
-        .and_then(|hint| audience_of(hint));
-    let client = hint_audience
-        .or_else(|| get("client_id").cloned())
-        .and_then(|id| provider.config.client(&id));
+    let hint = get("id_token_hint").and_then(|hint| verify_hint(provider, hint));
+    // Which client's URIs apply: the verified hint's, else `client_id`.
+    let client = match &hint {
+        Some(hint) => provider.config.client(&hint.client_id),
+        None => get("client_id").and_then(|id| provider.config.client(id)),
+    };
     let target = get("post_logout_redirect_uri")
         .filter(|uri| client.is_some_and(|client| client.post_logout_redirect_uris.contains(uri)));
     if get("post_logout_redirect_uri").is_some() && target.is_none() {
@@ -449,8 +446,8 @@ pub async fn end_session<B: RequestBody>(
     let Some(session) = session else {
         return Ok(after_logout(state, target, get("state")));
     };
-    let hint_is_this_user = match &hinted {
-        Some(hinted) => *subject_of(state, provider, &session).await? == **hinted,
+    let hint_is_this_user = match &hint {
+        Some(hint) => *subject_of(state, provider, &session).await? == *hint.sub,
         None => false,
     };
     if !hint_is_this_user {
@@ -491,17 +488,5 @@ fn after_logout(
             StatusCode::FOUND,
             &state.config.portal_url("/login?logged_out=1"),
         ),
-    }
-}
-
-/// `aud` of a token, unverified: only used to find which client's registered URIs apply.
-fn audience_of(token: &str) -> Option<String> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
-    match &claims["aud"] {
-        Value::String(aud) => Some(aud.clone()),
-        Value::Array(auds) => auds.first().and_then(Value::as_str).map(str::to_owned),
-        _ => None,
     }
 }

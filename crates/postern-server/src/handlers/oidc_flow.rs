@@ -60,7 +60,7 @@ pub async fn authorize<B: RequestBody>(state: &AppState, request: Request<B>) ->
     let checked = authorize::check(
         &provider.config,
         &params,
-        |hint| hint_subject(provider, hint),
+        |hint| verify_hint(provider, hint).map(|hint| hint.sub),
         (&provider.return_marks, now),
     );
     let (client, authorization, freshness) = match checked {
@@ -390,8 +390,19 @@ fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     }
 }
 
-/// The `sub` of an ID token postern signed (expired or not), for `id_token_hint`.
-pub fn hint_subject(provider: &Provider, token: &str) -> Option<String> {
+/// An ID token postern signed (expired or not), given back as `id_token_hint`: whom it names
+/// and the client it was issued to.
+pub struct Hint {
+    pub sub: String,
+    pub client_id: String,
+}
+
+/// Verifies an `id_token_hint`. An ID token names its client in `azp` (postern writes it into
+/// every one, `oidc::tokens`) and that client is its audience. The identity tokens the check
+/// path hands every app (`[identity_token]`) are signed with the same keys but carry no `azp`
+/// and name the app's host: they are no hint, or any app behind the proxy could sign its users
+/// out of postern, even one whose host is also a client's id.
+pub fn verify_hint(provider: &Provider, token: &str) -> Option<Hint> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     let key = provider
         .config
@@ -405,19 +416,19 @@ pub fn hint_subject(provider: &Provider, token: &str) -> Option<String> {
     validation.required_spec_claims.clear();
     validation.set_issuer(&[&provider.config.issuer]);
     let claims = jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation).ok()?;
-    // An ID token's audience is a client. The identity tokens the check path hands every
-    // app (`[identity_token]`) are signed with the same keys but name the app's host: they
-    // are no hint, or any app behind the proxy could sign its users out of postern.
-    let is_client = |aud: &serde_json::Value| {
-        aud.as_str()
-            .is_some_and(|aud| provider.config.client(aud).is_some())
+    let claims = claims.claims;
+    let client_id = claims["azp"]
+        .as_str()
+        .filter(|azp| provider.config.client(azp).is_some())?;
+    let names_the_client = match &claims["aud"] {
+        serde_json::Value::Array(auds) => auds.iter().any(|aud| aud == client_id),
+        aud => aud == client_id,
     };
-    let for_a_client = match &claims.claims["aud"] {
-        serde_json::Value::Array(auds) => !auds.is_empty() && auds.iter().all(is_client),
-        aud => is_client(aud),
-    };
-    if !for_a_client {
+    if !names_the_client {
         return None;
     }
-    claims.claims["sub"].as_str().map(str::to_owned)
+    Some(Hint {
+        sub: claims["sub"].as_str()?.to_owned(),
+        client_id: client_id.to_owned(),
+    })
 }

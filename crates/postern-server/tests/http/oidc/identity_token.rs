@@ -140,9 +140,45 @@ async fn an_identity_token_is_no_id_token_hint_for_logout() {
         logout.header("location"),
         logout.body
     );
+    assert_still_signed_in(&server, &cookie).await;
+}
+
+/// Nor when a client's id is also an app's host: the identity token names that host as its
+/// audience, but it was issued to no client (no `azp`), so it proves nothing about the user's
+/// client and signs nobody out.
+#[tokio::test]
+async fn an_identity_token_is_no_hint_even_for_a_client_named_like_the_app() {
+    let client = format!(
+        "[[oidc.clients]]\nid = \"app.example.com\"\nsecret_hash = \"{}\"\n\
+         redirect_uris = [\"https://app.example.com/cb\"]\n\
+         post_logout_redirect_uris = [\"https://app.example.com/bye\"]\n",
+        super::rp::secret_hash()
+    );
+    let (server, _keys) = provider(&format!("{ON}{client}")).await;
+    let cookie = server.login("alice").await;
+    let response = signed_in(&server, &cookie, "app.example.com").await;
+    let token = response.header("remote-jwt").expect("the identity token");
+    let logout = server
+        .get(&format!(
+            "/oidc/logout?id_token_hint={token}&client_id=app.example.com&post_logout_redirect_uri=https%3A%2F%2Fapp.example.com%2Fbye"
+        ))
+        .header("cookie", &cookie)
+        .browser()
+        .send()
+        .await;
+    assert_eq!(
+        logout.header("location"),
+        Some("https://auth.example.com/logout"),
+        "asked to confirm, not signed out: {}",
+        logout.body
+    );
+    assert_still_signed_in(&server, &cookie).await;
+}
+
+async fn assert_still_signed_in(server: &TestServer, cookie: &str) {
     let session = server
         .get("/api/session")
-        .header("cookie", &cookie)
+        .header("cookie", cookie)
         .send()
         .await;
     assert_eq!(session.status, StatusCode::OK, "still signed in");
