@@ -58,6 +58,21 @@ pub struct ExternalIdentity {
     pub groups: Vec<String>,
 }
 
+/// The way in a session keeps (its `method`) when a sign-in used the password alone. Factor
+/// changes read it as a password proof (`factor_rules` in the server).
+pub const PASSWORD_METHOD: &str = "password";
+
+/// The way in of a passwordless passkey sign-in.
+pub const PASSKEY_METHOD: &str = "passkey";
+
+/// The `method` of a session a one-time ticket started: no authentication of its own (the
+/// ticket was issued to a session or a bearer token), so it never counts as a recent one.
+pub const TICKET_METHOD: &str = "a one-time ticket";
+
+/// Ways in that only postern's own sign-ins write: an OAuth provider's `label` (which is its
+/// sessions' `method`) may not be one, or its sign-ins would read as that way in.
+pub const OWN_METHODS: [&str; 3] = [PASSWORD_METHOD, PASSKEY_METHOD, TICKET_METHOD];
+
 /// How long an authentication counts as recent: a change of a user's second factors needs one
 /// this recent (the sign-in itself, or the password asked again).
 pub const RECENT_AUTHENTICATION_SECS: u64 = 300;

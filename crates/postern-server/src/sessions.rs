@@ -178,12 +178,7 @@ pub struct Device {
     pub method: String,
 }
 
-/// The `method` of a session a one-time ticket started: no authentication of its own (the
-/// ticket was issued to a session or a bearer token), so it never counts as a recent one.
-pub const TICKET_METHOD: &str = "a one-time ticket";
-
-/// The way in of a sign-in with the password alone.
-pub const PASSWORD_METHOD: &str = "password";
+pub use postern_core::session::{PASSKEY_METHOD, PASSWORD_METHOD, TICKET_METHOD};
 
 /// User agents are cut to this many characters: enough to tell browsers apart.
 const MAX_USER_AGENT_CHARS: usize = 200;

@@ -8,6 +8,7 @@ use url::Url;
 
 use super::raw::RawOAuthProvider;
 use crate::oauth::{AllowList, OAuthProvider, ProviderKind, is_safe_endpoint};
+use crate::session::OWN_METHODS;
 
 struct Preset {
     label: &'static str,
@@ -136,6 +137,14 @@ fn provider(
         "" => capitalized(&id),
         preset => preset.to_owned(),
     });
+    if OWN_METHODS
+        .iter()
+        .any(|method| method.eq_ignore_ascii_case(label_text.trim()))
+    {
+        problems.push(format!(
+            "{label}: `label` = {label_text:?} names one of postern's own ways in (a session keeps it as how the user signed in); choose another"
+        ));
+    }
     if problems.len() > before {
         return None;
     }

@@ -28,6 +28,7 @@ use crate::error::{AppError, AppResult};
 use crate::pending;
 use crate::request::{self, RequestBody};
 use crate::respond;
+use crate::sessions;
 use crate::state::AppState;
 use crate::webauthn::Refusal;
 use crate::webauthn::challenges::{self, Binding};
@@ -223,7 +224,7 @@ pub async fn passwordless_finish<B: RequestBody>(
         user: &user,
         level,
         remember: body.remember_me,
-        method: "passkey",
+        method: sessions::PASSKEY_METHOD,
         settles: None,
     };
     let cookies = login::sign_in(state, &parts.headers, client, how).await?;

@@ -69,6 +69,22 @@ fn a_provider_nobody_may_use_is_refused() {
     );
 }
 
+/// A provider's label is what its sessions keep as their way in; "password" there would read
+/// as a password sign-in to the rule that guards changes of factors.
+#[test]
+fn a_label_may_not_name_one_of_postern_s_own_ways_in() {
+    for label in ["password", "Password ", "passkey", "a one-time ticket"] {
+        assert_problem(
+            &format!(
+                "[oauth.github]\nclient_id = \"a\"\nclient_secret = \"b\"\nallow_all = true\nlabel = {label:?}\n"
+            ),
+            "names one of postern's own ways in",
+        );
+    }
+    config("[oauth.github]\nclient_id = \"a\"\nclient_secret = \"b\"\nallow_all = true\nlabel = \"Passwords Inc\"\n")
+        .unwrap();
+}
+
 #[test]
 fn bad_provider_tables_are_each_reported() {
     assert_problem(
