@@ -23,6 +23,9 @@ use self::tracking::Tracker;
 use crate::keys::{Keys, Kind};
 use crate::{Counter, StoreError};
 
+/// Index entries removed per `ZREM`: a user with many sessions is not one huge command.
+const INDEX_REMOVALS_PER_CALL: usize = 1000;
+
 #[derive(Clone)]
 pub struct RedisStore {
     link: Link,
@@ -273,7 +276,9 @@ impl RedisStore {
     }
 
     /// Ends every session of `user`. The sessions spread over cluster slots, so they are
-    /// deleted one by one: not atomic, but each deletion is final.
+    /// deleted one by one: not atomic, but each deletion is final. Only the index entries read
+    /// are removed, never the whole index: a sign-in indexed meanwhile stays in it, so the next
+    /// revocation finds it (with `DEL` it outlived every later one, unindexed).
     pub async fn delete_user_sessions(&self, user: &str) -> Result<usize, StoreError> {
         let index_key = self.keys.user_sessions(user);
         let members: Vec<String> = self
@@ -293,7 +298,9 @@ impl RedisStore {
                 for key in session_keys {
                     let _: i64 = conn.del(key).await?;
                 }
-                let _: i64 = conn.del(&index_key).await?;
+                for read in members.chunks(INDEX_REMOVALS_PER_CALL) {
+                    let _: i64 = conn.zrem(&index_key, read).await?;
+                }
                 self.wait_for_replicas(&mut conn).await
             })
             .await;

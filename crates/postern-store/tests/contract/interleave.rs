@@ -137,3 +137,47 @@ async fn a_sign_out_between_a_replaces_two_commands_leaves_no_index_entry() {
         "the session itself was deleted after its replace"
     );
 }
+
+/// A sign-in on another replica while `delete_user_sessions` runs, after it read the user's
+/// index: the new session is not ended by this call (it came after it), but it stays in the
+/// index, so the next revocation, a password change or the session list still finds it.
+/// Deleting the whole index here left it alive and unlisted until its absolute timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_during_a_revocation_stays_in_the_index() {
+    let server = RedisServer::start();
+    let relay = Relay::start(server.port).await;
+    let through_relay = standalone(relay.port);
+    let other_replica = standalone(server.port);
+    let user = id("user");
+    let old = key();
+    through_relay
+        .put_session(&old, &record(&user), Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    // The index is read; the first session's DEL waits.
+    relay.hold_next(b"DEL").await;
+    let revoke = {
+        let store: Store = through_relay.clone();
+        let user = user.clone();
+        tokio::spawn(async move { store.delete_user_sessions(&user).await })
+    };
+    tokio::time::timeout(Duration::from_secs(10), relay.reached.notified())
+        .await
+        .expect("the revocation never deleted a session");
+    let new = key();
+    other_replica
+        .put_session(&new, &record(&user), Duration::from_secs(60))
+        .await
+        .unwrap();
+    relay.release.notify_one();
+    let ended = tokio::time::timeout(Duration::from_secs(10), revoke)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended, Ok(1), "the session read before the sign-in");
+    assert_eq!(other_replica.get_session(&old).await, Ok(None));
+    assert_eq!(other_replica.user_sessions(&user).await.unwrap(), vec![new]);
+    assert_eq!(other_replica.delete_user_sessions(&user).await, Ok(1));
+    assert_eq!(other_replica.get_session(&new).await, Ok(None));
+}
