@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
 use postern_core::client_ip::ClientIp;
@@ -107,7 +107,7 @@ pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Cli
     let forwarded_for = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
-        .filter_map(|value| value.to_str().ok());
+        .map(HeaderValue::as_bytes);
     let found = state
         .config
         .trusted_proxies
