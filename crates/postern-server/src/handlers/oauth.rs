@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use http::{HeaderMap, Request, StatusCode};
+use postern_core::limits::LoginLimits;
 use postern_core::oauth::{self, ProviderClaims, Refusal, SignInAs};
 use postern_core::session::{AuthLevel, ExternalIdentity};
 use postern_store::StoreError;
@@ -127,7 +128,8 @@ async fn start<B>(
         .provider(provider_id)
         .ok_or(StartError::UnknownProvider)?;
     let client = request::client_ip(state, peer, request.headers()).ip;
-    let bucket = format!("oauth-start:{client}");
+    // By /64 for IPv6, as every other counter: one host holds a whole /64.
+    let bucket = format!("oauth-start:{}", LoginLimits::ip_counter(client));
     if let Some(wait) = state
         .store
         .take_token(&bucket, STARTS_PER_SEC, STARTS_BURST)

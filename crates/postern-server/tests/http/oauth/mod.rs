@@ -566,6 +566,32 @@ async fn starting_sign_ins_is_limited_per_client() {
     );
 }
 
+/// An IPv6 client counts by its /64, as in every other limit: one host holds the whole /64.
+#[tokio::test]
+async fn starting_sign_ins_is_limited_per_ipv6_64() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let config = format!(
+        "trusted_proxies = [\"127.0.0.1/32\"]\n{}",
+        fake.google_config("allow_all = true")
+    );
+    let server = server(&config).await;
+    let from = |host: u16| {
+        server
+            .get("/api/oauth/url/google")
+            .header("x-forwarded-for", &format!("2001:db8:1:2::{host:x}"))
+    };
+    for host in 1..=10 {
+        assert_eq!(from(host).send().await.status, StatusCode::OK);
+    }
+    assert_eq!(from(11).send().await.status, StatusCode::TOO_MANY_REQUESTS);
+    let other_64 = server
+        .get("/api/oauth/url/google")
+        .header("x-forwarded-for", "2001:db8:1:3::1")
+        .send()
+        .await;
+    assert_eq!(other_64.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_code_the_token_endpoint_refuses_starts_no_session() {
     let fake = FakeProvider::start(Account::default()).await;
