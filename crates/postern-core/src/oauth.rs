@@ -156,15 +156,17 @@ pub fn sign_in_as(
         .email
         .as_deref()
         .filter(|email| claims.email_verified && !email.is_empty());
-    let user = match &provider.username_claim {
+    let user = match provider.username_claim.as_deref() {
+        // `username_claim = "email"` names the user by their email all the same: only a
+        // verified one, or an account could take any address it typed in as its name.
+        None | Some("email") => verified_email
+            .map(str::to_owned)
+            .ok_or(Refusal::UnverifiedEmail)?,
         Some(claim) => claims
             .username
             .clone()
             .filter(|name| !name.trim().is_empty())
-            .ok_or_else(|| Refusal::NoUsername(claim.clone()))?,
-        None => verified_email
-            .map(str::to_owned)
-            .ok_or(Refusal::UnverifiedEmail)?,
+            .ok_or_else(|| Refusal::NoUsername(claim.to_owned()))?,
     };
     // The name as the upstream will see it in `Remote-User` (control characters and outer
     // spaces dropped), so " bob" or "bob\t" cannot pass for someone else below.

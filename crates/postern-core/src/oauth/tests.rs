@@ -131,3 +131,22 @@ fn a_username_claim_replaces_the_email() {
     };
     assert_eq!((user.as_str(), email.as_str()), ("carol", ""));
 }
+
+/// `username_claim = "email"` takes the email as the name only when the provider verified it:
+/// an unverified address is whatever the account typed in, and `allow_users` matches names.
+#[test]
+fn the_email_as_username_claim_is_taken_only_verified() {
+    let mut p = provider(AllowList {
+        all: true,
+        ..AllowList::default()
+    });
+    p.username_claim = Some("email".into());
+    let mut c = claims("ceo@corp.example", false, &[]);
+    c.username = Some("ceo@corp.example".into());
+    assert_eq!(sign_in_as(&p, &c, &users()), Err(Refusal::UnverifiedEmail));
+    c.email_verified = true;
+    let SignInAs::External { user, .. } = sign_in_as(&p, &c, &users()).unwrap() else {
+        panic!("external");
+    };
+    assert_eq!(user, "ceo@corp.example");
+}
