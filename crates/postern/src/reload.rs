@@ -66,11 +66,21 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
                     }
                     match watch.check(load) {
                         Found::Nothing => continue,
-                        Found::AsAtStart(Ok(config)) => {
+                        // The files as the watch first saw them, read whole: put in force
+                        // quietly when they say what `serve` started with. The watch looks
+                        // first only once the store is open and the port bound, so a file
+                        // changed during the start up reads as the start too: a change of a
+                        // start-only key (`users_file` among them) then goes through `apply`,
+                        // which refuses or warns as for any other reload.
+                        Found::AsAtStart(Ok(config)) if starts_the_same(&state, &config) => {
                             let before = state.users();
                             state.replace_live(config.access, config.users);
                             retirements.removed(&before, &state.users());
                             continue;
+                        }
+                        Found::AsAtStart(Ok(config)) => {
+                            tracing::info!("the config file changed while postern started: reloading the access rules and users");
+                            Ok(config)
                         }
                         // The files held still, yet no longer read as valid (a file they name
                         // changed, or a write ended just before the watch began): handled as
@@ -90,6 +100,13 @@ pub fn spawn(state: Arc<AppState>, path: Option<PathBuf>, overrides: Vec<(&'stat
             }
         }
     });
+}
+
+/// Whether `config` reads only at start what the configuration in force read: the same
+/// `users_file` and the same start-only settings.
+fn starts_the_same(state: &AppState, config: &Config) -> bool {
+    config.users_file == state.config.users_file
+        && state.config.startup.changed(&config.startup).is_empty()
 }
 
 /// Puts a loaded configuration's rules and users in force; returns the users in force before,

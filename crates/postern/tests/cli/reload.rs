@@ -309,3 +309,48 @@ fn a_start_config_that_no_longer_reads_as_valid_is_reported_and_kept() {
     assert!(log.contains("`secret_file`"), "{log}");
     assert_eq!(check(port), "403");
 }
+
+/// The same change made while postern starts (here while its Redis is paused, so the start
+/// waits on the store's ping): the watch's first look at the files comes after the start, so
+/// it reads the new config as the start's, and must still refuse it, not put the other file's
+/// users in force unannounced.
+#[test]
+fn a_users_file_named_while_postern_starts_waits_for_a_restart_too() {
+    let redis = postern_testkit::RedisServer::start();
+    let dir = TempDir::new("reload-users-file-at-start");
+    let port = free_port();
+    let first = dir.write("users.txt", &format!("carol:{HASH}\n"));
+    let second = dir.write("other-users.txt", &format!("dave:{HASH}\n"));
+    let on_redis = |users: &std::path::Path| {
+        config(
+            port,
+            &format!(
+                "users_file = \"{}\"\n[session]\nstore = \"redis\"\n[session.redis]\n\
+                 nodes = [\"127.0.0.1:{}\"]\ntimeout = \"10s\"\n",
+                users.display(),
+                redis.port
+            ),
+        )
+    };
+    let path = dir.write("postern.toml", &on_redis(&first));
+    postern_testkit::redis_cli(redis.port, &["CLIENT", "PAUSE", "3000", "ALL"]);
+    let swap = {
+        let (path, text) = (path.clone(), on_redis(&second));
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1000));
+            std::fs::write(path, text).unwrap();
+        })
+    };
+    let running = Running::start(&dir, &path, port);
+    swap.join().unwrap();
+    wait_for("the refusal", Duration::from_secs(10), || {
+        running.log_text().contains("`users_file` changed")
+    });
+    assert!(login(port, "carol").starts_with("HTTP/1.1 200"));
+    assert!(login(port, "dave").starts_with("HTTP/1.1 401"));
+    assert!(
+        !running.log_text().contains("user.retired"),
+        "{}",
+        running.log_text()
+    );
+}
