@@ -176,6 +176,7 @@ async fn a_user_retired_after_the_export_gets_nothing_of_it_and_stamps_never_mov
     let retirement = UserState {
         revoked_at: Some(100),
         retired_at: Some(100),
+        factors_version: 3,
         ..UserState::default()
     };
     store
@@ -208,10 +209,12 @@ async fn a_user_retired_after_the_export_gets_nothing_of_it_and_stamps_never_mov
     assert_eq!(kinds_of(&store, PASSKEY_INDEX_OWNER).await, vec![]);
 
     // An export taken after the retirement carries it: the new alice's records come in, and
-    // the later revocation stays.
+    // the later revocation stays, and so does the higher count of changes of factors (each
+    // ended her bearer tokens: a lower one would bring them back).
     let mut newer = with_password();
     newer.retired_at = Some(100);
     newer.revoked_at = Some(60);
+    newer.factors_version = 1;
     let mut file = alices_passkey();
     file.push(credentials("alice", &newer));
     let outcome = import(&store, &users, file).await.unwrap();
@@ -220,8 +223,8 @@ async fn a_user_retired_after_the_export_gets_nothing_of_it_and_stamps_never_mov
         .await
         .unwrap();
     assert_eq!(
-        (stored.revoked_at, stored.retired_at),
-        (Some(100), Some(100))
+        (stored.revoked_at, stored.retired_at, stored.factors_version),
+        (Some(100), Some(100), 3)
     );
     assert!(stored.kept.is_some());
 }
