@@ -32,6 +32,9 @@ pub struct Outage {
     failures: Arc<AtomicU64>,
     /// When the outage started, and its failures before the last summary.
     started: Mutex<Option<(Instant, u64)>>,
+    /// Counts the outages: each one's summaries stop when it ends, even if another has begun
+    /// by the time they wake (else every short outage left a summary running for the next).
+    outages: AtomicU64,
 }
 
 impl Outage {
@@ -69,6 +72,7 @@ impl Outage {
         }
         self.writes_failed.store(write, Ordering::Release);
         *started = Some((Instant::now(), 0));
+        let this_outage = self.outages.fetch_add(1, Ordering::AcqRel) + 1;
         drop(started);
         tracing::error!(
             target: "store",
@@ -78,16 +82,19 @@ impl Outage {
             "the session store does not answer: refusing what needs it (fail closed) until it does"
         );
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(Arc::clone(self).summarize());
+            runtime.spawn(Arc::clone(self).summarize(this_outage));
         }
     }
 
-    /// Every `SUMMARY_EVERY` while the outage lasts, the failures since the last line.
-    async fn summarize(self: Arc<Self>) {
+    /// Every `SUMMARY_EVERY` while outage number `outage` lasts, the failures since the last
+    /// line.
+    async fn summarize(self: Arc<Self>, outage: u64) {
         loop {
             tokio::time::sleep(SUMMARY_EVERY).await;
             let mut started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
-            if !self.active.load(Ordering::Acquire) {
+            if !self.active.load(Ordering::Acquire)
+                || self.outages.load(Ordering::Acquire) != outage
+            {
                 return;
             }
             let recent = self.failures.swap(0, Ordering::AcqRel);
@@ -127,6 +134,27 @@ mod tests {
         assert!(active(&outage), "reads still work while writes fail");
         outage.answered(Answered::Write);
         assert!(!active(&outage));
+    }
+
+    /// Each outage has one summary running: the one of an outage that ended stops at its next
+    /// wake, though another outage has begun meanwhile.
+    #[tokio::test(start_paused = true)]
+    async fn an_ended_outage_s_summary_stops_though_another_began() {
+        let outage = Arc::new(Outage::default());
+        outage.failed(&down(), "get_session", false);
+        let first = tokio::spawn(Arc::clone(&outage).summarize(1));
+        outage.answered(Answered::Read);
+        outage.failed(&down(), "get_session", false);
+        let second = tokio::spawn(Arc::clone(&outage).summarize(2));
+        tokio::time::sleep(SUMMARY_EVERY * 3).await;
+        assert!(first.is_finished(), "the first outage's summary still runs");
+        assert!(
+            !second.is_finished(),
+            "the outage in course has its summary"
+        );
+        outage.answered(Answered::Read);
+        tokio::time::sleep(SUMMARY_EVERY * 2).await;
+        assert!(second.is_finished());
     }
 
     #[test]
