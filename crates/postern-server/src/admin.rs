@@ -179,10 +179,9 @@ pub async fn passkeys_user(
     ))
 }
 
-/// A time as RFC 3339 (UTC, seconds).
+/// A time as RFC 3339 (UTC, seconds); `unknown` for a stored time no calendar writes.
 fn when(at: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at))
-        .to_string()
+    crate::clock::rfc3339(at).unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// `postern store export`: the export file of every user's durable data, and what it holds.

@@ -2,8 +2,6 @@
 //! there is none), the second factors (or why they cannot change here), the recovery codes and
 //! the sessions.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
@@ -276,10 +274,11 @@ fn session_row(session: &SessionInfo) -> SessionRow {
     }
 }
 
-/// `2026-12-04 18:40 UTC`.
+/// `2026-12-04 18:40 UTC`; `unknown` for a stored time no calendar writes.
 pub fn date(unix: u64) -> String {
-    let text =
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string();
+    let Some(text) = crate::clock::rfc3339(unix) else {
+        return "unknown".to_owned();
+    };
     // 2026-12-04T18:40:05Z
     match (text.get(..10), text.get(11..16)) {
         (Some(day), Some(time)) => format!("{day} {time} UTC"),
