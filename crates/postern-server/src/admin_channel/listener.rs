@@ -221,7 +221,9 @@ async fn answer(read: OwnedReadHalf, state: &AppState) -> (Answer, Body) {
     let user = request.user.clone();
     match handlers::handle(state, request, body).await {
         Ok(Reply { message, body }) => {
-            tracing::info!(?op, user, "admin channel: {message}");
+            // Fields, not the message text: they are escaped, so a user name with a line
+            // break in it cannot write a line of its own into the log.
+            tracing::info!(?op, user, answer = message.as_str(), "admin channel: done");
             let length = match &body {
                 Body::None => Ok(0),
                 Body::Bytes(bytes) => Ok(bytes.len() as u64),
@@ -240,7 +242,7 @@ async fn answer(read: OwnedReadHalf, state: &AppState) -> (Answer, Body) {
             }
         }
         Err(why) => {
-            tracing::warn!(?op, user, "admin channel: not done: {why}");
+            tracing::warn!(?op, user, why = why.as_str(), "admin channel: not done");
             refusal(why)
         }
     }

@@ -273,7 +273,13 @@ async fn provider_claims(
         .await
         .map_err(|err| match err {
             ExchangeError::Unreachable(why) => {
-                tracing::error!(provider = provider_id, error = %why, "OAuth exchange failed");
+                // Escaped as a field value: `why` may quote the provider's answer, line
+                // breaks and all.
+                tracing::error!(
+                    provider = provider_id,
+                    error = why.to_string().as_str(),
+                    "OAuth exchange failed"
+                );
                 unreachable_page(state)
             }
             ExchangeError::Refused(why) => failed(

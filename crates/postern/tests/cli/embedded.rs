@@ -215,8 +215,31 @@ fn users_commands_reach_a_running_postern_through_its_owner_only_socket() {
     assert_eq!(unlocked.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&unlocked.stdout).contains("unlocked alice"));
     assert!(
-        running.log_text().contains("admin channel: revoked alice"),
+        running.log_text().contains("answer=\"revoked alice"),
         "each admin request is logged: {}",
+        running.log_text()
+    );
+    // What a request names goes into the log escaped: a line break in it writes no line of
+    // its own (here one the shipped fail2ban filter would match).
+    let forged = "alice\nFORGED  INFO audit: event=\"login.failed\" ip=192.0.2.1";
+    run_in(
+        &dir.0.join("data"),
+        &[
+            "users",
+            "revoke",
+            forged,
+            "--config",
+            path.to_str().unwrap(),
+        ],
+        "",
+    );
+    wait_for_log(&running, "FORGED");
+    assert!(
+        !running
+            .log_text()
+            .lines()
+            .any(|line| line.starts_with("FORGED")),
+        "{}",
         running.log_text()
     );
 
