@@ -1,7 +1,8 @@
 //! Everything else the memory store keeps (failure counters, token buckets, single-use marks and
 //! values): one bounded map with a TTL per entry. It has its own cap, separate from sessions,
 //! so a flood of anonymous entries (random usernames, abandoned OAuth flows) can never evict a
-//! signed-in user; when full, expired entries go first, then the one closest to expiry.
+//! signed-in user; when full, expired entries go first, then the one that matters least
+//! (`make_room`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -96,14 +97,29 @@ impl TtlMap {
     }
 }
 
+/// Evicts for a new entry: the expired ones, else the one that matters least. Anything else
+/// goes before a failure counter, a lower count before a higher one, then the soonest to
+/// expire. A failure count is what a lockout stands on, and a flood can make entries by the
+/// thousand (sign-in transactions, rate buckets, one-failure counters from fresh addresses): by
+/// expiry alone, an account's count of four was the oldest, so the first to go.
 fn make_room(shard: &mut HashMap<String, Entry>, now: Instant) {
     shard.retain(|_, entry| entry.expires > now);
-    if let Some(soonest) = shard
+    if let Some(least) = shard
         .iter()
-        .min_by_key(|(_, entry)| entry.expires)
+        .min_by_key(|(_, entry)| (entry.weight(), entry.expires))
         .map(|(key, _)| key.clone())
     {
-        shard.remove(&soonest);
+        shard.remove(&least);
+    }
+}
+
+impl Entry {
+    /// What losing the entry would undo: a failure counter's count, nothing for the others.
+    fn weight(&self) -> u64 {
+        match self.value {
+            Value::Counter(count) => count,
+            Value::Bucket(_) | Value::Mark | Value::Bytes(_) => 0,
+        }
     }
 }
 

@@ -86,6 +86,31 @@ async fn a_flood_of_random_usernames_stays_bounded() {
     assert_eq!(memory.session_count(), 1);
 }
 
+/// A full map evicts what matters least: an account's failure count of four outlives a flood
+/// of one-failure counters and of anonymous values made after it, which by expiry alone would
+/// have outlived it (a lockout reset by anyone with enough addresses).
+#[tokio::test]
+async fn a_flood_never_evicts_a_failure_count_near_its_lockout() {
+    let memory = MemoryStore::with_limits(100, 1000);
+    let store = Store::Memory(memory.clone());
+    let window = Duration::from_secs(900);
+    for _ in 0..4 {
+        store.count_failure("user:{alice}", window).await.unwrap();
+    }
+    for index in 0..20_000 {
+        store
+            .count_failure(&format!("ip6:2001:db8:{index:x}::/64"), window)
+            .await
+            .unwrap();
+        store
+            .put_value(&format!("oauth:{index}"), b"flow".to_vec(), window)
+            .await
+            .unwrap();
+    }
+    assert!(memory.other_count() <= 1024, "{}", memory.other_count());
+    assert_eq!(store.failures("user:{alice}").await.unwrap().count, 4);
+}
+
 /// The keepalive write (`replace_session_if_present`) runs for every check whose session is
 /// due a move, and its future is what the server copies into a task on Redis and the file.
 /// One future type serves all three backends, so unboxed it carried the Redis and file
