@@ -1,9 +1,15 @@
 //! The settings that only take effect at start, as the merged file, env vars and flags gave
 //! them, so a reload can say which of them changed and need a restart instead of keeping the
 //! old values in silence. Only key names ever leave this module: values may be secrets.
+//!
+//! A key that names a file read at start (`secret_file`, `server.tls.cert_file`, an OAuth
+//! provider's `client_secret_file`, `oidc.signing_keys`, ...) stands for the file's contents
+//! too: a secret or certificate rotated in place, under the same path, is a change that needs a
+//! restart like any other, and a reload says so.
 
 use std::collections::BTreeMap;
 
+use sha2::{Digest, Sha256};
 use toml::{Table, Value};
 
 use super::schema;
@@ -63,9 +69,45 @@ fn flatten(table: &Table, prefix: &str, settings: &mut BTreeMap<String, String>)
                 flatten(inner, &path, settings);
             }
             other => {
-                settings.insert(path, other.to_string());
+                let mut text = other.to_string();
+                add_file_contents(&path, other, &mut text);
+                settings.insert(path, text);
             }
         }
+    }
+}
+
+/// Whether the key at `path` names files postern reads only at start. Not `users_file`: a
+/// reload reads it again (only naming another file needs a restart).
+fn names_files(path: &str) -> bool {
+    (path.ends_with("_file") && path != "users_file") || path.ends_with("signing_keys")
+}
+
+/// Appends to `text` a fingerprint of every file `value` names (itself, when `path` names
+/// files; the `*_file` keys of a table, such as an OAuth provider's), in order.
+fn add_file_contents(path: &str, value: &Value, text: &mut String) {
+    match value {
+        Value::String(file) if names_files(path) => text.push_str(&fingerprint(file)),
+        Value::Array(files) if names_files(path) => {
+            for file in files.iter().filter_map(Value::as_str) {
+                text.push_str(&fingerprint(file));
+            }
+        }
+        Value::Table(table) => {
+            for (name, inner) in table {
+                add_file_contents(name, inner, text);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// ` sha256:<hex>` of the file's bytes, or ` unreadable` (a reload that can read it then
+/// counts as a change).
+fn fingerprint(file: &str) -> String {
+    match std::fs::read(file) {
+        Ok(bytes) => format!(" sha256:{:x}", Sha256::digest(&bytes)),
+        Err(_) => " unreadable".to_owned(),
     }
 }
 
@@ -92,6 +134,42 @@ mod tests {
             ["oauth.github", "server.listen", "ui.title"]
         );
         assert!(before.changed(&before.clone()).is_empty());
+    }
+
+    /// A file rotated in place (same path, new contents) is a change of its key, for a key
+    /// of its own, a list of files and a file named inside an OAuth provider's table; not
+    /// for `users_file`, which a reload reads again.
+    #[test]
+    fn a_file_rotated_under_the_same_path_is_a_change() {
+        let dir = std::env::temp_dir().join(format!("postern-startup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, contents: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, contents).unwrap();
+            path.display().to_string()
+        };
+        let (secret, key, client) = (
+            file("secret", "one"),
+            file("key.pem", "one"),
+            file("client", "one"),
+        );
+        let users = file("users", "one");
+        let text = format!(
+            "secret_file = {secret:?}\nusers_file = {users:?}\n[oidc]\nsigning_keys = [{key:?}]\n\
+             [oauth.github]\nclient_secret_file = {client:?}\n"
+        );
+        let before = settings(&text);
+        assert!(before.changed(&settings(&text)).is_empty());
+        file("secret", "two");
+        file("key.pem", "two");
+        file("client", "two");
+        file("users", "two");
+        let after = settings(&text);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            before.changed(&after),
+            ["oauth.github", "oidc.signing_keys", "secret_file"]
+        );
     }
 
     #[test]
