@@ -9,6 +9,7 @@ mod oidc;
 mod raw;
 mod redis;
 pub mod schema;
+mod secret_files;
 mod startup;
 mod telemetry;
 mod user_tables;
@@ -68,6 +69,8 @@ pub struct Config {
     pub account: AccountConfig,
     /// The keys read only at start, to tell a reload which of them changed.
     pub startup: StartupSettings,
+    /// `(key, path)` of the files that hold secrets, for the warning about their modes.
+    pub secret_files: Vec<(String, PathBuf)>,
 }
 
 impl Config {
@@ -84,9 +87,16 @@ impl Config {
         RedirectPolicy::new(self.app_url.clone(), self.session.cookie_domain.clone())
     }
 
-    /// What is valid but will not work as the operator likely expects: `config check` prints
-    /// these and `serve` logs them. Today: apps a sign-in at `app_url` cannot cover.
+    /// What is valid but will not work as the operator likely expects, or is unsafe: `config
+    /// check` prints these and `serve` logs them. Today: apps a sign-in at `app_url` cannot
+    /// cover, and secret files others may read.
     pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = self.uncovered_apps();
+        warnings.extend(secret_files::readable_by_everyone(&self.secret_files));
+        warnings
+    }
+
+    fn uncovered_apps(&self) -> Vec<String> {
         let policy = self.redirect_policy();
         let covered_by = self.session.cookie_domain.as_deref().map_or_else(
             || {
@@ -292,7 +302,14 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigProblems> {
         .file
         .and_then(|(_, path)| path.parent())
         .map(Path::to_path_buf);
-    let startup = table.as_ref().map(StartupSettings::of).unwrap_or_default();
+    let startup = table
+        .as_ref()
+        .map(|table| StartupSettings::of(table, base_dir.as_deref()))
+        .unwrap_or_default();
+    let secret_files = table
+        .as_ref()
+        .map(|table| secret_files::named(table, base_dir.as_deref()))
+        .unwrap_or_default();
     let raw = match table {
         Some(table) => match toml::Value::Table(table).try_into::<raw::RawConfig>() {
             Ok(raw) => raw,
@@ -305,7 +322,11 @@ pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigProblems> {
     };
     let config = validate::validate(raw, base_dir.as_deref(), &mut problems);
     match config {
-        Some(config) if problems.is_empty() => Ok(Config { startup, ..config }),
+        Some(config) if problems.is_empty() => Ok(Config {
+            startup,
+            secret_files,
+            ..config
+        }),
         _ => Err(ConfigProblems(problems)),
     }
 }

@@ -8,6 +8,7 @@
 //! restart like any other, and a reload says so.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use toml::{Table, Value};
@@ -27,9 +28,10 @@ impl std::fmt::Debug for StartupSettings {
 }
 
 impl StartupSettings {
-    pub(super) fn of(table: &Table) -> Self {
+    /// `base_dir`: the config file's folder, which relative paths resolve against.
+    pub(super) fn of(table: &Table, base_dir: Option<&Path>) -> Self {
         let mut settings = BTreeMap::new();
-        flatten(table, "", &mut settings);
+        flatten(table, "", base_dir, &mut settings);
         Self(settings)
     }
 
@@ -53,7 +55,12 @@ impl StartupSettings {
     }
 }
 
-fn flatten(table: &Table, prefix: &str, settings: &mut BTreeMap<String, String>) {
+fn flatten(
+    table: &Table,
+    prefix: &str,
+    base_dir: Option<&Path>,
+    settings: &mut BTreeMap<String, String>,
+) {
     for (name, value) in table {
         let path = if prefix.is_empty() {
             name.clone()
@@ -66,11 +73,11 @@ fn flatten(table: &Table, prefix: &str, settings: &mut BTreeMap<String, String>)
         match value {
             // Sections hold keys; `oauth` holds one table per provider, named as a whole.
             Value::Table(inner) if schema::SECTIONS.contains(&path.as_str()) || path == "oauth" => {
-                flatten(inner, &path, settings);
+                flatten(inner, &path, base_dir, settings);
             }
             other => {
                 let mut text = other.to_string();
-                add_file_contents(&path, other, &mut text);
+                add_file_contents(&path, other, base_dir, &mut text);
                 settings.insert(path, text);
             }
         }
@@ -85,17 +92,17 @@ fn names_files(path: &str) -> bool {
 
 /// Appends to `text` a fingerprint of every file `value` names (itself, when `path` names
 /// files; the `*_file` keys of a table, such as an OAuth provider's), in order.
-fn add_file_contents(path: &str, value: &Value, text: &mut String) {
+fn add_file_contents(path: &str, value: &Value, base_dir: Option<&Path>, text: &mut String) {
     match value {
-        Value::String(file) if names_files(path) => text.push_str(&fingerprint(file)),
+        Value::String(file) if names_files(path) => text.push_str(&fingerprint(file, base_dir)),
         Value::Array(files) if names_files(path) => {
             for file in files.iter().filter_map(Value::as_str) {
-                text.push_str(&fingerprint(file));
+                text.push_str(&fingerprint(file, base_dir));
             }
         }
         Value::Table(table) => {
             for (name, inner) in table {
-                add_file_contents(name, inner, text);
+                add_file_contents(name, inner, base_dir, text);
             }
         }
         _ => {}
@@ -104,8 +111,9 @@ fn add_file_contents(path: &str, value: &Value, text: &mut String) {
 
 /// ` sha256:<hex>` of the file's bytes, or ` unreadable` (a reload that can read it then
 /// counts as a change).
-fn fingerprint(file: &str) -> String {
-    match std::fs::read(file) {
+fn fingerprint(file: &str, base_dir: Option<&Path>) -> String {
+    let path = base_dir.map_or_else(|| Path::new(file).to_path_buf(), |base| base.join(file));
+    match std::fs::read(path) {
         Ok(bytes) => format!(" sha256:{:x}", Sha256::digest(&bytes)),
         Err(_) => " unreadable".to_owned(),
     }
@@ -116,7 +124,7 @@ mod tests {
     use super::*;
 
     fn settings(text: &str) -> StartupSettings {
-        StartupSettings::of(&text.parse::<Table>().unwrap())
+        StartupSettings::of(&text.parse::<Table>().unwrap(), None)
     }
 
     #[test]

@@ -132,6 +132,7 @@ pub(super) fn validate(
         webauthn: webauthn?,
         account,
         startup: super::StartupSettings::default(),
+        secret_files: Vec::new(),
     })
 }
 

@@ -59,6 +59,33 @@ fn config_check_warns_about_an_app_outside_the_cookie_domain() {
     );
 }
 
+/// A secret file every user may read is valid, with a warning that says how to shut it.
+#[test]
+fn config_check_warns_about_a_secret_file_every_user_may_read() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = TempDir::new("check-secret-mode");
+    let secret = dir.write("secret", "a-secret-file-that-is-long-enough-for-postern");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = config(3000, "secret_file = \"secret\"\n")
+        .replace("secret = \"a-cli-test-secret-that-is-long-enough\"\n", "");
+    let path = dir.write("postern.toml", &text);
+    let check = || run(&["config", "check", "--config", path.to_str().unwrap()], "");
+    let output = check();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("postern: warning: `secret_file`")
+            && stderr.contains("is mode 644")
+            && stderr.contains("chmod 640"),
+        "{stderr}"
+    );
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let output = check();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
 #[test]
 fn config_check_accepts_a_valid_file() {
     let dir = TempDir::new("check-ok");
