@@ -9,7 +9,7 @@ mod scripts;
 mod tracking;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use postern_core::config::RedisConfig;
 use postern_core::session::SessionRecord;
@@ -220,7 +220,6 @@ impl RedisStore {
         let session_key = self.keys.session(hash);
         let index_key = self.keys.user_sessions(&record.user);
         let member = hash.to_hex();
-        let now = unix_ms();
         let only_if_present = matches!(write, Write::IfPresent);
         let written = self
             .run(|mut conn| async move {
@@ -236,8 +235,7 @@ impl RedisStore {
                 let _: i64 = scripts::INDEX_SESSION
                     .key(&index_key)
                     .arg(member)
-                    .arg(now.saturating_add(ttl_ms))
-                    .arg(now)
+                    .arg(ttl_ms)
                     .arg(if only_if_present { "XX" } else { "" })
                     .invoke_async(&mut conn)
                     .await?;
@@ -265,9 +263,13 @@ impl RedisStore {
 
     pub async fn user_sessions(&self, user: &str) -> Result<Vec<TokenHash>, StoreError> {
         let index_key = self.keys.user_sessions(user);
-        let now = unix_ms();
         let members: Vec<String> = self
-            .run(|mut conn| async move { conn.zrangebyscore(&index_key, now, "+inf").await })
+            .run(|mut conn| async move {
+                scripts::LIVE_SESSIONS
+                    .key(&index_key)
+                    .invoke_async(&mut conn)
+                    .await
+            })
             .await?;
         Ok(members
             .iter()
@@ -493,14 +495,6 @@ impl RedisStore {
         })
         .await
     }
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
 }
 
 /// Whether a session write may create the session or only replace it.

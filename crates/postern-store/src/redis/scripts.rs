@@ -64,23 +64,41 @@ pub static TAKE_TOKEN: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Adds a session hash to a user's index (scored by its expiry in unix ms), drops members that
-/// expired, and keeps the index as long as its longest-lived member. With ARGV[4] = 'XX' it
-/// only moves a member that is there (a replace-if-present adds none for a deleted session).
+/// Adds session hash ARGV[1] to a user's index, scored by its expiry in unix ms (now plus
+/// ARGV[2], the session's TTL in ms), drops members that expired, and keeps the index as long
+/// as its longest-lived member. With ARGV[3] = 'XX' it only moves a member that is there (a
+/// replace-if-present adds none for a deleted session). "Now" is Redis's clock, as for the
+/// session's own TTL and the index's `PEXPIREAT`: with postern's, a replica whose clock is off
+/// by a few seconds would drop, or let expire, entries of sessions that still live.
 pub static INDEX_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        if ARGV[4] == 'XX' then
-            redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        local expires = now + tonumber(ARGV[2])
+        if ARGV[3] == 'XX' then
+            redis.call('ZADD', KEYS[1], 'XX', expires, ARGV[1])
         else
-            redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+            redis.call('ZADD', KEYS[1], expires, ARGV[1])
         end
-        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
         local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
         if last[2] then
             redis.call('PEXPIREAT', KEYS[1], last[2])
         end
         return 1
+        ",
+    )
+});
+
+/// The members of a user's index whose sessions have not expired, by Redis's clock (see
+/// `INDEX_SESSION`).
+pub static LIVE_SESSIONS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
         ",
     )
 });
