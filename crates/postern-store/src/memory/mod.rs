@@ -17,13 +17,18 @@ use self::sessions::SessionMap;
 use self::ttl_map::{Action, Entry, TtlMap, Value, expires_in};
 use crate::{Counter, StoreError};
 
-/// Entries other than sessions the memory store keeps at most: counters, buckets and values in
-/// one map, security marks in another, each this big.
+/// Entries other than sessions the memory store keeps at most: failure counters in one map,
+/// buckets and values in another, security marks in a third, each this big.
 pub const DEFAULT_MAX_OTHER_ENTRIES: usize = 200_000;
 
 #[derive(Clone)]
 pub struct MemoryStore {
     sessions: Arc<SessionMap>,
+    /// Failure counters in a map of their own: a flood of them (failed sign-ins under random
+    /// names, from many addresses) evicts only counters, and among them the lowest counts
+    /// first (`ttl_map::make_room`), never a stored token or a sign-in in progress; and a flood
+    /// of values (anonymous OAuth transactions) never evicts a counter.
+    counters: Arc<TtlMap>,
     others: Arc<TtlMap>,
     /// Security marks (a TOTP step used, a refresh token spent, a token family revoked) in a
     /// map of their own: setting one takes valid credentials, so a flood of anonymous entries
@@ -41,6 +46,7 @@ impl MemoryStore {
     pub fn with_limits(max_sessions: usize, max_other_entries: usize) -> Self {
         Self {
             sessions: Arc::new(SessionMap::new(max_sessions)),
+            counters: Arc::new(TtlMap::new(max_other_entries)),
             others: Arc::new(TtlMap::new(max_other_entries)),
             marks: Arc::new(TtlMap::new(max_other_entries)),
             records: Arc::new(Records::default()),
@@ -52,9 +58,10 @@ impl MemoryStore {
         self.sessions.len()
     }
 
-    /// Entries other than sessions, including expired ones not yet swept.
+    /// Entries other than sessions and marks (counters, buckets, values), including expired
+    /// ones not yet swept.
     pub fn other_count(&self) -> usize {
-        self.others.len()
+        self.counters.len() + self.others.len()
     }
 
     pub(crate) fn get_session(&self, key: &TokenHash) -> Option<Arc<SessionRecord>> {
@@ -88,7 +95,7 @@ impl MemoryStore {
     }
 
     pub(crate) fn count(&self, key: &str, window: Duration) -> Counter {
-        self.others.update(key, |entry| match entry {
+        self.counters.update(key, |entry| match entry {
             Some(Entry {
                 value: Value::Counter(count),
                 expires,
@@ -119,7 +126,7 @@ impl MemoryStore {
     }
 
     pub(crate) fn counter(&self, key: &str) -> Counter {
-        self.others.update(key, |entry| match entry {
+        self.counters.update(key, |entry| match entry {
             Some(Entry {
                 value: Value::Counter(count),
                 expires,
@@ -137,7 +144,7 @@ impl MemoryStore {
     /// One off a live counter, never below zero; its expiry stays. Nothing to do when the
     /// window already ended (the count it would lower is gone).
     pub(crate) fn forgive(&self, key: &str) {
-        self.others.update(key, |entry| {
+        self.counters.update(key, |entry| {
             if let Some(Entry {
                 value: Value::Counter(count),
                 ..
@@ -149,8 +156,9 @@ impl MemoryStore {
         });
     }
 
+    /// Clears a failure counter.
     pub(crate) fn remove(&self, key: &str) {
-        self.others.update(key, |_| (Action::Remove, ()));
+        self.counters.update(key, |_| (Action::Remove, ()));
     }
 
     /// A token bucket refilled at `rate` per second up to `burst` (`postern_core::limits`).
@@ -252,7 +260,10 @@ impl MemoryStore {
     }
 
     pub(crate) fn sweep_expired(&self) -> usize {
-        self.sessions.sweep_expired() + self.others.sweep_expired() + self.marks.sweep_expired()
+        self.sessions.sweep_expired()
+            + self.counters.sweep_expired()
+            + self.others.sweep_expired()
+            + self.marks.sweep_expired()
     }
 }
 

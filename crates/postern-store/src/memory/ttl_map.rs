@@ -1,8 +1,8 @@
 //! Everything else the memory store keeps (failure counters, token buckets, single-use marks and
-//! values): one bounded map with a TTL per entry. It has its own cap, separate from sessions,
-//! so a flood of anonymous entries (random usernames, abandoned OAuth flows) can never evict a
-//! signed-in user; when full, expired entries go first, then the one that matters least
-//! (`make_room`).
+//! values): bounded maps with a TTL per entry (the store keeps counters, marks and the rest
+//! each in one), with caps of their own, separate from sessions, so a flood of anonymous
+//! entries (random usernames, abandoned OAuth flows) can never evict a signed-in user; when
+//! full, expired entries go first, then the one that matters least (`make_room`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -97,11 +97,11 @@ impl TtlMap {
     }
 }
 
-/// Evicts for a new entry: the expired ones, else the one that matters least. Anything else
-/// goes before a failure counter, a lower count before a higher one, then the soonest to
-/// expire. A failure count is what a lockout stands on, and a flood can make entries by the
-/// thousand (sign-in transactions, rate buckets, one-failure counters from fresh addresses): by
-/// expiry alone, an account's count of four was the oldest, so the first to go.
+/// Evicts for a new entry: the expired ones, else the one that matters least. In the memory
+/// store's map of failure counters: a lower count before a higher one, then the soonest to
+/// expire. A failure count is what a lockout stands on, and a flood makes one-failure counters
+/// by the thousand from fresh addresses: by expiry alone, an account's count of four was the
+/// oldest, so the first to go. In the maps without counters: the soonest to expire.
 fn make_room(shard: &mut HashMap<String, Entry>, now: Instant) {
     shard.retain(|_, entry| entry.expires > now);
     if let Some(least) = shard

@@ -72,7 +72,7 @@ async fn a_flood_of_random_usernames_stays_bounded() {
             .await
             .unwrap();
     }
-    // 64 shards, each capped at ceil(1000 / 64) entries.
+    // 64 shards, each capped at ceil(1000 / 64) entries (the counters' map).
     assert!(
         memory.other_count() <= 1024,
         "{} entries",
@@ -86,17 +86,25 @@ async fn a_flood_of_random_usernames_stays_bounded() {
     assert_eq!(memory.session_count(), 1);
 }
 
-/// A full map evicts what matters least: an account's failure count of four outlives a flood
-/// of one-failure counters and of anonymous values made after it, which by expiry alone would
-/// have outlived it (a lockout reset by anyone with enough addresses).
+/// A full store evicts what matters least: an account's failure count of four outlives a flood
+/// of one-failure counters made after it, which by expiry alone would have outlived it (a
+/// lockout reset by anyone with enough addresses); and a stored token outlives both that flood
+/// and a flood of short-lived values (abandoned OAuth transactions).
 #[tokio::test]
-async fn a_flood_never_evicts_a_failure_count_near_its_lockout() {
+async fn a_flood_evicts_neither_a_failure_count_near_its_lockout_nor_a_stored_token() {
     let memory = MemoryStore::with_limits(100, 1000);
     let store = Store::Memory(memory.clone());
     let window = Duration::from_secs(900);
     for _ in 0..4 {
         store.count_failure("user:{alice}", window).await.unwrap();
     }
+    let month = Duration::from_secs(30 * 86_400);
+    assert!(
+        store
+            .put_value("refresh-token", b"grant".to_vec(), month)
+            .await
+            .unwrap()
+    );
     for index in 0..20_000 {
         store
             .count_failure(&format!("ip6:2001:db8:{index:x}::/64"), window)
@@ -107,8 +115,13 @@ async fn a_flood_never_evicts_a_failure_count_near_its_lockout() {
             .await
             .unwrap();
     }
-    assert!(memory.other_count() <= 1024, "{}", memory.other_count());
+    // Two maps (counters; the other values), each at most 64 shards of ceil(1000 / 64).
+    assert!(memory.other_count() <= 2048, "{}", memory.other_count());
     assert_eq!(store.failures("user:{alice}").await.unwrap().count, 4);
+    assert_eq!(
+        store.peek_value("refresh-token").await.unwrap().as_deref(),
+        Some(&b"grant"[..])
+    );
 }
 
 /// The keepalive write (`replace_session_if_present`) runs for every check whose session is
