@@ -79,12 +79,19 @@ pub(crate) fn parse_state(bytes: &[u8]) -> Result<UserState, String> {
 /// The credentials record `bytes` (from an export) with the later of its and `target`'s
 /// revocation and retirement stamps, and the higher count of changes of factors: an import
 /// never moves any of them back (each ended tokens; moving one back would bring them back).
+/// An import that replaces the password `target` keeps (set through the API) revokes at `now`:
+/// the tokens issued under the hash the file brings back were ended by the change it undoes,
+/// and those issued under the replaced one belong to a password that no longer holds.
 /// Bytes that do not read are returned as they are (the import checked them already).
-pub(crate) fn later_stamps(bytes: &[u8], target: &UserState) -> Vec<u8> {
+pub(crate) fn later_stamps(bytes: &[u8], target: &UserState, now: u64) -> Vec<u8> {
     let Ok(mut state) = parse_state(bytes) else {
         return bytes.to_vec();
     };
     state.revoked_at = state.revoked_at.max(target.revoked_at);
+    let kept_hash = |state: &UserState| state.kept.as_ref().map(|kept| kept.hash.clone());
+    if target.kept.is_some() && kept_hash(&state) != kept_hash(target) {
+        state.revoked_at = state.revoked_at.max(Some(now));
+    }
     state.retired_at = state.retired_at.max(target.retired_at);
     state.factors_version = state.factors_version.max(target.factors_version);
     serde_json::to_vec(&state).unwrap_or_else(|_| bytes.to_vec())

@@ -248,7 +248,8 @@ async fn store_under_lock(
         return Ok(false);
     }
     if let Some(record) = credentials {
-        record.value = credentials_record::later_stamps(&record.value, &target);
+        record.value =
+            credentials_record::later_stamps(&record.value, &target, crate::clock::now());
     }
     store.put_user_records(own).await?;
     if !consents.is_empty() {

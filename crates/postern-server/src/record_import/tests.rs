@@ -229,6 +229,43 @@ async fn a_user_retired_after_the_export_gets_nothing_of_it_and_stamps_never_mov
     assert!(stored.kept.is_some());
 }
 
+/// An export taken before alice changed her password through the API brings the old hash back:
+/// the import revokes her tokens at once (those issued under the old hash were ended by the
+/// change it undoes). The same hash imported again revokes nothing.
+#[tokio::test]
+async fn an_import_that_brings_back_another_password_revokes_the_tokens() {
+    let (_dir, store) = store("import-password");
+    let users = UserTable::new([user("alice")]);
+    let mut changed = with_password();
+    if let Some(kept) = changed.kept.as_mut() {
+        kept.hash = "$argon2id$changed".into();
+    }
+    changed.revoked_at = Some(50);
+    store
+        .put_user_records(vec![credentials("alice", &changed)])
+        .await
+        .unwrap();
+    let stored = || async {
+        credentials_record::read_state(&store, "alice")
+            .await
+            .unwrap()
+    };
+    let same = import(&store, &users, vec![credentials("alice", &changed)])
+        .await
+        .unwrap();
+    assert_eq!(same.stored, 1);
+    assert_eq!(stored().await.revoked_at, Some(50), "nothing changed");
+
+    let before = crate::clock::now();
+    let old = import(&store, &users, vec![credentials("alice", &with_password())])
+        .await
+        .unwrap();
+    assert_eq!(old.stored, 1);
+    let state = stored().await;
+    assert_eq!(state.kept.map(|kept| kept.hash), Some("$argon2id$x".into()));
+    assert!(state.revoked_at >= Some(before), "{:?}", state.revoked_at);
+}
+
 /// A change of alice's passkeys, factors or a retirement holds her credentials lock (or her
 /// consents lock) from its first read to its last write, on any replica: an import of her
 /// records waits for it, so it lands wholly before or wholly after, never in between.
