@@ -10,6 +10,7 @@ use postern_core::config::Config;
 use postern_core::csrf::CsrfKey;
 use postern_core::device::DeviceKey;
 use postern_core::jwt::JwtKey;
+use postern_core::limits::LoginLimits;
 use postern_core::redirect::RedirectPolicy;
 use postern_core::users::{User, UserTable};
 use postern_store::Store;
@@ -71,7 +72,9 @@ pub struct AppState {
     pub identity_tokens: Option<IdentityTokens>,
     /// The passkey relying party of `[webauthn]`.
     pub webauthn: RelyingParty,
-    untrusted_forwarders: SeenOnce<IpAddr>,
+    /// By the peer's network as the limits count it (`LoginLimits::ip_counter`: an IPv6 /64),
+    /// so one host cannot fill the set and silence the warning for every later peer.
+    untrusted_forwarders: SeenOnce<String>,
     /// Hosts whose refused return address was already explained in the log.
     refused_return_hosts: SeenOnce<String>,
 }
@@ -172,9 +175,11 @@ impl AppState {
     }
 
     /// True the first time a peer outside `trusted_proxies` is seen sending `X-Forwarded-For`,
-    /// so the warning is logged once per peer, not once per request.
+    /// so the warning is logged once per peer (an IPv6 peer: once per /64), not once per
+    /// request.
     pub fn first_untrusted_forwarding(&self, peer: IpAddr) -> bool {
-        self.untrusted_forwarders.first(peer)
+        self.untrusted_forwarders
+            .first(LoginLimits::ip_counter(peer))
     }
 
     /// Why a browser asking to come back to `return_to` will land on the portal instead, if
@@ -193,5 +198,37 @@ impl AppState {
             tracing::warn!(host, "a sign-in will not return to this app: {why}");
         }
         Some(why)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use postern_core::config::{self, NoEnv, Sources};
+    use postern_store::Store;
+
+    use super::*;
+
+    /// One host rotating through its IPv6 /64 counts once: it cannot fill the remembered set
+    /// and so silence the warning about a misconfigured proxy that comes later.
+    #[test]
+    fn a_64_of_untrusted_forwarders_counts_once() {
+        let text = "app_url = \"https://auth.example.com\"\n\
+                    secret = \"test-secret-that-is-long-enough-for-postern\"\n\
+                    [[users]]\nname = \"alice\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA\"\n";
+        let config = config::load(&Sources {
+            file: Some((text, std::path::Path::new("test.toml"))),
+            env: &NoEnv,
+            cli: &[],
+        })
+        .unwrap();
+        let state = AppState::new(config, Store::memory(10));
+        let host = |n: u16| -> IpAddr { format!("2001:db8:1:2::{n:x}").parse().unwrap() };
+        assert!(state.first_untrusted_forwarding(host(1)));
+        for n in 2..=(MAX_REMEMBERED_FORWARDERS as u16 * 2) {
+            assert!(!state.first_untrusted_forwarding(host(n)));
+        }
+        let proxy: IpAddr = "192.0.2.10".parse().unwrap();
+        assert!(state.first_untrusted_forwarding(proxy));
+        assert!(!state.first_untrusted_forwarding(proxy));
     }
 }
