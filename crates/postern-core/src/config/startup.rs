@@ -109,12 +109,25 @@ fn add_file_contents(path: &str, value: &Value, base_dir: Option<&Path>, text: &
     }
 }
 
-/// ` sha256:<hex>` of the file's bytes, or ` unreadable` (a reload that can read it then
-/// counts as a change).
+/// Files read for their fingerprint at most this big: secrets, keys and certificates are a
+/// few KiB; anything larger stands by its size alone.
+const MOST_FINGERPRINTED: u64 = 1 << 20;
+
+/// ` sha256:<hex>` of the file's bytes without trailing white space (the loader trims a
+/// secret's final newline, so adding or dropping one changes nothing); for what is not read
+/// (not a regular file, e.g. a FIFO that would block the read, or larger than
+/// `MOST_FINGERPRINTED`) its size; ` unreadable` when it cannot be read (a reload that can
+/// read it then counts as a change).
 fn fingerprint(file: &str, base_dir: Option<&Path>) -> String {
     let path = base_dir.map_or_else(|| Path::new(file).to_path_buf(), |base| base.join(file));
-    match std::fs::read(path) {
-        Ok(bytes) => format!(" sha256:{:x}", Sha256::digest(&bytes)),
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() && meta.len() <= MOST_FINGERPRINTED => {
+            match std::fs::read(&path) {
+                Ok(bytes) => format!(" sha256:{:x}", Sha256::digest(bytes.trim_ascii_end())),
+                Err(_) => " unreadable".to_owned(),
+            }
+        }
+        Ok(meta) => format!(" {} bytes, not read", meta.len()),
         Err(_) => " unreadable".to_owned(),
     }
 }
@@ -168,6 +181,11 @@ mod tests {
         );
         let before = settings(&text);
         assert!(before.changed(&settings(&text)).is_empty());
+        file("secret", "one\n");
+        assert!(
+            before.changed(&settings(&text)).is_empty(),
+            "a final newline is no change"
+        );
         file("secret", "two");
         file("key.pem", "two");
         file("client", "two");
