@@ -24,10 +24,13 @@ impl Kind {
             Self::Failures => "fail",
             Self::Bucket => "bucket",
             Self::Mark => "mark",
-            Self::Value => "value",
+            Self::Value => VALUE_NAMESPACE.trim_end_matches(':'),
         }
     }
 }
+
+/// How a value's key begins, before its id (`value:<id>`).
+pub(crate) const VALUE_NAMESPACE: &str = "value:";
 
 #[derive(Debug, Clone)]
 pub struct Keys {

@@ -43,7 +43,11 @@ pub struct Started {
 }
 
 fn key(state: &str) -> String {
-    format!("oauth:{}", TokenHash::of(state.as_bytes()).to_hex())
+    format!(
+        "{}{}",
+        postern_store::OAUTH_TRANSACTION_VALUE,
+        TokenHash::of(state.as_bytes()).to_hex()
+    )
 }
 
 /// Stores a new transaction. A browser that already has a `postern_oauth` cookie keeps it, so

@@ -33,7 +33,8 @@ impl Binding<'_> {
             Self::SecondFactor(pending) => format!("webauthn:second:{}", pending.to_hex()),
             Self::Reauthentication(session) => format!("webauthn:reauth:{}", session.to_hex()),
             Self::Passwordless(pre_session) => format!(
-                "webauthn:passwordless:{}",
+                "{}{}",
+                postern_store::PASSWORDLESS_CEREMONY_VALUE,
                 TokenHash::of(pre_session.as_bytes()).to_hex()
             ),
         }

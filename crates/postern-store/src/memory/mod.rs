@@ -15,10 +15,12 @@ use postern_core::token::TokenHash;
 use self::records::Records;
 use self::sessions::SessionMap;
 use self::ttl_map::{Action, Entry, TtlMap, Value, expires_in};
-use crate::{Counter, StoreError};
+use crate::keys::VALUE_NAMESPACE;
+use crate::{ANONYMOUS_VALUES, Counter, StoreError};
 
 /// Entries other than sessions the memory store keeps at most: failure counters in one map,
-/// buckets and values in another, security marks in a third, each this big.
+/// buckets and values in another, values anyone may make in a third, security marks in a
+/// fourth, each this big.
 pub const DEFAULT_MAX_OTHER_ENTRIES: usize = 200_000;
 
 #[derive(Clone)]
@@ -30,6 +32,11 @@ pub struct MemoryStore {
     /// of values (anonymous OAuth transactions) never evicts a counter.
     counters: Arc<TtlMap>,
     others: Arc<TtlMap>,
+    /// Values anyone may make without credentials (`ANONYMOUS_VALUES`: an OAuth sign-in's
+    /// start, a passwordless passkey ceremony) in a map of their own: a flood of them evicts
+    /// only their like, never a sign-in in progress (a pending second step, an OpenID code, a
+    /// ticket), which would otherwise go first, being the soonest to expire.
+    anonymous: Arc<TtlMap>,
     /// Security marks (a TOTP step used, a refresh token spent, a token family revoked) in a
     /// map of their own: setting one takes valid credentials, so a flood of anonymous entries
     /// (failure counters, sign-in transactions) can never evict one and re-open a replay.
@@ -48,6 +55,7 @@ impl MemoryStore {
             sessions: Arc::new(SessionMap::new(max_sessions)),
             counters: Arc::new(TtlMap::new(max_other_entries)),
             others: Arc::new(TtlMap::new(max_other_entries)),
+            anonymous: Arc::new(TtlMap::new(max_other_entries)),
             marks: Arc::new(TtlMap::new(max_other_entries)),
             records: Arc::new(Records::default()),
         }
@@ -61,7 +69,19 @@ impl MemoryStore {
     /// Entries other than sessions and marks (counters, buckets, values), including expired
     /// ones not yet swept.
     pub fn other_count(&self) -> usize {
-        self.counters.len() + self.others.len()
+        self.counters.len() + self.others.len() + self.anonymous.len()
+    }
+
+    /// The map a value lives in: `key` is the value's, as `Store` spells it (`value:<id>`).
+    fn values(&self, key: &str) -> &TtlMap {
+        let anonymous = key
+            .strip_prefix(VALUE_NAMESPACE)
+            .is_some_and(|id| ANONYMOUS_VALUES.iter().any(|prefix| id.starts_with(prefix)));
+        if anonymous {
+            &self.anonymous
+        } else {
+            &self.others
+        }
     }
 
     pub(crate) fn get_session(&self, key: &TokenHash) -> Option<Arc<SessionRecord>> {
@@ -203,7 +223,7 @@ impl MemoryStore {
     }
 
     pub(crate) fn put_value(&self, key: &str, value: Vec<u8>, ttl: Duration) -> bool {
-        self.others.update(key, |entry| match entry {
+        self.values(key).update(key, |entry| match entry {
             Some(_) => (Action::Keep, false),
             None => (
                 Action::Set(Entry {
@@ -216,7 +236,7 @@ impl MemoryStore {
     }
 
     pub(crate) fn set_value(&self, key: &str, value: Vec<u8>, ttl: Duration) {
-        self.others.update(key, |_| {
+        self.values(key).update(key, |_| {
             (
                 Action::Set(Entry {
                     value: Value::Bytes(value),
@@ -228,7 +248,7 @@ impl MemoryStore {
     }
 
     pub(crate) fn peek_value(&self, key: &str) -> Option<Vec<u8>> {
-        self.others.update(key, |entry| match entry {
+        self.values(key).update(key, |entry| match entry {
             Some(Entry {
                 value: Value::Bytes(bytes),
                 ..
@@ -238,7 +258,7 @@ impl MemoryStore {
     }
 
     pub(crate) fn take_value(&self, key: &str) -> Option<Vec<u8>> {
-        self.others.update(key, |entry| match entry {
+        self.values(key).update(key, |entry| match entry {
             Some(Entry {
                 value: Value::Bytes(bytes),
                 ..
@@ -250,7 +270,7 @@ impl MemoryStore {
     /// Deletes the value under `key` if it is `expected`, under the shard's lock; true when
     /// deleted.
     pub(crate) fn take_value_if(&self, key: &str, expected: &[u8]) -> bool {
-        self.others.update(key, |entry| match entry {
+        self.values(key).update(key, |entry| match entry {
             Some(Entry {
                 value: Value::Bytes(bytes),
                 ..
@@ -263,6 +283,7 @@ impl MemoryStore {
         self.sessions.sweep_expired()
             + self.counters.sweep_expired()
             + self.others.sweep_expired()
+            + self.anonymous.sweep_expired()
             + self.marks.sweep_expired()
     }
 }
