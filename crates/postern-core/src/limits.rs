@@ -36,7 +36,9 @@ impl LoginLimits {
     /// The counter id for a client: IPv4 addresses as they are, IPv6 by their /64, since one
     /// host usually holds a whole /64 and could otherwise rotate through it.
     pub fn ip_counter(ip: IpAddr) -> String {
-        match ip {
+        // `::ffff:a.b.c.d` (an IPv4 peer on a dual-stack listener) is a.b.c.d, not one /64 for
+        // every IPv4 address.
+        match ip.to_canonical() {
             IpAddr::V4(v4) => format!("ip:{v4}"),
             IpAddr::V6(v6) => {
                 let [a, b, c, d, ..] = v6.segments();
@@ -147,6 +149,11 @@ mod tests {
         assert_ne!(a, other);
         assert_eq!(
             LoginLimits::ip_counter("192.0.2.7".parse().unwrap()),
+            "ip:192.0.2.7"
+        );
+        // An IPv4 peer on a dual-stack listener counts as itself.
+        assert_eq!(
+            LoginLimits::ip_counter("::ffff:192.0.2.7".parse().unwrap()),
             "ip:192.0.2.7"
         );
     }
