@@ -54,13 +54,12 @@ pub fn readable_by_everyone(files: &[(String, PathBuf)]) -> Vec<String> {
         .iter()
         .filter_map(|(key, path)| {
             let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+            // No chmod is suggested alone: in a container the file may reach postern's user
+            // through those very bits, and taking them off without a chown first locks it out.
             (mode & 0o007 != 0).then(|| {
                 format!(
-                    "`{key}` {} is mode {mode:o}: every user of this machine may read the secret in it. Make it {:o} (chmod {:o} {})",
+                    "`{key}` {} is mode {mode:o}: every user of this machine may read the secret in it. Give it to postern's user or group (chown), then take the others' access off (chmod o-rwx)",
                     path.display(),
-                    mode & 0o770,
-                    mode & 0o770,
-                    path.display()
                 )
             })
         })
@@ -105,7 +104,7 @@ mod tests {
         // The users file its group may read (0640) is no warning.
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].starts_with("`secret_file`") && warnings[0].contains("mode 644"));
-        assert!(warnings[0].contains("chmod 640"), "{}", warnings[0]);
+        assert!(warnings[0].contains("chmod o-rwx"), "{}", warnings[0]);
         assert!(warnings[1].starts_with("`oidc.signing_keys`") && warnings[1].contains("mode 604"));
     }
 }

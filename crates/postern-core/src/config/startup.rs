@@ -113,8 +113,8 @@ fn add_file_contents(path: &str, value: &Value, base_dir: Option<&Path>, text: &
 /// few KiB; anything larger stands by its size alone.
 const MOST_FINGERPRINTED: u64 = 1 << 20;
 
-/// ` sha256:<hex>` of the file's bytes without trailing white space (the loader trims a
-/// secret's final newline, so adding or dropping one changes nothing); for what is not read
+/// ` sha256:<hex>` of the file's bytes without the line ends that close them (the loader
+/// trims those off a secret, so adding or dropping a final newline changes nothing); for what is not read
 /// (not a regular file, e.g. a FIFO that would block the read, or larger than
 /// `MOST_FINGERPRINTED`) its size; ` unreadable` when it cannot be read (a reload that can
 /// read it then counts as a change).
@@ -123,7 +123,13 @@ fn fingerprint(file: &str, base_dir: Option<&Path>) -> String {
     match std::fs::metadata(&path) {
         Ok(meta) if meta.is_file() && meta.len() <= MOST_FINGERPRINTED => {
             match std::fs::read(&path) {
-                Ok(bytes) => format!(" sha256:{:x}", Sha256::digest(bytes.trim_ascii_end())),
+                Ok(bytes) => {
+                    let end = bytes
+                        .iter()
+                        .rposition(|byte| !matches!(byte, b'\n' | b'\r'))
+                        .map_or(0, |last| last + 1);
+                    format!(" sha256:{:x}", Sha256::digest(&bytes[..end]))
+                }
                 Err(_) => " unreadable".to_owned(),
             }
         }
@@ -181,11 +187,18 @@ mod tests {
         );
         let before = settings(&text);
         assert!(before.changed(&settings(&text)).is_empty());
-        file("secret", "one\n");
+        file("secret", "one\r\n");
         assert!(
             before.changed(&settings(&text)).is_empty(),
             "a final newline is no change"
         );
+        file("secret", "one ");
+        assert_eq!(
+            before.changed(&settings(&text)),
+            ["secret_file"],
+            "a final space is part of the secret, as the loader reads it"
+        );
+        file("secret", "one");
         file("secret", "two");
         file("key.pem", "two");
         file("client", "two");
