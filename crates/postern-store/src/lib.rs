@@ -20,6 +20,13 @@ use std::time::Duration;
 
 pub use embedded::EmbeddedStore;
 pub use memory::{DEFAULT_MAX_OTHER_ENTRIES, MemoryStore};
+use postern_core::config::RedisConfig;
+use postern_core::session::SessionRecord;
+use postern_core::token::TokenHash;
+pub use records::{PASSKEY_INDEX_OWNER, RETIRING_OWNER, RecordKind, UserRecord};
+pub use redis::RedisStore;
+
+use crate::keys::{Keys, Kind};
 
 /// How the ids of an OAuth sign-in's transaction begin (`oauth:<hash of its state>`).
 pub const OAUTH_TRANSACTION_VALUE: &str = "oauth:";
@@ -28,13 +35,6 @@ pub const PASSWORDLESS_CEREMONY_VALUE: &str = "webauthn:passwordless:";
 /// Values anyone may make without credentials, by how their ids begin: the memory store keeps
 /// them apart from the values of sign-ins in progress, which a flood of them would evict.
 pub const ANONYMOUS_VALUES: [&str; 2] = [OAUTH_TRANSACTION_VALUE, PASSWORDLESS_CEREMONY_VALUE];
-use postern_core::config::RedisConfig;
-use postern_core::session::SessionRecord;
-use postern_core::token::TokenHash;
-pub use records::{PASSKEY_INDEX_OWNER, RETIRING_OWNER, RecordKind, UserRecord};
-pub use redis::RedisStore;
-
-use crate::keys::{Keys, Kind};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {

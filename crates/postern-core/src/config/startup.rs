@@ -114,8 +114,8 @@ fn add_file_contents(path: &str, value: &Value, base_dir: Option<&Path>, text: &
 const MOST_FINGERPRINTED: u64 = 1 << 20;
 
 /// ` sha256:<hex>` of the file's bytes without the line ends that close them (the loader
-/// trims those off a secret, so adding or dropping a final newline changes nothing); for what is not read
-/// (not a regular file, e.g. a FIFO that would block the read, or larger than
+/// trims those off a secret, so adding or dropping a final newline changes nothing); for what
+/// is not read (not a regular file, e.g. a FIFO that would block the read, or larger than
 /// `MOST_FINGERPRINTED`) its size; ` unreadable` when it cannot be read (a reload that can
 /// read it then counts as a change).
 fn fingerprint(file: &str, base_dir: Option<&Path>) -> String {
