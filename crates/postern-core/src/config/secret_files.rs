@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
+use super::validate::resolve_path;
+
 /// Keys that name one file holding a secret (password hashes count: they can be cracked).
 const ONE_FILE: &[&str] = &[
     "secret_file",
@@ -23,7 +25,7 @@ const ONE_FILE: &[&str] = &[
 /// provider's `oauth.<id>.client_secret_file` and each of `oidc.signing_keys`. Relative paths
 /// resolve against `base_dir`, as the loader resolves them.
 pub(super) fn named(table: &Table, base_dir: Option<&Path>) -> Vec<(String, PathBuf)> {
-    let resolve = |file: &str| base_dir.map_or_else(|| PathBuf::from(file), |base| base.join(file));
+    let resolve = |file: &str| resolve_path(base_dir, file);
     let at = |path: &str| -> Option<&Value> {
         let mut parts = path.split('.');
         let first = table.get(parts.next()?)?;

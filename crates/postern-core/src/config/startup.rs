@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use toml::{Table, Value};
 
 use super::schema;
+use super::validate::resolve_path;
 
 /// What a reload applies: the users and the access rules. Every other key is read at start.
 const RELOADED: &[&str] = &["users", "apps", "access"];
@@ -119,7 +120,7 @@ const MOST_FINGERPRINTED: u64 = 1 << 20;
 /// `MOST_FINGERPRINTED`) its size; ` unreadable` when it cannot be read (a reload that can
 /// read it then counts as a change).
 fn fingerprint(file: &str, base_dir: Option<&Path>) -> String {
-    let path = base_dir.map_or_else(|| Path::new(file).to_path_buf(), |base| base.join(file));
+    let path = resolve_path(base_dir, file);
     match std::fs::metadata(&path) {
         Ok(meta) if meta.is_file() && meta.len() <= MOST_FINGERPRINTED => {
             match std::fs::read(&path) {

@@ -28,15 +28,22 @@ const KNOWN_EXAMPLE_SECRETS: &[&str] = &[
     "secretsecretsecretsecretsecretsecret",
 ];
 
+/// `path` as the configuration means it: a relative path is the config file's folder's
+/// (`base_dir`); without a file, or for an absolute path, as it is.
+pub(super) fn resolve_path(base_dir: Option<&Path>, path: impl Into<PathBuf>) -> PathBuf {
+    let path = path.into();
+    match base_dir {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    }
+}
+
 pub(super) fn validate(
     raw: RawConfig,
     base_dir: Option<&Path>,
     problems: &mut Vec<String>,
 ) -> Option<Config> {
-    let resolve = |path: PathBuf| match base_dir {
-        Some(dir) if path.is_relative() => dir.join(path),
-        _ => path,
-    };
+    let resolve = |path: PathBuf| resolve_path(base_dir, path);
     let app_url = app_url(raw.app_url.as_deref(), problems);
     let secret = secret(raw.secret, raw.secret_file.map(resolve), problems);
     let trusted_proxies = trusted_proxies(raw.trusted_proxies, problems);
