@@ -36,14 +36,22 @@ impl LoginLimits {
     /// The counter id for a client: IPv4 addresses as they are, IPv6 by their /64, since one
     /// host usually holds a whole /64 and could otherwise rotate through it.
     pub fn ip_counter(ip: IpAddr) -> String {
-        // `::ffff:a.b.c.d` (an IPv4 peer on a dual-stack listener) is a.b.c.d, not one /64 for
-        // every IPv4 address.
-        match ip.to_canonical() {
+        match Self::ip_network(ip) {
             IpAddr::V4(v4) => format!("ip:{v4}"),
             IpAddr::V6(v6) => {
                 let [a, b, c, d, ..] = v6.segments();
                 format!("ip6:{a:x}:{b:x}:{c:x}:{d:x}::/64")
             }
+        }
+    }
+
+    /// What a client is counted as (`ip_counter`), as an address: an IPv4 address itself, an
+    /// IPv6 one's /64 (the host part zero). `::ffff:a.b.c.d` (an IPv4 peer on a dual-stack
+    /// listener) is a.b.c.d, not one /64 for every IPv4 address.
+    pub fn ip_network(ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+            v4 => v4,
         }
     }
 
@@ -155,6 +163,10 @@ mod tests {
         assert_eq!(
             LoginLimits::ip_counter("::ffff:192.0.2.7".parse().unwrap()),
             "ip:192.0.2.7"
+        );
+        assert_eq!(
+            LoginLimits::ip_network("2001:db8:1:2:aaaa::1".parse().unwrap()),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
         );
     }
 

@@ -72,9 +72,9 @@ pub struct AppState {
     pub identity_tokens: Option<IdentityTokens>,
     /// The passkey relying party of `[webauthn]`.
     pub webauthn: RelyingParty,
-    /// By the peer's network as the limits count it (`LoginLimits::ip_counter`: an IPv6 /64),
+    /// By the peer's network as the limits count it (`LoginLimits::ip_network`: an IPv6 /64),
     /// so one host cannot fill the set and silence the warning for every later peer.
-    untrusted_forwarders: SeenOnce<String>,
+    untrusted_forwarders: SeenOnce<IpAddr>,
     /// Hosts whose refused return address was already explained in the log.
     refused_return_hosts: SeenOnce<String>,
 }
@@ -178,8 +178,10 @@ impl AppState {
     /// so the warning is logged once per peer (an IPv6 peer: once per /64), not once per
     /// request.
     pub fn first_untrusted_forwarding(&self, peer: IpAddr) -> bool {
+        // An address, not `ip_counter`'s text: a misconfigured proxy sends this on every
+        // check, and the lookup allocates nothing.
         self.untrusted_forwarders
-            .first(LoginLimits::ip_counter(peer))
+            .first(LoginLimits::ip_network(peer))
     }
 
     /// Why a browser asking to come back to `return_to` will land on the portal instead, if
