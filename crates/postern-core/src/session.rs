@@ -15,6 +15,56 @@ pub enum AuthLevel {
     TwoFactor,
 }
 
+/// How the user proved who they are when the session began, which ID tokens and identity
+/// tokens state (`amr`). The level says how many factors; this says which. A session started
+/// by a one-time ticket keeps the way in of the sign-in the ticket came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WayIn {
+    /// Not recorded: sessions and grants stored before the way in was kept, and tickets from
+    /// a bearer token. Read as before: an upstream provider if the session has one, else the
+    /// password.
+    #[default]
+    Unrecorded,
+    /// The password, and at the second step (two-factor level) a TOTP code.
+    Password,
+    /// The password, then a passkey as the second factor.
+    PasswordAndPasskey,
+    /// A passkey alone (passwordless); two-factor when the authenticator verified the user.
+    Passkey,
+    /// An upstream OAuth/OIDC provider, for its own user or a local user it is linked to.
+    Provider,
+}
+
+impl WayIn {
+    pub fn is_unrecorded(&self) -> bool {
+        *self == Self::Unrecorded
+    }
+}
+
+/// The sign-in a caller's credentials stand for: how it was made, when, and when it ends at
+/// the latest. A one-time ticket hands it on, so a session started from a ticket is never
+/// newer, nor longer-lived, than the sign-in behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub way_in: WayIn,
+    /// When the user authenticated (a session's `created_at`).
+    pub at: UnixSeconds,
+    /// The absolute end of what it signed in (a session's `expires_at`).
+    pub ends_by: UnixSeconds,
+}
+
+impl Origin {
+    /// A session's own sign-in.
+    pub fn of(record: &SessionRecord) -> Self {
+        Self {
+            way_in: record.way_in,
+            at: record.created_at,
+            ends_by: record.expires_at,
+        }
+    }
+}
+
 /// What the store keeps for a session, keyed by the SHA-256 of its token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -33,6 +83,9 @@ pub struct SessionRecord {
     /// local session (most of them) then pays one word for it, not the whole identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<Box<ExternalIdentity>>,
+    /// Which factors signed in (the level says how many).
+    #[serde(default, skip_serializing_if = "WayIn::is_unrecorded")]
+    pub way_in: WayIn,
 }
 
 impl SessionRecord {
@@ -117,6 +170,28 @@ impl SessionPolicy {
             expires_at,
             remember,
             external: None,
+            way_in: WayIn::Unrecorded,
+        }
+    }
+
+    /// A session that continues `origin` (a ticket's redemption): a one-factor or two-factor
+    /// session as usual, except that it says the user authenticated when `origin` did and it
+    /// ends when `origin` ends, if that comes first. Never "remember me".
+    pub fn continued_session(
+        &self,
+        user: &str,
+        level: AuthLevel,
+        origin: Origin,
+        now: UnixSeconds,
+    ) -> SessionRecord {
+        let fresh = self.new_session(user, level, false, now);
+        let expires_at = fresh.expires_at.min(origin.ends_by);
+        SessionRecord {
+            created_at: origin.at.min(now),
+            idle_deadline: fresh.idle_deadline.min(expires_at),
+            expires_at,
+            way_in: origin.way_in,
+            ..fresh
         }
     }
 
@@ -265,5 +340,28 @@ mod tests {
         let record = POLICY.new_session("alice", AuthLevel::OneFactor, false, 100);
         assert_eq!(POLICY.ttl(&record, 100), 1800);
         assert_eq!(POLICY.ttl(&record, 5000), 0);
+    }
+
+    #[test]
+    fn a_continued_session_is_never_newer_nor_longer_lived_than_its_origin() {
+        let origin = Origin {
+            way_in: WayIn::Passkey,
+            at: 1000,
+            ends_by: 5000,
+        };
+        let record = POLICY.continued_session("alice", AuthLevel::TwoFactor, origin, 4000);
+        assert_eq!(record.created_at, 1000, "authenticated when the origin did");
+        assert_eq!(record.expires_at, 5000, "ends with the origin");
+        assert_eq!(record.idle_deadline, 5000);
+        assert_eq!(record.way_in, WayIn::Passkey);
+        assert!(!record.remember);
+        // An origin that lives longer than a session may: the session's own lifetime.
+        let long = Origin {
+            ends_by: u64::MAX,
+            ..origin
+        };
+        let record = POLICY.continued_session("alice", AuthLevel::OneFactor, long, 4000);
+        assert_eq!(record.expires_at, 4000 + 43_200);
+        assert_eq!(record.idle_deadline, 4000 + 1800);
     }
 }

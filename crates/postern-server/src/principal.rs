@@ -6,13 +6,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::HeaderMap;
-use postern_core::session::AuthLevel;
+use postern_core::UnixSeconds;
+use postern_core::session::{AuthLevel, Origin, WayIn};
 use postern_core::token::TokenHash;
 use postern_core::users::User;
 use postern_store::StoreError;
 
 use crate::authorization::{self, Presented};
 use crate::basic::{self, BasicOutcome};
+use crate::clock::now;
 use crate::error::AppError;
 use crate::request;
 use crate::sessions;
@@ -20,7 +22,8 @@ use crate::state::AppState;
 use crate::tokens;
 
 pub enum Found {
-    User(Arc<User>, AuthLevel),
+    /// The user, the level, and the sign-in the credential stands for.
+    User(Arc<User>, AuthLevel, Origin),
     /// No credential, or one that does not verify.
     Nobody,
     /// Basic credentials hit the failed-login limits.
@@ -41,13 +44,21 @@ pub async fn from_authorization(
 ) -> Found {
     match authorization::presented(headers) {
         Presented::Bearer(token) => match tokens::bearer(state, token).await {
-            Ok(Some((user, level))) => Found::User(user, level),
+            Ok(Some((user, level, origin))) => Found::User(user, level, origin),
             Ok(None) => Found::Nobody,
             Err(err) => Found::Unavailable(err),
         },
         Presented::Basic(encoded) if basic::allowed(state, https) => {
             match basic::verify(state, client, encoded).await {
-                BasicOutcome::Verified(user) => Found::User(user, AuthLevel::OneFactor),
+                BasicOutcome::Verified(user) => {
+                    // The password, proved with this request; Basic itself has no end.
+                    let origin = Origin {
+                        way_in: WayIn::Password,
+                        at: now(),
+                        ends_by: UnixSeconds::MAX,
+                    };
+                    Found::User(user, AuthLevel::OneFactor, origin)
+                }
                 BasicOutcome::Refused => Found::Nobody,
                 BasicOutcome::Limited { retry_after } => Found::Limited { retry_after },
                 BasicOutcome::Busy => Found::Busy,
@@ -70,14 +81,16 @@ pub async fn api_caller(
         return Ok(Some(Caller {
             user: session.user,
             level: session.record.level,
+            origin: Origin::of(&session.record),
             session: Some(session.key),
         }));
     }
     let https = state.config.app_url.scheme() == "https";
     match from_authorization(state, headers, client, https).await {
-        Found::User(user, level) => Ok(Some(Caller {
+        Found::User(user, level, origin) => Ok(Some(Caller {
             user,
             level,
+            origin,
             session: None,
         })),
         Found::Nobody => Ok(None),
@@ -91,6 +104,8 @@ pub async fn api_caller(
 pub struct Caller {
     pub user: Arc<User>,
     pub level: AuthLevel,
+    /// The sign-in the session, the bearer token or the Basic credentials stand for.
+    pub origin: Origin,
     /// The session cookie's token hash when the caller came with one (state changes then
     /// need that session's CSRF token); `None` for a bearer token or Basic.
     pub session: Option<TokenHash>,

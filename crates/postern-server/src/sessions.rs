@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use futures_util::FutureExt;
 use http::HeaderMap;
 use postern_core::access::Subject;
-use postern_core::session::{AuthLevel, ExternalIdentity, SessionRecord};
+use postern_core::session::{AuthLevel, ExternalIdentity, Origin, SessionRecord, WayIn};
 use postern_core::token::{SessionToken, TokenHash};
 use postern_core::users::{User, UserTable};
 use postern_store::{Change, StoreError};
@@ -135,6 +135,16 @@ fn warn_if_failed(written: Result<bool, StoreError>) {
     }
 }
 
+/// Whether the user authenticated for a sign-in, or it continues an earlier one.
+#[derive(Debug, Clone, Copy)]
+pub enum Authentication {
+    /// With these factors, just now.
+    Now(WayIn),
+    /// A one-time ticket's: the session says the user authenticated when the origin did, and
+    /// ends by the origin's end.
+    Earlier(Origin),
+}
+
 /// A new session for `user`: a fresh token, stored by its hash. Returns the token (for the
 /// cookie), the record, and what to store (see `login::sign_in`, which writes it with the rest
 /// of the sign-in in one step): the session, and its device details, which only
@@ -143,12 +153,19 @@ pub fn new_session(
     state: &AppState,
     user: &User,
     level: AuthLevel,
+    authentication: Authentication,
     remember: bool,
     device: &Device,
 ) -> (SessionToken, SessionRecord, Vec<Change>) {
     let now = now();
     let policy = &state.config.session.policy;
-    let record = policy.new_session(&user.name, level, remember, now);
+    let record = match authentication {
+        Authentication::Now(way_in) => SessionRecord {
+            way_in,
+            ..policy.new_session(&user.name, level, remember, now)
+        },
+        Authentication::Earlier(origin) => policy.continued_session(&user.name, level, origin, now),
+    };
     let token = SessionToken::generate();
     let ttl = Duration::from_secs(policy.ttl(&record, now));
     let lifetime = Duration::from_secs(record.expires_at.saturating_sub(now).max(1));
@@ -215,6 +232,7 @@ pub async fn start_external(
     let policy = &state.config.session.policy;
     let mut record = policy.new_session(name, AuthLevel::OneFactor, false, now);
     record.external = Some(Box::new(external));
+    record.way_in = WayIn::Provider;
     let token = SessionToken::generate();
     let ttl = Duration::from_secs(policy.ttl(&record, now));
     state.store.put_session(&token.hash(), &record, ttl).await?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use postern_core::UnixSeconds;
 use postern_core::jwt::{AUDIENCE, Claims, TokenType};
-use postern_core::session::AuthLevel;
+use postern_core::session::{AuthLevel, Origin, WayIn};
 use postern_core::token::random_text;
 use postern_core::users::User;
 use postern_store::StoreError;
@@ -104,11 +104,12 @@ pub async fn family_revoked(state: &AppState, family: &str) -> Result<bool, Stor
     state.store.is_marked(&family_key(family)).await
 }
 
-/// The user and level of a valid, unrevoked access token whose user still exists.
+/// The user and level of a valid, unrevoked access token whose user still exists, and the
+/// sign-in its family stands for.
 pub async fn bearer(
     state: &AppState,
     token: &str,
-) -> Result<Option<(Arc<User>, AuthLevel)>, StoreError> {
+) -> Result<Option<(Arc<User>, AuthLevel, Origin)>, StoreError> {
     let Ok(claims) = state.jwt.verify(token, TokenType::Access, now()) else {
         return Ok(None);
     };
@@ -120,7 +121,20 @@ pub async fn bearer(
     {
         return Ok(None);
     }
-    Ok(Some((user, claims.level())))
+    Ok(Some((user, claims.level(), origin(state, &claims))))
+}
+
+/// The login a token family began with. The tokens do not carry its time: the family's end
+/// less `refresh_token_ttl` is that time while the setting is unchanged (a shorter setting
+/// since makes it later, so it is bounded by the token's own issue, itself after the login).
+/// A token login is the password (and a TOTP code at two factors).
+fn origin(state: &AppState, claims: &Claims) -> Origin {
+    let refresh_ttl = state.config.api.refresh_token_ttl.as_secs();
+    Origin {
+        way_in: WayIn::Password,
+        at: claims.fam_exp.saturating_sub(refresh_ttl).min(claims.iat),
+        ends_by: claims.fam_exp,
+    }
 }
 
 /// Spends a refresh token and issues the next pair.

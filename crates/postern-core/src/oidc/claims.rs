@@ -5,20 +5,33 @@ use serde::Serialize;
 
 use crate::UnixSeconds;
 use crate::identity::Identity;
-use crate::session::AuthLevel;
+use crate::session::{AuthLevel, WayIn};
 
 /// How long an identity token for a forward-auth upstream lives.
 pub const IDENTITY_TOKEN_TTL: u64 = 60;
 
-/// RFC 8176 method names for how the user signed in: `fed` through an upstream provider,
-/// else `pwd`, with `otp` for a second factor.
-pub fn amr(level: AuthLevel, federated: bool) -> Vec<&'static str> {
-    match (federated, level) {
-        (true, AuthLevel::OneFactor) => vec!["fed"],
-        (true, AuthLevel::TwoFactor) => vec!["fed", "otp"],
-        (false, AuthLevel::OneFactor) => vec!["pwd"],
-        (false, AuthLevel::TwoFactor) => vec!["pwd", "otp"],
+/// RFC 8176 method names for how the user signed in: `pwd` the password, `otp` a TOTP code,
+/// `hwk` a passkey (a key held by an authenticator), `fed` an upstream provider, and `mfa`
+/// beside them whenever two factors signed in. `federated` (the session is a provider's own
+/// user) matters only for a way in that was not recorded (`WayIn::Unrecorded`).
+pub fn amr(level: AuthLevel, way_in: WayIn, federated: bool) -> Vec<&'static str> {
+    let two_factors = level == AuthLevel::TwoFactor;
+    let mut methods = match way_in {
+        WayIn::Password => vec!["pwd"],
+        WayIn::PasswordAndPasskey => vec!["pwd", "hwk"],
+        WayIn::Passkey => vec!["hwk"],
+        WayIn::Provider => vec!["fed"],
+        WayIn::Unrecorded if federated => vec!["fed"],
+        WayIn::Unrecorded => vec!["pwd"],
+    };
+    // The second step after a password is a TOTP code unless it was recorded as a passkey.
+    if two_factors && matches!(way_in, WayIn::Password | WayIn::Unrecorded) {
+        methods.push("otp");
     }
+    if two_factors {
+        methods.push("mfa");
+    }
+    methods
 }
 
 /// The JWT in `[identity_token] header`: who the user is, for one app (`aud`), briefly.
@@ -101,5 +114,49 @@ pub fn acr(level: AuthLevel) -> &'static str {
     match level {
         AuthLevel::OneFactor => "postern:1fa",
         AuthLevel::TwoFactor => "postern:2fa",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amr_names_the_factors_that_signed_in() {
+        use AuthLevel::{OneFactor, TwoFactor};
+        let cases = [
+            (OneFactor, WayIn::Password, vec!["pwd"]),
+            (TwoFactor, WayIn::Password, vec!["pwd", "otp", "mfa"]),
+            (
+                TwoFactor,
+                WayIn::PasswordAndPasskey,
+                vec!["pwd", "hwk", "mfa"],
+            ),
+            (OneFactor, WayIn::Passkey, vec!["hwk"]),
+            (TwoFactor, WayIn::Passkey, vec!["hwk", "mfa"]),
+            (OneFactor, WayIn::Provider, vec!["fed"]),
+        ];
+        for (level, way_in, expected) in cases {
+            // Whether the user is a provider's own does not change a recorded way in: a
+            // local user linked to a provider signs in through it too.
+            for federated in [false, true] {
+                assert_eq!(
+                    amr(level, way_in, federated),
+                    expected,
+                    "{level:?} {way_in:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_way_in_stored_before_it_was_recorded_reads_as_before() {
+        use AuthLevel::{OneFactor, TwoFactor};
+        assert_eq!(amr(OneFactor, WayIn::Unrecorded, false), ["pwd"]);
+        assert_eq!(
+            amr(TwoFactor, WayIn::Unrecorded, false),
+            ["pwd", "otp", "mfa"]
+        );
+        assert_eq!(amr(OneFactor, WayIn::Unrecorded, true), ["fed"]);
     }
 }

@@ -159,6 +159,7 @@ async fn signed_in_outcome(
                     sessions::touch_if_due(state, &session);
                     let sign_in = SignIn {
                         level: session.record.level,
+                        way_in: session.record.way_in,
                         federated: provider.is_some(),
                     };
                     allowed(state, app, session.user.identity(), sign_in, provider).await
@@ -173,8 +174,8 @@ async fn signed_in_outcome(
     // revocation reads), and inline they would make every cookie check's future that large
     // (router.rs says why that costs).
     let found = Box::pin(principal::from_authorization(state, headers, client, https)).await;
-    let (user, level) = match found {
-        Found::User(user, level) => (user, level),
+    let (user, level, way_in) = match found {
+        Found::User(user, level, origin) => (user, level, origin.way_in),
         Found::Nobody => return (CheckOutcome::NoCredentials, None),
         Found::Limited { retry_after } => return (CheckOutcome::Limited { retry_after }, None),
         Found::Busy => return (CheckOutcome::StoreUnavailable, None),
@@ -189,6 +190,7 @@ async fn signed_in_outcome(
         Ok(()) => {
             let sign_in = SignIn {
                 level,
+                way_in,
                 federated: false,
             };
             allowed(state, app, user.identity(), sign_in, None).await

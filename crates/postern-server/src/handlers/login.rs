@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Request, StatusCode};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::csrf::CsrfBinding;
-use postern_core::session::AuthLevel;
+use postern_core::session::{AuthLevel, WayIn};
 use postern_core::token::random_text;
 use postern_core::users::User;
 use postern_store::Change;
@@ -21,7 +21,7 @@ use crate::pages::{self, LoginPage, PageContext, ProviderButton};
 use crate::pending;
 use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
-use crate::sessions;
+use crate::sessions::{self, Authentication};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -159,6 +159,7 @@ pub async fn submit_form<B: RequestBody>(
     let how = SignIn {
         user: &user,
         level: AuthLevel::OneFactor,
+        authentication: Authentication::Now(WayIn::Password),
         remember,
         method: sessions::PASSWORD_METHOD,
         settles: attempt,
@@ -224,6 +225,7 @@ pub async fn submit_json<B: RequestBody>(
     let how = SignIn {
         user: &user,
         level: AuthLevel::OneFactor,
+        authentication: Authentication::Now(WayIn::Password),
         remember: login.remember_me,
         method: sessions::PASSWORD_METHOD,
         settles: attempt,
@@ -240,6 +242,9 @@ pub async fn submit_json<B: RequestBody>(
 pub struct SignIn<'a> {
     pub user: &'a Arc<User>,
     pub level: AuthLevel,
+    /// Which factors signed in (which ID tokens state, `amr`), or the earlier sign-in this
+    /// one continues.
+    pub authentication: Authentication,
     pub remember: bool,
     /// How the user signed in (the account page and `GET /api/sessions` show it).
     pub method: &'a str,
@@ -259,6 +264,7 @@ pub async fn sign_in(
     SignIn {
         user,
         level,
+        authentication,
         remember,
         method,
         settles,
@@ -275,7 +281,8 @@ pub async fn sign_in(
         });
     }
     let device = sessions::Device::of(client, headers, method);
-    let (token, record, session) = sessions::new_session(state, user, level, remember, &device);
+    let (token, record, session) =
+        sessions::new_session(state, user, level, authentication, remember, &device);
     changes.extend(session);
     state.store.apply(changes).await?;
     // The user was checked before the write; a retirement deletes their sessions after the

@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::{HeaderMap, Request, StatusCode};
 use postern_core::limits::LoginLimits;
 use postern_core::oauth::{self, ProviderClaims, Refusal, SignInAs};
-use postern_core::session::{AuthLevel, ExternalIdentity};
+use postern_core::session::{AuthLevel, ExternalIdentity, WayIn};
 use postern_store::StoreError;
 use serde::Deserialize;
 use serde_json::json;
@@ -23,7 +23,7 @@ use crate::oauth::{self as flow, Exchange, ExchangeError, ProviderError, Provide
 use crate::pages;
 use crate::request;
 use crate::respond::{self, HttpResponse};
-use crate::sessions;
+use crate::sessions::{self, Authentication};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -321,6 +321,7 @@ async fn start_session(
             let how = SignIn {
                 user: &user,
                 level: AuthLevel::OneFactor,
+                authentication: Authentication::Now(WayIn::Provider),
                 remember: false,
                 method: label,
                 settles: None,

@@ -159,6 +159,7 @@ async fn finish(
             name: identity.name.clone(),
             groups: identity.groups.clone(),
             level: session.record.level,
+            way_in: session.record.way_in,
             federated: session.record.external.is_some(),
             provider: session.oauth_provider().map(str::to_owned),
             auth_time: session.record.created_at,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use http::{Request, StatusCode};
 use postern_core::limits::LoginLimits;
-use postern_core::session::AuthLevel;
+use postern_core::session::{AuthLevel, WayIn};
 use postern_core::token::random_text;
 use postern_core::users::User;
 use postern_store::StoreError;
@@ -28,7 +28,7 @@ use crate::error::{AppError, AppResult};
 use crate::pending;
 use crate::request::{self, RequestBody};
 use crate::respond;
-use crate::sessions;
+use crate::sessions::{self, Authentication};
 use crate::state::AppState;
 use crate::webauthn::Refusal;
 use crate::webauthn::challenges::{self, Binding};
@@ -223,6 +223,7 @@ pub async fn passwordless_finish<B: RequestBody>(
     let how = SignIn {
         user: &user,
         level,
+        authentication: Authentication::Now(WayIn::Passkey),
         remember: body.remember_me,
         method: sessions::PASSKEY_METHOD,
         settles: None,

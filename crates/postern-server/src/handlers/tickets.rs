@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http::{Request, StatusCode};
 use postern_core::jwt::TokenType;
-use postern_core::session::AuthLevel;
+use postern_core::session::{AuthLevel, Origin, WayIn};
 use postern_core::token::{TokenHash, random_text};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -20,7 +20,7 @@ use crate::error::{AppError, AppResult};
 use crate::principal::{self, Caller};
 use crate::request::{self, RequestBody};
 use crate::respond;
-use crate::sessions;
+use crate::sessions::{self, Authentication};
 use crate::state::AppState;
 use crate::tokens;
 use crate::user_passwords;
@@ -41,6 +41,10 @@ struct Ticket {
     /// session (logout, "sign out" on the sessions list or everywhere else) voids it.
     #[serde(default)]
     session: Option<String>,
+    /// The sign-in it was asked for with: the new session continues it (its time and way in,
+    /// never past its end). `None` in tickets issued before it was kept.
+    #[serde(default)]
+    origin: Option<Origin>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +63,7 @@ pub async fn issue<B>(state: &AppState, peer: SocketAddr, request: &Request<B>) 
     let Caller {
         user,
         level,
+        origin,
         session,
     } = principal::api_caller(state, request.headers(), client)
         .await?
@@ -80,6 +85,7 @@ pub async fn issue<B>(state: &AppState, peer: SocketAddr, request: &Request<B>) 
         stamp,
         family,
         session: session.map(|key| key.to_hex()),
+        origin: Some(origin),
     };
     let bytes = serde_json::to_vec(&record).unwrap_or_default();
     state
@@ -128,13 +134,19 @@ pub async fn redeem<B: RequestBody>(
         Some(family) => tokens::family_revoked(state, family).await?,
         None => false,
     };
-    if stamp != ticket.stamp || revoked || !session_lives(state, &ticket).await? {
+    let origin_ended = ticket.origin.is_some_and(|origin| origin.ends_by <= now());
+    if stamp != ticket.stamp || revoked || origin_ended || !session_lives(state, &ticket).await? {
         return Err(AppError::Unauthorized);
     }
+    let authentication = match ticket.origin {
+        Some(origin) => Authentication::Earlier(origin),
+        None => Authentication::Now(WayIn::Unrecorded),
+    };
     let client = request::client_ip(state, peer, &parts.headers).ip;
     let how = SignIn {
         user: &user,
         level: ticket.level,
+        authentication,
         remember: false,
         method: sessions::TICKET_METHOD,
         settles: None,

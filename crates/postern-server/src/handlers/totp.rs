@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use http::{Request, StatusCode};
 use postern_core::csrf::CsrfBinding;
-use postern_core::session::AuthLevel;
+use postern_core::session::{AuthLevel, WayIn};
 use postern_core::token::SessionToken;
 use postern_core::totp as recovery_code;
 use postern_core::users::User;
@@ -24,6 +24,7 @@ use crate::pages::{self, PageContext, TotpPage};
 use crate::pending::{self, PendingLogin};
 use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
+use crate::sessions::Authentication;
 use crate::state::AppState;
 use crate::{user_factors, user_passwords};
 
@@ -237,6 +238,14 @@ impl SecondStep {
         }
     }
 
+    /// Which factors signed in, for `amr`.
+    fn way_in(self) -> WayIn {
+        match self {
+            Self::Totp => WayIn::Password,
+            Self::Passkey => WayIn::PasswordAndPasskey,
+        }
+    }
+
     /// The `factor` of its `login.ok` audit line.
     fn factor(self) -> &'static str {
         match self {
@@ -260,6 +269,7 @@ pub(super) async fn two_factor_session(
     let how = SignIn {
         user,
         level: AuthLevel::TwoFactor,
+        authentication: Authentication::Now(step.way_in()),
         remember: record.remember,
         method: step.method(),
         settles: None,

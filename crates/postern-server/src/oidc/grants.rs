@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use postern_core::UnixSeconds;
-use postern_core::session::AuthLevel;
+use postern_core::session::{AuthLevel, WayIn};
 use postern_core::token::{SessionToken, random_text};
 use postern_store::{Store, StoreError};
 use serde::de::DeserializeOwned;
@@ -39,6 +39,10 @@ pub struct Subject {
     #[serde(default)]
     pub groups: Vec<String>,
     pub level: AuthLevel,
+    /// Which factors signed in (`amr`); not recorded in grants stored before it was kept.
+    #[serde(default, skip_serializing_if = "WayIn::is_unrecorded")]
+    pub way_in: WayIn,
+    /// A provider's own user (not a local user, whichever way they signed in).
     pub federated: bool,
     /// The `[oauth.<id>]` a provider's user signed in with (their subject id is its own);
     /// `None` for a local user, and in a provider user's grant stored before it was kept,

@@ -13,7 +13,7 @@ use postern_core::UnixSeconds;
 use postern_core::identity::Identity;
 use postern_core::oidc::claims::{IdentityTokenClaims, amr};
 use postern_core::oidc::keys::SigningKey;
-use postern_core::session::AuthLevel;
+use postern_core::session::{AuthLevel, WayIn};
 use postern_core::token;
 
 /// Shards of the cache, so concurrent checks of different users rarely wait for each other.
@@ -25,7 +25,9 @@ const MAX_ENTRIES_PER_SHARD: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignIn {
     pub level: AuthLevel,
-    /// Through an upstream OAuth/OIDC provider.
+    /// Which factors signed in.
+    pub way_in: WayIn,
+    /// A provider's own user (read only when the way in was not recorded).
     pub federated: bool,
 }
 
@@ -69,8 +71,8 @@ impl IdentityTokens {
     ) -> Option<HeaderValue> {
         // Every claim that varies is in the key; '\n' appears in none of them (header-safe).
         let key = format!(
-            "{}\n{sub}\n{aud}\n{:?}{}",
-            identity.user, sign_in.level, sign_in.federated
+            "{}\n{sub}\n{aud}\n{:?}{:?}{}",
+            identity.user, sign_in.level, sign_in.way_in, sign_in.federated
         );
         let index = usize::try_from(self.hasher.hash_one(&key) % SHARDS as u64).unwrap_or(0);
         let shard = &self.shards[index];
@@ -87,7 +89,7 @@ impl IdentityTokens {
             sub,
             identity,
             aud,
-            amr(sign_in.level, sign_in.federated),
+            amr(sign_in.level, sign_in.way_in, sign_in.federated),
             now,
             token::random_text::<16>(),
         );

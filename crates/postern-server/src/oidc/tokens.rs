@@ -113,7 +113,10 @@ fn id_token(
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), expires_at.into());
     claims.insert("auth_time".into(), subject.auth_time.into());
-    claims.insert("amr".into(), amr(subject.level, subject.federated).into());
+    claims.insert(
+        "amr".into(),
+        amr(subject.level, subject.way_in, subject.federated).into(),
+    );
     claims.insert("acr".into(), acr(subject.level).into());
     if let Some(nonce) = issue.nonce {
         claims.insert("nonce".into(), nonce.into());

@@ -221,6 +221,9 @@ async fn a_sign_in_in_flight_when_its_user_is_retired_leaves_no_session() {
         crate::handlers::login::SignIn {
             user: &alice,
             level: AuthLevel::OneFactor,
+            authentication: crate::sessions::Authentication::Now(
+                postern_core::session::WayIn::Password,
+            ),
             remember: false,
             method: "password",
             settles: None,

@@ -151,6 +151,31 @@ async fn password_step(server: &TestServer, user: &str) -> TestResponse {
         .await
 }
 
+/// The password, then `authenticator` as the second step: the second step's answer.
+async fn password_then_passkey(
+    server: &TestServer,
+    user: &str,
+    authenticator: &mut SoftAuthenticator,
+) -> TestResponse {
+    let pending = password_step(server, user)
+        .await
+        .cookie("postern_pending")
+        .unwrap();
+    let options = server
+        .post("/api/webauthn/second-factor/begin")
+        .header("cookie", &pending)
+        .json("{}")
+        .send()
+        .await;
+    assert_eq!(options.status, StatusCode::OK, "{}", options.body);
+    server
+        .post("/api/webauthn/second-factor/finish")
+        .header("cookie", &pending)
+        .json(&json!({ "credential": authenticator.assert(&options.json()) }).to_string())
+        .send()
+        .await
+}
+
 #[tokio::test]
 async fn a_registered_passkey_is_the_second_step_and_signs_in_without_a_password() {
     let server = server().await;
@@ -759,4 +784,73 @@ async fn the_last_second_factor_stays_while_a_two_factor_app_needs_it() {
         .send()
         .await;
     assert_eq!(listed.json()["passkeys"].as_array().unwrap().len(), 1);
+}
+
+/// What ID tokens and identity tokens say of a sign-in (`amr`) names the passkey: RFC 8176's
+/// `hwk`, with `mfa` when it counted as two factors; a ticket's session says what the
+/// sign-in it came from said.
+#[tokio::test]
+async fn tokens_name_the_passkey_that_signed_in() {
+    use crate::oidc::rp::{Pkce, clients, code_for, exchange, verified_id_token};
+    let config = format!(
+        "{}\n[identity_token]\nheader = \"Remote-Jwt\"\n[[apps]]\nhost = \"app.example.com\"\n",
+        clients("")
+    );
+    let (server, _keys) = crate::oidc::provider(&config).await;
+    let amr = async |cookie: &str| {
+        let checked = server
+            .get("/api/auth/traefik")
+            .header("cookie", cookie)
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "app.example.com")
+            .header("x-forwarded-uri", "/")
+            .send()
+            .await;
+        assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+        let identity_token = checked.header("remote-jwt").expect("an identity token");
+        let identity_claims =
+            crate::oidc::identity_token::verify(&server, identity_token, "app.example.com").await;
+        let pkce = Pkce::new();
+        let code = code_for(&server, cookie, "basic", &pkce, &[]).await;
+        let tokens = exchange(&server, "basic", &code, &pkce).await.json();
+        let id_claims =
+            verified_id_token(&server, tokens["id_token"].as_str().unwrap(), "basic").await;
+        assert_eq!(id_claims["amr"], identity_claims["amr"]);
+        id_claims["amr"].clone()
+    };
+    let (password_only, csrf) = session(&server, "alice").await;
+    assert_eq!(amr(&password_only).await, json!(["pwd"]));
+    let mut unverifying = SoftAuthenticator::new(ORIGIN, RP_ID);
+    unverifying.verifies_user = false;
+    let mut security_key = register_this(&server, &password_only, &csrf, unverifying).await;
+    let mut verifying = register(&server, &password_only, &csrf).await;
+
+    let one_factor = sign_in_passwordless(&server, &mut security_key).await;
+    let one_factor = one_factor.session_cookie().unwrap();
+    assert_eq!(amr(&one_factor).await, json!(["hwk"]));
+    let two_factors = sign_in_passwordless(&server, &mut verifying).await;
+    let two_factors = two_factors.session_cookie().unwrap();
+    assert_eq!(amr(&two_factors).await, json!(["hwk", "mfa"]));
+
+    // The password, then a passkey as the second step.
+    let second_step = password_then_passkey(&server, "alice", &mut verifying).await;
+    assert_eq!(second_step.status, StatusCode::OK, "{}", second_step.body);
+    let both = second_step.session_cookie().unwrap();
+    assert_eq!(amr(&both).await, json!(["pwd", "hwk", "mfa"]));
+
+    // A ticket's session keeps the way in of the session it was issued to.
+    let ticket = server
+        .get("/api/ws-token")
+        .header("cookie", &two_factors)
+        .send()
+        .await
+        .json();
+    let redeemed = server
+        .post("/api/ticket/redeem")
+        .json(&json!({ "token": ticket["token"] }).to_string())
+        .send()
+        .await;
+    assert_eq!(redeemed.status, StatusCode::OK, "{}", redeemed.body);
+    let from_ticket = redeemed.session_cookie().unwrap();
+    assert_eq!(amr(&from_ticket).await, json!(["hwk", "mfa"]));
 }

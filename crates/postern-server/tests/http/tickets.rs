@@ -15,6 +15,18 @@ async fn ticket(server: &TestServer, credential: (&str, &str)) -> String {
     response.json()["token"].as_str().unwrap().to_owned()
 }
 
+/// Alice's access token from `POST /api/auth/login`.
+async fn token_login(server: &TestServer) -> String {
+    let login = server
+        .post("/api/auth/login")
+        .json(&format!(
+            "{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}"
+        ))
+        .send()
+        .await;
+    login.json()["access_token"].as_str().unwrap().to_owned()
+}
+
 async fn redeem(server: &TestServer, token: &str) -> TestResponse {
     server
         .post("/api/ticket/redeem")
@@ -79,14 +91,7 @@ async fn tickets_need_a_signed_in_caller_and_a_json_same_origin_redeem() {
 #[tokio::test]
 async fn a_bearer_token_can_ask_for_a_ticket() {
     let server = TestServer::start().await;
-    let login = server
-        .post("/api/auth/login")
-        .json(&format!(
-            "{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}"
-        ))
-        .send()
-        .await;
-    let access = login.json()["access_token"].as_str().unwrap().to_owned();
+    let access = token_login(&server).await;
     let token = ticket(&server, ("authorization", &format!("Bearer {access}"))).await;
     assert_eq!(redeem(&server, &token).await.status, StatusCode::OK);
 }
@@ -94,14 +99,7 @@ async fn a_bearer_token_can_ask_for_a_ticket() {
 #[tokio::test]
 async fn a_ticket_dies_with_the_token_family_it_came_from() {
     let server = TestServer::start().await;
-    let login = server
-        .post("/api/auth/login")
-        .json(&format!(
-            "{{\"username\":\"alice\",\"password\":\"{PASSWORD}\"}}"
-        ))
-        .send()
-        .await;
-    let access = login.json()["access_token"].as_str().unwrap().to_owned();
+    let access = token_login(&server).await;
     let bearer = format!("Bearer {access}");
     let token = ticket(&server, ("authorization", &bearer)).await;
     let out = server
@@ -135,4 +133,65 @@ async fn a_ticket_dies_with_the_session_it_came_from() {
     let refused = redeem(&server, &token).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
     assert!(refused.session_cookie().is_none());
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn record_of(server: &TestServer, cookie: &str) -> postern_core::session::SessionRecord {
+    let token = cookie.strip_prefix("postern_session=").unwrap();
+    let key = postern_core::token::SessionToken::parse(token)
+        .unwrap()
+        .hash();
+    let stored = server.state.store.get_session(&key).await.unwrap();
+    std::sync::Arc::unwrap_or_clone(stored.expect("a live session"))
+}
+
+/// A ticket's session continues the sign-in the ticket was issued for: it says the user signed
+/// in when they did (so it never passes for a fresh sign-in, such as OpenID's `prompt=login`
+/// asks for) and it ends when that sign-in ends. Tickets redeemed one after another never
+/// stretch a stolen session past its absolute end.
+#[tokio::test]
+async fn a_ticket_s_session_is_no_newer_and_lives_no_longer_than_its_origin() {
+    let server = TestServer::start().await;
+    let cookie = server.login("alice").await;
+    server.age_session(&cookie).await;
+    let origin = record_of(&server, &cookie).await;
+    let mut holder = cookie;
+    for _ in 0..2 {
+        let token = ticket(&server, ("cookie", &holder)).await;
+        let redeemed = redeem(&server, &token).await;
+        assert_eq!(redeemed.status, StatusCode::OK, "{}", redeemed.body);
+        holder = redeemed.session_cookie().unwrap();
+        let continued = record_of(&server, &holder).await;
+        assert_eq!(continued.created_at, origin.created_at);
+        assert_eq!(continued.expires_at, origin.expires_at);
+        assert!(continued.idle_deadline <= continued.expires_at);
+    }
+}
+
+/// A bearer token's ticket: the session ends with the token family and says the login's time.
+#[tokio::test]
+async fn a_bearer_ticket_s_session_ends_with_the_token_family() {
+    let config = config_text(
+        "http://localhost",
+        "[api]\naccess_token_ttl = \"10m\"\nrefresh_token_ttl = \"1h\"\n",
+    );
+    let server = TestServer::with_config(&config).await;
+    let before = unix_now();
+    let access = token_login(&server).await;
+    let after = unix_now();
+    let token = ticket(&server, ("authorization", &format!("Bearer {access}"))).await;
+    let redeemed = redeem(&server, &token).await;
+    assert_eq!(redeemed.status, StatusCode::OK, "{}", redeemed.body);
+    let continued = record_of(&server, &redeemed.session_cookie().unwrap()).await;
+    assert!(
+        (before..=after).contains(&continued.created_at),
+        "{continued:?}"
+    );
+    assert!(continued.expires_at <= after + 3600, "{continued:?}");
 }

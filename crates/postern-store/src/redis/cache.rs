@@ -194,6 +194,7 @@ mod tests {
             expires_at: 3,
             remember: false,
             external: None,
+            way_in: Default::default(),
         }
     }
 

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use postern_core::session::WayIn;
 use postern_store::{Change, Counter, RecordKind, Store, UserRecord};
 
 pub use crate::locks::{
@@ -140,6 +141,8 @@ pub async fn a_put_replaces_the_record(store: Store) {
         .unwrap();
     let mut moved = record("alice");
     moved.idle_deadline += 100;
+    // Every field is kept, the way in too (stores that serialize the record).
+    moved.way_in = WayIn::PasswordAndPasskey;
     store
         .put_session(&key, &moved, Duration::from_secs(60))
         .await

@@ -15,6 +15,7 @@ fn tokens() -> IdentityTokens {
 
 const PASSWORD: SignIn = SignIn {
     level: AuthLevel::OneFactor,
+    way_in: WayIn::Password,
     federated: false,
 };
 
@@ -46,12 +47,21 @@ fn one_signature_per_user_app_and_second() {
     assert_ne!(first, other_app);
     let two_factor = SignIn {
         level: AuthLevel::TwoFactor,
-        federated: false,
+        ..PASSWORD
     };
     let stronger = tokens
         .value(&alice, ALICE_SUB, "app.example.com", two_factor, 1000)
         .unwrap();
     assert_ne!(first, stronger);
+    // The same level another way (amr differs): a token of its own.
+    let passkey = SignIn {
+        way_in: WayIn::Passkey,
+        ..PASSWORD
+    };
+    let by_passkey = tokens
+        .value(&alice, ALICE_SUB, "app.example.com", passkey, 1000)
+        .unwrap();
+    assert_ne!(first, by_passkey);
     let bob = Identity::new("bob", "", "", &[]);
     assert_ne!(
         first,

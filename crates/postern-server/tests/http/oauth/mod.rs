@@ -522,9 +522,14 @@ async fn a_local_user_s_name_is_refused_unless_linking_is_on() {
     };
     for link in [false, true] {
         let fake = FakeProvider::start(alice.clone()).await;
-        let server = server(&fake.github_config(&format!(
-            "allow_all = true\nusername_claim = \"login\"\nlink_local_users = {link}"
-        )))
+        let keys = postern_testkit::TempDir::new("oauth-linked");
+        let server = server(&format!(
+            "{}{}",
+            fake.github_config(&format!(
+                "allow_all = true\nusername_claim = \"login\"\nlink_local_users = {link}"
+            )),
+            identity_tokens_in(&keys)
+        ))
         .await;
         let started = start(&server, "github").await;
         let code = fake.sign_in(&started.url);
@@ -542,9 +547,13 @@ async fn a_local_user_s_name_is_refused_unless_linking_is_on() {
         }
         assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
         // Linked: the session is the local alice's, with her groups from the user table.
-        let check = identity(&server, &response.session_cookie().unwrap()).await;
+        let session = response.session_cookie().unwrap();
+        let check = identity(&server, &session).await;
         assert_eq!(check.header("remote-user"), Some("alice"));
         assert_eq!(check.header("remote-groups"), Some("admins,dev"));
+        // The provider signed her in, not her password.
+        let claims = identity_token_claims(&server, &session).await;
+        assert_eq!(claims["amr"], serde_json::json!(["fed"]));
     }
 }
 
@@ -797,8 +806,8 @@ async fn signed_in_through(server: &TestServer, fake: &FakeProvider, provider: &
     response.session_cookie().unwrap()
 }
 
-/// The `sub` of the identity token a check hands the app for the session `cookie`.
-async fn identity_token_sub(server: &TestServer, cookie: &str) -> String {
+/// The claims of the identity token a check hands the app for the session `cookie`.
+async fn identity_token_claims(server: &TestServer, cookie: &str) -> serde_json::Value {
     use base64::Engine as _;
     let check = identity(server, cookie).await;
     assert_eq!(check.status, StatusCode::OK, "{}", check.body);
@@ -806,8 +815,19 @@ async fn identity_token_sub(server: &TestServer, cookie: &str) -> String {
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.split('.').nth(1).unwrap())
         .unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
-    claims["sub"].as_str().unwrap().to_owned()
+    serde_json::from_slice(&payload).unwrap()
+}
+
+/// `[oidc]` with a fresh key in `keys`, and identity tokens on.
+fn identity_tokens_in(keys: &postern_testkit::TempDir) -> String {
+    keys.write(
+        "es256.pem",
+        &postern_core::oidc::keys::generate_p256_pem().unwrap(),
+    );
+    format!(
+        "[oidc]\nsigning_keys = [{:?}]\n[identity_token]\nheader = \"Remote-Jwt\"\n",
+        keys.path().join("es256.pem").display().to_string()
+    )
 }
 
 /// Two providers may hand out the same name to two people: each is a subject of their own, and
@@ -816,14 +836,7 @@ async fn identity_token_sub(server: &TestServer, cookie: &str) -> String {
 async fn users_of_two_providers_with_the_same_name_are_two_subjects() {
     let fake = FakeProvider::start(Account::default()).await;
     let keys = postern_testkit::TempDir::new("oauth-subjects");
-    keys.write(
-        "es256.pem",
-        &postern_core::oidc::keys::generate_p256_pem().unwrap(),
-    );
-    let oidc = format!(
-        "[oidc]\nsigning_keys = [{:?}]\n[identity_token]\nheader = \"Remote-Jwt\"\n",
-        keys.path().join("es256.pem").display().to_string()
-    );
+    let oidc = identity_tokens_in(&keys);
     let server = server(&format!(
         "{}{}{oidc}",
         fake.google_config("allow_all = true"),
@@ -835,7 +848,9 @@ async fn users_of_two_providers_with_the_same_name_are_two_subjects() {
         let session = signed_in_through(&server, &fake, provider).await;
         let check = identity(&server, &session).await;
         assert_eq!(check.header("remote-user"), Some("carol@example.org"));
-        subs.push(identity_token_sub(&server, &session).await);
+        let claims = identity_token_claims(&server, &session).await;
+        assert_eq!(claims["amr"], serde_json::json!(["fed"]));
+        subs.push(claims["sub"].as_str().unwrap().to_owned());
     }
     assert_ne!(subs[0], subs[1], "google's carol is not github's");
     assert_eq!(subs[0], subs[2], "the same person on the same provider");

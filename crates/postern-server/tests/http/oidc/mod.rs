@@ -4,12 +4,12 @@
 mod account;
 mod conformance;
 mod flow;
-mod identity_token;
+pub(crate) mod identity_token;
 mod published;
 mod replicas;
 mod retired;
 mod rotation;
-mod rp;
+pub(crate) mod rp;
 mod subjects;
 
 use postern_testkit::TempDir;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::authenticator::{SoftAuthenticator, b64};
 use super::{
-    ORIGIN, RP_ID, listed, password_step, register, register_begin, register_this,
+    ORIGIN, RP_ID, listed, password_then_passkey, register, register_begin, register_this,
     sign_in_passwordless,
 };
 use crate::notify::Webhook;
@@ -162,23 +162,7 @@ async fn the_page_lists_passkeys_with_their_last_use_and_renames_and_removes_the
     assert!(listed.body.contains(&format!("value=\"{laptop_id}\"")));
 
     // A sign-in with it (password, then the passkey) is its last use, kept in the store.
-    let pending = password_step(&server, "alice")
-        .await
-        .cookie("postern_pending")
-        .unwrap();
-    let options = server
-        .post("/api/webauthn/second-factor/begin")
-        .header("cookie", &pending)
-        .json("{}")
-        .send()
-        .await
-        .json();
-    let signed_in = server
-        .post("/api/webauthn/second-factor/finish")
-        .header("cookie", &pending)
-        .json(&json!({ "credential": laptop.assert(&options) }).to_string())
-        .send()
-        .await;
+    let signed_in = password_then_passkey(&server, "alice", &mut laptop).await;
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
     let used = server.account_page(&cookie).await;
     assert!(!used.body.contains("Last used: never."), "{}", used.body);
