@@ -162,6 +162,11 @@ pub enum Ambiguity {
     /// `FileServer`, caddy's `file_server`, a hop that escapes it to `%23`) reads the rest as
     /// path: `/public/x#/../../admin` is `/admin` to them, `/public/x` to the rules.
     Fragment,
+    /// `%3F` or `%23`: a `?` or `#` that is data in this path, but a hop that decodes the
+    /// path once and parses it again (an nginx `rewrite` before `proxy_pass`, a second proxy)
+    /// ends the path there: `/admin%3F.js` matches a public `.*\.js` here and is `/admin`
+    /// there.
+    EncodedDelimiter,
 }
 
 impl Ambiguity {
@@ -177,6 +182,7 @@ impl Ambiguity {
             Self::DotLikeSegment => "a segment of dots and spaces",
             Self::DotSegment => "a `.` or `..` segment",
             Self::Fragment => "a `#` (a fragment, which browsers never send)",
+            Self::EncodedDelimiter => "an encoded `?` or `#`",
         }
     }
 
@@ -193,6 +199,7 @@ impl Ambiguity {
                 ';' => Some(Self::Semicolon),
                 '\\' => Some(Self::Backslash),
                 '%' => Some(Self::EncodedPercent),
+                '?' | '#' => Some(Self::EncodedDelimiter),
                 ch if ch.is_control() => Some(Self::ControlCharacter),
                 _ => None,
             })

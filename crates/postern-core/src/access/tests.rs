@@ -459,6 +459,26 @@ fn public_paths_resist_the_classic_bypasses() {
     }
 }
 
+/// A `?` or `#` decoded from the path is never public: a hop that decodes once and parses
+/// again ends the path there, so a suffix pattern would pass `/admin` under another name.
+#[test]
+fn an_encoded_query_or_fragment_mark_is_never_public() {
+    let rules = rules("[[apps]]\nhost = \"a.example.com\"\npublic_paths = [\".*\\\\.js\"]\n");
+    assert_eq!(gate(&rules, "https://a.example.com/app.js"), Gate::Bypass);
+    for path in [
+        "/admin%3F.js",
+        "/admin%3f.js",
+        "/admin%23.js",
+        "/admin%3Fx=1.js",
+    ] {
+        assert_eq!(
+            gate(&rules, &format!("https://a.example.com{path}")),
+            Gate::NeedsSession,
+            "{path}"
+        );
+    }
+}
+
 #[test]
 fn an_unanchored_pattern_is_anchored_anyway() {
     let rules = rules(

@@ -117,6 +117,8 @@ fn what_other_servers_read_differently_is_flagged() {
         ("/admin/%2e%2e/public/x", Ambiguity::DotSegment),
         ("/admin/%2E/x", Ambiguity::DotSegment),
         ("/a/./b", Ambiguity::DotSegment),
+        ("/admin%3F.js", Ambiguity::EncodedDelimiter),
+        ("/admin%23/public", Ambiguity::EncodedDelimiter),
     ] {
         assert_eq!(path(raw).unwrap().ambiguity, Some(ambiguity), "{raw}");
     }
