@@ -61,15 +61,9 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
     }
     // An undecodable credential is counted like a wrong password.
     let (login, password) = basic_pair(encoded).unwrap_or_default();
-    // The stamp before the check: if the password changes meanwhile, this entry is stale
-    // at once instead of vouching for the old password under the new stamp.
-    let known = state.live.load().users.find_for_login(&login).cloned();
-    let stamp_before = match &known {
-        Some(user) => match user_passwords::in_force(state, user).await {
-            Ok(now) => Some(now.stamp),
-            Err(err) => return BasicOutcome::Unavailable(err),
-        },
-        None => None,
+    let stamp_before = match credentials::stamp_before_check(state, &login).await {
+        Ok(stamp) => stamp,
+        Err(err) => return BasicOutcome::Unavailable(err),
     };
     match credentials::authenticate(state, client, &login, password, None).await {
         // A second factor cannot be skipped: same answer as a wrong password, and counted.

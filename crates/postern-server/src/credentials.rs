@@ -112,6 +112,21 @@ pub async fn authenticate(
     }
 }
 
+/// The credentials stamp of the user `login` names, read before their password is checked. A
+/// credential issued on the strength of that check (a token, a cached Basic credential)
+/// carries this stamp, so a change that lands during the check (a new password, `postern
+/// users revoke`, a new second factor) voids it at once instead of being vouched for under
+/// the new stamp. `None` for a name no user has.
+pub async fn stamp_before_check(
+    state: &AppState,
+    login: &str,
+) -> Result<Option<String>, StoreError> {
+    let Some(user) = state.live.load().users.find_for_login(login).cloned() else {
+        return Ok(None);
+    };
+    Ok(Some(user_passwords::in_force(state, &user).await?.stamp))
+}
+
 /// The second steps a right password leads to for `user`: `"totp"` (a TOTP secret) and
 /// `"passkey"` (at least one registered). Empty: the password alone signs in.
 pub async fn second_factors(
@@ -148,14 +163,15 @@ pub async fn authenticate_for_login(
 }
 
 /// A password that signed in without a session (Basic credentials, `POST /api/auth/login`):
-/// the attempt settled, then the audit line, once that is stored.
+/// the attempt settled (`Attempt::headless_success`), then the audit line, once that is
+/// stored.
 pub async fn password_signed_in(
     state: &AppState,
     client: IpAddr,
     user: &User,
     attempt: Attempt,
 ) -> Result<(), StoreError> {
-    attempt.signed_in(state, user).await?;
+    attempt.headless_success(state).await?;
     tracing::info!(target: "audit", event = "login.ok", user = %user.name, ip = %client);
     Ok(())
 }
@@ -299,6 +315,14 @@ impl Attempt {
         let mut changes = cleared_failures(user, &self.account);
         changes.push(Change::ForgiveFailure(self.ip));
         Ok(changes)
+    }
+
+    /// A right secret from a client with no session (Basic, a token login): only this
+    /// attempt's counts are given back. The account's earlier failures and its streak stay:
+    /// a script that checks in every minute must not wipe a guesser's count each time, or the
+    /// per-account limits would bound nothing on such an account (security.md).
+    pub async fn headless_success(self, state: &AppState) -> Result<(), StoreError> {
+        self.give_back(state).await
     }
 
     /// A right secret that does not sign in yet (a TOTP user's password), or an attempt that

@@ -16,7 +16,6 @@ use crate::request::{self, RequestBody};
 use crate::respond;
 use crate::state::AppState;
 use crate::tokens::{self, RefreshError};
-use crate::user_passwords;
 use postern_core::users::User;
 
 #[derive(Deserialize)]
@@ -42,6 +41,7 @@ pub async fn login<B: RequestBody>(
 ) -> AppResult {
     let (parts, body) = request::json_body::<LoginBody, _>(state, request).await?;
     let client = request::client_ip(state, peer, &parts.headers).ip;
+    let stamp_before = credentials::stamp_before_check(state, &body.username).await?;
     let user = match credentials::authenticate(state, client, &body.username, body.password, None)
         .await?
     {
@@ -57,9 +57,12 @@ pub async fn login<B: RequestBody>(
     tracing::info!(target: "audit", event = "token.issued", user = %user.name, ip = %client);
     // Decided by the user as signed in: with the second factors in force.
     let two_factor = user.totp.is_some();
-    // The user as the table holds them now: signing in may have just replaced a bcrypt hash.
-    let user = state.user(&user.name).unwrap_or(user);
-    let pwd = user_passwords::in_force(state, &user).await?.stamp;
+    // The stamp the password was checked under: a password change, a revocation or a new
+    // factor that landed during the check leaves this token void. (A user a reload added
+    // during the check had none: they sign in again.)
+    let Some(pwd) = stamp_before else {
+        return Err(AppError::Unavailable);
+    };
     let issued = tokens::issue(state, &user, &pwd, two_factor, None);
     Ok(respond::json(StatusCode::OK, issued.body()))
 }
@@ -82,7 +85,7 @@ async fn second_factor(
         ));
     };
     if totp::accept_code(state, user, code).await? {
-        return Ok(attempt.signed_in(state, user).await?);
+        return Ok(attempt.headless_success(state).await?);
     }
     attempt
         .failed(state, "totp.failed", Some(&user.name))

@@ -137,36 +137,73 @@ async fn an_account_is_limited_across_clients_and_unknown_names_alike() {
     );
 }
 
+/// Two wrong passwords for alice from two addresses of their own (`round` keeps them apart).
+async fn two_failures(server: &TestServer, round: usize) {
+    for step in 0..2 {
+        let client = format!("192.0.2.{}", round * 2 + step);
+        attempt(server, "alice", "wrong", &client).send().await;
+    }
+}
+
 #[tokio::test]
 async fn a_successful_sign_in_clears_its_accounts_failures() {
     let text = config_text(
         "https://auth.example.com",
         "[limits]\nmax_failures_per_user = 3\n",
     );
-    for path in JSON_SIGN_INS {
+    let server = TestServer::with_config(&text).await;
+    for round in 0..3 {
+        two_failures(&server, round).await;
+        let client = format!("192.0.2.{}", 100 + round);
+        let ok = attempt(&server, "alice", PASSWORD, &client).send().await;
+        assert_eq!(ok.status, StatusCode::OK, "round {round}");
+    }
+}
+
+/// A client with no session (Basic on the check path, `POST /api/auth/login`) that signs in
+/// gives back only its own counts: a script checking in every minute would otherwise wipe a
+/// guesser's count on its account each time, and the per-account limits would bound nothing.
+#[tokio::test]
+async fn a_headless_success_leaves_the_accounts_failures_counted() {
+    let text = config_text(
+        "https://auth.example.com",
+        "[limits]\nmax_failures_per_user = 3\n[api]\nbasic_auth = true\n",
+    );
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("alice:{PASSWORD}")
+        )
+    );
+    for headless in ["basic", "/api/auth/login"] {
         let server = TestServer::with_config(&text).await;
-        for round in 0..3 {
-            for step in 0..2 {
-                attempt(
-                    &server,
-                    "alice",
-                    "wrong",
-                    &format!("192.0.2.{}", round * 2 + step),
-                )
-                .send()
-                .await;
+        two_failures(&server, 0).await;
+        let ok = match headless {
+            "basic" => {
+                server
+                    .get("/api/auth/traefik")
+                    .header("x-forwarded-for", "192.0.2.100")
+                    .header("x-forwarded-proto", "https")
+                    .header("x-forwarded-host", "app.example.com")
+                    .header("x-forwarded-uri", "/")
+                    .header("authorization", &basic)
+                    .send()
+                    .await
             }
-            let ok = attempt_at(
-                &server,
-                path,
-                "alice",
-                PASSWORD,
-                &format!("192.0.2.{}", 100 + round),
-            )
+            path => {
+                attempt_at(&server, path, "alice", PASSWORD, "192.0.2.100")
+                    .send()
+                    .await
+            }
+        };
+        assert_eq!(ok.status, StatusCode::OK, "{headless}: {}", ok.body);
+        two_failures(&server, 1).await;
+        // Four failures on the account: the right password is refused too, from anywhere.
+        let refused = attempt(&server, "alice", PASSWORD, "192.0.2.101")
             .send()
             .await;
-            assert_eq!(ok.status, StatusCode::OK, "{path}, round {round}");
-        }
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{headless}");
     }
 }
 
