@@ -22,8 +22,11 @@ macro_rules! proxy_suite {
             }
 
             #[tokio::test]
-            async fn deploy_the_uncommented_portal_block_serves_the_login_page() {
-                deploy_variants::the_uncommented_portal_block_serves_the_login_page(KIND).await;
+            async fn deploy_the_uncommented_portal_block_serves_the_portal_but_not_the_checks() {
+                deploy_variants::the_uncommented_portal_block_serves_the_portal_but_not_the_checks(
+                    KIND,
+                )
+                .await;
             }
 
             #[tokio::test]
