@@ -71,6 +71,11 @@ macro_rules! proxy_suite {
             }
 
             #[tokio::test]
+            async fn host_a_trusted_upstream_s_forwarded_headers_do_not_choose_what_is_judged() {
+                host_confusion::a_trusted_upstream_s_forwarded_headers_do_not_choose_what_postern_judges(KIND).await;
+            }
+
+            #[tokio::test]
             async fn logout_ends_access_through_the_proxy() {
                 logout::logout_ends_access_through_the_proxy(KIND).await;
             }

@@ -7,7 +7,7 @@ use std::process::Command;
 use super::deploy::{read, replace_once, uncomment};
 use super::peers;
 use super::process::Process;
-use super::proxy::{APP_HOST, AUTH_HOST, Ports};
+use super::proxy::{APP_HOST, AUTH_HOST, Ports, Variant};
 use super::scratch::ScratchDir;
 
 /// Test isolation only, not part of what postern ships: no admin endpoint (it would take
@@ -26,11 +26,12 @@ const GLOBAL_OPTIONS: &str = "\
 
 ";
 
-/// `portal`: with the commented portal site uncommented.
-pub fn start(dir: &ScratchDir, ports: &Ports, portal: bool) -> Process {
+/// `Variant::Portal`: with the commented portal site uncommented.
+/// `Variant::TrustingItsClients`: the server trusts the forwarded headers of 127.0.0.1.
+pub fn start(dir: &ScratchDir, ports: &Ports, variant: Variant) -> Process {
     let file = "caddy/Caddyfile";
     let mut caddyfile = read(file);
-    if portal {
+    if variant == Variant::Portal {
         caddyfile = uncomment(file, &caddyfile, &format!("{AUTH_HOST} {{"));
         caddyfile = replace_once(
             file,
@@ -51,7 +52,15 @@ pub fn start(dir: &ScratchDir, ports: &Ports, portal: bool) -> Process {
         "reverse_proxy whoami:80",
         &format!("reverse_proxy 127.0.0.1:{}", ports.upstream),
     );
-    let config = dir.write("Caddyfile", &format!("{GLOBAL_OPTIONS}{caddyfile}"));
+    let global = match variant {
+        Variant::TrustingItsClients => GLOBAL_OPTIONS.replacen(
+            "\tadmin off\n",
+            "\tadmin off\n\tservers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t}\n",
+            1,
+        ),
+        _ => GLOBAL_OPTIONS.to_owned(),
+    };
+    let config = dir.write("Caddyfile", &format!("{global}{caddyfile}"));
 
     let mut command = Command::new(peers::caddy());
     command

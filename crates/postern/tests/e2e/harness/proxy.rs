@@ -33,6 +33,20 @@ impl ProxyKind {
     }
 }
 
+/// How the deploy file is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// As shipped.
+    AsShipped,
+    /// With its commented portal block uncommented.
+    Portal,
+    /// As shipped, behind a CDN or load balancer that the proxy is told to trust (here the
+    /// test client itself): the client's `X-Forwarded-*` reach the proxy's own logic, as
+    /// they do when that upstream passes them on unchanged. nginx has no such setting in the
+    /// shipped file: it runs as shipped.
+    TrustingItsClients,
+}
+
 /// The loopback ports a proxy config is materialised with.
 pub struct Ports {
     /// Where the proxy itself listens.
@@ -51,16 +65,16 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(kind: ProxyKind, postern_port: u16, upstream_port: u16) -> Self {
-        Self::start_variant(kind, postern_port, upstream_port, false).await
+        Self::start_variant(kind, postern_port, upstream_port, Variant::AsShipped).await
     }
 
-    /// `portal`: the deploy file with its commented portal block uncommented. The proxy
-    /// listens on a free port, and on another if that one was taken before it bound it.
+    /// The deploy file run as `variant` says. The proxy listens on a free port, and on
+    /// another if that one was taken before it bound it.
     pub async fn start_variant(
         kind: ProxyKind,
         postern_port: u16,
         upstream_port: u16,
-        portal: bool,
+        variant: Variant,
     ) -> Self {
         on_a_free_port(kind.name(), async |listen| {
             let dir = ScratchDir::new(kind.name());
@@ -70,9 +84,9 @@ impl Proxy {
                 upstream: upstream_port,
             };
             let process = match kind {
-                ProxyKind::Nginx => nginx::start(&dir, &ports, portal),
-                ProxyKind::Traefik => traefik::start(&dir, &ports, portal),
-                ProxyKind::Caddy => caddy::start(&dir, &ports, portal),
+                ProxyKind::Nginx => nginx::start(&dir, &ports, variant == Variant::Portal),
+                ProxyKind::Traefik => traefik::start(&dir, &ports, variant),
+                ProxyKind::Caddy => caddy::start(&dir, &ports, variant),
             };
             let mut proxy = Self {
                 kind,

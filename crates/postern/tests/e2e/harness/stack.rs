@@ -2,7 +2,7 @@
 
 use super::postern::Postern;
 use super::process::PortTaken;
-use super::proxy::{Proxy, ProxyKind};
+use super::proxy::{Proxy, ProxyKind, Variant};
 use super::upstream::Upstream;
 
 pub struct Stack {
@@ -19,9 +19,19 @@ impl Stack {
 
     /// With `extra` TOML in postern's config (e.g. access rules).
     pub async fn start_with(kind: ProxyKind, extra: &str) -> Self {
+        Self::start_variant(kind, extra, Variant::AsShipped).await
+    }
+
+    /// `start_with`, the proxy's deploy file run as `variant` says.
+    pub async fn start_variant(kind: ProxyKind, extra: &str, variant: Variant) -> Self {
         let upstream = Upstream::start().await;
         let postern = Postern::start(extra).await;
-        Self::around(kind, postern, upstream).await
+        let proxy = Proxy::start_variant(kind, postern.port(), upstream.port(), variant).await;
+        Self {
+            proxy,
+            postern,
+            upstream,
+        }
     }
 
     /// With postern on `postern_port`, chosen beforehand: `Err` when another process took

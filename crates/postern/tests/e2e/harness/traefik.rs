@@ -7,15 +7,16 @@ use std::process::Command;
 use super::deploy::{read, replace_every, replace_once, uncomment};
 use super::peers;
 use super::process::Process;
-use super::proxy::Ports;
+use super::proxy::{Ports, Variant};
 use super::scratch::ScratchDir;
 
-/// `portal`: with the commented portal router uncommented, as a user serving the portal
-/// through this traefik would.
-pub fn start(dir: &ScratchDir, ports: &Ports, portal: bool) -> Process {
+/// `Variant::Portal`: with the commented portal router uncommented, as a user serving the
+/// portal through this traefik would. `Variant::TrustingItsClients`: the entry point trusts
+/// the forwarded headers of 127.0.0.1.
+pub fn start(dir: &ScratchDir, ports: &Ports, variant: Variant) -> Process {
     let file = "traefik/postern.yml";
     let mut dynamic = read(file);
-    if portal {
+    if variant == Variant::Portal {
         dynamic = uncomment(file, &dynamic, "postern:");
     }
     // forwardAuth's address and the portal service.
@@ -46,5 +47,8 @@ pub fn start(dir: &ScratchDir, ports: &Ports, portal: bool) -> Process {
         .arg("--providers.file.watch=false")
         .arg("--log.level=INFO")
         .arg("--log.noColor=true");
+    if variant == Variant::TrustingItsClients {
+        command.arg("--entryPoints.web.forwardedHeaders.trustedIPs=127.0.0.1/32");
+    }
     Process::spawn("traefik", command, &dir.join("traefik.log"))
 }

@@ -9,13 +9,13 @@ use http::StatusCode;
 
 use crate::harness::client::{self, Request};
 use crate::harness::postern::Postern;
-use crate::harness::proxy::{AUTH_HOST, Proxy, ProxyKind};
+use crate::harness::proxy::{AUTH_HOST, Proxy, ProxyKind, Variant};
 use crate::harness::upstream::Upstream;
 
 pub async fn the_uncommented_portal_block_serves_the_portal_but_not_the_checks(kind: ProxyKind) {
     let upstream = Upstream::start().await;
     let postern = Postern::start("").await;
-    let proxy = Proxy::start_variant(kind, postern.port(), upstream.port(), true).await;
+    let proxy = Proxy::start_variant(kind, postern.port(), upstream.port(), Variant::Portal).await;
     let portal = format!("{AUTH_HOST}:{}", proxy.port());
     let page = client::send(proxy.port(), &portal, Request::get("/login").browser()).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());

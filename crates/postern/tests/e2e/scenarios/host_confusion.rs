@@ -5,7 +5,8 @@
 
 use http::StatusCode;
 
-use crate::harness::proxy::{APP_HOST, ProxyKind};
+use crate::harness::client::Request;
+use crate::harness::proxy::{APP_HOST, ProxyKind, Variant};
 use crate::harness::raw::{self, RawAnswer};
 use crate::harness::stack::Stack;
 
@@ -93,4 +94,44 @@ pub async fn an_unknown_host_is_closed_without_an_answer() {
     .await;
     assert_refused_by_postern(&app, "the app's own host");
     assert_eq!(stack.upstream.hits(), 0, "a request reached the app");
+}
+
+/// Behind a CDN or load balancer the proxy trusts, a client's own `X-Forwarded-Host`,
+/// `X-Forwarded-Uri` and `X-Forwarded-Method` reach the proxy: the shipped configs still ask
+/// postern about the request the proxy routes, never the one those headers describe.
+pub async fn a_trusted_upstream_s_forwarded_headers_do_not_choose_what_postern_judges(
+    kind: ProxyKind,
+) {
+    let rules = format!(
+        "{RULES}\n[[apps]]\nname = \"App\"\nhost = \"{APP_HOST}\"\n\
+         public_paths = [\"/public(/.*)?\"]\nmethods = [\"OPTIONS\"]\n"
+    );
+    let stack = Stack::start_variant(kind, &rules, Variant::TrustingItsClients).await;
+    let forged: [(&str, &str); 4] = [
+        ("X-Forwarded-Host", "status.example.com"),
+        ("X-Forwarded-Host", "docs.example.com"),
+        ("X-Forwarded-Uri", "/public/x"),
+        ("X-Forwarded-Method", "OPTIONS"),
+    ];
+    for (name, value) in forged {
+        let asked = Request::get("/private").api_client().header(name, value);
+        let response = stack.proxy.send(asked).await;
+        assert_eq!(
+            response.status,
+            StatusCode::UNAUTHORIZED,
+            "{name}: {value}: {}",
+            response.describe()
+        );
+    }
+    // The real public path still passes: the forged headers were the only difference.
+    let public = stack
+        .proxy
+        .send(Request::get("/public/x").api_client())
+        .await;
+    assert_eq!(public.status, StatusCode::OK, "{}", public.describe());
+    assert_eq!(
+        stack.upstream.hits(),
+        1,
+        "only the public path reached the app"
+    );
 }
