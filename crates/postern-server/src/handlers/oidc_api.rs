@@ -4,6 +4,7 @@
 //! these routes' `AppError`s in `Mode::OAuth`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,7 +23,7 @@ use crate::oidc::client_auth::{self, ClientError};
 use crate::oidc::consents::{self, CodeConsent};
 use crate::oidc::grants::{self, Redeemed, Subject, TokenGrant, TokenKind};
 use crate::oidc::tokens::{self, Issue, IssueError};
-use crate::request::RequestBody;
+use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
@@ -31,21 +32,22 @@ use crate::state::AppState;
 /// it authenticates.
 async fn client_request<B: RequestBody>(
     state: &AppState,
+    peer: SocketAddr,
     request: Request<B>,
 ) -> Result<(HashMap<String, String>, &OidcClient), AppError> {
     let headers = request.headers().clone();
+    let caller = request::client_ip(state, peer, &headers).ip;
     let form = params(request).await?;
     let client = match &state.oidc {
         Some(provider) => {
-            let secrets = &provider.client_secrets;
-            client_auth::authenticate(&provider.config, secrets, &state.passwords, &headers, &form)
-                .await
+            let (clients, secrets) = (&provider.config, &provider.client_secrets);
+            client_auth::authenticate(state, caller, clients, secrets, &headers, &form).await
         }
         None => Err(ClientError::Invalid),
     };
     match client {
         Ok(client) => Ok((form, client)),
-        Err(ClientError::Busy) => Err(AppError::Busy),
+        Err(ClientError::Attempt(err)) => Err(err.into()),
         Err(ClientError::Invalid) => Err(AppError::InvalidClient {
             challenge: headers.contains_key(header::AUTHORIZATION),
         }),
@@ -53,8 +55,12 @@ async fn client_request<B: RequestBody>(
 }
 
 /// `POST /oidc/token`.
-pub async fn token<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
-    let (form, client) = client_request(state, request).await?;
+pub async fn token<B: RequestBody>(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<B>,
+) -> AppResult {
+    let (form, client) = client_request(state, peer, request).await?;
     let now = crate::clock::now();
     let body = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => code_grant(state, client, &form, now).await?,
@@ -345,8 +351,12 @@ pub async fn userinfo<B: RequestBody>(state: &AppState, request: Request<B>) -> 
 
 /// `POST /oidc/revoke` (RFC 7009): a refresh token ends its family, an access token itself.
 /// Unknown tokens, and other clients' tokens, are answered 200 all the same.
-pub async fn revoke<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
-    let (form, client) = client_request(state, request).await?;
+pub async fn revoke<B: RequestBody>(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<B>,
+) -> AppResult {
+    let (form, client) = client_request(state, peer, request).await?;
     let token = form.get("token").map(String::as_str).unwrap_or_default();
     let now = crate::clock::now();
     let result = async {
@@ -371,8 +381,12 @@ pub async fn revoke<B: RequestBody>(state: &AppState, request: Request<B>) -> Ap
 
 /// `POST /oidc/introspect` (RFC 7662): the client's own tokens only; anything else is
 /// `{"active": false}`.
-pub async fn introspect<B: RequestBody>(state: &AppState, request: Request<B>) -> AppResult {
-    let (form, client) = client_request(state, request).await?;
+pub async fn introspect<B: RequestBody>(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<B>,
+) -> AppResult {
+    let (form, client) = client_request(state, peer, request).await?;
     let token = form.get("token").map(String::as_str).unwrap_or_default();
     let now = crate::clock::now();
     let mut found = None;

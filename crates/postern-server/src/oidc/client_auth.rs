@@ -3,18 +3,26 @@
 //! client). A secret is verified with argon2 once, on the password pool, then remembered for
 //! `[api] basic_cache_ttl` under a keyed hash of (client, secret, stored hash), so the token
 //! endpoint costs no argon2 per request and a changed `secret_hash` invalidates the entry.
+//! Every verification is an attempt under the failed-login limits of the caller's address
+//! (`credentials::begin_attempt`), so wrong secrets are counted, logged and limited like
+//! wrong passwords, and a flood of them cannot keep the verifiers busy.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use std::net::IpAddr;
+
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
+use postern_core::limits::LoginLimits;
 use postern_core::mac::SubKey;
 use postern_core::oidc::{OidcClient, OidcConfig, TokenAuthMethod};
+use postern_store::StoreError;
 
 use crate::authorization::{self, Presented};
-use crate::passwords::PasswordPool;
+use crate::credentials::{self, LoginError};
+use crate::state::AppState;
 
 const MAX_ENTRIES: usize = 1024;
 
@@ -25,11 +33,11 @@ pub struct ClientSecrets {
 }
 
 /// Why a client was not authenticated (answered `invalid_client`, 401).
-#[derive(Debug)]
 pub enum ClientError {
     Invalid,
-    /// Every password verifier is busy (503).
-    Busy,
+    /// Every password verifier is busy, or the store did not answer (503), or the caller's
+    /// address reached the failed-login limits (429).
+    Attempt(LoginError),
 }
 
 impl ClientSecrets {
@@ -66,12 +74,14 @@ impl ClientSecrets {
     }
 }
 
-/// The client of `clients` the request authenticates as, by its registered method only. A
-/// secret is checked against `secrets` first, then verified on `passwords`.
+/// The client of `clients` the request from `caller` authenticates as, by its registered
+/// method only. A secret is checked against `secrets` first, then verified on the password
+/// pool as an attempt of `caller`'s.
 pub async fn authenticate<'s>(
+    state: &AppState,
+    caller: IpAddr,
     clients: &'s OidcConfig,
     secrets: &ClientSecrets,
-    passwords: &PasswordPool,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<&'s OidcClient, ClientError> {
@@ -122,12 +132,34 @@ pub async fn authenticate<'s>(
     if secrets.remembered(&fingerprint) {
         return Ok(client);
     }
-    match passwords.verify(Some(hash.clone()), secret).await {
-        Ok(true) => {
-            secrets.remember(fingerprint);
-            Ok(client)
-        }
-        Ok(false) => Err(ClientError::Invalid),
-        Err(_) => Err(ClientError::Busy),
+    // Counted on the caller's address, and on the client as asked from that network: never
+    // on the client alone, or anyone could lock a client (and every sign-in to its app) out.
+    let account = format!(
+        "oidc-client:{{{}}}:{}",
+        client.id,
+        LoginLimits::ip_network(caller)
+    );
+    let attempt = credentials::begin_attempt(state, caller, account)
+        .await
+        .map_err(ClientError::Attempt)?;
+    let Ok(verified) = state.passwords.verify(Some(hash.clone()), secret).await else {
+        attempt.give_back(state).await.map_err(attempt_error)?;
+        return Err(ClientError::Attempt(LoginError::Busy));
+    };
+    if verified {
+        attempt.give_back(state).await.map_err(attempt_error)?;
+        secrets.remember(fingerprint);
+        return Ok(client);
     }
+    // The audit line (`oidc.client_failed`) names the address and its counts, as a wrong
+    // password's does.
+    attempt
+        .failed(state, "oidc.client_failed", None)
+        .await
+        .map_err(attempt_error)?;
+    Err(ClientError::Invalid)
+}
+
+fn attempt_error(err: StoreError) -> ClientError {
+    ClientError::Attempt(LoginError::Unavailable(err))
 }

@@ -382,3 +382,43 @@ async fn userinfo_takes_no_access_token_from_a_query_string() {
         .await;
     assert_eq!(in_body.status, StatusCode::OK, "{}", in_body.body);
 }
+
+/// A client secret is a password to the token endpoint: wrong ones count against the caller's
+/// address under the failed-login limits (then even the right one waits), and never lock the
+/// client out for callers elsewhere.
+#[tokio::test]
+async fn wrong_client_secrets_are_limited_like_wrong_passwords() {
+    use base64::Engine as _;
+    let (server, _keys) = start().await;
+    let introspect = |from: &'static str, secret: &str| {
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("basic:{secret}"));
+        server
+            .post("/oidc/introspect")
+            .header("x-forwarded-for", from)
+            .header("authorization", &format!("Basic {credentials}"))
+            .form(&[("token", "nothing")])
+    };
+    for guess in 0..5 {
+        let wrong = introspect("192.0.2.7", &format!("guess-{guess}"))
+            .send()
+            .await;
+        assert_eq!(
+            wrong.status,
+            StatusCode::UNAUTHORIZED,
+            "guess {guess}: {}",
+            wrong.body
+        );
+    }
+    let limited = introspect("192.0.2.7", SECRET).send().await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    assert!(limited.header("retry-after").is_some());
+    let elsewhere = introspect("192.0.2.8", SECRET).send().await;
+    assert_eq!(elsewhere.status, StatusCode::OK, "{}", elsewhere.body);
+    assert_eq!(elsewhere.json()["active"], false);
+}
