@@ -35,11 +35,18 @@ pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreErr
     // record still counts the changes of passkeys (kept in memory until a restart), which
     // must end the user's tokens there too.
     if !state.store.keeps_records_durably() {
-        let version = read_state(&state.store, &user.name).await?.factors_version;
-        let stamp = match version {
-            0 => fingerprint(&user.password_hash),
-            version => fingerprint(&format!("{}:{version}", user.password_hash)),
-        };
+        let record = read_state(&state.store, &user.name).await?;
+        let mut stamped = user.password_hash.clone();
+        // A retirement's revocation too: a user created again from the same line while this
+        // process runs must not have the old person's tokens back. Only once there is one, so
+        // the stamps of every earlier token stay as they were.
+        if let Some(revoked_at) = record.revoked_at {
+            stamped.push_str(&format!(":revoked {revoked_at}"));
+        }
+        if record.factors_version > 0 {
+            stamped.push_str(&format!(":{}", record.factors_version));
+        }
+        let stamp = fingerprint(&stamped);
         return Ok(InForce {
             hash: user.password_hash.clone(),
             stamp,

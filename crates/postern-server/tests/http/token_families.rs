@@ -115,3 +115,26 @@ async fn a_logout_with_a_token_that_is_not_postern_s_is_refused_and_ends_nothing
     assert_eq!(bearer(&server, &access).send().await.status, StatusCode::OK);
     pair_of(&refresh(&server, &refresh_token).await);
 }
+
+/// A user removed, then created again from the same line, is a new person: the old person's
+/// tokens stay ended, on every store (the memory store too, while the process runs).
+#[tokio::test]
+async fn a_removed_user_s_tokens_stay_ended_when_the_same_line_comes_back() {
+    let server = server("").await;
+    let (access, refresh_token) = pair(&server).await;
+    assert_eq!(bearer(&server, &access).send().await.status, StatusCode::OK);
+    let everyone = server.state.users();
+    assert_eq!(server.reload_users(server.users_without("alice")).await, 1);
+    server.reload_users((*everyone).clone()).await;
+    assert_eq!(
+        bearer(&server, &access).send().await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&server, &refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The new alice signs in as herself.
+    let (fresh, _) = pair(&server).await;
+    assert_eq!(bearer(&server, &fresh).send().await.status, StatusCode::OK);
+}
