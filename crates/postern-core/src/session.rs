@@ -21,9 +21,9 @@ pub enum AuthLevel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WayIn {
-    /// Not recorded: sessions and grants stored before the way in was kept, and tickets from
-    /// a bearer token. Read as before: an upstream provider if the session has one, else the
-    /// password.
+    /// Not recorded: sessions and grants stored before the way in was kept (or written again
+    /// by a replica of an earlier release during an upgrade). Read as before: an upstream
+    /// provider if the session has one, else the password.
     #[default]
     Unrecorded,
     /// The password, and at the second step (two-factor level) a TOTP code.

@@ -150,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn a_way_in_stored_before_it_was_recorded_reads_as_before() {
+    fn a_way_in_stored_before_it_was_recorded_reads_as_the_password_or_the_provider() {
         use AuthLevel::{OneFactor, TwoFactor};
         assert_eq!(amr(OneFactor, WayIn::Unrecorded, false), ["pwd"]);
         assert_eq!(

@@ -54,7 +54,6 @@ pub async fn login<B: RequestBody>(
             user
         }
     };
-    tracing::info!(target: "audit", event = "token.issued", user = %user.name, ip = %client);
     // Decided by the user as signed in: with the second factors in force.
     let two_factor = user.totp.is_some();
     // The stamp the password was checked under: a password change, a revocation or a new
@@ -64,6 +63,7 @@ pub async fn login<B: RequestBody>(
         return Err(AppError::Unavailable);
     };
     let issued = tokens::issue(state, &user, &pwd, two_factor, None);
+    tracing::info!(target: "audit", event = "token.issued", user = %user.name, ip = %client);
     Ok(respond::json(StatusCode::OK, issued.body()))
 }
 

@@ -159,7 +159,21 @@ async fn record_of(server: &TestServer, cookie: &str) -> postern_core::session::
 async fn a_ticket_s_session_is_no_newer_and_lives_no_longer_than_its_origin() {
     let server = TestServer::start().await;
     let cookie = server.login("alice").await;
+    // Signed in ten minutes ago, and ending in ten minutes: sooner than a new session would.
     server.age_session(&cookie).await;
+    let key =
+        postern_core::token::SessionToken::parse(cookie.strip_prefix("postern_session=").unwrap())
+            .unwrap()
+            .hash();
+    let mut ending = record_of(&server, &cookie).await;
+    ending.expires_at = unix_now() + 600;
+    let ttl = std::time::Duration::from_secs(600);
+    server
+        .state
+        .store
+        .put_session(&key, &ending, ttl)
+        .await
+        .unwrap();
     let origin = record_of(&server, &cookie).await;
     let mut holder = cookie;
     for _ in 0..2 {
@@ -169,7 +183,10 @@ async fn a_ticket_s_session_is_no_newer_and_lives_no_longer_than_its_origin() {
         holder = redeemed.session_cookie().unwrap();
         let continued = record_of(&server, &holder).await;
         assert_eq!(continued.created_at, origin.created_at);
-        assert_eq!(continued.expires_at, origin.expires_at);
+        assert_eq!(
+            continued.expires_at, origin.expires_at,
+            "not now + max_lifetime"
+        );
         assert!(continued.idle_deadline <= continued.expires_at);
     }
 }

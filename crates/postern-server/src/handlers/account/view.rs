@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
 use postern_core::csrf::CsrfBinding;
-use postern_core::session::AuthLevel;
+use postern_core::session::{AuthLevel, WayIn};
 use postern_core::totp::otpauth_uri;
 use postern_store::StoreError;
 use qrcode::QrCode;
@@ -213,10 +213,14 @@ fn signed_in_with(state: &AppState, session: &CurrentSession, sessions: &[Sessio
         .find(|listed| listed.current)
         .map(|listed| listed.device.method.clone())
         .filter(|method| !method.is_empty());
-    kept.unwrap_or_else(|| match (&session.record.external, session.record.level) {
-        (Some(external), _) => provider_label(state, &external.provider).to_owned(),
-        (None, AuthLevel::TwoFactor) => "password and TOTP".into(),
-        (None, AuthLevel::OneFactor) => "password".into(),
+    let record = &session.record;
+    kept.unwrap_or_else(|| match (&record.external, record.way_in, record.level) {
+        (Some(external), _, _) => provider_label(state, &external.provider).to_owned(),
+        (None, WayIn::Passkey, _) => "passkey".into(),
+        (None, WayIn::PasswordAndPasskey, _) => "password and passkey".into(),
+        (None, WayIn::Provider, _) => "a linked provider".into(),
+        (None, _, AuthLevel::TwoFactor) => "password and TOTP".into(),
+        (None, _, AuthLevel::OneFactor) => "password".into(),
     })
 }
 

@@ -9,6 +9,7 @@ use crate::harness::client::Request;
 use crate::harness::proxy::{APP_HOST, ProxyKind, Variant};
 use crate::harness::raw::{self, RawAnswer};
 use crate::harness::stack::Stack;
+use crate::harness::upstream::Echo;
 
 /// `app.example.com` is protected (the default policy); the other two let anyone through, one
 /// by host and one by path.
@@ -124,11 +125,19 @@ pub async fn a_trusted_upstream_s_forwarded_headers_do_not_choose_what_postern_j
         );
     }
     // The real public path still passes: the forged headers were the only difference.
-    let public = stack
-        .proxy
-        .send(Request::get("/public/x").api_client())
-        .await;
+    let public = Request::get("/public/x")
+        .api_client()
+        .header("X-Forwarded-For", "203.0.113.9");
+    let public = stack.proxy.send(public).await;
     assert_eq!(public.status, StatusCode::OK, "{}", public.describe());
+    if kind != ProxyKind::Nginx {
+        // The variant took effect: the proxy believed the client's own forwarded address.
+        let seen = Echo::parse(&public.json()).values("x-forwarded-for");
+        assert!(
+            seen.iter().any(|value| value.contains("203.0.113.9")),
+            "the proxy did not trust its client: {seen:?}"
+        );
+    }
     assert_eq!(
         stack.upstream.hits(),
         1,
