@@ -3,6 +3,7 @@
 //! before the user's last accepted one (a code works once, and never after a newer one).
 
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
 
@@ -55,6 +56,13 @@ impl TotpKey {
             STEP_SECONDS,
             bytes,
         )))
+    }
+
+    /// Names this secret without revealing it: the SHA-256 of its bytes. A user's credentials
+    /// stamp includes the administrator's secret by this, so setting or replacing it ends the
+    /// tokens issued before.
+    pub fn identity(&self) -> [u8; 32] {
+        Sha256::digest(&self.0.secret).into()
     }
 
     /// The code for the step that holds `time`.

@@ -46,6 +46,7 @@ pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreErr
         if record.factors_version > 0 {
             stamped.push_str(&format!(":{}", record.factors_version));
         }
+        add_administrators_totp(&mut stamped, user);
         let stamp = fingerprint(&stamped);
         return Ok(InForce {
             hash: user.password_hash.clone(),
@@ -60,6 +61,7 @@ pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreErr
     if kept.factors_version > 0 {
         stamped.push_str(&format!(":{}", kept.factors_version));
     }
+    add_administrators_totp(&mut stamped, user);
     let stamp = fingerprint(&stamped);
     let factors = crate::user_factors::Factors::of(user, Some(&kept));
     Ok(InForce {
@@ -67,6 +69,18 @@ pub async fn in_force(state: &AppState, user: &User) -> Result<InForce, StoreErr
         stamp,
         factors,
     })
+}
+
+/// The TOTP secret the administrator set for `user` (`totp_secret`), named by its identity:
+/// setting or replacing it ends the tokens and cached Basic credentials made before, as a
+/// change of the user's own factors does. Only when there is one, so every other user's stamp
+/// stays as it was.
+fn add_administrators_totp(stamped: &mut String, user: &User) {
+    if let Some(key) = &user.totp {
+        let identity = key.identity();
+        stamped.push_str(":admin totp ");
+        stamped.push_str(&postern_core::mac::hex(&identity[..8]));
+    }
 }
 
 /// The kept hash while the file still holds the hash it replaced; else the file's.

@@ -138,3 +138,66 @@ async fn a_removed_user_s_tokens_stay_ended_when_the_same_line_comes_back() {
     let (fresh, _) = pair(&server).await;
     assert_eq!(bearer(&server, &fresh).send().await.status, StatusCode::OK);
 }
+
+/// A TOTP secret the administrator sets for a user (`totp_secret`), or replaces because it
+/// leaked, ends the tokens issued before it, as the user's own change of factors does.
+#[tokio::test]
+async fn a_totp_secret_the_administrator_sets_or_replaces_ends_the_user_s_tokens() {
+    let server = server("").await;
+    let (access, refresh_token) = pair(&server).await;
+    let with_totp = |secret: &str| {
+        let key = postern_core::totp::TotpKey::parse(secret).unwrap();
+        postern_core::users::UserTable::new(server.state.users().iter().map(|user| {
+            let mut user = (**user).clone();
+            if user.name == "alice" {
+                user.totp = Some(key.clone());
+            }
+            user
+        }))
+    };
+    assert_eq!(
+        server
+            .reload_users(with_totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"))
+            .await,
+        0
+    );
+    assert_eq!(
+        bearer(&server, &access).send().await.status,
+        StatusCode::UNAUTHORIZED,
+        "a one-factor token of a user who now has TOTP"
+    );
+    assert_eq!(
+        refresh(&server, &refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Replaced: what the old secret signed in is over too.
+    let (access, _) = pair_with_code(&server, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").await;
+    assert_eq!(bearer(&server, &access).send().await.status, StatusCode::OK);
+    server
+        .reload_users(with_totp("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"))
+        .await;
+    assert_eq!(
+        bearer(&server, &access).send().await.status,
+        StatusCode::UNAUTHORIZED,
+        "a token from the replaced secret"
+    );
+}
+
+/// Alice's token pair from `/api/auth/login` with her password and a code of `secret`.
+async fn pair_with_code(server: &TestServer, secret: &str) -> (String, String) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = postern_core::totp::TotpKey::parse(secret)
+        .unwrap()
+        .code_at(now);
+    let login = server
+        .post("/api/auth/login")
+        .json(&format!(
+            "{{\"username\":\"alice\",\"password\":\"{PASSWORD}\",\"code\":\"{code}\"}}"
+        ))
+        .send()
+        .await;
+    pair_of(&login)
+}
