@@ -98,6 +98,20 @@ pub struct ForwardedRequest {
 }
 
 impl ForwardedRequest {
+    /// Whether the host was sent with a trailing dot (`status.example.com.`). postern reads it
+    /// as the host without the dot, as nginx and traefik route it, but caddy and envoy route
+    /// it as another name (a catch-all site may serve it): so it never passes without a
+    /// sign-in (`AccessRules::gate`).
+    pub fn host_ends_with_a_dot(&self) -> bool {
+        let authority = self.raw_authority.as_str();
+        // The host without its port; an IPv6 literal ends with `]`, never a dot.
+        let host = match authority.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => authority,
+        };
+        host.ends_with('.')
+    }
+
     /// `scheme://authority/path?query` as the client requested it: where to return after login.
     pub fn original_url(&self) -> String {
         format!(

@@ -249,6 +249,13 @@ impl AccessRules {
                 trace.rule("policy", "deny");
                 return Gate::Refuse(Reason::Denied);
             }
+            Some(Policy::Bypass) if target.host_ends_with_a_dot() => {
+                trace.rule(
+                    "policy",
+                    "bypass, but the host ends with a dot: sign-in needed",
+                );
+                return Gate::NeedsSession;
+            }
             Some(Policy::Bypass) => {
                 trace.rule("policy", "bypass: no sign-in needed");
                 return Gate::Bypass;
@@ -261,6 +268,12 @@ impl AccessRules {
                 trace.rule("policy", "not set: default_policy deny");
                 return Gate::Refuse(Reason::Denied);
             }
+        }
+        let grants = app.public_paths.is_some() || !app.methods.is_empty();
+        if grants && target.host_ends_with_a_dot() {
+            // Nothing below lets anyone through to another name than the one routed.
+            trace.rule("public_paths", "the host ends with a dot: never public");
+            return Gate::NeedsSession;
         }
         if let Some(set) = &app.public_paths {
             // A path that other servers read differently is never public (canonical.rs).

@@ -459,6 +459,41 @@ fn public_paths_resist_the_classic_bypasses() {
     }
 }
 
+/// A host sent with a trailing dot is the app's to nginx and traefik (and to postern), but
+/// another name to caddy and envoy, whose catch-all site may serve something else: it gets
+/// the app's rules, and nothing lets it through without a sign-in.
+#[test]
+fn a_host_with_a_trailing_dot_never_passes_without_a_sign_in() {
+    let rules = rules(
+        "[[apps]]\nhost = \"status.example.com\"\npolicy = \"bypass\"\n\
+         [[apps]]\nhost = \"media.example.com\"\npublic_paths = [\"/public(/.*)?\"]\n\
+         methods = [\"OPTIONS\"]\n",
+    );
+    assert_eq!(gate(&rules, "https://status.example.com/"), Gate::Bypass);
+    assert_eq!(
+        gate(&rules, "https://media.example.com/public/x"),
+        Gate::Bypass
+    );
+    for url in [
+        "https://status.example.com./",
+        "https://status.example.com.:443/",
+        "https://media.example.com./public/x",
+    ] {
+        assert_eq!(gate(&rules, url), Gate::NeedsSession, "{url}");
+    }
+    assert_eq!(
+        gate_from(&rules, "OPTIONS", "https://media.example.com./x", OUTSIDE),
+        Gate::NeedsSession
+    );
+    // Still the app's own rules, not the default's.
+    assert_eq!(
+        rules
+            .app_for(&target("GET", "https://status.example.com./").host)
+            .map(|app| app.host.as_str()),
+        Some("status.example.com")
+    );
+}
+
 /// A `?` or `#` decoded from the path is never public: a hop that decodes once and parses
 /// again ends the path there, so a suffix pattern would pass `/admin` under another name.
 #[test]
