@@ -4,12 +4,13 @@
 //! these routes' `AppError`s in `Mode::OAuth`.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::{self, HeaderValue};
 use http::{Request, StatusCode};
+use postern_core::limits::LoginLimits;
 use postern_core::oidc::claims::user_claims;
 use postern_core::oidc::{ConsentMode, OidcClient};
 use serde_json::{Value, json};
@@ -18,8 +19,9 @@ use subtle::ConstantTimeEq;
 
 use super::oidc_flow::{params, subject_of, verify_hint};
 use crate::authorization::{self, Presented};
+use crate::credentials;
 use crate::error::{AppError, AppResult};
-use crate::oidc::client_auth::{self, ClientError};
+use crate::oidc::client_auth::{self, Claimed, ClientError, SecretToVerify};
 use crate::oidc::consents::{self, CodeConsent};
 use crate::oidc::grants::{self, Redeemed, Subject, TokenGrant, TokenKind};
 use crate::oidc::tokens::{self, Issue, IssueError};
@@ -38,20 +40,56 @@ async fn client_request<B: RequestBody>(
     let headers = request.headers().clone();
     let caller = request::client_ip(state, peer, &headers).ip;
     let form = params(request).await?;
-    let client = match &state.oidc {
-        Some(provider) => {
-            let (clients, secrets) = (&provider.config, &provider.client_secrets);
-            client_auth::authenticate(state, caller, clients, secrets, &headers, &form).await
-        }
-        None => Err(ClientError::Invalid),
+    let invalid = || AppError::InvalidClient {
+        challenge: headers.contains_key(header::AUTHORIZATION),
     };
-    match client {
-        Ok(client) => Ok((form, client)),
-        Err(ClientError::Attempt(err)) => Err(err.into()),
-        Err(ClientError::Invalid) => Err(AppError::InvalidClient {
-            challenge: headers.contains_key(header::AUTHORIZATION),
-        }),
+    let Some(provider) = &state.oidc else {
+        return Err(invalid());
+    };
+    let (clients, secrets) = (&provider.config, &provider.client_secrets);
+    match client_auth::claimed(clients, secrets, &headers, &form) {
+        Ok(Claimed::Known(client)) => Ok((form, client)),
+        Ok(Claimed::Secret(to_verify)) => {
+            if !verify_counted(state, caller, &to_verify).await? {
+                return Err(invalid());
+            }
+            to_verify.verified(secrets);
+            Ok((form, to_verify.client))
+        }
+        Err(ClientError::Invalid) => Err(invalid()),
     }
+}
+
+/// A client secret checked as an attempt of `caller`'s under the failed-login limits: counted
+/// on the caller's address, and on the client as asked from that network, never on the
+/// client alone, or anyone could lock a client (and every sign-in to its app) out. A wrong
+/// one is audited as `oidc.client_failed`, with the address and its counts.
+async fn verify_counted(
+    state: &AppState,
+    caller: IpAddr,
+    to_verify: &SecretToVerify<'_>,
+) -> Result<bool, AppError> {
+    let account = format!(
+        "oidc-client:{{{}}}:{}",
+        to_verify.client.id,
+        LoginLimits::ip_network(caller)
+    );
+    let attempt = credentials::begin_attempt(state, caller, account).await?;
+    let secret = to_verify.secret.clone();
+    let Ok(verified) = state
+        .passwords
+        .verify(Some(to_verify.hash.clone()), secret)
+        .await
+    else {
+        attempt.give_back(state).await?;
+        return Err(AppError::Busy);
+    };
+    if verified {
+        attempt.give_back(state).await?;
+    } else {
+        attempt.failed(state, "oidc.client_failed", None).await?;
+    }
+    Ok(verified)
 }
 
 /// `POST /oidc/token`.

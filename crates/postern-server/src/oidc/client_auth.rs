@@ -3,26 +3,20 @@
 //! client). A secret is verified with argon2 once, on the password pool, then remembered for
 //! `[api] basic_cache_ttl` under a keyed hash of (client, secret, stored hash), so the token
 //! endpoint costs no argon2 per request and a changed `secret_hash` invalidates the entry.
-//! Every verification is an attempt under the failed-login limits of the caller's address
-//! (`credentials::begin_attempt`), so wrong secrets are counted, logged and limited like
-//! wrong passwords, and a flood of them cannot keep the verifiers busy.
+//! The verification itself is the endpoints' (`handlers::oidc_api`): an attempt under the
+//! failed-login limits of the caller's address, so wrong secrets are counted, logged and
+//! limited like wrong passwords, and a flood of them cannot keep the verifiers busy.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use std::net::IpAddr;
-
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
-use postern_core::limits::LoginLimits;
 use postern_core::mac::SubKey;
 use postern_core::oidc::{OidcClient, OidcConfig, TokenAuthMethod};
-use postern_store::StoreError;
 
 use crate::authorization::{self, Presented};
-use crate::credentials::{self, LoginError};
-use crate::state::AppState;
 
 const MAX_ENTRIES: usize = 1024;
 
@@ -33,11 +27,9 @@ pub struct ClientSecrets {
 }
 
 /// Why a client was not authenticated (answered `invalid_client`, 401).
+#[derive(Debug)]
 pub enum ClientError {
     Invalid,
-    /// Every password verifier is busy, or the store did not answer (503), or the caller's
-    /// address reached the failed-login limits (429).
-    Attempt(LoginError),
 }
 
 impl ClientSecrets {
@@ -74,17 +66,37 @@ impl ClientSecrets {
     }
 }
 
-/// The client of `clients` the request from `caller` authenticates as, by its registered
-/// method only. A secret is checked against `secrets` first, then verified on the password
-/// pool as an attempt of `caller`'s.
-pub async fn authenticate<'s>(
-    state: &AppState,
-    caller: IpAddr,
+/// Who a request claims to be, before any secret is verified.
+pub enum Claimed<'s> {
+    /// Authenticated already: a public client (PKCE binds its codes), or a secret verified
+    /// within `[api] basic_cache_ttl`.
+    Known(&'s OidcClient),
+    /// A confidential client whose secret is to be verified (argon2); the endpoints count
+    /// that as an attempt (`handlers::oidc_api`).
+    Secret(SecretToVerify<'s>),
+}
+
+pub struct SecretToVerify<'s> {
+    pub client: &'s OidcClient,
+    pub hash: String,
+    pub secret: String,
+    fingerprint: [u8; 32],
+}
+
+impl SecretToVerify<'_> {
+    /// After a right secret: remembered, so the next requests cost no argon2.
+    pub fn verified(&self, secrets: &ClientSecrets) {
+        secrets.remember(self.fingerprint);
+    }
+}
+
+/// The client of `clients` the request claims to be, by its registered method only.
+pub fn claimed<'s>(
     clients: &'s OidcConfig,
     secrets: &ClientSecrets,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
-) -> Result<&'s OidcClient, ClientError> {
+) -> Result<Claimed<'s>, ClientError> {
     let (method, id, secret) = match authorization::presented(headers) {
         Presented::Basic(encoded) => {
             let (id, secret) = authorization::basic_pair(encoded).ok_or(ClientError::Invalid)?;
@@ -121,45 +133,20 @@ pub async fn authenticate<'s>(
         return Err(ClientError::Invalid);
     }
     let (Some(hash), Some(secret)) = (&client.secret_hash, secret) else {
-        // A public client: nothing to verify (PKCE binds its codes).
         return if client.is_public() {
-            Ok(client)
+            Ok(Claimed::Known(client))
         } else {
             Err(ClientError::Invalid)
         };
     };
     let fingerprint = secrets.fingerprint(client, hash, &secret);
     if secrets.remembered(&fingerprint) {
-        return Ok(client);
+        return Ok(Claimed::Known(client));
     }
-    // Counted on the caller's address, and on the client as asked from that network: never
-    // on the client alone, or anyone could lock a client (and every sign-in to its app) out.
-    let account = format!(
-        "oidc-client:{{{}}}:{}",
-        client.id,
-        LoginLimits::ip_network(caller)
-    );
-    let attempt = credentials::begin_attempt(state, caller, account)
-        .await
-        .map_err(ClientError::Attempt)?;
-    let Ok(verified) = state.passwords.verify(Some(hash.clone()), secret).await else {
-        attempt.give_back(state).await.map_err(attempt_error)?;
-        return Err(ClientError::Attempt(LoginError::Busy));
-    };
-    if verified {
-        attempt.give_back(state).await.map_err(attempt_error)?;
-        secrets.remember(fingerprint);
-        return Ok(client);
-    }
-    // The audit line (`oidc.client_failed`) names the address and its counts, as a wrong
-    // password's does.
-    attempt
-        .failed(state, "oidc.client_failed", None)
-        .await
-        .map_err(attempt_error)?;
-    Err(ClientError::Invalid)
-}
-
-fn attempt_error(err: StoreError) -> ClientError {
-    ClientError::Attempt(LoginError::Unavailable(err))
+    Ok(Claimed::Secret(SecretToVerify {
+        client,
+        hash: hash.clone(),
+        secret,
+        fingerprint,
+    }))
 }
