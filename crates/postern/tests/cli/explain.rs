@@ -42,7 +42,7 @@ fn explain_prints_the_app_each_rule_and_the_decision() {
     for line in [
         "app:      Grafana (host grafana.example.com)",
         "allow_ips                  client is listed",
-        "public_paths               path does not match",
+        "public_paths               the host ends with a dot: never public",
         "allow_users/allow_groups   user is listed",
         "policy two_factor          this session has one factor: refuse",
         "decision: refuse alice (second_factor)",
