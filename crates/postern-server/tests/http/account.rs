@@ -6,7 +6,6 @@
 
 use http::StatusCode;
 use postern_core::config::StoreKind;
-use postern_core::token::{SessionToken, TokenHash};
 use postern_core::totp::TotpKey;
 use postern_server::AppState;
 
@@ -31,13 +30,6 @@ const FORMS: &[&str] = &[
 
 const ADMIN_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 const ADMIN_RECOVERY: &str = "k3v7q-mz2ha";
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// alice and bob (support's), tess with a TOTP secret and a recovery code set by the
 /// administrator, and Vault, a two_factor app for alice and tess only.
@@ -110,7 +102,7 @@ async fn change_password(server: &TestServer, cookie: &str) -> TestResponse {
 /// tess signs in with her password and her administrator's TOTP secret; her session cookie.
 async fn sign_in_tess(server: &TestServer) -> String {
     let pending = api_login(server, "tess").await;
-    let code = TotpKey::parse(ADMIN_SECRET).unwrap().code_at(now());
+    let code = TotpKey::parse(ADMIN_SECRET).unwrap().code_at(unix_now());
     let signed_in = server
         .post("/api/totp")
         .header("cookie", &pending.cookie("postern_pending").unwrap())
@@ -119,11 +111,6 @@ async fn sign_in_tess(server: &TestServer) -> String {
         .await;
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
     signed_in.session_cookie().unwrap()
-}
-
-fn session_key(cookie: &str) -> TokenHash {
-    let token = cookie.strip_prefix("postern_session=").unwrap();
-    SessionToken::parse(token).unwrap().hash()
 }
 
 /// The secret of the set-up on the page (`<code id="totp-secret">ABCD EFGH ...</code>`).
@@ -148,7 +135,7 @@ pub async fn enrol(server: &TestServer, cookie: &str) -> String {
     let setup = submit(server, cookie, "/account/totp-setup", &[]).await;
     assert_eq!(setup.status, StatusCode::OK, "{}", setup.body);
     let secret = shown_secret(&setup);
-    let code = TotpKey::parse(&secret).unwrap().code_at(now());
+    let code = TotpKey::parse(&secret).unwrap().code_at(unix_now());
     let confirmed = submit(server, cookie, "/account/totp-confirm", &[("code", &code)]).await;
     assert_eq!(
         confirmed.status,
@@ -550,7 +537,7 @@ async fn self_enrolled_totp_counts_only_after_a_right_code_and_then_at_every_sig
         &server,
         &cookie,
         "/account/totp-confirm",
-        &[("code", &key.code_at(now()))],
+        &[("code", &key.code_at(unix_now()))],
     )
     .await;
     assert_eq!(
@@ -575,14 +562,17 @@ async fn self_enrolled_totp_counts_only_after_a_right_code_and_then_at_every_sig
     let replay = server
         .post("/api/totp")
         .header("cookie", &pending_cookie)
-        .json(&format!("{{\"code\":\"{}\"}}", key.code_at(now())))
+        .json(&format!("{{\"code\":\"{}\"}}", key.code_at(unix_now())))
         .send()
         .await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
     let next = server
         .post("/api/totp")
         .header("cookie", &pending_cookie)
-        .json(&format!("{{\"code\":\"{}\"}}", key.code_at(now() + 30)))
+        .json(&format!(
+            "{{\"code\":\"{}\"}}",
+            key.code_at(unix_now() + 30)
+        ))
         .send()
         .await;
     assert_eq!(next.status, StatusCode::OK, "{}", next.body);

@@ -338,11 +338,7 @@ async fn a_totp_user_needs_the_code_for_tokens_and_gets_two_factor_ones() {
     )
     .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let code = TotpKey::parse(SECRET).unwrap().code_at(now);
+    let code = TotpKey::parse(SECRET).unwrap().code_at(unix_now());
     let with = token_login(
         &server,
         &format!("{{\"username\":\"tess\",\"password\":\"{PASSWORD}\",\"code\":\"{code}\"}}"),

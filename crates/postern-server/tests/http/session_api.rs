@@ -122,21 +122,6 @@ async fn health_endpoints_answer() {
     assert_eq!(ready.status, StatusCode::OK);
 }
 
-/// The store key of a `postern_session=<token>` cookie.
-fn session_key(cookie: &str) -> postern_core::token::TokenHash {
-    let token = cookie.strip_prefix("postern_session=").unwrap();
-    postern_core::token::SessionToken::parse(token)
-        .unwrap()
-        .hash()
-}
-
-fn wall_clock() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// Rewrites a session's deadlines in the store, which keeps the record for another minute:
 /// only the server's own liveness check can then refuse it.
 async fn set_deadlines(server: &TestServer, cookie: &str, idle: u64, absolute: u64) {
@@ -174,7 +159,7 @@ async fn the_server_ends_a_session_past_its_idle_or_absolute_deadline() {
     let server = TestServer::start().await;
     let live = (StatusCode::OK, StatusCode::OK);
     let ended = (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED);
-    let now = wall_clock();
+    let now = unix_now();
 
     let idle = server.login("alice").await;
     assert_eq!(answers(&server, &idle).await, live);
@@ -200,7 +185,7 @@ async fn the_server_ends_a_session_past_its_idle_or_absolute_deadline() {
 async fn a_check_moves_a_due_idle_deadline_and_never_the_absolute_one() {
     let server = TestServer::start().await;
     let cookie = server.login("alice").await;
-    let now = wall_clock();
+    let now = unix_now();
     // Last moved 800 s ago (idle window 1800 s): due, as 800 s is past a tenth of the window.
     set_deadlines(&server, &cookie, now + 1000, now + 3600).await;
     assert_eq!(
@@ -221,7 +206,7 @@ async fn a_check_moves_a_due_idle_deadline_and_never_the_absolute_one() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert!(
-        moved.idle_deadline >= now + 1800 && moved.idle_deadline <= wall_clock() + 1800,
+        moved.idle_deadline >= now + 1800 && moved.idle_deadline <= unix_now() + 1800,
         "moved to a full window from the check: {} (now {now})",
         moved.idle_deadline
     );

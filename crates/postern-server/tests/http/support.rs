@@ -220,10 +220,7 @@ impl TestServer {
 impl TestServer {
     /// Moves the session's start ten minutes back: its sign-in is no longer recent.
     pub async fn age_session(&self, cookie: &str) {
-        let token = cookie.strip_prefix("postern_session=").unwrap();
-        let key = postern_core::token::SessionToken::parse(token)
-            .unwrap()
-            .hash();
+        let key = session_key(cookie);
         let stored = self.state.store.get_session(&key).await.unwrap().unwrap();
         let mut record = Arc::unwrap_or_clone(stored);
         record.created_at -= 600;
@@ -233,6 +230,30 @@ impl TestServer {
             .await
             .unwrap();
     }
+}
+
+impl TestServer {
+    /// The stored record of the live session `cookie` names.
+    pub async fn session_record(&self, cookie: &str) -> postern_core::session::SessionRecord {
+        let stored = self.state.store.get_session(&session_key(cookie)).await;
+        Arc::unwrap_or_clone(stored.unwrap().expect("a live session"))
+    }
+}
+
+/// The store key of the session a `postern_session=<token>` cookie names.
+pub fn session_key(cookie: &str) -> postern_core::token::TokenHash {
+    let token = cookie.strip_prefix("postern_session=").unwrap();
+    postern_core::token::SessionToken::parse(token)
+        .unwrap()
+        .hash()
+}
+
+/// The wall clock in Unix seconds, as the server reads it.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 impl Drop for TestServer {

@@ -135,22 +135,6 @@ async fn a_ticket_dies_with_the_session_it_came_from() {
     assert!(refused.session_cookie().is_none());
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-async fn record_of(server: &TestServer, cookie: &str) -> postern_core::session::SessionRecord {
-    let token = cookie.strip_prefix("postern_session=").unwrap();
-    let key = postern_core::token::SessionToken::parse(token)
-        .unwrap()
-        .hash();
-    let stored = server.state.store.get_session(&key).await.unwrap();
-    std::sync::Arc::unwrap_or_clone(stored.expect("a live session"))
-}
-
 /// A ticket's session continues the sign-in the ticket was issued for: it says the user signed
 /// in when they did (so it never passes for a fresh sign-in, such as OpenID's `prompt=login`
 /// asks for) and it ends when that sign-in ends. Tickets redeemed one after another never
@@ -161,11 +145,8 @@ async fn a_ticket_s_session_is_no_newer_and_lives_no_longer_than_its_origin() {
     let cookie = server.login("alice").await;
     // Signed in ten minutes ago, and ending in ten minutes: sooner than a new session would.
     server.age_session(&cookie).await;
-    let key =
-        postern_core::token::SessionToken::parse(cookie.strip_prefix("postern_session=").unwrap())
-            .unwrap()
-            .hash();
-    let mut ending = record_of(&server, &cookie).await;
+    let key = session_key(&cookie);
+    let mut ending = server.session_record(&cookie).await;
     ending.expires_at = unix_now() + 600;
     let ttl = std::time::Duration::from_secs(600);
     server
@@ -174,14 +155,14 @@ async fn a_ticket_s_session_is_no_newer_and_lives_no_longer_than_its_origin() {
         .put_session(&key, &ending, ttl)
         .await
         .unwrap();
-    let origin = record_of(&server, &cookie).await;
+    let origin = server.session_record(&cookie).await;
     let mut holder = cookie;
     for _ in 0..2 {
         let token = ticket(&server, ("cookie", &holder)).await;
         let redeemed = redeem(&server, &token).await;
         assert_eq!(redeemed.status, StatusCode::OK, "{}", redeemed.body);
         holder = redeemed.session_cookie().unwrap();
-        let continued = record_of(&server, &holder).await;
+        let continued = server.session_record(&holder).await;
         assert_eq!(continued.created_at, origin.created_at);
         assert_eq!(
             continued.expires_at, origin.expires_at,
@@ -205,7 +186,9 @@ async fn a_bearer_ticket_s_session_ends_with_the_token_family() {
     let token = ticket(&server, ("authorization", &format!("Bearer {access}"))).await;
     let redeemed = redeem(&server, &token).await;
     assert_eq!(redeemed.status, StatusCode::OK, "{}", redeemed.body);
-    let continued = record_of(&server, &redeemed.session_cookie().unwrap()).await;
+    let continued = server
+        .session_record(&redeemed.session_cookie().unwrap())
+        .await;
     assert!(
         (before..=after).contains(&continued.created_at),
         "{continued:?}"

@@ -185,13 +185,9 @@ async fn a_totp_secret_the_administrator_sets_or_replaces_ends_the_user_s_tokens
 
 /// Alice's token pair from `/api/auth/login` with her password and a code of `secret`.
 async fn pair_with_code(server: &TestServer, secret: &str) -> (String, String) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     let code = postern_core::totp::TotpKey::parse(secret)
         .unwrap()
-        .code_at(now);
+        .code_at(unix_now());
     let login = server
         .post("/api/auth/login")
         .json(&format!(

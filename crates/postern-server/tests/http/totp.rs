@@ -8,15 +8,8 @@ use crate::support::*;
 
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn code_at(offset_steps: i64) -> String {
-    code_from(now(), offset_steps)
+    code_from(unix_now(), offset_steps)
 }
 
 /// The code `offset_steps` steps from `base`: a test that compares codes reads the clock once,
@@ -134,7 +127,7 @@ async fn a_pending_login_is_no_session_and_the_right_code_makes_a_two_factor_one
 #[tokio::test]
 async fn a_code_works_once_and_no_older_code_after_it() {
     let server = server().await;
-    let base = now();
+    let base = unix_now();
     let first = password_step(&server).await;
     assert_eq!(
         code_step(&server, &first, &code_from(base, 1)).await.status,
