@@ -236,4 +236,94 @@ mod tests {
     fn refuses_a_report_without_a_rate() {
         assert!(parse("wrk: connection refused").is_err());
     }
+
+    /// Every request wrk sends (heads only: no bodies), each answered with an empty 200.
+    /// Connections are served one after another: wrk's own probe (it connects once and
+    /// closes before the run), then its one keep-alive connection. The first connection
+    /// without a request after some requests (the test's own, once wrk has exited) ends it.
+    fn record_requests(listener: std::net::TcpListener) -> Vec<String> {
+        use std::io::{Read, Write};
+        let mut requests = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let (before, mut pending, mut buf) = (requests.len(), Vec::new(), [0_u8; 4096]);
+            while let Ok(read @ 1..) = stream.read(&mut buf) {
+                pending.extend_from_slice(&buf[..read]);
+                while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head: Vec<u8> = pending.drain(..end + 4).collect();
+                    requests.push(String::from_utf8_lossy(&head).into_owned());
+                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+                    if stream.write_all(answer).is_err() {
+                        break;
+                    }
+                }
+            }
+            if requests.len() == before && before > 0 {
+                break;
+            }
+        }
+        requests
+    }
+
+    #[test]
+    fn the_cookie_script_sends_each_cookie_of_the_list_in_turn_in_an_otherwise_unchanged_request() {
+        let dir = postern_testkit::TempDir::new("cookie-script");
+        let script = dir.path().join("cookies.lua");
+        std::fs::write(&script, COOKIE_SCRIPT).unwrap();
+        let cookies: Vec<String> = (0..50).map(|i| format!("cookie{i:04}.value")).collect();
+        let list = dir.path().join("cookies.txt");
+        std::fs::write(&list, cookies.join("\n") + "\n").unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || record_requests(listener));
+        let wrk = postern_testkit::require_tool("wrk");
+        let load = Load {
+            wrk: &wrk,
+            core: None,
+            connections: 1,
+            duration: Duration::from_secs(1),
+            script: Some(&script),
+        };
+        let run = load
+            .run(
+                &format!("http://{addr}/api/auth/traefik"),
+                &[("X-Forwarded-Host", "app.example.com")],
+                &list,
+            )
+            .unwrap();
+        drop(std::net::TcpStream::connect(addr).unwrap());
+        let requests = server.join().unwrap();
+        assert!(
+            requests.len() > cookies.len() * 2,
+            "{} requests",
+            requests.len()
+        );
+        assert_eq!(run.bad_status, 0);
+        let sent: Vec<&str> = requests
+            .iter()
+            .map(|request| {
+                assert!(
+                    request.starts_with("GET /api/auth/traefik HTTP/1.1\r\n"),
+                    "{request}"
+                );
+                assert!(
+                    request.contains("\r\nX-Forwarded-Host: app.example.com\r\n"),
+                    "{request}"
+                );
+                assert!(
+                    request.contains(&format!("\r\nHost: {addr}\r\n")),
+                    "{request}"
+                );
+                request
+                    .split("\r\n")
+                    .find_map(|line| line.strip_prefix("Cookie: postern_session="))
+                    .unwrap_or_else(|| panic!("no session cookie in {request}"))
+            })
+            .collect();
+        // In turn from a random start: each request carries the list's next cookie.
+        let start = cookies.iter().position(|c| c == sent[0]).unwrap();
+        for (i, cookie) in sent.iter().enumerate() {
+            assert_eq!(*cookie, cookies[(start + i) % cookies.len()], "request {i}");
+        }
+    }
 }
