@@ -195,3 +195,35 @@ async fn a_bearer_ticket_s_session_ends_with_the_token_family() {
     );
     assert!(continued.expires_at <= after + 3600, "{continued:?}");
 }
+
+/// The sign-in a ticket continues can end before the ticket is redeemed: a bearer token's
+/// family reaches its absolute end (`refresh_token_ttl` after the login) inside the ticket's
+/// two minutes. Nothing else about the ticket is void then (no session to miss, the family
+/// not revoked, the password unchanged), so the origin's end alone must refuse it.
+#[tokio::test]
+async fn a_ticket_whose_sign_in_has_ended_is_refused() {
+    let server = TestServer::start().await;
+    let access = token_login(&server).await;
+    let token = ticket(&server, ("authorization", &format!("Bearer {access}"))).await;
+    // The stored ticket, as it would read had its family's end passed since it was issued.
+    let id = format!(
+        "ticket:{}",
+        postern_core::token::TokenHash::of(token.as_bytes()).to_hex()
+    );
+    let store = &server.state.store;
+    let stored = store.take_value(&id).await.unwrap().expect("the ticket");
+    let mut record: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+    assert!(record["origin"]["ends_by"].as_u64().unwrap() > unix_now() + 60);
+    record["origin"]["ends_by"] = (unix_now() - 1).into();
+    let ttl = std::time::Duration::from_secs(120);
+    let ended = serde_json::to_vec(&record).unwrap();
+    store.put_value(&id, ended, ttl).await.unwrap();
+    let refused = redeem(&server, &token).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    assert!(refused.session_cookie().is_none());
+
+    // The same ticket with its end still ahead is redeemed: only the end refused it.
+    let token = ticket(&server, ("authorization", &format!("Bearer {access}"))).await;
+    let redeemed = redeem(&server, &token).await;
+    assert_eq!(redeemed.status, StatusCode::OK, "{}", redeemed.body);
+}
