@@ -208,3 +208,43 @@ async fn the_cap_of_failures_in_a_row_is_configurable_and_0_turns_it_off() {
     let signed_in = login_from(&uncapped, "203.0.113.7", "alice", PASSWORD, None).await;
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
 }
+
+/// A headless success (Basic here) gives back only its own attempt: it does not end the
+/// account's streak, or a script checking in every few minutes would reset a guesser's cap
+/// each time. Two wrong passwords, Basic signs in, one more wrong: the cap of 3 is reached.
+#[tokio::test]
+async fn a_headless_success_does_not_end_the_streak() {
+    let server = TestServer::with_config(&config_text(
+        "https://auth.example.com",
+        "trusted_proxies = [\"127.0.0.1/32\"]\n\
+         [limits]\nmax_failures_per_user = 10\nuser_failure_window = \"1s\"\n\
+         max_consecutive_failures_per_user = 3\n[api]\nbasic_auth = true\n",
+    ))
+    .await;
+    guess_wrong_from_many_clients(&server, 2).await;
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("alice:{PASSWORD}")
+        )
+    );
+    let script = server
+        .get("/api/auth/traefik")
+        .header("x-forwarded-for", "192.0.2.50")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "app.example.com")
+        .header("x-forwarded-uri", "/")
+        .header("authorization", &basic)
+        .send()
+        .await;
+    assert_eq!(script.status, StatusCode::OK, "{}", script.body);
+    guess_wrong_from_many_clients(&server, 1).await;
+    let capped = login_from(&server, "203.0.113.7", "alice", PASSWORD, None).await;
+    assert_eq!(
+        capped.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the Basic sign-in ended the streak: {}",
+        capped.body
+    );
+}

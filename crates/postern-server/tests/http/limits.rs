@@ -363,3 +363,55 @@ async fn an_attempt_refused_at_the_limit_writes_nothing_to_the_store() {
     }
     assert_eq!((writes("count_failures"), writes("apply")), before);
 }
+
+/// The same for a TOTP user's token login: the right password and code give back only that
+/// attempt's counts, and the account's earlier failures stay.
+#[tokio::test]
+async fn a_headless_totp_success_leaves_the_accounts_failures_counted() {
+    const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let text = format!(
+        "{}[[users]]\nname = \"tess\"\npassword_hash = \"{}\"\ntotp_secret = \"{SECRET}\"\n",
+        config_text(
+            "https://auth.example.com",
+            "[limits]\nmax_failures_per_user = 3\n"
+        ),
+        password_hash()
+    );
+    let server = TestServer::with_config(&text).await;
+    let wrong_twice = |round: usize| {
+        let server = &server;
+        async move {
+            for step in 0..2 {
+                let client = format!("192.0.2.{}", round * 2 + step);
+                // 401, or 429 once the account's count is past the limit.
+                let wrong = attempt(server, "tess", "wrong", &client).send().await;
+                assert_ne!(wrong.status, StatusCode::OK, "{}", wrong.body);
+            }
+        }
+    };
+    let code = postern_core::totp::TotpKey::parse(SECRET)
+        .unwrap()
+        .code_at(unix_now());
+    let with_code =
+        format!("{{\"username\":\"tess\",\"password\":\"{PASSWORD}\",\"code\":\"{code}\"}}");
+    let token_login = |client: &'static str| {
+        server
+            .post("/api/auth/login")
+            .header("x-forwarded-for", client)
+            .json(&with_code)
+            .send()
+    };
+    wrong_twice(0).await;
+    let ok = token_login("192.0.2.100").await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    wrong_twice(1).await;
+    // Four failures on the account: refused before the password is read. (Had the sign-in
+    // cleared them, this would get as far as the code, spent above, and be a 401.)
+    let refused = token_login("192.0.2.101").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.body
+    );
+}
