@@ -12,7 +12,8 @@ pub(super) fn merge(sources: &Sources<'_>, problems: &mut Vec<String>) -> Option
         Some((text, path)) => match text.parse::<Table>() {
             Ok(table) => table,
             Err(err) => {
-                problems.push(format!("{}: {}", path.display(), err.to_string().trim()));
+                let why = super::syntax_error::describe(&err, text);
+                problems.push(format!("{}: {why}", path.display()));
                 return None;
             }
         },

@@ -11,6 +11,7 @@ mod redis;
 pub mod schema;
 mod secret_files;
 mod startup;
+mod syntax_error;
 mod telemetry;
 mod user_tables;
 mod validate;

@@ -214,6 +214,17 @@ fn invalid_toml_is_a_problem_not_a_panic() {
     assert!(problems[0].contains("postern.toml"), "{problems:?}");
 }
 
+/// The parser's own message quotes the line; a config problem never does (it may hold a
+/// secret, and a failed reload logs it).
+#[test]
+fn a_syntax_error_on_a_secret_s_line_does_not_print_the_secret() {
+    let text = "app_url = \"https://auth.example.com\"\nsecret = \"do-not-print-me\\q\"\n";
+    let problems = load_with(text, &[], &[]).unwrap_err().0;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("line 2, column"), "{problems:?}");
+    assert!(!problems[0].contains("do-not-print-me"), "{problems:?}");
+}
+
 #[test]
 fn every_key_has_an_env_name_except_tables() {
     for key in schema::KEYS {

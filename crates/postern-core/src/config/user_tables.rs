@@ -31,7 +31,7 @@ pub(super) fn users(
                 Err(err) => problems.push(format!(
                     "`users_file` {}: {}",
                     path.display(),
-                    err.to_string().trim()
+                    super::syntax_error::describe(&err, &text)
                 )),
             },
             Ok(text) => {
