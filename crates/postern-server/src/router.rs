@@ -108,7 +108,9 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
         "/totp" if get => Route::TotpPage,
         "/totp" if post => Route::TotpForm,
         "/api/totp" if post => Route::TotpJson,
-        "/api/ws-token" if get => Route::TicketIssue,
+        // Not HEAD: each stores a ticket, which a link checker's HEAD must not do.
+        "/api/ws-token" if method == Method::GET => Route::TicketIssue,
+        "/api/ws-token" => Route::MethodNotAllowed("GET"),
         "/api/change-password" if post => Route::ChangePassword,
         "/api/sessions" if get => Route::SessionList,
         "/api/sessions" if method == Method::DELETE => Route::SessionEndOthers,
@@ -159,8 +161,8 @@ fn route(state: &AppState, method: &Method, path: &str, query: Option<&str>) -> 
             None => Route::NotFound,
         },
         "/" | "/login" | "/logout" | "/totp" | "/unauthorized" | "/api/status" | "/api/csrf"
-        | "/api/ws-token" | "/api/healthcheck" | "/api/healthz" | "/health" | "/api/health"
-        | "/api/ready" | "/account" => {
+        | "/api/healthcheck" | "/api/healthz" | "/health" | "/api/health" | "/api/ready"
+        | "/account" => {
             Route::MethodNotAllowed(if matches!(path, "/login" | "/logout" | "/totp") {
                 "GET, HEAD, POST"
             } else {

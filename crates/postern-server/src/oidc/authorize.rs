@@ -58,6 +58,18 @@ pub enum Refusal {
     },
 }
 
+/// The longest `state` and `nonce` kept, in bytes. Both are stored with every pending consent
+/// (10 minutes) and code: unbounded, one signed-in client could park ~60 KiB a request, at the
+/// API rate, and on the memory store push everyone's shorter-lived values out. 2,048 leaves
+/// room for clients that carry a return URL in `state`.
+const MAX_KEPT_VALUE: usize = 2048;
+
+/// Whether a `state` or `nonce` may be kept and sent back: bounded, and no control
+/// characters (they would also make the return marks' signed text ambiguous).
+fn fit_to_keep(value: &str) -> bool {
+    value.len() <= MAX_KEPT_VALUE && !value.chars().any(char::is_control)
+}
+
 /// Reads and checks the parameters. `hint_subject` verifies an `id_token_hint` and returns
 /// its `sub`; `return_marks` reads, at `now`, what postern wrote on the way back from its
 /// login page.
@@ -84,12 +96,23 @@ pub fn check<'c>(
             "The application asked to send you back to an address it has not registered.",
         ))?;
     let state = get("state");
+    if state.as_deref().is_some_and(|state| !fit_to_keep(state)) {
+        return Err(Refusal::Page(
+            "The application sent a state postern cannot keep (over 2,048 bytes, or with control characters).",
+        ));
+    }
     let refuse = |error, description| Refusal::Redirect {
         redirect_uri: redirect_uri.clone(),
         state: state.clone(),
         error,
         description,
     };
+    if get("nonce").is_some_and(|nonce| !fit_to_keep(&nonce)) {
+        return Err(refuse(
+            "invalid_request",
+            "nonce is over 2048 bytes or holds control characters",
+        ));
+    }
     if get("request").is_some() {
         return Err(refuse(
             "request_not_supported",

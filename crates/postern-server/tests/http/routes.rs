@@ -153,6 +153,8 @@ async fn a_method_a_path_does_not_serve_gets_405_with_allow() {
         (Method::PUT, "/api/sessions", "GET, HEAD, DELETE"),
         (Method::GET, "/api/sessions/0123", "DELETE"),
         (Method::HEAD, "/api/oauth/login/github", "GET"),
+        (Method::HEAD, "/api/ws-token", "GET"),
+        (Method::POST, "/api/ws-token", "GET"),
         (Method::OPTIONS, "/api/ready", "GET, HEAD"),
     ] {
         let response = call(&state, method.clone(), path, &[], "").await;

@@ -422,3 +422,50 @@ async fn wrong_client_secrets_are_limited_like_wrong_passwords() {
     assert_eq!(elsewhere.status, StatusCode::OK, "{}", elsewhere.body);
     assert_eq!(elsewhere.json()["active"], false);
 }
+
+/// `state` and `nonce` are kept with every pending consent and code: over 2,048 bytes, or with
+/// a control character, they are refused before anything is stored. A `state` postern cannot
+/// send back gets the error page; a `nonce`, the client's `invalid_request`.
+#[tokio::test]
+async fn an_oversized_or_multi_line_state_or_nonce_is_refused_before_it_is_kept() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let pkce = Pkce::new();
+    let long = "s".repeat(2049);
+    for state in [long.as_str(), "a\nb", "tab\there"] {
+        let refused = server
+            .get(&authorize_path("spa", &pkce, &[("state", state)]))
+            .header("cookie", &cookie)
+            .send()
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert!(refused.header("location").is_none());
+        assert!(
+            refused.body.contains("state postern cannot keep"),
+            "{}",
+            refused.body
+        );
+    }
+    for nonce in [long.as_str(), "a\r\nb"] {
+        let refused = server
+            .get(&authorize_path("spa", &pkce, &[("nonce", nonce)]))
+            .header("cookie", &cookie)
+            .send()
+            .await;
+        let back = back_at_client(&refused);
+        assert_eq!(back["error"], "invalid_request");
+        assert_eq!(back["state"], "st4te");
+    }
+    // At the bound, both are kept and the consent page is shown.
+    let longest = "s".repeat(2048);
+    let page = server
+        .get(&authorize_path(
+            "spa",
+            &pkce,
+            &[("state", &longest), ("nonce", &longest)],
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+}
