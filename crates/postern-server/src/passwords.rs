@@ -94,13 +94,16 @@ impl PasswordPool {
         &self,
         work: impl FnOnce(&mut VerifierMemory) -> T + Send + 'static,
     ) -> Result<Option<T>, Busy> {
-        let _permit =
-            tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(&self.permits).acquire_owned())
-                .await
-                .map_err(|_| Busy)?
-                .map_err(|_| Busy)?;
+        let permit = tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(&self.permits).acquire_owned())
+            .await
+            .map_err(|_| Busy)?
+            .map_err(|_| Busy)?;
         let (answer, answered) = oneshot::channel();
+        // The job holds the permit, not this future: a request cancelled while its job waits
+        // or runs (an HTTP/2 reset) must not free a place the job still takes, or the next
+        // caller is admitted, finds the channel full and is answered busy at once.
         let job: Job = Box::new(move |memory| {
+            let _held = permit;
             let _ = answer.send(work(memory));
         });
         let sent = self
@@ -181,6 +184,51 @@ mod tests {
                     .flatten()
             })
             .collect()
+    }
+
+    /// A caller that goes away (a reset stream) leaves its job to finish: the job keeps its
+    /// place until then, and the callers after it queue instead of being told busy.
+    #[tokio::test]
+    async fn a_cancelled_caller_s_job_keeps_its_place_until_it_is_done() {
+        let pool = Arc::new(PasswordPool::new());
+        let (started, mut running) = tokio::sync::mpsc::unbounded_channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        for _ in 0..pool.verifiers {
+            let (started, released) = (started.clone(), Arc::clone(&released));
+            let caller = tokio::spawn({
+                let pool = Arc::clone(&pool);
+                async move {
+                    pool.run(move |_| {
+                        let _ = started.send(());
+                        let _ = released.lock().unwrap().recv();
+                    })
+                    .await
+                }
+            });
+            running.recv().await.unwrap();
+            caller.abort();
+            let _ = caller.await;
+        }
+        assert_eq!(
+            pool.in_flight(),
+            pool.verifiers,
+            "the cancelled jobs still run"
+        );
+        // A caller now waits for a place instead of finding the channel full.
+        let waiting = tokio::spawn({
+            let pool = Arc::clone(&pool);
+            async move { pool.run(|_| 7).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !waiting.is_finished(),
+            "answered before a verifier was free"
+        );
+        for _ in 0..pool.verifiers {
+            release.send(()).unwrap();
+        }
+        assert_eq!(waiting.await.unwrap().unwrap(), Some(7));
     }
 
     #[test]
