@@ -723,6 +723,28 @@ async fn new_recovery_codes_are_shown_once_and_void_the_old_ones() {
     );
 }
 
+/// Ten argon2 hashes a request: three sets at once, then the account waits (429 on the page,
+/// with `Retry-After`), so one account cannot keep the verifiers from everyone's sign-ins.
+#[tokio::test]
+async fn new_recovery_codes_are_limited_per_user() {
+    let server = server().await;
+    let cookie = sign_in_tess(&server).await;
+    for made in 0..3 {
+        let page = submit(&server, &cookie, "/account/recovery-codes", &[]).await;
+        assert_eq!(page.status, StatusCode::OK, "set {made}: {}", page.body);
+    }
+    let limited = submit(&server, &cookie, "/account/recovery-codes", &[]).await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=120).contains(&retry_after), "{retry_after}");
+    assert!(!limited.body.contains("<li><code>"), "no codes were made");
+}
+
 #[tokio::test]
 async fn each_factor_change_is_posted_to_the_webhook() {
     let webhook = Webhook::start(vec![200]).await;

@@ -27,6 +27,12 @@ use crate::user_passwords;
 
 /// A set-up waits this long for its first code.
 const SETUP_LIFETIME: Duration = Duration::from_secs(600);
+/// New recovery codes cost ten argon2 hashes: without a limit of their own, one account at
+/// the per-client API rate (20 a second) would keep every verifier busy and everyone else's
+/// sign-ins would wait, then fail busy. Three at once, then one every two minutes, per user
+/// and shared by every replica (the store's bucket).
+const RECOVERY_CODES_BURST: u32 = 3;
+const RECOVERY_CODES_PER_SEC: f64 = 1.0 / 120.0;
 
 /// The "confirm it's you" page, which comes back to `section`.
 async fn reauth_page(
@@ -286,6 +292,15 @@ pub(super) async fn recovery_codes(caller: &Caller<'_>) -> AppResult {
             "Recovery codes stand in for two-step verification: turn it on first.",
         )
         .await;
+    }
+    let bucket = format!("recovery-codes:{}", user.name.to_lowercase());
+    if let Some(wait) = state
+        .store
+        .take_token(&bucket, RECOVERY_CODES_PER_SEC, RECOVERY_CODES_BURST)
+        .await?
+    {
+        let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return refused_by(caller, AppError::Limited { retry_after }).await;
     }
     let codes = generate_recovery_codes();
     let mut hashes = Vec::with_capacity(codes.len());
