@@ -184,6 +184,39 @@ pub fn new_session(
     (token, record, changes)
 }
 
+/// Ends `user`'s oldest sessions past `session.max_sessions_per_user`, never `kept` (the one
+/// just started). Without a cap one account could fill the store's `max_sessions` with its own
+/// sign-ins (a ticket loop, remember-me logins) and every other user's sign-in would fail.
+/// Oldest by sign-in time; returns how many ended.
+pub async fn end_oldest_past_cap(
+    state: &AppState,
+    user: &str,
+    kept: &TokenHash,
+) -> Result<usize, StoreError> {
+    let cap = state.config.session.max_sessions_per_user;
+    if cap == 0 {
+        return Ok(0);
+    }
+    let keys = state.store.user_sessions(user).await?;
+    if keys.len() <= cap {
+        return Ok(0);
+    }
+    let mut others = Vec::with_capacity(keys.len());
+    for key in keys.into_iter().filter(|key| key != kept) {
+        if let Some(record) = state.store.get_session(&key).await? {
+            others.push((record.created_at, key));
+        }
+    }
+    // Newest first: the first `cap - 1` stay beside the one just started.
+    others.sort_by_key(|(created_at, _)| std::cmp::Reverse(*created_at));
+    let mut ended = 0;
+    for (_, key) in others.into_iter().skip(cap.saturating_sub(1)) {
+        state.store.delete_session(&key, user).await?;
+        ended += 1;
+    }
+    Ok(ended)
+}
+
 /// Where and how a session was started, for the user's list of sessions.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Device {

@@ -237,6 +237,8 @@ pub struct SessionConfig {
     pub secure_cookie: bool,
     pub policy: SessionPolicy,
     pub max_sessions: usize,
+    /// The most sessions one user keeps; a sign-in past it ends that user's oldest. 0: no cap.
+    pub max_sessions_per_user: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -95,6 +95,7 @@ pub struct RawSession {
     pub max_lifetime: Option<HumanDuration>,
     pub remember_me_lifetime: Option<HumanDuration>,
     pub max_sessions: Option<u64>,
+    pub max_sessions_per_user: Option<u64>,
     pub redis_url: Option<String>,
     pub redis: Option<RawRedis>,
 }

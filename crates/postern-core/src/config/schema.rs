@@ -102,6 +102,7 @@ pub const KEYS: &[Key] = &[
     key("session.max_lifetime", Kind::Duration, "12h"),
     key("session.remember_me_lifetime", Kind::Duration, "30d"),
     key("session.max_sessions", Kind::Int, "100000"),
+    key("session.max_sessions_per_user", Kind::Int, "100"),
     key("session.redis_url", Kind::Secret, "(none)"),
     key("session.redis.mode", Kind::Str, "standalone"),
     key("session.redis.nodes", Kind::List, "[]"),

@@ -365,6 +365,11 @@ fn session(
             remember_me_lifetime: remember,
         },
         max_sessions: usize::try_from(max_sessions).unwrap_or(usize::MAX),
+        max_sessions_per_user: usize::try_from(
+            raw.max_sessions_per_user
+                .unwrap_or_else(|| defaults::int("session.max_sessions_per_user")),
+        )
+        .unwrap_or(usize::MAX),
     })
 }
 

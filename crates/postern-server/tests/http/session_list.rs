@@ -144,3 +144,52 @@ async fn ending_all_others_keeps_this_one() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+async fn signed_in(server: &TestServer, cookie: &str) -> bool {
+    let status = server
+        .get("/api/status")
+        .header("cookie", cookie)
+        .send()
+        .await;
+    status.json()["isLoggedIn"] == true
+}
+
+/// One user keeps at most `session.max_sessions_per_user` sessions: a sign-in past it ends the
+/// oldest, and the newest stay. 0 turns the cap off.
+#[tokio::test]
+async fn a_sign_in_past_the_per_user_cap_ends_the_oldest_session() {
+    let capped = TestServer::with_config(&config_text(
+        "http://localhost",
+        "[session]\nmax_sessions_per_user = 3\n",
+    ))
+    .await;
+    let mut cookies = Vec::new();
+    for _ in 0..5 {
+        cookies.push(capped.login("alice").await);
+        // Sign-in times a second apart: the oldest is the first.
+        tokio::time::sleep(std::time::Duration::from_millis(1_050)).await;
+    }
+    let bob = capped.login("bob").await;
+    let mut states = Vec::new();
+    for cookie in cookies {
+        states.push(signed_in(&capped, &cookie).await);
+    }
+    assert_eq!(states, [false, false, true, true, true]);
+    assert!(
+        signed_in(&capped, &bob).await,
+        "another user's session is untouched"
+    );
+
+    let uncapped = TestServer::with_config(&config_text(
+        "http://localhost",
+        "[session]\nmax_sessions_per_user = 0\n",
+    ))
+    .await;
+    let mut cookies = Vec::new();
+    for _ in 0..5 {
+        cookies.push(uncapped.login("alice").await);
+    }
+    for cookie in cookies {
+        assert!(signed_in(&uncapped, &cookie).await);
+    }
+}
