@@ -33,15 +33,28 @@ const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// The parameters of a GET (query) or POST (form body) request.
+/// The parameters of a GET (query) or POST (form body) request. A parameter given twice is
+/// refused (RFC 6749 3.1 and 3.2): taking either value would let something in front of
+/// postern that reads the other one see another `client_id` or `redirect_uri` than postern.
 pub async fn params<B: RequestBody>(
     request: Request<B>,
 ) -> Result<HashMap<String, String>, AppError> {
-    if request.method() == Method::POST {
+    let pairs: Vec<(String, String)> = if request.method() == Method::POST {
         let (_, body) = request::read_body(request).await?;
-        return Ok(serde_urlencoded::from_bytes(&body).unwrap_or_default());
+        serde_urlencoded::from_bytes(&body).unwrap_or_default()
+    } else {
+        serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default()
+    };
+    let mut params = HashMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if params.insert(name, value).is_some() {
+            return Err(AppError::refused(
+                StatusCode::BAD_REQUEST,
+                "Bad Request: a parameter is repeated",
+            ));
+        }
     }
-    Ok(serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default())
+    Ok(params)
 }
 
 fn provider(state: &AppState) -> Result<&Provider, AppError> {

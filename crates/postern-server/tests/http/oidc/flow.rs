@@ -469,3 +469,33 @@ async fn an_oversized_or_multi_line_state_or_nonce_is_refused_before_it_is_kept(
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
 }
+
+/// A parameter given twice is refused, at the authorization endpoint (its error page: the
+/// client is not known yet) and at the token endpoint (`invalid_request`).
+#[tokio::test]
+async fn a_repeated_parameter_is_refused() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let pkce = Pkce::new();
+    let twice = format!(
+        "{}&redirect_uri=https%3A%2F%2Fother.example.com%2Fcb",
+        authorize_path("basic", &pkce, &[])
+    );
+    let refused = server.get(&twice).header("cookie", &cookie).send().await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(refused.header("location").is_none());
+    let token = server
+        .post("/oidc/token")
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", "spa"),
+            ("client_id", "basic"),
+        ])
+        .send()
+        .await;
+    assert_eq!(token.status, StatusCode::BAD_REQUEST, "{}", token.body);
+    assert_eq!(token.json()["error"], "invalid_request");
+    // Once each, the same request goes through.
+    code_for(&server, &cookie, "basic", &pkce, &[]).await;
+}
