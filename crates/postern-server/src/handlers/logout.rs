@@ -32,7 +32,7 @@ async fn log_out<B: RequestBody>(
     let is_form = request::content_type_is(request.headers(), "application/x-www-form-urlencoded");
     let (_, body) = request::read_body(request).await?;
     let form: CsrfForm = if is_form {
-        serde_urlencoded::from_bytes(&body).unwrap_or_default()
+        serde_urlencoded::from_bytes(&body).map_err(|_| super::account::unreadable_form())?
     } else {
         CsrfForm::default()
     };

@@ -121,10 +121,8 @@ pub async fn submit_form<B: RequestBody>(
         return Ok(restart_page(state));
     };
     let choices = Choices::of(state, &token).await?;
-    let form: CodeForm = serde_urlencoded::from_bytes(&body).unwrap_or(CodeForm {
-        code: String::new(),
-        csrf: String::new(),
-    });
+    let form: CodeForm =
+        serde_urlencoded::from_bytes(&body).map_err(|_| super::account::unreadable_form())?;
     if !state
         .csrf
         .verify(CsrfBinding::PreSession(token.as_str()), &form.csrf)

@@ -864,3 +864,30 @@ async fn an_unreadable_credentials_record_never_drops_the_second_factor() {
         login.body
     );
 }
+
+/// A form that does not parse (here the CSRF field twice) is a 400 that says so, not a 403
+/// "form expired" that hides the real problem; nothing changes.
+#[tokio::test]
+async fn an_account_form_that_does_not_parse_is_a_400() {
+    let server = server().await;
+    let cookie = sign_in_tess(&server).await;
+    let unreadable = submit(
+        &server,
+        &cookie,
+        "/account/recovery-codes",
+        &[("csrf", "x")],
+    )
+    .await;
+    assert_eq!(
+        unreadable.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        unreadable.body
+    );
+    assert!(
+        unreadable.body.contains("could not be read"),
+        "{}",
+        unreadable.body
+    );
+    assert!(!unreadable.body.contains("<li><code>"));
+}

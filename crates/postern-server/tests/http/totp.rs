@@ -240,6 +240,19 @@ async fn the_form_flow_goes_through_the_totp_page_to_the_target() {
         .send()
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // A form that does not parse (a field twice) is a 400 that says so, and spends nothing.
+    let unreadable = server
+        .post("/totp")
+        .header("cookie", &pending)
+        .form(&[("code", &code_at(0)), ("code", "1"), ("csrf", &form_csrf)])
+        .send()
+        .await;
+    assert_eq!(unreadable.status, StatusCode::BAD_REQUEST);
+    assert!(
+        unreadable.body.contains("could not be read"),
+        "{}",
+        unreadable.body
+    );
     let done = server
         .post("/totp")
         .header("cookie", &pending)
