@@ -46,8 +46,13 @@ fn announce(
     );
 }
 
+/// The most passkeys one user may register. Every passkey sign-in lists them all
+/// (`allowCredentials`), and each is a durable record: unbounded, a user with a software
+/// authenticator could grow both without end. Twenty is far past anyone's keys and phones.
+pub const MAX_PASSKEYS_PER_USER: usize = 20;
+
 /// Registers `passkey` for the session's user, unless its credential is registered already
-/// (to anyone: 409). Like every change of second factors, it moves the user's stamp: their
+/// (to anyone: 409) or the user has `MAX_PASSKEYS_PER_USER` (409). Like every change of second factors, it moves the user's stamp: their
 /// bearer tokens and cached Basic credentials end (a cached Basic credential would otherwise
 /// skip the second step the new passkey brings).
 pub async fn add(
@@ -69,6 +74,13 @@ pub async fn add(
             return Err(AppError::refused(
                 StatusCode::CONFLICT,
                 "This passkey is already registered",
+            ));
+        }
+        // Counted under the user's lock: two registrations at once cannot both pass.
+        if records::list(&state.store, &session.user.name).await?.len() >= MAX_PASSKEYS_PER_USER {
+            return Err(AppError::refused(
+                StatusCode::CONFLICT,
+                "You have 20 passkeys, the most postern keeps: remove one first",
             ));
         }
         passkeys_changed(&held, &session.user).await?;

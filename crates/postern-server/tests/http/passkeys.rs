@@ -854,3 +854,35 @@ async fn tokens_name_the_passkey_that_signed_in() {
     let from_ticket = redeemed.session_cookie().unwrap();
     assert_eq!(amr(&from_ticket).await, json!(["hwk", "mfa"]));
 }
+
+/// Twenty passkeys a user at most: the next registration is refused (409) and stores nothing.
+#[tokio::test]
+async fn a_user_registers_at_most_twenty_passkeys() {
+    let server = server().await;
+    let (cookie, csrf) = session(&server, "alice").await;
+    for _ in 0..20 {
+        register(&server, &cookie, &csrf).await;
+    }
+    let options = register_begin(&server, &cookie, &csrf).await;
+    assert_eq!(options.status, StatusCode::OK, "{}", options.body);
+    let credential = SoftAuthenticator::new(ORIGIN, RP_ID).register(&options.json());
+    let refused = register_finish(
+        &server,
+        &cookie,
+        &csrf,
+        &json!({ "name": "One more", "credential": credential }),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.contains("remove one first"),
+        "{}",
+        refused.body
+    );
+    let listed = server
+        .get("/api/webauthn/passkeys")
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(listed.json()["passkeys"].as_array().unwrap().len(), 20);
+}
