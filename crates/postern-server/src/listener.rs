@@ -49,6 +49,12 @@ const PEEK_RETRY_LAST: Duration = Duration::from_millis(100);
 const MAX_READ_BUFFER: usize = 64 * 1024;
 /// HTTP/2 streams one connection may have open at once.
 const MAX_CONCURRENT_STREAMS: u32 = 256;
+/// HTTP/2 flow-control windows: what a peer may send before postern reads it. hyper's
+/// default is 1 MiB a stream and a connection, far past the 16 KiB a body may be; a peer that
+/// sends DATA on streams whose handler does not read it would make each connection hold that
+/// much. A stream's window covers a whole body; the connection's, a few at once.
+const HTTP2_STREAM_WINDOW: u32 = 32 * 1024;
+const HTTP2_CONNECTION_WINDOW: u32 = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -177,7 +183,9 @@ impl Shared {
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(quiet))
             .keep_alive_timeout(quiet)
-            .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            .initial_stream_window_size(HTTP2_STREAM_WINDOW)
+            .initial_connection_window_size(HTTP2_CONNECTION_WINDOW);
         Self {
             http1,
             http2,
