@@ -20,24 +20,37 @@ pub const OAUTH_COOKIE: &str = "postern_oauth";
 
 /// The first value of cookie `name` across all `Cookie` headers.
 pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    find_map(headers, name, Some)
+}
+
+/// `read` of the first value of cookie `name` that it reads as `Some`. A browser sends every
+/// cookie of a name it holds (another path's, a stale one, one a sibling subdomain set), in
+/// an order postern does not choose: a malformed one first must not hide the one postern set.
+pub fn find_map<'a, T>(
+    headers: &'a HeaderMap,
+    name: &str,
+    read: impl Fn(&'a str) -> Option<T>,
+) -> Option<T> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|line| line.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim_matches('"'))
+        .filter(|(key, _)| *key == name)
+        .find_map(|(_, value)| read(value.trim_matches('"')))
 }
 
 /// The login page's pre-session cookie, when well formed (16 random bytes, base64url): the
-/// login form's CSRF token and a passwordless passkey sign-in are bound to it.
+/// login form's CSRF token and a passwordless passkey sign-in are bound to it. The page and
+/// the form's check both read it here, so they always agree on which one it is.
 pub fn pre_session(headers: &HeaderMap) -> Option<&str> {
-    find(headers, PRE_SESSION_COOKIE).filter(|value| {
-        value.len() == 22
+    find_map(headers, PRE_SESSION_COOKIE, |value| {
+        let well_formed = value.len() == 22
             && value
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        well_formed.then_some(value)
     })
 }
 

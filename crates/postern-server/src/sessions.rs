@@ -60,8 +60,7 @@ pub async fn current_among(
     users: &UserTable,
     headers: &HeaderMap,
 ) -> Result<Option<CurrentSession>, StoreError> {
-    let Some(key) =
-        cookies::find(headers, &state.session_cookie.name).and_then(SessionToken::hash_of)
+    let Some(key) = cookies::find_map(headers, &state.session_cookie.name, SessionToken::hash_of)
     else {
         return Ok(None);
     };

@@ -14,7 +14,7 @@ use postern_store::Change;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cookies::{self, DEVICE_COOKIE, PRE_SESSION_COOKIE};
+use crate::cookies::{self, DEVICE_COOKIE};
 use crate::credentials::{self, Attempt, LoginError};
 use crate::error::{self, AppError, AppResult};
 use crate::pages::{self, LoginPage, PageContext, ProviderButton};
@@ -102,7 +102,7 @@ pub async fn submit_form<B: RequestBody>(
         notice: None,
     };
     let client = request::client_ip(state, peer, &parts.headers).ip;
-    let csrf_ok = cookies::find(&parts.headers, PRE_SESSION_COOKIE).is_some_and(|pre_session| {
+    let csrf_ok = cookies::pre_session(&parts.headers).is_some_and(|pre_session| {
         state
             .csrf
             .verify(CsrfBinding::PreSession(pre_session), &form.csrf)

@@ -120,5 +120,5 @@ pub fn same_browser(headers: &HeaderMap, transaction: &Transaction) -> bool {
 }
 
 fn browser_cookie(headers: &HeaderMap) -> Option<SessionToken> {
-    cookies::find(headers, OAUTH_COOKIE).and_then(SessionToken::parse)
+    cookies::find_map(headers, OAUTH_COOKIE, SessionToken::parse)
 }

@@ -341,3 +341,40 @@ async fn portals_on_an_ip_or_localhost_get_a_host_only_cookie_without_secure() {
         assert!(set_cookie.contains("HttpOnly"));
     }
 }
+
+/// A browser can hold two `postern_csrf` cookies (another path's, one a sibling subdomain
+/// set) and sends a malformed one first: the page and the form's check both skip it and
+/// agree on the one postern set, so the form works instead of expiring every time.
+#[tokio::test]
+async fn a_malformed_pre_session_cookie_sent_first_does_not_expire_every_form() {
+    let server = TestServer::start().await;
+    let page = server
+        .get("/login")
+        .header("cookie", "postern_csrf=planted")
+        .browser()
+        .send()
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let minted = page
+        .cookie("postern_csrf")
+        .expect("a well-formed one is set");
+    let response = server
+        .post("/login")
+        .header("cookie", &format!("postern_csrf=planted; {minted}"))
+        .form(&[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf", &page.hidden_field("csrf")),
+        ])
+        .send()
+        .await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+    let session = response.session_cookie().expect("signed in");
+    // The same for the session cookie: a malformed one first does not hide the live one.
+    let status = server
+        .get("/api/status")
+        .header("cookie", &format!("postern_session=stale; {session}"))
+        .send()
+        .await;
+    assert_eq!(status.json()["isLoggedIn"], true, "{}", status.body);
+}
