@@ -183,11 +183,25 @@ pub fn new_session(
     (token, record, changes)
 }
 
+/// After every sign-in (form, API, passkey, ticket, provider): past the per-user cap the
+/// oldest sessions end. The sign-in stands if that fails: the cap guards the store's room,
+/// and the next sign-in tries again.
+pub async fn keep_within_cap(state: &AppState, user: &str, kept: &TokenHash) {
+    match end_oldest_past_cap(state, user, kept).await {
+        Ok(0) => {}
+        Ok(ended) => tracing::info!(target: "audit", event = "session.capped", user, ended),
+        Err(err) => {
+            tracing::warn!(user, error = %err, "cannot end the sessions past the per-user cap");
+        }
+    }
+}
+
 /// Ends `user`'s oldest sessions past `session.max_sessions_per_user`, never `kept` (the one
 /// just started). Without a cap one account could fill the store's `max_sessions` with its own
 /// sign-ins (a ticket loop, remember-me logins) and every other user's sign-in would fail.
-/// Oldest by sign-in time; returns how many ended.
-pub async fn end_oldest_past_cap(
+/// Oldest by sign-in time, then by last use (a ticket's session shares its origin's sign-in
+/// time: the one used less lately ends first); returns how many ended.
+async fn end_oldest_past_cap(
     state: &AppState,
     user: &str,
     kept: &TokenHash,
@@ -203,11 +217,11 @@ pub async fn end_oldest_past_cap(
     let mut others = Vec::with_capacity(keys.len());
     for key in keys.into_iter().filter(|key| key != kept) {
         if let Some(record) = state.store.get_session(&key).await? {
-            others.push((record.created_at, key));
+            others.push(((record.created_at, record.idle_deadline), key));
         }
     }
     // Newest first: the first `cap - 1` stay beside the one just started.
-    others.sort_by_key(|(created_at, _)| std::cmp::Reverse(*created_at));
+    others.sort_by_key(|(age, _)| std::cmp::Reverse(*age));
     let mut ended = 0;
     for (_, key) in others.into_iter().skip(cap.saturating_sub(1)) {
         state.store.delete_session(&key, user).await?;

@@ -298,17 +298,7 @@ pub async fn sign_in(
             "the user was removed while signing in",
         ));
     }
-    // Past the per-user cap the oldest sessions end. The sign-in stands if that fails: the
-    // cap guards the store's room, and the next sign-in tries again.
-    match sessions::end_oldest_past_cap(state, &user.name, &token.hash()).await {
-        Ok(0) => {}
-        Ok(ended) => {
-            tracing::info!(target: "audit", event = "session.capped", user = %user.name, ended);
-        }
-        Err(err) => {
-            tracing::warn!(user = %user.name, error = %err, "cannot end the sessions past the per-user cap");
-        }
-    }
+    sessions::keep_within_cap(state, &user.name, &token.hash()).await;
     // A fresh device cookie for this user: its failures no longer count against the account.
     let device_cookie = state.session_cookie.device(&state.device.issue(&user.name));
     Ok([sessions::cookie_for(state, &token, &record), device_cookie])

@@ -346,6 +346,7 @@ async fn start_session(
                 groups,
             };
             let (token, record) = sessions::start_external(state, &user, external).await?;
+            sessions::keep_within_cap(state, &user, &token.hash()).await;
             tracing::info!(target: "audit", event = "login.ok", user = %user, provider, factor = "oauth");
             Ok(vec![sessions::cookie_for(state, &token, &record)])
         }

@@ -33,6 +33,10 @@ const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// Parameters a client may give more than once (RFC 8707's `resource`, RFC 8693's
+/// `audience`). postern reads neither; the first value is kept.
+const REPEATABLE: [&str; 2] = ["resource", "audience"];
+
 /// The parameters of a GET (query) or POST (form body) request. A parameter given twice is
 /// refused (RFC 6749 3.1 and 3.2): taking either value would let something in front of
 /// postern that reads the other one see another `client_id` or `redirect_uri` than postern.
@@ -47,6 +51,10 @@ pub async fn params<B: RequestBody>(
     };
     let mut params = HashMap::with_capacity(pairs.len());
     for (name, value) in pairs {
+        if REPEATABLE.contains(&name.as_str()) {
+            params.entry(name).or_insert(value);
+            continue;
+        }
         if params.insert(name, value).is_some() {
             return Err(AppError::refused(
                 StatusCode::BAD_REQUEST,

@@ -129,8 +129,11 @@ async fn register_begin<B: RequestBody>(state: &AppState, request: Request<B>) -
     let session = changing_session(state, &parts.headers).await?;
     let user = &session.user;
     let handle = records::user_handle(&state.store, &user.name).await?;
-    let exclude = records::list(&state.store, &user.name)
-        .await?
+    let registered = records::list(&state.store, &user.name).await?;
+    if registered.len() >= changes::MAX_PASSKEYS_PER_USER {
+        return Err(changes::too_many_passkeys());
+    }
+    let exclude = registered
         .into_iter()
         .map(|passkey| passkey.credential.cred_id)
         .collect();

@@ -51,6 +51,15 @@ fn announce(
 /// authenticator could grow both without end. Twenty is far past anyone's keys and phones.
 pub const MAX_PASSKEYS_PER_USER: usize = 20;
 
+/// 409 past `MAX_PASSKEYS_PER_USER`: at `register/begin` (before the authenticator makes a
+/// credential it would keep for nothing) and again at `finish`.
+pub fn too_many_passkeys() -> AppError {
+    AppError::refused(
+        StatusCode::CONFLICT,
+        "You have 20 passkeys, the most postern keeps: remove one first",
+    )
+}
+
 /// Registers `passkey` for the session's user, unless its credential is registered already
 /// (to anyone: 409) or the user has `MAX_PASSKEYS_PER_USER` (409). Like every change of second factors, it moves the user's stamp: their
 /// bearer tokens and cached Basic credentials end (a cached Basic credential would otherwise
@@ -76,12 +85,10 @@ pub async fn add(
                 "This passkey is already registered",
             ));
         }
-        // Counted under the user's lock: two registrations at once cannot both pass.
-        if records::list(&state.store, &session.user.name).await?.len() >= MAX_PASSKEYS_PER_USER {
-            return Err(AppError::refused(
-                StatusCode::CONFLICT,
-                "You have 20 passkeys, the most postern keeps: remove one first",
-            ));
+        // Counted again under the user's lock: two registrations at once cannot both pass.
+        let registered = records::list(&state.store, &session.user.name).await?.len();
+        if registered >= MAX_PASSKEYS_PER_USER {
+            return Err(too_many_passkeys());
         }
         passkeys_changed(&held, &session.user).await?;
         records::save(&held, passkey).await?;

@@ -742,6 +742,11 @@ async fn new_recovery_codes_are_limited_per_user() {
     );
     let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=120).contains(&retry_after), "{retry_after}");
+    assert!(
+        limited.body.contains("new recovery codes 3 times just now"),
+        "{}",
+        limited.body
+    );
     assert!(!limited.body.contains("<li><code>"), "no codes were made");
 }
 

@@ -860,10 +860,14 @@ async fn tokens_name_the_passkey_that_signed_in() {
 async fn a_user_registers_at_most_twenty_passkeys() {
     let server = server().await;
     let (cookie, csrf) = session(&server, "alice").await;
-    for _ in 0..20 {
+    let (other_cookie, other_csrf) = session(&server, "alice").await;
+    for _ in 0..19 {
         register(&server, &cookie, &csrf).await;
     }
+    // Begun with 19, finished with 20 already there (another browser's registration landed
+    // meanwhile): refused at finish.
     let options = register_begin(&server, &cookie, &csrf).await;
+    register(&server, &other_cookie, &other_csrf).await;
     assert_eq!(options.status, StatusCode::OK, "{}", options.body);
     let credential = SoftAuthenticator::new(ORIGIN, RP_ID).register(&options.json());
     let refused = register_finish(
@@ -885,4 +889,7 @@ async fn a_user_registers_at_most_twenty_passkeys() {
         .send()
         .await;
     assert_eq!(listed.json()["passkeys"].as_array().unwrap().len(), 20);
+    // With 20, already `begin` refuses, before an authenticator makes a credential.
+    let begun = register_begin(&server, &cookie, &csrf).await;
+    assert_eq!(begun.status, StatusCode::CONFLICT, "{}", begun.body);
 }

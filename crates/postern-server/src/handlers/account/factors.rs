@@ -299,8 +299,14 @@ pub(super) async fn recovery_codes(caller: &Caller<'_>) -> AppResult {
         .take_token(&bucket, RECOVERY_CODES_PER_SEC, RECOVERY_CODES_BURST)
         .await?
     {
+        // Not the failed-sign-in sentence: nothing failed, the user made codes often.
         let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        return refused_by(caller, AppError::Limited { retry_after }).await;
+        let why = format!(
+            "You made new recovery codes {RECOVERY_CODES_BURST} times just now. Try again in {retry_after} s."
+        );
+        let mut page = refused(caller, StatusCode::TOO_MANY_REQUESTS, &why).await?;
+        respond::set_retry_after(&mut page, retry_after);
+        return Ok(page);
     }
     let codes = generate_recovery_codes();
     let mut hashes = Vec::with_capacity(codes.len());

@@ -923,3 +923,34 @@ async fn users_of_two_providers_with_the_same_name_see_and_end_only_their_own_se
         StatusCode::OK
     );
 }
+
+/// A provider's user keeps at most `session.max_sessions_per_user` sessions too: the third
+/// sign-in with a cap of 2 ends the first.
+#[tokio::test]
+async fn a_provider_user_s_sign_ins_are_capped_like_everyone_s() {
+    let fake = FakeProvider::start(Account::default()).await;
+    let server = server(&format!(
+        "[session]\nmax_sessions_per_user = 2\n{}",
+        fake.google_config("allowed_domains = [\"example.org\"]")
+    ))
+    .await;
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let started = start(&server, "google").await;
+        let code = fake.sign_in(&started.url);
+        let state = &started.query["state"];
+        let response = callback(&server, "google", &code, state, Some(&started.cookie)).await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+        sessions.push(response.session_cookie().expect("a session"));
+        tokio::time::sleep(std::time::Duration::from_millis(1_050)).await;
+    }
+    let mut statuses = Vec::new();
+    for session in &sessions {
+        statuses.push(identity(&server, session).await.status);
+    }
+    assert_eq!(
+        statuses,
+        [StatusCode::UNAUTHORIZED, StatusCode::OK, StatusCode::OK],
+        "the oldest ended, the newest two live"
+    );
+}

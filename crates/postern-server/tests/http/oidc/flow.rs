@@ -477,8 +477,9 @@ async fn a_repeated_parameter_is_refused() {
     let (server, _keys) = start().await;
     let cookie = server.login("alice").await;
     let pkce = Pkce::new();
+    // The registered address twice: the same value, so only the repetition can refuse it.
     let twice = format!(
-        "{}&redirect_uri=https%3A%2F%2Fother.example.com%2Fcb",
+        "{}&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb",
         authorize_path("basic", &pkce, &[])
     );
     let refused = server.get(&twice).header("cookie", &cookie).send().await;
@@ -496,6 +497,16 @@ async fn a_repeated_parameter_is_refused() {
         .await;
     assert_eq!(token.status, StatusCode::BAD_REQUEST, "{}", token.body);
     assert_eq!(token.json()["error"], "invalid_request");
-    // Once each, the same request goes through.
+    // Once each, the same request goes through; `resource` may repeat (RFC 8707).
     code_for(&server, &cookie, "basic", &pkce, &[]).await;
+    let resources = format!(
+        "{}&resource=https%3A%2F%2Fa.example.com&resource=https%3A%2F%2Fb.example.com",
+        authorize_path("basic", &pkce, &[])
+    );
+    let back = server
+        .get(&resources)
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert!(back_at_client(&back).contains_key("code"), "{}", back.body);
 }
