@@ -78,6 +78,12 @@ const BUSY_MESSAGE: &str = "Too many sign-ins in progress, try again";
 const INTERNAL_MESSAGE: &str = "Internal Server Error";
 
 impl AppError {
+    /// 400 for a form body that does not parse (a field given twice): said as such, not
+    /// read as an empty form that would pass for an expired one.
+    pub fn unreadable_form() -> Self {
+        Self::refused(StatusCode::BAD_REQUEST, "The form could not be read.")
+    }
+
     pub fn refused(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
         Self::Refused {
             status,

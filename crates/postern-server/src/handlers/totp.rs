@@ -122,7 +122,7 @@ pub async fn submit_form<B: RequestBody>(
     };
     let choices = Choices::of(state, &token).await?;
     let form: CodeForm =
-        serde_urlencoded::from_bytes(&body).map_err(|_| super::account::unreadable_form())?;
+        serde_urlencoded::from_bytes(&body).map_err(|_| AppError::unreadable_form())?;
     if !state
         .csrf
         .verify(CsrfBinding::PreSession(token.as_str()), &form.csrf)

@@ -149,11 +149,6 @@ pub async fn page<B>(state: &AppState, request: &Request<B>) -> AppResult {
     view::render(state, &session, shown, StatusCode::OK).await
 }
 
-/// 400 for a form body that does not parse.
-pub(crate) fn unreadable_form() -> AppError {
-    AppError::refused(StatusCode::BAD_REQUEST, "The form could not be read.")
-}
-
 /// `POST /account/<action>`.
 pub async fn submit<B: RequestBody>(
     state: &AppState,
@@ -167,7 +162,8 @@ pub async fn submit<B: RequestBody>(
         .ok_or(AppError::Unauthorized)?;
     // A form that does not parse (a field given twice) is the client's error, said as such:
     // read as an empty form it would pass for an expired one.
-    let form: AccountForm = serde_urlencoded::from_bytes(&body).map_err(|_| unreadable_form())?;
+    let form: AccountForm =
+        serde_urlencoded::from_bytes(&body).map_err(|_| AppError::unreadable_form())?;
     if !state
         .csrf
         .verify(CsrfBinding::Session(&session.key), &form.csrf)
