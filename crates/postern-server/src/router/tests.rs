@@ -118,7 +118,8 @@ const TABLE: &[(&str, &[(Method, &str)])] = &[
     ),
     (
         "/api/ws-token",
-        &[(Method::GET, "TicketIssue"), (Method::HEAD, "TicketIssue")],
+        // Not HEAD: it stores a ticket.
+        &[(Method::GET, "TicketIssue")],
     ),
     (
         "/api/session",
