@@ -56,7 +56,9 @@ pub const MAX_PASSKEYS_PER_USER: usize = 20;
 pub fn too_many_passkeys() -> AppError {
     AppError::refused(
         StatusCode::CONFLICT,
-        "You have 20 passkeys, the most postern keeps: remove one first",
+        format!(
+            "You have {MAX_PASSKEYS_PER_USER} passkeys, the most postern keeps: remove one first"
+        ),
     )
 }
 

@@ -222,13 +222,7 @@ async fn a_headless_success_does_not_end_the_streak() {
     ))
     .await;
     guess_wrong_from_many_clients(&server, 2).await;
-    let basic = format!(
-        "Basic {}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            format!("alice:{PASSWORD}")
-        )
-    );
+    let basic = crate::headless::basic("alice", PASSWORD);
     let script = server
         .get("/api/auth/traefik")
         .header("x-forwarded-for", "192.0.2.50")

@@ -21,7 +21,8 @@ pub(crate) async fn server(api: &str) -> TestServer {
     TestServer::with_config(&text).await
 }
 
-fn basic(user: &str, password: &str) -> String {
+/// An `Authorization: Basic` value for `user` and `password`.
+pub(crate) fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
 }
 

@@ -169,13 +169,7 @@ async fn a_headless_success_leaves_the_accounts_failures_counted() {
         "https://auth.example.com",
         "[limits]\nmax_failures_per_user = 3\n[api]\nbasic_auth = true\n",
     );
-    let basic = format!(
-        "Basic {}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            format!("alice:{PASSWORD}")
-        )
-    );
+    let basic = crate::headless::basic("alice", PASSWORD);
     for headless in ["basic", "/api/auth/login"] {
         let server = TestServer::with_config(&text).await;
         two_failures(&server, 0).await;

@@ -778,12 +778,7 @@ async fn the_last_second_factor_stays_while_a_two_factor_app_needs_it() {
         "{}",
         refused.body
     );
-    let listed = server
-        .get("/api/webauthn/passkeys")
-        .header("cookie", &cookie)
-        .send()
-        .await;
-    assert_eq!(listed.json()["passkeys"].as_array().unwrap().len(), 1);
+    assert_eq!(listed(&server, &cookie).await.len(), 1);
 }
 
 /// What ID tokens and identity tokens say of a sign-in (`amr`) names the passkey: RFC 8176's
@@ -883,12 +878,7 @@ async fn a_user_registers_at_most_twenty_passkeys() {
         "{}",
         refused.body
     );
-    let listed = server
-        .get("/api/webauthn/passkeys")
-        .header("cookie", &cookie)
-        .send()
-        .await;
-    assert_eq!(listed.json()["passkeys"].as_array().unwrap().len(), 20);
+    assert_eq!(listed(&server, &cookie).await.len(), 20);
     // With 20, already `begin` refuses, before an authenticator makes a credential.
     let begun = register_begin(&server, &cookie, &csrf).await;
     assert_eq!(begun.status, StatusCode::CONFLICT, "{}", begun.body);

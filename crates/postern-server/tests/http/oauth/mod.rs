@@ -936,12 +936,7 @@ async fn a_provider_user_s_sign_ins_are_capped_like_everyone_s() {
     .await;
     let mut sessions = Vec::new();
     for _ in 0..3 {
-        let started = start(&server, "google").await;
-        let code = fake.sign_in(&started.url);
-        let state = &started.query["state"];
-        let response = callback(&server, "google", &code, state, Some(&started.cookie)).await;
-        assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
-        sessions.push(response.session_cookie().expect("a session"));
+        sessions.push(signed_in_through(&server, &fake, "google").await);
         tokio::time::sleep(std::time::Duration::from_millis(1_050)).await;
     }
     let mut statuses = Vec::new();
