@@ -31,14 +31,20 @@ pub fn find_map<'a, T>(
     name: &str,
     read: impl Fn(&'a str) -> Option<T>,
 ) -> Option<T> {
+    values(headers, name).find_map(read)
+}
+
+/// Every value of cookie `name` across all `Cookie` headers, in the order the browser sent
+/// them.
+pub fn values<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|line| line.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(key, _)| *key == name)
-        .find_map(|(_, value)| read(value.trim_matches('"')))
+        .filter(move |(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"'))
 }
 
 /// The login page's pre-session cookie, when well formed (16 random bytes, base64url): the

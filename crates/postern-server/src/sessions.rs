@@ -55,15 +55,63 @@ pub async fn current(
 
 /// `current`, with the user looked up in `users`: the check path passes the table of the same
 /// live state as its rules.
+///
+/// A browser may hold several session cookies: one `session.cookie_domain` set and a
+/// host-only one from before it was set (or the other way round), or one a sibling subdomain
+/// set. It sends them all, oldest first, and the oldest may name a session that has ended:
+/// reading only the first, a user who signed in again was sent back to the login page by the
+/// cookie of their old session, in a loop, until the browser dropped it. So the first live
+/// session among them is the current one, reading at most `MOST_SESSION_COOKIES` of them.
 pub async fn current_among(
     state: &AppState,
     users: &UserTable,
     headers: &HeaderMap,
 ) -> Result<Option<CurrentSession>, StoreError> {
-    let Some(key) = cookies::find_map(headers, &state.session_cookie.name, SessionToken::hash_of)
-    else {
+    let Some(first) = named_sessions(state, headers).next() else {
         return Ok(None);
     };
+    if let Some(session) = live(state, users, first).await? {
+        return Ok(Some(session));
+    }
+    // Rare (a stale cookie sent first): boxed, so that the check's future, which every
+    // request's box copies (router.rs), does not grow by this loop's state.
+    Box::pin(first_live(state, users, named_sessions(state, headers).skip(1))).await
+}
+
+/// The first live session among `keys`.
+async fn first_live(
+    state: &AppState,
+    users: &UserTable,
+    keys: impl Iterator<Item = TokenHash>,
+) -> Result<Option<CurrentSession>, StoreError> {
+    for key in keys {
+        if let Some(session) = live(state, users, key).await? {
+            return Ok(Some(session));
+        }
+    }
+    Ok(None)
+}
+
+/// The most session cookies one request makes postern look up: a browser holds one or two
+/// (see `current_among`); a client that sends hundreds gets no more store reads than this.
+const MOST_SESSION_COOKIES: usize = 4;
+
+/// The sessions the request's well-formed session cookies name, in the order sent.
+pub fn named_sessions<'a>(
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+) -> impl Iterator<Item = TokenHash> + 'a {
+    cookies::values(headers, &state.session_cookie.name)
+        .filter_map(SessionToken::hash_of)
+        .take(MOST_SESSION_COOKIES)
+}
+
+/// The session `key` names, if it is live and its user still exists.
+async fn live(
+    state: &AppState,
+    users: &UserTable,
+    key: TokenHash,
+) -> Result<Option<CurrentSession>, StoreError> {
     let Some(record) = state.store.get_session(&key).await? else {
         return Ok(None);
     };
@@ -293,10 +341,35 @@ pub fn cookie_for(state: &AppState, token: &SessionToken, record: &SessionRecord
     state.session_cookie.issue(token.as_str(), persistent)
 }
 
-/// Ends the session server-side. Deleting what is already gone is fine.
-pub async fn end(state: &AppState, session: &CurrentSession) -> Result<(), StoreError> {
-    state
-        .store
-        .delete_session(&session.key, &session.record.user)
-        .await
+/// Changes that delete every session among `keys` (`named_sessions`) the store still holds,
+/// whoever's: a sign-in or sign-out ends them all, or the browser's next request would be
+/// signed in by another of its cookies (see `current_among`).
+pub async fn deletions(state: &AppState, keys: &[TokenHash]) -> Result<Vec<Change>, StoreError> {
+    let mut changes = Vec::with_capacity(keys.len());
+    // A browser may send one cookie twice: one deletion each.
+    let firsts = keys
+        .iter()
+        .enumerate()
+        .filter(|(at, key)| !keys[..*at].contains(key));
+    for (_, key) in firsts {
+        if let Some(record) = state.store.get_session(key).await? {
+            changes.push(Change::DeleteSession {
+                hash: *key,
+                user: record.user.clone(),
+            });
+        }
+    }
+    Ok(changes)
+}
+
+/// Ends every session among `keys` the store still holds (`deletions`, in one write).
+/// Returns how many ended.
+pub async fn end_named(state: &AppState, keys: &[TokenHash]) -> Result<usize, StoreError> {
+    let ending = deletions(state, keys).await?;
+    let ended = ending.len();
+    // Nothing to end, no write (on the embedded store an empty commit still syncs the file).
+    if ended > 0 {
+        state.store.apply(ending).await?;
+    }
+    Ok(ended)
 }

@@ -10,7 +10,6 @@ use postern_core::csrf::CsrfBinding;
 use postern_core::session::{AuthLevel, WayIn};
 use postern_core::token::random_text;
 use postern_core::users::User;
-use postern_store::Change;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -274,12 +273,9 @@ pub async fn sign_in(
         Some(attempt) => attempt.settled_by_sign_in(state, user).await?,
         None => Vec::new(),
     };
-    if let Some(previous) = sessions::current(state, headers).await? {
-        changes.push(Change::DeleteSession {
-            hash: previous.key,
-            user: previous.record.user.clone(),
-        });
-    }
+    // Every session the browser held ends: one left would sign it in as before.
+    let held: Vec<_> = sessions::named_sessions(state, headers).collect();
+    changes.extend(sessions::deletions(state, &held).await?);
     let device = sessions::Device::of(client, headers, method);
     let (token, record, session) =
         sessions::new_session(state, user, level, authentication, remember, &device);

@@ -28,6 +28,7 @@ async fn log_out<B: RequestBody>(
     request: Request<B>,
 ) -> Result<CsrfForm, AppError> {
     let session = sessions::current(state, request.headers()).await?;
+    let named: Vec<_> = sessions::named_sessions(state, request.headers()).collect();
     let header_token = request::csrf_header(request.headers()).map(str::to_owned);
     let is_form = request::content_type_is(request.headers(), "application/x-www-form-urlencoded");
     let (_, body) = request::read_body(request).await?;
@@ -48,8 +49,9 @@ async fn log_out<B: RequestBody>(
     ) {
         return Err(AppError::BadCsrf);
     }
-    sessions::end(state, &session).await?;
-    tracing::info!(target: "audit", event = "logout", user = %session.record.user);
+    // With the session, any other the browser's cookies name: the next would sign it in again.
+    let others = sessions::end_named(state, &named).await?.saturating_sub(1);
+    tracing::info!(target: "audit", event = "logout", user = %session.record.user, others);
     Ok(form)
 }
 

@@ -336,9 +336,9 @@ async fn start_session(
             name,
             groups,
         } => {
-            if let Some(previous) = sessions::current(state, headers).await? {
-                sessions::end(state, &previous).await?;
-            }
+            // Every session the browser held ends, as `login::sign_in` does.
+            let held: Vec<_> = sessions::named_sessions(state, headers).collect();
+            sessions::end_named(state, &held).await?;
             let external = ExternalIdentity {
                 provider: provider.to_owned(),
                 email,

@@ -477,6 +477,7 @@ pub async fn end_session<B: RequestBody>(
         return Err(AppError::refused(StatusCode::NOT_FOUND, "Not Found"));
     };
     let session = sessions::current(state, request.headers()).await?;
+    let named: Vec<_> = sessions::named_sessions(state, request.headers()).collect();
     let form = params(request).await?;
     let get = |name: &str| form.get(name).filter(|value| !value.is_empty());
     let hint = get("id_token_hint").and_then(|hint| verify_hint(provider, hint));
@@ -509,7 +510,8 @@ pub async fn end_session<B: RequestBody>(
             &state.config.portal_url("/logout"),
         ));
     }
-    sessions::end(state, &session).await?;
+    // With the session, any other the browser's cookies name (as `/logout` does).
+    sessions::end_named(state, &named).await?;
     let mut response = after_logout(state, target, get("state"));
     respond::add_cookie(&mut response, &state.session_cookie.expire());
     Ok(response)

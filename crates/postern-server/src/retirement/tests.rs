@@ -96,7 +96,9 @@ async fn a_checks_late_deadline_move_does_not_bring_back_a_signed_out_session() 
     let state = std::sync::Arc::new(alice_and_bob());
     let (_, headers, read) = alice_session_due_a_move(&state).await;
 
-    crate::sessions::end(&state, &read).await.unwrap();
+    crate::sessions::end_named(&state, &[read.key])
+        .await
+        .unwrap();
     crate::sessions::touch_if_due(&state, &read);
     tokio::time::sleep(Duration::from_millis(100)).await;
 

@@ -24,6 +24,7 @@ mod passkeys;
 mod protocols;
 mod routes;
 mod session_api;
+mod session_cookies;
 mod session_list;
 mod tickets;
 mod tls;

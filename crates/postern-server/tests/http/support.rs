@@ -192,6 +192,19 @@ impl TestServer {
             .expect("login sets the session cookie")
     }
 
+    /// `POST /api/logout` with `cookies` and the CSRF token of their session (asserting `200`).
+    pub async fn logout(&self, cookies: &str) -> TestResponse {
+        let csrf = self.csrf(cookies).await;
+        let response = self
+            .post("/api/logout")
+            .header("cookie", cookies)
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        response
+    }
+
     /// The CSRF token for a session cookie.
     pub async fn csrf(&self, cookie: &str) -> String {
         let response = self.get("/api/csrf").header("cookie", cookie).send().await;
