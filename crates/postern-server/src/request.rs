@@ -134,6 +134,19 @@ pub fn forwarded_https(state: &AppState, peer: SocketAddr, claimed: Scheme) -> b
     }
 }
 
+/// Whether a form's POST came from a page of this origin, as the browser tells it in
+/// `Sec-Fetch-Site` (every current browser sends it; `none` is the user's own action, such as
+/// a reload). A request without it passes: an older browser or a script, still held to the
+/// form's CSRF token. `Origin` cannot tell the same: postern's pages send `Referrer-Policy:
+/// no-referrer`, under which a browser sends `Origin: null` with every form, as any other
+/// site's page can.
+pub fn sent_from_own_page(headers: &HeaderMap) -> bool {
+    match headers.get("sec-fetch-site") {
+        None => true,
+        Some(site) => matches!(site.as_bytes(), b"same-origin" | b"none"),
+    }
+}
+
 /// The request's `Origin` matches `app_url` (or there is none).
 pub fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     match headers.get(header::ORIGIN) {

@@ -234,6 +234,21 @@ impl Route {
     /// The UI and API routes share a per-client token bucket. The check path is exempt (every
     /// asset of every page passes it), and so are health probes, static assets and the
     /// provider's published documents (rendered at start, fetched by every relying party).
+    /// The forms of postern's own pages. A sibling subdomain can plant cookies on postern's
+    /// host and learn the CSRF token of a pre-session cookie it planted, so a form it posts
+    /// would carry a valid token (signing the victim's browser in as its own account, say):
+    /// these routes also refuse a POST the browser says came from another site.
+    fn is_own_form(&self) -> bool {
+        matches!(
+            self,
+            Self::LoginForm
+                | Self::LogoutForm
+                | Self::TotpForm
+                | Self::AccountForm(_)
+                | Self::OidcConsent
+        )
+    }
+
     fn is_rate_limited(&self) -> bool {
         !matches!(
             self,
@@ -328,6 +343,13 @@ async fn answer_route<B: RequestBody>(
     route: Route,
 ) -> HttpResponse {
     let mode = route.mode();
+    if route.is_own_form() && !request::sent_from_own_page(request.headers()) {
+        return AppError::refused(
+            StatusCode::FORBIDDEN,
+            "This form was sent from another site. Open the page on this site and send it from there.",
+        )
+        .answer(&state, mode);
+    }
     if route.is_rate_limited()
         && let Err(limited) = rate_limit(&state, peer, &request).await
     {

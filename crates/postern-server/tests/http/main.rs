@@ -19,6 +19,7 @@ mod logout;
 mod notify;
 mod oauth;
 mod oidc;
+mod own_forms;
 mod pages;
 mod passkeys;
 mod protocols;

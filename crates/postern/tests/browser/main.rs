@@ -1,6 +1,7 @@
 //! Real headless Chromium (Debian's `chromium`, driven by npm `playwright-core`, both installed
 //! by `.ci/install-peers`) walks the password + TOTP sign-in, the signed-in, "no access" and
-//! sign-out pages, and the OpenID Connect sign-in through a real oidc-provider; and the account
+//! sign-out pages, and the OpenID Connect sign-in through a real oidc-provider; a sibling
+//! subdomain's login form, refused (`sibling.mjs`); and the account
 //! page with a user's own TOTP set-up; and passkeys with a virtual authenticator on two replicas
 //! (`passkeys.rs`); in light and dark colour schemes on a desktop and a
 //! phone window, with axe-core (npm) auditing every postern page for WCAG 2.1 AA. Screenshots
@@ -313,5 +314,65 @@ fn the_account_page_sets_up_totp_in_chromium_on_desktop_and_phone() {
             "16-account-reauth",
         ],
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A page on a sibling subdomain plants a pre-session cookie for the whole domain and posts
+/// postern's login form with the attacker's credentials and that cookie's CSRF token (login
+/// CSRF): real Chromium says `Sec-Fetch-Site: same-site`, and postern refuses the form. The
+/// same browser then signs in from postern's own page.
+#[test]
+fn a_sibling_subdomain_s_login_form_is_refused_in_chromium() {
+    let _one = ONE_WALK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let here = browser_dir();
+    let dir = std::env::temp_dir().join(format!("postern-sibling-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hash = postern_core::password::hash_password(PASSWORD.as_bytes()).unwrap();
+    // HTTPS on both sides: browsers send `Sec-Fetch-Site` to secure origins only.
+    let ca = postern_testkit::TestCa::new();
+    let (cert, key) = ca.issue_files("postern", &["auth.example.com"]);
+    let (sibling_cert, sibling_key) = ca.issue_files("sibling", &["evil.example.com"]);
+    let (_server, port) = serve(&dir, "postern.log", |port| {
+        format!(
+            "app_url = \"https://auth.example.com:{port}\"\nsecret = \"a-sibling-test-secret-long-enough-for-it\"\n\
+             [server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\
+             [[users]]\nname = \"mallory\"\npassword_hash = \"{hash}\"\n",
+            cert.display(),
+            key.display()
+        )
+    });
+    let output = Command::new("node")
+        .arg(here.join("sibling.mjs"))
+        .current_dir(&here)
+        .env("POSTERN_URL", format!("https://auth.example.com:{port}"))
+        .env("POSTERN_DIRECT", format!("https://127.0.0.1:{port}"))
+        .env("SIBLING_CERT", &sibling_cert)
+        .env("SIBLING_KEY", &sibling_key)
+        .env("USER", "mallory")
+        .env("PASSWORD", PASSWORD)
+        .output()
+        .expect("node runs (install Node.js)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let log = std::fs::read_to_string(dir.join("postern.log")).unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "sibling.mjs failed:\n{stdout}\n{}\npostern log:\n{log}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let attacked = &seen["attacked"];
+    assert_eq!(attacked["sessions"], 0, "signed in by the sibling: {seen}");
+    assert_eq!(attacked["heading"], "Forbidden", "{seen}");
+    assert!(
+        attacked["body"]
+            .as_str()
+            .unwrap()
+            .contains("This form was sent from another site"),
+        "{seen}"
+    );
+    assert_eq!(seen["own"]["sessions"], 1, "{seen}");
     let _ = std::fs::remove_dir_all(&dir);
 }
