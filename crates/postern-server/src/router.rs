@@ -231,13 +231,12 @@ impl Route {
         }
     }
 
-    /// The UI and API routes share a per-client token bucket. The check path is exempt (every
-    /// asset of every page passes it), and so are health probes, static assets and the
-    /// provider's published documents (rendered at start, fetched by every relying party).
-    /// The forms of postern's own pages. A sibling subdomain can plant cookies on postern's
-    /// host and learn the CSRF token of a pre-session cookie it planted, so a form it posts
-    /// would carry a valid token (signing the victim's browser in as its own account, say):
-    /// these routes also refuse a POST the browser says came from another site.
+    /// The forms of postern's own pages, which refuse a POST the browser says came from
+    /// another site (`request::sent_from_own_page`): a page on a sibling host can plant a
+    /// pre-session cookie and learn its CSRF token, so its form would carry a valid one.
+    /// Defence in depth only: such a host can plant a session cookie as well (docs/security.md,
+    /// "Hosts under the cookie domain"). Not the provider's endpoints that relying parties
+    /// call from their own sites (authorize, end_session, token) nor OAuth callbacks.
     fn is_own_form(&self) -> bool {
         matches!(
             self,
@@ -249,6 +248,9 @@ impl Route {
         )
     }
 
+    /// The UI and API routes share a per-client token bucket. The check path is exempt (every
+    /// asset of every page passes it), and so are health probes, static assets and the
+    /// provider's published documents (rendered at start, fetched by every relying party).
     fn is_rate_limited(&self) -> bool {
         !matches!(
             self,

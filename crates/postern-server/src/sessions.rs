@@ -62,6 +62,8 @@ pub async fn current(
 /// reading only the first, a user who signed in again was sent back to the login page by the
 /// cookie of their old session, in a loop, until the browser dropped it. So the first live
 /// session among them is the current one, reading at most `MOST_SESSION_COOKIES` of them.
+/// (A host under the cookie domain can plant a session cookie, first or not: such hosts are
+/// trusted with sessions anyway, docs/security.md.)
 pub async fn current_among(
     state: &AppState,
     users: &UserTable,
@@ -75,7 +77,8 @@ pub async fn current_among(
     }
     // Rare (a stale cookie sent first): boxed, so that the check's future, which every
     // request's box copies (router.rs), does not grow by this loop's state.
-    Box::pin(first_live(state, users, named_sessions(state, headers).skip(1))).await
+    let rest = named_sessions(state, headers).filter(|key| *key != first);
+    Box::pin(first_live(state, users, rest)).await
 }
 
 /// The first live session among `keys`.
@@ -92,9 +95,10 @@ async fn first_live(
     Ok(None)
 }
 
-/// The most session cookies one request makes postern look up: a browser holds one or two
-/// (see `current_among`); a client that sends hundreds gets no more store reads than this.
-const MOST_SESSION_COOKIES: usize = 4;
+/// The most session cookies one request makes postern look up: a browser holds one, or two
+/// or three after `cookie_domain` changed (see `current_among`); a client that sends hundreds
+/// gets no more store reads than this.
+const MOST_SESSION_COOKIES: usize = 3;
 
 /// The sessions the request's well-formed session cookies name, in the order sent.
 pub fn named_sessions<'a>(

@@ -511,7 +511,8 @@ pub async fn end_session<B: RequestBody>(
         ));
     }
     // With the session, any other the browser's cookies name (as `/logout` does).
-    sessions::end_named(state, &named).await?;
+    let others = sessions::end_named(state, &named).await?.saturating_sub(1);
+    tracing::info!(target: "audit", event = "logout", user = %session.record.user, others);
     let mut response = after_logout(state, target, get("state"));
     respond::add_cookie(&mut response, &state.session_cookie.expire());
     Ok(response)

@@ -106,3 +106,36 @@ async fn the_json_login_is_not_an_own_form() {
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
 }
+
+/// Relying parties and providers send browsers to these from their own sites: the own-form
+/// refusal must never reach them.
+#[tokio::test]
+async fn the_provider_s_and_callback_routes_take_requests_from_other_sites() {
+    let server = TestServer::start().await;
+    for (method, path) in [
+        ("POST", "/oidc/authorize"),
+        ("GET", "/oidc/authorize"),
+        ("POST", "/oidc/logout"),
+        ("GET", "/oidc/logout"),
+        ("POST", "/oidc/token"),
+        ("GET", "/api/oauth/callback/github?code=x&state=y"),
+        ("POST", "/api/ticket/redeem"),
+        ("POST", "/api/logout"),
+    ] {
+        let response = server
+            .request(method.parse().unwrap(), path)
+            .header("sec-fetch-site", "cross-site")
+            .browser()
+            .form(&[("x", "y")])
+            .send()
+            .await;
+        assert!(
+            !response
+                .body
+                .contains("This form was sent from another site"),
+            "{method} {path}: {} {}",
+            response.status,
+            response.body
+        );
+    }
+}

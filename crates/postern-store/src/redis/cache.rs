@@ -398,4 +398,29 @@ mod tests {
         assert!(second.iter().all(|hash| cache.lookup(hash).is_ok()));
         assert_eq!(cache.inner.len.load(Ordering::Acquire), 100);
     }
+
+    /// Fills, invalidations and flushes from several threads at once: afterwards the count of
+    /// places is the number of entries held, within the size.
+    #[test]
+    fn the_count_stays_exact_under_concurrent_changes() {
+        let cache = SessionCache::new(NonZeroUsize::new(50).unwrap());
+        cache.set_live(true);
+        std::thread::scope(|scope| {
+            for thread in 0..4u32 {
+                let cache = &cache;
+                scope.spawn(move || {
+                    for i in 0..5_000u32 {
+                        let hash = TokenHash::of(&(thread * 1_000_000 + i % 300).to_le_bytes());
+                        match i % 7 {
+                            0 => cache.invalidate(&hash),
+                            1 if i % 700 == 1 => cache.invalidate_all(),
+                            _ => fill_all(cache, std::iter::once(hash)),
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(cache.inner.len.load(Ordering::Acquire), held(&cache));
+        assert!(held(&cache) <= 50, "{}", held(&cache));
+    }
 }
