@@ -350,7 +350,7 @@ pub fn cookie_for(state: &AppState, token: &SessionToken, record: &SessionRecord
 /// signed in by another of its cookies (see `current_among`).
 pub async fn deletions(state: &AppState, keys: &[TokenHash]) -> Result<Vec<Change>, StoreError> {
     let mut changes = Vec::with_capacity(keys.len());
-    // A browser may send one cookie twice: one deletion each.
+    // A browser may send one cookie twice: one deletion for it, not two.
     let firsts = keys
         .iter()
         .enumerate()
