@@ -3,7 +3,7 @@
 //! (+ `X-Original-Method`), else the same X-Forwarded set; envoy sends the original `Host`,
 //! `X-Forwarded-Proto`, and the original path appended to `/api/auth/envoy`.
 
-use http::{HeaderMap, HeaderName, Method};
+use http::{HeaderMap, HeaderValue, Method};
 
 use crate::canonical::{self, Ambiguity, CanonicalError, CanonicalPath};
 
@@ -62,6 +62,12 @@ pub enum Scheme {
 
 impl Scheme {
     fn parse(text: &str, header: &'static str) -> Result<Self, TargetError> {
+        // What every proxy sends, answered before the list is split.
+        match text {
+            "https" => return Ok(Self::Https),
+            "http" => return Ok(Self::Http),
+            _ => {}
+        }
         // A proxy chain may send "https,http"; the first entry is the client-facing one.
         let first = first_entry(text);
         if first.eq_ignore_ascii_case("https") {
@@ -129,13 +135,14 @@ impl ForwardedRequest {
         headers: &HeaderMap,
         own: &OwnRequest<'_>,
     ) -> Result<Self, TargetError> {
+        let sent = Sent::collect(headers);
         match kind {
-            ProxyKind::Traefik | ProxyKind::Caddy => from_forwarded_set(headers),
-            ProxyKind::Nginx => match text(headers, &X_ORIGINAL_URL)? {
-                Some(url) => from_original_url(headers, url),
-                None => from_forwarded_set(headers),
+            ProxyKind::Traefik | ProxyKind::Caddy => from_forwarded_set(&sent),
+            ProxyKind::Nginx => match text(sent.original_url, X_ORIGINAL_URL)? {
+                Some(url) => from_original_url(&sent, url),
+                None => from_forwarded_set(&sent),
             },
-            ProxyKind::Envoy => from_envoy(headers, own),
+            ProxyKind::Envoy => from_envoy(&sent, own),
         }
     }
 }
@@ -151,61 +158,94 @@ pub struct OwnRequest<'a> {
     pub envoy_path: &'a str,
 }
 
-/// A header the target is read from: its name, looked up as is (a lookup by `&str` parses the
-/// name again on every request), and how an error spells it.
-struct Named {
-    name: HeaderName,
-    label: &'static str,
+/// How an error names each header a target is read from.
+const X_FORWARDED_PROTO: &str = "X-Forwarded-Proto";
+const X_FORWARDED_HOST: &str = "X-Forwarded-Host";
+const X_FORWARDED_URI: &str = "X-Forwarded-Uri";
+const X_FORWARDED_METHOD: &str = "X-Forwarded-Method";
+const X_ORIGINAL_URL: &str = "X-Original-URL";
+const X_ORIGINAL_METHOD: &str = "X-Original-Method";
+const HOST: &str = "Host";
+
+/// The first value of each header a target may be read from, as `HeaderMap::get` gives it
+/// (a test holds the two together for repeated headers), found in one pass over the request's
+/// headers. Why one pass: a lookup hashes the whole name (FNV, byte by byte) before it probes,
+/// and the four lookups of a traefik check were 800 of its 27,100 instructions under callgrind
+/// (docs/performance.md, "The seventeenth session"); comparing the ten or so names a proxy
+/// sends costs a fraction of that.
+#[derive(Default)]
+struct Sent<'a> {
+    forwarded_proto: Option<&'a HeaderValue>,
+    forwarded_host: Option<&'a HeaderValue>,
+    forwarded_uri: Option<&'a HeaderValue>,
+    forwarded_method: Option<&'a HeaderValue>,
+    original_url: Option<&'a HeaderValue>,
+    original_method: Option<&'a HeaderValue>,
+    host: Option<&'a HeaderValue>,
 }
 
-const fn named(name: &'static str, label: &'static str) -> Named {
-    Named {
-        name: HeaderName::from_static(name),
-        label,
+impl<'a> Sent<'a> {
+    fn collect(headers: &'a HeaderMap) -> Self {
+        let mut sent = Self::default();
+        for (name, value) in headers {
+            // Names arrive in lower case (`HeaderName` is case-insensitive by keeping them so).
+            let slot = match name.as_str() {
+                "x-forwarded-proto" => &mut sent.forwarded_proto,
+                "x-forwarded-host" => &mut sent.forwarded_host,
+                "x-forwarded-uri" => &mut sent.forwarded_uri,
+                "x-forwarded-method" => &mut sent.forwarded_method,
+                "x-original-url" => &mut sent.original_url,
+                "x-original-method" => &mut sent.original_method,
+                "host" => &mut sent.host,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        sent
     }
 }
-
-const X_FORWARDED_PROTO: Named = named("x-forwarded-proto", "X-Forwarded-Proto");
-const X_FORWARDED_HOST: Named = named("x-forwarded-host", "X-Forwarded-Host");
-const X_FORWARDED_URI: Named = named("x-forwarded-uri", "X-Forwarded-Uri");
-const X_FORWARDED_METHOD: Named = named("x-forwarded-method", "X-Forwarded-Method");
-const X_ORIGINAL_URL: Named = named("x-original-url", "X-Original-URL");
-const X_ORIGINAL_METHOD: Named = named("x-original-method", "X-Original-Method");
-const HOST: Named = named("host", "Host");
 
 /// A header's value as text: visible ASCII, spaces and tabs (`to_str` refuses anything else),
 /// which is why the target is trimmed and searched byte by byte (`trim_ascii`,
 /// `position_of_any`).
-fn text<'a>(headers: &'a HeaderMap, header: &Named) -> Result<Option<&'a str>, TargetError> {
-    match headers.get(&header.name) {
+fn text<'a>(
+    value: Option<&'a HeaderValue>,
+    label: &'static str,
+) -> Result<Option<&'a str>, TargetError> {
+    match value {
         None => Ok(None),
         Some(value) => value
             .to_str()
             .map(Some)
-            .map_err(|_| TargetError::NotText(header.label)),
+            .map_err(|_| TargetError::NotText(label)),
     }
 }
 
-fn required<'a>(headers: &'a HeaderMap, header: &Named) -> Result<&'a str, TargetError> {
-    match text(headers, header)?.map(str::trim_ascii) {
+fn required<'a>(
+    value: Option<&'a HeaderValue>,
+    label: &'static str,
+) -> Result<&'a str, TargetError> {
+    match text(value, label)?.map(str::trim_ascii) {
         Some(value) if !value.is_empty() => Ok(value),
-        _ => Err(TargetError::Missing(header.label)),
+        _ => Err(TargetError::Missing(label)),
     }
 }
 
 /// The first entry of a comma-separated list, trimmed.
 fn first_entry(list: &str) -> &str {
-    list.split_once(',')
-        .map_or(list, |(first, _)| first)
-        .trim_ascii()
+    let end = position_of_any(list, b",").unwrap_or(list.len());
+    list[..end].trim_ascii()
 }
 
 /// Proxies always call the auth server with GET; the original method rides in a header.
-fn method_header(headers: &HeaderMap, header: &Named) -> Result<Option<Method>, TargetError> {
-    match text(headers, header)?.map(str::trim_ascii) {
+fn method_header(
+    value: Option<&HeaderValue>,
+    label: &'static str,
+) -> Result<Option<Method>, TargetError> {
+    match text(value, label)?.map(str::trim_ascii) {
         Some(value) if !value.is_empty() => Method::from_bytes(value.as_bytes())
             .map(Some)
-            .map_err(|_| TargetError::BadMethod(header.label)),
+            .map_err(|_| TargetError::BadMethod(label)),
         _ => Ok(None),
     }
 }
@@ -233,21 +273,21 @@ fn build(
     })
 }
 
-fn from_forwarded_set(headers: &HeaderMap) -> Result<ForwardedRequest, TargetError> {
+fn from_forwarded_set(sent: &Sent<'_>) -> Result<ForwardedRequest, TargetError> {
     let scheme = Scheme::parse(
-        required(headers, &X_FORWARDED_PROTO)?,
-        X_FORWARDED_PROTO.label,
+        required(sent.forwarded_proto, X_FORWARDED_PROTO)?,
+        X_FORWARDED_PROTO,
     )?;
     // Chains of proxies may list several hosts; the first is what the client asked for.
-    let host = first_entry(required(headers, &X_FORWARDED_HOST)?);
-    let uri = text(headers, &X_FORWARDED_URI)?
+    let host = first_entry(required(sent.forwarded_host, X_FORWARDED_HOST)?);
+    let uri = text(sent.forwarded_uri, X_FORWARDED_URI)?
         .map(str::trim_ascii)
         .filter(|uri| !uri.is_empty());
-    let method = method_header(headers, &X_FORWARDED_METHOD)?.unwrap_or(Method::GET);
+    let method = method_header(sent.forwarded_method, X_FORWARDED_METHOD)?.unwrap_or(Method::GET);
     build(method, scheme, host, uri.unwrap_or("/"))
 }
 
-fn from_original_url(headers: &HeaderMap, url: &str) -> Result<ForwardedRequest, TargetError> {
+fn from_original_url(sent: &Sent<'_>, url: &str) -> Result<ForwardedRequest, TargetError> {
     // Exactly `http://` or `https://` (any case) first: nothing before the scheme, nothing
     // between it and the authority.
     let (scheme, rest) = url
@@ -272,26 +312,27 @@ fn from_original_url(headers: &HeaderMap, url: &str) -> Result<ForwardedRequest,
     } else {
         format!("/{path_and_query}")
     };
-    let method = match method_header(headers, &X_ORIGINAL_METHOD)? {
+    let method = match method_header(sent.original_method, X_ORIGINAL_METHOD)? {
         Some(method) => method,
-        None => method_header(headers, &X_FORWARDED_METHOD)?.unwrap_or(Method::GET),
+        None => method_header(sent.forwarded_method, X_FORWARDED_METHOD)?.unwrap_or(Method::GET),
     };
     build(method, scheme, authority, &path_and_query)
 }
 
-fn from_envoy(headers: &HeaderMap, own: &OwnRequest<'_>) -> Result<ForwardedRequest, TargetError> {
-    let scheme = match text(headers, &X_FORWARDED_PROTO)? {
-        Some(proto) => Scheme::parse(proto, X_FORWARDED_PROTO.label)?,
+fn from_envoy(sent: &Sent<'_>, own: &OwnRequest<'_>) -> Result<ForwardedRequest, TargetError> {
+    let scheme = match text(sent.forwarded_proto, X_FORWARDED_PROTO)? {
+        Some(proto) => Scheme::parse(proto, X_FORWARDED_PROTO)?,
         None => Scheme::Http,
     };
-    let host = match text(headers, &HOST)?
+    let host = match text(sent.host, HOST)?
         .map(str::trim_ascii)
         .filter(|host| !host.is_empty())
     {
         Some(host) => host,
-        None => own.authority.ok_or(TargetError::Missing(HOST.label))?,
+        None => own.authority.ok_or(TargetError::Missing(HOST))?,
     };
-    let method = method_header(headers, &X_FORWARDED_METHOD)?.unwrap_or_else(|| own.method.clone());
+    let method = method_header(sent.forwarded_method, X_FORWARDED_METHOD)?
+        .unwrap_or_else(|| own.method.clone());
     let path_and_query = match own.envoy_path {
         "" => "/".to_owned(),
         query if query.starts_with('?') => format!("/{query}"),

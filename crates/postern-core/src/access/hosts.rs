@@ -24,14 +24,17 @@ impl HostIndex {
         if let Some(app) = self.exact.get(host) {
             return Some(*app);
         }
-        // `a.b.dev.example.com` tries `b.dev.example.com`, then `dev.example.com`, ...
-        let mut rest = host;
-        while let Some((_, parent)) = rest.split_once('.') {
-            if let Some(app) = self.wildcard.get(parent) {
-                return Some(*app);
-            }
-            rest = parent;
+        if self.wildcard.is_empty() {
+            return None;
         }
-        None
+        // `a.b.dev.example.com` tries `b.dev.example.com`, then `dev.example.com`, ... The
+        // dots are found by one byte scan: a `split_once('.')` per label (a `memchr` call
+        // each) was 450 of a check's 26,000 instructions (docs/performance.md). A dot is
+        // ASCII, so every index after one is a character boundary.
+        host.bytes()
+            .enumerate()
+            .filter(|&(_, byte)| byte == b'.')
+            .find_map(|(dot, _)| self.wildcard.get(&host[dot + 1..]))
+            .copied()
     }
 }

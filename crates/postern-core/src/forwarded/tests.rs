@@ -264,3 +264,69 @@ fn the_original_urls_scheme_is_read_in_any_case_and_its_path_may_be_missing() {
     assert_eq!(target.path.path, "/");
     assert_eq!(target.original_url(), "https://App.Example.com:8443/?q=1#f");
 }
+
+/// A target is read in one pass over the headers (`Sent`); a header sent twice must read as
+/// `HeaderMap::get` reads it, the first value, or a proxy and postern could disagree on which
+/// host was asked for.
+#[test]
+fn a_repeated_header_reads_as_its_first_value() {
+    let pairs = [
+        ("x-forwarded-host", "first.example.com"),
+        ("x-forwarded-proto", "https"),
+        ("accept", "*/*"),
+        ("x-forwarded-host", "second.example.com"),
+        ("x-original-url", "http://one.example.com/a"),
+        ("x-forwarded-proto", "http"),
+        ("x-original-url", "http://two.example.com/b"),
+        ("host", "envoy-one.example.com"),
+        ("host", "envoy-two.example.com"),
+    ];
+    let map = headers(&pairs);
+    for name in [
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-original-url",
+        "host",
+    ] {
+        assert_eq!(map.get_all(name).iter().count(), 2, "{name} is sent twice");
+    }
+    let sent = Sent::collect(&map);
+    assert_eq!(sent.forwarded_host, map.get("x-forwarded-host"));
+    assert_eq!(sent.forwarded_proto, map.get("x-forwarded-proto"));
+    assert_eq!(sent.original_url, map.get("x-original-url"));
+    assert_eq!(sent.host, map.get("host"));
+    assert_eq!(sent.forwarded_uri, None);
+
+    let traefik = parse(ProxyKind::Traefik, &pairs).unwrap();
+    assert_eq!(
+        (traefik.host.as_str(), traefik.scheme),
+        ("first.example.com", Scheme::Https)
+    );
+    let nginx = parse(ProxyKind::Nginx, &pairs).unwrap();
+    assert_eq!(
+        (nginx.host.as_str(), nginx.path.path.as_str()),
+        ("one.example.com", "/a")
+    );
+    let envoy = parse(ProxyKind::Envoy, &pairs).unwrap();
+    assert_eq!(envoy.host, "envoy-one.example.com");
+}
+
+/// Every header a target is read from is found whatever the case it was sent in (a
+/// `HeaderName` keeps names in lower case, which `Sent::collect` matches).
+#[test]
+fn header_names_are_read_in_any_case() {
+    let target = parse(
+        ProxyKind::Traefik,
+        &[
+            ("X-Forwarded-Proto", "HTTPS"),
+            ("X-FORWARDED-HOST", "App.Example.com"),
+            ("x-Forwarded-Uri", "/x"),
+            ("X-Forwarded-METHOD", "PUT"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(target.scheme, Scheme::Https);
+    assert_eq!(target.host, "app.example.com");
+    assert_eq!(target.path.path, "/x");
+    assert_eq!(target.method, Method::PUT);
+}

@@ -33,10 +33,6 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-const REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
-const REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
-const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
-const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 const POSTERN_NOTICE: HeaderName = HeaderName::from_static("postern-notice");
 
 pub async fn check<B>(
@@ -337,13 +333,11 @@ fn answer(
 /// copies them always overwrites whatever a client sent; then the app's own headers. No body:
 /// no proxy reads it, and one nginx does not read costs it the keep-alive connection.
 fn allow(identity: &Identity, app: Option<&App>) -> HttpResponse {
-    let mut response = respond::empty(StatusCode::OK);
+    let mut response = HttpResponse::new(respond::Body::default());
+    // Rendered when the user table was built, control characters stripped, with the
+    // `Cache-Control: no-store` of every empty answer (`respond::empty`).
+    *response.headers_mut() = identity.answer_headers().clone();
     let headers = response.headers_mut();
-    // Rendered when the user table was built, control characters stripped.
-    let names = [REMOTE_USER, REMOTE_EMAIL, REMOTE_NAME, REMOTE_GROUPS];
-    for (name, value) in names.into_iter().zip(identity.remote_headers()) {
-        headers.insert(name, value.clone());
-    }
     for (name, value) in app.map(|app| app.headers.as_slice()).unwrap_or_default() {
         headers.insert(name.clone(), value.clone());
     }

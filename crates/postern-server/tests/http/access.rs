@@ -228,8 +228,15 @@ async fn a_bypassed_request_passes_without_a_session_and_without_an_identity() {
         .await;
     assert_eq!(response.status, StatusCode::OK);
     // Empty identity headers, so the proxy overwrites anything the client sent.
-    assert_eq!(response.header("remote-user"), Some(""));
-    assert_eq!(response.header("remote-groups"), Some(""));
+    for name in [
+        "remote-user",
+        "remote-email",
+        "remote-name",
+        "remote-groups",
+    ] {
+        assert_eq!(response.header(name), Some(""), "{name}");
+    }
+    assert_eq!(response.header("cache-control"), Some("no-store"));
     // App headers are for signed-in users only.
     assert_eq!(response.header("x-role"), None);
 }

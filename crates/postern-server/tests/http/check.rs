@@ -122,6 +122,12 @@ async fn a_session_passes_with_all_four_identity_headers() {
         assert_eq!(response.header("content-length"), Some("0"), "{proxy}");
         assert_eq!(response.body, "", "{proxy}");
         assert_eq!(response.header("content-type"), None, "{proxy}");
+        // It names a user: no cache between postern and the proxy may keep it.
+        assert_eq!(
+            response.header("cache-control"),
+            Some("no-store"),
+            "{proxy}"
+        );
     }
 }
 
