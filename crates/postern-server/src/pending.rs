@@ -59,9 +59,11 @@ pub async fn begin(
         .pending(token.as_str(), i64::try_from(LIFETIME_SECS).unwrap_or(0)))
 }
 
-/// The raw pending-login cookie, if the request carries a well-formed one.
+/// The first well-formed pending-login cookie the request carries. A malformed one sent
+/// before it (a sibling host's cookie of the same name for the parent domain) must not hide
+/// it, as for the session cookie (`cookies::find_map`).
 pub fn cookie_token(headers: &HeaderMap) -> Option<SessionToken> {
-    cookies::find(headers, PENDING_COOKIE).and_then(SessionToken::parse)
+    cookies::find_map(headers, PENDING_COOKIE, SessionToken::parse)
 }
 
 /// Takes the pending login out of the store (it is gone until `put_back`).

@@ -81,6 +81,24 @@ fn vault_check(server: &TestServer, cookie: &str) -> TestRequest {
         .header("x-forwarded-uri", "/")
 }
 
+/// A browser sends every cookie of a name it holds; a malformed pending cookie first (a
+/// sibling host's, set for the parent domain) must not hide the one postern set.
+#[tokio::test]
+async fn a_malformed_pending_cookie_first_does_not_hide_the_real_one() {
+    let server = server().await;
+    let pending = password_step(&server).await;
+    let both = format!("postern_pending=not-a-token; {pending}");
+    let status = server
+        .get("/api/status")
+        .header("cookie", &both)
+        .send()
+        .await;
+    assert_eq!(status.json()["totpPending"], true);
+    let right = code_step(&server, &both, &code_at(0)).await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.body);
+    assert!(right.session_cookie().is_some());
+}
+
 #[tokio::test]
 async fn a_pending_login_is_no_session_and_the_right_code_makes_a_two_factor_one() {
     let server = server().await;
