@@ -13,10 +13,10 @@ const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 
 /// The identity postern vouches for. Every field is already safe to put in a header, and the
 /// headers of an allowed check are rendered once, as a header map, when the user table is
-/// built: every allowed check answers with a copy of that map (two allocations and five
-/// reference counts), where inserting the headers into a new answer hashed each name and grew
-/// the map on the way, 750 of a check's 25,700 instructions under callgrind
-/// (docs/performance.md, "The seventeenth session").
+/// built: every allowed check answers with a copy of that map (two allocations, and a
+/// reference count for each non-empty value), where inserting the headers into a new answer
+/// hashed each name and grew the map on the way, 750 of a check's 25,700 instructions under
+/// callgrind (docs/performance.md, "The seventeenth session").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity(Arc<Fields>);
 

@@ -65,7 +65,7 @@ pub async fn verify(state: &AppState, client: IpAddr, encoded: &str) -> BasicOut
         Ok(stamp) => stamp,
         Err(err) => return BasicOutcome::Unavailable(err),
     };
-    match credentials::authenticate(state, client, &login, password, None).await {
+    match credentials::authenticate(state, client, &login, password, &[]).await {
         // A second factor cannot be skipped: same answer as a wrong password, and counted.
         Ok(Verified::PasswordOnly(user, attempt)) => {
             match attempt

@@ -18,11 +18,6 @@ pub const PENDING_COOKIE: &str = "postern_pending";
 /// Binds a sign-in through an OAuth provider to the browser that started it.
 pub const OAUTH_COOKIE: &str = "postern_oauth";
 
-/// The first value of cookie `name` across all `Cookie` headers.
-pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    find_map(headers, name, Some)
-}
-
 /// `read` of the first value of cookie `name` that it reads as `Some`. A browser sends every
 /// cookie of a name it holds (another path's, a stale one, one a sibling subdomain set), in
 /// an order postern does not choose: a malformed one first must not hide the one postern set.
@@ -32,6 +27,19 @@ pub fn find_map<'a, T>(
     read: impl Fn(&'a str) -> Option<T>,
 ) -> Option<T> {
     values(headers, name).find_map(read)
+}
+
+/// The most device cookies a sign-in looks at. A browser holds one; others of the name (a
+/// sibling host's, for the parent domain, perhaps on a longer path so it comes first) must
+/// not hide it, and a request with many costs no more than three signature checks.
+const MOST_DEVICE_COOKIES: usize = 3;
+
+/// The request's first `postern_device` values, for `credentials::account_counter`, which
+/// counts a sign-in on the device of the first one signed for the user.
+pub fn device_cookies(headers: &HeaderMap) -> Vec<&str> {
+    values(headers, DEVICE_COOKIE)
+        .take(MOST_DEVICE_COOKIES)
+        .collect()
 }
 
 /// Every value of cookie `name` across all `Cookie` headers, in the order the browser sent
@@ -192,10 +200,12 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append(COOKIE, HeaderValue::from_static("a=1; postern_session=abc"));
         headers.append(COOKIE, HeaderValue::from_static("b=2"));
-        assert_eq!(find(&headers, "postern_session"), Some("abc"));
-        assert_eq!(find(&headers, "b"), Some("2"));
-        assert_eq!(find(&headers, "postern"), None);
-        assert_eq!(find(&HeaderMap::new(), "a"), None);
+        let first =
+            |headers: &HeaderMap, name: &str| values(headers, name).next().map(str::to_owned);
+        assert_eq!(first(&headers, "postern_session").as_deref(), Some("abc"));
+        assert_eq!(first(&headers, "b").as_deref(), Some("2"));
+        assert_eq!(first(&headers, "postern"), None);
+        assert_eq!(first(&HeaderMap::new(), "a"), None);
     }
 
     fn with_pre_session(value: &str) -> HeaderMap {

@@ -44,20 +44,21 @@ pub enum Verified {
     PasswordOnly(Arc<User>, Attempt),
 }
 
-/// `device_cookie`: the browser's device cookie, if it sent one (see `postern_core::device`).
+/// `device_cookies`: the browser's device cookies (`cookies::device_cookies`, see
+/// `postern_core::device`).
 pub async fn authenticate(
     state: &AppState,
     client: IpAddr,
     login: &str,
     password: String,
-    device_cookie: Option<&str>,
+    device_cookies: &[&str],
 ) -> Result<Verified, LoginError> {
     let user = if login.len() <= MAX_LOGIN_NAME {
         state.live.load().users.find_for_login(login).cloned()
     } else {
         None
     };
-    let account = account_counter(state, user.as_deref(), login, device_cookie);
+    let account = account_counter(state, user.as_deref(), login, device_cookies);
     let attempt = begin_attempt(state, client, account).await?;
     let (user, hash) = match user {
         // The user with the second factors in force: the file's, or the user's own.
@@ -151,9 +152,9 @@ pub async fn authenticate_for_login(
     client: IpAddr,
     login: &str,
     password: String,
-    device_cookie: Option<&str>,
+    device_cookies: &[&str],
 ) -> Result<(Arc<User>, Option<Attempt>), LoginError> {
-    match authenticate(state, client, login, password, device_cookie).await? {
+    match authenticate(state, client, login, password, device_cookies).await? {
         Verified::SignedIn(user, attempt) => Ok((user, Some(attempt))),
         Verified::PasswordOnly(user, attempt) => {
             attempt.give_back(state).await?;
@@ -178,20 +179,22 @@ pub async fn password_signed_in(
 
 /// The counter an attempt is limited by besides its IP's: the account's (an email and its
 /// user's name share one; other names count as typed), or, for a browser holding a device
-/// cookie signed for this user, the device's own, so a lockout of the account does not lock
-/// out the user's browser.
+/// cookie signed for this user (the first of `device_cookies` that is), the device's own, so
+/// a lockout of the account does not lock out the user's browser.
 pub fn account_counter(
     state: &AppState,
     user: Option<&User>,
     login: &str,
-    device_cookie: Option<&str>,
+    device_cookies: &[&str],
 ) -> String {
     let name = user.map_or(login, |user| user.name.as_str());
-    match (user, device_cookie) {
-        (Some(user), Some(cookie)) => match state.device.verify(cookie, &user.name) {
-            Some(device) => format!("device:{{{}}}:{device}", user.name.to_lowercase()),
-            None => LoginLimits::user_counter(name),
-        },
+    let device = user.and_then(|user| {
+        device_cookies
+            .iter()
+            .find_map(|cookie| state.device.verify(cookie, &user.name))
+    });
+    match (user, device) {
+        (Some(user), Some(device)) => format!("device:{{{}}}:{device}", user.name.to_lowercase()),
         _ => LoginLimits::user_counter(name),
     }
 }

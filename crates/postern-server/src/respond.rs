@@ -29,8 +29,9 @@ fn base(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) 
     response
 }
 
-/// An answer with no body (`Content-Length: 0`), for a reader that only looks at the status
-/// and headers: a forward-auth proxy's allowed answer, every nginx `auth_request` answer.
+/// An answer with no body (`Content-Length: 0`) and `Cache-Control: no-store`, for a reader
+/// that only looks at the status (the token revocation's 200). A check's allowed answer has
+/// the same two, from the headers rendered with its identity (`Identity::answer_headers`).
 pub fn empty(status: StatusCode) -> HttpResponse {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = status;

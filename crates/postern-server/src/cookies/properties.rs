@@ -1,5 +1,6 @@
-//! Property and fuzz tests of `find` (the long run is in docs/testing.md): any `Cookie`
-//! headers are read without a panic, and a cookie is found exactly where a browser put it.
+//! Property and fuzz tests of `values` (the long run is in docs/testing.md): any `Cookie`
+//! headers are read without a panic, and every cookie of a name is found exactly where a
+//! browser put it, in its order.
 #![allow(clippy::unwrap_used, clippy::panic)] // tests fail by panicking
 
 use http::HeaderValue;
@@ -37,9 +38,10 @@ fn headers_of(lines: &[String]) -> HeaderMap {
     headers
 }
 
-/// What `find` must answer, read independently: the first `name=value` pair (split on `;`,
-/// trimmed, split at the first `=`) across the headers in order, quotes around it removed.
-fn expected<'a>(lines: &'a [String], name: &str) -> Option<&'a str> {
+/// What `values` must answer, read independently: every `name=value` pair (split on `;`,
+/// trimmed, split at the first `=`) across the headers in order, quotes around each removed.
+fn expected<'a>(lines: &'a [String], name: &str) -> Vec<&'a str> {
+    let mut found = Vec::new();
     for line in lines {
         if HeaderValue::from_str(line).is_err() {
             continue;
@@ -48,11 +50,11 @@ fn expected<'a>(lines: &'a [String], name: &str) -> Option<&'a str> {
             if let Some((key, value)) = pair.trim().split_once('=')
                 && key == name
             {
-                return Some(value.trim_matches('"'));
+                found.push(value.trim_matches('"'));
             }
         }
     }
-    None
+    found
 }
 
 proptest! {
@@ -69,11 +71,9 @@ proptest! {
         name in prop_oneof![Just("postern_session"), Just("postern"), Just("a")],
     ) {
         let headers = headers_of(&lines);
-        let found = find(&headers, name);
-        prop_assert_eq!(found, expected(&lines, name));
-        if let Some(value) = found {
-            prop_assert!(!value.contains(';'));
-        }
+        let found: Vec<&str> = values(&headers, name).collect();
+        prop_assert_eq!(&found, &expected(&lines, name));
+        prop_assert!(found.iter().all(|value| !value.contains(';')));
     }
 
     #[test]
@@ -86,7 +86,7 @@ proptest! {
                 headers.append(COOKIE, value);
             }
         }
-        if let Some(value) = find(&headers, "postern_session") {
+        for value in values(&headers, "postern_session") {
             prop_assert!(!value.contains(';'));
         }
     }

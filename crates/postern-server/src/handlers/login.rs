@@ -13,7 +13,7 @@ use postern_core::users::User;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cookies::{self, DEVICE_COOKIE};
+use crate::cookies;
 use crate::credentials::{self, Attempt, LoginError};
 use crate::error::{self, AppError, AppResult};
 use crate::pages::{self, LoginPage, PageContext, ProviderButton};
@@ -115,7 +115,7 @@ pub async fn submit_form<B: RequestBody>(
         client,
         &form.username,
         password,
-        cookies::find(&parts.headers, DEVICE_COOKIE),
+        &cookies::device_cookies(&parts.headers),
     )
     .await
     {
@@ -146,7 +146,7 @@ pub async fn submit_form<B: RequestBody>(
             state,
             Some(&user),
             &form.username,
-            cookies::find(&parts.headers, DEVICE_COOKIE),
+            &cookies::device_cookies(&parts.headers),
         );
         let cookie = pending::begin(state, &user.name, &counter, remember, redirect_uri).await?;
         let mut response =
@@ -195,7 +195,7 @@ pub async fn submit_json<B: RequestBody>(
         client,
         &name,
         login.password,
-        cookies::find(&parts.headers, DEVICE_COOKIE),
+        &cookies::device_cookies(&parts.headers),
     )
     .await?;
     let factors = credentials::second_factors(state, &user).await?;
@@ -204,7 +204,7 @@ pub async fn submit_json<B: RequestBody>(
             state,
             Some(&user),
             &name,
-            cookies::find(&parts.headers, DEVICE_COOKIE),
+            &cookies::device_cookies(&parts.headers),
         );
         let cookie = pending::begin(state, &user.name, &counter, login.remember_me, None).await?;
         // `totpPending` (tinyauth's name) says a second step is pending, whichever it is.

@@ -21,7 +21,7 @@ use super::login::{self, SignIn};
 use super::passkey_shared::{assertion_options, internal, to_json};
 use super::totp::{self, SecondStep};
 use crate::clock::now;
-use crate::cookies::{self, DEVICE_COOKIE};
+use crate::cookies;
 use crate::credentials::{self, Attempt, LoginError};
 use crate::credentials_record::RecordLock;
 use crate::error::{AppError, AppResult};
@@ -199,7 +199,7 @@ pub async fn passwordless_finish<B: RequestBody>(
             state,
             Some(user),
             &user.name,
-            cookies::find(&parts.headers, DEVICE_COOKIE),
+            &cookies::device_cookies(&parts.headers),
         ),
         None => LoginLimits::user_counter(&format!("passkey-{}", records::encode(handle))),
     };

@@ -42,18 +42,17 @@ pub async fn login<B: RequestBody>(
     let (parts, body) = request::json_body::<LoginBody, _>(state, request).await?;
     let client = request::client_ip(state, peer, &parts.headers).ip;
     let stamp_before = credentials::stamp_before_check(state, &body.username).await?;
-    let user = match credentials::authenticate(state, client, &body.username, body.password, None)
-        .await?
-    {
-        Verified::SignedIn(user, attempt) => {
-            credentials::password_signed_in(state, client, &user, attempt).await?;
-            user
-        }
-        Verified::PasswordOnly(user, attempt) => {
-            second_factor(state, &user, attempt, body.code.as_deref()).await?;
-            user
-        }
-    };
+    let user =
+        match credentials::authenticate(state, client, &body.username, body.password, &[]).await? {
+            Verified::SignedIn(user, attempt) => {
+                credentials::password_signed_in(state, client, &user, attempt).await?;
+                user
+            }
+            Verified::PasswordOnly(user, attempt) => {
+                second_factor(state, &user, attempt, body.code.as_deref()).await?;
+                user
+            }
+        };
     // Decided by the user as signed in: with the second factors in force.
     let two_factor = user.totp.is_some();
     // The stamp the password was checked under: a password change, a revocation or a new
