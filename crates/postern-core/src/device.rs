@@ -32,6 +32,19 @@ impl DeviceKey {
         format!("{nonce}.{mac}")
     }
 
+    /// Whether `cookie` has the shape `issue` gives every cookie: a 22-character nonce, a dot
+    /// and a 43-character MAC, both base64url. Cheaper than `verify`, so a sign-in can pass
+    /// over junk before it counts the cookies it verifies (`cookies::device_cookies`).
+    pub fn well_formed(cookie: &str) -> bool {
+        let base64url = |part: &str| {
+            part.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        cookie.split_once('.').is_some_and(|(nonce, mac)| {
+            nonce.len() == 22 && mac.len() == 43 && base64url(nonce) && base64url(mac)
+        })
+    }
+
     /// The device's id (its nonce) when `cookie` was issued for `user`.
     pub fn verify<'a>(&self, cookie: &'a str, user: &str) -> Option<&'a str> {
         let (nonce, mac) = cookie.split_once('.')?;
@@ -75,5 +88,29 @@ mod tests {
             assert_eq!(key.verify(bad, "alice"), None, "{bad}");
         }
         assert_ne!(key.issue("alice"), key.issue("alice"));
+    }
+
+    #[test]
+    fn every_issued_cookie_is_well_formed_and_junk_is_not() {
+        let key = DeviceKey::new(&[1u8; 32]);
+        for user in ["alice", "Bob", "ünïcode"] {
+            let cookie = key.issue(user);
+            assert!(DeviceKey::well_formed(&cookie), "{cookie}");
+            assert!(!DeviceKey::well_formed(&format!("{cookie}x")));
+            assert!(!DeviceKey::well_formed(&cookie[1..]));
+            assert!(!DeviceKey::well_formed(&cookie.replace('.', "!")));
+        }
+        let nonce = "a".repeat(22);
+        let mac = "b".repeat(43);
+        assert!(DeviceKey::well_formed(&format!("{nonce}.{mac}")));
+        for bad in [
+            "",
+            ".",
+            "junk",
+            &format!("{nonce}.{mac}="),
+            &format!("{nonce}+.{mac}"),
+        ] {
+            assert!(!DeviceKey::well_formed(bad), "{bad}");
+        }
     }
 }

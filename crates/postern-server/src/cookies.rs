@@ -1,7 +1,7 @@
-//! Reading cookies without building a jar (the check path only needs one value), and writing
-//! the ones postern sets: the session cookie, the login form's pre-session cookie, and the
-//! pending-login cookie of a TOTP user between password and code, and the cookie that binds an
-//! OAuth sign-in to its browser.
+//! Reading cookies without building a jar (a reader needs the values of one name, in the
+//! order the browser sent them), and writing the ones postern sets: the session cookie, the
+//! login form's pre-session cookie, the pending-login cookie of a TOTP user between password
+//! and code, the device cookie, and the cookie that binds an OAuth sign-in to its browser.
 
 use cookie::time::Duration as CookieDuration;
 use cookie::{Cookie, SameSite};
@@ -11,7 +11,7 @@ use postern_core::config::Config;
 
 pub use postern_core::csrf::PRE_SESSION_COOKIE;
 pub use postern_core::device::DEVICE_COOKIE;
-use postern_core::device::DEVICE_COOKIE_LIFETIME_SECS;
+use postern_core::device::{DEVICE_COOKIE_LIFETIME_SECS, DeviceKey};
 const PRE_SESSION_LIFETIME_SECS: i64 = 3600;
 /// Holds the token of a pending login (password checked, TOTP code not yet).
 pub const PENDING_COOKIE: &str = "postern_pending";
@@ -29,15 +29,21 @@ pub fn find_map<'a, T>(
     values(headers, name).find_map(read)
 }
 
-/// The most device cookies a sign-in looks at. A browser holds one; others of the name (a
-/// sibling host's, for the parent domain, perhaps on a longer path so it comes first) must
-/// not hide it, and a request with many costs no more than three signature checks.
-const MOST_DEVICE_COOKIES: usize = 3;
+/// The most well-formed device cookies a sign-in verifies. A browser holds one; others of the
+/// name (a sibling host's, for the parent domain, on a longer path so they come first) must
+/// not hide it, and a request that carries many costs no more than 16 signature checks each
+/// time its attempt is counted (a few microseconds each, beside the password hash's
+/// milliseconds). A host that can set
+/// cookies for the parent domain can still plant 16 of the right shape: such hosts are
+/// trusted (docs/security.md, "Hosts under the cookie domain are trusted").
+const MOST_DEVICE_COOKIES: usize = 16;
 
-/// The request's first `postern_device` values, for `credentials::account_counter`, which
-/// counts a sign-in on the device of the first one signed for the user.
+/// The request's first well-formed `postern_device` values (junk does not count against the
+/// bound), for `credentials::account_counter`, which counts a sign-in on the device of the
+/// first one signed for the user.
 pub fn device_cookies(headers: &HeaderMap) -> Vec<&str> {
     values(headers, DEVICE_COOKIE)
+        .filter(|cookie| DeviceKey::well_formed(cookie))
         .take(MOST_DEVICE_COOKIES)
         .collect()
 }

@@ -64,11 +64,15 @@ async fn a_known_browser_signs_in_while_the_account_is_locked() {
         "bob's device cookie is no key to alice's account"
     );
 
-    // Other cookies of the name sent first (bob's, a malformed one: a sibling host can set
-    // them for the parent domain) do not hide alice's own. (A wrong password, so the sign-in
-    // does not end the lockout the next step needs.)
+    // Other cookies of the name sent first (bob's, malformed ones: a sibling host can set
+    // them for the parent domain) do not hide alice's own, and junk does not count against
+    // the bound on the cookies verified. (A wrong password, so the sign-in does not end the
+    // lockout the next step needs.)
     let bob_value = bob_device.split_once('=').unwrap().1;
-    let planted = format!("postern_device={bob_value}; postern_device=junk; {device}");
+    let planted = format!(
+        "postern_device=junk; postern_device=a.b; postern_device={bob_value}; \
+         postern_device=junk2; {device}"
+    );
     let behind = login_from(&server, "198.51.100.6", "alice", "typo", Some(&planted)).await;
     assert_eq!(
         behind.status,
