@@ -33,9 +33,8 @@ pub fn find_map<'a, T>(
 /// name (a sibling host's, for the parent domain, on a longer path so they come first) must
 /// not hide it, and a request that carries many costs no more than 16 signature checks each
 /// time its attempt is counted (a few microseconds each, beside the password hash's
-/// milliseconds). A host that can set
-/// cookies for the parent domain can still plant 16 of the right shape: such hosts are
-/// trusted (docs/security.md, "Hosts under the cookie domain are trusted").
+/// milliseconds). A host that can set cookies for the parent domain can still plant 16 of the
+/// right shape: such hosts are trusted (docs/security.md, "Hosts under the cookie domain").
 const MOST_DEVICE_COOKIES: usize = 16;
 
 /// The request's first well-formed `postern_device` values (junk does not count against the
