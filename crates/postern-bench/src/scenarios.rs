@@ -50,6 +50,8 @@ const COLLAPSE_RATIO: f64 = 0.3;
 struct Bins {
     postern: PathBuf,
     bare: PathBuf,
+    /// The floor stub: httparse on tokio, no hyper (`src/bin/floor.rs`).
+    floor: PathBuf,
     seeded: PathBuf,
     /// How they were built: profile-guided (what ships) or plain.
     build: String,
@@ -400,7 +402,7 @@ impl Bench<'_> {
             let own_pids = procs::with_children(rss_pid);
             let url = format!("http://{addr}{path}");
             // The two baselines need no session lookup: one fixed cookie, no Lua on the client.
-            let rotate = !matches!(key, "a" | "b");
+            let rotate = !matches!(key, "a" | "a2" | "b");
             let measured =
                 self.measure(&url, headers, cookies, (&pids, &own_pids), rss_pid, rotate)?;
             if measured.bad_status > 0 && expect < 400 {
@@ -421,6 +423,41 @@ impl Bench<'_> {
                 Err(err) => Outcome::Failed(format!("{err:#}")),
             },
         });
+    }
+
+    /// a2) the floor: postern's answer to a signed-in check from httparse on tokio, no hyper
+    /// (`src/bin/floor.rs`), paired with nginx like the postern rows. No target: it shows how
+    /// much of a check's CPU hyper's connection machinery takes, which nothing in postern's
+    /// own code can win back.
+    fn floor_row(&mut self, rows: &mut Vec<Row>, cookies: &Path) {
+        if !self.wants("a2") {
+            return;
+        }
+        let title = "the floor: httparse on tokio, no hyper, postern's headers";
+        let port = free_port();
+        let addr = loopback(port);
+        let started = self
+            .spawn("floor", &self.bins.floor, &[&port.to_string()])
+            .and_then(|proc| {
+                probe::wait_for(addr, "/", 200, Duration::from_secs(10))?;
+                Ok(proc)
+            });
+        match started {
+            Ok(mut floor) => self.row(
+                rows,
+                "a2",
+                title,
+                (addr, CHECK_PATH, &CHECK_HEADERS[..]),
+                cookies,
+                200,
+                &mut [&mut floor],
+            ),
+            Err(err) => rows.push(Row {
+                key: "a2",
+                title,
+                outcome: Outcome::Failed(format!("{err:#}")),
+            }),
+        }
     }
 
     /// m) row c with `[metrics] listen` set: every check counted and timed (nobody scrapes).
@@ -489,6 +526,7 @@ impl Bench<'_> {
             pids: procs::with_children(reference.pid()),
             runs: self.options.runs,
         });
+        self.floor_row(rows, &valid);
         self.row(
             rows,
             "c",
@@ -967,8 +1005,8 @@ fn config_with_password(text: &str, hash: &str) -> String {
 
 fn row_order(key: &str) -> usize {
     [
-        "a", "b", "c", "c2", "c3", "m", "d", "d2", "e", "f1", "f2", "f2i", "f2n", "f3", "t1", "t2",
-        "t2i", "t3", "y1", "y2", "y2i", "y3", "h1", "h1000", "i", "j", "k1", "k2",
+        "a", "a2", "b", "c", "c2", "c3", "m", "d", "d2", "e", "f1", "f2", "f2i", "f2n", "f3", "t1",
+        "t2", "t2i", "t3", "y1", "y2", "y2i", "y3", "h1", "h1000", "i", "j", "k1", "k2",
     ]
     .iter()
     .position(|k| *k == key)
@@ -1032,10 +1070,11 @@ fn binaries(options: &Options) -> anyhow::Result<Bins> {
     let bins = Bins {
         postern: dir.join("postern"),
         bare: dir.join("bare"),
+        floor: dir.join("floor"),
         seeded: dir.join("postern-seeded"),
         build: build::describe(&dir),
     };
-    for bin in [&bins.postern, &bins.bare, &bins.seeded] {
+    for bin in [&bins.postern, &bins.bare, &bins.floor, &bins.seeded] {
         if !bin.is_file() {
             bail!("{} is missing: run without --no-build", bin.display());
         }

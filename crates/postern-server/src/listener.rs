@@ -1,6 +1,8 @@
 //! Accepting connections and serving them. Each connection's protocol is settled before hyper
 //! sees it: on TLS by ALPN ("h2" is HTTP/2), on plain TCP by peeking for the HTTP/2
-//! prior-knowledge preface (h2c). Then hyper's own HTTP/1.1 or HTTP/2 connection serves it.
+//! prior-knowledge preface (h2c). Then hyper's own HTTP/1.1 or HTTP/2 connection serves it;
+//! a plain HTTP/1.1 connection first goes through the check lane (`check_lane.rs`), which
+//! answers a proxy's checks itself and hands hyper the connection at any other request.
 //! hyper-util's auto builder did the same detection, but every connection's task kept room for
 //! both protocols' state, about 6 KiB per idle keep-alive connection. Both protocols are
 //! closed when no request has been in flight for the header read timeout (`idle.rs`); HTTP/2
@@ -24,12 +26,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use self::check_lane::{LaneEnd, Rewound};
 use self::idle::Activity;
 use crate::respond::HttpResponse;
 use crate::router;
 use crate::state::AppState;
 use crate::tls::{self, TlsError};
 
+mod check_lane;
 mod idle;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -210,7 +214,7 @@ async fn serve_connection(
 ) {
     let result = match &shared.tls {
         None => match plain_protocol(&shared, &stream).await {
-            Some(Protocol::Http1) => serve_http1(&shared, watcher, stream, peer).await,
+            Some(Protocol::Http1) => serve_plain_http1(&shared, watcher, stream, peer).await,
             // Boxed: an HTTP/2 connection's state is larger, and HTTP/1.1 is the common case.
             Some(Protocol::Http2) => Box::pin(serve_http2(&shared, watcher, stream, peer)).await,
             None => {
@@ -261,7 +265,53 @@ async fn serve_tls(
     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
         serve_http2(shared, watcher, stream, peer).await
     } else {
-        serve_http1(shared, watcher, stream, peer).await
+        serve_http1(shared, watcher, stream, peer, Activity::new()).await
+    }
+}
+
+/// A plain HTTP/1.1 connection: the check lane (`check_lane.rs`) answers the checks a proxy
+/// sends, and hands the connection to hyper at the first request that is anything else. The
+/// lane runs under the same idle clock as hyper does (see `serve_http1`), and stops reading
+/// when postern shuts down; the watcher, held meanwhile, keeps the graceful shutdown waiting
+/// for a check in flight.
+async fn serve_plain_http1(
+    shared: &Shared,
+    watcher: Watcher,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) -> Result<(), hyper::Error> {
+    let activity = Activity::new();
+    let timeout = shared.state.config.server.header_read_timeout;
+    let lane = check_lane::answer_checks(
+        &mut stream,
+        &shared.state,
+        peer,
+        &activity,
+        &shared.shutdown,
+        MAX_READ_BUFFER,
+    );
+    let end = tokio::select! {
+        biased;
+        end = lane => end,
+        () = activity.idle_for(timeout) => {
+            tracing::debug!(%peer, "closing an HTTP/1.1 connection: no request within the header read timeout");
+            LaneEnd::Closed
+        }
+    };
+    match end {
+        LaneEnd::Closed => Ok(()),
+        // Boxed: a connection that leaves the lane carries hyper's state from here on, and
+        // one that never does (a proxy's) should not keep room for it.
+        LaneEnd::ToHyper(read) => {
+            Box::pin(serve_http1(
+                shared,
+                watcher,
+                Rewound::new(read, stream),
+                peer,
+                activity,
+            ))
+            .await
+        }
     }
 }
 
@@ -281,11 +331,11 @@ fn serve_http1<I>(
     watcher: Watcher,
     io: I,
     peer: SocketAddr,
+    activity: Arc<Activity>,
 ) -> impl Future<Output = Result<(), hyper::Error>> + use<I>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = Activity::new();
     let service = Service::new(&shared.state, peer, Arc::clone(&activity));
     // Boxed before the block captures it: moved into `select!` from a capture, the block would
     // keep room for the connection twice (about 1.3 KiB more per idle connection, row g).

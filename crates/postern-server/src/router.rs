@@ -316,6 +316,21 @@ fn oauth_route(rest: &str, get: bool) -> Route {
 }
 
 /// Answers one request. Never fails: every error is a response.
+/// The check a request asks for (its proxy, and envoy's path), if it is one: what the
+/// listener's check lane answers without hyper (`listener/check_lane.rs`). The same table as
+/// `handle`'s, so the two can never disagree about what a check is.
+pub fn check_of(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+) -> Option<(ProxyKind, String)> {
+    match route(state, method, path, query) {
+        Route::Check(kind, envoy_path) => Some((kind, envoy_path)),
+        _ => None,
+    }
+}
+
 pub async fn handle<B: RequestBody>(
     state: Arc<AppState>,
     peer: SocketAddr,

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use futures_util::FutureExt;
 use http::HeaderMap;
+use postern_core::UnixSeconds;
 use postern_core::access::Subject;
 use postern_core::session::{AuthLevel, ExternalIdentity, Origin, SessionRecord, WayIn};
 use postern_core::token::{SessionToken, TokenHash};
@@ -24,6 +25,9 @@ pub struct CurrentSession {
     pub key: TokenHash,
     pub record: Arc<SessionRecord>,
     pub user: Arc<User>,
+    /// The second the session was read and found live: `touch_if_due` moves the deadline
+    /// from it, so a check reads the clock once for both (about 30 ns a read here).
+    pub read_at: UnixSeconds,
 }
 
 impl CurrentSession {
@@ -132,7 +136,12 @@ async fn live(
         // A local user of that name was added since: the name is theirs now.
         (Some(_), Some(_)) => None,
     };
-    Ok(user.map(|user| CurrentSession { key, record, user }))
+    Ok(user.map(|user| CurrentSession {
+        key,
+        record,
+        user,
+        read_at: now,
+    }))
 }
 
 /// A provider user as the handlers see users; `None` when the provider is gone from the config.
@@ -153,7 +162,7 @@ fn external_user(state: &AppState, name: &str, external: &ExternalIdentity) -> O
 /// The write replaces the session only while it still exists, so a sign-out or a retirement
 /// that deleted it after this check read it stays done.
 pub fn touch_if_due(state: &Arc<AppState>, session: &CurrentSession) {
-    let now = now();
+    let now = session.read_at;
     let policy = state.config.session.policy;
     let Some(moved) = policy.throttled_touch(&session.record, now) else {
         return;

@@ -1,0 +1,137 @@
+//! The check lane against hyper, fuzzed: a random run of pipelined requests (checks and
+//! other requests, with bodies, `Connection` wishes, HTTP/1.0, `HEAD`, broken lines) is sent
+//! once on a fresh connection, where the lane answers the checks it understands, and once
+//! after a request that hands the connection to hyper at once. Both must read the same
+//! answers, in the same order, apart from `Date`. `POSTERN_FUZZ_CASES` scales the run
+//! (docs/testing.md).
+
+use std::time::Duration;
+
+use postern_testkit::fuzz_config;
+use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
+
+use crate::support::*;
+
+/// Two round trips of a few requests each.
+const WEIGHT: u32 = 8;
+
+/// What hands a connection to hyper before anything else is sent.
+const TO_HYPER: &str = "GET /api/healthcheck HTTP/1.1\r\nHost: x\r\n\r\n";
+const CLOSING: &str = "GET /api/healthcheck HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+fn target() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(
+        &[
+            "/api/auth/traefik",
+            "/api/auth/caddy",
+            "/api/auth/nginx",
+            "/api/auth/envoy/app/path?x=1",
+            "/api/auth/unknown",
+            "/api/healthcheck",
+            "http://auth.example.com/api/auth/traefik",
+        ][..],
+    )
+}
+
+/// Header lines beyond the forwarded ones, and the body they announce, if any.
+fn extra() -> impl Strategy<Value = (String, String)> {
+    let body = "[a-zA-Z /:\r\n]{0,40}";
+    prop_oneof![
+        4 => Just((String::new(), String::new())),
+        1 => Just(("Content-Length: 0\r\n".to_owned(), String::new())),
+        1 => body.prop_map(|body| (format!("Content-Length: {}\r\n", body.len()), body)),
+        1 => body.prop_map(|body| (
+            "Transfer-Encoding: chunked\r\n".to_owned(),
+            format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len()),
+        )),
+        1 => prop::sample::select(&[
+            "Connection: close\r\n",
+            "Connection: keep-alive\r\n",
+            "Connection: Upgrade\r\nUpgrade: websocket\r\n",
+            "Expect: 100-continue\r\n",
+            "TE: trailers\r\n",
+            "Content-Length: 0\r\nContent-Length: 0\r\n",
+            "X-Obs: caf\u{e9}\r\n",
+            "Broken line\r\n",
+            "Accept: text/html\r\n",
+            "Authorization: Basic YWxpY2U6d3Jvbmc=\r\n",
+        ][..])
+        .prop_map(|line| (line.to_owned(), String::new())),
+    ]
+}
+
+fn request(alice: String) -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(&["GET", "POST", "HEAD", "DELETE"][..]),
+        target(),
+        prop::sample::select(&["HTTP/1.1", "HTTP/1.1", "HTTP/1.1", "HTTP/1.0"][..]),
+        any::<bool>(),
+        extra(),
+    )
+        .prop_map(move |(method, target, version, signed_in, (extra, body))| {
+            let cookie = if signed_in { alice.as_str() } else { "postern_session=none" };
+            format!(
+                "{method} {target} {version}\r\nHost: app.example.com\r\nX-Forwarded-Proto: https\r\n\
+                 X-Forwarded-Host: app.example.com\r\nX-Forwarded-Uri: /\r\nX-Forwarded-Method: GET\r\n\
+                 X-Original-URL: https://app.example.com/\r\nCookie: {cookie}\r\n{extra}\r\n{body}"
+            )
+        })
+}
+
+/// What the server answered on one connection until it closed it, `Date` lines left out.
+async fn answers(server: &TestServer, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    // A server that closes early may refuse the rest: what it answered is still read.
+    let _ = stream.write_all(bytes).await;
+    let mut read = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut read)).await;
+    String::from_utf8_lossy(&read)
+        .split("\r\n")
+        .filter(|line| !line.starts_with("date: "))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// `answers` without the first answer (the health check's: its head and its body).
+fn after_first_answer(answers: &str) -> &str {
+    let Some((head, rest)) = answers.split_once("\r\n\r\n") else {
+        return "";
+    };
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .and_then(|length| length.parse::<usize>().ok())
+        .unwrap_or(0);
+    rest.get(length..).unwrap_or("")
+}
+
+#[test]
+fn the_lane_and_hyper_answer_any_run_of_requests_alike() {
+    let runtime = Runtime::new().unwrap();
+    let server = runtime.block_on(TestServer::with_config(&config_text(
+        "https://auth.example.com",
+        "[limits]\napi_rate = 100000\napi_burst = 100000\n",
+    )));
+    let alice = runtime.block_on(server.login("alice"));
+    let mut runner = TestRunner::new(fuzz_config(WEIGHT));
+    runner
+        .run(
+            &proptest::collection::vec(request(alice), 1..5),
+            |requests| {
+                let run = requests.concat();
+                let (lane, hyper) = runtime.block_on(async {
+                    let lane = answers(&server, format!("{run}{CLOSING}").as_bytes()).await;
+                    let hyper =
+                        answers(&server, format!("{TO_HYPER}{run}{CLOSING}").as_bytes()).await;
+                    (lane, hyper)
+                });
+                prop_assert_eq!(lane.as_str(), after_first_answer(&hyper), "{}", run);
+                Ok::<(), TestCaseError>(())
+            },
+        )
+        .unwrap();
+}
