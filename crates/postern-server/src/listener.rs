@@ -51,6 +51,10 @@ const PEEK_RETRY_LAST: Duration = Duration::from_millis(100);
 /// request postern answers needs more: bodies are limited to 16 KiB, and a header block this
 /// large is refused. It bounds what a few thousand clients with huge headers can make us hold.
 const MAX_READ_BUFFER: usize = 64 * 1024;
+/// The most headers a request head may have (hyper's default, set here so that the check
+/// lane, which parses heads before hyper sees them, uses the same: both must find the same
+/// end for every head, so both also parse with `httparse`'s default `ParserConfig`).
+const MOST_REQUEST_HEADERS: usize = 100;
 /// HTTP/2 streams one connection may have open at once.
 const MAX_CONCURRENT_STREAMS: u32 = 256;
 /// HTTP/2 flow-control windows: what a peer may send before postern reads it. hyper's
@@ -177,6 +181,7 @@ impl Shared {
         http1
             .header_read_timeout(None)
             .max_buf_size(MAX_READ_BUFFER)
+            .max_headers(MOST_REQUEST_HEADERS)
             .keep_alive(true);
         // A peer that stops answering pings (gone, or never really there) is dropped after
         // two header read timeouts even while a request is in flight; an idle one sooner, by

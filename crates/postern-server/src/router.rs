@@ -315,7 +315,6 @@ fn oauth_route(rest: &str, get: bool) -> Route {
     Route::OAuth(step, provider.to_owned())
 }
 
-/// Answers one request. Never fails: every error is a response.
 /// The check a request asks for (its proxy, and envoy's path), if it is one: what the
 /// listener's check lane answers without hyper (`listener/check_lane.rs`). The same table as
 /// `handle`'s, so the two can never disagree about what a check is.
@@ -331,6 +330,7 @@ pub fn check_of(
     }
 }
 
+/// Answers one request. Never fails: every error is a response.
 pub async fn handle<B: RequestBody>(
     state: Arc<AppState>,
     peer: SocketAddr,

@@ -18,7 +18,15 @@
 //! byte that was read and not answered: hyper sees the stream it would have seen from the
 //! start, and answers, refuses or reads the body of that request itself. A head this lane
 //! answers is one after which the next request begins exactly where the head ends, so the
-//! two can never read a request's bytes differently.
+//! two can never read a request's bytes differently; both parse with `httparse`'s default
+//! config and the same header limit (`MOST_REQUEST_HEADERS`).
+//!
+//! It keeps hyper's bounds: a head not yet whole is searched for its end only in the bytes
+//! read since (as hyper's `is_complete_fast`), so a head sent a byte at a time costs linear
+//! work; reads stop at the listener's 64 KiB buffer (a larger head is hyper's to refuse);
+//! pipelined answers are written, and the task yields, every 16 answers or 16 KiB, as
+//! hyper's dispatcher yields; buffers grown by a large head are given back. While postern
+//! shuts down, an answer says `connection: close` and the connection ends after it.
 
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
@@ -27,22 +35,26 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
+use super::MOST_REQUEST_HEADERS;
 use super::idle::Activity;
 use crate::handlers::check;
 use crate::respond::HttpResponse;
 use crate::router;
 use crate::state::AppState;
 
-/// hyper's limit on a request's header count; a head with more goes to hyper, which
-/// refuses it (431).
-const MOST_HEADERS: usize = 100;
+/// Answers made before they are written and the task yields to the others, as hyper's
+/// dispatcher yields every 16 requests: a client that pipelines thousands of checks is
+/// answered in turns with every other connection, and its answers never pile up in memory.
+const MOST_ANSWERS_A_TURN: usize = 16;
+/// The most answer bytes kept before they are written, and the most `out` keeps while idle.
+const MOST_OUT_BYTES: usize = 16 * 1024;
 /// The read buffer's first size, as hyper's.
 const FIRST_READ_BUFFER: usize = 8 * 1024;
 
@@ -76,49 +88,66 @@ where
     let mut date = Date::default();
     // Made once: a fresh `cancelled()` for every read would register a waiter each time.
     let mut stopping = std::pin::pin!(shutdown.cancelled());
-    // A head that is not whole yet waits in `read`, which later reads append to in place.
-    let mut waiting = false;
+    // While a head is not whole, how much of it has been searched for its end: each read is
+    // searched from there, as hyper does, so a head sent a byte at a time costs work in
+    // proportion to its length, not a parse of all of it at every byte.
+    let mut searched: Option<usize> = None;
     loop {
-        if waiting && still_partial(&read) {
-            if let Some(end) = read_more(io, &mut read, max_buffer, &out, &mut stopping).await {
+        if let Some(from) = searched
+            && !may_end_a_head(&read, from)
+        {
+            searched = Some(read.len());
+            if let Some(end) = read_more(io, &mut read, max_buffer, &mut stopping).await {
                 return end;
             }
             continue;
         }
-        waiting = false;
+        searched = None;
         // What was read, shared: header values and the target are slices of it, as hyper
         // makes them, not copies.
         let buffered = read.split().freeze();
         let mut start = 0;
+        let mut answered = 0;
         while let Some(unanswered) = buffered.get(start..) {
-            let answer = match parse(state, &buffered, unanswered) {
+            let head = match parse(state, &buffered, unanswered) {
                 Head::Partial => break,
                 Head::Other => return hand_over(io, &out, unanswered).await,
-                Head::Check(head) => {
-                    let in_flight = activity.request_started();
-                    let response =
-                        check::check(state, peer, &head.request, head.kind, &head.envoy_path).await;
-                    drop(head.request);
-                    let answer = encode(response, &mut date, &mut out).await;
-                    drop(in_flight);
-                    start += head.len;
-                    answer
-                }
+                Head::Check(head) => head,
             };
+            let in_flight = activity.request_started();
+            let response =
+                check::check(state, peer, &head.request, head.kind, &head.envoy_path).await;
+            start += head.len;
+            drop(head);
+            // Shutting down: the answer says the connection ends, as hyper's does then.
+            let closing = shutdown.is_cancelled();
+            let answer = encode(response, closing, &mut date, &mut out).await;
+            drop(in_flight);
+            answered += 1;
             if answer == Answer::ThenClose {
                 if io.write_all(&out).await.is_ok() {
                     let _ = io.shutdown().await;
                 }
                 return LaneEnd::Closed;
             }
+            if answered % MOST_ANSWERS_A_TURN == 0 || out.len() >= MOST_OUT_BYTES {
+                if io.write_all(&out).await.is_err() {
+                    return LaneEnd::Closed;
+                }
+                out.clear();
+                tokio::task::yield_now().await;
+            }
         }
         if let Some(rest) = buffered.get(start..).filter(|rest| !rest.is_empty()) {
             // A head that is not whole yet (rare: a proxy sends each at once) goes in front
-            // of what is read next, copied once.
+            // of what is read next, copied once; the parse that found it partial read it all.
             let mut whole = BytesMut::with_capacity(rest.len().max(FIRST_READ_BUFFER));
             whole.extend_from_slice(rest);
             read = whole;
-            waiting = true;
+            searched = Some(rest.len());
+        } else if read.capacity() > 2 * FIRST_READ_BUFFER {
+            // A large head grew the buffer: give it back rather than keep it while idle.
+            read = BytesMut::new();
         }
         drop(buffered);
         if !out.is_empty() {
@@ -127,56 +156,53 @@ where
             }
             out.clear();
         }
+        if out.capacity() > MOST_OUT_BYTES {
+            out = Vec::new();
+        }
         // Between two requests, as hyper's graceful shutdown ends a connection.
         if shutdown.is_cancelled() {
             return LaneEnd::Closed;
         }
-        if let Some(end) = read_more(io, &mut read, max_buffer, &out, &mut stopping).await {
+        if let Some(end) = read_more(io, &mut read, max_buffer, &mut stopping).await {
             return end;
         }
     }
 }
 
-/// Whether `read` still holds less than a whole head (and nothing that fails to parse).
-fn still_partial(read: &[u8]) -> bool {
-    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MOST_HEADERS];
-    let mut parsed = httparse::Request::new(&mut []);
-    matches!(
-        httparse::ParserConfig::default().parse_request_with_uninit_headers(
-            &mut parsed,
-            read,
-            &mut headers
-        ),
-        Ok(httparse::Status::Partial)
-    )
+/// Whether the bytes read since `searched` (and the three before, where an end may have
+/// started) hold what ends a head: `\r\n\r\n`, or `\n\n` (httparse takes bare line feeds).
+/// hyper's `is_complete_fast` is the same search.
+fn may_end_a_head(read: &[u8], searched: usize) -> bool {
+    let fresh = read.get(searched.saturating_sub(3)..).unwrap_or_default();
+    fresh
+        .windows(2)
+        .enumerate()
+        .any(|(at, pair)| pair == b"\n\n" || (pair == b"\n\r" && fresh.get(at + 2) == Some(&b'\n')))
 }
 
-/// Reads what the client sends next onto the end of `read`; `Some` when the lane ends.
+/// Reads what the client sends next onto the end of `read`, never past `max_buffer`;
+/// `Some` when the lane ends.
 async fn read_more<I>(
     io: &mut I,
     read: &mut BytesMut,
     max_buffer: usize,
-    out: &[u8],
     stopping: &mut Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
 ) -> Option<LaneEnd>
 where
     I: AsyncRead + AsyncWrite + Unpin,
 {
-    if read.len() >= max_buffer {
-        // A head this large is hyper's to refuse.
-        return Some(hand_over(io, out, read).await);
+    let Some(room) = max_buffer.checked_sub(read.len()).filter(|room| *room > 0) else {
+        // A head this large is hyper's to refuse (431).
+        return Some(hand_over(io, &[], read).await);
+    };
+    let wanted = room.min(FIRST_READ_BUFFER.max(read.len()));
+    if read.capacity() - read.len() < wanted {
+        read.reserve(wanted);
     }
-    // Room for a whole head, as hyper keeps: once the last answer's slices are dropped,
-    // this takes the same allocation back rather than a new one.
-    let room = FIRST_READ_BUFFER
-        .max(read.len())
-        .min(max_buffer - read.len());
-    if read.capacity() - read.len() < room {
-        read.reserve(room);
-    }
+    let mut bounded = (&mut *read).limit(room);
     tokio::select! {
         biased;
-        got = io.read_buf(read) => match got {
+        got = io.read_buf(&mut bounded) => match got {
             Ok(0) | Err(_) => Some(LaneEnd::Closed),
             Ok(_) => None,
         },
@@ -215,7 +241,8 @@ struct CheckHead {
 /// Parses the head at the start of `bytes`, a part of `buffered`.
 fn parse(state: &AppState, buffered: &Bytes, bytes: &[u8]) -> Head {
     // Uninitialised, as hyper's: 100 empty headers written before every parse were 3.2 KB.
-    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MOST_HEADERS];
+    let mut headers =
+        [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MOST_REQUEST_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
     let len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
         &mut parsed,
@@ -308,48 +335,79 @@ fn header_map(buffered: &Bytes, parsed: &[httparse::Header<'_>]) -> Option<Heade
 #[derive(Debug, PartialEq, Eq)]
 enum Answer {
     KeepOpen,
-    /// The answer says `Connection: close`: hyper would close after it, and so does the lane.
+    /// The connection ends after this answer, which says so.
     ThenClose,
 }
 
-/// Appends `response` to `out` as HTTP/1.1 writes it: the status line, the handler's
-/// headers, `content-length` (unless the status has no body) and `date`, as hyper adds them.
-async fn encode(response: HttpResponse, date: &mut Date, out: &mut Vec<u8>) -> Answer {
+/// Appends `response` to `out` as hyper writes it: the status line, the handler's headers,
+/// `content-length` (unless the status has no body) and `date`. `closing` (postern is
+/// shutting down) adds `connection: close`, as hyper does then. Check answers are never 1xx
+/// and carry no `Connection`; should one, it is answered as hyper would: a 1xx becomes a 500,
+/// and a `close` token ends the connection.
+async fn encode(
+    response: HttpResponse,
+    closing: bool,
+    date: &mut Date,
+    out: &mut Vec<u8>,
+) -> Answer {
     let (parts, body) = response.into_parts();
     // `Full` is ready at once; its error type is `Infallible`.
     let body = body
         .collect()
         .await
         .map_or_else(|never| match never {}, |collected| collected.to_bytes());
-    let status = parts.status;
+    let informational = parts.status.is_informational();
+    let status = if informational {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        parts.status
+    };
+    let closes = closing || informational || asks_to_close(&parts.headers);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in &parts.headers {
-        // The lane says how long the body is, from the body itself.
-        if name == CONTENT_LENGTH {
+        // The lane says how long the body is, from the body itself, and whether the
+        // connection stays open.
+        if name == CONTENT_LENGTH || name == CONNECTION {
             continue;
         }
         write_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
+    let body = if has_body(status) && !informational {
+        body
+    } else {
+        Bytes::new()
+    };
     if has_body(status) {
         let mut length = itoa::Buffer::new();
         write_header(out, b"content-length", length.format(body.len()).as_bytes());
+    }
+    if closes {
+        write_header(out, b"connection", b"close");
     }
     if !parts.headers.contains_key(http::header::DATE) {
         write_header(out, b"date", date.now().as_bytes());
     }
     out.extend_from_slice(b"\r\n");
-    if has_body(status) {
-        out.extend_from_slice(&body);
-    }
-    if parts.headers.contains_key(CONNECTION) {
+    out.extend_from_slice(&body);
+    if closes {
         Answer::ThenClose
     } else {
         Answer::KeepOpen
     }
+}
+
+/// Whether a `Connection` header of the answer holds the `close` token.
+fn asks_to_close(headers: &HeaderMap) -> bool {
+    headers.get_all(CONNECTION).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|byte| *byte == b',')
+            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
 }
 
 fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -452,7 +510,119 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Rewound<I> {
 
 #[cfg(test)]
 mod tests {
+    use postern_core::config::{self, NoEnv, Sources};
+    use postern_store::Store;
+
     use super::*;
+    use crate::respond;
+
+    fn state() -> Arc<AppState> {
+        let hash = postern_core::password::hash_password(b"a password").unwrap();
+        let text = format!(
+            "app_url = \"https://auth.example.com\"\n\
+             secret = \"test-secret-that-is-long-enough-for-postern\"\n\
+             [[users]]\nname = \"alice\"\npassword_hash = \"{hash}\"\n"
+        );
+        let config = config::load(&Sources {
+            file: Some((&text, std::path::Path::new("test.toml"))),
+            env: &NoEnv,
+            cli: &[],
+        })
+        .unwrap();
+        Arc::new(AppState::new(config, Store::memory(100)))
+    }
+
+    const CHECK: &str = "GET /api/auth/traefik HTTP/1.1\r\nX-Forwarded-Proto: https\r\n\
+                         X-Forwarded-Host: app.example.com\r\nX-Forwarded-Uri: /\r\n\
+                         X-Forwarded-Method: GET\r\n\r\n";
+    const OTHER: &str = "GET /api/healthcheck HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    /// Runs the lane on what `sent` holds; what it ended with, and what it wrote.
+    async fn lane(sent: &str, shutdown: &CancellationToken) -> (LaneEnd, String) {
+        let (mut proxy, mut postern) = tokio::io::duplex(256 * 1024);
+        proxy.write_all(sent.as_bytes()).await.unwrap();
+        proxy.shutdown().await.unwrap();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let end = answer_checks(
+            &mut postern,
+            &state(),
+            peer,
+            &Activity::new(),
+            shutdown,
+            64 * 1024,
+        )
+        .await;
+        drop(postern);
+        let mut written = String::new();
+        proxy.read_to_string(&mut written).await.unwrap();
+        (end, written)
+    }
+
+    #[tokio::test]
+    async fn the_lane_answers_checks_and_hands_hyper_the_first_other_request() {
+        let sent = format!("{CHECK}{CHECK}{OTHER}{CHECK}");
+        let (end, written) = lane(&sent, &CancellationToken::new()).await;
+        let LaneEnd::ToHyper(rest) = end else {
+            panic!("the lane did not hand the connection over");
+        };
+        assert_eq!(String::from_utf8(rest).unwrap(), format!("{OTHER}{CHECK}"));
+        assert_eq!(
+            written.matches("HTTP/1.1 401 Unauthorized\r\n").count(),
+            2,
+            "{written}"
+        );
+        assert!(!written.contains("connection: close"), "{written}");
+    }
+
+    #[tokio::test]
+    async fn forty_pipelined_checks_are_all_answered_in_turns() {
+        let sent = CHECK.repeat(40);
+        let (end, written) = lane(&sent, &CancellationToken::new()).await;
+        assert!(matches!(end, LaneEnd::Closed));
+        assert_eq!(written.matches("HTTP/1.1 401 Unauthorized\r\n").count(), 40);
+    }
+
+    /// As hyper's graceful shutdown does: an answer made while postern shuts down says the
+    /// connection ends, and ends it.
+    #[tokio::test]
+    async fn an_answer_made_while_postern_shuts_down_closes_the_connection() {
+        let mut out = Vec::new();
+        let mut date = Date::default();
+        let answer = encode(respond::empty(StatusCode::OK), true, &mut date, &mut out).await;
+        assert_eq!(answer, Answer::ThenClose);
+        let written = String::from_utf8(out).unwrap();
+        assert!(written.starts_with("HTTP/1.1 200 OK\r\n"), "{written}");
+        assert!(written.contains("\r\nconnection: close\r\n"), "{written}");
+        let mut out = Vec::new();
+        let answer = encode(respond::empty(StatusCode::OK), false, &mut date, &mut out).await;
+        assert_eq!(answer, Answer::KeepOpen);
+        assert!(!String::from_utf8(out).unwrap().contains("connection"));
+    }
+
+    #[tokio::test]
+    async fn a_head_larger_than_the_buffer_is_hyper_s() {
+        let huge = CHECK.replacen(
+            "\r\n\r\n",
+            &format!("\r\nX-Huge: {}\r\n\r\n", "h".repeat(70_000)),
+            1,
+        );
+        let (end, written) = lane(&huge, &CancellationToken::new()).await;
+        let LaneEnd::ToHyper(rest) = end else {
+            panic!("the lane did not hand the connection over");
+        };
+        assert_eq!(rest.len(), 64 * 1024);
+        assert!(written.is_empty());
+    }
+
+    #[test]
+    fn the_end_of_a_head_is_searched_for_in_what_was_read_since() {
+        assert!(may_end_a_head(b"GET / HTTP/1.1\r\nA: b\r\n\r\n", 0));
+        // An end that began before the last search is found from three bytes back.
+        assert!(may_end_a_head(b"GET / HTTP/1.1\r\nA: b\r\n\r\n", 24));
+        assert!(may_end_a_head(b"GET / HTTP/1.1\nA: b\n\n", 20));
+        assert!(!may_end_a_head(b"GET / HTTP/1.1\r\nA: b\r\n", 0));
+        assert!(!may_end_a_head(b"GET / HTTP/1.1\r\nA: b\r\n\r\nX", 29));
+    }
 
     /// The header map of `lines`, their values read from one buffer as the lane reads them.
     fn headers(lines: &[(&str, &str)]) -> Option<HeaderMap> {
