@@ -36,7 +36,7 @@ use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -362,20 +362,27 @@ async fn encode(
     } else {
         parts.status
     };
-    let closes = closing || informational || asks_to_close(&parts.headers);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
     out.extend_from_slice(b"\r\n");
+    // One pass over the handler's headers: no lookups by name on every answer.
+    let (mut asks_to_close, mut has_date) = (false, false);
     for (name, value) in &parts.headers {
         // The lane says how long the body is, from the body itself, and whether the
         // connection stays open.
-        if name == CONTENT_LENGTH || name == CONNECTION {
+        if name == CONTENT_LENGTH {
             continue;
         }
+        if name == CONNECTION {
+            asks_to_close |= holds_close(value);
+            continue;
+        }
+        has_date |= name == DATE;
         write_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
+    let closes = closing || informational || asks_to_close;
     let body = if has_body(status) && !informational {
         body
     } else {
@@ -388,7 +395,7 @@ async fn encode(
     if closes {
         write_header(out, b"connection", b"close");
     }
-    if !parts.headers.contains_key(http::header::DATE) {
+    if !has_date {
         write_header(out, b"date", date.now().as_bytes());
     }
     out.extend_from_slice(b"\r\n");
@@ -400,14 +407,12 @@ async fn encode(
     }
 }
 
-/// Whether a `Connection` header of the answer holds the `close` token.
-fn asks_to_close(headers: &HeaderMap) -> bool {
-    headers.get_all(CONNECTION).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|byte| *byte == b',')
-            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
+/// Whether a `Connection` value holds the `close` token.
+fn holds_close(value: &HeaderValue) -> bool {
+    value
+        .as_bytes()
+        .split(|byte| *byte == b',')
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -597,6 +602,30 @@ mod tests {
         let answer = encode(respond::empty(StatusCode::OK), false, &mut date, &mut out).await;
         assert_eq!(answer, Answer::KeepOpen);
         assert!(!String::from_utf8(out).unwrap().contains("connection"));
+    }
+
+    /// A handler's own `Date` is kept, and a `close` token in its `Connection` ends the
+    /// connection with one `connection: close`, as hyper answers.
+    #[tokio::test]
+    async fn the_handler_s_date_and_connection_are_read_as_hyper_reads_them() {
+        let mut response = respond::empty(StatusCode::OK);
+        let headers = response.headers_mut();
+        headers.insert(
+            DATE,
+            HeaderValue::from_static("Sun, 06 Dec 2026 12:00:00 GMT"),
+        );
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive, Close"));
+        let mut out = Vec::new();
+        let answer = encode(response, false, &mut Date::default(), &mut out).await;
+        assert_eq!(answer, Answer::ThenClose);
+        let written = String::from_utf8(out).unwrap();
+        assert_eq!(written.matches("date: ").count(), 1, "{written}");
+        assert!(
+            written.contains("date: Sun, 06 Dec 2026 12:00:00 GMT"),
+            "{written}"
+        );
+        assert_eq!(written.matches("connection: ").count(), 1, "{written}");
+        assert!(written.contains("\r\nconnection: close\r\n"), "{written}");
     }
 
     #[tokio::test]
