@@ -12,6 +12,7 @@ pub mod decision;
 pub mod device;
 pub mod duration;
 pub mod forwarded;
+pub mod headers;
 pub mod identity;
 pub mod jwt;
 pub mod limits;

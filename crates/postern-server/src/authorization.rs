@@ -4,8 +4,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::HeaderMap;
 use http::header::AUTHORIZATION;
+use postern_core::headers::{self, RequestHeaders};
 
 /// Longer headers are not credentials postern issued or accepts.
 const MAX_AUTHORIZATION_BYTES: usize = 4096;
@@ -19,11 +19,11 @@ pub enum Presented<'a> {
     Other,
 }
 
-pub fn presented(headers: &HeaderMap) -> Presented<'_> {
-    let Some(value) = headers.get(AUTHORIZATION) else {
+pub fn presented<'a>(headers: impl Into<RequestHeaders<'a>>) -> Presented<'a> {
+    let Some(value) = headers.into().first(&AUTHORIZATION) else {
         return Presented::None;
     };
-    let Ok(text) = value.to_str() else {
+    let Some(text) = headers::text(value) else {
         return Presented::Other;
     };
     if text.len() > MAX_AUTHORIZATION_BYTES {

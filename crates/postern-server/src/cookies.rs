@@ -8,6 +8,7 @@ use cookie::{Cookie, SameSite};
 use http::HeaderMap;
 use http::header::COOKIE;
 use postern_core::config::Config;
+use postern_core::headers::{self, RequestHeaders};
 
 pub use postern_core::csrf::PRE_SESSION_COOKIE;
 pub use postern_core::device::DEVICE_COOKIE;
@@ -49,11 +50,14 @@ pub fn device_cookies(headers: &HeaderMap) -> Vec<&str> {
 
 /// Every value of cookie `name` across all `Cookie` headers, in the order the browser sent
 /// them.
-pub fn values<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a str> {
+pub fn values<'a>(
+    headers: impl Into<RequestHeaders<'a>>,
+    name: &str,
+) -> impl Iterator<Item = &'a str> {
     headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
+        .into()
+        .all(&COOKIE)
+        .filter_map(headers::text)
         .flat_map(pairs)
         .filter_map(|pair| split_at_byte(pair.trim_ascii(), b'='))
         .filter(move |(key, _)| *key == name)

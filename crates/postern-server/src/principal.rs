@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 use postern_core::UnixSeconds;
+use postern_core::headers::RequestHeaders;
 use postern_core::session::{AuthLevel, Origin, WayIn};
 use postern_core::token::TokenHash;
 use postern_core::users::User;
@@ -38,7 +39,7 @@ pub enum Found {
 /// `https`: whether the request the credentials came with was HTTPS (Basic needs it).
 pub async fn from_authorization(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: RequestHeaders<'_>,
     client: IpAddr,
     https: bool,
 ) -> Found {
@@ -86,7 +87,7 @@ pub async fn api_caller(
         }));
     }
     let https = state.config.app_url.scheme() == "https";
-    match from_authorization(state, headers, client, https).await {
+    match from_authorization(state, headers.into(), client, https).await {
         Found::User(user, level, origin) => Ok(Some(Caller {
             user,
             level,

@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, Request, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
 use postern_core::client_ip::ClientIp;
 use postern_core::csrf::CsrfBinding;
 use postern_core::forwarded::Scheme;
+use postern_core::headers::RequestHeaders;
 use postern_core::token::TokenHash;
 
 use crate::error::AppError;
@@ -103,11 +104,12 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The client IP through `trusted_proxies`; warns once per misconfigured peer.
-pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> ClientIp {
-    let forwarded_for = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .map(HeaderValue::as_bytes);
+pub fn client_ip<'a>(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: impl Into<RequestHeaders<'a>>,
+) -> ClientIp {
+    let forwarded_for = headers.into().all(&X_FORWARDED_FOR);
     let found = state
         .config
         .trusted_proxies

@@ -10,6 +10,7 @@ use futures_util::FutureExt;
 use http::HeaderMap;
 use postern_core::UnixSeconds;
 use postern_core::access::Subject;
+use postern_core::headers::RequestHeaders;
 use postern_core::session::{AuthLevel, ExternalIdentity, Origin, SessionRecord, WayIn};
 use postern_core::token::{SessionToken, TokenHash};
 use postern_core::users::{User, UserTable};
@@ -54,7 +55,7 @@ pub async fn current(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<CurrentSession>, StoreError> {
-    current_among(state, &state.users(), headers).await
+    current_among(state, &state.users(), headers.into()).await
 }
 
 /// `current`, with the user looked up in `users`: the check path passes the table of the same
@@ -71,7 +72,7 @@ pub async fn current(
 pub async fn current_among(
     state: &AppState,
     users: &UserTable,
-    headers: &HeaderMap,
+    headers: RequestHeaders<'_>,
 ) -> Result<Option<CurrentSession>, StoreError> {
     let Some(first) = named_sessions(state, headers).next() else {
         return Ok(None);
@@ -107,8 +108,9 @@ const MOST_SESSION_COOKIES: usize = 3;
 /// The sessions the request's well-formed session cookies name, in the order sent.
 pub fn named_sessions<'a>(
     state: &'a AppState,
-    headers: &'a HeaderMap,
+    headers: impl Into<RequestHeaders<'a>>,
 ) -> impl Iterator<Item = TokenHash> + 'a {
+    let headers: RequestHeaders<'a> = headers.into();
     cookies::values(headers, &state.session_cookie.name)
         .filter_map(SessionToken::hash_of)
         .take(MOST_SESSION_COOKIES)

@@ -21,8 +21,18 @@ fn own<'a>(method: &'a Method, authority: Option<&'a str>, envoy_path: &'a str) 
     }
 }
 
+/// The target read from hyper's map of `pairs`, after checking that the check lane's parsed
+/// head (names as sent, `RequestHeaders::Parsed`) reads as the same target or error.
 fn parse(kind: ProxyKind, pairs: &[(&str, &str)]) -> Result<ForwardedRequest, TargetError> {
-    ForwardedRequest::from_headers(kind, &headers(pairs), &own(&Method::GET, None, ""))
+    let own = own(&Method::GET, None, "");
+    let from_map = ForwardedRequest::from_headers(kind, &headers(pairs), &own);
+    let parsed: Vec<(&str, &[u8])> = pairs
+        .iter()
+        .map(|(name, value)| (*name, value.as_bytes()))
+        .collect();
+    let from_parsed = ForwardedRequest::from_headers(kind, RequestHeaders::Parsed(&parsed), &own);
+    assert_eq!(format!("{from_map:?}"), format!("{from_parsed:?}"));
+    from_map
 }
 
 #[test]
@@ -182,6 +192,18 @@ fn non_utf8_header_values_are_refused() {
         ForwardedRequest::from_headers(ProxyKind::Traefik, &map, &own(&Method::GET, None, "")),
         Err(TargetError::NotText("X-Forwarded-Host"))
     );
+    let parsed: [(&str, &[u8]); 2] = [
+        ("X-Forwarded-Proto", b"http"),
+        ("X-Forwarded-Host", b"caf\xe9.test"),
+    ];
+    assert_eq!(
+        ForwardedRequest::from_headers(
+            ProxyKind::Traefik,
+            RequestHeaders::Parsed(&parsed),
+            &own(&Method::GET, None, "")
+        ),
+        Err(TargetError::NotText("X-Forwarded-Host"))
+    );
 }
 
 #[test]
@@ -290,11 +312,12 @@ fn a_repeated_header_reads_as_its_first_value() {
     ] {
         assert_eq!(map.get_all(name).iter().count(), 2, "{name} is sent twice");
     }
-    let sent = Sent::collect(&map);
-    assert_eq!(sent.forwarded_host, map.get("x-forwarded-host"));
-    assert_eq!(sent.forwarded_proto, map.get("x-forwarded-proto"));
-    assert_eq!(sent.original_url, map.get("x-original-url"));
-    assert_eq!(sent.host, map.get("host"));
+    let sent = Sent::collect((&map).into());
+    let first = |name| map.get(name).map(HeaderValue::as_bytes);
+    assert_eq!(sent.forwarded_host, first("x-forwarded-host"));
+    assert_eq!(sent.forwarded_proto, first("x-forwarded-proto"));
+    assert_eq!(sent.original_url, first("x-original-url"));
+    assert_eq!(sent.host, first("host"));
     assert_eq!(sent.forwarded_uri, None);
 
     let traefik = parse(ProxyKind::Traefik, &pairs).unwrap();
@@ -312,7 +335,8 @@ fn a_repeated_header_reads_as_its_first_value() {
 }
 
 /// Every header a target is read from is found whatever the case it was sent in (a
-/// `HeaderName` keeps names in lower case, which `Sent::collect` matches).
+/// `HeaderName` keeps names in lower case; the check lane keeps them as sent, and `parse`
+/// reads both).
 #[test]
 fn header_names_are_read_in_any_case() {
     let target = parse(

@@ -3,7 +3,7 @@
 //! credentials decode back to exactly the pair that was encoded.
 #![allow(clippy::unwrap_used, clippy::panic)] // tests fail by panicking
 
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 
 use super::*;

@@ -6,11 +6,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http::header::{self, HeaderName, HeaderValue};
-use http::{HeaderMap, Request, StatusCode};
+use http::{Request, StatusCode};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use postern_core::access::{App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
 use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind};
+use postern_core::headers::RequestHeaders;
 use postern_core::identity::Identity;
 use postern_core::session::AuthLevel;
 use postern_core::users::User;
@@ -35,6 +36,7 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 
 const POSTERN_NOTICE: HeaderName = HeaderName::from_static("postern-notice");
 
+/// A check as hyper parsed it.
 pub async fn check<B>(
     state: &Arc<AppState>,
     peer: SocketAddr,
@@ -42,7 +44,24 @@ pub async fn check<B>(
     proxy: ProxyKind,
     envoy_path: &str,
 ) -> HttpResponse {
-    let response = decide(state, peer, request, proxy, envoy_path).await;
+    let own = OwnRequest {
+        method: request.method(),
+        authority: request.uri().authority().map(http::uri::Authority::as_str),
+        envoy_path,
+    };
+    check_head(state, peer, proxy, &own, request.headers().into()).await
+}
+
+/// A check from its request line and headers: hyper's (`check`), or the head the listener's
+/// check lane parsed, which builds no `HeaderMap` (`RequestHeaders` says why).
+pub async fn check_head(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    proxy: ProxyKind,
+    own: &OwnRequest<'_>,
+    headers: RequestHeaders<'_>,
+) -> HttpResponse {
+    let response = decide(state, peer, proxy, own, headers).await;
     // auth_request is a header-only subrequest: nginx never reads a body, and an unread body
     // makes it close the keep-alive connection after every check (docs/proxies.md). An
     // allowed answer (200) has none to take away (`allow`), so most checks skip the work.
@@ -52,22 +71,16 @@ pub async fn check<B>(
     response
 }
 
-async fn decide<B>(
+async fn decide(
     state: &Arc<AppState>,
     peer: SocketAddr,
-    request: &Request<B>,
     proxy: ProxyKind,
-    envoy_path: &str,
+    own: &OwnRequest<'_>,
+    headers: RequestHeaders<'_>,
 ) -> HttpResponse {
     let metrics = state.metrics.as_deref().map(|metrics| &metrics.checks);
     let clock = CheckClock::start(metrics, state.config.log.checks);
-    let headers = request.headers();
-    let own = OwnRequest {
-        method: request.method(),
-        authority: request.uri().authority().map(http::uri::Authority::as_str),
-        envoy_path,
-    };
-    let target = match ForwardedRequest::from_headers(proxy, headers, &own) {
+    let target = match ForwardedRequest::from_headers(proxy, headers, own) {
         Ok(target) => target,
         Err(err) => {
             tracing::debug!(proxy = proxy.name(), error = %err, "auth request without a usable target");
@@ -77,8 +90,8 @@ async fn decide<B>(
     };
     let client = request::client_ip(state, peer, headers).ip;
     let mode = ClientMode::detect(
-        headers.get(header::ACCEPT).map(HeaderValue::as_bytes),
-        headers.contains_key(header::AUTHORIZATION),
+        headers.first(&header::ACCEPT),
+        headers.has(&header::AUTHORIZATION),
     );
     let live = state.live.load();
     let rules = &live.access;
@@ -132,7 +145,7 @@ fn identity_token(
 /// comes how the user signed in, for the identity token.
 async fn signed_in_outcome(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    headers: RequestHeaders<'_>,
     live: &LiveState,
     app: Option<&App>,
     https: bool,

@@ -4,10 +4,11 @@
 //! service future, its header encoder and its write buffer; an answer written straight from
 //! the head `httparse` parsed (the parser hyper uses) costs a third of hyper's instructions
 //! (postern-bench's floor stub, row a2: 4,795 instructions an answer under callgrind against
-//! bare hyper's 14,398 with the same headers, profile-guided builds). Through this lane a
-//! cookie check runs 21,886 instructions against 23,112 through hyper (−5.3 %; the check
-//! itself still reads an `http::HeaderMap`, which costs what it costs hyper to build);
-//! docs/performance.md, "The eighteenth session".
+//! bare hyper's 14,398 with the same headers, profile-guided builds). The check reads the
+//! parsed head in place (`RequestHeaders::Parsed`: no `HeaderMap`, no `Request`): a cookie
+//! check runs 19,855 instructions in a plain build against 23,140 through hyper's map
+//! (−14 %; an nginx-shaped one 22,448 against 28,396); docs/performance.md, "The eighteenth
+//! session" and "The nineteenth session".
 //!
 //! So a plain HTTP/1.1 connection starts in this lane. A head it understands whole is
 //! answered here: HTTP/1.1, a target in origin form that the router calls a check, no body
@@ -37,8 +38,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
+use http::{HeaderValue, Method, StatusCode, Uri};
 use http_body_util::BodyExt;
+use postern_core::forwarded::{OwnRequest, ProxyKind};
+use postern_core::headers::RequestHeaders;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
@@ -115,8 +118,14 @@ where
                 Head::Check(head) => head,
             };
             let in_flight = activity.request_started();
-            let response =
-                check::check(state, peer, &head.request, head.kind, &head.envoy_path).await;
+            // An origin-form target has no authority: hyper's `Uri` would give none either.
+            let own = OwnRequest {
+                method: &head.method,
+                authority: None,
+                envoy_path: &head.envoy_path,
+            };
+            let headers = RequestHeaders::Parsed(&head.headers);
+            let response = check::check_head(state, peer, head.kind, &own, headers).await;
             start += head.len;
             drop(head);
             // Shutting down: the answer says the connection ends, as hyper's does then.
@@ -218,28 +227,29 @@ async fn hand_over<I: AsyncWrite + Unpin>(io: &mut I, out: &[u8], unanswered: &[
     LaneEnd::ToHyper(unanswered.to_vec())
 }
 
-#[expect(
-    clippy::large_enum_variant,
-    reason = "made and matched at once, never kept: a box would cost every check an allocation"
-)]
-enum Head {
+enum Head<'a> {
     /// Not the whole head yet.
     Partial,
     /// Anything but a check this lane answers, or a head that does not parse.
     Other,
-    Check(CheckHead),
+    Check(CheckHead<'a>),
 }
 
-struct CheckHead {
-    request: Request<()>,
-    kind: postern_core::forwarded::ProxyKind,
+/// A check's head, read in place: its headers are slices of the read buffer, as sent.
+struct CheckHead<'a> {
+    method: Method,
+    kind: ProxyKind,
     envoy_path: String,
+    /// `(name, value)` as sent: `RequestHeaders::Parsed`. httparse has checked each name is a
+    /// token and each value holds bytes `HeaderValue` takes (the same set: a test holds the
+    /// two together), so a check reads them as it reads hyper's.
+    headers: Vec<(&'a str, &'a [u8])>,
     /// The head's length in bytes: where the next request starts.
     len: usize,
 }
 
 /// Parses the head at the start of `bytes`, a part of `buffered`.
-fn parse(state: &AppState, buffered: &Bytes, bytes: &[u8]) -> Head {
+fn parse<'a>(state: &AppState, buffered: &Bytes, bytes: &'a [u8]) -> Head<'a> {
     // Uninitialised, as hyper's: 100 empty headers written before every parse were 3.2 KB.
     let mut headers =
         [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MOST_REQUEST_HEADERS];
@@ -262,74 +272,54 @@ fn parse(state: &AppState, buffered: &Bytes, bytes: &[u8]) -> Head {
     if method == Method::HEAD || method == Method::CONNECT || !target.starts_with('/') {
         return Head::Other;
     }
-    let Some(headers) = header_map(buffered, parsed.headers) else {
+    let Some(headers) = header_lines(parsed.headers) else {
         return Head::Other;
     };
+    // Parsed as hyper parses it, so a target hyper refuses is hyper's to refuse.
     let Ok(uri) = Uri::from_maybe_shared(buffered.slice_ref(target.as_bytes())) else {
         return Head::Other;
     };
     let Some((kind, envoy_path)) = router::check_of(state, &method, uri.path(), uri.query()) else {
         return Head::Other;
     };
-    let mut request = Request::new(());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = Version::HTTP_11;
-    *request.headers_mut() = headers;
     Head::Check(CheckHead {
-        request,
+        method,
         kind,
         envoy_path,
+        headers,
         len,
     })
 }
 
-/// The names every proxy's checks carry that `http` does not know. `HeaderName::from_bytes`
-/// copies such a name into a new allocation for every request; these are made once. Only a
-/// saving: a name missing here is read all the same.
-static PROXY_HEADERS: [HeaderName; 8] = [
-    HeaderName::from_static("x-forwarded-proto"),
-    HeaderName::from_static("x-forwarded-host"),
-    HeaderName::from_static("x-forwarded-uri"),
-    HeaderName::from_static("x-forwarded-method"),
-    HeaderName::from_static("x-forwarded-for"),
-    HeaderName::from_static("x-original-url"),
-    HeaderName::from_static("x-original-method"),
-    HeaderName::from_static("x-real-ip"),
-];
-
-fn header_name(name: &str) -> Option<HeaderName> {
-    let known = PROXY_HEADERS
-        .iter()
-        .find(|known| known.as_str().eq_ignore_ascii_case(name));
-    match known {
-        Some(known) => Some(known.clone()),
-        None => HeaderName::from_bytes(name.as_bytes()).ok(),
-    }
-}
-
-/// The head's headers, or `None` when one asks for what only hyper does: a body, a change of
-/// protocol, an interim answer, a connection that ends.
-fn header_map(buffered: &Bytes, parsed: &[httparse::Header<'_>]) -> Option<HeaderMap> {
-    let mut headers = HeaderMap::with_capacity(parsed.len());
+/// The head's headers as sent, or `None` when one asks for what only hyper does: a body, a
+/// change of protocol, an interim answer, a connection that ends.
+fn header_lines<'a>(parsed: &[httparse::Header<'a>]) -> Option<Vec<(&'a str, &'a [u8])>> {
+    let mut lines = Vec::with_capacity(parsed.len());
     let mut content_length = false;
     for header in parsed {
-        let name = header_name(header.name)?;
-        let value = HeaderValue::from_maybe_shared(buffered.slice_ref(header.value)).ok()?;
-        match name.as_str() {
-            "transfer-encoding" | "upgrade" | "expect" | "te" => return None,
+        let (name, value) = (header.name, header.value);
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        match name.len() {
+            2 if is("te") => return None,
+            6 if is("expect") => return None,
+            7 if is("upgrade") => return None,
+            17 if is("transfer-encoding") => return None,
             // One `Content-Length: 0` says what no header says; two, or any other length,
             // are hyper's to read or refuse.
-            "content-length" if content_length || value != "0" => return None,
-            "content-length" => content_length = true,
-            "connection" if !value.as_bytes().eq_ignore_ascii_case(b"keep-alive") => {
+            14 if is("content-length") => {
+                if content_length || value != b"0" {
+                    return None;
+                }
+                content_length = true;
+            }
+            10 if is("connection") && !value.eq_ignore_ascii_case(b"keep-alive") => {
                 return None;
             }
             _ => {}
         }
-        headers.append(name, value);
+        lines.push((name, value));
     }
-    Some(headers)
+    Some(lines)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -653,37 +643,33 @@ mod tests {
         assert!(!may_end_a_head(b"GET / HTTP/1.1\r\nA: b\r\n\r\nX", 29));
     }
 
-    /// The header map of `lines`, their values read from one buffer as the lane reads them.
-    fn headers(lines: &[(&str, &str)]) -> Option<HeaderMap> {
-        let buffered = Bytes::from(lines.iter().map(|(_, value)| *value).collect::<String>());
-        let mut at = 0;
+    /// The lines the lane keeps of a head with these headers.
+    fn headers<'a>(lines: &[(&'a str, &'a str)]) -> Option<Vec<(&'a str, &'a [u8])>> {
         let parsed: Vec<httparse::Header<'_>> = lines
             .iter()
-            .map(|(name, value)| {
-                let header = httparse::Header {
-                    name,
-                    value: &buffered[at..at + value.len()],
-                };
-                at += value.len();
-                header
+            .map(|(name, value)| httparse::Header {
+                name,
+                value: value.as_bytes(),
             })
             .collect();
-        header_map(&buffered, &parsed)
+        header_lines(&parsed)
     }
 
     #[test]
     fn a_head_without_a_body_or_connection_wishes_stays_in_the_lane() {
-        let map = headers(&[
+        let sent = [
             ("Host", "x"),
             ("Cookie", "a=b"),
             ("Cookie", "c=d"),
             ("Content-Length", "0"),
             ("Connection", "Keep-Alive"),
-        ])
-        .unwrap();
-        assert_eq!(map.get_all("cookie").iter().count(), 2);
-        assert_eq!(map.len(), 5);
-        assert_eq!(map["connection"], "Keep-Alive");
+        ];
+        let kept = headers(&sent).unwrap();
+        let as_sent: Vec<_> = sent
+            .iter()
+            .map(|(name, value)| (*name, value.as_bytes()))
+            .collect();
+        assert_eq!(kept, as_sent, "every header, in order, names as sent");
     }
 
     #[test]
@@ -693,36 +679,48 @@ mod tests {
             &[("Content-Length", "00")],
             &[("Content-Length", "0"), ("content-length", "0")],
             &[("Transfer-Encoding", "chunked")],
-            &[("Transfer-Encoding", "identity")],
+            &[("transfer-encoding", "identity")],
             &[("Connection", "close")],
             &[("Connection", "keep-alive, Upgrade")],
             &[("Upgrade", "websocket")],
-            &[("Expect", "100-continue")],
+            &[("EXPECT", "100-continue")],
             &[("TE", "trailers")],
-            &[("Bad Name", "x")],
-            &[("X-Control", "a\u{1}b")],
         ] {
             assert!(headers(lines).is_none(), "{lines:?}");
         }
     }
 
+    /// The lane reads parsed names and values without building `HeaderName`s and
+    /// `HeaderValue`s (`RequestHeaders::Parsed`): it relies on httparse taking exactly the
+    /// bytes those take, which hyper relies on too (it builds values unchecked).
     #[test]
-    fn proxy_header_names_are_the_known_ones_in_any_case() {
-        for name in [
-            "X-Forwarded-Host",
-            "x-forwarded-host",
-            "X-REAL-IP",
-            "Cookie",
-            "X-Other",
-        ] {
-            let read = header_name(name).unwrap();
+    fn httparse_takes_the_header_bytes_http_takes() {
+        let parses = |head: Vec<u8>| {
+            let mut lines = [httparse::EMPTY_HEADER; 4];
+            matches!(
+                httparse::Request::new(&mut lines).parse(&head),
+                Ok(httparse::Status::Complete(_))
+            )
+        };
+        for byte in 0..=u8::MAX {
+            let value = [b'a', byte, b'z'];
+            let head = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &value, b"\r\n\r\n"].concat();
             assert_eq!(
-                read,
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                "{name}"
+                parses(head),
+                HeaderValue::from_bytes(&value).is_ok(),
+                "value byte {byte:#04x}"
             );
+            // A colon ends a name; what follows is the value.
+            if byte != b':' {
+                let name = [b'x', byte, b'y'];
+                let head = [b"GET / HTTP/1.1\r\n".as_slice(), &name, b": v\r\n\r\n"].concat();
+                assert_eq!(
+                    parses(head),
+                    http::HeaderName::from_bytes(&name).is_ok(),
+                    "name byte {byte:#04x}"
+                );
+            }
         }
-        assert!(header_name("Bad Name").is_none());
     }
 
     #[test]
