@@ -29,6 +29,8 @@ pub struct Fields {
     /// `Remote-User`, `Remote-Email`, `Remote-Name`, `Remote-Groups`, always all four, and
     /// `Cache-Control: no-store`.
     answer_headers: HeaderMap,
+    /// The same headers as HTTP/1.1 lines.
+    answer_lines: Vec<u8>,
 }
 
 impl Default for Identity {
@@ -68,12 +70,20 @@ impl Identity {
         answer_headers.insert(REMOTE_EMAIL, header_value(&email));
         answer_headers.insert(REMOTE_NAME, header_value(&name));
         answer_headers.insert(REMOTE_GROUPS, header_value(&groups.join(",")));
+        let mut answer_lines = Vec::new();
+        for (name, value) in &answer_headers {
+            answer_lines.extend_from_slice(name.as_str().as_bytes());
+            answer_lines.extend_from_slice(b": ");
+            answer_lines.extend_from_slice(value.as_bytes());
+            answer_lines.extend_from_slice(b"\r\n");
+        }
         Self(Arc::new(Fields {
             user,
             email,
             name,
             groups,
             answer_headers,
+            answer_lines,
         }))
     }
 
@@ -87,6 +97,15 @@ impl Identity {
     /// own headers go on top.
     pub fn answer_headers(&self) -> &HeaderMap {
         &self.answer_headers
+    }
+
+    /// `answer_headers` as HTTP/1.1 header lines (`name: value\r\n`, in the map's order), as
+    /// hyper writes them: the listener's check lane writes an allowed answer from these, with
+    /// no response or map to build, walk and drop (a cookie check 19,855 to 17,661
+    /// instructions under callgrind, plain build; docs/performance.md, "The nineteenth
+    /// session").
+    pub fn answer_lines(&self) -> &[u8] {
+        &self.answer_lines
     }
 }
 

@@ -36,6 +36,24 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 
 const POSTERN_NOTICE: HeaderName = HeaderName::from_static("postern-notice");
 
+/// A check's answer. Most are a signed-in user's 200 with their identity's headers and no
+/// other, which the listener's check lane writes from the lines rendered with the identity
+/// (`Identity::answer_lines`) and hyper gets as a response (`into_response`).
+pub enum CheckAnswer {
+    /// 200, no body, the identity's headers alone: no app headers, no identity token.
+    Identity(Identity),
+    Response(HttpResponse),
+}
+
+impl CheckAnswer {
+    pub fn into_response(self) -> HttpResponse {
+        match self {
+            Self::Identity(identity) => allow(&identity, None),
+            Self::Response(response) => response,
+        }
+    }
+}
+
 /// A check as hyper parsed it.
 pub async fn check<B>(
     state: &Arc<AppState>,
@@ -49,7 +67,9 @@ pub async fn check<B>(
         authority: request.uri().authority().map(http::uri::Authority::as_str),
         envoy_path,
     };
-    check_head(state, peer, proxy, &own, request.headers().into()).await
+    check_head(state, peer, proxy, &own, request.headers().into())
+        .await
+        .into_response()
 }
 
 /// A check from its request line and headers: hyper's (`check`), or the head the listener's
@@ -60,15 +80,19 @@ pub async fn check_head(
     proxy: ProxyKind,
     own: &OwnRequest<'_>,
     headers: RequestHeaders<'_>,
-) -> HttpResponse {
-    let response = decide(state, peer, proxy, own, headers).await;
+) -> CheckAnswer {
+    let answer = decide(state, peer, proxy, own, headers).await;
     // auth_request is a header-only subrequest: nginx never reads a body, and an unread body
     // makes it close the keep-alive connection after every check (docs/proxies.md). An
     // allowed answer (200) has none to take away (`allow`), so most checks skip the work.
-    if proxy == ProxyKind::Nginx && response.status() != StatusCode::OK {
-        return respond::without_body(response);
+    match answer {
+        CheckAnswer::Response(response)
+            if proxy == ProxyKind::Nginx && response.status() != StatusCode::OK =>
+        {
+            CheckAnswer::Response(respond::without_body(response))
+        }
+        answer => answer,
     }
-    response
 }
 
 async fn decide(
@@ -77,7 +101,7 @@ async fn decide(
     proxy: ProxyKind,
     own: &OwnRequest<'_>,
     headers: RequestHeaders<'_>,
-) -> HttpResponse {
+) -> CheckAnswer {
     let metrics = state.metrics.as_deref().map(|metrics| &metrics.checks);
     let clock = CheckClock::start(metrics, state.config.log.checks);
     let target = match ForwardedRequest::from_headers(proxy, headers, own) {
@@ -85,7 +109,10 @@ async fn decide(
         Err(err) => {
             tracing::debug!(proxy = proxy.name(), error = %err, "auth request without a usable target");
             clock.unusable(proxy);
-            return respond::json_message(StatusCode::BAD_REQUEST, &format!("Bad Request: {err}"));
+            return CheckAnswer::Response(respond::json_message(
+                StatusCode::BAD_REQUEST,
+                &format!("Bad Request: {err}"),
+            ));
         }
     };
     let client = request::client_ip(state, peer, headers).ip;
@@ -114,11 +141,15 @@ async fn decide(
         }
         _ => None,
     };
-    let mut response = answer(state, decided, &target, app);
-    if let Some((header, value)) = identity_token {
-        response.headers_mut().insert(header, value);
+    let answer = answer(state, decided, &target, app);
+    match identity_token {
+        Some((header, value)) => {
+            let mut response = answer.into_response();
+            response.headers_mut().insert(header, value);
+            CheckAnswer::Response(response)
+        }
+        None => answer,
     }
-    response
 }
 
 /// The signed identity (`[identity_token] header`) for an allowed signed-in user, unless the
@@ -264,13 +295,17 @@ fn answer(
     answer: Answer,
     target: &ForwardedRequest,
     app: Option<&App>,
-) -> HttpResponse {
-    match answer {
-        // An anonymous pass (bypass, public path, listed method) gets no app headers: they may
-        // carry roles or the upstream's own credentials, which are for signed-in users only.
+) -> CheckAnswer {
+    let response = match answer {
         Answer::Allow(identity) => {
+            // An anonymous pass (bypass, public path, listed method) gets no app headers:
+            // they may carry roles or the upstream's own credentials, which are for
+            // signed-in users only.
             let signed_in = !identity.user.is_empty();
-            allow(&identity, app.filter(|_| signed_in))
+            return match app.filter(|app| signed_in && !app.headers.is_empty()) {
+                Some(app) => CheckAnswer::Response(allow(&identity, Some(app))),
+                None => CheckAnswer::Identity(identity),
+            };
         }
         Answer::RedirectToLogin { status } => {
             let mut response = respond::redirect(status_code(status), &login_url(state, target));
@@ -339,7 +374,8 @@ fn answer(
             let mode = if page { Mode::Page } else { Mode::Json };
             AppError::Unavailable.answer(state, mode)
         }
-    }
+    };
+    CheckAnswer::Response(response)
 }
 
 /// 200 with all four `Remote-*` headers, empty when unknown (or bypassed), so a proxy that

@@ -60,6 +60,13 @@ fn extra() -> impl Strategy<Value = (String, String)> {
             "Broken line\r\n",
             "Accept: text/html\r\n",
             "Authorization: Basic YWxpY2U6d3Jvbmc=\r\n",
+            // Headers a check reads, sent again or in another case: the lane keeps names as
+            // sent, hyper's map lower-cases them.
+            "x-forwarded-host: other.example.com\r\nHOST: other.example.com\r\n",
+            "COOKIE: postern_session=none\r\n",
+            "X-FORWARDED-FOR: 10.0.0.9\r\nx-forwarded-for: 10.0.0.8\r\n",
+            "Accept: text/html\r\naUtHoRiZaTiOn: Bearer not-a-token\r\n",
+            "ACCEPT: text/html\r\n",
         ][..])
         .prop_map(|line| (line.to_owned(), String::new())),
     ]
@@ -72,15 +79,38 @@ fn request(alice: String) -> impl Strategy<Value = String> {
         prop::sample::select(&["HTTP/1.1", "HTTP/1.1", "HTTP/1.1", "HTTP/1.0"][..]),
         any::<bool>(),
         extra(),
+        any::<bool>(),
     )
-        .prop_map(move |(method, target, version, signed_in, (extra, body))| {
-            let cookie = if signed_in { alice.as_str() } else { "postern_session=none" };
-            format!(
-                "{method} {target} {version}\r\nHost: app.example.com\r\nX-Forwarded-Proto: https\r\n\
-                 X-Forwarded-Host: app.example.com\r\nX-Forwarded-Uri: /\r\nX-Forwarded-Method: GET\r\n\
-                 X-Original-URL: https://app.example.com/\r\nCookie: {cookie}\r\n{extra}\r\n{body}"
-            )
-        })
+        .prop_map(
+            move |(method, target, version, signed_in, (extra, body), lower)| {
+                let cookie = if signed_in {
+                    alice.as_str()
+                } else {
+                    "postern_session=none"
+                };
+                // The names as nginx sends them, or in lower case as HTTP/2-minded proxies do.
+                let forwarded: String = [
+                    ("Host", "app.example.com"),
+                    ("X-Forwarded-Proto", "https"),
+                    ("X-Forwarded-Host", "app.example.com"),
+                    ("X-Forwarded-Uri", "/"),
+                    ("X-Forwarded-Method", "GET"),
+                    ("X-Original-URL", "https://app.example.com/"),
+                    ("Cookie", cookie),
+                ]
+                .iter()
+                .map(|(name, value)| {
+                    let name = if lower {
+                        name.to_ascii_lowercase()
+                    } else {
+                        (*name).to_owned()
+                    };
+                    format!("{name}: {value}\r\n")
+                })
+                .collect();
+                format!("{method} {target} {version}\r\n{forwarded}{extra}\r\n{body}")
+            },
+        )
 }
 
 /// What the server answered on one connection until it closed it, `Date` lines left out.
