@@ -12,11 +12,12 @@ const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 
 /// The identity postern vouches for. Every field is already safe to put in a header, and the
-/// headers of an allowed check are rendered once, as a header map, when the user table is
-/// built: every allowed check answers with a copy of that map (two allocations, and a
-/// reference count for each non-empty value), where inserting the headers into a new answer
-/// hashed each name and grew the map on the way, 750 to 874 of a check's 25,671 instructions
-/// under callgrind (docs/performance.md, "The seventeenth session").
+/// headers of an allowed check are rendered once, when the user table is built: as a header
+/// map, which an answer through hyper copies (two allocations, and a reference count for each
+/// non-empty value; inserting the headers into a new answer hashed each name and grew the map
+/// on the way, 750 to 874 of a check's 25,671 instructions under callgrind, docs/performance.md,
+/// "The seventeenth session"), and as the HTTP/1.1 lines the check lane writes
+/// (`answer_lines`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity(Arc<Fields>);
 

@@ -33,6 +33,11 @@ const RESERVED_HEADERS: &[&str] = &[
     "remote-email",
     "remote-name",
     "remote-groups",
+    // Every check answer's own: `no-store` must reach the proxy, and a second `Date` would
+    // make the answer say two things (the check lane writes the token's line after the
+    // identity's, `handlers::check::CheckAnswer`).
+    "cache-control",
+    "date",
     "authorization",
     "cookie",
     "set-cookie",

@@ -36,19 +36,34 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 
 const POSTERN_NOTICE: HeaderName = HeaderName::from_static("postern-notice");
 
-/// A check's answer. Most are a signed-in user's 200 with their identity's headers and no
-/// other, which the listener's check lane writes from the lines rendered with the identity
-/// (`Identity::answer_lines`) and hyper gets as a response (`into_response`).
+/// A check's answer. Most are an allowed 200 with the identity's headers, which the
+/// listener's check lane writes from the lines rendered with the identity
+/// (`Identity::answer_lines`), building no response; hyper gets the response
+/// (`into_response`).
 pub enum CheckAnswer {
-    /// 200, no body, the identity's headers alone: no app headers, no identity token.
-    Identity(Identity),
+    /// 200, no body: the identity's headers (empty for an anonymous pass), then the identity
+    /// token's when one goes to the app. Never an app's own headers (`Response` carries
+    /// those). The token's header is never one the identity's answer has: the config refuses
+    /// `Remote-*` and `Cache-Control` for it, so the token's line follows the identity's.
+    Identity {
+        identity: Identity,
+        token: Option<(HeaderName, HeaderValue)>,
+    },
+    /// Every other answer, as hyper writes it.
     Response(HttpResponse),
 }
 
 impl CheckAnswer {
+    /// The answer as hyper serves it.
     pub fn into_response(self) -> HttpResponse {
         match self {
-            Self::Identity(identity) => allow(&identity, None),
+            Self::Identity { identity, token } => {
+                let mut response = allow(&identity, None);
+                if let Some((header, value)) = token {
+                    response.headers_mut().insert(header, value);
+                }
+                response
+            }
             Self::Response(response) => response,
         }
     }
@@ -141,15 +156,7 @@ async fn decide(
         }
         _ => None,
     };
-    let answer = answer(state, decided, &target, app);
-    match identity_token {
-        Some((header, value)) => {
-            let mut response = answer.into_response();
-            response.headers_mut().insert(header, value);
-            CheckAnswer::Response(response)
-        }
-        None => answer,
-    }
+    answer(state, decided, &target, app, identity_token)
 }
 
 /// The signed identity (`[identity_token] header`) for an allowed signed-in user, unless the
@@ -290,11 +297,13 @@ fn store_down(err: &postern_store::StoreError) -> CheckOutcome {
     CheckOutcome::StoreUnavailable
 }
 
+/// `token`: the identity token of an allowed answer, if one goes to the app.
 fn answer(
     state: &AppState,
     answer: Answer,
     target: &ForwardedRequest,
     app: Option<&App>,
+    token: Option<(HeaderName, HeaderValue)>,
 ) -> CheckAnswer {
     let response = match answer {
         Answer::Allow(identity) => {
@@ -302,10 +311,14 @@ fn answer(
             // they may carry roles or the upstream's own credentials, which are for
             // signed-in users only.
             let signed_in = !identity.user.is_empty();
-            return match app.filter(|app| signed_in && !app.headers.is_empty()) {
-                Some(app) => CheckAnswer::Response(allow(&identity, Some(app))),
-                None => CheckAnswer::Identity(identity),
+            let Some(app) = app.filter(|app| signed_in && !app.headers.is_empty()) else {
+                return CheckAnswer::Identity { identity, token };
             };
+            let mut response = allow(&identity, Some(app));
+            if let Some((header, value)) = token {
+                response.headers_mut().insert(header, value);
+            }
+            response
         }
         Answer::RedirectToLogin { status } => {
             let mut response = respond::redirect(status_code(status), &login_url(state, target));

@@ -39,7 +39,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
-use http::{HeaderValue, Method, StatusCode, Uri};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 use postern_core::forwarded::{OwnRequest, ProxyKind};
 use postern_core::headers::RequestHeaders;
@@ -122,7 +122,8 @@ where
             let in_flight = activity.request_started();
             let own = OwnRequest {
                 method: &head.method,
-                // As `check::check` reads it from hyper's request.
+                // As `check::check` reads it from hyper's request: none, for the origin-form
+                // targets the lane takes, but read, not assumed.
                 authority: head.uri.authority().map(http::uri::Authority::as_str),
                 envoy_path: &head.envoy_path,
             };
@@ -133,8 +134,8 @@ where
             // Shutting down: the answer says the connection ends, as hyper's does then.
             let closing = shutdown.is_cancelled();
             let answer = match answer {
-                CheckAnswer::Identity(identity) => {
-                    encode_allowed(&identity, closing, &mut date, &mut out)
+                CheckAnswer::Identity { identity, token } => {
+                    encode_allowed(&identity, token.as_ref(), closing, &mut date, &mut out)
                 }
                 CheckAnswer::Response(response) => {
                     encode(response, closing, &mut date, &mut out).await
@@ -409,15 +410,20 @@ async fn encode(
 }
 
 /// An allowed check's answer, as `encode` writes `CheckAnswer::into_response` of it (a test
-/// holds the two together): from the identity's rendered lines, with no header map.
+/// holds the two together): from the identity's rendered lines, then the identity token's,
+/// with no header map.
 fn encode_allowed(
     identity: &Identity,
+    token: Option<&(HeaderName, HeaderValue)>,
     closing: bool,
     date: &mut Date,
     out: &mut Vec<u8>,
 ) -> Answer {
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     out.extend_from_slice(identity.answer_lines());
+    if let Some((name, value)) = token {
+        write_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
     write_header(out, b"content-length", b"0");
     if closing {
         write_header(out, b"connection", b"close");
@@ -768,12 +774,18 @@ mod tests {
         }
     }
 
-    /// What `out` holds, the `date` line left out: the two writers may read the clock in
-    /// different seconds.
-    fn without_date(out: &[u8]) -> String {
+    /// What `out` holds, the `date` line's value blanked: the two writers may read the clock
+    /// in different seconds, but the line must be where it is, once.
+    fn date_blanked(out: &[u8]) -> String {
         String::from_utf8_lossy(out)
             .split_inclusive("\r\n")
-            .filter(|line| !line.starts_with("date: "))
+            .map(|line| {
+                if line.starts_with("date: ") {
+                    "date: -\r\n"
+                } else {
+                    line
+                }
+            })
             .collect()
     }
 
@@ -789,23 +801,33 @@ mod tests {
             ),
             Identity::new("b\r\nob", "", " Bob\u{0} ", &["a,b".into()]),
         ];
+        let token = (
+            HeaderName::from_static("remote-jwt"),
+            HeaderValue::from_static("eyJhbGciOiJFUzI1NiJ9.e30.c2ln"),
+        );
         for identity in identities {
-            for closing in [false, true] {
-                let (mut lines, mut from_response) = (Vec::new(), Vec::new());
-                let written = encode_allowed(&identity, closing, &mut Date::default(), &mut lines);
-                let response = CheckAnswer::Identity(identity.clone()).into_response();
-                let encoded =
-                    encode(response, closing, &mut Date::default(), &mut from_response).await;
-                assert_eq!(written, encoded);
-                assert_eq!(
-                    without_date(&lines),
-                    without_date(&from_response),
-                    "{identity:?}"
-                );
-                assert!(
-                    without_date(&lines).len() < lines.len(),
-                    "a date was written"
-                );
+            for token in [None, Some(token.clone())] {
+                for closing in [false, true] {
+                    let (mut lines, mut from_response) = (Vec::new(), Vec::new());
+                    let mut date = Date::default();
+                    let written =
+                        encode_allowed(&identity, token.as_ref(), closing, &mut date, &mut lines);
+                    let response = CheckAnswer::Identity {
+                        identity: identity.clone(),
+                        token: token.clone(),
+                    }
+                    .into_response();
+                    let encoded =
+                        encode(response, closing, &mut Date::default(), &mut from_response).await;
+                    assert_eq!(written, encoded);
+                    let lines = date_blanked(&lines);
+                    assert_eq!(
+                        lines,
+                        date_blanked(&from_response),
+                        "{identity:?} {token:?}"
+                    );
+                    assert_eq!(lines.matches("\r\ndate: -\r\n").count(), 1, "{lines}");
+                }
             }
         }
     }

@@ -533,11 +533,14 @@ async fn self_enrolled_totp_counts_only_after_a_right_code_and_then_at_every_sig
     assert!(wrong.body.contains("That code is not right"));
     assert_eq!(api_login(&server, "bob").await.json()["totpPending"], false);
     let key = TotpKey::parse(&secret).unwrap();
+    // Kept: the replay below must send this very code, not the code of whatever 30-second
+    // step the clock has reached by then.
+    let confirming_code = key.code_at(unix_now());
     let confirmed = submit(
         &server,
         &cookie,
         "/account/totp-confirm",
-        &[("code", &key.code_at(unix_now()))],
+        &[("code", &confirming_code)],
     )
     .await;
     assert_eq!(
@@ -562,7 +565,7 @@ async fn self_enrolled_totp_counts_only_after_a_right_code_and_then_at_every_sig
     let replay = server
         .post("/api/totp")
         .header("cookie", &pending_cookie)
-        .json(&format!("{{\"code\":\"{}\"}}", key.code_at(unix_now())))
+        .json(&format!("{{\"code\":\"{confirming_code}\"}}"))
         .send()
         .await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
