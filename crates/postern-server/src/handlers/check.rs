@@ -44,7 +44,8 @@ pub enum CheckAnswer {
     /// 200, no body: the identity's headers (empty for an anonymous pass), then the identity
     /// token's when one goes to the app. Never an app's own headers (`Response` carries
     /// those). The token's header is never one the identity's answer has: the config refuses
-    /// `Remote-*` and `Cache-Control` for it, so the token's line follows the identity's.
+    /// `Remote-*`, `Cache-Control` and `Date` for it, so the token's line follows the
+    /// identity's.
     Identity {
         identity: Identity,
         token: Option<(HeaderName, HeaderValue)>,
