@@ -20,6 +20,8 @@ pub struct Measured {
     pub paired_cpu_ratio: Option<f64>,
     /// The same with the first server's own CPU (postern without redis-server).
     pub paired_own_cpu_ratio: Option<f64>,
+    /// The lowest and highest of those per-run own-CPU ratios.
+    pub paired_own_cpu_range: Option<(f64, f64)>,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// Server-side CPU (every server process of the scenario), in % of one core.
@@ -140,6 +142,12 @@ pub fn spread(m: &Measured) -> Option<String> {
         Some((low, high, runs)) if runs > 1 => Some(format!("{low:.2}–{high:.2} in {runs} pairs")),
         _ => None,
     }
+}
+
+/// `0.97–1.06`: how far the per-run own-CPU ratios behind a paired median spread.
+pub fn cpu_spread(m: &Measured) -> Option<String> {
+    m.paired_own_cpu_range
+        .map(|(low, high)| format!("{low:.3}–{high:.3}"))
 }
 
 /// Server CPU per request; when the first server is not the only one, its own share too.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use postern_core::access::AccessRules;
-use postern_core::config::Config;
+use postern_core::config::{CheckLogging, Config};
 use postern_core::csrf::CsrfKey;
 use postern_core::device::DeviceKey;
 use postern_core::jwt::JwtKey;
@@ -25,7 +25,7 @@ use crate::oidc::Provider;
 use crate::oidc::identity_token::IdentityTokens;
 use crate::passwords::PasswordPool;
 use crate::seen_once::SeenOnce;
-use crate::telemetry::{MeteredStore, Metrics, StoreGauges};
+use crate::telemetry::{self, MeteredStore, Metrics, StoreGauges};
 use crate::webauthn::RelyingParty;
 
 /// What a reload changes, together: a check never sees new users with old rules.
@@ -96,6 +96,10 @@ impl AppState {
             metrics.watch(StoreGauges::new(store.clone(), Arc::clone(&passwords)));
             Arc::new(metrics)
         });
+        if metrics.is_some() || config.log.checks != CheckLogging::None {
+            // Checks are timed: calibrate the clock now rather than in the first one.
+            telemetry::calibrate_clock();
+        }
         let store = MeteredStore::new(
             store,
             metrics.as_ref().map(|metrics| Arc::clone(&metrics.store)),

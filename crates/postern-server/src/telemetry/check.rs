@@ -3,17 +3,17 @@
 //! `[log] checks` line. A check with metrics and check logs off reads no clock.
 
 use std::net::IpAddr;
-use std::time::Instant;
 
 use postern_core::access::App;
 use postern_core::config::CheckLogging;
 use postern_core::decision::Answer;
 use postern_core::forwarded::{ForwardedRequest, ProxyKind};
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::families;
+use super::histogram::DurationHistogram;
+use super::stamp::Stamp;
 
 const PROXIES: [ProxyKind; 4] = [
     ProxyKind::Traefik,
@@ -26,7 +26,7 @@ const OUTCOMES: [&str; 5] = ["allowed", "login", "denied", "limited", "error"];
 pub struct CheckMetrics {
     /// `[proxy][outcome]`, in the order of `PROXIES` and `OUTCOMES`.
     counts: [[Counter; OUTCOMES.len()]; PROXIES.len()],
-    durations: [Histogram; PROXIES.len()],
+    durations: [DurationHistogram; PROXIES.len()],
 }
 
 impl CheckMetrics {
@@ -54,12 +54,12 @@ impl CheckMetrics {
         }
     }
 
-    fn record(&self, proxy: ProxyKind, outcome: usize, started: Instant) {
+    fn record(&self, proxy: ProxyKind, outcome: usize, started: Stamp) {
         let proxy = proxy_index(proxy);
         if let Some(counter) = self.counts[proxy].get(outcome) {
             counter.inc();
         }
-        self.durations[proxy].observe(started.elapsed().as_secs_f64());
+        self.durations[proxy].observe(started.elapsed());
     }
 }
 
@@ -75,7 +75,7 @@ fn proxy_index(proxy: ProxyKind) -> usize {
 /// When a check started, taken only when something will use it, and where it is counted and
 /// logged: the metrics when they are on, and `[log] checks`.
 pub struct CheckClock<'a> {
-    started: Option<Instant>,
+    started: Option<Stamp>,
     metrics: Option<&'a CheckMetrics>,
     log: CheckLogging,
 }
@@ -84,7 +84,7 @@ impl<'a> CheckClock<'a> {
     pub fn start(metrics: Option<&'a CheckMetrics>, log: CheckLogging) -> Self {
         let wanted = metrics.is_some() || log != CheckLogging::None;
         Self {
-            started: wanted.then(Instant::now),
+            started: wanted.then(Stamp::now),
             metrics,
             log,
         }

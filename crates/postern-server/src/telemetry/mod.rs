@@ -8,8 +8,10 @@
 mod check;
 mod endpoint;
 mod families;
+mod histogram;
 mod outage;
 mod process;
+mod stamp;
 mod store;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use prometheus_client::registry::Registry;
 
 pub use check::{CheckClock, CheckMetrics};
 pub use endpoint::{MetricsListener, scrape_answer};
+pub use stamp::calibrate as calibrate_clock;
 pub use store::{MeteredStore, StoreGauges, StoreMetrics};
 
 use self::families::{Label, Labels};

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use postern_core::session::SessionRecord;
 use postern_core::token::TokenHash;
@@ -15,11 +15,12 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::families;
+use super::histogram::DurationHistogram;
 use super::outage::{Answered, Outage};
+use super::stamp::Stamp;
 use crate::passwords::PasswordPool;
 
 /// Declares the metered operations once: the `Op` names (the `op` label) and one
@@ -69,7 +70,7 @@ metered_operations! {
 /// Per operation: `[ok, error]` counters and a duration histogram, resolved at start.
 pub struct StoreMetrics {
     counts: Vec<[Counter; 2]>,
-    durations: Vec<Histogram>,
+    durations: Vec<DurationHistogram>,
 }
 
 impl StoreMetrics {
@@ -109,7 +110,7 @@ impl StoreMetrics {
             if ok { ok_count } else { error_count }.inc();
         }
         if let Some(histogram) = self.durations.get(op) {
-            histogram.observe(took.as_secs_f64());
+            histogram.observe(took);
         }
     }
 }
@@ -135,7 +136,7 @@ impl MeteredStore {
         op: Op,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let started = self.metrics.as_ref().map(|_| Instant::now());
+        let started = self.metrics.as_ref().map(|_| Stamp::now());
         let result = call.await;
         if let (Some(metrics), Some(started)) = (&self.metrics, started) {
             metrics.record(op, result.is_ok(), started.elapsed());
