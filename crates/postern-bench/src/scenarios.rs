@@ -153,7 +153,7 @@ pub fn run(options: &Options, args: &[String]) -> anyhow::Result<Vec<String>> {
         command: command_line(args),
         machine: machine(cores, &bench.pinning, &bench.bins.build),
         settings: format!(
-            "{} run(s) of {} s per scenario after a {} s warm-up ({} alternated pairs for the rows compared with a stub behind a proxy), median reported; wrk 1 thread, {} connections; {} sessions seeded; {}",
+            "{} run(s) of {} s per scenario after a {} s warm-up ({} alternated pairs for the rows compared with a stub behind a proxy and for m with c), median reported; wrk 1 thread, {} connections; {} sessions seeded; {}",
             options.runs,
             options.duration.as_secs(),
             options.warmup.as_secs(),
