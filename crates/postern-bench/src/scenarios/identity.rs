@@ -1,15 +1,16 @@
 //! c3) The valid-cookie check with `[identity_token]` on: the seeded postern of row c, plus a
 //! P-256 key (what `postern oidc generate-key` makes) and `header = "Remote-Jwt"`, so every
 //! allowed answer carries a signed token. The token is signed once per user, app and second
-//! and reused, so the target is ≥ 0.85× row c.
+//! and reused. Its runs alternate with row c's (`against_c`): the targets are ≥ 0.85× c's
+//! throughput (issue #17) and ≤ 5 % more CPU per check (issue #13).
 
 use postern_bench::{StoreChoice, config_toml};
 
-use super::{Bench, CHECK_HEADERS, CHECK_PATH, loopback};
+use super::{Bench, Paired, loopback};
 use crate::report::Row;
 
 impl Bench<'_> {
-    pub(super) fn identity_token_rows(&mut self, rows: &mut Vec<Row>) {
+    pub(super) fn identity_token_rows(&mut self, rows: &mut Vec<Row>, against_c: Paired) {
         if !self.wants("c3") {
             return;
         }
@@ -35,14 +36,15 @@ impl Bench<'_> {
                 return;
             }
         };
-        self.row(
+        self.row_against(
+            against_c,
             rows,
-            "c3",
-            "postern, valid cookie, identity_token on (ES256 Remote-Jwt)",
-            (addr, CHECK_PATH, &CHECK_HEADERS[..]),
-            &cookies,
-            200,
-            &mut [&mut server],
+            (
+                "c3",
+                "postern, valid cookie, identity_token on (ES256 Remote-Jwt)",
+            ),
+            (addr, &cookies),
+            &mut server,
         );
     }
 }

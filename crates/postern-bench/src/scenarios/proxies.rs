@@ -213,7 +213,7 @@ impl Bench<'_> {
                         url: format!("http://{addr}/"),
                         pids,
                         runs: self.options.pairs,
-                        cookies: None,
+                        own: None,
                     };
                     stub = Some((proxy, paired));
                 } else if let Err(err) = proxy.stop() {

@@ -42,6 +42,10 @@ const BOUNDS_NANOS: [u64; 14] = [
     1_000_000_000,
 ];
 
+/// The most one observation adds to the sum: a day. Only a clock gone wrong times a check or
+/// a store call longer; it still counts in the `+Inf` bucket.
+const MAX_SUMMED_NANOS: u64 = 86_400 * 1_000_000_000;
+
 /// Cheap to clone: the clones share their counts (as prometheus_client's metrics do).
 #[derive(Clone, Default)]
 pub struct DurationHistogram {
@@ -53,7 +57,8 @@ struct Buckets {
     /// Observations at or below each bound and above the one before it; the last slot counts
     /// those above every bound (`+Inf`). Not cumulative: the encoder adds them up.
     counts: [AtomicU64; BOUNDS_NANOS.len() + 1],
-    /// Every observation's nanoseconds added up (584 years of them fit).
+    /// Every observation's nanoseconds added up, each at most `MAX_SUMMED_NANOS` (584 years
+    /// of them fit, so the sum never wraps, which a scraper would read as a reset).
     sum_nanos: AtomicU64,
 }
 
@@ -68,7 +73,9 @@ impl DurationHistogram {
             // Relaxed: each counter is exact on its own, and nothing is ordered by them.
             count.fetch_add(1, Ordering::Relaxed);
         }
-        self.inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.inner
+            .sum_nanos
+            .fetch_add(nanos.min(MAX_SUMMED_NANOS), Ordering::Relaxed);
     }
 }
 

@@ -31,8 +31,11 @@ fn durations() -> Vec<Duration> {
 #[test]
 fn a_scrape_reads_as_prometheus_clients_own_histogram() {
     let ours = DurationHistogram::default();
-    let bounds = BOUNDS_NANOS.map(|nanos| nanos as f64 / 1e9);
-    let theirs = Histogram::new(bounds);
+    // The bounds the two histograms had as prometheus_client's, before this type.
+    let theirs = Histogram::new([
+        0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+        0.1, 0.25, 1.0,
+    ]);
     for took in durations() {
         ours.observe(took);
         theirs.observe(took.as_secs_f64());
@@ -60,13 +63,16 @@ fn a_scrape_reads_as_prometheus_clients_own_histogram() {
 }
 
 #[test]
-fn a_duration_too_long_for_nanoseconds_counts_above_every_bound() {
+fn a_duration_too_long_for_nanoseconds_counts_above_every_bound_and_adds_a_day() {
     let histogram = DurationHistogram::default();
+    histogram.observe(Duration::MAX);
     histogram.observe(Duration::MAX);
     let text = exposition(|registry| registry.register("took", "help", histogram));
     assert!(text.contains("took_bucket{le=\"1.0\"} 0\n"), "{text}");
-    assert!(text.contains("took_bucket{le=\"+Inf\"} 1\n"), "{text}");
-    assert!(text.contains("took_count 1\n"), "{text}");
+    assert!(text.contains("took_bucket{le=\"+Inf\"} 2\n"), "{text}");
+    assert!(text.contains("took_count 2\n"), "{text}");
+    // Two days, not a sum wrapped past u64::MAX nanoseconds.
+    assert!(text.contains("took_sum 172800.0\n"), "{text}");
 }
 
 #[test]
