@@ -8,6 +8,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, StatusCode};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use postern_core::UnixSeconds;
 use postern_core::access::{App, Gate, NoTrace, Reason, Subject};
 use postern_core::decision::{self, Answer, CheckOutcome, ClientMode};
 use postern_core::forwarded::{ForwardedRequest, OwnRequest, ProxyKind};
@@ -19,7 +20,7 @@ use postern_core::users::User;
 use crate::basic;
 use crate::clock;
 use crate::error::{AppError, Mode};
-use crate::oidc::identity_token::SignIn;
+use crate::oidc::identity_token::{SignIn, TokenFor};
 use crate::principal::{self, Found};
 use crate::request;
 use crate::respond::{self, HttpResponse};
@@ -36,6 +37,9 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 
 const POSTERN_NOTICE: HeaderName = HeaderName::from_static("postern-notice");
 
+/// The signed identity (`[identity_token] header`) an allowed answer carries to the app.
+pub type IdentityToken = (HeaderName, HeaderValue);
+
 /// A check's answer. Most are an allowed 200 with the identity's headers, which the
 /// listener's check lane writes from the lines rendered with the identity
 /// (`Identity::answer_lines`), building no response; hyper gets the response
@@ -48,7 +52,7 @@ pub enum CheckAnswer {
     /// identity's.
     Identity {
         identity: Identity,
-        token: Option<(HeaderName, HeaderValue)>,
+        token: Option<IdentityToken>,
     },
     /// Every other answer, as hyper writes it.
     Response(HttpResponse),
@@ -139,57 +143,47 @@ async fn decide(
     let live = state.live.load();
     let rules = &live.access;
     let app = rules.app_for(&target.host);
-    let (outcome, proof) = match rules.gate(app, &target, client, &mut NoTrace) {
+    let (outcome, token) = match rules.gate(app, &target, client, &mut NoTrace) {
         Gate::Bypass => (CheckOutcome::Allowed(Identity::default()), None),
         Gate::Refuse(reason) => (CheckOutcome::NotAllowed(reason), None),
         Gate::NeedsSession => {
             let https = request::forwarded_https(state, peer, target.scheme);
-            signed_in_outcome(state, headers, &live, app, https, client).await
+            let asker = Asker {
+                app,
+                host: &target.host,
+                https,
+                client,
+            };
+            signed_in_outcome(state, headers, &live, &asker).await
         }
     };
     let decided = decision::answer(proxy, mode, &target.method, outcome);
     clock.answered(proxy, &target, client, app, &decided);
-    // Read from the answer before it is consumed: no copy of the identity for a token that
-    // is off.
-    let identity_token = match (&decided, proof) {
-        (Answer::Allow(identity), Some(proof)) => {
-            identity_token(state, &target, app, identity, &proof)
-        }
-        _ => None,
-    };
-    answer(state, decided, &target, app, identity_token)
+    answer(state, decided, &target, app, token)
 }
 
-/// The signed identity (`[identity_token] header`) for an allowed signed-in user, unless the
-/// app opted out.
-fn identity_token(
-    state: &AppState,
-    target: &ForwardedRequest,
-    app: Option<&App>,
-    identity: &Identity,
-    proof: &Proof,
-) -> Option<(HeaderName, HeaderValue)> {
-    let tokens = state.identity_tokens.as_ref()?;
-    if !wants_identity_token(app) {
-        return None;
-    }
-    let sub = proof.sub.as_deref()?;
-    let value = tokens.value(identity, sub, &target.host, proof.sign_in, clock::now())?;
-    Some((tokens.header.clone(), value))
+/// Where a check that needs a session comes from and goes to.
+struct Asker<'a> {
+    app: Option<&'a App>,
+    /// The app's host (the identity token's audience).
+    host: &'a str,
+    /// Whether Basic may believe the request came over HTTPS (`request::forwarded_https`).
+    https: bool,
+    client: IpAddr,
 }
 
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
-/// read), else a bearer token or, when enabled, Basic credentials. `https`: whether Basic may
-/// believe the request came over HTTPS (`request::forwarded_https`). With an allowed outcome
-/// comes how the user signed in, for the identity token.
+/// read), else a bearer token or, when enabled, Basic credentials. With an allowed outcome
+/// comes the identity token, when one goes to the app.
 async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: RequestHeaders<'_>,
     live: &LiveState,
-    app: Option<&App>,
-    https: bool,
-    client: IpAddr,
-) -> (CheckOutcome, Option<Proof>) {
+    asker: &Asker<'_>,
+) -> (CheckOutcome, Option<IdentityToken>) {
+    let Asker {
+        app, https, client, ..
+    } = *asker;
     let admit = |user: &User, level: AuthLevel, provider: Option<&str>| {
         let subject = Subject {
             user: &user.name,
@@ -210,7 +204,8 @@ async fn signed_in_outcome(
                         way_in: session.record.way_in,
                         federated: provider.is_some(),
                     };
-                    allowed(state, app, session.user.identity(), sign_in, provider).await
+                    let identity = session.user.identity();
+                    allowed(state, asker, identity, sign_in, provider, session.read_at).await
                 }
                 Err(reason) => (CheckOutcome::NotAllowed(reason), None),
             };
@@ -241,50 +236,57 @@ async fn signed_in_outcome(
                 way_in,
                 federated: false,
             };
-            allowed(state, app, user.identity(), sign_in, None).await
+            allowed(state, asker, user.identity(), sign_in, None, clock::now()).await
         }
         Err(reason) => (CheckOutcome::NotAllowed(reason), None),
     }
 }
 
-/// How an allowed user signed in, and their subject id when an identity token goes to the app.
-struct Proof {
-    sign_in: SignIn,
-    sub: Option<Arc<str>>,
-}
-
-/// An allowed outcome, with the subject id the identity token needs: from memory for
-/// `oidc::subjects::CACHED_FOR` after a read, so a check still reads the store once.
-/// `oauth_provider`: the provider a provider's user signed in with (their id is its own).
+/// An allowed outcome, with the identity token when one goes to the app: the one signed for
+/// the same user, app and way of signing in earlier in this second, else a new one, signed with
+/// the subject id this process read at most `oidc::subjects::CACHED_FOR` ago (so a check still
+/// reads the store once). `oauth_provider`: the provider a provider's user signed in with
+/// (their id is its own). `now`: the second the credentials were judged at (a session's is
+/// the one it was read at: no second clock read).
 async fn allowed(
     state: &AppState,
-    app: Option<&App>,
+    asker: &Asker<'_>,
     identity: &Identity,
     sign_in: SignIn,
     oauth_provider: Option<&str>,
-) -> (CheckOutcome, Option<Proof>) {
-    let sub = match (&state.identity_tokens, &state.oidc) {
-        (Some(_), Some(provider)) if wants_identity_token(app) => {
-            match provider.cached_subject(&identity.user, oauth_provider) {
-                Some(sub) => Some(sub),
-                // Boxed: the store call happens once per user per `CACHED_FOR`, and inline its future would
-                // make every check's future kilobytes larger (router.rs says why that costs).
-                None => {
-                    match Box::pin(provider.subject(&state.store, &identity.user, oauth_provider))
-                        .await
-                    {
-                        Ok(sub) => Some(sub),
-                        Err(err) => return (store_down(&err), None),
-                    }
-                }
+    now: UnixSeconds,
+) -> (CheckOutcome, Option<IdentityToken>) {
+    let outcome = CheckOutcome::Allowed(identity.clone());
+    let (Some(tokens), Some(provider)) = (&state.identity_tokens, &state.oidc) else {
+        return (outcome, None);
+    };
+    if !wants_identity_token(asker.app) {
+        return (outcome, None);
+    }
+    let wanted = TokenFor {
+        user: &identity.user,
+        provider: oauth_provider,
+        aud: asker.host,
+        sign_in,
+    };
+    if let Some(value) = tokens.kept(&wanted, now) {
+        return (outcome, Some((tokens.header.clone(), value)));
+    }
+    let sub = match provider.cached_subject(&identity.user, oauth_provider) {
+        Some(sub) => sub,
+        // Boxed: the store call happens once per user per `CACHED_FOR`, and inline its future
+        // would make every check's future kilobytes larger (router.rs says why that costs).
+        None => {
+            match Box::pin(provider.subject(&state.store, &identity.user, oauth_provider)).await {
+                Ok(sub) => sub,
+                Err(err) => return (store_down(&err), None),
             }
         }
-        _ => None,
     };
-    (
-        CheckOutcome::Allowed(identity.clone()),
-        Some(Proof { sign_in, sub }),
-    )
+    let token = tokens
+        .sign(&wanted, identity, &sub, clock::now())
+        .map(|value| (tokens.header.clone(), value));
+    (outcome, token)
 }
 
 fn wants_identity_token(app: Option<&App>) -> bool {
@@ -304,7 +306,7 @@ fn answer(
     answer: Answer,
     target: &ForwardedRequest,
     app: Option<&App>,
-    token: Option<(HeaderName, HeaderValue)>,
+    token: Option<IdentityToken>,
 ) -> CheckAnswer {
     let response = match answer {
         Answer::Allow(identity) => {

@@ -39,7 +39,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
-use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
+use http::{HeaderValue, Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 use postern_core::forwarded::{OwnRequest, ProxyKind};
 use postern_core::headers::RequestHeaders;
@@ -49,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::MOST_REQUEST_HEADERS;
 use super::idle::Activity;
-use crate::handlers::check::{self, CheckAnswer};
+use crate::handlers::check::{self, CheckAnswer, IdentityToken};
 use crate::respond::HttpResponse;
 use crate::router;
 use crate::state::AppState;
@@ -414,7 +414,7 @@ async fn encode(
 /// with no header map.
 fn encode_allowed(
     identity: &Identity,
-    token: Option<&(HeaderName, HeaderValue)>,
+    token: Option<&IdentityToken>,
     closing: bool,
     date: &mut Date,
     out: &mut Vec<u8>,
@@ -550,6 +550,7 @@ mod tests {
 
     use super::*;
     use crate::respond;
+    use http::HeaderName;
 
     fn state() -> Arc<AppState> {
         let hash = postern_core::password::hash_password(b"a password").unwrap();

@@ -24,8 +24,9 @@
 //! then only the store says the old id is gone. So every lookup reads it (`SubjectIds::of`:
 //! authorize, the token endpoint, userinfo, the account page), except the check path's
 //! identity token, which takes an id this process read at most `CACHED_FOR` ago
-//! (`SubjectIds::cached`): it reads the store once per user per `CACHED_FOR`, not once per
-//! check, and a missed retirement reaches it within that time.
+//! (`SubjectIds::cached`) and hands the token it signed to the rest of that second's checks
+//! (`identity_token`): it reads the store once per user per `CACHED_FOR`, not once per
+//! check, and a missed retirement reaches it within that time and a second.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -39,8 +40,9 @@ use postern_store::{RecordKind, Store, StoreError};
 const RECORD_ID: &str = "id";
 /// How long a claim to mint a user's id stands: long enough for the winner to write the record.
 const CLAIM_TTL: Duration = Duration::from_secs(60);
-/// How long the check path takes an id from memory before it reads the store again: the
-/// longest a replica that missed a retirement may still put the old id in an identity token.
+/// How long the check path takes an id from memory before it reads the store again: with the
+/// second a signed token is kept, the longest a replica that missed a retirement may still
+/// put the old id in an identity token.
 pub const CACHED_FOR: Duration = Duration::from_secs(5);
 const SHARDS: usize = 16;
 /// Entries per shard; a full shard starts over (the ids are still in the store).

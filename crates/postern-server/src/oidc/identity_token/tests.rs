@@ -26,70 +26,128 @@ fn alice() -> Identity {
     Identity::new("alice", "alice@example.com", "Alice", &["admins".into()])
 }
 
+/// As a check takes its token: the one kept for this second, else a new one.
+fn value(
+    tokens: &IdentityTokens,
+    identity: &Identity,
+    sub: &str,
+    aud: &str,
+    sign_in: SignIn,
+    now: UnixSeconds,
+) -> Option<HeaderValue> {
+    let wanted = TokenFor {
+        user: &identity.user,
+        provider: None,
+        aud,
+        sign_in,
+    };
+    tokens
+        .kept(&wanted, now)
+        .or_else(|| tokens.sign(&wanted, identity, sub, now))
+}
+
+/// Alice's token for app.example.com, signed in with her password, as a check takes it at `now`.
+fn alice_at_app(tokens: &IdentityTokens, now: UnixSeconds) -> HeaderValue {
+    value(
+        tokens,
+        &alice(),
+        ALICE_SUB,
+        "app.example.com",
+        PASSWORD,
+        now,
+    )
+    .unwrap()
+}
+
+const ALICE_AT_APP: TokenFor<'static> = TokenFor {
+    user: "alice",
+    provider: None,
+    aud: "app.example.com",
+    sign_in: PASSWORD,
+};
+
+fn kept_in_all(tokens: &IdentityTokens) -> usize {
+    tokens
+        .shards
+        .iter()
+        .map(|shard| shard.lock().unwrap().len())
+        .sum()
+}
+
 #[test]
 fn one_signature_per_user_app_and_second() {
     let tokens = tokens();
     let alice = alice();
-    let first = tokens
-        .value(&alice, ALICE_SUB, "app.example.com", PASSWORD, 1000)
-        .unwrap();
-    let again = tokens
-        .value(&alice, ALICE_SUB, "app.example.com", PASSWORD, 1000)
-        .unwrap();
+    let first = alice_at_app(&tokens, 1000);
+    let again = alice_at_app(&tokens, 1000);
     assert_eq!(first, again);
-    let next_second = tokens
-        .value(&alice, ALICE_SUB, "app.example.com", PASSWORD, 1001)
-        .unwrap();
+    let next_second = alice_at_app(&tokens, 1001);
     assert_ne!(first, next_second);
-    let other_app = tokens
-        .value(&alice, ALICE_SUB, "other.example.com", PASSWORD, 1000)
-        .unwrap();
+    let other_app = value(
+        &tokens,
+        &alice,
+        ALICE_SUB,
+        "other.example.com",
+        PASSWORD,
+        1000,
+    )
+    .unwrap();
     assert_ne!(first, other_app);
     let two_factor = SignIn {
         level: AuthLevel::TwoFactor,
         ..PASSWORD
     };
-    let stronger = tokens
-        .value(&alice, ALICE_SUB, "app.example.com", two_factor, 1000)
-        .unwrap();
+    let stronger = value(
+        &tokens,
+        &alice,
+        ALICE_SUB,
+        "app.example.com",
+        two_factor,
+        1000,
+    )
+    .unwrap();
     assert_ne!(first, stronger);
     // The same level another way (amr differs): a token of its own.
     let passkey = SignIn {
         way_in: WayIn::Passkey,
         ..PASSWORD
     };
-    let by_passkey = tokens
-        .value(&alice, ALICE_SUB, "app.example.com", passkey, 1000)
-        .unwrap();
+    let by_passkey = value(&tokens, &alice, ALICE_SUB, "app.example.com", passkey, 1000).unwrap();
     assert_ne!(first, by_passkey);
     let bob = Identity::new("bob", "", "", &[]);
     assert_ne!(
         first,
-        tokens
-            .value(&bob, "bob-subject-id", "app.example.com", PASSWORD, 1000)
-            .unwrap()
+        value(
+            &tokens,
+            &bob,
+            "bob-subject-id",
+            "app.example.com",
+            PASSWORD,
+            1000
+        )
+        .unwrap()
     );
 }
 
 #[test]
 fn the_token_states_who_for_which_app_and_for_sixty_seconds() {
     let tokens = tokens();
-    let value = tokens
-        .value(
-            &alice(),
-            ALICE_SUB,
-            "app.example.com",
-            PASSWORD,
-            1_700_000_000,
-        )
-        .unwrap();
+    let token = value(
+        &tokens,
+        &alice(),
+        ALICE_SUB,
+        "app.example.com",
+        PASSWORD,
+        1_700_000_000,
+    )
+    .unwrap();
     let jwk = tokens.key.jwk().clone();
     let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_audience(&["app.example.com"]);
     validation.set_issuer(&["https://auth.example.com"]);
     validation.validate_exp = false;
     let claims = jsonwebtoken::decode::<serde_json::Value>(
-        value.to_str().unwrap(),
+        token.to_str().unwrap(),
         &DecodingKey::from_jwk(&jwk).unwrap(),
         &validation,
     )
@@ -113,13 +171,79 @@ fn a_full_shard_keeps_only_the_current_second() {
     };
     for n in 0..(4 * SHARDS * 3) {
         let user = Identity::new(&format!("user{n}"), "", "", &[]);
-        tokens.value(&user, "some-subject-id", "app.example.com", PASSWORD, 1000);
+        value(
+            &tokens,
+            &user,
+            "some-subject-id",
+            "app.example.com",
+            PASSWORD,
+            1000,
+        );
     }
-    tokens.value(&alice(), ALICE_SUB, "app.example.com", PASSWORD, 1001);
-    let total: usize = tokens
-        .shards
-        .iter()
-        .map(|shard| shard.lock().unwrap().len())
-        .sum();
+    value(
+        &tokens,
+        &alice(),
+        ALICE_SUB,
+        "app.example.com",
+        PASSWORD,
+        1001,
+    );
+    let total = kept_in_all(&tokens);
     assert!(total <= 4 * SHARDS, "{total}");
+}
+
+#[test]
+fn a_providers_user_has_tokens_of_their_own() {
+    let tokens = tokens();
+    let alice = alice();
+    let local = ALICE_AT_APP;
+    let from_github = TokenFor {
+        provider: Some("github"),
+        ..local
+    };
+    let from_gitlab = TokenFor {
+        provider: Some("gitlab"),
+        ..local
+    };
+    let signed = tokens.sign(&local, &alice, ALICE_SUB, 1000).unwrap();
+    assert_eq!(tokens.kept(&local, 1000), Some(signed));
+    assert_eq!(tokens.kept(&from_github, 1000), None);
+    tokens.sign(&from_github, &alice, "github-alice-id", 1000);
+    assert!(tokens.kept(&from_github, 1000).is_some());
+    assert_eq!(tokens.kept(&from_gitlab, 1000), None);
+}
+
+#[test]
+fn a_new_second_replaces_the_kept_token() {
+    let tokens = tokens();
+    let first = alice_at_app(&tokens, 1000);
+    assert_eq!(tokens.kept(&ALICE_AT_APP, 1001), None);
+    let second = alice_at_app(&tokens, 1001);
+    assert_ne!(first, second);
+    assert_eq!(tokens.kept(&ALICE_AT_APP, 1001), Some(second));
+    assert_eq!(kept_in_all(&tokens), 1);
+}
+
+#[test]
+fn a_thread_takes_its_own_copy_of_a_kept_token() {
+    let tokens = tokens();
+    let alice = alice();
+    let signed = tokens.sign(&ALICE_AT_APP, &alice, ALICE_SUB, 1000).unwrap();
+    // The first lookup on this thread takes the shared token and copies it.
+    let shared = tokens.kept(&ALICE_AT_APP, 1000).unwrap();
+    assert_eq!(shared.as_bytes().as_ptr(), signed.as_bytes().as_ptr());
+    let copy = tokens.kept(&ALICE_AT_APP, 1000).unwrap();
+    assert_eq!(copy, signed);
+    assert_ne!(copy.as_bytes().as_ptr(), signed.as_bytes().as_ptr());
+    // Only for its second, and only from its cache.
+    assert_eq!(tokens.kept(&ALICE_AT_APP, 1001), None);
+    let other_cache = self::tokens();
+    assert_eq!(other_cache.kept(&ALICE_AT_APP, 1000), None);
+    // Another thread has no copy yet: it takes the shared token.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let there = tokens.kept(&ALICE_AT_APP, 1000).unwrap();
+            assert_eq!(there.as_bytes().as_ptr(), signed.as_bytes().as_ptr());
+        });
+    });
 }
