@@ -148,13 +148,13 @@ async fn decide(
         Gate::Refuse(reason) => (CheckOutcome::NotAllowed(reason), None),
         Gate::NeedsSession => {
             let https = request::forwarded_https(state, peer, target.scheme);
-            let asker = Asker {
+            let checked = CheckedRequest {
                 app,
                 host: &target.host,
                 https,
                 client,
             };
-            signed_in_outcome(state, headers, &live, &asker).await
+            signed_in_outcome(state, headers, &live, &checked).await
         }
     };
     let decided = decision::answer(proxy, mode, &target.method, outcome);
@@ -162,8 +162,8 @@ async fn decide(
     answer(state, decided, &target, app, token)
 }
 
-/// Where a check that needs a session comes from and goes to.
-struct Asker<'a> {
+/// What a check that needs a session knows of the request it judges.
+struct CheckedRequest<'a> {
     app: Option<&'a App>,
     /// The app's host (the identity token's audience).
     host: &'a str,
@@ -179,11 +179,11 @@ async fn signed_in_outcome(
     state: &Arc<AppState>,
     headers: RequestHeaders<'_>,
     live: &LiveState,
-    asker: &Asker<'_>,
+    checked: &CheckedRequest<'_>,
 ) -> (CheckOutcome, Option<IdentityToken>) {
-    let Asker {
+    let CheckedRequest {
         app, https, client, ..
-    } = *asker;
+    } = *checked;
     let admit = |user: &User, level: AuthLevel, provider: Option<&str>| {
         let subject = Subject {
             user: &user.name,
@@ -205,7 +205,7 @@ async fn signed_in_outcome(
                         federated: provider.is_some(),
                     };
                     let identity = session.user.identity();
-                    allowed(state, asker, identity, sign_in, provider, session.read_at).await
+                    allowed(state, checked, identity, sign_in, provider, session.read_at).await
                 }
                 Err(reason) => (CheckOutcome::NotAllowed(reason), None),
             };
@@ -236,7 +236,7 @@ async fn signed_in_outcome(
                 way_in,
                 federated: false,
             };
-            allowed(state, asker, user.identity(), sign_in, None, clock::now()).await
+            allowed(state, checked, user.identity(), sign_in, None, clock::now()).await
         }
         Err(reason) => (CheckOutcome::NotAllowed(reason), None),
     }
@@ -247,10 +247,10 @@ async fn signed_in_outcome(
 /// the subject id this process read at most `oidc::subjects::CACHED_FOR` ago (so a check still
 /// reads the store once). `oauth_provider`: the provider a provider's user signed in with
 /// (their id is its own). `now`: the second the credentials were judged at (a session's is
-/// the one it was read at: no second clock read).
+/// the one it was read at, so a check reads the clock once).
 async fn allowed(
     state: &AppState,
-    asker: &Asker<'_>,
+    checked: &CheckedRequest<'_>,
     identity: &Identity,
     sign_in: SignIn,
     oauth_provider: Option<&str>,
@@ -260,13 +260,13 @@ async fn allowed(
     let (Some(tokens), Some(provider)) = (&state.identity_tokens, &state.oidc) else {
         return (outcome, None);
     };
-    if !wants_identity_token(asker.app) {
+    if !wants_identity_token(checked.app) {
         return (outcome, None);
     }
     let wanted = TokenFor {
         user: &identity.user,
         provider: oauth_provider,
-        aud: asker.host,
+        aud: checked.host,
         sign_in,
     };
     if let Some(value) = tokens.kept(&wanted, now) {
@@ -283,8 +283,10 @@ async fn allowed(
             }
         }
     };
+    // Signed at the second it was looked up at: a store read in between (once per
+    // `CACHED_FOR`) may take part of a second, and the token stays valid 60 s.
     let token = tokens
-        .sign(&wanted, identity, &sub, clock::now())
+        .sign(&wanted, identity, &sub, now)
         .map(|value| (tokens.header.clone(), value));
     (outcome, token)
 }

@@ -5,7 +5,6 @@
 //! same user, app and way of signing in within it: a page with fifty assets signs once.
 
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use hashbrown::HashTable;
@@ -21,8 +20,6 @@ use postern_core::token;
 const SHARDS: usize = 16;
 /// Entries per shard: when full, earlier seconds are swept out, then nothing more is kept.
 const MAX_ENTRIES_PER_SHARD: usize = 4096;
-/// Tells caches apart in the threads' copies (`local`).
-static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(0);
 
 /// How the user signed in, which the token states (`amr`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +31,12 @@ pub struct SignIn {
     pub federated: bool,
 }
 
-/// Whose token for which app: every part that decides a token's claims but its time (the
-/// subject id follows from the user and their provider; the rest of the identity is the
-/// user's). Borrowed from the check: a lookup builds no key.
+/// Whose token for which app: what a token is filed under. Its claims are the user's
+/// identity, subject id and way in, the app and the time; the subject id follows from the
+/// user and their provider. Email, name and groups are not in the key: for a local user
+/// they change only with a reload; a provider's user carries them in each session, so two
+/// of their sessions that differ (groups changed at the provider between two sign-ins) may
+/// be handed one token within a second. Borrowed from the check: a lookup builds no key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenFor<'a> {
     pub user: &'a str,
@@ -76,15 +76,13 @@ impl OwnedFor {
 /// A token kept for the rest of the second it was signed in.
 struct Kept {
     hash: u64,
-    key: OwnedFor,
+    parts: OwnedFor,
     second: UnixSeconds,
     value: HeaderValue,
 }
 
 pub struct IdentityTokens {
     pub header: HeaderName,
-    /// This cache among others in the process (`local` keeps each thread's copies by it).
-    id: u64,
     issuer: String,
     key: SigningKey,
     hasher: RandomState,
@@ -97,7 +95,6 @@ impl IdentityTokens {
     pub fn new(header: HeaderName, issuer: String, key: SigningKey) -> Self {
         Self {
             header,
-            id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
             issuer,
             key,
             hasher: RandomState::new(),
@@ -106,22 +103,15 @@ impl IdentityTokens {
         }
     }
 
-    /// The token for `wanted` signed in the second `now`, if one was: this thread's copy,
-    /// else the shared one (then copied for this thread). Hashes the borrowed parts once, for
-    /// the copy, the shard and the table: the hit path builds no key (it allocates only a
-    /// thread's copy, once a second) and never looks up the subject id.
+    /// The token for `wanted` signed in the second `now`, if one was. Hashes the borrowed
+    /// parts once, for the shard and the table: the hit path allocates nothing and never
+    /// looks up the subject id.
     pub fn kept(&self, wanted: &TokenFor<'_>, now: UnixSeconds) -> Option<HeaderValue> {
         let hash = self.hash(wanted);
-        if let Some(copy) = local::copied(self.id, hash, wanted, now) {
-            return Some(copy);
-        }
-        let value = self
-            .shard(hash)
-            .find(hash, |kept| kept.key.is_for(wanted))
+        self.shard(hash)
+            .find(hash, |kept| kept.parts.is_for(wanted))
             .filter(|kept| kept.second == now)
-            .map(|kept| kept.value.clone())?;
-        local::keep_copy(self.id, hash, wanted, now, &value);
-        Some(value)
+            .map(|kept| kept.value.clone())
     }
 
     /// A new token for `wanted` (whose subject id is `sub`, whose claims are `identity`'s),
@@ -160,7 +150,7 @@ impl IdentityTokens {
     fn keep(&self, wanted: &TokenFor<'_>, now: UnixSeconds, value: &HeaderValue) {
         let hash = self.hash(wanted);
         let mut table = self.shard(hash);
-        if let Some(kept) = table.find_mut(hash, |kept| kept.key.is_for(wanted)) {
+        if let Some(kept) = table.find_mut(hash, |kept| kept.parts.is_for(wanted)) {
             kept.second = now;
             kept.value = value.clone();
             return;
@@ -172,7 +162,7 @@ impl IdentityTokens {
         if table.len() < self.capacity {
             let kept = Kept {
                 hash,
-                key: OwnedFor::of(wanted),
+                parts: OwnedFor::of(wanted),
                 second: now,
                 value: value.clone(),
             };
@@ -182,8 +172,8 @@ impl IdentityTokens {
 
     /// The strings only, each closed by a byte UTF-8 never holds: SipHash pays for every
     /// write, and a derived `Hash` makes eight of them (the enums' and the `Option`'s
-    /// discriminants a whole block each), which was 668 of the 1,091 instructions a kept token
-    /// added to a check under callgrind. Tokens of one user and app signed in different ways
+    /// discriminants a whole block each): 668 instructions a check under callgrind, against
+    /// 347 for these. Tokens of one user and app signed in different ways
     /// share a hash; `OwnedFor::is_for` tells them apart.
     fn hash(&self, wanted: &TokenFor<'_>) -> u64 {
         let mut hasher = self.hasher.build_hasher();
@@ -208,6 +198,5 @@ impl IdentityTokens {
     }
 }
 
-mod local;
 #[cfg(test)]
 mod tests;
