@@ -269,7 +269,10 @@ async fn allowed(
         aud: checked.host,
         sign_in,
     };
-    if let Some(value) = tokens.kept(&wanted, now) {
+    // Read before the id: a change after it leaves the new token under the old count, so
+    // the next check signs again rather than keep an id that may be stale.
+    let subject_changes = provider.subjects.changes();
+    if let Some(value) = tokens.kept(&wanted, now, subject_changes) {
         return (outcome, Some((tokens.header.clone(), value)));
     }
     let sub = match provider.cached_subject(&identity.user, oauth_provider) {
@@ -286,7 +289,7 @@ async fn allowed(
     // Signed at the second it was looked up at: a store read in between (once per
     // `CACHED_FOR`) may take part of a second, and the token stays valid 60 s.
     let token = tokens
-        .sign(&wanted, identity, &sub, now)
+        .sign(&wanted, identity, &sub, now, subject_changes)
         .map(|value| (tokens.header.clone(), value));
     (outcome, token)
 }

@@ -78,6 +78,8 @@ struct Kept {
     hash: u64,
     parts: OwnedFor,
     second: UnixSeconds,
+    /// `SubjectIds::changes` when the subject id it carries was looked up.
+    subject_changes: u64,
     value: HeaderValue,
 }
 
@@ -103,19 +105,26 @@ impl IdentityTokens {
         }
     }
 
-    /// The token for `wanted` signed in the second `now`, if one was. Hashes the borrowed
-    /// parts once, for the shard and the table: the hit path allocates nothing and never
-    /// looks up the subject id.
-    pub fn kept(&self, wanted: &TokenFor<'_>, now: UnixSeconds) -> Option<HeaderValue> {
+    /// The token for `wanted` signed in the second `now`, if one was, while no subject id in
+    /// memory changed since (`subject_changes`: `SubjectIds::changes` now). Hashes the
+    /// borrowed parts once, for the shard and the table: the hit path allocates nothing and
+    /// never looks up the subject id.
+    pub fn kept(
+        &self,
+        wanted: &TokenFor<'_>,
+        now: UnixSeconds,
+        subject_changes: u64,
+    ) -> Option<HeaderValue> {
         let hash = self.hash(wanted);
         self.shard(hash)
             .find(hash, |kept| kept.parts.is_for(wanted))
-            .filter(|kept| kept.second == now)
+            .filter(|kept| kept.second == now && kept.subject_changes == subject_changes)
             .map(|kept| kept.value.clone())
     }
 
-    /// A new token for `wanted` (whose subject id is `sub`, whose claims are `identity`'s),
-    /// kept for the rest of the second `now`. `None` if signing failed (logged): the answer
+    /// A new token for `wanted` (whose subject id is `sub`, looked up when
+    /// `SubjectIds::changes` was `subject_changes`; whose claims are `identity`'s), kept for
+    /// the rest of the second `now`. `None` if signing failed (logged): the answer
     /// then goes without it, and an upstream that needs it refuses the request, which fails
     /// closed.
     pub fn sign(
@@ -124,6 +133,7 @@ impl IdentityTokens {
         identity: &Identity,
         sub: &str,
         now: UnixSeconds,
+        subject_changes: u64,
     ) -> Option<HeaderValue> {
         let sign_in = wanted.sign_in;
         let claims = IdentityTokenClaims::new(
@@ -143,15 +153,22 @@ impl IdentityTokens {
             }
         };
         let value = HeaderValue::from_str(&signed).ok()?;
-        self.keep(wanted, now, &value);
+        self.keep(wanted, now, subject_changes, &value);
         Some(value)
     }
 
-    fn keep(&self, wanted: &TokenFor<'_>, now: UnixSeconds, value: &HeaderValue) {
+    fn keep(
+        &self,
+        wanted: &TokenFor<'_>,
+        now: UnixSeconds,
+        subject_changes: u64,
+        value: &HeaderValue,
+    ) {
         let hash = self.hash(wanted);
         let mut table = self.shard(hash);
         if let Some(kept) = table.find_mut(hash, |kept| kept.parts.is_for(wanted)) {
             kept.second = now;
+            kept.subject_changes = subject_changes;
             kept.value = value.clone();
             return;
         }
@@ -164,6 +181,7 @@ impl IdentityTokens {
                 hash,
                 parts: OwnedFor::of(wanted),
                 second: now,
+                subject_changes,
                 value: value.clone(),
             };
             table.insert_unique(hash, kept, |kept| kept.hash);

@@ -30,6 +30,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,11 @@ struct Cached {
 pub struct SubjectIds {
     hasher: RandomState,
     shards: [Mutex<Shard>; SHARDS],
+    /// Counts the times an id in memory changed or was dropped (a retirement here, a read
+    /// that found another id than the one kept, a full shard emptied): the identity tokens
+    /// kept under an earlier count may carry an old id, and are not handed out again
+    /// (`changes`). A user's first id is no change: no token can carry an earlier one.
+    changes: AtomicU64,
 }
 
 impl Default for SubjectIds {
@@ -106,6 +112,7 @@ impl Default for SubjectIds {
         Self {
             hasher: RandomState::new(),
             shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
+            changes: AtomicU64::new(0),
         }
     }
 }
@@ -116,6 +123,15 @@ impl SubjectIds {
         self.shards[index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many times an id in memory has changed. A token signed with an id read before a
+    /// change is not handed out after it: once any lookup here reads the new id (a
+    /// replica that missed a retirement, then signed the new person in to a client), the
+    /// check's token carries it too. Changes are rare (retirements, a full shard), so
+    /// reading this costs a check one load of a line that stays in every core's cache.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     /// The id of `owner` when this process read it less than `CACHED_FOR` ago (the check
@@ -151,12 +167,16 @@ impl SubjectIds {
         }
         if shard.ids.len() >= MAX_ENTRIES_PER_SHARD {
             shard.ids.clear();
+            self.changes.fetch_add(1, Ordering::Release);
         }
         let cached = Cached {
             id: Arc::clone(id),
             until: Instant::now() + CACHED_FOR,
         };
-        shard.ids.insert(owner.clone(), cached);
+        let earlier = shard.ids.insert(owner.clone(), cached);
+        if earlier.is_some_and(|earlier| earlier.id != *id) {
+            self.changes.fetch_add(1, Ordering::Release);
+        }
         true
     }
 
@@ -164,6 +184,7 @@ impl SubjectIds {
         let mut shard = self.shard(owner);
         shard.ids.remove(owner);
         shard.retirements = shard.retirements.wrapping_add(1);
+        self.changes.fetch_add(1, Ordering::Release);
     }
 
     /// Retires the id of the local user `name`: the next user of that name gets a new id.

@@ -42,8 +42,8 @@ fn value(
         sign_in,
     };
     tokens
-        .kept(&wanted, now)
-        .or_else(|| tokens.sign(&wanted, identity, sub, now))
+        .kept(&wanted, now, 0)
+        .or_else(|| tokens.sign(&wanted, identity, sub, now, 0))
 }
 
 /// Alice's token for app.example.com, signed in with her password, as a check takes it at `now`.
@@ -205,22 +205,22 @@ fn a_providers_user_has_tokens_of_their_own() {
         provider: Some("gitlab"),
         ..local
     };
-    let signed = tokens.sign(&local, &alice, ALICE_SUB, 1000).unwrap();
-    assert_eq!(tokens.kept(&local, 1000), Some(signed));
-    assert_eq!(tokens.kept(&from_github, 1000), None);
-    tokens.sign(&from_github, &alice, "github-alice-id", 1000);
-    assert!(tokens.kept(&from_github, 1000).is_some());
-    assert_eq!(tokens.kept(&from_gitlab, 1000), None);
+    let signed = tokens.sign(&local, &alice, ALICE_SUB, 1000, 0).unwrap();
+    assert_eq!(tokens.kept(&local, 1000, 0), Some(signed));
+    assert_eq!(tokens.kept(&from_github, 1000, 0), None);
+    tokens.sign(&from_github, &alice, "github-alice-id", 1000, 0);
+    assert!(tokens.kept(&from_github, 1000, 0).is_some());
+    assert_eq!(tokens.kept(&from_gitlab, 1000, 0), None);
 }
 
 #[test]
 fn a_new_second_replaces_the_kept_token() {
     let tokens = tokens();
     let first = alice_at_app(&tokens, 1000);
-    assert_eq!(tokens.kept(&ALICE_AT_APP, 1001), None);
+    assert_eq!(tokens.kept(&ALICE_AT_APP, 1001, 0), None);
     let second = alice_at_app(&tokens, 1001);
     assert_ne!(first, second);
-    assert_eq!(tokens.kept(&ALICE_AT_APP, 1001), Some(second));
+    assert_eq!(tokens.kept(&ALICE_AT_APP, 1001, 0), Some(second));
     assert_eq!(kept_in_all(&tokens), 1);
 }
 
@@ -236,9 +236,28 @@ fn a_token_is_kept_for_one_way_of_signing_in() {
         ..ALICE_AT_APP
     };
     // Same user, app and provider, so the same hash: the way in still tells them apart.
-    assert_eq!(tokens.kept(&two_factor, 1000), None);
-    let stronger = tokens.sign(&two_factor, &alice(), ALICE_SUB, 1000).unwrap();
+    assert_eq!(tokens.kept(&two_factor, 1000, 0), None);
+    let stronger = tokens
+        .sign(&two_factor, &alice(), ALICE_SUB, 1000, 0)
+        .unwrap();
     assert_ne!(password, stronger);
-    assert_eq!(tokens.kept(&ALICE_AT_APP, 1000), Some(password));
-    assert_eq!(tokens.kept(&two_factor, 1000), Some(stronger));
+    assert_eq!(tokens.kept(&ALICE_AT_APP, 1000, 0), Some(password));
+    assert_eq!(tokens.kept(&two_factor, 1000, 0), Some(stronger));
+}
+
+#[test]
+fn a_changed_subject_id_ends_the_kept_tokens() {
+    let tokens = tokens();
+    let first = tokens
+        .sign(&ALICE_AT_APP, &alice(), ALICE_SUB, 1000, 0)
+        .unwrap();
+    assert_eq!(tokens.kept(&ALICE_AT_APP, 1000, 0), Some(first.clone()));
+    // An id in memory changed (a retirement, another id read): the token may carry the old.
+    assert_eq!(tokens.kept(&ALICE_AT_APP, 1000, 1), None);
+    let again = tokens
+        .sign(&ALICE_AT_APP, &alice(), "the-new-alice", 1000, 1)
+        .unwrap();
+    assert_ne!(first, again);
+    assert_eq!(tokens.kept(&ALICE_AT_APP, 1000, 1), Some(again));
+    assert_eq!(kept_in_all(&tokens), 1);
 }

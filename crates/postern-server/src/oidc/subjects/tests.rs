@@ -198,3 +198,22 @@ async fn an_id_retired_elsewhere_is_not_kept_past_the_store() {
     assert_eq!(here.of(&store, &bob).await.unwrap(), new);
     assert_eq!(here.cached(&bob), Some(new));
 }
+
+#[tokio::test]
+async fn an_id_that_changes_in_memory_is_counted_a_first_one_is_not() {
+    let store = Store::memory(100);
+    let ids = SubjectIds::default();
+    let bob = SubjectOwner::new("bob", None);
+    let old = ids.of(&store, &bob).await.unwrap();
+    ids.of(&store, &bob).await.unwrap();
+    assert_eq!(ids.changes(), 0, "a first id, then the same one");
+    // Another replica retires bob and the name's next user gets a new id; this one missed
+    // it, and reads the new id when it next reads the store.
+    let elsewhere = SubjectIds::default();
+    assert!(elsewhere.retire(&store, "bob").await.unwrap());
+    let new = ids.of(&store, &bob).await.unwrap();
+    assert_ne!(new, old);
+    assert_eq!(ids.changes(), 1);
+    assert!(ids.retire(&store, "bob").await.unwrap());
+    assert!(ids.changes() > 1, "a retirement here");
+}
