@@ -37,14 +37,15 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 
 const POSTERN_NOTICE: HeaderName = HeaderName::from_static("postern-notice");
 
-/// The signed identity (`[identity_token] header`) an allowed answer carries to the app.
-pub type IdentityToken = (HeaderName, HeaderValue);
+/// The signed identity an allowed answer carries to the app, under `[identity_token] header`
+/// (the name borrowed from the state: the check lane writes it without a copy).
+pub type IdentityToken<'s> = (&'s HeaderName, HeaderValue);
 
 /// A check's answer. Most are an allowed 200 with the identity's headers, which the
 /// listener's check lane writes from the lines rendered with the identity
 /// (`Identity::answer_lines`), building no response; hyper gets the response
 /// (`into_response`).
-pub enum CheckAnswer {
+pub enum CheckAnswer<'s> {
     /// 200, no body: the identity's headers (empty for an anonymous pass), then the identity
     /// token's when one goes to the app. Never an app's own headers (`Response` carries
     /// those). The token's header is never one the identity's answer has: the config refuses
@@ -52,20 +53,20 @@ pub enum CheckAnswer {
     /// identity's.
     Identity {
         identity: Identity,
-        token: Option<IdentityToken>,
+        token: Option<IdentityToken<'s>>,
     },
     /// Every other answer, as hyper writes it.
     Response(HttpResponse),
 }
 
-impl CheckAnswer {
+impl CheckAnswer<'_> {
     /// The answer as hyper serves it.
     pub fn into_response(self) -> HttpResponse {
         match self {
             Self::Identity { identity, token } => {
                 let mut response = allow(&identity, None);
                 if let Some((header, value)) = token {
-                    response.headers_mut().insert(header, value);
+                    response.headers_mut().insert(header.clone(), value);
                 }
                 response
             }
@@ -94,13 +95,13 @@ pub async fn check<B>(
 
 /// A check from its request line and headers: hyper's (`check`), or the head the listener's
 /// check lane parsed, which builds no `HeaderMap` (`RequestHeaders` says why).
-pub async fn check_head(
-    state: &Arc<AppState>,
+pub async fn check_head<'s>(
+    state: &'s Arc<AppState>,
     peer: SocketAddr,
     proxy: ProxyKind,
     own: &OwnRequest<'_>,
     headers: RequestHeaders<'_>,
-) -> CheckAnswer {
+) -> CheckAnswer<'s> {
     let answer = decide(state, peer, proxy, own, headers).await;
     // auth_request is a header-only subrequest: nginx never reads a body, and an unread body
     // makes it close the keep-alive connection after every check (docs/proxies.md). An
@@ -115,13 +116,13 @@ pub async fn check_head(
     }
 }
 
-async fn decide(
-    state: &Arc<AppState>,
+async fn decide<'s>(
+    state: &'s Arc<AppState>,
     peer: SocketAddr,
     proxy: ProxyKind,
     own: &OwnRequest<'_>,
     headers: RequestHeaders<'_>,
-) -> CheckAnswer {
+) -> CheckAnswer<'s> {
     let metrics = state.metrics.as_deref().map(|metrics| &metrics.checks);
     let clock = CheckClock::start(metrics, state.config.log.checks);
     let target = match ForwardedRequest::from_headers(proxy, headers, own) {
@@ -175,12 +176,12 @@ struct CheckedRequest<'a> {
 /// Who is asking, then whether the rules admit them: the session cookie first (one store
 /// read), else a bearer token or, when enabled, Basic credentials. With an allowed outcome
 /// comes the identity token, when one goes to the app.
-async fn signed_in_outcome(
-    state: &Arc<AppState>,
+async fn signed_in_outcome<'s>(
+    state: &'s Arc<AppState>,
     headers: RequestHeaders<'_>,
     live: &LiveState,
     checked: &CheckedRequest<'_>,
-) -> (CheckOutcome, Option<IdentityToken>) {
+) -> (CheckOutcome, Option<IdentityToken<'s>>) {
     let CheckedRequest {
         app, https, client, ..
     } = *checked;
@@ -248,14 +249,14 @@ async fn signed_in_outcome(
 /// reads the store once). `oauth_provider`: the provider a provider's user signed in with
 /// (their id is its own). `now`: the second the credentials were judged at (a session's is
 /// the one it was read at, so a check reads the clock once).
-async fn allowed(
-    state: &AppState,
+async fn allowed<'s>(
+    state: &'s AppState,
     checked: &CheckedRequest<'_>,
     identity: &Identity,
     sign_in: SignIn,
     oauth_provider: Option<&str>,
     now: UnixSeconds,
-) -> (CheckOutcome, Option<IdentityToken>) {
+) -> (CheckOutcome, Option<IdentityToken<'s>>) {
     let outcome = CheckOutcome::Allowed(identity.clone());
     let (Some(tokens), Some(provider)) = (&state.identity_tokens, &state.oidc) else {
         return (outcome, None);
@@ -273,7 +274,7 @@ async fn allowed(
     // the next check signs again rather than keep an id that may be stale.
     let subject_changes = provider.subjects.changes();
     if let Some(value) = tokens.kept(&wanted, now, subject_changes) {
-        return (outcome, Some((tokens.header.clone(), value)));
+        return (outcome, Some((&tokens.header, value)));
     }
     let sub = match provider.cached_subject(&identity.user, oauth_provider) {
         Some(sub) => sub,
@@ -290,7 +291,7 @@ async fn allowed(
     // `CACHED_FOR`) may take part of a second, and the token stays valid 60 s.
     let token = tokens
         .sign(&wanted, identity, &sub, now, subject_changes)
-        .map(|value| (tokens.header.clone(), value));
+        .map(|value| (&tokens.header, value));
     (outcome, token)
 }
 
@@ -306,13 +307,13 @@ fn store_down(err: &postern_store::StoreError) -> CheckOutcome {
 }
 
 /// `token`: the identity token of an allowed answer, if one goes to the app.
-fn answer(
+fn answer<'s>(
     state: &AppState,
     answer: Answer,
     target: &ForwardedRequest,
     app: Option<&App>,
-    token: Option<IdentityToken>,
-) -> CheckAnswer {
+    token: Option<IdentityToken<'s>>,
+) -> CheckAnswer<'s> {
     let response = match answer {
         Answer::Allow(identity) => {
             // An anonymous pass (bypass, public path, listed method) gets no app headers:
@@ -324,7 +325,7 @@ fn answer(
             };
             let mut response = allow(&identity, Some(app));
             if let Some((header, value)) = token {
-                response.headers_mut().insert(header, value);
+                response.headers_mut().insert(header.clone(), value);
             }
             response
         }

@@ -414,7 +414,7 @@ async fn encode(
 /// with no header map.
 fn encode_allowed(
     identity: &Identity,
-    token: Option<&IdentityToken>,
+    token: Option<&IdentityToken<'_>>,
     closing: bool,
     date: &mut Date,
     out: &mut Vec<u8>,
@@ -802,8 +802,9 @@ mod tests {
             ),
             Identity::new("b\r\nob", "", " Bob\u{0} ", &["a,b".into()]),
         ];
+        let header = HeaderName::from_static("remote-jwt");
         let token = (
-            HeaderName::from_static("remote-jwt"),
+            &header,
             HeaderValue::from_static("eyJhbGciOiJFUzI1NiJ9.e30.c2ln"),
         );
         for identity in identities {

@@ -5,6 +5,7 @@
 //! same user, app and way of signing in within it: a page with fifty assets signs once.
 
 use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use hashbrown::HashTable;
@@ -15,6 +16,8 @@ use postern_core::oidc::claims::{IdentityTokenClaims, amr};
 use postern_core::oidc::keys::SigningKey;
 use postern_core::session::{AuthLevel, WayIn};
 use postern_core::token;
+
+mod last_handed;
 
 /// Shards of the cache, so concurrent checks of different users rarely wait for each other.
 const SHARDS: usize = 16;
@@ -83,8 +86,13 @@ struct Kept {
     value: HeaderValue,
 }
 
+/// Where each `IdentityTokens` gets its `id`.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 pub struct IdentityTokens {
     pub header: HeaderName,
+    /// Tells this cache's tokens from another's in a thread's last-handed token.
+    id: u64,
     issuer: String,
     key: SigningKey,
     hasher: RandomState,
@@ -97,6 +105,7 @@ impl IdentityTokens {
     pub fn new(header: HeaderName, issuer: String, key: SigningKey) -> Self {
         Self {
             header,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             issuer,
             key,
             hasher: RandomState::new(),
@@ -106,20 +115,28 @@ impl IdentityTokens {
     }
 
     /// The token for `wanted` signed in the second `now`, if one was, while no subject id in
-    /// memory changed since (`subject_changes`: `SubjectIds::changes` now). Hashes the
-    /// borrowed parts once, for the shard and the table: the hit path allocates nothing and
-    /// never looks up the subject id.
+    /// memory changed since (`subject_changes`: `SubjectIds::changes` now): the one this
+    /// thread handed out last when it is for `wanted` (`last_handed` says why), else the
+    /// table's. Never looks up the subject id, and allocates nothing once this thread's
+    /// last-handed buffers have grown.
     pub fn kept(
         &self,
         wanted: &TokenFor<'_>,
         now: UnixSeconds,
         subject_changes: u64,
     ) -> Option<HeaderValue> {
+        if let Some(value) = last_handed::find(self.id, wanted, now, subject_changes) {
+            return Some(value);
+        }
+        // The borrowed parts hashed once, for the shard and the table.
         let hash = self.hash(wanted);
-        self.shard(hash)
+        let value = self
+            .shard(hash)
             .find(hash, |kept| kept.parts.is_for(wanted))
             .filter(|kept| kept.second == now && kept.subject_changes == subject_changes)
-            .map(|kept| kept.value.clone())
+            .map(|kept| kept.value.clone())?;
+        last_handed::remember(self.id, wanted, now, subject_changes, &value);
+        Some(value)
     }
 
     /// A new token for `wanted` (whose subject id is `sub`, looked up when
@@ -154,6 +171,7 @@ impl IdentityTokens {
         };
         let value = HeaderValue::from_str(&signed).ok()?;
         self.keep(wanted, now, subject_changes, &value);
+        last_handed::remember(self.id, wanted, now, subject_changes, &value);
         Some(value)
     }
 
@@ -175,7 +193,8 @@ impl IdentityTokens {
         if table.len() >= self.capacity {
             table.retain(|kept| kept.second == now);
         }
-        // Still full of this second's tokens: this one is not kept (the next check signs).
+        // Still full of this second's tokens: this one is not kept (the next check of another
+        // thread, or after another token on this one, signs).
         if table.len() < self.capacity {
             let kept = Kept {
                 hash,
