@@ -3,8 +3,9 @@
 //! short strings and skip the kept tokens' SipHash and lock. Under callgrind, on row c3 of
 //! postern-bench, the token added about 890 instructions a check with the table alone (and
 //! its header name cloned) and about 310 with this first and the name borrowed
-//! (docs/performance.md, the twenty-second session). A check of
-//! someone else than the thread's last costs the compare, then the table, as before.
+//! (docs/performance.md, the twenty-second session). A check of someone else than the
+//! thread's last costs the compare, the table as before, then the copy of what it found
+//! into the thread's last.
 
 use std::cell::RefCell;
 
