@@ -111,20 +111,31 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     }
 }
 
-/// Puts `count` fresh sessions of `BENCH_USER` into `store` (`parallel` writes in flight) and
-/// returns their cookie values.
+/// Puts `count` fresh sessions into `store` (`parallel` writes in flight) and returns their
+/// cookie values. The sessions go to `users` in turn (the first to `users[0]`, the second to
+/// `users[1]`, …), so a client that sends the cookies in order interleaves the users; none
+/// given: all are `BENCH_USER`'s.
 pub async fn seed_sessions(
     store: &Store,
     policy: SessionPolicy,
     count: usize,
+    users: &[&str],
     parallel: usize,
 ) -> anyhow::Result<Vec<String>> {
     let now = now();
-    let record = policy.new_session(BENCH_USER, AuthLevel::OneFactor, false, now);
-    let ttl = Duration::from_secs(policy.ttl(&record, now));
+    let users = if users.is_empty() {
+        &[BENCH_USER][..]
+    } else {
+        users
+    };
+    let records: Vec<_> = users
+        .iter()
+        .map(|user| policy.new_session(user, AuthLevel::OneFactor, false, now))
+        .collect();
     let mut tokens = Vec::with_capacity(count);
     let mut writes = tokio::task::JoinSet::new();
-    for _ in 0..count {
+    for record in records.iter().cycle().take(count) {
+        let ttl = Duration::from_secs(policy.ttl(record, now));
         let token = SessionToken::generate();
         let (store, record, hash) = (store.clone(), record.clone(), token.hash());
         writes.spawn(async move { store.put_session(&hash, &record, ttl).await });
@@ -152,4 +163,49 @@ fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: SessionPolicy = SessionPolicy {
+        idle_timeout: 3600,
+        max_lifetime: 86_400,
+        remember_me_lifetime: 86_400,
+    };
+
+    async fn users_of(store: &Store, tokens: &[String]) -> Vec<String> {
+        let mut users = Vec::new();
+        for token in tokens {
+            let hash = SessionToken::hash_of(token).expect("a seeded cookie parses");
+            let record = store
+                .get_session(&hash)
+                .await
+                .expect("the memory store answers");
+            users.push(record.expect("a seeded session exists").user.clone());
+        }
+        users
+    }
+
+    #[tokio::test]
+    async fn sessions_go_to_the_users_in_turn_in_cookie_order() {
+        let store = Store::memory(100);
+        let tokens = seed_sessions(&store, POLICY, 5, &["ann", "bob"], 1)
+            .await
+            .expect("seeding the memory store");
+        assert_eq!(
+            users_of(&store, &tokens).await,
+            ["ann", "bob", "ann", "bob", "ann"]
+        );
+    }
+
+    #[tokio::test]
+    async fn no_users_given_seeds_the_bench_users_sessions() {
+        let store = Store::memory(100);
+        let tokens = seed_sessions(&store, POLICY, 3, &[], 4)
+            .await
+            .expect("seeding the memory store");
+        assert_eq!(users_of(&store, &tokens).await, [BENCH_USER; 3]);
+    }
 }

@@ -101,8 +101,8 @@ const USAGE: &str = "usage: postern-bench [--quick] [--no-pgo] [--no-build] [--f
  --footprint-only  skip the wrk scenarios: idle RSS, cold start, idle connections, size\n\
   --only KEYS    only these rows, comma-separated (e.g. c,d,f3; c,c2,l,churn for the embedded store; o for the OpenID token endpoint); a and b always run; no footprint\n\
   --burst-only   only k1 and k2: wrong Basic passwords in a burst (100 with --quick, else 1,000) during cookie checks\n\
-  --runs N       runs per scenario (default 3, 1 with --quick); m and c3 run --pairs times\n\
-  --pairs N      alternations of each postern and identity-stub row behind a proxy with the stub row, and of m and c3 with c (default 7, 1 with --quick)\n\
+  --runs N       runs per scenario (default 3, 1 with --quick); m, c3, c3u and h1000 run --pairs times\n\
+  --pairs N      alternations of each postern and identity-stub row behind a proxy with the stub row, of m, c3 and c3u with c, and of h1000 with h1 (default 7, 1 with --quick)\n\
   --duration S   seconds per run (default 10, 2 with --quick)\n\
   --connections  wrk connections (default 32, one wrk thread)\n\
 usage: postern-bench --train DIR [--duration SECS]\n\

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 pub struct Measured {
     pub requests_per_sec: f64,
     /// The row whose runs alternated with this one's: nginx `return 200` (b) for the checks,
-    /// c for m and c3, the bare hyper stub behind the same proxy for the postern-behind-a-proxy
+    /// c for m, c3 and c3u, h1 for h1000, the bare hyper stub behind the same proxy for the postern-behind-a-proxy
     /// rows.
     pub paired_with: Option<&'static str>,
     /// Median of (this run's req/s ÷ the paired row's run beside it), with the same requests

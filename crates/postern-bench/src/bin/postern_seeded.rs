@@ -3,8 +3,10 @@
 //! before it starts listening, so a benchmark can check 100k live sessions without 100k
 //! logins. Bench-only: the product has no seeding path.
 //!
-//! Usage: `postern-seeded CONFIG SESSIONS COOKIES_OUT`. Writes one cookie value per line to
-//! COOKIES_OUT, prints `ready` on stdout once it listens, and serves until SIGTERM or SIGINT.
+//! Usage: `postern-seeded CONFIG SESSIONS COOKIES_OUT [USERS]`. Writes one cookie value per
+//! line to COOKIES_OUT, prints `ready` on stdout once it listens, and serves until SIGTERM or
+//! SIGINT. USERS: comma-separated `[[users]]` names the sessions go to in turn, so cookies sent
+//! in order interleave them (row c3u); default `bench` alone.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -21,10 +23,15 @@ use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [config, sessions, cookies] = args.as_slice() else {
-        eprintln!("usage: postern-seeded CONFIG SESSIONS COOKIES_OUT");
-        return ExitCode::from(64);
+    let (config, sessions, cookies, users) = match args.as_slice() {
+        [config, sessions, cookies] => (config, sessions, cookies, ""),
+        [config, sessions, cookies, users] => (config, sessions, cookies, users.as_str()),
+        _ => {
+            eprintln!("usage: postern-seeded CONFIG SESSIONS COOKIES_OUT [USERS]");
+            return ExitCode::from(64);
+        }
     };
+    let users: Vec<&str> = users.split(',').filter(|name| !name.is_empty()).collect();
     let Ok(sessions) = sessions.parse::<usize>() else {
         eprintln!("postern-seeded: SESSIONS must be a number");
         return ExitCode::from(64);
@@ -42,6 +49,7 @@ fn main() -> ExitCode {
             runtime.block_on(serve(
                 PathBuf::from(config),
                 sessions,
+                &users,
                 PathBuf::from(cookies),
             ))
         });
@@ -54,8 +62,18 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: PathBuf, sessions: usize, cookies: PathBuf) -> anyhow::Result<()> {
+async fn serve(
+    config: PathBuf,
+    sessions: usize,
+    users: &[&str],
+    cookies: PathBuf,
+) -> anyhow::Result<()> {
     let config = load_config(&config)?;
+    // A session of a user the config lacks would be refused at every check, and the row
+    // would measure refusals.
+    if let Some(unknown) = users.iter().find(|name| config.users.get(name).is_none()) {
+        anyhow::bail!("user {unknown:?} is not in the config's [[users]]");
+    }
     let (store, parallel) = match &config.session.store {
         // Writes in flight share commits (group commit): seeding takes one fsync per batch.
         StoreKind::Embedded => (
@@ -67,7 +85,7 @@ async fn serve(config: PathBuf, sessions: usize, cookies: PathBuf) -> anyhow::Re
         ),
         _ => (Store::memory(config.session.max_sessions), 1),
     };
-    let tokens = seed_sessions(&store, config.session.policy, sessions, parallel).await?;
+    let tokens = seed_sessions(&store, config.session.policy, sessions, users, parallel).await?;
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(&cookies)
             .with_context(|| format!("cannot write {}", cookies.display()))?,
