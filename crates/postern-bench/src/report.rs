@@ -125,7 +125,11 @@ pub fn find<'r>(rows: &'r [Row], key: &str) -> Option<&'r Measured> {
 /// The throughput ratio to the reference (nginx `return 200`): paired when the runs
 /// alternated with reference runs, else against the reference row's median.
 pub fn ratio_to_reference(measured: &Measured, reference: Option<f64>) -> Option<f64> {
-    measured.paired_ratio.or_else(|| {
+    // A row paired with another (m with c, h1000 with h1) has its ratio to that row, not b.
+    let to_b = measured
+        .paired_ratio
+        .filter(|_| measured.paired_with == Some("b"));
+    to_b.or_else(|| {
         reference
             .filter(|reference| *reference > 0.0)
             .map(|reference| measured.requests_per_sec / reference)
