@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 pub struct Measured {
     pub requests_per_sec: f64,
     /// The row whose runs alternated with this one's: nginx `return 200` (b) for the checks,
-    /// c for m, c3 and c3u, h1 for h1000, the bare hyper stub behind the same proxy for the postern-behind-a-proxy
-    /// rows.
+    /// c for m, c3 and c3u, h1 for h1000, the bare hyper stub behind the same proxy for the
+    /// postern-behind-a-proxy rows.
     pub paired_with: Option<&'static str>,
     /// Median of (this run's req/s ÷ the paired row's run beside it), with the same requests
     /// and the same client load.
@@ -59,6 +59,18 @@ pub struct Row {
     pub key: &'static str,
     pub title: &'static str,
     pub outcome: Outcome,
+}
+
+impl Row {
+    /// A row that could not be measured, and why: the report says so instead of "not
+    /// measured".
+    pub fn failed(key: &'static str, title: &'static str, why: String) -> Self {
+        Self {
+            key,
+            title,
+            outcome: Outcome::Failed(why),
+        }
+    }
 }
 
 pub enum Outcome {

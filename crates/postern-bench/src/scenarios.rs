@@ -494,11 +494,7 @@ impl Bench<'_> {
                 200,
                 &mut [&mut floor],
             ),
-            Err(err) => rows.push(Row {
-                key: "a2",
-                title,
-                outcome: Outcome::Failed(format!("{err:#}")),
-            }),
+            Err(err) => rows.push(Row::failed("a2", title, format!("{err:#}"))),
         }
     }
 
@@ -526,11 +522,11 @@ impl Bench<'_> {
                 (addr, &cookies),
                 &mut server,
             ),
-            Err(err) => rows.push(Row {
-                key: "m",
-                title: "postern, valid cookie, memory store, metrics on",
-                outcome: Outcome::Failed(format!("{err:#}")),
-            }),
+            Err(err) => rows.push(Row::failed(
+                "m",
+                "postern, valid cookie, memory store, metrics on",
+                format!("{err:#}"),
+            )),
         }
     }
 
@@ -716,11 +712,7 @@ impl Bench<'_> {
             Ok(started) => started,
             Err(err) => {
                 for (key, title) in [("i", HEADLESS_TITLES[0]), ("j", HEADLESS_TITLES[1])] {
-                    rows.push(Row {
-                        key,
-                        title,
-                        outcome: Outcome::Failed(format!("{err:#}")),
-                    });
+                    rows.push(Row::failed(key, title, format!("{err:#}")));
                 }
                 return;
             }
@@ -859,11 +851,7 @@ impl Bench<'_> {
                 }
                 drop(redis);
             }
-            Err(err) => rows.push(Row {
-                key,
-                title,
-                outcome: Outcome::Failed(format!("{err:#}")),
-            }),
+            Err(err) => rows.push(Row::failed(key, title, format!("{err:#}"))),
         }
     }
 
@@ -881,18 +869,13 @@ impl Bench<'_> {
         if !self.wants(ONE.0) && !self.wants(MANY.0) {
             return;
         }
-        let failed = |(key, title): (&'static str, &'static str), err: &anyhow::Error| Row {
-            key,
-            title,
-            outcome: Outcome::Failed(format!("{err:#}")),
-        };
         // h1's server runs for h1000's pairs even when only h1000 is asked for.
         let (mut one, one_addr, one_cookies) = match self.seeded("postern-apps1", 1) {
             Ok(started) => started,
             Err(err) => {
                 for row in [ONE, MANY] {
                     if self.wants(row.0) {
-                        rows.push(failed(row, &err));
+                        rows.push(Row::failed(row.0, row.1, format!("{err:#}")));
                     }
                 }
                 return;
@@ -922,7 +905,7 @@ impl Bench<'_> {
                         self.problems.push(format!("crash: {err:#}"));
                     }
                 }
-                Err(err) => rows.push(failed(MANY, &err)),
+                Err(err) => rows.push(Row::failed(MANY.0, MANY.1, format!("{err:#}"))),
             }
         }
         if let Err(err) = one.stop() {

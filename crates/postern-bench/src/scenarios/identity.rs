@@ -13,7 +13,7 @@
 use postern_bench::{BENCH_USER, StoreChoice, config_toml};
 
 use super::{Bench, Paired, loopback};
-use crate::report::{Outcome, Row};
+use crate::report::Row;
 
 /// How many users row c3u interleaves (its title says so too): more than one, so consecutive
 /// requests are different users'.
@@ -49,7 +49,7 @@ impl Bench<'_> {
         let key_file = match postern_core::oidc::keys::generate_p256_pem() {
             Ok(pem) => self.dir.write(&format!("identity-key-{key}.pem"), &pem),
             Err(err) => {
-                rows.push(failed((key, title), &format!("no key: {err}")));
+                rows.push(Row::failed(key, title, format!("no key: {err}")));
                 return;
             }
         };
@@ -77,23 +77,15 @@ impl Bench<'_> {
         let (mut server, cookies) = match self.seeded_as(&name, addr, &config, users) {
             Ok(started) => started,
             Err(err) => {
-                rows.push(failed(
-                    (key, title),
-                    &format!("postern with identity_token did not start: {err:#}"),
+                rows.push(Row::failed(
+                    key,
+                    title,
+                    format!("postern with identity_token did not start: {err:#}"),
                 ));
                 return;
             }
         };
         self.row_against(against_c, rows, (key, title), (addr, &cookies), &mut server);
-    }
-}
-
-/// A row that could not be measured, and why: the report says "failed", not "not measured".
-fn failed((key, title): (&'static str, &'static str), why: &str) -> Row {
-    Row {
-        key,
-        title,
-        outcome: Outcome::Failed(why.to_owned()),
     }
 }
 

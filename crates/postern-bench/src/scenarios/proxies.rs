@@ -22,7 +22,7 @@ use super::{Bench, Paired, loopback, wait_listening};
 use crate::nginx::Site;
 use crate::probe;
 use crate::procs::{self, Proc};
-use crate::report::{Outcome, Row};
+use crate::report::Row;
 
 /// What a browser sends through the proxy (plus the rotating session cookie).
 pub const PROXY_HEADERS: [(&str, &str); 2] = [
@@ -157,11 +157,7 @@ impl Bench<'_> {
                 let (mut proxy, addr) = match started {
                     Ok(started) => started,
                     Err(err) => {
-                        rows.push(Row {
-                            key: variant.key,
-                            title: variant.title,
-                            outcome: Outcome::Failed(format!("{err:#}")),
-                        });
+                        rows.push(Row::failed(variant.key, variant.title, format!("{err:#}")));
                         continue;
                     }
                 };
