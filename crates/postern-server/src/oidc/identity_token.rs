@@ -213,15 +213,14 @@ impl IdentityTokens {
     /// 347 for these. Tokens of one user and app signed in different ways
     /// share a hash; `OwnedFor::is_for` tells them apart.
     ///
-    /// SipHash, not a faster keyed hash such as foldhash (hashbrown's default, a few dozen
-    /// instructions): `aud` is the host the proxy says was requested, so wherever a wildcard
-    /// app or the default policy lets a signed-in user reach many hosts, that user picks
-    /// what is hashed, and foldhash does not claim to resist an attacker who learns its key
-    /// from timing; colliding entries would make every lookup in a shard walk up to its
-    /// 4,096 entries under the shard's lock. The hash is paid only when the thread's last
-    /// token is not the one wanted (another user or host, or a new second): about 350
-    /// instructions, 2 % of a check, of the table path's +890 (docs/performance.md, the
-    /// twenty-second and twenty-fourth sessions).
+    /// SipHash, not a faster keyed hash such as foldhash (hashbrown's default): `aud` is the
+    /// host the proxy says was requested, so wherever a wildcard app or the default policy
+    /// lets a signed-in user reach many hosts, that user picks what is hashed, and foldhash
+    /// does not claim to resist an attacker who learns its key from timing; colliding
+    /// entries would make lookups in a shard walk up to its 4,096 entries under the shard's
+    /// lock. The hash is paid only when the thread's last token is not the one wanted
+    /// (another user, host or way of signing in, or a new second): 347 instructions, 2 % of
+    /// a check (docs/performance.md, the twenty-first and twenty-fourth sessions).
     fn hash(&self, wanted: &TokenFor<'_>) -> u64 {
         let mut hasher = self.hasher.build_hasher();
         hasher.write(wanted.user.as_bytes());
