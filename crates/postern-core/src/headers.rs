@@ -9,6 +9,30 @@
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, ValueIter};
 
+/// Header names an allowed check answer sets itself, or that frame the message or belong to
+/// the proxy: neither an app's `headers` nor `[identity_token] header` may take one. The
+/// identity's four; `Cache-Control`, whose `no-store` must reach the proxy (a cache that kept
+/// an answer with an identity would hand it to other requests), and `Date`; the framing and
+/// hop-by-hop names (RFC 9110 section 7.6.1, RFC 9112); `Set-Cookie` and `Location`.
+pub const ANSWER_OWN_HEADERS: &[&str] = &[
+    "remote-user",
+    "remote-email",
+    "remote-name",
+    "remote-groups",
+    "cache-control",
+    "date",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "set-cookie",
+    "location",
+];
+
 /// A request's headers, in the order they were sent.
 #[derive(Clone, Copy)]
 pub enum RequestHeaders<'a> {

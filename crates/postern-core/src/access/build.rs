@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::hosts::HostIndex;
 use super::{AccessRules, App, Policy};
 use crate::canonical;
+use crate::headers::ANSWER_OWN_HEADERS;
 use crate::users::UserTable;
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,18 +65,6 @@ pub struct RawAccess {
 
 /// A public path pattern may be long, but not a denial of service in itself.
 const MAX_REGEX_BYTES: usize = 1 << 20;
-/// Headers an app may not set: identity belongs to postern, hop-by-hop ones to the proxy.
-const RESERVED_HEADERS: &[&str] = &[
-    "remote-user",
-    "remote-email",
-    "remote-name",
-    "remote-groups",
-    "connection",
-    "content-length",
-    "transfer-encoding",
-    "set-cookie",
-    "location",
-];
 
 /// `providers`: the ids of the `[oauth.<id>]` providers. Their users are not in `users`, and
 /// their groups are named `<id>:<group>` in rules.
@@ -350,7 +339,7 @@ fn extra_headers(
             .ok()
             .zip(HeaderValue::from_str(value).ok());
         match parsed {
-            Some((name, _)) if RESERVED_HEADERS.contains(&name.as_str()) => problem(format!(
+            Some((name, _)) if ANSWER_OWN_HEADERS.contains(&name.as_str()) => problem(format!(
                 "`headers`: `{name}` is set by postern or the proxy, not by a rule"
             )),
             Some(header) => headers.push(header),

@@ -174,10 +174,25 @@ impl Subject<'_> {
             None => self.groups.iter().any(|group| group == rule_group),
             Some(provider) => rule_group
                 .strip_prefix(provider)
-                .and_then(|rest| rest.strip_prefix(':'))
+                .and_then(|rest| rest.strip_prefix(PROVIDER_GROUP_SEPARATOR))
                 .is_some_and(|name| self.groups.iter().any(|group| group == name)),
         }
     }
+}
+
+const PROVIDER_GROUP_SEPARATOR: char = ':';
+
+/// A provider's user's groups under the names postern gives them outside the provider:
+/// `<provider id>:<group>`, as app and client rules list them (`Subject::holds`) and as the
+/// tokens postern signs carry them (ID tokens, userinfo, the identity token). A relying party
+/// that maps `groups` to roles then never reads a group someone can create upstream (a GitHub
+/// organisation named `admins`) as the local group of that name. `Remote-Groups` keeps the
+/// provider's names as they are (docs/oauth.md).
+pub fn provider_groups(provider: &str, groups: &[String]) -> Vec<String> {
+    groups
+        .iter()
+        .map(|group| format!("{provider}{PROVIDER_GROUP_SEPARATOR}{group}"))
+        .collect()
 }
 
 impl AccessRules {

@@ -687,7 +687,7 @@ policy = "sometimes"
 allow_ips = ["10.0.0.0/33", "not-an-ip"]
 public_paths = ["/ok", "/broken("]
 methods = ["GE T"]
-headers = { Remote-User = "admin", "bad name" = "x" }
+headers = { Remote-User = "admin", Cache-Control = "public, max-age=300", "bad name" = "x" }
 upstream_basic_auth = { username = "a:b", password_file = "x" }
 [[apps]]
 "#,
@@ -702,6 +702,8 @@ upstream_basic_auth = { username = "a:b", password_file = "x" }
         "\"/broken(\" does not compile",
         "\"GE T\" is not an HTTP method",
         "`remote-user` is set by postern",
+        // An answer with an identity is never cacheable: its `no-store` is postern's.
+        "`cache-control` is set by postern",
         "\"bad name\"",
         "may not contain ':'",
         "`host` is required",
@@ -924,6 +926,11 @@ fn allow_lists_match_names_in_any_case_and_provider_groups_only_by_their_prefix(
     assert!(!github.is_listed(&[], &names(&["admins"])));
     assert!(github.is_listed(&[], &names(&["github:admins"])));
     assert!(!github.is_listed(&[], &names(&["google:admins"])));
+    // The names tokens carry for a provider's groups are the ones its rules match.
+    let outside = provider_groups("github", &admins);
+    assert_eq!(outside, ["github:admins"]);
+    assert!(github.is_listed(&[], &outside));
+    assert!(!local.is_listed(&[], &outside));
 }
 
 #[test]

@@ -14,6 +14,7 @@ use url::{Host, Url};
 
 use super::raw::{RawIdentityToken, RawOidc, RawOidcClient};
 use crate::access::AccessRules;
+use crate::headers::ANSWER_OWN_HEADERS;
 use crate::oidc::keys::{SigningKey, SigningKeys};
 use crate::oidc::{
     ConsentMode, IdentityTokenConfig, OidcClient, OidcConfig, SCOPES, TokenAuthMethod,
@@ -27,26 +28,9 @@ const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 86_400);
 const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(86_400);
 const MAX_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(365 * 86_400);
 
-/// Headers the identity token may not take: the identity ones and those proxies own.
-const RESERVED_HEADERS: &[&str] = &[
-    "remote-user",
-    "remote-email",
-    "remote-name",
-    "remote-groups",
-    // Every check answer's own: `no-store` must reach the proxy, and a second `Date` would
-    // make the answer say two things (the check lane writes the token's line after the
-    // identity's, `handlers::check::CheckAnswer`).
-    "cache-control",
-    "date",
-    "authorization",
-    "cookie",
-    "set-cookie",
-    "host",
-    "location",
-    "connection",
-    "content-length",
-    "transfer-encoding",
-];
+/// Besides the answer's own (`headers::ANSWER_OWN_HEADERS`), headers the identity token may
+/// not take: the request's credentials and host, which an upstream reads as the client's.
+const REQUEST_HEADERS: &[&str] = &["authorization", "cookie", "host"];
 
 /// What the OIDC clients' rules are checked against.
 pub(super) struct Known<'a> {
@@ -354,7 +338,12 @@ pub(super) fn identity_token(
         Some(text) => text,
     };
     let name = match HeaderName::from_bytes(header.as_bytes()) {
-        Ok(name) if !RESERVED_HEADERS.contains(&name.as_str()) => name,
+        Ok(name)
+            if !ANSWER_OWN_HEADERS.contains(&name.as_str())
+                && !REQUEST_HEADERS.contains(&name.as_str()) =>
+        {
+            name
+        }
         _ => {
             problems.push(format!(
                 "`identity_token.header` = {header:?} must be a header name of its own, such as \"Remote-Jwt\""

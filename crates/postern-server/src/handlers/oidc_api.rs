@@ -20,6 +20,7 @@ use subtle::ConstantTimeEq;
 use super::oidc_flow::{params, subject_of, verify_hint};
 use crate::authorization::{self, Presented};
 use crate::credentials;
+use crate::credentials_record::read_state;
 use crate::error::{AppError, AppResult};
 use crate::oidc::client_auth::{self, Claimed, ClientError, SecretToVerify};
 use crate::oidc::consents::{self, CodeConsent};
@@ -29,6 +30,7 @@ use crate::request::{self, RequestBody};
 use crate::respond::{self, HttpResponse};
 use crate::sessions;
 use crate::state::AppState;
+use crate::user_passwords;
 
 /// What the token, revocation and introspection endpoints start with: the form, and the client
 /// it authenticates.
@@ -166,14 +168,15 @@ async fn code_grant(
     }
     let subject = match current_subject(state, &grant.subject).await {
         Ok(Some(subject)) => subject,
-        Ok(None) => return Err(invalid_grant("the user no longer exists")),
+        Ok(None) => return Err(invalid_grant(SIGN_IN_ENDED)),
         Err(err) => return Err(err.into()),
     };
+    let scopes = still_admitted(client, &subject, &grant.scopes)?;
     // A code issued before the user revoked their consent is spent for nothing. The family
     // of every exchange is noted with the user's consent in the same step, so revoking the
     // consent (account page, `users consents --revoke`) ends its tokens: with `offline_access`
     // it lives until `refresh_token_ttl`, without it only as long as its one access token.
-    let offline = grant.scopes.iter().any(|scope| scope == "offline_access");
+    let offline = scopes.iter().any(|scope| scope == "offline_access");
     let family_lifetime = if offline {
         client.refresh_token_ttl
     } else {
@@ -200,7 +203,7 @@ async fn code_grant(
             &Issue {
                 client,
                 subject: &subject,
-                scopes: &grant.scopes,
+                scopes: &scopes,
                 family: &family,
                 family_expires_at,
                 nonce: Some(grant.nonce.as_deref().unwrap_or_default()).filter(|n| !n.is_empty()),
@@ -255,21 +258,10 @@ async fn refresh_grant(
     };
     let subject = match current_subject(state, &grant.subject).await {
         Ok(Some(subject)) => subject,
-        Ok(None) => return Err(invalid_grant("the user no longer exists")),
+        Ok(None) => return Err(invalid_grant(SIGN_IN_ENDED)),
         Err(err) => return Err(err.into()),
     };
-    // The client's rules as they are now: a user taken off its lists (or out of a group it
-    // lists) gets no more tokens from an old sign-in, and a scope taken off the client is
-    // no longer issued.
-    if !client.admits(&subject.access()) {
-        return Err(invalid_grant(
-            "this user may no longer use this application",
-        ));
-    }
-    let scopes: Vec<String> = scopes
-        .into_iter()
-        .filter(|scope| client.scopes.contains(scope))
-        .collect();
+    let scopes = still_admitted(client, &subject, &scopes)?;
     issued(
         tokens::issue(
             state,
@@ -287,10 +279,36 @@ async fn refresh_grant(
     )
 }
 
+/// Why a code or refresh token whose subject is gone (`current_subject`) gets nothing.
+const SIGN_IN_ENDED: &str =
+    "the sign-in has ended: the user is gone, or their password changed or they were revoked";
+
+/// The client's rules as they are now, at every exchange and refresh: a user taken off its
+/// lists (or out of a group it lists) since the sign-in gets no more tokens from it, and a
+/// scope taken off the client is no longer issued. The scopes that still may be.
+fn still_admitted(
+    client: &OidcClient,
+    subject: &Subject,
+    scopes: &[String],
+) -> Result<Vec<String>, AppError> {
+    if !client.admits(&subject.access()) {
+        return Err(invalid_grant(
+            "this user may no longer use this application",
+        ));
+    }
+    Ok(scopes
+        .iter()
+        .filter(|scope| client.scopes.contains(scope))
+        .cloned()
+        .collect())
+}
+
 /// The grant's subject as it is now, with its subject id; `None` when the user is gone: a
 /// local user no longer in the table, or removed and created again under the same name (whose
 /// new subject id differs), or a provider's user whose `[oauth.<id>]` was removed (their
-/// sessions end with it too). A local user's email, name and groups are the table's now; a
+/// sessions end with it too); or when their sessions were ended since: a local user's
+/// password changed, second factors changed or `postern users revoke`, a provider's user's
+/// name revoked. A local user's email, name and groups are the table's now; a
 /// provider's user's are what the provider said at sign-in (postern has no other source).
 async fn current_subject(
     state: &AppState,
@@ -307,11 +325,22 @@ async fn current_subject(
         if !configured {
             return Ok(None);
         }
+        // `postern users revoke` of the name since the sign-in (its sessions ended then).
+        let revoked_at = read_state(&state.store, &subject.user).await?.revoked_at;
+        if revoked_at.is_some_and(|at| at >= subject.auth_time) {
+            return Ok(None);
+        }
         subject.clone()
     } else {
         let Some(user) = state.user(&subject.user) else {
             return Ok(None);
         };
+        // A password change, revocation or change of second factors since the sign-in, or a
+        // grant from before stamps were kept: its tokens end as sessions and bearer tokens do.
+        let stamp = user_passwords::in_force(state, &user).await?.stamp;
+        if subject.stamp.is_empty() || subject.stamp != stamp {
+            return Ok(None);
+        }
         Subject {
             email: user.email.clone(),
             name: user.display_name.clone(),

@@ -24,6 +24,7 @@ use crate::request::{self, RequestBody};
 use crate::respond;
 use crate::sessions::{self, CurrentSession};
 use crate::state::AppState;
+use crate::user_passwords;
 
 /// How long a consent page may wait for its answer.
 const CONSENT_TTL: Duration = Duration::from_secs(600);
@@ -157,6 +158,19 @@ pub async fn authorize<B: RequestBody>(state: &AppState, request: Request<B>) ->
 }
 
 /// Issues the code and sends the browser back to the client.
+/// A local user's credentials stamp, kept in the grant so a password change or a revocation
+/// ends its tokens (`grants::Subject::stamp`); empty for a provider's user.
+async fn credentials_stamp(state: &AppState, session: &CurrentSession) -> Result<String, AppError> {
+    if session.record.external.is_some() {
+        return Ok(String::new());
+    }
+    let Some(user) = state.user(&session.user.name) else {
+        // Removed since the session was read: the exchange finds no user and refuses.
+        return Ok(String::new());
+    };
+    Ok(user_passwords::in_force(state, &user).await?.stamp)
+}
+
 async fn finish(
     state: &AppState,
     provider: &Provider,
@@ -165,6 +179,7 @@ async fn finish(
 ) -> AppResult {
     let identity = session.user.identity();
     let sub = subject_of(state, provider, session).await?;
+    let stamp = credentials_stamp(state, session).await?;
     let consent_generation =
         consents::generation(&state.store, &session.user.name, &authorization.client_id).await?;
     let grant = CodeGrant {
@@ -184,6 +199,7 @@ async fn finish(
             federated: session.record.external.is_some(),
             provider: session.oauth_provider().map(str::to_owned),
             auth_time: session.record.created_at,
+            stamp,
         },
         consent_generation,
     };
@@ -304,7 +320,28 @@ pub async fn consent<B: RequestBody>(state: &AppState, request: Request<B>) -> A
         ));
     };
     let authorization = pending.authorization;
-    if field("decision") != "allow" {
+    // The client as it is now: removed, or no longer sending back to that address, since the
+    // page was shown, it gets nothing; a user taken off its lists meanwhile gets no code.
+    let Some(client) = provider
+        .config
+        .client(&authorization.client_id)
+        .filter(|client| client.redirect_uris.contains(&authorization.redirect_uri))
+    else {
+        return Ok(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "This application is no longer registered",
+            "Its registration with postern changed while you were deciding.",
+        ));
+    };
+    let denied = if !client.admits(&session.subject()) {
+        Some("this user may not use this application")
+    } else if field("decision") != "allow" {
+        Some("the user did not allow access")
+    } else {
+        None
+    };
+    if let Some(description) = denied {
         return Ok(refused(
             state,
             provider,
@@ -312,7 +349,7 @@ pub async fn consent<B: RequestBody>(state: &AppState, request: Request<B>) -> A
                 redirect_uri: authorization.redirect_uri,
                 state: authorization.state,
                 error: "access_denied",
-                description: "the user did not allow access",
+                description,
             },
         ));
     }

@@ -24,8 +24,8 @@
 //! config and the same header limit (`MOST_REQUEST_HEADERS`).
 //!
 //! It keeps hyper's bounds: a head not yet whole is searched for its end only in the bytes
-//! read since (as hyper's `is_complete_fast`), so a head sent a byte at a time costs linear
-//! work; reads stop at the listener's 64 KiB buffer (a larger head is hyper's to refuse);
+//! read since (as hyper's `is_complete_fast`), and empty lines before a request line are
+//! dropped as they come, so a head sent a byte at a time costs linear work; reads stop at the listener's 64 KiB buffer (a larger head is hyper's to refuse);
 //! pipelined answers are written, and the task yields, every 16 answers or 16 KiB, as
 //! hyper's dispatcher yields; buffers grown by a large head are given back. While postern
 //! shuts down, an answer says `connection: close` and the connection ends after it.
@@ -157,7 +157,8 @@ where
                 tokio::task::yield_now().await;
             }
         }
-        if let Some(rest) = buffered.get(start..).filter(|rest| !rest.is_empty()) {
+        let rest = buffered.get(start..).map(without_empty_lines_before);
+        if let Some(rest) = rest.filter(|rest| !rest.is_empty()) {
             // A head that is not whole yet (rare: a proxy sends each at once) goes in front
             // of what is read next, copied once; the parse that found it partial read it all.
             let mut whole = BytesMut::with_capacity(rest.len().max(FIRST_READ_BUFFER));
@@ -185,6 +186,19 @@ where
         if let Some(end) = read_more(io, &mut read, max_buffer, &mut stopping).await {
             return end;
         }
+    }
+}
+
+/// `rest` without the empty lines before its request line, which httparse passes over (and
+/// hyper's parse, the same parser, after a hand-over): kept, a client sending nothing but line
+/// feeds one at a time would have all of them parsed again and copied at every read, work
+/// that grows with the square of their number up to the 64 KiB bound.
+fn without_empty_lines_before(mut rest: &[u8]) -> &[u8] {
+    loop {
+        rest = match rest {
+            [b'\n', after @ ..] | [b'\r', b'\n', after @ ..] => after,
+            _ => return rest,
+        };
     }
 }
 
@@ -608,6 +622,19 @@ mod tests {
             "{written}"
         );
         assert!(!written.contains("connection: close"), "{written}");
+    }
+
+    /// Empty lines before a request line are passed over as they come, not kept and parsed
+    /// again at every read: 80,000 bytes of them, more than the 64 KiB the lane may buffer,
+    /// still end in an answered check.
+    #[tokio::test]
+    async fn empty_lines_before_a_check_are_dropped_as_they_come() {
+        let sent = format!("{}{CHECK}", "\r\n".repeat(40_000));
+        let (end, written) = lane(&sent, &CancellationToken::new()).await;
+        assert!(matches!(end, LaneEnd::Closed), "handed to hyper");
+        assert_eq!(written.matches("HTTP/1.1 401 Unauthorized\r\n").count(), 1);
+        assert_eq!(without_empty_lines_before(b"\n\r\n\r"), b"\r");
+        assert_eq!(without_empty_lines_before(b"\r\nGET /"), b"GET /");
     }
 
     #[tokio::test]

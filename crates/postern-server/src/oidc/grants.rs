@@ -50,6 +50,13 @@ pub struct Subject {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     pub auth_time: UnixSeconds,
+    /// A local user's credentials stamp when the code was issued (`user_passwords::InForce`):
+    /// a password change, `postern users revoke` or a change of second factors moves it, and
+    /// the grant's tokens end as the user's sessions and bearer tokens do. Empty for a
+    /// provider's user (a revocation of their name is read against `auth_time`), and in a
+    /// local user's grant stored before it was kept, which is refused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stamp: String,
 }
 
 /// An authorization code's grant.

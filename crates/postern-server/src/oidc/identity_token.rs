@@ -11,6 +11,7 @@ use std::sync::{Mutex, PoisonError};
 use hashbrown::HashTable;
 use http::{HeaderName, HeaderValue};
 use postern_core::UnixSeconds;
+use postern_core::access;
 use postern_core::identity::Identity;
 use postern_core::oidc::claims::{IdentityTokenClaims, amr};
 use postern_core::oidc::keys::SigningKey;
@@ -153,7 +154,7 @@ impl IdentityTokens {
         subject_changes: u64,
     ) -> Option<HeaderValue> {
         let sign_in = wanted.sign_in;
-        let claims = IdentityTokenClaims::new(
+        let mut claims = IdentityTokenClaims::new(
             &self.issuer,
             sub,
             identity,
@@ -162,6 +163,14 @@ impl IdentityTokens {
             now,
             token::random_text::<16>(),
         );
+        // A provider's user's groups under their `<provider>:<group>` names, as in ID tokens
+        // (`access::provider_groups` says why). Only when a token is signed, not per check.
+        let provider_groups = wanted
+            .provider
+            .map(|provider| access::provider_groups(provider, &identity.groups));
+        if let Some(groups) = &provider_groups {
+            claims.groups = groups;
+        }
         let signed = match self.key.sign(&claims) {
             Ok(signed) => signed,
             Err(err) => {

@@ -13,8 +13,18 @@ use super::grants::{self, Subject, TokenGrant, TokenKind};
 use crate::state::AppState;
 
 impl Subject {
+    /// The identity the ID token and userinfo release: a provider's user's groups under
+    /// their `<provider>:<group>` names (`access::provider_groups` says why).
     pub fn identity(&self) -> Identity {
-        Identity::new(&self.user, &self.email, &self.name, &self.groups)
+        match &self.provider {
+            Some(provider) => Identity::new(
+                &self.user,
+                &self.email,
+                &self.name,
+                &access::provider_groups(provider, &self.groups),
+            ),
+            None => Identity::new(&self.user, &self.email, &self.name, &self.groups),
+        }
     }
 
     /// The subject as access rules (the client's) see them, with the level of its sign-in.

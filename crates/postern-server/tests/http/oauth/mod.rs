@@ -949,3 +949,51 @@ async fn a_provider_user_s_sign_ins_are_capped_like_everyone_s() {
         "the oldest ended, the newest two live"
     );
 }
+
+/// An upstream group named like a local one (anyone can create a GitHub organisation called
+/// `admins`) reaches what postern signs under its provider's name, as app rules name it: the
+/// identity token, the ID token and userinfo say `google:admins`, never `admins`, so a relying
+/// party that maps `groups` to roles does not make the user one of its admins.
+/// `Remote-Groups` keeps the provider's names as they are (docs/oauth.md). A revocation of the
+/// user's name ends their OpenID tokens.
+#[tokio::test]
+async fn a_provider_users_groups_are_signed_under_the_providers_name() {
+    use crate::oidc::rp;
+    let fake = FakeProvider::start(Account {
+        groups: vec!["admins".into()],
+        ..Account::default()
+    })
+    .await;
+    let (server, _keys) = crate::oidc::provider(&format!(
+        "{}[identity_token]\nheader = \"Remote-Jwt\"\n{}",
+        rp::clients(""),
+        fake.google_config("allow_all = true\ngroups_claim = \"groups\"")
+    ))
+    .await;
+    let session = signed_in_through(&server, &fake, "google").await;
+
+    let check = identity(&server, &session).await;
+    assert_eq!(check.header("remote-groups"), Some("admins"));
+    let claims = identity_token_claims(&server, &session).await;
+    assert_eq!(claims["groups"], serde_json::json!(["google:admins"]));
+
+    let pkce = rp::Pkce::new();
+    let code = rp::code_for(&server, &session, "basic", &pkce, &[]).await;
+    let exchanged = rp::exchange(&server, "basic", &code, &pkce).await;
+    assert_eq!(exchanged.status, StatusCode::OK, "{}", exchanged.body);
+    let tokens = exchanged.json();
+    let id_token =
+        rp::verified_id_token(&server, tokens["id_token"].as_str().unwrap(), "basic").await;
+    assert_eq!(id_token["groups"], serde_json::json!(["google:admins"]));
+    let info = rp::userinfo(&server, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.body);
+    assert_eq!(info.json()["groups"], serde_json::json!(["google:admins"]));
+
+    // `postern users revoke` of the provider's user ends their OpenID tokens with their
+    // sessions.
+    postern_server::admin::revoke(&server.state.store, "carol@example.org")
+        .await
+        .unwrap();
+    let info = rp::userinfo(&server, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info.status, StatusCode::UNAUTHORIZED, "{}", info.body);
+}

@@ -16,16 +16,7 @@ pub(super) async fn consent_to_spa(server: &TestServer, cookie: &str) -> serde_j
         .send()
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let allowed = server
-        .post("/oidc/consent")
-        .header("cookie", cookie)
-        .form(&[
-            ("csrf", &page.hidden_field("csrf")),
-            ("request", &page.hidden_field("request")),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await;
+    let allowed = answer_consent(server, cookie, &page, "allow").await;
     let code = back_at_client(&allowed)["code"].clone();
     let tokens = spa_exchange(server, &code, &pkce).await;
     assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);

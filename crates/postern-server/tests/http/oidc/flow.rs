@@ -39,16 +39,7 @@ async fn a_public_client_needs_pkce_and_explicit_consent_is_asked_once() {
         "a scope spa may not have: {}",
         page.body
     );
-    let allowed = server
-        .post("/oidc/consent")
-        .header("cookie", &cookie)
-        .form(&[
-            ("csrf", &page.hidden_field("csrf")),
-            ("request", &page.hidden_field("request")),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await;
+    let allowed = answer_consent(&server, &cookie, &page, "allow").await;
     let code = back_at_client(&allowed)["code"].clone();
     let tokens = server
         .post("/oidc/token")
@@ -65,16 +56,7 @@ async fn a_public_client_needs_pkce_and_explicit_consent_is_asked_once() {
     // Remembered: the next request goes straight back with a code.
     code_for(&server, &cookie, "spa", &Pkce::new(), &[]).await;
     // The consent form cannot be replayed, nor posted without the session's CSRF token.
-    let replay = server
-        .post("/oidc/consent")
-        .header("cookie", &cookie)
-        .form(&[
-            ("csrf", &page.hidden_field("csrf")),
-            ("request", &page.hidden_field("request")),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await;
+    let replay = answer_consent(&server, &cookie, &page, "allow").await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST);
 }
 
@@ -87,16 +69,7 @@ async fn consent_denied_goes_back_as_access_denied() {
         .header("cookie", &cookie)
         .send()
         .await;
-    let denied = server
-        .post("/oidc/consent")
-        .header("cookie", &cookie)
-        .form(&[
-            ("csrf", &page.hidden_field("csrf")),
-            ("request", &page.hidden_field("request")),
-            ("decision", "deny"),
-        ])
-        .send()
-        .await;
+    let denied = answer_consent(&server, &cookie, &page, "deny").await;
     assert_eq!(back_at_client(&denied)["error"], "access_denied");
     let forged = server
         .post("/oidc/consent")
@@ -355,6 +328,58 @@ async fn a_refresh_reads_the_user_and_the_clients_rules_as_they_are_now() {
 
 /// RFC 6750 2.3: an access token in a query string ends up in logs; userinfo takes it only
 /// in the `Authorization` header or a POST form body.
+/// The client's rules are read again when the consent page is answered and when the code is
+/// exchanged: a user taken off its lists in between gets no code, and no ID token.
+#[tokio::test]
+async fn a_user_taken_off_a_client_after_the_consent_page_or_the_code_gets_nothing() {
+    let hash = secret_hash();
+    let teams = format!(
+        "[[oidc.clients]]\nid = \"asks\"\nsecret_hash = \"{hash}\"\nredirect_uris = [\"{REDIRECT}\"]\n\
+         allow_groups = [\"admins\"]\n\
+         [[oidc.clients]]\nid = \"team\"\nsecret_hash = \"{hash}\"\nredirect_uris = [\"{REDIRECT}\"]\n\
+         consent = \"implicit\"\nallow_groups = [\"admins\"]\n"
+    );
+    let (server, _keys) = super::provider(&clients(&teams)).await;
+    let cookie = server.login("alice").await;
+    let out_of_admins = || {
+        let text = crate::support::config_text(ISSUER, "")
+            .replace("groups = [\"admins\", \"dev\"]", "groups = [\"dev\"]");
+        let reloaded = crate::support::load(&text);
+        server.state.replace_live(reloaded.access, reloaded.users);
+    };
+    let page = server
+        .get(&authorize_path(
+            "asks",
+            &Pkce::new(),
+            &[("scope", "openid")],
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "the consent page: {}",
+        page.body
+    );
+    let pkce = Pkce::new();
+    let code = code_for(&server, &cookie, "team", &pkce, &[("scope", "openid")]).await;
+
+    out_of_admins();
+    let answered = answer_consent(&server, &cookie, &page, "allow").await;
+    let back = back_at_client(&answered);
+    assert_eq!(back.get("error").map(String::as_str), Some("access_denied"));
+    assert!(!back.contains_key("code"), "{back:?}");
+    let exchanged = exchange(&server, "team", &code, &pkce).await;
+    assert_eq!(
+        exchanged.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        exchanged.body
+    );
+    assert_eq!(exchanged.json()["error"], "invalid_grant");
+}
+
 #[tokio::test]
 async fn userinfo_takes_no_access_token_from_a_query_string() {
     let (server, _keys) = start().await;

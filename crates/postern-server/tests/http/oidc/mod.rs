@@ -3,6 +3,7 @@
 
 mod account;
 mod conformance;
+mod ended;
 mod flow;
 pub(crate) mod identity_token;
 mod published;

@@ -1,7 +1,8 @@
 //! A user removed and created again inherits none of the old person's consents (retired with
 //! them, `postern_server::retirement`), and a consent kept under a name for another subject
 //! (or from before consents were bound to one) is neither honoured nor shown. Grants that
-//! cannot say whose they are (no `sub`, or a provider's user without the provider) are refused.
+//! cannot say whose they are (no `sub`, or a provider's user without the provider) or whether
+//! the user's credentials changed since (a local user's without a stamp) are refused.
 
 use http::StatusCode;
 use postern_core::token::SessionToken;
@@ -160,6 +161,20 @@ async fn a_grant_that_cannot_say_whose_it_is_is_refused() {
     let access = tokens["access_token"].as_str().unwrap();
     rewrite_grant(&server, "oidc-at:", access, |grant| {
         grant["subject"]["federated"] = true.into();
+    })
+    .await;
+    assert_eq!(
+        userinfo(&server, access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A local user's grant from before it kept her credentials stamp.
+    let again = server.login("alice").await;
+    let (_, tokens) = sign_in_to_client(&server, &again).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&server, access).await.status, StatusCode::OK);
+    rewrite_grant(&server, "oidc-at:", access, |grant| {
+        grant["subject"].as_object_mut().unwrap().remove("stamp");
     })
     .await;
     assert_eq!(

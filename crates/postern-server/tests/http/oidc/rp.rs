@@ -112,6 +112,25 @@ pub async fn code_for(
         .unwrap_or_else(|| panic!("no code: {query:?}"))
 }
 
+/// Answers the consent `page` with `decision` (`allow` or `deny`), with its own CSRF token.
+pub async fn answer_consent(
+    server: &TestServer,
+    cookie: &str,
+    page: &TestResponse,
+    decision: &str,
+) -> TestResponse {
+    server
+        .post("/oidc/consent")
+        .header("cookie", cookie)
+        .form(&[
+            ("csrf", &page.hidden_field("csrf")),
+            ("request", &page.hidden_field("request")),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+}
+
 pub fn basic(client: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{client}:{SECRET}")))
 }
