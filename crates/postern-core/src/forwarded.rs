@@ -102,6 +102,19 @@ pub struct ForwardedRequest {
     pub raw_authority: String,
     /// Path and query as the client sent them.
     pub raw_path_and_query: String,
+    /// What the proxy did not say (`X-Forwarded-Uri`, `X-Forwarded-Method` or nginx's
+    /// `X-Original-Method` missing or empty), and `/` or `GET` stands in for.
+    pub assumed: Assumed,
+}
+
+/// The parts of the target a proxy left out. A signed-in user is judged on what stands in
+/// for them, but neither lets a request through without a sign-in (`AccessRules::gate`): a
+/// proxy config that forgets a header must not turn every path into a public `/`, or every
+/// method into one `methods` lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Assumed {
+    pub path: bool,
+    pub method: bool,
 }
 
 impl ForwardedRequest {
@@ -248,10 +261,10 @@ fn method_header(value: Option<&[u8]>, label: &'static str) -> Result<Option<Met
 }
 
 fn build(
-    method: Method,
-    scheme: Scheme,
+    (method, scheme): (Method, Scheme),
     authority: &str,
     path_and_query: &str,
+    assumed: Assumed,
 ) -> Result<ForwardedRequest, TargetError> {
     let host_port = canonical::host_port(authority)?;
     let path_end = position_of_any(path_and_query, b"?#").unwrap_or(path_and_query.len());
@@ -267,6 +280,7 @@ fn build(
         path,
         raw_authority: authority.to_owned(),
         raw_path_and_query: path_and_query.to_owned(),
+        assumed,
     })
 }
 
@@ -280,8 +294,13 @@ fn from_forwarded_set(sent: &Sent<'_>) -> Result<ForwardedRequest, TargetError> 
     let uri = text(sent.forwarded_uri, X_FORWARDED_URI)?
         .map(str::trim_ascii)
         .filter(|uri| !uri.is_empty());
-    let method = method_header(sent.forwarded_method, X_FORWARDED_METHOD)?.unwrap_or(Method::GET);
-    build(method, scheme, host, uri.unwrap_or("/"))
+    let method = method_header(sent.forwarded_method, X_FORWARDED_METHOD)?;
+    let assumed = Assumed {
+        path: uri.is_none(),
+        method: method.is_none(),
+    };
+    let method = method.unwrap_or(Method::GET);
+    build((method, scheme), host, uri.unwrap_or("/"), assumed)
 }
 
 fn from_original_url(sent: &Sent<'_>, url: &str) -> Result<ForwardedRequest, TargetError> {
@@ -310,10 +329,15 @@ fn from_original_url(sent: &Sent<'_>, url: &str) -> Result<ForwardedRequest, Tar
         format!("/{path_and_query}")
     };
     let method = match method_header(sent.original_method, X_ORIGINAL_METHOD)? {
-        Some(method) => method,
-        None => method_header(sent.forwarded_method, X_FORWARDED_METHOD)?.unwrap_or(Method::GET),
+        Some(method) => Some(method),
+        None => method_header(sent.forwarded_method, X_FORWARDED_METHOD)?,
     };
-    build(method, scheme, authority, &path_and_query)
+    let assumed = Assumed {
+        path: false,
+        method: method.is_none(),
+    };
+    let method = method.unwrap_or(Method::GET);
+    build((method, scheme), authority, &path_and_query, assumed)
 }
 
 fn from_envoy(sent: &Sent<'_>, own: &OwnRequest<'_>) -> Result<ForwardedRequest, TargetError> {
@@ -335,7 +359,8 @@ fn from_envoy(sent: &Sent<'_>, own: &OwnRequest<'_>) -> Result<ForwardedRequest,
         query if query.starts_with('?') => format!("/{query}"),
         path => path.to_owned(),
     };
-    build(method, scheme, host, &path_and_query)
+    // Envoy's own request carries the original method and path: nothing is assumed.
+    build((method, scheme), host, &path_and_query, Assumed::default())
 }
 
 /// Where the first of `bytes` (ASCII) is in `text`. A byte search: an ASCII byte never occurs

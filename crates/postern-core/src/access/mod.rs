@@ -291,8 +291,11 @@ impl AccessRules {
             return Gate::NeedsSession;
         }
         if let Some(set) = &app.public_paths {
-            // A path that other servers read differently is never public (canonical.rs).
-            if let Some(ambiguity) = target.path.ambiguity {
+            // A path that other servers read differently is never public (canonical.rs), nor
+            // the `/` that stands in for one the proxy did not send.
+            if target.assumed.path {
+                trace.rule("public_paths", "the proxy sent no path: never public");
+            } else if let Some(ambiguity) = target.path.ambiguity {
                 trace.rule(
                     "public_paths",
                     &format!("path has {}: never public", ambiguity.describe()),
@@ -305,7 +308,9 @@ impl AccessRules {
             }
         }
         if !app.methods.is_empty() {
-            if app.methods.contains(&target.method) {
+            if target.assumed.method {
+                trace.rule("methods", "the proxy sent no method: never exempt");
+            } else if app.methods.contains(&target.method) {
                 trace.rule("methods", "method is listed: no sign-in needed");
                 return Gate::Bypass;
             }

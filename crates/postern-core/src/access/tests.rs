@@ -494,6 +494,74 @@ fn a_host_with_a_trailing_dot_never_passes_without_a_sign_in() {
     );
 }
 
+/// A proxy config that leaves out `X-Forwarded-Uri` or `X-Forwarded-Method` (or sends one
+/// empty) gets `/` or `GET` in its place for a signed-in user, but neither passes anyone
+/// without a sign-in: a public `/` or a listed `GET` would otherwise open every path.
+#[test]
+fn a_path_or_method_the_proxy_did_not_send_is_never_public() {
+    let rules = rules(
+        "[[apps]]\nhost = \"root.example.com\"\npublic_paths = [\"/\"]\n\
+         [[apps]]\nhost = \"reads.example.com\"\nmethods = [\"GET\"]\n",
+    );
+    let sent = |host: &str, left_out: &str, empty: bool| {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", host),
+            ("x-forwarded-uri", "/"),
+        ] {
+            let value = match (name == left_out, empty) {
+                (false, _) => value,
+                (true, true) => "",
+                (true, false) => continue,
+            };
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let own = OwnRequest {
+            method: &Method::GET,
+            authority: None,
+            envoy_path: "",
+        };
+        let target = ForwardedRequest::from_headers(ProxyKind::Traefik, &headers, &own).unwrap();
+        rules.gate(
+            rules.app_for(&target.host),
+            &target,
+            ip(OUTSIDE),
+            &mut NoTrace,
+        )
+    };
+    for (host, left_out) in [
+        ("root.example.com", "x-forwarded-uri"),
+        ("reads.example.com", "x-forwarded-method"),
+    ] {
+        assert_eq!(
+            sent(host, "nothing", false),
+            Gate::Bypass,
+            "{host}, all sent"
+        );
+        for empty in [false, true] {
+            assert_eq!(
+                sent(host, left_out, empty),
+                Gate::NeedsSession,
+                "{host} without {left_out} (empty: {empty})"
+            );
+        }
+    }
+    // What was sent still counts: a known method passes without the path, and the reverse.
+    assert_eq!(
+        sent("reads.example.com", "x-forwarded-uri", false),
+        Gate::Bypass
+    );
+    assert_eq!(
+        sent("root.example.com", "x-forwarded-method", false),
+        Gate::Bypass
+    );
+}
+
 /// A `?` or `#` decoded from the path is never public: a hop that decodes once and parses
 /// again ends the path there, so a suffix pattern would pass `/admin` under another name.
 #[test]

@@ -30,6 +30,9 @@ pub struct Discovery {
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
     pub claims_parameter_supported: bool,
+    /// RFC 9207: every authorization answer carries `iss`, so a client that talks to several
+    /// providers can tell which one answered (a mix-up attack sends it another's code).
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 pub const CLAIMS: &[&str] = &[
@@ -85,6 +88,7 @@ impl Discovery {
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
             claims_parameter_supported: false,
+            authorization_response_iss_parameter_supported: true,
         }
     }
 }

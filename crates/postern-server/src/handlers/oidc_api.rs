@@ -154,6 +154,11 @@ async fn code_grant(
         ));
     }
     match (&grant.code_challenge, form.get("code_verifier")) {
+        (Some(_), Some(verifier)) if !is_code_verifier(verifier) => {
+            return Err(invalid_grant(
+                "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~",
+            ));
+        }
         (Some(challenge), Some(verifier)) => {
             let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
             if !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
@@ -277,6 +282,15 @@ async fn refresh_grant(
         )
         .await,
     )
+}
+
+/// RFC 7636 section 4.1: a verifier is 43 to 128 unreserved characters, at least 256 bits of
+/// a client's randomness; anything else is no verifier a conforming client made.
+fn is_code_verifier(text: &str) -> bool {
+    (43..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(&byte))
 }
 
 /// Why a code or refresh token whose subject is gone (`current_subject`) gets nothing.

@@ -82,14 +82,17 @@ pub async fn issue(
     };
     let access_expires = now.saturating_add(access_ttl).min(issue.family_expires_at);
     let access = grants::issue_token(state, TokenKind::Access, &grant(access_expires), now).await?;
-    let id_token = id_token(state, issue, now, access_expires)?;
     let mut answer = json!({
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": access_expires.saturating_sub(now),
-        "id_token": id_token,
         "scope": issue.scopes.join(" "),
     });
+    // Only an OpenID Connect answer carries one: a refresh that narrowed the scope to leave
+    // `openid` out is plain OAuth (every authorization asks for `openid`).
+    if issue.scopes.iter().any(|scope| scope == "openid") {
+        answer["id_token"] = id_token(state, issue, now, access_expires)?.into();
+    }
     if issue.scopes.iter().any(|scope| scope == "offline_access") {
         let refresh = grants::issue_token(
             state,

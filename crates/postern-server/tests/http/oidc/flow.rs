@@ -380,6 +380,60 @@ async fn a_user_taken_off_a_client_after_the_consent_page_or_the_code_gets_nothi
     assert_eq!(exchanged.json()["error"], "invalid_grant");
 }
 
+/// A code verifier is 43 to 128 unreserved characters (RFC 7636 4.1): a shorter one, or one
+/// with other characters, is refused even when its hash is the challenge.
+#[tokio::test]
+async fn a_code_verifier_of_the_wrong_shape_is_refused() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    for verifier in [
+        "short".to_owned(),
+        format!("{}!", "a".repeat(43)),
+        "a".repeat(129),
+    ] {
+        let pkce = Pkce::of(verifier);
+        let code = code_for(&server, &cookie, "basic", &pkce, &[]).await;
+        let refused = exchange(&server, "basic", &code, &pkce).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert_eq!(
+            refused.json()["error"],
+            "invalid_grant",
+            "{}",
+            pkce.verifier
+        );
+    }
+    let pkce = Pkce::of("a".repeat(128));
+    let code = code_for(&server, &cookie, "basic", &pkce, &[]).await;
+    assert_eq!(
+        exchange(&server, "basic", &code, &pkce).await.status,
+        StatusCode::OK
+    );
+}
+
+/// A refresh may narrow the scope; narrowed to leave `openid` out, it is plain OAuth, and its
+/// answer carries no ID token.
+#[tokio::test]
+async fn a_refresh_narrowed_without_openid_gets_no_id_token() {
+    let (server, _keys) = start().await;
+    let cookie = server.login("alice").await;
+    let (_, tokens) = super::subjects::sign_in_to_client(&server, &cookie).await;
+    let narrowed = server
+        .post("/oidc/token")
+        .header("authorization", &basic("basic"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("scope", "profile offline_access"),
+        ])
+        .send()
+        .await;
+    assert_eq!(narrowed.status, StatusCode::OK, "{}", narrowed.body);
+    let answer = narrowed.json();
+    assert_eq!(answer["scope"], "profile offline_access");
+    assert!(answer.get("id_token").is_none(), "{answer}");
+    assert!(answer["access_token"].is_string());
+}
+
 #[tokio::test]
 async fn userinfo_takes_no_access_token_from_a_query_string() {
     let (server, _keys) = start().await;

@@ -43,6 +43,11 @@ async fn discovery_names_every_endpoint_under_the_issuer() {
         serde_json::json!(["ES256", "RS256"])
     );
     assert_eq!(document["request_parameter_supported"], false);
+    // RFC 9207: every authorization answer names its issuer.
+    assert_eq!(
+        document["authorization_response_iss_parameter_supported"],
+        true
+    );
 }
 
 #[tokio::test]

@@ -53,7 +53,11 @@ pub struct Pkce {
 
 impl Pkce {
     pub fn new() -> Self {
-        let verifier = postern_core::token::random_text::<32>();
+        Self::of(postern_core::token::random_text::<32>())
+    }
+
+    /// The S256 challenge of `verifier`, whatever its shape.
+    pub fn of(verifier: String) -> Self {
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         Self {
             verifier,
