@@ -16,11 +16,14 @@ pub async fn unlock(store: &Store, user: &str) -> Result<(), StoreError> {
     crate::credentials::clear_account(store, user).await
 }
 
-/// Ends every session, bearer token and cached Basic credential of `user`. Returns the number
-/// of sessions ended.
+/// Ends every session, bearer token, cached Basic credential and OpenID token of `user`.
+/// Returns the number of sessions ended. The sessions end first: an OpenID code issued for a
+/// session read before then either carries the stamp from before the revocation, or finds
+/// its session gone when it reads the new one (`oidc_flow::credentials_stamp`).
 pub async fn revoke(store: &Store, user: &str) -> Result<usize, StoreError> {
+    let ended = store.delete_user_sessions(user).await?;
     user_passwords::revoke(store, user, now()).await?;
-    store.delete_user_sessions(user).await
+    Ok(ended)
 }
 
 /// The OpenID clients `user` allowed, with the scopes each may have.
@@ -91,7 +94,7 @@ pub async fn revoke_user(
     let name = spelled(users, name);
     let ended = revoke(store, &name).await?;
     Ok(format!(
-        "revoked {name}: {ended} session(s) ended; every bearer token and cached Basic credential no longer works"
+        "revoked {name}: {ended} session(s) ended; every bearer token, cached Basic credential and OpenID token no longer works"
     ))
 }
 

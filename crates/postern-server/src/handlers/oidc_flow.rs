@@ -157,9 +157,9 @@ pub async fn authorize<B: RequestBody>(state: &AppState, request: Request<B>) ->
     finish(state, provider, &session, authorization).await
 }
 
-/// Issues the code and sends the browser back to the client.
 /// A local user's credentials stamp, kept in the grant so a password change or a revocation
-/// ends its tokens (`grants::Subject::stamp`); empty for a provider's user.
+/// ends its tokens (`grants::Subject::stamp`); empty for a provider's user, and when the
+/// grant must not be vouched for (the exchange refuses an empty stamp).
 async fn credentials_stamp(state: &AppState, session: &CurrentSession) -> Result<String, AppError> {
     if session.record.external.is_some() {
         return Ok(String::new());
@@ -168,9 +168,17 @@ async fn credentials_stamp(state: &AppState, session: &CurrentSession) -> Result
         // Removed since the session was read: the exchange finds no user and refuses.
         return Ok(String::new());
     };
-    Ok(user_passwords::in_force(state, &user).await?.stamp)
+    let stamp = user_passwords::in_force(state, &user).await?.stamp;
+    // A password change and `postern users revoke` write the new stamp first and end the
+    // sessions after: a session read before the write and a stamp read after it would vouch
+    // for the new credentials. Read after the stamp, the session shows which side it is on.
+    if state.store.get_session(&session.key).await?.is_none() {
+        return Ok(String::new());
+    }
+    Ok(stamp)
 }
 
+/// Issues the code and sends the browser back to the client.
 async fn finish(
     state: &AppState,
     provider: &Provider,

@@ -631,7 +631,10 @@ mod tests {
     async fn empty_lines_before_a_check_are_dropped_as_they_come() {
         let sent = format!("{}{CHECK}", "\r\n".repeat(40_000));
         let (end, written) = lane(&sent, &CancellationToken::new()).await;
-        assert!(matches!(end, LaneEnd::Closed), "handed to hyper");
+        assert!(
+            matches!(end, LaneEnd::Closed),
+            "answered, not handed to hyper"
+        );
         assert_eq!(written.matches("HTTP/1.1 401 Unauthorized\r\n").count(), 1);
         assert_eq!(without_empty_lines_before(b"\n\r\n\r"), b"\r");
         assert_eq!(without_empty_lines_before(b"\r\nGET /"), b"GET /");

@@ -16,14 +16,17 @@ impl Subject {
     /// The identity the ID token and userinfo release: a provider's user's groups under
     /// their `<provider>:<group>` names (`access::provider_groups` says why).
     pub fn identity(&self) -> Identity {
+        let identity = Identity::new(&self.user, &self.email, &self.name, &self.groups);
         match &self.provider {
+            // The names as `Identity::new` cleaned them (as `Remote-Groups` and the identity
+            // token have them), then prefixed: one spelling in every token.
             Some(provider) => Identity::new(
                 &self.user,
                 &self.email,
                 &self.name,
-                &access::provider_groups(provider, &self.groups),
+                &access::provider_groups(provider, &identity.groups),
             ),
-            None => Identity::new(&self.user, &self.email, &self.name, &self.groups),
+            None => identity,
         }
     }
 

@@ -554,6 +554,8 @@ async fn a_local_user_s_name_is_refused_unless_linking_is_on() {
         // The provider signed her in, not her password.
         let claims = identity_token_claims(&server, &session).await;
         assert_eq!(claims["amr"], serde_json::json!(["fed"]));
+        // She is the local alice: her groups are local ones, without a provider's prefix.
+        assert_eq!(claims["groups"], serde_json::json!(["admins", "dev"]));
     }
 }
 

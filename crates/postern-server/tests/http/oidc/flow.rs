@@ -326,8 +326,6 @@ async fn a_refresh_reads_the_user_and_the_clients_rules_as_they_are_now() {
     assert_eq!(still["active"], true, "{still}");
 }
 
-/// RFC 6750 2.3: an access token in a query string ends up in logs; userinfo takes it only
-/// in the `Authorization` header or a POST form body.
 /// The client's rules are read again when the consent page is answered and when the code is
 /// exchanged: a user taken off its lists in between gets no code, and no ID token.
 #[tokio::test]
@@ -434,6 +432,8 @@ async fn a_refresh_narrowed_without_openid_gets_no_id_token() {
     assert!(answer["access_token"].is_string());
 }
 
+/// RFC 6750 2.3: an access token in a query string ends up in logs; userinfo takes it only
+/// in the `Authorization` header or a POST form body.
 #[tokio::test]
 async fn userinfo_takes_no_access_token_from_a_query_string() {
     let (server, _keys) = start().await;
