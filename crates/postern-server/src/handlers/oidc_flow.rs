@@ -169,9 +169,11 @@ async fn credentials_stamp(state: &AppState, session: &CurrentSession) -> Result
         return Ok(String::new());
     };
     let stamp = user_passwords::in_force(state, &user).await?.stamp;
-    // A password change and `postern users revoke` write the new stamp first and end the
-    // sessions after: a session read before the write and a stamp read after it would vouch
-    // for the new credentials. Read after the stamp, the session shows which side it is on.
+    // A session read before a revocation and a stamp read after it would vouch for the new
+    // stamp: `postern users revoke` ends the sessions before it moves the stamp, so the
+    // session read again after the stamp shows which side the grant is on. A password change
+    // still moves the stamp before it ends the other sessions: this narrows that window to
+    // the store round trips between its two writes, and does not close it.
     if state.store.get_session(&session.key).await?.is_none() {
         return Ok(String::new());
     }
